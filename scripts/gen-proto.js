@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// Generates the static TypeScript types for proto/ into proto/generated (git-ignored, lint-ignored).
+'use strict';
+const { execFileSync } = require('node:child_process');
+const { rmSync, readdirSync } = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const protoDir = path.join(root, 'proto');
+const outDir = path.join(protoDir, 'generated');
+const files = readdirSync(path.join(protoDir, 'quell', 'v1'))
+  .filter((f) => f.endsWith('.proto'))
+  .map((f) => path.join('quell', 'v1', f));
+
+rmSync(outDir, { recursive: true, force: true });
+const bin = require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types.js');
+execFileSync(process.execPath, [bin,
+  '--longs=String', '--enums=String', '--defaults', '--oneofs', '--keepCase',
+  '--grpcLib=@grpc/grpc-js', '--outDir', outDir, '--includeDirs', protoDir, '--', ...files], { stdio: 'inherit', cwd: root });

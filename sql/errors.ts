@@ -1,0 +1,73 @@
+/**
+ * Every error a user can see is a QuellError: a numeric code, a name, a one-line message.
+ * ClickHouse-form errors carry ClickHouse codes and names; MariaDB-form errors carry the
+ * MariaDB error number and its SQLSTATE. Rendering to text happens only in renderError().
+ */
+
+export const ErrorCode = {
+  NUMBER_OF_ARGUMENTS_DOESNT_MATCH: 42,
+  ILLEGAL_TYPE_OF_ARGUMENT: 43,
+  UNKNOWN_FUNCTION: 46,
+  UNKNOWN_IDENTIFIER: 47,
+  NOT_IMPLEMENTED: 48,
+  LOGICAL_ERROR: 49,
+  BAD_ARGUMENTS: 36,
+  UNKNOWN_TABLE: 60,
+  SYNTAX_ERROR: 62,
+  UNKNOWN_FORMAT: 73,
+  UNKNOWN_SETTING: 115,
+  TIMEOUT_EXCEEDED: 159,
+  TOO_MANY_SIMULTANEOUS_QUERIES: 202,
+  NETWORK_ERROR: 210,
+  QUERY_WAS_CANCELLED: 394,
+  ALL_CONNECTION_TRIES_FAILED: 279,
+  ACCESS_DENIED: 497,
+  AUTHENTICATION_FAILED: 516,
+  CLUSTER_DOESNT_EXIST: 701,
+} as const;
+
+export type ErrorName = keyof typeof ErrorCode;
+
+export type Dialect = 'clickhouse' | 'mariadb';
+
+export class QuellError extends Error {
+  /** ClickHouse code, or MariaDB error number. */
+  readonly code: number;
+  /** ClickHouse error name, or MariaDB SQLSTATE. */
+  readonly errorName: string;
+  readonly dialect: Dialect;
+  /** Worth trying again unchanged (a node or etcd that may come back). */
+  readonly retryable: boolean;
+
+  constructor(code: number, errorName: string, message: string, dialect: Dialect = 'clickhouse', retryable = false) {
+    super(oneLine(message));
+    this.name = 'QuellError';
+    this.code = code;
+    this.errorName = errorName;
+    this.dialect = dialect;
+    this.retryable = retryable;
+  }
+
+  static clickhouse(name: ErrorName, message: string, retryable = false): QuellError {
+    return new QuellError(ErrorCode[name], name, message, 'clickhouse', retryable);
+  }
+
+  static mariadb(code: number, sqlstate: string, message: string): QuellError {
+    return new QuellError(code, sqlstate, message, 'mariadb');
+  }
+}
+
+/** Shorthand for the ClickHouse-form errors. */
+export function chError(name: ErrorName, message: string, retryable = false): QuellError {
+  return QuellError.clickhouse(name, message, retryable);
+}
+
+/** `Code: 62. SYNTAX_ERROR: …` or `ERROR 1094 (HY000): …`: the one place errors become text. */
+export function renderError(e: { code: number; errorName: string; message: string; dialect: Dialect }): string {
+  if (e.dialect === 'mariadb') return `ERROR ${e.code} (${e.errorName}): ${e.message}`;
+  return `Code: ${e.code}. ${e.errorName}: ${e.message}`;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*[\r\n]+\s*/g, ' ');
+}
