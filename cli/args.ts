@@ -1,0 +1,67 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { QuellError, renderError } from '../sql/errors';
+import { flushLogs } from '../common/logger';
+
+export class UsageError extends Error {}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** parseArgs with one-line usage errors instead of stack traces. */
+export function parse<O extends Options>(argv: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message.split('\n')[0] : String(err));
+  }
+}
+
+export function intOption(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got '${value}'`);
+  return n;
+}
+
+export function listOption(value: string | undefined, fallback: string[]): string[] {
+  if (value === undefined) return fallback;
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return items.length > 0 ? items : fallback;
+}
+
+/** Prints a one-line error and returns the exit status (ClickHouse's client uses code % 256). */
+export function fail(err: unknown): number {
+  flushLogs();
+  if (err instanceof QuellError) {
+    process.stderr.write(`${renderError(err)}\n`);
+    return err.code % 256 || 1;
+  }
+  process.stderr.write(`quell: ${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
+}
+
+/** Runs until SIGINT/SIGTERM, then stops once; a second signal exits at once. */
+export function untilSignal(stop: () => Promise<void>): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (stopping) {
+        process.exit(sig === 'SIGINT' ? 130 : 143);
+      }
+      stopping = true;
+      stop().then(
+        () => resolve(0),
+        (err: unknown) => resolve(fail(err)),
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+/** A machine-readable line on stdout that tests and `quell local` wait for. */
+export function announce(event: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(event)}\n`);
+}

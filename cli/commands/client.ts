@@ -1,0 +1,115 @@
+import * as readline from 'node:readline';
+import { QuellClient } from '../../client/coordinator-client';
+import { canonicalFormatName } from '../../sql/formats';
+import { chError, renderError, QuellError } from '../../sql/errors';
+import { fail, parse } from '../args';
+import { splitStatements } from '../statements';
+import { runAndRender } from '../render';
+
+export interface ClientSettings {
+  readonly coordinator: string;
+  readonly user: string;
+  readonly password: string;
+  readonly format: string | undefined;
+}
+
+export async function runClient(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    coordinator: { type: 'string', default: '127.0.0.1:9700' },
+    user: { type: 'string', short: 'u', default: 'default' },
+    password: { type: 'string', default: '' },
+    query: { type: 'string', short: 'q' },
+    format: { type: 'string', short: 'f' },
+  });
+  return clientMain({ coordinator: values.coordinator, user: values.user, password: values.password, format: values.format }, values.query);
+}
+
+/** `quell client`: -q runs statements; without it, stdin statements or the interactive shell. */
+export async function clientMain(s: ClientSettings, query: string | undefined): Promise<number> {
+  if (s.format !== undefined && !canonicalFormatName(s.format)) return fail(chError('UNKNOWN_FORMAT', `Unknown format ${s.format}`));
+  const client = new QuellClient(s.coordinator, { user: s.user, password: s.password });
+  try {
+    if (query !== undefined) return await runBatch(client, s, splitStatements(`${query};`).statements);
+    if (process.stdin.isTTY) return await interactive(client, s);
+    const text = await readAll(process.stdin);
+    return await runBatch(client, s, splitStatements(`${text};`).statements);
+  } finally {
+    client.close();
+  }
+}
+
+const out = (t: string): void => {
+  process.stdout.write(t);
+};
+const err = (t: string): void => {
+  process.stderr.write(t);
+};
+
+async function runBatch(client: QuellClient, s: ClientSettings, statements: string[]): Promise<number> {
+  const defaultFormat = s.format ?? (process.stdout.isTTY ? 'PrettyCompact' : 'TabSeparated');
+  for (const sql of statements) {
+    try {
+      await runAndRender(client, sql, { defaultFormat, out, err });
+    } catch (e) {
+      return fail(e);
+    }
+  }
+  return 0;
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The interactive shell: statements end with `;`, Ctrl-C cancels a running one, Ctrl-D exits. */
+export async function interactive(client: QuellClient, s: ClientSettings, onExit?: () => void): Promise<number> {
+  const defaultFormat = s.format ?? 'PrettyCompact';
+  const rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: 'quell :) ', historySize: 1000 });
+  process.stdout.write(`Connected to quell coordinator ${s.coordinator} as ${s.user}. End statements with ';'; Ctrl-D exits.\n\n`);
+  let buffer = '';
+  let running: AbortController | undefined;
+  let chain = Promise.resolve();
+  rl.on('SIGINT', () => {
+    if (running) running.abort();
+    else if (onExit) onExit();
+    else {
+      buffer = '';
+      process.stdout.write('\n');
+      rl.setPrompt('quell :) ');
+      rl.prompt();
+    }
+  });
+  rl.prompt();
+  await new Promise<void>((resolve) => {
+    rl.on('line', (line) => {
+      buffer += `${line}\n`;
+      const { statements, rest } = splitStatements(buffer);
+      buffer = rest.trim() === '' ? '' : rest;
+      chain = chain.then(async () => {
+        for (const sql of statements) {
+          if (/^(exit|quit)$/i.test(sql)) {
+            rl.close();
+            return;
+          }
+          running = new AbortController();
+          try {
+            const r = await runAndRender(client, sql, { defaultFormat, out, err, signal: running.signal });
+            out(`\n${r.rows} rows in set. Elapsed: ${r.elapsedSeconds.toFixed(3)} sec.\n\n`);
+          } catch (e) {
+            err(`${e instanceof QuellError ? renderError(e) : String(e)}\n\n`);
+          } finally {
+            running = undefined;
+          }
+        }
+        rl.setPrompt(buffer ? ':-] ' : 'quell :) ');
+        rl.prompt();
+      });
+    });
+    rl.on('close', () => resolve());
+  });
+  await chain;
+  process.stdout.write('Bye.\n');
+  return 0;
+}

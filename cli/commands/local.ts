@@ -1,0 +1,81 @@
+import { QuellClient } from '../../client/coordinator-client';
+import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/processes';
+import { intOption, parse } from '../args';
+import { clientMain, interactive } from './client';
+
+const CLUSTER = 'local';
+
+/**
+ * `quell local`: a private etcd, a coordinator, N agents in cluster `local`, a demo workload,
+ * and the interactive client. Everything is a child process; Ctrl-C stops all of it.
+ */
+export async function runLocal(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { nodes: { type: 'string' }, query: { type: 'string', short: 'q' } });
+  const nodes = intOption(values.nodes, 'nodes', 3);
+  const children: Child[] = [];
+  let etcd: EtcdServer | undefined;
+  let stopping: Promise<void> | undefined;
+  const stopAll = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await Promise.all(children.reverse().map((c) => c.stop('SIGTERM', 3_000)));
+      await etcd?.stop();
+    })());
+  const onSignal = (): void => {
+    void stopAll().then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    process.stderr.write('starting etcd... ');
+    etcd = await startEtcd();
+    process.stderr.write(`${etcd.url}\n`);
+    const coordPort = await freePort();
+    const coordinator = spawnQuell(['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${coordPort}`, '--default-cluster', CLUSTER], { QUELL_LOG_LEVEL: 'warn' });
+    children.push(coordinator);
+    const ready = await coordinator.waitFor((e) => e.event === 'ready');
+    const address = String(ready.address);
+    const agents: string[] = [];
+    for (let i = 1; i <= nodes; i++) {
+      const agent = spawnQuell(['agent', '--etcd', etcd.url, '--node-id', `n${i}`, '--listen', '127.0.0.1:0', '--cluster', CLUSTER], { QUELL_LOG_LEVEL: 'warn' });
+      children.push(agent);
+      agents.push(String((await agent.waitFor((e) => e.event === 'ready')).address));
+    }
+    // demo workload: alice and bob run queries on every node
+    for (const [i, agentAddress] of agents.entries()) {
+      for (const user of ['alice', 'bob']) {
+        const sim = spawnQuell(['sim', '--agent', agentAddress, '--queries', '2', '--user', user, '--query', `SELECT count() FROM events WHERE user = '${user}'`, '--query-id-prefix', `${user}-n${i + 1}-`]);
+        children.push(sim);
+        await sim.waitFor((e) => e.event === 'started');
+      }
+    }
+    process.stderr.write(`coordinator ${address}, agents ${agents.join(' ')}; cluster '${CLUSTER}'\n`);
+    await waitForMembers(address, nodes);
+    if (values.query !== undefined) return await clientMain({ coordinator: address, user: 'default', password: '', format: undefined }, values.query);
+    process.stderr.write(`try: SELECT query_id, user, node_id FROM clusterAllReplicas('${CLUSTER}', system.processes) ORDER BY query_id;\n     KILL QUERY ON CLUSTER ${CLUSTER} WHERE user = 'alice' SYNC;\n`);
+    const client = new QuellClient(address);
+    try {
+      return await interactive(client, { coordinator: address, user: 'default', password: '', format: undefined }, onSignal);
+    } finally {
+      client.close();
+    }
+  } finally {
+    await stopAll();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Waits until the coordinator sees every agent as active. */
+async function waitForMembers(address: string, n: number): Promise<void> {
+  const client = new QuellClient(address);
+  try {
+    for (let i = 0; i < 100; i++) {
+      const r = await client.query(`SELECT node_id FROM system.clusters WHERE cluster = '${CLUSTER}' AND is_active = 1`).catch(() => undefined);
+      if (r && r.rows.length >= n) return;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,118 @@
+import { WorkloadSession, type CancelReason, type RunningProcess } from '../../client/workload-client';
+import { announce, intOption, parse, UsageError } from '../args';
+
+interface SimOptions {
+  readonly agent: string;
+  readonly queries: number;
+  readonly user: string;
+  readonly query: string;
+  readonly prefix: string;
+  readonly initialQueryId: string;
+  readonly ignoreCancel: boolean;
+  readonly cancelDelayMs: number;
+  readonly uncancellable: boolean;
+}
+
+export async function runSim(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    agent: { type: 'string', default: '127.0.0.1:9701' },
+    queries: { type: 'string' },
+    user: { type: 'string', default: 'default' },
+    query: { type: 'string', default: 'SELECT sleep(3600)' },
+    'query-id-prefix': { type: 'string' },
+    'initial-query-id': { type: 'string', default: '' },
+    'ignore-cancel': { type: 'boolean', default: false },
+    'cancel-delay-ms': { type: 'string' },
+    uncancellable: { type: 'boolean', default: false },
+    mutations: { type: 'string' },
+    connections: { type: 'string' },
+  });
+  if (values.mutations !== undefined || values.connections !== undefined) {
+    throw new UsageError('--mutations and --connections are not available in this build: mutations and connections are separate issues');
+  }
+  return simulate({
+    agent: values.agent,
+    queries: intOption(values.queries, 'queries', 1),
+    user: values.user,
+    query: values.query,
+    prefix: values['query-id-prefix'] ?? `sim-${process.pid}-`,
+    initialQueryId: values['initial-query-id'],
+    ignoreCancel: values['ignore-cancel'],
+    cancelDelayMs: intOption(values['cancel-delay-ms'], 'cancel-delay-ms', 0),
+    uncancellable: values.uncancellable,
+  });
+}
+
+/**
+ * Registers the processes, keeps them running until cancelled (acknowledging after the delay,
+ * or never with --ignore-cancel), prints one JSON line per event, and exits when all ended.
+ */
+async function simulate(o: SimOptions): Promise<number> {
+  const session = new WorkloadSession(o.agent);
+  const live = new Set<RunningProcess>();
+  let detached = false;
+  let resolveDone: () => void = () => undefined;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const endProcess = (p: RunningProcess, outcome: 'finished' | 'cancelled'): void => {
+    if (!live.delete(p)) return;
+    p.end(outcome);
+    announce({ event: 'ended', query_id: p.queryId, outcome });
+    if (live.size === 0) resolveDone();
+  };
+  session.onClose((err) => {
+    if (live.size === 0) return;
+    detached = true;
+    for (const p of live) announce({ event: 'ended', query_id: p.queryId, outcome: 'detached', error: err?.message ?? 'agent closed the stream' });
+    live.clear();
+    resolveDone();
+  });
+
+  for (let i = 1; i <= o.queries; i++) {
+    const queryId = `${o.prefix}${i}`;
+    let proc: RunningProcess;
+    try {
+      proc = await session.register({
+        query_id: queryId,
+        user: o.user,
+        query: o.query,
+        initial_query_id: o.initialQueryId,
+        client_name: 'quell sim',
+        client_hostname: 'localhost',
+        uncancellable: o.uncancellable,
+      });
+    } catch (err) {
+      announce({ event: 'rejected', query_id: queryId, error: err instanceof Error ? err.message : String(err) });
+      continue;
+    }
+    live.add(proc);
+    announce({ event: 'started', query_id: queryId, user: o.user });
+    proc.signal.addEventListener('abort', () => {
+      const reason = proc.signal.reason as CancelReason;
+      if (reason.kind !== 'cancel') return;
+      announce({ event: 'cancel', query_id: queryId, soft: reason.soft });
+      if (o.ignoreCancel) return;
+      setTimeout(() => endProcess(proc, 'cancelled'), o.cancelDelayMs);
+    });
+  }
+  if (live.size === 0) {
+    session.close();
+    return o.queries === 0 ? 0 : 1;
+  }
+
+  let rows = 0;
+  const ticker = setInterval(() => {
+    rows += 65_536;
+    for (const p of live) p.progress({ read_rows: rows, read_bytes: rows * 8, memory_usage: 4 << 20 });
+  }, 500);
+  const onTerm = (): void => {
+    for (const p of [...live]) endProcess(p, 'finished');
+  };
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onTerm);
+  await done;
+  clearInterval(ticker);
+  process.off('SIGTERM', onTerm);
+  process.off('SIGINT', onTerm);
+  session.close();
+  return detached ? 1 : 0;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+import { runAgent } from './commands/agent';
+import { runClient } from './commands/client';
+import { runCluster } from './commands/cluster';
+import { runCoordinator } from './commands/coordinator';
+import { runLocal } from './commands/local';
+import { runSim } from './commands/sim';
+import { fail, UsageError } from './args';
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  coordinator: runCoordinator,
+  agent: runAgent,
+  client: runClient,
+  sim: runSim,
+  cluster: runCluster,
+  local: runLocal,
+};
+
+const USAGE = `usage: quell <command> [options]
+
+commands:
+  coordinator  --etcd URLS --listen H:P [--users FILE] [--default-cluster NAME]
+  agent        --etcd URLS --node-id ID --listen H:P [--advertise H:P] [--cluster NAME[,NAME...]] [--lease-ttl S]
+  client       [--coordinator H:P] [-u USER] [--password P] [-q SQL] [-f FORMAT]
+  sim          --agent H:P [--queries N] [--user U] [--query TEXT] [--query-id-prefix P] ...
+  cluster      ls | forget NODE [--cluster C]   (--etcd URLS)
+  local        [--nodes N]
+`;
+
+async function main(): Promise<void> {
+  const [name, ...rest] = process.argv.slice(2);
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    process.exitCode = name ? 0 : 2;
+    return;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`quell: unknown command '${name}'\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    process.exitCode = await command(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`quell ${name}: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.exitCode = fail(err);
+  }
+}
+
+void main();

@@ -1,0 +1,64 @@
+/**
+ * The etcd key layout (DESIGN.md §etcd layout). Both sides import it; nobody else builds keys.
+ *   /quell/v1/members/<cluster>/<node_id>  persistent membership (MemberRecord)
+ *   /quell/v1/alive/<node_id>              liveness under the agent's lease (AliveRecord)
+ */
+export const ROOT = '/quell/v1/';
+export const MEMBERS_PREFIX = `${ROOT}members/`;
+export const ALIVE_PREFIX = `${ROOT}alive/`;
+
+export const DEFAULT_LEASE_TTL_SECONDS = 5;
+
+export interface MemberRecord {
+  readonly cluster: string;
+  readonly node_id: string;
+  /** last advertised host:port, so that a dead member can still be named with its address */
+  readonly address: string;
+  readonly joined_at: string;
+}
+
+export interface AliveRecord {
+  readonly node_id: string;
+  readonly address: string;
+  readonly clusters: readonly string[];
+  readonly started_at: string;
+  readonly pid: number;
+}
+
+const NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/** Cluster names and node ids become key segments: keep them to a safe alphabet. */
+export function assertKeySegment(kind: 'cluster' | 'node id', value: string): void {
+  if (!NAME.test(value)) {
+    throw new Error(`invalid ${kind} '${value}': use 1-128 characters from [A-Za-z0-9_.-]`);
+  }
+}
+
+export function memberKey(cluster: string, nodeId: string): string {
+  return `${MEMBERS_PREFIX}${cluster}/${nodeId}`;
+}
+
+export function aliveKey(nodeId: string): string {
+  return `${ALIVE_PREFIX}${nodeId}`;
+}
+
+/** Parses a members key into its cluster and node id; undefined for foreign keys. */
+export function parseMemberKey(key: string): { cluster: string; nodeId: string } | undefined {
+  if (!key.startsWith(MEMBERS_PREFIX)) return undefined;
+  const rest = key.slice(MEMBERS_PREFIX.length).split('/');
+  if (rest.length !== 2 || !rest[0] || !rest[1]) return undefined;
+  return { cluster: rest[0], nodeId: rest[1] };
+}
+
+export function parseAliveKey(key: string): string | undefined {
+  if (!key.startsWith(ALIVE_PREFIX)) return undefined;
+  const id = key.slice(ALIVE_PREFIX.length);
+  return id && !id.includes('/') ? id : undefined;
+}
+
+/** host:port → parts; accepts [v6]:port. */
+export function splitAddress(address: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address);
+  if (!m?.[1] || !m[2]) return { host: address, port: 0 };
+  return { host: m[1], port: Number(m[2]) };
+}

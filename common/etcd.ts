@@ -1,0 +1,24 @@
+import { Etcd3 } from 'etcd3';
+import { chError, type QuellError } from '../sql/errors';
+
+export function parseEtcdUrls(urls: string): string[] {
+  return urls
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
+}
+
+/** An etcd client whose calls give up instead of hanging when etcd is gone. */
+export function connectEtcd(hosts: string[], callTimeoutMs = 3_000): Etcd3 {
+  return new Etcd3({
+    hosts,
+    dialTimeout: callTimeoutMs,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+  });
+}
+
+/** The one-line error for "etcd could not be used", naming the endpoints but nothing secret. */
+export function etcdUnavailable(hosts: readonly string[], err: unknown): QuellError {
+  const why = err instanceof Error ? err.message : String(err);
+  return chError('ALL_CONNECTION_TRIES_FAILED', `etcd at ${hosts.join(',')} is unreachable: ${why}`, true);
+}

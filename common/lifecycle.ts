@@ -1,0 +1,61 @@
+import type { Logger } from './logger';
+
+export type LifecycleState = 'created' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/**
+ * Explicit daemon states, each transition logged. stop() runs the drain step and escalates to
+ * the hard step when draining does not finish within the deadline.
+ */
+export class Lifecycle {
+  private current: LifecycleState = 'created';
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly name: string,
+  ) {}
+
+  get state(): LifecycleState {
+    return this.current;
+  }
+
+  transition(next: LifecycleState, detail: Record<string, unknown> = {}): void {
+    this.log.info({ ...detail, from: this.current, to: next }, `${this.name} ${next}`);
+    this.current = next;
+  }
+
+  async start(run: () => Promise<void>): Promise<void> {
+    this.transition('starting');
+    try {
+      await run();
+    } catch (err) {
+      this.transition('failed', { err });
+      throw err;
+    }
+    this.transition('running');
+  }
+
+  /** Idempotent: concurrent callers share one shutdown. */
+  stop(drain: () => Promise<void>, force: () => void, deadlineMs: number): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.current === 'stopped') return;
+      this.transition('draining');
+      let timer: NodeJS.Timeout | undefined;
+      const escalate = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), deadlineMs);
+        timer.unref();
+      });
+      const outcome = await Promise.race([drain().then(() => 'drained' as const), escalate]).catch((err: unknown) => {
+        this.log.error({ err }, `${this.name} drain failed`);
+        return 'failed' as const;
+      });
+      if (timer) clearTimeout(timer);
+      if (outcome !== 'drained') {
+        this.log.warn({ deadline_ms: deadlineMs, outcome }, `${this.name} drain did not finish; forcing shutdown`);
+        force();
+      }
+      this.transition('stopped');
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,171 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { connectEtcd } from './etcd';
+
+/**
+ * Starting quell's processes and a private etcd as children: used by `quell local`, the
+ * integration tests and the benchmark, so all three run the same real parts the same way.
+ */
+
+/** A free loopback TCP port (bound and released; callers bind it right away). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(addr.port));
+    });
+  });
+}
+
+export interface Child {
+  readonly proc: ChildProcess;
+  /** stdout JSON lines seen so far (sim events, ready lines) */
+  readonly events: Record<string, unknown>[];
+  /** resolves with the first event matching the predicate */
+  waitFor(pred: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** stderr text, for failure messages */
+  stderr(): string;
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>;
+  readonly exited: Promise<number | null>;
+}
+
+export function spawnChild(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Child {
+  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd });
+  const events: Record<string, unknown>[] = [];
+  const waiters: { pred: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (err.length > 200_000) err = err.slice(-100_000);
+  });
+  if (proc.stdout) {
+    readline.createInterface({ input: proc.stdout }).on('line', (line) => {
+      let ev: Record<string, unknown>;
+      try {
+        ev = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      events.push(ev);
+      for (const w of [...waiters]) {
+        if (w.pred(ev)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(ev);
+        }
+      }
+    });
+  }
+  const exited = new Promise<number | null>((resolve) => {
+    proc.on('exit', (code) => resolve(code));
+    // a binary that cannot start (ENOENT) never exits: report it as an exit
+    proc.on('error', (e) => {
+      err += `${e.message}\n`;
+      resolve(-1);
+    });
+  });
+  const child: Child = {
+    proc,
+    events,
+    stderr: () => err,
+    exited,
+    waitFor(pred, timeoutMs = 15_000) {
+      const seen = events.find(pred);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${path.basename(command)} ${args.slice(0, 2).join(' ')}: timed out waiting for an event; stderr: ${err.slice(-2000)}`)), timeoutMs);
+        const w = {
+          pred,
+          resolve: (e: Record<string, unknown>) => {
+            clearTimeout(timer);
+            resolve(e);
+          },
+        };
+        waiters.push(w);
+        void exited.then((code) => {
+          if (waiters.includes(w)) {
+            clearTimeout(timer);
+            reject(new Error(`${path.basename(command)} ${args.slice(0, 2).join(' ')} exited (${code}) before the event; stderr: ${err.slice(-2000)}`));
+          }
+        });
+      });
+    },
+    async stop(signal = 'SIGTERM', graceMs = 5_000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+  return child;
+}
+
+/** The compiled CLI entry point, so children run exactly what `npx quell` runs. */
+export const QUELL_MAIN = path.resolve(__dirname, '..', 'cli', 'main.js');
+
+export function spawnQuell(args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  return spawnChild(process.execPath, [QUELL_MAIN, ...args], { env: { ...process.env, QUELL_LOG_FORMAT: 'json', ...env } });
+}
+
+export interface EtcdServer {
+  readonly url: string;
+  readonly child: Child;
+  stop(): Promise<void>;
+}
+
+/** An etcd from PATH on free loopback ports in a fresh temporary directory. */
+export async function startEtcd(binary = process.env.QUELL_ETCD_BIN ?? 'etcd'): Promise<EtcdServer> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'quell-etcd-'));
+  const clientPort = await freePort();
+  const peerPort = await freePort();
+  const url = `http://127.0.0.1:${clientPort}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const child = spawnChild(binary, [
+    '--name', 'quell',
+    '--data-dir', dir,
+    '--listen-client-urls', url,
+    '--advertise-client-urls', url,
+    '--listen-peer-urls', peer,
+    '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', `quell=${peer}`,
+    '--log-level', 'error',
+  ], { env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch } });
+  let failedToStart = false;
+  void child.exited.then((code) => {
+    failedToStart = code === -1;
+  });
+  const stop = async (): Promise<void> => {
+    await child.stop('SIGTERM', 3_000);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const client = connectEtcd([url], 1_000);
+  try {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (child.proc.exitCode !== null || failedToStart) {
+        throw new Error(`etcd (${binary}) did not start: ${child.stderr().slice(-1000).trim()} — install etcd (Debian: apt-get install etcd-server)`);
+      }
+      try {
+        await client.get('/quell/v1/ping').string();
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`etcd did not become ready at ${url}: ${String(err)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  } finally {
+    client.close();
+  }
+  return { url, child, stop };
+}

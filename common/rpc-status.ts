@@ -1,0 +1,67 @@
+import * as grpc from '@grpc/grpc-js';
+import { QuellError, type Dialect } from '../sql/errors';
+
+/**
+ * The boundary between gRPC statuses and quell's typed errors. Servers turn a QuellError
+ * into a status carrying its code, name and dialect in trailers; clients turn any failed call
+ * back into a QuellError or a NodeFailure. Nothing else looks at raw gRPC status codes.
+ */
+
+const CODE = 'quell-error-code';
+const NAME = 'quell-error-name';
+const DIALECT = 'quell-error-dialect';
+
+export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  if (err instanceof QuellError) {
+    metadata.set(CODE, String(err.code));
+    metadata.set(NAME, err.errorName);
+    metadata.set(DIALECT, err.dialect);
+    return { code: grpc.status.FAILED_PRECONDITION, details: err.message, metadata };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: grpc.status.INTERNAL, details: message, metadata };
+}
+
+/** Why a node could not answer: the kill_status of its node row. */
+export type NodeFailureKind = 'node_unreachable' | 'node_timeout' | 'node_error';
+
+export class NodeFailure extends Error {
+  constructor(
+    readonly kind: NodeFailureKind,
+    message: string,
+    override readonly cause?: QuellError,
+  ) {
+    super(message);
+    this.name = 'NodeFailure';
+  }
+}
+
+function isServiceError(err: unknown): err is grpc.ServiceError {
+  return typeof err === 'object' && err !== null && 'code' in err && 'metadata' in err;
+}
+
+/** A QuellError the remote side raised, if the status carries one. */
+export function remoteQuellError(err: unknown): QuellError | undefined {
+  if (!isServiceError(err)) return undefined;
+  const code = err.metadata.get(CODE)[0];
+  const name = err.metadata.get(NAME)[0];
+  if (code === undefined || name === undefined) return undefined;
+  const dialect = (err.metadata.get(DIALECT)[0] === 'mariadb' ? 'mariadb' : 'clickhouse') as Dialect;
+  return new QuellError(Number(code), String(name), err.details, dialect);
+}
+
+/** Classifies a failed agent call. */
+export function toNodeFailure(err: unknown): NodeFailure {
+  if (err instanceof NodeFailure) return err;
+  const remote = remoteQuellError(err);
+  if (remote) return new NodeFailure('node_error', remote.message, remote);
+  if (isServiceError(err)) {
+    if (err.code === grpc.status.DEADLINE_EXCEEDED) return new NodeFailure('node_timeout', 'no answer before the deadline');
+    if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED) {
+      return new NodeFailure('node_unreachable', err.details || 'connection failed');
+    }
+    return new NodeFailure('node_error', err.details || grpc.status[err.code] || 'agent error');
+  }
+  return new NodeFailure('node_error', err instanceof Error ? err.message : String(err));
+}

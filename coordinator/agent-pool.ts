@@ -1,0 +1,44 @@
+import * as grpc from '@grpc/grpc-js';
+import { CHANNEL_OPTIONS, quellProto } from '../proto/load';
+import type { NodeAgentClient } from '../proto/generated/quell/v1/NodeAgent';
+import type { MemberNode } from './membership';
+
+/**
+ * One long-lived gRPC channel per agent, keyed by node id and replaced only when the node's
+ * address changes. Channels are opened when a node appears, so the first statement that
+ * reaches it does not pay for the connect.
+ */
+export class AgentPool {
+  private readonly clients = new Map<string, { address: string; client: NodeAgentClient }>();
+
+  client(node: MemberNode): NodeAgentClient {
+    const held = this.clients.get(node.nodeId);
+    if (held && held.address === node.address) return held.client;
+    held?.client.close();
+    const Ctor = quellProto().agent.quell.v1.NodeAgent;
+    const client = new Ctor(node.address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS });
+    this.clients.set(node.nodeId, { address: node.address, client });
+    return client;
+  }
+
+  /** Opens channels for live nodes and closes those of nodes that are gone. */
+  sync(live: readonly MemberNode[]): void {
+    const keep = new Set<string>();
+    for (const node of live) {
+      if (!node.active) continue;
+      keep.add(node.nodeId);
+      this.client(node).getChannel().getConnectivityState(true);
+    }
+    for (const [nodeId, held] of this.clients) {
+      if (!keep.has(nodeId)) {
+        held.client.close();
+        this.clients.delete(nodeId);
+      }
+    }
+  }
+
+  close(): void {
+    for (const held of this.clients.values()) held.client.close();
+    this.clients.clear();
+  }
+}

@@ -1,0 +1,29 @@
+import type { Logger } from '../common/logger';
+import type { Column, SqlValue } from '../sql/types';
+import type { AgentPool } from './agent-pool';
+import type { ClusterMembership } from './membership';
+import type { User } from './users';
+
+/** What one statement runs with. */
+export interface StatementContext {
+  readonly user: User;
+  readonly statementId: string;
+  readonly log: Logger;
+  readonly membership: ClusterMembership;
+  readonly pool: AgentPool;
+  readonly defaultCluster: string;
+  /** aborted when the client goes away */
+  readonly signal: AbortSignal;
+}
+
+/** Where an interpreter puts its result; the service turns it into the Execute stream. */
+export interface ResultSink {
+  header(columns: readonly Column[], format: string | undefined): void;
+  rows(rows: readonly (readonly SqlValue[])[]): void;
+  warn(message: string): void;
+}
+
+export interface StatementOutcome {
+  readonly rows: number;
+  readonly affectedRows?: number;
+}

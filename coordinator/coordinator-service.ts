@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type * as grpc from '@grpc/grpc-js';
+import { quellProto } from '../proto/load';
+import { encodeRow } from '../proto/codec';
+import type { ExecuteRequest__Output } from '../proto/generated/quell/v1/ExecuteRequest';
+import type { ExecuteResponse } from '../proto/generated/quell/v1/ExecuteResponse';
+import type { Row } from '../proto/generated/quell/v1/Row';
+import type { Logger } from '../common/logger';
+import { chError, QuellError } from '../sql/errors';
+import type { Column, SqlValue } from '../sql/types';
+import type { AgentPool } from './agent-pool';
+import type { ResultSink, StatementContext } from './context';
+import { interpret, parse } from './execute';
+import type { ClusterMembership } from './membership';
+import type { Users } from './users';
+
+type ExecuteCall = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;
+
+export interface CoordinatorDeps {
+  readonly users: Users;
+  readonly membership: ClusterMembership;
+  readonly pool: AgentPool;
+  readonly defaultCluster: string;
+  readonly log: Logger;
+}
+
+/** The coordinator's client API: one Execute stream per statement. */
+export class CoordinatorService {
+  private running = 0;
+
+  constructor(private readonly deps: CoordinatorDeps) {}
+
+  addToServer(server: grpc.Server): void {
+    server.addService(quellProto().coordinator.quell.v1.Coordinator.service, {
+      Execute: (call: ExecuteCall) => {
+        void this.execute(call);
+      },
+    });
+  }
+
+  get inFlight(): number {
+    return this.running;
+  }
+
+  private async execute(call: ExecuteCall): Promise<void> {
+    const started = performance.now();
+    const req = call.request;
+    const statementId = req.statement_id || randomUUID();
+    const log = this.deps.log.child({ statement_id: statementId });
+    const abort = new AbortController();
+    call.on('cancelled', () => abort.abort());
+    this.running++;
+
+    let columns: readonly Column[] = [];
+    const pending: Row[] = [];
+    let flushSoon: NodeJS.Immediate | undefined;
+    const flush = (): void => {
+      if (flushSoon) clearImmediate(flushSoon);
+      flushSoon = undefined;
+      if (pending.length > 0) write({ rows: { rows: pending.splice(0) } });
+    };
+    let headerSent = false;
+    const warnings: string[] = [];
+    const write = (msg: ExecuteResponse): void => {
+      if (!abort.signal.aborted) call.write(msg);
+    };
+    const sink: ResultSink = {
+      header: (cols, format) => {
+        columns = cols;
+        headerSent = true;
+        write({ header: { columns: cols.map((c) => ({ name: c.name, type: c.type })), format: format ?? '', dialect: 'DIALECT_CLICKHOUSE', statement_id: statementId } });
+      },
+      rows: (rows: readonly (readonly SqlValue[])[]) => {
+        if (!headerSent) throw new Error('rows before header');
+        // Rows produced in the same turn of the event loop (processes that stopped together)
+        // travel as one block, which formats like Pretty print as one table.
+        for (const r of rows) pending.push(encodeRow(r, columns));
+        flushSoon ??= setImmediate(flush);
+      },
+      warn: (message) => warnings.push(message),
+    };
+
+    let rows = 0;
+    let affected = 0;
+    let error: QuellError | undefined;
+    try {
+      const user = this.deps.users.authenticate(req.user, req.password);
+      const stmt = parse(req.sql);
+      const ctx: StatementContext = {
+        user,
+        statementId,
+        log: log.child({ user: user.name }),
+        membership: this.deps.membership,
+        pool: this.deps.pool,
+        defaultCluster: this.deps.defaultCluster,
+        signal: abort.signal,
+      };
+      const outcome = await interpret(stmt, ctx, sink);
+      rows = outcome.rows;
+      affected = outcome.affectedRows ?? 0;
+    } catch (err) {
+      if (err instanceof QuellError) {
+        error = err;
+      } else {
+        log.error({ err }, 'statement failed unexpectedly');
+        error = chError('LOGICAL_ERROR', err instanceof Error ? err.message : String(err));
+      }
+    } finally {
+      this.running--;
+    }
+    flush();
+    const elapsed = (performance.now() - started) / 1000;
+    if (error) log.info({ code: error.code, error_name: error.errorName, elapsed_s: elapsed }, 'statement failed');
+    else log.debug({ rows, elapsed_s: elapsed }, 'statement done');
+    write({
+      end: {
+        error: error
+          ? { code: error.code, name: error.errorName, message: error.message, dialect: error.dialect === 'mariadb' ? 'DIALECT_MARIADB' : 'DIALECT_CLICKHOUSE' }
+          : null,
+        rows: String(rows),
+        elapsed_seconds: elapsed,
+        affected_rows: String(affected),
+        warnings,
+      },
+    });
+    if (!abort.signal.aborted) call.end();
+  }
+}

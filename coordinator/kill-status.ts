@@ -1,0 +1,22 @@
+import type { KillStatus__Output as KillStatus } from '../proto/generated/quell/v1/KillStatus';
+import type { NodeFailureKind } from '../common/rpc-status';
+
+/** The one place statuses become the strings users see (ClickHouse's words). */
+const PROCESS_STATUS: Record<KillStatus, string> = {
+  KILL_STATUS_FINISHED: 'finished',
+  KILL_STATUS_WAITING: 'waiting',
+  KILL_STATUS_CANT_CANCEL: 'cant_cancel',
+  KILL_STATUS_UNKNOWN_STATUS: 'unknown_status',
+  KILL_STATUS_PENDING: 'pending',
+  KILL_STATUS_QUEUED: 'queued',
+};
+
+export type NodeStatus = NodeFailureKind | 'node_inactive';
+
+export function renderProcessStatus(s: KillStatus): string {
+  return PROCESS_STATUS[s] ?? 'unknown_status';
+}
+
+export function renderNodeStatus(s: NodeStatus): string {
+  return s;
+}

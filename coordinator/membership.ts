@@ -1,0 +1,203 @@
+import type { Etcd3, Watcher } from 'etcd3';
+import type { Logger } from '../common/logger';
+import {
+
+
+  ROOT,
+  parseAliveKey,
+  parseMemberKey,
+  splitAddress,
+  type AliveRecord,
+  type MemberRecord,
+} from '../common/etcd-layout';
+
+/** A member node of a cluster as the coordinator sees it right now. */
+export interface MemberNode {
+  readonly cluster: string;
+  readonly nodeId: string;
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  /** holds a live lease */
+  readonly active: boolean;
+}
+
+interface Snapshot {
+  members: Map<string, Map<string, MemberRecord>>;
+  alive: Map<string, AliveRecord>;
+}
+
+function parseJson<T>(raw: string): T | undefined {
+  try {
+    return JSON.parse(raw) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Cluster membership from etcd: list everything under /quell/v1/, then watch from the listed
+ * revision + 1. On a compaction, a watch error or a reconnect it lists again. Statements read
+ * the in-memory view only; etcd is never read per statement.
+ */
+export class ClusterMembership {
+  private state: Snapshot = { members: new Map(), alive: new Map() };
+  private watcher: Watcher | undefined;
+  private closed = false;
+  private relisting: Promise<void> | undefined;
+  private readonly listeners = new Set<() => void>();
+  /** revision of the last list, for tests and logs */
+  listedRevision = 0;
+
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.listAndWatch();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const w = this.watcher;
+    this.watcher = undefined;
+    await w?.cancel().catch(() => undefined);
+  }
+
+  /** Called after every change of the view (new channels are opened from here). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  clusters(): string[] {
+    return [...this.state.members.keys()].sort();
+  }
+
+  hasCluster(cluster: string): boolean {
+    return (this.state.members.get(cluster)?.size ?? 0) > 0;
+  }
+
+  /** Members of a cluster, ordered by node id, each with its current address and liveness. */
+  nodes(cluster: string): MemberNode[] {
+    const members = this.state.members.get(cluster);
+    if (!members) return [];
+    const out: MemberNode[] = [];
+    for (const [nodeId, rec] of members) {
+      const alive = this.state.alive.get(nodeId);
+      const address = alive?.address ?? rec.address;
+      const { host, port } = splitAddress(address);
+      out.push({ cluster, nodeId, address, host, port, active: alive !== undefined });
+    }
+    return out.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+  }
+
+  /** Every live agent, whatever its clusters. */
+  liveNodes(): AliveRecord[] {
+    return [...this.state.alive.values()];
+  }
+
+  private async listAndWatch(): Promise<void> {
+    const res = await this.etcd.getAll().prefix(ROOT).exec();
+    const next: Snapshot = { members: new Map(), alive: new Map() };
+    for (const kv of res.kvs) this.apply(next, kv.key.toString(), kv.value.toString());
+    this.state = next;
+    this.listedRevision = Number(res.header.revision);
+    this.emit();
+    this.log.info({ revision: this.listedRevision, clusters: this.clusters().length, alive: next.alive.size }, 'membership listed');
+
+    const old = this.watcher;
+    this.watcher = undefined;
+    await old?.cancel().catch(() => undefined);
+    if (this.closed) return;
+    const watcher = await this.etcd
+      .watch()
+      .prefix(ROOT)
+      .startRevision(String(this.listedRevision + 1))
+      .create();
+    if (this.closed) {
+      await watcher.cancel();
+      return;
+    }
+    this.watcher = watcher;
+    let disconnected = false;
+    watcher.on('put', (kv) => {
+      this.apply(this.state, kv.key.toString(), kv.value.toString());
+      this.emit();
+    });
+    watcher.on('delete', (kv) => {
+      this.remove(this.state, kv.key.toString());
+      this.emit();
+    });
+    watcher.on('disconnected', (err) => {
+      disconnected = true;
+      this.log.warn({ err: err.message }, 'membership watch disconnected; serving the last known view');
+    });
+    watcher.on('connected', () => {
+      // Deletes that happened while we were away may have been compacted: list again.
+      if (disconnected) {
+        disconnected = false;
+        this.relist('watch reconnected');
+      }
+    });
+    watcher.on('error', (err) => {
+      this.log.warn({ err: err.message }, 'membership watch failed');
+      this.relist('watch error');
+    });
+  }
+
+  private relist(reason: string): void {
+    if (this.closed || this.relisting) return;
+    this.log.info({ reason }, 'membership re-listing');
+    const attempt = async (delayMs: number): Promise<void> => {
+      while (!this.closed) {
+        try {
+          await this.listAndWatch();
+          return;
+        } catch (err) {
+          this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'membership re-list failed; retrying');
+          await new Promise((r) => setTimeout(r, delayMs));
+          delayMs = Math.min(delayMs * 2, 2_000);
+        }
+      }
+    };
+    this.relisting = attempt(100).finally(() => {
+      this.relisting = undefined;
+    });
+  }
+
+  private apply(s: Snapshot, key: string, value: string): void {
+    const member = parseMemberKey(key);
+    if (member) {
+      const rec = parseJson<MemberRecord>(value);
+      if (!rec) return;
+      let byNode = s.members.get(member.cluster);
+      if (!byNode) s.members.set(member.cluster, (byNode = new Map()));
+      byNode.set(member.nodeId, { ...rec, cluster: member.cluster, node_id: member.nodeId });
+      return;
+    }
+    const nodeId = parseAliveKey(key);
+    if (nodeId) {
+      const rec = parseJson<AliveRecord>(value);
+      if (rec) s.alive.set(nodeId, { ...rec, node_id: nodeId });
+    }
+  }
+
+  private remove(s: Snapshot, key: string): void {
+    const member = parseMemberKey(key);
+    if (member) {
+      const byNode = s.members.get(member.cluster);
+      byNode?.delete(member.nodeId);
+      if (byNode?.size === 0) s.members.delete(member.cluster);
+      return;
+    }
+    const nodeId = parseAliveKey(key);
+    if (nodeId) s.alive.delete(nodeId);
+  }
+
+  private emit(): void {
+    for (const l of this.listeners) l();
+  }
+}
+

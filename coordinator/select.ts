@@ -1,0 +1,165 @@
+import type { Expr, SelectStatement, ShowProcesslistStatement } from '../sql/ast';
+import { renderExpr } from '../sql/render';
+import { chError } from '../sql/errors';
+import { CLUSTERS_COLUMNS, findAgentTable, type AgentTable } from '../sql/tables';
+import type { Column, SqlValue } from '../sql/types';
+import { isTrue } from '../sql/compile';
+import { decodeRow } from '../proto/codec';
+import type { ScanResponse__Output } from '../proto/generated/quell/v1/ScanResponse';
+import { analyzeExpr, checkFilter, checkFormat, resolveCluster } from './analysis';
+import type { ResultSink, StatementContext, StatementOutcome } from './context';
+import { fanOut } from './fanout';
+import { nodeFailuresError } from './node-failures';
+import { resolveSettings } from './settings';
+import { compareRows } from './sort';
+
+interface Projection {
+  readonly columns: Column[];
+  /** expressions evaluated where the rows live: the select list, then hidden ORDER BY keys */
+  readonly exprs: Expr[];
+  readonly orderKeys: { index: number; desc: boolean }[];
+}
+
+function substituteAliases(e: Expr, aliases: ReadonlyMap<string, Expr>, tableColumns: ReadonlySet<string>): Expr {
+  switch (e.kind) {
+    case 'identifier':
+      return !tableColumns.has(e.name) && aliases.has(e.name) ? (aliases.get(e.name) as Expr) : e;
+    case 'call':
+      return { ...e, args: e.args.map((a) => substituteAliases(a, aliases, tableColumns)) };
+    case 'tuple':
+      return { ...e, items: e.items.map((a) => substituteAliases(a, aliases, tableColumns)) };
+    default:
+      return e;
+  }
+}
+
+function project(stmt: SelectStatement, columns: readonly Column[]): Projection & { where?: Expr } {
+  const names = new Set(columns.map((c) => c.name));
+  const outCols: Column[] = [];
+  const exprs: Expr[] = [];
+  const aliases = new Map<string, Expr>();
+  for (const item of stmt.items) {
+    if (!item.expr) {
+      for (const c of columns) {
+        outCols.push(c);
+        exprs.push({ kind: 'identifier', name: c.name, pos: 0 });
+      }
+      continue;
+    }
+    const compiled = analyzeExpr(item.expr, columns);
+    outCols.push({ name: item.alias ?? item.text, type: compiled.type });
+    exprs.push(item.expr);
+    if (item.alias) aliases.set(item.alias, item.expr);
+  }
+  const orderKeys = stmt.orderBy.map((o) => {
+    const expr = substituteAliases(o.expr, aliases, names);
+    analyzeExpr(expr, columns);
+    exprs.push(expr);
+    return { index: exprs.length - 1, desc: o.desc };
+  });
+  const where = stmt.where ? substituteAliases(stmt.where, aliases, names) : undefined;
+  if (where) checkFilter(where, columns);
+  return { columns: outCols, exprs, orderKeys, where };
+}
+
+/** Sorts, offsets and limits gathered rows, then drops the hidden ORDER BY keys. */
+function finish(rows: SqlValue[][], p: Projection, stmt: SelectStatement): SqlValue[][] {
+  if (p.orderKeys.length > 0) rows.sort((a, b) => compareRows(a, b, p.orderKeys));
+  const from = stmt.offset ?? 0;
+  const to = stmt.limit === undefined ? rows.length : from + stmt.limit;
+  const width = p.columns.length;
+  return rows.slice(from, to).map((r) => (r.length === width ? r : r.slice(0, width)));
+}
+
+async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluster: string | undefined, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
+  const format = checkFormat(stmt);
+  const settings = resolveSettings(stmt.settings);
+  const p = project(stmt, table.columns);
+  const name = resolveCluster(ctx, cluster);
+  const nodes = ctx.membership.nodes(name);
+  const firstAnswerMs = settings.distributed_ddl_task_timeout * 1000;
+  const events = fanOut<ScanResponse__Output>(
+    nodes,
+    ctx.pool,
+    (client, options) =>
+      client.Scan(
+        {
+          table: table.wire,
+          where: p.where ? renderExpr(p.where) : '',
+          expressions: p.exprs.map(renderExpr),
+          statement_id: ctx.statementId,
+          user: ctx.user.name,
+          see_all_users: true,
+        },
+        options,
+      ),
+    { firstAnswerMs, callDeadlineMs: firstAnswerMs * 2, signal: ctx.signal },
+  );
+  const rows: SqlValue[][] = [];
+  const failures: string[] = [];
+  let timedOut = 0;
+  for await (const ev of events) {
+    if (ev.kind === 'message') for (const r of ev.message.rows) rows.push(decodeRow(r));
+    else if (ev.kind === 'inactive') failures.push(`${ev.node.nodeId} (node_inactive)`);
+    else if (ev.kind === 'failed') {
+      if (ev.failure.kind === 'node_timeout') timedOut++;
+      failures.push(`${ev.node.nodeId} (${ev.failure.kind}: ${ev.failure.message})`);
+    }
+  }
+  if (failures.length > 0 && settings.distributed_ddl_output_mode === 'throw') {
+    throw nodeFailuresError('SELECT', failures, nodes.length, timedOut);
+  }
+  for (const f of failures) sink.warn(`no rows from ${f}`);
+  const out = finish(rows, p, stmt);
+  sink.header(p.columns, format);
+  if (out.length > 0) sink.rows(out);
+  return { rows: out.length };
+}
+
+/** Tables the coordinator answers itself: system.clusters and system.one. */
+function localRows(stmt: SelectStatement, sink: ResultSink, columns: readonly Column[], all: SqlValue[][]): StatementOutcome {
+  const format = checkFormat(stmt);
+  resolveSettings(stmt.settings);
+  const p = project(stmt, columns);
+  const filter = p.where ? analyzeExpr(p.where, columns) : undefined;
+  const exprs = p.exprs.map((e) => analyzeExpr(e, columns));
+  const rows: SqlValue[][] = [];
+  for (const r of all) {
+    if (filter && !isTrue(filter.evaluate(r))) continue;
+    rows.push(exprs.map((e) => e.evaluate(r)));
+  }
+  const out = finish(rows, p, stmt);
+  sink.header(p.columns, format);
+  if (out.length > 0) sink.rows(out);
+  return { rows: out.length };
+}
+
+function clusterRows(ctx: StatementContext): SqlValue[][] {
+  const rows: SqlValue[][] = [];
+  for (const cluster of ctx.membership.clusters()) {
+    for (const n of ctx.membership.nodes(cluster)) rows.push([cluster, n.nodeId, n.host, n.port, n.active ? 1 : 0]);
+  }
+  return rows;
+}
+
+export async function select(stmt: SelectStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
+  const from = stmt.from;
+  if (from.kind === 'table' && from.name === 'system.clusters') return localRows(stmt, sink, CLUSTERS_COLUMNS, clusterRows(ctx));
+  if (from.kind === 'table' && from.name === 'system.one') return localRows(stmt, sink, [{ name: 'dummy', type: 'UInt8' }], [[0]]);
+  const table = findAgentTable(from.name);
+  if (!table) throw chError('UNKNOWN_TABLE', `Table ${from.name} doesn't exist`);
+  return selectFromAgents(stmt, table, from.kind === 'cluster' ? from.cluster : undefined, ctx, sink);
+}
+
+/** SHOW PROCESSLIST [ON CLUSTER c] is SELECT * FROM the cluster's system.processes. */
+export function showProcesslist(stmt: ShowProcesslistStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
+  const asSelect: SelectStatement = {
+    kind: 'select',
+    items: [{ text: '*' }],
+    from: { kind: 'cluster', cluster: stmt.cluster ?? ctx.defaultCluster, name: 'system.processes', pos: 0 },
+    orderBy: [],
+    settings: stmt.settings,
+    format: stmt.format,
+  };
+  return select(asSelect, ctx, sink);
+}

@@ -1,0 +1,55 @@
+import type { Setting } from '../sql/ast';
+import { chError } from '../sql/errors';
+
+export type OutputMode = 'never_throw' | 'throw';
+
+/** The settings a statement may carry (DESIGN.md §Statements), already validated. */
+export interface StatementSettings {
+  /** seconds to wait for each node's first answer */
+  readonly distributed_ddl_task_timeout: number;
+  /** seconds a SYNC kill waits for processes to stop */
+  readonly sync_kill_timeout: number;
+  readonly distributed_ddl_output_mode: OutputMode;
+}
+
+export const DEFAULT_SETTINGS: StatementSettings = {
+  distributed_ddl_task_timeout: 10,
+  sync_kill_timeout: 30,
+  distributed_ddl_output_mode: 'never_throw',
+};
+
+const MAX_SECONDS = 3600;
+
+function seconds(s: Setting): number {
+  const v = typeof s.value === 'string' && s.value.trim() !== '' ? Number(s.value) : s.value;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_SECONDS) {
+    throw chError('BAD_ARGUMENTS', `Invalid value ${JSON.stringify(s.value)} for setting ${s.name}: expected seconds between 0 and ${MAX_SECONDS}`);
+  }
+  return v;
+}
+
+function outputMode(s: Setting): OutputMode {
+  if (s.value === 'never_throw' || s.value === 'throw') return s.value;
+  throw chError('BAD_ARGUMENTS', `Invalid value ${JSON.stringify(s.value)} for setting ${s.name}: expected 'never_throw' or 'throw'`);
+}
+
+const PARSERS = {
+  distributed_ddl_task_timeout: seconds,
+  sync_kill_timeout: seconds,
+  distributed_ddl_output_mode: outputMode,
+} as const;
+
+type Name = keyof typeof PARSERS;
+
+function isKnown(name: string): name is Name {
+  return Object.prototype.hasOwnProperty.call(PARSERS, name);
+}
+
+export function resolveSettings(list: readonly Setting[]): StatementSettings {
+  const out: { -readonly [K in Name]: StatementSettings[K] } = { ...DEFAULT_SETTINGS };
+  for (const s of list) {
+    if (!isKnown(s.name)) throw chError('UNKNOWN_SETTING', `Unknown setting ${s.name}`);
+    (out as Record<Name, unknown>)[s.name] = PARSERS[s.name](s);
+  }
+  return out;
+}

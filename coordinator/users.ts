@@ -1,0 +1,89 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { chError } from '../sql/errors';
+
+export const GRANTS = ['KILL QUERY', 'KILL MUTATION', 'KILL CONNECTION', 'PROCESS', 'CONNECTION ADMIN', 'SUPER', 'ALL'] as const;
+export type Grant = (typeof GRANTS)[number];
+
+export interface User {
+  readonly name: string;
+  readonly readonly: boolean;
+  readonly grants: ReadonlySet<Grant>;
+  /** sha256 of the password, hex; undefined means no password */
+  readonly passwordSha256?: string;
+}
+
+interface UserSpec {
+  password?: unknown;
+  password_sha256_hex?: unknown;
+  readonly?: unknown;
+  grants?: unknown;
+}
+
+function sha256(s: string): string {
+  return createHash('sha256').update(s, 'utf8').digest('hex');
+}
+
+/** The users file (DESIGN.md §Access), validated at start-up so a typo fails loudly there. */
+export class Users {
+  private constructor(private readonly byName: ReadonlyMap<string, User>) {}
+
+  /** No file: one user `default`, no password, every grant. */
+  static defaults(): Users {
+    return new Users(new Map([['default', { name: 'default', readonly: false, grants: new Set<Grant>(['ALL']) }]]));
+  }
+
+  static load(file: string): Users {
+    const text = readFileSync(file, 'utf8');
+    return Users.parse(text, file);
+  }
+
+  static parse(text: string, source = 'users file'): Users {
+    // YAML is a superset of JSON: one parser reads both forms of the file.
+    const root = YAML.parse(text) as { users?: Record<string, UserSpec | null> } | null;
+    if (!root || typeof root.users !== 'object' || root.users === null) throw new Error(`${source}: expected a top-level 'users' map`);
+    const byName = new Map<string, User>();
+    for (const [name, raw] of Object.entries(root.users)) {
+      const spec: UserSpec = raw ?? {};
+      const grants = new Set<Grant>();
+      if (spec.grants !== undefined) {
+        if (!Array.isArray(spec.grants)) throw new Error(`${source}: users.${name}.grants must be a list`);
+        for (const g of spec.grants) {
+          const norm = String(g).trim().toUpperCase().replace(/\s+/g, ' ');
+          if (!(GRANTS as readonly string[]).includes(norm)) throw new Error(`${source}: users.${name}: unknown grant '${String(g)}'`);
+          grants.add(norm as Grant);
+        }
+      }
+      let passwordSha256: string | undefined;
+      if (typeof spec.password_sha256_hex === 'string') passwordSha256 = spec.password_sha256_hex.toLowerCase();
+      else if (spec.password !== undefined && spec.password !== null && String(spec.password) !== '') passwordSha256 = sha256(String(spec.password));
+      byName.set(name, { name, readonly: spec.readonly === true || spec.readonly === 1, grants, passwordSha256 });
+    }
+    return new Users(byName);
+  }
+
+  /** AUTHENTICATION_FAILED with ClickHouse's words; never says which half was wrong. */
+  authenticate(name: string, password: string): User {
+    const user = this.byName.get(name || 'default');
+    const ok =
+      user !== undefined &&
+      (user.passwordSha256 === undefined
+        ? password === ''
+        : timingSafeEqual(Buffer.from(sha256(password), 'hex'), Buffer.from(user.passwordSha256.padEnd(64, '0').slice(0, 64), 'hex')));
+    if (!user || !ok) {
+      throw chError('AUTHENTICATION_FAILED', `${name || 'default'}: Authentication failed: password is incorrect, or there is no user with such name.`);
+    }
+    return user;
+  }
+
+  get names(): string[] {
+    return [...this.byName.keys()];
+  }
+}
+
+/** Whether the user holds a grant; readonly users hold no kill grants (DESIGN.md §Access). */
+export function hasGrant(user: User, grant: Grant): boolean {
+  if (user.readonly && grant !== 'PROCESS') return false;
+  return user.grants.has(grant) || user.grants.has('ALL');
+}

@@ -1,0 +1,90 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Etcd3 } from 'etcd3';
+import { CHANNEL_OPTIONS } from '../proto/load';
+import { componentLogger, type Logger } from '../common/logger';
+import { Lifecycle } from '../common/lifecycle';
+import { assertKeySegment, DEFAULT_LEASE_TTL_SECONDS, splitAddress } from '../common/etcd-layout';
+import { connectEtcd } from '../common/etcd';
+import { ProcessTable } from './process-table';
+import { WorkloadService } from './workload-service';
+import { NodeAgentService } from './agent-service';
+import { AgentMembership } from './membership';
+import type { NodeIdentity } from './node-identity';
+
+export interface AgentOptions {
+  readonly etcd: string[];
+  readonly nodeId: string;
+  /** host:port to bind; port 0 picks a free one */
+  readonly listen: string;
+  /** host:port others use to reach this agent; defaults to the bound address */
+  readonly advertise?: string;
+  readonly clusters: string[];
+  readonly leaseTtlSeconds?: number;
+  readonly shutdownDeadlineMs?: number;
+}
+
+/** A node agent daemon: gRPC server (agent + workload APIs), process table, etcd presence. */
+export class NodeAgent {
+  readonly table = new ProcessTable();
+  private readonly log: Logger;
+  private readonly lifecycle: Lifecycle;
+  private readonly server = new grpc.Server({ ...CHANNEL_OPTIONS });
+  private workloads: WorkloadService | undefined;
+  private etcd: Etcd3 | undefined;
+  private membership: AgentMembership | undefined;
+  private identity: NodeIdentity | undefined;
+
+  constructor(private readonly opts: AgentOptions) {
+    assertKeySegment('node id', opts.nodeId);
+    for (const c of opts.clusters) assertKeySegment('cluster', c);
+    this.log = componentLogger('agent', { node_id: opts.nodeId });
+    this.lifecycle = new Lifecycle(this.log, 'agent');
+  }
+
+  get node(): NodeIdentity {
+    if (!this.identity) throw new Error('agent not started');
+    return this.identity;
+  }
+
+  async start(): Promise<void> {
+    await this.lifecycle.start(async () => {
+      const port = await new Promise<number>((resolve, reject) =>
+        this.server.bindAsync(this.opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      );
+      const bound = splitAddress(this.opts.listen);
+      const address = this.opts.advertise ?? `${bound.host}:${port}`;
+      const adv = splitAddress(address);
+      this.identity = { nodeId: this.opts.nodeId, host: adv.host, port: adv.port, address, clusters: this.opts.clusters };
+      this.workloads = new WorkloadService(this.table, this.log.child({ service: 'workload' }));
+      this.workloads.addToServer(this.server);
+      new NodeAgentService(this.table, this.identity, this.log.child({ service: 'node-agent' })).addToServer(this.server);
+      this.etcd = connectEtcd(this.opts.etcd);
+      this.membership = new AgentMembership(
+        this.etcd,
+        this.opts.etcd,
+        this.identity,
+        this.opts.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS,
+        this.log.child({ service: 'membership' }),
+      );
+      await this.membership.join();
+      this.log.info({ address, listen: this.opts.listen }, 'serving');
+    });
+  }
+
+  /** Leaves etcd first (the coordinator stops routing here), then drains the gRPC server. */
+  async stop(): Promise<void> {
+    await this.lifecycle.stop(
+      async () => {
+        await this.membership?.leave();
+        this.workloads?.closeAll();
+        await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+        this.etcd?.close();
+      },
+      () => {
+        this.server.forceShutdown();
+        this.etcd?.close();
+      },
+      this.opts.shutdownDeadlineMs ?? 5_000,
+    );
+  }
+}

@@ -1,0 +1,81 @@
+import type { Etcd3, Lease } from 'etcd3';
+import type { Logger } from '../common/logger';
+import { aliveKey, memberKey, type AliveRecord, type MemberRecord } from '../common/etcd-layout';
+import { etcdUnavailable } from '../common/etcd';
+import type { NodeIdentity } from './node-identity';
+
+/**
+ * The agent's presence in etcd: a persistent member key per cluster, and a liveness key under
+ * a lease that is kept alive, re-granted when lost, and revoked on clean shutdown.
+ */
+export class AgentMembership {
+  private lease: Lease | undefined;
+  private stopping = false;
+  private regrantTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly hosts: readonly string[],
+    private readonly node: NodeIdentity,
+    private readonly leaseTtlSeconds: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Joins every cluster and goes live; rejects with a one-line error when etcd is unusable. */
+  async join(): Promise<void> {
+    try {
+      const joinedAt = new Date().toISOString();
+      for (const cluster of this.node.clusters) {
+        const member: MemberRecord = { cluster, node_id: this.node.nodeId, address: this.node.address, joined_at: joinedAt };
+        await this.etcd.put(memberKey(cluster, this.node.nodeId)).value(JSON.stringify(member));
+      }
+      await this.goLive();
+    } catch (err) {
+      throw etcdUnavailable(this.hosts, err);
+    }
+  }
+
+  private async goLive(): Promise<void> {
+    const lease = this.etcd.lease(this.leaseTtlSeconds, { autoKeepAlive: true });
+    this.lease = lease;
+    lease.on('lost', (err) => {
+      if (this.stopping || this.lease !== lease) return;
+      this.log.warn({ err: err.message }, 'lease lost; re-granting');
+      this.scheduleRegrant(0);
+    });
+    const alive: AliveRecord = {
+      node_id: this.node.nodeId,
+      address: this.node.address,
+      clusters: this.node.clusters,
+      started_at: new Date().toISOString(),
+      pid: process.pid,
+    };
+    await lease.put(aliveKey(this.node.nodeId)).value(JSON.stringify(alive));
+    this.log.info({ lease_ttl_s: this.leaseTtlSeconds, clusters: this.node.clusters }, 'live in etcd');
+  }
+
+  private scheduleRegrant(delayMs: number): void {
+    if (this.stopping || this.regrantTimer) return;
+    this.regrantTimer = setTimeout(() => {
+      this.regrantTimer = undefined;
+      this.goLive().catch((err: unknown) => {
+        this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 're-grant failed; retrying');
+        this.scheduleRegrant(Math.min(Math.max(delayMs * 2, 250), 2_000));
+      });
+    }, delayMs);
+  }
+
+  /** Revokes the lease so that the coordinator sees this node inactive at once. */
+  async leave(): Promise<void> {
+    this.stopping = true;
+    if (this.regrantTimer) clearTimeout(this.regrantTimer);
+    const lease = this.lease;
+    this.lease = undefined;
+    if (!lease) return;
+    try {
+      await lease.revoke();
+    } catch (err) {
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'lease revoke failed; it will expire');
+    }
+  }
+}

@@ -1,0 +1,49 @@
+import type { ColumnBinding, Resolver } from '../sql/compile';
+import type { SqlValue } from '../sql/types';
+import { findAgentTable } from '../sql/tables';
+import type { NodeIdentity } from './node-identity';
+import type { ProcessRecord, ProcessTable } from './process-table';
+
+type Getter = (r: ProcessRecord) => SqlValue;
+
+const PROCESSES_TABLE = findAgentTable('system.processes')!;
+
+/** How each system.processes column is read from a ProcessRecord on this node. */
+export function processResolver(table: ProcessTable, node: NodeIdentity): Resolver<ProcessRecord> {
+  const getters: Record<string, Getter> = {
+    is_initial_query: (r) => (r.initial_query_id === '' || r.initial_query_id === r.query_id ? 1 : 0),
+    user: (r) => r.user,
+    query_id: (r) => r.query_id,
+    address: (r) => r.address,
+    initial_user: (r) => r.initial_user || r.user,
+    initial_query_id: (r) => r.initial_query_id || r.query_id,
+    initial_address: (r) => r.address,
+    initial_port: (r) => r.port,
+    client_hostname: (r) => r.client_hostname,
+    client_name: (r) => r.client_name,
+    elapsed: (r) => table.elapsedSeconds(r),
+    is_cancelled: (r) => r.is_cancelled,
+    read_rows: (r) => r.read_rows,
+    read_bytes: (r) => r.read_bytes,
+    total_rows_approx: (r) => r.total_rows_approx,
+    written_rows: (r) => r.written_rows,
+    written_bytes: (r) => r.written_bytes,
+    memory_usage: (r) => r.memory_usage,
+    peak_memory_usage: (r) => r.peak_memory_usage,
+    query: (r) => r.query,
+    query_kind: (r) => r.query_kind,
+    current_database: (r) => r.current_database,
+    thread_id: (r) => r.thread_id,
+    // across a cluster `port` is the agent's (sql/tables.ts explains why)
+    port: () => node.port,
+    host: () => node.host,
+    node_id: () => node.nodeId,
+  };
+  const bindings = new Map<string, ColumnBinding<ProcessRecord>>();
+  for (const c of PROCESSES_TABLE.columns) {
+    const get = getters[c.name];
+    if (!get) throw new Error(`no getter for system.processes column ${c.name}`);
+    bindings.set(c.name, { type: c.type, get });
+  }
+  return (name) => bindings.get(name);
+}

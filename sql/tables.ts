@@ -1,0 +1,80 @@
+import type { Column, ColumnType } from './types';
+
+function cols(spec: string): Column[] {
+  return spec
+    .trim()
+    .split(/\s*,\s*/)
+    .map((pair) => {
+      const [name, type] = pair.split(/\s+/);
+      return { name: name as string, type: type as ColumnType };
+    });
+}
+
+/** Columns every table read across a cluster adds: the agent's advertised address and id. */
+export const NODE_COLUMNS: readonly Column[] = cols('host String, port UInt16, node_id String');
+
+/** system.processes (DESIGN.md §Tables), ClickHouse names and types. */
+export const PROCESSES_COLUMNS: readonly Column[] = cols(`
+  is_initial_query UInt8, user String, query_id String, address String, port UInt16,
+  initial_user String, initial_query_id String, initial_address String, initial_port UInt16,
+  client_hostname String, client_name String, elapsed Float64, is_cancelled UInt8,
+  read_rows UInt64, read_bytes UInt64, total_rows_approx UInt64, written_rows UInt64,
+  written_bytes UInt64, memory_usage Int64, peak_memory_usage Int64, query String,
+  query_kind String, current_database String, thread_id UInt64`);
+
+/** system.mutations. */
+export const MUTATIONS_COLUMNS: readonly Column[] = cols(`
+  database String, table String, mutation_id String, command String, create_time DateTime,
+  parts_to_do Int64, parts_done Int64, is_done UInt8, is_killed UInt8,
+  latest_failed_part String, latest_fail_time DateTime, latest_fail_reason String`);
+
+/** information_schema.PROCESSLIST (MariaDB names). */
+export const PROCESSLIST_COLUMNS: readonly Column[] = cols(`
+  ID UInt64, USER String, HOST String, DB String, COMMAND String, TIME Int64, STATE String,
+  INFO String, TIME_MS Float64, STAGE UInt8, MAX_STAGE UInt8, PROGRESS Float64,
+  MEMORY_USED Int64, MAX_MEMORY_USED Int64, EXAMINED_ROWS Int64, QUERY_ID Int64,
+  INFO_BINARY String, TID Int64`);
+
+export const CLUSTERS_COLUMNS: readonly Column[] = cols('cluster String, node_id String, host String, port UInt16, is_active UInt8');
+
+export const KILL_QUERY_RESULT: readonly Column[] = cols(
+  'kill_status String, query_id String, user String, query String, host String, port UInt16, node_id String, error String',
+);
+
+export const KILL_MUTATION_RESULT: readonly Column[] = cols(
+  'kill_status String, database String, table String, mutation_id String, command String, host String, port UInt16, node_id String, error String',
+);
+
+/**
+ * A table read through an agent carries the node columns. system.processes has a `port` of its
+ * own (the client's); across a cluster `port` is the agent's port, as DESIGN.md says, and the
+ * client's port stays readable as `initial_port`.
+ */
+function withNodeColumns(own: readonly Column[]): Column[] {
+  const taken = new Set(NODE_COLUMNS.map((c) => c.name));
+  return [...own.filter((c) => !taken.has(c.name)), ...NODE_COLUMNS];
+}
+
+/** A table an agent serves, as the coordinator knows it for analysis. */
+export interface AgentTable {
+  readonly name: string;
+  readonly wire: 'TABLE_PROCESSES' | 'TABLE_MUTATIONS' | 'TABLE_CONNECTIONS';
+  /** the table's own columns followed by NODE_COLUMNS */
+  readonly columns: readonly Column[];
+}
+
+export const AGENT_TABLES: readonly AgentTable[] = [
+  { name: 'system.processes', wire: 'TABLE_PROCESSES', columns: withNodeColumns(PROCESSES_COLUMNS) },
+  { name: 'system.mutations', wire: 'TABLE_MUTATIONS', columns: withNodeColumns(MUTATIONS_COLUMNS) },
+  { name: 'information_schema.processlist', wire: 'TABLE_CONNECTIONS', columns: withNodeColumns(PROCESSLIST_COLUMNS) },
+];
+
+/** Finds an agent table by name: `system.*` as ClickHouse spells it, information_schema case-insensitively. */
+export function findAgentTable(name: string): AgentTable | undefined {
+  const lower = name.toLowerCase();
+  return AGENT_TABLES.find((t) => t.name === name || (lower.startsWith('information_schema.') && t.name === lower));
+}
+
+export function columnIndex(columns: readonly Column[]): Map<string, number> {
+  return new Map(columns.map((c, i) => [c.name, i]));
+}

@@ -1,0 +1,136 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { QuellClient, type QueryResult } from '../../client/coordinator-client';
+import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/processes';
+
+export interface AgentHandle {
+  readonly nodeId: string;
+  readonly address: string;
+  readonly child: Child;
+}
+
+export interface ClusterOptions {
+  readonly cluster?: string;
+  readonly nodes?: number;
+  /** YAML users file content */
+  readonly users?: string;
+  readonly leaseTtlSeconds?: number;
+}
+
+/**
+ * A real cluster for one test file: etcd, a coordinator and agents as separate processes on
+ * loopback ports, plus the sims the test starts. stop() leaves nothing running.
+ */
+export class TestCluster {
+  readonly agents = new Map<string, AgentHandle>();
+  private readonly sims: Child[] = [];
+  private readonly clients: QuellClient[] = [];
+
+  private constructor(
+    readonly etcd: EtcdServer,
+    readonly coordinator: Child,
+    readonly address: string,
+    readonly cluster: string,
+    private readonly leaseTtl: number,
+    private readonly tmp: string,
+  ) {}
+
+  static async start(o: ClusterOptions = {}): Promise<TestCluster> {
+    const cluster = o.cluster ?? 'c3';
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'quell-test-'));
+    const etcd = await startEtcd();
+    const args = ['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', cluster];
+    if (o.users) {
+      const file = path.join(tmp, 'users.yaml');
+      writeFileSync(file, o.users);
+      args.push('--users', file);
+    }
+    const coordinator = spawnQuell(args);
+    let ready: Record<string, unknown>;
+    try {
+      ready = await coordinator.waitFor((e) => e.event === 'ready');
+    } catch (err) {
+      await etcd.stop();
+      throw err;
+    }
+    const c = new TestCluster(etcd, coordinator, String(ready.address), cluster, o.leaseTtlSeconds ?? 5, tmp);
+    for (let i = 1; i <= (o.nodes ?? 3); i++) await c.addAgent(`n${i}`);
+    await c.waitForActive(o.nodes ?? 3);
+    return c;
+  }
+
+  async addAgent(nodeId: string, clusters = this.cluster): Promise<AgentHandle> {
+    const child = spawnQuell([
+      'agent', '--etcd', this.etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0',
+      '--cluster', clusters, '--lease-ttl', String(this.leaseTtl),
+    ]);
+    const ready = await child.waitFor((e) => e.event === 'ready');
+    const handle = { nodeId, address: String(ready.address), child };
+    this.agents.set(nodeId, handle);
+    return handle;
+  }
+
+  agent(nodeId: string): AgentHandle {
+    const a = this.agents.get(nodeId);
+    if (!a) throw new Error(`no agent ${nodeId}`);
+    return a;
+  }
+
+  /** Starts a sim against an agent and waits until all its processes are registered. */
+  async sim(nodeId: string, args: string[], expectStarted = 1): Promise<Child> {
+    const child = spawnQuell(['sim', '--agent', this.agent(nodeId).address, ...args]);
+    this.sims.push(child);
+    // the predicate runs after each event is recorded, so counting the recorded ones is exact
+    await child.waitFor(() => eventsOf(child, 'started').length >= expectStarted);
+    return child;
+  }
+
+  client(user = 'default', password = ''): QuellClient {
+    const c = new QuellClient(this.address, { user, password });
+    this.clients.push(c);
+    return c;
+  }
+
+  query(sql: string, user = 'default', password = ''): Promise<QueryResult> {
+    return this.client(user, password).query(sql);
+  }
+
+  /** Polls system.clusters until `n` nodes of the cluster are active. */
+  async waitForActive(n: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const client = this.client();
+    for (;;) {
+      const r = await client.query(`SELECT node_id FROM system.clusters WHERE cluster = '${this.cluster}' AND is_active = 1`);
+      if (r.rows.length === n) return;
+      if (Date.now() > deadline) throw new Error(`expected ${n} active nodes, saw ${r.rows.length}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+
+  async stopSims(): Promise<void> {
+    await Promise.all(this.sims.splice(0).map((s) => s.stop('SIGTERM', 2_000)));
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.clients) c.close();
+    await this.stopSims();
+    await Promise.all([...this.agents.values()].map((a) => a.child.stop('SIGTERM', 3_000)));
+    await this.coordinator.stop('SIGTERM', 3_000);
+    await this.etcd.stop();
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
+
+/** Rows as objects keyed by column name, for readable assertions. */
+export function records(r: QueryResult): Record<string, unknown>[] {
+  return r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c.name, row[i]])));
+}
+
+export function eventsOf(child: Child, event: string): Record<string, unknown>[] {
+  return child.events.filter((e) => e.event === event);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,62 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestCluster, eventsOf, records, sleep } from './harness';
+
+// DESIGN.md acceptance scenario 6: a SIGKILLed agent becomes a node row, first
+// node_unreachable (its lease still lives), then node_inactive; the other nodes are intact.
+const TTL = 2;
+let c: TestCluster;
+before(async () => {
+  c = await TestCluster.start({ cluster: 'c3', nodes: 3, leaseTtlSeconds: TTL });
+});
+after(async () => {
+  await c?.stop();
+});
+
+test('6: SIGKILLed agent shows node_unreachable, then node_inactive; other rows intact', async () => {
+  const sims = await Promise.all(['n1', 'n2'].map((n) => c.sim(n, ['--queries', '1', '--user', 'alice', '--query-id-prefix', `s6-${n}-`])));
+  await c.sim('n3', ['--queries', '1', '--user', 'alice', '--query-id-prefix', 's6-n3-']);
+  c.agent('n3').child.proc.kill('SIGKILL');
+  await c.agent('n3').child.exited;
+
+  const first = records(await c.query("KILL QUERY ON CLUSTER c3 WHERE user = 'alice' TEST"));
+  const byNode = new Map(first.map((r) => [r.node_id, r]));
+  assert.equal(byNode.get('n1')?.kill_status, 'unknown_status');
+  assert.equal(byNode.get('n2')?.kill_status, 'unknown_status');
+  assert.equal(byNode.get('n3')?.kill_status, 'node_unreachable');
+  assert.notEqual(byNode.get('n3')?.error, '');
+  assert.equal(first.length, 3);
+
+  const deadline = Date.now() + (TTL + 3) * 1000;
+  let status = '';
+  let rows: Record<string, unknown>[] = [];
+  while (Date.now() < deadline) {
+    rows = records(await c.query("KILL QUERY ON CLUSTER c3 WHERE user = 'alice' SYNC SETTINGS sync_kill_timeout = 5"));
+    status = String(rows.find((r) => r.node_id === 'n3')?.kill_status);
+    if (status === 'node_inactive') break;
+    await sleep(200);
+  }
+  assert.equal(status, 'node_inactive');
+  const n3 = rows.find((r) => r.node_id === 'n3');
+  assert.equal(n3?.host, '127.0.0.1');
+  assert.ok(Number(n3?.port) > 0);
+  // the first SYNC pass killed n1's and n2's processes; every pass still lists n3
+  for (const s of sims) {
+    assert.equal(await s.exited, 0);
+    assert.equal(eventsOf(s, 'ended')[0]?.outcome, 'cancelled');
+  }
+  const clusters = records(await c.query("SELECT node_id, is_active FROM system.clusters WHERE cluster = 'c3' ORDER BY node_id"));
+  assert.deepEqual(clusters.map((r) => [r.node_id, r.is_active]), [['n1', 1], ['n2', 1], ['n3', 0]]);
+});
+
+test('distributed_ddl_output_mode = throw fails after the rows when a node is missing', async () => {
+  await assert.rejects(
+    c.query("KILL QUERY ON CLUSTER c3 WHERE user = 'nobody' SETTINGS distributed_ddl_output_mode = 'throw'"),
+    /NETWORK_ERROR|is not finished on 1 of 3 hosts: n3 \(node_inactive\)/,
+  );
+});
+
+test('a table read names the node it could not read', async () => {
+  const r = await c.client().query("SELECT query_id FROM clusterAllReplicas('c3', system.processes)");
+  assert.deepEqual(r.warnings, ['no rows from n3 (node_inactive)']);
+});
