@@ -92,7 +92,6 @@ class Parser {
   // ---- statements -------------------------------------------------------------------------
 
   statement(): Statement {
-    const t = this.peek();
     let st: Statement;
     if (this.kw() === 'KILL') st = this.kill();
     else if (this.kw() === 'SELECT') st = this.select();
@@ -599,7 +598,6 @@ class Parser {
 
   private parenthesized(): Expr {
     const open = this.advance();
-    const n = this.peek();
     if (this.dialect === 'mariadb' && this.kw() === 'SELECT') {
       throw QuellError.mariadb(1970, '42000', 'KILL does not support subqueries or stored functions');
     }
