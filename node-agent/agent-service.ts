@@ -10,7 +10,6 @@ import type { Row } from '../proto/generated/quell/v1/Row';
 import { toServiceError } from '../common/rpc-status';
 import type { Logger } from '../common/logger';
 import { chError } from '../sql/errors';
-import { findAgentTable } from '../sql/tables';
 import type { Column, SqlValue } from '../sql/types';
 import type { EvalContext } from '../sql/compile';
 import type { NodeIdentity } from './node-identity';

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -7,7 +8,7 @@ import type { ProtoGrpcType as WorkloadProto } from './generated/workload';
 
 // The .proto files sit next to this module's source; from dist/proto/ they are one level up.
 const PROTO_ROOT = [path.resolve(__dirname), path.resolve(__dirname, '..', '..', 'proto')].find((p) =>
-  require('node:fs').existsSync(path.join(p, 'quell', 'v1', 'agent.proto')),
+  existsSync(path.join(p, 'quell', 'v1', 'agent.proto')),
 ) as string;
 
 // Must match the flags in scripts/gen-proto.js so that the generated types describe what arrives.

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../sql/errors';
@@ -11,7 +12,7 @@ users:
   alice: { password: alice-pw }
   bob: { password: bob-pw }
   carol: { password: carol-pw, readonly: true }
-  oncall: { password_sha256_hex: "${require('node:crypto').createHash('sha256').update('oncall-pw').digest('hex')}", grants: [KILL QUERY] }
+  oncall: { password_sha256_hex: "${createHash('sha256').update('oncall-pw').digest('hex')}", grants: [KILL QUERY] }
 `;
 
 describe('acceptance on c3', () => {
