@@ -1,6 +1,7 @@
 import { RE2JS } from 're2js';
 import type { Expr } from './ast';
 import { chError } from './errors';
+import { formatDateTime, formatFloat, formatInt } from './formats/values';
 import { INTEGER_TYPES, type ColumnType, type SqlValue } from './types';
 
 /**
@@ -151,14 +152,6 @@ function bytePosition(haystack: string, needle: string): number {
 
 // ---- value conversion ----------------------------------------------------------------------
 
-const pad2 = (n: number): string => (n < 10 ? '0' : '') + n;
-
-/** 'YYYY-MM-DD hh:mm:ss' in local time, as ClickHouse prints DateTime. */
-export function formatDateTime(seconds: number): string {
-  const d = new Date(seconds * 1000);
-  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
-}
-
 /** 'YYYY-MM-DD[ hh:mm:ss]' (local time) or unix seconds; undefined if it is neither. */
 export function parseDateTime(s: string): number | undefined {
   if (/^\d{1,10}$/.test(s)) return Number(s);
@@ -172,20 +165,12 @@ export function parseDateTime(s: string): number | undefined {
   return Math.floor(date.getTime() / 1000);
 }
 
-/** Float64 text as ClickHouse writes it: shortest round-trip form, `inf`, `nan`, `1e21`. */
-export function formatFloat(v: number): string {
-  if (Number.isNaN(v)) return 'nan';
-  if (v === Infinity) return 'inf';
-  if (v === -Infinity) return '-inf';
-  return String(v).replace('e+', 'e');
-}
-
-/** toString() of a value of the given type. */
+/** toString() of a value: the same text the formats print for it. */
 export function valueToString(v: string | number, type: ColumnType): string {
   if (typeof v === 'string') return v;
   if (type === 'DateTime') return formatDateTime(v);
   if (type === 'Float64') return formatFloat(v);
-  return String(v);
+  return formatInt(v);
 }
 
 const INT_TEXT = /^[+-]?\d+$/;

@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_SETTINGS, resolveSettings } from '../../coordinator/settings';
+import { QuellError } from '../../sql/errors';
+
+const s = (name: string, value: string | number) => ({ name, value, pos: 0 });
+
+test('defaults and overrides', () => {
+  assert.deepEqual(resolveSettings([]), DEFAULT_SETTINGS);
+  assert.deepEqual(resolveSettings([s('sync_kill_timeout', 1), s('distributed_ddl_task_timeout', '2.5'), s('distributed_ddl_output_mode', 'throw')]), {
+    sync_kill_timeout: 1,
+    distributed_ddl_task_timeout: 2.5,
+    distributed_ddl_output_mode: 'throw',
+  });
+});
+
+test('unknown settings and bad values', () => {
+  const code = (fn: () => unknown): [number, string] => {
+    try {
+      fn();
+    } catch (e) {
+      assert.ok(e instanceof QuellError);
+      return [e.code, e.errorName];
+    }
+    return [0, ''];
+  };
+  assert.deepEqual(code(() => resolveSettings([s('max_threads', 1)])), [115, 'UNKNOWN_SETTING']);
+  assert.deepEqual(code(() => resolveSettings([s('sync_kill_timeout', 'soon')])), [36, 'BAD_ARGUMENTS']);
+  assert.deepEqual(code(() => resolveSettings([s('sync_kill_timeout', -1)])), [36, 'BAD_ARGUMENTS']);
+  assert.deepEqual(code(() => resolveSettings([s('distributed_ddl_output_mode', 'none')])), [36, 'BAD_ARGUMENTS']);
+  assert.deepEqual(code(() => resolveSettings([s('__proto__', 1)])), [115, 'UNKNOWN_SETTING']);
+});
