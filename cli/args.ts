@@ -1,15 +1,19 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { QuellError, renderError } from '../sql/errors';
 import { flushLogs } from '../common/logger';
 
 export class UsageError extends Error {}
 
-type Options = NonNullable<ParseArgsConfig['options']>;
+type OptionSpec = { type: 'string'; short?: string; default?: string } | { type: 'boolean'; short?: string; default?: boolean };
+type Values<O extends Record<string, OptionSpec>> = {
+  [K in keyof O]: O[K] extends { type: 'boolean' } ? boolean : O[K] extends { default: string } ? string : string | undefined;
+};
 
 /** parseArgs with one-line usage errors instead of stack traces. */
-export function parse<O extends Options>(argv: string[], options: O, allowPositionals = false) {
+export function parse<O extends Record<string, OptionSpec>>(argv: string[], options: O, allowPositionals = false): { values: Values<O>; positionals: string[] } {
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+    const r = parseArgs({ args: argv, options, allowPositionals, strict: true });
+    return { values: r.values as unknown as Values<O>, positionals: r.positionals };
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message.split('\n')[0] : String(err));
   }

@@ -4,7 +4,7 @@ import { decodeColumns, decodeRow } from '../proto/codec';
 import type { CoordinatorClient } from '../proto/generated/quell/v1/Coordinator';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
 import { AsyncQueue } from '../common/async-queue';
-import { remoteQuellError } from '../common/rpc-status';
+import { remoteQuellError, transportReason } from '../common/rpc-status';
 import { chError, QuellError, type Dialect } from '../sql/errors';
 import type { Column, SqlValue } from '../sql/types';
 
@@ -123,7 +123,7 @@ function toEvent(msg: ExecuteResponse__Output): ResultEvent | QuellError | undef
 function transportError(err: grpc.ServiceError, address: string): QuellError {
   const remote = remoteQuellError(err);
   if (remote) return remote;
-  if (err.code === grpc.status.UNAVAILABLE) return chError('NETWORK_ERROR', `cannot reach the coordinator at ${address}: ${err.details}`, true);
+  if (err.code === grpc.status.UNAVAILABLE) return chError('NETWORK_ERROR', `cannot reach the coordinator at ${address}: ${transportReason(err.details)}`, true);
   if (err.code === grpc.status.CANCELLED) return chError('QUERY_WAS_CANCELLED', 'statement cancelled');
   if (err.code === grpc.status.RESOURCE_EXHAUSTED) return chError('SYNTAX_ERROR', `Max query size exceeded: ${err.details}`);
   return chError('NETWORK_ERROR', `coordinator at ${address} failed the call: ${err.details}`, true);

@@ -37,6 +37,13 @@ export class NodeFailure extends Error {
   }
 }
 
+/** grpc-js's connect failures are long; the operator needs the cause (`connect ECONNREFUSED 127.0.0.1:9701`). */
+export function transportReason(details: string): string {
+  const m = /connect (E[A-Z]+) ([^\s]+?)\.?(\s|$)/.exec(details);
+  if (m) return `connect ${m[1]} ${m[2]}`;
+  return details.replace(/\s*Resolution note:\s*$/, '').trim() || 'connection failed';
+}
+
 function isServiceError(err: unknown): err is grpc.ServiceError {
   return typeof err === 'object' && err !== null && 'code' in err && 'metadata' in err;
 }
@@ -59,7 +66,7 @@ export function toNodeFailure(err: unknown): NodeFailure {
   if (isServiceError(err)) {
     if (err.code === grpc.status.DEADLINE_EXCEEDED) return new NodeFailure('node_timeout', 'no answer before the deadline');
     if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED) {
-      return new NodeFailure('node_unreachable', err.details || 'connection failed');
+      return new NodeFailure('node_unreachable', transportReason(err.details));
     }
     return new NodeFailure('node_error', err.details || grpc.status[err.code] || 'agent error');
   }
