@@ -1,5 +1,6 @@
 import { Etcd3 } from 'etcd3';
 import { chError, type QuellError } from '../sql/errors';
+import { transportReason } from './rpc-status';
 
 export function parseEtcdUrls(urls: string): string[] {
   return urls
@@ -19,6 +20,6 @@ export function connectEtcd(hosts: string[], callTimeoutMs = 3_000): Etcd3 {
 
 /** The one-line error for "etcd could not be used", naming the endpoints but nothing secret. */
 export function etcdUnavailable(hosts: readonly string[], err: unknown): QuellError {
-  const why = err instanceof Error ? err.message : String(err);
+  const why = transportReason(err instanceof Error ? err.message : String(err));
   return chError('ALL_CONNECTION_TRIES_FAILED', `etcd at ${hosts.join(',')} is unreachable: ${why}`, true);
 }

@@ -12,7 +12,8 @@ import { checkFilter, checkFormat, resolveCluster } from './analysis';
 import type { ResultSink, StatementContext, StatementOutcome } from './context';
 import { fanOut } from './fanout';
 import type { MemberNode } from './membership';
-import { renderNodeStatus, renderProcessStatus, type NodeStatus } from './kill-status';
+import { renderProcessStatus } from './kill-status';
+import type { NodeFailureKind } from '../common/rpc-status';
 import { hasGrant } from './users';
 
 const PROCESSES = findAgentTable('system.processes')!;
@@ -20,8 +21,8 @@ const MODES: Record<KillStatement['mode'], KillMode> = { SYNC: 'KILL_MODE_SYNC',
 /** grace beyond sync_kill_timeout for the agent's last rows to arrive */
 const SYNC_GRACE_MS = 2_000;
 
-function nodeRow(node: MemberNode, status: NodeStatus, error: string): SqlValue[] {
-  return [renderNodeStatus(status), '', '', '', node.host, node.port, node.nodeId, error];
+function nodeRow(node: MemberNode, status: NodeFailureKind | 'node_inactive', error: string): SqlValue[] {
+  return [status, '', '', '', node.host, node.port, node.nodeId, error];
 }
 
 /** Node rows say why a node could not answer; their text explains the status to an operator. */

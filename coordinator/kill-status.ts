@@ -1,7 +1,9 @@
 import type { KillStatus__Output as KillStatus } from '../proto/generated/quell/v1/KillStatus';
-import type { NodeFailureKind } from '../common/rpc-status';
 
-/** The one place statuses become the strings users see (ClickHouse's words). */
+/**
+ * The one place process statuses become the strings users see (ClickHouse's words). Node
+ * statuses (node_inactive, node_unreachable, …) are already those strings: see NodeFailureKind.
+ */
 const PROCESS_STATUS: Record<KillStatus, string> = {
   KILL_STATUS_FINISHED: 'finished',
   KILL_STATUS_WAITING: 'waiting',
@@ -11,12 +13,6 @@ const PROCESS_STATUS: Record<KillStatus, string> = {
   KILL_STATUS_QUEUED: 'queued',
 };
 
-export type NodeStatus = NodeFailureKind | 'node_inactive';
-
 export function renderProcessStatus(s: KillStatus): string {
   return PROCESS_STATUS[s] ?? 'unknown_status';
-}
-
-export function renderNodeStatus(s: NodeStatus): string {
-  return s;
 }

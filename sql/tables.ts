@@ -22,27 +22,10 @@ export const PROCESSES_COLUMNS: readonly Column[] = cols(`
   written_bytes UInt64, memory_usage Int64, peak_memory_usage Int64, query String,
   query_kind String, current_database String, thread_id UInt64`);
 
-/** system.mutations. */
-export const MUTATIONS_COLUMNS: readonly Column[] = cols(`
-  database String, table String, mutation_id String, command String, create_time DateTime,
-  parts_to_do Int64, parts_done Int64, is_done UInt8, is_killed UInt8,
-  latest_failed_part String, latest_fail_time DateTime, latest_fail_reason String`);
-
-/** information_schema.PROCESSLIST (MariaDB names). */
-export const PROCESSLIST_COLUMNS: readonly Column[] = cols(`
-  ID UInt64, USER String, HOST String, DB String, COMMAND String, TIME Int64, STATE String,
-  INFO String, TIME_MS Float64, STAGE UInt8, MAX_STAGE UInt8, PROGRESS Float64,
-  MEMORY_USED Int64, MAX_MEMORY_USED Int64, EXAMINED_ROWS Int64, QUERY_ID Int64,
-  INFO_BINARY String, TID Int64`);
-
 export const CLUSTERS_COLUMNS: readonly Column[] = cols('cluster String, node_id String, host String, port UInt16, is_active UInt8');
 
 export const KILL_QUERY_RESULT: readonly Column[] = cols(
   'kill_status String, query_id String, user String, query String, host String, port UInt16, node_id String, error String',
-);
-
-export const KILL_MUTATION_RESULT: readonly Column[] = cols(
-  'kill_status String, database String, table String, mutation_id String, command String, host String, port UInt16, node_id String, error String',
 );
 
 /**
@@ -65,16 +48,10 @@ export interface AgentTable {
 
 export const AGENT_TABLES: readonly AgentTable[] = [
   { name: 'system.processes', wire: 'TABLE_PROCESSES', columns: withNodeColumns(PROCESSES_COLUMNS) },
-  { name: 'system.mutations', wire: 'TABLE_MUTATIONS', columns: withNodeColumns(MUTATIONS_COLUMNS) },
-  { name: 'information_schema.processlist', wire: 'TABLE_CONNECTIONS', columns: withNodeColumns(PROCESSLIST_COLUMNS) },
 ];
 
-/** Finds an agent table by name: `system.*` as ClickHouse spells it, information_schema case-insensitively. */
+/** Finds an agent table by name, spelled as ClickHouse spells it. */
 export function findAgentTable(name: string): AgentTable | undefined {
-  const lower = name.toLowerCase();
-  return AGENT_TABLES.find((t) => t.name === name || (lower.startsWith('information_schema.') && t.name === lower));
+  return AGENT_TABLES.find((t) => t.name === name);
 }
 
-export function columnIndex(columns: readonly Column[]): Map<string, number> {
-  return new Map(columns.map((c, i) => [c.name, i]));
-}

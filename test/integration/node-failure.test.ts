@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnQuell } from '../../common/processes';
 import { TestCluster, eventsOf, records, sleep } from './harness';
 
 // DESIGN.md acceptance scenario 6: a SIGKILLed agent becomes a node row, first
@@ -59,4 +60,16 @@ test('distributed_ddl_output_mode = throw fails after the rows when a node is mi
 test('a table read names the node it could not read', async () => {
   const r = await c.client().query("SELECT query_id FROM clusterAllReplicas('c3', system.processes)");
   assert.deepEqual(r.warnings, ['no rows from n3 (node_inactive)']);
+});
+
+test('an unreachable etcd stops the coordinator and an agent with one clear line', async () => {
+  for (const args of [
+    ['coordinator', '--etcd', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0'],
+    ['agent', '--etcd', 'http://127.0.0.1:9', '--node-id', 'nx', '--listen', '127.0.0.1:0'],
+  ]) {
+    const child = spawnQuell(args, { QUELL_LOG_LEVEL: 'silent' });
+    const code = await child.exited;
+    assert.notEqual(code, 0);
+    assert.equal(child.stderr(), 'Code: 279. ALL_CONNECTION_TRIES_FAILED: etcd at http://127.0.0.1:9 is unreachable: connect ECONNREFUSED 127.0.0.1:9\n');
+  }
 });
