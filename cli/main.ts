@@ -23,7 +23,8 @@ commands:
   agent        --etcd URLS --node-id ID --listen H:P [--advertise H:P] [--cluster NAME[,NAME...]] [--lease-ttl S]
   client       [--coordinator H:P] [-u USER] [--password P] [-q SQL] [-f FORMAT]
   sim          --agent H:P [--queries N] [--user U] [--query TEXT] [--query-id-prefix P] ...
-  cluster      ls | forget NODE [--cluster C]   (--etcd URLS)
+               --agent H:P --mutations N --table T [--database D] [--command TEXT] [--mutation-id-prefix P] [--parts N] [--part-ms MS]
+  cluster      ls | forget NODE [--cluster C] | kills | drop-kill KILL_ID   (--etcd URLS)
   local        [--nodes N]
 `;
 

@@ -69,6 +69,62 @@ export class RunningProcess {
   }
 }
 
+export interface MutationRegistration {
+  readonly database: string;
+  readonly table: string;
+  readonly mutation_id: string;
+  readonly command: string;
+  /** unix seconds; now when omitted */
+  readonly create_time?: number;
+  readonly parts_to_do: number;
+}
+
+/** A mutation registered with the agent. A kill aborts its signal; parts already done stay done. */
+export class RunningMutation {
+  private readonly controller = new AbortController();
+  private ended = false;
+
+  constructor(
+    readonly ref: { readonly database: string; readonly table: string; readonly mutation_id: string },
+    private readonly session: WorkloadSession,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  progress(partsDone: number, partsToDo: number, failure?: { part: string; reason: string }): void {
+    if (this.ended) return;
+    this.session.send({
+      mutation_progress: {
+        mutation: this.ref,
+        parts_done: String(partsDone),
+        parts_to_do: String(partsToDo),
+        latest_failed_part: failure?.part ?? '',
+        latest_fail_reason: failure?.reason ?? '',
+      },
+    });
+  }
+
+  /** Ends the mutation: done, failed, or killed (the acknowledgement of a kill). */
+  end(outcome: 'done' | 'failed' | 'killed', partsDone: number): void {
+    if (this.ended) return;
+    this.ended = true;
+    const wire = { done: 'MUTATION_DONE', failed: 'MUTATION_FAILED', killed: 'MUTATION_KILLED' } as const;
+    this.session.send({ end_mutation: { mutation: this.ref, outcome: wire[outcome], parts_done: String(partsDone) } });
+    this.session.forgetMutation(this.ref);
+  }
+
+  /** @internal */
+  abort(reason: CancelReason): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+}
+
+function mutationKey(m: { database: string; table: string; mutation_id: string }): string {
+  return `${m.database}\u0000${m.table}\u0000${m.mutation_id}`;
+}
+
 /**
  * One Attach stream to a node agent. Registering returns once the agent has accepted the
  * process; a dropped stream aborts every process (the agent has ended them on its side).
@@ -78,6 +134,8 @@ export class WorkloadSession {
   private readonly call: grpc.ClientDuplexStream<WorkloadMessage, AgentCommand__Output>;
   private readonly processes = new Map<string, RunningProcess>();
   private readonly pending = new Map<string, { resolve: (p: RunningProcess) => void; reject: (e: Error) => void }>();
+  private readonly mutations = new Map<string, RunningMutation>();
+  private readonly pendingMutations = new Map<string, { resolve: (m: RunningMutation) => void; reject: (e: Error) => void }>();
   private closedWith: Error | undefined;
   private readonly closedListeners = new Set<(err: Error | undefined) => void>();
 
@@ -98,13 +156,31 @@ export class WorkloadSession {
     });
   }
 
+  /** Registers a mutation; resolves once the agent has accepted it (after any pending durable kill is known). */
+  registerMutation(reg: MutationRegistration): Promise<RunningMutation> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    return new Promise((resolve, reject) => {
+      this.pendingMutations.set(mutationKey(reg), { resolve, reject });
+      this.send({
+        register_mutation: {
+          database: reg.database,
+          table: reg.table,
+          mutation_id: reg.mutation_id,
+          command: reg.command,
+          create_time: String(reg.create_time ?? Math.floor(Date.now() / 1000)),
+          parts_to_do: String(reg.parts_to_do),
+        },
+      });
+    });
+  }
+
   /** Called once when the stream is gone; the error is undefined for a clean close. */
   onClose(listener: (err: Error | undefined) => void): void {
     this.closedListeners.add(listener);
   }
 
   get active(): number {
-    return this.processes.size;
+    return this.processes.size + this.mutations.size;
   }
 
   /** @internal */
@@ -115,6 +191,11 @@ export class WorkloadSession {
   /** @internal */
   forget(queryId: string): void {
     this.processes.delete(queryId);
+  }
+
+  /** @internal */
+  forgetMutation(ref: { database: string; table: string; mutation_id: string }): void {
+    this.mutations.delete(mutationKey(ref));
   }
 
   close(): void {
@@ -136,14 +217,30 @@ export class WorkloadSession {
       waiter?.reject(new Error(cmd.rejected.reason));
     } else if (cmd.cancel) {
       this.processes.get(cmd.cancel.query_id)?.abort({ kind: 'cancel', soft: cmd.cancel.soft });
+    } else if (cmd.mutation_registered) {
+      const key = mutationKey(cmd.mutation_registered);
+      const waiter = this.pendingMutations.get(key);
+      this.pendingMutations.delete(key);
+      const m = new RunningMutation({ ...cmd.mutation_registered }, this);
+      this.mutations.set(key, m);
+      waiter?.resolve(m);
+    } else if (cmd.mutation_rejected?.mutation) {
+      const key = mutationKey(cmd.mutation_rejected.mutation);
+      this.pendingMutations.get(key)?.reject(new Error(cmd.mutation_rejected.reason));
+      this.pendingMutations.delete(key);
+    } else if (cmd.kill_mutation) {
+      this.mutations.get(mutationKey(cmd.kill_mutation))?.abort({ kind: 'cancel', soft: false });
     }
   }
 
   private onClosed(err: Error | undefined): void {
     if (this.closedWith) return;
     this.closedWith = err ?? new Error('workload stream closed');
-    for (const w of this.pending.values()) w.reject(this.closedWith);
+    for (const w of [...this.pending.values(), ...this.pendingMutations.values()]) w.reject(this.closedWith);
     this.pending.clear();
+    this.pendingMutations.clear();
+    for (const m of this.mutations.values()) m.abort({ kind: 'detached', soft: false });
+    this.mutations.clear();
     for (const p of this.processes.values()) p.abort({ kind: 'detached', soft: false });
     this.processes.clear();
     for (const l of this.closedListeners) l(err);

@@ -2,10 +2,17 @@
  * The etcd key layout (DESIGN.md §etcd layout). Both sides import it; nobody else builds keys.
  *   /quell/v1/members/<cluster>/<node_id>  persistent membership (MemberRecord)
  *   /quell/v1/alive/<node_id>              liveness under the agent's lease (AliveRecord)
+ *   /quell/v1/mutation-kills/<kill_id>     a durable mutation kill for nodes that were down
+ *                                          (KillIntent), under a lease of mutation_kill_ttl
+ *   /quell/v1/mutation-kills-applied/<kill_id>/<node_id>/<mutation>
+ *                                          one application, under the same lease, so that it
+ *                                          happens once
  */
 export const ROOT = '/quell/v1/';
 export const MEMBERS_PREFIX = `${ROOT}members/`;
 export const ALIVE_PREFIX = `${ROOT}alive/`;
+export const KILL_INTENTS_PREFIX = `${ROOT}mutation-kills/`;
+export const KILL_APPLIED_PREFIX = `${ROOT}mutation-kills-applied/`;
 
 export const DEFAULT_LEASE_TTL_SECONDS = 5;
 
@@ -61,4 +68,41 @@ export function splitAddress(address: string): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address);
   if (!m?.[1] || !m[2]) return { host: address, port: 0 };
   return { host: m[1], port: Number(m[2]) };
+}
+
+/** A KILL MUTATION kept for member nodes that could not be reached when it ran. */
+export interface KillIntent {
+  readonly id: string;
+  readonly cluster: string;
+  /** canonical WHERE text over system.mutations */
+  readonly where: string;
+  readonly user: string;
+  /** unix seconds */
+  readonly created_at: number;
+  readonly expires_at: number;
+  /** the nodes that missed the kill and must apply it when they return */
+  readonly nodes: readonly string[];
+  /** etcd lease (decimal) that expires the intent and its application records */
+  readonly lease: string;
+}
+
+export function killIntentKey(id: string): string {
+  return `${KILL_INTENTS_PREFIX}${id}`;
+}
+
+export function parseKillIntentKey(key: string): string | undefined {
+  if (!key.startsWith(KILL_INTENTS_PREFIX)) return undefined;
+  const id = key.slice(KILL_INTENTS_PREFIX.length);
+  return id && !id.includes('/') ? id : undefined;
+}
+
+export function killAppliedKey(killId: string, nodeId: string, mutation: { database: string; table: string; mutation_id: string }): string {
+  const m = [mutation.database, mutation.table, mutation.mutation_id].map(encodeURIComponent).join('.');
+  return `${KILL_APPLIED_PREFIX}${killId}/${nodeId}/${m}`;
+}
+
+/** The kill id of an application record. */
+export function parseKillAppliedKey(key: string): string | undefined {
+  if (!key.startsWith(KILL_APPLIED_PREFIX)) return undefined;
+  return key.slice(KILL_APPLIED_PREFIX.length).split('/')[0] || undefined;
 }

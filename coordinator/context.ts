@@ -1,6 +1,7 @@
 import type { Logger } from '../common/logger';
 import type { Column, SqlValue } from '../sql/types';
 import type { AgentPool } from './agent-pool';
+import type { KillQueue } from './kill-queue';
 import type { ClusterMembership } from './membership';
 import type { User } from './users';
 
@@ -12,6 +13,7 @@ export interface StatementContext {
   readonly membership: ClusterMembership;
   readonly pool: AgentPool;
   readonly defaultCluster: string;
+  readonly killQueue: KillQueue;
   /** aborted when the client goes away */
   readonly signal: AbortSignal;
 }

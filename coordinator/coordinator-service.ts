@@ -10,6 +10,7 @@ import type { Logger } from '../common/logger';
 import { chError, QuellError } from '../sql/errors';
 import type { Column, SqlValue } from '../sql/types';
 import type { AgentPool } from './agent-pool';
+import type { KillQueue } from './kill-queue';
 import type { ResultSink, StatementContext } from './context';
 import { interpret, parse } from './execute';
 import type { ClusterMembership } from './membership';
@@ -22,6 +23,7 @@ export interface CoordinatorDeps {
   readonly membership: ClusterMembership;
   readonly pool: AgentPool;
   readonly defaultCluster: string;
+  readonly killQueue: KillQueue;
   readonly log: Logger;
 }
 
@@ -94,6 +96,7 @@ export class CoordinatorService {
         membership: this.deps.membership,
         pool: this.deps.pool,
         defaultCluster: this.deps.defaultCluster,
+        killQueue: this.deps.killQueue,
         signal: abort.signal,
       };
       const outcome = await interpret(stmt, ctx, sink);

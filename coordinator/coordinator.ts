@@ -8,6 +8,7 @@ import { AgentPool } from './agent-pool';
 import { ClusterMembership } from './membership';
 import { CoordinatorService } from './coordinator-service';
 import { Users } from './users';
+import { KillQueue } from './kill-queue';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
@@ -55,6 +56,7 @@ export class Coordinator {
         membership,
         pool: this.pool,
         defaultCluster: this.opts.defaultCluster ?? 'default',
+        killQueue: new KillQueue(this.etcd, this.opts.etcd),
         log: this.log.child({ service: 'execute' }),
       });
       this.service.addToServer(this.server);

@@ -1,17 +1,15 @@
 import { parseStatement } from '../sql/parser';
-import { chError, QuellError } from '../sql/errors';
+import { QuellError } from '../sql/errors';
 import type { Statement } from '../sql/ast';
 import type { ResultSink, StatementContext, StatementOutcome } from './context';
-import { killQuery } from './kill-query';
+import { kill } from './kill';
 import { select, showProcesslist } from './select';
 
 /** parser → interpreter: picks the interpreter for a parsed statement. */
 export function interpret(stmt: Statement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
   switch (stmt.kind) {
     case 'kill':
-      if (stmt.target === 'QUERY') return killQuery(stmt, ctx, sink);
-      // KILL MUTATION is the subject of its own issue (mutations across a cluster, durable kills).
-      throw chError('NOT_IMPLEMENTED', 'KILL MUTATION is not supported by this coordinator yet');
+      return kill(stmt, ctx, sink);
     case 'select':
       return select(stmt, ctx, sink);
     case 'showProcesslist':

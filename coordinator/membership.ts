@@ -1,10 +1,11 @@
 import type { Etcd3, Watcher } from 'etcd3';
 import type { Logger } from '../common/logger';
 import {
-
-
   ROOT,
   parseAliveKey,
+  parseKillAppliedKey,
+  parseKillIntentKey,
+  type KillIntent,
   parseMemberKey,
   splitAddress,
   type AliveRecord,
@@ -25,6 +26,13 @@ export interface MemberNode {
 interface Snapshot {
   members: Map<string, Map<string, MemberRecord>>;
   alive: Map<string, AliveRecord>;
+  /** durable mutation kills and how many times each was applied */
+  intents: Map<string, KillIntent>;
+  applied: Map<string, number>;
+}
+
+function emptySnapshot(): Snapshot {
+  return { members: new Map(), alive: new Map(), intents: new Map(), applied: new Map() };
 }
 
 function parseJson<T>(raw: string): T | undefined {
@@ -41,7 +49,7 @@ function parseJson<T>(raw: string): T | undefined {
  * the in-memory view only; etcd is never read per statement.
  */
 export class ClusterMembership {
-  private state: Snapshot = { members: new Map(), alive: new Map() };
+  private state: Snapshot = emptySnapshot();
   private watcher: Watcher | undefined;
   private closed = false;
   private relisting: Promise<void> | undefined;
@@ -93,6 +101,11 @@ export class ClusterMembership {
     return out.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
   }
 
+  /** Pending durable mutation kills with their application counts. */
+  killQueue(): { intent: KillIntent; applied: number }[] {
+    return [...this.state.intents.values()].map((intent) => ({ intent, applied: this.state.applied.get(intent.id) ?? 0 }));
+  }
+
   /** Every live agent, whatever its clusters. */
   liveNodes(): AliveRecord[] {
     return [...this.state.alive.values()];
@@ -100,7 +113,7 @@ export class ClusterMembership {
 
   private async listAndWatch(): Promise<void> {
     const res = await this.etcd.getAll().prefix(ROOT).exec();
-    const next: Snapshot = { members: new Map(), alive: new Map() };
+    const next: Snapshot = emptySnapshot();
     for (const kv of res.kvs) this.apply(next, kv.key.toString(), kv.value.toString());
     this.state = next;
     this.listedRevision = Number(res.header.revision);
@@ -181,7 +194,16 @@ export class ClusterMembership {
     if (nodeId) {
       const rec = parseJson<AliveRecord>(value);
       if (rec) s.alive.set(nodeId, { ...rec, node_id: nodeId });
+      return;
     }
+    const killId = parseKillIntentKey(key);
+    if (killId) {
+      const rec = parseJson<KillIntent>(value);
+      if (rec) s.intents.set(killId, rec);
+      return;
+    }
+    const appliedTo = parseKillAppliedKey(key);
+    if (appliedTo) s.applied.set(appliedTo, (s.applied.get(appliedTo) ?? 0) + 1);
   }
 
   private remove(s: Snapshot, key: string): void {
@@ -193,7 +215,15 @@ export class ClusterMembership {
       return;
     }
     const nodeId = parseAliveKey(key);
-    if (nodeId) s.alive.delete(nodeId);
+    if (nodeId) {
+      s.alive.delete(nodeId);
+      return;
+    }
+    const killId = parseKillIntentKey(key);
+    if (killId) {
+      s.intents.delete(killId);
+      s.applied.delete(killId);
+    }
   }
 
   private emit(): void {

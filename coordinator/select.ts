@@ -1,7 +1,7 @@
 import type { Expr, SelectStatement, ShowProcesslistStatement } from '../sql/ast';
 import { renderExpr } from '../sql/render';
 import { chError } from '../sql/errors';
-import { CLUSTERS_COLUMNS, findAgentTable, type AgentTable } from '../sql/tables';
+import { CLUSTERS_COLUMNS, KILL_QUEUE_COLUMNS, findAgentTable, type AgentTable } from '../sql/tables';
 import type { Column, SqlValue } from '../sql/types';
 import { isTrue } from '../sql/compile';
 import { decodeRow } from '../proto/codec';
@@ -142,9 +142,17 @@ function clusterRows(ctx: StatementContext): SqlValue[][] {
   return rows;
 }
 
+function killQueueRows(ctx: StatementContext): SqlValue[][] {
+  return ctx.membership
+    .killQueue()
+    .sort((a, b) => a.intent.created_at - b.intent.created_at)
+    .map(({ intent, applied }) => [intent.id, intent.cluster, intent.where, intent.user, intent.created_at, intent.expires_at, intent.nodes.join(','), applied]);
+}
+
 export async function select(stmt: SelectStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
   const from = stmt.from;
   if (from.kind === 'table' && from.name === 'system.clusters') return localRows(stmt, sink, CLUSTERS_COLUMNS, clusterRows(ctx));
+  if (from.kind === 'table' && from.name === 'system.kill_queue') return localRows(stmt, sink, KILL_QUEUE_COLUMNS, killQueueRows(ctx));
   if (from.kind === 'table' && from.name === 'system.one') return localRows(stmt, sink, [{ name: 'dummy', type: 'UInt8' }], [[0]]);
   const table = findAgentTable(from.name);
   if (!table) throw chError('UNKNOWN_TABLE', `Table ${from.name} doesn't exist`);

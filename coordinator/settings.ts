@@ -10,22 +10,25 @@ export interface StatementSettings {
   /** seconds a SYNC kill waits for processes to stop */
   readonly sync_kill_timeout: number;
   readonly distributed_ddl_output_mode: OutputMode;
+  /** seconds a queued (durable) mutation kill waits for its nodes to return */
+  readonly mutation_kill_ttl: number;
 }
 
 export const DEFAULT_SETTINGS: StatementSettings = {
   distributed_ddl_task_timeout: 10,
   sync_kill_timeout: 30,
   distributed_ddl_output_mode: 'never_throw',
+  mutation_kill_ttl: 3600,
 };
 
-const MAX_SECONDS = 3600;
-
-function seconds(s: Setting): number {
-  const v = typeof s.value === 'string' && s.value.trim() !== '' ? Number(s.value) : s.value;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_SECONDS) {
-    throw chError('BAD_ARGUMENTS', `Invalid value ${JSON.stringify(s.value)} for setting ${s.name}: expected seconds between 0 and ${MAX_SECONDS}`);
-  }
-  return v;
+function seconds(min: number, max: number): (s: Setting) => number {
+  return (s) => {
+    const v = typeof s.value === 'string' && s.value.trim() !== '' ? Number(s.value) : s.value;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+      throw chError('BAD_ARGUMENTS', `Invalid value ${JSON.stringify(s.value)} for setting ${s.name}: expected seconds between ${min} and ${max}`);
+    }
+    return v;
+  };
 }
 
 function outputMode(s: Setting): OutputMode {
@@ -34,9 +37,11 @@ function outputMode(s: Setting): OutputMode {
 }
 
 const PARSERS = {
-  distributed_ddl_task_timeout: seconds,
-  sync_kill_timeout: seconds,
+  distributed_ddl_task_timeout: seconds(0, 3600),
+  sync_kill_timeout: seconds(0, 3600),
   distributed_ddl_output_mode: outputMode,
+  // etcd leases are whole seconds and at least about 2 s long
+  mutation_kill_ttl: seconds(1, 30 * 24 * 3600),
 } as const;
 
 type Name = keyof typeof PARSERS;

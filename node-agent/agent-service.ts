@@ -11,30 +11,62 @@ import { toServiceError } from '../common/rpc-status';
 import type { Logger } from '../common/logger';
 import { chError } from '../sql/errors';
 import type { Column, SqlValue } from '../sql/types';
-import type { EvalContext } from '../sql/compile';
 import type { NodeIdentity } from './node-identity';
+import type { LiveRecord } from './live-table';
 import type { ProcessRecord, ProcessTable } from './process-table';
-import { processResolver } from './process-columns';
-import { ExpressionCache, FilterCache } from './filter-cache';
-import { killQueries } from './kill-executor';
+import type { MutationRecord, MutationTable } from './mutation-table';
+import { executeKill, type KillSink, type KillSubject } from './kill-executor';
+import { mutationSubject, querySubject } from './kill-subjects';
+import type { TableSource } from './table-source';
 
 const SCAN_BATCH = 1024;
 
-/** The NodeAgent service the coordinator calls: scans and kills against this node's table. */
+/** One readable, killable table of this node, with its record type hidden behind closures. */
+interface Served {
+  scan(req: ScanRequest__Output, write: (rows: Row[]) => void): void;
+  kill(req: KillRequest__Output, sink: KillSink): Promise<void>;
+}
+
+function serve<R extends LiveRecord>(source: TableSource<R>, subject: KillSubject<R>, ownerOf?: (r: R) => string): Served {
+  return {
+    scan(req, write) {
+      const filter = source.filters.get(req.where);
+      const exprs = req.expressions.map((text) => source.expressions.get(text));
+      const columns: Column[] = req.expressions.map((name, i) => ({ name, type: exprs[i]!.type }));
+      let batch: Row[] = [];
+      for (const rec of subject.table.values()) {
+        // without the right to see others, a reader sees only its own queries
+        if (ownerOf && !req.see_all_users && ownerOf(rec) !== req.user) continue;
+        if (!filter(rec)) continue;
+        const values: SqlValue[] = exprs.map((e) => e.evaluate(rec));
+        batch.push(encodeRow(values, columns));
+        if (batch.length >= SCAN_BATCH) {
+          write(batch);
+          batch = [];
+        }
+      }
+      if (batch.length > 0) write(batch);
+    },
+    kill: (req, sink) => executeKill(req, subject, source.filters.get(req.where), sink),
+  };
+}
+
+/** The NodeAgent service the coordinator calls: scans and kills against this node's tables. */
 export class NodeAgentService {
-  private readonly resolve;
-  private readonly filters: FilterCache<ProcessRecord>;
-  private readonly expressions: ExpressionCache<ProcessRecord>;
+  private readonly byTable: Record<string, Served>;
+  private readonly byTarget: Record<string, Served>;
 
   constructor(
-    private readonly table: ProcessTable,
+    private readonly processes: ProcessTable,
+    mutations: MutationTable,
+    sources: { processes: TableSource<ProcessRecord>; mutations: TableSource<MutationRecord> },
     private readonly node: NodeIdentity,
     private readonly log: Logger,
   ) {
-    const ctx: EvalContext = { hostName: node.nodeId, now: () => Math.floor(Date.now() / 1000) };
-    this.resolve = processResolver(table, node);
-    this.filters = new FilterCache(this.resolve, ctx);
-    this.expressions = new ExpressionCache(this.resolve, ctx);
+    const queries = serve(sources.processes, querySubject(processes), (r) => r.user);
+    const muts = serve(sources.mutations, mutationSubject(mutations));
+    this.byTable = { TABLE_PROCESSES: queries, TABLE_MUTATIONS: muts };
+    this.byTarget = { KILL_TARGET_QUERY: queries, KILL_TARGET_MUTATION: muts };
   }
 
   addToServer(server: grpc.Server): void {
@@ -48,7 +80,7 @@ export class NodeAgentService {
           node_id: this.node.nodeId,
           clusters: [...this.node.clusters],
           address: this.node.address,
-          processes: String(this.table.size),
+          processes: String(this.processes.size),
         }),
     });
   }
@@ -56,22 +88,9 @@ export class NodeAgentService {
   private scan(call: grpc.ServerWritableStream<ScanRequest__Output, ScanResponse>): void {
     const req = call.request;
     try {
-      if (req.table !== 'TABLE_PROCESSES') throw chError('UNKNOWN_TABLE', `Table ${req.table} is not served by this agent`);
-      const filter = this.filters.get(req.where);
-      const getters = req.expressions.map((text) => this.expressions.get(text));
-      const columns: Column[] = req.expressions.map((name, i) => ({ name, type: getters[i]!.type }));
-      let batch: Row[] = [];
-      for (const rec of this.table.values()) {
-        if (!req.see_all_users && rec.user !== req.user) continue;
-        if (!filter(rec)) continue;
-        const values: SqlValue[] = getters.map((g) => g.evaluate(rec));
-        batch.push(encodeRow(values, columns));
-        if (batch.length >= SCAN_BATCH) {
-          call.write({ rows: batch });
-          batch = [];
-        }
-      }
-      if (batch.length > 0) call.write({ rows: batch });
+      const served = this.byTable[req.table];
+      if (!served) throw chError('UNKNOWN_TABLE', `Table ${req.table} is not served by this agent`);
+      served.scan(req, (rows) => call.write({ rows }));
       call.end();
     } catch (err) {
       this.log.warn({ err, statement_id: req.statement_id }, 'scan refused');
@@ -85,7 +104,7 @@ export class NodeAgentService {
     call.on('cancelled', () => {
       closed = true;
     });
-    const sink = {
+    const sink: KillSink = {
       write: (msg: KillResponse) => {
         if (!closed) call.write(msg);
       },
@@ -94,8 +113,9 @@ export class NodeAgentService {
       },
     };
     try {
-      if (req.target !== 'KILL_TARGET_QUERY') throw chError('BAD_ARGUMENTS', `Kill target ${req.target} is not served by this agent`);
-      await killQueries(req, this.table, this.filters, sink);
+      const served = this.byTarget[req.target];
+      if (!served) throw chError('BAD_ARGUMENTS', `Kill target ${req.target} is not served by this agent`);
+      await served.kill(req, sink);
       if (!closed) call.end();
     } catch (err) {
       this.log.warn({ err, statement_id: req.statement_id }, 'kill refused');

@@ -6,7 +6,14 @@ import { Lifecycle } from '../common/lifecycle';
 import { assertKeySegment, DEFAULT_LEASE_TTL_SECONDS, splitAddress } from '../common/etcd-layout';
 import { connectEtcd } from '../common/etcd';
 import { ProcessTable } from './process-table';
+import { MutationTable, type MutationRecord } from './mutation-table';
 import { WorkloadService } from './workload-service';
+import { processResolver } from './process-columns';
+import { mutationResolver } from './mutation-columns';
+import { tableSource } from './table-source';
+import { KillIntents } from './kill-intents';
+import type { KillIntent } from '../common/etcd-layout';
+import type { EvalContext } from '../sql/compile';
 import { NodeAgentService } from './agent-service';
 import { AgentMembership } from './membership';
 import type { NodeIdentity } from './node-identity';
@@ -26,6 +33,8 @@ export interface AgentOptions {
 /** A node agent daemon: gRPC server (agent + workload APIs), process table, etcd presence. */
 export class NodeAgent {
   readonly table = new ProcessTable();
+  readonly mutations = new MutationTable();
+  private intents: KillIntents | undefined;
   private readonly log: Logger;
   private readonly lifecycle: Lifecycle;
   private readonly server = new grpc.Server({ ...CHANNEL_OPTIONS });
@@ -55,10 +64,31 @@ export class NodeAgent {
       const address = this.opts.advertise ?? `${bound.host}:${port}`;
       const adv = splitAddress(address);
       this.identity = { nodeId: this.opts.nodeId, host: adv.host, port: adv.port, address, clusters: this.opts.clusters };
-      this.workloads = new WorkloadService(this.table, this.log.child({ service: 'workload' }));
-      this.workloads.addToServer(this.server);
-      new NodeAgentService(this.table, this.identity, this.log.child({ service: 'node-agent' })).addToServer(this.server);
+      const ctx: EvalContext = { hostName: this.identity.nodeId, now: () => Math.floor(Date.now() / 1000) };
+      const sources = { processes: tableSource(processResolver(this.table, this.identity), ctx), mutations: tableSource(mutationResolver(this.identity), ctx) };
       this.etcd = connectEtcd(this.opts.etcd);
+      const intents = new KillIntents(
+        this.etcd,
+        this.identity.nodeId,
+        this.identity.clusters,
+        (where) => sources.mutations.filters.get(where),
+        this.log.child({ service: 'kill-intents' }),
+        (intent) => {
+          for (const rec of this.mutations.values()) void this.applyIntents(rec, [intent]);
+        },
+      );
+      this.intents = intents;
+      // Mutation registrations wait for the pending durable kills (loaded after joining).
+      let intentsLoaded: () => void = () => undefined;
+      const ready = new Promise<void>((resolve) => (intentsLoaded = resolve));
+      this.workloads = new WorkloadService(
+        this.table,
+        this.mutations,
+        { ready, registered: (rec) => void this.applyIntents(rec, intents.matching(rec)) },
+        this.log.child({ service: 'workload' }),
+      );
+      this.workloads.addToServer(this.server);
+      new NodeAgentService(this.table, this.mutations, sources, this.identity, this.log.child({ service: 'node-agent' })).addToServer(this.server);
       this.membership = new AgentMembership(
         this.etcd,
         this.opts.etcd,
@@ -67,14 +97,33 @@ export class NodeAgent {
         this.log.child({ service: 'membership' }),
       );
       await this.membership.join();
+      await intents.start();
+      intentsLoaded();
       this.log.info({ address, listen: this.opts.listen }, 'serving');
     });
+  }
+
+  /** Kills a mutation for each durable kill that names it and has not killed it here before. */
+  private async applyIntents(rec: MutationRecord, intents: readonly KillIntent[]): Promise<void> {
+    for (const intent of intents) {
+      if (this.mutations.get(rec.key) !== rec) return;
+      try {
+        if (!(await this.intents?.claim(intent, rec))) continue;
+      } catch (err) {
+        this.log.warn({ kill_id: intent.id, err: err instanceof Error ? err.message : String(err) }, 'could not record a durable kill; not applied');
+        continue;
+      }
+      this.log.info({ kill_id: intent.id, mutation_id: rec.mutation_id }, 'durable mutation kill applied');
+      this.mutations.cancel(rec);
+      return;
+    }
   }
 
   /** Leaves etcd first (the coordinator stops routing here), then drains the gRPC server. */
   async stop(): Promise<void> {
     await this.lifecycle.stop(
       async () => {
+        await this.intents?.close();
         await this.membership?.leave();
         this.workloads?.closeAll();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));

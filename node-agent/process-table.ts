@@ -1,10 +1,5 @@
 import { performance } from 'node:perf_hooks';
-
-/** Who runs a process: the workload session that registered it, which delivers cancels. */
-export interface ProcessOwner {
-  readonly sessionId: number;
-  cancel(queryId: string, soft: boolean): void;
-}
+import { LiveTable, type Owner } from './live-table';
 
 export interface QueryRegistration {
   readonly query_id: string;
@@ -23,7 +18,8 @@ export interface QueryRegistration {
 }
 
 export interface ProcessRecord extends QueryRegistration {
-  readonly owner: ProcessOwner;
+  readonly key: string;
+  readonly owner: Owner;
   readonly startedAt: number;
   is_cancelled: number;
   read_rows: number;
@@ -44,53 +40,30 @@ export interface ProgressUpdate {
   readonly memory_usage?: number;
 }
 
-export class DuplicateProcessError extends Error {
-  constructor(queryId: string) {
-    super(`Query with id = ${queryId} is already running.`);
-  }
-}
-
-/**
- * The node's running queries, keyed by query_id. Ending a process wakes everything waiting
- * for it (SYNC kills), so waiters never poll.
- */
-export class ProcessTable {
-  private readonly byId = new Map<string, ProcessRecord>();
-  private readonly waiters = new Map<string, Array<() => void>>();
-
-  get size(): number {
-    return this.byId.size;
-  }
-
-  values(): IterableIterator<ProcessRecord> {
-    return this.byId.values();
-  }
-
-  get(queryId: string): ProcessRecord | undefined {
-    return this.byId.get(queryId);
+/** The node's running queries (system.processes), keyed by query_id. */
+export class ProcessTable extends LiveTable<ProcessRecord> {
+  register(reg: QueryRegistration, owner: Owner): ProcessRecord {
+    return this.add(
+      {
+        ...reg,
+        key: reg.query_id,
+        owner,
+        startedAt: performance.now(),
+        is_cancelled: 0,
+        read_rows: 0,
+        read_bytes: 0,
+        total_rows_approx: 0,
+        written_rows: 0,
+        written_bytes: 0,
+        memory_usage: 0,
+        peak_memory_usage: 0,
+      },
+      `Query with id = ${reg.query_id} is already running.`,
+    );
   }
 
-  register(reg: QueryRegistration, owner: ProcessOwner): ProcessRecord {
-    if (this.byId.has(reg.query_id)) throw new DuplicateProcessError(reg.query_id);
-    const rec: ProcessRecord = {
-      ...reg,
-      owner,
-      startedAt: performance.now(),
-      is_cancelled: 0,
-      read_rows: 0,
-      read_bytes: 0,
-      total_rows_approx: 0,
-      written_rows: 0,
-      written_bytes: 0,
-      memory_usage: 0,
-      peak_memory_usage: 0,
-    };
-    this.byId.set(reg.query_id, rec);
-    return rec;
-  }
-
-  progress(queryId: string, owner: ProcessOwner, p: ProgressUpdate): void {
-    const rec = this.byId.get(queryId);
+  progress(queryId: string, owner: Owner, p: ProgressUpdate): void {
+    const rec = this.get(queryId);
     if (!rec || rec.owner !== owner) return;
     if (p.read_rows !== undefined) rec.read_rows = p.read_rows;
     if (p.read_bytes !== undefined) rec.read_bytes = p.read_bytes;
@@ -103,40 +76,14 @@ export class ProcessTable {
     }
   }
 
-  /** Removes the process (only its owner may end it) and wakes its waiters. */
-  end(queryId: string, owner: ProcessOwner): boolean {
-    const rec = this.byId.get(queryId);
-    if (!rec || rec.owner !== owner) return false;
-    this.byId.delete(queryId);
-    const waiting = this.waiters.get(queryId);
-    if (waiting) {
-      this.waiters.delete(queryId);
-      for (const wake of waiting) wake();
-    }
-    return true;
-  }
-
-  /** Ends every process of an owner whose stream is gone. */
-  endAllOf(owner: ProcessOwner): number {
-    let n = 0;
-    for (const rec of [...this.byId.values()]) if (rec.owner === owner && this.end(rec.query_id, owner)) n++;
-    return n;
-  }
-
-  /** Resolves when the process is gone (at once if it already is). */
-  whenEnded(queryId: string): Promise<void> {
-    if (!this.byId.has(queryId)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const list = this.waiters.get(queryId);
-      if (list) list.push(resolve);
-      else this.waiters.set(queryId, [resolve]);
-    });
+  end(queryId: string, owner: Owner): boolean {
+    return this.remove(queryId, owner) !== undefined;
   }
 
   /** Marks the process cancelled and asks its owner to stop it. */
   cancel(rec: ProcessRecord, soft: boolean): void {
     rec.is_cancelled = 1;
-    rec.owner.cancel(rec.query_id, soft);
+    rec.owner.cancel({ kind: 'query', query_id: rec.query_id }, soft);
   }
 
   elapsedSeconds(rec: ProcessRecord, now = performance.now()): number {

@@ -3,13 +3,16 @@ import { quellProto } from '../proto/load';
 import type { AgentCommand } from '../proto/generated/quell/v1/AgentCommand';
 import type { WorkloadMessage__Output } from '../proto/generated/quell/v1/WorkloadMessage';
 import type { QueryInfo__Output } from '../proto/generated/quell/v1/QueryInfo';
+import type { MutationInfo__Output } from '../proto/generated/quell/v1/MutationInfo';
 import type { Logger } from '../common/logger';
-import { DuplicateProcessError, type ProcessOwner, type ProcessTable, type QueryRegistration } from './process-table';
+import { DuplicateRecordError, type CancelTarget, type Owner } from './live-table';
+import type { ProcessTable, QueryRegistration } from './process-table';
+import { mutationKey, type MutationRecord, type MutationTable } from './mutation-table';
 
 type AttachCall = grpc.ServerDuplexStream<WorkloadMessage__Output, AgentCommand>;
 
-/** One attached workload: owns the processes it registered; a dropped stream ends them all. */
-class WorkloadSession implements ProcessOwner {
+/** One attached workload: owns what it registered; a dropped stream ends it all. */
+class WorkloadSession implements Owner {
   private open = true;
 
   constructor(
@@ -17,8 +20,9 @@ class WorkloadSession implements ProcessOwner {
     private readonly call: AttachCall,
   ) {}
 
-  cancel(queryId: string, soft: boolean): void {
-    this.send({ cancel: { query_id: queryId, soft } });
+  cancel(target: CancelTarget, soft: boolean): void {
+    if (target.kind === 'query') this.send({ cancel: { query_id: target.query_id, soft } });
+    else this.send({ kill_mutation: { database: target.database, table: target.table, mutation_id: target.mutation_id } });
   }
 
   send(cmd: AgentCommand): void {
@@ -50,13 +54,23 @@ function toRegistration(q: QueryInfo__Output): QueryRegistration {
   };
 }
 
-/** The Workload service: workloads attach, register processes, and receive cancels. */
+/** Hooks the agent gives the workload service for mutations (durable kills). */
+export interface MutationHooks {
+  /** resolves once pending durable kills are loaded: registrations wait for it */
+  readonly ready: Promise<void>;
+  /** a mutation was registered: apply any durable kill that matches it */
+  registered(rec: MutationRecord): void;
+}
+
+/** The Workload service: workloads attach, register queries and mutations, receive cancels. */
 export class WorkloadService {
   private nextSession = 1;
   private readonly sessions = new Set<WorkloadSession>();
 
   constructor(
-    private readonly table: ProcessTable,
+    private readonly processes: ProcessTable,
+    private readonly mutations: MutationTable,
+    private readonly hooks: MutationHooks,
     private readonly log: Logger,
   ) {}
 
@@ -70,7 +84,7 @@ export class WorkloadService {
     return this.sessions.size;
   }
 
-  /** Ends every attached stream (agent shutdown); their processes end with them. */
+  /** Ends every attached stream (agent shutdown); what they registered ends with them. */
   closeAll(): void {
     for (const s of [...this.sessions]) this.detach(s, 'agent stopping');
   }
@@ -87,32 +101,20 @@ export class WorkloadService {
 
   private detach(session: WorkloadSession, reason: string): void {
     if (!this.sessions.delete(session)) return;
-    const ended = this.table.endAllOf(session);
+    const ended = this.processes.endAllOf(session) + this.mutations.endAllOf(session);
     session.close();
     this.log.debug({ session: session.sessionId, reason, ended }, 'workload detached');
   }
 
   private onMessage(session: WorkloadSession, msg: WorkloadMessage__Output): void {
     switch (msg.kind) {
-      case 'register': {
-        const reg = msg.register;
-        if (!reg?.query_id) {
-          session.send({ rejected: { query_id: reg?.query_id ?? '', reason: 'query_id is required' } });
-          return;
-        }
-        try {
-          this.table.register(toRegistration(reg), session);
-          session.send({ registered: { query_id: reg.query_id } });
-        } catch (err) {
-          if (!(err instanceof DuplicateProcessError)) throw err;
-          session.send({ rejected: { query_id: reg.query_id, reason: err.message } });
-        }
+      case 'register':
+        if (msg.register) this.registerQuery(session, msg.register);
         return;
-      }
       case 'progress': {
         const p = msg.progress;
         if (!p) return;
-        this.table.progress(p.query_id, session, {
+        this.processes.progress(p.query_id, session, {
           read_rows: Number(p.read_rows),
           read_bytes: Number(p.read_bytes),
           total_rows_approx: Number(p.total_rows_approx),
@@ -123,10 +125,66 @@ export class WorkloadService {
         return;
       }
       case 'end':
-        if (msg.end) this.table.end(msg.end.query_id, session);
+        if (msg.end) this.processes.end(msg.end.query_id, session);
         return;
+      case 'register_mutation':
+        if (msg.register_mutation) void this.registerMutation(session, msg.register_mutation);
+        return;
+      case 'mutation_progress': {
+        const p = msg.mutation_progress;
+        if (!p?.mutation) return;
+        this.mutations.progress(mutationKey(p.mutation.database, p.mutation.table, p.mutation.mutation_id), session, {
+          parts_done: Number(p.parts_done),
+          parts_to_do: Number(p.parts_to_do),
+          latest_failed_part: p.latest_failed_part,
+          latest_fail_reason: p.latest_fail_reason,
+        });
+        return;
+      }
+      case 'end_mutation': {
+        const m = msg.end_mutation?.mutation;
+        if (m) this.mutations.remove(mutationKey(m.database, m.table, m.mutation_id), session);
+        return;
+      }
       default:
         return;
     }
+  }
+
+  private registerQuery(session: WorkloadSession, reg: QueryInfo__Output): void {
+    if (!reg.query_id) {
+      session.send({ rejected: { query_id: '', reason: 'query_id is required' } });
+      return;
+    }
+    try {
+      this.processes.register(toRegistration(reg), session);
+      session.send({ registered: { query_id: reg.query_id } });
+    } catch (err) {
+      if (!(err instanceof DuplicateRecordError)) throw err;
+      session.send({ rejected: { query_id: reg.query_id, reason: err.message } });
+    }
+  }
+
+  private async registerMutation(session: WorkloadSession, m: MutationInfo__Output): Promise<void> {
+    const ref = { database: m.database, table: m.table, mutation_id: m.mutation_id };
+    if (!m.database || !m.table || !m.mutation_id) {
+      session.send({ mutation_rejected: { mutation: ref, reason: 'database, table and mutation_id are required' } });
+      return;
+    }
+    // pending durable kills must be known before a mutation they name can start
+    await this.hooks.ready;
+    let rec: MutationRecord;
+    try {
+      rec = this.mutations.register(
+        { ...ref, command: m.command, create_time: Number(m.create_time) || Math.floor(Date.now() / 1000), parts_to_do: Number(m.parts_to_do) },
+        session,
+      );
+    } catch (err) {
+      if (!(err instanceof DuplicateRecordError)) throw err;
+      session.send({ mutation_rejected: { mutation: ref, reason: err.message } });
+      return;
+    }
+    session.send({ mutation_registered: ref });
+    this.hooks.registered(rec);
   }
 }

@@ -22,10 +22,25 @@ export const PROCESSES_COLUMNS: readonly Column[] = cols(`
   written_bytes UInt64, memory_usage Int64, peak_memory_usage Int64, query String,
   query_kind String, current_database String, thread_id UInt64`);
 
+/** system.mutations: unfinished mutations (a done or killed mutation leaves the table). */
+export const MUTATIONS_COLUMNS: readonly Column[] = cols(`
+  database String, table String, mutation_id String, command String, create_time DateTime,
+  parts_to_do Int64, parts_done Int64, is_done UInt8, is_killed UInt8,
+  latest_failed_part String, latest_fail_time DateTime, latest_fail_reason String`);
+
+/** system.kill_queue: durable mutation kills waiting for nodes that were down. */
+export const KILL_QUEUE_COLUMNS: readonly Column[] = cols(
+  'kill_id String, cluster String, condition String, user String, created DateTime, expires DateTime, nodes String, applied UInt64',
+);
+
 export const CLUSTERS_COLUMNS: readonly Column[] = cols('cluster String, node_id String, host String, port UInt16, is_active UInt8');
 
 export const KILL_QUERY_RESULT: readonly Column[] = cols(
   'kill_status String, query_id String, user String, query String, host String, port UInt16, node_id String, error String',
+);
+
+export const KILL_MUTATION_RESULT: readonly Column[] = cols(
+  'kill_status String, database String, table String, mutation_id String, command String, host String, port UInt16, node_id String, error String',
 );
 
 /**
@@ -48,6 +63,7 @@ export interface AgentTable {
 
 export const AGENT_TABLES: readonly AgentTable[] = [
   { name: 'system.processes', wire: 'TABLE_PROCESSES', columns: withNodeColumns(PROCESSES_COLUMNS) },
+  { name: 'system.mutations', wire: 'TABLE_MUTATIONS', columns: withNodeColumns(MUTATIONS_COLUMNS) },
 ];
 
 /** Finds an agent table by name, spelled as ClickHouse spells it. */

@@ -1,6 +1,8 @@
 import { connectEtcd, etcdUnavailable, parseEtcdUrls } from '../../common/etcd';
-import { aliveKey, MEMBERS_PREFIX, memberKey, parseMemberKey, splitAddress, type MemberRecord } from '../../common/etcd-layout';
+import { aliveKey, KILL_INTENTS_PREFIX, MEMBERS_PREFIX, memberKey, parseMemberKey, splitAddress, type KillIntent, type MemberRecord } from '../../common/etcd-layout';
 import { parse, UsageError } from '../args';
+import { KillQueue } from '../../coordinator/kill-queue';
+import type { Etcd3 } from 'etcd3';
 
 /** `quell cluster ls | forget NODE [--cluster C]`: membership administration straight in etcd. */
 export async function runCluster(argv: string[]): Promise<number> {
@@ -10,11 +12,26 @@ export async function runCluster(argv: string[]): Promise<number> {
     true,
   );
   const [verb, node] = positionals;
-  if (verb !== 'ls' && verb !== 'forget') throw new UsageError("expected 'ls' or 'forget NODE'");
+  if (verb !== 'ls' && verb !== 'forget' && verb !== 'kills' && verb !== 'drop-kill') {
+    throw new UsageError("expected 'ls', 'forget NODE', 'kills' or 'drop-kill KILL_ID'");
+  }
   if (verb === 'forget' && !node) throw new UsageError('forget needs a node id');
+  if (verb === 'drop-kill' && !node) throw new UsageError('drop-kill needs a kill id (see `quell cluster kills`)');
   const hosts = parseEtcdUrls(values.etcd);
   const etcd = connectEtcd(hosts);
   try {
+    if (verb === 'kills') return await listKills(etcd, hosts);
+    if (verb === 'drop-kill') {
+      const dropped = await new KillQueue(etcd, hosts).drop(node as string).catch((err: unknown) => {
+        throw etcdUnavailable(hosts, err);
+      });
+      if (!dropped) {
+        process.stderr.write(`quell cluster: no queued kill '${node}'\n`);
+        return 1;
+      }
+      process.stdout.write(`dropped kill ${node}\n`);
+      return 0;
+    }
     const members = await etcd
       .getAll()
       .prefix(MEMBERS_PREFIX)
@@ -56,4 +73,22 @@ export async function runCluster(argv: string[]): Promise<number> {
   } finally {
     etcd.close();
   }
+}
+
+/** `quell cluster kills`: the durable mutation kills still waiting, one per line. */
+async function listKills(etcd: Etcd3, hosts: readonly string[]): Promise<number> {
+  const raw = await etcd
+    .getAll()
+    .prefix(KILL_INTENTS_PREFIX)
+    .strings()
+    .catch((err: unknown) => {
+      throw etcdUnavailable(hosts, err);
+    });
+  const intents = Object.values(raw)
+    .map((v) => JSON.parse(v) as KillIntent)
+    .sort((a, b) => a.created_at - b.created_at);
+  for (const k of intents) {
+    process.stdout.write(`${k.id}\t${k.cluster}\t${k.where}\t${k.user}\t${new Date(k.expires_at * 1000).toISOString()}\t${k.nodes.join(',')}\n`);
+  }
+  return 0;
 }

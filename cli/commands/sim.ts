@@ -1,4 +1,5 @@
 import { WorkloadSession, type CancelReason, type RunningProcess } from '../../client/workload-client';
+import { simulateMutations } from './sim-mutations';
 import { announce, intOption, parse, UsageError } from '../args';
 
 interface SimOptions {
@@ -25,10 +26,29 @@ export async function runSim(argv: string[]): Promise<number> {
     'cancel-delay-ms': { type: 'string' },
     uncancellable: { type: 'boolean', default: false },
     mutations: { type: 'string' },
+    database: { type: 'string', default: 'default' },
+    table: { type: 'string' },
+    command: { type: 'string', default: 'DELETE WHERE 1' },
+    'mutation-id-prefix': { type: 'string' },
+    parts: { type: 'string' },
+    'part-ms': { type: 'string' },
     connections: { type: 'string' },
   });
-  if (values.mutations !== undefined || values.connections !== undefined) {
-    throw new UsageError('--mutations and --connections are not available in this build: mutations and connections are separate issues');
+  if (values.connections !== undefined) {
+    throw new UsageError('--connections is not available in this build: connections are the MariaDB-dialect issue');
+  }
+  if (values.mutations !== undefined) {
+    if (!values.table) throw new UsageError('--mutations needs --table');
+    return simulateMutations({
+      agent: values.agent,
+      mutations: intOption(values.mutations, 'mutations', 1),
+      database: values.database,
+      table: values.table,
+      command: values.command,
+      prefix: values['mutation-id-prefix'] ?? `mutation_${process.pid}_`,
+      parts: intOption(values.parts, 'parts', 100),
+      partMs: intOption(values['part-ms'], 'part-ms', 200),
+    });
   }
   return simulate({
     agent: values.agent,

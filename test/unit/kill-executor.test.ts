@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProcessTable, type ProcessOwner, type QueryRegistration } from '../../node-agent/process-table';
+import { ProcessTable, type QueryRegistration } from '../../node-agent/process-table';
+import type { CancelTarget, Owner } from '../../node-agent/live-table';
+import { querySubject } from '../../node-agent/kill-subjects';
 import { processResolver } from '../../node-agent/process-columns';
 import { FilterCache } from '../../node-agent/filter-cache';
-import { killQueries } from '../../node-agent/kill-executor';
+import { executeKill } from '../../node-agent/kill-executor';
 import type { KillRequest__Output } from '../../proto/generated/quell/v1/KillRequest';
 import type { KillResponse } from '../../proto/generated/quell/v1/KillResponse';
 
@@ -17,13 +19,14 @@ function reg(query_id: string, user: string, extra: Partial<QueryRegistration> =
 }
 
 /** A workload that ends a process when told (or never, or after a delay). */
-function owner(table: ProcessTable, behaviour: 'obey' | 'ignore' = 'obey'): ProcessOwner & { cancels: string[] } {
+function owner(table: ProcessTable, behaviour: 'obey' | 'ignore' = 'obey'): Owner & { cancels: string[] } {
   const o = {
     sessionId: 1,
     cancels: [] as string[],
-    cancel(id: string) {
-      o.cancels.push(id);
-      if (behaviour === 'obey') setImmediate(() => table.end(id, o));
+    cancel(target: CancelTarget) {
+      if (target.kind !== 'query') throw new Error('queries only here');
+      o.cancels.push(target.query_id);
+      if (behaviour === 'obey') setImmediate(() => table.end(target.query_id, o));
     },
   };
   return o;
@@ -35,7 +38,8 @@ function request(where: string, mode: KillRequest__Output['mode'], user = 'root'
 
 async function run(table: ProcessTable, req: KillRequest__Output): Promise<KillResponse[]> {
   const out: KillResponse[] = [];
-  await killQueries(req, table, new FilterCache(processResolver(table, NODE), { hostName: 'n1', now: () => 0 }), { write: (m) => out.push(m), closed: false });
+  const filter = new FilterCache(processResolver(table, NODE), { hostName: 'n1', now: () => 0 }).get(req.where);
+  await executeKill(req, querySubject(table), filter, { write: (m) => out.push(m), closed: false });
   return out;
 }
 

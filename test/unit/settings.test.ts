@@ -11,7 +11,9 @@ test('defaults and overrides', () => {
     sync_kill_timeout: 1,
     distributed_ddl_task_timeout: 2.5,
     distributed_ddl_output_mode: 'throw',
+    mutation_kill_ttl: 3600,
   });
+  assert.equal(resolveSettings([s('mutation_kill_ttl', 60)]).mutation_kill_ttl, 60);
 });
 
 test('unknown settings and bad values', () => {

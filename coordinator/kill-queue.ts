@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import type { Etcd3 } from 'etcd3';
+import { KILL_APPLIED_PREFIX, killIntentKey, type KillIntent } from '../common/etcd-layout';
+import { etcdUnavailable } from '../common/etcd';
+
+export interface EnqueueRequest {
+  readonly cluster: string;
+  readonly where: string;
+  readonly user: string;
+  readonly nodes: readonly string[];
+  readonly ttlSeconds: number;
+}
+
+/**
+ * Durable mutation kills in etcd. Each intent lives under its own lease of mutation_kill_ttl,
+ * so etcd itself removes an expired intent together with its application records.
+ */
+export class KillQueue {
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly hosts: readonly string[],
+  ) {}
+
+  async enqueue(req: EnqueueRequest): Promise<KillIntent> {
+    try {
+      const lease = this.etcd.lease(Math.max(1, Math.round(req.ttlSeconds)), { autoKeepAlive: false });
+      const leaseId = await lease.grant();
+      const now = Math.floor(Date.now() / 1000);
+      const intent: KillIntent = {
+        id: randomUUID(),
+        cluster: req.cluster,
+        where: req.where,
+        user: req.user,
+        created_at: now,
+        expires_at: now + req.ttlSeconds,
+        nodes: req.nodes,
+        lease: leaseId,
+      };
+      await lease.put(killIntentKey(intent.id)).value(JSON.stringify(intent));
+      // the lease object would otherwise keep a keepalive stream open; etcd keeps the lease
+      lease.release();
+      return intent;
+    } catch (err) {
+      throw etcdUnavailable(this.hosts, err);
+    }
+  }
+
+  /** Removes an intent and its application records; false when there was none. */
+  async drop(id: string): Promise<boolean> {
+    const res = await this.etcd.delete().key(killIntentKey(id)).exec();
+    await this.etcd.delete().prefix(`${KILL_APPLIED_PREFIX}${id}/`).exec();
+    return Number(res.deleted) > 0;
+  }
+}
