@@ -35,6 +35,10 @@ async function main(): Promise<void> {
     process.exitCode = name ? 0 : 2;
     return;
   }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const command = COMMANDS[name];
   if (!command) {
     process.stderr.write(`quell: unknown command '${name}'\n${USAGE}`);

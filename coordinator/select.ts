@@ -1,6 +1,6 @@
 import type { Expr, SelectStatement, ShowProcesslistStatement } from '../sql/ast';
 import { renderExpr } from '../sql/render';
-import { chError } from '../sql/errors';
+import { chError, QuellError } from '../sql/errors';
 import { CLUSTERS_COLUMNS, KILL_QUEUE_COLUMNS, findAgentTable, type AgentTable } from '../sql/tables';
 import type { Column, SqlValue } from '../sql/types';
 import { isTrue } from '../sql/compile';
@@ -161,6 +161,8 @@ export async function select(stmt: SelectStatement, ctx: StatementContext, sink:
 
 /** SHOW PROCESSLIST [ON CLUSTER c] is SELECT * FROM the cluster's system.processes. */
 export function showProcesslist(stmt: ShowProcesslistStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
+  // SHOW FULL PROCESSLIST is the MariaDB form (connections), the subject of its own issue
+  if (stmt.full) throw QuellError.mariadb(1235, '42000', "This version of quell doesn't yet support SHOW FULL PROCESSLIST (the MariaDB form)");
   const asSelect: SelectStatement = {
     kind: 'select',
     items: [{ text: '*' }],

@@ -37,7 +37,8 @@ function outputMode(s: Setting): OutputMode {
 }
 
 const PARSERS = {
-  distributed_ddl_task_timeout: seconds(0, 3600),
+  // ClickHouse's 0 means "do not wait"; quell always reports every node, so it needs a wait
+  distributed_ddl_task_timeout: seconds(0.001, 3600),
   sync_kill_timeout: seconds(0, 3600),
   distributed_ddl_output_mode: outputMode,
   // etcd leases are whole seconds and at least about 2 s long

@@ -12,6 +12,8 @@ export class AgentMembership {
   private lease: Lease | undefined;
   private stopping = false;
   private regrantTimer: NodeJS.Timeout | undefined;
+  /** consecutive failed re-grants; each waits longer, so a dead etcd costs one try per ~2 s */
+  private failures = 0;
 
   constructor(
     private readonly etcd: Etcd3,
@@ -38,10 +40,13 @@ export class AgentMembership {
   private async goLive(): Promise<void> {
     const lease = this.etcd.lease(this.leaseTtlSeconds, { autoKeepAlive: true });
     this.lease = lease;
+    // a lease that never went live failed its grant: goLive's caller retries that one
+    let wentLive = false;
     lease.on('lost', (err) => {
-      if (this.stopping || this.lease !== lease) return;
-      this.log.warn({ err: err.message }, 'lease lost; re-granting');
-      this.scheduleRegrant(0);
+      if (!wentLive || this.stopping || this.lease !== lease) return;
+      this.lease = undefined;
+      if (this.failures === 0) this.log.warn({ err: err.message }, 'lease lost; re-granting');
+      this.scheduleRegrant();
     });
     const alive: AliveRecord = {
       node_id: this.node.nodeId,
@@ -51,16 +56,26 @@ export class AgentMembership {
       pid: process.pid,
     };
     await lease.put(aliveKey(this.node.nodeId)).value(JSON.stringify(alive));
+    wentLive = true;
+    if (this.failures > 0) this.log.info({ failed_attempts: this.failures }, 'lease re-granted');
+    this.failures = 0;
     this.log.info({ lease_ttl_s: this.leaseTtlSeconds, clusters: this.node.clusters }, 'live in etcd');
   }
 
-  private scheduleRegrant(delayMs: number): void {
+  private scheduleRegrant(): void {
     if (this.stopping || this.regrantTimer) return;
+    const delayMs = this.failures === 0 ? 0 : Math.min(100 * 2 ** this.failures, 2_000);
     this.regrantTimer = setTimeout(() => {
       this.regrantTimer = undefined;
       this.goLive().catch((err: unknown) => {
-        this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 're-grant failed; retrying');
-        this.scheduleRegrant(Math.min(Math.max(delayMs * 2, 250), 2_000));
+        this.failures++;
+        this.lease?.release();
+        this.lease = undefined;
+        // one warning per failure streak, then one every ~30 attempts (about a minute)
+        if (this.failures === 1 || this.failures % 30 === 0) {
+          this.log.warn({ err: err instanceof Error ? err.message : String(err), failed_attempts: this.failures }, 're-grant failed; retrying');
+        }
+        this.scheduleRegrant();
       });
     }, delayMs);
   }

@@ -766,11 +766,11 @@ export function compileExpr<R>(expr: Expr, resolve: Resolver<R>, ctx: EvalContex
   return { type: n.type, evaluate: n.evaluate };
 }
 
-/** A WHERE clause: numeric (or NULL) typed; NULL and 0 reject the row. */
+/** A WHERE clause: integer (or NULL) typed, as ClickHouse requires; NULL and 0 reject the row. */
 export function compileFilter<R>(expr: Expr, resolve: Resolver<R>, ctx: EvalContext): (row: R) => boolean {
   const n = new Compiler(resolve, ctx).compile(expr);
-  if (n.type === 'String') {
-    throw chError('ILLEGAL_TYPE_OF_ARGUMENT', `Illegal type String of column for filter. Must be UInt8 or Nullable(UInt8).`);
+  if (!INTEGER_TYPES.has(n.type) && n.type !== 'Nullable(Nothing)') {
+    throw chError('ILLEGAL_TYPE_OF_ARGUMENT', `Illegal type ${n.type} of column for filter. Must be UInt8 or Nullable(UInt8).`);
   }
   if (n.isConst) {
     const keep = isTrue(n.value);

@@ -75,8 +75,11 @@ export async function interactive(client: QuellClient, s: ClientSettings, onExit
     if (running) running.abort();
     else if (onExit) onExit();
     else {
+      // like clickhouse-client: Ctrl-C drops what was typed, statement and line alike
       buffer = '';
-      process.stdout.write('\n');
+      rl.write(null, { ctrl: true, name: 'e' });
+      rl.write(null, { ctrl: true, name: 'u' });
+      process.stdout.write('^C\n');
       rl.setPrompt('quell :) ');
       rl.prompt();
     }

@@ -25,6 +25,7 @@ export async function runLocal(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
 
   try {
     process.stderr.write('starting etcd... ');
@@ -63,6 +64,7 @@ export async function runLocal(argv: string[]): Promise<number> {
     await stopAll();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   }
 }
 

@@ -277,12 +277,13 @@ test('errors: unknown identifier and function, arity, types, bad regex', () => {
   assert.equal(compileError('0 AND nosuch = 1'), 'Code: 47. UNKNOWN_IDENTIFIER: Unknown identifier: nosuch');
 });
 
-test('compileFilter: numbers and NULL are filters, strings are not', () => {
+test('compileFilter: integers and NULL are filters; strings and floats are not', () => {
   const filter = (text: string): ((r: Row) => boolean) => compileFilter(parseExpression(text), resolve, ctx);
   assert.equal(filter("user = 'alice'")(ROW), true);
   assert.equal(filter("user = 'bob'")(ROW), false);
-  assert.equal(filter('elapsed')(ROW), true);
+  assert.equal(filter('elapsed > 0')(ROW), true);
   assert.equal(filter('is_cancelled')(ROW), false);
+  assert.throws(() => filter('elapsed'), /Illegal type Float64 of column for filter/);
   assert.equal(filter("maybe = 'x'")(ROW), false);
   assert.equal(filter('NULL')(ROW), false);
   assert.equal(filter('1')(ROW), true);
