@@ -1,108 +1,70 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { QuellClient } from '../client/coordinator-client';
-import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../common/processes';
-import { percentile, round } from './stats';
+import { parseArgs } from 'node:util';
+import { round } from './stats';
+import { stopAllClusters } from './cluster';
+import { fullConfig, metricKeys, quickConfig, runBench, type BenchConfig, type BenchResult } from './suite';
+import { describeTarget, meets } from './targets';
 
 /**
- * `npm run bench [-- --quick]`: real etcd, a coordinator and agents as separate processes on
- * loopback, sims holding processes that ignore cancels (so every kill finds work), and the
- * statement latencies that operators feel. Prints a table; writes bench/results/latest.json.
+ * `npm run bench [-- --quick] [-- --profile DIR]`: issue 6's matrix against real etcd, a
+ * coordinator and agents as separate processes on loopback (see suite.ts). Prints a table
+ * with the targets next to the measured numbers; writes bench/results/latest.json.
+ * --profile DIR writes V8 CPU profiles of every child (DIR/<cluster>/<role>/*.cpuprofile, e.g.
+ * DIR/b3/coordinator); summarise them with `node dist/bench/profile-summary.js DIR/b3/coordinator`.
+ * Profiling slows everything down: take the numbers from a run without it.
  */
 
-interface Env {
-  etcd: EtcdServer;
-  coordinator: Child;
-  address: string;
-  agents: Child[];
-  sims: Child[];
-}
-
-async function startCluster(nodes: number, cluster: string, processesPerNode: number): Promise<Env> {
-  const etcd = await startEtcd();
-  const coordinator = spawnQuell(['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', cluster], { QUELL_LOG_LEVEL: 'warn' });
-  const address = String((await coordinator.waitFor((e) => e.event === 'ready')).address);
-  const agents: Child[] = [];
-  const sims: Child[] = [];
-  for (let i = 1; i <= nodes; i++) {
-    const agent = spawnQuell(['agent', '--etcd', etcd.url, '--node-id', `n${i}`, '--listen', '127.0.0.1:0', '--cluster', cluster], { QUELL_LOG_LEVEL: 'warn' });
-    agents.push(agent);
-    const agentAddress = String((await agent.waitFor((e) => e.event === 'ready')).address);
-    if (processesPerNode > 0) {
-      const sim = spawnQuell(['sim', '--agent', agentAddress, '--queries', String(processesPerNode), '--user', 'etl', '--ignore-cancel', '--query-id-prefix', `n${i}-`]);
-      sims.push(sim);
-      await sim.waitFor(() => sim.events.filter((e) => e.event === 'started').length >= processesPerNode);
-    }
+function table(result: BenchResult, keys: readonly string[]): string {
+  const targets = new Map(result.targets.map((t) => [t.metric, t]));
+  const rows: string[][] = [['metric', 'value', 'target', '', 'what']];
+  for (const k of keys) {
+    const v = result.metrics[k];
+    if (v === undefined) continue;
+    const t = targets.get(k);
+    rows.push([k, `${v.toLocaleString('en-US', { maximumFractionDigits: 3 })} ${result.units[k] ?? ''}`.trim(), t ? describeTarget(t) : '', t ? (meets(t, v) ? 'ok' : 'MISS') : '', result.notes[k] ?? '']);
   }
-  const client = new QuellClient(address);
-  for (let i = 0; i < 200; i++) {
-    const r = await client.query(`SELECT node_id FROM system.clusters WHERE cluster = '${cluster}' AND is_active = 1`);
-    if (r.rows.length === nodes) break;
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  client.close();
-  return { etcd, coordinator, address, agents, sims };
-}
-
-async function stopCluster(env: Env): Promise<void> {
-  await Promise.all(env.sims.map((s) => s.stop('SIGTERM', 2_000)));
-  await Promise.all(env.agents.map((a) => a.stop('SIGTERM', 3_000)));
-  await env.coordinator.stop('SIGTERM', 3_000);
-  await env.etcd.stop();
-}
-
-async function latency(client: QuellClient, sql: string, iterations: number, warmup: number): Promise<number[]> {
-  for (let i = 0; i < warmup; i++) await client.query(sql);
-  const samples: number[] = [];
-  for (let i = 0; i < iterations; i++) {
-    const t0 = performance.now();
-    await client.query(sql);
-    samples.push(performance.now() - t0);
-  }
-  return samples;
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((cell, i) => (i < 4 ? cell.padEnd(widths[i] ?? 0) : cell)).join('  ').trimEnd()).join('\n');
 }
 
 async function main(): Promise<void> {
-  const quick = process.argv.includes('--quick');
-  const iterations = quick ? 300 : 2000;
-  const metrics: Record<string, number> = {};
-  const table: [string, string][] = [];
-  const record = (name: string, value: number, unit: string): void => {
-    metrics[name] = round(value);
-    table.push([name, `${round(value)} ${unit}`]);
-  };
-
-  for (const nodes of [3]) {
-    const env = await startCluster(nodes, 'bench', 2);
-    const client = new QuellClient(env.address);
-    try {
-      const asyncSamples = await latency(client, "KILL QUERY ON CLUSTER bench WHERE user = 'etl' ASYNC", iterations, 50);
-      record(`kill_async_${nodes}_agents_p50_ms`, percentile(asyncSamples, 50), 'ms');
-      record(`kill_async_${nodes}_agents_p99_ms`, percentile(asyncSamples, 99), 'ms');
-      const selectSamples = await latency(client, "SELECT query_id, node_id FROM clusterAllReplicas('bench', system.processes)", iterations, 50);
-      record(`select_processes_${nodes}_agents_p50_ms`, percentile(selectSamples, 50), 'ms');
-      record(`select_processes_${nodes}_agents_p99_ms`, percentile(selectSamples, 99), 'ms');
-    } finally {
-      client.close();
-      await stopCluster(env);
-    }
+  // an interrupted run still stops its processes and removes etcd's temporary directories
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\nbench: ${signal}, stopping\n`);
+      void stopAllClusters().finally(() => process.exit(130));
+    });
   }
+  const { values } = parseArgs({ args: process.argv.slice(2), strict: true, options: { quick: { type: 'boolean', default: false }, profile: { type: 'string' } } });
+  const base = values.quick ? quickConfig() : fullConfig();
+  const started = Date.now();
+  const config: BenchConfig = {
+    ...base,
+    profileDir: values.profile ? path.resolve(values.profile) : undefined,
+    log: (line) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}\n`),
+  };
+  const result = await runBench(config);
+  const keys = metricKeys(config);
+  const missed = result.targets.filter((t) => result.metrics[t.metric] !== undefined && !meets(t, result.metrics[t.metric] as number)).map((t) => t.metric);
 
   const out = {
     when: new Date().toISOString(),
-    quick,
+    quick: config.quick,
+    duration_s: round((Date.now() - started) / 1000, 1),
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? '', memory_gib: round(os.totalmem() / 2 ** 30, 1), node: process.version, platform: `${os.type()} ${os.release()}` },
-    metrics,
+    metrics: Object.fromEntries(keys.filter((k) => result.metrics[k] !== undefined).map((k) => [k, result.metrics[k]])),
+    units: result.units,
+    targets: Object.fromEntries(result.targets.map((t) => [t.metric, { [t.bound]: t.value }])),
+    missed,
   };
   const dir = path.resolve(__dirname, '..', '..', 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
-  const width = Math.max(...table.map(([k]) => k.length));
-  process.stdout.write(`${'metric'.padEnd(width)}  value\n`);
-  for (const [k, v] of table) process.stdout.write(`${k.padEnd(width)}  ${v}\n`);
-  process.stdout.write(`\nwrote ${path.join(dir, 'latest.json')}\n`);
+  process.stdout.write(`${table(result, keys)}\n\n`);
+  process.stdout.write(missed.length > 0 ? `targets missed: ${missed.join(', ')}\n` : 'all targets met\n');
+  process.stdout.write(`took ${out.duration_s} s; wrote ${path.join(dir, 'latest.json')}\n`);
 }
 
 main().catch((err: unknown) => {

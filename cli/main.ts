@@ -1,19 +1,17 @@
 #!/usr/bin/env node
-import { runAgent } from './commands/agent';
-import { runClient } from './commands/client';
-import { runCluster } from './commands/cluster';
-import { runCoordinator } from './commands/coordinator';
-import { runLocal } from './commands/local';
-import { runSim } from './commands/sim';
 import { fail, UsageError } from './args';
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  coordinator: runCoordinator,
-  agent: runAgent,
-  client: runClient,
-  sim: runSim,
-  cluster: runCluster,
-  local: runLocal,
+type Command = (argv: string[]) => Promise<number>;
+
+// Each command loads only its own modules: an agent's start-up (and so its join) does not pay
+// for the coordinator's code, and the other way round.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  coordinator: async () => (await import('./commands/coordinator')).runCoordinator,
+  agent: async () => (await import('./commands/agent')).runAgent,
+  client: async () => (await import('./commands/client')).runClient,
+  sim: async () => (await import('./commands/sim')).runSim,
+  cluster: async () => (await import('./commands/cluster')).runCluster,
+  local: async () => (await import('./commands/local')).runLocal,
 };
 
 const USAGE = `usage: quell <command> [options]
@@ -46,7 +44,7 @@ async function main(): Promise<void> {
     return;
   }
   try {
-    process.exitCode = await command(rest);
+    process.exitCode = await (await command())(rest);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`quell ${name}: ${err.message}\n`);

@@ -21,7 +21,7 @@ export class AgentPool {
     return client;
   }
 
-  /** Opens channels for live nodes and closes those of nodes that are gone. */
+  /** Opens channels for live nodes and closes those of nodes that are gone; `live` lists every cluster's members. */
   sync(live: readonly MemberNode[]): void {
     const keep = new Set<string>();
     for (const node of live) {

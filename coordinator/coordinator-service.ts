@@ -51,7 +51,11 @@ export class CoordinatorService {
     const statementId = req.statement_id || randomUUID();
     const log = this.deps.log.child({ statement_id: statementId });
     const abort = new AbortController();
-    call.on('cancelled', () => abort.abort());
+    let ended = false;
+    // grpc-js reports 'cancelled' after every call too; only a cancel before the end counts
+    call.on('cancelled', () => {
+      if (!ended) abort.abort();
+    });
     this.running++;
 
     let columns: readonly Column[] = [];
@@ -92,7 +96,7 @@ export class CoordinatorService {
       const ctx: StatementContext = {
         user,
         statementId,
-        log: log.child({ user: user.name }),
+        log,
         membership: this.deps.membership,
         pool: this.deps.pool,
         defaultCluster: this.deps.defaultCluster,
@@ -114,8 +118,9 @@ export class CoordinatorService {
     }
     flush();
     const elapsed = (performance.now() - started) / 1000;
-    if (error) log.info({ code: error.code, error_name: error.errorName, elapsed_s: elapsed }, 'statement failed');
+    if (error) log.info({ user: req.user || 'default', code: error.code, error_name: error.errorName, elapsed_s: elapsed }, 'statement failed');
     else log.debug({ rows, elapsed_s: elapsed }, 'statement done');
+    ended = true;
     write({
       end: {
         error: error

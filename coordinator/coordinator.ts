@@ -43,9 +43,7 @@ export class Coordinator {
       this.etcd = connectEtcd(this.opts.etcd);
       const membership = new ClusterMembership(this.etcd, this.log.child({ service: 'membership' }));
       this.membership = membership;
-      membership.onChange(() => {
-        for (const cluster of membership.clusters()) this.pool.sync(membership.nodes(cluster));
-      });
+      membership.onChange(() => this.pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));
       try {
         await membership.start();
       } catch (err) {

@@ -96,8 +96,7 @@ export class NodeAgent {
         this.opts.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS,
         this.log.child({ service: 'membership' }),
       );
-      await this.membership.join();
-      await intents.start();
+      await Promise.all([this.membership.join(), intents.start()]);
       intentsLoaded();
       this.log.info({ address, listen: this.opts.listen }, 'serving');
     });

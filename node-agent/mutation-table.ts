@@ -38,11 +38,17 @@ export function mutationKey(database: string, table: string, mutationId: string)
  */
 export class MutationTable extends LiveTable<MutationRecord> {
   register(reg: MutationRegistration, owner: Owner): MutationRecord {
+    // listed fields, not a spread: see ProcessTable.register
     return this.add(
       {
-        ...reg,
         key: mutationKey(reg.database, reg.table, reg.mutation_id),
         owner,
+        database: reg.database,
+        table: reg.table,
+        mutation_id: reg.mutation_id,
+        command: reg.command,
+        create_time: reg.create_time,
+        parts_to_do: reg.parts_to_do,
         parts_done: 0,
         is_killed: 0,
         latest_failed_part: '',

@@ -43,23 +43,35 @@ export interface ProgressUpdate {
 /** The node's running queries (system.processes), keyed by query_id. */
 export class ProcessTable extends LiveTable<ProcessRecord> {
   register(reg: QueryRegistration, owner: Owner): ProcessRecord {
-    return this.add(
-      {
-        ...reg,
-        key: reg.query_id,
-        owner,
-        startedAt: performance.now(),
-        is_cancelled: 0,
-        read_rows: 0,
-        read_bytes: 0,
-        total_rows_approx: 0,
-        written_rows: 0,
-        written_bytes: 0,
-        memory_usage: 0,
-        peak_memory_usage: 0,
-      },
-      `Query with id = ${reg.query_id} is already running.`,
-    );
+    // Fields are listed, not spread: a spread record is a slow, large dictionary-like object,
+    // and every WHERE reads these records 100,000 at a time.
+    const rec: ProcessRecord = {
+      key: reg.query_id,
+      owner,
+      query_id: reg.query_id,
+      user: reg.user,
+      query: reg.query,
+      initial_query_id: reg.initial_query_id,
+      initial_user: reg.initial_user,
+      address: reg.address,
+      port: reg.port,
+      client_hostname: reg.client_hostname,
+      client_name: reg.client_name,
+      current_database: reg.current_database,
+      query_kind: reg.query_kind,
+      uncancellable: reg.uncancellable,
+      thread_id: reg.thread_id,
+      startedAt: performance.now(),
+      is_cancelled: 0,
+      read_rows: 0,
+      read_bytes: 0,
+      total_rows_approx: 0,
+      written_rows: 0,
+      written_bytes: 0,
+      memory_usage: 0,
+      peak_memory_usage: 0,
+    };
+    return this.add(rec, `Query with id = ${reg.query_id} is already running.`);
   }
 
   progress(queryId: string, owner: Owner, p: ProgressUpdate): void {

@@ -1,0 +1,118 @@
+import { parseArgs } from 'node:util';
+import { NodeAgent } from '../node-agent/agent';
+import { WorkloadSession } from '../client/workload-client';
+
+/**
+ * Benchmark helper: K node agents in one process (each its own gRPC server, etcd lease and
+ * process table), each with P processes registered over its own Attach stream that ignore
+ * cancels, so that every kill finds work. Prints one JSON line when all are live:
+ *   {"event":"ready","pid":…,"agents":[{"node_id":"n4","address":"127.0.0.1:…"},…]}
+ * Stops every agent on SIGTERM/SIGINT, and by itself when its parent goes away.
+ *
+ *   node dist/bench/agent-host.js --etcd URL --cluster C --first 4 --count 50 [--prefix n]
+ *        [--lease-ttl S] [--processes P] [--user U]
+ */
+
+const START_CONCURRENCY = 10;
+
+interface HostOptions {
+  readonly etcd: string[];
+  readonly cluster: string;
+  readonly prefix: string;
+  readonly first: number;
+  readonly count: number;
+  readonly leaseTtl: number;
+  readonly processes: number;
+  readonly user: string;
+}
+
+function options(argv: string[]): HostOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      etcd: { type: 'string' },
+      cluster: { type: 'string', default: 'bench' },
+      prefix: { type: 'string', default: 'n' },
+      first: { type: 'string', default: '1' },
+      count: { type: 'string', default: '1' },
+      'lease-ttl': { type: 'string', default: '5' },
+      processes: { type: 'string', default: '2' },
+      user: { type: 'string', default: 'etl' },
+    },
+  });
+  if (!values.etcd) throw new Error('--etcd is required');
+  const int = (v: string, name: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer`);
+    return n;
+  };
+  return {
+    etcd: values.etcd.split(','),
+    cluster: values.cluster,
+    prefix: values.prefix,
+    first: int(values.first, 'first'),
+    count: int(values.count, 'count'),
+    leaseTtl: int(values['lease-ttl'], 'lease-ttl'),
+    processes: int(values.processes, 'processes'),
+    user: values.user,
+  };
+}
+
+async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
+}
+
+async function main(): Promise<void> {
+  const o = options(process.argv.slice(2));
+  const agents: NodeAgent[] = [];
+  const sessions: WorkloadSession[] = [];
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      for (const s of sessions) s.close();
+      await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+    })();
+    return stopping;
+  };
+  const exitAfterStop = (code: number): void => {
+    void stop().finally(() => process.exit(code));
+  };
+  process.on('SIGTERM', () => exitAfterStop(0));
+  process.on('SIGINT', () => exitAfterStop(0));
+  // an orphaned host (its parent crashed) must not run forever
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) exitAfterStop(0);
+  }, 500).unref();
+
+  for (let i = 0; i < o.count; i++) {
+    agents.push(
+      new NodeAgent({
+        etcd: o.etcd,
+        nodeId: `${o.prefix}${o.first + i}`,
+        listen: '127.0.0.1:0',
+        clusters: [o.cluster],
+        leaseTtlSeconds: o.leaseTtl,
+      }),
+    );
+  }
+  try {
+    await inBatches(agents, START_CONCURRENCY, (a) => a.start());
+    await inBatches(agents, START_CONCURRENCY, async (a) => {
+      const session = new WorkloadSession(a.node.address);
+      sessions.push(session);
+      for (let p = 1; p <= o.processes; p++) {
+        // registered and never ended: cancels are ignored, every kill finds these again
+        await session.register({ query_id: `${a.node.nodeId}-${p}`, user: o.user, query: 'SELECT sleep(3600)', client_name: 'quell bench' });
+      }
+    });
+  } catch (err) {
+    process.stderr.write(`agent-host: ${err instanceof Error ? err.message : String(err)}\n`);
+    exitAfterStop(1);
+    return;
+  }
+  process.stdout.write(`${JSON.stringify({ event: 'ready', pid: process.pid, agents: agents.map((a) => ({ node_id: a.node.nodeId, address: a.node.address })) })}\n`);
+}
+
+void main();

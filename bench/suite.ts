@@ -1,0 +1,647 @@
+import { performance } from 'node:perf_hooks';
+import * as grpc from '@grpc/grpc-js';
+import { QuellClient, type QueryResult } from '../client/coordinator-client';
+import { WorkloadSession, type RunningProcess } from '../client/workload-client';
+import { FilterCache } from '../node-agent/filter-cache';
+import { processResolver } from '../node-agent/process-columns';
+import { ProcessTable } from '../node-agent/process-table';
+import type { NodeIdentity } from '../node-agent/node-identity';
+import { CHANNEL_OPTIONS, quellProto } from '../proto/load';
+import type { KillResponse__Output } from '../proto/generated/quell/v1/KillResponse';
+import type { Child } from '../common/processes';
+import { BenchCluster, type AgentRef } from './cluster';
+import { percentile, round } from './stats';
+import { cpuMs, rssMiB, sleep } from './system';
+import { targetsFor, type Target } from './targets';
+
+/**
+ * Issue 6's benchmark matrix. Every measurement goes through real processes on loopback
+ * (etcd, coordinator, agents) except `where_filter_*`, which times the agent's compiled WHERE
+ * (node-agent/filter-cache + process-columns) over an in-memory ProcessTable in this process.
+ * runBench() is what `npm run bench` runs and what the integration test runs with tiny counts.
+ */
+
+export interface BenchConfig {
+  readonly quick: boolean;
+  /** `KILL QUERY … ASYNC` latency is measured for each of these cluster sizes */
+  readonly agentCounts: readonly number[];
+  /** the cluster size for SYNC, SELECT, throughput, coordinator memory, join and crash */
+  readonly mainAgents: number;
+  /** the cluster size whose agent (n1, a separate `quell agent`) gets the bulk processes */
+  readonly bulkAgents: number;
+  /** the sequential baseline runs on the clusters of these sizes */
+  readonly baselineNodeCounts: readonly number[];
+  /** up to this many agents, each is its own `quell agent` process; beyond, agent hosts */
+  readonly processAgentsUpTo: number;
+  readonly agentsPerHost: number;
+  readonly processesPerAgent: number;
+  readonly warmup: number;
+  readonly iterations: number;
+  /** clusters of at least `largeFrom` agents use the `large*` counts */
+  readonly largeFrom: number;
+  readonly warmupLarge: number;
+  readonly iterationsLarge: number;
+  readonly warmupLargeBudgetMs: number;
+  readonly measureLargeBudgetMs: number;
+  readonly syncIterations: number;
+  readonly syncProcessesPerAgent: number;
+  readonly clients: number;
+  readonly throughputWarmup: number;
+  /** statements the coordinator runs between its two RSS readings (throughput is timed on them) */
+  readonly coordinatorStatements: number;
+  readonly bulkProcesses: number;
+  readonly whereIterations: number;
+  readonly bulkStatementIterations: number;
+  readonly joinRepetitions: number;
+  /** the last `crashRepetitions` joins end in SIGKILL instead of SIGTERM */
+  readonly crashRepetitions: number;
+  readonly joinLeaseTtlSeconds: number;
+  readonly baselineIterations: number;
+  readonly baselineIterationsLarge: number;
+  /** the warm-up before the main cluster's ASYNC latency (the headline numbers) */
+  readonly mainWarmup: number;
+  readonly mainWarmupBudgetMs: number;
+  /** each warm-up stops at its count or after this long */
+  readonly warmupBudgetMs: number;
+  /** each measurement stops at its count or after this long (at least three samples) */
+  readonly measureBudgetMs: number;
+  /** the throughput run stops at `coordinatorStatements` or after this long */
+  readonly throughputBudgetMs: number;
+  readonly profileDir?: string;
+  /** progress lines (stderr in the CLI) */
+  readonly log?: (line: string) => void;
+}
+
+export function quickConfig(): BenchConfig {
+  return {
+    quick: true,
+    agentCounts: [1, 3, 10, 50, 100],
+    mainAgents: 3,
+    bulkAgents: 1,
+    baselineNodeCounts: [3, 100],
+    processAgentsUpTo: 3,
+    agentsPerHost: 50,
+    processesPerAgent: 2,
+    warmup: 1_000,
+    iterations: 1_000,
+    largeFrom: 100,
+    warmupLarge: 300,
+    iterationsLarge: 300,
+    warmupLargeBudgetMs: 4_000,
+    measureLargeBudgetMs: 3_000,
+    syncIterations: 300,
+    syncProcessesPerAgent: 2,
+    clients: 32,
+    throughputWarmup: 2_000,
+    coordinatorStatements: 20_000,
+    bulkProcesses: 100_000,
+    whereIterations: 50,
+    bulkStatementIterations: 30,
+    joinRepetitions: 3,
+    crashRepetitions: 1,
+    joinLeaseTtlSeconds: 2,
+    baselineIterations: 200,
+    baselineIterationsLarge: 20,
+    mainWarmup: 4_000,
+    mainWarmupBudgetMs: 8_000,
+    warmupBudgetMs: 1_200,
+    measureBudgetMs: 2_000,
+    throughputBudgetMs: 6_000,
+  };
+}
+
+export function fullConfig(): BenchConfig {
+  return {
+    ...quickConfig(),
+    quick: false,
+    warmup: 2_000,
+    iterations: 3_000,
+    largeFrom: 50,
+    warmupLarge: 1_000,
+    iterationsLarge: 1_000,
+    warmupLargeBudgetMs: 120_000,
+    measureLargeBudgetMs: 120_000,
+    syncIterations: 2_000,
+    throughputWarmup: 5_000,
+    coordinatorStatements: 100_000,
+    whereIterations: 200,
+    bulkStatementIterations: 200,
+    joinRepetitions: 10,
+    crashRepetitions: 3,
+    joinLeaseTtlSeconds: 5,
+    baselineIterations: 1_000,
+    baselineIterationsLarge: 100,
+    mainWarmup: 10_000,
+    mainWarmupBudgetMs: 120_000,
+    warmupBudgetMs: 60_000,
+    measureBudgetMs: 120_000,
+    throughputBudgetMs: 600_000,
+  };
+}
+
+/** A few seconds' worth of everything: keeps the harness working (test/integration/bench-harness). */
+export function tinyConfig(): BenchConfig {
+  return {
+    quick: true,
+    agentCounts: [1, 3, 5],
+    mainAgents: 3,
+    bulkAgents: 1,
+    baselineNodeCounts: [3, 5],
+    processAgentsUpTo: 3,
+    agentsPerHost: 2,
+    processesPerAgent: 1,
+    warmup: 5,
+    iterations: 10,
+    largeFrom: 5,
+    warmupLarge: 3,
+    iterationsLarge: 5,
+    warmupLargeBudgetMs: 500,
+    measureLargeBudgetMs: 1_000,
+    syncIterations: 5,
+    syncProcessesPerAgent: 1,
+    clients: 4,
+    throughputWarmup: 10,
+    coordinatorStatements: 50,
+    bulkProcesses: 2_000,
+    whereIterations: 3,
+    bulkStatementIterations: 3,
+    joinRepetitions: 1,
+    crashRepetitions: 1,
+    joinLeaseTtlSeconds: 2,
+    baselineIterations: 3,
+    baselineIterationsLarge: 2,
+    mainWarmup: 10,
+    mainWarmupBudgetMs: 1_000,
+    warmupBudgetMs: 500,
+    measureBudgetMs: 1_000,
+    throughputBudgetMs: 1_000,
+  };
+}
+
+/** 100000 → '100k', 2500 → '2500'. */
+export function countLabel(n: number): string {
+  return n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n);
+}
+
+/** Every metric a run with this configuration writes, in table order. */
+export function metricKeys(c: BenchConfig): string[] {
+  const keys: string[] = [];
+  const bulk = countLabel(c.bulkProcesses);
+  keys.push(`where_filter_${bulk}_processes_p50_ms`, `where_filter_${bulk}_processes_p99_ms`);
+  for (const n of c.agentCounts) {
+    keys.push(`kill_async_${n}_agents_p50_ms`, `kill_async_${n}_agents_p99_ms`, `kill_async_${n}_agents_coordinator_cpu_us`, `kill_async_${n}_agents_agents_cpu_us`);
+    if (n === c.bulkAgents) {
+      keys.push('agent_rss_idle_mb', `agent_rss_${bulk}_processes_mb`, `kill_test_${bulk}_processes_p50_ms`, `kill_test_${bulk}_processes_p99_ms`);
+    }
+    if (n === c.mainAgents) {
+      keys.push(
+        `select_processes_${n}_agents_p50_ms`, `select_processes_${n}_agents_p99_ms`,
+        `kill_sync_${n}_agents_all_finished_p50_ms`, `kill_sync_${n}_agents_all_finished_p99_ms`,
+        `throughput_${n}_agents_${c.clients}_clients_statements_per_s`,
+        'throughput_coordinator_cpu_us', 'throughput_agents_cpu_us', 'throughput_bench_clients_cpu_us',
+        'coordinator_statements', 'coordinator_rss_before_mb', 'coordinator_rss_after_mb',
+        'join_visible_p50_ms', 'join_visible_max_ms', 'join_ready_line_p50_ms',
+        'crash_lease_ttl_s', 'crash_to_node_inactive_p50_ms', 'crash_to_node_inactive_max_ms',
+      );
+    }
+    if (c.baselineNodeCounts.includes(n)) {
+      keys.push(`baseline_sequential_${n}_nodes_p50_ms`, `baseline_sequential_${n}_nodes_p99_ms`, `kill_async_vs_baseline_${n}_nodes_ratio`);
+    }
+  }
+  return keys;
+}
+
+export interface BenchResult {
+  readonly metrics: Record<string, number>;
+  /** metric → unit, for the table */
+  readonly units: Record<string, string>;
+  /** metric → what it measures, for the table */
+  readonly notes: Record<string, string>;
+  readonly targets: Target[];
+}
+
+const NODE_ID_COLUMN = 'node_id';
+const STATUS_COLUMN = 'kill_status';
+
+function column(r: QueryResult, name: string): number {
+  const i = r.columns.findIndex((c) => c.name === name);
+  if (i < 0) throw new Error(`result has no column ${name}`);
+  return i;
+}
+
+/** kill_status of the rows of one node. */
+function statusesOf(r: QueryResult, nodeId: string): string[] {
+  const node = column(r, NODE_ID_COLUMN);
+  const status = column(r, STATUS_COLUMN);
+  return r.rows.filter((row) => row[node] === nodeId).map((row) => String(row[status]));
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+interface Plan {
+  readonly warmup: number;
+  readonly warmupBudgetMs: number;
+  readonly iterations: number;
+  readonly budgetMs: number;
+}
+
+/**
+ * Warm-up runs, then measured runs; each phase stops at its count or when its time budget is
+ * spent, with at least three samples. `once` returns the time to record.
+ */
+async function sample(plan: Plan, once: () => Promise<number>, onMeasureStart?: () => void): Promise<number[]> {
+  const warmUntil = performance.now() + plan.warmupBudgetMs;
+  for (let i = 0; i < plan.warmup && performance.now() < warmUntil; i++) await once();
+  onMeasureStart?.();
+  const until = performance.now() + plan.budgetMs;
+  const samples: number[] = [];
+  while (samples.length < plan.iterations && (samples.length < 3 || performance.now() < until)) samples.push(await once());
+  return samples;
+}
+
+function latency(client: QuellClient, sql: string, plan: Plan, onMeasureStart?: () => void): Promise<number[]> {
+  return sample(plan, () => timed(() => client.query(sql)), onMeasureStart);
+}
+
+/** CPU time of a set of processes, read at measure start and again at the end. */
+class CpuMeter {
+  private readonly pids: (number | undefined)[];
+  private start: number[] = [];
+
+  constructor(pids: readonly (number | undefined)[]) {
+    this.pids = [...new Set(pids)];
+  }
+
+  begin(): void {
+    this.start = this.pids.map(cpuMs);
+  }
+
+  /** CPU milliseconds used since begin(), all processes together. */
+  used(): number {
+    return this.pids.reduce<number>((sum, pid, i) => sum + cpuMs(pid) - (this.start[i] ?? NaN), 0);
+  }
+}
+
+class Recorder {
+  readonly metrics: Record<string, number> = {};
+  readonly units: Record<string, string> = {};
+  readonly notes: Record<string, string> = {};
+
+  set(name: string, value: number, unit: string, note = ''): void {
+    this.metrics[name] = round(value);
+    this.units[name] = unit;
+    if (note) this.notes[name] = note;
+  }
+
+  samples(prefix: string, samples: readonly number[], note = ''): void {
+    this.set(`${prefix}_p50_ms`, percentile(samples, 50), 'ms', note ? `${note} (n=${samples.length})` : `n=${samples.length}`);
+    this.set(`${prefix}_p99_ms`, percentile(samples, 99), 'ms');
+  }
+}
+
+/** Runs the whole matrix; every process and temporary directory it made is gone when it returns. */
+export async function runBench(c: BenchConfig): Promise<BenchResult> {
+  const rec = new Recorder();
+  const log = c.log ?? (() => undefined);
+  const bulk = countLabel(c.bulkProcesses);
+
+  log(`WHERE filter over ${c.bulkProcesses} processes (in process)`);
+  rec.samples(
+    `where_filter_${bulk}_processes`,
+    await whereFilter(c.bulkProcesses, { warmup: Math.max(3, c.whereIterations / 5), warmupBudgetMs: c.warmupBudgetMs, iterations: c.whereIterations, budgetMs: c.measureBudgetMs }),
+    'compiled WHERE (filter-cache + process-columns) over an in-memory table, in the bench process',
+  );
+
+  for (const n of c.agentCounts) {
+    const large = n >= c.largeFrom;
+    log(`cluster of ${n} agents`);
+    const cluster = await BenchCluster.start({
+      cluster: `b${n}`,
+      agents: n,
+      processAgentsUpTo: c.processAgentsUpTo,
+      agentsPerHost: c.agentsPerHost,
+      processesPerAgent: c.processesPerAgent,
+      profileDir: c.profileDir,
+    });
+    const client = new QuellClient(cluster.address);
+    try {
+      const sql = `KILL QUERY ON CLUSTER b${n} WHERE user = 'etl' ASYNC`;
+      const first = await client.query(sql);
+      const expected = n * c.processesPerAgent;
+      if (first.rows.length !== expected) throw new Error(`${sql}: expected ${expected} rows, got ${first.rows.length}`);
+      const plan: Plan =
+        n === c.mainAgents
+          ? { warmup: c.mainWarmup, warmupBudgetMs: c.mainWarmupBudgetMs, iterations: c.iterations, budgetMs: c.measureBudgetMs }
+          : large
+            ? { warmup: c.warmupLarge, warmupBudgetMs: c.warmupLargeBudgetMs, iterations: c.iterationsLarge, budgetMs: c.measureLargeBudgetMs }
+            : { warmup: c.warmup, warmupBudgetMs: c.warmupBudgetMs, iterations: c.iterations, budgetMs: c.measureBudgetMs };
+      log(`  ASYNC latency (≤ ${plan.iterations} samples in ≤ ${plan.budgetMs / 1000} s after ≤ ${plan.warmup} warm-up in ≤ ${plan.warmupBudgetMs / 1000} s)`);
+      const coordinatorCpu = new CpuMeter([cluster.coordinatorPid]);
+      const agentsCpu = new CpuMeter(cluster.agents.map((a) => a.pid));
+      const asyncSamples = await latency(client, sql, plan, () => {
+        coordinatorCpu.begin();
+        agentsCpu.begin();
+      });
+      rec.samples(`kill_async_${n}_agents`, asyncSamples, n > c.processAgentsUpTo ? `agents in hosts of ≤ ${c.agentsPerHost}` : 'one process per agent');
+      const perStatement = (ms: number): number => (ms * 1000) / asyncSamples.length;
+      rec.set(`kill_async_${n}_agents_coordinator_cpu_us`, perStatement(coordinatorCpu.used()), 'µs', 'coordinator CPU per statement (one at a time)');
+      rec.set(`kill_async_${n}_agents_agents_cpu_us`, perStatement(agentsCpu.used()), 'µs', 'CPU of all agent processes per statement');
+
+      if (n === c.bulkAgents) await bulkMetrics(c, cluster, client, rec, log);
+      if (n === c.mainAgents) await mainMetrics(c, cluster, client, rec, log);
+      if (c.baselineNodeCounts.includes(n)) {
+        log('  sequential baseline');
+        const iterations = large ? c.baselineIterationsLarge : c.baselineIterations;
+        const base = await baseline(cluster.agents, { warmup: Math.max(2, Math.ceil(iterations / 10)), warmupBudgetMs: c.warmupBudgetMs, iterations, budgetMs: c.measureBudgetMs });
+        rec.samples(`baseline_sequential_${n}_nodes`, base, 'fresh gRPC client per node, Kill RPCs one after another');
+        const quell = rec.metrics[`kill_async_${n}_agents_p50_ms`] ?? NaN;
+        rec.set(`kill_async_vs_baseline_${n}_nodes_ratio`, quell / percentile(base, 50), '×', 'quell ASYNC p50 / baseline p50');
+      }
+    } catch (err) {
+      throw withDiagnostics(err, cluster);
+    } finally {
+      client.close();
+      await cluster.stop();
+    }
+  }
+  return { metrics: rec.metrics, units: rec.units, notes: rec.notes, targets: targetsFor(c.joinLeaseTtlSeconds, bulk) };
+}
+
+/** A failure inside a cluster, with what its coordinator said on the way out. */
+function withDiagnostics(err: unknown, cluster: BenchCluster): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  const coordinator = cluster.coordinator;
+  if (!coordinator) return new Error(message);
+  const state = coordinator.proc.exitCode !== null || coordinator.proc.signalCode !== null ? `exited (${coordinator.proc.exitCode ?? coordinator.proc.signalCode})` : 'running';
+  const tail = coordinator.stderr().trim().split('\n').slice(-10).join('\n');
+  return new Error(`${message}\n  coordinator ${state}${tail ? `; its stderr ends:\n${tail}` : ''}`, { cause: err });
+}
+
+/** The agent's WHERE evaluation over `count` processes, as killQueries runs it. */
+function whereFilter(count: number, plan: Plan): Promise<number[]> {
+  const table = new ProcessTable();
+  const owner: TableOwner = { sessionId: 1, cancel: () => undefined };
+  for (let i = 0; i < count; i++) table.register(bulkRegistration(i), owner);
+  const node: NodeIdentity = { nodeId: 'n1', host: '127.0.0.1', port: 9701, address: '127.0.0.1:9701', clusters: ['bench'] };
+  const filters = new FilterCache(processResolver(table, node), { hostName: node.nodeId, now: () => Math.floor(Date.now() / 1000) });
+  const expected = expectedBulkMatches(count);
+  return sample(plan, async () => {
+    const t0 = performance.now();
+    const filter = filters.get(BULK_WHERE);
+    let n = 0;
+    for (const r of table.values()) if (filter(r)) n++;
+    const dt = performance.now() - t0;
+    if (n !== expected) throw new Error(`WHERE matched ${n} of ${count}, expected ${expected}`);
+    // let timers and I/O run between scans
+    await new Promise((resolve) => setImmediate(resolve));
+    return dt;
+  });
+}
+
+/** Matches few: every bulk process passes the user test, about one in ten thousand the LIKE. */
+const BULK_WHERE = "user = 'bulk' AND query_id LIKE '%4242'";
+
+function expectedBulkMatches(count: number): number {
+  let n = 0;
+  for (let i = 0; i < count; i++) if (String(i).endsWith('4242')) n++;
+  return n;
+}
+
+// derived from the table's own signature, so the bench follows the agent's types
+type TableRegistration = Parameters<ProcessTable['register']>[0];
+type TableOwner = Parameters<ProcessTable['register']>[1];
+
+function bulkRegistration(i: number): TableRegistration {
+  return {
+    query_id: `bulk-${i}`,
+    user: 'bulk',
+    query: `SELECT count() FROM events WHERE session_id = ${i}`,
+    initial_query_id: '',
+    initial_user: '',
+    address: '::ffff:127.0.0.1',
+    port: 40_000 + (i % 20_000),
+    client_hostname: 'localhost',
+    client_name: 'quell bench',
+    current_database: 'default',
+    query_kind: 'Select',
+    uncancellable: false,
+    thread_id: 0,
+  };
+}
+
+/** Agent n1 (a separate process) takes `bulkProcesses` processes: its RSS, and a TEST kill over them. */
+async function bulkMetrics(c: BenchConfig, cluster: BenchCluster, client: QuellClient, rec: Recorder, log: (l: string) => void): Promise<void> {
+  const agent = cluster.agents[0];
+  if (!agent) throw new Error('no agent');
+  const bulk = countLabel(c.bulkProcesses);
+  rec.set('agent_rss_idle_mb', rssMiB(agent.pid), 'MiB', `agent ${agent.nodeId} with ${c.processesPerAgent} processes`);
+  log(`  registering ${c.bulkProcesses} processes on ${agent.nodeId}`);
+  const session = new WorkloadSession(agent.address);
+  try {
+    const window = 2_000;
+    for (let i = 0; i < c.bulkProcesses; i += window) {
+      const batch: Promise<RunningProcess>[] = [];
+      for (let k = i; k < Math.min(c.bulkProcesses, i + window); k++) batch.push(session.register(bulkRegistration(k)));
+      await Promise.all(batch);
+    }
+    await sleep(500);
+    rec.set(`agent_rss_${bulk}_processes_mb`, rssMiB(agent.pid), 'MiB', 'VmRSS of the agent process after registration');
+    const sql = `KILL QUERY ON CLUSTER ${cluster.spec.cluster} WHERE ${BULK_WHERE} TEST`;
+    const r = await client.query(sql);
+    const expected = expectedBulkMatches(c.bulkProcesses);
+    if (r.rows.length !== expected) throw new Error(`${sql}: expected ${expected} rows, got ${r.rows.length}`);
+    log(`  KILL … TEST over ${c.bulkProcesses} processes`);
+    const samples = await latency(client, sql, { warmup: Math.max(2, Math.ceil(c.bulkStatementIterations / 5)), warmupBudgetMs: c.warmupBudgetMs, iterations: c.bulkStatementIterations, budgetMs: c.measureBudgetMs });
+    rec.samples(`kill_test_${bulk}_processes`, samples, 'whole statement through the coordinator, WHERE matching few');
+  } finally {
+    session.close();
+  }
+}
+
+/** SELECT and SYNC latency, throughput and coordinator memory, join and crash on the main cluster. */
+async function mainMetrics(c: BenchConfig, cluster: BenchCluster, client: QuellClient, rec: Recorder, log: (l: string) => void): Promise<void> {
+  const n = c.mainAgents;
+  const name = cluster.spec.cluster;
+  log('  SELECT latency');
+  const plan: Plan = { warmup: c.warmup, warmupBudgetMs: c.warmupBudgetMs, iterations: c.iterations, budgetMs: c.measureBudgetMs };
+  rec.samples(`select_processes_${n}_agents`, await latency(client, `SELECT query_id, node_id FROM clusterAllReplicas('${name}', system.processes)`, plan));
+
+  log('  SYNC until all finished');
+  rec.samples(`kill_sync_${n}_agents_all_finished`, await syncLatency(c, cluster, client), `${c.syncProcessesPerAgent} fresh cooperative processes per agent each time`);
+
+  log(`  throughput and coordinator memory (≤ ${c.coordinatorStatements} statements in ≤ ${c.throughputBudgetMs / 1000} s, ${c.clients} clients)`);
+  const sql = `KILL QUERY ON CLUSTER ${name} WHERE user = 'etl' ASYNC`;
+  const clients = Array.from({ length: c.clients }, () => new QuellClient(cluster.address));
+  try {
+    await drive(clients, sql, c.throughputWarmup, c.warmupBudgetMs);
+    const before = rssMiB(cluster.coordinatorPid);
+    const coordinatorCpu = new CpuMeter([cluster.coordinatorPid]);
+    const agentsCpu = new CpuMeter(cluster.agents.map((a) => a.pid));
+    const benchCpu = new CpuMeter([process.pid]);
+    for (const m of [coordinatorCpu, agentsCpu, benchCpu]) m.begin();
+    const t0 = performance.now();
+    const ran = await drive(clients, sql, c.coordinatorStatements, c.throughputBudgetMs);
+    const elapsed = performance.now() - t0;
+    const perStatementUs = (ms: number): number => (ms * 1000) / ran;
+    rec.set(`throughput_${n}_agents_${c.clients}_clients_statements_per_s`, ran / (elapsed / 1000), '/s', `${c.clients} clients in the bench process (one HTTP/2 connection); ASYNC kill of ${n * c.processesPerAgent} processes`);
+    rec.set('throughput_coordinator_cpu_us', perStatementUs(coordinatorCpu.used()), 'µs', 'coordinator CPU (user + system) per statement');
+    rec.set('throughput_agents_cpu_us', perStatementUs(agentsCpu.used()), 'µs', `all ${n} agents together`);
+    rec.set('throughput_bench_clients_cpu_us', perStatementUs(benchCpu.used()), 'µs', 'the client side (this process)');
+    await sleep(200);
+    const after = rssMiB(cluster.coordinatorPid);
+    rec.set('coordinator_statements', ran, 'statements', 'run between the two RSS readings');
+    rec.set('coordinator_rss_before_mb', before, 'MiB', `after ${c.throughputWarmup} warm-up statements`);
+    rec.set('coordinator_rss_after_mb', after, 'MiB');
+  } finally {
+    for (const cl of clients) cl.close();
+  }
+
+  log(`  join and crash (lease TTL ${c.joinLeaseTtlSeconds} s)`);
+  await joinAndCrash(c, cluster, client, rec);
+}
+
+/** `clients` statements in flight until `total` have been issued or the budget is spent; returns how many ran. */
+async function drive(clients: readonly QuellClient[], sql: string, total: number, budgetMs: number): Promise<number> {
+  let issued = 0;
+  const until = performance.now() + budgetMs;
+  await Promise.all(
+    clients.map(async (cl) => {
+      while (issued < total && performance.now() < until) {
+        issued++;
+        await cl.query(sql);
+      }
+    }),
+  );
+  return issued;
+}
+
+/** SYNC kills of fresh cooperative processes (they end as soon as the cancel arrives). */
+async function syncLatency(c: BenchConfig, cluster: BenchCluster, client: QuellClient): Promise<number[]> {
+  const sessions = cluster.agents.map((a) => new WorkloadSession(a.address));
+  const sql = `KILL QUERY ON CLUSTER ${cluster.spec.cluster} WHERE user = 'synct' SYNC SETTINGS sync_kill_timeout = 5`;
+  const expected = sessions.length * c.syncProcessesPerAgent;
+  let round = 0;
+  try {
+    return await sample({ warmup: Math.max(2, Math.ceil(c.syncIterations / 3)), warmupBudgetMs: c.warmupBudgetMs, iterations: c.syncIterations, budgetMs: c.measureBudgetMs }, async () => {
+      const i = round++;
+      const registered = await Promise.all(
+        sessions.flatMap((s, a) =>
+          Array.from({ length: c.syncProcessesPerAgent }, (_, k) => s.register({ query_id: `sync-${i}-${a}-${k}`, user: 'synct', query: 'SELECT 1', client_name: 'quell bench' })),
+        ),
+      );
+      for (const p of registered) p.signal.addEventListener('abort', () => p.end('cancelled'), { once: true });
+      const t0 = performance.now();
+      const r = await client.query(sql);
+      const dt = performance.now() - t0;
+      const status = column(r, STATUS_COLUMN);
+      const finished = r.rows.filter((row) => row[status] === 'finished').length;
+      if (finished !== expected) throw new Error(`${sql}: expected ${expected} finished rows, got ${finished} of ${r.rows.length}`);
+      return dt;
+    });
+  } finally {
+    for (const s of sessions) s.close();
+  }
+}
+
+/**
+ * Join: spawn a `quell agent` for a new node, register one process on it as soon as it is
+ * ready, and run TEST statements until the node's row appears (time from spawn). Crash:
+ * SIGKILL it and run statements until its row says node_inactive (time from the kill).
+ */
+async function joinAndCrash(c: BenchConfig, cluster: BenchCluster, client: QuellClient, rec: Recorder): Promise<void> {
+  const nodeId = `n${cluster.agents.length + 1}`;
+  const sql = `KILL QUERY ON CLUSTER ${cluster.spec.cluster} WHERE user = 'joiner' TEST`;
+  const joins: number[] = [];
+  const readies: number[] = [];
+  const crashes: number[] = [];
+  for (let rep = 0; rep < c.joinRepetitions; rep++) {
+    const crash = rep >= c.joinRepetitions - c.crashRepetitions;
+    const t0 = performance.now();
+    const agent: Child = cluster.spawnAgent(nodeId, c.joinLeaseTtlSeconds);
+    let session: WorkloadSession | undefined;
+    try {
+      const registered = agent.waitFor((e) => e.event === 'ready', 30_000).then(async (ready) => {
+        readies.push(performance.now() - t0);
+        session = new WorkloadSession(String(ready.address));
+        await session.register({ query_id: `joiner-${rep}`, user: 'joiner', query: 'SELECT sleep(3600)', client_name: 'quell bench' });
+      });
+      let failed: unknown;
+      registered.catch((err: unknown) => (failed = err));
+      const deadline = performance.now() + 30_000;
+      for (;;) {
+        if (failed) throw failed;
+        const r = await client.query(sql);
+        if (statusesOf(r, nodeId).includes('unknown_status')) break;
+        if (performance.now() > deadline) throw new Error(`${nodeId} was not included within 30 s`);
+        await sleep(2);
+      }
+      joins.push(performance.now() - t0);
+      await registered;
+
+      if (crash) {
+        agent.proc.kill('SIGKILL');
+        const k0 = performance.now();
+        const until = k0 + (c.joinLeaseTtlSeconds + 15) * 1000;
+        for (;;) {
+          const r = await client.query(sql);
+          if (statusesOf(r, nodeId).includes('node_inactive')) break;
+          if (performance.now() > until) throw new Error(`${nodeId} did not turn node_inactive within the lease TTL + 15 s`);
+          await sleep(20);
+        }
+        crashes.push(performance.now() - k0);
+      }
+    } finally {
+      (session as WorkloadSession | undefined)?.close();
+      await agent.stop('SIGTERM', 5_000);
+    }
+    if (!crash) await waitForStatus(client, sql, nodeId, 'node_inactive', 10_000);
+  }
+  rec.set('join_visible_p50_ms', percentile(joins, 50), 'ms', 'spawn of `quell agent` → its first row in a statement');
+  rec.set('join_visible_max_ms', Math.max(...joins), 'ms');
+  rec.set('join_ready_line_p50_ms', percentile(readies, 50), 'ms', 'spawn → ready line (process start, bind, etcd join)');
+  rec.set('crash_lease_ttl_s', c.joinLeaseTtlSeconds, 's');
+  rec.set('crash_to_node_inactive_p50_ms', percentile(crashes, 50), 'ms', 'SIGKILL → node_inactive row');
+  rec.set('crash_to_node_inactive_max_ms', Math.max(...crashes), 'ms');
+}
+
+async function waitForStatus(client: QuellClient, sql: string, nodeId: string, status: string, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const r = await client.query(sql);
+    if (statusesOf(r, nodeId).includes(status)) return;
+    if (performance.now() > deadline) throw new Error(`${nodeId} did not show ${status} within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+/**
+ * What an operator does without quell: visit each node in turn, one fresh connection per node,
+ * and kill there (the agent's own Kill RPC, ASYNC, same WHERE), one node after another.
+ */
+async function baseline(agents: readonly AgentRef[], plan: Plan): Promise<number[]> {
+  const Ctor = quellProto().agent.quell.v1.NodeAgent;
+  const visitAll = async (): Promise<void> => {
+    for (const a of agents) {
+      // a local subchannel pool: nothing is shared with an earlier visit, each is a new connection
+      const stub = new Ctor(a.address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          let rows = 0;
+          const call = stub.Kill({ target: 'KILL_TARGET_QUERY', where: "user = 'etl'", mode: 'KILL_MODE_ASYNC', user: 'default', may_kill_others: true, statement_id: 'baseline' }, { deadline: Date.now() + 10_000 });
+          call.on('data', (m: KillResponse__Output) => {
+            if (m.process) rows++;
+          });
+          call.on('error', reject);
+          call.on('end', () => (rows > 0 ? resolve() : reject(new Error(`baseline: no rows from ${a.nodeId}`))));
+        });
+      } finally {
+        stub.close();
+      }
+    }
+  };
+  return sample(plan, () => timed(visitAll));
+}
