@@ -4,7 +4,7 @@ import { CHANNEL_OPTIONS } from '../proto/load';
 import { componentLogger, type Logger } from '../common/logger';
 import { Lifecycle } from '../common/lifecycle';
 import { assertKeySegment, DEFAULT_LEASE_TTL_SECONDS, splitAddress } from '../common/etcd-layout';
-import { connectEtcd } from '../common/etcd';
+import { connectEtcd, etcdUnavailable } from '../common/etcd';
 import { ProcessTable } from './process-table';
 import { MutationTable, type MutationRecord } from './mutation-table';
 import { WorkloadService } from './workload-service';
@@ -96,7 +96,12 @@ export class NodeAgent {
         this.opts.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS,
         this.log.child({ service: 'membership' }),
       );
-      await Promise.all([this.membership.join(), intents.start()]);
+      await Promise.all([
+        this.membership.join(),
+        intents.start().catch((err: unknown) => {
+          throw etcdUnavailable(this.opts.etcd, err);
+        }),
+      ]);
       intentsLoaded();
       this.log.info({ address, listen: this.opts.listen }, 'serving');
     });
