@@ -1,5 +1,6 @@
 import { WorkloadSession, type CancelReason, type RunningMutation } from '../../client/workload-client';
 import { announce } from '../args';
+import { SimRun } from './sim-run';
 
 export interface MutationSimOptions {
   readonly agent: string;
@@ -18,25 +19,11 @@ export interface MutationSimOptions {
  */
 export async function simulateMutations(o: MutationSimOptions): Promise<number> {
   const session = new WorkloadSession(o.agent);
-  const live = new Map<RunningMutation, number>();
-  let detached = false;
-  let resolveDone: () => void = () => undefined;
-  const done = new Promise<void>((r) => (resolveDone = r));
+  const partsDone = new Map<RunningMutation, number>();
+  const sim = new SimRun<RunningMutation>(session, (m) => ({ ...m.ref, parts_done: partsDone.get(m) ?? 0 }));
   const finish = (m: RunningMutation, outcome: 'done' | 'killed'): void => {
-    const parts = live.get(m);
-    if (parts === undefined) return;
-    live.delete(m);
-    m.end(outcome, parts);
-    announce({ event: 'ended', mutation_id: m.ref.mutation_id, database: m.ref.database, table: m.ref.table, outcome, parts_done: parts });
-    if (live.size === 0) resolveDone();
+    if (sim.end(m, outcome)) m.end(outcome, partsDone.get(m) ?? 0);
   };
-  session.onClose((err) => {
-    if (live.size === 0) return;
-    detached = true;
-    for (const [m, parts] of live) announce({ event: 'ended', mutation_id: m.ref.mutation_id, outcome: 'detached', parts_done: parts, error: err?.message ?? 'agent closed the stream' });
-    live.clear();
-    resolveDone();
-  });
 
   for (let i = 1; i <= o.mutations; i++) {
     const id = `${o.prefix}${i}`;
@@ -47,37 +34,30 @@ export async function simulateMutations(o: MutationSimOptions): Promise<number> 
       announce({ event: 'rejected', mutation_id: id, error: err instanceof Error ? err.message : String(err) });
       continue;
     }
-    live.set(m, 0);
+    partsDone.set(m, 0);
+    sim.add(m);
     announce({ event: 'started', mutation_id: id, database: o.database, table: o.table, parts_to_do: o.parts, at: Date.now() });
     m.signal.addEventListener('abort', () => {
       if ((m.signal.reason as CancelReason).kind !== 'cancel') return;
-      announce({ event: 'cancel', mutation_id: id, parts_done: live.get(m) ?? 0, at: Date.now() });
+      announce({ event: 'cancel', mutation_id: id, parts_done: partsDone.get(m) ?? 0, at: Date.now() });
       finish(m, 'killed');
     });
   }
-  if (live.size === 0) {
-    session.close();
-    return o.mutations === 0 ? 0 : 1;
-  }
 
-  const ticker = setInterval(() => {
-    for (const [m, parts] of live) {
-      const next = parts + 1;
-      live.set(m, next);
-      m.progress(next, o.parts - next);
-      if (next >= o.parts) finish(m, 'done');
-    }
-  }, o.partMs);
-  const onTerm = (): void => {
+  return sim.run(
+    o.partMs,
+    () => {
+      for (const m of sim.items()) {
+        const next = (partsDone.get(m) ?? 0) + 1;
+        partsDone.set(m, next);
+        m.progress(next, o.parts - next);
+        if (next >= o.parts) finish(m, 'done');
+      }
+    },
     // SIGTERM stops the workload; its mutations stay unfinished on a real server
-    for (const m of [...live.keys()]) finish(m, 'done');
-  };
-  process.on('SIGTERM', onTerm);
-  process.on('SIGINT', onTerm);
-  await done;
-  clearInterval(ticker);
-  process.off('SIGTERM', onTerm);
-  process.off('SIGINT', onTerm);
-  session.close();
-  return detached ? 1 : 0;
+    () => {
+      for (const m of sim.items()) finish(m, 'done');
+    },
+    o.mutations,
+  );
 }

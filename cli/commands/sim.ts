@@ -1,5 +1,6 @@
 import { WorkloadSession, type CancelReason, type RunningProcess } from '../../client/workload-client';
 import { simulateMutations } from './sim-mutations';
+import { SimRun } from './sim-run';
 import { announce, intOption, parse, UsageError } from '../args';
 
 interface SimOptions {
@@ -69,23 +70,10 @@ export async function runSim(argv: string[]): Promise<number> {
  */
 async function simulate(o: SimOptions): Promise<number> {
   const session = new WorkloadSession(o.agent);
-  const live = new Set<RunningProcess>();
-  let detached = false;
-  let resolveDone: () => void = () => undefined;
-  const done = new Promise<void>((r) => (resolveDone = r));
+  const sim = new SimRun<RunningProcess>(session, (p) => ({ query_id: p.queryId }));
   const endProcess = (p: RunningProcess, outcome: 'finished' | 'cancelled'): void => {
-    if (!live.delete(p)) return;
-    p.end(outcome);
-    announce({ event: 'ended', query_id: p.queryId, outcome });
-    if (live.size === 0) resolveDone();
+    if (sim.end(p, outcome)) p.end(outcome);
   };
-  session.onClose((err) => {
-    if (live.size === 0) return;
-    detached = true;
-    for (const p of live) announce({ event: 'ended', query_id: p.queryId, outcome: 'detached', error: err?.message ?? 'agent closed the stream' });
-    live.clear();
-    resolveDone();
-  });
 
   for (let i = 1; i <= o.queries; i++) {
     const queryId = `${o.prefix}${i}`;
@@ -104,7 +92,7 @@ async function simulate(o: SimOptions): Promise<number> {
       announce({ event: 'rejected', query_id: queryId, error: err instanceof Error ? err.message : String(err) });
       continue;
     }
-    live.add(proc);
+    sim.add(proc);
     announce({ event: 'started', query_id: queryId, user: o.user });
     proc.signal.addEventListener('abort', () => {
       const reason = proc.signal.reason as CancelReason;
@@ -114,25 +102,17 @@ async function simulate(o: SimOptions): Promise<number> {
       setTimeout(() => endProcess(proc, 'cancelled'), o.cancelDelayMs);
     });
   }
-  if (live.size === 0) {
-    session.close();
-    return o.queries === 0 ? 0 : 1;
-  }
 
   let rows = 0;
-  const ticker = setInterval(() => {
-    rows += 65_536;
-    for (const p of live) p.progress({ read_rows: rows, read_bytes: rows * 8, memory_usage: 4 << 20 });
-  }, 500);
-  const onTerm = (): void => {
-    for (const p of [...live]) endProcess(p, 'finished');
-  };
-  process.on('SIGTERM', onTerm);
-  process.on('SIGINT', onTerm);
-  await done;
-  clearInterval(ticker);
-  process.off('SIGTERM', onTerm);
-  process.off('SIGINT', onTerm);
-  session.close();
-  return detached ? 1 : 0;
+  return sim.run(
+    500,
+    () => {
+      rows += 65_536;
+      for (const p of sim.items()) p.progress({ read_rows: rows, read_bytes: rows * 8, memory_usage: 4 << 20 });
+    },
+    () => {
+      for (const p of sim.items()) endProcess(p, 'finished');
+    },
+    o.queries,
+  );
 }

@@ -12,36 +12,27 @@
  * non-ASCII) is written as is.
  */
 export function escapeAny(s: string, quote: string): string {
+  const q = quote.charCodeAt(0);
+  return replaceChars(s, (c) => C_ESCAPES[c] ?? (c === q ? '\\' + quote : undefined));
+}
+
+/** The C escapes both writeAnyEscapedString and writeJSONString use. */
+const C_ESCAPES: Readonly<Record<number, string>> = {
+  0x08: '\\b',
+  0x0c: '\\f',
+  0x0a: '\\n',
+  0x0d: '\\r',
+  0x09: '\\t',
+  0x00: '\\0',
+  0x5c: '\\\\',
+};
+
+/** Rewrites the characters `escape` has a replacement for, copying runs in between. */
+function replaceChars(s: string, escape: (code: number) => string | undefined): string {
   let out = '';
   let from = 0;
   for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    let rep: string | undefined;
-    switch (c) {
-      case 0x08:
-        rep = '\\b';
-        break;
-      case 0x0c:
-        rep = '\\f';
-        break;
-      case 0x0a:
-        rep = '\\n';
-        break;
-      case 0x0d:
-        rep = '\\r';
-        break;
-      case 0x09:
-        rep = '\\t';
-        break;
-      case 0x00:
-        rep = '\\0';
-        break;
-      case 0x5c:
-        rep = '\\\\';
-        break;
-      default:
-        if (s[i] === quote) rep = '\\' + quote;
-    }
+    const rep = escape(s.charCodeAt(i));
     if (rep !== undefined) {
       out += s.slice(from, i) + rep;
       from = i + 1;
@@ -73,51 +64,22 @@ const HEX_UPPER = '0123456789ABCDEF';
  * upper-case hex; U+2028 and U+2029 as \u2028 / \u2029; everything else (DEL, non-ASCII) as is.
  */
 export function jsonString(s: string): string {
-  let out = '"';
-  let from = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    let rep: string | undefined;
-    switch (c) {
-      case 0x08:
-        rep = '\\b';
-        break;
-      case 0x0c:
-        rep = '\\f';
-        break;
-      case 0x0a:
-        rep = '\\n';
-        break;
-      case 0x0d:
-        rep = '\\r';
-        break;
-      case 0x09:
-        rep = '\\t';
-        break;
-      case 0x5c:
-        rep = '\\\\';
-        break;
-      case 0x2f:
-        rep = '\\/';
-        break;
-      case 0x22:
-        rep = '\\"';
-        break;
-      case 0x2028:
-        rep = '\\u2028';
-        break;
-      case 0x2029:
-        rep = '\\u2029';
-        break;
-      default:
-        if (c <= 0x1f) rep = '\\u00' + HEX_UPPER.charAt(c >> 4) + HEX_UPPER.charAt(c & 0xf);
-    }
-    if (rep !== undefined) {
-      out += s.slice(from, i) + rep;
-      from = i + 1;
-    }
-  }
-  return out + s.slice(from) + '"';
+  return '"' + replaceChars(s, jsonEscape) + '"';
+}
+
+const JSON_ESCAPES: Readonly<Record<number, string>> = {
+  ...C_ESCAPES,
+  0x00: '\\u0000',
+  0x2f: '\\/',
+  0x22: '\\"',
+  0x2028: '\\u2028',
+  0x2029: '\\u2029',
+};
+
+function jsonEscape(c: number): string | undefined {
+  const rep = JSON_ESCAPES[c];
+  if (rep !== undefined) return rep;
+  return c <= 0x1f ? '\\u00' + HEX_UPPER.charAt(c >> 4) + HEX_UPPER.charAt(c & 0xf) : undefined;
 }
 
 /**
