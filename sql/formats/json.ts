@@ -37,14 +37,8 @@ function jsonSuffix(rowCount: number, summary: FormatSummary): string {
   return out;
 }
 
-export class JsonFormatter extends RowOutputFormatter {
-  private readonly names: string[];
-
-  constructor(columns: readonly Column[]) {
-    super(columns);
-    this.names = columns.map((c) => jsonString(c.name));
-  }
-
+/** JSON and JSONCompact: one document with meta, data, rows and statistics around the rows. */
+abstract class JsonDocumentFormatter extends RowOutputFormatter {
   protected override prefix(): string {
     return jsonPrefix(this.columns);
   }
@@ -54,6 +48,16 @@ export class JsonFormatter extends RowOutputFormatter {
   protected override rowBetween(): string {
     return ',\n';
   }
+}
+
+export class JsonFormatter extends JsonDocumentFormatter {
+  private readonly names: string[];
+
+  constructor(columns: readonly Column[]) {
+    super(columns);
+    this.names = columns.map((c) => jsonString(c.name));
+  }
+
   protected override rowStart(): string {
     return '\t\t{\n';
   }
@@ -68,16 +72,7 @@ export class JsonFormatter extends RowOutputFormatter {
   }
 }
 
-export class JsonCompactFormatter extends RowOutputFormatter {
-  protected override prefix(): string {
-    return jsonPrefix(this.columns);
-  }
-  protected override suffix(summary: FormatSummary): string {
-    return jsonSuffix(this.rowCount, summary);
-  }
-  protected override rowBetween(): string {
-    return ',\n';
-  }
+export class JsonCompactFormatter extends JsonDocumentFormatter {
   protected override rowStart(): string {
     return '\t\t[';
   }

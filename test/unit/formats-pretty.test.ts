@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Column, SqlValue } from '../../sql/types';
 import { createFormatter, type FormatOptions } from '../../sql/formats';
+import { KILL_QUERY_RESULT } from '../../sql/tables';
 
 type Rows = readonly (readonly SqlValue[])[];
 
@@ -123,16 +124,7 @@ void test('PrettyCompact: two blocks are two tables, each sized to its own value
 
 // ------------------------------------------------ kill results
 
-const KILL_COLUMNS: readonly Column[] = [
-  { name: 'kill_status', type: 'String' },
-  { name: 'query_id', type: 'String' },
-  { name: 'user', type: 'String' },
-  { name: 'query', type: 'String' },
-  { name: 'host', type: 'String' },
-  { name: 'port', type: 'UInt16' },
-  { name: 'node_id', type: 'String' },
-  { name: 'error', type: 'String' },
-];
+const KILL_COLUMNS: readonly Column[] = KILL_QUERY_RESULT;
 
 const KILL_ROWS: Rows = [
   ['finished', 'q-1', 'alice', 'SELECT 1', '10.0.0.1', 9701, 'n1', ''],

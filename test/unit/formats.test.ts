@@ -19,6 +19,7 @@ import {
   type FormatSummary,
 } from '../../sql/formats';
 import { QuellError } from '../../sql/errors';
+import { KILL_QUERY_RESULT } from '../../sql/tables';
 
 type Rows = readonly (readonly SqlValue[])[];
 
@@ -32,16 +33,7 @@ function render(format: string, columns: readonly Column[], blocks: readonly Row
   return out + f.end(summary);
 }
 
-const KILL_COLUMNS: readonly Column[] = [
-  { name: 'kill_status', type: 'String' },
-  { name: 'query_id', type: 'String' },
-  { name: 'user', type: 'String' },
-  { name: 'query', type: 'String' },
-  { name: 'host', type: 'String' },
-  { name: 'port', type: 'UInt16' },
-  { name: 'node_id', type: 'String' },
-  { name: 'error', type: 'String' },
-];
+const KILL_COLUMNS: readonly Column[] = KILL_QUERY_RESULT;
 
 const KILL_ROWS: Rows = [
   ['finished', 'q-1', 'alice', 'SELECT sleep(3)', '10.0.0.1', 9701, 'n1', ''],
