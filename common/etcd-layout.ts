@@ -2,6 +2,8 @@
  * The etcd key layout (DESIGN.md §etcd layout). Both sides import it; nobody else builds keys.
  *   /quell/v1/members/<cluster>/<node_id>  persistent membership (MemberRecord)
  *   /quell/v1/alive/<node_id>              liveness under the agent's lease (AliveRecord)
+ *   /quell/v1/server-ids/<server_id>       held under the agent's lease (node id as value)
+ *   /quell/v1/server-id-incarnations/<server_id>   persistent counter (common/thread-id.ts)
  *   /quell/v1/mutation-kills/<kill_id>     a durable mutation kill for nodes that were down
  *                                          (KillIntent), under a lease of mutation_kill_ttl
  *   /quell/v1/mutation-kills-applied/<kill_id>/<node_id>/<mutation>
@@ -12,6 +14,8 @@ export const ROOT = '/quell/v1/';
 export const MEMBERS_PREFIX = `${ROOT}members/`;
 export const ALIVE_PREFIX = `${ROOT}alive/`;
 export const KILL_INTENTS_PREFIX = `${ROOT}mutation-kills/`;
+export const SERVER_IDS_PREFIX = `${ROOT}server-ids/`;
+export const SERVER_ID_INCARNATIONS_PREFIX = `${ROOT}server-id-incarnations/`;
 export const KILL_APPLIED_PREFIX = `${ROOT}mutation-kills-applied/`;
 
 export const DEFAULT_LEASE_TTL_SECONDS = 5;
@@ -30,6 +34,8 @@ export interface AliveRecord {
   readonly clusters: readonly string[];
   readonly started_at: string;
   readonly pid: number;
+  /** cluster-wide server id: the prefix of this agent's thread ids (common/thread-id.ts) */
+  readonly server_id?: number;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,128}$/;

@@ -101,6 +101,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
           may_kill_others: mayKillOthers,
           sync_timeout_ms: syncMs,
           statement_id: ctx.statementId,
+          query_only: false,
         },
         options,
       ),

@@ -14,6 +14,8 @@ export interface KillSubject<R extends LiveRecord> {
   readonly table: LiveTable<R>;
   /** the owning user, for "you may always kill your own"; undefined: only the grant counts */
   userOf(r: R): string | undefined;
+  /** the id users name the record by (query_id, mutation_id, thread id) */
+  idOf(r: R): string;
   uncancellable(r: R): boolean;
   cancel(r: R, soft: boolean): void;
   row(r: R, status: KillStatus): KillResponse;
@@ -33,16 +35,19 @@ export async function executeKill<R extends LiveRecord>(
   const eligible: R[] = [];
   let skipped = 0;
   let skippedOwner = '';
+  let skippedId = '';
   for (const rec of subject.table.values()) {
     if (!filter(rec)) continue;
     const owner = subject.userOf(rec);
     if (req.may_kill_others || (owner !== undefined && owner === req.user)) eligible.push(rec);
     else {
-      skipped++;
-      skippedOwner ||= owner ?? '';
+      if (skipped++ === 0) {
+        skippedOwner = owner ?? '';
+        skippedId = subject.idOf(rec);
+      }
     }
   }
-  sink.write({ plan: { eligible: eligible.length, skipped, skipped_owner: skippedOwner } });
+  sink.write({ plan: { eligible: eligible.length, skipped, skipped_owner: skippedOwner, skipped_id: skippedId } });
   if (eligible.length === 0) return;
 
   if (req.mode === 'KILL_MODE_TEST') {

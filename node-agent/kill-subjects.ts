@@ -6,6 +6,7 @@ export function querySubject(table: ProcessTable): KillSubject<ProcessRecord> {
   return {
     table,
     userOf: (r) => r.user,
+    idOf: (r) => r.query_id,
     uncancellable: (r) => r.uncancellable,
     cancel: (r, soft) => table.cancel(r, soft),
     row: (r, status) => ({ process: { status, query_id: r.query_id, user: r.user, query: r.query } }),
@@ -17,6 +18,7 @@ export function mutationSubject(table: MutationTable): KillSubject<MutationRecor
   return {
     table,
     userOf: () => undefined,
+    idOf: (r) => r.mutation_id,
     uncancellable: () => false,
     cancel: (r) => table.cancel(r),
     row: (r, status) => ({

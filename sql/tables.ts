@@ -28,6 +28,13 @@ export const MUTATIONS_COLUMNS: readonly Column[] = cols(`
   parts_to_do Int64, parts_done Int64, is_done UInt8, is_killed UInt8,
   latest_failed_part String, latest_fail_time DateTime, latest_fail_reason String`);
 
+/** information_schema.PROCESSLIST (MariaDB names): one row per connection; ID is cluster-wide. */
+export const PROCESSLIST_COLUMNS: readonly Column[] = cols(`
+  ID UInt64, USER String, HOST String, DB String, COMMAND String, TIME Int64, STATE String,
+  INFO String, TIME_MS Float64, STAGE UInt8, MAX_STAGE UInt8, PROGRESS Float64,
+  MEMORY_USED Int64, MAX_MEMORY_USED Int64, EXAMINED_ROWS Int64, QUERY_ID UInt64,
+  INFO_BINARY String, TID UInt64`);
+
 /** system.kill_queue: durable mutation kills waiting for nodes that were down. */
 export const KILL_QUEUE_COLUMNS: readonly Column[] = cols(
   'kill_id String, cluster String, condition String, user String, created DateTime, expires DateTime, nodes String, applied UInt64',
@@ -64,10 +71,12 @@ export interface AgentTable {
 export const AGENT_TABLES: readonly AgentTable[] = [
   { name: 'system.processes', wire: 'TABLE_PROCESSES', columns: withNodeColumns(PROCESSES_COLUMNS) },
   { name: 'system.mutations', wire: 'TABLE_MUTATIONS', columns: withNodeColumns(MUTATIONS_COLUMNS) },
+  { name: 'information_schema.PROCESSLIST', wire: 'TABLE_CONNECTIONS', columns: withNodeColumns(PROCESSLIST_COLUMNS) },
 ];
 
-/** Finds an agent table by name, spelled as ClickHouse spells it. */
+/** Finds an agent table by name: `system.*` as ClickHouse spells it, information_schema in any case (as MariaDB). */
 export function findAgentTable(name: string): AgentTable | undefined {
-  return AGENT_TABLES.find((t) => t.name === name);
+  const lower = name.toLowerCase();
+  return AGENT_TABLES.find((t) => t.name === name || (lower.startsWith('information_schema.') && t.name.toLowerCase() === lower));
 }
 

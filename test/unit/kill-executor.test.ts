@@ -33,7 +33,7 @@ function owner(table: ProcessTable, behaviour: 'obey' | 'ignore' = 'obey'): Owne
 }
 
 function request(where: string, mode: KillRequest__Output['mode'], user = 'root', mayKillOthers = true, syncMs = 1000): KillRequest__Output {
-  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't' };
+  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't', query_only: false };
 }
 
 async function run(table: ProcessTable, req: KillRequest__Output): Promise<KillResponse[]> {
@@ -51,7 +51,7 @@ test('ASYNC: plan first, then waiting rows; only matching processes are cancelle
   table.register(reg('a1', 'alice'), w);
   table.register(reg('b1', 'bob'), w);
   const msgs = await run(table, request("equals(user, 'alice')", 'KILL_MODE_ASYNC'));
-  assert.deepEqual(msgs[0], { plan: { eligible: 1, skipped: 0, skipped_owner: '' } });
+  assert.deepEqual(msgs[0], { plan: { eligible: 1, skipped: 0, skipped_owner: '', skipped_id: '' } });
   assert.deepEqual(statuses(msgs), [['a1', 'KILL_STATUS_WAITING']]);
   assert.deepEqual(w.cancels, ['a1']);
   assert.equal(table.get('a1')?.is_cancelled, 1);
@@ -90,7 +90,7 @@ test("without the grant, others' processes are skipped and counted in the plan",
   table.register(reg('a1', 'alice'), w);
   table.register(reg('c1', 'carol'), w);
   const msgs = await run(table, request('1', 'KILL_MODE_ASYNC', 'carol', false));
-  assert.deepEqual(msgs[0], { plan: { eligible: 1, skipped: 1, skipped_owner: 'alice' } });
+  assert.deepEqual(msgs[0], { plan: { eligible: 1, skipped: 1, skipped_owner: 'alice', skipped_id: 'a1' } });
   assert.deepEqual(statuses(msgs), [['c1', 'KILL_STATUS_WAITING']]);
   assert.deepEqual(w.cancels, ['c1']);
 });
