@@ -16,6 +16,8 @@ export type ResultEvent =
 export interface ExecuteOptions {
   readonly statementId?: string;
   readonly signal?: AbortSignal;
+  /** decides a bare SHOW PROCESSLIST: ClickHouse's processes or MariaDB's connections */
+  readonly dialect?: Dialect;
 }
 
 export interface QueryResult {
@@ -56,6 +58,7 @@ export class QuellClient {
       user: this.opts.user ?? 'default',
       password: this.opts.password ?? '',
       statement_id: options.statementId ?? '',
+      dialect: options.dialect === 'mariadb' ? 'DIALECT_MARIADB' : 'DIALECT_CLICKHOUSE',
     });
     options.signal?.addEventListener('abort', () => call.cancel(), { once: true });
     call.on('data', (msg: ExecuteResponse__Output) => {

@@ -32,6 +32,8 @@ export interface Child {
   waitFor(pred: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** stderr text, for failure messages */
   stderr(): string;
+  /** stdout text (the JSON lines are also parsed into `events`) */
+  stdout(): string;
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>;
   readonly exited: Promise<number | null>;
 }
@@ -41,11 +43,15 @@ export function spawnChild(command: string, args: string[], opts: { env?: NodeJS
   const events: Record<string, unknown>[] = [];
   const waiters: { pred: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
   let err = '';
+  let out = '';
   proc.stderr?.on('data', (d: Buffer) => {
     err += d.toString();
     if (err.length > 200_000) err = err.slice(-100_000);
   });
   if (proc.stdout) {
+    proc.stdout.on('data', (d: Buffer) => {
+      if (out.length < 200_000) out += d.toString();
+    });
     readline.createInterface({ input: proc.stdout }).on('line', (line) => {
       let ev: Record<string, unknown>;
       try {
@@ -74,6 +80,7 @@ export function spawnChild(command: string, args: string[], opts: { env?: NodeJS
     proc,
     events,
     stderr: () => err,
+    stdout: () => out,
     exited,
     waitFor(pred, timeoutMs = 15_000) {
       const seen = events.find(pred);

@@ -1,5 +1,6 @@
 import type { Logger } from '../common/logger';
 import type { Column, SqlValue } from '../sql/types';
+import type { Dialect } from '../sql/errors';
 import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
 import type { ClusterMembership } from './membership';
@@ -14,13 +15,15 @@ export interface StatementContext {
   readonly pool: AgentPool;
   readonly defaultCluster: string;
   readonly killQueue: KillQueue;
+  /** the session's dialect (decides a bare SHOW PROCESSLIST) */
+  readonly dialect: Dialect;
   /** aborted when the client goes away */
   readonly signal: AbortSignal;
 }
 
 /** Where an interpreter puts its result; the service turns it into the Execute stream. */
 export interface ResultSink {
-  header(columns: readonly Column[], format: string | undefined): void;
+  header(columns: readonly Column[], format: string | undefined, dialect?: Dialect): void;
   rows(rows: readonly (readonly SqlValue[])[]): void;
   warn(message: string): void;
 }

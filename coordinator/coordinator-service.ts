@@ -72,10 +72,10 @@ export class CoordinatorService {
       if (!abort.signal.aborted) call.write(msg);
     };
     const sink: ResultSink = {
-      header: (cols, format) => {
+      header: (cols, format, dialect) => {
         columns = cols;
         headerSent = true;
-        write({ header: { columns: cols.map((c) => ({ name: c.name, type: c.type })), format: format ?? '', dialect: 'DIALECT_CLICKHOUSE', statement_id: statementId } });
+        write({ header: { columns: cols.map((c) => ({ name: c.name, type: c.type })), format: format ?? '', dialect: dialect === 'mariadb' ? 'DIALECT_MARIADB' : 'DIALECT_CLICKHOUSE', statement_id: statementId } });
       },
       rows: (rows: readonly (readonly SqlValue[])[]) => {
         if (!headerSent) throw new Error('rows before header');
@@ -101,6 +101,7 @@ export class CoordinatorService {
         pool: this.deps.pool,
         defaultCluster: this.deps.defaultCluster,
         killQueue: this.deps.killQueue,
+        dialect: req.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse',
         signal: abort.signal,
       };
       const outcome = await interpret(stmt, ctx, sink);

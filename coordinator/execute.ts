@@ -1,8 +1,8 @@
 import { parseStatement } from '../sql/parser';
-import { QuellError } from '../sql/errors';
 import type { Statement } from '../sql/ast';
 import type { ResultSink, StatementContext, StatementOutcome } from './context';
 import { kill } from './kill';
+import { mariadbKill } from './mariadb-kill';
 import { select, showProcesslist } from './select';
 
 /** parser → interpreter: picks the interpreter for a parsed statement. */
@@ -15,8 +15,7 @@ export function interpret(stmt: Statement, ctx: StatementContext, sink: ResultSi
     case 'showProcesslist':
       return showProcesslist(stmt, ctx, sink);
     case 'mysqlKill':
-      // The MariaDB form (connections and cluster-wide thread ids) is the subject of its own issue.
-      throw QuellError.mariadb(1235, '42000', 'This version of quell doesn\'t yet support the MariaDB form of KILL');
+      return mariadbKill(stmt, ctx, sink);
   }
 }
 

@@ -21,6 +21,8 @@ export interface MemberNode {
   readonly port: number;
   /** holds a live lease */
   readonly active: boolean;
+  /** the prefix of its thread ids (common/thread-id.ts), when it is live */
+  readonly serverId?: number;
 }
 
 interface Snapshot {
@@ -96,7 +98,7 @@ export class ClusterMembership {
       const alive = this.state.alive.get(nodeId);
       const address = alive?.address ?? rec.address;
       const { host, port } = splitAddress(address);
-      out.push({ cluster, nodeId, address, host, port, active: alive !== undefined });
+      out.push({ cluster, nodeId, address, host, port, active: alive !== undefined, serverId: alive?.server_id });
     }
     return out.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
   }

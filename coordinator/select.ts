@@ -1,6 +1,8 @@
 import type { Expr, SelectStatement, ShowProcesslistStatement } from '../sql/ast';
-import { renderExpr } from '../sql/render';
-import { chError, QuellError } from '../sql/errors';
+import { quoteString, renderExpr } from '../sql/render';
+import { parseStatement } from '../sql/parser';
+import { hasGrant } from './users';
+import { chError } from '../sql/errors';
 import { CLUSTERS_COLUMNS, KILL_QUEUE_COLUMNS, findAgentTable, type AgentTable } from '../sql/tables';
 import type { Column, SqlValue } from '../sql/types';
 import { isTrue } from '../sql/compile';
@@ -89,7 +91,8 @@ async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluste
           expressions: p.exprs.map(renderExpr),
           statement_id: ctx.statementId,
           user: ctx.user.name,
-          see_all_users: true,
+          // MariaDB: without PROCESS a user sees only its own connections
+          see_all_users: table.wire !== 'TABLE_CONNECTIONS' || hasGrant(ctx.user, 'PROCESS') || hasGrant(ctx.user, 'SUPER'),
         },
         options,
       ),
@@ -111,7 +114,7 @@ async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluste
   }
   for (const f of failures) sink.warn(`no rows from ${f}`);
   const out = finish(rows, p, stmt);
-  sink.header(p.columns, format);
+  sink.header(p.columns, format, table.wire === 'TABLE_CONNECTIONS' ? 'mariadb' : 'clickhouse');
   if (out.length > 0) sink.rows(out);
   return { rows: out.length };
 }
@@ -159,10 +162,22 @@ export async function select(stmt: SelectStatement, ctx: StatementContext, sink:
   return selectFromAgents(stmt, table, from.kind === 'cluster' ? from.cluster : undefined, ctx, sink);
 }
 
+/**
+ * MariaDB's SHOW [FULL] PROCESSLIST over every node's connections: MariaDB's columns, Info cut
+ * to 100 characters without FULL.
+ */
+function mariadbProcesslist(cluster: string, full: boolean): SelectStatement {
+  const info = full ? 'INFO' : 'substring(INFO, 1, 100)';
+  const sql =
+    'SELECT ID AS Id, USER AS `User`, HOST AS Host, DB AS db, COMMAND AS Command, TIME AS `Time`, STATE AS State, ' +
+    `${info} AS Info, PROGRESS AS Progress FROM clusterAllReplicas(${quoteString(cluster)}, information_schema.PROCESSLIST) ORDER BY Id`;
+  return parseStatement(sql) as SelectStatement;
+}
+
 /** SHOW PROCESSLIST [ON CLUSTER c] is SELECT * FROM the cluster's system.processes. */
 export function showProcesslist(stmt: ShowProcesslistStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
-  // SHOW FULL PROCESSLIST is the MariaDB form (connections), the subject of its own issue
-  if (stmt.full) throw QuellError.mariadb(1235, '42000', "This version of quell doesn't yet support SHOW FULL PROCESSLIST (the MariaDB form)");
+  const mariadb = stmt.full || (ctx.dialect === 'mariadb' && stmt.cluster === undefined && stmt.format === undefined);
+  if (mariadb) return select(mariadbProcesslist(ctx.defaultCluster, stmt.full), ctx, sink);
   const asSelect: SelectStatement = {
     kind: 'select',
     items: [{ text: '*' }],

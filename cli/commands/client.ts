@@ -1,8 +1,8 @@
 import * as readline from 'node:readline';
 import { QuellClient } from '../../client/coordinator-client';
 import { canonicalFormatName } from '../../sql/formats';
-import { chError, renderError, QuellError } from '../../sql/errors';
-import { fail, parse } from '../args';
+import { chError, renderError, QuellError, type Dialect } from '../../sql/errors';
+import { fail, parse, UsageError } from '../args';
 import { splitStatements } from '../statements';
 import { runAndRender } from '../render';
 
@@ -11,6 +11,7 @@ export interface ClientSettings {
   readonly user: string;
   readonly password: string;
   readonly format: string | undefined;
+  readonly dialect?: Dialect;
 }
 
 export async function runClient(argv: string[]): Promise<number> {
@@ -20,8 +21,10 @@ export async function runClient(argv: string[]): Promise<number> {
     password: { type: 'string', default: '' },
     query: { type: 'string', short: 'q' },
     format: { type: 'string', short: 'f' },
+    dialect: { type: 'string', default: 'clickhouse' },
   });
-  return clientMain({ coordinator: values.coordinator, user: values.user, password: values.password, format: values.format }, values.query);
+  if (values.dialect !== 'clickhouse' && values.dialect !== 'mariadb') throw new UsageError("--dialect must be 'clickhouse' or 'mariadb'");
+  return clientMain({ coordinator: values.coordinator, user: values.user, password: values.password, format: values.format, dialect: values.dialect }, values.query);
 }
 
 /** `quell client`: -q runs statements; without it, stdin statements or the interactive shell. */
@@ -49,7 +52,7 @@ async function runBatch(client: QuellClient, s: ClientSettings, statements: stri
   const defaultFormat = s.format ?? (process.stdout.isTTY ? 'PrettyCompact' : 'TabSeparated');
   for (const sql of statements) {
     try {
-      await runAndRender(client, sql, { defaultFormat, out, err });
+      await runAndRender(client, sql, { defaultFormat, formatChosen: s.format !== undefined, dialect: s.dialect ?? 'clickhouse', out, err });
     } catch (e) {
       return fail(e);
     }
@@ -98,8 +101,8 @@ export async function interactive(client: QuellClient, s: ClientSettings, onExit
           }
           running = new AbortController();
           try {
-            const r = await runAndRender(client, sql, { defaultFormat, out, err, signal: running.signal });
-            out(`\n${r.rows} rows in set. Elapsed: ${r.elapsedSeconds.toFixed(3)} sec.\n\n`);
+            const r = await runAndRender(client, sql, { defaultFormat, formatChosen: s.format !== undefined, dialect: s.dialect ?? 'clickhouse', out, err, signal: running.signal });
+            out(r.summarized ? '\n' : `\n${r.rows} rows in set. Elapsed: ${r.elapsedSeconds.toFixed(3)} sec.\n\n`);
           } catch (e) {
             err(`${e instanceof QuellError ? renderError(e) : String(e)}\n\n`);
           } finally {

@@ -1,0 +1,128 @@
+import type { Expr, MysqlKillStatement } from '../sql/ast';
+import { compileExpr } from '../sql/compile';
+import { QuellError } from '../sql/errors';
+import { quoteString } from '../sql/render';
+import { serverIdOf } from '../common/thread-id';
+import type { KillResponse__Output } from '../proto/generated/quell/v1/KillResponse';
+import type { KillMode } from '../proto/generated/quell/v1/KillMode';
+import type { ResultSink, StatementContext, StatementOutcome } from './context';
+import { fanOut } from './fanout';
+import type { MemberNode } from './membership';
+import { hasGrant, type User } from './users';
+
+/** MariaDB's words (sql/share/errmsg-utf8.txt). */
+const unknownThread = (id: number) => QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}`);
+const notOwnerOfThread = (id: string) => QuellError.mariadb(1095, 'HY000', `You are not owner of thread ${id}`);
+const unknownQuery = (id: number) => QuellError.mariadb(1957, 'HY000', `Unknown query id: ${id}`);
+const notOwnerOfQuery = (id: number) => QuellError.mariadb(1979, 'HY000', `You are not owner of query ${id}`);
+const failed = (message: string) => QuellError.mariadb(1105, 'HY000', message);
+
+const FIRST_ANSWER_MS = 10_000;
+
+/** KILL CONNECTION ADMIN rights (sql_parse.cc kill_one_thread): SUPER, CONNECTION ADMIN, or the users file's KILL CONNECTION. */
+export function mayKillOthersConnections(user: User): boolean {
+  return hasGrant(user, 'CONNECTION ADMIN') || hasGrant(user, 'SUPER') || hasGrant(user, 'KILL CONNECTION');
+}
+
+/** The id of `KILL <expr>`: a constant expression, as MariaDB allows; anything else is 1094 for its value. */
+function constantId(expr: Expr): number {
+  let value: unknown;
+  try {
+    value = compileExpr(expr, () => undefined, { hostName: '', now: () => Math.floor(Date.now() / 1000) }).evaluate(null);
+  } catch (err) {
+    if (err instanceof QuellError && err.errorName === 'UNKNOWN_IDENTIFIER') {
+      throw QuellError.mariadb(1054, '42S22', `Unknown column '${err.message.replace(/^Unknown identifier: /, '')}' in 'KILL'`);
+    }
+    throw err;
+  }
+  const n = typeof value === 'string' ? Number(value) : value;
+  return typeof n === 'number' && Number.isFinite(n) ? Math.trunc(n) : 0;
+}
+
+interface Plan {
+  eligible: number;
+  skipped: number;
+  skippedId: string;
+}
+
+/** One Kill call to each node, gathered: plans summed, rows counted, failures kept. */
+async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, where: string, stmt: MysqlKillStatement, mode: KillMode): Promise<{ plan: Plan; failures: string[] }> {
+  const plan: Plan = { eligible: 0, skipped: 0, skippedId: '' };
+  const failures: string[] = [];
+  const events = fanOut<KillResponse__Output>(
+    nodes,
+    ctx.pool,
+    (client, options) =>
+      client.Kill(
+        {
+          target: 'KILL_TARGET_CONNECTION',
+          where,
+          mode,
+          soft: stmt.soft,
+          user: ctx.user.name,
+          may_kill_others: mayKillOthersConnections(ctx.user),
+          sync_timeout_ms: 0,
+          statement_id: ctx.statementId,
+          query_only: stmt.target === 'QUERY',
+        },
+        options,
+      ),
+    { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal },
+  );
+  for await (const ev of events) {
+    if (ev.kind === 'message' && ev.message.plan) {
+      plan.eligible += ev.message.plan.eligible;
+      plan.skipped += ev.message.plan.skipped;
+      plan.skippedId ||= ev.message.plan.skipped_id;
+    } else if (ev.kind === 'failed') {
+      failures.push(`${ev.node.nodeId}: ${ev.failure.kind} (${ev.failure.message})`);
+    }
+  }
+  return { plan, failures };
+}
+
+/** The live member that made this id, if any: ids route to one node without asking the others. */
+function ownerOf(id: number, ctx: StatementContext): MemberNode | undefined {
+  const serverId = serverIdOf(id);
+  if (serverId === 0) return undefined;
+  return ctx.membership.nodes(ctx.defaultCluster).find((n) => n.active && n.serverId === serverId);
+}
+
+/**
+ * The MariaDB form: KILL [HARD|SOFT] [CONNECTION|QUERY] id | QUERY ID id | USER u. Ids go to the
+ * node that made them; USER goes everywhere, all or nothing. The result is an affected-row count.
+ */
+export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
+  const by = stmt.by;
+  if (by.kind === 'threadId' || by.kind === 'queryId') {
+    const id = constantId(by.expr);
+    const isQuery = by.kind === 'queryId';
+    const node = ownerOf(id, ctx);
+    if (!node) throw isQuery ? unknownQuery(id) : unknownThread(id);
+    const where = `equals(${isQuery ? 'QUERY_ID' : 'ID'}, ${id})`;
+    const { plan, failures } = await callNodes([node], ctx, where, stmt, 'KILL_MODE_ASYNC');
+    if (failures.length > 0) throw failed(`KILL could not reach the owning node: ${failures.join('; ')}`);
+    if (plan.eligible === 0 && plan.skipped > 0) throw isQuery ? notOwnerOfQuery(id) : notOwnerOfThread(String(id));
+    if (plan.eligible === 0) throw isQuery ? unknownQuery(id) : unknownThread(id);
+    sink.header([], undefined, 'mariadb');
+    return { rows: 0, affectedRows: 0 };
+  }
+
+  // KILL USER: every connection of that user on every node, or none of them
+  const name = by.kind === 'currentUser' ? ctx.user.name : by.user;
+  const host = by.kind === 'user' ? by.host : undefined;
+  const userMatch = `equals(USER, ${quoteString(name)})`;
+  const where = host === undefined || host === '%' ? userMatch : `and(${userMatch}, equals(lower(HOST), ${quoteString(host)}))`;
+  const nodes = ctx.membership.nodes(ctx.defaultCluster).filter((n) => n.active);
+  const check = await callNodes(nodes, ctx, where, stmt, 'KILL_MODE_TEST');
+  if (check.failures.length > 0) throw failed(`KILL USER killed nothing: not every node answered: ${check.failures.join('; ')}`);
+  if (check.plan.skipped > 0) throw notOwnerOfThread(check.plan.skippedId);
+  if (check.plan.eligible === 0) {
+    sink.header([], undefined, 'mariadb');
+    return { rows: 0, affectedRows: 0 };
+  }
+  const done = await callNodes(nodes, ctx, where, stmt, 'KILL_MODE_ASYNC');
+  if (done.failures.length > 0) ctx.log.warn({ failures: done.failures }, 'KILL USER: nodes failed after the check');
+  sink.header([], undefined, 'mariadb');
+  return { rows: 0, affectedRows: done.plan.eligible };
+}
