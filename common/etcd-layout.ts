@@ -55,6 +55,21 @@ export function aliveKey(nodeId: string): string {
   return `${ALIVE_PREFIX}${nodeId}`;
 }
 
+export function serverIdKey(serverId: number): string {
+  return `${SERVER_IDS_PREFIX}${serverId}`;
+}
+
+export function serverIdIncarnationKey(serverId: number): string {
+  return `${SERVER_ID_INCARNATIONS_PREFIX}${serverId}`;
+}
+
+/** The server id a server-ids key (or, with its prefix, an incarnations key) names; undefined for foreign keys. */
+export function parseServerIdKey(key: string, prefix = SERVER_IDS_PREFIX): number | undefined {
+  if (!key.startsWith(prefix)) return undefined;
+  const rest = key.slice(prefix.length);
+  return /^[1-9]\d{0,5}$/.test(rest) ? Number(rest) : undefined;
+}
+
 /** Parses a members key into its cluster and node id; undefined for foreign keys. */
 export function parseMemberKey(key: string): { cluster: string; nodeId: string } | undefined {
   if (!key.startsWith(MEMBERS_PREFIX)) return undefined;

@@ -15,8 +15,9 @@ import type { NodeIdentity } from './node-identity';
 import type { LiveRecord } from './live-table';
 import type { ProcessRecord, ProcessTable } from './process-table';
 import type { MutationRecord, MutationTable } from './mutation-table';
+import type { ConnectionRecord, ConnectionTable } from './connection-table';
 import { executeKill, type KillSink, type KillSubject } from './kill-executor';
-import { mutationSubject, querySubject } from './kill-subjects';
+import { connectionSubject, mutationSubject, querySubject } from './kill-subjects';
 import type { TableSource } from './table-source';
 
 const SCAN_BATCH = 1024;
@@ -51,22 +52,50 @@ function serve<R extends LiveRecord>(source: TableSource<R>, subject: KillSubjec
   };
 }
 
+/** MariaDB's KILL returns at once; quell has no way to wait for an interrupted statement, so no SYNC. */
+function withoutSync(served: Served): Served {
+  return {
+    scan: served.scan,
+    kill(req, sink) {
+      if (req.mode === 'KILL_MODE_SYNC') throw chError('BAD_ARGUMENTS', 'Connection kills are ASYNC or TEST, not SYNC');
+      return served.kill(req, sink);
+    },
+  };
+}
+
+export interface AgentTables {
+  readonly processes: ProcessTable;
+  readonly mutations: MutationTable;
+  readonly connections: ConnectionTable;
+}
+
+export interface AgentSources {
+  readonly processes: TableSource<ProcessRecord>;
+  readonly mutations: TableSource<MutationRecord>;
+  readonly connections: TableSource<ConnectionRecord>;
+}
+
 /** The NodeAgent service the coordinator calls: scans and kills against this node's tables. */
 export class NodeAgentService {
   private readonly byTable: Record<string, Served>;
   private readonly byTarget: Record<string, Served>;
+  /** Kill and Scan calls answered, in Info: shows which nodes a routed statement reached */
+  private killsServed = 0;
+  private scansServed = 0;
 
   constructor(
-    private readonly processes: ProcessTable,
-    mutations: MutationTable,
-    sources: { processes: TableSource<ProcessRecord>; mutations: TableSource<MutationRecord> },
+    private readonly tables: AgentTables,
+    sources: AgentSources,
     private readonly node: NodeIdentity,
+    /** the server id held now (0 before the first claim) */
+    private readonly serverId: () => number,
     private readonly log: Logger,
   ) {
-    const queries = serve(sources.processes, querySubject(processes), (r) => r.user);
-    const muts = serve(sources.mutations, mutationSubject(mutations));
-    this.byTable = { TABLE_PROCESSES: queries, TABLE_MUTATIONS: muts };
-    this.byTarget = { KILL_TARGET_QUERY: queries, KILL_TARGET_MUTATION: muts };
+    const queries = serve(sources.processes, querySubject(tables.processes), (r) => r.user);
+    const muts = serve(sources.mutations, mutationSubject(tables.mutations));
+    const conns = withoutSync(serve(sources.connections, connectionSubject(tables.connections), (r) => r.user));
+    this.byTable = { TABLE_PROCESSES: queries, TABLE_MUTATIONS: muts, TABLE_CONNECTIONS: conns };
+    this.byTarget = { KILL_TARGET_QUERY: queries, KILL_TARGET_MUTATION: muts, KILL_TARGET_CONNECTION: conns };
   }
 
   addToServer(server: grpc.Server): void {
@@ -80,13 +109,17 @@ export class NodeAgentService {
           node_id: this.node.nodeId,
           clusters: [...this.node.clusters],
           address: this.node.address,
-          processes: String(this.processes.size),
+          processes: String(this.tables.processes.size),
+          kills_served: String(this.killsServed),
+          scans_served: String(this.scansServed),
+          server_id: this.serverId(),
         }),
     });
   }
 
   private scan(call: grpc.ServerWritableStream<ScanRequest__Output, ScanResponse>): void {
     const req = call.request;
+    this.scansServed++;
     try {
       const served = this.byTable[req.table];
       if (!served) throw chError('UNKNOWN_TABLE', `Table ${req.table} is not served by this agent`);
@@ -100,6 +133,7 @@ export class NodeAgentService {
 
   private async kill(call: grpc.ServerWritableStream<KillRequest__Output, KillResponse>): Promise<void> {
     const req = call.request;
+    this.killsServed++;
     let closed = false;
     call.on('cancelled', () => {
       closed = true;

@@ -17,6 +17,11 @@ import type { EvalContext } from '../sql/compile';
 import { NodeAgentService } from './agent-service';
 import { AgentMembership } from './membership';
 import type { NodeIdentity } from './node-identity';
+import { ServerId } from './server-id';
+import { IdSequence } from './id-sequence';
+import { ConnectionTable } from './connection-table';
+import { connectionResolver } from './connection-columns';
+import { WorkloadConnections } from './workload-connections';
 
 export interface AgentOptions {
   readonly etcd: string[];
@@ -34,6 +39,9 @@ export interface AgentOptions {
 export class NodeAgent {
   readonly table = new ProcessTable();
   readonly mutations = new MutationTable();
+  private serverId: ServerId | undefined;
+  // thread ids and query ids: two counters over the same held server id and incarnation
+  readonly connections = new ConnectionTable(new IdSequence(() => this.serverId?.held), new IdSequence(() => this.serverId?.held));
   private intents: KillIntents | undefined;
   private readonly log: Logger;
   private readonly lifecycle: Lifecycle;
@@ -65,8 +73,14 @@ export class NodeAgent {
       const adv = splitAddress(address);
       this.identity = { nodeId: this.opts.nodeId, host: adv.host, port: adv.port, address, clusters: this.opts.clusters };
       const ctx: EvalContext = { hostName: this.identity.nodeId, now: () => Math.floor(Date.now() / 1000) };
-      const sources = { processes: tableSource(processResolver(this.table, this.identity), ctx), mutations: tableSource(mutationResolver(this.identity), ctx) };
+      const sources = {
+        processes: tableSource(processResolver(this.table, this.identity), ctx),
+        mutations: tableSource(mutationResolver(this.identity), ctx),
+        connections: tableSource(connectionResolver(this.connections, this.identity), ctx),
+      };
       this.etcd = connectEtcd(this.opts.etcd);
+      const serverId = new ServerId(this.etcd, this.identity.nodeId, this.log.child({ service: 'server-id' }));
+      this.serverId = serverId;
       const intents = new KillIntents(
         this.etcd,
         this.identity.nodeId,
@@ -85,15 +99,23 @@ export class NodeAgent {
         this.table,
         this.mutations,
         { ready, registered: (rec) => void this.applyIntents(rec, intents.matching(rec)) },
+        new WorkloadConnections(this.connections, serverId.ready, this.log.child({ service: 'connections' })),
         this.log.child({ service: 'workload' }),
       );
       this.workloads.addToServer(this.server);
-      new NodeAgentService(this.table, this.mutations, sources, this.identity, this.log.child({ service: 'node-agent' })).addToServer(this.server);
+      new NodeAgentService(
+        { processes: this.table, mutations: this.mutations, connections: this.connections },
+        sources,
+        this.identity,
+        () => serverId.value,
+        this.log.child({ service: 'node-agent' }),
+      ).addToServer(this.server);
       this.membership = new AgentMembership(
         this.etcd,
         this.opts.etcd,
         this.identity,
         this.opts.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS,
+        serverId,
         this.log.child({ service: 'membership' }),
       );
       await Promise.all([

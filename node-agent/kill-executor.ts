@@ -9,7 +9,7 @@ export interface KillSink {
   readonly closed: boolean;
 }
 
-/** What a kill needs to know about one kind of record (queries, mutations). */
+/** What a kill needs to know about one kind of record (queries, mutations, connections). */
 export interface KillSubject<R extends LiveRecord> {
   readonly table: LiveTable<R>;
   /** the owning user, for "you may always kill your own"; undefined: only the grant counts */
@@ -17,7 +17,8 @@ export interface KillSubject<R extends LiveRecord> {
   /** the id users name the record by (query_id, mutation_id, thread id) */
   idOf(r: R): string;
   uncancellable(r: R): boolean;
-  cancel(r: R, soft: boolean): void;
+  /** sends the cancel; false when there is nothing to stop (the kill is dropped and the row reads finished) */
+  cancel(r: R, req: KillRequest__Output): boolean;
   row(r: R, status: KillStatus): KillResponse;
 }
 
@@ -59,10 +60,9 @@ export async function executeKill<R extends LiveRecord>(
   for (const rec of eligible) {
     if (subject.uncancellable(rec)) {
       sink.write(subject.row(rec, 'KILL_STATUS_CANT_CANCEL'));
-    } else if (subject.table.get(rec.key) !== rec) {
+    } else if (subject.table.get(rec.key) !== rec || !subject.cancel(rec, req)) {
       sink.write(subject.row(rec, 'KILL_STATUS_FINISHED'));
     } else {
-      subject.cancel(rec, req.soft);
       waiting.push(rec);
     }
   }

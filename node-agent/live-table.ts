@@ -1,7 +1,8 @@
-/** What a cancel names: a query by id, or a mutation by table and id. */
+/** What a cancel names: a query by id, a mutation by table and id, or a connection (or its running statement) by thread id. */
 export type CancelTarget =
   | { readonly kind: 'query'; readonly query_id: string }
-  | { readonly kind: 'mutation'; readonly database: string; readonly table: string; readonly mutation_id: string };
+  | { readonly kind: 'mutation'; readonly database: string; readonly table: string; readonly mutation_id: string }
+  | { readonly kind: 'connection'; readonly thread_id: number; readonly query_only: boolean; readonly query_id: number };
 
 /** Who runs a record: the workload session that registered it, which delivers cancels. */
 export interface Owner {
@@ -18,8 +19,8 @@ export interface LiveRecord {
 export class DuplicateRecordError extends Error {}
 
 /**
- * Records that live while their workload runs them: queries, mutations. Removing one wakes
- * everything waiting for it (SYNC kills), so waiters never poll.
+ * Records that live while their workload runs them: queries, mutations, connections. Removing
+ * one wakes everything waiting for it (SYNC kills), so waiters never poll.
  */
 export class LiveTable<R extends LiveRecord> {
   private readonly byKey = new Map<string, R>();

@@ -3,10 +3,13 @@ import type { Logger } from '../common/logger';
 import { aliveKey, memberKey, type AliveRecord, type MemberRecord } from '../common/etcd-layout';
 import { etcdUnavailable } from '../common/etcd';
 import type { NodeIdentity } from './node-identity';
+import { NoFreeServerIdError, type ServerId } from './server-id';
 
 /**
  * The agent's presence in etcd: a persistent member key per cluster, and a liveness key under
- * a lease that is kept alive, re-granted when lost, and revoked on clean shutdown.
+ * a lease that is kept alive, re-granted when lost, and revoked on clean shutdown. The server
+ * id lives under the same lease, so every lease the agent goes live with claims it first
+ * (the same id again after a re-grant) and the alive record names it.
  */
 export class AgentMembership {
   private lease: Lease | undefined;
@@ -20,6 +23,7 @@ export class AgentMembership {
     private readonly hosts: readonly string[],
     private readonly node: NodeIdentity,
     private readonly leaseTtlSeconds: number,
+    private readonly serverId: ServerId,
     private readonly log: Logger,
   ) {}
 
@@ -36,6 +40,7 @@ export class AgentMembership {
         this.goLive(),
       ]);
     } catch (err) {
+      if (err instanceof NoFreeServerIdError) throw err;
       throw etcdUnavailable(this.hosts, err);
     }
   }
@@ -51,18 +56,21 @@ export class AgentMembership {
       if (this.failures === 0) this.log.warn({ err: err.message }, 'lease lost; re-granting');
       this.scheduleRegrant();
     });
+    // the server id first: the alive record tells the coordinator where its ids route
+    const hold = await this.serverId.claim(await lease.grant());
     const alive: AliveRecord = {
       node_id: this.node.nodeId,
       address: this.node.address,
       clusters: this.node.clusters,
       started_at: new Date().toISOString(),
       pid: process.pid,
+      server_id: hold.serverId,
     };
     await lease.put(aliveKey(this.node.nodeId)).value(JSON.stringify(alive));
     wentLive = true;
     if (this.failures > 0) this.log.info({ failed_attempts: this.failures }, 'lease re-granted');
     this.failures = 0;
-    this.log.info({ lease_ttl_s: this.leaseTtlSeconds, clusters: this.node.clusters }, 'live in etcd');
+    this.log.info({ lease_ttl_s: this.leaseTtlSeconds, clusters: this.node.clusters, server_id: hold.serverId }, 'live in etcd');
   }
 
   private scheduleRegrant(): void {

@@ -8,11 +8,12 @@ import type { Logger } from '../common/logger';
 import { DuplicateRecordError, type CancelTarget, type Owner } from './live-table';
 import type { ProcessTable, QueryRegistration } from './process-table';
 import { mutationKey, type MutationRecord, type MutationTable } from './mutation-table';
+import type { ConnectionSession, WorkloadConnections } from './workload-connections';
 
 type AttachCall = grpc.ServerDuplexStream<WorkloadMessage__Output, AgentCommand>;
 
 /** One attached workload: owns what it registered; a dropped stream ends it all. */
-class WorkloadSession implements Owner {
+class WorkloadSession implements Owner, ConnectionSession {
   private open = true;
 
   constructor(
@@ -20,9 +21,29 @@ class WorkloadSession implements Owner {
     private readonly call: AttachCall,
   ) {}
 
+  get attached(): boolean {
+    return this.open;
+  }
+
   cancel(target: CancelTarget, soft: boolean): void {
-    if (target.kind === 'query') this.send({ cancel: { query_id: target.query_id, soft } });
-    else this.send({ kill_mutation: { database: target.database, table: target.table, mutation_id: target.mutation_id } });
+    switch (target.kind) {
+      case 'query':
+        this.send({ cancel: { query_id: target.query_id, soft } });
+        return;
+      case 'mutation':
+        this.send({ kill_mutation: { database: target.database, table: target.table, mutation_id: target.mutation_id } });
+        return;
+      case 'connection':
+        this.send({
+          kill_connection: {
+            thread_id: String(target.thread_id),
+            query_only: target.query_only,
+            soft,
+            query_id: target.query_id ? String(target.query_id) : '',
+          },
+        });
+        return;
+    }
   }
 
   send(cmd: AgentCommand): void {
@@ -62,7 +83,7 @@ export interface MutationHooks {
   registered(rec: MutationRecord): void;
 }
 
-/** The Workload service: workloads attach, register queries and mutations, receive cancels. */
+/** The Workload service: workloads attach, register queries, mutations and connections, receive cancels. */
 export class WorkloadService {
   private nextSession = 1;
   private readonly sessions = new Set<WorkloadSession>();
@@ -71,6 +92,7 @@ export class WorkloadService {
     private readonly processes: ProcessTable,
     private readonly mutations: MutationTable,
     private readonly hooks: MutationHooks,
+    private readonly connections: WorkloadConnections,
     private readonly log: Logger,
   ) {}
 
@@ -101,7 +123,7 @@ export class WorkloadService {
 
   private detach(session: WorkloadSession, reason: string): void {
     if (!this.sessions.delete(session)) return;
-    const ended = this.processes.endAllOf(session) + this.mutations.endAllOf(session);
+    const ended = this.processes.endAllOf(session) + this.mutations.endAllOf(session) + this.connections.endAllOf(session);
     session.close();
     this.log.debug({ session: session.sessionId, reason, ended }, 'workload detached');
   }
@@ -146,6 +168,15 @@ export class WorkloadService {
         if (m) this.mutations.remove(mutationKey(m.database, m.table, m.mutation_id), session);
         return;
       }
+      case 'open_connection':
+        if (msg.open_connection) void this.connections.open(session, msg.open_connection);
+        return;
+      case 'connection_state':
+        if (msg.connection_state) this.connections.state(session, msg.connection_state);
+        return;
+      case 'close_connection':
+        if (msg.close_connection) this.connections.close(session, msg.close_connection.thread_id);
+        return;
       default:
         return;
     }

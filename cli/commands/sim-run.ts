@@ -2,9 +2,9 @@ import type { WorkloadSession } from '../../client/workload-client';
 import { announce } from '../args';
 
 /**
- * The life of a sim: the things it runs (queries or mutations), one `ended` line for each,
- * `detached` for all of them when the agent's stream drops, SIGTERM/SIGINT ending them
- * normally, and the exit status once none is left.
+ * The life of a sim: the things it runs (queries, mutations or connections), one `ended` line
+ * for each, `detached` for all of them when the agent's stream drops, SIGTERM/SIGINT ending
+ * them normally, and the exit status once none is left.
  */
 export class SimRun<T> {
   private readonly live = new Set<T>();
@@ -34,10 +34,10 @@ export class SimRun<T> {
     return [...this.live];
   }
 
-  /** Prints its `ended` line; false when it had already ended. */
-  end(t: T, outcome: string): boolean {
+  /** Prints its `ended` line (with `extra` fields after the outcome); false when it had already ended. */
+  end(t: T, outcome: string, extra: Record<string, unknown> = {}): boolean {
     if (!this.live.delete(t)) return false;
-    announce({ event: 'ended', ...this.describe(t), outcome });
+    announce({ event: 'ended', ...this.describe(t), outcome, ...extra });
     if (this.live.size === 0) this.resolveDone();
     return true;
   }

@@ -1,5 +1,6 @@
 import { WorkloadSession, type CancelReason, type RunningProcess } from '../../client/workload-client';
 import { simulateMutations } from './sim-mutations';
+import { simulateConnections } from './sim-connections';
 import { SimRun } from './sim-run';
 import { announce, intOption, parse, UsageError } from '../args';
 
@@ -34,9 +35,25 @@ export async function runSim(argv: string[]): Promise<number> {
     parts: { type: 'string' },
     'part-ms': { type: 'string' },
     connections: { type: 'string' },
+    host: { type: 'string', default: 'localhost' },
+    db: { type: 'string', default: '' },
+    'in-transaction': { type: 'boolean', default: false },
+    critical: { type: 'boolean', default: false },
+    'critical-ms': { type: 'string' },
+    statement: { type: 'string', default: 'SELECT SLEEP(100)' },
   });
   if (values.connections !== undefined) {
-    throw new UsageError('--connections is not available in this build: connections are the MariaDB-dialect issue');
+    return simulateConnections({
+      agent: values.agent,
+      connections: intOption(values.connections, 'connections', 1),
+      user: values.user,
+      host: values.host,
+      db: values.db,
+      inTransaction: values['in-transaction'],
+      critical: values.critical,
+      criticalMs: intOption(values['critical-ms'], 'critical-ms', 1500),
+      statement: values.statement,
+    });
   }
   if (values.mutations !== undefined) {
     if (!values.table) throw new UsageError('--mutations needs --table');
