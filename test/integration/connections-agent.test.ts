@@ -175,8 +175,8 @@ test('Kill: KILL QUERY interrupts the statement (then idle: dropped), KILL CONNE
 });
 
 test('--critical: a SOFT kill waits for the critical section, a HARD one does not; SIGTERM closes normally', async () => {
-  const soft = await connections('n1', 'gina', ['--critical', '--critical-ms', '1000', '--in-transaction']);
-  const hard = await connections('n1', 'gina', ['--critical', '--critical-ms', '1000']);
+  const soft = await connections('n1', 'gina', ['--critical', '--critical-ms', '3000', '--in-transaction']);
+  const hard = await connections('n1', 'gina', ['--critical', '--critical-ms', '3000']);
   const calm = await connections('n1', 'gina', ['--in-transaction']);
   const sent = Date.now();
   await kill('n1', { where: `equals(ID, ${threadIds(soft)[0]})`, soft: true });

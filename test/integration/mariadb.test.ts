@@ -123,8 +123,8 @@ test('KILL USER carol kills her connections on every node and counts them; witho
 });
 
 test('SOFT waits for the critical section; HARD does not', async () => {
-  const soft = await connections('n1', 'bob', ['--critical', '--critical-ms', '1500']);
-  const hard = await connections('n2', 'bob', ['--critical', '--critical-ms', '1500']);
+  const soft = await connections('n1', 'bob', ['--critical', '--critical-ms', '3000']);
+  const hard = await connections('n2', 'bob', ['--critical', '--critical-ms', '3000']);
   await mariadb(`KILL SOFT ${threadIds(soft)[0]}`);
   await mariadb(`KILL HARD ${threadIds(hard)[0]}`);
   assert.equal(await hard.exited, 0);
