@@ -153,11 +153,17 @@ test('Kill: KILL QUERY interrupts the statement (then idle: dropped), KILL CONNE
   const ok = await sim.waitFor((e) => e.event === 'statement_ok');
   assert.equal(ok.in_transaction, true);
 
+  // the sim's reports travel on its own stream: wait until the agent has seen it go idle
+  let row: unknown[] | undefined;
+  for (let i = 0; i < 100; i++) {
+    [row] = await scan('n2', { where: `equals(ID, ${id})`, expressions: ['COMMAND', 'INFO'] });
+    if (row?.[0] === 'Sleep') break;
+    await sleep(20);
+  }
+  assert.deepEqual(row, ['Sleep', null]);
   // now idle: a KILL QUERY matches and is eligible, but nothing is sent
   const idle = await kill('n2', { where: `equals(ID, ${id})`, query_only: true });
   assert.equal(idle[1]?.process?.status, 'KILL_STATUS_FINISHED');
-  const [row] = await scan('n2', { where: `equals(ID, ${id})`, expressions: ['COMMAND', 'INFO'] });
-  assert.deepEqual(row, ['Sleep', null]);
 
   const listed = await kill('n2', { where: `equals(ID, ${id})`, mode: 'KILL_MODE_TEST' });
   assert.equal(listed[1]?.process?.status, 'KILL_STATUS_UNKNOWN_STATUS');
@@ -170,7 +176,7 @@ test('Kill: KILL QUERY interrupts the statement (then idle: dropped), KILL CONNE
 
   const afterInfo = await Promise.all([info('n1'), info('n2')]);
   assert.deepEqual(afterInfo.map((a, i) => Number(a.kills_served) - Number(before[i]?.kills_served)), [0, 5]);
-  assert.equal(Number(afterInfo[1]?.scans_served) - Number(before[1]?.scans_served), 1);
+  assert.ok(Number(afterInfo[1]?.scans_served) - Number(before[1]?.scans_served) >= 1);
   assert.deepEqual(await scan('n2', { where: `equals(ID, ${id})`, expressions: ['ID'] }), []);
 });
 
