@@ -10,6 +10,7 @@ import { CHANNEL_OPTIONS, quellProto } from '../proto/load';
 import type { KillResponse__Output } from '../proto/generated/quell/v1/KillResponse';
 import type { Child } from '../common/processes';
 import { BenchCluster, type AgentRef } from './cluster';
+import { QUELL_MAIN } from '../common/processes';
 import { percentile, round } from './stats';
 import { cpuMs, rssMiB, sleep } from './system';
 import { targetsFor, type Target } from './targets';
@@ -197,6 +198,8 @@ export function metricKeys(c: BenchConfig): string[] {
       keys.push(
         `select_processes_${n}_agents_p50_ms`, `select_processes_${n}_agents_p99_ms`,
         `kill_sync_${n}_agents_all_finished_p50_ms`, `kill_sync_${n}_agents_all_finished_p99_ms`,
+        `mariadb_kill_id_${n}_agents_p50_ms`, `mariadb_kill_id_${n}_agents_p99_ms`,
+        `mariadb_kill_user_${n}_agents_p50_ms`, `mariadb_kill_user_${n}_agents_p99_ms`,
         `throughput_${n}_agents_${c.clients}_clients_statements_per_s`,
         'throughput_coordinator_cpu_us', 'throughput_agents_cpu_us', 'throughput_bench_clients_cpu_us',
         'coordinator_statements', 'coordinator_rss_before_mb', 'coordinator_rss_after_mb',
@@ -470,6 +473,9 @@ async function mainMetrics(c: BenchConfig, cluster: BenchCluster, client: QuellC
   const plan: Plan = { warmup: c.warmup, warmupBudgetMs: c.warmupBudgetMs, iterations: c.iterations, budgetMs: c.measureBudgetMs };
   rec.samples(`select_processes_${n}_agents`, await latency(client, `SELECT query_id, node_id FROM clusterAllReplicas('${name}', system.processes)`, plan));
 
+  log('  MariaDB form: routed KILL <id>, cluster-wide KILL USER');
+  await mariadbLatency(cluster, client, plan, rec, n);
+
   log('  SYNC until all finished');
   rec.samples(`kill_sync_${n}_agents_all_finished`, await syncLatency(c, cluster, client), `${c.syncProcessesPerAgent} fresh cooperative processes per agent each time`);
 
@@ -502,6 +508,29 @@ async function mainMetrics(c: BenchConfig, cluster: BenchCluster, client: QuellC
 
   log(`  join and crash (lease TTL ${c.joinLeaseTtlSeconds} s)`);
   await joinAndCrash(c, cluster, client, rec);
+}
+
+/**
+ * One connection per agent. After a first KILL QUERY interrupts each statement the connections
+ * sit idle, so repeated KILL QUERY statements do the whole routing and checking but change
+ * nothing: `KILL QUERY <id>` asks only the owning node, `KILL QUERY USER` asks every node twice
+ * (the all-or-nothing check, then the kill).
+ */
+async function mariadbLatency(cluster: BenchCluster, client: QuellClient, plan: Plan, rec: Recorder, n: number): Promise<void> {
+  const sims = cluster.agents.map((a) =>
+    cluster.spawnNode('sim', QUELL_MAIN, ['sim', '--agent', a.address, '--connections', '1', '--user', 'bench_conn', '--host', 'localhost', '--db', 'shop']),
+  );
+  try {
+    const started = await Promise.all(sims.map((s) => s.waitFor((e) => e.event === 'started', 30_000)));
+    const id = Number(started[started.length - 1]?.thread_id);
+    const mariadb = { dialect: 'mariadb' as const };
+    await client.query('KILL QUERY USER bench_conn', mariadb);
+    const once = (sql: string) => () => timed(() => client.query(sql, mariadb));
+    rec.samples(`mariadb_kill_id_${n}_agents`, await sample(plan, once(`KILL QUERY ${id}`)), 'KILL QUERY <id>: the owning node only');
+    rec.samples(`mariadb_kill_user_${n}_agents`, await sample(plan, once('KILL QUERY USER bench_conn')), 'KILL QUERY USER: every node, check then kill');
+  } finally {
+    await Promise.all(sims.map((s) => s.stop('SIGTERM', 2_000)));
+  }
 }
 
 /** `clients` statements in flight until `total` have been issued or the budget is spent; returns how many ran. */
