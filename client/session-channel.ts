@@ -1,0 +1,19 @@
+import type { WorkloadMessage } from '../proto/generated/quell/v1/WorkloadMessage';
+
+/** Why a process's signal was aborted. */
+export interface CancelReason {
+  readonly kind: 'cancel' | 'detached';
+  /** SOFT kill: the workload may finish a critical section first */
+  readonly soft: boolean;
+}
+
+/**
+ * What a registered process, mutation or connection needs from its session: a way to send,
+ * and to be forgotten when it ends. The session implements it; nothing imports the session.
+ */
+export interface SessionChannel {
+  send(msg: WorkloadMessage): void;
+  forget(queryId: string): void;
+  forgetMutation(ref: { database: string; table: string; mutation_id: string }): void;
+  forgetConnection(threadId: number): void;
+}
