@@ -31,3 +31,20 @@ export function serverIdOf(id: number): number {
   if (!Number.isSafeInteger(id) || id < LOCAL) return 0;
   return Math.floor(id / LOCAL);
 }
+
+const LOCAL_PART = LOCAL;
+
+/**
+ * Ids of connections on a database server an agent fronts: the server's own thread id (or
+ * query id) below the agent's server id, `server_id · 2^40 + server_local_id`. The server's
+ * ids are stable across agent restarts, so no incarnation is needed; they must stay below 2^40.
+ */
+export function makeMappedId(serverId: number, serverLocalId: number): number {
+  if (!Number.isInteger(serverLocalId) || serverLocalId < 1 || serverLocalId >= LOCAL_PART) throw new RangeError(`server-local id ${serverLocalId} out of range`);
+  return makeId(serverId, 0, 1) - 1 + serverLocalId;
+}
+
+/** The server-local part of a mapped id (see makeMappedId). */
+export function localPartOf(id: number): number {
+  return id % LOCAL_PART;
+}

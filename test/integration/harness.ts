@@ -16,6 +16,8 @@ export interface ClusterOptions {
   /** YAML users file content */
   readonly users?: string;
   readonly leaseTtlSeconds?: number;
+  /** extra `quell agent` arguments per node, e.g. ['--backend', url] */
+  readonly agentArgs?: (nodeId: string, index: number) => string[];
 }
 
 /**
@@ -55,15 +57,15 @@ export class TestCluster {
       throw err;
     }
     const c = new TestCluster(etcd, coordinator, String(ready.address), cluster, o.leaseTtlSeconds ?? 5, tmp);
-    for (let i = 1; i <= (o.nodes ?? 3); i++) await c.addAgent(`n${i}`);
+    for (let i = 1; i <= (o.nodes ?? 3); i++) await c.addAgent(`n${i}`, cluster, o.agentArgs?.(`n${i}`, i) ?? []);
     await c.waitForActive(o.nodes ?? 3);
     return c;
   }
 
-  async addAgent(nodeId: string, clusters = this.cluster): Promise<AgentHandle> {
+  async addAgent(nodeId: string, clusters = this.cluster, extraArgs: string[] = []): Promise<AgentHandle> {
     const child = spawnQuell([
       'agent', '--etcd', this.etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0',
-      '--cluster', clusters, '--lease-ttl', String(this.leaseTtl),
+      '--cluster', clusters, '--lease-ttl', String(this.leaseTtl), ...extraArgs,
     ]);
     const ready = await child.waitFor((e) => e.event === 'ready');
     const handle = { nodeId, address: String(ready.address), child };
