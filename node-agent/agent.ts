@@ -15,6 +15,10 @@ import { KillIntents } from './kill-intents';
 import type { KillIntent } from '../common/etcd-layout';
 import type { EvalContext } from '../sql/compile';
 import { NodeAgentService } from './agent-service';
+import { serve, withoutSync } from './served-table';
+import { connectionSubject, mutationSubject, querySubject } from './kill-subjects';
+import { backendSubjects } from './backends/backend-subjects';
+import type { Backend } from './backends/backend';
 import { AgentMembership } from './membership';
 import type { NodeIdentity } from './node-identity';
 import { ServerId } from './server-id';
@@ -33,6 +37,8 @@ export interface AgentOptions {
   readonly clusters: string[];
   readonly leaseTtlSeconds?: number;
   readonly shutdownDeadlineMs?: number;
+  /** a database server this agent fronts (`--backend URL`); its tables replace the workloads' */
+  readonly backend?: Backend;
 }
 
 /** A node agent daemon: gRPC server (agent + workload APIs), process table, etcd presence. */
@@ -103,9 +109,18 @@ export class NodeAgent {
         this.log.child({ service: 'workload' }),
       );
       this.workloads.addToServer(this.server);
+      // a backend's tables are the server's, read fresh per statement; otherwise the workloads'
+      const backend = this.opts.backend;
+      const subjects = backend
+        ? backendSubjects(backend, () => serverId.value)
+        : { processes: querySubject(this.table), mutations: mutationSubject(this.mutations), connections: connectionSubject(this.connections) };
       new NodeAgentService(
-        { processes: this.table, mutations: this.mutations, connections: this.connections },
-        sources,
+        {
+          processes: serve(sources.processes, subjects.processes),
+          mutations: serve(sources.mutations, subjects.mutations),
+          connections: withoutSync(serve(sources.connections, subjects.connections)),
+        },
+        () => this.table.size,
         this.identity,
         () => serverId.value,
         this.log.child({ service: 'node-agent' }),
@@ -125,7 +140,7 @@ export class NodeAgent {
         }),
       ]);
       intentsLoaded();
-      this.log.info({ address, listen: this.opts.listen }, 'serving');
+      this.log.info({ address, listen: this.opts.listen, backend: backend?.description ?? 'workloads' }, 'serving');
     });
   }
 
@@ -153,6 +168,7 @@ export class NodeAgent {
         await this.membership?.leave();
         this.workloads?.closeAll();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+        await this.opts.backend?.close().catch(() => undefined);
         this.etcd?.close();
       },
       () => {

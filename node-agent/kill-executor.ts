@@ -3,22 +3,35 @@ import type { KillResponse } from '../proto/generated/quell/v1/KillResponse';
 import type { KillStatus__Output as KillStatus } from '../proto/generated/quell/v1/KillStatus';
 import type { LiveRecord, LiveTable } from './live-table';
 
+export type CancelOutcome = boolean | { readonly cantCancel: string };
+
 /** Where a kill's messages go; `closed` turns true when the coordinator went away. */
 export interface KillSink {
   write(msg: KillResponse): void;
   readonly closed: boolean;
 }
 
-/** What a kill needs to know about one kind of record (queries, mutations, connections). */
-export interface KillSubject<R extends LiveRecord> {
-  readonly table: LiveTable<R>;
+/**
+ * What a kill needs to know about one kind of record (queries, mutations, connections), whether
+ * the records live in this agent (workloads) or on a database server it fronts (backends).
+ */
+export interface KillSubject<R extends { readonly key: string }> {
+  /** the records to match: the live table, or a fresh read of the server */
+  candidates(): Iterable<R> | Promise<Iterable<R>>;
+  /** still the record that matched (not ended, not replaced) */
+  isCurrent(r: R): boolean;
+  /** resolves when the record is gone (SYNC) */
+  whenGone(r: R): Promise<void>;
   /** the owning user, for "you may always kill your own"; undefined: only the grant counts */
   userOf(r: R): string | undefined;
   /** the id users name the record by (query_id, mutation_id, thread id) */
   idOf(r: R): string;
   uncancellable(r: R): boolean;
-  /** sends the cancel; false when there is nothing to stop (the kill is dropped and the row reads finished) */
-  cancel(r: R, req: KillRequest__Output): boolean;
+  /**
+   * sends the cancel; false when there is nothing to stop (the kill is dropped and the row reads
+   * finished); `cantCancel` when the server refuses (the row reads cant_cancel with its reason)
+   */
+  cancel(r: R, req: KillRequest__Output): CancelOutcome | Promise<CancelOutcome>;
   row(r: R, status: KillStatus): KillResponse;
 }
 
@@ -27,7 +40,7 @@ export interface KillSubject<R extends LiveRecord> {
  * (how many records are eligible and how many were skipped for lack of rights), so that the
  * coordinator can decide ACCESS_DENIED before any row is shown.
  */
-export async function executeKill<R extends LiveRecord>(
+export async function executeKill<R extends { readonly key: string }>(
   req: KillRequest__Output,
   subject: KillSubject<R>,
   filter: (r: R) => boolean,
@@ -37,7 +50,7 @@ export async function executeKill<R extends LiveRecord>(
   let skipped = 0;
   let skippedOwner = '';
   let skippedId = '';
-  for (const rec of subject.table.values()) {
+  for (const rec of await subject.candidates()) {
     if (!filter(rec)) continue;
     const owner = subject.userOf(rec);
     if (req.may_kill_others || (owner !== undefined && owner === req.user)) eligible.push(rec);
@@ -60,10 +73,17 @@ export async function executeKill<R extends LiveRecord>(
   for (const rec of eligible) {
     if (subject.uncancellable(rec)) {
       sink.write(subject.row(rec, 'KILL_STATUS_CANT_CANCEL'));
-    } else if (subject.table.get(rec.key) !== rec || !subject.cancel(rec, req)) {
+    } else if (!subject.isCurrent(rec)) {
       sink.write(subject.row(rec, 'KILL_STATUS_FINISHED'));
     } else {
-      waiting.push(rec);
+      const outcome = await subject.cancel(rec, req);
+      if (outcome === true) waiting.push(rec);
+      else if (outcome === false) sink.write(subject.row(rec, 'KILL_STATUS_FINISHED'));
+      else {
+        const msg = subject.row(rec, 'KILL_STATUS_CANT_CANCEL');
+        if (msg.process) msg.process.error = outcome.cantCancel;
+        sink.write(msg);
+      }
     }
   }
   if (req.mode !== 'KILL_MODE_SYNC') {
@@ -74,14 +94,14 @@ export async function executeKill<R extends LiveRecord>(
 }
 
 /** SYNC: a `finished` row the moment each record ends; `waiting` for the rest at the deadline. */
-async function waitForEnds<R extends LiveRecord>(pending: R[], subject: KillSubject<R>, timeoutMs: number, sink: KillSink): Promise<void> {
+async function waitForEnds<R extends { readonly key: string }>(pending: R[], subject: KillSubject<R>, timeoutMs: number, sink: KillSink): Promise<void> {
   const left = new Set(pending);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, timeoutMs);
   });
   const ends = pending.map((rec) =>
-    subject.table.whenEnded(rec.key).then(() => {
+    subject.whenGone(rec).then(() => {
       if (!left.delete(rec) || sink.closed) return;
       sink.write(subject.row(rec, 'KILL_STATUS_FINISHED'));
     }),
@@ -90,4 +110,13 @@ async function waitForEnds<R extends LiveRecord>(pending: R[], subject: KillSubj
   if (timer) clearTimeout(timer);
   for (const rec of left) sink.write(subject.row(rec, 'KILL_STATUS_WAITING'));
   left.clear();
+}
+
+/** The parts of a KillSubject that a LiveTable answers. */
+export function liveTableParts<R extends LiveRecord>(table: LiveTable<R>): Pick<KillSubject<R>, 'candidates' | 'isCurrent' | 'whenGone'> {
+  return {
+    candidates: () => table.values(),
+    isCurrent: (r) => table.get(r.key) === r,
+    whenGone: (r) => table.whenEnded(r.key),
+  };
 }

@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { backendSubjects } from '../../node-agent/backends/backend-subjects';
+import type { Backend, BackendConnection, BackendMutation, BackendQuery, MutationKillResult } from '../../node-agent/backends/backend';
+import { executeKill } from '../../node-agent/kill-executor';
+import type { KillRequest__Output } from '../../proto/generated/quell/v1/KillRequest';
+import type { KillResponse } from '../../proto/generated/quell/v1/KillResponse';
+import { localPartOf, serverIdOf } from '../../common/thread-id';
+
+// The piece in front of a database server: a scripted server stands in for it here; the real
+// servers are in the backend integration tests.
+
+function query(key: string, user: string, thread = 0): BackendQuery {
+  return {
+    key, query_id: key, user, query: `SELECT sleep(${key})`, elapsed: 1.5, address: '10.0.0.9', port: 5000, current_database: 'db',
+    client_hostname: '', client_name: '', initial_query_id: key, initial_user: user, query_kind: 'Select', is_cancelled: 0,
+    read_rows: 0, read_bytes: 0, total_rows_approx: 0, written_rows: 0, written_bytes: 0, memory_usage: 0, peak_memory_usage: 0, server_thread_id: thread,
+  };
+}
+
+class ScriptedServer implements Backend {
+  readonly kind = 'mariadb' as const;
+  readonly description = 'mariadb://quell@10.0.0.9:3306';
+  running: BackendQuery[] = [];
+  conns: BackendConnection[] = [];
+  muts: BackendMutation[] = [];
+  readonly calls: string[] = [];
+  mutationAnswer: MutationKillResult = { status: 'waiting' };
+  queries = async () => [...this.running];
+  connections = async () => [...this.conns];
+  mutations = async () => [...this.muts];
+  async killQuery(q: BackendQuery, soft: boolean) {
+    this.calls.push(`query ${q.key} ${soft ? 'soft' : 'hard'}`);
+    // the server stops it a little later
+    setTimeout(() => (this.running = this.running.filter((r) => r.key !== q.key)), 5);
+  }
+  async killConnection(id: number, soft: boolean, queryOnly: boolean) {
+    this.calls.push(`connection ${id} ${queryOnly ? 'query' : 'connection'}`);
+  }
+  async killMutation(m: BackendMutation) {
+    this.calls.push(`mutation ${m.mutation_id}`);
+    return this.mutationAnswer;
+  }
+  async close() {}
+}
+
+function req(target: KillRequest__Output['target'], where: string, mode: KillRequest__Output['mode'], extra: Partial<KillRequest__Output> = {}): KillRequest__Output {
+  return { target, where, mode, soft: false, user: 'root', may_kill_others: true, sync_timeout_ms: 2000, statement_id: 't', query_only: false, ...extra };
+}
+
+async function run<R extends { readonly key: string }>(subject: Parameters<typeof executeKill<R>>[1], r: KillRequest__Output, filter: (x: R) => boolean): Promise<KillResponse[]> {
+  const out: KillResponse[] = [];
+  await executeKill(r, subject, filter, { write: (m) => out.push(m), closed: false });
+  return out;
+}
+
+test('SYNC on a server: kills with its command and reports finished when a poll no longer sees it', async () => {
+  const server = new ScriptedServer();
+  server.running = [query('q1', 'etl', 7), query('q2', 'bob')];
+  const { processes } = backendSubjects(server, () => 3);
+  const rows = await run(processes, req('KILL_TARGET_QUERY', '', 'KILL_MODE_SYNC'), (r) => r.user === 'etl');
+  assert.deepEqual(rows[0], { plan: { eligible: 1, skipped: 0, skipped_owner: '', skipped_id: '' } });
+  assert.deepEqual(rows.slice(1).map((m) => [m.process?.status, m.process?.query_id]), [['KILL_STATUS_FINISHED', 'q1']]);
+  assert.deepEqual(server.calls, ['query q1 hard']);
+  assert.deepEqual(server.running.map((q) => q.key), ['q2']);
+  // the server's thread id becomes a cluster-wide id under server id 3
+  const [rec] = [...(await processes.candidates())];
+  assert.equal(rec?.thread_id, 0, 'q2 has no connection');
+  const withThread = backendSubjects(server, () => 3);
+  server.running = [query('q3', 'etl', 7)];
+  const [r3] = [...(await withThread.processes.candidates())];
+  assert.deepEqual([serverIdOf(r3?.thread_id ?? 0), localPartOf(r3?.thread_id ?? 0)], [3, 7]);
+});
+
+test('connections: KILL QUERY of an idle connection sends nothing; others go to the server by its own id', async () => {
+  const server = new ScriptedServer();
+  const base = { user: 'carol', host: 'localhost', db: null, time: 1, time_ms: 1000, state: '', memory_used: 0, max_memory_used: 0, examined_rows: 0, server_query_id: 0, progress: 0 };
+  server.conns = [
+    { ...base, server_thread_id: 11, command: 'Sleep', info: null },
+    { ...base, server_thread_id: 12, command: 'Query', info: 'SELECT SLEEP(100)' },
+  ];
+  const { connections } = backendSubjects(server, () => 2);
+  const rows = await run(connections, req('KILL_TARGET_CONNECTION', '', 'KILL_MODE_ASYNC', { query_only: true }), () => true);
+  assert.deepEqual(rows.slice(1).map((m) => m.process?.status), ['KILL_STATUS_FINISHED', 'KILL_STATUS_WAITING']);
+  assert.deepEqual(server.calls, ['connection 12 query']);
+});
+
+test('mutations the server cannot kill are cant_cancel with its reason', async () => {
+  const server = new ScriptedServer();
+  server.muts = [{ database: 'db', table: 't', mutation_id: 'mutation_1.txt', command: 'DELETE WHERE 1', create_time: 0, parts_to_do: 3, is_done: 0, latest_failed_part: '', latest_fail_time: 0, latest_fail_reason: '' }];
+  server.mutationAnswer = { status: 'cant_cancel', reason: 'Code: 62. DB::Exception: Syntax error' };
+  const { mutations } = backendSubjects(server, () => 1);
+  const rows = await run(mutations, req('KILL_TARGET_MUTATION', '', 'KILL_MODE_ASYNC'), () => true);
+  assert.deepEqual(rows[1]?.process?.status, 'KILL_STATUS_CANT_CANCEL');
+  assert.equal(rows[1]?.process?.error, 'Code: 62. DB::Exception: Syntax error');
+});
