@@ -2,6 +2,9 @@ import { NodeAgent } from '../../node-agent/agent';
 import { parseEtcdUrls } from '../../common/etcd';
 import { DEFAULT_LEASE_TTL_SECONDS } from '../../common/etcd-layout';
 import { announce, intOption, listOption, parse, untilSignal, UsageError } from '../args';
+import { createBackend } from '../../node-agent/backends';
+import type { Backend } from '../../node-agent/backends/backend';
+import { componentLogger } from '../../common/logger';
 
 export async function runAgent(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -14,7 +17,14 @@ export async function runAgent(argv: string[]): Promise<number> {
     backend: { type: 'string' },
   });
   if (!values['node-id']) throw new UsageError('--node-id is required');
-  if (values.backend) throw new UsageError('--backend is not available in this build: database backends are a separate issue');
+  let backend: Backend | undefined;
+  if (values.backend) {
+    try {
+      backend = createBackend(values.backend, componentLogger('backend', { node_id: values['node-id'] }));
+    } catch (err) {
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
+  }
   let agent: NodeAgent;
   try {
     agent = new NodeAgent({
@@ -24,6 +34,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       advertise: values.advertise,
       clusters: listOption(values.cluster, ['default']),
       leaseTtlSeconds: intOption(values['lease-ttl'], 'lease-ttl', DEFAULT_LEASE_TTL_SECONDS),
+      backend,
     });
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));

@@ -8,7 +8,7 @@ import { chError, type QuellError } from '../../sql/errors';
 
 /** A statement running on the server, in system.processes terms. */
 export interface BackendQuery {
-  /** what the backend needs to kill it again (MariaDB: query id; PostgreSQL: pid; ClickHouse: query_id) */
+  /** what the backend needs to kill it again (MariaDB: query id; PostgreSQL: pid:query_start_µs, one statement; ClickHouse: query_id) */
   readonly key: string;
   readonly query_id: string;
   readonly user: string;

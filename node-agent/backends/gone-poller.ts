@@ -1,8 +1,8 @@
 /**
  * SYNC on a database server: the server does not tell us when a statement stops, so the agent
- * asks. One poll loop serves every waiter of a table; it starts at 2 ms and backs off by half
- * again each round to 50 ms (so a statement that stops at once is seen within a few ms, and a
- * slow one costs at most 20 reads a second), and stops when nobody waits.
+ * asks. One poll loop serves every waiter of a table; it starts at 1 ms and backs off by half
+ * again each round to 20 ms (so a statement that stops at once is seen within a few ms, and a
+ * slow one costs at most 50 reads a second), and stops when nobody waits.
  */
 export class GonePoller {
   private readonly waiters = new Map<string, Array<() => void>>();
@@ -11,8 +11,8 @@ export class GonePoller {
   constructor(
     /** the keys the server runs now */
     private readonly present: () => Promise<Set<string>>,
-    private readonly firstDelayMs = 2,
-    private readonly maxDelayMs = 50,
+    private readonly firstDelayMs = 1,
+    private readonly maxDelayMs = 20,
   ) {}
 
   whenGone(key: string): Promise<void> {

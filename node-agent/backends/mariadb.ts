@@ -1,0 +1,250 @@
+import mysql from 'mysql2/promise';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Logger } from '../../common/logger';
+import {
+  backendError,
+  redactUrl,
+  type Backend,
+  type BackendConnection,
+  type BackendMutation,
+  type BackendQuery,
+  type MutationKillResult,
+} from './backend';
+
+/** A dead server must turn into a node_error row well inside the coordinator's 10 s deadline. */
+const CONNECT_TIMEOUT_MS = 2_000;
+/** Listing PROCESSLIST or sending KILL takes milliseconds; longer means the server is stuck. */
+const QUERY_TIMEOUT_MS = 5_000;
+
+// Unknown thread id / unknown query id: the target already ended, which a kill reports as finished.
+const ER_NO_SUCH_THREAD = 1094;
+const ER_NO_SUCH_QUERY = 1957;
+
+// Errors after which the pooled connection is useless; the statement is retried once on a new one.
+const CONNECTION_LOST = new Set(['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'EPIPE', 'ER_SERVER_SHUTDOWN', 'ER_CONNECTION_KILLED']);
+
+const THREADS_SQL = `SELECT ID, USER, HOST, DB, COMMAND, TIME, TIME_MS, STATE, INFO, PROGRESS,
+  MEMORY_USED, MAX_MEMORY_USED, EXAMINED_ROWS, QUERY_ID
+  FROM information_schema.PROCESSLIST
+  WHERE ID <> CONNECTION_ID() AND COMMAND <> 'Daemon' AND USER NOT IN ('system user', 'event_scheduler')`;
+
+interface ThreadRow extends RowDataPacket {
+  ID: number;
+  USER: string;
+  HOST: string;
+  DB: string | null;
+  COMMAND: string;
+  TIME: number;
+  TIME_MS: string | number; // DECIMAL arrives as a string
+  STATE: string | null;
+  INFO: string | null;
+  PROGRESS: string | number;
+  MEMORY_USED: number;
+  MAX_MEMORY_USED: number;
+  EXAMINED_ROWS: number;
+  QUERY_ID: number;
+}
+
+/** The "pool" shape mysql2 hands to its 'connection' event: the callback-style connection. */
+interface CoreConnection {
+  readonly threadId: number | null;
+  on(event: 'end' | 'error', fn: (err?: unknown) => void): unknown;
+}
+
+/**
+ * A MariaDB (or MySQL) server behind an agent. Every call reads information_schema.PROCESSLIST
+ * afresh and kills with the server's own KILL. The pool opens new connections on demand, so a
+ * server that restarts is picked up by the next statement without restarting the agent.
+ */
+export class MariaDbBackend implements Backend {
+  readonly kind = 'mariadb' as const;
+  readonly description: string;
+  private readonly pool: Pool;
+  private readonly password: string;
+  /** thread ids of the pool's live connections: never listed, never killed */
+  private readonly own = new Set<number>();
+
+  constructor(url: URL, private readonly log: Logger) {
+    this.description = redactUrl(url);
+    this.password = decodeURIComponent(url.password);
+    const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+    this.pool = mysql.createPool({
+      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port ? Number(url.port) : 3306,
+      user: decodeURIComponent(url.username),
+      password: this.password,
+      ...(database ? { database } : {}),
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      connectionLimit: 3,
+      maxIdle: 1,
+      idleTimeout: 60_000,
+      enableKeepAlive: true,
+    });
+    this.pool.on('connection', (c) => this.track(c as unknown as CoreConnection));
+  }
+
+  private track(c: CoreConnection): void {
+    const id = c.threadId;
+    if (id === null) return;
+    this.own.add(id);
+    this.log.debug({ backend: this.description, thread_id: id }, 'backend connection opened');
+    const forget = (): void => {
+      this.own.delete(id); // thread ids restart after a server restart: a stale one could hide a client
+    };
+    c.on('end', forget);
+    // also keeps a second socket error on an idle connection from becoming an uncaught 'error'
+    c.on('error', forget);
+  }
+
+  /** Runs one statement; a server error whose errno is in `gone` resolves to undefined. */
+  private async run<T>(sql: string, gone: readonly number[] = []): Promise<T | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      let conn: PoolConnection | undefined;
+      try {
+        conn = await this.pool.getConnection();
+        const [rows] = await conn.query({ sql, timeout: QUERY_TIMEOUT_MS });
+        conn.release();
+        return rows as T;
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        const errno = (err as { errno?: unknown }).errno;
+        const lost = (err as { fatal?: unknown }).fatal === true || CONNECTION_LOST.has(String(code));
+        // a timed-out query leaves its command queued on the connection: never hand it out again
+        if (conn) {
+          if (lost || code === 'PROTOCOL_SEQUENCE_TIMEOUT') conn.destroy();
+          else conn.release();
+        }
+        // a pooled connection the server dropped (restart, wait_timeout): one retry on a fresh one
+        if (conn && lost && attempt === 0) {
+          this.log.info({ backend: this.description, err: this.describe(err) }, 'backend connection lost; reconnecting');
+          continue;
+        }
+        if (typeof errno === 'number' && gone.includes(errno)) return undefined;
+        throw backendError(this.description, new Error(this.describe(err)));
+      }
+    }
+  }
+
+  /** "CODE: server message", never the password. */
+  private describe(err: unknown): string {
+    const e = err as { code?: unknown; message?: unknown; errors?: unknown };
+    let msg = typeof e.message === 'string' ? e.message : String(err);
+    // Node's happy-eyeballs connect failure is an AggregateError with an empty message
+    if (!msg && Array.isArray(e.errors)) msg = e.errors.map((x) => (x instanceof Error ? x.message : String(x))).join('; ');
+    const code = typeof e.code === 'string' ? e.code : '';
+    let text = code && !msg.includes(code) ? `${code}: ${msg}` : msg || code || 'unknown error';
+    if (this.password) text = text.split(this.password).join('***');
+    return text;
+  }
+
+  private async threads(): Promise<ThreadRow[]> {
+    const rows = (await this.run<ThreadRow[]>(THREADS_SQL)) ?? [];
+    return rows.filter((r) => !this.own.has(Number(r.ID)));
+  }
+
+  async queries(): Promise<BackendQuery[]> {
+    // 'Killed' is a statement still unwinding after a kill: it runs until it leaves the list
+    const rows = (await this.threads()).filter((r) => (r.COMMAND === 'Query' || r.COMMAND === 'Killed') && r.INFO !== null);
+    return rows.map((r) => {
+      const { address, port } = splitHost(r.HOST);
+      const query = r.INFO ?? '';
+      return {
+        key: String(r.QUERY_ID),
+        query_id: String(r.QUERY_ID),
+        user: r.USER,
+        query,
+        elapsed: Number(r.TIME_MS) / 1000,
+        address,
+        port,
+        current_database: r.DB ?? '',
+        client_hostname: '',
+        client_name: '',
+        initial_query_id: String(r.QUERY_ID),
+        initial_user: r.USER,
+        query_kind: queryKind(query),
+        is_cancelled: r.COMMAND === 'Killed' ? 1 : 0,
+        read_rows: Number(r.EXAMINED_ROWS),
+        read_bytes: 0,
+        total_rows_approx: 0,
+        written_rows: 0,
+        written_bytes: 0,
+        memory_usage: Number(r.MEMORY_USED),
+        peak_memory_usage: Number(r.MAX_MEMORY_USED),
+        server_thread_id: Number(r.ID),
+      };
+    });
+  }
+
+  async connections(): Promise<BackendConnection[]> {
+    return (await this.threads()).map((r) => ({
+      server_thread_id: Number(r.ID),
+      user: r.USER,
+      host: r.HOST,
+      db: r.DB,
+      command: r.COMMAND,
+      time: Number(r.TIME),
+      time_ms: Number(r.TIME_MS),
+      state: r.STATE ?? '',
+      info: r.INFO,
+      memory_used: Number(r.MEMORY_USED),
+      max_memory_used: Number(r.MAX_MEMORY_USED),
+      examined_rows: Number(r.EXAMINED_ROWS),
+      server_query_id: Number(r.QUERY_ID),
+      progress: Number(r.PROGRESS),
+    }));
+  }
+
+  mutations(): Promise<BackendMutation[]> {
+    return Promise.resolve([]);
+  }
+
+  async killQuery(q: BackendQuery, soft: boolean): Promise<void> {
+    // by query id, so a connection that has moved on to its next statement is left alone
+    await this.kill(`KILL ${soft ? 'SOFT' : 'HARD'} QUERY ID ${positiveId(q.key, this.description)}`, q.server_thread_id);
+  }
+
+  async killConnection(serverThreadId: number, soft: boolean, queryOnly: boolean): Promise<void> {
+    const id = positiveId(String(serverThreadId), this.description);
+    await this.kill(`KILL ${soft ? 'SOFT' : 'HARD'} ${queryOnly ? 'QUERY' : 'CONNECTION'} ${id}`, id);
+  }
+
+  private async kill(sql: string, threadId: number): Promise<void> {
+    if (this.own.has(threadId)) {
+      throw backendError(this.description, new Error(`refusing to kill thread ${threadId}: it is the agent's own connection`));
+    }
+    await this.run(sql, [ER_NO_SUCH_THREAD, ER_NO_SUCH_QUERY]);
+    this.log.info({ backend: this.description, sql }, 'backend kill sent');
+  }
+
+  killMutation(_m: BackendMutation): Promise<MutationKillResult> {
+    return Promise.resolve({ status: 'cant_cancel', reason: 'MariaDB has no mutations' });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** Ids go into the KILL text, so only plain positive integers pass. */
+function positiveId(s: string, description: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(n) || n <= 0) throw backendError(description, new Error(`not a valid MariaDB id: ${s}`));
+  return n;
+}
+
+/** PROCESSLIST HOST is "ip:port" for TCP clients and "localhost" for the socket. */
+function splitHost(host: string): { address: string; port: number } {
+  const m = /^(.+):(\d+)$/.exec(host);
+  return m ? { address: m[1] ?? host, port: Number(m[2]) } : { address: host, port: 0 };
+}
+
+const KINDS: Record<string, string> = {
+  SELECT: 'Select', WITH: 'Select', INSERT: 'Insert', REPLACE: 'Insert', UPDATE: 'Update', DELETE: 'Delete',
+  CREATE: 'Create', DROP: 'Drop', ALTER: 'Alter', RENAME: 'Rename', SHOW: 'Show', TRUNCATE: 'Drop',
+};
+
+/** ClickHouse's query_kind from the statement's first word ('' when it says nothing). */
+function queryKind(sql: string): string {
+  const word = /^[\s(]*(?:\/\*[\s\S]*?\*\/[\s(]*)*([A-Za-z]+)/.exec(sql)?.[1]?.toUpperCase() ?? '';
+  return KINDS[word] ?? '';
+}
