@@ -108,9 +108,9 @@ export class NodeAgent {
         new WorkloadConnections(this.connections, serverId.ready, this.log.child({ service: 'connections' })),
         this.log.child({ service: 'workload' }),
       );
-      this.workloads.addToServer(this.server);
       // a backend's tables are the server's, read fresh per statement; otherwise the workloads'
       const backend = this.opts.backend;
+      if (!backend) this.workloads.addToServer(this.server);
       const subjects = backend
         ? backendSubjects(backend, () => serverId.value)
         : { processes: querySubject(this.table), mutations: mutationSubject(this.mutations), connections: connectionSubject(this.connections) };
