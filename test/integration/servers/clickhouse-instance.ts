@@ -1,5 +1,5 @@
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { ScratchDir } from './scratch-dir';
+import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { freePort, spawnChild, type Child } from '../../../common/processes';
 
@@ -28,12 +28,6 @@ export interface ClickHouseInstance {
   /** stops the server and removes its temp dir */
   destroy(): Promise<void>;
 }
-
-// directories of instances still alive, removed even if a test process exits without destroy()
-const live = new Map<string, () => void>();
-process.once('exit', () => {
-  for (const cleanup of live.values()) cleanup();
-});
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -102,16 +96,13 @@ export async function startClickHouse(): Promise<ClickHouseInstance> {
   } catch {
     throw new Error(`${SERVER} is missing or not executable — install ClickHouse (Debian: apt-get install clickhouse-server) or set QUELL_CLICKHOUSE_SERVER`);
   }
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'quell-clickhouse-'));
+  const scratch = new ScratchDir('quell-clickhouse-');
+  const dir = scratch.dir;
   const [httpPort, tcpPort, interserverPort] = [await freePort(), await freePort(), await freePort()];
   const config = path.join(dir, 'config.xml');
   writeFileSync(config, configXml(dir, httpPort, tcpPort, interserverPort));
   writeFileSync(path.join(dir, 'users.xml'), usersXml());
   let child: Child | undefined;
-  live.set(dir, () => {
-    child?.proc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   const query = async (sql: string, opts: { queryId?: string; signal?: AbortSignal } = {}): Promise<string> => {
     const qs = opts.queryId ? `?query_id=${encodeURIComponent(opts.queryId)}` : '';
@@ -124,6 +115,7 @@ export async function startClickHouse(): Promise<ClickHouseInstance> {
   const start = async (): Promise<void> => {
     const c = spawnChild(SERVER, [`--config-file=${config}`], { cwd: dir });
     child = c;
+    scratch.adopt(c);
     const log = (): string => {
       let text = c.stderr();
       try {
@@ -152,8 +144,7 @@ export async function startClickHouse(): Promise<ClickHouseInstance> {
 
   const destroy = async (): Promise<void> => {
     await stop();
-    rmSync(dir, { recursive: true, force: true });
-    live.delete(dir);
+    scratch.remove();
   };
 
   try {

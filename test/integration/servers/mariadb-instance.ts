@@ -1,5 +1,5 @@
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
+import { ScratchDir } from './scratch-dir';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import mysql from 'mysql2/promise';
 import { freePort, spawnChild, type Child } from '../../../common/processes';
@@ -40,12 +40,6 @@ export interface MariaDbInstance {
   destroy(): Promise<void>;
 }
 
-// directories of instances still alive, removed even if a test process exits without destroy()
-const live = new Map<string, () => void>();
-process.once('exit', () => {
-  for (const cleanup of live.values()) cleanup();
-});
-
 function requireBinary(file: string): void {
   try {
     accessSync(file, constants.X_OK);
@@ -57,7 +51,8 @@ function requireBinary(file: string): void {
 export async function startMariaDb(users: readonly MariaDbUser[] = DEFAULT_USERS): Promise<MariaDbInstance> {
   requireBinary(MARIADBD);
   requireBinary(INSTALL_DB);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'quell-mariadb-'));
+  const scratch = new ScratchDir('quell-mariadb-');
+  const dir = scratch.dir;
   const datadir = path.join(dir, 'data');
   const logFile = path.join(dir, 'error.log');
   // mariadbd refuses to run as root unless told to
@@ -67,10 +62,6 @@ export async function startMariaDb(users: readonly MariaDbUser[] = DEFAULT_USERS
   const perInstance = ['--innodb-buffer-pool-size=16M', '--innodb-log-file-size=8M', `--tmpdir=${dir}`];
   const port = await freePort();
   let child: Child | undefined;
-  live.set(dir, () => {
-    child?.proc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   const install = spawnChild(INSTALL_DB, [
     '--no-defaults', `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db',
@@ -78,8 +69,7 @@ export async function startMariaDb(users: readonly MariaDbUser[] = DEFAULT_USERS
   ]);
   const code = await install.exited;
   if (code !== 0) {
-    live.get(dir)?.();
-    live.delete(dir);
+    scratch.remove();
     throw new Error(`mariadb-install-db failed (${code}): ${install.stderr().slice(-2000)} ${install.stdout().slice(-1000)}`);
   }
 
@@ -93,6 +83,7 @@ export async function startMariaDb(users: readonly MariaDbUser[] = DEFAULT_USERS
       `--log-error=${logFile}`, ...asUser, ...perInstance,
     ]);
     child = c;
+    scratch.adopt(c);
     // a leaked instance must not keep the test process alive: its exit hook then kills it
     c.proc.unref();
     for (const stream of [c.proc.stdout, c.proc.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
@@ -123,8 +114,7 @@ export async function startMariaDb(users: readonly MariaDbUser[] = DEFAULT_USERS
 
   const destroy = async (): Promise<void> => {
     await stop();
-    rmSync(dir, { recursive: true, force: true });
-    live.delete(dir);
+    scratch.remove();
   };
 
   try {

@@ -1,6 +1,6 @@
+import { ScratchDir } from './scratch-dir';
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { freePort, spawnChild, type Child } from '../../../common/processes';
@@ -44,7 +44,9 @@ function asPostgres(bin: string, args: string[]): [string, string[]] {
 
 export async function startPostgres(): Promise<PostgresInstance> {
   for (const bin of ['initdb', 'postgres']) asPostgres(bin, []); // throws before anything is created
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'quell-pg-'));
+  // SIGQUIT: a postmaster's immediate shutdown, which also stops its backends
+  const scratch = new ScratchDir('quell-pg-', 'SIGQUIT');
+  const dir = scratch.dir;
   const data = path.join(dir, 'data');
   const sock = path.join(dir, 'sock');
   mkdirSync(sock);
@@ -61,17 +63,12 @@ export async function startPostgres(): Promise<PostgresInstance> {
   try {
     execFileSync(initCmd, initArgs, { stdio: 'pipe' });
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
+    scratch.remove();
     const e = err as { stderr?: Buffer; message: string };
     throw new Error(`initdb failed: ${e.stderr?.toString() ?? e.message}`);
   }
   const port = await freePort();
   let child: Child | undefined;
-  // a test process that dies without destroy() must not leave a postmaster behind
-  const onExit = (): void => {
-    child?.proc.kill('SIGQUIT');
-  };
-  process.once('exit', onExit);
 
   const connectAdmin = async (): Promise<Client> => {
     const c = new Client({ host: sock, port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 2_000 });
@@ -88,6 +85,7 @@ export async function startPostgres(): Promise<PostgresInstance> {
     ]);
     const c = spawnChild(cmd, args);
     child = c;
+    scratch.adopt(c);
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (c.proc.exitCode !== null || c.proc.signalCode !== null) throw new Error(`postgres exited while starting: ${c.stderr().slice(-2000)}`);
@@ -118,8 +116,7 @@ export async function startPostgres(): Promise<PostgresInstance> {
 
   const destroy = async (): Promise<void> => {
     await stop();
-    process.removeListener('exit', onExit);
-    rmSync(dir, { recursive: true, force: true });
+    scratch.remove();
   };
 
   try {
