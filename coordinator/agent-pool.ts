@@ -27,7 +27,11 @@ export class AgentPool {
     for (const node of live) {
       if (!node.active) continue;
       keep.add(node.nodeId);
-      this.client(node).getChannel().getConnectivityState(true);
+      try {
+        this.client(node).getChannel().getConnectivityState(true);
+      } catch {
+        // a target grpc-js cannot parse: the node's calls fail as node_unreachable instead
+      }
     }
     for (const [nodeId, held] of this.clients) {
       if (!keep.has(nodeId)) {

@@ -12,7 +12,8 @@ import type { Column, SqlValue } from '../sql/types';
 import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
 import type { ResultSink, StatementContext } from './context';
-import { interpret, parse } from './execute';
+import { interpret } from './execute';
+import { parseStatement } from '../sql/parser';
 import type { ClusterMembership } from './membership';
 import type { Users } from './users';
 
@@ -29,8 +30,6 @@ export interface CoordinatorDeps {
 
 /** The coordinator's client API: one Execute stream per statement. */
 export class CoordinatorService {
-  private running = 0;
-
   constructor(private readonly deps: CoordinatorDeps) {}
 
   addToServer(server: grpc.Server): void {
@@ -39,10 +38,6 @@ export class CoordinatorService {
         void this.execute(call);
       },
     });
-  }
-
-  get inFlight(): number {
-    return this.running;
   }
 
   private async execute(call: ExecuteCall): Promise<void> {
@@ -56,7 +51,6 @@ export class CoordinatorService {
     call.on('cancelled', () => {
       if (!ended) abort.abort();
     });
-    this.running++;
 
     let columns: readonly Column[] = [];
     const pending: Row[] = [];
@@ -92,7 +86,7 @@ export class CoordinatorService {
     let error: QuellError | undefined;
     try {
       const user = this.deps.users.authenticate(req.user, req.password);
-      const stmt = parse(req.sql);
+      const stmt = parseStatement(req.sql);
       const ctx: StatementContext = {
         user,
         statementId,
@@ -114,8 +108,6 @@ export class CoordinatorService {
         log.error({ err }, 'statement failed unexpectedly');
         error = chError('LOGICAL_ERROR', err instanceof Error ? err.message : String(err));
       }
-    } finally {
-      this.running--;
     }
     flush();
     const elapsed = (performance.now() - started) / 1000;

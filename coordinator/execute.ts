@@ -1,4 +1,3 @@
-import { parseStatement } from '../sql/parser';
 import type { Statement } from '../sql/ast';
 import type { ResultSink, StatementContext, StatementOutcome } from './context';
 import { kill } from './kill';
@@ -17,8 +16,4 @@ export function interpret(stmt: Statement, ctx: StatementContext, sink: ResultSi
     case 'mysqlKill':
       return mariadbKill(stmt, ctx, sink);
   }
-}
-
-export function parse(sql: string): Statement {
-  return parseStatement(sql);
 }

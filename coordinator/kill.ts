@@ -176,7 +176,8 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     }
   }
   if (!released) release();
-  if (missed.length > 0) await queueForMissed(missed, spec, cluster, where, settings, ctx, emit);
+  // a statement its client cancelled did not miss those nodes: nothing is queued for them
+  if (missed.length > 0 && !ctx.signal.aborted) await queueForMissed(missed, spec, cluster, where, settings, ctx, emit);
   if (failures.length > 0 && settings.distributed_ddl_output_mode === 'throw') {
     throw nodeFailuresError(`KILL ${stmt.target}`, failures, nodes.length, timedOut);
   }

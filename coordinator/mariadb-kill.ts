@@ -81,11 +81,25 @@ async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, wh
   return { plan, failures };
 }
 
-/** The live member that made this id, if any: ids route to one node without asking the others. */
+/** The live agent that made this id, in whichever cluster: ids route to one node without asking the others. */
 function ownerOf(id: number, ctx: StatementContext): MemberNode | undefined {
   const serverId = serverIdOf(id);
   if (serverId === 0) return undefined;
-  return ctx.membership.nodes(ctx.defaultCluster).find((n) => n.active && n.serverId === serverId);
+  for (const cluster of ctx.membership.clusters()) {
+    const node = ctx.membership.nodes(cluster).find((n) => n.active && n.serverId === serverId);
+    if (node) return node;
+  }
+  return undefined;
+}
+
+/**
+ * `user@host` as MariaDB matches it: the host part of HOST (a backend shows `ip:port`), case
+ * folded; `%` and `_` in the host are wildcards; a bare `%` is any host.
+ */
+function hostMatch(host: string): string | undefined {
+  if (host === '%') return undefined;
+  const hostOnly = "if(position(lower(HOST), ':') > 0, substring(lower(HOST), 1, position(lower(HOST), ':') - 1), lower(HOST))";
+  return /[%_]/.test(host) ? `like(${hostOnly}, ${quoteString(host)})` : `equals(${hostOnly}, ${quoteString(host)})`;
 }
 
 /**
@@ -112,7 +126,8 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
   const name = by.kind === 'currentUser' ? ctx.user.name : by.user;
   const host = by.kind === 'user' ? by.host : undefined;
   const userMatch = `equals(USER, ${quoteString(name)})`;
-  const where = host === undefined || host === '%' ? userMatch : `and(${userMatch}, equals(lower(HOST), ${quoteString(host)}))`;
+  const hostCond = host === undefined ? undefined : hostMatch(host);
+  const where = hostCond === undefined ? userMatch : `and(${userMatch}, ${hostCond})`;
   const nodes = ctx.membership.nodes(ctx.defaultCluster).filter((n) => n.active);
   const check = await callNodes(nodes, ctx, where, stmt, 'KILL_MODE_TEST');
   if (check.failures.length > 0) throw failed(`KILL USER killed nothing: not every node answered: ${check.failures.join('; ')}`);

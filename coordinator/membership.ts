@@ -195,7 +195,9 @@ export class ClusterMembership {
     const nodeId = parseAliveKey(key);
     if (nodeId) {
       const rec = parseJson<AliveRecord>(value);
-      if (rec) s.alive.set(nodeId, { ...rec, node_id: nodeId });
+      // an agent nobody can dial is not live: a bad address must not break the channel pool
+      if (rec && typeof rec.address === 'string' && splitAddress(rec.address).port > 0) s.alive.set(nodeId, { ...rec, node_id: nodeId });
+      else this.log.warn({ node_id: nodeId }, 'ignoring an alive record without a usable address');
       return;
     }
     const killId = parseKillIntentKey(key);

@@ -177,7 +177,7 @@ function mariadbProcesslist(cluster: string, full: boolean): SelectStatement {
 /** SHOW PROCESSLIST [ON CLUSTER c] is SELECT * FROM the cluster's system.processes. */
 export function showProcesslist(stmt: ShowProcesslistStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
   const mariadb = stmt.full || (ctx.dialect === 'mariadb' && stmt.cluster === undefined && stmt.format === undefined);
-  if (mariadb) return select(mariadbProcesslist(ctx.defaultCluster, stmt.full), ctx, sink);
+  if (mariadb) return select({ ...mariadbProcesslist(stmt.cluster ?? ctx.defaultCluster, stmt.full), settings: stmt.settings, format: stmt.format }, ctx, sink);
   const asSelect: SelectStatement = {
     kind: 'select',
     items: [{ text: '*' }],

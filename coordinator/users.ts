@@ -21,6 +21,8 @@ interface UserSpec {
   grants?: unknown;
 }
 
+const KNOWN_KEYS = new Set(['password', 'password_sha256_hex', 'readonly', 'grants']);
+
 function sha256(s: string): string {
   return createHash('sha256').update(s, 'utf8').digest('hex');
 }
@@ -41,24 +43,40 @@ export class Users {
 
   static parse(text: string, source = 'users file'): Users {
     // YAML is a superset of JSON: one parser reads both forms of the file.
-    const root = YAML.parse(text) as { users?: Record<string, UserSpec | null> } | null;
+    let root: { users?: Record<string, UserSpec | null> } | null;
+    try {
+      root = YAML.parse(text) as typeof root;
+    } catch (err) {
+      throw new Error(`${source}: not valid YAML or JSON: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+    }
     if (!root || typeof root.users !== 'object' || root.users === null) throw new Error(`${source}: expected a top-level 'users' map`);
+    if (Array.isArray(root.users)) throw new Error(`${source}: 'users' must map user names to settings, not be a list`);
     const byName = new Map<string, User>();
     for (const [name, raw] of Object.entries(root.users)) {
+      const where = `${source}: users.${name}`;
+      if (raw !== null && (typeof raw !== 'object' || Array.isArray(raw))) throw new Error(`${where} must be a map such as { password: …, grants: [...] }`);
       const spec: UserSpec = raw ?? {};
+      // a typo (pasword:) must not silently create a user without a password
+      const unknown = Object.keys(spec).filter((k) => !KNOWN_KEYS.has(k));
+      if (unknown.length > 0) throw new Error(`${where}: unknown key '${unknown[0]}' (expected ${[...KNOWN_KEYS].join(', ')})`);
+      if (spec.readonly !== undefined && typeof spec.readonly !== 'boolean') throw new Error(`${where}.readonly must be true or false`);
       const grants = new Set<Grant>();
       if (spec.grants !== undefined) {
-        if (!Array.isArray(spec.grants)) throw new Error(`${source}: users.${name}.grants must be a list`);
+        if (!Array.isArray(spec.grants)) throw new Error(`${where}.grants must be a list`);
         for (const g of spec.grants) {
           const norm = String(g).trim().toUpperCase().replace(/\s+/g, ' ');
-          if (!(GRANTS as readonly string[]).includes(norm)) throw new Error(`${source}: users.${name}: unknown grant '${String(g)}'`);
+          if (!(GRANTS as readonly string[]).includes(norm)) throw new Error(`${where}: unknown grant '${String(g)}'`);
           grants.add(norm as Grant);
         }
       }
       let passwordSha256: string | undefined;
-      if (typeof spec.password_sha256_hex === 'string') passwordSha256 = spec.password_sha256_hex.toLowerCase();
-      else if (spec.password !== undefined && spec.password !== null && String(spec.password) !== '') passwordSha256 = sha256(String(spec.password));
-      byName.set(name, { name, readonly: spec.readonly === true || spec.readonly === 1, grants, passwordSha256 });
+      if (spec.password_sha256_hex !== undefined) {
+        if (typeof spec.password_sha256_hex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(spec.password_sha256_hex)) {
+          throw new Error(`${where}.password_sha256_hex must be 64 hexadecimal characters`);
+        }
+        passwordSha256 = spec.password_sha256_hex.toLowerCase();
+      } else if (spec.password !== undefined && spec.password !== null && String(spec.password) !== '') passwordSha256 = sha256(String(spec.password));
+      byName.set(name, { name, readonly: spec.readonly === true, grants, passwordSha256 });
     }
     return new Users(byName);
   }
@@ -70,16 +88,13 @@ export class Users {
       user !== undefined &&
       (user.passwordSha256 === undefined
         ? password === ''
-        : timingSafeEqual(Buffer.from(sha256(password), 'hex'), Buffer.from(user.passwordSha256.padEnd(64, '0').slice(0, 64), 'hex')));
+        : timingSafeEqual(Buffer.from(sha256(password), 'hex'), Buffer.from(user.passwordSha256, 'hex')));
     if (!user || !ok) {
       throw chError('AUTHENTICATION_FAILED', `${name || 'default'}: Authentication failed: password is incorrect, or there is no user with such name.`);
     }
     return user;
   }
 
-  get names(): string[] {
-    return [...this.byName.keys()];
-  }
 }
 
 /** Whether the user holds a grant; readonly users hold no kill grants (DESIGN.md §Access). */

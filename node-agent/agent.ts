@@ -75,6 +75,10 @@ export class NodeAgent {
         this.server.bindAsync(this.opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
       );
       const bound = splitAddress(this.opts.listen);
+      // a wildcard listen address is not one others can dial: the operator must say which is
+      if (!this.opts.advertise && ['0.0.0.0', '::', ''].includes(bound.host)) {
+        throw new Error(`listening on ${this.opts.listen} needs --advertise host:port (the address other hosts use to reach this agent)`);
+      }
       const address = this.opts.advertise ?? `${bound.host}:${port}`;
       const adv = splitAddress(address);
       this.identity = { nodeId: this.opts.nodeId, host: adv.host, port: adv.port, address, clusters: this.opts.clusters };

@@ -20,8 +20,8 @@ export interface KillSubject<R extends { readonly key: string }> {
   candidates(): Iterable<R> | Promise<Iterable<R>>;
   /** still the record that matched (not ended, not replaced) */
   isCurrent(r: R): boolean;
-  /** resolves when the record is gone (SYNC) */
-  whenGone(r: R): Promise<void>;
+  /** resolves when the record is gone (SYNC); `stop` ends the wait (deadline or coordinator gone) */
+  whenGone(r: R, stop: AbortSignal): Promise<void>;
   /** the owning user, for "you may always kill your own"; undefined: only the grant counts */
   userOf(r: R): string | undefined;
   /** the id users name the record by (query_id, mutation_id, thread id) */
@@ -76,7 +76,13 @@ export async function executeKill<R extends { readonly key: string }>(
     } else if (!subject.isCurrent(rec)) {
       sink.write(subject.row(rec, 'KILL_STATUS_FINISHED'));
     } else {
-      const outcome = await subject.cancel(rec, req);
+      let outcome: CancelOutcome;
+      try {
+        outcome = await subject.cancel(rec, req);
+      } catch (err) {
+        // one refused cancel (a server's error) must not hide what this kill already did
+        outcome = { cantCancel: err instanceof Error ? err.message : String(err) };
+      }
       if (outcome === true) waiting.push(rec);
       else if (outcome === false) sink.write(subject.row(rec, 'KILL_STATUS_FINISHED'));
       else {
@@ -96,18 +102,20 @@ export async function executeKill<R extends { readonly key: string }>(
 /** SYNC: a `finished` row the moment each record ends; `waiting` for the rest at the deadline. */
 async function waitForEnds<R extends { readonly key: string }>(pending: R[], subject: KillSubject<R>, timeoutMs: number, sink: KillSink): Promise<void> {
   const left = new Set(pending);
+  const stop = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, timeoutMs);
   });
   const ends = pending.map((rec) =>
-    subject.whenGone(rec).then(() => {
+    subject.whenGone(rec, stop.signal).then(() => {
       if (!left.delete(rec) || sink.closed) return;
       sink.write(subject.row(rec, 'KILL_STATUS_FINISHED'));
     }),
   );
   await Promise.race([Promise.all(ends), deadline]);
   if (timer) clearTimeout(timer);
+  stop.abort();
   for (const rec of left) sink.write(subject.row(rec, 'KILL_STATUS_WAITING'));
   left.clear();
 }

@@ -25,8 +25,21 @@ export class KillIntents {
   ) {}
 
   async start(): Promise<void> {
+    await this.listAndWatch(false);
+    this.log.info({ pending: this.intents.size }, 'mutation kill intents loaded');
+  }
+
+  /**
+   * Lists the intents, then watches from the listed revision + 1. After a watch error (etcd
+   * cancelled it, e.g. past a compaction) or a reconnect it lists again, as the coordinator's
+   * membership does; intents that appeared meanwhile are applied like live ones.
+   */
+  private async listAndWatch(live: boolean): Promise<void> {
     const res = await this.etcd.getAll().prefix(KILL_INTENTS_PREFIX).exec();
-    for (const kv of res.kvs) this.put(kv.key.toString(), kv.value.toString(), false);
+    const known = new Set(this.intents.keys());
+    this.intents.clear();
+    for (const kv of res.kvs) this.put(kv.key.toString(), kv.value.toString(), live && !known.has(parseKillIntentKey(kv.key.toString()) ?? ''));
+    await this.watcher?.cancel().catch(() => undefined);
     const watcher = await this.etcd
       .watch()
       .prefix(KILL_INTENTS_PREFIX)
@@ -42,16 +55,33 @@ export class KillIntents {
       const id = parseKillIntentKey(kv.key.toString());
       if (id) this.intents.delete(id);
     });
-    this.log.info({ pending: this.intents.size }, 'mutation kill intents loaded');
+    let disconnected = false;
+    watcher.on('disconnected', () => {
+      disconnected = true;
+    });
+    watcher.on('connected', () => {
+      if (!disconnected) return;
+      disconnected = false;
+      this.relist('watch reconnected');
+    });
+    watcher.on('error', (err) => {
+      this.log.warn({ err: err.message }, 'kill intent watch failed');
+      this.relist('watch error');
+    });
+  }
+
+  private relist(reason: string): void {
+    if (this.closed) return;
+    this.log.info({ reason }, 'kill intents re-listing');
+    this.listAndWatch(true).catch((err: unknown) => {
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'kill intents re-list failed; retrying');
+      setTimeout(() => this.relist('retry'), 1_000).unref();
+    });
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await this.watcher?.cancel().catch(() => undefined);
-  }
-
-  get pending(): number {
-    return this.intents.size;
   }
 
   private put(key: string, value: string, live: boolean): void {

@@ -102,10 +102,6 @@ export class WorkloadService {
     });
   }
 
-  get sessionCount(): number {
-    return this.sessions.size;
-  }
-
   /** Ends every attached stream (agent shutdown); what they registered ends with them. */
   closeAll(): void {
     for (const s of [...this.sessions]) this.detach(s, 'agent stopping');
@@ -115,7 +111,14 @@ export class WorkloadService {
     const session = new WorkloadSession(this.nextSession++, call);
     this.sessions.add(session);
     this.log.debug({ session: session.sessionId, peer: call.getPeer() }, 'workload attached');
-    call.on('data', (msg: WorkloadMessage__Output) => this.onMessage(session, msg));
+    call.on('data', (msg: WorkloadMessage__Output) => {
+      // one bad message must not take the agent (and every other workload) down
+      try {
+        this.onMessage(session, msg);
+      } catch (err) {
+        this.log.warn({ session: session.sessionId, err: err instanceof Error ? err.message : String(err) }, 'workload message refused');
+      }
+    });
     call.on('end', () => this.detach(session, 'stream ended'));
     call.on('error', () => this.detach(session, 'stream failed'));
     call.on('cancelled', () => this.detach(session, 'stream cancelled'));
@@ -150,7 +153,11 @@ export class WorkloadService {
         if (msg.end) this.processes.end(msg.end.query_id, session);
         return;
       case 'register_mutation':
-        if (msg.register_mutation) void this.registerMutation(session, msg.register_mutation);
+        if (msg.register_mutation) {
+          this.registerMutation(session, msg.register_mutation).catch((err: unknown) => {
+            this.log.warn({ session: session.sessionId, err: err instanceof Error ? err.message : String(err) }, 'mutation registration failed');
+          });
+        }
         return;
       case 'mutation_progress': {
         const p = msg.mutation_progress;

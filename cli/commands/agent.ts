@@ -17,10 +17,16 @@ export async function runAgent(argv: string[]): Promise<number> {
     backend: { type: 'string' },
   });
   if (!values['node-id']) throw new UsageError('--node-id is required');
+  if (values.advertise !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):[1-9]\d{0,4}$/.test(values.advertise)) {
+    throw new UsageError(`--advertise must be host:port that other hosts can dial, got '${values.advertise}'`);
+  }
+  if (values['lease-ttl'] !== undefined && !(Number(values['lease-ttl']) >= 1)) throw new UsageError('--lease-ttl must be at least 1 second');
   let backend: Backend | undefined;
-  if (values.backend) {
+  // QUELL_BACKEND keeps the server's password out of the process list (ps, /proc/*/cmdline)
+  const backendUrl = values.backend ?? process.env.QUELL_BACKEND;
+  if (backendUrl) {
     try {
-      backend = createBackend(values.backend, componentLogger('backend', { node_id: values['node-id'] }));
+      backend = createBackend(backendUrl, componentLogger('backend', { node_id: values['node-id'] }));
     } catch (err) {
       throw new UsageError(err instanceof Error ? err.message : String(err));
     }

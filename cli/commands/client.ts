@@ -18,7 +18,8 @@ export async function runClient(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     coordinator: { type: 'string', default: '127.0.0.1:9700' },
     user: { type: 'string', short: 'u', default: 'default' },
-    password: { type: 'string', default: '' },
+    // QUELL_PASSWORD keeps the password out of the process list
+    password: { type: 'string', default: process.env.QUELL_PASSWORD ?? '' },
     query: { type: 'string', short: 'q' },
     format: { type: 'string', short: 'f' },
     dialect: { type: 'string', default: 'clickhouse' },

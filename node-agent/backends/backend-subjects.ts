@@ -108,7 +108,7 @@ export function backendSubjects(backend: Backend, serverId: () => number) {
         return rec;
       }),
     isCurrent: () => true,
-    whenGone: (r) => queries.whenGone(r.key),
+    whenGone: (r, stop) => queries.whenGone(r.key, stop),
     cancel: async (r, req) => {
       const q = sources.get(r) as BackendQuery | undefined;
       if (!q) return false;
@@ -140,7 +140,7 @@ export function backendSubjects(backend: Backend, serverId: () => number) {
         return rec;
       }),
     isCurrent: () => true,
-    whenGone: (r) => mutationsGone.whenGone(r.key),
+    whenGone: (r, stop) => mutationsGone.whenGone(r.key, stop),
     cancel: async (r) => {
       const m = sources.get(r) as BackendMutation | undefined;
       if (!m) return false;

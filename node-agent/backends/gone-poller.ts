@@ -15,11 +15,23 @@ export class GonePoller {
     private readonly maxDelayMs = 20,
   ) {}
 
-  whenGone(key: string): Promise<void> {
+  /** Resolves when the server no longer runs `key`, or (without waiting further) when `stop` aborts. */
+  whenGone(key: string, stop: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
+      if (stop.aborted) return resolve();
       const list = this.waiters.get(key);
       if (list) list.push(resolve);
       else this.waiters.set(key, [resolve]);
+      stop.addEventListener(
+        'abort',
+        () => {
+          const rest = this.waiters.get(key)?.filter((w) => w !== resolve);
+          if (rest && rest.length > 0) this.waiters.set(key, rest);
+          else this.waiters.delete(key);
+          resolve();
+        },
+        { once: true },
+      );
       if (!this.running) void this.loop();
     });
   }

@@ -51,3 +51,12 @@ test('users file mistakes fail at start-up with the place named', () => {
   assert.throws(() => Users.parse('nobody: here'), /expected a top-level 'users' map/);
   assert.throws(() => Users.parse('{"users": {"a": {"grants": "ALL"}}}'), /users\.a\.grants must be a list/);
 });
+
+test('a users file with a typo, a bad hash or a list fails at start-up, naming the place', () => {
+  assert.throws(() => Users.parse('users: { oncall: { pasword: x, grants: [ALL] } }'), /users\.oncall: unknown key 'pasword'/);
+  assert.throws(() => Users.parse('users: { alice: alice-pw }'), /users\.alice must be a map/);
+  assert.throws(() => Users.parse('users: [a, b]'), /must map user names to settings/);
+  assert.throws(() => Users.parse('users: { ro: { readonly: "true" } }'), /users\.ro\.readonly must be true or false/);
+  assert.throws(() => Users.parse('users: { h: { password_sha256_hex: abc } }'), /users\.h\.password_sha256_hex must be 64 hexadecimal characters/);
+  assert.throws(() => Users.parse('users: {\n  a: [\n'), /^Error: users file: not valid YAML or JSON: [^\n]+$/);
+});
