@@ -17,7 +17,7 @@ import type { EvalContext } from '../sql/compile';
 import { NodeAgentService } from './agent-service';
 import { serve, withoutSync } from './served-table';
 import { connectionSubject, mutationSubject, querySubject } from './kill-subjects';
-import { backendSubjects } from './backends/backend-subjects';
+import { backendSubjects, toMutation } from './backends/backend-subjects';
 import type { Backend } from './backends/backend';
 import { AgentMembership } from './membership';
 import type { NodeIdentity } from './node-identity';
@@ -26,6 +26,9 @@ import { IdSequence } from './id-sequence';
 import { ConnectionTable } from './connection-table';
 import { connectionResolver } from './connection-columns';
 import { WorkloadConnections } from './workload-connections';
+
+/** how often a backend agent looks for server mutations that a pending durable kill names */
+const BACKEND_INTENT_POLL_MS = 2_000;
 
 export interface AgentOptions {
   readonly etcd: string[];
@@ -49,6 +52,7 @@ export class NodeAgent {
   // thread ids and query ids: two counters over the same held server id and incarnation
   readonly connections = new ConnectionTable(new IdSequence(() => this.serverId?.held), new IdSequence(() => this.serverId?.held));
   private intents: KillIntents | undefined;
+  private backendIntentTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly lifecycle: Lifecycle;
   private readonly server = new grpc.Server({ ...CHANNEL_OPTIONS });
@@ -99,6 +103,7 @@ export class NodeAgent {
         this.log.child({ service: 'kill-intents' }),
         (intent) => {
           for (const rec of this.mutations.values()) void this.applyIntents(rec, [intent]);
+          if (this.opts.backend) void this.applyIntentsToBackend(this.opts.backend);
         },
       );
       this.intents = intents;
@@ -144,6 +149,13 @@ export class NodeAgent {
         }),
       ]);
       intentsLoaded();
+      const backendForIntents = this.opts.backend;
+      if (backendForIntents) {
+        // a server's mutations are not registered with the agent: look for matches now and then
+        void this.applyIntentsToBackend(backendForIntents);
+        this.backendIntentTimer = setInterval(() => void this.applyIntentsToBackend(backendForIntents), BACKEND_INTENT_POLL_MS);
+        this.backendIntentTimer.unref();
+      }
       this.log.info({ address, listen: this.opts.listen, backend: backend?.description ?? 'workloads' }, 'serving');
     });
   }
@@ -164,10 +176,36 @@ export class NodeAgent {
     }
   }
 
+  /** Durable kills on a server: its matching mutations are killed once per intent, as registered ones are. */
+  private async applyIntentsToBackend(backend: Backend): Promise<void> {
+    const intents = this.intents;
+    if (!intents || intents.size === 0) return;
+    let mutations;
+    try {
+      mutations = await backend.mutations();
+    } catch {
+      return; // the server is down: the next round tries again
+    }
+    for (const m of mutations) {
+      const rec = toMutation(m);
+      for (const intent of intents.matching(rec)) {
+        try {
+          if (!(await intents.claim(intent, rec))) continue;
+          const result = await backend.killMutation(m);
+          this.log.info({ kill_id: intent.id, mutation_id: m.mutation_id, status: result.status }, 'durable mutation kill applied to the server');
+        } catch (err) {
+          this.log.warn({ kill_id: intent.id, err: err instanceof Error ? err.message : String(err) }, 'durable kill on the server failed');
+        }
+        break;
+      }
+    }
+  }
+
   /** Leaves etcd first (the coordinator stops routing here), then drains the gRPC server. */
   async stop(): Promise<void> {
     await this.lifecycle.stop(
       async () => {
+        if (this.backendIntentTimer) clearInterval(this.backendIntentTimer);
         await this.intents?.close();
         await this.membership?.leave();
         this.workloads?.closeAll();

@@ -84,6 +84,11 @@ export class KillIntents {
     await this.watcher?.cancel().catch(() => undefined);
   }
 
+  /** intents that name this node, expired or not (etcd removes the expired) */
+  get size(): number {
+    return this.intents.size;
+  }
+
   private put(key: string, value: string, live: boolean): void {
     const id = parseKillIntentKey(key);
     if (!id) return;

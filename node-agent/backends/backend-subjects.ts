@@ -71,7 +71,7 @@ function toConnection(c: BackendConnection, serverId: () => number): ConnectionR
   };
 }
 
-function toMutation(m: BackendMutation): MutationRecord {
+export function toMutation(m: BackendMutation): MutationRecord {
   return {
     key: mutationKey(m.database, m.table, m.mutation_id),
     owner: SERVER_OWNED,

@@ -1,0 +1,60 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NodeAgent } from '../../node-agent/agent';
+import { KillQueue } from '../../coordinator/kill-queue';
+import { connectEtcd } from '../../common/etcd';
+import { startEtcd, type EtcdServer } from '../../common/processes';
+import type { Backend, BackendMutation } from '../../node-agent/backends/backend';
+import { sleep } from './harness';
+
+// A durable mutation kill reaches a node that fronts a database server: the agent finds the
+// server's matching mutations itself (they are never registered with it) and kills each once.
+// Real etcd and a real agent; the server is scripted, as the piece behind the agent.
+
+function mutation(table: string, id: string): BackendMutation {
+  return { database: 'db', table, mutation_id: id, command: 'DELETE WHERE 1', create_time: 0, parts_to_do: 4, is_done: 0, latest_failed_part: '', latest_fail_time: 0, latest_fail_reason: '' };
+}
+
+class ScriptedServer implements Backend {
+  readonly kind = 'clickhouse' as const;
+  readonly description = 'clickhouse://127.0.0.1:8123';
+  readonly killed: string[] = [];
+  running = [mutation('t', 'mutation_1.txt'), mutation('u', 'mutation_2.txt')];
+  queries = async () => [];
+  connections = async () => [];
+  mutations = async () => [...this.running];
+  killQuery = async () => undefined;
+  killConnection = async () => undefined;
+  async killMutation(m: BackendMutation) {
+    this.killed.push(m.mutation_id);
+    return { status: 'waiting' as const };
+  }
+  close = async () => undefined;
+}
+
+let etcd: EtcdServer;
+before(async () => {
+  etcd = await startEtcd();
+});
+after(async () => {
+  await etcd?.stop();
+});
+
+test('a queued mutation kill is applied to a backend node when it returns, once', async () => {
+  const client = connectEtcd([etcd.url]);
+  const intent = await new KillQueue(client, [etcd.url]).enqueue({ cluster: 'c', where: "equals(table, 't')", user: 'default', nodes: ['b1'], ttlSeconds: 60 });
+  assert.ok(intent.id);
+  const server = new ScriptedServer();
+  const agent = new NodeAgent({ etcd: [etcd.url], nodeId: 'b1', listen: '127.0.0.1:0', clusters: ['c'], backend: server, leaseTtlSeconds: 2 });
+  try {
+    await agent.start();
+    for (let i = 0; i < 100 && server.killed.length === 0; i++) await sleep(50);
+    assert.deepEqual(server.killed, ['mutation_1.txt'], 'only the mutation the WHERE names');
+    // the server still lists it (a slow server): later rounds must not kill it again
+    await sleep(2_500);
+    assert.deepEqual(server.killed, ['mutation_1.txt']);
+  } finally {
+    await agent.stop();
+    client.close();
+  }
+});
