@@ -94,10 +94,27 @@ export interface Backend {
   close(): Promise<void>;
 }
 
+/**
+ * An error as an operator needs it: the driver's code and the server's words ("28P01: password
+ * authentication failed …", "ECONNREFUSED: connect …"), the parts of an AggregateError (Node's
+ * happy-eyeballs connect failure has an empty message), and never the secret.
+ */
+export function errorText(err: unknown, secret?: string): string {
+  let text: string;
+  if (err instanceof AggregateError && err.errors.length > 0 && !err.message) {
+    text = err.errors.map((e) => errorText(e)).join('; ');
+  } else if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    text = typeof code === 'string' && code !== '' && !err.message.includes(code) ? `${code}: ${err.message}` : err.message || String(code ?? 'unknown error');
+  } else {
+    text = String(err);
+  }
+  return secret ? text.split(secret).join('***') : text;
+}
+
 /** A backend call that failed: the node's row becomes node_error with this message. */
-export function backendError(description: string, err: unknown): QuellError {
-  const why = err instanceof Error ? err.message : String(err);
-  return chError('ALL_CONNECTION_TRIES_FAILED', `${description}: ${why}`, true);
+export function backendError(description: string, err: unknown, secret?: string): QuellError {
+  return chError('ALL_CONNECTION_TRIES_FAILED', `${description}: ${errorText(err, secret)}`, true);
 }
 
 /** A URL with its password replaced, for anything a person may read. */

@@ -219,9 +219,7 @@ export class ClickHouseBackend implements Backend {
   }
 
   private wrap(err: unknown): Error {
-    let why = err instanceof Error ? err.message : String(err);
-    if (this.password) why = why.split(this.password).join('***');
-    return backendError(this.description, new Error(why));
+    return backendError(this.description, err, this.password);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { Logger } from '../../common/logger';
 import {
   backendError,
+  errorText,
   redactUrl,
   type Backend,
   type BackendConnection,
@@ -116,25 +117,13 @@ export class MariaDbBackend implements Backend {
         }
         // a pooled connection the server dropped (restart, wait_timeout): one retry on a fresh one
         if (conn && lost && attempt === 0) {
-          this.log.info({ backend: this.description, err: this.describe(err) }, 'backend connection lost; reconnecting');
+          this.log.info({ backend: this.description, err: errorText(err, this.password) }, 'backend connection lost; reconnecting');
           continue;
         }
         if (typeof errno === 'number' && gone.includes(errno)) return undefined;
-        throw backendError(this.description, new Error(this.describe(err)));
+        throw backendError(this.description, err, this.password);
       }
     }
-  }
-
-  /** "CODE: server message", never the password. */
-  private describe(err: unknown): string {
-    const e = err as { code?: unknown; message?: unknown; errors?: unknown };
-    let msg = typeof e.message === 'string' ? e.message : String(err);
-    // Node's happy-eyeballs connect failure is an AggregateError with an empty message
-    if (!msg && Array.isArray(e.errors)) msg = e.errors.map((x) => (x instanceof Error ? x.message : String(x))).join('; ');
-    const code = typeof e.code === 'string' ? e.code : '';
-    let text = code && !msg.includes(code) ? `${code}: ${msg}` : msg || code || 'unknown error';
-    if (this.password) text = text.split(this.password).join('***');
-    return text;
   }
 
   private async threads(): Promise<ThreadRow[]> {

@@ -2,6 +2,7 @@ import { Pool } from 'pg';
 import type { Logger } from '../../common/logger';
 import {
   backendError,
+  errorText,
   redactUrl,
   type Backend,
   type BackendConnection,
@@ -77,7 +78,7 @@ export class PostgresBackend implements Backend {
     });
     // an idle connection dropped by the server (restart, pg_terminate_backend) errors here; the
     // pool discards it and the next call opens a new one, so logging is all that is needed
-    this.pool.on('error', (err) => this.log.warn({ backend: this.description, err: this.why(err) }, 'postgres connection lost'));
+    this.pool.on('error', (err) => this.log.warn({ backend: this.description, err: errorText(err, this.password) }, 'postgres connection lost'));
   }
 
   async queries(): Promise<BackendQuery[]> {
@@ -187,23 +188,8 @@ export class PostgresBackend implements Backend {
       const res = await this.pool.query<R & Record<string, unknown>>(sql, params);
       return res.rows;
     } catch (err) {
-      throw backendError(this.description, new Error(this.why(err)));
+      throw backendError(this.description, err, this.password);
     }
-  }
-
-  /** The server's SQLSTATE and words ("28P01 password authentication failed …", "ECONNREFUSED …"), never the password. */
-  private why(err: unknown): string {
-    let text: string;
-    if (err instanceof AggregateError && err.errors.length > 0) {
-      // Node's happy-eyeballs connect (localhost → ::1 and 127.0.0.1) fails with an empty message
-      text = err.errors.map((e) => this.why(e)).join('; ');
-    } else if (err instanceof Error) {
-      const code = (err as { code?: unknown }).code;
-      text = typeof code === 'string' && !err.message.includes(code) ? `${code} ${err.message}` : err.message;
-    } else {
-      text = String(err);
-    }
-    return this.password ? text.split(this.password).join('***') : text;
   }
 }
 
