@@ -1,5 +1,5 @@
 import { connectEtcd, etcdUnavailable, parseEtcdUrls } from '../../common/etcd';
-import { aliveKey, KILL_INTENTS_PREFIX, MEMBERS_PREFIX, memberKey, parseMemberKey, splitAddress, type KillIntent, type MemberRecord } from '../../common/etcd-layout';
+import { ALIVE_PREFIX, KILL_INTENTS_PREFIX, MEMBERS_PREFIX, memberKey, parseMemberKey, splitAddress, type KillIntent, type MemberRecord } from '../../common/etcd-layout';
 import { parse, UsageError } from '../args';
 import { KillQueue } from '../../coordinator/kill-queue';
 import type { Etcd3 } from 'etcd3';
@@ -53,10 +53,18 @@ export async function runCluster(argv: string[]): Promise<number> {
     }
     if (verb === 'ls') {
       rows.sort((a, b) => a.cluster.localeCompare(b.cluster) || a.nodeId.localeCompare(b.nodeId));
+      // one read for every liveness key, not one per member
+      const alive = await etcd
+        .getAll()
+        .prefix(ALIVE_PREFIX)
+        .keys()
+        .catch((err: unknown) => {
+          throw etcdUnavailable(hosts, err);
+        });
+      const live = new Set(alive.map((k) => k.slice(ALIVE_PREFIX.length)));
       for (const r of rows) {
-        const alive = await etcd.get(aliveKey(r.nodeId)).string();
         const { host, port } = splitAddress(r.address);
-        process.stdout.write(`${r.cluster}\t${r.nodeId}\t${host}\t${port}\t${alive === null ? 0 : 1}\n`);
+        process.stdout.write(`${r.cluster}\t${r.nodeId}\t${host}\t${port}\t${live.has(r.nodeId) ? 1 : 0}\n`);
       }
       return 0;
     }
@@ -66,7 +74,12 @@ export async function runCluster(argv: string[]): Promise<number> {
       return 1;
     }
     for (const t of targets) {
-      await etcd.delete().key(memberKey(t.cluster, t.nodeId));
+      await etcd
+        .delete()
+        .key(memberKey(t.cluster, t.nodeId))
+        .catch((err: unknown) => {
+          throw etcdUnavailable(hosts, err);
+        });
       process.stdout.write(`forgot ${t.nodeId} in cluster ${t.cluster}\n`);
     }
     return 0;
@@ -85,7 +98,13 @@ async function listKills(etcd: Etcd3, hosts: readonly string[]): Promise<number>
       throw etcdUnavailable(hosts, err);
     });
   const intents = Object.values(raw)
-    .map((v) => JSON.parse(v) as KillIntent)
+    .flatMap((v) => {
+      try {
+        return [JSON.parse(v) as KillIntent];
+      } catch {
+        return []; // a record this version cannot read must not hide the others
+      }
+    })
     .sort((a, b) => a.created_at - b.created_at);
   for (const k of intents) {
     process.stdout.write(`${k.id}\t${k.cluster}\t${k.where}\t${k.user}\t${new Date(k.expires_at * 1000).toISOString()}\t${k.nodes.join(',')}\n`);

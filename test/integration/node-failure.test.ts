@@ -73,3 +73,16 @@ test('an unreachable etcd stops the coordinator and an agent with one clear line
     assert.equal(child.stderr(), 'Code: 279. ALL_CONNECTION_TRIES_FAILED: etcd at http://127.0.0.1:9 is unreachable: connect ECONNREFUSED 127.0.0.1:9\n');
   }
 });
+
+test('quell cluster ls shows every member with its liveness; forget removes one', async () => {
+  const ls = spawnQuell(['cluster', 'ls', '--etcd', c.etcd.url]);
+  assert.equal(await ls.exited, 0, ls.stderr());
+  const lines = ls.stdout().trim().split('\n').map((l) => l.split('\t'));
+  assert.deepEqual(lines.map((l) => [l[0], l[1], l[4]]), [['c3', 'n1', '1'], ['c3', 'n2', '1'], ['c3', 'n3', '0']]);
+  const forget = spawnQuell(['cluster', 'forget', 'n3', '--etcd', c.etcd.url]);
+  assert.equal(await forget.exited, 0, forget.stderr());
+  assert.equal(forget.stdout(), 'forgot n3 in cluster c3\n');
+  await c.waitForActive(2);
+  const rows = records(await c.query("KILL QUERY ON CLUSTER c3 WHERE user = 'nobody' TEST"));
+  assert.deepEqual(rows, [], 'a forgotten node is no longer a member');
+});
