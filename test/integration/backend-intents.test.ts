@@ -32,6 +32,9 @@ class ScriptedServer implements Backend {
   close = async () => undefined;
 }
 
+// the agent runs in this process: keep its info lines out of the test report
+process.env.QUELL_LOG_LEVEL ??= 'warn';
+
 let etcd: EtcdServer;
 before(async () => {
   etcd = await startEtcd();
