@@ -10,7 +10,7 @@ const PROCESSLIST_TABLE = findAgentTable('information_schema.PROCESSLIST')!;
  * How each information_schema.PROCESSLIST column is read from a ConnectionRecord on this node,
  * with MariaDB's values: INFO (and INFO_BINARY) and DB are NULL when there is none; TIME and
  * TIME_MS count from the last COMMAND change; TIME_MS has microsecond precision; quell's
- * connections report no stages (STAGE, MAX_STAGE, PROGRESS 0).
+ * connections report no stages (STAGE, MAX_STAGE 0); PROGRESS is what a backend server reports.
  */
 export function connectionResolver(table: ConnectionTable, node: NodeIdentity): Resolver<ConnectionRecord> {
   const info = (r: ConnectionRecord): SqlValue => (r.info === '' ? null : r.info);
@@ -26,7 +26,7 @@ export function connectionResolver(table: ConnectionTable, node: NodeIdentity): 
     TIME_MS: (r) => Math.round(table.timeMs(r) * 1000) / 1000,
     STAGE: () => 0,
     MAX_STAGE: () => 0,
-    PROGRESS: () => 0,
+    PROGRESS: (r) => r.progress,
     MEMORY_USED: (r) => r.memory_used,
     MAX_MEMORY_USED: (r) => r.max_memory_used,
     EXAMINED_ROWS: (r) => r.examined_rows,

@@ -38,6 +38,8 @@ export interface ConnectionRecord extends ConnectionOpening {
   /** the running statement's QUERY_ID, or the last one's while idle (as MariaDB shows it); 0 before the first */
   query_id: number;
   command: ConnectionCommand;
+  /** PROGRESS: the server's progress report (0 for workload connections, which report none) */
+  progress: number;
   /** performance.now() when COMMAND last changed or a statement started: TIME and TIME_MS count from here */
   commandSince: number;
 }
@@ -78,6 +80,7 @@ export class ConnectionTable extends LiveTable<ConnectionRecord> {
       max_memory_used: 0,
       query_id: 0,
       command: 'Sleep',
+      progress: 0,
       commandSince: performance.now(),
     };
     return this.add(rec, `Thread ${id} is already open`);

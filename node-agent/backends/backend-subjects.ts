@@ -67,6 +67,7 @@ function toConnection(c: BackendConnection, serverId: () => number): ConnectionR
     query_id: mapped(serverId, c.server_query_id),
     // the server's own words (Query, Sleep, Killed, Binlog Dump, …)
     command: c.command as ConnectionCommand,
+    progress: c.progress,
     commandSince: performance.now() - c.time_ms,
   };
 }

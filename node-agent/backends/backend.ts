@@ -44,8 +44,7 @@ export interface BackendConnection {
   readonly db: string | null;
   /** MariaDB's words: Query, Sleep, Killed, … */
   readonly command: string;
-  /** seconds and milliseconds in the current command */
-  readonly time: number;
+  /** milliseconds in the current command (TIME is derived from it) */
   readonly time_ms: number;
   readonly state: string;
   /** the running statement, null when idle */
@@ -58,6 +57,18 @@ export interface BackendConnection {
   readonly progress: number;
 }
 
+/** The system.processes counters a server without them (MariaDB, PostgreSQL) reports as zero. */
+export const NO_QUERY_COUNTERS = {
+  is_cancelled: 0,
+  read_rows: 0,
+  read_bytes: 0,
+  total_rows_approx: 0,
+  written_rows: 0,
+  written_bytes: 0,
+  memory_usage: 0,
+  peak_memory_usage: 0,
+} as const;
+
 /** An unfinished mutation (system.mutations). */
 export interface BackendMutation {
   readonly database: string;
@@ -67,7 +78,6 @@ export interface BackendMutation {
   /** unix seconds */
   readonly create_time: number;
   readonly parts_to_do: number;
-  readonly is_done: number;
   readonly latest_failed_part: string;
   /** unix seconds, 0 if none */
   readonly latest_fail_time: number;

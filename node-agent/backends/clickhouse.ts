@@ -25,7 +25,7 @@ const PROCESS_COLUMNS = [
   'written_rows', 'written_bytes', 'memory_usage', 'peak_memory_usage',
 ];
 const OPTIONAL_PROCESS_COLUMNS = ['current_database', 'query_kind'];
-const MUTATION_COLUMNS = ['database', 'table', 'mutation_id', 'command', 'toUInt32(create_time) AS create_time', 'parts_to_do', 'is_done'];
+const MUTATION_COLUMNS = ['database', 'table', 'mutation_id', 'command', 'toUInt32(create_time) AS create_time', 'parts_to_do'];
 const OPTIONAL_MUTATION_COLUMNS: Record<string, string> = {
   latest_failed_part: 'latest_failed_part',
   latest_fail_time: 'toUInt32(latest_fail_time) AS latest_fail_time',
@@ -115,7 +115,6 @@ export class ClickHouseBackend implements Backend {
       command: str(r.command),
       create_time: num(r.create_time),
       parts_to_do: num(r.parts_to_do),
-      is_done: num(r.is_done),
       latest_failed_part: str(r.latest_failed_part),
       latest_fail_time: num(r.latest_fail_time),
       latest_fail_reason: str(r.latest_fail_reason),

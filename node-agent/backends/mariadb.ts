@@ -171,7 +171,6 @@ export class MariaDbBackend implements Backend {
       host: r.HOST,
       db: r.DB,
       command: r.COMMAND,
-      time: Number(r.TIME),
       time_ms: Number(r.TIME_MS),
       state: r.STATE ?? '',
       info: r.INFO,

@@ -3,6 +3,7 @@ import type { Logger } from '../../common/logger';
 import {
   backendError,
   errorText,
+  NO_QUERY_COUNTERS,
   redactUrl,
   type Backend,
   type BackendConnection,
@@ -106,14 +107,7 @@ export class PostgresBackend implements Backend {
         initial_query_id: id,
         initial_user: user,
         query_kind: queryKind(query),
-        is_cancelled: 0,
-        read_rows: 0,
-        read_bytes: 0,
-        total_rows_approx: 0,
-        written_rows: 0,
-        written_bytes: 0,
-        memory_usage: 0,
-        peak_memory_usage: 0,
+        ...NO_QUERY_COUNTERS,
         server_thread_id: r.pid,
       };
     });
@@ -132,7 +126,6 @@ export class PostgresBackend implements Backend {
         db: r.datname,
         // MariaDB's words where there is one; PostgreSQL's own otherwise ('idle in transaction', …)
         command: active ? 'Query' : r.state === 'idle' ? 'Sleep' : (r.state ?? 'Unknown'),
-        time: Math.floor(secs),
         time_ms: Math.round(secs * 1000 * 1000) / 1000,
         state: r.state ?? '',
         info: active ? r.query : null,

@@ -92,7 +92,6 @@ test('mutations() lists unfinished mutations; 18.16 cannot kill them: cant_cance
   assert.equal(m.database, 'default');
   assert.match(m.mutation_id, /^mutation_\d+\.txt$/);
   assert.equal(m.command, 'DELETE WHERE id = 7');
-  assert.equal(m.is_done, 0);
   assert.equal(m.parts_to_do, 1);
   assert.ok(Math.abs(m.create_time - Date.now() / 1000) < 60);
   assert.equal(m.latest_failed_part, '');

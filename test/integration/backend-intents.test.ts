@@ -12,7 +12,7 @@ import { sleep } from './harness';
 // Real etcd and a real agent; the server is scripted, as the piece behind the agent.
 
 function mutation(table: string, id: string): BackendMutation {
-  return { database: 'db', table, mutation_id: id, command: 'DELETE WHERE 1', create_time: 0, parts_to_do: 4, is_done: 0, latest_failed_part: '', latest_fail_time: 0, latest_fail_reason: '' };
+  return { database: 'db', table, mutation_id: id, command: 'DELETE WHERE 1', create_time: 0, parts_to_do: 4, latest_failed_part: '', latest_fail_time: 0, latest_fail_reason: '' };
 }
 
 class ScriptedServer implements Backend {

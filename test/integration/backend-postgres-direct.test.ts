@@ -146,7 +146,7 @@ test('a listed statement that finished is gone: its kill and SYNC wait leave the
 test('mutations: none, and cannot be cancelled', async () => {
   assert.deepEqual(await backend.mutations(), []);
   const r = await backend.killMutation({
-    database: 'd', table: 't', mutation_id: 'm', command: '', create_time: 0, parts_to_do: 0, is_done: 0,
+    database: 'd', table: 't', mutation_id: 'm', command: '', create_time: 0, parts_to_do: 0,
     latest_failed_part: '', latest_fail_time: 0, latest_fail_reason: '',
   });
   assert.deepEqual(r, { status: 'cant_cancel', reason: 'PostgreSQL has no mutations' });

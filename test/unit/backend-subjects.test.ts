@@ -74,7 +74,7 @@ test('SYNC on a server: kills with its command and reports finished when a poll 
 
 test('connections: KILL QUERY of an idle connection sends nothing; others go to the server by its own id', async () => {
   const server = new ScriptedServer();
-  const base = { user: 'carol', host: 'localhost', db: null, time: 1, time_ms: 1000, state: '', memory_used: 0, max_memory_used: 0, examined_rows: 0, server_query_id: 0, progress: 0 };
+  const base = { user: 'carol', host: 'localhost', db: null, time_ms: 1000, state: '', memory_used: 0, max_memory_used: 0, examined_rows: 0, server_query_id: 0, progress: 0 };
   server.conns = [
     { ...base, server_thread_id: 11, command: 'Sleep', info: null },
     { ...base, server_thread_id: 12, command: 'Query', info: 'SELECT SLEEP(100)' },
@@ -87,7 +87,7 @@ test('connections: KILL QUERY of an idle connection sends nothing; others go to 
 
 test('mutations the server cannot kill are cant_cancel with its reason', async () => {
   const server = new ScriptedServer();
-  server.muts = [{ database: 'db', table: 't', mutation_id: 'mutation_1.txt', command: 'DELETE WHERE 1', create_time: 0, parts_to_do: 3, is_done: 0, latest_failed_part: '', latest_fail_time: 0, latest_fail_reason: '' }];
+  server.muts = [{ database: 'db', table: 't', mutation_id: 'mutation_1.txt', command: 'DELETE WHERE 1', create_time: 0, parts_to_do: 3, latest_failed_part: '', latest_fail_time: 0, latest_fail_reason: '' }];
   server.mutationAnswer = { status: 'cant_cancel', reason: 'Code: 62. DB::Exception: Syntax error' };
   const { mutations } = backendSubjects(server, () => 1);
   const rows = await run(mutations, req('KILL_TARGET_MUTATION', '', 'KILL_MODE_ASYNC'), () => true);
