@@ -1,5 +1,5 @@
 import type { Expr, SelectStatement, ShowProcesslistStatement } from '../sql/ast';
-import { quoteString, renderExpr } from '../sql/render';
+import { renderExpr } from '../sql/render';
 import { parseStatement } from '../sql/parser';
 import { hasGrant } from './users';
 import { chError } from '../sql/errors';
@@ -166,12 +166,20 @@ export async function select(stmt: SelectStatement, ctx: StatementContext, sink:
  * MariaDB's SHOW [FULL] PROCESSLIST over every node's connections: MariaDB's columns, Info cut
  * to 100 characters without FULL.
  */
-function mariadbProcesslist(cluster: string, full: boolean): SelectStatement {
+function processlistTemplate(full: boolean): SelectStatement {
   const info = full ? 'INFO' : 'substring(INFO, 1, 100)';
   const sql =
     'SELECT ID AS Id, USER AS `User`, HOST AS Host, DB AS db, COMMAND AS Command, TIME AS `Time`, STATE AS State, ' +
-    `${info} AS Info, PROGRESS AS Progress FROM clusterAllReplicas(${quoteString(cluster)}, information_schema.PROCESSLIST) ORDER BY Id`;
+    `${info} AS Info, PROGRESS AS Progress FROM clusterAllReplicas('-', information_schema.PROCESSLIST) ORDER BY Id`;
   return parseStatement(sql) as SelectStatement;
+}
+
+// parsed once at start-up; each statement only names its cluster
+const PROCESSLIST = { short: processlistTemplate(false), full: processlistTemplate(true) };
+
+function mariadbProcesslist(cluster: string, full: boolean): SelectStatement {
+  const template = full ? PROCESSLIST.full : PROCESSLIST.short;
+  return { ...template, from: { kind: 'cluster', cluster, name: template.from.name, pos: 0 } };
 }
 
 /** SHOW PROCESSLIST [ON CLUSTER c] is SELECT * FROM the cluster's system.processes. */

@@ -157,6 +157,11 @@ export class NodeAgent {
         this.backendIntentTimer.unref();
       }
       this.log.info({ address, listen: this.opts.listen, backend: backend?.description ?? 'workloads' }, 'serving');
+      // a wrong password or host should show in the agent's log now, not first in an incident's result
+      backend?.queries().then(
+        () => undefined,
+        (err: unknown) => this.log.warn({ backend: backend.description, err: err instanceof Error ? err.message : String(err) }, 'backend server does not answer yet; statements will show node_error until it does'),
+      );
     });
   }
 

@@ -69,34 +69,36 @@ export async function executeKill<R extends { readonly key: string }>(
     return;
   }
 
+  // Cancels go out together: on a database server each is a round trip, and one slow or
+  // refused cancel must neither delay nor hide the others.
+  const outcomes = await Promise.all(eligible.map((rec) => cancelOne(subject, rec, req)));
   const waiting: R[] = [];
-  for (const rec of eligible) {
-    if (subject.uncancellable(rec)) {
-      sink.write(subject.row(rec, 'KILL_STATUS_CANT_CANCEL'));
-    } else if (!subject.isCurrent(rec)) {
-      sink.write(subject.row(rec, 'KILL_STATUS_FINISHED'));
-    } else {
-      let outcome: CancelOutcome;
-      try {
-        outcome = await subject.cancel(rec, req);
-      } catch (err) {
-        // one refused cancel (a server's error) must not hide what this kill already did
-        outcome = { cantCancel: err instanceof Error ? err.message : String(err) };
-      }
-      if (outcome === true) waiting.push(rec);
-      else if (outcome === false) sink.write(subject.row(rec, 'KILL_STATUS_FINISHED'));
-      else {
-        const msg = subject.row(rec, 'KILL_STATUS_CANT_CANCEL');
-        if (msg.process) msg.process.error = outcome.cantCancel;
-        sink.write(msg);
-      }
+  eligible.forEach((rec, i) => {
+    const outcome = outcomes[i] as CancelOutcome;
+    if (outcome === true) waiting.push(rec);
+    else if (outcome === false) sink.write(subject.row(rec, 'KILL_STATUS_FINISHED'));
+    else {
+      const msg = subject.row(rec, 'KILL_STATUS_CANT_CANCEL');
+      if (msg.process && outcome.cantCancel) msg.process.error = outcome.cantCancel;
+      sink.write(msg);
     }
-  }
+  });
   if (req.mode !== 'KILL_MODE_SYNC') {
     for (const rec of waiting) sink.write(subject.row(rec, 'KILL_STATUS_WAITING'));
     return;
   }
   await waitForEnds(waiting, subject, req.sync_timeout_ms, sink);
+}
+
+/** One record's cancel: refused when registered uncancellable, already done when it is gone. */
+async function cancelOne<R extends { readonly key: string }>(subject: KillSubject<R>, rec: R, req: KillRequest__Output): Promise<CancelOutcome> {
+  if (subject.uncancellable(rec)) return { cantCancel: '' };
+  if (!subject.isCurrent(rec)) return false;
+  try {
+    return await subject.cancel(rec, req);
+  } catch (err) {
+    return { cantCancel: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 /** SYNC: a `finished` row the moment each record ends; `waiting` for the rest at the deadline. */
