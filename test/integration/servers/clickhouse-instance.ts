@@ -1,4 +1,5 @@
 import { ScratchDir } from './scratch-dir';
+import { waitServing } from './wait-serving';
 import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { freePort, spawnChild, type Child } from '../../../common/processes';
@@ -125,16 +126,10 @@ export async function startClickHouse(): Promise<ClickHouseInstance> {
       }
       return text.slice(-3000);
     };
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (c.proc.exitCode !== null || c.proc.signalCode !== null) throw new Error(`clickhouse-server exited during start-up: ${log()}`);
-      try {
-        if ((await query('SELECT 1', { signal: AbortSignal.timeout(1_000) })).trim() === '1') return;
-      } catch (err) {
-        if (Date.now() > deadline) throw new Error(`clickhouse-server on port ${httpPort} did not answer SELECT 1: ${String(err)}\n${log()}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitServing(`clickhouse-server on port ${httpPort}`, c, async () => {
+      const one = (await query('SELECT 1', { signal: AbortSignal.timeout(1_000) })).trim();
+      if (one !== '1') throw new Error(`SELECT 1 answered ${one}`);
+    }, log);
   };
 
   const stop = async (): Promise<void> => {

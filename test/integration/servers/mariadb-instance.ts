@@ -1,4 +1,5 @@
 import { ScratchDir } from './scratch-dir';
+import { waitServing } from './wait-serving';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import mysql from 'mysql2/promise';
@@ -94,18 +95,7 @@ export async function startMariaDb(users: readonly MariaDbUser[] = DEFAULT_USERS
         return c.stderr().slice(-2000);
       }
     };
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (c.proc.exitCode !== null || c.proc.signalCode !== null) throw new Error(`mariadbd exited during start-up: ${log()}`);
-      try {
-        const conn = await rootConnection();
-        await conn.end();
-        return;
-      } catch (err) {
-        if (Date.now() > deadline) throw new Error(`mariadbd on port ${port} did not accept connections: ${String(err)}\n${log()}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await waitServing(`mariadbd on port ${port}`, c, async () => (await rootConnection()).end(), log);
   };
 
   const stop = async (): Promise<void> => {

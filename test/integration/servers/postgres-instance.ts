@@ -1,4 +1,5 @@
 import { ScratchDir } from './scratch-dir';
+import { waitServing } from './wait-serving';
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -86,17 +87,7 @@ export async function startPostgres(): Promise<PostgresInstance> {
     const c = spawnChild(cmd, args);
     child = c;
     scratch.adopt(c);
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (c.proc.exitCode !== null || c.proc.signalCode !== null) throw new Error(`postgres exited while starting: ${c.stderr().slice(-2000)}`);
-      try {
-        await (await connectAdmin()).end();
-        return;
-      } catch (err) {
-        if (Date.now() > deadline) throw new Error(`postgres not ready on port ${port}: ${String(err)}; ${c.stderr().slice(-2000)}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await waitServing(`postgres on port ${port}`, c, async () => (await connectAdmin()).end(), () => c.stderr().slice(-2000));
   };
 
   const stop = async (): Promise<void> => {
