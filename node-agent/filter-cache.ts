@@ -13,8 +13,6 @@ class CompileCache<V> {
   constructor(private readonly compile: (text: string) => V) {}
 
   get(text: string): V {
-    // now() is fixed when an expression compiles: such expressions are compiled per statement
-    if (text.includes('now(')) return this.compile(text);
     const hit = this.entries.get(text);
     if (hit !== undefined) {
       // refresh recency: a Map iterates in insertion order, so the oldest entry is first

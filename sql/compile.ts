@@ -679,7 +679,8 @@ function conversion(name: string, type: ColumnType, fromString: (s: string) => n
 conversion('toInt64', 'Int64', (s) => (INT_TEXT.test(s) ? Number(s) : undefined), (n) => (Number.isFinite(n) ? Math.trunc(n) : 0));
 conversion('toFloat64', 'Float64', parseFloatText, (n) => n);
 
-def('now', 0, 0, (_args, ctx) => konst('DateTime', Math.floor(ctx.now())));
+// read when evaluated, not folded: agents cache compiled filters, and a folded now() would freeze
+def('now', 0, 0, (_args, ctx) => dyn('DateTime', () => Math.floor(ctx.now())));
 def('hostName', 0, 0, (_args, ctx) => konst('String', ctx.hostName));
 
 /** Callable functions (operators included), as ClickHouse spells them; lookup ignores case. */
