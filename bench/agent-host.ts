@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { NodeAgent } from '../node-agent/agent';
 import { WorkloadSession } from '../client/workload-client';
+import { errorText } from '../errors/error-text';
 
 /**
  * Benchmark helper: K node agents in one process (each its own gRPC server, etcd lease and
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
       }
     });
   } catch (err) {
-    process.stderr.write(`agent-host: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`agent-host: ${errorText(err)}\n`);
     exitAfterStop(1);
     return;
   }

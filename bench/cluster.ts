@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { QuellClient } from '../client/coordinator-client';
-import { freePort, QUELL_MAIN, spawnChild, startEtcd, type Child, type EtcdServer } from '../common/processes';
+import { freePort, QUELL_MAIN, spawnChild, startEtcd, type Child, type EtcdServer } from '../common/child-processes';
 import { sleep } from './system';
 
 /**

@@ -8,12 +8,13 @@ import { ProcessTable } from '../node-agent/process-table';
 import type { NodeIdentity } from '../node-agent/node-identity';
 import { CHANNEL_OPTIONS, quellProto } from '../proto/load';
 import type { KillResponse__Output } from '../proto/generated/quell/v1/KillResponse';
-import type { Child } from '../common/processes';
+import type { Child } from '../common/child-processes';
 import { BenchCluster, type AgentRef } from './cluster';
-import { QUELL_MAIN } from '../common/processes';
+import { QUELL_MAIN } from '../common/child-processes';
 import { percentile, round } from './stats';
 import { cpuMs, rssMiB, sleep } from './system';
 import { targetsFor, type Target } from './targets';
+import { errorText } from '../errors/error-text';
 
 /**
  * Issue 6's benchmark matrix. Every measurement goes through real processes on loopback
@@ -376,7 +377,7 @@ export async function runBench(c: BenchConfig): Promise<BenchResult> {
 
 /** A failure inside a cluster, with what its coordinator said on the way out. */
 function withDiagnostics(err: unknown, cluster: BenchCluster): Error {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorText(err);
   const coordinator = cluster.coordinator;
   if (!coordinator) return new Error(message);
   const state = coordinator.proc.exitCode !== null || coordinator.proc.signalCode !== null ? `exited (${coordinator.proc.exitCode ?? coordinator.proc.signalCode})` : 'running';

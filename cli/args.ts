@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
-import { QuellError, renderError } from '../sql/errors';
+import { QuellError, renderError } from '../errors/quell-error';
 import { flushLogs } from '../common/logger';
+import { errorText } from '../errors/error-text';
 
 export class UsageError extends Error {}
 
@@ -42,7 +43,7 @@ export function fail(err: unknown): number {
     process.stderr.write(`${renderError(err)}\n`);
     return err.code % 256 || 1;
   }
-  process.stderr.write(`quell: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`quell: ${errorText(err)}\n`);
   return 1;
 }
 

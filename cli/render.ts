@@ -1,6 +1,6 @@
 import { createFormatter, type Formatter } from '../sql/formats';
 import type { QuellClient } from '../client/coordinator-client';
-import type { Dialect } from '../sql/errors';
+import type { Dialect } from '../errors/quell-error';
 import type { Column, SqlValue } from '../sql/types';
 import { mariadbSummary, mariadbTable } from './mariadb-output';
 

@@ -5,7 +5,7 @@ import type { CoordinatorClient } from '../proto/generated/quell/v1/Coordinator'
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
 import { AsyncQueue } from '../common/async-queue';
 import { remoteQuellError, transportReason } from '../common/rpc-status';
-import { chError, QuellError, type Dialect } from '../sql/errors';
+import { chError, QuellError, type Dialect } from '../errors/quell-error';
 import type { Column, SqlValue } from '../sql/types';
 
 export type ResultEvent =

@@ -14,6 +14,6 @@ export {
   type ConnectionKill,
 } from './workload-client';
 export { serverIdOf } from '../common/thread-id';
-export { QuellError, renderError } from '../sql/errors';
+export { QuellError, renderError } from '../errors/quell-error';
 export { createFormatter, FORMAT_NAMES } from '../sql/formats';
 export type { Column, SqlValue } from '../sql/types';

@@ -1,6 +1,7 @@
 import { Etcd3 } from 'etcd3';
-import { chError, type QuellError } from '../sql/errors';
+import { chError, type QuellError } from '../errors/quell-error';
 import { transportReason } from './rpc-status';
+import { errorText } from '../errors/error-text';
 
 export function parseEtcdUrls(urls: string): string[] {
   return urls
@@ -20,6 +21,6 @@ export function connectEtcd(hosts: string[], callTimeoutMs = 3_000): Etcd3 {
 
 /** The one-line error for "etcd could not be used", naming the endpoints but nothing secret. */
 export function etcdUnavailable(hosts: readonly string[], err: unknown): QuellError {
-  const why = transportReason(err instanceof Error ? err.message : String(err));
+  const why = transportReason(errorText(err));
   return chError('ALL_CONNECTION_TRIES_FAILED', `etcd at ${hosts.join(',')} is unreachable: ${why}`, true);
 }

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { QuellError, type Dialect } from '../sql/errors';
+import { QuellError, type Dialect } from '../errors/quell-error';
+import { errorText } from '../errors/error-text';
 
 /**
  * The boundary between gRPC statuses and quell's typed errors. Servers turn a QuellError
@@ -19,7 +20,7 @@ export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
     metadata.set(DIALECT, err.dialect);
     return { code: grpc.status.FAILED_PRECONDITION, details: err.message, metadata };
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorText(err);
   return { code: grpc.status.INTERNAL, details: message, metadata };
 }
 
@@ -70,5 +71,5 @@ export function toNodeFailure(err: unknown): NodeFailure {
     }
     return new NodeFailure('node_error', err.details || grpc.status[err.code] || 'agent error');
   }
-  return new NodeFailure('node_error', err instanceof Error ? err.message : String(err));
+  return new NodeFailure('node_error', errorText(err));
 }

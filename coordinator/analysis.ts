@@ -1,7 +1,7 @@
 import type { Expr, Tail } from '../sql/ast';
 import { compileExpr, compileFilter, type Compiled, type EvalContext, type Resolver } from '../sql/compile';
 import { canonicalFormatName } from '../sql/formats';
-import { chError } from '../sql/errors';
+import { chError } from '../errors/quell-error';
 import type { Column } from '../sql/types';
 import type { StatementContext } from './context';
 

@@ -1,6 +1,6 @@
 import type { Logger } from '../common/logger';
 import type { Column, SqlValue } from '../sql/types';
-import type { Dialect } from '../sql/errors';
+import type { Dialect } from '../errors/quell-error';
 import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
 import type { ClusterMembership } from './membership';

@@ -7,7 +7,7 @@ import type { ExecuteRequest__Output } from '../proto/generated/quell/v1/Execute
 import type { ExecuteResponse } from '../proto/generated/quell/v1/ExecuteResponse';
 import type { Row } from '../proto/generated/quell/v1/Row';
 import type { Logger } from '../common/logger';
-import { chError, QuellError } from '../sql/errors';
+import { chError, QuellError } from '../errors/quell-error';
 import type { Column, SqlValue } from '../sql/types';
 import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
@@ -16,6 +16,7 @@ import { interpret } from './execute';
 import { parseStatement } from '../sql/parser';
 import type { ClusterMembership } from './membership';
 import type { Users } from './users';
+import { errorText } from '../errors/error-text';
 
 type ExecuteCall = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;
 
@@ -106,7 +107,7 @@ export class CoordinatorService {
         error = err;
       } else {
         log.error({ err }, 'statement failed unexpectedly');
-        error = chError('LOGICAL_ERROR', err instanceof Error ? err.message : String(err));
+        error = chError('LOGICAL_ERROR', errorText(err));
       }
     }
     flush();

@@ -1,6 +1,6 @@
 import type { KillStatement } from '../sql/ast';
 import { renderExpr } from '../sql/render';
-import { chError } from '../sql/errors';
+import { chError } from '../errors/quell-error';
 import { findAgentTable, KILL_MUTATION_RESULT, KILL_QUERY_RESULT, type AgentTable } from '../sql/tables';
 import type { Column, SqlValue } from '../sql/types';
 import type { KillResponse__Output } from '../proto/generated/quell/v1/KillResponse';
@@ -16,6 +16,7 @@ import { fanOut } from './fanout';
 import type { MemberNode } from './membership';
 import { renderProcessStatus } from './kill-status';
 import { hasGrant, type Grant } from './users';
+import { errorText } from '../errors/error-text';
 
 const MODES: Record<KillStatement['mode'], KillMode> = { SYNC: 'KILL_MODE_SYNC', ASYNC: 'KILL_MODE_ASYNC', TEST: 'KILL_MODE_TEST' };
 /** grace beyond sync_kill_timeout for the agent's last rows to arrive */
@@ -201,7 +202,7 @@ async function queueForMissed(
       emit(nodeRow(spec, m.node, 'queued', `${m.status}: queued as kill ${intent.id}, applied when the node returns (until ${until})`));
     }
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorText(err);
     ctx.log.warn({ err: why }, 'could not queue a durable kill');
     for (const m of missed) emit(nodeRow(spec, m.node, m.status, `${m.error}; the kill could not be queued: ${why}`));
   }

@@ -1,6 +1,6 @@
 import type { Expr, MysqlKillStatement } from '../sql/ast';
 import { compileExpr } from '../sql/compile';
-import { QuellError } from '../sql/errors';
+import { QuellError } from '../errors/quell-error';
 import { quoteString } from '../sql/render';
 import { serverIdOf } from '../common/thread-id';
 import type { KillResponse__Output } from '../proto/generated/quell/v1/KillResponse';

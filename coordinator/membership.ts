@@ -11,6 +11,7 @@ import {
   type AliveRecord,
   type MemberRecord,
 } from '../common/etcd-layout';
+import { errorText } from '../errors/error-text';
 
 /** A member node of a cluster as the coordinator sees it right now. */
 export interface MemberNode {
@@ -171,7 +172,7 @@ export class ClusterMembership {
           await this.listAndWatch();
           return;
         } catch (err) {
-          this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'membership re-list failed; retrying');
+          this.log.warn({ err: errorText(err) }, 'membership re-list failed; retrying');
           await new Promise((r) => setTimeout(r, delayMs));
           delayMs = Math.min(delayMs * 2, 2_000);
         }

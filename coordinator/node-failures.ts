@@ -1,4 +1,4 @@
-import { chError, type QuellError } from '../sql/errors';
+import { chError, type QuellError } from '../errors/quell-error';
 
 /**
  * distributed_ddl_output_mode = 'throw': after the rows, fail naming the nodes that did not

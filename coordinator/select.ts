@@ -2,7 +2,7 @@ import type { Expr, SelectStatement, ShowProcesslistStatement } from '../sql/ast
 import { renderExpr } from '../sql/render';
 import { parseStatement } from '../sql/parser';
 import { hasGrant } from './users';
-import { chError } from '../sql/errors';
+import { chError } from '../errors/quell-error';
 import { CLUSTERS_COLUMNS, KILL_QUEUE_COLUMNS, findAgentTable, type AgentTable } from '../sql/tables';
 import type { Column, SqlValue } from '../sql/types';
 import { isTrue } from '../sql/compile';

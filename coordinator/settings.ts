@@ -1,5 +1,5 @@
 import type { Setting } from '../sql/ast';
-import { chError } from '../sql/errors';
+import { chError } from '../errors/quell-error';
 
 export type OutputMode = 'never_throw' | 'throw';
 

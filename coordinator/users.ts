@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { chError } from '../sql/errors';
+import { chError } from '../errors/quell-error';
+import { errorText } from '../errors/error-text';
 
 export const GRANTS = ['KILL QUERY', 'KILL MUTATION', 'KILL CONNECTION', 'PROCESS', 'CONNECTION ADMIN', 'SUPER', 'ALL'] as const;
 export type Grant = (typeof GRANTS)[number];
@@ -47,7 +48,7 @@ export class Users {
     try {
       root = YAML.parse(text) as typeof root;
     } catch (err) {
-      throw new Error(`${source}: not valid YAML or JSON: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+      throw new Error(`${source}: not valid YAML or JSON: ${errorText(err).split('\n')[0]}`);
     }
     if (!root || typeof root.users !== 'object' || root.users === null) throw new Error(`${source}: expected a top-level 'users' map`);
     if (Array.isArray(root.users)) throw new Error(`${source}: 'users' must map user names to settings, not be a list`);

@@ -7,7 +7,7 @@ import type { KillRequest__Output } from '../proto/generated/quell/v1/KillReques
 import type { InfoResponse } from '../proto/generated/quell/v1/InfoResponse';
 import { toServiceError } from '../common/rpc-status';
 import type { Logger } from '../common/logger';
-import { chError } from '../sql/errors';
+import { chError } from '../errors/quell-error';
 import type { NodeIdentity } from './node-identity';
 import type { KillSink } from './kill-executor';
 import type { Served } from './served-table';

@@ -26,6 +26,7 @@ import { IdSequence } from './id-sequence';
 import { ConnectionTable } from './connection-table';
 import { connectionResolver } from './connection-columns';
 import { WorkloadConnections } from './workload-connections';
+import { errorText } from '../errors/error-text';
 
 /** how often a backend agent looks for server mutations that a pending durable kill names */
 const BACKEND_INTENT_POLL_MS = 2_000;
@@ -160,7 +161,7 @@ export class NodeAgent {
       // a wrong password or host should show in the agent's log now, not first in an incident's result
       backend?.queries().then(
         () => undefined,
-        (err: unknown) => this.log.warn({ backend: backend.description, err: err instanceof Error ? err.message : String(err) }, 'backend server does not answer yet; statements will show node_error until it does'),
+        (err: unknown) => this.log.warn({ backend: backend.description, err: errorText(err) }, 'backend server does not answer yet; statements will show node_error until it does'),
       );
     });
   }
@@ -172,7 +173,7 @@ export class NodeAgent {
       try {
         if (!(await this.intents?.claim(intent, rec))) continue;
       } catch (err) {
-        this.log.warn({ kill_id: intent.id, err: err instanceof Error ? err.message : String(err) }, 'could not record a durable kill; not applied');
+        this.log.warn({ kill_id: intent.id, err: errorText(err) }, 'could not record a durable kill; not applied');
         continue;
       }
       this.log.info({ kill_id: intent.id, mutation_id: rec.mutation_id }, 'durable mutation kill applied');
@@ -199,7 +200,7 @@ export class NodeAgent {
           const result = await backend.killMutation(m);
           this.log.info({ kill_id: intent.id, mutation_id: m.mutation_id, status: result.status }, 'durable mutation kill applied to the server');
         } catch (err) {
-          this.log.warn({ kill_id: intent.id, err: err instanceof Error ? err.message : String(err) }, 'durable kill on the server failed');
+          this.log.warn({ kill_id: intent.id, err: errorText(err) }, 'durable kill on the server failed');
         }
         break;
       }

@@ -2,6 +2,7 @@ import type { KillRequest__Output } from '../proto/generated/quell/v1/KillReques
 import type { KillResponse } from '../proto/generated/quell/v1/KillResponse';
 import type { KillStatus__Output as KillStatus } from '../proto/generated/quell/v1/KillStatus';
 import type { LiveRecord, LiveTable } from './live-table';
+import { errorText } from '../errors/error-text';
 
 export type CancelOutcome = boolean | { readonly cantCancel: string };
 
@@ -97,7 +98,7 @@ async function cancelOne<R extends { readonly key: string }>(subject: KillSubjec
   try {
     return await subject.cancel(rec, req);
   } catch (err) {
-    return { cantCancel: err instanceof Error ? err.message : String(err) };
+    return { cantCancel: errorText(err) };
   }
 }
 

@@ -2,6 +2,7 @@ import type { Etcd3, Watcher } from 'etcd3';
 import type { Logger } from '../common/logger';
 import { KILL_INTENTS_PREFIX, killAppliedKey, parseKillIntentKey, type KillIntent } from '../common/etcd-layout';
 import type { MutationRecord } from './mutation-table';
+import { errorText } from '../errors/error-text';
 
 /**
  * The durable mutation kills that name this node: listed before the agent accepts mutation
@@ -74,7 +75,7 @@ export class KillIntents {
     if (this.closed) return;
     this.log.info({ reason }, 'kill intents re-listing');
     this.listAndWatch(true).catch((err: unknown) => {
-      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'kill intents re-list failed; retrying');
+      this.log.warn({ err: errorText(err) }, 'kill intents re-list failed; retrying');
       setTimeout(() => this.relist('retry'), 1_000).unref();
     });
   }
@@ -112,7 +113,7 @@ export class KillIntents {
       try {
         if (this.filterFor(intent.where)(rec)) out.push(intent);
       } catch (err) {
-        this.log.warn({ kill_id: intent.id, err: err instanceof Error ? err.message : String(err) }, 'kill intent does not compile; ignored');
+        this.log.warn({ kill_id: intent.id, err: errorText(err) }, 'kill intent does not compile; ignored');
       }
     }
     return out;

@@ -4,6 +4,7 @@ import { aliveKey, memberKey, type AliveRecord, type MemberRecord } from '../com
 import { etcdUnavailable } from '../common/etcd';
 import type { NodeIdentity } from './node-identity';
 import { NoFreeServerIdError, type ServerId } from './server-id';
+import { errorText } from '../errors/error-text';
 
 /**
  * The agent's presence in etcd: a persistent member key per cluster, and a liveness key under
@@ -84,7 +85,7 @@ export class AgentMembership {
         this.lease = undefined;
         // one warning per failure streak, then one every ~30 attempts (about a minute)
         if (this.failures === 1 || this.failures % 30 === 0) {
-          this.log.warn({ err: err instanceof Error ? err.message : String(err), failed_attempts: this.failures }, 're-grant failed; retrying');
+          this.log.warn({ err: errorText(err), failed_attempts: this.failures }, 're-grant failed; retrying');
         }
         this.scheduleRegrant();
       });
@@ -101,7 +102,7 @@ export class AgentMembership {
     try {
       await lease.revoke();
     } catch (err) {
-      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'lease revoke failed; it will expire');
+      this.log.warn({ err: errorText(err) }, 'lease revoke failed; it will expire');
     }
   }
 }

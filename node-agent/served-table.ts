@@ -2,7 +2,7 @@ import type { KillRequest__Output } from '../proto/generated/quell/v1/KillReques
 import type { ScanRequest__Output } from '../proto/generated/quell/v1/ScanRequest';
 import type { Row } from '../proto/generated/quell/v1/Row';
 import { encodeRow } from '../proto/codec';
-import { chError } from '../sql/errors';
+import { chError } from '../errors/quell-error';
 import type { Column, SqlValue } from '../sql/types';
 import { executeKill, type KillSink, type KillSubject } from './kill-executor';
 import type { TableSource } from './table-source';

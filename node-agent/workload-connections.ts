@@ -4,6 +4,7 @@ import type { ConnectionState__Output } from '../proto/generated/quell/v1/Connec
 import type { Logger } from '../common/logger';
 import type { Owner } from './live-table';
 import type { ConnectionTable } from './connection-table';
+import { errorText } from '../errors/error-text';
 
 /** The workload session a connection message came on: owns what it opened, receives replies. */
 export interface ConnectionSession extends Owner {
@@ -37,7 +38,7 @@ export class WorkloadConnections {
       const rec = this.table.open({ user: info.user || 'default', host: info.host || 'localhost', db: info.db }, session);
       session.send({ connection_opened: { client_ref: info.client_ref, thread_id: rec.key } });
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = errorText(err);
       this.log.warn({ session: session.sessionId, reason }, 'connection refused');
       session.send({ connection_rejected: { client_ref: info.client_ref, reason } });
     }
@@ -56,7 +57,7 @@ export class WorkloadConnections {
       });
     } catch (err) {
       // only a query id sequence with every id in use gets here
-      this.log.error({ thread_id: s.thread_id, err: err instanceof Error ? err.message : String(err) }, 'statement not recorded');
+      this.log.error({ thread_id: s.thread_id, err: errorText(err) }, 'statement not recorded');
       return;
     }
     if (started !== undefined) session.send({ query_started: { thread_id: s.thread_id, query_id: String(started) } });

@@ -9,6 +9,7 @@ import { DuplicateRecordError, type CancelTarget, type Owner } from './live-tabl
 import type { ProcessTable, QueryRegistration } from './process-table';
 import { mutationKey, type MutationRecord, type MutationTable } from './mutation-table';
 import type { ConnectionSession, WorkloadConnections } from './workload-connections';
+import { errorText } from '../errors/error-text';
 
 type AttachCall = grpc.ServerDuplexStream<WorkloadMessage__Output, AgentCommand>;
 
@@ -116,7 +117,7 @@ export class WorkloadService {
       try {
         this.onMessage(session, msg);
       } catch (err) {
-        this.log.warn({ session: session.sessionId, err: err instanceof Error ? err.message : String(err) }, 'workload message refused');
+        this.log.warn({ session: session.sessionId, err: errorText(err) }, 'workload message refused');
       }
     });
     call.on('end', () => this.detach(session, 'stream ended'));
@@ -155,7 +156,7 @@ export class WorkloadService {
       case 'register_mutation':
         if (msg.register_mutation) {
           this.registerMutation(session, msg.register_mutation).catch((err: unknown) => {
-            this.log.warn({ session: session.sessionId, err: err instanceof Error ? err.message : String(err) }, 'mutation registration failed');
+            this.log.warn({ session: session.sessionId, err: errorText(err) }, 'mutation registration failed');
           });
         }
         return;

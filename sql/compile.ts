@@ -1,8 +1,9 @@
 import { RE2JS } from 're2js';
 import type { Expr } from './ast';
-import { chError } from './errors';
+import { chError } from '../errors/quell-error';
 import { formatDateTime, formatFloat, formatInt } from './formats/values';
 import { INTEGER_TYPES, type ColumnType, type SqlValue } from './types';
+import { errorText } from '../errors/error-text';
 
 /**
  * Expression analysis and evaluation. All checking (names, arity, types, constant patterns)
@@ -192,7 +193,7 @@ function compileRe2(pattern: string, flags: number, shown: string): RE2JS {
   try {
     return RE2JS.compile(pattern, flags);
   } catch (e) {
-    throw chError('BAD_ARGUMENTS', `Cannot compile regular expression '${shown}': ${e instanceof Error ? e.message : String(e)}`);
+    throw chError('BAD_ARGUMENTS', `Cannot compile regular expression '${shown}': ${errorText(e)}`);
   }
 }
 

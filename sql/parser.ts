@@ -12,7 +12,7 @@ import type {
   TableRef,
   Tail,
 } from './ast';
-import { chError, QuellError } from './errors';
+import { chError, QuellError } from '../errors/quell-error';
 import { RESERVED_WORDS, renderExpr } from './render';
 import { lexErrorMessage, scan, snippet, type Token } from './tokenizer';
 import type { SqlValue } from './types';

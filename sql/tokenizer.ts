@@ -1,4 +1,4 @@
-import { chError, QuellError } from './errors';
+import { chError, QuellError } from '../errors/quell-error';
 
 /**
  * Lexer for both dialects. Keywords are not distinguished from bare identifiers here: whether

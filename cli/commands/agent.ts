@@ -5,6 +5,7 @@ import { announce, intOption, listOption, parse, untilSignal, UsageError } from 
 import { createBackend } from '../../node-agent/backends';
 import type { Backend } from '../../node-agent/backends/backend';
 import { componentLogger } from '../../common/logger';
+import { errorText } from '../../errors/error-text';
 
 export async function runAgent(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -28,7 +29,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     try {
       backend = createBackend(backendUrl, componentLogger('backend', { node_id: values['node-id'] }));
     } catch (err) {
-      throw new UsageError(err instanceof Error ? err.message : String(err));
+      throw new UsageError(errorText(err));
     }
   }
   let agent: NodeAgent;
@@ -43,7 +44,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       backend,
     });
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
+    throw new UsageError(errorText(err));
   }
   try {
     await agent.start();

@@ -1,7 +1,7 @@
 import * as readline from 'node:readline';
 import { QuellClient } from '../../client/coordinator-client';
 import { canonicalFormatName } from '../../sql/formats';
-import { chError, renderError, QuellError, type Dialect } from '../../sql/errors';
+import { chError, renderError, QuellError, type Dialect } from '../../errors/quell-error';
 import { fail, parse, UsageError } from '../args';
 import { splitStatements } from '../statements';
 import { runAndRender } from '../render';

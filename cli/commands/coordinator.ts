@@ -2,6 +2,7 @@ import { Coordinator } from '../../coordinator/coordinator';
 import { Users } from '../../coordinator/users';
 import { parseEtcdUrls } from '../../common/etcd';
 import { announce, parse, untilSignal, UsageError } from '../args';
+import { errorText } from '../../errors/error-text';
 
 export async function runCoordinator(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -15,7 +16,7 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     try {
       users = Users.load(values.users);
     } catch (err) {
-      throw new UsageError(`cannot use users file: ${err instanceof Error ? err.message : String(err)}`);
+      throw new UsageError(`cannot use users file: ${errorText(err)}`);
     }
   }
   const coordinator = new Coordinator({

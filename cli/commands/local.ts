@@ -1,5 +1,5 @@
 import { QuellClient } from '../../client/coordinator-client';
-import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/processes';
+import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
 import { intOption, parse } from '../args';
 import { clientMain, interactive } from './client';
 

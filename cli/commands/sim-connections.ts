@@ -1,6 +1,7 @@
 import { WorkloadSession, type CancelReason, type ConnectionKill, type RunningConnection } from '../../client/workload-client';
 import { announce } from '../args';
 import { SimRun } from './sim-run';
+import { errorText } from '../../errors/error-text';
 
 export interface ConnectionSimOptions {
   readonly agent: string;
@@ -45,7 +46,7 @@ export async function simulateConnections(o: ConnectionSimOptions): Promise<numb
     try {
       conn = await session.openConnection({ user: o.user, host: o.host, db: o.db });
     } catch (err) {
-      announce({ event: 'rejected', error: err instanceof Error ? err.message : String(err) });
+      announce({ event: 'rejected', error: errorText(err) });
       continue;
     }
     const c = conn;

@@ -1,6 +1,7 @@
 import { WorkloadSession, type CancelReason, type RunningMutation } from '../../client/workload-client';
 import { announce } from '../args';
 import { SimRun } from './sim-run';
+import { errorText } from '../../errors/error-text';
 
 export interface MutationSimOptions {
   readonly agent: string;
@@ -31,7 +32,7 @@ export async function simulateMutations(o: MutationSimOptions): Promise<number> 
     try {
       m = await session.registerMutation({ database: o.database, table: o.table, mutation_id: id, command: o.command, parts_to_do: o.parts });
     } catch (err) {
-      announce({ event: 'rejected', mutation_id: id, error: err instanceof Error ? err.message : String(err) });
+      announce({ event: 'rejected', mutation_id: id, error: errorText(err) });
       continue;
     }
     partsDone.set(m, 0);

@@ -3,6 +3,7 @@ import { simulateMutations } from './sim-mutations';
 import { simulateConnections } from './sim-connections';
 import { SimRun } from './sim-run';
 import { announce, intOption, parse, UsageError } from '../args';
+import { errorText } from '../../errors/error-text';
 
 interface SimOptions {
   readonly agent: string;
@@ -106,7 +107,7 @@ async function simulate(o: SimOptions): Promise<number> {
         uncancellable: o.uncancellable,
       });
     } catch (err) {
-      announce({ event: 'rejected', query_id: queryId, error: err instanceof Error ? err.message : String(err) });
+      announce({ event: 'rejected', query_id: queryId, error: errorText(err) });
       continue;
     }
     sim.add(proc);

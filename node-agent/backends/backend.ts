@@ -1,4 +1,5 @@
-import { chError, type QuellError } from '../../sql/errors';
+import { errorText } from '../../errors/error-text';
+import { chError, type QuellError } from '../../errors/quell-error';
 
 /**
  * A database server an agent fronts (`quell agent --backend URL`). Its process tables are read
@@ -102,24 +103,6 @@ export interface Backend {
   killConnection(serverThreadId: number, soft: boolean, queryOnly: boolean): Promise<void>;
   killMutation(m: BackendMutation): Promise<MutationKillResult>;
   close(): Promise<void>;
-}
-
-/**
- * An error as an operator needs it: the driver's code and the server's words ("28P01: password
- * authentication failed …", "ECONNREFUSED: connect …"), the parts of an AggregateError (Node's
- * happy-eyeballs connect failure has an empty message), and never the secret.
- */
-export function errorText(err: unknown, secret?: string): string {
-  let text: string;
-  if (err instanceof AggregateError && err.errors.length > 0 && !err.message) {
-    text = err.errors.map((e) => errorText(e)).join('; ');
-  } else if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    text = typeof code === 'string' && code !== '' && !err.message.includes(code) ? `${code}: ${err.message}` : err.message || String(code ?? 'unknown error');
-  } else {
-    text = String(err);
-  }
-  return secret ? text.split(secret).join('***') : text;
 }
 
 /** A backend call that failed: the node's row becomes node_error with this message. */

@@ -9,6 +9,7 @@ import {
   type BackendQuery,
   type MutationKillResult,
 } from './backend';
+import { errorText } from '../../errors/error-text';
 
 /** Reading system tables or sending an ASYNC KILL takes milliseconds; longer means the server is stuck. */
 const REQUEST_TIMEOUT_MS = 3_000;
@@ -243,10 +244,10 @@ function transportError(err: unknown): string {
   if (cause instanceof Error) {
     const { code, errors } = cause as { code?: unknown; errors?: unknown };
     // happy-eyeballs connect failures are an AggregateError with an empty message
-    const msg = cause.message || (Array.isArray(errors) ? errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ') : '');
+    const msg = cause.message || (Array.isArray(errors) ? errors.map((e) => errorText(e)).join('; ') : '');
     return typeof code === 'string' && !msg.includes(code) ? `${code}: ${msg}` : msg || String(code);
   }
-  return err instanceof Error ? err.message : String(err);
+  return errorText(err);
 }
 
 function parseRows(text: string): Row[] {

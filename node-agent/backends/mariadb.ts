@@ -1,9 +1,9 @@
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { errorText } from '../../errors/error-text';
 import type { Logger } from '../../common/logger';
 import {
   backendError,
-  errorText,
   redactUrl,
   type Backend,
   type BackendConnection,

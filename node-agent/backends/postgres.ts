@@ -1,8 +1,8 @@
 import { Pool } from 'pg';
+import { errorText } from '../../errors/error-text';
 import type { Logger } from '../../common/logger';
 import {
   backendError,
-  errorText,
   NO_QUERY_COUNTERS,
   redactUrl,
   type Backend,

@@ -6,7 +6,7 @@
  *   out.write(f.begin()); for each block: out.write(f.block(rows)); out.write(f.end(summary));
  */
 import type { Column } from '../types';
-import { chError } from '../errors';
+import { chError } from '../../errors/quell-error';
 import { CsvFormatter } from './csv';
 import { JsonCompactFormatter, JsonEachRowFormatter, JsonFormatter } from './json';
 import { NullFormatter } from './null';

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { QuellError } from '../../sql/errors';
-import { spawnQuell } from '../../common/processes';
+import { QuellError } from '../../errors/quell-error';
+import { spawnQuell } from '../../common/child-processes';
 import { TestCluster, eventsOf, records, sleep } from './harness';
 
 // DESIGN.md acceptance scenarios 1-5, 7 and 8 on a cluster `c3` of three agents with sims.

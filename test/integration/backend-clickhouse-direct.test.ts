@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import { AGENT_QUERY_ID_PREFIX, ClickHouseBackend } from '../../node-agent/backends/clickhouse';
-import { QuellError } from '../../sql/errors';
+import { QuellError } from '../../errors/quell-error';
 import { CH_USER, startClickHouse, type ClickHouseInstance } from './servers/clickhouse-instance';
 import { sleep } from './harness';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { NodeAgent } from '../../node-agent/agent';
 import { KillQueue } from '../../coordinator/kill-queue';
 import { connectEtcd } from '../../common/etcd';
-import { startEtcd, type EtcdServer } from '../../common/processes';
+import { startEtcd, type EtcdServer } from '../../common/child-processes';
 import type { Backend, BackendMutation } from '../../node-agent/backends/backend';
 import { sleep } from './harness';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Client, type DatabaseError } from 'pg';
 import pino from 'pino';
 import { PostgresBackend } from '../../node-agent/backends/postgres';
-import { QuellError } from '../../sql/errors';
+import { QuellError } from '../../errors/quell-error';
 import { PG_ROLES, startPostgres, type PostgresInstance } from './servers/postgres-instance';
 import { sleep } from './harness';
 

@@ -5,7 +5,7 @@ import type { Etcd3 } from 'etcd3';
 import { connectEtcd } from '../../common/etcd';
 import { aliveKey, serverIdIncarnationKey, serverIdKey, type AliveRecord } from '../../common/etcd-layout';
 import { serverIdOf } from '../../common/thread-id';
-import type { Child } from '../../common/processes';
+import type { Child } from '../../common/child-processes';
 import { quellProto } from '../../proto/load';
 import { decodeRow } from '../../proto/codec';
 import type { NodeAgentClient } from '../../proto/generated/quell/v1/NodeAgent';

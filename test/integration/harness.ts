@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellClient, type QueryResult } from '../../client/coordinator-client';
-import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/processes';
+import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
 
 export interface AgentHandle {
   readonly nodeId: string;

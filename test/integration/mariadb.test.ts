@@ -1,8 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { QuellError } from '../../sql/errors';
-import { spawnQuell, type Child } from '../../common/processes';
+import { QuellError } from '../../errors/quell-error';
+import { spawnQuell, type Child } from '../../common/child-processes';
 import { serverIdOf } from '../../common/thread-id';
 import { quellProto } from '../../proto/load';
 import type { InfoResponse__Output } from '../../proto/generated/quell/v1/InfoResponse';

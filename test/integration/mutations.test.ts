@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { QuellError } from '../../sql/errors';
-import { spawnQuell } from '../../common/processes';
+import { QuellError } from '../../errors/quell-error';
+import { spawnQuell } from '../../common/child-processes';
 import { TestCluster, eventsOf, records, sleep } from './harness';
 
 // Issue: KILL MUTATION across a cluster, with durable kills for nodes that were down.

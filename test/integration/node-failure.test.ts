@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnQuell } from '../../common/processes';
+import { spawnQuell } from '../../common/child-processes';
 import { TestCluster, eventsOf, records, sleep } from './harness';
 
 // DESIGN.md acceptance scenario 6: a SIGKILLed agent becomes a node row, first

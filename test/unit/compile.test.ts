@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileExpr, compileFilter, FUNCTION_NAMES, isTrue, likeTest, parseDateTime, type EvalContext, type Resolver } from '../../sql/compile';
 import { parseExpression } from '../../sql/parser';
-import { QuellError, renderError } from '../../sql/errors';
+import { QuellError, renderError } from '../../errors/quell-error';
 import type { ColumnType, SqlValue } from '../../sql/types';
 
 type Row = Record<string, SqlValue>;

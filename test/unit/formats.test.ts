@@ -18,7 +18,7 @@ import {
   quoteCsv,
   type FormatSummary,
 } from '../../sql/formats';
-import { QuellError } from '../../sql/errors';
+import { QuellError } from '../../errors/quell-error';
 import { KILL_QUERY_RESULT } from '../../sql/tables';
 
 type Rows = readonly (readonly SqlValue[])[];

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_QUERY_SIZE, parseExpression, parseStatement } from '../../sql/parser';
-import { QuellError, renderError } from '../../sql/errors';
+import { QuellError, renderError } from '../../errors/quell-error';
 import type { Expr } from '../../sql/ast';
 
 /** The value without `pos` fields, for shape comparisons. */

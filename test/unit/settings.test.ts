@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_SETTINGS, resolveSettings } from '../../coordinator/settings';
-import { QuellError } from '../../sql/errors';
+import { QuellError } from '../../errors/quell-error';
 
 const s = (name: string, value: string | number) => ({ name, value, pos: 0 });
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scan, tokenize, type Token } from '../../sql/tokenizer';
-import { QuellError } from '../../sql/errors';
+import { QuellError } from '../../errors/quell-error';
 
 const brief = (ts: Token[]): [string, string][] => ts.map((t) => [t.kind, t.value]);
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Users, hasGrant } from '../../coordinator/users';
-import { QuellError } from '../../sql/errors';
+import { QuellError } from '../../errors/quell-error';
 
 const FILE = `
 users:
