@@ -13,7 +13,7 @@ function cols(spec: string): Column[] {
 /** Columns every table read across a cluster adds: the agent's advertised address and id. */
 export const NODE_COLUMNS: readonly Column[] = cols('host String, port UInt16, node_id String');
 
-/** system.processes (DESIGN.md §Tables), ClickHouse names and types. */
+/** system.processes (docs/statement-path.md §Tables), ClickHouse names and types. */
 export const PROCESSES_COLUMNS: readonly Column[] = cols(`
   is_initial_query UInt8, user String, query_id String, address String, port UInt16,
   initial_user String, initial_query_id String, initial_address String, initial_port UInt16,
@@ -52,7 +52,7 @@ export const KILL_MUTATION_RESULT: readonly Column[] = cols(
 
 /**
  * A table read through an agent carries the node columns. system.processes has a `port` of its
- * own (the client's); across a cluster `port` is the agent's port, as DESIGN.md says, and the
+ * own (the client's); across a cluster `port` is the agent's port (docs/statement-path.md §Tables), and the
  * client's port stays readable as `initial_port`.
  */
 function withNodeColumns(own: readonly Column[]): Column[] {

@@ -198,7 +198,7 @@ function readQuoted(text: string, start: number): { value: string; end: number }
         out += String.fromCharCode(parseInt(text.slice(i + 2, i + 4), 16));
         i += 4;
       } else {
-        // Unknown escapes keep only the character: '\%' is '%' (FACTS.md), so LIKE needs '\\%'.
+        // Unknown escapes keep only the character: '\%' is '%' (as in ClickHouse), so LIKE needs '\\%'.
         out += SIMPLE_ESCAPES[next] ?? next;
         i += 2;
       }

@@ -171,7 +171,7 @@ test('concat, if, toString, toInt64, toFloat64, now, hostName', () => {
   assert.equal(evaluate("create_time IN ('2023-11-14 22:13:20')"), 1);
 });
 
-test('function names ignore case; FUNCTION_NAMES lists the DESIGN functions and operators', () => {
+test('function names ignore case; FUNCTION_NAMES lists the documented functions (README §Expressions) and operators', () => {
   assert.equal(evaluate('LOWER(user)'), 'alice');
   assert.equal(evaluate("STARTSWITH(user, 'al')"), 1);
   for (const f of 'lower upper length startsWith endsWith position match like ilike concat substring empty notEmpty if toString toInt64 toFloat64 now hostName'.split(' ')) {
