@@ -14,7 +14,11 @@ export function splitStatements(text: string): { statements: string[]; rest: str
       continue;
     }
     if (c === "'" || c === '"' || c === '`') quote = c;
-    else if (c === '-' && text[i + 1] === '-') {
+    else if (c === '/' && text[i + 1] === '*') {
+      // an unterminated block comment runs to the end: the rest stays unfinished
+      const close = text.indexOf('*/', i + 2);
+      i = close === -1 ? text.length : close + 1;
+    } else if (c === '-' && text[i + 1] === '-') {
       const nl = text.indexOf('\n', i);
       i = nl === -1 ? text.length : nl;
     } else if (c === ';') {
@@ -24,4 +28,15 @@ export function splitStatements(text: string): { statements: string[]; rest: str
     }
   }
   return { statements, rest: text.slice(start) };
+}
+
+/**
+ * Statements of a batch (`-q` or stdin): the last one needs no `;`, and an unfinished one (an
+ * unterminated string or comment) is still sent, so that the parser answers SYNTAX_ERROR
+ * instead of the input being dropped.
+ */
+export function batchStatements(text: string): string[] {
+  const { statements, rest } = splitStatements(text);
+  if (!/^(\s|--[^\n]*)*$/.test(rest)) statements.push(rest.trim());
+  return statements;
 }

@@ -3,7 +3,7 @@ import { QuellClient } from '../../client/coordinator-client';
 import { canonicalFormatName } from '../../sql/formats';
 import { chError, renderError, QuellError, type Dialect } from '../../errors/quell-error';
 import { fail, parse, UsageError } from '../args';
-import { splitStatements } from '../statements';
+import { batchStatements, splitStatements } from '../statements';
 import { runAndRender } from '../render';
 
 export interface ClientSettings {
@@ -33,10 +33,10 @@ export async function clientMain(s: ClientSettings, query: string | undefined): 
   if (s.format !== undefined && !canonicalFormatName(s.format)) return fail(chError('UNKNOWN_FORMAT', `Unknown format ${s.format}`));
   const client = new QuellClient(s.coordinator, { user: s.user, password: s.password });
   try {
-    if (query !== undefined) return await runBatch(client, s, splitStatements(`${query};`).statements);
+    if (query !== undefined) return await runBatch(client, s, batchStatements(query));
     if (process.stdin.isTTY) return await interactive(client, s);
     const text = await readAll(process.stdin);
-    return await runBatch(client, s, splitStatements(`${text};`).statements);
+    return await runBatch(client, s, batchStatements(text));
   } finally {
     client.close();
   }

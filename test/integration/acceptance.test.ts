@@ -163,5 +163,10 @@ describe('acceptance on c3', () => {
     const status = await cli.exited;
     assert.notEqual(status, 0);
     assert.equal(cli.stderr(), 'Code: 47. UNKNOWN_IDENTIFIER: Unknown identifier: usr\n');
+
+    // an unterminated string is never dropped: SYNTAX_ERROR and a non-zero exit
+    const open = spawnQuell(['client', '--coordinator', c.address, '-q', "KILL QUERY WHERE user = 'x"]);
+    assert.notEqual(await open.exited, 0);
+    assert.match(open.stderr(), /^Code: 62\. SYNTAX_ERROR: .*Unterminated quoted string\n$/);
   });
 });
