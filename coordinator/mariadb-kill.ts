@@ -1,12 +1,14 @@
 import type { Expr, MysqlKillStatement } from '../sql/ast';
 import { compileExpr } from '../sql/compile';
 import { QuellError } from '../errors/quell-error';
-import { quoteString } from '../sql/render';
+import { renderExpr } from '../sql/render';
 import { serverIdOf } from '../common/thread-id';
-import type { KillResponse__Output } from '../proto/generated/quell/v1/KillResponse';
 import type { KillMode } from '../proto/generated/quell/v1/KillMode';
 import type { ResultSink, StatementContext, StatementOutcome } from './context';
 import { fanOut } from './fanout';
+import { openKill } from './agent-calls';
+import { PlanTally } from './kill-plan';
+import { idFilter, userFilter } from './mariadb-filters';
 import type { MemberNode } from './membership';
 import { hasGrant, type User } from './users';
 
@@ -39,44 +41,24 @@ function constantId(expr: Expr): number {
   return typeof n === 'number' && Number.isFinite(n) ? Math.trunc(n) : 0;
 }
 
-interface Plan {
-  eligible: number;
-  skipped: number;
-  skippedId: string;
-}
-
-/** One Kill call to each node, gathered: plans summed, rows counted, failures kept. */
-async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, where: string, stmt: MysqlKillStatement, mode: KillMode): Promise<{ plan: Plan; failures: string[] }> {
-  const plan: Plan = { eligible: 0, skipped: 0, skippedId: '' };
+/** One Kill call to each node, gathered: plans summed, failures kept. */
+async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, where: Expr, stmt: MysqlKillStatement, mode: KillMode): Promise<{ plan: PlanTally; failures: string[] }> {
+  const plan = new PlanTally();
   const failures: string[] = [];
-  const events = fanOut<KillResponse__Output>(
-    nodes,
-    ctx.pool,
-    (client, options) =>
-      client.Kill(
-        {
-          target: 'KILL_TARGET_CONNECTION',
-          where,
-          mode,
-          soft: stmt.soft,
-          user: ctx.user.name,
-          may_kill_others: mayKillOthersConnections(ctx.user),
-          sync_timeout_ms: 0,
-          statement_id: ctx.statementId,
-          query_only: stmt.target === 'QUERY',
-        },
-        options,
-      ),
-    { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal },
-  );
-  for await (const ev of events) {
-    if (ev.kind === 'message' && ev.message.plan) {
-      plan.eligible += ev.message.plan.eligible;
-      plan.skipped += ev.message.plan.skipped;
-      plan.skippedId ||= ev.message.plan.skipped_id;
-    } else if (ev.kind === 'failed') {
-      failures.push(`${ev.node.nodeId}: ${ev.failure.kind} (${ev.failure.message})`);
-    }
+  const open = openKill(ctx.pool, {
+    target: 'KILL_TARGET_CONNECTION',
+    where: renderExpr(where),
+    mode,
+    soft: stmt.soft,
+    user: ctx.user.name,
+    may_kill_others: mayKillOthersConnections(ctx.user),
+    sync_timeout_ms: 0,
+    statement_id: ctx.statementId,
+    query_only: stmt.target === 'QUERY',
+  });
+  for await (const ev of fanOut(nodes, open, { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal })) {
+    if (ev.kind === 'message' && ev.message.plan) plan.add(ev.message.plan);
+    else if (ev.kind === 'failed') failures.push(`${ev.node.nodeId}: ${ev.failure.kind} (${ev.failure.message})`);
   }
   return { plan, failures };
 }
@@ -93,16 +75,6 @@ function ownerOf(id: number, ctx: StatementContext): MemberNode | undefined {
 }
 
 /**
- * `user@host` as MariaDB matches it: the host part of HOST (a backend shows `ip:port`), case
- * folded; `%` and `_` in the host are wildcards; a bare `%` is any host.
- */
-function hostMatch(host: string): string | undefined {
-  if (host === '%') return undefined;
-  const hostOnly = "if(position(lower(HOST), ':') > 0, substring(lower(HOST), 1, position(lower(HOST), ':') - 1), lower(HOST))";
-  return /[%_]/.test(host) ? `like(${hostOnly}, ${quoteString(host)})` : `equals(${hostOnly}, ${quoteString(host)})`;
-}
-
-/**
  * The MariaDB form: KILL [HARD|SOFT] [CONNECTION|QUERY] id | QUERY ID id | USER u. Ids go to the
  * node that made them; USER goes everywhere, all or nothing. The result is an affected-row count.
  */
@@ -113,10 +85,9 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
     const isQuery = by.kind === 'queryId';
     const node = ownerOf(id, ctx);
     if (!node) throw isQuery ? unknownQuery(id) : unknownThread(id);
-    const where = `equals(${isQuery ? 'QUERY_ID' : 'ID'}, ${id})`;
-    const { plan, failures } = await callNodes([node], ctx, where, stmt, 'KILL_MODE_ASYNC');
+    const { plan, failures } = await callNodes([node], ctx, idFilter(isQuery ? 'QUERY_ID' : 'ID', id), stmt, 'KILL_MODE_ASYNC');
     if (failures.length > 0) throw failed(`KILL could not reach the owning node: ${failures.join('; ')}`);
-    if (plan.eligible === 0 && plan.skipped > 0) throw isQuery ? notOwnerOfQuery(id) : notOwnerOfThread(String(id));
+    if (plan.denied) throw isQuery ? notOwnerOfQuery(id) : notOwnerOfThread(String(id));
     if (plan.eligible === 0) throw isQuery ? unknownQuery(id) : unknownThread(id);
     sink.header([], undefined, 'mariadb');
     return { rows: 0, affectedRows: 0 };
@@ -124,10 +95,7 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
 
   // KILL USER: every connection of that user on every node, or none of them
   const name = by.kind === 'currentUser' ? ctx.user.name : by.user;
-  const host = by.kind === 'user' ? by.host : undefined;
-  const userMatch = `equals(USER, ${quoteString(name)})`;
-  const hostCond = host === undefined ? undefined : hostMatch(host);
-  const where = hostCond === undefined ? userMatch : `and(${userMatch}, ${hostCond})`;
+  const where = userFilter(name, by.kind === 'user' ? by.host : undefined);
   const nodes = ctx.membership.nodes(ctx.defaultCluster).filter((n) => n.active);
   const check = await callNodes(nodes, ctx, where, stmt, 'KILL_MODE_TEST');
   if (check.failures.length > 0) throw failed(`KILL USER killed nothing: not every node answered: ${check.failures.join('; ')}`);

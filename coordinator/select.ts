@@ -7,10 +7,10 @@ import { CLUSTERS_COLUMNS, KILL_QUEUE_COLUMNS, findAgentTable, type AgentTable }
 import type { Column, SqlValue } from '../sql/types';
 import { isTrue } from '../sql/compile';
 import { decodeRow } from '../proto/codec';
-import type { ScanResponse__Output } from '../proto/generated/quell/v1/ScanResponse';
 import { analyzeExpr, checkFilter, checkFormat, resolveCluster } from './analysis';
 import type { ResultSink, StatementContext, StatementOutcome } from './context';
 import { fanOut } from './fanout';
+import { openScan } from './agent-calls';
 import { nodeFailuresError } from './node-failures';
 import { resolveSettings } from './settings';
 import { compareRows } from './sort';
@@ -80,24 +80,16 @@ async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluste
   const name = resolveCluster(ctx, cluster);
   const nodes = ctx.membership.nodes(name);
   const firstAnswerMs = settings.distributed_ddl_task_timeout * 1000;
-  const events = fanOut<ScanResponse__Output>(
-    nodes,
-    ctx.pool,
-    (client, options) =>
-      client.Scan(
-        {
-          table: table.wire,
-          where: p.where ? renderExpr(p.where) : '',
-          expressions: p.exprs.map(renderExpr),
-          statement_id: ctx.statementId,
-          user: ctx.user.name,
-          // MariaDB: without PROCESS a user sees only its own connections
-          see_all_users: table.wire !== 'TABLE_CONNECTIONS' || hasGrant(ctx.user, 'PROCESS') || hasGrant(ctx.user, 'SUPER'),
-        },
-        options,
-      ),
-    { firstAnswerMs, callDeadlineMs: firstAnswerMs * 2, signal: ctx.signal },
-  );
+  const open = openScan(ctx.pool, {
+    table: table.wire,
+    where: p.where ? renderExpr(p.where) : '',
+    expressions: p.exprs.map(renderExpr),
+    statement_id: ctx.statementId,
+    user: ctx.user.name,
+    // MariaDB: without PROCESS a user sees only its own connections
+    see_all_users: table.wire !== 'TABLE_CONNECTIONS' || hasGrant(ctx.user, 'PROCESS') || hasGrant(ctx.user, 'SUPER'),
+  });
+  const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs: firstAnswerMs * 2, signal: ctx.signal });
   const rows: SqlValue[][] = [];
   const failures: string[] = [];
   let timedOut = 0;

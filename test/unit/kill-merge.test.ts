@@ -1,0 +1,201 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { QuellError } from '../../errors/quell-error';
+import { NodeFailure, type NodeFailureKind } from '../../common/rpc-status';
+import { INACTIVE_MESSAGE, KillMerge, type KillMergeOptions } from '../../coordinator/kill-merge';
+import { KILL_MUTATION, KILL_QUERY } from '../../coordinator/kill-targets';
+import type { FanoutEvent } from '../../coordinator/fanout';
+import type { MemberNode } from '../../coordinator/membership';
+import type { KillResponse__Output } from '../../proto/generated/quell/v1/KillResponse';
+import type { KilledProcess__Output } from '../../proto/generated/quell/v1/KilledProcess';
+import type { SqlValue } from '../../sql/types';
+
+type Event = FanoutEvent<KillResponse__Output>;
+
+const node = (nodeId: string, port: number, active = true): MemberNode => ({ cluster: 'c3', nodeId, address: `127.0.0.1:${port}`, host: '127.0.0.1', port, active });
+const N1 = node('n1', 9701);
+const N2 = node('n2', 9702);
+const N3 = node('n3', 9703);
+const DOWN = node('n4', 9704, false);
+
+const plan = (n: MemberNode, eligible: number, skipped = 0, owner = ''): Event => ({
+  kind: 'message',
+  node: n,
+  message: { plan: { eligible, skipped, skipped_owner: owner, skipped_id: '' } },
+});
+
+function proc(n: MemberNode, fields: Partial<KilledProcess__Output>): Event {
+  const process: KilledProcess__Output = {
+    status: 'KILL_STATUS_WAITING', query_id: '', user: '', query: '', database: '', table: '', mutation_id: '', command: '', thread_id: '', error: '', ...fields,
+  };
+  return { kind: 'message', node: n, message: { process } };
+}
+const query = (n: MemberNode, queryId: string, status: KilledProcess__Output['status'] = 'KILL_STATUS_WAITING'): Event =>
+  proc(n, { status, query_id: queryId, user: 'alice', query: `SELECT '${queryId}'` });
+const done = (n: MemberNode): Event => ({ kind: 'done', node: n });
+const inactive = (n: MemberNode): Event => ({ kind: 'inactive', node: n });
+const failed = (n: MemberNode, kind: NodeFailureKind, message: string): Event => ({ kind: 'failed', node: n, failure: new NodeFailure(kind, message) });
+
+function merge(nodes: readonly MemberNode[], extra: Partial<KillMergeOptions> = {}): KillMerge {
+  return new KillMerge({ target: KILL_QUERY, nodes, user: 'bob', queueMissed: false, throwOnNodeFailure: false, ...extra });
+}
+
+/** Feeds events in order; returns what was released after each one, then at the end. */
+function feed(m: KillMerge, events: readonly Event[]): SqlValue[][][] {
+  return [...events.map((ev) => m.push(ev)), m.end()];
+}
+
+const denied = (message: string) => (err: unknown) => err instanceof QuellError && err.errorName === 'ACCESS_DENIED' && err.message === message;
+
+const queryRow = (n: MemberNode, queryId: string, status = 'waiting'): SqlValue[] => [status, queryId, 'alice', `SELECT '${queryId}'`, '127.0.0.1', n.port, n.nodeId, ''];
+const nodeRow = (n: MemberNode, status: string, error: string): SqlValue[] => [status, '', '', '', '127.0.0.1', n.port, n.nodeId, error];
+
+test('rows: held until every active node sent its plan, then passed straight through', () => {
+  const m = merge([N1, N2]);
+  const out = feed(m, [plan(N1, 2), query(N1, 'q1'), plan(N2, 1), query(N1, 'q2', 'KILL_STATUS_FINISHED'), query(N2, 'q3'), done(N1), done(N2)]);
+  assert.deepEqual(out, [
+    [],
+    [],
+    [queryRow(N1, 'q1')],
+    [queryRow(N1, 'q2', 'finished')],
+    [queryRow(N2, 'q3')],
+    [],
+    [],
+    [],
+  ]);
+  assert.equal(m.rows, 3);
+  assert.equal(m.failureError(), undefined);
+});
+
+test('none: a node that answers with its plan and no rows adds no row', () => {
+  const m = merge([N1, N2], { throwOnNodeFailure: true });
+  const out = feed(m, [plan(N2, 0), done(N2), plan(N1, 1), query(N1, 'q1'), done(N1)]);
+  assert.deepEqual(out.flat(), [queryRow(N1, 'q1')]);
+  assert.equal(m.failureError(), undefined, 'a node with nothing to kill did not fail');
+
+  const empty = merge([N1, N2]);
+  assert.deepEqual(feed(empty, [plan(N1, 0), plan(N2, 0), done(N1), done(N2)]).flat(), []);
+  assert.equal(empty.rows, 0);
+});
+
+test('inactive: a node_inactive row, held back with the rest until the active nodes planned', () => {
+  const m = merge([N1, DOWN]);
+  const out = feed(m, [inactive(DOWN), plan(N1, 1), query(N1, 'q1'), done(N1)]);
+  assert.deepEqual(out, [[], [nodeRow(DOWN, 'node_inactive', INACTIVE_MESSAGE)], [queryRow(N1, 'q1')], [], []]);
+
+  // a cluster with no live member has no plan to wait for: its rows go out at the end
+  const dead = merge([DOWN]);
+  assert.deepEqual(feed(dead, [inactive(DOWN)]), [[], [nodeRow(DOWN, 'node_inactive', INACTIVE_MESSAGE)]]);
+});
+
+test('unreachable, timeout, error: one node row each, with the reason; each settles that node', () => {
+  const cases: [NodeFailureKind, string][] = [
+    ['node_unreachable', 'connect ECONNREFUSED 127.0.0.1:9702'],
+    ['node_timeout', 'no answer within 10 s'],
+    ['node_error', 'Code: 62. SYNTAX_ERROR: bad filter'],
+  ];
+  for (const [kind, message] of cases) {
+    const m = merge([N1, N2]);
+    const out = feed(m, [plan(N1, 1), query(N1, 'q1'), failed(N2, kind, message), done(N1)]);
+    assert.deepEqual(out, [[], [], [queryRow(N1, 'q1'), nodeRow(N2, kind, message)], [], []], kind);
+    assert.equal(m.failureError(), undefined, `${kind}: never_throw keeps node problems as rows`);
+  }
+});
+
+test('a node that fails after its plan keeps the rows it sent and gets its node row', () => {
+  const m = merge([N1]);
+  const out = feed(m, [plan(N1, 2), query(N1, 'q1', 'KILL_STATUS_FINISHED'), failed(N1, 'node_unreachable', 'stream broken')]);
+  assert.deepEqual(out.flat(), [queryRow(N1, 'q1', 'finished'), nodeRow(N1, 'node_unreachable', 'stream broken')]);
+});
+
+test('ACCESS_DENIED: decided on the last plan, before any row is released', () => {
+  const m = merge([N1, N2, DOWN]);
+  const released: SqlValue[][] = [];
+  for (const ev of [inactive(DOWN), plan(N1, 0, 2, 'alice')]) released.push(...m.push(ev));
+  assert.throws(() => m.push(plan(N2, 0)), denied('User bob attempts to kill query created by alice'));
+  assert.deepEqual(released, [], 'nothing, not even the inactive node row, went out before the denial');
+});
+
+test('ACCESS_DENIED: a failed last node settles the plan phase too', () => {
+  const m = merge([N1, N2]);
+  assert.deepEqual(m.push(plan(N1, 0, 1, 'alice')), []);
+  assert.throws(() => m.push(failed(N2, 'node_timeout', 'no answer within 10 s')), denied('User bob attempts to kill query created by alice'));
+});
+
+test('no denial when something is eligible somewhere: skipped processes are just left out', () => {
+  const m = merge([N1, N2]);
+  const out = feed(m, [plan(N1, 0, 3, 'alice'), plan(N2, 1), query(N2, 'q2'), done(N1), done(N2)]);
+  assert.deepEqual(out.flat(), [queryRow(N2, 'q2')]);
+});
+
+test('mixed nodes: every member appears, by its rows or its node row', () => {
+  const m = merge([N1, N2, N3, DOWN]);
+  const out = feed(m, [
+    plan(N1, 2),
+    inactive(DOWN),
+    query(N1, 'q1'),
+    failed(N3, 'node_error', 'agent is draining'),
+    query(N1, 'q2'),
+    plan(N2, 0),
+    done(N2),
+    done(N1),
+  ]);
+  assert.deepEqual(out, [
+    [],
+    [],
+    [],
+    [],
+    [],
+    [nodeRow(DOWN, 'node_inactive', INACTIVE_MESSAGE), queryRow(N1, 'q1'), nodeRow(N3, 'node_error', 'agent is draining'), queryRow(N1, 'q2')],
+    [],
+    [],
+    [],
+  ]);
+  assert.equal(m.rows, 4);
+});
+
+test('throw mode: after the rows, NETWORK_ERROR naming the nodes, or TIMEOUT_EXCEEDED once any node timed out', () => {
+  const network = merge([N1, N2, DOWN], { throwOnNodeFailure: true });
+  const rows = feed(network, [plan(N1, 1), query(N1, 'q1'), failed(N2, 'node_unreachable', 'connect ECONNREFUSED'), inactive(DOWN), done(N1)]).flat();
+  assert.equal(rows.length, 3, 'the rows still stream before the error');
+  const err = network.failureError();
+  assert.ok(err instanceof QuellError);
+  assert.equal(err.errorName, 'NETWORK_ERROR');
+  assert.equal(err.message, 'KILL QUERY is not finished on 2 of 3 hosts: n2 (node_unreachable), n4 (node_inactive)');
+
+  const slow = merge([N1, N2], { throwOnNodeFailure: true });
+  feed(slow, [failed(N1, 'node_timeout', 'no answer within 1 s'), failed(N2, 'node_error', 'refused')]);
+  assert.equal(slow.failureError()?.errorName, 'TIMEOUT_EXCEEDED');
+  assert.match(slow.failureError()?.message ?? '', /on 2 of 2 hosts: n1 \(node_timeout\), n2 \(node_error\)/);
+});
+
+test('durable kills: missed nodes are kept for the queue, then rendered queued (or why not)', () => {
+  const opts: Partial<KillMergeOptions> = { target: KILL_MUTATION, queueMissed: true, throwOnNodeFailure: true };
+  const m = merge([N1, N2, DOWN], opts);
+  const mutation = proc(N1, { status: 'KILL_STATUS_WAITING', database: 'default', table: 'events', mutation_id: 'm1', command: 'DELETE WHERE 1' });
+  const out = feed(m, [inactive(DOWN), plan(N1, 1), mutation, failed(N2, 'node_timeout', 'no answer within 10 s'), done(N1)]).flat();
+  assert.deepEqual(out, [['waiting', 'default', 'events', 'm1', 'DELETE WHERE 1', '127.0.0.1', 9701, 'n1', '']]);
+  assert.deepEqual(
+    m.missed.map((x) => [x.node.nodeId, x.status]),
+    [['n4', 'node_inactive'], ['n2', 'node_timeout']],
+  );
+  const until = new Date(Date.UTC(2030, 0, 1));
+  assert.deepEqual(m.queued('k1', until), [
+    ['queued', '', '', '', '', '127.0.0.1', 9704, 'n4', 'node_inactive: queued as kill k1, applied when the node returns (until 2030-01-01T00:00:00.000Z)'],
+    ['queued', '', '', '', '', '127.0.0.1', 9702, 'n2', 'node_timeout: queued as kill k1, applied when the node returns (until 2030-01-01T00:00:00.000Z)'],
+  ]);
+  assert.equal(m.rows, 3);
+  assert.equal(m.failureError()?.errorName, 'TIMEOUT_EXCEEDED', 'a queued kill still missed its node now');
+
+  const unqueued = merge([DOWN], opts);
+  feed(unqueued, [inactive(DOWN)]);
+  assert.deepEqual(unqueued.notQueued('etcd unreachable'), [
+    ['node_inactive', '', '', '', '', '127.0.0.1', 9704, 'n4', `${INACTIVE_MESSAGE}; the kill could not be queued: etcd unreachable`],
+  ]);
+});
+
+test('without queueing, mutation kills render missed nodes as rows at once', () => {
+  const m = merge([DOWN], { target: KILL_MUTATION });
+  assert.deepEqual(feed(m, [inactive(DOWN)]).flat(), [['node_inactive', '', '', '', '', '127.0.0.1', 9704, 'n4', INACTIVE_MESSAGE]]);
+  assert.deepEqual(m.missed, []);
+});
