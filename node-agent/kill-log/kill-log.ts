@@ -10,8 +10,10 @@ import { fileLines } from './lines';
 export const DEFAULT_KILL_LOG_MAX_MB = 64;
 export const DEFAULT_KILL_LOG_KEEP = 5;
 
-/** The two file operations an append is made of; tests wrap them to count syncs or fail them. */
+/** The file operations of the write path; tests wrap them to count syncs or fail them. */
 export interface KillLogIo {
+  /** opens (creating) the current file for reading and appending */
+  openAppend(file: string): Promise<FileHandle>;
   /** writes all of `data` at the end of the file (it is opened O_APPEND) */
   write(fh: FileHandle, data: Buffer): Promise<void>;
   /** fdatasync */
@@ -19,6 +21,7 @@ export interface KillLogIo {
 }
 
 export const FILE_IO: KillLogIo = {
+  openAppend: (file) => open(file, 'a+', 0o640),
   async write(fh, data) {
     for (let done = 0; done < data.length; ) done += (await fh.write(data, done, data.length - done)).bytesWritten;
   },
@@ -221,7 +224,7 @@ export class KillLog {
 
   /** Opens kill_log.jsonl for appending and learns its size and whether it ends inside a line. */
   private async openCurrent(): Promise<void> {
-    const fh = await open(path.join(this.dir, CURRENT_FILE), 'a+', 0o640);
+    const fh = await this.io.openAppend(path.join(this.dir, CURRENT_FILE));
     try {
       const { size } = await fh.stat();
       let torn = false;
@@ -262,6 +265,9 @@ export class KillLog {
     this.rotationFailing = false;
     this.counters.rotations++;
     await this.closeCurrent();
+    // the full file is kill_log.1.jsonl now: if the new one cannot be opened, the next round
+    // retries the open, not the rotation (which would push one more file out)
+    this.size = 0;
     await this.openCurrent();
   }
 

@@ -47,6 +47,7 @@ function failingIo(code: string): KillLogIo & { failing: boolean } {
       await FILE_IO.write(fh, data);
     },
     datasync: (fh: FileHandle) => FILE_IO.datasync(fh),
+    openAppend: (file: string) => FILE_IO.openAppend(file),
   };
   return io;
 }
@@ -95,7 +96,7 @@ test('kill log: appends made while a sync is in flight share the next sync', asy
   const started = new Promise<void>((resolve) => (syncStarted = resolve));
   let held = false;
   const io: KillLogIo = {
-    write: (fh, data) => FILE_IO.write(fh, data),
+    ...FILE_IO,
     async datasync(fh) {
       if (!held) {
         held = true;
@@ -139,6 +140,32 @@ test('kill log: rotation at the size limit keeps order and the kept-files count'
     assert.equal(kl.stats().rotations, 5);
     const rotated = await readFile(path.join(dir, 'kill_log.1.jsonl'), 'utf8');
     assert.deepEqual(rotated.trim().split('\n').map((l) => decodeEntry(l)?.statement_id), ['r8', 'r9']);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log: a new file that cannot be created after a rotation fails the round, and the next round only retries the open', async () => {
+  const dir = await tempDir();
+  let refuseOpen = false;
+  const io: KillLogIo = {
+    ...FILE_IO,
+    openAppend: (file) => (refuseOpen ? Promise.reject(Object.assign(new Error(`EMFILE: too many open files, open '${file}'`), { code: 'EMFILE' })) : FILE_IO.openAppend(file)),
+  };
+  try {
+    const size = Buffer.byteLength(JSON.stringify(entry('o0'))) + 1;
+    const kl = await KillLog.open({ dir, log, io, maxBytes: size, keep: 3 });
+    await kl.append([entry('o0')]);
+    await kl.append([entry('o1')]);
+    refuseOpen = true;
+    await assert.rejects(kl.append([entry('o2')]), /^KillLogError: kill log unwritable: EMFILE: too many open files, open '.*kill_log\.jsonl'$/);
+    await assert.rejects(kl.append([entry('o3')]), /EMFILE/);
+    refuseOpen = false;
+    await kl.append([entry('o4')]);
+    // one rotation for o2's round, none for the retries: o0 is still kept
+    assert.deepEqual((await readdir(dir)).sort(), ['kill_log.1.jsonl', 'kill_log.2.jsonl', 'kill_log.jsonl']);
+    assert.deepEqual(ids(await readAll(kl)), ['o0', 'o1', 'o4']);
     await kl.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
