@@ -40,6 +40,16 @@ export const KILL_QUEUE_COLUMNS: readonly Column[] = cols(
   'kill_id String, cluster String, condition String, user String, created DateTime, expires DateTime, nodes String, applied UInt64',
 );
 
+/**
+ * system.kill_log (DESIGN.md §The kill log): one row per process an agent killed, was asked to
+ * kill, or listed for a TEST, read from the node's log files.
+ */
+export const KILL_LOG_COLUMNS: readonly Column[] = cols(`
+  event_time DateTime, statement_id String, user String, client String, coordinator String,
+  target String, mode String, condition String, query_id String, mutation_id String,
+  thread_id UInt64, process_user String, query String, kill_status String, error String,
+  policy String`);
+
 export const CLUSTERS_COLUMNS: readonly Column[] = cols('cluster String, node_id String, host String, port UInt16, is_active UInt8');
 
 export const KILL_QUERY_RESULT: readonly Column[] = cols(
@@ -63,7 +73,7 @@ function withNodeColumns(own: readonly Column[]): Column[] {
 /** A table an agent serves, as the coordinator knows it for analysis. */
 export interface AgentTable {
   readonly name: string;
-  readonly wire: 'TABLE_PROCESSES' | 'TABLE_MUTATIONS' | 'TABLE_CONNECTIONS';
+  readonly wire: 'TABLE_PROCESSES' | 'TABLE_MUTATIONS' | 'TABLE_CONNECTIONS' | 'TABLE_KILL_LOG';
   /** the table's own columns followed by NODE_COLUMNS */
   readonly columns: readonly Column[];
 }
@@ -72,6 +82,7 @@ export const AGENT_TABLES: readonly AgentTable[] = [
   { name: 'system.processes', wire: 'TABLE_PROCESSES', columns: withNodeColumns(PROCESSES_COLUMNS) },
   { name: 'system.mutations', wire: 'TABLE_MUTATIONS', columns: withNodeColumns(MUTATIONS_COLUMNS) },
   { name: 'information_schema.PROCESSLIST', wire: 'TABLE_CONNECTIONS', columns: withNodeColumns(PROCESSLIST_COLUMNS) },
+  { name: 'system.kill_log', wire: 'TABLE_KILL_LOG', columns: withNodeColumns(KILL_LOG_COLUMNS) },
 ];
 
 /** Finds an agent table by name: `system.*` as ClickHouse spells it, information_schema in any case (as MariaDB). */

@@ -1,0 +1,377 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, mkdir, readdir, readFile, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+import { FILE_IO, KillLog, KillLogError, killLogRefusal, decodeEntry, type KillLogEntry, type KillLogIo } from '../../node-agent/kill-log';
+import { killLogResolver } from '../../node-agent/kill-log-columns';
+import { compileFilter } from '../../sql/compile';
+import { parseExpression } from '../../sql/parser';
+import { findAgentTable, KILL_LOG_COLUMNS } from '../../sql/tables';
+
+const log = pino({ level: 'silent' });
+const NODE = { nodeId: 'n1', host: '127.0.0.1', port: 9701, address: '127.0.0.1:9701', clusters: ['c3'] };
+
+function entry(id: string, extra: Partial<KillLogEntry> = {}): KillLogEntry {
+  return {
+    event_time: 1_700_000_000, statement_id: id, user: 'admin', client: 'spiffe://quell/user/admin', coordinator: 'spiffe://quell/coordinator',
+    target: 'QUERY', mode: 'SYNC', condition: "equals(user, 'etl')", query_id: `q-${id}`, mutation_id: '', thread_id: 2 ** 40 + 7,
+    process_user: 'etl', query: "SELECT 'x\ny'", kill_status: 'finished', error: '', policy: '', ...extra,
+  };
+}
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), 'quell-kill-log-'));
+}
+
+async function readAll(kl: KillLog): Promise<KillLogEntry[]> {
+  const out: KillLogEntry[] = [];
+  for await (const e of kl.read()) out.push(e);
+  return out;
+}
+
+const ids = (entries: readonly KillLogEntry[]): string[] => entries.map((e) => e.statement_id);
+
+/** An io whose writes fail with `code` while `failing` is set. */
+function failingIo(code: string): KillLogIo & { failing: boolean } {
+  const io = {
+    failing: true,
+    async write(fh: FileHandle, data: Buffer) {
+      if (io.failing) {
+        // a torn write first: half the bytes land, then the error
+        await FILE_IO.write(fh, data.subarray(0, Math.floor(data.length / 2)));
+        throw Object.assign(new Error(`${code}: simulated failure, write`), { code });
+      }
+      await FILE_IO.write(fh, data);
+    },
+    datasync: (fh: FileHandle) => FILE_IO.datasync(fh),
+    openAppend: (file: string) => FILE_IO.openAppend(file),
+  };
+  return io;
+}
+
+test('kill log: entries round-trip through the file, in order, one JSON line each', async () => {
+  const dir = await tempDir();
+  try {
+    const kl = await KillLog.open({ dir, log });
+    await kl.append([entry('s1'), entry('s2', { kill_status: 'cant_cancel', error: 'refused' })]);
+    await kl.append([entry('s3', { mode: 'TEST', kill_status: 'unknown_status' })]);
+    const got = await readAll(kl);
+    assert.deepEqual(got, [entry('s1'), entry('s2', { kill_status: 'cant_cancel', error: 'refused' }), entry('s3', { mode: 'TEST', kill_status: 'unknown_status' })]);
+    await kl.close();
+    const lines = (await readFile(path.join(dir, 'kill_log.jsonl'), 'utf8')).split('\n');
+    assert.equal(lines.length, 4);
+    assert.equal(lines[3], '');
+    assert.deepEqual(Object.keys(JSON.parse(lines[0] as string)), KILL_LOG_COLUMNS.map((c) => c.name));
+    // a reopened log reads what the closed one wrote
+    const again = await KillLog.open({ dir, log });
+    assert.deepEqual(ids(await readAll(again)), ['s1', 's2', 's3']);
+    await again.close();
+    await assert.rejects(kl.append([entry('late')]), /kill log unwritable: the log is closed/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log: 50 concurrent appends are all written with one sync', async () => {
+  const dir = await tempDir();
+  try {
+    const kl = await KillLog.open({ dir, log });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => kl.append([entry(`c${i}`)])));
+    assert.deepEqual(ids(await readAll(kl)), Array.from({ length: 50 }, (_, i) => `c${i}`));
+    assert.equal(kl.stats().appends, 50);
+    assert.equal(kl.stats().syncs, 1);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log: appends made while a sync is in flight share the next sync', async () => {
+  const dir = await tempDir();
+  let releaseSync: () => void = () => undefined;
+  let syncStarted: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (syncStarted = resolve));
+  let held = false;
+  const io: KillLogIo = {
+    ...FILE_IO,
+    async datasync(fh) {
+      if (!held) {
+        held = true;
+        syncStarted();
+        await new Promise<void>((resolve) => (releaseSync = resolve));
+      }
+      await FILE_IO.datasync(fh);
+    },
+  };
+  try {
+    const kl = await KillLog.open({ dir, log, io });
+    const first = kl.append([entry('first')]);
+    await started;
+    const settled: string[] = [];
+    const rest = Array.from({ length: 49 }, (_, i) => kl.append([entry(`r${i}`)]).then(() => settled.push(`r${i}`)));
+    // nothing of the later appends is confirmed, or readable, before its own sync
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(settled, []);
+    releaseSync();
+    await first;
+    await Promise.all(rest);
+    assert.equal(settled.length, 49);
+    assert.equal(kl.stats().syncs, 2);
+    assert.deepEqual(ids(await readAll(kl)), ['first', ...Array.from({ length: 49 }, (_, i) => `r${i}`)]);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log: rotation at the size limit keeps order and the kept-files count', async () => {
+  const dir = await tempDir();
+  try {
+    const size = Buffer.byteLength(JSON.stringify(entry('r0'))) + 1;
+    // two entries fit; the third round finds the file full and rotates first
+    const kl = await KillLog.open({ dir, log, maxBytes: size * 2, keep: 2 });
+    for (let i = 0; i < 11; i++) await kl.append([entry(`r${i}`)]);
+    assert.deepEqual((await readdir(dir)).sort(), ['kill_log.1.jsonl', 'kill_log.2.jsonl', 'kill_log.jsonl']);
+    // r0..r5 rotated away; .2 = r6 r7, .1 = r8 r9, current = r10
+    assert.deepEqual(ids(await readAll(kl)), ['r6', 'r7', 'r8', 'r9', 'r10']);
+    assert.equal(kl.stats().rotations, 5);
+    const rotated = await readFile(path.join(dir, 'kill_log.1.jsonl'), 'utf8');
+    assert.deepEqual(rotated.trim().split('\n').map((l) => decodeEntry(l)?.statement_id), ['r8', 'r9']);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log: a new file that cannot be created after a rotation fails the round, and the next round only retries the open', async () => {
+  const dir = await tempDir();
+  let refuseOpen = false;
+  const io: KillLogIo = {
+    ...FILE_IO,
+    openAppend: (file) => (refuseOpen ? Promise.reject(Object.assign(new Error(`EMFILE: too many open files, open '${file}'`), { code: 'EMFILE' })) : FILE_IO.openAppend(file)),
+  };
+  try {
+    const size = Buffer.byteLength(JSON.stringify(entry('o0'))) + 1;
+    const kl = await KillLog.open({ dir, log, io, maxBytes: size, keep: 3 });
+    await kl.append([entry('o0')]);
+    await kl.append([entry('o1')]);
+    refuseOpen = true;
+    await assert.rejects(kl.append([entry('o2')]), /^KillLogError: kill log unwritable: EMFILE: too many open files, open '.*kill_log\.jsonl'$/);
+    await assert.rejects(kl.append([entry('o3')]), /EMFILE/);
+    refuseOpen = false;
+    await kl.append([entry('o4')]);
+    // one rotation for o2's round, none for the retries: o0 is still kept
+    assert.deepEqual((await readdir(dir)).sort(), ['kill_log.1.jsonl', 'kill_log.2.jsonl', 'kill_log.jsonl']);
+    assert.deepEqual(ids(await readAll(kl)), ['o0', 'o1', 'o4']);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log: a reader sees a consistent snapshot while appends rotate files under it', async () => {
+  const dir = await tempDir();
+  try {
+    const size = Buffer.byteLength(JSON.stringify(entry('a0'))) + 1;
+    const kl = await KillLog.open({ dir, log, maxBytes: size, keep: 20 });
+    for (let i = 0; i < 5; i++) await kl.append([entry(`a${i}`)]);
+    const reader = kl.read();
+    const first = await reader.next();
+    assert.equal(first.done, false);
+    for (let i = 5; i < 10; i++) await kl.append([entry(`a${i}`)]);
+    const rest: string[] = [];
+    for await (const e of reader) rest.push(e.statement_id);
+    assert.deepEqual([first.value?.statement_id, ...rest], ['a0', 'a1', 'a2', 'a3', 'a4']);
+    assert.deepEqual(ids(await readAll(kl)), Array.from({ length: 10 }, (_, i) => `a${i}`));
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log: a torn last line is skipped, and the next entry starts a line of its own', async () => {
+  const dir = await tempDir();
+  try {
+    const good = JSON.stringify(entry('t1')) + '\n' + JSON.stringify(entry('t2')) + '\n';
+    const torn = JSON.stringify(entry('t3')).slice(0, 40);
+    await writeFile(path.join(dir, 'kill_log.jsonl'), good + torn);
+    const kl = await KillLog.open({ dir, log });
+    assert.deepEqual(ids(await readAll(kl)), ['t1', 't2']);
+    await kl.append([entry('t4')]);
+    assert.deepEqual(ids(await readAll(kl)), ['t1', 't2', 't4']);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log: lines from another version read with defaults; non-entries are not rows', () => {
+  assert.deepEqual(decodeEntry('{"event_time": 5, "user": "u", "thread_id": "x", "extra": 1}'), {
+    ...Object.fromEntries(KILL_LOG_COLUMNS.map((c) => [c.name, c.type === 'String' ? '' : 0])),
+    event_time: 5,
+    user: 'u',
+  });
+  for (const line of ['', '[]', 'null', '{"user":"u"}', '{"event_time":1', 'garbage']) assert.equal(decodeEntry(line), undefined, line);
+});
+
+test('kill log: entries acknowledged before a SIGKILL are there on reopen', async () => {
+  const dir = await tempDir();
+  try {
+    const modulePath = path.resolve(__dirname, '../../node-agent/kill-log/index.js');
+    const script = `
+      const { KillLog } = require(${JSON.stringify(modulePath)});
+      const pino = require('pino');
+      const base = JSON.parse(process.env.ENTRY);
+      (async () => {
+        const kl = await KillLog.open({ dir: process.env.DIR, log: pino({ level: 'silent' }) });
+        await Promise.all(Array.from({ length: 20 }, (_, i) => kl.append([{ ...base, statement_id: 'before-' + i }])));
+        process.stdout.write('synced\\n');
+        // keep writing so that the kill lands in the middle of a round
+        for (let i = 0; ; i++) await kl.append([{ ...base, statement_id: 'after-' + i, query: 'x'.repeat(i % 5000) }]);
+      })();`;
+    const child = spawn(process.execPath, ['-e', script], {
+      cwd: path.resolve(__dirname, '../../..'),
+      env: { ...process.env, DIR: dir, ENTRY: JSON.stringify(entry('x')) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('synced')) resolve();
+      });
+      child.on('exit', () => reject(new Error(`child exited before syncing: ${stderr}`)));
+    });
+    child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL');
+
+    const kl = await KillLog.open({ dir, log });
+    const got = ids(await readAll(kl));
+    const before = got.filter((id) => id.startsWith('before-'));
+    assert.deepEqual(before.sort(), Array.from({ length: 20 }, (_, i) => `before-${i}`).sort());
+    // whatever got in after them is an unbroken prefix of what was appended
+    const after = got.filter((id) => id.startsWith('after-'));
+    assert.deepEqual(after, after.map((_, i) => `after-${i}`));
+    assert.equal(got.length, 20 + after.length);
+    await kl.append([entry('reopened')]);
+    assert.equal(ids(await readAll(kl)).at(-1), 'reopened');
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log: a directory that cannot be made fails open with one line, without throwing synchronously', async () => {
+  const dir = await tempDir();
+  try {
+    await writeFile(path.join(dir, 'file'), 'x');
+    const opening = KillLog.open({ dir: path.join(dir, 'file', 'kill-log'), log });
+    await assert.rejects(opening, (err: unknown) => {
+      assert.ok(err instanceof KillLogError);
+      assert.match(err.message, /^kill log unwritable: ENOTDIR: not a directory, mkdir '.*file\/kill-log'$/);
+      assert.equal(err.reason, 'ENOTDIR');
+      return true;
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log: a failed write rejects its appends, leaves nothing of them behind, and the log works again', async () => {
+  const dir = await tempDir();
+  try {
+    const io = failingIo('EIO');
+    const kl = await KillLog.open({ dir, log, io });
+    io.failing = false;
+    await kl.append([entry('ok1')]);
+    io.failing = true;
+    const refused = kl.append([entry('lost1'), entry('lost2')]);
+    await assert.rejects(refused, (err: unknown) => {
+      assert.ok(err instanceof KillLogError);
+      assert.match(err.message, /^kill log unwritable: EIO: simulated failure, write \(dir .*\)$/);
+      assert.equal(err.reason, 'EIO');
+      assert.equal(killLogRefusal(err), `not killed: ${err.message}`);
+      return true;
+    });
+    io.failing = false;
+    await kl.append([entry('ok2')]);
+    assert.deepEqual(ids(await readAll(kl)), ['ok1', 'ok2']);
+    assert.equal(kl.stats().failures, 1);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** A 64 KiB tmpfs at `dir` for a real ENOSPC, or undefined where mounting is not allowed. */
+function mountTiny(dir: string): (() => void) | undefined {
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' });
+  if (mounted.status !== 0) return undefined;
+  return () => {
+    spawnSync('umount', [dir], { stdio: 'ignore' });
+  };
+}
+
+test('kill log: a full disk rejects appends with ENOSPC; with room again the log works', async () => {
+  const root = await tempDir();
+  const dir = path.join(root, 'mnt');
+  await mkdir(dir);
+  const unmount = mountTiny(dir);
+  // without the right to mount, the same failure is injected
+  const io = unmount ? FILE_IO : failingIo('ENOSPC');
+  const setFull = (full: boolean): void => {
+    if (!unmount) (io as ReturnType<typeof failingIo>).failing = full;
+  };
+  try {
+    setFull(false);
+    const kl = await KillLog.open({ dir, log, io });
+    await kl.append([entry('before')]);
+    const filler = path.join(dir, 'filler');
+    if (unmount) {
+      const block = Buffer.alloc(4096, 1);
+      await writeFile(filler, '');
+      for (;;) {
+        try {
+          await writeFile(filler, block, { flag: 'a' });
+        } catch {
+          break;
+        }
+      }
+    }
+    setFull(true);
+    await assert.rejects(kl.append([entry('full', { query: 'y'.repeat(20_000) })]), (err: unknown) => {
+      assert.ok(err instanceof KillLogError);
+      assert.equal(err.reason, 'ENOSPC');
+      assert.match(err.message, /^kill log unwritable: ENOSPC: [^\n]+$/);
+      assert.match(killLogRefusal(err), /^not killed: kill log unwritable: ENOSPC/);
+      return true;
+    });
+    if (unmount) await unlink(filler);
+    setFull(false);
+    await kl.append([entry('after')]);
+    assert.deepEqual(ids(await readAll(kl)), ['before', 'after']);
+    await kl.close();
+  } finally {
+    unmount?.();
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('system.kill_log: every column has a getter and the filter compiler reads entries', () => {
+  const table = findAgentTable('system.kill_log');
+  assert.ok(table);
+  assert.deepEqual(table.columns.map((c) => c.name), [...KILL_LOG_COLUMNS.map((c) => c.name), 'host', 'port', 'node_id']);
+  assert.deepEqual(Object.keys(entry('k')), KILL_LOG_COLUMNS.map((c) => c.name));
+  const resolve = killLogResolver(NODE);
+  const ctx = { hostName: 'n1', now: () => 1_700_000_100 };
+  const rows = [entry('k1'), entry('k2', { user: 'alice', kill_status: 'cant_cancel' }), entry('k3', { user: 'alice', thread_id: 3 })];
+  const pick = (where: string): string[] => ids(rows.filter(compileFilter(parseExpression(where), resolve, ctx)));
+  assert.deepEqual(pick("user = 'alice' AND kill_status = 'finished'"), ['k3']);
+  assert.deepEqual(pick("node_id = 'n1' AND port = 9701 AND host = '127.0.0.1'"), ['k1', 'k2', 'k3']);
+  assert.deepEqual(pick('thread_id > 1000 AND event_time < now()'), ['k1', 'k2']);
+  assert.deepEqual(pick("query LIKE '%\\n%'"), ['k1', 'k2', 'k3']);
+});
