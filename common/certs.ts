@@ -50,6 +50,7 @@ export interface InitCertsResult {
 }
 
 const DEFAULT_DAYS = 365;
+const CA_DAYS = 3650;
 
 // openssl reads the system openssl.cnf unless told otherwise, and its defaults (a CA
 // extension section for every `req -x509`) differ between distributions.
@@ -169,23 +170,24 @@ export async function initCerts(dir: string, o: InitCertsOptions = {}): Promise<
   const days = o.days ?? DEFAULT_DAYS;
   const abs = path.resolve(dir);
   const written: string[] = [];
-  const caPair = { cert: path.join(abs, 'ca.pem'), key: path.join(abs, 'ca-key.pem') };
-  const hasCert = await exists(caPair.cert);
-  if (hasCert !== (await exists(caPair.key))) throw chError('BAD_ARGUMENTS', `${abs} holds only one of ca.pem and ca-key.pem: restore the other or remove both`);
-  if (!hasCert) {
-    await createCa(abs, { days });
-    written.push(caPair.cert, caPair.key);
-  }
-  // identities are checked before any file is written for them
-  const wanted: [string, Identity][] = [
+  // every name is checked before anything is written
+  const wanted = new Map<string, Identity>([
     ['coordinator', identities.coordinator(td)],
     ['workload', identities.workload(td)],
     ...(o.nodes ?? []).map((n): [string, Identity] => [`agent-${n}`, identities.agent(n, td)]),
     ...(o.users ?? []).map((u): [string, Identity] => [`user-${u}`, identities.user(u, td)]),
-  ];
+  ]);
+  const caPair = { cert: path.join(abs, 'ca.pem'), key: path.join(abs, 'ca-key.pem') };
+  const hasCert = await exists(caPair.cert);
+  if (hasCert !== (await exists(caPair.key))) throw chError('BAD_ARGUMENTS', `${abs} holds only one of ca.pem and ca-key.pem: restore the other or remove both`);
+  if (!hasCert) {
+    // the CA outlives its leaves, so certificates issued later under it stay valid their full term
+    await createCa(abs, { days: Math.max(days, CA_DAYS) });
+    written.push(caPair.cert, caPair.key);
+  }
   const pairs = new Map<string, KeyPair>();
   await Promise.all(
-    wanted.map(async ([name, identity]) => {
+    [...wanted].map(async ([name, identity]) => {
       const pair = { cert: path.join(abs, `${name}.pem`), key: path.join(abs, `${name}-key.pem`) };
       if (!(await exists(pair.cert)) || !(await exists(pair.key))) {
         await issueCert(abs, caPair, name, identity, { days });
