@@ -5,6 +5,8 @@ import type { Logger } from '../logger';
 import { CertFiles } from './cert-files';
 import { hasTlsFiles, plaintextAllowed, type TlsOptions } from './options';
 import { serverIdentityCheck } from './peer';
+import { tlsFailure } from './failures';
+import { transportReason } from '../rpc-status';
 
 /** Whether a TLS server insists on a client certificate in the handshake, or only asks for one. */
 export type ClientCertificates = 'require' | 'request';
@@ -71,6 +73,21 @@ export class TransportSecurity {
     return grpc.experimental.createCertificateProviderChannelCredentials(this.files, identity, {
       checkServerIdentity: serverIdentityCheck(expect, this.trustDomain),
     });
+  }
+
+  /**
+   * `transportReason` told with what this side knows: grpc-js shows a TLS server dropping our
+   * certificate and a plaintext client on a TLS port alike ("Failed to connect").
+   */
+  connectFailureReason(details: string): string {
+    const tls = tlsFailure(details);
+    if (!tls || tls.definite) return transportReason(details);
+    if (!this.files) return 'the peer closed the connection during setup: it probably requires TLS, and this side is plaintext (--insecure)';
+    const own = this.files.current.own;
+    if (!own) return 'the peer closed the connection during setup: it probably requires a client certificate, and none is configured (--tls-cert/--tls-key)';
+    const expiry = new Date(own.leaf.validTo);
+    if (expiry < new Date()) return `the peer closed the connection during setup: our certificate ${formatIdentity(own.identity)} expired at ${expiry.toISOString()}`;
+    return `the peer closed the connection during setup: it probably refused our certificate ${formatIdentity(own.identity)} (issued by a CA it does not trust?)`;
   }
 
   /** Re-reads the certificate files now instead of at the next interval; true when they changed. */

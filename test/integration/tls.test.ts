@@ -128,7 +128,12 @@ test('an untrusted CA: the client refuses the server, and the server ignores the
   const forged = await dial(agent, { ca: pki.ca, cert: evilCoordinator.cert, key: evilCoordinator.key }, identities.agent('n1'));
   assert.equal(caller(forged), 'anonymous');
   const strict = await serveTls(pki.agent('n1'), 'require');
-  assert.equal(failure(await dial(strict, { ca: pki.ca, cert: evilCoordinator.cert, key: evilCoordinator.key }, identities.agent('n1'))).reason, 'the peer closed the connection during setup: it refused our certificate, or only one side uses TLS');
+  const forger = security({ ca: pki.ca, cert: evilCoordinator.cert, key: evilCoordinator.key });
+  const dropped = await info(strict, forger.channelCredentials(strict, identities.agent('n1')));
+  assert.equal(failure(dropped).reason, 'the peer closed the connection during setup: it refused our certificate, or only one side uses TLS');
+  assert.ok(!dropped.ok);
+  assert.equal(forger.connectFailureReason(dropped.err.details), 'the peer closed the connection during setup: it probably refused our certificate spiffe://quell/coordinator (issued by a CA it does not trust?)');
+  assert.equal(security(pki.anonymous()).connectFailureReason(dropped.err.details), 'the peer closed the connection during setup: it probably requires a client certificate, and none is configured (--tls-cert/--tls-key)');
 });
 
 test('expired certificates: refused at load, by the client, and by the server', async () => {
@@ -151,8 +156,13 @@ test('plaintext client on a TLS port, and a TLS client on a plaintext port', asy
   const tlsPort = await serveTls(pki.agent('n1'), 'require');
   const plain = await dial(tlsPort, { insecure: true }, 'agent');
   assert.equal(failure(plain).reason, 'the peer closed the connection during setup: it refused our certificate, or only one side uses TLS');
+  assert.ok(!plain.ok);
+  assert.equal(security({ insecure: true }).connectFailureReason(plain.err.details), 'the peer closed the connection during setup: it probably requires TLS, and this side is plaintext (--insecure)');
   const plainPort = await serve(security({ insecure: true }).serverCredentials('127.0.0.1:0', 'require'));
-  assert.deepEqual(failure(await dial(plainPort, pki.coordinator(), 'agent')), { kind: 'node_error', reason: 'the peer does not speak TLS (a plaintext endpoint; is it running with --insecure?)' });
+  const tlsClient = await dial(plainPort, pki.coordinator(), 'agent');
+  assert.deepEqual(failure(tlsClient), { kind: 'node_error', reason: 'the peer does not speak TLS (a plaintext endpoint; is it running with --insecure?)' });
+  assert.ok(!tlsClient.ok);
+  assert.equal(security(pki.coordinator()).connectFailureReason(tlsClient.err.details), 'the peer does not speak TLS (a plaintext endpoint; is it running with --insecure?)');
 });
 
 test('the coordinator refuses an agent whose certificate names another node', async () => {
