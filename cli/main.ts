@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   sim: async () => (await import('./commands/sim')).runSim,
   cluster: async () => (await import('./commands/cluster')).runCluster,
   local: async () => (await import('./commands/local')).runLocal,
+  certs: async () => (await import('./commands/certs')).runCerts,
 };
 
 const USAGE = `usage: quell <command> [options]
@@ -26,6 +27,7 @@ commands:
                --agent H:P --mutations N --table T [--database D] [--command TEXT] [--mutation-id-prefix P] [--parts N] [--part-ms MS]
   cluster      ls | forget NODE [--cluster C] | kills | drop-kill KILL_ID   (--etcd URLS)
   local        [--nodes N] [-q SQL]
+  certs        init DIR [--nodes N1,N2,...] [--users U1,...] [--trust-domain quell] [--days N]
 `;
 
 async function main(): Promise<void> {

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { QuellError, type Dialect } from '../errors/quell-error';
 import { errorText } from '../errors/error-text';
+import { tlsFailure } from './tls/failures';
 
 /**
  * The boundary between gRPC statuses and quell's typed errors. Servers turn a QuellError
@@ -40,6 +41,8 @@ export class NodeFailure extends Error {
 
 /** grpc-js's connect failures are long; the operator needs the cause (`connect ECONNREFUSED 127.0.0.1:9701`). */
 export function transportReason(details: string): string {
+  const tls = tlsFailure(details);
+  if (tls) return tls.reason;
   const m = /connect (E[A-Z]+) ([^\s]+?)\.?(\s|$)/.exec(details);
   if (m) return `connect ${m[1]} ${m[2]}`;
   return details.replace(/\s*Resolution note:\s*$/, '').trim() || 'connection failed';
@@ -67,6 +70,9 @@ export function toNodeFailure(err: unknown): NodeFailure {
   if (isServiceError(err)) {
     if (err.code === grpc.status.DEADLINE_EXCEEDED) return new NodeFailure('node_timeout', 'no answer before the deadline');
     if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED) {
+      // a certificate problem or an impostor is not an outage: it stays until someone fixes it
+      const tls = tlsFailure(err.details);
+      if (tls?.definite) return new NodeFailure('node_error', tls.reason);
       return new NodeFailure('node_unreachable', transportReason(err.details));
     }
     return new NodeFailure('node_error', err.details || grpc.status[err.code] || 'agent error');

@@ -1,0 +1,102 @@
+import * as grpc from '@grpc/grpc-js';
+import { chError } from '../../errors/quell-error';
+import { checkTrustDomain, DEFAULT_TRUST_DOMAIN, describeExpectation, formatIdentity, meetsExpectation, type Identity, type PeerExpectation } from '../identity';
+import type { Logger } from '../logger';
+import { CertFiles } from './cert-files';
+import { hasTlsFiles, plaintextAllowed, type TlsOptions } from './options';
+import { serverIdentityCheck } from './peer';
+import { tlsFailure } from './failures';
+import { transportReason } from '../rpc-status';
+
+/** Whether a TLS server insists on a client certificate in the handshake, or only asks for one. */
+export type ClientCertificates = 'require' | 'request';
+
+/**
+ * One process's transport security, made once from its options: TLS with certificate files
+ * that follow rotations, or plaintext where `--insecure` allows it. Every server and channel
+ * of the process gets its credentials here, so they share one file watcher and one rule.
+ */
+export class TransportSecurity {
+  private constructor(
+    readonly trustDomain: string,
+    private readonly files: CertFiles | undefined,
+    private readonly insecure: boolean,
+  ) {}
+
+  /** Throws a one-line QuellError when the files are missing, unreadable or unusable. */
+  static from(o: TlsOptions, log?: Logger): TransportSecurity {
+    const trustDomain = checkTrustDomain(o.trustDomain ?? DEFAULT_TRUST_DOMAIN);
+    if (!hasTlsFiles(o)) return new TransportSecurity(trustDomain, undefined, o.insecure === true);
+    if (o.insecure) throw chError('BAD_ARGUMENTS', '--insecure contradicts --tls-ca/--tls-cert/--tls-key: give one or the other');
+    if (o.ca === undefined) throw chError('BAD_ARGUMENTS', '--tls-ca is required with --tls-cert/--tls-key: peers are verified against it');
+    return new TransportSecurity(trustDomain, new CertFiles({ ca: o.ca, cert: o.cert, key: o.key }, trustDomain, o.reloadIntervalMs, log), false);
+  }
+
+  get secure(): boolean {
+    return this.files !== undefined;
+  }
+
+  /** This process's identity, from its current certificate. */
+  get identity(): Identity | undefined {
+    return this.files?.current.own?.identity;
+  }
+
+  /** Fails start-up when the certificate is for another role or node (an agent given n2's files). */
+  requireOwnIdentity(expect: PeerExpectation): void {
+    if (!this.files) return;
+    const own = this.files.current.own;
+    if (!own) throw chError('BAD_ARGUMENTS', `a certificate for ${describeExpectation(expect, this.trustDomain)} is required (--tls-cert/--tls-key)`);
+    if (!meetsExpectation(own.identity, expect, this.trustDomain)) {
+      throw chError('BAD_ARGUMENTS', `${this.files.paths.cert ?? ''} is ${formatIdentity(own.identity)}, but this process is ${describeExpectation(expect, this.trustDomain)}`);
+    }
+  }
+
+  /** Credentials for a server listening on `listen`; plaintext throws unless it is allowed there. */
+  serverCredentials(listen: string, clientCertificates: ClientCertificates): grpc.ServerCredentials {
+    if (!this.files) {
+      plaintextAllowed(listen, this.insecure);
+      return grpc.ServerCredentials.createInsecure();
+    }
+    if (!this.files.current.own) throw chError('BAD_ARGUMENTS', `a server needs its own certificate (--tls-cert/--tls-key) to listen on ${listen}`);
+    // One provider as both CA and identity source: grpc-js 1.14 passes the two arguments of
+    // createCertificateProviderServerCredentials to its constructor in swapped order.
+    return grpc.experimental.createCertificateProviderServerCredentials(this.files, this.files, clientCertificates === 'require');
+  }
+
+  /** Credentials for a channel to `target` whose server must be `expect`. */
+  channelCredentials(target: string, expect: PeerExpectation): grpc.ChannelCredentials {
+    if (!this.files) {
+      plaintextAllowed(target, this.insecure);
+      return grpc.credentials.createInsecure();
+    }
+    const identity = this.files.current.own ? this.files : null;
+    return grpc.experimental.createCertificateProviderChannelCredentials(this.files, identity, {
+      checkServerIdentity: serverIdentityCheck(expect, this.trustDomain),
+    });
+  }
+
+  /**
+   * `transportReason` told with what this side knows: grpc-js shows a TLS server dropping our
+   * certificate and a plaintext client on a TLS port alike ("Failed to connect").
+   */
+  connectFailureReason(details: string): string {
+    const tls = tlsFailure(details);
+    if (!tls || tls.definite) return transportReason(details);
+    if (!this.files) return 'the peer closed the connection during setup: it probably requires TLS, and this side is plaintext (--insecure)';
+    const own = this.files.current.own;
+    if (!own) return 'the peer closed the connection during setup: it probably requires a client certificate, and none is configured (--tls-cert/--tls-key)';
+    const expiry = new Date(own.leaf.validTo);
+    if (expiry < new Date()) return `the peer closed the connection during setup: our certificate ${formatIdentity(own.identity)} expired at ${expiry.toISOString()}`;
+    return `the peer closed the connection during setup: it probably refused our certificate ${formatIdentity(own.identity)} (issued by a CA it does not trust?)`;
+  }
+
+  /** Re-reads the certificate files now instead of at the next interval; true when they changed. */
+  reloadNow(): boolean {
+    return this.files?.checkNow() ?? false;
+  }
+
+  /** Stops watching the files (servers and channels keep what they have). */
+  close(): void {
+    this.files?.close();
+  }
+}

@@ -1,0 +1,87 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnQuell } from '../../common/child-processes';
+import { identityOfCertificate } from '../../common/identity';
+import { loadCertFiles } from '../../common/tls/cert-files';
+
+// `quell certs init DIR`: a CA and one certificate per identity, made with openssl.
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'quell-certs-cli-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+async function quell(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnQuell(args);
+  const code = await child.exited;
+  return { code, stdout: child.stdout(), stderr: child.stderr() };
+}
+
+function x509(file: string): X509Certificate {
+  return new X509Certificate(readFileSync(file));
+}
+
+test('certs init writes a CA and certificates with one URI SAN each, keys private', async () => {
+  const dir = path.join(root, 'pki');
+  const r = await quell('certs', 'init', dir, '--nodes', 'n1,n2', '--users', 'alice', '--days', '30');
+  assert.equal(r.code, 0, r.stderr);
+  const files = readdirSync(dir).sort();
+  assert.deepEqual(files, [
+    'agent-n1-key.pem', 'agent-n1.pem', 'agent-n2-key.pem', 'agent-n2.pem', 'ca-key.pem', 'ca.pem',
+    'coordinator-key.pem', 'coordinator.pem', 'user-alice-key.pem', 'user-alice.pem', 'workload-key.pem', 'workload.pem',
+  ]);
+  assert.deepEqual(r.stdout.trim().split('\n'), files.map((f) => `wrote ${path.join(dir, f)}`));
+  for (const f of files.filter((f) => f.endsWith('-key.pem'))) assert.equal(statSync(path.join(dir, f)).mode & 0o777, 0o600, f);
+  const ca = x509(path.join(dir, 'ca.pem'));
+  assert.ok(ca.ca);
+  const expected: Record<string, string> = {
+    'agent-n1.pem': 'URI:spiffe://quell/agent/n1, DNS:localhost, IP Address:127.0.0.1',
+    'agent-n2.pem': 'URI:spiffe://quell/agent/n2, DNS:localhost, IP Address:127.0.0.1',
+    'coordinator.pem': 'URI:spiffe://quell/coordinator, DNS:localhost, IP Address:127.0.0.1',
+    'user-alice.pem': 'URI:spiffe://quell/user/alice, DNS:localhost, IP Address:127.0.0.1',
+    'workload.pem': 'URI:spiffe://quell/workload, DNS:localhost, IP Address:127.0.0.1',
+  };
+  for (const [file, san] of Object.entries(expected)) {
+    const cert = x509(path.join(dir, file));
+    assert.equal(cert.subjectAltName, san, file);
+    assert.ok(cert.verify(ca.publicKey), `${file} is signed by ca.pem`);
+    assert.ok(cert.checkIssued(ca));
+    assert.equal(cert.ca, false);
+    assert.equal(Date.parse(cert.validTo) - Date.parse(cert.validFrom), 30 * 86_400_000, file);
+    assert.ok(identityOfCertificate({ subjectaltname: cert.subjectAltName ?? '' }).ok);
+    assert.doesNotThrow(() => loadCertFiles({ ca: path.join(dir, 'ca.pem'), cert: path.join(dir, file), key: path.join(dir, file.replace('.pem', '-key.pem')) }, 'quell'));
+  }
+});
+
+test('certs init again keeps what exists and adds new nodes under the same CA', async () => {
+  const dir = path.join(root, 'grow');
+  assert.equal((await quell('certs', 'init', dir, '--nodes', 'n1')).code, 0);
+  const caBefore = readFileSync(path.join(dir, 'ca.pem'));
+  const n1Before = readFileSync(path.join(dir, 'agent-n1.pem'));
+  const again = await quell('certs', 'init', dir, '--nodes', 'n1,n9', '--trust-domain', 'prod.example');
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(again.stdout.trim().split('\n'), [`wrote ${path.join(dir, 'agent-n9-key.pem')}`, `wrote ${path.join(dir, 'agent-n9.pem')}`]);
+  assert.deepEqual(readFileSync(path.join(dir, 'ca.pem')), caBefore);
+  assert.deepEqual(readFileSync(path.join(dir, 'agent-n1.pem')), n1Before);
+  const n9 = x509(path.join(dir, 'agent-n9.pem'));
+  assert.equal(n9.subjectAltName, 'URI:spiffe://prod.example/agent/n9, DNS:localhost, IP Address:127.0.0.1');
+  assert.ok(n9.verify(x509(path.join(dir, 'ca.pem')).publicKey));
+  const none = await quell('certs', 'init', dir, '--nodes', 'n1');
+  assert.equal(none.stdout, `${dir} already holds every certificate asked for\n`);
+});
+
+test('certs init refuses bad input with one line and writes nothing for it', async () => {
+  const dir = path.join(root, 'bad');
+  const badUser = await quell('certs', 'init', dir, '--users', 'bob smith');
+  assert.notEqual(badUser.code, 0);
+  assert.equal(badUser.stderr, "Code: 36. BAD_ARGUMENTS: invalid user name 'bob smith' for a certificate identity: use 1-128 characters from [A-Za-z0-9_.-]\n");
+  assert.ok(!existsSync(dir), 'nothing written, not even the CA');
+  const noVerb = await quell('certs', dir);
+  assert.deepEqual([noVerb.code, noVerb.stderr], [2, "quell certs: expected 'init DIR'\n"]);
+  const badDays = await quell('certs', 'init', dir, '--days', '0');
+  assert.deepEqual([badDays.code, badDays.stderr], [2, 'quell certs: --days must be at least 1\n']);
+  const badTd = await quell('certs', 'init', path.join(root, 'td'), '--trust-domain', 'Not Valid');
+  assert.equal(badTd.stderr, "Code: 36. BAD_ARGUMENTS: invalid trust domain 'Not Valid': use lowercase letters, digits, '.', '-' and '_'\n");
+});
