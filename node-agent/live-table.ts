@@ -18,7 +18,7 @@ export interface LiveEntry<R> {
   readonly row: R;
 }
 
-export class DuplicateRecordError extends Error {}
+export class DuplicateEntryError extends Error {}
 
 /**
  * Rows that live while their workload runs them: queries, mutations, connections. Removing
@@ -47,7 +47,7 @@ export class LiveTable<R> {
   }
 
   protected add(key: string, owner: Owner, row: R, duplicateMessage: string): LiveEntry<R> {
-    if (this.byKey.has(key)) throw new DuplicateRecordError(duplicateMessage);
+    if (this.byKey.has(key)) throw new DuplicateEntryError(duplicateMessage);
     const entry: LiveEntry<R> = { key, owner, row };
     this.byKey.set(key, entry);
     return entry;

@@ -5,7 +5,7 @@ import type { WorkloadMessage__Output } from '../proto/generated/quell/v1/Worklo
 import type { QueryInfo__Output } from '../proto/generated/quell/v1/QueryInfo';
 import type { MutationInfo__Output } from '../proto/generated/quell/v1/MutationInfo';
 import type { Logger } from '../common/logger';
-import { DuplicateRecordError, type CancelTarget, type LiveEntry, type Owner } from './live-table';
+import { DuplicateEntryError, type CancelTarget, type LiveEntry, type Owner } from './live-table';
 import type { ProcessTable } from './process-table';
 import type { MutationTable } from './mutation-table';
 import { mutationKey, type MutationRow, type ProcessStart } from './rows';
@@ -201,7 +201,7 @@ export class WorkloadService {
       this.processes.register(processStart(reg), session);
       session.send({ registered: { query_id: reg.query_id } });
     } catch (err) {
-      if (!(err instanceof DuplicateRecordError)) throw err;
+      if (!(err instanceof DuplicateEntryError)) throw err;
       session.send({ rejected: { query_id: reg.query_id, reason: err.message } });
     }
   }
@@ -221,7 +221,7 @@ export class WorkloadService {
         session,
       );
     } catch (err) {
-      if (!(err instanceof DuplicateRecordError)) throw err;
+      if (!(err instanceof DuplicateEntryError)) throw err;
       session.send({ mutation_rejected: { mutation: ref, reason: err.message } });
       return;
     }
