@@ -391,13 +391,13 @@ function whereFilter(count: number, plan: Plan): Promise<number[]> {
   const owner: TableOwner = { sessionId: 1, cancel: () => undefined };
   for (let i = 0; i < count; i++) table.register(bulkRegistration(i), owner);
   const node: NodeIdentity = { nodeId: 'n1', host: '127.0.0.1', port: 9701, address: '127.0.0.1:9701', clusters: ['bench'] };
-  const filters = new FilterCache(processResolver(table, node), { hostName: node.nodeId, now: () => Math.floor(Date.now() / 1000) });
+  const filters = new FilterCache(processResolver(node), { hostName: node.nodeId, now: () => Math.floor(Date.now() / 1000) });
   const expected = expectedBulkMatches(count);
   return sample(plan, async () => {
     const t0 = performance.now();
     const filter = filters.get(BULK_WHERE);
     let n = 0;
-    for (const r of table.values()) if (filter(r)) n++;
+    for (const e of table.values()) if (filter(e.row)) n++;
     const dt = performance.now() - t0;
     if (n !== expected) throw new Error(`WHERE matched ${n} of ${count}, expected ${expected}`);
     // let timers and I/O run between scans

@@ -6,7 +6,9 @@ import { Lifecycle } from '../common/lifecycle';
 import { assertKeySegment, DEFAULT_LEASE_TTL_SECONDS, splitAddress } from '../common/etcd-layout';
 import { connectEtcd, etcdUnavailable } from '../common/etcd';
 import { ProcessTable } from './process-table';
-import { MutationTable, type MutationRecord } from './mutation-table';
+import { MutationTable } from './mutation-table';
+import type { LiveEntry } from './live-table';
+import type { MutationRow } from './rows';
 import { WorkloadService } from './workload-service';
 import { processResolver } from './process-columns';
 import { mutationResolver } from './mutation-columns';
@@ -17,7 +19,7 @@ import type { EvalContext } from '../sql/compile';
 import { NodeAgentService } from './agent-service';
 import { serve, withoutSync } from './served-table';
 import { connectionSubject, mutationSubject, querySubject } from './kill-subjects';
-import { backendSubjects, toMutation } from './backends/backend-subjects';
+import { backendSubjects } from './backends/backend-subjects';
 import type { Backend } from './backends/backend';
 import { AgentMembership } from './membership';
 import type { NodeIdentity } from './node-identity';
@@ -89,9 +91,9 @@ export class NodeAgent {
       this.identity = { nodeId: this.opts.nodeId, host: adv.host, port: adv.port, address, clusters: this.opts.clusters };
       const ctx: EvalContext = { hostName: this.identity.nodeId, now: () => Math.floor(Date.now() / 1000) };
       const sources = {
-        processes: tableSource(processResolver(this.table, this.identity), ctx),
+        processes: tableSource(processResolver(this.identity), ctx),
         mutations: tableSource(mutationResolver(this.identity), ctx),
-        connections: tableSource(connectionResolver(this.connections, this.identity), ctx),
+        connections: tableSource(connectionResolver(this.identity), ctx),
       };
       this.etcd = connectEtcd(this.opts.etcd);
       const serverId = new ServerId(this.etcd, this.identity.nodeId, this.log.child({ service: 'server-id' }));
@@ -114,7 +116,7 @@ export class NodeAgent {
       this.workloads = new WorkloadService(
         this.table,
         this.mutations,
-        { ready, registered: (rec) => void this.applyIntents(rec, intents.matching(rec)) },
+        { ready, registered: (rec) => void this.applyIntents(rec, intents.matching(rec.row)) },
         new WorkloadConnections(this.connections, serverId.ready, this.log.child({ service: 'connections' })),
         this.log.child({ service: 'workload' }),
       );
@@ -167,16 +169,16 @@ export class NodeAgent {
   }
 
   /** Kills a mutation for each durable kill that names it and has not killed it here before. */
-  private async applyIntents(rec: MutationRecord, intents: readonly KillIntent[]): Promise<void> {
+  private async applyIntents(rec: LiveEntry<MutationRow>, intents: readonly KillIntent[]): Promise<void> {
     for (const intent of intents) {
       if (this.mutations.get(rec.key) !== rec) return;
       try {
-        if (!(await this.intents?.claim(intent, rec))) continue;
+        if (!(await this.intents?.claim(intent, rec.row))) continue;
       } catch (err) {
         this.log.warn({ kill_id: intent.id, err: errorText(err) }, 'could not record a durable kill; not applied');
         continue;
       }
-      this.log.info({ kill_id: intent.id, mutation_id: rec.mutation_id }, 'durable mutation kill applied');
+      this.log.info({ kill_id: intent.id, mutation_id: rec.row.mutation_id }, 'durable mutation kill applied');
       this.mutations.cancel(rec);
       return;
     }
@@ -193,12 +195,11 @@ export class NodeAgent {
       return; // the server is down: the next round tries again
     }
     for (const m of mutations) {
-      const rec = toMutation(m);
-      for (const intent of intents.matching(rec)) {
+      for (const intent of intents.matching(m.row)) {
         try {
-          if (!(await intents.claim(intent, rec))) continue;
-          const result = await backend.killMutation(m);
-          this.log.info({ kill_id: intent.id, mutation_id: m.mutation_id, status: result.status }, 'durable mutation kill applied to the server');
+          if (!(await intents.claim(intent, m.row))) continue;
+          const result = await m.kill();
+          this.log.info({ kill_id: intent.id, mutation_id: m.row.mutation_id, status: result.status }, 'durable mutation kill applied to the server');
         } catch (err) {
           this.log.warn({ kill_id: intent.id, err: errorText(err) }, 'durable kill on the server failed');
         }

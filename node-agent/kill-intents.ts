@@ -1,7 +1,7 @@
 import type { Etcd3, Watcher } from 'etcd3';
 import type { Logger } from '../common/logger';
 import { KILL_INTENTS_PREFIX, killAppliedKey, parseKillIntentKey, type KillIntent } from '../common/etcd-layout';
-import type { MutationRecord } from './mutation-table';
+import type { MutationRow } from './rows';
 import { errorText } from '../errors/error-text';
 
 /**
@@ -19,7 +19,7 @@ export class KillIntents {
     private readonly etcd: Etcd3,
     private readonly nodeId: string,
     private readonly clusters: readonly string[],
-    private readonly filterFor: (where: string) => (r: MutationRecord) => boolean,
+    private readonly filterFor: (where: string) => (r: MutationRow) => boolean,
     private readonly log: Logger,
     /** called for an intent that arrives while the agent runs */
     private readonly onIntent: (intent: KillIntent) => void,
@@ -105,7 +105,7 @@ export class KillIntents {
   }
 
   /** Unexpired intents whose WHERE matches the mutation. */
-  matching(rec: MutationRecord): KillIntent[] {
+  matching(rec: MutationRow): KillIntent[] {
     const now = Date.now() / 1000;
     const out: KillIntent[] = [];
     for (const intent of this.intents.values()) {
@@ -120,7 +120,7 @@ export class KillIntents {
   }
 
   /** Records that this intent killed this mutation here; false when it already had. */
-  async claim(intent: KillIntent, rec: MutationRecord): Promise<boolean> {
+  async claim(intent: KillIntent, rec: MutationRow): Promise<boolean> {
     const key = killAppliedKey(intent.id, this.nodeId, rec);
     const value = JSON.stringify({ at: Math.floor(Date.now() / 1000), node_id: this.nodeId });
     const res = await this.etcd

@@ -1,14 +1,11 @@
-import type { ColumnBinding, Resolver } from '../sql/compile';
-import type { SqlValue } from '../sql/types';
-import { findAgentTable } from '../sql/tables';
+import type { Resolver } from '../sql/compile';
 import type { NodeIdentity } from './node-identity';
-import type { MutationRecord } from './mutation-table';
+import type { MutationRow } from './rows';
+import { columnResolver } from './table-source';
 
-const MUTATIONS_TABLE = findAgentTable('system.mutations')!;
-
-/** How each system.mutations column is read from a MutationRecord on this node. */
-export function mutationResolver(node: NodeIdentity): Resolver<MutationRecord> {
-  const getters: Record<string, (r: MutationRecord) => SqlValue> = {
+/** How each system.mutations column is read from a MutationRow on this node. */
+export function mutationResolver(node: NodeIdentity): Resolver<MutationRow> {
+  return columnResolver<MutationRow>('system.mutations', {
     database: (r) => r.database,
     table: (r) => r.table,
     mutation_id: (r) => r.mutation_id,
@@ -24,12 +21,5 @@ export function mutationResolver(node: NodeIdentity): Resolver<MutationRecord> {
     host: () => node.host,
     port: () => node.port,
     node_id: () => node.nodeId,
-  };
-  const bindings = new Map<string, ColumnBinding<MutationRecord>>();
-  for (const c of MUTATIONS_TABLE.columns) {
-    const get = getters[c.name];
-    if (!get) throw new Error(`no getter for system.mutations column ${c.name}`);
-    bindings.set(c.name, { type: c.type, get });
-  }
-  return (name) => bindings.get(name);
+  });
 }

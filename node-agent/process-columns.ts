@@ -1,16 +1,11 @@
-import type { ColumnBinding, Resolver } from '../sql/compile';
-import type { SqlValue } from '../sql/types';
-import { findAgentTable } from '../sql/tables';
+import type { Resolver } from '../sql/compile';
 import type { NodeIdentity } from './node-identity';
-import type { ProcessRecord, ProcessTable } from './process-table';
+import { elapsedSeconds, type ProcessRow } from './rows';
+import { columnResolver } from './table-source';
 
-type Getter = (r: ProcessRecord) => SqlValue;
-
-const PROCESSES_TABLE = findAgentTable('system.processes')!;
-
-/** How each system.processes column is read from a ProcessRecord on this node. */
-export function processResolver(table: ProcessTable, node: NodeIdentity): Resolver<ProcessRecord> {
-  const getters: Record<string, Getter> = {
+/** How each system.processes column is read from a ProcessRow on this node. */
+export function processResolver(node: NodeIdentity): Resolver<ProcessRow> {
+  return columnResolver<ProcessRow>('system.processes', {
     is_initial_query: (r) => (r.initial_query_id === '' || r.initial_query_id === r.query_id ? 1 : 0),
     user: (r) => r.user,
     query_id: (r) => r.query_id,
@@ -21,7 +16,7 @@ export function processResolver(table: ProcessTable, node: NodeIdentity): Resolv
     initial_port: (r) => r.port,
     client_hostname: (r) => r.client_hostname,
     client_name: (r) => r.client_name,
-    elapsed: (r) => table.elapsedSeconds(r),
+    elapsed: (r) => elapsedSeconds(r),
     is_cancelled: (r) => r.is_cancelled,
     read_rows: (r) => r.read_rows,
     read_bytes: (r) => r.read_bytes,
@@ -38,12 +33,5 @@ export function processResolver(table: ProcessTable, node: NodeIdentity): Resolv
     port: () => node.port,
     host: () => node.host,
     node_id: () => node.nodeId,
-  };
-  const bindings = new Map<string, ColumnBinding<ProcessRecord>>();
-  for (const c of PROCESSES_TABLE.columns) {
-    const get = getters[c.name];
-    if (!get) throw new Error(`no getter for system.processes column ${c.name}`);
-    bindings.set(c.name, { type: c.type, get });
-  }
-  return (name) => bindings.get(name);
+  });
 }

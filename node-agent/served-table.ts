@@ -9,25 +9,25 @@ import type { TableSource } from './table-source';
 
 const SCAN_BATCH = 1024;
 
-/** One readable, killable table of this node, with its record type hidden behind closures. */
+/** One readable, killable table of this node, with its row type hidden behind closures. */
 export interface Served {
   scan(req: ScanRequest__Output, write: (rows: Row[]) => void): Promise<void>;
   kill(req: KillRequest__Output, sink: KillSink): Promise<void>;
 }
 
-export function serve<R extends { readonly key: string }>(source: TableSource<R>, subject: KillSubject<R>): Served {
+export function serve<R>(source: TableSource<R>, subject: KillSubject<R>): Served {
   return {
     async scan(req, write) {
       const filter = source.filters.get(req.where);
       const exprs = req.expressions.map((text) => source.expressions.get(text));
       const columns: Column[] = req.expressions.map((name, i) => ({ name, type: exprs[i]!.type }));
       let batch: Row[] = [];
-      for (const rec of await subject.candidates()) {
-        // without the right to see others, a reader sees only its own (records with no owner, all)
-        const owner = subject.userOf(rec);
+      for (const { row } of await subject.candidates()) {
+        // without the right to see others, a reader sees only its own (rows with no owner, all)
+        const owner = subject.userOf(row);
         if (owner !== undefined && !req.see_all_users && owner !== req.user) continue;
-        if (!filter(rec)) continue;
-        const values: SqlValue[] = exprs.map((e) => e.evaluate(rec));
+        if (!filter(row)) continue;
+        const values: SqlValue[] = exprs.map((e) => e.evaluate(row));
         batch.push(encodeRow(values, columns));
         if (batch.length >= SCAN_BATCH) {
           write(batch);

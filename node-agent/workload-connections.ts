@@ -35,8 +35,8 @@ export class WorkloadConnections {
     await this.ready;
     if (!session.attached) return;
     try {
-      const rec = this.table.open({ user: info.user || 'default', host: info.host || 'localhost', db: info.db }, session);
-      session.send({ connection_opened: { client_ref: info.client_ref, thread_id: rec.key } });
+      const entry = this.table.open({ user: info.user || 'default', host: info.host || 'localhost', db: info.db }, session);
+      session.send({ connection_opened: { client_ref: info.client_ref, thread_id: entry.key } });
     } catch (err) {
       const reason = errorText(err);
       this.log.warn({ session: session.sessionId, reason }, 'connection refused');
@@ -50,8 +50,6 @@ export class WorkloadConnections {
       started = this.table.update(s.thread_id, session, {
         info: s.info,
         state: s.state,
-        in_transaction: s.in_transaction,
-        critical: s.critical,
         examined_rows: count(s.examined_rows),
         memory_used: count(s.memory_used),
       });

@@ -5,9 +5,10 @@ import type { WorkloadMessage__Output } from '../proto/generated/quell/v1/Worklo
 import type { QueryInfo__Output } from '../proto/generated/quell/v1/QueryInfo';
 import type { MutationInfo__Output } from '../proto/generated/quell/v1/MutationInfo';
 import type { Logger } from '../common/logger';
-import { DuplicateRecordError, type CancelTarget, type Owner } from './live-table';
-import type { ProcessTable, QueryRegistration } from './process-table';
-import { mutationKey, type MutationRecord, type MutationTable } from './mutation-table';
+import { DuplicateEntryError, type CancelTarget, type LiveEntry, type Owner } from './live-table';
+import type { ProcessTable } from './process-table';
+import type { MutationTable } from './mutation-table';
+import { mutationKey, type MutationRow, type ProcessStart } from './rows';
 import type { ConnectionSession, WorkloadConnections } from './workload-connections';
 import { errorText } from '../errors/error-text';
 
@@ -58,7 +59,8 @@ class WorkloadSession implements Owner, ConnectionSession {
   }
 }
 
-function toRegistration(q: QueryInfo__Output): QueryRegistration {
+/** A registered query as the start of its system.processes row (defaults as ClickHouse shows them). */
+function processStart(q: QueryInfo__Output): ProcessStart {
   return {
     query_id: q.query_id,
     user: q.user || 'default',
@@ -81,7 +83,7 @@ export interface MutationHooks {
   /** resolves once pending durable kills are loaded: registrations wait for it */
   readonly ready: Promise<void>;
   /** a mutation was registered: apply any durable kill that matches it */
-  registered(rec: MutationRecord): void;
+  registered(entry: LiveEntry<MutationRow>): void;
 }
 
 /** The Workload service: workloads attach, register queries, mutations and connections, receive cancels. */
@@ -163,7 +165,7 @@ export class WorkloadService {
       case 'mutation_progress': {
         const p = msg.mutation_progress;
         if (!p?.mutation) return;
-        this.mutations.progress(mutationKey(p.mutation.database, p.mutation.table, p.mutation.mutation_id), session, {
+        this.mutations.progress(mutationKey(p.mutation), session, {
           parts_done: Number(p.parts_done),
           parts_to_do: Number(p.parts_to_do),
           latest_failed_part: p.latest_failed_part,
@@ -173,7 +175,7 @@ export class WorkloadService {
       }
       case 'end_mutation': {
         const m = msg.end_mutation?.mutation;
-        if (m) this.mutations.remove(mutationKey(m.database, m.table, m.mutation_id), session);
+        if (m) this.mutations.remove(mutationKey(m), session);
         return;
       }
       case 'open_connection':
@@ -196,10 +198,10 @@ export class WorkloadService {
       return;
     }
     try {
-      this.processes.register(toRegistration(reg), session);
+      this.processes.register(processStart(reg), session);
       session.send({ registered: { query_id: reg.query_id } });
     } catch (err) {
-      if (!(err instanceof DuplicateRecordError)) throw err;
+      if (!(err instanceof DuplicateEntryError)) throw err;
       session.send({ rejected: { query_id: reg.query_id, reason: err.message } });
     }
   }
@@ -212,18 +214,18 @@ export class WorkloadService {
     }
     // pending durable kills must be known before a mutation they name can start
     await this.hooks.ready;
-    let rec: MutationRecord;
+    let entry: LiveEntry<MutationRow>;
     try {
-      rec = this.mutations.register(
+      entry = this.mutations.register(
         { ...ref, command: m.command, create_time: Number(m.create_time) || Math.floor(Date.now() / 1000), parts_to_do: Number(m.parts_to_do) },
         session,
       );
     } catch (err) {
-      if (!(err instanceof DuplicateRecordError)) throw err;
+      if (!(err instanceof DuplicateEntryError)) throw err;
       session.send({ mutation_rejected: { mutation: ref, reason: err.message } });
       return;
     }
     session.send({ mutation_registered: ref });
-    this.hooks.registered(rec);
+    this.hooks.registered(entry);
   }
 }

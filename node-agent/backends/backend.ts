@@ -1,5 +1,6 @@
 import { errorText } from '../../errors/error-text';
 import { chError, type QuellError } from '../../errors/quell-error';
+import type { ConnectionRow, MutationRow, ProcessRow } from '../rows';
 
 /**
  * A database server an agent fronts (`quell agent --backend URL`). Its process tables are read
@@ -7,83 +8,35 @@ import { chError, type QuellError } from '../../errors/quell-error';
  * server's own kill commands.
  */
 
-/** A statement running on the server, in system.processes terms. */
-export interface BackendQuery {
-  /** what the backend needs to kill it again (MariaDB: query id; PostgreSQL: pid:query_start_µs, one statement; ClickHouse: query_id) */
+/** Turns a server's own connection or statement id into the cluster-wide one (common/thread-id.ts). */
+export type ToClusterId = (serverLocal: number) => number;
+
+/** Without a mapping, rows show the server's own ids (tests of one backend alone). */
+export const SERVER_IDS: ToClusterId = (id) => id;
+
+/**
+ * A row the server listed, with the key that names it and nothing else while it lasts, and
+ * the handle that stops it (bound to what the server needs: its own ids, never the row's
+ * cluster-wide ones).
+ */
+export interface Listed<R, Kill> {
   readonly key: string;
-  readonly query_id: string;
-  readonly user: string;
-  readonly query: string;
-  /** seconds */
-  readonly elapsed: number;
-  readonly address: string;
-  readonly port: number;
-  readonly current_database: string;
-  readonly client_hostname: string;
-  readonly client_name: string;
-  readonly initial_query_id: string;
-  readonly initial_user: string;
-  readonly query_kind: string;
-  readonly is_cancelled: number;
-  readonly read_rows: number;
-  readonly read_bytes: number;
-  readonly total_rows_approx: number;
-  readonly written_rows: number;
-  readonly written_bytes: number;
-  readonly memory_usage: number;
-  readonly peak_memory_usage: number;
-  /** the server's connection id running it (MariaDB thread id, PostgreSQL pid); 0 if none */
-  readonly server_thread_id: number;
+  readonly row: R;
+  readonly kill: Kill;
 }
 
-/** A client connection, in information_schema.PROCESSLIST terms (MariaDB's columns). */
-export interface BackendConnection {
-  /** MariaDB thread id / PostgreSQL pid: below 2^24, so it fits the cluster-wide id layout */
-  readonly server_thread_id: number;
-  readonly user: string;
-  readonly host: string;
-  readonly db: string | null;
-  /** MariaDB's words: Query, Sleep, Killed, … */
-  readonly command: string;
-  /** milliseconds in the current command (TIME is derived from it) */
-  readonly time_ms: number;
-  readonly state: string;
-  /** the running statement, null when idle */
-  readonly info: string | null;
-  readonly memory_used: number;
-  readonly max_memory_used: number;
-  readonly examined_rows: number;
-  /** the server's id of the running statement (MariaDB QUERY_ID); 0 when unknown */
-  readonly server_query_id: number;
-  readonly progress: number;
-}
+/**
+ * A statement the server runs. Key: MariaDB and ClickHouse its query id; PostgreSQL
+ * pid:query_start_µs (one statement, not the session's next). Kill: MariaDB KILL [HARD|SOFT]
+ * QUERY ID, pg_cancel_backend, ClickHouse KILL QUERY.
+ */
+export type ServerQuery = Listed<ProcessRow, (soft: boolean) => Promise<void>>;
 
-/** The system.processes counters a server without them (MariaDB, PostgreSQL) reports as zero. */
-export const NO_QUERY_COUNTERS = {
-  is_cancelled: 0,
-  read_rows: 0,
-  read_bytes: 0,
-  total_rows_approx: 0,
-  written_rows: 0,
-  written_bytes: 0,
-  memory_usage: 0,
-  peak_memory_usage: 0,
-} as const;
+/** A client connection, keyed by its cluster-wide id. Kill: MariaDB KILL [HARD|SOFT] [QUERY] <thread>; pg_cancel_backend / pg_terminate_backend. */
+export type ServerConnection = Listed<ConnectionRow, (soft: boolean, queryOnly: boolean) => Promise<void>>;
 
-/** An unfinished mutation (system.mutations). */
-export interface BackendMutation {
-  readonly database: string;
-  readonly table: string;
-  readonly mutation_id: string;
-  readonly command: string;
-  /** unix seconds */
-  readonly create_time: number;
-  readonly parts_to_do: number;
-  readonly latest_failed_part: string;
-  /** unix seconds, 0 if none */
-  readonly latest_fail_time: number;
-  readonly latest_fail_reason: string;
-}
+/** An unfinished mutation, keyed by rows.ts mutationKey. Kill: ClickHouse KILL MUTATION. */
+export type ServerMutation = Listed<MutationRow, () => Promise<MutationKillResult>>;
 
 export type MutationKillResult = { readonly status: 'waiting' | 'finished' } | { readonly status: 'cant_cancel'; readonly reason: string };
 
@@ -92,16 +45,11 @@ export interface Backend {
   /** kind://user@host:port — never the password; used in logs, rows and errors */
   readonly description: string;
   /** running statements, the backend's own session excluded */
-  queries(): Promise<BackendQuery[]>;
+  queries(ids?: ToClusterId): Promise<ServerQuery[]>;
   /** client connections, the backend's own session excluded ([] where the server has none to show) */
-  connections(): Promise<BackendConnection[]>;
+  connections(ids?: ToClusterId): Promise<ServerConnection[]>;
   /** unfinished mutations ([] where the server has none) */
-  mutations(): Promise<BackendMutation[]>;
-  /** stops the statement (MariaDB KILL [HARD|SOFT] QUERY ID, pg_cancel_backend, ClickHouse KILL QUERY) */
-  killQuery(q: BackendQuery, soft: boolean): Promise<void>;
-  /** MariaDB KILL [HARD|SOFT] [QUERY] <thread>; PostgreSQL pg_cancel_backend / pg_terminate_backend */
-  killConnection(serverThreadId: number, soft: boolean, queryOnly: boolean): Promise<void>;
-  killMutation(m: BackendMutation): Promise<MutationKillResult>;
+  mutations(): Promise<ServerMutation[]>;
   close(): Promise<void>;
 }
 

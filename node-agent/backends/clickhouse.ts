@@ -1,14 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../common/logger';
-import {
-  backendError,
-  redactUrl,
-  type Backend,
-  type BackendConnection,
-  type BackendMutation,
-  type BackendQuery,
-  type MutationKillResult,
-} from './backend';
+import { mutationKey, type MutationRow } from '../rows';
+import { backendError, redactUrl, type Backend, type MutationKillResult, type ServerConnection, type ServerMutation, type ServerQuery } from './backend';
 import { errorText } from '../../errors/error-text';
 
 /** Reading system tables or sending an ASYNC KILL takes milliseconds; longer means the server is stuck. */
@@ -65,81 +59,87 @@ export class ClickHouseBackend implements Backend {
     if (this.password) this.headers['X-ClickHouse-Key'] = this.password;
   }
 
-  async queries(): Promise<BackendQuery[]> {
+  /** Queries are not tied to a connection id ClickHouse would show: thread_id is 0, and no id needs mapping. */
+  async queries(): Promise<ServerQuery[]> {
     const present = (await this.columnsOf()).get('processes') ?? new Set<string>();
     const cols = [...PROCESS_COLUMNS, ...OPTIONAL_PROCESS_COLUMNS.filter((c) => present.has(c))];
     const rows = await this.rows(
       `SELECT ${cols.join(', ')} FROM system.processes WHERE NOT startsWith(query_id, ${quote(AGENT_QUERY_ID_PREFIX)})`,
     );
+    const now = performance.now();
     return rows.map((r) => {
       const query = str(r.query);
+      const queryId = str(r.query_id);
       return {
-        key: str(r.query_id),
-        query_id: str(r.query_id),
-        user: str(r.user),
-        query,
-        elapsed: num(r.elapsed),
-        address: str(r.address),
-        port: num(r.port),
-        current_database: str(r.current_database),
-        client_hostname: str(r.client_hostname),
-        client_name: str(r.client_name),
-        initial_query_id: str(r.initial_query_id),
-        initial_user: str(r.initial_user),
-        query_kind: r.query_kind === undefined ? queryKind(query) : str(r.query_kind),
-        is_cancelled: num(r.is_cancelled),
-        read_rows: num(r.read_rows),
-        read_bytes: num(r.read_bytes),
-        total_rows_approx: num(r.total_rows_approx),
-        written_rows: num(r.written_rows),
-        written_bytes: num(r.written_bytes),
-        memory_usage: num(r.memory_usage),
-        peak_memory_usage: num(r.peak_memory_usage),
-        server_thread_id: 0, // queries are not tied to a connection id ClickHouse would show
+        key: queryId,
+        row: {
+          query_id: queryId,
+          user: str(r.user),
+          query,
+          initial_query_id: str(r.initial_query_id),
+          initial_user: str(r.initial_user),
+          address: str(r.address),
+          port: num(r.port),
+          client_hostname: str(r.client_hostname),
+          client_name: str(r.client_name),
+          current_database: str(r.current_database),
+          query_kind: r.query_kind === undefined ? queryKind(query) : str(r.query_kind),
+          thread_id: 0,
+          uncancellable: false,
+          startedAt: now - num(r.elapsed) * 1000,
+          is_cancelled: num(r.is_cancelled),
+          read_rows: num(r.read_rows),
+          read_bytes: num(r.read_bytes),
+          total_rows_approx: num(r.total_rows_approx),
+          written_rows: num(r.written_rows),
+          written_bytes: num(r.written_bytes),
+          memory_usage: num(r.memory_usage),
+          peak_memory_usage: num(r.peak_memory_usage),
+        },
+        kill: (soft) => this.killQuery(queryId, soft),
       };
     });
   }
 
   /** ClickHouse lists running queries only; idle client connections are invisible to SQL. */
-  connections(): Promise<BackendConnection[]> {
+  connections(): Promise<ServerConnection[]> {
     return Promise.resolve([]);
   }
 
-  async mutations(): Promise<BackendMutation[]> {
+  async mutations(): Promise<ServerMutation[]> {
     const present = (await this.columnsOf()).get('mutations') ?? new Set<string>();
     const cols = [...MUTATION_COLUMNS, ...Object.entries(OPTIONAL_MUTATION_COLUMNS).filter(([c]) => present.has(c)).map(([, e]) => e)];
     const rows = await this.rows(`SELECT ${cols.join(', ')} FROM system.mutations WHERE is_done = 0`);
-    return rows.map((r) => ({
-      database: str(r.database),
-      table: str(r.table),
-      mutation_id: str(r.mutation_id),
-      command: str(r.command),
-      create_time: num(r.create_time),
-      parts_to_do: num(r.parts_to_do),
-      latest_failed_part: str(r.latest_failed_part),
-      latest_fail_time: num(r.latest_fail_time),
-      latest_fail_reason: str(r.latest_fail_reason),
-    }));
+    return rows.map((r) => {
+      const row: MutationRow = {
+        database: str(r.database),
+        table: str(r.table),
+        mutation_id: str(r.mutation_id),
+        command: str(r.command),
+        create_time: num(r.create_time),
+        parts_to_do: num(r.parts_to_do),
+        parts_done: 0,
+        is_killed: 0,
+        latest_failed_part: str(r.latest_failed_part),
+        latest_fail_time: num(r.latest_fail_time),
+        latest_fail_reason: str(r.latest_fail_reason),
+      };
+      return { key: mutationKey(row), row, kill: () => this.killMutation(row) };
+    });
   }
 
   /** ClickHouse has no soft kill: `soft` changes nothing. ASYNC: SYNC waits are the agent's (GonePoller). */
-  async killQuery(q: BackendQuery, _soft: boolean): Promise<void> {
-    if (q.key.startsWith(AGENT_QUERY_ID_PREFIX)) {
-      throw backendError(this.description, new Error(`refusing to kill ${q.key}: it is the agent's own query`));
+  private async killQuery(queryId: string, _soft: boolean): Promise<void> {
+    if (queryId.startsWith(AGENT_QUERY_ID_PREFIX)) {
+      throw backendError(this.description, new Error(`refusing to kill ${queryId}: it is the agent's own query`));
     }
-    const sql = `KILL QUERY WHERE query_id IN (${quote(q.key)}) ASYNC`;
+    const sql = `KILL QUERY WHERE query_id IN (${quote(queryId)}) ASYNC`;
     // a query that already ended gives no row: nothing to do, which the agent reports as finished
     await this.rows(sql);
     this.log.info({ backend: this.description, sql }, 'backend kill sent');
   }
 
-  killConnection(serverThreadId: number, _soft: boolean, _queryOnly: boolean): Promise<void> {
-    return Promise.reject(
-      backendError(this.description, new Error(`ClickHouse has no connection ids (asked to kill ${serverThreadId}): kill its queries with KILL QUERY`)),
-    );
-  }
-
-  async killMutation(m: BackendMutation): Promise<MutationKillResult> {
+  private async killMutation(m: MutationRow): Promise<MutationKillResult> {
     const sql = `KILL MUTATION WHERE database = ${quote(m.database)} AND table = ${quote(m.table)} AND mutation_id = ${quote(m.mutation_id)}`;
     let rows: Row[];
     try {

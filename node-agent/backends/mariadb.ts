@@ -1,16 +1,9 @@
+import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { errorText } from '../../errors/error-text';
 import type { Logger } from '../../common/logger';
-import {
-  backendError,
-  redactUrl,
-  type Backend,
-  type BackendConnection,
-  type BackendMutation,
-  type BackendQuery,
-  type MutationKillResult,
-} from './backend';
+import { backendError, redactUrl, SERVER_IDS, type Backend, type ServerConnection, type ServerMutation, type ServerQuery } from './backend';
 
 /** A dead server must turn into a node_error row well inside the coordinator's 10 s deadline. */
 const CONNECT_TIMEOUT_MS = 2_000;
@@ -131,66 +124,84 @@ export class MariaDbBackend implements Backend {
     return rows.filter((r) => !this.own.has(Number(r.ID)));
   }
 
-  async queries(): Promise<BackendQuery[]> {
+  async queries(ids = SERVER_IDS): Promise<ServerQuery[]> {
     // 'Killed' is a statement still unwinding after a kill: it runs until it leaves the list
     const rows = (await this.threads()).filter((r) => (r.COMMAND === 'Query' || r.COMMAND === 'Killed') && r.INFO !== null);
+    const now = performance.now();
     return rows.map((r) => {
       const { address, port } = splitHost(r.HOST);
       const query = r.INFO ?? '';
+      const queryId = String(r.QUERY_ID);
+      const threadId = Number(r.ID);
       return {
-        key: String(r.QUERY_ID),
-        query_id: String(r.QUERY_ID),
-        user: r.USER,
-        query,
-        elapsed: Number(r.TIME_MS) / 1000,
-        address,
-        port,
-        current_database: r.DB ?? '',
-        client_hostname: '',
-        client_name: '',
-        initial_query_id: String(r.QUERY_ID),
-        initial_user: r.USER,
-        query_kind: queryKind(query),
-        is_cancelled: r.COMMAND === 'Killed' ? 1 : 0,
-        read_rows: Number(r.EXAMINED_ROWS),
-        read_bytes: 0,
-        total_rows_approx: 0,
-        written_rows: 0,
-        written_bytes: 0,
-        memory_usage: Number(r.MEMORY_USED),
-        peak_memory_usage: Number(r.MAX_MEMORY_USED),
-        server_thread_id: Number(r.ID),
+        key: queryId,
+        row: {
+          query_id: queryId,
+          user: r.USER,
+          query,
+          initial_query_id: queryId,
+          initial_user: r.USER,
+          address,
+          port,
+          client_hostname: '',
+          client_name: '',
+          current_database: r.DB ?? '',
+          query_kind: queryKind(query),
+          thread_id: ids(threadId),
+          uncancellable: false,
+          startedAt: now - Number(r.TIME_MS),
+          is_cancelled: r.COMMAND === 'Killed' ? 1 : 0,
+          read_rows: Number(r.EXAMINED_ROWS),
+          read_bytes: 0,
+          total_rows_approx: 0,
+          written_rows: 0,
+          written_bytes: 0,
+          memory_usage: Number(r.MEMORY_USED),
+          peak_memory_usage: Number(r.MAX_MEMORY_USED),
+        },
+        kill: (soft) => this.killQuery(queryId, threadId, soft),
       };
     });
   }
 
-  async connections(): Promise<BackendConnection[]> {
-    return (await this.threads()).map((r) => ({
-      server_thread_id: Number(r.ID),
-      user: r.USER,
-      host: r.HOST,
-      db: r.DB,
-      command: r.COMMAND,
-      time_ms: Number(r.TIME_MS),
-      state: r.STATE ?? '',
-      info: r.INFO,
-      memory_used: Number(r.MEMORY_USED),
-      max_memory_used: Number(r.MAX_MEMORY_USED),
-      examined_rows: Number(r.EXAMINED_ROWS),
-      server_query_id: Number(r.QUERY_ID),
-      progress: Number(r.PROGRESS),
-    }));
+  async connections(ids = SERVER_IDS): Promise<ServerConnection[]> {
+    const now = performance.now();
+    return (await this.threads()).map((r) => {
+      const threadId = Number(r.ID);
+      const id = ids(threadId);
+      return {
+        key: String(id),
+        row: {
+          id,
+          user: r.USER,
+          host: r.HOST,
+          db: r.DB ?? '',
+          command: r.COMMAND,
+          commandSince: now - Number(r.TIME_MS),
+          state: r.STATE ?? '',
+          info: r.INFO ?? '',
+          query_id: ids(Number(r.QUERY_ID)),
+          examined_rows: Number(r.EXAMINED_ROWS),
+          memory_used: Number(r.MEMORY_USED),
+          max_memory_used: Number(r.MAX_MEMORY_USED),
+          progress: Number(r.PROGRESS),
+        },
+        kill: (soft, queryOnly) => this.killConnection(threadId, soft, queryOnly),
+      };
+    });
   }
 
-  mutations(): Promise<BackendMutation[]> {
+  /** MariaDB has no mutations. */
+  mutations(): Promise<ServerMutation[]> {
     return Promise.resolve([]);
   }
 
-  async killQuery(q: BackendQuery, soft: boolean): Promise<void> {
-    // by query id, so a connection that has moved on to its next statement is left alone
-    await this.kill(`KILL ${soft ? 'SOFT' : 'HARD'} QUERY ID ${positiveId(q.key, this.description)}`, q.server_thread_id);
+  /** By query id, so a connection that has moved on to its next statement is left alone. */
+  private async killQuery(queryId: string, threadId: number, soft: boolean): Promise<void> {
+    await this.kill(`KILL ${soft ? 'SOFT' : 'HARD'} QUERY ID ${positiveId(queryId, this.description)}`, threadId);
   }
 
+  /** MariaDB KILL [HARD|SOFT] [QUERY|CONNECTION] by the server's own thread id; an unknown id is already gone. */
   async killConnection(serverThreadId: number, soft: boolean, queryOnly: boolean): Promise<void> {
     const id = positiveId(String(serverThreadId), this.description);
     await this.kill(`KILL ${soft ? 'SOFT' : 'HARD'} ${queryOnly ? 'QUERY' : 'CONNECTION'} ${id}`, id);
@@ -202,10 +213,6 @@ export class MariaDbBackend implements Backend {
     }
     await this.run(sql, [ER_NO_SUCH_THREAD, ER_NO_SUCH_QUERY]);
     this.log.info({ backend: this.description, sql }, 'backend kill sent');
-  }
-
-  killMutation(_m: BackendMutation): Promise<MutationKillResult> {
-    return Promise.resolve({ status: 'cant_cancel', reason: 'MariaDB has no mutations' });
   }
 
   async close(): Promise<void> {

@@ -1,16 +1,9 @@
+import { performance } from 'node:perf_hooks';
 import { Pool } from 'pg';
 import { errorText } from '../../errors/error-text';
 import type { Logger } from '../../common/logger';
-import {
-  backendError,
-  NO_QUERY_COUNTERS,
-  redactUrl,
-  type Backend,
-  type BackendConnection,
-  type BackendMutation,
-  type BackendQuery,
-  type MutationKillResult,
-} from './backend';
+import { processRow } from '../rows';
+import { backendError, redactUrl, SERVER_IDS, type Backend, type ServerConnection, type ServerMutation, type ServerQuery } from './backend';
 
 /**
  * A PostgreSQL server behind an agent (`quell agent --backend postgres://user:pass@host:port/db`).
@@ -82,84 +75,90 @@ export class PostgresBackend implements Backend {
     this.pool.on('error', (err) => this.log.warn({ backend: this.description, err: errorText(err, this.password) }, 'postgres connection lost'));
   }
 
-  async queries(): Promise<BackendQuery[]> {
+  async queries(ids = SERVER_IDS): Promise<ServerQuery[]> {
     const rows = await this.run<ActivityRow>(`${CLIENTS} AND state = 'active'`, [APP_NAME]);
+    const now = performance.now();
     return rows.map((r) => {
       // PostgreSQL 15 exposes no stable per-statement id in pg_stat_activity (query_id is a
       // normalized-text hash shared by all runs of a statement), so a query is named by its pid
       const id = String(r.pid);
       const user = r.usename ?? '';
       const query = r.query ?? '';
-      return {
-        // pid plus the statement's start: a kill or a SYNC wait never mistakes the session's
-        // next statement for this one
-        key: `${r.pid}:${r.query_start_us ?? ''}`,
-        query_id: id,
-        user,
-        query,
-        elapsed: r.query_secs ?? 0,
-        address: r.client_addr ?? '',
-        port: port(r.client_port),
-        current_database: r.datname ?? '',
-        client_hostname: r.client_hostname ?? '',
-        client_name: r.application_name ?? '',
-        // every PostgreSQL statement is an initial query (no distributed sub-queries)
-        initial_query_id: id,
-        initial_user: user,
-        query_kind: queryKind(query),
-        ...NO_QUERY_COUNTERS,
-        server_thread_id: r.pid,
-      };
+      const start = r.query_start_us || null;
+      const row = processRow(
+        {
+          query_id: id,
+          user,
+          query,
+          // every PostgreSQL statement is an initial query (no distributed sub-queries)
+          initial_query_id: id,
+          initial_user: user,
+          address: r.client_addr ?? '',
+          port: port(r.client_port),
+          client_hostname: r.client_hostname ?? '',
+          client_name: r.application_name ?? '',
+          current_database: r.datname ?? '',
+          query_kind: queryKind(query),
+          thread_id: ids(r.pid),
+          uncancellable: false,
+        },
+        now - (r.query_secs ?? 0) * 1000,
+      );
+      // pid plus the statement's start: a kill or a SYNC wait never mistakes the session's
+      // next statement for this one
+      return { key: `${r.pid}:${start ?? ''}`, row, kill: () => this.cancelStatement(r.pid, start) };
     });
   }
 
-  async connections(): Promise<BackendConnection[]> {
+  async connections(ids = SERVER_IDS): Promise<ServerConnection[]> {
     const rows = await this.run<ActivityRow>(CLIENTS, [APP_NAME]);
+    const now = performance.now();
     return rows.map((r) => {
       const secs = r.state_secs ?? 0;
       const active = r.state === 'active';
+      const id = ids(r.pid);
       return {
-        server_thread_id: r.pid,
-        user: r.usename ?? '',
-        // unix-socket sessions have no address, which MariaDB shows as localhost
-        host: r.client_addr ? (port(r.client_port) ? `${r.client_addr}:${r.client_port}` : r.client_addr) : 'localhost',
-        db: r.datname,
-        // MariaDB's words where there is one; PostgreSQL's own otherwise ('idle in transaction', …)
-        command: active ? 'Query' : r.state === 'idle' ? 'Sleep' : (r.state ?? 'Unknown'),
-        time_ms: Math.round(secs * 1000 * 1000) / 1000,
-        state: r.state ?? '',
-        info: active ? r.query : null,
-        memory_used: 0,
-        max_memory_used: 0,
-        examined_rows: 0,
-        server_query_id: 0,
-        progress: 0,
+        key: String(id),
+        row: {
+          id,
+          user: r.usename ?? '',
+          // unix-socket sessions have no address, which MariaDB shows as localhost
+          host: r.client_addr ? (port(r.client_port) ? `${r.client_addr}:${r.client_port}` : r.client_addr) : 'localhost',
+          db: r.datname ?? '',
+          // MariaDB's words where there is one; PostgreSQL's own otherwise ('idle in transaction', …)
+          command: active ? 'Query' : r.state === 'idle' ? 'Sleep' : (r.state ?? 'Unknown'),
+          commandSince: now - Math.round(secs * 1000 * 1000) / 1000,
+          state: r.state ?? '',
+          info: active ? (r.query ?? '') : '',
+          query_id: 0,
+          examined_rows: 0,
+          memory_used: 0,
+          max_memory_used: 0,
+          progress: 0,
+        },
+        kill: (soft, queryOnly) => this.killConnection(r.pid, soft, queryOnly),
       };
     });
   }
 
-  mutations(): Promise<BackendMutation[]> {
+  /** PostgreSQL has no mutations. */
+  mutations(): Promise<ServerMutation[]> {
     return Promise.resolve([]);
   }
 
-  /** PostgreSQL has no soft cancel: `soft` is ignored. */
-  async killQuery(q: BackendQuery, _soft: boolean): Promise<void> {
-    // "pid:start" from queries(); a bare pid is accepted too (then any running statement of it)
-    const m = /^(\d+)(?::(\d*))?$/.exec(q.key);
-    if (!m) throw backendError(this.description, new Error(`not a PostgreSQL query key: ${q.key}`));
-    // only while that statement still runs: one that finished meanwhile is already gone, and the
-    // session's idle time or next statement is left alone
-    const start = m[2] ? m[2] : null;
-    await this.signal('pg_cancel_backend', Number(m[1]), `AND state = 'active' AND ($3::int8 IS NULL OR (EXTRACT(EPOCH FROM query_start) * 1000000)::int8 = $3::int8)`, [start]);
+  /**
+   * Cancels the statement that started at `startUs` (µs since the epoch; null: any running
+   * statement of the pid), only while it still runs: one that finished meanwhile is already
+   * gone, and the session's idle time or next statement is left alone. PostgreSQL has no soft
+   * cancel.
+   */
+  private async cancelStatement(pid: number, startUs: string | null): Promise<void> {
+    await this.signal('pg_cancel_backend', pid, `AND state = 'active' AND ($3::int8 IS NULL OR (EXTRACT(EPOCH FROM query_start) * 1000000)::int8 = $3::int8)`, [startUs]);
   }
 
   /** PostgreSQL has no soft kill (MariaDB's SOFT protects critical sections): `soft` is ignored. */
   async killConnection(serverThreadId: number, _soft: boolean, queryOnly: boolean): Promise<void> {
     await this.signal(queryOnly ? 'pg_cancel_backend' : 'pg_terminate_backend', serverThreadId, '', []);
-  }
-
-  killMutation(_m: BackendMutation): Promise<MutationKillResult> {
-    return Promise.resolve({ status: 'cant_cancel', reason: 'PostgreSQL has no mutations' });
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import pino from 'pino';
 import { AGENT_QUERY_ID_PREFIX, ClickHouseBackend } from '../../node-agent/backends/clickhouse';
 import { QuellError } from '../../errors/quell-error';
+import { elapsedSeconds } from '../../node-agent/rows';
 import { CH_USER, startClickHouse, type ClickHouseInstance } from './servers/clickhouse-instance';
 import { sleep } from './harness';
 
@@ -41,44 +42,45 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 5_00
 
 test('queries() maps system.processes and never lists the agent itself', async () => {
   const outcome = runLong('direct-list');
-  const q = await until('the long query', async () => (await backend.queries()).find((x) => x.query_id === 'direct-list'));
+  const q = await until('the long query', async () => (await backend.queries()).find((x) => x.row.query_id === 'direct-list'));
+  const { row } = q;
   assert.equal(q.key, 'direct-list');
-  assert.equal(q.user, 'default');
-  assert.equal(q.query, 'SELECT count() FROM system.numbers');
-  assert.equal(q.initial_query_id, 'direct-list');
-  assert.equal(q.initial_user, 'default');
-  assert.equal(q.address, '127.0.0.1');
-  assert.ok(q.port > 0);
-  assert.ok(q.elapsed >= 0);
-  assert.equal(q.query_kind, 'Select'); // 18.16 has no query_kind: derived from the text
-  assert.equal(q.current_database, ''); // nor current_database
-  assert.equal(q.is_cancelled, 0);
-  assert.equal(q.server_thread_id, 0);
-  await until('rows read', async () => ((await backend.queries()).find((x) => x.key === q.key)?.read_rows ?? 0) > 0 || undefined);
-  assert.ok((await backend.queries()).every((x) => !x.query_id.startsWith(AGENT_QUERY_ID_PREFIX)));
-  await backend.killQuery(q, false);
+  assert.equal(row.user, 'default');
+  assert.equal(row.query, 'SELECT count() FROM system.numbers');
+  assert.equal(row.initial_query_id, 'direct-list');
+  assert.equal(row.initial_user, 'default');
+  assert.equal(row.address, '127.0.0.1');
+  assert.ok(row.port > 0);
+  assert.ok(elapsedSeconds(row) >= 0);
+  assert.equal(row.query_kind, 'Select'); // 18.16 has no query_kind: derived from the text
+  assert.equal(row.current_database, ''); // nor current_database
+  assert.equal(row.is_cancelled, 0);
+  assert.equal(row.thread_id, 0);
+  await until('rows read', async () => ((await backend.queries()).find((x) => x.key === q.key)?.row.read_rows ?? 0) > 0 || undefined);
+  assert.ok((await backend.queries()).every((x) => !x.row.query_id.startsWith(AGENT_QUERY_ID_PREFIX)));
+  await q.kill(false);
   await outcome;
 });
 
-test('killQuery() cancels the statement: the client gets the server\'s cancellation error', async () => {
+test('a listed query\'s kill cancels the statement: the client gets the server\'s cancellation error', async () => {
   const outcome = runLong('direct-kill');
-  const q = await until('the long query', async () => (await backend.queries()).find((x) => x.query_id === 'direct-kill'));
+  const q = await until('the long query', async () => (await backend.queries()).find((x) => x.row.query_id === 'direct-kill'));
   const t0 = performance.now();
-  await backend.killQuery(q, false);
+  await q.kill(false);
   const res = await outcome;
   assert.equal(res.status, 500);
   assert.match(res.body, /^Code: 394, .*Query was cancelled/);
   assert.ok(performance.now() - t0 < 2_000);
   await until('the query to leave system.processes', async () => ((await backend.queries()).some((x) => x.key === q.key) ? undefined : true));
   // a kill of a query that is already gone is not an error
-  await backend.killQuery(q, true);
+  await q.kill(true);
 });
 
-test('killQuery() quotes the query id as a ClickHouse string literal', async () => {
+test('a query\'s kill quotes its id as a ClickHouse string literal', async () => {
   const id = "it's a \\ 'quoted' id";
   const outcome = runLong(id);
-  const q = await until('the long query', async () => (await backend.queries()).find((x) => x.query_id === id));
-  await backend.killQuery(q, false);
+  const q = await until('the long query', async () => (await backend.queries()).find((x) => x.row.query_id === id));
+  await q.kill(false);
   assert.match((await outcome).body, /Query was cancelled/);
 });
 
@@ -88,15 +90,16 @@ test('mutations() lists unfinished mutations; 18.16 cannot kill them: cant_cance
   // no merges on this table: its mutation stays unfinished until the test says so
   await ch.query('SYSTEM STOP MERGES default.events');
   await ch.query('ALTER TABLE default.events DELETE WHERE id = 7');
-  const m = await until('the mutation', async () => (await backend.mutations()).find((x) => x.table === 'events'));
-  assert.equal(m.database, 'default');
-  assert.match(m.mutation_id, /^mutation_\d+\.txt$/);
-  assert.equal(m.command, 'DELETE WHERE id = 7');
-  assert.equal(m.parts_to_do, 1);
-  assert.ok(Math.abs(m.create_time - Date.now() / 1000) < 60);
-  assert.equal(m.latest_failed_part, '');
-  assert.equal(m.latest_fail_time, 0);
-  const r = await backend.killMutation(m);
+  const m = await until('the mutation', async () => (await backend.mutations()).find((x) => x.row.table === 'events'));
+  const { row } = m;
+  assert.equal(row.database, 'default');
+  assert.match(row.mutation_id, /^mutation_\d+\.txt$/);
+  assert.equal(row.command, 'DELETE WHERE id = 7');
+  assert.equal(row.parts_to_do, 1);
+  assert.ok(Math.abs(row.create_time - Date.now() / 1000) < 60);
+  assert.equal(row.latest_failed_part, '');
+  assert.equal(row.latest_fail_time, 0);
+  const r = await m.kill();
   assert.equal(r.status, 'cant_cancel');
   assert.ok(r.status === 'cant_cancel');
   assert.match(r.reason, /^Code: 62\. DB::Exception: Syntax error: failed at position \d+: MUTATION WHERE/);
@@ -105,9 +108,8 @@ test('mutations() lists unfinished mutations; 18.16 cannot kill them: cant_cance
   assert.deepEqual(await backend.mutations(), []);
 });
 
-test('no connections: connections() is empty and killConnection() says why', async () => {
+test('no connections: connections() is empty', async () => {
   assert.deepEqual(await backend.connections(), []);
-  await assert.rejects(backend.killConnection(42, false, false), (e: unknown) => e instanceof QuellError && /no connection ids/.test(e.message));
 });
 
 test('server errors carry the server\'s text, never the password', async () => {
@@ -131,7 +133,7 @@ test('a stopped server is a transport error; after a restart the same backend wo
   await ch.restart();
   assert.ok(Array.isArray(await backend.queries()));
   const outcome = runLong('after-restart');
-  const q = await until('the long query', async () => (await backend.queries()).find((x) => x.query_id === 'after-restart'));
-  await backend.killQuery(q, false);
+  const q = await until('the long query', async () => (await backend.queries()).find((x) => x.row.query_id === 'after-restart'));
+  await q.kill(false);
   assert.match((await outcome).body, /Query was cancelled/);
 });

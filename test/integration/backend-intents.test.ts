@@ -4,15 +4,19 @@ import { NodeAgent } from '../../node-agent/agent';
 import { KillQueue } from '../../coordinator/kill-queue';
 import { connectEtcd } from '../../common/etcd';
 import { startEtcd, type EtcdServer } from '../../common/child-processes';
-import type { Backend, BackendMutation } from '../../node-agent/backends/backend';
+import type { Backend, ServerMutation } from '../../node-agent/backends/backend';
+import { mutationKey, type MutationRow } from '../../node-agent/rows';
 import { sleep } from './harness';
 
 // A durable mutation kill reaches a node that fronts a database server: the agent finds the
 // server's matching mutations itself (they are never registered with it) and kills each once.
 // Real etcd and a real agent; the server is scripted, as the piece behind the agent.
 
-function mutation(table: string, id: string): BackendMutation {
-  return { database: 'db', table, mutation_id: id, command: 'DELETE WHERE 1', create_time: 0, parts_to_do: 4, latest_failed_part: '', latest_fail_time: 0, latest_fail_reason: '' };
+function mutation(table: string, id: string): MutationRow {
+  return {
+    database: 'db', table, mutation_id: id, command: 'DELETE WHERE 1', create_time: 0, parts_to_do: 4, parts_done: 0, is_killed: 0,
+    latest_failed_part: '', latest_fail_time: 0, latest_fail_reason: '',
+  };
 }
 
 class ScriptedServer implements Backend {
@@ -22,13 +26,15 @@ class ScriptedServer implements Backend {
   running = [mutation('t', 'mutation_1.txt'), mutation('u', 'mutation_2.txt')];
   queries = async () => [];
   connections = async () => [];
-  mutations = async () => [...this.running];
-  killQuery = async () => undefined;
-  killConnection = async () => undefined;
-  async killMutation(m: BackendMutation) {
-    this.killed.push(m.mutation_id);
-    return { status: 'waiting' as const };
-  }
+  mutations = async (): Promise<ServerMutation[]> =>
+    this.running.map((m) => ({
+      key: mutationKey(m),
+      row: m,
+      kill: async () => {
+        this.killed.push(m.mutation_id);
+        return { status: 'waiting' as const };
+      },
+    }));
   close = async () => undefined;
 }
 

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
 import pino from 'pino';
 import { MariaDbBackend } from '../../node-agent/backends/mariadb';
+import type { ServerQuery } from '../../node-agent/backends/backend';
+import { elapsedSeconds, type ProcessRow } from '../../node-agent/rows';
 import { startMariaDb, type MariaDbInstance } from './servers/mariadb-instance';
 import { sleep } from './harness';
 
@@ -32,10 +34,10 @@ async function etl(database?: string): Promise<mysql.Connection> {
 }
 
 /** Waits until the backend lists a running statement matching `pred`. */
-async function running(pred: (q: { query: string; user: string }) => boolean): Promise<Awaited<ReturnType<MariaDbBackend['queries']>>[number]> {
+async function running(pred: (r: ProcessRow) => boolean): Promise<ServerQuery> {
   const deadline = Date.now() + 5_000;
   for (;;) {
-    const q = (await backend.queries()).find(pred);
+    const q = (await backend.queries()).find((x) => pred(x.row));
     if (q) return q;
     if (Date.now() > deadline) throw new Error('statement never showed up');
     await sleep(20);
@@ -49,46 +51,51 @@ test('queries() maps a running statement and hides the backend’s own connectio
   const sleeping = c.query('SELECT SLEEP(100) AS s');
   sleeping.catch(() => undefined);
   const q = await running((r) => r.user === 'etl');
-  assert.equal(q.query, 'SELECT SLEEP(100) AS s');
-  assert.equal(q.query_kind, 'Select');
-  assert.equal(q.current_database, 'shop');
-  assert.equal(q.address, '127.0.0.1');
-  assert.ok(q.port > 0);
-  assert.equal(q.server_thread_id, c.threadId);
-  assert.equal(q.key, q.query_id);
-  assert.match(q.query_id, /^\d+$/);
-  assert.ok(q.elapsed >= 0 && q.elapsed < 10);
-  assert.ok(q.memory_usage > 0);
+  const { row } = q;
+  assert.equal(row.query, 'SELECT SLEEP(100) AS s');
+  assert.equal(row.query_kind, 'Select');
+  assert.equal(row.current_database, 'shop');
+  assert.equal(row.address, '127.0.0.1');
+  assert.ok(row.port > 0);
+  // without an id mapping, the server's own ids
+  assert.equal(row.thread_id, c.threadId);
+  assert.equal(q.key, row.query_id);
+  assert.match(row.query_id, /^\d+$/);
+  const elapsed = elapsedSeconds(row);
+  assert.ok(elapsed >= 0 && elapsed < 10);
+  assert.ok(row.memory_usage > 0);
   // nothing of quell's own (its PROCESSLIST read is itself a running query)
   const all = await backend.queries();
-  assert.ok(all.every((r) => r.user !== 'quell'), JSON.stringify(all));
+  assert.ok(all.every((r) => r.row.user !== 'quell'), JSON.stringify(all));
   const conns = await backend.connections();
-  assert.ok(conns.every((r) => r.user !== 'quell'));
-  const mine = conns.find((r) => r.server_thread_id === c.threadId);
+  assert.ok(conns.every((r) => r.row.user !== 'quell'));
+  const mine = conns.find((r) => r.row.id === c.threadId)?.row;
   assert.equal(mine?.command, 'Query');
   assert.equal(mine?.db, 'shop');
   assert.equal(mine?.info, 'SELECT SLEEP(100) AS s');
-  assert.equal(String(mine?.server_query_id), q.query_id);
+  assert.equal(String(mine?.query_id), row.query_id);
 
-  await backend.killQuery(q, false);
+  await q.kill(false);
   await assert.rejects(sleeping, (err) => errno(err) === 1317);
   assert.deepEqual((await c.query('SELECT 1 AS one'))[0], [{ one: 1 }]); // the connection survives
-  assert.equal((await backend.queries()).filter((r) => r.user === 'etl').length, 0);
+  assert.equal((await backend.queries()).filter((r) => r.row.user === 'etl').length, 0);
   // the same query id again: already gone, which is not an error
-  await backend.killQuery(q, true);
+  await q.kill(true);
 });
 
-test('connections() lists idle clients with db null; killConnection closes one and rolls back', async () => {
+test('connections() lists idle clients with no db (DB NULL); a connection kill closes one and rolls back', async () => {
   const idle = await etl();
   const c = await etl('shop');
   const conns = await backend.connections();
-  const row = conns.find((r) => r.server_thread_id === idle.threadId);
+  const row = conns.find((r) => r.row.id === idle.threadId)?.row;
   assert.equal(row?.command, 'Sleep');
-  assert.equal(row?.db, null);
-  assert.equal(row?.info, null);
+  assert.equal(row?.db, '');
+  assert.equal(row?.info, '');
   await c.query('BEGIN');
   await c.query("INSERT INTO shop.orders VALUES (1, 'direct')");
-  await backend.killConnection(Number(c.threadId), false, false);
+  const listed = conns.find((r) => r.row.id === c.threadId);
+  assert.ok(listed);
+  await listed.kill(false, false);
   await assert.rejects(c.query('SELECT 1'));
   const root = await db.rootConnection();
   try {
@@ -131,7 +138,6 @@ test('errors carry the server’s words but never the password', async () => {
     await bad.close();
   }
   assert.deepEqual(await backend.mutations(), []);
-  assert.deepEqual(await backend.killMutation({} as never), { status: 'cant_cancel', reason: 'MariaDB has no mutations' });
 });
 
 test('a stopped server is an error; after a restart the same backend works again', async () => {
@@ -147,6 +153,6 @@ test('a stopped server is an error; after a restart the same backend works again
   const sleeping = c.query('SELECT SLEEP(100)');
   sleeping.catch(() => undefined);
   const q = await running((r) => r.user === 'etl');
-  await backend.killConnection(q.server_thread_id, false, true);
+  await backend.killConnection(q.row.thread_id, false, true);
   await assert.rejects(sleeping, (err) => errno(err) === 1317);
 });

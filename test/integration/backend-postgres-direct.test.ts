@@ -4,6 +4,7 @@ import { Client, type DatabaseError } from 'pg';
 import pino from 'pino';
 import { PostgresBackend } from '../../node-agent/backends/postgres';
 import { QuellError } from '../../errors/quell-error';
+import { commandMs, elapsedSeconds } from '../../node-agent/rows';
 import { PG_ROLES, startPostgres, type PostgresInstance } from './servers/postgres-instance';
 import { sleep } from './harness';
 
@@ -58,21 +59,23 @@ test('queries() lists active client statements with their columns, never the age
   const c = await etl();
   const pid = await pidOf(c);
   const outcome = runLong(c);
-  const q = await until('the sleep', async () => (await backend.queries()).find((x) => x.server_thread_id === pid));
+  const q = await until('the sleep', async () => (await backend.queries()).find((x) => x.row.thread_id === pid));
+  const { row } = q;
   assert.match(q.key, new RegExp(`^${pid}:\\d+$`));
-  assert.equal(q.query_id, String(pid));
-  assert.equal(q.user, 'etl');
-  assert.equal(q.query, 'SELECT pg_sleep(100)');
-  assert.equal(q.query_kind, 'Select');
-  assert.equal(q.address, '127.0.0.1');
-  assert.ok(q.port > 0);
-  assert.equal(q.current_database, 'postgres');
-  assert.equal(q.client_name, 'etl-job');
-  assert.ok(q.elapsed >= 0 && q.elapsed < 10, String(q.elapsed));
+  assert.equal(row.query_id, String(pid));
+  assert.equal(row.user, 'etl');
+  assert.equal(row.query, 'SELECT pg_sleep(100)');
+  assert.equal(row.query_kind, 'Select');
+  assert.equal(row.address, '127.0.0.1');
+  assert.ok(row.port > 0);
+  assert.equal(row.current_database, 'postgres');
+  assert.equal(row.client_name, 'etl-job');
+  const elapsed = elapsedSeconds(row);
+  assert.ok(elapsed >= 0 && elapsed < 10, String(elapsed));
   // the agent's own pool sessions (busy with this very listing, concurrently) never show up
   const all = await Promise.all([backend.queries(), backend.queries(), backend.connections()]);
-  for (const rows of all) for (const r of rows) assert.notEqual(r.user, 'quell');
-  await backend.killQuery(q, false);
+  for (const listed of all) for (const r of listed) assert.notEqual(r.row.user, 'quell');
+  await q.kill(false);
   assert.equal(await outcome, '57014');
   await until('the statement to end', async () => ((await backend.queries()).some((x) => x.key === q.key) ? undefined : true));
 });
@@ -86,12 +89,12 @@ test('connections() maps sessions to MariaDB PROCESSLIST terms', async () => {
   const [idlePid, txPid, busyPid] = await Promise.all([pidOf(idle), pidOf(tx), pidOf(busy)]);
   const outcome = runLong(busy);
   const rows = await until('the busy session', async () => {
-    const r = await backend.connections();
-    return r.find((x) => x.server_thread_id === busyPid && x.command === 'Query') ? r : undefined;
+    const r = (await backend.connections()).map((x) => x.row);
+    return r.find((x) => x.id === busyPid && x.command === 'Query') ? r : undefined;
   });
-  const by = (pid: number) => rows.find((r) => r.server_thread_id === pid);
+  const by = (pid: number) => rows.find((r) => r.id === pid);
   assert.equal(by(idlePid)?.command, 'Sleep');
-  assert.equal(by(idlePid)?.info, null);
+  assert.equal(by(idlePid)?.info, '');
   assert.equal(by(txPid)?.command, 'idle in transaction');
   assert.equal(by(txPid)?.state, 'idle in transaction');
   const b = by(busyPid);
@@ -100,8 +103,8 @@ test('connections() maps sessions to MariaDB PROCESSLIST terms', async () => {
   assert.match(b?.host ?? '', /^127\.0\.0\.1:\d+$/);
   assert.equal(b?.info, 'SELECT pg_sleep(100)');
   assert.equal(b?.state, 'active');
-  assert.equal(b?.server_query_id, 0);
-  assert.ok((b?.time_ms ?? -1) >= 0);
+  assert.equal(b?.query_id, 0);
+  assert.ok(b && commandMs(b) >= 0);
   assert.ok(rows.every((r) => r.user !== 'quell'));
   // queryOnly cancels the statement, the session stays
   await backend.killConnection(busyPid, false, true);
@@ -112,7 +115,7 @@ test('connections() maps sessions to MariaDB PROCESSLIST terms', async () => {
   await until('the terminate to reach the client', async () => tx.fatal[0]);
   assert.equal(tx.fatal[0]?.code, '57P01');
   await assert.rejects(tx.query('SELECT 1'));
-  await until('the terminated session to go', async () => ((await backend.connections()).some((r) => r.server_thread_id === txPid) ? undefined : true));
+  await until('the terminated session to go', async () => ((await backend.connections()).some((r) => r.row.id === txPid) ? undefined : true));
 });
 
 test('a backend that is already gone is not an error; the agent and non-clients cannot be signalled', async () => {
@@ -130,26 +133,21 @@ test('a listed statement that finished is gone: its kill and SYNC wait leave the
   const c = await etl();
   const pid = await pidOf(c);
   const first = runLong(c, 'SELECT pg_sleep(0.3)');
-  const listed = await until('the short sleep', async () => (await backend.queries()).find((x) => x.server_thread_id === pid));
+  const listed = await until('the short sleep', async () => (await backend.queries()).find((x) => x.row.thread_id === pid));
   assert.equal(await first, 'ok');
   const next = runLong(c);
-  await until('the next statement', async () => ((await backend.queries()).find((x) => x.server_thread_id === pid && x.key !== listed.key) ? true : undefined));
-  await backend.killQuery(listed, false);
+  await until('the next statement', async () => ((await backend.queries()).find((x) => x.row.thread_id === pid && x.key !== listed.key) ? true : undefined));
+  await listed.kill(false);
   await sleep(200);
-  const running = (await backend.queries()).find((x) => x.server_thread_id === pid);
+  const running = (await backend.queries()).find((x) => x.row.thread_id === pid);
   assert.ok(running, 'the next statement was cancelled by a kill meant for the finished one');
   assert.ok(!(await backend.queries()).some((x) => x.key === listed.key), 'the finished statement still looks present');
-  await backend.killQuery(running, false);
+  await running.kill(false);
   assert.equal(await next, '57014');
 });
 
-test('mutations: none, and cannot be cancelled', async () => {
+test('mutations: none', async () => {
   assert.deepEqual(await backend.mutations(), []);
-  const r = await backend.killMutation({
-    database: 'd', table: 't', mutation_id: 'm', command: '', create_time: 0, parts_to_do: 0,
-    latest_failed_part: '', latest_fail_time: 0, latest_fail_reason: '',
-  });
-  assert.deepEqual(r, { status: 'cant_cancel', reason: 'PostgreSQL has no mutations' });
 });
 
 test('a wrong password is the server\'s error, without the password', async () => {
@@ -181,7 +179,7 @@ test('a stopped server fails calls with ECONNREFUSED; after restart the same bac
   }
   const c = await etl();
   const pid = await pidOf(c);
-  assert.ok((await backend.connections()).some((r) => r.server_thread_id === pid));
+  assert.ok((await backend.connections()).some((r) => r.row.id === pid));
 });
 
 async function caught(f: () => Promise<unknown>): Promise<QuellError> {

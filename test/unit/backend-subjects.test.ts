@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backendSubjects } from '../../node-agent/backends/backend-subjects';
-import type { Backend, BackendConnection, BackendMutation, BackendQuery, MutationKillResult } from '../../node-agent/backends/backend';
-import { executeKill } from '../../node-agent/kill-executor';
+import { SERVER_IDS, type Backend, type MutationKillResult, type ServerConnection, type ServerMutation, type ServerQuery } from '../../node-agent/backends/backend';
+import { executeKill, type KillSubject } from '../../node-agent/kill-executor';
+import { mutationKey, processRow, type ConnectionRow, type MutationRow } from '../../node-agent/rows';
 import type { KillRequest__Output } from '../../proto/generated/quell/v1/KillRequest';
 import type { KillResponse } from '../../proto/generated/quell/v1/KillResponse';
 import { localPartOf, serverIdOf } from '../../common/thread-id';
@@ -10,37 +11,59 @@ import { localPartOf, serverIdOf } from '../../common/thread-id';
 // The piece in front of a database server: a scripted server stands in for it here; the real
 // servers are in the backend integration tests.
 
-function query(key: string, user: string, thread = 0): BackendQuery {
-  return {
-    key, query_id: key, user, query: `SELECT sleep(${key})`, elapsed: 1.5, address: '10.0.0.9', port: 5000, current_database: 'db',
-    client_hostname: '', client_name: '', initial_query_id: key, initial_user: user, query_kind: 'Select', is_cancelled: 0,
-    read_rows: 0, read_bytes: 0, total_rows_approx: 0, written_rows: 0, written_bytes: 0, memory_usage: 0, peak_memory_usage: 0, server_thread_id: thread,
-  };
+/** What the scripted server runs: a query by key and user, on a server thread (0: none). */
+interface Running {
+  readonly key: string;
+  readonly user: string;
+  readonly thread: number;
 }
 
 class ScriptedServer implements Backend {
   readonly kind = 'mariadb' as const;
   readonly description = 'mariadb://quell@10.0.0.9:3306';
-  running: BackendQuery[] = [];
-  conns: BackendConnection[] = [];
-  muts: BackendMutation[] = [];
+  running: Running[] = [];
+  conns: ConnectionRow[] = [];
+  muts: MutationRow[] = [];
   readonly calls: string[] = [];
   mutationAnswer: MutationKillResult = { status: 'waiting' };
-  queries = async () => [...this.running];
-  connections = async () => [...this.conns];
-  mutations = async () => [...this.muts];
-  async killQuery(q: BackendQuery, soft: boolean) {
-    this.calls.push(`query ${q.key} ${soft ? 'soft' : 'hard'}`);
-    // the server stops it a little later
-    setTimeout(() => (this.running = this.running.filter((r) => r.key !== q.key)), 5);
-  }
-  async killConnection(id: number, soft: boolean, queryOnly: boolean) {
-    this.calls.push(`connection ${id} ${queryOnly ? 'query' : 'connection'}`);
-  }
-  async killMutation(m: BackendMutation) {
-    this.calls.push(`mutation ${m.mutation_id}`);
-    return this.mutationAnswer;
-  }
+
+  queries = async (ids = SERVER_IDS): Promise<ServerQuery[]> =>
+    this.running.map(({ key, user, thread }) => ({
+      key,
+      row: processRow(
+        {
+          query_id: key, user, query: `SELECT sleep(${key})`, initial_query_id: key, initial_user: user, address: '10.0.0.9', port: 5000,
+          client_hostname: '', client_name: '', current_database: 'db', query_kind: 'Select', thread_id: ids(thread), uncancellable: false,
+        },
+        0,
+      ),
+      kill: async (soft: boolean) => {
+        this.calls.push(`query ${key} ${soft ? 'soft' : 'hard'}`);
+        // the server stops it a little later
+        setTimeout(() => (this.running = this.running.filter((r) => r.key !== key)), 5);
+      },
+    }));
+
+  // the connection rows are given with the server's own ids
+  connections = async (ids = SERVER_IDS): Promise<ServerConnection[]> =>
+    this.conns.map((c) => ({
+      key: String(ids(c.id)),
+      row: { ...c, id: ids(c.id) },
+      kill: async (_soft: boolean, queryOnly: boolean) => {
+        this.calls.push(`connection ${c.id} ${queryOnly ? 'query' : 'connection'}`);
+      },
+    }));
+
+  mutations = async (): Promise<ServerMutation[]> =>
+    this.muts.map((m) => ({
+      key: mutationKey(m),
+      row: m,
+      kill: async () => {
+        this.calls.push(`mutation ${m.mutation_id}`);
+        return this.mutationAnswer;
+      },
+    }));
+
   async close() {}
 }
 
@@ -48,7 +71,7 @@ function req(target: KillRequest__Output['target'], where: string, mode: KillReq
   return { target, where, mode, soft: false, user: 'root', may_kill_others: true, sync_timeout_ms: 2000, statement_id: 't', query_only: false, ...extra };
 }
 
-async function run<R extends { readonly key: string }>(subject: Parameters<typeof executeKill<R>>[1], r: KillRequest__Output, filter: (x: R) => boolean): Promise<KillResponse[]> {
+async function run<R>(subject: KillSubject<R>, r: KillRequest__Output, filter: (x: R) => boolean): Promise<KillResponse[]> {
   const out: KillResponse[] = [];
   await executeKill(r, subject, filter, { write: (m) => out.push(m), closed: false });
   return out;
@@ -56,7 +79,7 @@ async function run<R extends { readonly key: string }>(subject: Parameters<typeo
 
 test('SYNC on a server: kills with its command and reports finished when a poll no longer sees it', async () => {
   const server = new ScriptedServer();
-  server.running = [query('q1', 'etl', 7), query('q2', 'bob')];
+  server.running = [{ key: 'q1', user: 'etl', thread: 7 }, { key: 'q2', user: 'bob', thread: 0 }];
   const { processes } = backendSubjects(server, () => 3);
   const rows = await run(processes, req('KILL_TARGET_QUERY', '', 'KILL_MODE_SYNC'), (r) => r.user === 'etl');
   assert.deepEqual(rows[0], { plan: { eligible: 1, skipped: 0, skipped_owner: '', skipped_id: '' } });
@@ -64,20 +87,20 @@ test('SYNC on a server: kills with its command and reports finished when a poll 
   assert.deepEqual(server.calls, ['query q1 hard']);
   assert.deepEqual(server.running.map((q) => q.key), ['q2']);
   // the server's thread id becomes a cluster-wide id under server id 3
-  const [rec] = [...(await processes.candidates())];
-  assert.equal(rec?.thread_id, 0, 'q2 has no connection');
+  const [q2] = [...(await processes.candidates())];
+  assert.equal(q2?.row.thread_id, 0, 'q2 has no connection');
   const withThread = backendSubjects(server, () => 3);
-  server.running = [query('q3', 'etl', 7)];
+  server.running = [{ key: 'q3', user: 'etl', thread: 7 }];
   const [r3] = [...(await withThread.processes.candidates())];
-  assert.deepEqual([serverIdOf(r3?.thread_id ?? 0), localPartOf(r3?.thread_id ?? 0)], [3, 7]);
+  assert.deepEqual([serverIdOf(r3?.row.thread_id ?? 0), localPartOf(r3?.row.thread_id ?? 0)], [3, 7]);
 });
 
 test('connections: KILL QUERY of an idle connection sends nothing; others go to the server by its own id', async () => {
   const server = new ScriptedServer();
-  const base = { user: 'carol', host: 'localhost', db: null, time_ms: 1000, state: '', memory_used: 0, max_memory_used: 0, examined_rows: 0, server_query_id: 0, progress: 0 };
+  const base = { user: 'carol', host: 'localhost', db: '', commandSince: 0, state: '', query_id: 0, memory_used: 0, max_memory_used: 0, examined_rows: 0, progress: 0 };
   server.conns = [
-    { ...base, server_thread_id: 11, command: 'Sleep', info: null },
-    { ...base, server_thread_id: 12, command: 'Query', info: 'SELECT SLEEP(100)' },
+    { ...base, id: 11, command: 'Sleep', info: '' },
+    { ...base, id: 12, command: 'Query', info: 'SELECT SLEEP(100)' },
   ];
   const { connections } = backendSubjects(server, () => 2);
   const rows = await run(connections, req('KILL_TARGET_CONNECTION', '', 'KILL_MODE_ASYNC', { query_only: true }), () => true);
@@ -87,7 +110,7 @@ test('connections: KILL QUERY of an idle connection sends nothing; others go to 
 
 test('mutations the server cannot kill are cant_cancel with its reason', async () => {
   const server = new ScriptedServer();
-  server.muts = [{ database: 'db', table: 't', mutation_id: 'mutation_1.txt', command: 'DELETE WHERE 1', create_time: 0, parts_to_do: 3, latest_failed_part: '', latest_fail_time: 0, latest_fail_reason: '' }];
+  server.muts = [{ database: 'db', table: 't', mutation_id: 'mutation_1.txt', command: 'DELETE WHERE 1', create_time: 0, parts_to_do: 3, parts_done: 0, is_killed: 0, latest_failed_part: '', latest_fail_time: 0, latest_fail_reason: '' }];
   server.mutationAnswer = { status: 'cant_cancel', reason: 'Code: 62. DB::Exception: Syntax error' };
   const { mutations } = backendSubjects(server, () => 1);
   const rows = await run(mutations, req('KILL_TARGET_MUTATION', '', 'KILL_MODE_ASYNC'), () => true);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProcessTable, type QueryRegistration } from '../../node-agent/process-table';
+import { ProcessTable } from '../../node-agent/process-table';
+import type { ProcessStart } from '../../node-agent/rows';
 import type { CancelTarget, Owner } from '../../node-agent/live-table';
 import { querySubject } from '../../node-agent/kill-subjects';
 import { processResolver } from '../../node-agent/process-columns';
@@ -11,7 +12,7 @@ import type { KillResponse } from '../../proto/generated/quell/v1/KillResponse';
 
 const NODE = { nodeId: 'n1', host: '127.0.0.1', port: 9701, address: '127.0.0.1:9701', clusters: ['c3'] };
 
-function reg(query_id: string, user: string, extra: Partial<QueryRegistration> = {}): QueryRegistration {
+function reg(query_id: string, user: string, extra: Partial<ProcessStart> = {}): ProcessStart {
   return {
     query_id, user, query: `SELECT '${query_id}'`, initial_query_id: '', initial_user: '', address: '::1', port: 0,
     client_hostname: '', client_name: '', current_database: 'default', query_kind: 'Select', uncancellable: false, thread_id: 0, ...extra,
@@ -38,7 +39,7 @@ function request(where: string, mode: KillRequest__Output['mode'], user = 'root'
 
 async function run(table: ProcessTable, req: KillRequest__Output): Promise<KillResponse[]> {
   const out: KillResponse[] = [];
-  const filter = new FilterCache(processResolver(table, NODE), { hostName: 'n1', now: () => 0 }).get(req.where);
+  const filter = new FilterCache(processResolver(NODE), { hostName: 'n1', now: () => 0 }).get(req.where);
   await executeKill(req, querySubject(table), filter, { write: (m) => out.push(m), closed: false });
   return out;
 }
@@ -54,7 +55,7 @@ test('ASYNC: plan first, then waiting rows; only matching processes are cancelle
   assert.deepEqual(msgs[0], { plan: { eligible: 1, skipped: 0, skipped_owner: '', skipped_id: '' } });
   assert.deepEqual(statuses(msgs), [['a1', 'KILL_STATUS_WAITING']]);
   assert.deepEqual(w.cancels, ['a1']);
-  assert.equal(table.get('a1')?.is_cancelled, 1);
+  assert.equal(table.get('a1')?.row.is_cancelled, 1);
 });
 
 test('SYNC: finished as each process ends; waiting for those that ignore the cancel', async () => {
