@@ -26,6 +26,9 @@ commands:
                --agent H:P --mutations N --table T [--database D] [--command TEXT] [--mutation-id-prefix P] [--parts N] [--part-ms MS]
   cluster      ls | forget NODE [--cluster C] | kills | drop-kill KILL_ID   (--etcd URLS)
   local        [--nodes N] [-q SQL]
+
+etcd access (coordinator, agent, cluster): --etcd URLS [--etcd-ca FILE] [--etcd-cert FILE --etcd-key FILE]
+               [--etcd-user USER]  (its password in QUELL_ETCD_PASSWORD, never a flag)
 `;
 
 async function main(): Promise<void> {

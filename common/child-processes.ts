@@ -153,7 +153,7 @@ export async function startEtcd(binary = process.env.QUELL_ETCD_BIN ?? 'etcd'): 
     await child.stop('SIGTERM', 3_000);
     rmSync(dir, { recursive: true, force: true });
   };
-  const client = connectEtcd([url], 1_000);
+  const client = connectEtcd({ endpoints: [url], callTimeoutMs: 1_000 });
   try {
     const deadline = Date.now() + 15_000;
     for (;;) {
