@@ -49,7 +49,9 @@ async function main(): Promise<void> {
     return;
   }
   try {
-    process.exitCode = await (await command())(rest);
+    const code = await (await command())(rest);
+    // a daemon that stopped itself for a failure (node-agent/membership.ts) keeps its status
+    process.exitCode = code || process.exitCode;
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`quell ${name}: ${err.message}\n`);
