@@ -3,6 +3,16 @@ import { fail, UsageError } from './args';
 
 type Command = (argv: string[]) => Promise<number>;
 
+// grpc-js passes an IP address (https://127.0.0.1:2379) as the TLS server name, and Node
+// warns about that once per process (DEP0123) on stderr, where a daemon's one-line errors go.
+// The certificate is still verified against the address's IP SAN; only the warning is dropped.
+const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+process.emitWarning = ((...args: unknown[]) => {
+  const options = args[1];
+  const code = typeof options === 'object' && options !== null ? (options as { code?: unknown }).code : args[2];
+  if (code !== 'DEP0123') emitWarning(...args);
+}) as typeof process.emitWarning;
+
 // Each command loads only its own modules: an agent's start-up (and so its join) does not pay
 // for the coordinator's code, and the other way round.
 const COMMANDS: Record<string, () => Promise<Command>> = {

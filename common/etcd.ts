@@ -73,12 +73,16 @@ export function connectEtcd(o: EtcdOptions): Etcd3 {
  */
 export function etcdUnavailable(hosts: readonly string[], err: unknown): QuellError {
   const where = `etcd at ${hosts.join(',')}`;
+  // etcd's own words ("etcdserver: permission denied") without gRPC's "7 PERMISSION_DENIED: "
+  const said = errorText(err).replace(/^\d+ [A-Z_]+: /, '');
   if (err instanceof EtcdAuthenticationFailedError || err instanceof EtcdInvalidAuthTokenError || err instanceof GRPCUnauthenticatedError) {
-    return chError('AUTHENTICATION_FAILED', `${where} refused the credentials: ${errorText(err)} (check --etcd-user, QUELL_ETCD_PASSWORD and --etcd-cert)`);
+    return chError('AUTHENTICATION_FAILED', `${where} refused the credentials: ${said} (check --etcd-user, QUELL_ETCD_PASSWORD and --etcd-cert)`);
   }
   if (err instanceof EtcdPermissionDeniedError) {
-    return chError('ACCESS_DENIED', `${where} denied the request: ${errorText(err)} (the etcd user needs the role the README gives for this daemon on /quell/v1/)`);
+    return chError('ACCESS_DENIED', `${where} denied the request: ${said} (the etcd user needs the role the README gives for this daemon on /quell/v1/)`);
   }
   const why = transportReason(errorText(err));
-  return chError('ALL_CONNECTION_TRIES_FAILED', `${where} is unreachable: ${why}`, true);
+  // a refused TLS handshake (no or untrusted client certificate, wrong CA) reaches gRPC without its reason
+  const tls = hosts.some((h) => h.startsWith('https://')) && /No connection established/.test(why) ? '; the TLS handshake may have failed: check --etcd-ca, --etcd-cert and --etcd-key' : '';
+  return chError('ALL_CONNECTION_TRIES_FAILED', `${where} is unreachable: ${why}${tls}`, true);
 }
