@@ -161,6 +161,14 @@ test('a user whose role is limited to /quell/v1/ cannot read another prefix', as
   } finally {
     agentUser.close();
   }
+  // no password: etcd takes the user from the certificate's CN, with the same role
+  const byCertificate = connectEtcd({ endpoints: [etcd.url], ca: file('ca.pem'), cert: file('quell-agent.pem'), key: file('quell-agent-key.pem') });
+  try {
+    await byCertificate.put('/quell/v1/cn-check').value('ok');
+    await assert.rejects(byCertificate.get('/other/secret').string(), EtcdPermissionDeniedError);
+  } finally {
+    byCertificate.close();
+  }
   // the coordinator's role reads /quell/v1/ but writes only the kill queue
   const coordinatorUser = etcdAs('quell-coordinator');
   try {
