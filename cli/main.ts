@@ -3,6 +3,16 @@ import { fail, UsageError } from './args';
 
 type Command = (argv: string[]) => Promise<number>;
 
+// grpc-js passes an IP address (https://127.0.0.1:2379) as the TLS server name, and Node
+// warns about that once per process (DEP0123) on stderr, where a daemon's one-line errors go.
+// The certificate is still verified against the address's IP SAN; only the warning is dropped.
+const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+process.emitWarning = ((...args: unknown[]) => {
+  const options = args[1];
+  const code = typeof options === 'object' && options !== null ? (options as { code?: unknown }).code : args[2];
+  if (code !== 'DEP0123') emitWarning(...args);
+}) as typeof process.emitWarning;
+
 // Each command loads only its own modules: an agent's start-up (and so its join) does not pay
 // for the coordinator's code, and the other way round.
 const COMMANDS: Record<string, () => Promise<Command>> = {
@@ -28,6 +38,9 @@ commands:
   cluster      ls | forget NODE [--cluster C] | kills | drop-kill KILL_ID   (--etcd URLS)
   local        [--nodes N] [-q SQL]
   certs        init DIR [--nodes N1,N2,...] [--users U1,...] [--trust-domain quell] [--days N]
+
+etcd access (coordinator, agent, cluster): --etcd URLS [--etcd-ca FILE] [--etcd-cert FILE --etcd-key FILE]
+               [--etcd-user USER]  (its password in QUELL_ETCD_PASSWORD, never a flag)
 `;
 
 async function main(): Promise<void> {
@@ -48,7 +61,9 @@ async function main(): Promise<void> {
     return;
   }
   try {
-    process.exitCode = await (await command())(rest);
+    const code = await (await command())(rest);
+    // a daemon that stopped itself for a failure (node-agent/membership.ts) keeps its status
+    process.exitCode = code || process.exitCode;
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`quell ${name}: ${err.message}\n`);

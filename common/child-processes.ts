@@ -128,13 +128,25 @@ export interface EtcdServer {
   stop(): Promise<void>;
 }
 
-/** An etcd from PATH on free loopback ports in a fresh temporary directory. */
-export async function startEtcd(binary = process.env.QUELL_ETCD_BIN ?? 'etcd'): Promise<EtcdServer> {
+/** PEM files for a TLS etcd: its server pair and CA; with `client`, client certificates are required too. */
+export interface EtcdServerTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+  /** turns on --client-cert-auth; start-up readiness is probed with this client pair */
+  readonly client?: { readonly cert: string; readonly key: string };
+}
+
+/** An etcd from PATH on free loopback ports in a fresh temporary directory; https:// when given TLS files. */
+export async function startEtcd(opts: { binary?: string; tls?: EtcdServerTls } = {}): Promise<EtcdServer> {
+  const binary = opts.binary ?? process.env.QUELL_ETCD_BIN ?? 'etcd';
+  const tls = opts.tls;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'quell-etcd-'));
   const clientPort = await freePort();
   const peerPort = await freePort();
-  const url = `http://127.0.0.1:${clientPort}`;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
+  const tlsArgs = tls ? ['--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, ...(tls.client ? ['--client-cert-auth'] : [])] : [];
   const child = spawnChild(binary, [
     '--name', 'quell',
     '--data-dir', dir,
@@ -144,6 +156,7 @@ export async function startEtcd(binary = process.env.QUELL_ETCD_BIN ?? 'etcd'): 
     '--initial-advertise-peer-urls', peer,
     '--initial-cluster', `quell=${peer}`,
     '--log-level', 'error',
+    ...tlsArgs,
   ], { env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch } });
   let failedToStart = false;
   void child.exited.then((code) => {
@@ -153,7 +166,7 @@ export async function startEtcd(binary = process.env.QUELL_ETCD_BIN ?? 'etcd'): 
     await child.stop('SIGTERM', 3_000);
     rmSync(dir, { recursive: true, force: true });
   };
-  const client = connectEtcd([url], 1_000);
+  const client = connectEtcd({ endpoints: [url], callTimeoutMs: 1_000, ca: tls?.ca, cert: tls?.client?.cert, key: tls?.client?.key });
   try {
     const deadline = Date.now() + 15_000;
     for (;;) {

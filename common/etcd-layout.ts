@@ -2,6 +2,8 @@
  * The etcd key layout (DESIGN.md §etcd layout). Both sides import it; nobody else builds keys.
  *   /quell/v1/members/<cluster>/<node_id>  persistent membership (MemberRecord)
  *   /quell/v1/alive/<node_id>              liveness under the agent's lease (AliveRecord)
+ *   /quell/v1/node-owner/<node_id>         the one live agent of a node id, taken create-if-absent
+ *                                          under its lease before it goes live (NodeOwnerRecord)
  *   /quell/v1/server-ids/<server_id>       held under the agent's lease (node id as value)
  *   /quell/v1/server-id-incarnations/<server_id>   persistent counter (common/thread-id.ts)
  *   /quell/v1/mutation-kills/<kill_id>     a durable mutation kill for nodes that were down
@@ -17,6 +19,7 @@ export const KILL_INTENTS_PREFIX = `${ROOT}mutation-kills/`;
 export const SERVER_IDS_PREFIX = `${ROOT}server-ids/`;
 export const SERVER_ID_INCARNATIONS_PREFIX = `${ROOT}server-id-incarnations/`;
 export const KILL_APPLIED_PREFIX = `${ROOT}mutation-kills-applied/`;
+export const NODE_OWNER_PREFIX = `${ROOT}node-owner/`;
 
 export const DEFAULT_LEASE_TTL_SECONDS = 5;
 
@@ -53,6 +56,20 @@ export function memberKey(cluster: string, nodeId: string): string {
 
 export function aliveKey(nodeId: string): string {
   return `${ALIVE_PREFIX}${nodeId}`;
+}
+
+/** Who holds a node id: the agent process that may serve it. */
+export interface NodeOwnerRecord {
+  readonly node_id: string;
+  readonly address: string;
+  readonly pid: number;
+  readonly started_at: string;
+  /** random per agent process: tells this agent's own older lease from another agent */
+  readonly instance: string;
+}
+
+export function nodeOwnerKey(nodeId: string): string {
+  return `${NODE_OWNER_PREFIX}${nodeId}`;
 }
 
 export function serverIdKey(serverId: number): string {

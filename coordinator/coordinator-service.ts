@@ -17,6 +17,7 @@ import { parseStatement } from '../sql/parser';
 import type { ClusterMembership } from './membership';
 import type { Users } from './users';
 import { errorText } from '../errors/error-text';
+import { clientAddress, LoginThrottle } from './login-throttle';
 
 type ExecuteCall = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;
 
@@ -27,11 +28,17 @@ export interface CoordinatorDeps {
   readonly defaultCluster: string;
   readonly killQueue: KillQueue;
   readonly log: Logger;
+  /** slows password guessing; one per coordinator, shared by every front door that checks passwords */
+  readonly logins?: LoginThrottle;
 }
 
 /** The coordinator's client API: one Execute stream per statement. */
 export class CoordinatorService {
-  constructor(private readonly deps: CoordinatorDeps) {}
+  private readonly logins: LoginThrottle;
+
+  constructor(private readonly deps: CoordinatorDeps) {
+    this.logins = deps.logins ?? new LoginThrottle({ log: deps.log.child({ service: 'login' }) });
+  }
 
   addToServer(server: grpc.Server): void {
     server.addService(quellProto().coordinator.quell.v1.Coordinator.service, {
@@ -86,7 +93,7 @@ export class CoordinatorService {
     let affected = 0;
     let error: QuellError | undefined;
     try {
-      const user = this.deps.users.authenticate(req.user, req.password);
+      const user = await this.logins.attempt(req.user || 'default', clientAddress(call.getPeer()), () => this.deps.users.authenticate(req.user, req.password));
       const stmt = parseStatement(req.sql);
       const ctx: StatementContext = {
         user,

@@ -3,7 +3,7 @@ import type { Etcd3 } from 'etcd3';
 import { CHANNEL_OPTIONS } from '../proto/load';
 import { componentLogger, type Logger } from '../common/logger';
 import { Lifecycle } from '../common/lifecycle';
-import { connectEtcd, etcdUnavailable } from '../common/etcd';
+import { connectEtcd, etcdUnavailable, type EtcdSecurity } from '../common/etcd';
 import { AgentPool } from './agent-pool';
 import { ClusterMembership } from './membership';
 import { CoordinatorService } from './coordinator-service';
@@ -12,6 +12,7 @@ import { KillQueue } from './kill-queue';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
+  readonly etcdSecurity?: EtcdSecurity;
   readonly listen: string;
   readonly users?: Users;
   readonly defaultCluster?: string;
@@ -40,7 +41,7 @@ export class Coordinator {
 
   async start(): Promise<void> {
     await this.lifecycle.start(async () => {
-      this.etcd = connectEtcd(this.opts.etcd);
+      this.etcd = connectEtcd({ ...this.opts.etcdSecurity, endpoints: this.opts.etcd });
       const membership = new ClusterMembership(this.etcd, this.log.child({ service: 'membership' }));
       this.membership = membership;
       membership.onChange(() => this.pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { chError } from '../errors/quell-error';
@@ -27,6 +27,11 @@ const KNOWN_KEYS = new Set(['password', 'password_sha256_hex', 'readonly', 'gran
 function sha256(s: string): string {
   return createHash('sha256').update(s, 'utf8').digest('hex');
 }
+
+/** a user without a password logs in with the empty one */
+const EMPTY_SHA256 = sha256('');
+/** the stand-in hash of a user that does not exist: its password is compared as a real user's is */
+const UNKNOWN_USER_SHA256 = randomBytes(32).toString('hex');
 
 /** The users file (DESIGN.md §Access), validated at start-up so a typo fails loudly there. */
 export class Users {
@@ -82,15 +87,16 @@ export class Users {
     return new Users(byName);
   }
 
-  /** AUTHENTICATION_FAILED with ClickHouse's words; never says which half was wrong. */
+  /**
+   * AUTHENTICATION_FAILED with ClickHouse's words; never says which half was wrong, and takes
+   * the same steps either way: the password is always hashed and compared in constant time
+   * (with a stand-in hash for an unknown user), so timing tells nothing about which users exist.
+   */
   authenticate(name: string, password: string): User {
     const user = this.byName.get(name || 'default');
-    const ok =
-      user !== undefined &&
-      (user.passwordSha256 === undefined
-        ? password === ''
-        : timingSafeEqual(Buffer.from(sha256(password), 'hex'), Buffer.from(user.passwordSha256, 'hex')));
-    if (!user || !ok) {
+    const expected = Buffer.from(user ? (user.passwordSha256 ?? EMPTY_SHA256) : UNKNOWN_USER_SHA256, 'hex');
+    const matches = timingSafeEqual(Buffer.from(sha256(password), 'hex'), expected);
+    if (!user || !matches) {
       throw chError('AUTHENTICATION_FAILED', `${name || 'default'}: Authentication failed: password is incorrect, or there is no user with such name.`);
     }
     return user;

@@ -4,7 +4,7 @@ import { CHANNEL_OPTIONS } from '../proto/load';
 import { componentLogger, type Logger } from '../common/logger';
 import { Lifecycle } from '../common/lifecycle';
 import { assertKeySegment, DEFAULT_LEASE_TTL_SECONDS, splitAddress } from '../common/etcd-layout';
-import { connectEtcd, etcdUnavailable } from '../common/etcd';
+import { connectEtcd, etcdUnavailable, type EtcdSecurity } from '../common/etcd';
 import { ProcessTable } from './process-table';
 import { MutationTable } from './mutation-table';
 import type { LiveEntry } from './live-table';
@@ -35,6 +35,7 @@ const BACKEND_INTENT_POLL_MS = 2_000;
 
 export interface AgentOptions {
   readonly etcd: string[];
+  readonly etcdSecurity?: EtcdSecurity;
   readonly nodeId: string;
   /** host:port to bind; port 0 picks a free one */
   readonly listen: string;
@@ -95,7 +96,7 @@ export class NodeAgent {
         mutations: tableSource(mutationResolver(this.identity), ctx),
         connections: tableSource(connectionResolver(this.identity), ctx),
       };
-      this.etcd = connectEtcd(this.opts.etcd);
+      this.etcd = connectEtcd({ ...this.opts.etcdSecurity, endpoints: this.opts.etcd });
       const serverId = new ServerId(this.etcd, this.identity.nodeId, this.log.child({ service: 'server-id' }));
       this.serverId = serverId;
       const intents = new KillIntents(

@@ -5,12 +5,16 @@ import { etcdUnavailable } from '../common/etcd';
 import type { NodeIdentity } from './node-identity';
 import { NoFreeServerIdError, type ServerId } from './server-id';
 import { errorText } from '../errors/error-text';
+import { QuellError } from '../errors/quell-error';
+import { NodeIdTakenError, NodeOwner } from './node-owner';
 
 /**
  * The agent's presence in etcd: a persistent member key per cluster, and a liveness key under
  * a lease that is kept alive, re-granted when lost, and revoked on clean shutdown. The server
  * id lives under the same lease, so every lease the agent goes live with claims it first
- * (the same id again after a re-grant) and the alive record names it.
+ * (the same id again after a re-grant) and the alive record names it. Before either, each
+ * lease takes the node id itself (node-owner.ts): an agent whose node id another live agent
+ * serves writes nothing at all, so the holder is never disturbed.
  */
 export class AgentMembership {
   private lease: Lease | undefined;
@@ -18,6 +22,7 @@ export class AgentMembership {
   private regrantTimer: NodeJS.Timeout | undefined;
   /** consecutive failed re-grants; each waits longer, so a dead etcd costs one try per ~2 s */
   private failures = 0;
+  private readonly owner: NodeOwner;
 
   constructor(
     private readonly etcd: Etcd3,
@@ -26,27 +31,32 @@ export class AgentMembership {
     private readonly leaseTtlSeconds: number,
     private readonly serverId: ServerId,
     private readonly log: Logger,
-  ) {}
+    /** another agent took the node id while this one's lease was gone: it must stop serving */
+    private readonly onDisowned: (err: NodeIdTakenError) => void = stopThisProcess,
+  ) {
+    this.owner = new NodeOwner(etcd, node, log);
+  }
 
   /** Joins every cluster and goes live; rejects with a one-line error when etcd is unusable. */
   async join(): Promise<void> {
     try {
       const joinedAt = new Date().toISOString();
-      // independent writes: one round trip of latency instead of one per key
-      await Promise.all([
-        ...this.node.clusters.map((cluster) => {
-          const member: MemberRecord = { cluster, node_id: this.node.nodeId, address: this.node.address, joined_at: joinedAt };
-          return this.etcd.put(memberKey(cluster, this.node.nodeId)).value(JSON.stringify(member));
-        }),
-        this.goLive(),
-      ]);
+      await this.goLive(() =>
+        Promise.all(
+          this.node.clusters.map((cluster) => {
+            const member: MemberRecord = { cluster, node_id: this.node.nodeId, address: this.node.address, joined_at: joinedAt };
+            return this.etcd.put(memberKey(cluster, this.node.nodeId)).value(JSON.stringify(member));
+          }),
+        ),
+      );
     } catch (err) {
-      if (err instanceof NoFreeServerIdError) throw err;
+      if (err instanceof NoFreeServerIdError || err instanceof QuellError) throw err;
       throw etcdUnavailable(this.hosts, err);
     }
   }
 
-  private async goLive(): Promise<void> {
+  /** `owned` runs once the node id is held, beside the server-id claim (one round trip, not two). */
+  private async goLive(owned?: () => Promise<unknown>): Promise<void> {
     const lease = this.etcd.lease(this.leaseTtlSeconds, { autoKeepAlive: true });
     this.lease = lease;
     // a lease that never went live failed its grant: goLive's caller retries that one
@@ -57,8 +67,10 @@ export class AgentMembership {
       if (this.failures === 0) this.log.warn({ err: err.message }, 'lease lost; re-granting');
       this.scheduleRegrant();
     });
-    // the server id first: the alive record tells the coordinator where its ids route
-    const hold = await this.serverId.claim(await lease.grant());
+    const leaseId = await lease.grant();
+    await this.owner.take(leaseId);
+    // the server id before the alive record: it tells the coordinator where its ids route
+    const [hold] = await Promise.all([this.serverId.claim(leaseId), owned?.()]);
     const alive: AliveRecord = {
       node_id: this.node.nodeId,
       address: this.node.address,
@@ -83,6 +95,12 @@ export class AgentMembership {
         this.failures++;
         this.lease?.release();
         this.lease = undefined;
+        if (err instanceof NodeIdTakenError) {
+          this.stopping = true;
+          this.log.error({ err: err.message }, 'node id taken by another agent while this one was not live; stopping');
+          this.onDisowned(err);
+          return;
+        }
         // one warning per failure streak, then one every ~30 attempts (about a minute)
         if (this.failures === 1 || this.failures % 30 === 0) {
           this.log.warn({ err: errorText(err), failed_attempts: this.failures }, 're-grant failed; retrying');
@@ -105,4 +123,10 @@ export class AgentMembership {
       this.log.warn({ err: errorText(err) }, 'lease revoke failed; it will expire');
     }
   }
+}
+
+/** The agent's process stops as on SIGTERM (drains, leaves etcd), and exits non-zero. */
+function stopThisProcess(): void {
+  process.exitCode = 1;
+  process.kill(process.pid, 'SIGTERM');
 }

@@ -1,15 +1,15 @@
 import { NodeAgent } from '../../node-agent/agent';
-import { parseEtcdUrls } from '../../common/etcd';
 import { DEFAULT_LEASE_TTL_SECONDS } from '../../common/etcd-layout';
 import { announce, intOption, listOption, parse, untilSignal, UsageError } from '../args';
 import { createBackend } from '../../node-agent/backends';
 import type { Backend } from '../../node-agent/backends/backend';
 import { componentLogger } from '../../common/logger';
 import { errorText } from '../../errors/error-text';
+import { ETCD_FLAGS, etcdFromFlags } from '../etcd-flags';
 
 export async function runAgent(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
-    etcd: { type: 'string', default: 'http://127.0.0.1:2379' },
+    ...ETCD_FLAGS,
     'node-id': { type: 'string' },
     listen: { type: 'string', default: '127.0.0.1:9701' },
     advertise: { type: 'string' },
@@ -32,10 +32,12 @@ export async function runAgent(argv: string[]): Promise<number> {
       throw new UsageError(errorText(err));
     }
   }
+  const etcd = etcdFromFlags(values);
   let agent: NodeAgent;
   try {
     agent = new NodeAgent({
-      etcd: parseEtcdUrls(values.etcd),
+      etcd: etcd.endpoints,
+      etcdSecurity: etcd.security,
       nodeId: values['node-id'],
       listen: values.listen,
       advertise: values.advertise,

@@ -1,14 +1,15 @@
-import { connectEtcd, etcdUnavailable, parseEtcdUrls } from '../../common/etcd';
+import { connectEtcd, etcdUnavailable } from '../../common/etcd';
 import { ALIVE_PREFIX, KILL_INTENTS_PREFIX, MEMBERS_PREFIX, memberKey, parseMemberKey, splitAddress, type KillIntent, type MemberRecord } from '../../common/etcd-layout';
 import { parse, UsageError } from '../args';
 import { KillQueue } from '../../coordinator/kill-queue';
 import type { Etcd3 } from 'etcd3';
+import { ETCD_FLAGS, etcdFromFlags } from '../etcd-flags';
 
 /** `quell cluster ls | forget NODE [--cluster C]`: membership administration straight in etcd. */
 export async function runCluster(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { etcd: { type: 'string', default: 'http://127.0.0.1:2379' }, cluster: { type: 'string' } },
+    { ...ETCD_FLAGS, cluster: { type: 'string' } },
     true,
   );
   const [verb, node] = positionals;
@@ -17,8 +18,8 @@ export async function runCluster(argv: string[]): Promise<number> {
   }
   if (verb === 'forget' && !node) throw new UsageError('forget needs a node id');
   if (verb === 'drop-kill' && !node) throw new UsageError('drop-kill needs a kill id (see `quell cluster kills`)');
-  const hosts = parseEtcdUrls(values.etcd);
-  const etcd = connectEtcd(hosts);
+  const { endpoints: hosts, security } = etcdFromFlags(values);
+  const etcd = connectEtcd({ ...security, endpoints: hosts });
   try {
     if (verb === 'kills') return await listKills(etcd, hosts);
     if (verb === 'drop-kill') {

@@ -1,12 +1,12 @@
 import { Coordinator } from '../../coordinator/coordinator';
 import { Users } from '../../coordinator/users';
-import { parseEtcdUrls } from '../../common/etcd';
 import { announce, parse, untilSignal, UsageError } from '../args';
 import { errorText } from '../../errors/error-text';
+import { ETCD_FLAGS, etcdFromFlags } from '../etcd-flags';
 
 export async function runCoordinator(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
-    etcd: { type: 'string', default: 'http://127.0.0.1:2379' },
+    ...ETCD_FLAGS,
     listen: { type: 'string', default: '127.0.0.1:9700' },
     users: { type: 'string' },
     'default-cluster': { type: 'string', default: 'default' },
@@ -19,8 +19,10 @@ export async function runCoordinator(argv: string[]): Promise<number> {
       throw new UsageError(`cannot use users file: ${errorText(err)}`);
     }
   }
+  const etcd = etcdFromFlags(values);
   const coordinator = new Coordinator({
-    etcd: parseEtcdUrls(values.etcd),
+    etcd: etcd.endpoints,
+    etcdSecurity: etcd.security,
     listen: values.listen,
     users,
     defaultCluster: values['default-cluster'],

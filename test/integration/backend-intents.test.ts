@@ -50,7 +50,7 @@ after(async () => {
 });
 
 test('a queued mutation kill is applied to a backend node when it returns, once', async () => {
-  const client = connectEtcd([etcd.url]);
+  const client = connectEtcd({ endpoints: [etcd.url] });
   const intent = await new KillQueue(client, [etcd.url]).enqueue({ cluster: 'c', where: "equals(table, 't')", user: 'default', nodes: ['b1'], ttlSeconds: 60 });
   assert.ok(intent.id);
   const server = new ScriptedServer();

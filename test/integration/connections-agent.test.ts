@@ -26,7 +26,7 @@ const stubs = new Map<string, NodeAgentClient>();
 
 before(async () => {
   c = await TestCluster.start({ cluster: 'cx', nodes: 2, leaseTtlSeconds: 2 });
-  etcd = connectEtcd([c.etcd.url]);
+  etcd = connectEtcd({ endpoints: [c.etcd.url] });
 });
 after(async () => {
   for (const s of stubs.values()) s.close();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import nodeCrypto, { createHash } from 'node:crypto';
 import { Users, hasGrant } from '../../coordinator/users';
 import { QuellError } from '../../errors/quell-error';
 
@@ -38,6 +38,30 @@ test('wrong password and unknown user fail the same way', () => {
         e.message === `${u}: Authentication failed: password is incorrect, or there is no user with such name.`,
     );
   }
+});
+
+test('every login hashes the password and compares in constant time, whatever was wrong', () => {
+  const users = Users.parse(FILE);
+  // the compiled module calls timingSafeEqual through the module object: count the calls there
+  const crypto = nodeCrypto as { timingSafeEqual: (a: Buffer, b: Buffer) => boolean };
+  const original = crypto.timingSafeEqual;
+  const lengths: number[][] = [];
+  crypto.timingSafeEqual = (a, b) => {
+    lengths.push([a.length, b.length]);
+    return original(a, b);
+  };
+  try {
+    for (const [u, p] of [['alice', 'secret'], ['alice', 'nope'], ['mallory', 'secret'], ['default', 'x'], ['default', '']]) {
+      try {
+        users.authenticate(u as string, p as string);
+      } catch {
+        // the outcome is the previous test's; this one counts the comparisons
+      }
+    }
+  } finally {
+    crypto.timingSafeEqual = original;
+  }
+  assert.deepEqual(lengths, [[32, 32], [32, 32], [32, 32], [32, 32], [32, 32]]);
 });
 
 test('no users file: default with every grant', () => {
