@@ -125,14 +125,28 @@ export function spawnQuell(args: string[], env: NodeJS.ProcessEnv = {}): Child {
 export interface EtcdServer {
   readonly url: string;
   readonly child: Child;
+  /** stops etcd and removes its data directory */
   stop(): Promise<void>;
+  /** stops etcd but keeps its data: `restart()` brings the same etcd back (outage tests) */
+  halt(): Promise<void>;
+  /** starts it again on the same ports and data directory */
+  restart(): Promise<EtcdServer>;
+}
+
+interface EtcdPlace {
+  readonly dir: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
 }
 
 /** An etcd from PATH on free loopback ports in a fresh temporary directory. */
 export async function startEtcd(binary = process.env.QUELL_ETCD_BIN ?? 'etcd'): Promise<EtcdServer> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'quell-etcd-'));
-  const clientPort = await freePort();
-  const peerPort = await freePort();
+  const place = { dir: mkdtempSync(path.join(os.tmpdir(), 'quell-etcd-')), clientPort: await freePort(), peerPort: await freePort() };
+  return runEtcd(binary, place);
+}
+
+async function runEtcd(binary: string, place: EtcdPlace): Promise<EtcdServer> {
+  const { dir, clientPort, peerPort } = place;
   const url = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const child = spawnChild(binary, [
@@ -149,8 +163,11 @@ export async function startEtcd(binary = process.env.QUELL_ETCD_BIN ?? 'etcd'): 
   void child.exited.then((code) => {
     failedToStart = code === -1;
   });
-  const stop = async (): Promise<void> => {
+  const halt = async (): Promise<void> => {
     await child.stop('SIGTERM', 3_000);
+  };
+  const stop = async (): Promise<void> => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   };
   const client = connectEtcd([url], 1_000);
@@ -174,5 +191,5 @@ export async function startEtcd(binary = process.env.QUELL_ETCD_BIN ?? 'etcd'): 
   } finally {
     client.close();
   }
-  return { url, child, stop };
+  return { url, child, stop, halt, restart: () => runEtcd(binary, place) };
 }

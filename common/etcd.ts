@@ -2,6 +2,7 @@ import { Etcd3 } from 'etcd3';
 import { chError, type QuellError } from '../errors/quell-error';
 import { transportReason } from './rpc-status';
 import { errorText } from '../errors/error-text';
+import { streamBackoff } from './backoff';
 
 export function parseEtcdUrls(urls: string): string[] {
   return urls
@@ -16,6 +17,8 @@ export function connectEtcd(hosts: string[], callTimeoutMs = 3_000): Etcd3 {
     hosts,
     dialTimeout: callTimeoutMs,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+    // the one backoff policy: etcd3's pending reconnect timer outlives close(), so it must be short
+    faultHandling: { watchBackoff: streamBackoff() },
   });
 }
 
