@@ -1,8 +1,9 @@
-import { Etcd3 } from 'etcd3';
+import { Etcd3, isRecoverableError } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen } from 'cockatiel';
 import { chError, type QuellError } from '../errors/quell-error';
 import { transportReason } from './rpc-status';
 import { errorText } from '../errors/error-text';
-import { streamBackoff } from './backoff';
+import { BACKOFF_MAX_MS, streamBackoff } from './backoff';
 
 export function parseEtcdUrls(urls: string): string[] {
   return urls
@@ -17,8 +18,13 @@ export function connectEtcd(hosts: string[], callTimeoutMs = 3_000): Etcd3 {
     hosts,
     dialTimeout: callTimeoutMs,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
-    // the one backoff policy: etcd3's pending reconnect timer outlives close(), so it must be short
-    faultHandling: { watchBackoff: streamBackoff() },
+    faultHandling: {
+      // etcd3's default breaker refuses every call for 5 s after three failures, which would
+      // keep views stale that long after etcd returns: let a call through at the backoff cap
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: BACKOFF_MAX_MS, breaker: new ConsecutiveBreaker(3) }),
+      // the one backoff policy; etcd3's pending reconnect timer outlives close(), so it must be short
+      watchBackoff: streamBackoff(),
+    },
   });
 }
 
