@@ -87,19 +87,11 @@ async function main(): Promise<void> {
     if (process.ppid !== parent) exitAfterStop(0);
   }, 500).unref();
 
-  for (let i = 0; i < o.count; i++) {
-    agents.push(
-      new NodeAgent({
-        etcd: o.etcd,
-        nodeId: `${o.prefix}${o.first + i}`,
-        listen: '127.0.0.1:0',
-        clusters: [o.cluster],
-        leaseTtlSeconds: o.leaseTtl,
-      }),
-    );
-  }
+  const nodeIds = Array.from({ length: o.count }, (_, i) => `${o.prefix}${o.first + i}`);
   try {
-    await inBatches(agents, START_CONCURRENCY, (a) => a.start());
+    await inBatches(nodeIds, START_CONCURRENCY, async (nodeId) => {
+      agents.push(await NodeAgent.create({ etcd: o.etcd, nodeId, listen: '127.0.0.1:0', clusters: [o.cluster], leaseTtlSeconds: o.leaseTtl }));
+    });
     await inBatches(agents, START_CONCURRENCY, async (a) => {
       const session = new WorkloadSession(a.node.address);
       sessions.push(session);

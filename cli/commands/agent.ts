@@ -1,4 +1,4 @@
-import { NodeAgent } from '../../node-agent/agent';
+import { assertAgentOptions, NodeAgent, type AgentOptions } from '../../node-agent/agent';
 import { parseEtcdUrls } from '../../common/etcd';
 import { DEFAULT_LEASE_TTL_SECONDS } from '../../common/etcd-layout';
 import { announce, intOption, listOption, parse, untilSignal, UsageError } from '../args';
@@ -32,26 +32,21 @@ export async function runAgent(argv: string[]): Promise<number> {
       throw new UsageError(errorText(err));
     }
   }
-  let agent: NodeAgent;
+  const opts: AgentOptions = {
+    etcd: parseEtcdUrls(values.etcd),
+    nodeId: values['node-id'],
+    listen: values.listen,
+    advertise: values.advertise,
+    clusters: listOption(values.cluster, ['default']),
+    leaseTtlSeconds: intOption(values['lease-ttl'], 'lease-ttl', DEFAULT_LEASE_TTL_SECONDS),
+    backend,
+  };
   try {
-    agent = new NodeAgent({
-      etcd: parseEtcdUrls(values.etcd),
-      nodeId: values['node-id'],
-      listen: values.listen,
-      advertise: values.advertise,
-      clusters: listOption(values.cluster, ['default']),
-      leaseTtlSeconds: intOption(values['lease-ttl'], 'lease-ttl', DEFAULT_LEASE_TTL_SECONDS),
-      backend,
-    });
+    assertAgentOptions(opts);
   } catch (err) {
     throw new UsageError(errorText(err));
   }
-  try {
-    await agent.start();
-  } catch (err) {
-    await agent.stop();
-    throw err;
-  }
+  const agent = await NodeAgent.create(opts);
   announce({ event: 'ready', role: 'agent', node_id: agent.node.nodeId, address: agent.node.address });
   return untilSignal(() => agent.stop());
 }

@@ -19,18 +19,12 @@ export async function runCoordinator(argv: string[]): Promise<number> {
       throw new UsageError(`cannot use users file: ${errorText(err)}`);
     }
   }
-  const coordinator = new Coordinator({
+  const coordinator = await Coordinator.create({
     etcd: parseEtcdUrls(values.etcd),
     listen: values.listen,
     users,
     defaultCluster: values['default-cluster'],
   });
-  try {
-    await coordinator.start();
-  } catch (err) {
-    await coordinator.stop();
-    throw err;
-  }
   announce({ event: 'ready', role: 'coordinator', address: coordinator.address });
   return untilSignal(() => coordinator.stop());
 }

@@ -48,9 +48,8 @@ test('a queued mutation kill is applied to a backend node when it returns, once'
   const intent = await new KillQueue(client, [etcd.url]).enqueue({ cluster: 'c', where: "equals(table, 't')", user: 'default', nodes: ['b1'], ttlSeconds: 60 });
   assert.ok(intent.id);
   const server = new ScriptedServer();
-  const agent = new NodeAgent({ etcd: [etcd.url], nodeId: 'b1', listen: '127.0.0.1:0', clusters: ['c'], backend: server, leaseTtlSeconds: 2 });
+  const agent = await NodeAgent.create({ etcd: [etcd.url], nodeId: 'b1', listen: '127.0.0.1:0', clusters: ['c'], backend: server, leaseTtlSeconds: 2 });
   try {
-    await agent.start();
     for (let i = 0; i < 100 && server.killed.length === 0; i++) await sleep(50);
     assert.deepEqual(server.killed, ['mutation_1.txt'], 'only the mutation the WHERE names');
     // the server still lists it (a slow server): later rounds must not kill it again
