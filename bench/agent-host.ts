@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 import { NodeAgent } from '../node-agent/agent';
 import { WorkloadSession } from '../client/workload-client';
 import { errorText } from '../errors/error-text';
+import * as path from 'node:path';
+import { TransportSecurity, type TlsOptions } from '../common/tls';
 
 /**
  * Benchmark helper: K node agents in one process (each its own gRPC server, etcd lease and
@@ -10,8 +12,10 @@ import { errorText } from '../errors/error-text';
  *   {"event":"ready","pid":…,"agents":[{"node_id":"n4","address":"127.0.0.1:…"},…]}
  * Stops every agent on SIGTERM/SIGINT, and by itself when its parent goes away.
  *
- *   node dist/bench/agent-host.js --etcd URL --cluster C --first 4 --count 50 [--prefix n]
+ *   node dist/bench/agent-host.js --etcd URL --cluster C --first 4 --count 50 --pki DIR [--prefix n]
  *        [--lease-ttl S] [--processes P] [--user U]
+ * where DIR is a `quell certs init` directory holding ca.pem, workload.pem and agent-<id>.pem
+ * for every node: the agents and their workloads speak mutual TLS, as in production.
  */
 
 const START_CONCURRENCY = 10;
@@ -25,6 +29,7 @@ interface HostOptions {
   readonly leaseTtl: number;
   readonly processes: number;
   readonly user: string;
+  readonly pki: string;
 }
 
 function options(argv: string[]): HostOptions {
@@ -33,6 +38,7 @@ function options(argv: string[]): HostOptions {
     strict: true,
     options: {
       etcd: { type: 'string' },
+      pki: { type: 'string' },
       cluster: { type: 'string', default: 'bench' },
       prefix: { type: 'string', default: 'n' },
       first: { type: 'string', default: '1' },
@@ -43,6 +49,7 @@ function options(argv: string[]): HostOptions {
     },
   });
   if (!values.etcd) throw new Error('--etcd is required');
+  if (!values.pki) throw new Error('--pki is required');
   const int = (v: string, name: string): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer`);
@@ -57,7 +64,13 @@ function options(argv: string[]): HostOptions {
     leaseTtl: int(values['lease-ttl'], 'lease-ttl'),
     processes: int(values.processes, 'processes'),
     user: values.user,
+    pki: values.pki,
   };
+}
+
+/** The CA and one identity's pair in a `quell certs init` directory. */
+function pkiFiles(dir: string, name: string): TlsOptions {
+  return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}-key.pem`) };
 }
 
 async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -87,21 +100,14 @@ async function main(): Promise<void> {
     if (process.ppid !== parent) exitAfterStop(0);
   }, 500).unref();
 
-  for (let i = 0; i < o.count; i++) {
-    agents.push(
-      new NodeAgent({
-        etcd: o.etcd,
-        nodeId: `${o.prefix}${o.first + i}`,
-        listen: '127.0.0.1:0',
-        clusters: [o.cluster],
-        leaseTtlSeconds: o.leaseTtl,
-      }),
-    );
-  }
+  const nodeIds = Array.from({ length: o.count }, (_, i) => `${o.prefix}${o.first + i}`);
   try {
-    await inBatches(agents, START_CONCURRENCY, (a) => a.start());
+    await inBatches(nodeIds, START_CONCURRENCY, async (nodeId) => {
+      const security = TransportSecurity.from(pkiFiles(o.pki, `agent-${nodeId}`));
+      agents.push(await NodeAgent.create({ etcd: o.etcd, nodeId, listen: '127.0.0.1:0', clusters: [o.cluster], leaseTtlSeconds: o.leaseTtl, security }));
+    });
     await inBatches(agents, START_CONCURRENCY, async (a) => {
-      const session = new WorkloadSession(a.node.address);
+      const session = new WorkloadSession(a.node.address, pkiFiles(o.pki, 'workload'));
       sessions.push(session);
       for (let p = 1; p <= o.processes; p++) {
         // registered and never ended: cancels are ignored, every kill finds these again

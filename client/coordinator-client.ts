@@ -6,6 +6,7 @@ import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/Execut
 import { AsyncQueue } from '../common/async-queue';
 import { remoteQuellError, transportReason } from '../common/rpc-status';
 import { chError, QuellError, type Dialect } from '../errors/quell-error';
+import { TransportSecurity, type TlsOptions } from '../common/tls';
 import type { Column, SqlValue } from '../sql/types';
 
 export type ResultEvent =
@@ -32,18 +33,25 @@ export interface QueryResult {
 export interface ClientOptions {
   readonly user?: string;
   readonly password?: string;
+  /**
+   * TLS to the coordinator: `ca` verifies it; `cert`/`key` (a `spiffe://quell/user/<name>`
+   * certificate) log in without a password. Plaintext needs `insecure: true` and a loopback address.
+   */
+  readonly tls?: TlsOptions;
 }
 
 /** A client of the coordinator's Execute API; statement failures arrive as QuellError. */
 export class QuellClient {
   private readonly client: CoordinatorClient;
+  private readonly security: TransportSecurity;
 
   constructor(
     readonly address: string,
     private readonly opts: ClientOptions = {},
   ) {
     const Ctor = quellProto().coordinator.quell.v1.Coordinator;
-    this.client = new Ctor(address, grpc.credentials.createInsecure(), {
+    this.security = TransportSecurity.from(opts.tls ?? {});
+    this.client = new Ctor(address, this.security.channelCredentials(address, 'coordinator'), {
       ...CHANNEL_OPTIONS,
       'grpc.max_send_message_length': 64 * 1024 * 1024,
       'grpc.max_receive_message_length': -1,
@@ -95,6 +103,7 @@ export class QuellClient {
 
   close(): void {
     this.client.close();
+    this.security.close();
   }
 }
 

@@ -4,6 +4,7 @@ import type { WorkloadClient as WorkloadStub } from '../proto/generated/quell/v1
 import type { AgentCommand__Output } from '../proto/generated/quell/v1/AgentCommand';
 import type { WorkloadMessage } from '../proto/generated/quell/v1/WorkloadMessage';
 import type { SessionChannel } from './session-channel';
+import { TransportSecurity, type TlsOptions } from '../common/tls';
 import { RunningProcess, type QueryRegistration } from './running-process';
 import { RunningMutation, mutationKey, type MutationRegistration } from './running-mutation';
 import { RunningConnection, type ConnectionOpening } from './running-connection';
@@ -31,9 +32,19 @@ export class WorkloadSession implements SessionChannel {
   private closedWith: Error | undefined;
   private readonly closedListeners = new Set<(err: Error | undefined) => void>();
 
-  constructor(readonly agentAddress: string) {
+  private readonly security: TransportSecurity;
+
+  /**
+   * `agentAddress` is host:port (mutual TLS with a `spiffe://quell/workload` certificate in
+   * `tls`) or `unix:/path` for the agent's workload socket (no certificate needed).
+   */
+  constructor(
+    readonly agentAddress: string,
+    tls: TlsOptions = {},
+  ) {
     const Ctor = quellProto().workload.quell.v1.Workload;
-    this.stub = new Ctor(agentAddress, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS });
+    this.security = TransportSecurity.from(agentAddress.startsWith('unix:') ? { ...tls, insecure: true, ca: undefined, cert: undefined, key: undefined } : tls);
+    this.stub = new Ctor(agentAddress, this.security.channelCredentials(agentAddress, 'agent'), { ...CHANNEL_OPTIONS });
     this.call = this.stub.Attach();
     this.call.on('data', (cmd: AgentCommand__Output) => this.onCommand(cmd));
     this.call.on('error', (err: Error) => this.onClosed(err));
@@ -108,6 +119,7 @@ export class WorkloadSession implements SessionChannel {
   close(): void {
     this.call.end();
     this.stub.close();
+    this.security.close();
   }
 
   private onCommand(cmd: AgentCommand__Output): void {

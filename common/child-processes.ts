@@ -125,7 +125,18 @@ export function spawnQuell(args: string[], env: NodeJS.ProcessEnv = {}): Child {
 export interface EtcdServer {
   readonly url: string;
   readonly child: Child;
+  /** stops etcd and removes its data directory */
   stop(): Promise<void>;
+  /** stops etcd but keeps its data: `restart()` brings the same etcd back (outage tests) */
+  halt(): Promise<void>;
+  /** starts it again on the same ports and data directory */
+  restart(): Promise<EtcdServer>;
+}
+
+interface EtcdPlace {
+  readonly dir: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
 }
 
 /** PEM files for a TLS etcd: its server pair and CA; with `client`, client certificates are required too. */
@@ -140,10 +151,12 @@ export interface EtcdServerTls {
 /** An etcd from PATH on free loopback ports in a fresh temporary directory; https:// when given TLS files. */
 export async function startEtcd(opts: { binary?: string; tls?: EtcdServerTls } = {}): Promise<EtcdServer> {
   const binary = opts.binary ?? process.env.QUELL_ETCD_BIN ?? 'etcd';
-  const tls = opts.tls;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'quell-etcd-'));
-  const clientPort = await freePort();
-  const peerPort = await freePort();
+  const place = { dir: mkdtempSync(path.join(os.tmpdir(), 'quell-etcd-')), clientPort: await freePort(), peerPort: await freePort() };
+  return runEtcd(binary, place, opts.tls);
+}
+
+async function runEtcd(binary: string, place: EtcdPlace, tls: EtcdServerTls | undefined): Promise<EtcdServer> {
+  const { dir, clientPort, peerPort } = place;
   const url = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const tlsArgs = tls ? ['--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, ...(tls.client ? ['--client-cert-auth'] : [])] : [];
@@ -162,8 +175,11 @@ export async function startEtcd(opts: { binary?: string; tls?: EtcdServerTls } =
   void child.exited.then((code) => {
     failedToStart = code === -1;
   });
-  const stop = async (): Promise<void> => {
+  const halt = async (): Promise<void> => {
     await child.stop('SIGTERM', 3_000);
+  };
+  const stop = async (): Promise<void> => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   };
   const client = connectEtcd({ endpoints: [url], callTimeoutMs: 1_000, ca: tls?.ca, cert: tls?.client?.cert, key: tls?.client?.key });
@@ -187,5 +203,5 @@ export async function startEtcd(opts: { binary?: string; tls?: EtcdServerTls } =
   } finally {
     client.close();
   }
-  return { url, child, stop };
+  return { url, child, stop, halt, restart: () => runEtcd(binary, place, tls) };
 }

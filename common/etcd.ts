@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { Etcd3, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, type IOptions } from 'etcd3';
+import { Etcd3, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, isRecoverableError, type IOptions } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen } from 'cockatiel';
 import { chError, type QuellError } from '../errors/quell-error';
 import { transportReason } from './rpc-status';
 import { errorText } from '../errors/error-text';
+import { BACKOFF_MAX_MS, streamBackoff } from './backoff';
 
 export function parseEtcdUrls(urls: string): string[] {
   return urls
@@ -63,6 +65,13 @@ export function connectEtcd(o: EtcdOptions): Etcd3 {
     auth: o.user !== undefined && o.password !== undefined ? { username: o.user, password: o.password } : undefined,
     dialTimeout: callTimeoutMs,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+    faultHandling: {
+      // etcd3's default breaker refuses every call for 5 s after three failures, which would
+      // keep views stale that long after etcd returns: let a call through at the backoff cap
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: BACKOFF_MAX_MS, breaker: new ConsecutiveBreaker(3) }),
+      // the one backoff policy; etcd3's pending reconnect timer outlives close(), so it must be short
+      watchBackoff: streamBackoff(),
+    },
   });
 }
 

@@ -24,15 +24,18 @@ export class Lifecycle {
     this.current = next;
   }
 
-  async start(run: () => Promise<void>): Promise<void> {
+  /** Runs the start-up and returns what it built (a daemon built whole). */
+  async start<T>(run: () => Promise<T>): Promise<T> {
     this.transition('starting');
+    let built: T;
     try {
-      await run();
+      built = await run();
     } catch (err) {
       this.transition('failed', { err });
       throw err;
     }
     this.transition('running');
+    return built;
   }
 
   /** Idempotent: concurrent callers share one shutdown. */

@@ -15,8 +15,10 @@ import type { ResultSink, StatementContext } from './context';
 import { interpret } from './execute';
 import { parseStatement } from '../sql/parser';
 import type { ClusterMembership } from './membership';
-import type { Users } from './users';
+import type { User, Users } from './users';
 import { errorText } from '../errors/error-text';
+import type { PeerPolicy } from '../common/tls/peer-policy';
+import { formatIdentity } from '../common/identity';
 import { clientAddress, LoginThrottle } from './login-throttle';
 
 type ExecuteCall = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;
@@ -30,6 +32,8 @@ export interface CoordinatorDeps {
   readonly log: Logger;
   /** slows password guessing; one per coordinator, shared by every front door that checks passwords */
   readonly logins?: LoginThrottle;
+  /** who the caller is by certificate (user logins) */
+  readonly peers: PeerPolicy;
 }
 
 /** The coordinator's client API: one Execute stream per statement. */
@@ -46,6 +50,21 @@ export class CoordinatorService {
         void this.execute(call);
       },
     });
+  }
+
+  /**
+   * A `user/<name>` certificate logs in as that user without a password (a request that names
+   * another user is refused); anyone else logs in by password, throttled per user and address.
+   */
+  private async login(call: ExecuteCall, name: string, password: string): Promise<User> {
+    const peer = this.deps.peers.identity(call);
+    if (peer?.role === 'user') {
+      if (name && name !== 'default' && name !== peer.name) {
+        throw chError('AUTHENTICATION_FAILED', `${name}: Authentication failed: the client certificate is ${formatIdentity(peer)}, not this user`);
+      }
+      return this.deps.users.certified(peer.name);
+    }
+    return this.logins.attempt(name || 'default', clientAddress(call.getPeer()), () => this.deps.users.authenticate(name, password));
   }
 
   private async execute(call: ExecuteCall): Promise<void> {
@@ -93,7 +112,7 @@ export class CoordinatorService {
     let affected = 0;
     let error: QuellError | undefined;
     try {
-      const user = await this.logins.attempt(req.user || 'default', clientAddress(call.getPeer()), () => this.deps.users.authenticate(req.user, req.password));
+      const user = await this.login(call, req.user, req.password);
       const stmt = parseStatement(req.sql);
       const ctx: StatementContext = {
         user,

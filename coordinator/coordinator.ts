@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { CHANNEL_OPTIONS } from '../proto/load';
-import { componentLogger, type Logger } from '../common/logger';
+import { componentLogger } from '../common/logger';
 import { Lifecycle } from '../common/lifecycle';
 import { connectEtcd, etcdUnavailable, type EtcdSecurity } from '../common/etcd';
 import { AgentPool } from './agent-pool';
@@ -9,11 +9,14 @@ import { ClusterMembership } from './membership';
 import { CoordinatorService } from './coordinator-service';
 import { Users } from './users';
 import { KillQueue } from './kill-queue';
+import { PeerPolicy, type TransportSecurity } from '../common/tls';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
   readonly etcdSecurity?: EtcdSecurity;
   readonly listen: string;
+  /** TLS for the client API (client certificates asked for, not required) and for agent channels */
+  readonly security: TransportSecurity;
   readonly users?: Users;
   readonly defaultCluster?: string;
   readonly shutdownDeadlineMs?: number;
@@ -22,65 +25,81 @@ export interface CoordinatorOptions {
 /** Statements up to this size reach the parser, which answers with its own error past 256 KiB. */
 const MAX_REQUEST_BYTES = 64 * 1024 * 1024;
 
-/** The coordinator daemon: membership view, agent channels, the client API. */
+/**
+ * The coordinator daemon: membership view, agent channels, the client API. Built whole by
+ * create(): a Coordinator that exists has listed etcd and is serving.
+ */
 export class Coordinator {
-  private readonly log: Logger;
-  private readonly lifecycle: Lifecycle;
-  private readonly server = new grpc.Server({ ...CHANNEL_OPTIONS, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
-  private readonly pool = new AgentPool();
-  private etcd: Etcd3 | undefined;
-  private membership: ClusterMembership | undefined;
-  private service: CoordinatorService | undefined;
-  /** the bound host:port */
-  address = '';
+  private constructor(
+    private readonly opts: CoordinatorOptions,
+    private readonly lifecycle: Lifecycle,
+    private readonly server: grpc.Server,
+    private readonly etcd: Etcd3,
+    private readonly membership: ClusterMembership,
+    private readonly pool: AgentPool,
+    /** the bound host:port */
+    readonly address: string,
+  ) {}
 
-  constructor(private readonly opts: CoordinatorOptions) {
-    this.log = componentLogger('coordinator');
-    this.lifecycle = new Lifecycle(this.log, 'coordinator');
-  }
-
-  async start(): Promise<void> {
-    await this.lifecycle.start(async () => {
-      this.etcd = connectEtcd({ ...this.opts.etcdSecurity, endpoints: this.opts.etcd });
-      const membership = new ClusterMembership(this.etcd, this.log.child({ service: 'membership' }));
-      this.membership = membership;
-      membership.onChange(() => this.pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));
-      try {
-        await membership.start();
-      } catch (err) {
-        throw etcdUnavailable(this.opts.etcd, err);
-      }
-      this.service = new CoordinatorService({
-        users: this.opts.users ?? Users.defaults(),
-        membership,
-        pool: this.pool,
-        defaultCluster: this.opts.defaultCluster ?? 'default',
-        killQueue: new KillQueue(this.etcd, this.opts.etcd),
-        log: this.log.child({ service: 'execute' }),
+  /** Lists etcd, then binds and serves; on failure leaves nothing running. */
+  static async create(opts: CoordinatorOptions): Promise<Coordinator> {
+    const log = componentLogger('coordinator');
+    const lifecycle = new Lifecycle(log, 'coordinator');
+    const etcd = connectEtcd({ ...opts.etcdSecurity, endpoints: opts.etcd });
+    const server = new grpc.Server({ ...CHANNEL_OPTIONS, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+    const pool = new AgentPool(opts.security);
+    const membership = new ClusterMembership(etcd, log.child({ service: 'membership' }));
+    try {
+      return await lifecycle.start(async () => {
+        membership.onChange(() => pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));
+        try {
+          await membership.start();
+        } catch (err) {
+          throw etcdUnavailable(opts.etcd, err);
+        }
+        new CoordinatorService({
+          users: opts.users ?? Users.defaults(),
+          membership,
+          pool,
+          defaultCluster: opts.defaultCluster ?? 'default',
+          killQueue: new KillQueue(etcd, opts.etcd),
+          log: log.child({ service: 'execute' }),
+          peers: PeerPolicy.of(opts.security),
+        }).addToServer(server);
+        const port = await new Promise<number>((resolve, reject) =>
+          server.bindAsync(opts.listen, opts.security.serverCredentials(opts.listen, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
+        );
+        const address = opts.listen.replace(/:\d+$/, `:${port}`);
+        log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
+        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, address);
       });
-      this.service.addToServer(this.server);
-      const port = await new Promise<number>((resolve, reject) =>
-        this.server.bindAsync(this.opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-      );
-      this.address = this.opts.listen.replace(/:\d+$/, `:${port}`);
-      this.log.info({ address: this.address, default_cluster: this.opts.defaultCluster ?? 'default' }, 'serving');
-    });
+    } catch (err) {
+      await membership.close();
+      release(server, pool, etcd, opts.security);
+      throw err;
+    }
   }
 
+  /** Stops serving, then closes the membership view, the agent channels and etcd. */
   async stop(): Promise<void> {
     await this.lifecycle.stop(
       async () => {
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
-        await this.membership?.close();
+        await this.membership.close();
         this.pool.close();
-        this.etcd?.close();
+        this.etcd.close();
+        this.opts.security.close();
       },
-      () => {
-        this.server.forceShutdown();
-        this.pool.close();
-        this.etcd?.close();
-      },
+      () => release(this.server, this.pool, this.etcd, this.opts.security),
       this.opts.shutdownDeadlineMs ?? 5_000,
     );
   }
+}
+
+/** The hard stop: drops every connection at once. */
+function release(server: grpc.Server, pool: AgentPool, etcd: Etcd3, security: TransportSecurity): void {
+  server.forceShutdown();
+  pool.close();
+  etcd.close();
+  security.close();
 }

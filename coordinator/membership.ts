@@ -1,4 +1,4 @@
-import type { Etcd3, Watcher } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../common/logger';
 import {
   ROOT,
@@ -11,7 +11,7 @@ import {
   type AliveRecord,
   type MemberRecord,
 } from '../common/etcd-layout';
-import { errorText } from '../errors/error-text';
+import { ListWatch, etcdWatchSource } from '../common/list-watch';
 
 /** A member node of a cluster as the coordinator sees it right now. */
 export interface MemberNode {
@@ -47,33 +47,53 @@ function parseJson<T>(raw: string): T | undefined {
 }
 
 /**
- * Cluster membership from etcd: list everything under /quell/v1/, then watch from the listed
- * revision + 1. On a compaction, a watch error or a reconnect it lists again. Statements read
- * the in-memory view only; etcd is never read per statement.
+ * Cluster membership from etcd: a list-watch of everything under /quell/v1/ (common/list-watch.ts).
+ * Statements read the in-memory view only; etcd is never read per statement.
  */
 export class ClusterMembership {
   private state: Snapshot = emptySnapshot();
-  private watcher: Watcher | undefined;
-  private closed = false;
-  private relisting: Promise<void> | undefined;
+  private readonly view: ListWatch;
   private readonly listeners = new Set<() => void>();
-  /** revision of the last list, for tests and logs */
-  listedRevision = 0;
 
   constructor(
-    private readonly etcd: Etcd3,
+    etcd: Etcd3,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.view = new ListWatch(
+      etcdWatchSource(etcd),
+      ROOT,
+      {
+        reset: (kvs) => {
+          const next = emptySnapshot();
+          for (const kv of kvs) this.apply(next, kv.key, kv.value);
+          this.state = next;
+          this.emit();
+          this.log.info({ revision: this.listedRevision, clusters: this.clusters().length, alive: next.alive.size }, 'membership listed');
+        },
+        put: (key, value) => {
+          this.apply(this.state, key, value);
+          this.emit();
+        },
+        remove: (key) => {
+          this.remove(this.state, key);
+          this.emit();
+        },
+      },
+      log,
+    );
+  }
+
+  /** revision of the last list, for tests and logs */
+  get listedRevision(): number {
+    return this.view.listedRevision;
+  }
 
   async start(): Promise<void> {
-    await this.listAndWatch();
+    await this.view.start();
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    const w = this.watcher;
-    this.watcher = undefined;
-    await w?.cancel().catch(() => undefined);
+    await this.view.close();
   }
 
   /** Called after every change of the view (new channels are opened from here). */
@@ -112,75 +132,6 @@ export class ClusterMembership {
   /** Every live agent, whatever its clusters. */
   liveNodes(): AliveRecord[] {
     return [...this.state.alive.values()];
-  }
-
-  private async listAndWatch(): Promise<void> {
-    const res = await this.etcd.getAll().prefix(ROOT).exec();
-    const next: Snapshot = emptySnapshot();
-    for (const kv of res.kvs) this.apply(next, kv.key.toString(), kv.value.toString());
-    this.state = next;
-    this.listedRevision = Number(res.header.revision);
-    this.emit();
-    this.log.info({ revision: this.listedRevision, clusters: this.clusters().length, alive: next.alive.size }, 'membership listed');
-
-    const old = this.watcher;
-    this.watcher = undefined;
-    await old?.cancel().catch(() => undefined);
-    if (this.closed) return;
-    const watcher = await this.etcd
-      .watch()
-      .prefix(ROOT)
-      .startRevision(String(this.listedRevision + 1))
-      .create();
-    if (this.closed) {
-      await watcher.cancel();
-      return;
-    }
-    this.watcher = watcher;
-    let disconnected = false;
-    watcher.on('put', (kv) => {
-      this.apply(this.state, kv.key.toString(), kv.value.toString());
-      this.emit();
-    });
-    watcher.on('delete', (kv) => {
-      this.remove(this.state, kv.key.toString());
-      this.emit();
-    });
-    watcher.on('disconnected', (err) => {
-      disconnected = true;
-      this.log.warn({ err: err.message }, 'membership watch disconnected; serving the last known view');
-    });
-    watcher.on('connected', () => {
-      // Deletes that happened while we were away may have been compacted: list again.
-      if (disconnected) {
-        disconnected = false;
-        this.relist('watch reconnected');
-      }
-    });
-    watcher.on('error', (err) => {
-      this.log.warn({ err: err.message }, 'membership watch failed');
-      this.relist('watch error');
-    });
-  }
-
-  private relist(reason: string): void {
-    if (this.closed || this.relisting) return;
-    this.log.info({ reason }, 'membership re-listing');
-    const attempt = async (delayMs: number): Promise<void> => {
-      while (!this.closed) {
-        try {
-          await this.listAndWatch();
-          return;
-        } catch (err) {
-          this.log.warn({ err: errorText(err) }, 'membership re-list failed; retrying');
-          await new Promise((r) => setTimeout(r, delayMs));
-          delayMs = Math.min(delayMs * 2, 2_000);
-        }
-      }
-    };
-    this.relisting = attempt(100).finally(() => {
-      this.relisting = undefined;
-    });
   }
 
   private apply(s: Snapshot, key: string, value: string): void {

@@ -102,6 +102,12 @@ export class Users {
     return user;
   }
 
+  /** A user whose client certificate the TLS handshake verified: known users only, no password. */
+  certified(name: string): User {
+    const user = this.byName.get(name);
+    if (!user) throw chError('AUTHENTICATION_FAILED', `${name}: Authentication failed: the client certificate names a user that is not in the users file.`);
+    return user;
+  }
 }
 
 /** Whether the user holds a grant; readonly users hold no kill grants (DESIGN.md §Access). */

@@ -11,6 +11,8 @@ import { chError } from '../errors/quell-error';
 import type { NodeIdentity } from './node-identity';
 import type { KillSink } from './kill-executor';
 import type { Served } from './served-table';
+import type { PeerPolicy } from '../common/tls/peer-policy';
+import type { QuellError } from '../errors/quell-error';
 
 /** The tables this node serves: its own (workloads) or a database server's (backend). */
 export interface ServedTables {
@@ -35,6 +37,8 @@ export class NodeAgentService {
     /** the server id held now (0 before the first claim) */
     private readonly serverId: () => number,
     private readonly log: Logger,
+    /** only the coordinator may scan, kill or ask for Info (by certificate role) */
+    private readonly peers: PeerPolicy,
   ) {
     this.byTable = { TABLE_PROCESSES: served.processes, TABLE_MUTATIONS: served.mutations, TABLE_CONNECTIONS: served.connections };
     this.byTarget = { KILL_TARGET_QUERY: served.processes, KILL_TARGET_MUTATION: served.mutations, KILL_TARGET_CONNECTION: served.connections };
@@ -43,12 +47,21 @@ export class NodeAgentService {
   addToServer(server: grpc.Server): void {
     server.addService(quellProto().agent.quell.v1.NodeAgent.service, {
       Scan: (call: grpc.ServerWritableStream<ScanRequest__Output, ScanResponse>) => {
-        void this.scan(call);
+        const refused = this.refusal(call, 'Scan');
+        if (refused) call.emit('error', toServiceError(refused));
+        else void this.scan(call);
       },
       Kill: (call: grpc.ServerWritableStream<KillRequest__Output, KillResponse>) => {
-        void this.kill(call);
+        const refused = this.refusal(call, 'Kill');
+        if (refused) call.emit('error', toServiceError(refused));
+        else void this.kill(call);
       },
-      Info: (_call: grpc.ServerUnaryCall<unknown, InfoResponse>, done: grpc.sendUnaryData<InfoResponse>) =>
+      Info: (call: grpc.ServerUnaryCall<unknown, InfoResponse>, done: grpc.sendUnaryData<InfoResponse>) => {
+        const refused = this.refusal(call, 'Info');
+        if (refused) {
+          done(toServiceError(refused));
+          return;
+        }
         done(null, {
           node_id: this.node.nodeId,
           clusters: [...this.node.clusters],
@@ -57,8 +70,16 @@ export class NodeAgentService {
           kills_served: String(this.killsServed),
           scans_served: String(this.scansServed),
           server_id: this.serverId(),
-        }),
+        });
+      },
     });
+  }
+
+  /** A refused caller is logged by its address only: what it sent is not trusted enough to log. */
+  private refusal(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, rpc: string): QuellError | undefined {
+    const refused = this.peers.refusal(call, ['coordinator'], rpc);
+    if (refused) this.log.warn({ peer: call.getPeer(), rpc, err: refused.message }, 'call refused');
+    return refused;
   }
 
   private async scan(call: grpc.ServerWritableStream<ScanRequest__Output, ScanResponse>): Promise<void> {

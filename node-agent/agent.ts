@@ -7,14 +7,11 @@ import { assertKeySegment, DEFAULT_LEASE_TTL_SECONDS, splitAddress } from '../co
 import { connectEtcd, etcdUnavailable, type EtcdSecurity } from '../common/etcd';
 import { ProcessTable } from './process-table';
 import { MutationTable } from './mutation-table';
-import type { LiveEntry } from './live-table';
-import type { MutationRow } from './rows';
 import { WorkloadService } from './workload-service';
 import { processResolver } from './process-columns';
 import { mutationResolver } from './mutation-columns';
 import { tableSource } from './table-source';
-import { KillIntents } from './kill-intents';
-import type { KillIntent } from '../common/etcd-layout';
+import { DurableKills } from './durable-kills';
 import type { EvalContext } from '../sql/compile';
 import { NodeAgentService } from './agent-service';
 import { serve, withoutSync } from './served-table';
@@ -29,9 +26,8 @@ import { ConnectionTable } from './connection-table';
 import { connectionResolver } from './connection-columns';
 import { WorkloadConnections } from './workload-connections';
 import { errorText } from '../errors/error-text';
-
-/** how often a backend agent looks for server mutations that a pending durable kill names */
-const BACKEND_INTENT_POLL_MS = 2_000;
+import { PeerPolicy, type TransportSecurity } from '../common/tls';
+import { bindWorkloadSocket } from './workload-socket';
 
 export interface AgentOptions {
   readonly etcd: string[];
@@ -46,186 +42,193 @@ export interface AgentOptions {
   readonly shutdownDeadlineMs?: number;
   /** a database server this agent fronts (`--backend URL`); its tables replace the workloads' */
   readonly backend?: Backend;
+  /** TLS for the agent API (coordinator certificates only) and for workloads (workload certificates) */
+  readonly security: TransportSecurity;
+  /** a Unix socket (mode 0660) where local workloads attach without a certificate */
+  readonly workloadSocket?: string;
 }
 
-/** A node agent daemon: gRPC server (agent + workload APIs), process table, etcd presence. */
+/** Checks what an agent will use as etcd key segments; throws one line naming the bad option. */
+export function assertAgentOptions(opts: AgentOptions): void {
+  assertKeySegment('node id', opts.nodeId);
+  for (const c of opts.clusters) assertKeySegment('cluster', c);
+  if (opts.backend && opts.workloadSocket) throw new Error('--workload-socket has no use with --backend: an agent in front of a server takes no workloads');
+}
+
+interface AgentParts {
+  readonly node: NodeIdentity;
+  readonly server: grpc.Server;
+  /** the workload socket's server, when there is one */
+  readonly socketServer: grpc.Server | undefined;
+  readonly etcd: Etcd3;
+  readonly workloads: WorkloadService;
+  readonly durableKills: DurableKills;
+  readonly membership: AgentMembership;
+}
+
+/**
+ * A node agent daemon: gRPC server (agent + workload APIs), process table, etcd presence.
+ * Built whole by create(): a NodeAgent that exists is serving and live in etcd.
+ */
 export class NodeAgent {
-  readonly table = new ProcessTable();
-  readonly mutations = new MutationTable();
-  private serverId: ServerId | undefined;
-  // thread ids and query ids: two counters over the same held server id and incarnation
-  readonly connections = new ConnectionTable(new IdSequence(() => this.serverId?.held), new IdSequence(() => this.serverId?.held));
-  private intents: KillIntents | undefined;
-  private backendIntentTimer: NodeJS.Timeout | undefined;
-  private readonly log: Logger;
-  private readonly lifecycle: Lifecycle;
-  private readonly server = new grpc.Server({ ...CHANNEL_OPTIONS });
-  private workloads: WorkloadService | undefined;
-  private etcd: Etcd3 | undefined;
-  private membership: AgentMembership | undefined;
-  private identity: NodeIdentity | undefined;
+  readonly node: NodeIdentity;
 
-  constructor(private readonly opts: AgentOptions) {
-    assertKeySegment('node id', opts.nodeId);
-    for (const c of opts.clusters) assertKeySegment('cluster', c);
-    this.log = componentLogger('agent', { node_id: opts.nodeId });
-    this.lifecycle = new Lifecycle(this.log, 'agent');
+  private constructor(
+    private readonly parts: AgentParts,
+    private readonly opts: AgentOptions,
+    private readonly lifecycle: Lifecycle,
+    private readonly log: Logger,
+  ) {
+    this.node = parts.node;
   }
 
-  get node(): NodeIdentity {
-    if (!this.identity) throw new Error('agent not started');
-    return this.identity;
-  }
-
-  async start(): Promise<void> {
-    await this.lifecycle.start(async () => {
-      const port = await new Promise<number>((resolve, reject) =>
-        this.server.bindAsync(this.opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-      );
-      const bound = splitAddress(this.opts.listen);
-      // a wildcard listen address is not one others can dial: the operator must say which is
-      if (!this.opts.advertise && ['0.0.0.0', '::', ''].includes(bound.host)) {
-        throw new Error(`listening on ${this.opts.listen} needs --advertise host:port (the address other hosts use to reach this agent)`);
-      }
-      const address = this.opts.advertise ?? `${bound.host}:${port}`;
-      const adv = splitAddress(address);
-      this.identity = { nodeId: this.opts.nodeId, host: adv.host, port: adv.port, address, clusters: this.opts.clusters };
-      const ctx: EvalContext = { hostName: this.identity.nodeId, now: () => Math.floor(Date.now() / 1000) };
-      const sources = {
-        processes: tableSource(processResolver(this.identity), ctx),
-        mutations: tableSource(mutationResolver(this.identity), ctx),
-        connections: tableSource(connectionResolver(this.identity), ctx),
-      };
-      this.etcd = connectEtcd({ ...this.opts.etcdSecurity, endpoints: this.opts.etcd });
-      const serverId = new ServerId(this.etcd, this.identity.nodeId, this.log.child({ service: 'server-id' }));
-      this.serverId = serverId;
-      const intents = new KillIntents(
-        this.etcd,
-        this.identity.nodeId,
-        this.identity.clusters,
-        (where) => sources.mutations.filters.get(where),
-        this.log.child({ service: 'kill-intents' }),
-        (intent) => {
-          for (const rec of this.mutations.values()) void this.applyIntents(rec, [intent]);
-          if (this.opts.backend) void this.applyIntentsToBackend(this.opts.backend);
-        },
-      );
-      this.intents = intents;
-      // Mutation registrations wait for the pending durable kills (loaded after joining).
-      let intentsLoaded: () => void = () => undefined;
-      const ready = new Promise<void>((resolve) => (intentsLoaded = resolve));
-      this.workloads = new WorkloadService(
-        this.table,
-        this.mutations,
-        { ready, registered: (rec) => void this.applyIntents(rec, intents.matching(rec.row)) },
-        new WorkloadConnections(this.connections, serverId.ready, this.log.child({ service: 'connections' })),
-        this.log.child({ service: 'workload' }),
-      );
-      // a backend's tables are the server's, read fresh per statement; otherwise the workloads'
-      const backend = this.opts.backend;
-      if (!backend) this.workloads.addToServer(this.server);
-      const subjects = backend
-        ? backendSubjects(backend, () => serverId.value)
-        : { processes: querySubject(this.table), mutations: mutationSubject(this.mutations), connections: connectionSubject(this.connections) };
-      new NodeAgentService(
-        {
-          processes: serve(sources.processes, subjects.processes),
-          mutations: serve(sources.mutations, subjects.mutations),
-          connections: withoutSync(serve(sources.connections, subjects.connections)),
-        },
-        () => this.table.size,
-        this.identity,
-        () => serverId.value,
-        this.log.child({ service: 'node-agent' }),
-      ).addToServer(this.server);
-      this.membership = new AgentMembership(
-        this.etcd,
-        this.opts.etcd,
-        this.identity,
-        this.opts.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS,
-        serverId,
-        this.log.child({ service: 'membership' }),
-      );
-      await Promise.all([
-        this.membership.join(),
-        intents.start().catch((err: unknown) => {
-          throw etcdUnavailable(this.opts.etcd, err);
-        }),
-      ]);
-      intentsLoaded();
-      const backendForIntents = this.opts.backend;
-      if (backendForIntents) {
-        // a server's mutations are not registered with the agent: look for matches now and then
-        void this.applyIntentsToBackend(backendForIntents);
-        this.backendIntentTimer = setInterval(() => void this.applyIntentsToBackend(backendForIntents), BACKEND_INTENT_POLL_MS);
-        this.backendIntentTimer.unref();
-      }
-      this.log.info({ address, listen: this.opts.listen, backend: backend?.description ?? 'workloads' }, 'serving');
-      // a wrong password or host should show in the agent's log now, not first in an incident's result
-      backend?.queries().then(
-        () => undefined,
-        (err: unknown) => this.log.warn({ backend: backend.description, err: errorText(err) }, 'backend server does not answer yet; statements will show node_error until it does'),
-      );
-    });
-  }
-
-  /** Kills a mutation for each durable kill that names it and has not killed it here before. */
-  private async applyIntents(rec: LiveEntry<MutationRow>, intents: readonly KillIntent[]): Promise<void> {
-    for (const intent of intents) {
-      if (this.mutations.get(rec.key) !== rec) return;
-      try {
-        if (!(await this.intents?.claim(intent, rec.row))) continue;
-      } catch (err) {
-        this.log.warn({ kill_id: intent.id, err: errorText(err) }, 'could not record a durable kill; not applied');
-        continue;
-      }
-      this.log.info({ kill_id: intent.id, mutation_id: rec.row.mutation_id }, 'durable mutation kill applied');
-      this.mutations.cancel(rec);
-      return;
-    }
-  }
-
-  /** Durable kills on a server: its matching mutations are killed once per intent, as registered ones are. */
-  private async applyIntentsToBackend(backend: Backend): Promise<void> {
-    const intents = this.intents;
-    if (!intents || intents.size === 0) return;
-    let mutations;
+  /** Binds, joins etcd and loads the pending durable kills; on failure leaves nothing running. */
+  static async create(opts: AgentOptions): Promise<NodeAgent> {
+    assertAgentOptions(opts);
+    const log = componentLogger('agent', { node_id: opts.nodeId });
+    const lifecycle = new Lifecycle(log, 'agent');
+    let built: NodeAgent | undefined;
     try {
-      mutations = await backend.mutations();
-    } catch {
-      return; // the server is down: the next round tries again
+      return await lifecycle.start(async () => {
+        const { server, node } = await bindServer(opts);
+        const socketServer = opts.workloadSocket ? await bindWorkloadSocket(opts.workloadSocket).catch((err: unknown) => {
+          server.forceShutdown();
+          throw err;
+        }) : undefined;
+        const agent = new NodeAgent(wire(opts, node, server, socketServer, log), opts, lifecycle, log);
+        built = agent;
+        await agent.goLive();
+        return agent;
+      });
+    } catch (err) {
+      // the agent owns the backend it was given: close it whether or not the agent was built
+      if (built) await built.stop();
+      else await opts.backend?.close().catch(() => undefined);
+      throw err;
     }
-    for (const m of mutations) {
-      for (const intent of intents.matching(m.row)) {
-        try {
-          if (!(await intents.claim(intent, m.row))) continue;
-          const result = await m.kill();
-          this.log.info({ kill_id: intent.id, mutation_id: m.row.mutation_id, status: result.status }, 'durable mutation kill applied to the server');
-        } catch (err) {
-          this.log.warn({ kill_id: intent.id, err: errorText(err) }, 'durable kill on the server failed');
-        }
-        break;
-      }
-    }
+  }
+
+  private async goLive(): Promise<void> {
+    await Promise.all([
+      this.parts.membership.join(),
+      this.parts.durableKills.start().catch((err: unknown) => {
+        throw etcdUnavailable(this.opts.etcd, err);
+      }),
+    ]);
+    const backend = this.opts.backend;
+    this.log.info({ address: this.node.address, listen: this.opts.listen, backend: backend?.description ?? 'workloads' }, 'serving');
+    // a wrong password or host should show in the agent's log now, not first in an incident's result
+    backend?.queries().then(
+      () => undefined,
+      (err: unknown) => this.log.warn({ backend: backend.description, err: errorText(err) }, 'backend server does not answer yet; statements will show node_error until it does'),
+    );
   }
 
   /** Leaves etcd first (the coordinator stops routing here), then drains the gRPC server. */
   async stop(): Promise<void> {
     await this.lifecycle.stop(
       async () => {
-        if (this.backendIntentTimer) clearInterval(this.backendIntentTimer);
-        await this.intents?.close();
-        await this.membership?.leave();
-        this.workloads?.closeAll();
-        await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+        const { durableKills, membership, workloads, server, socketServer, etcd } = this.parts;
+        await durableKills.close();
+        await membership.leave();
+        workloads.closeAll();
+        const drain = (s: grpc.Server): Promise<void> => new Promise((resolve) => s.tryShutdown(() => resolve()));
+        await Promise.all([drain(server), socketServer ? drain(socketServer) : undefined]);
         await this.opts.backend?.close().catch(() => undefined);
-        this.etcd?.close();
+        etcd.close();
+        this.opts.security.close();
       },
       () => {
-        this.server.forceShutdown();
-        this.etcd?.close();
+        this.parts.server.forceShutdown();
+        this.parts.socketServer?.forceShutdown();
+        this.parts.etcd.close();
+        this.opts.security.close();
       },
       this.opts.shutdownDeadlineMs ?? 5_000,
     );
   }
+}
+
+/** The gRPC server bound to `listen`, and the identity others reach it by. */
+async function bindServer(opts: AgentOptions): Promise<{ server: grpc.Server; node: NodeIdentity }> {
+  const bound = splitAddress(opts.listen);
+  // a wildcard listen address is not one others can dial: the operator must say which is
+  if (!opts.advertise && ['0.0.0.0', '::', ''].includes(bound.host)) {
+    throw new Error(`listening on ${opts.listen} needs --advertise host:port (the address other hosts use to reach this agent)`);
+  }
+  const server = new grpc.Server({ ...CHANNEL_OPTIONS });
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) =>
+      // client certificates asked for, not required: a caller without one gets a readable refusal
+      server.bindAsync(opts.listen, opts.security.serverCredentials(opts.listen, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+  } catch (err) {
+    server.forceShutdown();
+    throw err;
+  }
+  const address = opts.advertise ?? `${bound.host}:${port}`;
+  const adv = splitAddress(address);
+  return { server, node: { nodeId: opts.nodeId, host: adv.host, port: adv.port, address, clusters: opts.clusters } };
+}
+
+/** Everything an agent is made of, connected: tables, services on the server, etcd parts. */
+function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socketServer: grpc.Server | undefined, log: Logger): AgentParts {
+  const peers = PeerPolicy.of(opts.security);
+  const etcd = connectEtcd({ ...opts.etcdSecurity, endpoints: opts.etcd });
+  const serverId = new ServerId(etcd, node.nodeId, log.child({ service: 'server-id' }));
+  const table = new ProcessTable();
+  const mutations = new MutationTable();
+  // thread ids and query ids: two counters over the same held server id and incarnation
+  const connections = new ConnectionTable(new IdSequence(() => serverId.held), new IdSequence(() => serverId.held));
+  const ctx: EvalContext = { hostName: node.nodeId, now: () => Math.floor(Date.now() / 1000) };
+  const sources = {
+    processes: tableSource(processResolver(node), ctx),
+    mutations: tableSource(mutationResolver(node), ctx),
+    connections: tableSource(connectionResolver(node), ctx),
+  };
+  const backend = opts.backend;
+  const durableKills = new DurableKills({
+    etcd,
+    node,
+    mutations,
+    filterFor: (where) => sources.mutations.filters.get(where),
+    backend,
+    log: log.child({ service: 'durable-kills' }),
+  });
+  const workloads = new WorkloadService(
+    table,
+    mutations,
+    durableKills,
+    new WorkloadConnections(connections, serverId.ready, log.child({ service: 'connections' })),
+    log.child({ service: 'workload' }),
+  );
+  // a backend's tables are the server's, read fresh per statement; otherwise the workloads'
+  if (!backend) workloads.addToServer(server, peers);
+  // the socket's file mode decides who may attach there
+  if (socketServer) workloads.addToServer(socketServer, PeerPolicy.open());
+  const subjects = backend
+    ? backendSubjects(backend, () => serverId.value)
+    : { processes: querySubject(table), mutations: mutationSubject(mutations), connections: connectionSubject(connections) };
+  new NodeAgentService(
+    {
+      processes: serve(sources.processes, subjects.processes),
+      mutations: serve(sources.mutations, subjects.mutations),
+      connections: withoutSync(serve(sources.connections, subjects.connections)),
+    },
+    () => table.size,
+    node,
+    () => serverId.value,
+    log.child({ service: 'node-agent' }),
+    peers,
+  ).addToServer(server);
+  const membership = new AgentMembership(
+    etcd,
+    opts.etcd,
+    node,
+    opts.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS,
+    serverId,
+    log.child({ service: 'membership' }),
+  );
+  return { node, server, socketServer, etcd, workloads, durableKills, membership };
 }

@@ -1,8 +1,9 @@
-import type { Etcd3, Watcher } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../common/logger';
 import { KILL_INTENTS_PREFIX, killAppliedKey, parseKillIntentKey, type KillIntent } from '../common/etcd-layout';
 import type { MutationRow } from './rows';
 import { errorText } from '../errors/error-text';
+import { ListWatch, etcdWatchSource } from '../common/list-watch';
 
 /**
  * The durable mutation kills that name this node: listed before the agent accepts mutation
@@ -12,8 +13,7 @@ import { errorText } from '../errors/error-text';
  */
 export class KillIntents {
   private readonly intents = new Map<string, KillIntent>();
-  private watcher: Watcher | undefined;
-  private closed = false;
+  private readonly view: ListWatch;
 
   constructor(
     private readonly etcd: Etcd3,
@@ -23,66 +23,35 @@ export class KillIntents {
     private readonly log: Logger,
     /** called for an intent that arrives while the agent runs */
     private readonly onIntent: (intent: KillIntent) => void,
-  ) {}
+  ) {
+    // Intents that appear after the first list, including those a re-list finds, were
+    // created while the agent ran: they are applied like live ones.
+    this.view = new ListWatch(
+      etcdWatchSource(etcd),
+      KILL_INTENTS_PREFIX,
+      {
+        reset: (kvs, initial) => {
+          const known = new Set(this.intents.keys());
+          this.intents.clear();
+          for (const kv of kvs) this.put(kv.key, kv.value, !initial && !known.has(parseKillIntentKey(kv.key) ?? ''));
+        },
+        put: (key, value) => this.put(key, value, true),
+        remove: (key) => {
+          const id = parseKillIntentKey(key);
+          if (id) this.intents.delete(id);
+        },
+      },
+      log,
+    );
+  }
 
   async start(): Promise<void> {
-    await this.listAndWatch(false);
+    await this.view.start();
     this.log.info({ pending: this.intents.size }, 'mutation kill intents loaded');
   }
 
-  /**
-   * Lists the intents, then watches from the listed revision + 1. After a watch error (etcd
-   * cancelled it, e.g. past a compaction) or a reconnect it lists again, as the coordinator's
-   * membership does; intents that appeared meanwhile are applied like live ones.
-   */
-  private async listAndWatch(live: boolean): Promise<void> {
-    const res = await this.etcd.getAll().prefix(KILL_INTENTS_PREFIX).exec();
-    const known = new Set(this.intents.keys());
-    this.intents.clear();
-    for (const kv of res.kvs) this.put(kv.key.toString(), kv.value.toString(), live && !known.has(parseKillIntentKey(kv.key.toString()) ?? ''));
-    await this.watcher?.cancel().catch(() => undefined);
-    const watcher = await this.etcd
-      .watch()
-      .prefix(KILL_INTENTS_PREFIX)
-      .startRevision(String(Number(res.header.revision) + 1))
-      .create();
-    if (this.closed) {
-      await watcher.cancel();
-      return;
-    }
-    this.watcher = watcher;
-    watcher.on('put', (kv) => this.put(kv.key.toString(), kv.value.toString(), true));
-    watcher.on('delete', (kv) => {
-      const id = parseKillIntentKey(kv.key.toString());
-      if (id) this.intents.delete(id);
-    });
-    let disconnected = false;
-    watcher.on('disconnected', () => {
-      disconnected = true;
-    });
-    watcher.on('connected', () => {
-      if (!disconnected) return;
-      disconnected = false;
-      this.relist('watch reconnected');
-    });
-    watcher.on('error', (err) => {
-      this.log.warn({ err: err.message }, 'kill intent watch failed');
-      this.relist('watch error');
-    });
-  }
-
-  private relist(reason: string): void {
-    if (this.closed) return;
-    this.log.info({ reason }, 'kill intents re-listing');
-    this.listAndWatch(true).catch((err: unknown) => {
-      this.log.warn({ err: errorText(err) }, 'kill intents re-list failed; retrying');
-      setTimeout(() => this.relist('retry'), 1_000).unref();
-    });
-  }
-
   async close(): Promise<void> {
-    this.closed = true;
-    await this.watcher?.cancel().catch(() => undefined);
+    await this.view.close();
   }
 
   /** intents that name this node, expired or not (etcd removes the expired) */

@@ -7,6 +7,7 @@ import { NoFreeServerIdError, type ServerId } from './server-id';
 import { errorText } from '../errors/error-text';
 import { QuellError } from '../errors/quell-error';
 import { NodeIdTakenError, NodeOwner } from './node-owner';
+import { Backoff, Sleeper } from '../common/backoff';
 
 /**
  * The agent's presence in etcd: a persistent member key per cluster, and a liveness key under
@@ -19,9 +20,10 @@ import { NodeIdTakenError, NodeOwner } from './node-owner';
 export class AgentMembership {
   private lease: Lease | undefined;
   private stopping = false;
-  private regrantTimer: NodeJS.Timeout | undefined;
-  /** consecutive failed re-grants; each waits longer, so a dead etcd costs one try per ~2 s */
-  private failures = 0;
+  private regranting = false;
+  /** consecutive failed re-grants wait longer each time (common/backoff.ts) */
+  private readonly backoff = new Backoff();
+  private readonly sleeper = new Sleeper();
   private readonly owner: NodeOwner;
 
   constructor(
@@ -64,7 +66,7 @@ export class AgentMembership {
     lease.on('lost', (err) => {
       if (!wentLive || this.stopping || this.lease !== lease) return;
       this.lease = undefined;
-      if (this.failures === 0) this.log.warn({ err: err.message }, 'lease lost; re-granting');
+      if (this.backoff.failures === 0) this.log.warn({ err: err.message }, 'lease lost; re-granting');
       this.scheduleRegrant();
     });
     const leaseId = await lease.grant();
@@ -81,39 +83,45 @@ export class AgentMembership {
     };
     await lease.put(aliveKey(this.node.nodeId)).value(JSON.stringify(alive));
     wentLive = true;
-    if (this.failures > 0) this.log.info({ failed_attempts: this.failures }, 'lease re-granted');
-    this.failures = 0;
+    if (this.backoff.failures > 0) this.log.info({ failed_attempts: this.backoff.failures }, 'lease re-granted');
+    this.backoff.reset();
     this.log.info({ lease_ttl_s: this.leaseTtlSeconds, clusters: this.node.clusters, server_id: hold.serverId }, 'live in etcd');
   }
 
+  /** One re-grant loop at a time: the first try at once, then after each backoff delay. */
   private scheduleRegrant(): void {
-    if (this.stopping || this.regrantTimer) return;
-    const delayMs = this.failures === 0 ? 0 : Math.min(100 * 2 ** this.failures, 2_000);
-    this.regrantTimer = setTimeout(() => {
-      this.regrantTimer = undefined;
-      this.goLive().catch((err: unknown) => {
-        this.failures++;
-        this.lease?.release();
-        this.lease = undefined;
-        if (err instanceof NodeIdTakenError) {
-          this.stopping = true;
-          this.log.error({ err: err.message }, 'node id taken by another agent while this one was not live; stopping');
-          this.onDisowned(err);
-          return;
+    if (this.stopping || this.regranting) return;
+    this.regranting = true;
+    void (async () => {
+      while (!this.stopping) {
+        try {
+          await this.goLive();
+          break;
+        } catch (err) {
+          this.lease?.release();
+          this.lease = undefined;
+          if (err instanceof NodeIdTakenError) {
+            this.stopping = true;
+            this.log.error({ err: err.message }, 'node id taken by another agent while this one was not live; stopping');
+            this.onDisowned(err);
+            break;
+          }
+          const delayMs = this.backoff.next();
+          // one warning per failure streak, then one every ~60 attempts (about a minute)
+          if (this.backoff.failures === 1 || this.backoff.failures % 60 === 0) {
+            this.log.warn({ err: errorText(err), failed_attempts: this.backoff.failures }, 're-grant failed; retrying');
+          }
+          if (!(await this.sleeper.sleep(delayMs))) break;
         }
-        // one warning per failure streak, then one every ~30 attempts (about a minute)
-        if (this.failures === 1 || this.failures % 30 === 0) {
-          this.log.warn({ err: errorText(err), failed_attempts: this.failures }, 're-grant failed; retrying');
-        }
-        this.scheduleRegrant();
-      });
-    }, delayMs);
+      }
+      this.regranting = false;
+    })();
   }
 
   /** Revokes the lease so that the coordinator sees this node inactive at once. */
   async leave(): Promise<void> {
     this.stopping = true;
-    if (this.regrantTimer) clearTimeout(this.regrantTimer);
+    this.sleeper.close();
     const lease = this.lease;
     this.lease = undefined;
     if (!lease) return;

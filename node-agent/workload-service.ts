@@ -11,6 +11,8 @@ import type { MutationTable } from './mutation-table';
 import { mutationKey, type MutationRow, type ProcessStart } from './rows';
 import type { ConnectionSession, WorkloadConnections } from './workload-connections';
 import { errorText } from '../errors/error-text';
+import type { PeerPolicy } from '../common/tls/peer-policy';
+import { toServiceError } from '../common/rpc-status';
 
 type AttachCall = grpc.ServerDuplexStream<WorkloadMessage__Output, AgentCommand>;
 
@@ -99,9 +101,18 @@ export class WorkloadService {
     private readonly log: Logger,
   ) {}
 
-  addToServer(server: grpc.Server): void {
+  /** `peers` decides who may attach: workload certificates on TLS, anyone on the workload socket. */
+  addToServer(server: grpc.Server, peers: PeerPolicy): void {
     server.addService(quellProto().workload.quell.v1.Workload.service, {
-      Attach: (call: AttachCall) => this.attach(call),
+      Attach: (call: AttachCall) => {
+        const refused = peers.refusal(call, ['workload'], 'Attach');
+        if (!refused) {
+          this.attach(call);
+          return;
+        }
+        this.log.warn({ peer: call.getPeer(), err: refused.message }, 'attach refused');
+        call.emit('error', toServiceError(refused));
+      },
     });
   }
 

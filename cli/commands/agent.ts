@@ -1,4 +1,7 @@
-import { NodeAgent } from '../../node-agent/agent';
+import { assertAgentOptions, NodeAgent, type AgentOptions } from '../../node-agent/agent';
+import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
+import { TransportSecurity } from '../../common/tls';
+import { identities } from '../../common/identity';
 import { DEFAULT_LEASE_TTL_SECONDS } from '../../common/etcd-layout';
 import { announce, intOption, listOption, parse, untilSignal, UsageError } from '../args';
 import { createBackend } from '../../node-agent/backends';
@@ -10,6 +13,8 @@ import { ETCD_FLAGS, etcdFromFlags } from '../etcd-flags';
 export async function runAgent(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     ...ETCD_FLAGS,
+    ...TLS_ARGS,
+    'workload-socket': { type: 'string' },
     'node-id': { type: 'string' },
     listen: { type: 'string', default: '127.0.0.1:9701' },
     advertise: { type: 'string' },
@@ -33,27 +38,27 @@ export async function runAgent(argv: string[]): Promise<number> {
     }
   }
   const etcd = etcdFromFlags(values);
-  let agent: NodeAgent;
+  const security = TransportSecurity.from(tlsOptionsFromArgs(values));
+  const opts: AgentOptions = {
+    etcd: etcd.endpoints,
+    etcdSecurity: etcd.security,
+    nodeId: values['node-id'],
+    listen: values.listen,
+    advertise: values.advertise,
+    clusters: listOption(values.cluster, ['default']),
+    leaseTtlSeconds: intOption(values['lease-ttl'], 'lease-ttl', DEFAULT_LEASE_TTL_SECONDS),
+    backend,
+    security,
+    workloadSocket: values['workload-socket'],
+  };
   try {
-    agent = new NodeAgent({
-      etcd: etcd.endpoints,
-      etcdSecurity: etcd.security,
-      nodeId: values['node-id'],
-      listen: values.listen,
-      advertise: values.advertise,
-      clusters: listOption(values.cluster, ['default']),
-      leaseTtlSeconds: intOption(values['lease-ttl'], 'lease-ttl', DEFAULT_LEASE_TTL_SECONDS),
-      backend,
-    });
+    assertAgentOptions(opts);
   } catch (err) {
     throw new UsageError(errorText(err));
   }
-  try {
-    await agent.start();
-  } catch (err) {
-    await agent.stop();
-    throw err;
-  }
+  // an agent given another node's certificate would fail every coordinator's identity check
+  security.requireOwnIdentity(identities.agent(opts.nodeId, security.trustDomain));
+  const agent = await NodeAgent.create(opts);
   announce({ event: 'ready', role: 'agent', node_id: agent.node.nodeId, address: agent.node.address });
   return untilSignal(() => agent.stop());
 }

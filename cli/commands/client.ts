@@ -5,6 +5,8 @@ import { chError, renderError, QuellError, type Dialect } from '../../errors/que
 import { fail, parse, UsageError } from '../args';
 import { batchStatements, splitStatements } from '../statements';
 import { runAndRender } from '../render';
+import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
+import type { TlsOptions } from '../../common/tls';
 
 export interface ClientSettings {
   readonly coordinator: string;
@@ -12,6 +14,7 @@ export interface ClientSettings {
   readonly password: string;
   readonly format: string | undefined;
   readonly dialect?: Dialect;
+  readonly tls: TlsOptions;
 }
 
 export async function runClient(argv: string[]): Promise<number> {
@@ -23,15 +26,16 @@ export async function runClient(argv: string[]): Promise<number> {
     query: { type: 'string', short: 'q' },
     format: { type: 'string', short: 'f' },
     dialect: { type: 'string', default: 'clickhouse' },
+    ...TLS_ARGS,
   });
   if (values.dialect !== 'clickhouse' && values.dialect !== 'mariadb') throw new UsageError("--dialect must be 'clickhouse' or 'mariadb'");
-  return clientMain({ coordinator: values.coordinator, user: values.user, password: values.password, format: values.format, dialect: values.dialect }, values.query);
+  return clientMain({ coordinator: values.coordinator, user: values.user, password: values.password, format: values.format, dialect: values.dialect, tls: tlsOptionsFromArgs(values) }, values.query);
 }
 
 /** `quell client`: -q runs statements; without it, stdin statements or the interactive shell. */
 export async function clientMain(s: ClientSettings, query: string | undefined): Promise<number> {
   if (s.format !== undefined && !canonicalFormatName(s.format)) return fail(chError('UNKNOWN_FORMAT', `Unknown format ${s.format}`));
-  const client = new QuellClient(s.coordinator, { user: s.user, password: s.password });
+  const client = new QuellClient(s.coordinator, { user: s.user, password: s.password, tls: s.tls });
   try {
     if (query !== undefined) return await runBatch(client, s, batchStatements(query));
     if (process.stdin.isTTY) return await interactive(client, s);

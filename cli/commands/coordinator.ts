@@ -3,10 +3,13 @@ import { Users } from '../../coordinator/users';
 import { announce, parse, untilSignal, UsageError } from '../args';
 import { errorText } from '../../errors/error-text';
 import { ETCD_FLAGS, etcdFromFlags } from '../etcd-flags';
+import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
+import { TransportSecurity } from '../../common/tls';
 
 export async function runCoordinator(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     ...ETCD_FLAGS,
+    ...TLS_ARGS,
     listen: { type: 'string', default: '127.0.0.1:9700' },
     users: { type: 'string' },
     'default-cluster': { type: 'string', default: 'default' },
@@ -20,19 +23,16 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     }
   }
   const etcd = etcdFromFlags(values);
-  const coordinator = new Coordinator({
+  const security = TransportSecurity.from(tlsOptionsFromArgs(values));
+  security.requireOwnIdentity('coordinator');
+  const coordinator = await Coordinator.create({
     etcd: etcd.endpoints,
     etcdSecurity: etcd.security,
+    security,
     listen: values.listen,
     users,
     defaultCluster: values['default-cluster'],
   });
-  try {
-    await coordinator.start();
-  } catch (err) {
-    await coordinator.stop();
-    throw err;
-  }
   announce({ event: 'ready', role: 'coordinator', address: coordinator.address });
   return untilSignal(() => coordinator.stop());
 }

@@ -2,6 +2,12 @@ import { QuellClient } from '../../client/coordinator-client';
 import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
 import { intOption, parse } from '../args';
 import { clientMain, interactive } from './client';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { initCerts } from '../../common/certs';
+import type { TlsOptions } from '../../common/tls';
+import { tlsArgv } from '../tls-args';
 
 const CLUSTER = 'local';
 
@@ -15,10 +21,13 @@ export async function runLocal(argv: string[]): Promise<number> {
   const children: Child[] = [];
   let etcd: EtcdServer | undefined;
   let stopping: Promise<void> | undefined;
+  // the run's own CA and certificates: every hop is TLS, and nothing outlives the run
+  const pkiDir = mkdtempSync(path.join(os.tmpdir(), 'quell-local-pki-'));
   const stopAll = (): Promise<void> =>
     (stopping ??= (async () => {
       await Promise.all(children.reverse().map((c) => c.stop('SIGTERM', 3_000)));
       await etcd?.stop();
+      rmSync(pkiDir, { recursive: true, force: true });
     })());
   const onSignal = (): void => {
     void stopAll().then(() => process.exit(0));
@@ -28,35 +37,40 @@ export async function runLocal(argv: string[]): Promise<number> {
   process.on('SIGHUP', onSignal);
 
   try {
+    const nodeIds = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
+    const pki = await initCerts(pkiDir, { nodes: nodeIds });
+    const tls = (pair: { cert: string; key: string } | undefined): string[] => tlsArgv({ ca: pki.ca.cert, cert: pair?.cert, key: pair?.key });
+    const clientTls: TlsOptions = { ca: pki.ca.cert };
     process.stderr.write('starting etcd... ');
     etcd = await startEtcd();
     process.stderr.write(`${etcd.url}\n`);
     const coordPort = await freePort();
-    const coordinator = spawnQuell(['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${coordPort}`, '--default-cluster', CLUSTER], { QUELL_LOG_LEVEL: 'warn' });
+    const coordinator = spawnQuell(['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${coordPort}`, '--default-cluster', CLUSTER, ...tls(pki.coordinator)], { QUELL_LOG_LEVEL: 'warn' });
     children.push(coordinator);
     const ready = await coordinator.waitFor((e) => e.event === 'ready');
     const address = String(ready.address);
     const agents: string[] = [];
-    for (let i = 1; i <= nodes; i++) {
-      const agent = spawnQuell(['agent', '--etcd', etcd.url, '--node-id', `n${i}`, '--listen', '127.0.0.1:0', '--cluster', CLUSTER], { QUELL_LOG_LEVEL: 'warn' });
+    for (const nodeId of nodeIds) {
+      const agent = spawnQuell(['agent', '--etcd', etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0', '--cluster', CLUSTER, ...tls(pki.agents.get(nodeId))], { QUELL_LOG_LEVEL: 'warn' });
       children.push(agent);
       agents.push(String((await agent.waitFor((e) => e.event === 'ready')).address));
     }
     // demo workload: alice and bob run queries on every node
     for (const [i, agentAddress] of agents.entries()) {
       for (const user of ['alice', 'bob']) {
-        const sim = spawnQuell(['sim', '--agent', agentAddress, '--queries', '2', '--user', user, '--query', `SELECT count() FROM events WHERE user = '${user}'`, '--query-id-prefix', `${user}-n${i + 1}-`]);
+        const sim = spawnQuell(['sim', '--agent', agentAddress, '--queries', '2', '--user', user, '--query', `SELECT count() FROM events WHERE user = '${user}'`, '--query-id-prefix', `${user}-n${i + 1}-`, ...tls(pki.workload)]);
         children.push(sim);
         await sim.waitFor((e) => e.event === 'started');
       }
     }
     process.stderr.write(`coordinator ${address}, agents ${agents.join(' ')}; cluster '${CLUSTER}'\n`);
-    await waitForMembers(address, nodes);
-    if (values.query !== undefined) return await clientMain({ coordinator: address, user: 'default', password: '', format: undefined }, values.query);
+    await waitForMembers(address, nodes, clientTls);
+    const settings = { coordinator: address, user: 'default', password: '', format: undefined, tls: clientTls };
+    if (values.query !== undefined) return await clientMain(settings, values.query);
     process.stderr.write(`try: SELECT query_id, user, node_id FROM clusterAllReplicas('${CLUSTER}', system.processes) ORDER BY query_id;\n     KILL QUERY ON CLUSTER ${CLUSTER} WHERE user = 'alice' SYNC;\n`);
-    const client = new QuellClient(address);
+    const client = new QuellClient(address, { tls: clientTls });
     try {
-      return await interactive(client, { coordinator: address, user: 'default', password: '', format: undefined }, onSignal);
+      return await interactive(client, settings, onSignal);
     } finally {
       client.close();
     }
@@ -69,8 +83,8 @@ export async function runLocal(argv: string[]): Promise<number> {
 }
 
 /** Waits until the coordinator sees every agent as active. */
-async function waitForMembers(address: string, n: number): Promise<void> {
-  const client = new QuellClient(address);
+async function waitForMembers(address: string, n: number, tls: TlsOptions): Promise<void> {
+  const client = new QuellClient(address, { tls });
   try {
     for (let i = 0; i < 100; i++) {
       const r = await client.query(`SELECT node_id FROM system.clusters WHERE cluster = '${CLUSTER}' AND is_active = 1`).catch(() => undefined);

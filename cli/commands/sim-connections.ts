@@ -1,10 +1,13 @@
 import { WorkloadSession, type CancelReason, type ConnectionKill, type RunningConnection } from '../../client/workload-client';
+import type { TlsOptions } from '../../common/tls';
 import { announce } from '../args';
 import { SimRun } from './sim-run';
 import { errorText } from '../../errors/error-text';
 
 export interface ConnectionSimOptions {
+  /** host:port (mutual TLS) or unix:/path (the agent's workload socket) */
   readonly agent: string;
+  readonly tls: TlsOptions;
   readonly connections: number;
   readonly user: string;
   readonly host: string;
@@ -33,7 +36,7 @@ const NEXT_STATEMENT = 'SELECT 1';
  * Every kill is printed when it arrives (`kill`). SIGTERM disconnects every connection (`closed`).
  */
 export async function simulateConnections(o: ConnectionSimOptions): Promise<number> {
-  const session = new WorkloadSession(o.agent);
+  const session = new WorkloadSession(o.agent, o.tls);
   const sim = new SimRun<RunningConnection>(session, (c) => ({ thread_id: c.threadId }));
   // a disconnect rolls an open transaction back as a kill does; only the kill is an error
   const finish = (c: RunningConnection, outcome: 'killed' | 'closed'): void => {

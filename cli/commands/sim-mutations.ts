@@ -1,10 +1,13 @@
 import { WorkloadSession, type CancelReason, type RunningMutation } from '../../client/workload-client';
+import type { TlsOptions } from '../../common/tls';
 import { announce } from '../args';
 import { SimRun } from './sim-run';
 import { errorText } from '../../errors/error-text';
 
 export interface MutationSimOptions {
+  /** host:port (mutual TLS) or unix:/path (the agent's workload socket) */
   readonly agent: string;
+  readonly tls: TlsOptions;
   readonly mutations: number;
   readonly database: string;
   readonly table: string;
@@ -19,7 +22,7 @@ export interface MutationSimOptions {
  * mutation where it is: the parts already mutated stay mutated, and `ended` says how many.
  */
 export async function simulateMutations(o: MutationSimOptions): Promise<number> {
-  const session = new WorkloadSession(o.agent);
+  const session = new WorkloadSession(o.agent, o.tls);
   const partsDone = new Map<RunningMutation, number>();
   const sim = new SimRun<RunningMutation>(session, (m) => ({ ...m.ref, parts_done: partsDone.get(m) ?? 0 }));
   const finish = (m: RunningMutation, outcome: 'done' | 'killed'): void => {

@@ -1,12 +1,16 @@
 import { WorkloadSession, type CancelReason, type RunningProcess } from '../../client/workload-client';
+import type { TlsOptions } from '../../common/tls';
 import { simulateMutations } from './sim-mutations';
 import { simulateConnections } from './sim-connections';
 import { SimRun } from './sim-run';
 import { announce, intOption, parse, UsageError } from '../args';
 import { errorText } from '../../errors/error-text';
+import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
 
 interface SimOptions {
+  /** host:port (mutual TLS) or unix:/path (the agent's workload socket) */
   readonly agent: string;
+  readonly tls: TlsOptions;
   readonly queries: number;
   readonly user: string;
   readonly query: string;
@@ -42,10 +46,13 @@ export async function runSim(argv: string[]): Promise<number> {
     critical: { type: 'boolean', default: false },
     'critical-ms': { type: 'string' },
     statement: { type: 'string', default: 'SELECT SLEEP(100)' },
+    ...TLS_ARGS,
   });
+  const tls = tlsOptionsFromArgs(values);
   if (values.connections !== undefined) {
     return simulateConnections({
       agent: values.agent,
+      tls,
       connections: intOption(values.connections, 'connections', 1),
       user: values.user,
       host: values.host,
@@ -60,6 +67,7 @@ export async function runSim(argv: string[]): Promise<number> {
     if (!values.table) throw new UsageError('--mutations needs --table');
     return simulateMutations({
       agent: values.agent,
+      tls,
       mutations: intOption(values.mutations, 'mutations', 1),
       database: values.database,
       table: values.table,
@@ -71,6 +79,7 @@ export async function runSim(argv: string[]): Promise<number> {
   }
   return simulate({
     agent: values.agent,
+    tls,
     queries: intOption(values.queries, 'queries', 1),
     user: values.user,
     query: values.query,
@@ -87,7 +96,7 @@ export async function runSim(argv: string[]): Promise<number> {
  * or never with --ignore-cancel), prints one JSON line per event, and exits when all ended.
  */
 async function simulate(o: SimOptions): Promise<number> {
-  const session = new WorkloadSession(o.agent);
+  const session = new WorkloadSession(o.agent, o.tls);
   const sim = new SimRun<RunningProcess>(session, (p) => ({ query_id: p.queryId }));
   const endProcess = (p: RunningProcess, outcome: 'finished' | 'cancelled'): void => {
     if (sim.end(p, outcome)) p.end(outcome);

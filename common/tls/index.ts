@@ -2,5 +2,6 @@
 export { TransportSecurity, type ClientCertificates } from './transport-security';
 export { plaintextAllowed, isLoopback, hasTlsFiles, type TlsOptions } from './options';
 export { peerIdentity, peerRefusal, serverIdentityCheck, IDENTITY_MISMATCH, type PeerCall } from './peer';
+export { PeerPolicy } from './peer-policy';
 export { tlsFailure, type TlsFailure } from './failures';
 export { CertFiles, loadCertFiles, type CertFilePaths, type LoadedCerts } from './cert-files';

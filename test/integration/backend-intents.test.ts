@@ -1,4 +1,6 @@
 import { after, before, test } from 'node:test';
+import { TransportSecurity } from '../../common/tls';
+import { testPki } from './tls-fixture';
 import assert from 'node:assert/strict';
 import { NodeAgent } from '../../node-agent/agent';
 import { KillQueue } from '../../coordinator/kill-queue';
@@ -51,12 +53,12 @@ after(async () => {
 
 test('a queued mutation kill is applied to a backend node when it returns, once', async () => {
   const client = connectEtcd({ endpoints: [etcd.url] });
-  const intent = await new KillQueue(client, [etcd.url]).enqueue({ cluster: 'c', where: "equals(table, 't')", user: 'default', nodes: ['b1'], ttlSeconds: 60 });
+  const intent = await new KillQueue(client, [etcd.url]).enqueue({ cluster: 'c', where: "equals(table, 't')", user: 'default', nodes: ['n1'], ttlSeconds: 60 });
   assert.ok(intent.id);
   const server = new ScriptedServer();
-  const agent = new NodeAgent({ etcd: [etcd.url], nodeId: 'b1', listen: '127.0.0.1:0', clusters: ['c'], backend: server, leaseTtlSeconds: 2 });
+  const security = TransportSecurity.from((await testPki()).agent('n1'));
+  const agent = await NodeAgent.create({ etcd: [etcd.url], nodeId: 'n1', listen: '127.0.0.1:0', clusters: ['c'], backend: server, leaseTtlSeconds: 2, security });
   try {
-    await agent.start();
     for (let i = 0; i < 100 && server.killed.length === 0; i++) await sleep(50);
     assert.deepEqual(server.killed, ['mutation_1.txt'], 'only the mutation the WHERE names');
     // the server still lists it (a slow server): later rounds must not kill it again

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellClient, type QueryResult } from '../../client/coordinator-client';
 import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
+import { testPki, type TestPki } from './tls-fixture';
 
 export interface AgentHandle {
   readonly nodeId: string;
@@ -36,13 +37,16 @@ export class TestCluster {
     readonly cluster: string,
     private readonly leaseTtl: number,
     private readonly tmp: string,
+    /** the test process's CA and certificates: every daemon, sim and client here speaks TLS */
+    readonly pki: TestPki,
   ) {}
 
   static async start(o: ClusterOptions = {}): Promise<TestCluster> {
     const cluster = o.cluster ?? 'c3';
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'quell-test-'));
+    const pki = await testPki();
     const etcd = await startEtcd();
-    const args = ['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', cluster];
+    const args = ['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', cluster, ...pki.argv(pki.coordinator())];
     if (o.users) {
       const file = path.join(tmp, 'users.yaml');
       writeFileSync(file, o.users);
@@ -56,7 +60,7 @@ export class TestCluster {
       await etcd.stop();
       throw err;
     }
-    const c = new TestCluster(etcd, coordinator, String(ready.address), cluster, o.leaseTtlSeconds ?? 5, tmp);
+    const c = new TestCluster(etcd, coordinator, String(ready.address), cluster, o.leaseTtlSeconds ?? 5, tmp, pki);
     for (let i = 1; i <= (o.nodes ?? 3); i++) await c.addAgent(`n${i}`, cluster, o.agentArgs?.(`n${i}`, i) ?? []);
     await c.waitForActive(o.nodes ?? 3);
     return c;
@@ -65,7 +69,7 @@ export class TestCluster {
   async addAgent(nodeId: string, clusters = this.cluster, extraArgs: string[] = []): Promise<AgentHandle> {
     const child = spawnQuell([
       'agent', '--etcd', this.etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0',
-      '--cluster', clusters, '--lease-ttl', String(this.leaseTtl), ...extraArgs,
+      '--cluster', clusters, '--lease-ttl', String(this.leaseTtl), ...this.pki.argv(this.pki.agent(nodeId)), ...extraArgs,
     ]);
     const ready = await child.waitFor((e) => e.event === 'ready');
     const handle = { nodeId, address: String(ready.address), child };
@@ -81,7 +85,7 @@ export class TestCluster {
 
   /** Starts a sim against an agent and waits until all its processes are registered. */
   async sim(nodeId: string, args: string[], expectStarted = 1): Promise<Child> {
-    const child = spawnQuell(['sim', '--agent', this.agent(nodeId).address, ...args]);
+    const child = spawnQuell(['sim', '--agent', this.agent(nodeId).address, ...this.pki.argv(this.pki.workload()), ...args]);
     this.sims.push(child);
     // the predicate runs after each event is recorded, so counting the recorded ones is exact
     await child.waitFor(() => eventsOf(child, 'started').length >= expectStarted);
@@ -89,7 +93,7 @@ export class TestCluster {
   }
 
   client(user = 'default', password = ''): QuellClient {
-    const c = new QuellClient(this.address, { user, password });
+    const c = new QuellClient(this.address, { user, password, tls: this.pki.anonymous() });
     this.clients.push(c);
     return c;
   }
@@ -127,6 +131,11 @@ export class TestCluster {
 /** Rows as objects keyed by column name, for readable assertions. */
 export function records(r: QueryResult): Record<string, unknown>[] {
   return r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c.name, row[i]])));
+}
+
+/** `quell client` argv for this cluster's coordinator over TLS (a password login), before the statement's own flags. */
+export function clientArgv(c: TestCluster): string[] {
+  return ['client', '--coordinator', c.address, ...c.pki.argv(c.pki.anonymous())];
 }
 
 export function eventsOf(child: Child, event: string): Record<string, unknown>[] {
