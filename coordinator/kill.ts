@@ -33,6 +33,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   }
   const nodes = ctx.membership.nodes(cluster);
   const where = renderExpr(stmt.where);
+  const statementTime = Math.floor(Date.now() / 1000);
   const firstAnswerMs = settings.distributed_ddl_task_timeout * 1000;
   const syncMs = stmt.mode === 'SYNC' ? settings.sync_kill_timeout * 1000 : 0;
   ctx.log.info({ cluster, nodes: nodes.length, mode: stmt.mode, target: spec.name }, 'kill');
@@ -65,7 +66,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   // a statement its client cancelled did not miss those nodes: nothing is queued for them
   if (merge.missed.length > 0 && !ctx.signal.aborted) {
     try {
-      const intent = await ctx.killQueue.enqueue({ cluster, where, user: ctx.user.name, nodes: merge.missed.map((m) => m.node.nodeId), ttlSeconds: settings.mutation_kill_ttl });
+      const intent = await ctx.killQueue.enqueue({ cluster, where, user: ctx.user.name, nodes: merge.missed.map((m) => m.node.nodeId), ttlSeconds: settings.mutation_kill_ttl, statementTime });
       send(merge.queued(intent.id, new Date(intent.expires_at * 1000)));
     } catch (err) {
       const why = errorText(err);
