@@ -17,7 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 const USAGE = `usage: quell <command> [options]
 
 commands:
-  coordinator  --etcd URLS --listen H:P [--users FILE] [--default-cluster NAME]
+  coordinator  --etcd URLS --listen H:P [--users FILE] [--default-cluster NAME] [--max-concurrent-statements N] [--max-result-rows N]
   agent        --etcd URLS --node-id ID --listen H:P [--advertise H:P] [--cluster NAME[,NAME...]] [--lease-ttl S]
                [--backend mariadb://|mysql://|postgres://|clickhouse://USER:PASS@HOST:PORT]
   client       [--coordinator H:P[,H:P...]] [-u USER] [--password P] [-q SQL] [-f FORMAT] [--dialect clickhouse|mariadb]

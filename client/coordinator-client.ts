@@ -39,6 +39,9 @@ export interface ClientOptions {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** Result messages received and not yet taken by the caller at which reading stops, and resumes. */
+const PAUSE_AT = 8;
+const RESUME_AT = 2;
 
 type Item = ResultEvent | QuellError;
 
@@ -169,10 +172,22 @@ function sendTo(stub: CoordinatorClient, address: string, req: ExecuteRequest, s
     const call = stub.Execute(req);
     let settled = false;
     let received = false;
+    let paused = false;
+    // flow control: a caller that stops iterating stops the reading, and so the coordinator
+    // (it writes only as fast as this client takes)
+    const results = (async function* () {
+      for await (const item of queue) {
+        yield item;
+        if (paused && queue.length <= RESUME_AT) {
+          paused = false;
+          call.resume();
+        }
+      }
+    })();
     const started = (): void => {
       if (settled) return;
       settled = true;
-      resolve({ results: queue });
+      resolve({ results });
     };
     const cancel = (): void => call.cancel();
     signal?.addEventListener('abort', cancel, { once: true });
@@ -185,6 +200,10 @@ function sendTo(stub: CoordinatorClient, address: string, req: ExecuteRequest, s
       received = true;
       const ev = toEvent(msg);
       if (ev) queue.push(ev);
+      if (!paused && queue.length >= PAUSE_AT) {
+        paused = true;
+        call.pause();
+      }
       started();
     });
     call.on('end', finish);

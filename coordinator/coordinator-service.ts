@@ -35,6 +35,8 @@ export interface CoordinatorDeps {
 
 /** ClickHouse's max_concurrent_queries default. */
 export const DEFAULT_MAX_CONCURRENT_STATEMENTS = 100;
+/** A sorted read holds its rows until every node is done: this many at most, unless the coordinator says otherwise. */
+export const DEFAULT_MAX_RESULT_ROWS = 1_000_000;
 
 /** The coordinator's client API: one Execute stream per statement. */
 export class CoordinatorService {
@@ -84,7 +86,7 @@ export class CoordinatorService {
         killQueue: this.deps.killQueue,
         dialect: req.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse',
         signal: abort.signal,
-        maxResultRows: this.deps.maxResultRows ?? 0,
+        maxResultRows: this.deps.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
       };
       const outcome = await interpret(stmt, ctx, sink);
       rows = outcome.rows;

@@ -16,6 +16,10 @@ export interface CoordinatorOptions {
   readonly users?: Users;
   readonly defaultCluster?: string;
   readonly shutdownDeadlineMs?: number;
+  /** statements running at once (0: no limit; default 100) */
+  readonly maxConcurrentStatements?: number;
+  /** rows a read may return: the default and ceiling of max_result_rows (0: none) */
+  readonly maxResultRows?: number;
 }
 
 /** Statements up to this size reach the parser, which answers with its own error past 256 KiB. */
@@ -56,6 +60,8 @@ export class Coordinator {
         defaultCluster: this.opts.defaultCluster ?? 'default',
         killQueue: new KillQueue(this.etcd, this.opts.etcd),
         log: this.log.child({ service: 'execute' }),
+        maxConcurrentStatements: this.opts.maxConcurrentStatements,
+        maxResultRows: this.opts.maxResultRows,
       });
       this.service.addToServer(this.server);
       const port = await new Promise<number>((resolve, reject) =>

@@ -1,7 +1,8 @@
 import { Coordinator } from '../../coordinator/coordinator';
 import { Users } from '../../coordinator/users';
 import { parseEtcdUrls } from '../../common/etcd';
-import { announce, parse, untilSignal, UsageError } from '../args';
+import { announce, intOption, parse, untilSignal, UsageError } from '../args';
+import { DEFAULT_MAX_CONCURRENT_STATEMENTS, DEFAULT_MAX_RESULT_ROWS } from '../../coordinator/coordinator-service';
 import { errorText } from '../../errors/error-text';
 
 export async function runCoordinator(argv: string[]): Promise<number> {
@@ -10,6 +11,8 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     listen: { type: 'string', default: '127.0.0.1:9700' },
     users: { type: 'string' },
     'default-cluster': { type: 'string', default: 'default' },
+    'max-concurrent-statements': { type: 'string' },
+    'max-result-rows': { type: 'string' },
   });
   let users: Users | undefined;
   if (values.users) {
@@ -24,6 +27,8 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     listen: values.listen,
     users,
     defaultCluster: values['default-cluster'],
+    maxConcurrentStatements: intOption(values['max-concurrent-statements'], 'max-concurrent-statements', DEFAULT_MAX_CONCURRENT_STATEMENTS),
+    maxResultRows: intOption(values['max-result-rows'], 'max-result-rows', DEFAULT_MAX_RESULT_ROWS),
   });
   try {
     await coordinator.start();
