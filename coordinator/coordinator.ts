@@ -20,6 +20,10 @@ export interface CoordinatorOptions {
   readonly users?: Users;
   readonly defaultCluster?: string;
   readonly shutdownDeadlineMs?: number;
+  /** statements running at once (0: no limit; default 100) */
+  readonly maxConcurrentStatements?: number;
+  /** rows a read may return: the default and ceiling of max_result_rows (0: none) */
+  readonly maxResultRows?: number;
 }
 
 /** Statements up to this size reach the parser, which answers with its own error past 256 KiB. */
@@ -65,6 +69,8 @@ export class Coordinator {
           killQueue: new KillQueue(etcd, opts.etcd),
           log: log.child({ service: 'execute' }),
           peers: PeerPolicy.of(opts.security),
+          maxConcurrentStatements: opts.maxConcurrentStatements,
+          maxResultRows: opts.maxResultRows,
         }).addToServer(server);
         const port = await new Promise<number>((resolve, reject) =>
           server.bindAsync(opts.listen, opts.security.serverCredentials(opts.listen, 'request'), (err, p) => (err ? reject(err) : resolve(p))),

@@ -51,8 +51,9 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   });
   const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs: firstAnswerMs + syncMs + SYNC_GRACE_MS, signal: ctx.signal });
   sink.header(spec.result, format);
-  const send = (rows: SqlValue[][]): void => {
-    if (rows.length > 0) sink.rows(rows);
+  // the merge holds rows only until every plan is in; after that each waits for the client
+  const send = async (rows: SqlValue[][]): Promise<void> => {
+    if (rows.length > 0) await sink.rows(rows);
   };
   const merge = new KillMerge({
     target: spec,
@@ -61,17 +62,17 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     queueMissed: spec.durable && stmt.mode !== 'TEST',
     throwOnNodeFailure: settings.distributed_ddl_output_mode === 'throw',
   });
-  for await (const ev of events) send(merge.push(ev));
-  send(merge.end());
+  for await (const ev of events) await send(merge.push(ev));
+  await send(merge.end());
   // a statement its client cancelled did not miss those nodes: nothing is queued for them
   if (merge.missed.length > 0 && !ctx.signal.aborted) {
     try {
       const intent = await ctx.killQueue.enqueue({ cluster, where, user: ctx.user.name, nodes: merge.missed.map((m) => m.node.nodeId), ttlSeconds: settings.mutation_kill_ttl, statementTime });
-      send(merge.queued(intent.id, new Date(intent.expires_at * 1000)));
+      await send(merge.queued(intent.id, new Date(intent.expires_at * 1000)));
     } catch (err) {
       const why = errorText(err);
       ctx.log.warn({ err: why }, 'could not queue a durable kill');
-      send(merge.notQueued(why));
+      await send(merge.notQueued(why));
     }
   }
   const failure = merge.failureError();

@@ -17,6 +17,8 @@ export interface ClusterOptions {
   /** YAML users file content */
   readonly users?: string;
   readonly leaseTtlSeconds?: number;
+  /** extra `quell coordinator` arguments, e.g. ['--max-result-rows', '50'] */
+  readonly coordinatorArgs?: string[];
   /** extra `quell agent` arguments per node, e.g. ['--backend', url] */
   readonly agentArgs?: (nodeId: string, index: number) => string[];
 }
@@ -46,7 +48,7 @@ export class TestCluster {
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'quell-test-'));
     const pki = await testPki();
     const etcd = await startEtcd();
-    const args = ['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', cluster, ...pki.argv(pki.coordinator())];
+    const args = ['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', cluster, ...pki.argv(pki.coordinator()), ...(o.coordinatorArgs ?? [])];
     if (o.users) {
       const file = path.join(tmp, 'users.yaml');
       writeFileSync(file, o.users);
