@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
+import { TransportSecurity } from '../../common/tls';
 import assert from 'node:assert/strict';
-import * as grpc from '@grpc/grpc-js';
 import { QuellError } from '../../errors/quell-error';
 import { CHANNEL_OPTIONS, quellProto } from '../../proto/load';
 import type { ExecuteResponse__Output } from '../../proto/generated/quell/v1/ExecuteResponse';
@@ -68,7 +68,7 @@ test('max_concurrent_statements: the coordinator flag and the setting fail a sta
 /** Runs a statement with a plain gRPC client (default 4 MB receive limit); its messages. */
 function rawExecute(sql: string): Promise<ExecuteResponse__Output[]> {
   const Ctor = quellProto().coordinator.quell.v1.Coordinator;
-  const client = new Ctor(c.address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS });
+  const client = new Ctor(c.address, TransportSecurity.from(c.pki.anonymous()).channelCredentials(c.address, 'coordinator'), { ...CHANNEL_OPTIONS });
   return new Promise<ExecuteResponse__Output[]>((resolve, reject) => {
     const got: ExecuteResponse__Output[] = [];
     const call = client.Execute({ sql });

@@ -1,9 +1,9 @@
 import { after, before, test } from 'node:test';
+import { TransportSecurity } from '../../common/tls';
 import assert from 'node:assert/strict';
-import * as grpc from '@grpc/grpc-js';
 import { QuellError } from '../../errors/quell-error';
 import type { Child } from '../../common/child-processes';
-import { quellProto } from '../../proto/load';
+import { CHANNEL_OPTIONS, quellProto } from '../../proto/load';
 import { TestCluster, eventsOf } from './harness';
 
 // Issue 11 item 3: MariaDB's KILL USER is all or nothing. When a member of the cluster cannot be
@@ -20,9 +20,10 @@ after(async () => {
   await c?.stop();
 });
 
+/** Info, asked as the coordinator is: only a coordinator certificate may call an agent. */
 function killsServed(address: string): Promise<number> {
   const Ctor = quellProto().agent.quell.v1.NodeAgent;
-  const client = new Ctor(address, grpc.credentials.createInsecure());
+  const client = new Ctor(address, TransportSecurity.from(c.pki.coordinator()).channelCredentials(address, 'agent'), { ...CHANNEL_OPTIONS });
   return new Promise((resolve, reject) =>
     client.Info({}, (err, res) => {
       client.close();
@@ -81,7 +82,8 @@ test('an unreachable member (SIGKILLed, lease still live): 1105 naming it; the o
   assert.deepEqual(afterwards.map((n, i) => n - (before[i] ?? 0)), [1, 1], 'one TEST round each, no kill round');
   untouched(sims);
   await c.stopSims();
-  // the same node id comes back with a fresh agent
+  // the same node id comes back with a fresh agent once the crashed one's lease is gone
+  await c.expireLease('n3');
   await c.addAgent('n3');
   await c.waitForActive(3);
 });
