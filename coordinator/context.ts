@@ -19,6 +19,8 @@ export interface StatementContext {
   readonly dialect: Dialect;
   /** aborted when the client goes away */
   readonly signal: AbortSignal;
+  /** the statement says when it will be done at the latest (epoch ms): a draining coordinator waits that long */
+  expectEndBy(epochMs: number): void;
   /** the coordinator's --max-result-rows: a read's default and ceiling (0: none) */
   readonly maxResultRows: number;
 }

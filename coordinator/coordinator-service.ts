@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../proto/load';
+import { notStartedStatus } from '../common/rpc-status';
 import type { ExecuteRequest__Output } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse } from '../proto/generated/quell/v1/ExecuteResponse';
 import type { Logger } from '../common/logger';
@@ -49,6 +50,9 @@ export const DEFAULT_MAX_RESULT_ROWS = 1_000_000;
 export class CoordinatorService {
   private readonly logins: LoginThrottle;
   private readonly slots: StatementSlots;
+  /** statements running now, each with the latest time it said it will be done by */
+  private readonly inFlight = new Map<Promise<void>, { endBy: number }>();
+  private draining = false;
 
   constructor(private readonly deps: CoordinatorDeps) {
     this.logins = deps.logins ?? new LoginThrottle({ log: deps.log.child({ service: 'login' }) });
@@ -58,7 +62,15 @@ export class CoordinatorService {
   addToServer(server: grpc.Server): void {
     server.addService(quellProto().coordinator.quell.v1.Coordinator.service, {
       Execute: (call: ExecuteCall) => {
-        void this.execute(call);
+        if (this.draining) {
+          // marked as not started: a client with several coordinators moves on to the next
+          call.emit('error', notStartedStatus(chError('ABORTED', 'the coordinator is shutting down; the statement was not started')));
+          return;
+        }
+        const entry = { endBy: 0 };
+        const running = this.execute(call, entry);
+        this.inFlight.set(running, entry);
+        void running.finally(() => this.inFlight.delete(running));
       },
     });
   }
@@ -78,7 +90,23 @@ export class CoordinatorService {
     return this.logins.attempt(name || 'default', clientAddress(call.getPeer()), () => this.deps.users.authenticate(name, password));
   }
 
-  private async execute(call: ExecuteCall): Promise<void> {
+  /**
+   * Refuses new statements and resolves once every running one has finished, each within its
+   * own deadlines (a SYNC kill's rows still running at sync_kill_timeout come back `waiting`).
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    await Promise.all(this.inFlight.keys());
+  }
+
+  /** The latest time a running statement said it will be done by (epoch ms; 0 when none). */
+  latestEndBy(): number {
+    let latest = 0;
+    for (const { endBy } of this.inFlight.values()) latest = Math.max(latest, endBy);
+    return latest;
+  }
+
+  private async execute(call: ExecuteCall, entry: { endBy: number }): Promise<void> {
     const started = performance.now();
     const req = call.request;
     const statementId = req.statement_id || randomUUID();
@@ -111,6 +139,9 @@ export class CoordinatorService {
         dialect: req.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse',
         signal: abort.signal,
         maxResultRows: this.deps.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
+        expectEndBy: (epochMs) => {
+          entry.endBy = Math.max(entry.endBy, epochMs);
+        },
       };
       const outcome = await interpret(stmt, ctx, sink);
       rows = outcome.rows;

@@ -49,7 +49,9 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     statement_id: ctx.statementId,
     query_only: false,
   });
-  const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs: firstAnswerMs + syncMs + SYNC_GRACE_MS, signal: ctx.signal });
+  const callDeadlineMs = firstAnswerMs + syncMs + SYNC_GRACE_MS;
+  ctx.expectEndBy(Date.now() + callDeadlineMs);
+  const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs, signal: ctx.signal });
   sink.header(spec.result, format);
   // the merge holds rows only until every plan is in; after that each waits for the client
   const send = async (rows: SqlValue[][]): Promise<void> => {

@@ -57,6 +57,7 @@ async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, wh
     statement_id: ctx.statementId,
     query_only: stmt.target === 'QUERY',
   });
+  ctx.expectEndBy(Date.now() + FIRST_ANSWER_MS);
   for await (const ev of fanOut(nodes, open, { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal })) {
     if (ev.kind === 'message' && ev.message.plan) plan.add(ev.message.plan);
     else if (ev.kind === 'failed') failures.push(`${ev.node.nodeId}: ${ev.failure.kind} (${ev.failure.message})`);
