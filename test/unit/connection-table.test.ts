@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ConnectionTable, type ConnectionStateUpdate } from '../../node-agent/connection-table';
 import { connectionResolver } from '../../node-agent/connection-columns';
 import { connectionSubject } from '../../node-agent/kill-subjects';
+import { memoryKillLog } from './kill-recorder-fixture';
 import { executeKill } from '../../node-agent/kill-executor';
 import { FilterCache, ExpressionCache } from '../../node-agent/filter-cache';
 import { IdSequence } from '../../node-agent/id-sequence';
@@ -45,14 +46,14 @@ const running = (info: string, extra: Partial<ConnectionStateUpdate> = {}): Conn
 function request(where: string, o: Partial<KillRequest__Output> = {}): KillRequest__Output {
   return {
     target: 'KILL_TARGET_CONNECTION', where, mode: 'KILL_MODE_ASYNC', soft: false, user: 'root', may_kill_others: true,
-    sync_timeout_ms: 0, statement_id: 't', query_only: false, ...o,
+    sync_timeout_ms: 0, statement_id: 't', query_only: false, client: '', condition: '', ...o,
   };
 }
 
 async function kill(table: ConnectionTable, req: KillRequest__Output): Promise<KillResponse[]> {
   const out: KillResponse[] = [];
   const filter = new FilterCache(connectionResolver(NODE), CTX).get(req.where);
-  await executeKill(req, connectionSubject(table), filter, { write: (m) => out.push(m), closed: false });
+  await executeKill(req, connectionSubject(table), filter, { write: (m) => out.push(m), closed: false }, memoryKillLog());
   return out;
 }
 
