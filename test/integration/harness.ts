@@ -66,10 +66,16 @@ export class TestCluster {
     return c;
   }
 
+  /** The kill log directory of a node in this cluster (an agent restarted with the same node id finds its log again). */
+  killLogDir(nodeId: string): string {
+    return path.join(this.tmp, 'kill-log', nodeId);
+  }
+
   async addAgent(nodeId: string, clusters = this.cluster, extraArgs: string[] = []): Promise<AgentHandle> {
+    const killLog = extraArgs.includes('--kill-log-dir') ? [] : ['--kill-log-dir', this.killLogDir(nodeId)];
     const child = spawnQuell([
       'agent', '--etcd', this.etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0',
-      '--cluster', clusters, '--lease-ttl', String(this.leaseTtl), ...this.pki.argv(this.pki.agent(nodeId)), ...extraArgs,
+      '--cluster', clusters, '--lease-ttl', String(this.leaseTtl), ...this.pki.argv(this.pki.agent(nodeId)), ...killLog, ...extraArgs,
     ]);
     const ready = await child.waitFor((e) => e.event === 'ready');
     const handle = { nodeId, address: String(ready.address), child };
