@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellClient } from '../../client/coordinator-client';
 import { QuellError } from '../../errors/quell-error';
+import { spawnQuell } from '../../common/child-processes';
 import { TestCluster, eventsOf, records } from './harness';
 
 // DESIGN.md §The kill log, end to end: real agents append every kill, refused kill and TEST
@@ -180,3 +181,55 @@ function fill(file: string): void {
     }
   }
 }
+
+test('the coordinator logs one info line per statement: who, from where, what, statuses, nodes missed; no password, no SQL text', async () => {
+  await c.sim('n2', ['--queries', '1', '--user', 'alice', '--query-id-prefix', 'line-']);
+  const sql = "kill   query on cluster c3 where   query_id = 'line-1'   sync";
+  const rows = records(await c.client('admin', 'admin-pw').query(sql, { statementId: 'kl-line' }));
+  assert.deepEqual(rows.map((r) => r.kill_status), ['finished']);
+  // cluster disk's only member (n4) was stopped by the test before: a node row
+  await c.client('admin', 'admin-pw').query("KILL QUERY ON CLUSTER disk WHERE query_id = 'none' ASYNC", { statementId: 'kl-missed' });
+  const lines = (id: string) =>
+    c.coordinator
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes(`"statement_id":"${id}"`))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.level === 30);
+  const [line] = lines('kl-line');
+  assert.equal(lines('kl-line').length, 1, 'one info line');
+  assert.equal(line?.msg, 'statement done');
+  assert.equal(line?.user, 'admin');
+  assert.match(String(line?.client), /127\.0\.0\.1|::1/);
+  assert.equal(line?.kind, 'KILL QUERY SYNC');
+  assert.equal(line?.condition, "equals(query_id, 'line-1')");
+  assert.deepEqual(line?.statuses, { finished: 1 });
+  assert.equal(line?.nodes_missed, undefined);
+  const all = c.coordinator.stderr();
+  assert.ok(!all.includes('admin-pw'), 'no password in the coordinator log');
+  assert.ok(!all.includes(sql), 'no raw SQL in the coordinator log');
+  const missed = lines('kl-missed');
+  assert.equal(missed.length, 1);
+  assert.deepEqual(missed[0]?.statuses, { node_inactive: 1 });
+  assert.deepEqual(missed[0]?.nodes_missed, ['n4']);
+});
+
+test('an agent whose kill log cannot be opened does not start: one line with a code, nothing registered', async () => {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'quell-kill-log-bad-'));
+  try {
+    const notADir = path.join(scratch, 'file');
+    writeFileSync(notADir, 'x');
+    const agent = spawnQuell([
+      'agent', '--etcd', c.etcd.url, '--node-id', 'n5', '--listen', '127.0.0.1:0', '--cluster', 'c3',
+      ...c.pki.argv(c.pki.agent('n5')), '--kill-log-dir', path.join(notADir, 'kill-log'),
+    ]);
+    assert.notEqual(await agent.exited, 0);
+    const lines = agent.stderr().trim().split('\n').filter((l) => !l.startsWith('{'));
+    assert.equal(lines.length, 1, agent.stderr());
+    assert.match(lines[0] ?? '', /^Code: 76\. CANNOT_OPEN_FILE: node n5 cannot start without its kill log: kill log unwritable: ENOTDIR: .*kill-log/);
+    const members = records(await c.query("SELECT node_id FROM system.clusters WHERE cluster = 'c3' ORDER BY node_id"));
+    assert.deepEqual(members.map((r) => r.node_id), ['n1', 'n2', 'n3']);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
