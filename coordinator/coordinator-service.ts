@@ -21,6 +21,7 @@ import { errorText } from '../errors/error-text';
 import type { PeerPolicy } from '../common/tls/peer-policy';
 import { formatIdentity } from '../common/identity';
 import { clientAddress, LoginThrottle } from './login-throttle';
+import { StatementSummary, statementKind } from './statement-summary';
 
 type ExecuteCall = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;
 
@@ -124,9 +125,15 @@ export class CoordinatorService {
     let rows = 0;
     let affected = 0;
     let error: QuellError | undefined;
+    const peer = this.deps.peers.identity(call);
+    const client = peer ? formatIdentity(peer) : call.getPeer();
+    const summary = new StatementSummary();
+    let userName = req.user || 'default';
     try {
       const user = await this.login(call, req.user, req.password);
+      userName = user.name;
       const stmt = parseStatement(req.sql);
+      summary.kind = statementKind(stmt);
       release = this.slots.take('settings' in stmt ? concurrencySetting(stmt.settings) : undefined);
       const ctx: StatementContext = {
         user,
@@ -138,6 +145,8 @@ export class CoordinatorService {
         killQueue: this.deps.killQueue,
         dialect: req.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse',
         signal: abort.signal,
+        client,
+        summary,
         maxResultRows: this.deps.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
         expectEndBy: (epochMs) => {
           entry.endBy = Math.max(entry.endBy, epochMs);
@@ -155,8 +164,9 @@ export class CoordinatorService {
       }
     }
     const elapsed = (performance.now() - started) / 1000;
-    if (error) log.info({ user: req.user || 'default', code: error.code, error_name: error.errorName, elapsed_s: elapsed }, 'statement failed');
-    else log.debug({ rows, elapsed_s: elapsed }, 'statement done');
+    // one line per statement: who, from where, what and how it went; never the password or the SQL text
+    const how = error ? { code: error.code, error_name: error.errorName } : { rows };
+    log.info({ user: userName, client, ...summary.fields(), ...how, elapsed_s: elapsed }, error ? 'statement failed' : 'statement done');
     // the slot is held until the client has taken the whole result: a client that stops
     // reading keeps its statement, and what that statement holds, counted
     await sink.end({
