@@ -51,6 +51,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     query_only: false,
     client: ctx.client,
     condition: '',
+    act_by_unix_ms: String(Date.now() + firstAnswerMs),
   });
   const callDeadlineMs = firstAnswerMs + syncMs + SYNC_GRACE_MS;
   ctx.expectEndBy(Date.now() + callDeadlineMs);

@@ -143,7 +143,7 @@ export async function executeKill<R, C extends Candidate<R>>(
     for (const o of first.values()) report(o);
     return;
   }
-  if (sink.closed) {
+  if (sink.closed || pastActBy(req)) {
     // the coordinator shows this node as missed (timeout, unreachable): then it killed nothing
     const unsent = [...first.values()].filter((o) => o.status === 'KILL_STATUS_WAITING' || o.status === 'KILL_STATUS_PENDING');
     await settle(unsent.map((o) => ({ ...o, status: 'KILL_STATUS_CANT_CANCEL', error: NOT_SENT })));
@@ -164,6 +164,12 @@ export async function executeKill<R, C extends Candidate<R>>(
   });
   await settle(now);
   if (waiting.length > 0) await waitForEnds(waiting, subject, req.sync_timeout_ms, settle);
+}
+
+/** The request came too late: the coordinator has already reported this node as timed out. */
+function pastActBy(req: KillRequest__Output): boolean {
+  const actBy = Number(req.act_by_unix_ms);
+  return actBy > 0 && Date.now() > actBy;
 }
 
 /**

@@ -34,8 +34,8 @@ function owner(table: ProcessTable, behaviour: 'obey' | 'ignore' = 'obey'): Owne
   return o;
 }
 
-function request(where: string, mode: KillRequest__Output['mode'], user = 'root', mayKillOthers = true, syncMs = 1000): KillRequest__Output {
-  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't', query_only: false, client: 'spiffe://quell/user/root', condition: '' };
+function request(where: string, mode: KillRequest__Output['mode'], user = 'root', mayKillOthers = true, syncMs = 1000, actBy = 0): KillRequest__Output {
+  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't', query_only: false, client: 'spiffe://quell/user/root', condition: '', act_by_unix_ms: String(actBy) };
 }
 
 async function run(table: ProcessTable, req: KillRequest__Output, log: MemoryKillLog = memoryKillLog(), sink: { closed: boolean } = { closed: false }): Promise<KillResponse[]> {
@@ -216,4 +216,14 @@ test('kill log: when the coordinator is gone once the entries are synced, nothin
   assert.deepEqual(w.cancels, []);
   assert.deepEqual(logged(log), [['q1', 'waiting'], ['q1', 'cant_cancel']]);
   assert.match(log.entries[1]?.error ?? '', /^not killed: the coordinator ended the call/);
+});
+
+test('a request that arrives after its act-by time (the agent was stalled) cancels nothing', async () => {
+  const table = new ProcessTable();
+  const o = owner(table);
+  table.register(reg('late-1', 'alice'), o);
+  const msgs = await run(table, request("equals(user, 'alice')", 'KILL_MODE_ASYNC', 'root', true, 1000, Date.now() - 1));
+  assert.deepEqual(o.cancels, []);
+  assert.deepEqual(statuses(msgs), [['late-1', 'KILL_STATUS_CANT_CANCEL']]);
+  assert.match(String(msgs.find((m) => m.process)?.process?.error), /not killed/);
 });
