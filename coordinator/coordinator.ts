@@ -11,6 +11,8 @@ import { StatementRunner } from './statement-runner';
 import { Users } from './users';
 import { KillQueue } from './kill-queue';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
+import { SessionRegistry } from './sessions';
+import { MysqlDoor } from './mysql/door';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
@@ -25,6 +27,8 @@ export interface CoordinatorOptions {
   readonly maxConcurrentStatements?: number;
   /** rows a read may return: the default and ceiling of max_result_rows (0: none) */
   readonly maxResultRows?: number;
+  /** `--mysql-listen H:P`: the MySQL protocol front door */
+  readonly mysqlListen?: string;
 }
 
 /** Statements up to this size reach the parser, which answers with its own error past 256 KiB. */
@@ -45,7 +49,13 @@ export class Coordinator {
     private readonly runner: StatementRunner,
     /** the bound host:port */
     readonly address: string,
+    private readonly mysql: MysqlDoor | undefined,
   ) {}
+
+  /** The MySQL door's bound host:port, when it has one. */
+  get mysqlAddress(): string | undefined {
+    return this.mysql?.address;
+  }
 
   /** Lists etcd, then binds and serves; on failure leaves nothing running. */
   static async create(opts: CoordinatorOptions): Promise<Coordinator> {
@@ -55,6 +65,7 @@ export class Coordinator {
     const server = new grpc.Server({ ...CHANNEL_OPTIONS, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
     const pool = new AgentPool(opts.security);
     const membership = new ClusterMembership(etcd, log.child({ service: 'membership' }));
+    let mysql: MysqlDoor | undefined;
     try {
       return await lifecycle.start(async () => {
         membership.onChange(() => pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));
@@ -63,7 +74,9 @@ export class Coordinator {
         } catch (err) {
           throw etcdUnavailable(opts.etcd, err);
         }
+        const sessions = new SessionRegistry();
         const runner = new StatementRunner({
+          sessions,
           users: opts.users ?? Users.defaults(),
           membership,
           pool,
@@ -78,11 +91,13 @@ export class Coordinator {
           server.bindAsync(opts.listen, opts.security.serverCredentials(opts.listen, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
         );
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
+        if (opts.mysqlListen) mysql = await MysqlDoor.start({ listen: opts.mysqlListen, security: opts.security, runner, sessions, log });
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, address);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, address, mysql);
       });
     } catch (err) {
       await membership.close();
+      mysql?.destroy();
       release(server, pool, etcd, opts.security);
       throw err;
     }
@@ -95,14 +110,19 @@ export class Coordinator {
     const deadlineMs = Math.max(graceMs, this.runner.latestEndBy() - Date.now() + graceMs);
     await this.lifecycle.stop(
       async () => {
+        this.mysql?.stopAccepting();
         await this.runner.drain();
+        this.mysql?.close();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
         await this.membership.close();
         this.pool.close();
         this.etcd.close();
         this.opts.security.close();
       },
-      () => release(this.server, this.pool, this.etcd, this.opts.security),
+      () => {
+        this.mysql?.destroy();
+        release(this.server, this.pool, this.etcd, this.opts.security);
+      },
       deadlineMs,
     );
   }

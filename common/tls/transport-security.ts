@@ -1,8 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { chError } from '../../errors/quell-error';
 import { checkTrustDomain, DEFAULT_TRUST_DOMAIN, describeExpectation, formatIdentity, meetsExpectation, type Identity, type PeerExpectation } from '../identity';
 import type { Logger } from '../logger';
-import { CertFiles } from './cert-files';
+import { CertFiles, type LoadedCerts } from './cert-files';
 import { hasTlsFiles, plaintextAllowed, type TlsOptions } from './options';
 import { serverIdentityCheck } from './peer';
 import { tlsFailure } from './failures';
@@ -17,6 +18,9 @@ export type ClientCertificates = 'require' | 'request';
  * of the process gets its credentials here, so they share one file watcher and one rule.
  */
 export class TransportSecurity {
+  /** the SecureContext made from the files' current contents, kept until they change */
+  private nodeContext: { readonly from: LoadedCerts; readonly context: SecureContext } | undefined;
+
   private constructor(
     readonly trustDomain: string,
     private readonly files: CertFiles | undefined,
@@ -61,6 +65,27 @@ export class TransportSecurity {
     // One provider as both CA and identity source: grpc-js 1.14 passes the two arguments of
     // createCertificateProviderServerCredentials to its constructor in swapped order.
     return grpc.experimental.createCertificateProviderServerCredentials(this.files, this.files, clientCertificates === 'require');
+  }
+
+  /**
+   * For a TLS server that Node's own `tls` runs (the MySQL door's SSL upgrade): a function giving
+   * the current certificate, key and CA as a SecureContext, made again after a rotation, for
+   * each new handshake. Undefined in plaintext, which throws unless it is allowed on `listen`.
+   */
+  nodeServerContext(listen: string): (() => SecureContext) | undefined {
+    const files = this.files;
+    if (!files) {
+      plaintextAllowed(listen, this.insecure);
+      return undefined;
+    }
+    if (!files.current.own) throw chError('BAD_ARGUMENTS', `a server needs its own certificate (--tls-cert/--tls-key) to listen on ${listen}`);
+    return () => {
+      const loaded = files.current;
+      if (this.nodeContext?.from !== loaded) {
+        this.nodeContext = { from: loaded, context: createSecureContext({ ca: loaded.ca, cert: loaded.own?.cert, key: loaded.own?.key }) };
+      }
+      return this.nodeContext.context;
+    };
   }
 
   /** Credentials for a channel to `target` whose server must be `expect`. */
