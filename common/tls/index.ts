@@ -1,5 +1,5 @@
 // The public face of quell's transport security; import from here.
-export { TransportSecurity, type ClientCertificates } from './transport-security';
+export { TransportSecurity, type ClientCertificates, type NodeTlsFiles } from './transport-security';
 export { plaintextAllowed, isLoopback, hasTlsFiles, type TlsOptions } from './options';
 export { peerIdentity, peerRefusal, serverIdentityCheck, IDENTITY_MISMATCH, type PeerCall } from './peer';
 export { PeerPolicy } from './peer-policy';

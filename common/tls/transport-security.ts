@@ -1,13 +1,19 @@
 import * as grpc from '@grpc/grpc-js';
-import { createSecureContext, type SecureContext } from 'node:tls';
 import { chError } from '../../errors/quell-error';
 import { checkTrustDomain, DEFAULT_TRUST_DOMAIN, describeExpectation, formatIdentity, meetsExpectation, type Identity, type PeerExpectation } from '../identity';
 import type { Logger } from '../logger';
-import { CertFiles, type LoadedCerts } from './cert-files';
+import { CertFiles } from './cert-files';
 import { hasTlsFiles, plaintextAllowed, type TlsOptions } from './options';
 import { serverIdentityCheck } from './peer';
 import { tlsFailure } from './failures';
 import { transportReason } from '../rpc-status';
+
+/** PEM contents for Node's `tls` (createServer, createSecureContext). */
+export interface NodeTlsFiles {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
 
 /** Whether a TLS server insists on a client certificate in the handshake, or only asks for one. */
 export type ClientCertificates = 'require' | 'request';
@@ -18,9 +24,6 @@ export type ClientCertificates = 'require' | 'request';
  * of the process gets its credentials here, so they share one file watcher and one rule.
  */
 export class TransportSecurity {
-  /** the SecureContext made from the files' current contents, kept until they change */
-  private nodeContext: { readonly from: LoadedCerts; readonly context: SecureContext } | undefined;
-
   private constructor(
     readonly trustDomain: string,
     private readonly files: CertFiles | undefined,
@@ -69,10 +72,10 @@ export class TransportSecurity {
 
   /**
    * For a TLS server that Node's own `tls` runs (the MySQL door's SSL upgrade): a function giving
-   * the current certificate, key and CA as a SecureContext, made again after a rotation, for
-   * each new handshake. Undefined in plaintext, which throws unless it is allowed on `listen`.
+   * the current CA, certificate and key (PEM), read again after a rotation, for each new
+   * handshake. Undefined in plaintext, which throws unless it is allowed on `listen`.
    */
-  nodeServerContext(listen: string): (() => SecureContext) | undefined {
+  nodeServerFiles(listen: string): (() => NodeTlsFiles) | undefined {
     const files = this.files;
     if (!files) {
       plaintextAllowed(listen, this.insecure);
@@ -80,11 +83,9 @@ export class TransportSecurity {
     }
     if (!files.current.own) throw chError('BAD_ARGUMENTS', `a server needs its own certificate (--tls-cert/--tls-key) to listen on ${listen}`);
     return () => {
-      const loaded = files.current;
-      if (this.nodeContext?.from !== loaded) {
-        this.nodeContext = { from: loaded, context: createSecureContext({ ca: loaded.ca, cert: loaded.own?.cert, key: loaded.own?.key }) };
-      }
-      return this.nodeContext.context;
+      const { ca, own } = files.current;
+      // a server's set always has its own certificate: the files are only swapped for complete sets
+      return { ca, cert: own?.cert ?? Buffer.alloc(0), key: own?.key ?? Buffer.alloc(0) };
     };
   }
 

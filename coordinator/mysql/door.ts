@@ -33,7 +33,7 @@ export class MysqlDoor {
 
   static async start(o: MysqlDoorOptions): Promise<MysqlDoor> {
     // throws for plaintext unless --insecure on loopback, before anything listens
-    const tlsContext = o.security.nodeServerContext(o.listen);
+    const tlsFiles = o.security.nodeServerFiles(o.listen);
     const startedAt = Date.now();
     const server = createServer();
     const open = new Set<MysqlSession>();
@@ -42,8 +42,8 @@ export class MysqlDoor {
       const session = new MysqlSession(socket, {
         runner: o.runner,
         registry: o.sessions,
-        server: { version: SERVER_VERSION, startedAt, sessions: () => o.sessions.size, tls: tlsContext !== undefined },
-        tlsContext,
+        server: { version: SERVER_VERSION, startedAt, sessions: () => o.sessions.size, tls: tlsFiles !== undefined },
+        tlsFiles,
         trustDomain: o.security.trustDomain,
         log,
       });
@@ -65,7 +65,7 @@ export class MysqlDoor {
     const bound = server.address();
     const actual = typeof bound === 'object' && bound ? bound.port : port;
     const address = `${host.includes(':') ? `[${host}]` : host}:${actual}`;
-    log.info({ address, tls: tlsContext !== undefined }, 'MySQL protocol serving');
+    log.info({ address, tls: tlsFiles !== undefined }, 'MySQL protocol serving');
     return new MysqlDoor(server, open, address);
   }
 

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import type { SecureContext, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
+import type { NodeTlsFiles } from '../../common/tls';
 import type { Logger } from '../../common/logger';
 import { formatIdentity, identityOfCertificate, type Identity } from '../../common/identity';
 import { errorText } from '../../errors/error-text';
@@ -27,7 +28,7 @@ export interface SessionDeps {
   readonly registry: SessionRegistry;
   readonly server: ServerInfo;
   /** the certificate for the SSL upgrade; undefined: plaintext (loopback with --insecure) */
-  readonly tlsContext: (() => SecureContext) | undefined;
+  readonly tlsFiles: (() => NodeTlsFiles) | undefined;
   readonly trustDomain: string;
   readonly log: Logger;
 }
@@ -138,11 +139,11 @@ export class MysqlSession implements SessionHandle {
     let response: HandshakeResponse | undefined;
     const scramble = newScramble();
     try {
-      const capabilities = SERVER_CAPABILITIES | (this.deps.tlsContext ? CLIENT.SSL : 0);
+      const capabilities = SERVER_CAPABILITIES | (this.deps.tlsFiles ? CLIENT.SSL : 0);
       this.wire.send(greetingPacket({ serverVersion: this.deps.server.version, connectionId: this.id, scramble, capabilities, charset: CHARSET_UTF8MB4 }));
       response = await this.handshakeResponse(capabilities);
       if (!response) return undefined;
-      if (this.deps.tlsContext && !this.wire.tls) {
+      if (this.deps.tlsFiles && !this.wire.tls) {
         // every hop is encrypted (DESIGN.md §Security): the client must ask for TLS; its password is not checked
         this.log.info({ user: response.user, client: this.address }, 'login refused: the client did not ask for TLS');
         this.refuse(MARIADB_ERRORS.accessDenied(response.user, this.host, response.authResponse.length > 0, ': this server requires TLS (mariadb --ssl, or ssl-mode=REQUIRED)'));
@@ -167,11 +168,11 @@ export class MysqlSession implements SessionHandle {
     if (!first) return undefined;
     const response = parseHandshakeResponse(first.payload, capabilities);
     if (!response.sslRequest) return response;
-    const context = this.deps.tlsContext;
-    if (!context) throw new MalformedPacket('an SSLRequest to a server that did not offer TLS');
+    const files = this.deps.tlsFiles;
+    if (!files) throw new MalformedPacket('an SSLRequest to a server that did not offer TLS');
     let tls: TLSSocket;
     try {
-      tls = await this.wire.upgrade(context(), CONNECT_TIMEOUT_MS);
+      tls = await this.wire.upgrade(files(), CONNECT_TIMEOUT_MS);
     } catch (err) {
       this.log.info({ client: this.address, reason: errorText(err) }, 'TLS handshake failed: connection closed');
       return undefined;

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import { createServer, type TLSSocket } from 'node:tls';
+import type { NodeTlsFiles } from '../../common/tls';
 
 /**
  * The socket as a stream that first yields bytes already read from it. A client may send its
@@ -43,29 +44,26 @@ class PrefixedSocket extends Duplex {
 /**
  * The server side of the protocol's SSL upgrade: TLS on the socket the client's SSLRequest came
  * in on, with `early` (bytes read past the SSLRequest) fed to TLS first. A client certificate is
- * asked for, not required; whether it verified against the CA is `authorized` on the result.
- * Resolves once the TLS handshake is done; rejects when it fails or the socket goes.
+ * asked for, not required; `authorized` on the result says whether it verified against the CA.
+ * A one-connection tls.Server does the handshake: only a server's sockets learn `authorized`.
+ * Resolves once the TLS handshake is done; rejects when it fails, times out or the socket goes.
  */
-export function upgradeToTls(socket: Socket, early: Buffer, context: SecureContext, timeoutMs: number): Promise<TLSSocket> {
+export function upgradeToTls(socket: Socket, early: Buffer, files: NodeTlsFiles, timeoutMs: number): Promise<TLSSocket> {
   socket.removeAllListeners('data');
   const carrier = early.length > 0 ? new PrefixedSocket(socket, early) : socket;
-  const tls = new TLSSocket(carrier, { isServer: true, secureContext: context, requestCert: true, rejectUnauthorized: false });
+  const server = createServer({ ...files, requestCert: true, rejectUnauthorized: false, handshakeTimeout: timeoutMs });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`no TLS handshake within ${timeoutMs} ms`)), timeoutMs);
-    const fail = (err: Error): void => {
-      clearTimeout(timer);
-      tls.destroy();
-      socket.destroy();
-      reject(err);
-    };
-    tls.once('secure', () => {
-      clearTimeout(timer);
-      tls.removeListener('error', fail);
-      tls.removeListener('close', closed);
+    server.once('secureConnection', (tls: TLSSocket) => {
+      socket.removeListener('close', closed);
       resolve(tls);
     });
-    const closed = (): void => fail(new Error('the client closed the connection during the TLS handshake'));
-    tls.once('error', fail);
-    tls.once('close', closed);
+    server.once('tlsClientError', (err: Error) => {
+      socket.removeListener('close', closed);
+      socket.destroy();
+      reject(err);
+    });
+    const closed = (): void => reject(new Error('the client closed the connection during the TLS handshake'));
+    socket.once('close', closed);
+    server.emit('connection', carrier);
   });
 }

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { SecureContext, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
+import type { NodeTlsFiles } from '../../common/tls';
 import { encodeFrames, FrameDecoder, type Packet } from './framing';
 import { upgradeToTls } from './tls-upgrade';
 
@@ -102,8 +103,8 @@ export class Wire {
   }
 
   /** Switches to TLS (after the client's SSLRequest); throws when the TLS handshake fails. */
-  async upgrade(context: SecureContext, timeoutMs: number): Promise<TLSSocket> {
-    const tls = await upgradeToTls(this.socket, this.decoder.takeLeftover(), context, timeoutMs);
+  async upgrade(files: NodeTlsFiles, timeoutMs: number): Promise<TLSSocket> {
+    const tls = await upgradeToTls(this.socket, this.decoder.takeLeftover(), files, timeoutMs);
     this.tlsSocket = tls;
     this.stream = tls;
     tls.on('close', () => this.markGone());
