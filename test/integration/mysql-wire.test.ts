@@ -1,0 +1,137 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import { Duplex } from 'node:stream';
+import * as tls from 'node:tls';
+import pino from 'pino';
+import { TransportSecurity } from '../../common/tls';
+import { MysqlDoor } from '../../coordinator/mysql/door';
+import { encodeFrames, FrameDecoder, type Packet } from '../../coordinator/mysql/framing';
+import { CLIENT, PayloadReader, PayloadWriter } from '../../coordinator/mysql/protocol';
+import { SessionRegistry } from '../../coordinator/sessions';
+import { StatementRunner, type RunnerDeps } from '../../coordinator/statement-runner';
+import { Users } from '../../coordinator/users';
+import { testPki } from './tls-fixture';
+
+// The MySQL door's wire on its own, in process, with a hand-made client: what the stock clients
+// do not do (send their TLS ClientHello in the same write as the SSLRequest).
+
+let door: MysqlDoor;
+let security: TransportSecurity;
+let ca: Buffer;
+before(async () => {
+  const pki = await testPki();
+  ca = Buffer.from(await import('node:fs').then((fs) => fs.readFileSync(pki.ca)));
+  security = TransportSecurity.from(pki.coordinator());
+  // a login needs only the users; no statement here reaches the cluster
+  const deps = { users: Users.defaults(), defaultCluster: 'c', log: pino({ level: 'silent' }) } as unknown as RunnerDeps;
+  const sessions = new SessionRegistry();
+  door = await MysqlDoor.start({ listen: '127.0.0.1:0', security, runner: new StatementRunner({ ...deps, sessions }), sessions, log: pino({ level: 'silent' }) });
+});
+after(() => {
+  door?.destroy();
+  security?.close();
+});
+
+/** Packets from a stream, one at a time. */
+class Reader {
+  private readonly decoder = new FrameDecoder(1 << 24);
+  private waiting: (() => void) | undefined;
+
+  constructor(stream: NodeJS.ReadableStream) {
+    stream.on('data', (d: Buffer) => {
+      this.decoder.append(d);
+      this.waiting?.();
+    });
+  }
+
+  async next(): Promise<Packet> {
+    for (;;) {
+      const p = this.decoder.take();
+      if (p) return p;
+      await new Promise<void>((resolve) => (this.waiting = resolve));
+    }
+  }
+}
+
+/** The socket for TLS, with `prefix` put in front of TLS's first write: SSLRequest and ClientHello in one segment. */
+class OneSegment extends Duplex {
+  constructor(
+    private readonly socket: net.Socket,
+    private prefix: Buffer | undefined,
+  ) {
+    super();
+    socket.on('data', (d: Buffer) => this.push(d));
+    socket.on('end', () => this.push(null));
+  }
+
+  override _read(): void {
+    this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    const data = this.prefix ? Buffer.concat([this.prefix, chunk]) : chunk;
+    this.prefix = undefined;
+    this.socket.write(data, (err) => done(err));
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.socket.destroy();
+    done(err);
+  }
+}
+
+const CAPS = CLIENT.PROTOCOL_41 | CLIENT.SECURE_CONNECTION | CLIENT.PLUGIN_AUTH | CLIENT.PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT.SSL;
+const fixedPart = (): PayloadWriter => new PayloadWriter().u32(CAPS).u32(1 << 24).u8(45).zeros(23);
+const send = (stream: NodeJS.WritableStream, payload: Buffer, seq: number): void => {
+  for (const f of encodeFrames(payload, seq).frames) stream.write(f);
+};
+
+test('an SSLRequest and the TLS ClientHello in one TCP segment: TLS still sees every byte, the login and a query work', async () => {
+  const [host, port] = door.address.split(':') as [string, string];
+  const socket = net.connect(Number(port), host);
+  const greeting = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
+  socket.pause();
+  const r = new PayloadReader(greeting.subarray(4));
+  assert.equal(r.u8(), 10);
+  r.nulString();
+  const connectionId = r.u32();
+  assert.ok(connectionId > 0);
+
+  const sslRequest = Buffer.concat(encodeFrames(fixedPart().build(), 1).frames);
+  const secure = tls.connect({ socket: new OneSegment(socket, sslRequest), ca, checkServerIdentity: () => undefined });
+  await new Promise<void>((resolve, reject) => {
+    secure.once('secureConnect', resolve);
+    secure.once('error', reject);
+  });
+  const reader = new Reader(secure);
+  // user `default` has no password: an empty mysql_native_password reply
+  send(secure, fixedPart().nulString('default').lenencString(Buffer.alloc(0)).nulString('mysql_native_password').build(), 2);
+  const ok = await reader.next();
+  assert.deepEqual([ok.seq, ok.payload[0]], [3, 0x00]);
+
+  send(secure, Buffer.concat([Buffer.from([0x03]), Buffer.from("SHOW STATUS LIKE 'Ssl_version'")]), 0);
+  const packets: Packet[] = [];
+  for (let eofs = 0; eofs < 2; ) {
+    const p = await reader.next();
+    packets.push(p);
+    if (p.payload[0] === 0xfe && p.payload.length < 9) eofs++;
+  }
+  // column count, two definitions, EOF, one row, EOF; numbered from 1
+  assert.deepEqual(packets.map((p) => p.seq), [1, 2, 3, 4, 5, 6]);
+  const row = new PayloadReader(packets[4]?.payload ?? Buffer.alloc(0));
+  assert.deepEqual([row.lenencBytes().toString(), row.lenencBytes().toString()], ['Ssl_version', secure.getProtocol()]);
+  secure.destroy();
+});
+
+test('a client that sends its handshake response in plaintext to a TLS door is refused with 1045 before any password check', async () => {
+  const [host, port] = door.address.split(':') as [string, string];
+  const socket = net.connect(Number(port), host);
+  const reader = new Reader(socket);
+  await reader.next();
+  send(socket, new PayloadWriter().u32(CAPS & ~CLIENT.SSL).u32(1 << 24).u8(45).zeros(23).nulString('default').lenencString(Buffer.alloc(0)).build(), 1);
+  const err = await reader.next();
+  assert.equal(err.payload[0], 0xff);
+  assert.match(err.payload.subarray(3).toString(), /^#28000Access denied for user 'default'@'127\.0\.0\.1' \(using password: NO\): this server requires TLS/);
+  socket.destroy();
+});
