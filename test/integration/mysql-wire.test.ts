@@ -12,6 +12,7 @@ import { SessionRegistry } from '../../coordinator/sessions';
 import { StatementRunner, type RunnerDeps } from '../../coordinator/statement-runner';
 import { Users } from '../../coordinator/users';
 import { testPki } from './tls-fixture';
+import { spawnChild } from '../../common/child-processes';
 
 // The MySQL door's wire on its own, in process, with a hand-made client: what the stock clients
 // do not do (send their TLS ClientHello in the same write as the SSLRequest).
@@ -134,4 +135,19 @@ test('a client that sends its handshake response in plaintext to a TLS door is r
   assert.equal(err.payload[0], 0xff);
   assert.match(err.payload.subarray(3).toString(), /^#28000Access denied for user 'default'@'127\.0\.0\.1' \(using password: NO\): this server requires TLS/);
   socket.destroy();
+});
+
+test('plaintext (--insecure, loopback): no TLS offered, the stock client logs in and runs a statement through the runner', async () => {
+  const plain = TransportSecurity.from({ insecure: true });
+  const deps = { users: Users.defaults(), defaultCluster: 'c', log: pino({ level: 'silent' }) } as unknown as RunnerDeps;
+  const sessions = new SessionRegistry();
+  const plainDoor = await MysqlDoor.start({ listen: '127.0.0.1:0', security: plain, runner: new StatementRunner({ ...deps, sessions }), sessions, log: pino({ level: 'silent' }) });
+  try {
+    const [host, port] = plainDoor.address.split(':') as [string, string];
+    const cli = spawnChild('mariadb', [`-h${host}`, `-P${port}`, '-udefault', '-N', '-e', 'SELECT @@have_ssl; SELECT dummy FROM system.one']);
+    assert.equal(await cli.exited, 0, cli.stderr());
+    assert.deepEqual(cli.stdout().trim().split('\n'), ['DISABLED', '0']);
+  } finally {
+    plainDoor.destroy();
+  }
 });
