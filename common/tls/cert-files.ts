@@ -52,12 +52,13 @@ function read(file: string): Buffer {
  */
 export function loadCertFiles(paths: CertFilePaths, trustDomain: string, now = new Date()): LoadedCerts {
   const ca = read(paths.ca);
-  pemCertificates(paths.ca, ca);
+  const authorities = pemCertificates(paths.ca, ca);
   if ((paths.cert === undefined) !== (paths.key === undefined)) throw new Error('a certificate needs its key and a key its certificate (--tls-cert with --tls-key)');
   if (paths.cert === undefined || paths.key === undefined) return { ca };
   const cert = read(paths.cert);
   const key = read(paths.key);
-  const leaf = pemCertificates(paths.cert, cert)[0] as X509Certificate;
+  const chain = pemCertificates(paths.cert, cert);
+  const leaf = chain[0] as X509Certificate;
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
@@ -70,6 +71,11 @@ export function loadCertFiles(paths: CertFilePaths, trustDomain: string, now = n
   const name = formatIdentity(id.identity);
   if (new Date(leaf.validTo) < now) throw new Error(`${paths.cert} (${name}) expired at ${new Date(leaf.validTo).toISOString()}`);
   if (new Date(leaf.validFrom) > now) throw new Error(`${paths.cert} (${name}) is not valid before ${new Date(leaf.validFrom).toISOString()}`);
+  // one --tls-ca signs every quell certificate: a certificate from another CA would be dropped
+  // by each peer in the handshake, and a client would only see a failed password login
+  if (!chain.some((c) => authorities.some((authority) => c.checkIssued(authority) && c.verify(authority.publicKey)))) {
+    throw new Error(`${paths.cert} (${name}) is not signed by a CA in ${paths.ca}: every peer that trusts only those CAs would refuse it`);
+  }
   try {
     createSecureContext({ ca, cert, key });
   } catch (err) {
