@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { experimental } from '@grpc/grpc-js';
@@ -84,6 +84,25 @@ export function loadCertFiles(paths: CertFilePaths, trustDomain: string, now = n
   return { ca, own: { cert, key, leaf, identity: id.identity } };
 }
 
+/**
+ * What the files look like from outside: identity, size and change time of each. Reading and
+ * checking a set costs about 2 ms of CPU; a process with many providers (a host of agents, many
+ * clients) would spend that every second on files that did not change.
+ */
+function filesSignature(paths: CertFilePaths): string {
+  return [paths.ca, paths.cert, paths.key]
+    .map((file) => {
+      if (file === undefined) return '-';
+      try {
+        const st = statSync(file);
+        return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+      } catch (err) {
+        return errorText(err);
+      }
+    })
+    .join('|');
+}
+
 function sameBytes(a: LoadedCerts, b: LoadedCerts): boolean {
   return a.ca.equals(b.ca) && (a.own === undefined ? b.own === undefined : b.own !== undefined && a.own.cert.equals(b.own.cert) && a.own.key.equals(b.own.key));
 }
@@ -103,6 +122,8 @@ export class CertFiles implements experimental.CertificateProvider {
   private readonly identityListeners = new Set<IdentityListener>();
   private timer: NodeJS.Timeout | undefined;
   private lastProblem = '';
+  /** the files as they were at the last read, good or not: unchanged files are not read again */
+  private signature: string;
 
   /** Throws a one-line QuellError when the files are unusable now. */
   constructor(
@@ -111,6 +132,7 @@ export class CertFiles implements experimental.CertificateProvider {
     private readonly intervalMs = 1000,
     private readonly log?: Logger,
   ) {
+    this.signature = filesSignature(paths);
     try {
       this.loaded = loadCertFiles(paths, trustDomain);
     } catch (err) {
@@ -122,8 +144,11 @@ export class CertFiles implements experimental.CertificateProvider {
     return this.loaded;
   }
 
-  /** Re-reads the files now; true when a new valid set was taken. */
+  /** Re-reads the files now if they changed; true when a new valid set was taken. */
   checkNow(): boolean {
+    const signature = filesSignature(this.paths);
+    if (signature === this.signature) return false;
+    this.signature = signature;
     let next: LoadedCerts;
     try {
       next = loadCertFiles(this.paths, this.trustDomain);
