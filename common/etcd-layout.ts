@@ -115,7 +115,10 @@ export interface KillIntent {
   /** canonical WHERE text over system.mutations */
   readonly where: string;
   readonly user: string;
-  /** unix seconds */
+  /**
+   * when the KILL ran (unix seconds): as ClickHouse's queued kill runs once against what existed
+   * then, a mutation created later is never touched by it
+   */
   readonly created_at: number;
   readonly expires_at: number;
   /** the nodes that missed the kill and must apply it when they return */

@@ -19,12 +19,20 @@ export interface StatementContext {
   readonly dialect: Dialect;
   /** aborted when the client goes away */
   readonly signal: AbortSignal;
+  /** the statement says when it will be done at the latest (epoch ms): a draining coordinator waits that long */
+  expectEndBy(epochMs: number): void;
+  /** the coordinator's --max-result-rows: a read's default and ceiling (0: none) */
+  readonly maxResultRows: number;
 }
 
-/** Where an interpreter puts its result; the service turns it into the Execute stream. */
+/**
+ * Where an interpreter puts its result; the service turns it into the Execute stream. rows()
+ * resolves once the sink has room again: a producer awaits it before making more, so a client
+ * that reads slowly (or not at all) slows its own statement instead of filling the coordinator.
+ */
 export interface ResultSink {
   header(columns: readonly Column[], format: string | undefined, dialect?: Dialect): void;
-  rows(rows: readonly (readonly SqlValue[])[]): void;
+  rows(rows: readonly (readonly SqlValue[])[]): Promise<void>;
   warn(message: string): void;
 }
 

@@ -2,16 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../proto/load';
-import { encodeRow } from '../proto/codec';
+import { notStartedStatus } from '../common/rpc-status';
 import type { ExecuteRequest__Output } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse } from '../proto/generated/quell/v1/ExecuteResponse';
-import type { Row } from '../proto/generated/quell/v1/Row';
 import type { Logger } from '../common/logger';
 import { chError, QuellError } from '../errors/quell-error';
-import type { Column, SqlValue } from '../sql/types';
 import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
-import type { ResultSink, StatementContext } from './context';
+import type { StatementContext } from './context';
+import { ExecuteSink } from './execute-sink';
+import { StatementSlots } from './statement-slots';
+import { concurrencySetting } from './settings';
 import { interpret } from './execute';
 import { parseStatement } from '../sql/parser';
 import type { ClusterMembership } from './membership';
@@ -34,20 +35,42 @@ export interface CoordinatorDeps {
   readonly logins?: LoginThrottle;
   /** who the caller is by certificate (user logins) */
   readonly peers: PeerPolicy;
+  /** --max-concurrent-statements (0: no limit) */
+  readonly maxConcurrentStatements?: number;
+  /** --max-result-rows: a read's default and ceiling (0: none) */
+  readonly maxResultRows?: number;
 }
+
+/** ClickHouse's max_concurrent_queries default. */
+export const DEFAULT_MAX_CONCURRENT_STATEMENTS = 100;
+/** A sorted read holds its rows until every node is done: this many at most, unless the coordinator says otherwise. */
+export const DEFAULT_MAX_RESULT_ROWS = 1_000_000;
 
 /** The coordinator's client API: one Execute stream per statement. */
 export class CoordinatorService {
   private readonly logins: LoginThrottle;
+  private readonly slots: StatementSlots;
+  /** statements running now, each with the latest time it said it will be done by */
+  private readonly inFlight = new Map<Promise<void>, { endBy: number }>();
+  private draining = false;
 
   constructor(private readonly deps: CoordinatorDeps) {
     this.logins = deps.logins ?? new LoginThrottle({ log: deps.log.child({ service: 'login' }) });
+    this.slots = new StatementSlots(deps.maxConcurrentStatements ?? DEFAULT_MAX_CONCURRENT_STATEMENTS);
   }
 
   addToServer(server: grpc.Server): void {
     server.addService(quellProto().coordinator.quell.v1.Coordinator.service, {
       Execute: (call: ExecuteCall) => {
-        void this.execute(call);
+        if (this.draining) {
+          // marked as not started: a client with several coordinators moves on to the next
+          call.emit('error', notStartedStatus(chError('ABORTED', 'the coordinator is shutting down; the statement was not started')));
+          return;
+        }
+        const entry = { endBy: 0 };
+        const running = this.execute(call, entry);
+        this.inFlight.set(running, entry);
+        void running.finally(() => this.inFlight.delete(running));
       },
     });
   }
@@ -67,7 +90,23 @@ export class CoordinatorService {
     return this.logins.attempt(name || 'default', clientAddress(call.getPeer()), () => this.deps.users.authenticate(name, password));
   }
 
-  private async execute(call: ExecuteCall): Promise<void> {
+  /**
+   * Refuses new statements and resolves once every running one has finished, each within its
+   * own deadlines (a SYNC kill's rows still running at sync_kill_timeout come back `waiting`).
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    await Promise.all(this.inFlight.keys());
+  }
+
+  /** The latest time a running statement said it will be done by (epoch ms; 0 when none). */
+  latestEndBy(): number {
+    let latest = 0;
+    for (const { endBy } of this.inFlight.values()) latest = Math.max(latest, endBy);
+    return latest;
+  }
+
+  private async execute(call: ExecuteCall, entry: { endBy: number }): Promise<void> {
     const started = performance.now();
     const req = call.request;
     const statementId = req.statement_id || randomUUID();
@@ -79,34 +118,8 @@ export class CoordinatorService {
       if (!ended) abort.abort();
     });
 
-    let columns: readonly Column[] = [];
-    const pending: Row[] = [];
-    let flushSoon: NodeJS.Immediate | undefined;
-    const flush = (): void => {
-      if (flushSoon) clearImmediate(flushSoon);
-      flushSoon = undefined;
-      if (pending.length > 0) write({ rows: { rows: pending.splice(0) } });
-    };
-    let headerSent = false;
-    const warnings: string[] = [];
-    const write = (msg: ExecuteResponse): void => {
-      if (!abort.signal.aborted) call.write(msg);
-    };
-    const sink: ResultSink = {
-      header: (cols, format, dialect) => {
-        columns = cols;
-        headerSent = true;
-        write({ header: { columns: cols.map((c) => ({ name: c.name, type: c.type })), format: format ?? '', dialect: dialect === 'mariadb' ? 'DIALECT_MARIADB' : 'DIALECT_CLICKHOUSE', statement_id: statementId } });
-      },
-      rows: (rows: readonly (readonly SqlValue[])[]) => {
-        if (!headerSent) throw new Error('rows before header');
-        // Rows produced in the same turn of the event loop (processes that stopped together)
-        // travel as one block, which formats like Pretty print as one table.
-        for (const r of rows) pending.push(encodeRow(r, columns));
-        flushSoon ??= setImmediate(flush);
-      },
-      warn: (message) => warnings.push(message),
-    };
+    const sink = new ExecuteSink(call, statementId, abort.signal);
+    let release: (() => void) | undefined;
 
     let rows = 0;
     let affected = 0;
@@ -114,6 +127,7 @@ export class CoordinatorService {
     try {
       const user = await this.login(call, req.user, req.password);
       const stmt = parseStatement(req.sql);
+      release = this.slots.take('settings' in stmt ? concurrencySetting(stmt.settings) : undefined);
       const ctx: StatementContext = {
         user,
         statementId,
@@ -124,6 +138,10 @@ export class CoordinatorService {
         killQueue: this.deps.killQueue,
         dialect: req.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse',
         signal: abort.signal,
+        maxResultRows: this.deps.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
+        expectEndBy: (epochMs) => {
+          entry.endBy = Math.max(entry.endBy, epochMs);
+        },
       };
       const outcome = await interpret(stmt, ctx, sink);
       rows = outcome.rows;
@@ -136,22 +154,22 @@ export class CoordinatorService {
         error = chError('LOGICAL_ERROR', errorText(err));
       }
     }
-    flush();
     const elapsed = (performance.now() - started) / 1000;
     if (error) log.info({ user: req.user || 'default', code: error.code, error_name: error.errorName, elapsed_s: elapsed }, 'statement failed');
     else log.debug({ rows, elapsed_s: elapsed }, 'statement done');
-    ended = true;
-    write({
-      end: {
-        error: error
-          ? { code: error.code, name: error.errorName, message: error.message, dialect: error.dialect === 'mariadb' ? 'DIALECT_MARIADB' : 'DIALECT_CLICKHOUSE' }
-          : null,
-        rows: String(rows),
-        elapsed_seconds: elapsed,
-        affected_rows: String(affected),
-        warnings,
-      },
+    // the slot is held until the client has taken the whole result: a client that stops
+    // reading keeps its statement, and what that statement holds, counted
+    await sink.end({
+      error: error
+        ? { code: error.code, name: error.errorName, message: error.message, dialect: error.dialect === 'mariadb' ? 'DIALECT_MARIADB' : 'DIALECT_CLICKHOUSE' }
+        : null,
+      rows: String(rows),
+      elapsed_seconds: elapsed,
+      affected_rows: String(affected),
+      warnings: sink.warnings,
     });
+    ended = true;
+    release?.();
     if (!abort.signal.aborted) call.end();
   }
 }

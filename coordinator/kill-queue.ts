@@ -9,6 +9,8 @@ export interface EnqueueRequest {
   readonly user: string;
   readonly nodes: readonly string[];
   readonly ttlSeconds: number;
+  /** when the statement ran (unix seconds): the intent touches only mutations created by then */
+  readonly statementTime: number;
 }
 
 /**
@@ -31,7 +33,7 @@ export class KillQueue {
         cluster: req.cluster,
         where: req.where,
         user: req.user,
-        created_at: now,
+        created_at: req.statementTime,
         expires_at: now + req.ttlSeconds,
         nodes: req.nodes,
         lease: leaseId,

@@ -11,6 +11,7 @@ import { PlanTally } from './kill-plan';
 import { idFilter, userFilter } from './mariadb-filters';
 import type { MemberNode } from './membership';
 import { hasGrant, type User } from './users';
+import { INACTIVE_MESSAGE } from './kill-merge';
 
 /** MariaDB's words (sql/share/errmsg-utf8.txt). */
 const unknownThread = (id: number) => QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}`);
@@ -56,6 +57,7 @@ async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, wh
     statement_id: ctx.statementId,
     query_only: stmt.target === 'QUERY',
   });
+  ctx.expectEndBy(Date.now() + FIRST_ANSWER_MS);
   for await (const ev of fanOut(nodes, open, { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal })) {
     if (ev.kind === 'message' && ev.message.plan) plan.add(ev.message.plan);
     else if (ev.kind === 'failed') failures.push(`${ev.node.nodeId}: ${ev.failure.kind} (${ev.failure.message})`);
@@ -93,19 +95,28 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
     return { rows: 0, affectedRows: 0 };
   }
 
-  // KILL USER: every connection of that user on every node, or none of them
+  // KILL USER: every connection of that user on every node, or none of them. The agents act
+  // right after their plan, so all-or-nothing needs two rounds: TEST (lists, sends nothing)
+  // proves that every member answers, and only then does the real round go out. A member that
+  // cannot be asked at all (no live lease) fails the statement before anything is sent.
   const name = by.kind === 'currentUser' ? ctx.user.name : by.user;
   const where = userFilter(name, by.kind === 'user' ? by.host : undefined);
-  const nodes = ctx.membership.nodes(ctx.defaultCluster).filter((n) => n.active);
-  const check = await callNodes(nodes, ctx, where, stmt, 'KILL_MODE_TEST');
+  const members = ctx.membership.nodes(ctx.defaultCluster);
+  const inactive = members.filter((n) => !n.active).map((n) => `${n.nodeId}: node_inactive (${INACTIVE_MESSAGE})`);
+  if (inactive.length > 0) throw failed(`KILL USER killed nothing: not every node can be asked: ${inactive.join('; ')}`);
+  const check = await callNodes(members, ctx, where, stmt, 'KILL_MODE_TEST');
   if (check.failures.length > 0) throw failed(`KILL USER killed nothing: not every node answered: ${check.failures.join('; ')}`);
   if (check.plan.skipped > 0) throw notOwnerOfThread(check.plan.skippedId);
   if (check.plan.eligible === 0) {
     sink.header([], undefined, 'mariadb');
     return { rows: 0, affectedRows: 0 };
   }
-  const done = await callNodes(nodes, ctx, where, stmt, 'KILL_MODE_ASYNC');
-  if (done.failures.length > 0) ctx.log.warn({ failures: done.failures }, 'KILL USER: nodes failed after the check');
+  const done = await callNodes(members, ctx, where, stmt, 'KILL_MODE_ASYNC');
+  if (done.failures.length > 0) {
+    // every node answered the check a moment ago: what the others did cannot be taken back, so say it
+    ctx.log.warn({ failures: done.failures }, 'KILL USER: nodes failed after the check');
+    throw failed(`KILL USER was not carried out everywhere: ${done.failures.join('; ')} failed after the check; the other nodes signalled ${done.plan.eligible} connection(s)`);
+  }
   sink.header([], undefined, 'mariadb');
   return { rows: 0, affectedRows: done.plan.eligible };
 }

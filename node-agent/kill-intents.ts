@@ -75,10 +75,11 @@ export class KillIntents {
 
   /** Unexpired intents whose WHERE matches the mutation. */
   matching(rec: MutationRow): KillIntent[] {
+    // unexpired, and only for mutations that existed when the KILL ran
     const now = Date.now() / 1000;
     const out: KillIntent[] = [];
     for (const intent of this.intents.values()) {
-      if (intent.expires_at <= now) continue;
+      if (intent.expires_at <= now || rec.create_time > intent.created_at) continue;
       try {
         if (this.filterFor(intent.where)(rec)) out.push(intent);
       } catch (err) {

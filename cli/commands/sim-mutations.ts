@@ -15,6 +15,8 @@ export interface MutationSimOptions {
   readonly prefix: string;
   readonly parts: number;
   readonly partMs: number;
+  /** registers the mutations as created this many seconds ago (a workload re-registering after a restart) */
+  readonly createdAgo: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export async function simulateMutations(o: MutationSimOptions): Promise<number> 
     const id = `${o.prefix}${i}`;
     let m: RunningMutation;
     try {
-      m = await session.registerMutation({ database: o.database, table: o.table, mutation_id: id, command: o.command, parts_to_do: o.parts });
+      m = await session.registerMutation({ database: o.database, table: o.table, mutation_id: id, command: o.command, parts_to_do: o.parts, create_time: Math.floor(Date.now() / 1000) - o.createdAgo });
     } catch (err) {
       announce({ event: 'rejected', mutation_id: id, error: errorText(err) });
       continue;

@@ -39,6 +39,7 @@ export async function runSim(argv: string[]): Promise<number> {
     'mutation-id-prefix': { type: 'string' },
     parts: { type: 'string' },
     'part-ms': { type: 'string' },
+    'created-ago': { type: 'string' },
     connections: { type: 'string' },
     host: { type: 'string', default: 'localhost' },
     db: { type: 'string', default: '' },
@@ -75,6 +76,7 @@ export async function runSim(argv: string[]): Promise<number> {
       prefix: values['mutation-id-prefix'] ?? `mutation_${process.pid}_`,
       parts: intOption(values.parts, 'parts', 100),
       partMs: intOption(values['part-ms'], 'part-ms', 200),
+      createdAgo: intOption(values['created-ago'], 'created-ago', 0),
     });
   }
   return simulate({

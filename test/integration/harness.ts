@@ -8,6 +8,8 @@ import { CHANNEL_OPTIONS, quellProto } from '../../proto/load';
 import type { NodeAgentClient } from '../../proto/generated/quell/v1/NodeAgent';
 import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
 import { testPki, type TestPki } from './tls-fixture';
+import { connectEtcd } from '../../common/etcd';
+import { nodeOwnerKey } from '../../common/etcd-layout';
 
 export interface AgentHandle {
   readonly nodeId: string;
@@ -21,6 +23,8 @@ export interface ClusterOptions {
   /** YAML users file content */
   readonly users?: string;
   readonly leaseTtlSeconds?: number;
+  /** extra `quell coordinator` arguments, e.g. ['--max-result-rows', '50'] */
+  readonly coordinatorArgs?: string[];
   /** extra `quell agent` arguments per node, e.g. ['--backend', url] */
   readonly agentArgs?: (nodeId: string, index: number) => string[];
 }
@@ -52,7 +56,7 @@ export class TestCluster {
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'quell-test-'));
     const pki = await testPki();
     const etcd = await startEtcd();
-    const args = ['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', cluster, ...pki.argv(pki.coordinator())];
+    const args = ['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', cluster, ...pki.argv(pki.coordinator()), ...(o.coordinatorArgs ?? [])];
     if (o.users) {
       const file = path.join(tmp, 'users.yaml');
       writeFileSync(file, o.users);
@@ -81,6 +85,21 @@ export class TestCluster {
     const handle = { nodeId, address: String(ready.address), child };
     this.agents.set(nodeId, handle);
     return handle;
+  }
+
+  /**
+   * Ends a crashed agent's lease now instead of after its TTL (what etcd does when the TTL
+   * runs out), so the same node id can start again at once.
+   */
+  async expireLease(nodeId: string): Promise<void> {
+    const etcd = connectEtcd({ endpoints: [this.etcd.url] });
+    try {
+      const res = await etcd.get(nodeOwnerKey(nodeId)).exec();
+      const lease = res.kvs[0]?.lease;
+      if (lease && lease !== '0') await etcd.leaseClient.leaseRevoke({ ID: lease });
+    } finally {
+      etcd.close();
+    }
   }
 
   agent(nodeId: string): AgentHandle {

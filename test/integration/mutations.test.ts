@@ -20,8 +20,8 @@ after(async () => {
   await c?.stop();
 });
 
-const mutationSim = (node: string, table: string, prefix: string, n = 1) =>
-  c.sim(node, ['--mutations', String(n), '--database', 'db', '--table', table, '--command', 'DELETE WHERE x = 1', '--mutation-id-prefix', prefix, '--part-ms', '50', '--parts', '100000'], n);
+const mutationSim = (node: string, table: string, prefix: string, n = 1, extra: string[] = []) =>
+  c.sim(node, ['--mutations', String(n), '--database', 'db', '--table', table, '--command', 'DELETE WHERE x = 1', '--mutation-id-prefix', prefix, '--part-ms', '50', '--parts', '100000', ...extra], n);
 
 test('KILL MUTATION ON CLUSTER kills matching mutations everywhere; nothing is rolled back; other tables continue', async () => {
   const onT = await Promise.all(['n1', 'n2', 'n3'].map((n) => mutationSim(n, 't', `m1_${n}_`)));
@@ -94,9 +94,13 @@ test('a kill for a stopped node is queued, applied once within a second of its r
   assert.equal(queue.length, 1);
   assert.deepEqual([queue[0]?.cluster, queue[0]?.condition, queue[0]?.nodes, queue[0]?.applied], ['c3', "equals(table, 't3')", 'n3', 0]);
 
+  // a mutation on the same table created after the statement: the queued kill must never touch it
+  await sleep(1_100);
   await c.addAgent('n3');
   const returned = Date.now();
-  const back = await mutationSim('n3', 't3', 'm3_n3_');
+  const newer = await mutationSim('n3', 't3', 'm3_new_');
+  // the workload registers its mutation again after the restart, with its original create time
+  const back = await mutationSim('n3', 't3', 'm3_n3_', 1, ['--created-ago', '30']);
   assert.equal(await back.exited, 0);
   const started = eventsOf(back, 'started')[0];
   const cancel = eventsOf(back, 'cancel')[0];
@@ -106,9 +110,10 @@ test('a kill for a stopped node is queued, applied once within a second of its r
   t.diagnostic(`queued kill applied ${Number(cancel.at) - Number(started?.at)} ms after registration, ${Number(cancel.at) - returned} ms after the agent was ready`);
 
   // registered again: the kill was applied once and is not applied again
-  const again = await mutationSim('n3', 't3', 'm3_n3_');
+  const again = await mutationSim('n3', 't3', 'm3_n3_', 1, ['--created-ago', '30']);
   await sleep(1000);
   assert.equal(eventsOf(again, 'cancel').length, 0);
+  assert.equal(eventsOf(newer, 'cancel').length, 0, 'a mutation created after the KILL is not killed by its queued kill');
   const applied = records(await c.query('SELECT applied FROM system.kill_queue'));
   assert.deepEqual(applied.map((r) => r.applied), [1]);
   await c.stopSims();
