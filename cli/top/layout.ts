@@ -1,4 +1,4 @@
-import type { TopModel } from './model';
+import type { TopMode, TopModel } from './model';
 import { MAX_ROWS, type KillAction, type TopProcess } from './statements';
 
 export type LineStyle = 'title' | 'input' | 'silent' | 'error' | 'notice' | 'header' | 'row' | 'selected' | 'dialog' | 'footer';
@@ -14,7 +14,14 @@ const MAX_SILENT_LINES = 3;
 /** Below this width the query id column is left out: the query text matters more. */
 const QUERY_ID_MIN_WIDTH = 100;
 
-const FOOTER = 'q quit  ↑↓ select  e/m sort elapsed/memory  / where  k kill query  K kill conn';
+/** The keys that work now, on the last line. */
+const FOOTERS: Record<TopMode['kind'], string> = {
+  browse: 'q quit  ↑↓ select  e/m sort elapsed/memory  / where  k kill query  K kill conn',
+  where: 'Enter apply  Esc cancel  Ctrl-U clear  (empty: no filter)',
+  confirm: 'y kill  n or Esc cancel',
+  killing: 'waiting for the kill’s result…',
+  result: 'any key: back to the list',
+};
 
 /** Text on one line: control characters (a query's newlines and tabs) become spaces. */
 export function oneLine(s: string): string {
@@ -62,14 +69,29 @@ export function formatBytes(bytes: number): string {
   return `${v < 10 ? v.toFixed(1) : Math.round(v)}${units[i]}`;
 }
 
-/** Word-free wrapping: a long value continues on the next lines, at most `maxLines` of them. */
+/** Wraps at spaces (a word longer than the width is cut across lines), at most `maxLines` lines, '…' when more. */
 function wrap(text: string, width: number, maxLines: number): string[] {
-  const chars = [...oneLine(text)];
   const lines: string[] = [];
-  for (let i = 0; i < chars.length && lines.length < maxLines; i += width) lines.push(chars.slice(i, i + width).join(''));
-  if (lines.length === 0) lines.push('');
-  if (chars.length > width * maxLines) lines[maxLines - 1] = fit(`${lines[maxLines - 1] as string}…`, width);
-  return lines;
+  let line = '';
+  for (const word of oneLine(text).split(' ')) {
+    let w = [...word];
+    const room = width - [...line].length - (line === '' ? 0 : 1);
+    if (w.length <= room) {
+      line = line === '' ? word : `${line} ${word}`;
+      continue;
+    }
+    if (line !== '') lines.push(line);
+    while (w.length > width) {
+      lines.push(w.slice(0, width).join(''));
+      w = w.slice(width);
+    }
+    line = w.join('');
+  }
+  lines.push(line);
+  if (lines.length <= maxLines) return lines;
+  const kept = lines.slice(0, maxLines);
+  kept[maxLines - 1] = fit(`${kept[maxLines - 1] as string}…`, width);
+  return kept;
 }
 
 interface Columns {
@@ -185,7 +207,7 @@ export function layout(m: TopModel, width: number, height: number, now: Date): S
   if (m.error) top.push({ text: m.error, style: 'error' });
   for (const w of m.warnings) top.push({ text: w, style: 'notice' });
   if (m.message) top.push({ text: m.message, style: 'notice' });
-  const footer: ScreenLine = { text: FOOTER, style: 'footer' };
+  const footer: ScreenLine = { text: FOOTERS[m.mode.kind], style: 'footer' };
   const bodyHeight = Math.max(0, height - top.length - 1);
   // what the page keys move by: the list lines below the column header
   m.pageSize = Math.max(1, bodyHeight - 1);

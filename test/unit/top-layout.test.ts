@@ -81,7 +81,11 @@ test('top layout: the WHERE being typed, an error line, and the kill dialog', ()
   assert.equal(dialog[5], '  user       alice');
   assert.equal(dialog[6], '  query id   q1');
   assert.match(dialog[7] ?? '', /^ {2}query {6}SELECT x, x,/);
-  assert.ok(dialog.some((l) => l.includes("KILL QUERY ON CLUSTER 'c3' WHERE query_id = 'q1' AND node_id = 'n1'")));
+  // the statement wraps at spaces, so it reads back whole
+  const at = dialog.findIndex((l) => l.startsWith('  statement  '));
+  const statement = dialog.slice(at, at + 3).filter((l) => l.startsWith('  statement  ') || l.startsWith(' '.repeat(13)));
+  assert.equal(statement.map((l) => l.slice(13)).join(' '), "KILL QUERY ON CLUSTER 'c3' WHERE query_id = 'q1' AND node_id = 'n1' SYNC SETTINGS sync_kill_timeout = 5, distributed_ddl_task_timeout = 2");
+  assert.equal(dialog[23], 'y kill  n or Esc cancel');
 });
 
 test('top layout: number formats', () => {
