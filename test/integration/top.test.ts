@@ -99,6 +99,12 @@ test('k asks, showing node, user, query id and query; y kills that one query (it
   await pane.keys('K');
   await pane.waitFor('K refused', (l) => l.includes('query bob-1 on n2 runs on no connection (thread_id 0): nothing for K to kill'));
 
+  // Esc takes the question back; nothing is sent
+  await pane.keys('k');
+  await pane.waitFor('the confirmation', (l) => l.includes('Kill this query?  y: kill   n/Esc: cancel'));
+  await pane.keys('Escape');
+  await pane.waitFor('the list again', (l) => has(l, BOB) && !l.some((x) => x.startsWith('Kill this')));
+
   await pane.keys('k');
   let lines = await pane.waitFor('the confirmation', (l) => l.includes('Kill this query?  y: kill   n/Esc: cancel'));
   for (const want of ['  node       n2', '  user       bob', '  query id   bob-1', '  query      SELECT count() FROM bob_events']) assert.ok(lines.includes(want), `missing ${want}`);
