@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { QUELL_MAIN, type Child } from '../../common/child-processes';
+import { QUELL_MAIN, spawnQuell, type Child } from '../../common/child-processes';
 import { TestCluster, eventsOf } from './harness';
 import { TmuxPane } from './tmux';
 
@@ -136,4 +136,10 @@ test('top shows a node whose agent was killed as not answering', async () => {
   assert.ok(has(lines, ALICE) && has(lines, CAROL));
   await pane.keys('q');
   assert.equal(await pane.exitStatus(), 0);
+});
+
+test('top without a terminal refuses with a usage error (exit 2)', async () => {
+  const child = spawnQuell(['top', '--coordinator', c.address, ...c.pki.argv(c.pki.anonymous())]);
+  assert.equal(await child.exited, 2);
+  assert.match(child.stderr(), /^quell top: needs a terminal/m);
 });
