@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellClient } from '../client/coordinator-client';
 import { freePort, QUELL_MAIN, spawnChild, startEtcd, type Child, type EtcdServer } from '../common/child-processes';
@@ -48,6 +49,8 @@ export class BenchCluster {
   /** agents, agent hosts, sims and extra agents started by the benchmark */
   private readonly children: Child[] = [];
   private readonly sims: Child[] = [];
+  /** the agents' kill logs: one directory per node, removed by stop() */
+  private readonly killLogs = mkdtempSync(path.join(os.tmpdir(), 'quell-bench-kill-log-'));
 
   private constructor(readonly spec: ClusterSpec) {}
 
@@ -90,6 +93,7 @@ export class BenchCluster {
   spawnAgent(nodeId: string, leaseTtlSeconds = this.spec.leaseTtlSeconds ?? 5): Child {
     const child = this.spawnNode('agent', QUELL_MAIN, [
       'agent', '--etcd', this.etcdUrl, '--node-id', nodeId, '--listen', '127.0.0.1:0', '--cluster', this.spec.cluster, '--lease-ttl', String(leaseTtlSeconds),
+      '--kill-log-dir', path.join(this.killLogs, nodeId),
     ]);
     this.children.push(child);
     return child;
@@ -160,5 +164,6 @@ export class BenchCluster {
     await Promise.all(this.children.splice(0).map((c) => c.stop('SIGTERM', 5_000)));
     await this.coordinator?.stop('SIGTERM', 5_000);
     await this.etcd?.stop();
+    rmSync(this.killLogs, { recursive: true, force: true });
   }
 }

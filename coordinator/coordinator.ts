@@ -7,6 +7,7 @@ import { connectEtcd, etcdUnavailable, type EtcdSecurity } from '../common/etcd'
 import { AgentPool } from './agent-pool';
 import { ClusterMembership } from './membership';
 import { CoordinatorService } from './coordinator-service';
+import { StatementRunner } from './statement-runner';
 import { Users } from './users';
 import { KillQueue } from './kill-queue';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
@@ -41,7 +42,7 @@ export class Coordinator {
     private readonly etcd: Etcd3,
     private readonly membership: ClusterMembership,
     private readonly pool: AgentPool,
-    private readonly service: CoordinatorService,
+    private readonly runner: StatementRunner,
     /** the bound host:port */
     readonly address: string,
   ) {}
@@ -62,24 +63,23 @@ export class Coordinator {
         } catch (err) {
           throw etcdUnavailable(opts.etcd, err);
         }
-        const service = new CoordinatorService({
+        const runner = new StatementRunner({
           users: opts.users ?? Users.defaults(),
           membership,
           pool,
           defaultCluster: opts.defaultCluster ?? 'default',
           killQueue: new KillQueue(etcd, opts.etcd),
           log: log.child({ service: 'execute' }),
-          peers: PeerPolicy.of(opts.security),
           maxConcurrentStatements: opts.maxConcurrentStatements,
           maxResultRows: opts.maxResultRows,
         });
-        service.addToServer(server);
+        new CoordinatorService(runner, PeerPolicy.of(opts.security)).addToServer(server);
         const port = await new Promise<number>((resolve, reject) =>
           server.bindAsync(opts.listen, opts.security.serverCredentials(opts.listen, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
         );
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, service, address);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, address);
       });
     } catch (err) {
       await membership.close();
@@ -92,10 +92,10 @@ export class Coordinator {
   async stop(): Promise<void> {
     // running statements finish within their own deadlines; the hard stop waits that long
     const graceMs = this.opts.shutdownDeadlineMs ?? 5_000;
-    const deadlineMs = Math.max(graceMs, this.service.latestEndBy() - Date.now() + graceMs);
+    const deadlineMs = Math.max(graceMs, this.runner.latestEndBy() - Date.now() + graceMs);
     await this.lifecycle.stop(
       async () => {
-        await this.service.drain();
+        await this.runner.drain();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
         await this.membership.close();
         this.pool.close();

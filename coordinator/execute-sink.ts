@@ -4,7 +4,7 @@ import type { Row } from '../proto/generated/quell/v1/Row';
 import { chError } from '../errors/quell-error';
 import type { Dialect } from '../errors/quell-error';
 import type { Column, SqlValue } from '../sql/types';
-import type { ResultSink } from './context';
+import type { StatementEnd, StatementSink } from './statement-runner';
 
 /** The part of grpc-js's server stream an Execute result is written to. */
 export interface ResponseStream {
@@ -34,7 +34,7 @@ function rowBytes(row: readonly SqlValue[]): number {
  * Rows produced in the same event-loop turn travel as one block (processes that stopped
  * together print as one Pretty table), split so that no message passes BLOCK_BYTES by much.
  */
-export class ExecuteSink implements ResultSink {
+export class ExecuteSink implements StatementSink {
   readonly warnings: string[] = [];
   /** how many times a producer had to wait for the client: observable by tests */
   stalls = 0;
@@ -103,7 +103,15 @@ export class ExecuteSink implements ResultSink {
    * The last message, after whatever rows are gathered. Resolves once the client has taken all
    * of it, or has gone: until then the statement still holds what it wrote.
    */
-  async end(end: NonNullable<ExecuteResponse['end']>): Promise<void> {
+  async end(result: StatementEnd): Promise<void> {
+    const { error } = result;
+    const end: NonNullable<ExecuteResponse['end']> = {
+      error: error ? { code: error.code, name: error.errorName, message: error.message, dialect: error.dialect === 'mariadb' ? 'DIALECT_MARIADB' : 'DIALECT_CLICKHOUSE' } : null,
+      rows: String(result.rows),
+      elapsed_seconds: result.elapsedSeconds,
+      affected_rows: String(result.affectedRows),
+      warnings: this.warnings,
+    };
     this.flush();
     let taken = false;
     this.send({ end }, 0, () => {

@@ -36,7 +36,8 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   const statementTime = Math.floor(Date.now() / 1000);
   const firstAnswerMs = settings.distributed_ddl_task_timeout * 1000;
   const syncMs = stmt.mode === 'SYNC' ? settings.sync_kill_timeout * 1000 : 0;
-  ctx.log.info({ cluster, nodes: nodes.length, mode: stmt.mode, target: spec.name }, 'kill');
+  ctx.log.debug({ cluster, nodes: nodes.length, mode: stmt.mode, target: spec.name }, 'kill');
+  ctx.summary.condition = where;
 
   const open = openKill(ctx.pool, {
     target: spec.wire,
@@ -48,13 +49,23 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     sync_timeout_ms: syncMs,
     statement_id: ctx.statementId,
     query_only: false,
+    client: ctx.client,
+    condition: '',
+    act_by_unix_ms: String(Date.now() + firstAnswerMs),
   });
   const callDeadlineMs = firstAnswerMs + syncMs + SYNC_GRACE_MS;
   ctx.expectEndBy(Date.now() + callDeadlineMs);
   const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs, signal: ctx.signal });
   sink.header(spec.result, format);
+  const nodeIdAt = spec.result.length - 2;
   // the merge holds rows only until every plan is in; after that each waits for the client
   const send = async (rows: SqlValue[][]): Promise<void> => {
+    for (const r of rows) {
+      const status = String(r[0]);
+      ctx.summary.count(status);
+      // node rows (node_timeout, …) and durable kills queued for a node that was down
+      if (status.startsWith('node_') || status === 'queued') ctx.summary.miss(String(r[nodeIdAt]));
+    }
     if (rows.length > 0) await sink.rows(rows);
   };
   const merge = new KillMerge({

@@ -43,12 +43,14 @@ function constantId(expr: Expr): number {
 }
 
 /** One Kill call to each node, gathered: plans summed, failures kept. */
-async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, where: Expr, stmt: MysqlKillStatement, mode: KillMode): Promise<{ plan: PlanTally; failures: string[] }> {
+async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, where: Expr, stmt: MysqlKillStatement, mode: KillMode, condition = ''): Promise<{ plan: PlanTally; failures: string[] }> {
   const plan = new PlanTally();
   const failures: string[] = [];
+  const text = renderExpr(where);
+  ctx.summary.condition = condition || text;
   const open = openKill(ctx.pool, {
     target: 'KILL_TARGET_CONNECTION',
-    where: renderExpr(where),
+    where: text,
     mode,
     soft: stmt.soft,
     user: ctx.user.name,
@@ -56,11 +58,18 @@ async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, wh
     sync_timeout_ms: 0,
     statement_id: ctx.statementId,
     query_only: stmt.target === 'QUERY',
+    client: ctx.client,
+    // the kill log names the id the statement named, not the filter it became
+    condition,
+    act_by_unix_ms: String(Date.now() + FIRST_ANSWER_MS),
   });
   ctx.expectEndBy(Date.now() + FIRST_ANSWER_MS);
   for await (const ev of fanOut(nodes, open, { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal })) {
     if (ev.kind === 'message' && ev.message.plan) plan.add(ev.message.plan);
-    else if (ev.kind === 'failed') failures.push(`${ev.node.nodeId}: ${ev.failure.kind} (${ev.failure.message})`);
+    else if (ev.kind === 'failed') {
+      failures.push(`${ev.node.nodeId}: ${ev.failure.kind} (${ev.failure.message})`);
+      ctx.summary.miss(ev.node.nodeId);
+    }
   }
   return { plan, failures };
 }
@@ -87,10 +96,11 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
     const isQuery = by.kind === 'queryId';
     const node = ownerOf(id, ctx);
     if (!node) throw isQuery ? unknownQuery(id) : unknownThread(id);
-    const { plan, failures } = await callNodes([node], ctx, idFilter(isQuery ? 'QUERY_ID' : 'ID', id), stmt, 'KILL_MODE_ASYNC');
+    const { plan, failures } = await callNodes([node], ctx, idFilter(isQuery ? 'QUERY_ID' : 'ID', id), stmt, 'KILL_MODE_ASYNC', String(id));
     if (failures.length > 0) throw failed(`KILL could not reach the owning node: ${failures.join('; ')}`);
     if (plan.denied) throw isQuery ? notOwnerOfQuery(id) : notOwnerOfThread(String(id));
     if (plan.eligible === 0) throw isQuery ? unknownQuery(id) : unknownThread(id);
+    ctx.summary.count('killed', plan.eligible);
     sink.header([], undefined, 'mariadb');
     return { rows: 0, affectedRows: 0 };
   }
@@ -103,6 +113,7 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
   const where = userFilter(name, by.kind === 'user' ? by.host : undefined);
   const members = ctx.membership.nodes(ctx.defaultCluster);
   const inactive = members.filter((n) => !n.active).map((n) => `${n.nodeId}: node_inactive (${INACTIVE_MESSAGE})`);
+  for (const n of members) if (!n.active) ctx.summary.miss(n.nodeId);
   if (inactive.length > 0) throw failed(`KILL USER killed nothing: not every node can be asked: ${inactive.join('; ')}`);
   const check = await callNodes(members, ctx, where, stmt, 'KILL_MODE_TEST');
   if (check.failures.length > 0) throw failed(`KILL USER killed nothing: not every node answered: ${check.failures.join('; ')}`);
@@ -112,6 +123,7 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
     return { rows: 0, affectedRows: 0 };
   }
   const done = await callNodes(members, ctx, where, stmt, 'KILL_MODE_ASYNC');
+  ctx.summary.count('killed', done.plan.eligible);
   if (done.failures.length > 0) {
     // every node answered the check a moment ago: what the others did cannot be taken back, so say it
     ctx.log.warn({ failures: done.failures }, 'KILL USER: nodes failed after the check');

@@ -156,7 +156,15 @@ class ReadRows {
   }
 }
 
+/** The kill log says who killed what: reading it takes the grant that reading others' processes does. */
+function checkReadable(table: AgentTable, ctx: StatementContext): void {
+  if (table.wire === 'TABLE_KILL_LOG' && !hasGrant(ctx.user, 'PROCESS')) {
+    throw chError('ACCESS_DENIED', `${ctx.user.name}: Not enough privileges. To execute this query it's necessary to have grant PROCESS ON ${table.name}`);
+  }
+}
+
 async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluster: string | undefined, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
+  checkReadable(table, ctx);
   const format = checkFormat(stmt);
   const settings = resolveSettings(stmt.settings);
   const maxRows = resultRowLimit(settings, ctx.maxResultRows);
@@ -164,9 +172,11 @@ async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluste
   const name = resolveCluster(ctx, cluster);
   const nodes = ctx.membership.nodes(name);
   const firstAnswerMs = settings.distributed_ddl_task_timeout * 1000;
+  const where = p.where ? renderExpr(p.where) : '';
+  ctx.summary.condition = where;
   const open = openScan(ctx.pool, {
     table: table.wire,
-    where: p.where ? renderExpr(p.where) : '',
+    where,
     expressions: p.exprs.map(renderExpr),
     statement_id: ctx.statementId,
     user: ctx.user.name,
@@ -185,10 +195,13 @@ async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluste
       await out.add(ev.message.rows.map(decodeRow));
       // LIMIT reached: leaving the loop cancels the calls still open
       if (!out.wanted) break;
-    } else if (ev.kind === 'inactive') failures.push(`${ev.node.nodeId} (node_inactive)`);
-    else if (ev.kind === 'failed') {
+    } else if (ev.kind === 'inactive') {
+      failures.push(`${ev.node.nodeId} (node_inactive)`);
+      ctx.summary.miss(ev.node.nodeId);
+    } else if (ev.kind === 'failed') {
       if (ev.failure.kind === 'node_timeout') timedOut++;
       failures.push(`${ev.node.nodeId} (${ev.failure.kind}: ${ev.failure.message})`);
+      ctx.summary.miss(ev.node.nodeId);
     }
   }
   if (failures.length > 0 && settings.distributed_ddl_output_mode === 'throw') {

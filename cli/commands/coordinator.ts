@@ -1,7 +1,7 @@
 import { Coordinator } from '../../coordinator/coordinator';
 import { Users } from '../../coordinator/users';
 import { announce, intOption, parse, untilSignal, UsageError } from '../args';
-import { DEFAULT_MAX_CONCURRENT_STATEMENTS, DEFAULT_MAX_RESULT_ROWS } from '../../coordinator/coordinator-service';
+import { DEFAULT_MAX_CONCURRENT_STATEMENTS, DEFAULT_MAX_RESULT_ROWS } from '../../coordinator/statement-runner';
 import { errorText } from '../../errors/error-text';
 import { ETCD_FLAGS, etcdFromFlags } from '../etcd-flags';
 import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';

@@ -7,6 +7,12 @@ import { testPki, type TestPki } from './tls-fixture';
 import { connectEtcd } from '../../common/etcd';
 import { nodeOwnerKey } from '../../common/etcd-layout';
 
+// An agent a test starts without --kill-log-dir keeps its kill log under $XDG_STATE_HOME: make
+// that a directory of this test process, not the user's home, and remove it at exit.
+const stateHome = mkdtempSync(path.join(os.tmpdir(), 'quell-test-state-'));
+process.env.XDG_STATE_HOME = stateHome;
+process.once('exit', () => rmSync(stateHome, { recursive: true, force: true }));
+
 export interface AgentHandle {
   readonly nodeId: string;
   readonly address: string;
@@ -70,10 +76,16 @@ export class TestCluster {
     return c;
   }
 
+  /** The kill log directory of a node in this cluster (an agent restarted with the same node id finds its log again). */
+  killLogDir(nodeId: string): string {
+    return path.join(this.tmp, 'kill-log', nodeId);
+  }
+
   async addAgent(nodeId: string, clusters = this.cluster, extraArgs: string[] = []): Promise<AgentHandle> {
+    const killLog = extraArgs.includes('--kill-log-dir') ? [] : ['--kill-log-dir', this.killLogDir(nodeId)];
     const child = spawnQuell([
       'agent', '--etcd', this.etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0',
-      '--cluster', clusters, '--lease-ttl', String(this.leaseTtl), ...this.pki.argv(this.pki.agent(nodeId)), ...extraArgs,
+      '--cluster', clusters, '--lease-ttl', String(this.leaseTtl), ...this.pki.argv(this.pki.agent(nodeId)), ...killLog, ...extraArgs,
     ]);
     const ready = await child.waitFor((e) => e.event === 'ready');
     const handle = { nodeId, address: String(ready.address), child };

@@ -38,7 +38,7 @@ async function server(p: Producer): Promise<{ port: number; stop: () => void }> 
           p.produced += rows.length;
           await sink.rows(rows);
         }
-        await sink.end({ error: null, rows: String(ROWS), elapsed_seconds: 0, affected_rows: '0', warnings: [] });
+        await sink.end({ error: undefined, rows: ROWS, elapsedSeconds: 0, affectedRows: 0 });
         p.done = true;
         call.end();
       })();
