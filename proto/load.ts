@@ -21,8 +21,12 @@ const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_ROOT],
 };
 
+/** Every package definition loaded so far, by file: server reflection describes them (they keep the file descriptors). */
+const definitions = new Map<string, protoLoader.PackageDefinition>();
+
 function load<T>(file: string): T {
   const def = protoLoader.loadSync(file, LOADER_OPTIONS);
+  definitions.set(file, def);
   return grpc.loadPackageDefinition(def) as unknown as T;
 }
 
@@ -36,6 +40,12 @@ export function quellProto(): { agent: AgentProto; coordinator: CoordinatorProto
     workload: load<WorkloadProto>('quell/v1/workload.proto'),
   };
   return cache;
+}
+
+/** The quell.v1 files as one package definition, for server reflection. */
+export function quellDefinitions(): protoLoader.PackageDefinition {
+  quellProto();
+  return Object.assign({}, ...definitions.values()) as protoLoader.PackageDefinition;
 }
 
 /** Channel options shared by every quell client and server. */
