@@ -21,12 +21,8 @@ const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_ROOT],
 };
 
-/** Every package definition loaded so far, by file: server reflection describes them (they keep the file descriptors). */
-const definitions = new Map<string, protoLoader.PackageDefinition>();
-
 function load<T>(file: string): T {
   const def = protoLoader.loadSync(file, LOADER_OPTIONS);
-  definitions.set(file, def);
   return grpc.loadPackageDefinition(def) as unknown as T;
 }
 
@@ -42,10 +38,16 @@ export function quellProto(): { agent: AgentProto; coordinator: CoordinatorProto
   return cache;
 }
 
-/** The quell.v1 files as one package definition, for server reflection. */
+let definitions: protoLoader.PackageDefinition | undefined;
+
+/**
+ * Every quell.v1 file in one package definition, for server reflection. One load, not three:
+ * proto-loader merges a package's files into one descriptor per load, and reflection keeps the
+ * first descriptor of a name it sees.
+ */
 export function quellDefinitions(): protoLoader.PackageDefinition {
-  quellProto();
-  return Object.assign({}, ...definitions.values()) as protoLoader.PackageDefinition;
+  definitions ??= protoLoader.loadSync(['quell/v1/agent.proto', 'quell/v1/coordinator.proto', 'quell/v1/workload.proto'], LOADER_OPTIONS);
+  return definitions;
 }
 
 /** Channel options shared by every quell client and server. */
