@@ -19,11 +19,12 @@ interface HealthClient extends grpc.Client {
 
 interface ReflectionResponse {
   list_services_response?: { service: { name: string }[] };
+  file_descriptor_response?: { file_descriptor_proto: Buffer[] };
   error_response?: { error_message: string };
 }
 
 interface ReflectionClient extends grpc.Client {
-  ServerReflectionInfo(): grpc.ClientDuplexStream<{ list_services: string }, ReflectionResponse>;
+  ServerReflectionInfo(): grpc.ClientDuplexStream<{ list_services: string } | { file_containing_symbol: string }, ReflectionResponse>;
 }
 
 function clientOf<C>(file: string, service: string, address: string, ca: string, includeDirs: string[] = []): C {
@@ -76,19 +77,43 @@ export class HealthProbe {
   }
 }
 
-/** The service names a server lists by reflection (`v1` or `v1alpha`). */
-export function reflectedServices(address: string, ca: string, version: 'v1' | 'v1alpha' = 'v1'): Promise<string[]> {
+/** One reflection request and its answer (`v1` or `v1alpha`). */
+function reflect(address: string, ca: string, version: 'v1' | 'v1alpha', request: { list_services: string } | { file_containing_symbol: string }): Promise<ReflectionResponse> {
   const client = clientOf<ReflectionClient>(`grpc/reflection/${version}/reflection.proto`, `grpc.reflection.${version}.ServerReflection`, address, ca, [REFLECTION_ROOT]);
-  return new Promise<string[]>((resolve, reject) => {
+  return new Promise<ReflectionResponse>((resolve, reject) => {
     const call = client.ServerReflectionInfo();
     call.on('data', (res: ReflectionResponse) => {
       call.end();
-      if (res.list_services_response) resolve(res.list_services_response.service.map((s) => s.name).sort());
-      else reject(new Error(`reflection answered ${JSON.stringify(res)}`));
+      if (res.error_response) reject(new Error(`reflection answered ${res.error_response.error_message}`));
+      else resolve(res);
     });
     call.on('error', reject);
-    call.write({ list_services: '' });
+    call.write(request);
   }).finally(() => client.close());
+}
+
+/** The service names a server lists by reflection. */
+export async function reflectedServices(address: string, ca: string, version: 'v1' | 'v1alpha' = 'v1'): Promise<string[]> {
+  const res = await reflect(address, ca, version, { list_services: '' });
+  return (res.list_services_response?.service ?? []).map((s) => s.name).sort();
+}
+
+/**
+ * What a reflection client such as grpcurl builds from the server alone: the files that define
+ * `symbol`, loaded as a package definition (a FileDescriptorSet is its files as field 1).
+ */
+export async function reflectedDefinition(address: string, ca: string, symbol: string): Promise<protoLoader.PackageDefinition> {
+  const res = await reflect(address, ca, 'v1', { file_containing_symbol: symbol });
+  const files = res.file_descriptor_response?.file_descriptor_proto ?? [];
+  const set = Buffer.concat(files.flatMap((f) => [Buffer.from([0x0a]), varint(f.length), f]));
+  return protoLoader.loadFileDescriptorSetFromBuffer(set, LOADER);
+}
+
+function varint(n: number): Buffer {
+  const bytes: number[] = [];
+  for (; n > 0x7f; n >>>= 7) bytes.push((n & 0x7f) | 0x80);
+  bytes.push(n);
+  return Buffer.from(bytes);
 }
 
 /** GET `url` over HTTPS trusting `ca`; the status and body. */

@@ -4,7 +4,7 @@ import * as http from 'node:http';
 import type * as grpc from '@grpc/grpc-js';
 import type { EtcdServer } from '../../common/child-processes';
 import { records, sleep, TestCluster } from './harness';
-import { HealthProbe, parseExposition, reflectedServices, scrape } from './probe-clients';
+import { HealthProbe, parseExposition, reflectedDefinition, reflectedServices, scrape } from './probe-clients';
 
 // What an orchestrator and a scraper see, with nothing but the CA: gRPC health that follows
 // the daemon's lifecycle and its reach to etcd, reflection, and Prometheus text at /metrics.
@@ -57,6 +57,12 @@ test('reflection (v1 and v1alpha) lists the quell services, health and reflectio
   assert.deepEqual(await reflectedServices(c.address, c.pki.ca, 'v1'), ['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection', 'quell.v1.Coordinator']);
   assert.deepEqual(await reflectedServices(c.address, c.pki.ca, 'v1alpha'), [...standard, 'quell.v1.Coordinator']);
   assert.deepEqual(await reflectedServices(c.agent('n1').address, c.pki.ca), [...standard, 'quell.v1.NodeAgent', 'quell.v1.Workload']);
+  // the descriptors are enough to call the API without the .proto files
+  const described = await reflectedDefinition(c.address, c.pki.ca, 'quell.v1.Coordinator');
+  const service = described['quell.v1.Coordinator'] as Record<string, { path: string; responseStream: boolean }> | undefined;
+  assert.equal(service?.Execute?.path, '/quell.v1.Coordinator/Execute');
+  assert.equal(service?.Execute?.responseStream, true);
+  assert.ok(described['quell.v1.ExecuteRequest'], 'the request message is described');
 });
 
 test('/metrics after a KILL: statements by kind and outcome, kill rows by status, members, agent tables; node failures by kind', async () => {
