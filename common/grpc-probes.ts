@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { HealthImplementation, protoPath as HEALTH_PROTO, type ServingStatus } from 'grpc-health-check';
+import { HealthImplementation, service as HEALTH_DEFINITION, type ServingStatus } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
@@ -10,15 +10,45 @@ const REFLECTION_PROTO_ROOT = path.join(path.dirname(require.resolve('@grpc/refl
 
 type HealthServer = Parameters<HealthImplementation['addToServer']>[0];
 type HealthHandlers = Parameters<HealthServer['addService']>[1];
+type ReflectionVersion = 'v1' | 'v1alpha';
+type ReflectionHandler = (call: unknown) => void;
 
-/** The descriptors reflection serves for health and for itself, loaded once per process. */
-let standardDefinitions: protoLoader.PackageDefinition | undefined;
-function standard(): protoLoader.PackageDefinition {
-  standardDefinitions ??= {
-    ...protoLoader.loadSync(HEALTH_PROTO),
-    ...protoLoader.loadSync(['grpc/reflection/v1/reflection.proto', 'grpc/reflection/v1alpha/reflection.proto'], { includeDirs: [REFLECTION_PROTO_ROOT] }),
-  };
-  return standardDefinitions;
+// @grpc/reflection's own loader options: its handlers read and write messages of these shapes
+const REFLECTION_LOADER: protoLoader.Options = { longs: String, enums: String, bytes: Array, defaults: true, oneofs: true, includeDirs: [REFLECTION_PROTO_ROOT] };
+
+/** The reflection services' own definitions, loaded once per process: what a server adds at start. */
+let reflectionProtos: protoLoader.PackageDefinition | undefined;
+function reflectionDefinitions(): protoLoader.PackageDefinition {
+  reflectionProtos ??= protoLoader.loadSync(['grpc/reflection/v1/reflection.proto', 'grpc/reflection/v1alpha/reflection.proto'], REFLECTION_LOADER);
+  return reflectionProtos;
+}
+
+/**
+ * Reflection's handlers for one set of services, built on the first reflection call (decoding
+ * every descriptor costs tens of milliseconds that a daemon's start should not pay) and
+ * shared by every server of the process that serves that set (a bench host runs 50 agents).
+ */
+const reflections = new Map<string, Map<ReflectionVersion, ReflectionHandler>>();
+function reflectionHandler(services: readonly string[], definitions: protoLoader.PackageDefinition, version: ReflectionVersion): ReflectionHandler {
+  const described = [...services, HEALTH_SERVICE, ...REFLECTION_SERVICES];
+  const key = described.join(',');
+  let handlers = reflections.get(key);
+  if (!handlers) {
+    const found = new Map<ReflectionVersion, ReflectionHandler>();
+    // health's descriptors come from the definition grpc-health-check serves with
+    const health = { 'grpc.health.v1.HealthCheckRequest': (HEALTH_DEFINITION as unknown as Record<string, { requestType: unknown }>).Check?.requestType };
+    const all = { ...definitions, ...reflectionDefinitions(), ...health } as protoLoader.PackageDefinition;
+    new ReflectionService(all, { services: described }).addToServer({
+      addService: (service, impl) => {
+        const v: ReflectionVersion = Object.values(service)[0]?.path.includes('.v1alpha.') ? 'v1alpha' : 'v1';
+        found.set(v, impl.ServerReflectionInfo as ReflectionHandler);
+      },
+    });
+    reflections.set(key, (handlers = found));
+  }
+  const handler = handlers.get(version);
+  if (!handler) throw new Error(`@grpc/reflection added no ${version} handler`);
+  return handler;
 }
 
 /**
@@ -62,8 +92,11 @@ export class GrpcProbes {
         server.addService(service as grpc.ServiceDefinition, { ...handlers, watch: tracked } as grpc.UntypedServiceImplementation);
       },
     });
-    const described = [...this.services, HEALTH_SERVICE, ...REFLECTION_SERVICES];
-    new ReflectionService({ ...definitions, ...standard() }, { services: described }).addToServer(server);
+    const protos = reflectionDefinitions();
+    for (const version of ['v1', 'v1alpha'] as const) {
+      const service = protos[`grpc.reflection.${version}.ServerReflection`] as grpc.ServiceDefinition;
+      server.addService(service, { ServerReflectionInfo: (call: unknown) => reflectionHandler(this.services, definitions, version)(call) });
+    }
   }
 
   refresh(): void {
