@@ -85,7 +85,7 @@ test('/metrics after a KILL: statements by kind and outcome, kill rows by status
   assert.equal(after.types.get('quell_statements_total'), 'counter');
   assert.equal(after.types.get('quell_statement_duration_seconds'), 'histogram');
   assert.equal(after.value('quell_statements_total', { kind: 'kill_query', outcome: 'ok' }), killsBefore + 1);
-  assert.equal(after.value('quell_kill_rows_total', { target: 'query', kill_status: 'finished' }), 3);
+  assert.equal(after.value('quell_kill_rows_total', { kind: 'kill_query', kill_status: 'finished' }), 3);
   assert.equal(after.value('quell_statements_total', { kind: 'select', outcome: 'error' }), 1);
   assert.equal(after.value('quell_statement_errors_total', { kind: 'select', error: 'UNKNOWN_IDENTIFIER' }), 1);
   assert.equal(after.value('quell_statement_duration_seconds_count', { kind: 'kill_query' }), killsBefore + 1);
@@ -102,7 +102,7 @@ test('/metrics after a KILL: statements by kind and outcome, kill rows by status
   assert.deepEqual(missed.map((r) => [r.node_id, r.kill_status]), [['n2', 'node_inactive']]);
   const failed = await metrics(coordinatorUrl);
   assert.equal(failed.value('quell_node_failures_total', { kind: 'node_inactive', node: 'n2' }), 1);
-  assert.equal(failed.value('quell_kill_rows_total', { target: 'query', kill_status: 'node_inactive' }), 1);
+  assert.equal(failed.value('quell_kill_rows_total', { kind: 'kill_query', kill_status: 'node_inactive' }), 1);
   assert.equal(failed.value('quell_cluster_live_members', { cluster: 'c3' }), 1);
 });
 
