@@ -80,7 +80,7 @@ interface AgentParts {
   readonly killLog: KillLog;
   /** gRPC health and reflection, the metrics endpoint */
   readonly probes: DaemonProbes;
-  /** present with --metrics-listen; a kill log registers its counters with watchKillLog() */
+  /** present with --metrics-listen */
   readonly metrics: AgentMetrics | undefined;
 }
 

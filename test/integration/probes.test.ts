@@ -93,7 +93,12 @@ test('/metrics after a KILL: statements by kind and outcome, kill rows by status
   assert.equal(after.value('quell_cluster_live_members', { cluster: 'c3' }), 2);
   assert.equal(after.value('quell_etcd_view_watching'), 1);
   assert.equal(after.value('quell_serving'), 1);
-  assert.equal((await metrics(agentUrl)).value('quell_agent_processes', { table: 'processes' }), 0);
+  const agentAfter = await metrics(agentUrl);
+  assert.equal(agentAfter.value('quell_agent_processes', { table: 'processes' }), 0);
+  // every kill is in the kill log before it is carried out
+  assert.ok((agentAfter.value('quell_kill_log_entries_total') ?? 0) >= 3, 'kill log entries counted');
+  assert.ok((agentAfter.value('quell_kill_log_syncs_total') ?? 0) >= 1, 'kill log syncs counted');
+  assert.equal(agentAfter.value('quell_kill_log_failures_total'), 0);
 
   // a stopped member is a node_inactive row and a node failure of that kind
   await c.agent('n2').child.stop('SIGTERM', 3_000);
