@@ -9,7 +9,7 @@ import { QuellError } from '../../errors/quell-error';
 import { spawnQuell } from '../../common/child-processes';
 import { TestCluster, eventsOf, records, sleep } from './harness';
 
-// DESIGN.md §The kill log, end to end: real agents append every kill, refused kill and TEST
+// docs/statement-path.md §The kill log, end to end: real agents append every kill, refused kill and TEST
 // listing to their own log before anything is cancelled or reported, and the log reads back
 // cluster-wide through the coordinator.
 
