@@ -10,6 +10,7 @@ import { CoordinatorService } from './coordinator-service';
 import { StatementRunner } from './statement-runner';
 import { Users } from './users';
 import { KillQueue } from './kill-queue';
+import { PolicyStore } from './policy-store';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
 
 export interface CoordinatorOptions {
@@ -69,6 +70,7 @@ export class Coordinator {
           pool,
           defaultCluster: opts.defaultCluster ?? 'default',
           killQueue: new KillQueue(etcd, opts.etcd),
+          policies: new PolicyStore(etcd, opts.etcd),
           log: log.child({ service: 'execute' }),
           maxConcurrentStatements: opts.maxConcurrentStatements,
           maxResultRows: opts.maxResultRows,

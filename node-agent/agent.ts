@@ -31,6 +31,7 @@ import { PeerPolicy, type TransportSecurity } from '../common/tls';
 import { bindWorkloadSocket } from './workload-socket';
 import { KillLog } from './kill-log';
 import { killLogTable } from './kill-log-table';
+import { KillPolicies } from './kill-policies';
 
 export interface AgentOptions {
   readonly etcd: string[];
@@ -72,6 +73,7 @@ interface AgentParts {
   readonly etcd: Etcd3;
   readonly workloads: WorkloadService;
   readonly durableKills: DurableKills;
+  readonly killPolicies: KillPolicies;
   readonly membership: AgentMembership;
   readonly killLog: KillLog;
 }
@@ -136,6 +138,9 @@ export class NodeAgent {
       this.parts.durableKills.start().catch((err: unknown) => {
         throw etcdUnavailable(this.opts.etcd, err);
       }),
+      this.parts.killPolicies.start().catch((err: unknown) => {
+        throw etcdUnavailable(this.opts.etcd, err);
+      }),
     ]);
     const backend = this.opts.backend;
     this.log.info({ address: this.node.address, listen: this.opts.listen, backend: backend?.description ?? 'workloads', kill_log: this.parts.killLog.dir }, 'serving');
@@ -150,8 +155,8 @@ export class NodeAgent {
   async stop(): Promise<void> {
     await this.lifecycle.stop(
       async () => {
-        const { durableKills, membership, workloads, server, socketServer, etcd, killLog } = this.parts;
-        await durableKills.close();
+        const { durableKills, killPolicies, membership, workloads, server, socketServer, etcd, killLog } = this.parts;
+        await Promise.all([durableKills.close(), killPolicies.close()]);
         await membership.leave();
         workloads.closeAll();
         const drain = (s: grpc.Server): Promise<void> => new Promise((resolve) => s.tryShutdown(() => resolve()));
@@ -236,13 +241,15 @@ function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socke
   const subjects = backend
     ? backendSubjects(backend, () => serverId.value)
     : { processes: querySubject(table), mutations: mutationSubject(mutations), connections: connectionSubject(connections) };
+  const tables = {
+    processes: serve(sources.processes, subjects.processes),
+    mutations: serve(sources.mutations, subjects.mutations),
+    connections: withoutSync(serve(sources.connections, subjects.connections)),
+  };
+  // policies act on the same tables, through the same kill path, as KILL statements
+  const killPolicies = new KillPolicies({ etcd, node, tables, recorder: killLog, log: log.child({ service: 'kill-policies' }) });
   new NodeAgentService(
-    {
-      processes: serve(sources.processes, subjects.processes),
-      mutations: serve(sources.mutations, subjects.mutations),
-      connections: withoutSync(serve(sources.connections, subjects.connections)),
-      killLog: killLogTable(killLog, node, ctx),
-    },
+    { ...tables, killLog: killLogTable(killLog, node, ctx) },
     () => table.size,
     node,
     () => serverId.value,
@@ -258,5 +265,5 @@ function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socke
     serverId,
     log.child({ service: 'membership' }),
   );
-  return { node, server, socketServer, etcd, workloads, durableKills, membership, killLog };
+  return { node, server, socketServer, etcd, workloads, durableKills, killPolicies, membership, killLog };
 }
