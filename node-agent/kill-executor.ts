@@ -30,8 +30,11 @@ export interface RowRules<R> {
   report(r: R, status: KillStatus): KillResponse;
   /** what the kill log keeps of the row */
   logged(r: R): LoggedProcess;
-  /** how long it has run, in seconds (elapsed, TIME, since create_time): a policy's LIMIT takes the oldest first */
-  ageOf(r: R): number;
+  /**
+   * when it started (ms, on a clock consistent within the table: elapsed's, TIME's, create_time's
+   * start): a policy's LIMIT takes the oldest first
+   */
+  startOf(r: R): number;
 }
 
 /**
@@ -105,7 +108,7 @@ export async function executeKill<R, C extends Candidate<R>>(
   }
   const policy = ctx.policy;
   let overLimit: C[] = [];
-  if (policy) ({ act: eligible, overLimit } = policy.share(eligible, (r: R) => subject.ageOf(r)));
+  if (policy) ({ act: eligible, overLimit } = policy.share(eligible, (r: R) => subject.startOf(r)));
   const entry = entryMaker(req, ctx.coordinator, Date.now, policy?.name);
   const logged = (o: Outcome<C>) => entry(subject.logged(o.c.row), o.status, o.error);
   const first = new Map<C, Outcome<C>>(eligible.map((c) => [c, { c, status: expectedStatus(req, subject, c), error: '' }]));

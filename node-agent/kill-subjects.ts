@@ -3,7 +3,7 @@ import type { LiveEntry, LiveTable } from './live-table';
 import type { ConnectionTable } from './connection-table';
 import type { MutationTable } from './mutation-table';
 import type { ProcessTable } from './process-table';
-import { commandMs, elapsedSeconds, type ConnectionRow, type MutationRow, type ProcessRow } from './rows';
+import type { ConnectionRow, MutationRow, ProcessRow } from './rows';
 
 export const QUERY_ROWS: RowRules<ProcessRow> = {
   userOf: (r) => r.user,
@@ -11,7 +11,7 @@ export const QUERY_ROWS: RowRules<ProcessRow> = {
   uncancellable: (r) => r.uncancellable,
   report: (r, status) => ({ process: { status, query_id: r.query_id, user: r.user, query: r.query } }),
   logged: (r) => ({ query_id: r.query_id, mutation_id: '', thread_id: r.thread_id, process_user: r.user, query: r.query }),
-  ageOf: (r) => elapsedSeconds(r),
+  startOf: (r) => r.startedAt,
 };
 
 /** Mutations have no owning user in system.mutations: killing one always needs the grant. */
@@ -24,7 +24,7 @@ export const MUTATION_ROWS: RowRules<MutationRow> = {
   }),
   // the mutation as SQL: its command alone does not say which table it changes
   logged: (r) => ({ query_id: '', mutation_id: r.mutation_id, thread_id: 0, process_user: '', query: `ALTER TABLE ${r.database}.${r.table} ${r.command}` }),
-  ageOf: (r) => Date.now() / 1000 - r.create_time,
+  startOf: (r) => r.create_time * 1000,
 };
 
 /**
@@ -39,8 +39,8 @@ export const CONNECTION_ROWS: RowRules<ConnectionRow> = {
     process: { status, thread_id: String(r.id), user: r.user, query: r.info, query_id: r.info === '' ? '' : String(r.query_id) },
   }),
   logged: (r) => ({ query_id: r.info === '' ? '' : String(r.query_id), mutation_id: '', thread_id: r.id, process_user: r.user, query: r.info }),
-  // TIME: how long the connection has been in its COMMAND (MariaDB's column, and pt-kill's)
-  ageOf: (r) => commandMs(r) / 1000,
+  // TIME counts from here: how long the connection has been in its COMMAND (MariaDB's column, and pt-kill's)
+  startOf: (r) => r.commandSince,
 };
 
 type LiveSubject<R> = KillSubject<R, LiveEntry<R>>;

@@ -49,14 +49,14 @@ export class PolicyRun {
    * The oldest eligible processes up to LIMIT, leaving out those acted on recently; the rest
    * are over the LIMIT, and each is logged as such once per POLICY_MEMORY_MS.
    */
-  share<R, C extends { readonly key: string; readonly row: R }>(eligible: readonly C[], ageOf: (r: R) => number): PolicyShare<C> {
+  share<R, C extends { readonly key: string; readonly row: R }>(eligible: readonly C[], startOf: (r: R) => number): PolicyShare<C> {
     const now = this.now();
     this.acted.prune(now);
     this.limited.prune(now);
     const oldestFirst = eligible
       .filter((c) => !this.acted.has(c.key, now))
-      .map((c) => ({ c, age: ageOf(c.row) }))
-      .sort((a, b) => b.age - a.age)
+      .map((c) => ({ c, start: startOf(c.row) }))
+      .sort((a, b) => a.start - b.start)
       .map((x) => x.c);
     const n = this.limit > 0 ? this.limit : oldestFirst.length;
     const act = oldestFirst.slice(0, n);
