@@ -10,6 +10,7 @@ import { CoordinatorService } from './coordinator-service';
 import { StatementRunner } from './statement-runner';
 import { Users } from './users';
 import { KillQueue } from './kill-queue';
+import { PolicyStore } from './policy-store';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
 import { DaemonProbes } from '../common/daemon-probes';
 import { CoordinatorMetrics } from './metrics';
@@ -77,6 +78,7 @@ export class Coordinator {
           pool,
           defaultCluster: opts.defaultCluster ?? 'default',
           killQueue: new KillQueue(etcd, opts.etcd),
+          policies: new PolicyStore(etcd, opts.etcd),
           log: log.child({ service: 'execute' }),
           maxConcurrentStatements: opts.maxConcurrentStatements,
           maxResultRows: opts.maxResultRows,

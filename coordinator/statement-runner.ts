@@ -7,6 +7,7 @@ import { formatIdentity, type Identity } from '../common/identity';
 import { parseStatement } from '../sql/parser';
 import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
+import type { PolicyStore } from './policy-store';
 import type { ResultSink, StatementContext } from './context';
 import { StatementSlots } from './statement-slots';
 import { concurrencySetting } from './settings';
@@ -23,6 +24,7 @@ export interface RunnerDeps {
   readonly pool: AgentPool;
   readonly defaultCluster: string;
   readonly killQueue: KillQueue;
+  readonly policies: PolicyStore;
   readonly log: Logger;
   /** --max-concurrent-statements (0: no limit) */
   readonly maxConcurrentStatements?: number;
@@ -161,6 +163,7 @@ export class StatementRunner {
         pool: this.deps.pool,
         defaultCluster: this.deps.defaultCluster,
         killQueue: this.deps.killQueue,
+        policies: this.deps.policies,
         dialect: req.dialect,
         signal: req.signal,
         client,
