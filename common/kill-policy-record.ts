@@ -1,6 +1,6 @@
 /**
- * A kill policy as etcd keeps it at /quell/v1/policies/<cluster>/<name> (DESIGN.md §Kill
- * policies). The coordinator writes it once, at CREATE KILL POLICY; every agent of the cluster
+ * A kill policy as etcd keeps it at /quell/v1/policies/<cluster>/<name> (docs/kill-policies.md).
+ * The coordinator writes it once, at CREATE KILL POLICY; every agent of the cluster
  * reads it from its own list-watch and runs it. The creator's rights are stored with it, so an
  * agent, which has no users file, runs the policy with exactly those rights.
  */

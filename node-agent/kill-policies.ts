@@ -16,7 +16,7 @@ export interface KillPoliciesOptions {
 }
 
 /**
- * The kill policies of this node's clusters (DESIGN.md §Kill policies), from one list-watch of
+ * The kill policies of this node's clusters (docs/kill-policies.md), from one list-watch of
  * /quell/v1/policies/: each runs here on its own interval, against this node's own tables, so
  * policies keep working while no coordinator runs. A changed record restarts its policy; a
  * deleted one stops it; a record that cannot be read is skipped with a warning.

@@ -50,7 +50,7 @@ export const KILL_LOG_COLUMNS: readonly Column[] = cols(`
   thread_id UInt64, process_user String, query String, kill_status String, error String,
   policy String`);
 
-/** system.kill_policies (DESIGN.md §Kill policies): the coordinator's view of the policies in etcd; `limit` 0 means none. */
+/** system.kill_policies (docs/kill-policies.md): the coordinator's view of the policies in etcd; `limit` 0 means none. */
 export const KILL_POLICIES_COLUMNS: readonly Column[] = cols(
   'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime',
 );

@@ -7,7 +7,7 @@ import { startMariaDb, type MariaDbInstance } from './servers/mariadb-instance';
 import { PG_ROLES, startPostgres, type PostgresInstance } from './servers/postgres-instance';
 import { startClickHouse, type ClickHouseInstance } from './servers/clickhouse-instance';
 
-// DESIGN.md §Kill policies across a mixed fleet: one cluster whose agents front a MariaDB, a
+// docs/kill-policies.md across a mixed fleet: one cluster whose agents front a MariaDB, a
 // PostgreSQL and a ClickHouse server, and a fourth agent with `quell sim` workloads. One policy
 // in pt-kill's terms (--busy-time, --match-info) stops the long statement on each of them; an
 // idle-connection policy (--idle-time) ends idle sessions on the servers that have them.

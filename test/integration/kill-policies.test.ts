@@ -7,7 +7,7 @@ import { QuellError } from '../../errors/quell-error';
 import { spawnQuell, type Child } from '../../common/child-processes';
 import { TestCluster, eventsOf, records, sleep } from './harness';
 
-// DESIGN.md §Kill policies, end to end: real etcd, a coordinator and three agents as separate
+// docs/kill-policies.md, end to end: real etcd, a coordinator and three agents as separate
 // processes, TLS everywhere, `quell sim` workloads. Policies are created through the
 // coordinator and run by every agent on its own, also while no coordinator runs.
 

@@ -4,7 +4,7 @@ import { parseStatement } from '../../sql/parser';
 import { renderExpr } from '../../sql/render';
 import { QuellError, renderError } from '../../errors/quell-error';
 
-// DESIGN.md §Kill policies: CREATE / DROP KILL POLICY and SHOW KILL POLICIES.
+// docs/kill-policies.md: CREATE / DROP KILL POLICY and SHOW KILL POLICIES.
 
 /** The value without `pos` fields, for shape comparisons. */
 function noPos<T>(v: T): T {
