@@ -3,10 +3,12 @@ import type { Column, SqlValue } from '../sql/types';
 import type { Dialect } from '../errors/quell-error';
 import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
+import type { PolicyStore } from './policy-store';
 import type { ClusterMembership } from './membership';
 import type { User } from './users';
 import type { StatementSummary } from './statement-summary';
 import type { SessionRegistry } from './sessions';
+import type { StatementMetrics } from './metrics';
 
 /** What one statement runs with. */
 export interface StatementContext {
@@ -17,6 +19,8 @@ export interface StatementContext {
   readonly pool: AgentPool;
   readonly defaultCluster: string;
   readonly killQueue: KillQueue;
+  /** CREATE and DROP KILL POLICY write here; reads come from `membership` */
+  readonly policies: PolicyStore;
   /** the session's dialect (decides a bare SHOW PROCESSLIST) */
   readonly dialect: Dialect;
   /** aborted when the client goes away */
@@ -33,6 +37,8 @@ export interface StatementContext {
   readonly sessions?: SessionRegistry;
   /** the connection id of the session that sent this statement, if it has one */
   readonly sessionId?: number;
+  /** node failures and kill rows are counted here when the coordinator serves metrics */
+  readonly metrics?: StatementMetrics;
 }
 
 /**

@@ -10,9 +10,12 @@ import { CoordinatorService } from './coordinator-service';
 import { StatementRunner } from './statement-runner';
 import { Users } from './users';
 import { KillQueue } from './kill-queue';
+import { PolicyStore } from './policy-store';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
 import { SessionRegistry } from './sessions';
 import { MysqlDoor } from './mysql/door';
+import { DaemonProbes } from '../common/daemon-probes';
+import { CoordinatorMetrics } from './metrics';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
@@ -29,6 +32,8 @@ export interface CoordinatorOptions {
   readonly maxResultRows?: number;
   /** `--mysql-listen H:P`: the MySQL protocol front door */
   readonly mysqlListen?: string;
+  /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
+  readonly metricsListen?: string;
 }
 
 /** Statements up to this size reach the parser, which answers with its own error past 256 KiB. */
@@ -47,6 +52,8 @@ export class Coordinator {
     private readonly membership: ClusterMembership,
     private readonly pool: AgentPool,
     private readonly runner: StatementRunner,
+    /** gRPC health and reflection, metrics */
+    readonly probes: DaemonProbes,
     /** the bound host:port */
     readonly address: string,
     private readonly mysql: MysqlDoor | undefined,
@@ -66,6 +73,8 @@ export class Coordinator {
     const pool = new AgentPool(opts.security);
     const membership = new ClusterMembership(etcd, log.child({ service: 'membership' }));
     let mysql: MysqlDoor | undefined;
+    const probes = new DaemonProbes(['quell.v1.Coordinator'], lifecycle, { ok: () => membership.viewState === 'watching', onChange: (l) => membership.onViewState(l) });
+    const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving);
     try {
       return await lifecycle.start(async () => {
         membership.onChange(() => pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));
@@ -82,21 +91,26 @@ export class Coordinator {
           pool,
           defaultCluster: opts.defaultCluster ?? 'default',
           killQueue: new KillQueue(etcd, opts.etcd),
+          policies: new PolicyStore(etcd, opts.etcd),
           log: log.child({ service: 'execute' }),
           maxConcurrentStatements: opts.maxConcurrentStatements,
           maxResultRows: opts.maxResultRows,
+          metrics,
         });
         new CoordinatorService(runner, PeerPolicy.of(opts.security)).addToServer(server);
+        probes.addToServer(server);
         const port = await new Promise<number>((resolve, reject) =>
           server.bindAsync(opts.listen, opts.security.serverCredentials(opts.listen, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
         );
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
+        if (metrics && opts.metricsListen !== undefined) await probes.serveMetrics(opts.metricsListen, metrics.registry, opts.security, log);
         if (opts.mysqlListen) mysql = await MysqlDoor.start({ listen: opts.mysqlListen, security: opts.security, runner, sessions, log });
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, address, mysql);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, probes, address, mysql);
       });
     } catch (err) {
       await membership.close();
+      await probes.close();
       mysql?.destroy();
       release(server, pool, etcd, opts.security);
       throw err;
@@ -113,6 +127,7 @@ export class Coordinator {
         this.mysql?.stopAccepting();
         await this.runner.drain();
         this.mysql?.close();
+        await this.probes.close();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
         await this.membership.close();
         this.pool.close();
@@ -121,6 +136,7 @@ export class Coordinator {
       },
       () => {
         this.mysql?.destroy();
+        void this.probes.close();
         release(this.server, this.pool, this.etcd, this.opts.security);
       },
       deadlineMs,

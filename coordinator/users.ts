@@ -4,7 +4,7 @@ import YAML from 'yaml';
 import { chError, type QuellError } from '../errors/quell-error';
 import { errorText } from '../errors/error-text';
 
-export const GRANTS = ['KILL QUERY', 'KILL MUTATION', 'KILL CONNECTION', 'PROCESS', 'CONNECTION ADMIN', 'SUPER', 'ALL'] as const;
+export const GRANTS = ['KILL QUERY', 'KILL MUTATION', 'KILL CONNECTION', 'KILL POLICY', 'PROCESS', 'CONNECTION ADMIN', 'SUPER', 'ALL'] as const;
 export type Grant = (typeof GRANTS)[number];
 
 export interface User {
@@ -76,7 +76,7 @@ const EMPTY_SHA256 = sha256('');
 const UNKNOWN_USER_SHA256 = randomBytes(32).toString('hex');
 const UNKNOWN_USER_DOUBLE_SHA1 = randomBytes(20).toString('hex');
 
-/** The users file (DESIGN.md §Access), validated at start-up so a typo fails loudly there. */
+/** The users file (docs/statement-path.md §Access), validated at start-up so a typo fails loudly there. */
 export class Users {
   private constructor(private readonly byName: ReadonlyMap<string, User>) {}
 
@@ -147,7 +147,7 @@ export class Users {
    * SHA1(password) XOR SHA1(scramble + SHA1(SHA1(password))); the server holds SHA1(SHA1(password))
    * and checks that SHA1(reply XOR SHA1(scramble + stored)) is the stored hash. A user without a
    * password sends an empty reply. A user with only password_sha256_hex cannot log in this way:
-   * its hash cannot check the reply (DESIGN.md §Front doors). Same steps and one constant-time
+   * its hash cannot check the reply (docs/front-doors.md §Connection phase). Same steps and one constant-time
    * comparison whatever is wrong, as authenticate().
    */
   nativePasswordCheck(name: string, scramble: Buffer, reply: Buffer): User {
@@ -179,7 +179,7 @@ function authenticationFailed(name: string): QuellError {
   return chError('AUTHENTICATION_FAILED', `${name || 'default'}: Authentication failed: password is incorrect, or there is no user with such name.`);
 }
 
-/** Whether the user holds a grant; readonly users hold no kill grants (DESIGN.md §Access). */
+/** Whether the user holds a grant; readonly users hold no kill grants (docs/statement-path.md §Access). */
 export function hasGrant(user: User, grant: Grant): boolean {
   if (user.readonly && grant !== 'PROCESS') return false;
   return user.grants.has(grant) || user.grants.has('ALL');

@@ -17,6 +17,7 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     'max-concurrent-statements': { type: 'string' },
     'max-result-rows': { type: 'string' },
     'mysql-listen': { type: 'string' },
+    'metrics-listen': { type: 'string' },
   });
   let users: Users | undefined;
   if (values.users) {
@@ -39,7 +40,8 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     maxConcurrentStatements: intOption(values['max-concurrent-statements'], 'max-concurrent-statements', DEFAULT_MAX_CONCURRENT_STATEMENTS),
     maxResultRows: intOption(values['max-result-rows'], 'max-result-rows', DEFAULT_MAX_RESULT_ROWS),
     mysqlListen: values['mysql-listen'],
+    metricsListen: values['metrics-listen'],
   });
-  announce({ event: 'ready', role: 'coordinator', address: coordinator.address, ...(coordinator.mysqlAddress ? { mysql_address: coordinator.mysqlAddress } : {}) });
+  announce({ event: 'ready', role: 'coordinator', address: coordinator.address, metrics: coordinator.probes.metricsUrl, ...(coordinator.mysqlAddress ? { mysql_address: coordinator.mysqlAddress } : {}) });
   return untilSignal(() => coordinator.stop());
 }

@@ -60,28 +60,50 @@ export class TransportSecurity {
 
   /** Credentials for a server listening on `listen`; plaintext throws unless it is allowed there. */
   serverCredentials(listen: string, clientCertificates: ClientCertificates): grpc.ServerCredentials {
-    if (!this.files) {
-      plaintextAllowed(listen, this.insecure);
-      return grpc.ServerCredentials.createInsecure();
-    }
-    if (!this.files.current.own) throw chError('BAD_ARGUMENTS', `a server needs its own certificate (--tls-cert/--tls-key) to listen on ${listen}`);
+    const files = this.serverFiles(listen);
+    if (!files) return grpc.ServerCredentials.createInsecure();
     // One provider as both CA and identity source: grpc-js 1.14 passes the two arguments of
     // createCertificateProviderServerCredentials to its constructor in swapped order.
-    return grpc.experimental.createCertificateProviderServerCredentials(this.files, this.files, clientCertificates === 'require');
+    return grpc.experimental.createCertificateProviderServerCredentials(files, files, clientCertificates === 'require');
   }
 
   /**
-   * For a TLS server that Node's own `tls` runs (the MySQL door's SSL upgrade): a function giving
-   * the current CA, certificate and key (PEM), read again after a rotation, for each new
-   * handshake. Undefined in plaintext, which throws unless it is allowed on `listen`.
+   * The certificate files of a server on `listen`; undefined where plaintext is allowed
+   * (`--insecure`, loopback), which throws elsewhere.
    */
-  nodeServerFiles(listen: string): (() => NodeTlsFiles) | undefined {
-    const files = this.files;
-    if (!files) {
+  private serverFiles(listen: string): CertFiles | undefined {
+    if (!this.files) {
       plaintextAllowed(listen, this.insecure);
       return undefined;
     }
-    if (!files.current.own) throw chError('BAD_ARGUMENTS', `a server needs its own certificate (--tls-cert/--tls-key) to listen on ${listen}`);
+    if (!this.files.current.own) throw chError('BAD_ARGUMENTS', `a server needs its own certificate (--tls-cert/--tls-key) to listen on ${listen}`);
+    return this.files;
+  }
+
+  /**
+   * TLS for a listener that is not gRPC (the metrics endpoint) on `listen`: `use` gets this
+   * process's certificate now and again after each rotation, and the answer is true. Where
+   * plaintext is allowed (`--insecure`, loopback) the answer is false; elsewhere it throws.
+   */
+  followServerCertificate(listen: string, use: (pair: { cert: Buffer; key: Buffer }) => void): boolean {
+    const files = this.serverFiles(listen);
+    const own = files?.current.own;
+    if (!files || !own) return false;
+    use({ cert: own.cert, key: own.key });
+    files.addIdentityCertificateListener((update) => {
+      if (update) use({ cert: update.certificate, key: update.privateKey });
+    });
+    return true;
+  }
+
+  /**
+   * For a TLS server that Node's own `tls` runs and that verifies client certificates (the MySQL
+   * door's SSL upgrade): a function giving the current CA, certificate and key (PEM), read again
+   * after a rotation, for each new handshake. Undefined where plaintext is allowed.
+   */
+  nodeServerFiles(listen: string): (() => NodeTlsFiles) | undefined {
+    const files = this.serverFiles(listen);
+    if (!files) return undefined;
     return () => {
       const { ca, own } = files.current;
       // a server's set always has its own certificate: the files are only swapped for complete sets

@@ -144,7 +144,7 @@ export class MysqlSession implements SessionHandle {
       response = await this.handshakeResponse(capabilities);
       if (!response) return undefined;
       if (this.deps.tlsFiles && !this.wire.tls) {
-        // every hop is encrypted (DESIGN.md §Security): the client must ask for TLS; its password is not checked
+        // every hop is encrypted (docs/front-doors.md §Connection phase): the client must ask for TLS; its password is not checked
         this.log.info({ user: response.user, client: this.address }, 'login refused: the client did not ask for TLS');
         this.refuse(MARIADB_ERRORS.accessDenied(response.user, this.host, response.authResponse.length > 0, ': this server requires TLS (mariadb --ssl, or ssl-mode=REQUIRED)'));
         return undefined;

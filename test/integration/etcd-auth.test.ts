@@ -10,8 +10,9 @@ import { connectEtcd, etcdUnavailable } from '../../common/etcd';
 import { memberKey } from '../../common/etcd-layout';
 import { QuellClient } from '../../client/coordinator-client';
 import { records } from './harness';
+import { testPki } from './tls-fixture';
 
-// DESIGN.md §Security: etcd with TLS, client certificates and `auth enable`; the daemons use
+// docs/security.md: etcd with TLS, client certificates and `auth enable`; the daemons use
 // --etcd-ca/--etcd-cert/--etcd-key and --etcd-user with QUELL_ETCD_PASSWORD, under the
 // roles the README gives (set up here with the etcd3 client, as `etcdctl` would).
 
@@ -48,6 +49,11 @@ function etcdFlags(user: EtcdUser): string[] {
   return ['--etcd', etcd.url, '--etcd-ca', file('ca.pem'), '--etcd-cert', file(`${user}.pem`), '--etcd-key', file(`${user}-key.pem`), '--etcd-user', user];
 }
 
+async function agentTls(nodeId: string): Promise<string[]> {
+  const pki = await testPki();
+  return pki.argv(pki.agent(nodeId));
+}
+
 function start(args: string[], env: NodeJS.ProcessEnv): Child {
   const child = spawnQuell(args, env);
   children.push(child);
@@ -71,6 +77,7 @@ before(async () => {
     await setup.role('quell-coordinator').grant([
       { permission: 'Read', range: quell },
       { permission: 'Readwrite', range: Range.prefix('/quell/v1/mutation-kills/') },
+      { permission: 'Readwrite', range: Range.prefix('/quell/v1/policies/') },
     ]);
     await setup.role('quell-admin').create();
     await setup.role('quell-admin').grant({ permission: 'Readwrite', range: quell });
@@ -94,15 +101,16 @@ after(async () => {
 });
 
 test('a coordinator and an agent work against etcd with TLS, client certificates and auth enable', async () => {
-  const coordinator = start(['coordinator', ...etcdFlags('quell-coordinator'), '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', 'sec'], {
+  const pki = await testPki();
+  const coordinator = start(['coordinator', ...etcdFlags('quell-coordinator'), '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', 'sec', ...pki.argv(pki.coordinator())], {
     QUELL_ETCD_PASSWORD: PASSWORDS['quell-coordinator'],
   });
-  const agent = start(['agent', ...etcdFlags('quell-agent'), '--node-id', 'n1', '--listen', '127.0.0.1:0', '--cluster', 'sec'], {
+  const agent = start(['agent', ...etcdFlags('quell-agent'), '--node-id', 'n1', '--listen', '127.0.0.1:0', '--cluster', 'sec', ...(await agentTls('n1'))], {
     QUELL_ETCD_PASSWORD: PASSWORDS['quell-agent'],
   });
   const ready = await coordinator.waitFor((e) => e.event === 'ready');
   const agentReady = await agent.waitFor((e) => e.event === 'ready');
-  client = new QuellClient(String(ready.address), { user: 'default', password: '' });
+  client = new QuellClient(String(ready.address), { user: 'default', password: '', tls: pki.anonymous() });
   let rows: Record<string, unknown>[] = [];
   for (let i = 0; i < 100; i++) {
     rows = records(await client.query("SELECT node_id, host, port, is_active FROM system.clusters WHERE cluster = 'sec' ORDER BY node_id"));
@@ -117,6 +125,12 @@ test('a coordinator and an agent work against etcd with TLS, client certificates
   // a kill for a member that is down is queued in etcd: the coordinator's role may write that
   const kill = records(await client.query("KILL MUTATION ON CLUSTER sec WHERE table = 't'"));
   assert.deepEqual(kill.map((r) => [r.node_id, r.kill_status]), [['n9', 'queued']]);
+  // and it writes kill policies; the agent reads them with its own role
+  await client.query("CREATE KILL POLICY guard WHERE elapsed > 3600 EVERY 60 SECONDS");
+  assert.deepEqual(records(await client.query('SELECT name, cluster FROM system.kill_policies')), [{ name: 'guard', cluster: 'sec' }]);
+  for (let i = 0; i < 100 && !/"policy":"guard".*"msg":"kill policy running"/.test(agent.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(agent.stderr(), /"policy":"guard".*"msg":"kill policy running"/);
+  await client.query('DROP KILL POLICY guard');
   // nothing secret in the daemons' logs
   for (const c of [coordinator, agent]) {
     for (const pw of Object.values(PASSWORDS)) assert.ok(!c.stderr().includes(pw), 'a password in the log');
@@ -124,7 +138,7 @@ test('a coordinator and an agent work against etcd with TLS, client certificates
 });
 
 test('a wrong etcd password stops the agent at start with one line naming etcd and the reason', async () => {
-  const agent = start(['agent', ...etcdFlags('quell-agent'), '--node-id', 'n2', '--listen', '127.0.0.1:0', '--cluster', 'sec'], {
+  const agent = start(['agent', ...etcdFlags('quell-agent'), '--node-id', 'n2', '--listen', '127.0.0.1:0', '--cluster', 'sec', ...(await agentTls('n2'))], {
     QUELL_ETCD_PASSWORD: 'not-the-password',
     QUELL_LOG_LEVEL: 'silent',
   });
@@ -137,7 +151,7 @@ test('a wrong etcd password stops the agent at start with one line naming etcd a
 });
 
 test('without a client certificate etcd refuses the connection: one line naming etcd', async () => {
-  const agent = start(['agent', '--etcd', etcd.url, '--etcd-ca', file('ca.pem'), '--etcd-user', 'quell-agent', '--node-id', 'n3', '--listen', '127.0.0.1:0'], {
+  const agent = start(['agent', '--etcd', etcd.url, '--etcd-ca', file('ca.pem'), '--etcd-user', 'quell-agent', '--node-id', 'n3', '--listen', '127.0.0.1:0', ...(await agentTls('n3'))], {
     QUELL_ETCD_PASSWORD: PASSWORDS['quell-agent'],
     QUELL_LOG_LEVEL: 'silent',
   });

@@ -55,7 +55,7 @@ test('mariadb client: MariaDB errors on stderr with its exit code; a wrong passw
   for (const [user, pw] of [['etl', 'nope'], ['nobody', 'x'], ['carol', 'carolpw']] as const) {
     const denied = await mariadbCli([`-u${user}`, `-p${pw}`, '-e', 'SELECT 1']);
     assert.equal(denied.code, 1, user);
-    // carol has only a sha256 hash: mysql_native_password cannot check it (DESIGN.md §Front doors)
+    // carol has only a sha256 hash: mysql_native_password cannot check it (docs/front-doors.md §Connection phase)
     assert.equal(denied.stderr.trim(), `ERROR 1045 (28000): Access denied for user '${user}'@'127.0.0.1' (using password: YES)`);
   }
   const ok = await mariadbCli(['-ubob', '-pbobpw', '-N', '-e', 'SELECT 1']);

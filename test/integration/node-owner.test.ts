@@ -5,7 +5,7 @@ import { connectEtcd } from '../../common/etcd';
 import { aliveKey, nodeOwnerKey } from '../../common/etcd-layout';
 import { TestCluster, records } from './harness';
 
-// DESIGN.md §Security, one live agent per node id: a duplicate exits with one line naming the
+// docs/security.md, one live agent per node id: a duplicate exits with one line naming the
 // node id and the holder, and the holder never notices.
 const TTL = 2;
 let c: TestCluster;
@@ -27,7 +27,7 @@ async function n1Serves(): Promise<void> {
 test('a second agent with a live node id exits with one line naming it and the holder; the holder keeps serving', async () => {
   await c.sim('n1', ['--queries', '1', '--user', 'alice', '--query-id-prefix', 'own-']);
   await n1Serves();
-  const duplicate = spawnQuell(['agent', '--etcd', c.etcd.url, '--node-id', 'n1', '--listen', '127.0.0.1:0', '--cluster', 'own', '--lease-ttl', String(TTL)], {
+  const duplicate = spawnQuell(['agent', '--etcd', c.etcd.url, '--node-id', 'n1', '--listen', '127.0.0.1:0', '--cluster', 'own', '--lease-ttl', String(TTL), ...c.pki.argv(c.pki.agent('n1'))], {
     QUELL_LOG_LEVEL: 'silent',
   });
   assert.notEqual(await duplicate.exited, 0);
