@@ -266,3 +266,18 @@ test('SHOW WARNINGS lists what quell warned about: a member that could not answe
     await conn.end();
   }
 });
+
+test('stopping the coordinator: a running SYNC kill finishes with its rows, an idle session is closed, the coordinator exits 0', async () => {
+  const stubborn = await c.sim('n1', ['--queries', '1', '--user', 'etl', '--ignore-cancel', '--query-id-prefix', 'drain-'], 1);
+  const busy = await connect('admin', 'adminpw');
+  const idle = await connect('admin', 'adminpw');
+  const idleClosed = new Promise<void>((resolve) => (idle as unknown as { connection: { stream: NodeJS.EventEmitter } }).connection.stream.once('close', () => resolve()));
+  const running = busy.query("KILL QUERY WHERE query_id LIKE 'drain-%' SYNC SETTINGS sync_kill_timeout = 2");
+  await stubborn.waitFor((e) => e.event === 'cancel');
+  c.coordinator.proc.kill('SIGTERM');
+  const [rows] = await running;
+  assert.deepEqual((rows as { kill_status: string; query_id: string }[]).map((r) => [r.kill_status, r.query_id]), [['waiting', 'drain-1']]);
+  await idleClosed;
+  assert.equal(await c.coordinator.exited, 0);
+  await Promise.allSettled([busy.end(), idle.end()]);
+});
