@@ -1,25 +1,19 @@
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
-import type { NodeTlsFiles } from '../../common/tls';
 import type { Logger } from '../../common/logger';
-import { formatIdentity, identityOfCertificate, type Identity } from '../../common/identity';
+import type { NodeTlsFiles } from '../../common/tls';
+import { formatIdentity, type Identity } from '../../common/identity';
 import { errorText } from '../../errors/error-text';
-import { QuellError } from '../../errors/quell-error';
 import type { StatementRunner } from '../statement-runner';
 import type { SessionHandle, SessionKill, SessionRegistry } from '../sessions';
 import type { User } from '../users';
 import { PacketTooLarge } from './framing';
-import { authSwitchPacket, greetingPacket, newScramble, parseHandshakeResponse, SERVER_CAPABILITIES, type HandshakeResponse } from './handshake';
-import { CHARSET_UTF8MB4, CLIENT, COM, MalformedPacket, NATIVE_PASSWORD_PLUGIN, PayloadWriter } from './protocol';
+import { COM, MalformedPacket, PayloadWriter } from './protocol';
 import { MysqlResultSink } from './result-sink';
 import { eofPacket, errPacket, MARIADB_ERRORS, okPacket, resultSetPackets, type WireError } from './results';
-import { MAX_ALLOWED_PACKET, sessionStatement, useDatabase, type Diagnostic, type LocalAnswer, type ServerInfo, type SessionInfo } from './session-statements';
+import { sessionStatement, useDatabase, type Diagnostic, type LocalAnswer, type ServerInfo, type SessionInfo } from './session-statements';
 import { OutOfOrder, Wire } from './wire';
+import { ConnectionPhase, HANDSHAKE_PACKET_LIMIT } from './connection-phase';
 
-/** MariaDB's connect_timeout: the whole handshake, TLS included, within this. */
-export const CONNECT_TIMEOUT_MS = 10_000;
-/** A handshake response is small; garbage that claims more is refused at its first header. */
-const HANDSHAKE_PACKET_LIMIT = 64 * 1024;
 /** The code of quell's warnings in SHOW WARNINGS: they have no MariaDB number of their own (ER_UNKNOWN_ERROR). */
 const WARNING_CODE = 1105;
 
@@ -82,8 +76,13 @@ export class MysqlSession implements SessionHandle {
   /** Runs the connection to its end; never rejects. */
   async run(): Promise<void> {
     try {
-      const user = await this.handshake();
-      if (!user) return;
+      const loggedIn = await new ConnectionPhase(this.wire, { ...this.deps, serverVersion: this.deps.server.version }, this.id, this.address, this.host).run();
+      if (!loggedIn) return;
+      const user = loggedIn.user;
+      this.userName = user.name;
+      this.peer = loggedIn.peer;
+      this.tlsInfo = loggedIn.tls;
+      this.database = loggedIn.database;
       this.deps.registry.add(this);
       this.log.info({ user: user.name, client: this.address, tls: this.tlsInfo?.version ?? false, ...(this.peer ? { peer: formatIdentity(this.peer) } : {}) }, 'session opened');
       await this.commands(user);
@@ -126,112 +125,6 @@ export class MysqlSession implements SessionHandle {
 
   private info(): SessionInfo {
     return { id: this.id, user: this.userName, host: this.host, database: this.database, diagnostics: this.diagnostics, tls: this.tlsInfo };
-  }
-
-  // ---- connection phase -------------------------------------------------------------------
-
-  /** Greeting, SSL upgrade, login; the logged-in user, or undefined when the session is over. */
-  private async handshake(): Promise<User | undefined> {
-    const timer = setTimeout(() => {
-      this.log.info({ client: this.address }, 'no complete handshake within the connect timeout: connection closed');
-      this.wire.destroy();
-    }, CONNECT_TIMEOUT_MS);
-    let response: HandshakeResponse | undefined;
-    const scramble = newScramble();
-    try {
-      const capabilities = SERVER_CAPABILITIES | (this.deps.tlsFiles ? CLIENT.SSL : 0);
-      this.wire.send(greetingPacket({ serverVersion: this.deps.server.version, connectionId: this.id, scramble, capabilities, charset: CHARSET_UTF8MB4 }));
-      response = await this.handshakeResponse(capabilities);
-      if (!response) return undefined;
-      if (this.deps.tlsFiles && !this.wire.tls) {
-        // every hop is encrypted (docs/front-doors.md §Connection phase): the client must ask for TLS; its password is not checked
-        this.log.info({ user: response.user, client: this.address }, 'login refused: the client did not ask for TLS');
-        this.refuse(MARIADB_ERRORS.accessDenied(response.user, this.host, response.authResponse.length > 0, ': this server requires TLS (mariadb --ssl, or ssl-mode=REQUIRED)'));
-        return undefined;
-      }
-      if (response.plugin !== '' && response.plugin !== NATIVE_PASSWORD_PLUGIN) {
-        // the client answered for another plugin (caching_sha2_password, ed25519): ask for ours
-        this.wire.send(authSwitchPacket(scramble));
-        const reply = await this.wire.next();
-        if (!reply) return undefined;
-        response = { ...response, authResponse: reply.payload, plugin: NATIVE_PASSWORD_PLUGIN };
-      }
-    } finally {
-      clearTimeout(timer);
-    }
-    return this.login(response, scramble);
-  }
-
-  /** The handshake response, after the SSL upgrade if the client asks for one. */
-  private async handshakeResponse(capabilities: number): Promise<HandshakeResponse | undefined> {
-    const first = await this.wire.next();
-    if (!first) return undefined;
-    const response = parseHandshakeResponse(first.payload, capabilities);
-    if (!response.sslRequest) return response;
-    const files = this.deps.tlsFiles;
-    if (!files) throw new MalformedPacket('an SSLRequest to a server that did not offer TLS');
-    let tls: TLSSocket;
-    try {
-      tls = await this.wire.upgrade(files(), CONNECT_TIMEOUT_MS);
-    } catch (err) {
-      this.log.info({ client: this.address, reason: errorText(err) }, 'TLS handshake failed: connection closed');
-      return undefined;
-    }
-    this.tlsInfo = { cipher: tls.getCipher().name, version: tls.getProtocol() ?? '' };
-    this.peer = this.verifiedPeer(tls);
-    const second = await this.wire.next();
-    if (!second) return undefined;
-    const after = parseHandshakeResponse(second.payload, capabilities);
-    if (after.sslRequest) throw new MalformedPacket('a second SSLRequest');
-    return after;
-  }
-
-  /** The client certificate's quell identity, when it sent one that our CA signed. */
-  private verifiedPeer(tls: TLSSocket): Identity | undefined {
-    if (!tls.authorized) return undefined;
-    const cert = tls.getPeerCertificate();
-    if (!cert || Object.keys(cert).length === 0) return undefined;
-    const found = identityOfCertificate(cert, this.deps.trustDomain);
-    return found.ok ? found.identity : undefined;
-  }
-
-  /** One login through the runner (certificate, or the throttled mysql_native_password check). */
-  private async login(response: HandshakeResponse, scramble: Buffer): Promise<User | undefined> {
-    let user: User;
-    try {
-      user = await this.deps.runner.login({
-        user: response.user,
-        credentials: { kind: 'nativePassword', scramble, reply: response.authResponse },
-        peer: this.peer,
-        address: this.address,
-      });
-    } catch (err) {
-      if (!(err instanceof QuellError)) throw err;
-      // the client learns only MariaDB's words; the log says why
-      this.log.info({ user: response.user, client: this.address, reason: err.message }, 'login refused');
-      this.refuse(MARIADB_ERRORS.accessDenied(response.user, this.host, response.authResponse.length > 0));
-      return undefined;
-    }
-    this.userName = user.name;
-    if (response.database !== undefined) {
-      const use = useDatabase(response.database);
-      if (use.kind === 'error') {
-        this.refuse(use.error);
-        return undefined;
-      }
-      if (use.kind === 'useDatabase') this.database = use.database;
-    }
-    if (this.deps.runner.refusing) {
-      this.refuse(MARIADB_ERRORS.serverShutdown());
-      return undefined;
-    }
-    this.wire.setPacketLimit(MAX_ALLOWED_PACKET);
-    this.wire.send(okPacket());
-    return user;
-  }
-
-  private refuse(error: WireError): void {
-    this.wire.send(errPacket(error));
   }
 
   // ---- command phase ----------------------------------------------------------------------
