@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
@@ -13,6 +14,7 @@ import { StatementRunner, type RunnerDeps } from '../../coordinator/statement-ru
 import { Users } from '../../coordinator/users';
 import { testPki } from './tls-fixture';
 import { spawnChild } from '../../common/child-processes';
+import { nativePasswordReply as nativeReply } from '../native-password-fixture';
 
 // The MySQL door's wire on its own, in process, with a hand-made client: what the stock clients
 // do not do (send their TLS ClientHello in the same write as the SSLRequest).
@@ -24,11 +26,15 @@ before(async () => {
   const pki = await testPki();
   ca = Buffer.from(await import('node:fs').then((fs) => fs.readFileSync(pki.ca)));
   security = TransportSecurity.from(pki.coordinator());
-  // a login needs only the users; no statement here reaches the cluster
-  const deps = { users: Users.defaults(), defaultCluster: 'c', log: pino({ level: 'silent' }) } as unknown as RunnerDeps;
-  const sessions = new SessionRegistry();
-  door = await MysqlDoor.start({ listen: '127.0.0.1:0', security, runner: new StatementRunner({ ...deps, sessions }), sessions, log: pino({ level: 'silent' }) });
+  door = await startDoor(security, Users.parse('users: { default: {}, pat: { password: ppw } }'));
 });
+
+/** A door in this process; a login needs only the users, and no statement here reaches a cluster. */
+function startDoor(sec: TransportSecurity, users: Users): Promise<MysqlDoor> {
+  const deps = { users, defaultCluster: 'c', log: pino({ level: 'silent' }) } as unknown as RunnerDeps;
+  const sessions = new SessionRegistry();
+  return MysqlDoor.start({ listen: '127.0.0.1:0', security: sec, runner: new StatementRunner({ ...deps, sessions }), sessions, log: pino({ level: 'silent' }) });
+}
 after(() => {
   door?.destroy();
   security?.close();
@@ -88,7 +94,8 @@ const send = (stream: NodeJS.WritableStream, payload: Buffer, seq: number): void
   for (const f of encodeFrames(payload, seq).frames) stream.write(f);
 };
 
-test('an SSLRequest and the TLS ClientHello in one TCP segment: TLS still sees every byte, the login and a query work', async () => {
+/** Connects, reads the greeting and switches to TLS with the SSLRequest and ClientHello in one segment. */
+async function tlsSession(): Promise<{ secure: tls.TLSSocket; reader: Reader; scramble: Buffer }> {
   const [host, port] = door.address.split(':') as [string, string];
   const socket = net.connect(Number(port), host);
   const greeting = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
@@ -96,16 +103,21 @@ test('an SSLRequest and the TLS ClientHello in one TCP segment: TLS still sees e
   const r = new PayloadReader(greeting.subarray(4));
   assert.equal(r.u8(), 10);
   r.nulString();
-  const connectionId = r.u32();
-  assert.ok(connectionId > 0);
-
+  assert.ok(r.u32() > 0, 'a connection id');
+  const first = r.bytes(8);
+  r.skip(1 + 2 + 1 + 2 + 2 + 1 + 10);
+  const scramble = Buffer.concat([first, r.bytes(12)]);
   const sslRequest = Buffer.concat(encodeFrames(fixedPart().build(), 1).frames);
   const secure = tls.connect({ socket: new OneSegment(socket, sslRequest), ca, checkServerIdentity: () => undefined });
   await new Promise<void>((resolve, reject) => {
     secure.once('secureConnect', resolve);
     secure.once('error', reject);
   });
-  const reader = new Reader(secure);
+  return { secure, reader: new Reader(secure), scramble };
+}
+
+test('an SSLRequest and the TLS ClientHello in one TCP segment: TLS still sees every byte, the login and a query work', async () => {
+  const { secure, reader } = await tlsSession();
   // user `default` has no password: an empty mysql_native_password reply
   send(secure, fixedPart().nulString('default').lenencString(Buffer.alloc(0)).nulString('mysql_native_password').build(), 2);
   const ok = await reader.next();
@@ -125,6 +137,19 @@ test('an SSLRequest and the TLS ClientHello in one TCP segment: TLS still sees e
   secure.destroy();
 });
 
+test('a client that answers for another plugin is switched to mysql_native_password, then logs in', async () => {
+  const { secure, reader, scramble } = await tlsSession();
+  send(secure, fixedPart().nulString('pat').lenencString(randomBytes(32)).nulString('caching_sha2_password').build(), 2);
+  const change = await reader.next();
+  const r = new PayloadReader(change.payload);
+  assert.deepEqual([change.seq, r.u8(), r.nulString()], [3, 0xfe, 'mysql_native_password']);
+  assert.deepEqual(r.bytes(20), scramble, 'the same challenge');
+  send(secure, nativeReply('ppw', scramble), 4);
+  const ok = await reader.next();
+  assert.deepEqual([ok.seq, ok.payload[0]], [5, 0x00]);
+  secure.destroy();
+});
+
 test('a client that sends its handshake response in plaintext to a TLS door is refused with 1045 before any password check', async () => {
   const [host, port] = door.address.split(':') as [string, string];
   const socket = net.connect(Number(port), host);
@@ -138,10 +163,7 @@ test('a client that sends its handshake response in plaintext to a TLS door is r
 });
 
 test('plaintext (--insecure, loopback): no TLS offered, the stock client logs in and runs a statement through the runner', async () => {
-  const plain = TransportSecurity.from({ insecure: true });
-  const deps = { users: Users.defaults(), defaultCluster: 'c', log: pino({ level: 'silent' }) } as unknown as RunnerDeps;
-  const sessions = new SessionRegistry();
-  const plainDoor = await MysqlDoor.start({ listen: '127.0.0.1:0', security: plain, runner: new StatementRunner({ ...deps, sessions }), sessions, log: pino({ level: 'silent' }) });
+  const plainDoor = await startDoor(TransportSecurity.from({ insecure: true }), Users.defaults());
   try {
     const [host, port] = plainDoor.address.split(':') as [string, string];
     const cli = spawnChild('mariadb', [`-h${host}`, `-P${port}`, '-udefault', '-N', '-e', 'SELECT @@have_ssl; SELECT dummy FROM system.one']);

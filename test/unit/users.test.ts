@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import nodeCrypto, { createHash } from 'node:crypto';
 import { Users, hasGrant } from '../../coordinator/users';
 import { QuellError } from '../../errors/quell-error';
+import { nativePasswordReply as nativeReply } from '../native-password-fixture';
 
 const FILE = `
 users:
@@ -63,14 +64,6 @@ test('every login hashes the password and compares in constant time, whatever wa
   }
   assert.deepEqual(lengths, [[32, 32], [32, 32], [32, 32], [32, 32], [32, 32]]);
 });
-
-/** What a MySQL client sends for mysql_native_password: SHA1(pw) XOR SHA1(scramble + SHA1(SHA1(pw))). */
-function nativeReply(password: string, scramble: Buffer): Buffer {
-  const sha1 = (b: Buffer): Buffer => createHash('sha1').update(b).digest();
-  const stage1 = sha1(Buffer.from(password));
-  const mask = sha1(Buffer.concat([scramble, sha1(stage1)]));
-  return Buffer.from(stage1.map((b, i) => b ^ (mask[i] ?? 0)));
-}
 
 test('mysql_native_password: plain passwords and password_double_sha1_hex log in; sha256-only users cannot; no password is an empty reply', () => {
   const dsha1 = createHash('sha1').update(createHash('sha1').update('dpw').digest()).digest('hex');
