@@ -11,6 +11,7 @@ import { StatementRunner } from './statement-runner';
 import { Users } from './users';
 import { KillQueue } from './kill-queue';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
+import { HttpDoor } from './http-door';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
@@ -25,6 +26,8 @@ export interface CoordinatorOptions {
   readonly maxConcurrentStatements?: number;
   /** rows a read may return: the default and ceiling of max_result_rows (0: none) */
   readonly maxResultRows?: number;
+  /** host:port of ClickHouse's HTTP interface (coordinator/http-door.ts); none when unset */
+  readonly httpListen?: string;
 }
 
 /** Statements up to this size reach the parser, which answers with its own error past 256 KiB. */
@@ -45,7 +48,13 @@ export class Coordinator {
     private readonly runner: StatementRunner,
     /** the bound host:port */
     readonly address: string,
+    private readonly http: HttpDoor | undefined,
   ) {}
+
+  /** The HTTP interface's bound host:port, when it listens. */
+  get httpAddress(): string | undefined {
+    return this.http?.address;
+  }
 
   /** Lists etcd, then binds and serves; on failure leaves nothing running. */
   static async create(opts: CoordinatorOptions): Promise<Coordinator> {
@@ -78,8 +87,10 @@ export class Coordinator {
           server.bindAsync(opts.listen, opts.security.serverCredentials(opts.listen, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
         );
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
+        // last: a door that cannot bind leaves only what the catch below releases
+        const http = opts.httpListen ? await HttpDoor.start({ listen: opts.httpListen, security: opts.security, runner, log: log.child({ service: 'http' }) }) : undefined;
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, address);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, address, http);
       });
     } catch (err) {
       await membership.close();
@@ -96,13 +107,17 @@ export class Coordinator {
     await this.lifecycle.stop(
       async () => {
         await this.runner.drain();
+        await this.http?.close();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
         await this.membership.close();
         this.pool.close();
         this.etcd.close();
         this.opts.security.close();
       },
-      () => release(this.server, this.pool, this.etcd, this.opts.security),
+      () => {
+        this.http?.forceClose();
+        release(this.server, this.pool, this.etcd, this.opts.security);
+      },
       deadlineMs,
     );
   }

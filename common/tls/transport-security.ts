@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import type { SecureContextOptions } from 'node:tls';
 import { chError } from '../../errors/quell-error';
 import { checkTrustDomain, DEFAULT_TRUST_DOMAIN, describeExpectation, formatIdentity, meetsExpectation, type Identity, type PeerExpectation } from '../identity';
 import type { Logger } from '../logger';
@@ -7,6 +8,14 @@ import { hasTlsFiles, plaintextAllowed, type TlsOptions } from './options';
 import { serverIdentityCheck } from './peer';
 import { tlsFailure } from './failures';
 import { transportReason } from '../rpc-status';
+
+/** A Node TLS server's certificates, following rotations of the files. */
+export interface NodeServerTls {
+  /** the current CA, certificate and key */
+  options(): SecureContextOptions;
+  /** calls `apply` with the new set after each rotation; returns the function that stops it */
+  follow(apply: (options: SecureContextOptions) => void): () => void;
+}
 
 /** Whether a TLS server insists on a client certificate in the handshake, or only asks for one. */
 export type ClientCertificates = 'require' | 'request';
@@ -61,6 +70,37 @@ export class TransportSecurity {
     // One provider as both CA and identity source: grpc-js 1.14 passes the two arguments of
     // createCertificateProviderServerCredentials to its constructor in swapped order.
     return grpc.experimental.createCertificateProviderServerCredentials(this.files, this.files, clientCertificates === 'require');
+  }
+
+  /**
+   * The certificate set for a Node TLS server (node:https) on `listen`, or undefined for plaintext
+   * (which throws unless allowed there). `follow` hands over each rotated set until it is stopped.
+   */
+  nodeServerTls(listen: string): NodeServerTls | undefined {
+    const files = this.files;
+    if (!files) {
+      plaintextAllowed(listen, this.insecure);
+      return undefined;
+    }
+    if (!files.current.own) throw chError('BAD_ARGUMENTS', `a server needs its own certificate (--tls-cert/--tls-key) to listen on ${listen}`);
+    const options = (): SecureContextOptions => {
+      const { ca, own } = files.current;
+      return { ca, cert: own?.cert, key: own?.key };
+    };
+    return {
+      options,
+      follow(apply) {
+        let last = files.current;
+        // the files call identity listeners on every change of the set (the CA's too)
+        const listener = (): void => {
+          if (files.current === last) return;
+          last = files.current;
+          apply(options());
+        };
+        files.addIdentityCertificateListener(listener);
+        return () => files.removeIdentityCertificateListener(listener);
+      },
+    };
   }
 
   /** Credentials for a channel to `target` whose server must be `expect`. */
