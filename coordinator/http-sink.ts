@@ -40,6 +40,8 @@ const DISPLAY_NAME = hostname();
  * arrive in the same event-loop turn are formatted as one block (one Pretty table).
  */
 export class HttpSink implements StatementSink {
+  /** how many times a producer had to wait for the client: observable by tests */
+  stalls = 0;
   private formatter: Formatter | undefined;
   private format: string;
   private begun = false;
@@ -164,6 +166,7 @@ export class HttpSink implements StatementSink {
 
   /** Waits while the response is backed up (write() said so) and the client is still there. */
   private async room(): Promise<void> {
+    if (this.res.writableNeedDrain) this.stalls++;
     while (this.res.writableNeedDrain && !this.o.signal.aborted && !this.res.destroyed) {
       await this.event('drain');
     }
