@@ -103,7 +103,7 @@ export class HttpDoor {
     const url = new URL(req.url ?? '/', 'http://quell');
     const plain = (req.method === 'GET' || req.method === 'HEAD') && url.search === '';
     if (url.pathname === '/ping' || (plain && url.pathname === '/')) {
-      res.writeHead(200, { 'Content-Type': 'text/plain; charset=UTF-8' });
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=UTF-8', 'Content-Length': '4' });
       res.end('Ok.\n');
       return;
     }
