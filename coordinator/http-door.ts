@@ -69,10 +69,15 @@ export class HttpDoor {
     // the handler sends 100 Continue itself, once it wants the body (a too large one is refused first)
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => door.handle(req, res));
     server.on('tlsClientError', (err: Error, socket: TLSSocket) => o.log.debug({ err: errorText(err), client: socket.remoteAddress }, 'TLS handshake failed'));
-    server.on('clientError', (err: Error, socket) => {
+    // garbage, oversized headers, a request too slow to arrive: a status and a closed connection
+    server.on('clientError', (err: Error & { code?: string }, socket) => {
       o.log.debug({ err: errorText(err) }, 'bad HTTP request');
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     });
     if (tls && server instanceof https.Server) {
       const s = server;
