@@ -69,7 +69,8 @@ async function until(cond: () => boolean, turns = 100_000): Promise<void> {
   assert.ok(cond(), 'condition never held');
 }
 
-const ROWS = 2_000;
+// 40 MB: more than loopback socket buffers hold
+const ROWS = 4_000;
 const CELL = 'x'.repeat(10_000);
 
 test('a client that does not read stalls the producer; once it reads, every row arrives in order', async () => {
@@ -88,11 +89,10 @@ test('a client that does not read stalls the producer; once it reads, every row 
     assert.equal(res.statusCode, 200);
     assert.equal(res.headers['x-clickhouse-query-id'], 'st-1');
     await until(() => (s.sink?.stalls ?? 0) > 0);
-    const stalledAt = s.produced;
+    // the kernel's socket buffers may still take a little more, but not the whole result
     for (let i = 0; i < 200; i++) await new Promise((r) => setImmediate(r));
-    assert.equal(s.produced, stalledAt, 'the producer is paused');
     assert.equal(s.done, false);
-    assert.ok(stalledAt < ROWS);
+    assert.ok(s.produced < ROWS, `produced ${s.produced} of ${ROWS} rows for a client that reads nothing`);
     const body = await text(res);
     const numbers = body
       .split('\n')
