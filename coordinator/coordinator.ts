@@ -11,6 +11,8 @@ import { StatementRunner } from './statement-runner';
 import { Users } from './users';
 import { KillQueue } from './kill-queue';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
+import { DaemonProbes } from '../common/daemon-probes';
+import { CoordinatorMetrics } from './metrics';
 import { HttpDoor } from './http-door';
 
 export interface CoordinatorOptions {
@@ -28,6 +30,8 @@ export interface CoordinatorOptions {
   readonly maxResultRows?: number;
   /** host:port of ClickHouse's HTTP interface (coordinator/http-door.ts); none when unset */
   readonly httpListen?: string;
+  /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
+  readonly metricsListen?: string;
 }
 
 /** Statements up to this size reach the parser, which answers with its own error past 256 KiB. */
@@ -46,6 +50,8 @@ export class Coordinator {
     private readonly membership: ClusterMembership,
     private readonly pool: AgentPool,
     private readonly runner: StatementRunner,
+    /** gRPC health and reflection, metrics */
+    readonly probes: DaemonProbes,
     /** the bound host:port */
     readonly address: string,
     private readonly http: HttpDoor | undefined,
@@ -64,6 +70,8 @@ export class Coordinator {
     const server = new grpc.Server({ ...CHANNEL_OPTIONS, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
     const pool = new AgentPool(opts.security);
     const membership = new ClusterMembership(etcd, log.child({ service: 'membership' }));
+    const probes = new DaemonProbes(['quell.v1.Coordinator'], lifecycle, { ok: () => membership.viewState === 'watching', onChange: (l) => membership.onViewState(l) });
+    const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving);
     try {
       return await lifecycle.start(async () => {
         membership.onChange(() => pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));
@@ -81,19 +89,23 @@ export class Coordinator {
           log: log.child({ service: 'execute' }),
           maxConcurrentStatements: opts.maxConcurrentStatements,
           maxResultRows: opts.maxResultRows,
+          metrics,
         });
         new CoordinatorService(runner, PeerPolicy.of(opts.security)).addToServer(server);
+        probes.addToServer(server);
         const port = await new Promise<number>((resolve, reject) =>
           server.bindAsync(opts.listen, opts.security.serverCredentials(opts.listen, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
         );
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
+        if (metrics && opts.metricsListen !== undefined) await probes.serveMetrics(opts.metricsListen, metrics.registry, opts.security, log);
         // last: a door that cannot bind leaves only what the catch below releases
         const http = opts.httpListen ? await HttpDoor.start({ listen: opts.httpListen, security: opts.security, runner, log: log.child({ service: 'http' }) }) : undefined;
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, address, http);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, probes, address, http);
       });
     } catch (err) {
       await membership.close();
+      await probes.close();
       release(server, pool, etcd, opts.security);
       throw err;
     }
@@ -108,6 +120,7 @@ export class Coordinator {
       async () => {
         await this.runner.drain();
         await this.http?.close();
+        await this.probes.close();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
         await this.membership.close();
         this.pool.close();
@@ -116,6 +129,7 @@ export class Coordinator {
       },
       () => {
         this.http?.forceClose();
+        void this.probes.close();
         release(this.server, this.pool, this.etcd, this.opts.security);
       },
       deadlineMs,

@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../common/logger';
 import { chError, QuellError } from '../errors/quell-error';
 import { errorText } from '../errors/error-text';
-import { addressHost, socketPeerIdentity, type TransportSecurity } from '../common/tls';
+import { socketPeerIdentity, type TransportSecurity } from '../common/tls';
+import { splitAddress } from '../common/etcd-layout';
 import type { Identity } from '../common/identity';
 import { formatIdentity } from '../common/identity';
 import { StatementRunner } from './statement-runner';
@@ -23,12 +24,6 @@ export interface HttpDoorOptions {
   readonly log: Logger;
 }
 
-function splitListen(listen: string): { host: string; port: number } {
-  const m = /:(\d+)$/.exec(listen);
-  if (!m) throw chError('BAD_ARGUMENTS', `--http-listen ${listen}: expected host:port`);
-  return { host: addressHost(listen), port: Number(m[1]) };
-}
-
 /** `host:port` as the login throttle and the log take it (`[v6]:port`). */
 function remoteOf(req: http.IncomingMessage): string {
   const host = req.socket.remoteAddress ?? 'unknown';
@@ -42,8 +37,6 @@ function remoteOf(req: http.IncomingMessage): string {
  * `user/<name>` certificate logs in without a password), following their rotations.
  */
 export class HttpDoor {
-  private stopFollowing: (() => void) | undefined;
-
   private constructor(
     private readonly o: HttpDoorOptions,
     private readonly server: http.Server,
@@ -53,9 +46,15 @@ export class HttpDoor {
 
   /** Binds and serves; throws (leaving nothing open) when the address is unusable. */
   static async start(o: HttpDoorOptions): Promise<HttpDoor> {
-    const { host, port } = splitListen(o.listen);
-    const tls = o.security.nodeServerTls(o.listen);
-    const server = tls ? https.createServer({ ...tls.options(), requestCert: true, rejectUnauthorized: false }) : http.createServer();
+    if (!/:\d+$/.test(o.listen)) throw chError('BAD_ARGUMENTS', `--http-listen ${o.listen}: expected host:port`);
+    const { host, port } = splitAddress(o.listen);
+    let tlsServer: https.Server | undefined;
+    // client certificates asked for, not required: a verified one is checked against the CA given here
+    const secure = o.security.followServerCertificate(o.listen, (pair) => {
+      if (tlsServer) tlsServer.setSecureContext(pair);
+      else tlsServer = https.createServer({ ...pair, requestCert: true, rejectUnauthorized: false });
+    });
+    const server: http.Server = tlsServer ?? http.createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -79,17 +78,12 @@ export class HttpDoor {
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     });
-    if (tls && server instanceof https.Server) {
-      const s = server;
-      door.stopFollowing = tls.follow((next) => s.setSecureContext(next));
-    }
-    o.log.info({ address: door.address, tls: tls !== undefined }, 'HTTP interface serving');
+    o.log.info({ address: door.address, tls: secure }, 'HTTP interface serving');
     return door;
   }
 
   /** Stops listening and closes idle connections; resolves once every open request has ended. */
   async close(): Promise<void> {
-    this.stopFollowing?.();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     await closed;
@@ -97,7 +91,6 @@ export class HttpDoor {
 
   /** The hard stop: drops every connection at once. */
   forceClose(): void {
-    this.stopFollowing?.();
     this.server.close();
     this.server.closeAllConnections();
   }

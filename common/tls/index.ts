@@ -1,6 +1,6 @@
 // The public face of quell's transport security; import from here.
-export { TransportSecurity, type ClientCertificates, type NodeServerTls } from './transport-security';
-export { plaintextAllowed, isLoopback, hasTlsFiles, addressHost, type TlsOptions } from './options';
+export { TransportSecurity, type ClientCertificates } from './transport-security';
+export { plaintextAllowed, isLoopback, hasTlsFiles, type TlsOptions } from './options';
 export { peerIdentity, socketPeerIdentity, peerRefusal, serverIdentityCheck, IDENTITY_MISMATCH, type PeerCall } from './peer';
 export { PeerPolicy } from './peer-policy';
 export { tlsFailure, type TlsFailure } from './failures';

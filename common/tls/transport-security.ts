@@ -1,5 +1,4 @@
 import * as grpc from '@grpc/grpc-js';
-import type { SecureContextOptions } from 'node:tls';
 import { chError } from '../../errors/quell-error';
 import { checkTrustDomain, DEFAULT_TRUST_DOMAIN, describeExpectation, formatIdentity, meetsExpectation, type Identity, type PeerExpectation } from '../identity';
 import type { Logger } from '../logger';
@@ -8,14 +7,6 @@ import { hasTlsFiles, plaintextAllowed, type TlsOptions } from './options';
 import { serverIdentityCheck } from './peer';
 import { tlsFailure } from './failures';
 import { transportReason } from '../rpc-status';
-
-/** A Node TLS server's certificates, following rotations of the files. */
-export interface NodeServerTls {
-  /** the current CA, certificate and key */
-  options(): SecureContextOptions;
-  /** calls `apply` with the new set after each rotation; returns the function that stops it */
-  follow(apply: (options: SecureContextOptions) => void): () => void;
-}
 
 /** Whether a TLS server insists on a client certificate in the handshake, or only asks for one. */
 export type ClientCertificates = 'require' | 'request';
@@ -73,34 +64,25 @@ export class TransportSecurity {
   }
 
   /**
-   * The certificate set for a Node TLS server (node:https) on `listen`, or undefined for plaintext
-   * (which throws unless allowed there). `follow` hands over each rotated set until it is stopped.
+   * TLS for a listener that is not gRPC (the metrics endpoint, the HTTP interface) on `listen`:
+   * `use` gets this process's certificate and the CA (to verify client certificates with) now
+   * and again after each rotation, and the answer is true. Where plaintext is allowed
+   * (`--insecure`, loopback) the answer is false; elsewhere it throws.
    */
-  nodeServerTls(listen: string): NodeServerTls | undefined {
+  followServerCertificate(listen: string, use: (pair: { ca: Buffer; cert: Buffer; key: Buffer }) => void): boolean {
     const files = this.files;
     if (!files) {
       plaintextAllowed(listen, this.insecure);
-      return undefined;
+      return false;
     }
-    if (!files.current.own) throw chError('BAD_ARGUMENTS', `a server needs its own certificate (--tls-cert/--tls-key) to listen on ${listen}`);
-    const options = (): SecureContextOptions => {
-      const { ca, own } = files.current;
-      return { ca, cert: own?.cert, key: own?.key };
-    };
-    return {
-      options,
-      follow(apply) {
-        let last = files.current;
-        // the files call identity listeners on every change of the set (the CA's too)
-        const listener = (): void => {
-          if (files.current === last) return;
-          last = files.current;
-          apply(options());
-        };
-        files.addIdentityCertificateListener(listener);
-        return () => files.removeIdentityCertificateListener(listener);
-      },
-    };
+    const own = files.current.own;
+    if (!own) throw chError('BAD_ARGUMENTS', `a server needs its own certificate (--tls-cert/--tls-key) to listen on ${listen}`);
+    use({ ca: files.current.ca, cert: own.cert, key: own.key });
+    // called on every change of the set, a CA-only one too
+    files.addIdentityCertificateListener((update) => {
+      if (update) use({ ca: files.current.ca, cert: update.certificate, key: update.privateKey });
+    });
+    return true;
   }
 
   /** Credentials for a channel to `target` whose server must be `expect`. */
