@@ -14,6 +14,7 @@ import { PolicyStore } from './policy-store';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
 import { DaemonProbes } from '../common/daemon-probes';
 import { CoordinatorMetrics } from './metrics';
+import { HttpDoor } from './http-door';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
@@ -28,6 +29,8 @@ export interface CoordinatorOptions {
   readonly maxConcurrentStatements?: number;
   /** rows a read may return: the default and ceiling of max_result_rows (0: none) */
   readonly maxResultRows?: number;
+  /** host:port of ClickHouse's HTTP interface (coordinator/http-door.ts); none when unset */
+  readonly httpListen?: string;
   /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
   readonly metricsListen?: string;
 }
@@ -52,7 +55,13 @@ export class Coordinator {
     readonly probes: DaemonProbes,
     /** the bound host:port */
     readonly address: string,
+    private readonly http: HttpDoor | undefined,
   ) {}
+
+  /** The HTTP interface's bound host:port, when it listens. */
+  get httpAddress(): string | undefined {
+    return this.http?.address;
+  }
 
   /** Lists etcd, then binds and serves; on failure leaves nothing running. */
   static async create(opts: CoordinatorOptions): Promise<Coordinator> {
@@ -91,8 +100,10 @@ export class Coordinator {
         );
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
         if (metrics && opts.metricsListen !== undefined) await probes.serveMetrics(opts.metricsListen, metrics.registry, opts.security, log);
+        // last: a door that cannot bind leaves only what the catch below releases
+        const http = opts.httpListen ? await HttpDoor.start({ listen: opts.httpListen, security: opts.security, runner, log: log.child({ service: 'http' }) }) : undefined;
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, probes, address);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, probes, address, http);
       });
     } catch (err) {
       await membership.close();
@@ -110,6 +121,7 @@ export class Coordinator {
     await this.lifecycle.stop(
       async () => {
         await this.runner.drain();
+        await this.http?.close();
         await this.probes.close();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
         await this.membership.close();
@@ -118,6 +130,7 @@ export class Coordinator {
         this.opts.security.close();
       },
       () => {
+        this.http?.forceClose();
         void this.probes.close();
         release(this.server, this.pool, this.etcd, this.opts.security);
       },
