@@ -16,6 +16,7 @@ import { SessionRegistry } from './sessions';
 import { MysqlDoor } from './mysql/door';
 import { DaemonProbes } from '../common/daemon-probes';
 import { CoordinatorMetrics } from './metrics';
+import { HttpDoor } from './http-door';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
@@ -32,6 +33,8 @@ export interface CoordinatorOptions {
   readonly maxResultRows?: number;
   /** `--mysql-listen H:P`: the MySQL protocol front door */
   readonly mysqlListen?: string;
+  /** host:port of ClickHouse's HTTP interface (coordinator/http-door.ts); none when unset */
+  readonly httpListen?: string;
   /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
   readonly metricsListen?: string;
 }
@@ -57,11 +60,17 @@ export class Coordinator {
     /** the bound host:port */
     readonly address: string,
     private readonly mysql: MysqlDoor | undefined,
+    private readonly http: HttpDoor | undefined,
   ) {}
 
   /** The MySQL door's bound host:port, when it has one. */
   get mysqlAddress(): string | undefined {
     return this.mysql?.address;
+  }
+
+  /** The HTTP interface's bound host:port, when it listens. */
+  get httpAddress(): string | undefined {
+    return this.http?.address;
   }
 
   /** Lists etcd, then binds and serves; on failure leaves nothing running. */
@@ -104,9 +113,12 @@ export class Coordinator {
         );
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
         if (metrics && opts.metricsListen !== undefined) await probes.serveMetrics(opts.metricsListen, metrics.registry, opts.security, log);
+        // the MySQL door before the HTTP one: the catch below destroys it if the HTTP door cannot bind
         if (opts.mysqlListen) mysql = await MysqlDoor.start({ listen: opts.mysqlListen, security: opts.security, runner, sessions, log });
+        // last: a door that cannot bind leaves only what the catch below releases
+        const http = opts.httpListen ? await HttpDoor.start({ listen: opts.httpListen, security: opts.security, runner, log: log.child({ service: 'http' }) }) : undefined;
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, probes, address, mysql);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, probes, address, mysql, http);
       });
     } catch (err) {
       await membership.close();
@@ -127,6 +139,7 @@ export class Coordinator {
         this.mysql?.stopAccepting();
         await this.runner.drain();
         this.mysql?.close();
+        await this.http?.close();
         await this.probes.close();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
         await this.membership.close();
@@ -136,6 +149,7 @@ export class Coordinator {
       },
       () => {
         this.mysql?.destroy();
+        this.http?.forceClose();
         void this.probes.close();
         release(this.server, this.pool, this.etcd, this.opts.security);
       },

@@ -74,6 +74,11 @@ function isKnown(name: string): name is Name {
   return Object.prototype.hasOwnProperty.call(PARSERS, name);
 }
 
+/** Whether `name` is a setting a statement may carry (front doors that take settings outside the SQL check names with it). */
+export function isSettingName(name: string): boolean {
+  return isKnown(name);
+}
+
 export function resolveSettings(list: readonly Setting[]): StatementSettings {
   const out: { -readonly [K in Name]?: StatementSettings[K] } = { ...DEFAULT_SETTINGS };
   for (const s of list) {

@@ -5,6 +5,7 @@ import { chError, QuellError, type Dialect } from '../errors/quell-error';
 import { errorText } from '../errors/error-text';
 import { formatIdentity, type Identity } from '../common/identity';
 import { parseStatement } from '../sql/parser';
+import type { Setting, Statement } from '../sql/ast';
 import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
 import type { PolicyStore } from './policy-store';
@@ -69,6 +70,8 @@ interface StatementBase {
   readonly address: string;
   /** aborted when the caller goes away */
   readonly signal: AbortSignal;
+  /** settings given beside the statement (HTTP parameters); the statement's own SETTINGS win */
+  readonly settings?: readonly Setting[];
 }
 
 /** A statement that logs in by itself (gRPC, HTTP): certificate or password. */
@@ -195,7 +198,7 @@ export class StatementRunner {
       if (this.draining) throw StatementRunner.shuttingDown();
       const user = await this.userOf(req);
       userName = user.name;
-      const stmt = parseStatement(req.sql);
+      const stmt = withSettings(parseStatement(req.sql), req.settings);
       summary.kind = statementKind(stmt);
       kind = metricKind(stmt);
       release = this.slots.take('settings' in stmt ? concurrencySetting(stmt.settings) : undefined);
@@ -244,4 +247,10 @@ export class StatementRunner {
       release?.();
     }
   }
+}
+
+/** The statement with `extra` settings before its own (a later setting of the same name wins). */
+function withSettings(stmt: Statement, extra: readonly Setting[] | undefined): Statement {
+  if (!extra || extra.length === 0 || !('settings' in stmt)) return stmt;
+  return { ...stmt, settings: [...extra, ...stmt.settings] };
 }

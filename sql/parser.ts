@@ -46,7 +46,12 @@ function checkSize(text: string, max: number): void {
   if (text.length * 3 <= max) return;
   // Counting is native and linear (a few ms for 10 MB), and happens before any lexing.
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > max) throw chError('SYNTAX_ERROR', `Max query size exceeded: ${bytes} bytes, max ${max}`);
+  if (bytes > max) throw maxQuerySizeExceeded(String(bytes), max);
+}
+
+/** The error for a statement over MAX_QUERY_SIZE; `bytes` is its size, or a bound ("more than 262144") when it was not read whole. */
+export function maxQuerySizeExceeded(bytes: string, max = MAX_QUERY_SIZE): QuellError {
+  return chError('SYNTAX_ERROR', `Max query size exceeded: ${bytes} bytes, max ${max}`);
 }
 
 const COMPARISONS: Readonly<Record<string, string>> = {

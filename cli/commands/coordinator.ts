@@ -17,6 +17,7 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     'max-concurrent-statements': { type: 'string' },
     'max-result-rows': { type: 'string' },
     'mysql-listen': { type: 'string' },
+    'http-listen': { type: 'string' },
     'metrics-listen': { type: 'string' },
   });
   let users: Users | undefined;
@@ -41,7 +42,12 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     maxResultRows: intOption(values['max-result-rows'], 'max-result-rows', DEFAULT_MAX_RESULT_ROWS),
     mysqlListen: values['mysql-listen'],
     metricsListen: values['metrics-listen'],
+    httpListen: values['http-listen'],
   });
-  announce({ event: 'ready', role: 'coordinator', address: coordinator.address, metrics: coordinator.probes.metricsUrl, ...(coordinator.mysqlAddress ? { mysql_address: coordinator.mysqlAddress } : {}) });
+  const doors = {
+    ...(coordinator.httpAddress ? { http_address: coordinator.httpAddress } : {}),
+    ...(coordinator.mysqlAddress ? { mysql_address: coordinator.mysqlAddress } : {}),
+  };
+  announce({ event: 'ready', role: 'coordinator', address: coordinator.address, metrics: coordinator.probes.metricsUrl, ...doors });
   return untilSignal(() => coordinator.stop());
 }

@@ -8,13 +8,6 @@ import { serverIdentityCheck } from './peer';
 import { tlsFailure } from './failures';
 import { transportReason } from '../rpc-status';
 
-/** PEM contents for Node's `tls` (createServer, createSecureContext). */
-export interface NodeTlsFiles {
-  readonly ca: Buffer;
-  readonly cert: Buffer;
-  readonly key: Buffer;
-}
-
 /** Whether a TLS server insists on a client certificate in the handshake, or only asks for one. */
 export type ClientCertificates = 'require' | 'request';
 
@@ -60,55 +53,36 @@ export class TransportSecurity {
 
   /** Credentials for a server listening on `listen`; plaintext throws unless it is allowed there. */
   serverCredentials(listen: string, clientCertificates: ClientCertificates): grpc.ServerCredentials {
-    const files = this.serverFiles(listen);
-    if (!files) return grpc.ServerCredentials.createInsecure();
-    // One provider as both CA and identity source: grpc-js 1.14 passes the two arguments of
-    // createCertificateProviderServerCredentials to its constructor in swapped order.
-    return grpc.experimental.createCertificateProviderServerCredentials(files, files, clientCertificates === 'require');
-  }
-
-  /**
-   * The certificate files of a server on `listen`; undefined where plaintext is allowed
-   * (`--insecure`, loopback), which throws elsewhere.
-   */
-  private serverFiles(listen: string): CertFiles | undefined {
     if (!this.files) {
       plaintextAllowed(listen, this.insecure);
-      return undefined;
+      return grpc.ServerCredentials.createInsecure();
     }
     if (!this.files.current.own) throw chError('BAD_ARGUMENTS', `a server needs its own certificate (--tls-cert/--tls-key) to listen on ${listen}`);
-    return this.files;
+    // One provider as both CA and identity source: grpc-js 1.14 passes the two arguments of
+    // createCertificateProviderServerCredentials to its constructor in swapped order.
+    return grpc.experimental.createCertificateProviderServerCredentials(this.files, this.files, clientCertificates === 'require');
   }
 
   /**
-   * TLS for a listener that is not gRPC (the metrics endpoint) on `listen`: `use` gets this
-   * process's certificate now and again after each rotation, and the answer is true. Where
-   * plaintext is allowed (`--insecure`, loopback) the answer is false; elsewhere it throws.
+   * TLS for a listener that is not gRPC (the metrics endpoint, the HTTP interface) on `listen`:
+   * `use` gets this process's certificate and the CA (to verify client certificates with) now
+   * and again after each rotation, and the answer is true. Where plaintext is allowed
+   * (`--insecure`, loopback) the answer is false; elsewhere it throws.
    */
-  followServerCertificate(listen: string, use: (pair: { cert: Buffer; key: Buffer }) => void): boolean {
-    const files = this.serverFiles(listen);
-    const own = files?.current.own;
-    if (!files || !own) return false;
-    use({ cert: own.cert, key: own.key });
+  followServerCertificate(listen: string, use: (pair: { ca: Buffer; cert: Buffer; key: Buffer }) => void): boolean {
+    const files = this.files;
+    if (!files) {
+      plaintextAllowed(listen, this.insecure);
+      return false;
+    }
+    const own = files.current.own;
+    if (!own) throw chError('BAD_ARGUMENTS', `a server needs its own certificate (--tls-cert/--tls-key) to listen on ${listen}`);
+    use({ ca: files.current.ca, cert: own.cert, key: own.key });
+    // called on every change of the set, a CA-only one too
     files.addIdentityCertificateListener((update) => {
-      if (update) use({ cert: update.certificate, key: update.privateKey });
+      if (update) use({ ca: files.current.ca, cert: update.certificate, key: update.privateKey });
     });
     return true;
-  }
-
-  /**
-   * For a TLS server that Node's own `tls` runs and that verifies client certificates (the MySQL
-   * door's SSL upgrade): a function giving the current CA, certificate and key (PEM), read again
-   * after a rotation, for each new handshake. Undefined where plaintext is allowed.
-   */
-  nodeServerFiles(listen: string): (() => NodeTlsFiles) | undefined {
-    const files = this.serverFiles(listen);
-    if (!files) return undefined;
-    return () => {
-      const { ca, own } = files.current;
-      // a server's set always has its own certificate: the files are only swapped for complete sets
-      return { ca, cert: own?.cert ?? Buffer.alloc(0), key: own?.key ?? Buffer.alloc(0) };
-    };
   }
 
   /** Credentials for a channel to `target` whose server must be `expect`. */

@@ -1,6 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../common/logger';
-import type { NodeTlsFiles } from '../../common/tls';
+import type { TlsFiles } from './tls-upgrade';
 import { identityOfCertificate, type Identity } from '../../common/identity';
 import { errorText } from '../../errors/error-text';
 import { QuellError } from '../../errors/quell-error';
@@ -22,7 +22,7 @@ export interface ConnectionPhaseDeps {
   readonly runner: StatementRunner;
   readonly serverVersion: string;
   /** the certificate for the SSL upgrade; undefined: plaintext (loopback with --insecure) */
-  readonly tlsFiles: (() => NodeTlsFiles) | undefined;
+  readonly tlsFiles: (() => TlsFiles) | undefined;
   readonly trustDomain: string;
   readonly log: Logger;
 }

@@ -5,6 +5,7 @@ import { addressHost } from '../../common/tls/options';
 import type { StatementRunner } from '../statement-runner';
 import type { SessionRegistry } from '../sessions';
 import { MysqlSession } from './session';
+import type { TlsFiles } from './tls-upgrade';
 
 /** What the door says it is: a MariaDB 10.11 for clients that look (mysql2 and others test for "MariaDB"), then quell. */
 export const SERVER_VERSION = '10.11.99-MariaDB-quell';
@@ -32,8 +33,11 @@ export class MysqlDoor {
   ) {}
 
   static async start(o: MysqlDoorOptions): Promise<MysqlDoor> {
-    // throws for plaintext unless --insecure on loopback, before anything listens
-    const tlsFiles = o.security.nodeServerFiles(o.listen);
+    // throws for plaintext unless --insecure on loopback, before anything listens; each TLS
+    // upgrade takes the files as they are then (a rotation reaches the next connection)
+    let current: TlsFiles | undefined;
+    const secure = o.security.followServerCertificate(o.listen, (files) => (current = files));
+    const tlsFiles = secure ? (): TlsFiles => current as TlsFiles : undefined;
     const startedAt = Date.now();
     const server = createServer();
     const open = new Set<MysqlSession>();

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../../common/logger';
-import type { NodeTlsFiles } from '../../common/tls';
+import type { TlsFiles } from './tls-upgrade';
 import { formatIdentity, type Identity } from '../../common/identity';
 import { errorText } from '../../errors/error-text';
 import type { StatementRunner } from '../statement-runner';
@@ -22,7 +22,7 @@ export interface SessionDeps {
   readonly registry: SessionRegistry;
   readonly server: ServerInfo;
   /** the certificate for the SSL upgrade; undefined: plaintext (loopback with --insecure) */
-  readonly tlsFiles: (() => NodeTlsFiles) | undefined;
+  readonly tlsFiles: (() => TlsFiles) | undefined;
   readonly trustDomain: string;
   readonly log: Logger;
 }

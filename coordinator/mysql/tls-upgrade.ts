@@ -1,7 +1,13 @@
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { createServer, type TLSSocket } from 'node:tls';
-import type { NodeTlsFiles } from '../../common/tls';
+
+/** PEM contents of the coordinator's CA, certificate and key, as TransportSecurity.followServerCertificate gives them. */
+export interface TlsFiles {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
 
 /**
  * The socket as a stream that first yields bytes already read from it. A client may send its
@@ -48,7 +54,7 @@ class PrefixedSocket extends Duplex {
  * A one-connection tls.Server does the handshake: only a server's sockets learn `authorized`.
  * Resolves once the TLS handshake is done; rejects when it fails, times out or the socket goes.
  */
-export function upgradeToTls(socket: Socket, early: Buffer, files: NodeTlsFiles, timeoutMs: number): Promise<TLSSocket> {
+export function upgradeToTls(socket: Socket, early: Buffer, files: TlsFiles, timeoutMs: number): Promise<TLSSocket> {
   socket.removeAllListeners('data');
   const carrier = early.length > 0 ? new PrefixedSocket(socket, early) : socket;
   const server = createServer({ ...files, requestCert: true, rejectUnauthorized: false, handshakeTimeout: timeoutMs });

@@ -1,9 +1,8 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import type { NodeTlsFiles } from '../../common/tls';
 import { encodeFrames, FrameDecoder, type Packet } from './framing';
-import { upgradeToTls } from './tls-upgrade';
+import { upgradeToTls, type TlsFiles } from './tls-upgrade';
 
 /** A client sent a packet whose sequence id is not the next one. */
 export class OutOfOrder extends Error {}
@@ -103,7 +102,7 @@ export class Wire {
   }
 
   /** Switches to TLS (after the client's SSLRequest); throws when the TLS handshake fails. */
-  async upgrade(files: NodeTlsFiles, timeoutMs: number): Promise<TLSSocket> {
+  async upgrade(files: TlsFiles, timeoutMs: number): Promise<TLSSocket> {
     const tls = await upgradeToTls(this.socket, this.decoder.takeLeftover(), files, timeoutMs);
     this.tlsSocket = tls;
     this.stream = tls;

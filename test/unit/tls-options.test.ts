@@ -24,9 +24,10 @@ test('plaintext only with --insecure, never on a non-loopback address', () => {
 const grpcText = (last: string): string => `No connection established. Last error: ${last} (2026-11-25T23:43:19.506Z). Resolution note: `;
 
 test('a listener that Node runs (the MySQL door) follows the same rule: plaintext only with --insecure on loopback', () => {
-  assert.equal(TransportSecurity.from({ insecure: true }).nodeServerFiles('127.0.0.1:3306'), undefined);
-  assert.throws(() => TransportSecurity.from({}).nodeServerFiles('127.0.0.1:3306'), /no TLS certificate given/);
-  assert.throws(() => TransportSecurity.from({ insecure: true }).nodeServerFiles('0.0.0.0:3306'), /is not a loopback address/);
+  const ignore = (): void => undefined;
+  assert.equal(TransportSecurity.from({ insecure: true }).followServerCertificate('127.0.0.1:3306', ignore), false);
+  assert.throws(() => TransportSecurity.from({}).followServerCertificate('127.0.0.1:3306', ignore), /no TLS certificate given/);
+  assert.throws(() => TransportSecurity.from({ insecure: true }).followServerCertificate('0.0.0.0:3306', ignore), /is not a loopback address/);
 });
 
 test("grpc-js's TLS connect failures become one-line reasons", () => {
