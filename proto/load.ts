@@ -1,41 +1,110 @@
-import { existsSync } from 'node:fs';
-import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { messages, services } from './generated/codec';
 import type { ProtoGrpcType as AgentProto } from './generated/agent';
 import type { ProtoGrpcType as CoordinatorProto } from './generated/coordinator';
 import type { ProtoGrpcType as WorkloadProto } from './generated/workload';
 
-// The .proto files sit next to this module's source; from dist/proto/ they are one level up.
-const PROTO_ROOT = [path.resolve(__dirname), path.resolve(__dirname, '..', '..', 'proto')].find((p) =>
-  existsSync(path.join(p, 'quell', 'v1', 'agent.proto')),
-) as string;
+/**
+ * The quell.v1 services, built from proto/generated/codec.ts (written by `npm run gen`) rather
+ * than by parsing the .proto files at run time: that parse and protobufjs's code generation
+ * were about a third of `quell client`'s start-up. Messages convert exactly as they did through
+ * @grpc/proto-loader with these options, which scripts/gen-proto.js also gives the type generator
+ * so that the generated types describe what arrives.
+ */
+const TO_OBJECT_OPTIONS = { longs: String, enums: String, defaults: true, oneofs: true };
 
-// Must match the flags in scripts/gen-proto.js so that the generated types describe what arrives.
-const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
-  longs: String,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-  includeDirs: [PROTO_ROOT],
-};
-
-function load<T>(file: string): T {
-  const def = protoLoader.loadSync(file, LOADER_OPTIONS);
-  return grpc.loadPackageDefinition(def) as unknown as T;
+interface MessageCodec {
+  readonly name: string;
+  encode(message: unknown): { finish(): Buffer };
+  decode(bytes: Buffer): unknown;
+  fromObject(object: unknown): unknown;
+  toObject(message: unknown, options: typeof TO_OBJECT_OPTIONS): unknown;
 }
 
-let cache: { agent: AgentProto; coordinator: CoordinatorProto; workload: WorkloadProto } | undefined;
+interface MethodDescription {
+  readonly path: string;
+  readonly requestStream: boolean;
+  readonly responseStream: boolean;
+  readonly originalName: string;
+  readonly requestType: string;
+  readonly responseType: string;
+}
 
-/** The quell.v1 package, loaded once per process. */
-export function quellProto(): { agent: AgentProto; coordinator: CoordinatorProto; workload: WorkloadProto } {
-  cache ??= {
-    agent: load<AgentProto>('quell/v1/agent.proto'),
-    coordinator: load<CoordinatorProto>('quell/v1/coordinator.proto'),
-    workload: load<WorkloadProto>('quell/v1/workload.proto'),
+const MESSAGES = messages as unknown as Readonly<Record<string, MessageCodec>>;
+const SERVICES = services as unknown as Readonly<Record<string, Readonly<Record<string, MethodDescription>>>>;
+
+function codec(name: string): MessageCodec {
+  const c = MESSAGES[name];
+  if (!c) throw new Error(`proto/generated/codec.ts has no message ${name}: run npm run gen`);
+  return c;
+}
+
+// the same serializer and deserializer @grpc/proto-loader makes
+function serializer(c: MessageCodec): (value: unknown) => Buffer {
+  return (value) => {
+    if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with ${c.name} structure, got array instead`);
+    return c.encode(c.fromObject(value)).finish();
   };
-  return cache;
+}
+
+function deserializer(c: MessageCodec): (bytes: Buffer) => unknown {
+  return (bytes) => c.toObject(c.decode(bytes), TO_OBJECT_OPTIONS);
+}
+
+function serviceDefinition(fullName: string): grpc.ServiceDefinition {
+  const methods = SERVICES[fullName];
+  if (!methods) throw new Error(`proto/generated/codec.ts has no service ${fullName}: run npm run gen`);
+  const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, m] of Object.entries(methods)) {
+    const request = codec(m.requestType);
+    const response = codec(m.responseType);
+    def[name] = {
+      path: m.path,
+      requestStream: m.requestStream,
+      responseStream: m.responseStream,
+      requestSerialize: serializer(request),
+      requestDeserialize: deserializer(request),
+      responseSerialize: serializer(response),
+      responseDeserialize: deserializer(response),
+      originalName: m.originalName,
+    };
+  }
+  return def;
+}
+
+type V1<P extends { quell: { v1: object } }> = P['quell']['v1'];
+
+/** The client constructor (with its `.service`) of one quell.v1 service. */
+function serviceClient<T>(name: string): T {
+  return grpc.makeClientConstructor(serviceDefinition(`quell.v1.${name}`), name) as unknown as T;
+}
+
+export interface QuellProto {
+  readonly agent: { readonly quell: { readonly v1: { readonly NodeAgent: V1<AgentProto>['NodeAgent'] } } };
+  readonly coordinator: { readonly quell: { readonly v1: { readonly Coordinator: V1<CoordinatorProto>['Coordinator'] } } };
+  readonly workload: { readonly quell: { readonly v1: { readonly Workload: V1<WorkloadProto>['Workload'] } } };
+}
+
+let agent: QuellProto['agent'] | undefined;
+let coordinator: QuellProto['coordinator'] | undefined;
+let workload: QuellProto['workload'] | undefined;
+
+// each service is built on first use: a client builds only the one it calls
+const PROTO: QuellProto = {
+  get agent() {
+    return (agent ??= { quell: { v1: { NodeAgent: serviceClient('NodeAgent') } } });
+  },
+  get coordinator() {
+    return (coordinator ??= { quell: { v1: { Coordinator: serviceClient('Coordinator') } } });
+  },
+  get workload() {
+    return (workload ??= { quell: { v1: { Workload: serviceClient('Workload') } } });
+  },
+};
+
+/** The quell.v1 services, each built once per process. */
+export function quellProto(): QuellProto {
+  return PROTO;
 }
 
 /** Channel options shared by every quell client and server. */

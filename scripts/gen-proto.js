@@ -17,3 +17,5 @@ const bin = require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types
 execFileSync(process.execPath, [bin,
   '--longs=String', '--enums=String', '--defaults', '--oneofs', '--keepCase',
   '--grpcLib=@grpc/grpc-js', '--outDir', outDir, '--includeDirs', protoDir, '--', ...files], { stdio: 'inherit', cwd: root });
+
+require('./gen-codec').genCodec(protoDir, files, path.join(outDir, 'codec.ts'));

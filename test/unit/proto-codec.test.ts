@@ -1,0 +1,134 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import * as protobuf from 'protobufjs';
+import * as protoLoader from '@grpc/proto-loader';
+import type * as grpc from '@grpc/grpc-js';
+import { quellProto } from '../../proto/load';
+
+// proto/load.ts builds the services from generated code (proto/generated/codec.ts) instead of
+// parsing the .proto files at run time. Every request and response must still travel and arrive
+// exactly as @grpc/proto-loader, given the .proto files and the same options, has them.
+
+const PROTO_DIR = path.resolve(__dirname, '..', '..', '..', 'proto');
+const FILES = ['quell/v1/agent.proto', 'quell/v1/coordinator.proto', 'quell/v1/workload.proto'];
+const OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] };
+
+function reflection(): protobuf.Root {
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => path.join(PROTO_DIR, target);
+  root.loadSync(FILES, { keepCase: true });
+  root.resolveAll();
+  return root;
+}
+
+const LONG = '9007199254740993'; // above 2^53: must stay exact as a string
+
+function scalar(type: string, name: string): unknown {
+  switch (type) {
+    case 'string':
+      return `s-${name}`;
+    case 'bool':
+      return true;
+    case 'double':
+    case 'float':
+      return 1.5;
+    case 'int64':
+    case 'uint64':
+    case 'sint64':
+    case 'fixed64':
+    case 'sfixed64':
+      return LONG;
+    case 'sint32':
+    case 'sfixed32':
+    case 'int32':
+      return -7;
+    case 'bytes':
+      return Buffer.from('ab');
+    default:
+      return 7;
+  }
+}
+
+/** A message with every field set; of each oneof, member number `variant` (modulo its size). */
+function sample(type: protobuf.Type, variant: number, depth = 0): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const field of type.fieldsArray) {
+    const oneof = field.partOf;
+    if (oneof && oneof.fieldsArray[variant % oneof.fieldsArray.length] !== field) continue;
+    let value: unknown;
+    const resolved = field.resolvedType;
+    if (resolved instanceof protobuf.Enum) value = Object.keys(resolved.values).at(-1);
+    else if (resolved instanceof protobuf.Type) {
+      if (depth >= 3) continue;
+      value = sample(resolved, variant, depth + 1);
+    } else value = scalar(field.type, field.name);
+    out[field.name] = field.map ? { k: value } : field.repeated ? [value, value] : value;
+  }
+  return out;
+}
+
+function oneofWidth(type: protobuf.Type, depth = 0): number {
+  let width = 1;
+  for (const o of type.oneofsArray) width = Math.max(width, o.fieldsArray.length);
+  for (const f of type.fieldsArray) if (f.resolvedType instanceof protobuf.Type && depth < 3) width = Math.max(width, oneofWidth(f.resolvedType, depth + 1));
+  return width;
+}
+
+const generated: Record<string, grpc.ServiceDefinition> = {
+  'quell.v1.NodeAgent': quellProto().agent.quell.v1.NodeAgent.service,
+  'quell.v1.Coordinator': quellProto().coordinator.quell.v1.Coordinator.service,
+  'quell.v1.Workload': quellProto().workload.quell.v1.Workload.service,
+};
+
+test('every service and method of the .proto files is generated, with the same path, streaming and name', () => {
+  const root = reflection();
+  const loaded = protoLoader.loadSync(FILES, OPTIONS);
+  const fromProto = Object.keys(loaded).filter((k) => root.lookup(k) instanceof protobuf.Service);
+  assert.deepEqual(fromProto.sort(), Object.keys(generated).sort());
+  for (const name of fromProto) {
+    const expected = loaded[name] as grpc.ServiceDefinition;
+    const actual = generated[name] as grpc.ServiceDefinition;
+    assert.deepEqual(Object.keys(actual), Object.keys(expected), name);
+    for (const [method, e] of Object.entries(expected)) {
+      const a = actual[method] as grpc.MethodDefinition<unknown, unknown>;
+      assert.deepEqual(
+        { path: a.path, requestStream: a.requestStream, responseStream: a.responseStream, originalName: a.originalName },
+        { path: e.path, requestStream: e.requestStream, responseStream: e.responseStream, originalName: e.originalName },
+      );
+    }
+  }
+});
+
+test('requests and responses encode to the same bytes and decode to the same objects as through proto-loader', () => {
+  const root = reflection();
+  const loaded = protoLoader.loadSync(FILES, OPTIONS);
+  let checked = 0;
+  for (const [serviceName, actual] of Object.entries(generated)) {
+    const service = root.lookupService(serviceName);
+    const expected = loaded[serviceName] as grpc.ServiceDefinition;
+    for (const method of service.methodsArray) {
+      const e = expected[method.name] as grpc.MethodDefinition<unknown, unknown>;
+      const a = actual[method.name] as grpc.MethodDefinition<unknown, unknown>;
+      const sides = [
+        { type: root.lookupType(method.requestType), eSer: e.requestSerialize, aSer: a.requestSerialize, eDe: e.requestDeserialize, aDe: a.requestDeserialize },
+        { type: root.lookupType(method.responseType), eSer: e.responseSerialize, aSer: a.responseSerialize, eDe: e.responseDeserialize, aDe: a.responseDeserialize },
+      ];
+      for (const s of sides) {
+        const objects = [{}, ...Array.from({ length: oneofWidth(s.type) }, (_, v) => sample(s.type, v))];
+        for (const object of objects) {
+          const bytes = s.eSer(object);
+          assert.deepEqual(s.aSer(object), bytes, `${s.type.fullName} ${JSON.stringify(object)}`);
+          assert.deepStrictEqual(s.aDe(bytes), s.eDe(bytes), `${s.type.fullName} ${JSON.stringify(object)}`);
+          checked++;
+        }
+      }
+    }
+  }
+  assert.ok(checked >= 10, `only ${checked} messages checked`);
+});
+
+test('a message given as an array is refused, as proto-loader refuses it', () => {
+  const execute = generated['quell.v1.Coordinator']?.Execute as grpc.MethodDefinition<unknown, unknown>;
+  assert.throws(() => execute.requestSerialize([]), /expected object with .*ExecuteRequest structure, got array/);
+});
