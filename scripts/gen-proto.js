@@ -18,4 +18,8 @@ execFileSync(process.execPath, [bin,
   '--longs=String', '--enums=String', '--defaults', '--oneofs', '--keepCase',
   '--grpcLib=@grpc/grpc-js', '--outDir', outDir, '--includeDirs', protoDir, '--', ...files], { stdio: 'inherit', cwd: root });
 
-require('./gen-codec').genCodec(protoDir, files, path.join(outDir, 'codec.ts'));
+const { genCodec } = require('./gen-codec');
+genCodec(protoDir, files, path.join(outDir, 'codec.ts'));
+// etcd3's own services, from the rpc.proto it would otherwise parse at run time (common/etcd-proto.ts)
+const etcd3Proto = path.join(path.dirname(require.resolve('etcd3/package.json')), 'proto');
+genCodec(etcd3Proto, ['rpc.proto'], path.join(outDir, 'etcd-codec.ts'));

@@ -4,22 +4,57 @@ import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
 import * as protoLoader from '@grpc/proto-loader';
 import type * as grpc from '@grpc/grpc-js';
+import { createRequire } from 'node:module';
 import { quellProto } from '../../proto/load';
+import { serviceDefinition, type GeneratedCodec } from '../../proto/service-definition';
+import * as etcdCodec from '../../proto/generated/etcd-codec';
 
-// proto/load.ts builds the services from generated code (proto/generated/codec.ts) instead of
-// parsing the .proto files at run time. Every request and response must still travel and arrive
-// exactly as @grpc/proto-loader, given the .proto files and the same options, has them.
+// proto/load.ts builds quell's services, and common/etcd-proto.ts etcd3's, from generated code
+// (proto/generated/) instead of parsing .proto files at run time. Every request and response must
+// still travel and arrive exactly as @grpc/proto-loader, given the .proto files and the same
+// options, has them.
 
-const PROTO_DIR = path.resolve(__dirname, '..', '..', '..', 'proto');
-const FILES = ['quell/v1/agent.proto', 'quell/v1/coordinator.proto', 'quell/v1/workload.proto'];
-const OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] };
+interface ProtoSet {
+  readonly dir: string;
+  readonly files: string[];
+  /** proto-loader's loadSync: quell's own, or the one etcd3 resolves */
+  readonly loadSync: typeof protoLoader.loadSync;
+  readonly generated: Record<string, grpc.ServiceDefinition>;
+}
 
-function reflection(): protobuf.Root {
+const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
+
+const QUELL_DIR = path.resolve(__dirname, '..', '..', '..', 'proto');
+const quell: ProtoSet = {
+  dir: QUELL_DIR,
+  files: ['quell/v1/agent.proto', 'quell/v1/coordinator.proto', 'quell/v1/workload.proto'],
+  loadSync: protoLoader.loadSync,
+  generated: {
+    'quell.v1.NodeAgent': quellProto().agent.quell.v1.NodeAgent.service,
+    'quell.v1.Coordinator': quellProto().coordinator.quell.v1.Coordinator.service,
+    'quell.v1.Workload': quellProto().workload.quell.v1.Workload.service,
+  },
+};
+
+const etcd3Require = createRequire(require.resolve('etcd3'));
+const ETCD_CODEC = etcdCodec as unknown as GeneratedCodec;
+const etcd: ProtoSet = {
+  dir: path.join(path.dirname(etcd3Require.resolve('etcd3/package.json')), 'proto'),
+  files: ['rpc.proto'],
+  loadSync: (etcd3Require('@grpc/proto-loader') as typeof protoLoader).loadSync,
+  generated: Object.fromEntries(Object.keys(ETCD_CODEC.services).map((name) => [name, serviceDefinition(ETCD_CODEC, name)])),
+};
+
+function reflection(set: ProtoSet): protobuf.Root {
   const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => path.join(PROTO_DIR, target);
-  root.loadSync(FILES, { keepCase: true });
+  root.resolvePath = (_origin, target) => path.join(set.dir, target);
+  root.loadSync(set.files, { keepCase: true });
   root.resolveAll();
   return root;
+}
+
+function parsed(set: ProtoSet): protoLoader.PackageDefinition {
+  return set.loadSync(set.files.map((f) => path.join(set.dir, f)), { ...LOADER_OPTIONS, includeDirs: [set.dir] });
 }
 
 const LONG = '9007199254740993'; // above 2^53: must stay exact as a string
@@ -75,15 +110,10 @@ function oneofWidth(type: protobuf.Type, depth = 0): number {
   return width;
 }
 
-const generated: Record<string, grpc.ServiceDefinition> = {
-  'quell.v1.NodeAgent': quellProto().agent.quell.v1.NodeAgent.service,
-  'quell.v1.Coordinator': quellProto().coordinator.quell.v1.Coordinator.service,
-  'quell.v1.Workload': quellProto().workload.quell.v1.Workload.service,
-};
-
-test('every service and method of the .proto files is generated, with the same path, streaming and name', () => {
-  const root = reflection();
-  const loaded = protoLoader.loadSync(FILES, OPTIONS);
+function sameServices(set: ProtoSet): void {
+  const root = reflection(set);
+  const loaded = parsed(set);
+  const generated = set.generated;
   const fromProto = Object.keys(loaded).filter((k) => root.lookup(k) instanceof protobuf.Service);
   assert.deepEqual(fromProto.sort(), Object.keys(generated).sort());
   for (const name of fromProto) {
@@ -98,13 +128,14 @@ test('every service and method of the .proto files is generated, with the same p
       );
     }
   }
-});
+}
 
-test('requests and responses encode to the same bytes and decode to the same objects as through proto-loader', () => {
-  const root = reflection();
-  const loaded = protoLoader.loadSync(FILES, OPTIONS);
+/** Every request and response type, sampled: the number of messages compared. */
+function sameMessages(set: ProtoSet): number {
+  const root = reflection(set);
+  const loaded = parsed(set);
   let checked = 0;
-  for (const [serviceName, actual] of Object.entries(generated)) {
+  for (const [serviceName, actual] of Object.entries(set.generated)) {
     const service = root.lookupService(serviceName);
     const expected = loaded[serviceName] as grpc.ServiceDefinition;
     for (const method of service.methodsArray) {
@@ -125,10 +156,26 @@ test('requests and responses encode to the same bytes and decode to the same obj
       }
     }
   }
-  assert.ok(checked >= 10, `only ${checked} messages checked`);
+  return checked;
+}
+
+test('every quell.v1 service and method is generated, with the same path, streaming and name', () => {
+  sameServices(quell);
+});
+
+test('quell.v1 requests and responses encode to the same bytes and decode to the same objects as through proto-loader', () => {
+  assert.ok(sameMessages(quell) >= 10);
+});
+
+test("every service and method of etcd3's rpc.proto is generated, with the same path, streaming and name", () => {
+  sameServices(etcd);
+});
+
+test("etcd3's requests and responses encode and decode as through the proto-loader etcd3 uses", () => {
+  assert.ok(sameMessages(etcd) >= 40);
 });
 
 test('a message given as an array is refused, as proto-loader refuses it', () => {
-  const execute = generated['quell.v1.Coordinator']?.Execute as grpc.MethodDefinition<unknown, unknown>;
+  const execute = quell.generated['quell.v1.Coordinator']?.Execute as grpc.MethodDefinition<unknown, unknown>;
   assert.throws(() => execute.requestSerialize([]), /expected object with .*ExecuteRequest structure, got array/);
 });
