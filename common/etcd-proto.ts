@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import Module, { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type * as protoLoader from '@grpc/proto-loader';
 import { messages, services } from '../proto/generated/etcd-codec';
@@ -10,10 +10,16 @@ import { serviceDefinition, TO_OBJECT_OPTIONS, type GeneratedCodec } from '../pr
  * same services from that file (proto/generated/etcd-codec.ts); this hands them to etcd3 in
  * place of the parse. Any other file, or other options, still go to proto-loader.
  *
+ * When etcd3 has a copy of proto-loader of its own, as npm installs it today, nothing else
+ * requires that copy, and etcd3 gets a stand-in that loads it (and protobufjs, another ~10 ms)
+ * only for a call the stand-in does not answer. A proto-loader that etcd3 shares is patched
+ * instead.
+ *
  * Must run before etcd3 is first required: common/etcd.ts imports it first.
  */
 const etcd3Require = createRequire(require.resolve('etcd3'));
-const RPC_PROTO = path.join(path.dirname(etcd3Require.resolve('etcd3/package.json')), 'proto', 'rpc.proto');
+const ETCD3_DIR = path.dirname(etcd3Require.resolve('etcd3/package.json'));
+const RPC_PROTO = path.join(ETCD3_DIR, 'proto', 'rpc.proto');
 const CODEC: GeneratedCodec = { messages, services } as unknown as GeneratedCodec;
 
 /** The package definition proto-loader makes of rpc.proto, as far as etcd3 uses it: the services. */
@@ -37,8 +43,31 @@ function sameOptions(o: protoLoader.Options | undefined): boolean {
   );
 }
 
-// proto-loader as etcd3 resolves it (it may keep its own version)
-const loader = etcd3Require('@grpc/proto-loader') as { loadSync: typeof protoLoader.loadSync };
-const parse = loader.loadSync;
-loader.loadSync = (file, options) =>
-  typeof file === 'string' && path.resolve(file) === RPC_PROTO && sameOptions(options) ? etcdPackage() : parse(file, options);
+type Loader = typeof protoLoader;
+
+function answer(parse: () => Loader['loadSync']): Loader['loadSync'] {
+  return (file, options) => (typeof file === 'string' && path.resolve(file) === RPC_PROTO && sameOptions(options) ? etcdPackage() : parse()(file, options));
+}
+
+// proto-loader as etcd3 resolves it
+const loaderFile = etcd3Require.resolve('@grpc/proto-loader');
+if (loaderFile.startsWith(ETCD3_DIR + path.sep) && require.cache[loaderFile] === undefined) {
+  let real: Loader | undefined;
+  const load = (): Loader => {
+    if (!real) {
+      delete require.cache[loaderFile];
+      real = etcd3Require('@grpc/proto-loader') as Loader;
+    }
+    return real;
+  };
+  const own = { loadSync: answer(() => load().loadSync) };
+  const standIn = new Module(loaderFile);
+  standIn.filename = loaderFile;
+  standIn.loaded = true;
+  standIn.exports = new Proxy(own, { get: (target, name) => (name in target ? target[name as keyof typeof own] : load()[name as keyof Loader]) });
+  require.cache[loaderFile] = standIn;
+} else {
+  const loader = etcd3Require('@grpc/proto-loader') as { loadSync: Loader['loadSync'] };
+  const parse = loader.loadSync;
+  loader.loadSync = answer(() => parse);
+}

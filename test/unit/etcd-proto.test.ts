@@ -29,6 +29,8 @@ test("etcd3's load of rpc.proto gets the generated services, not a parse", () =>
   const bytes = range(def).requestSerialize({ key: Buffer.from('k'), limit: '3' });
   const decoded = range(def).requestDeserialize(bytes) as { key: Buffer; limit: string; sort_order: string };
   assert.deepEqual([decoded.key, decoded.limit, decoded.sort_order], [Buffer.from('k'), '3', 'None']);
+  // nor was the .proto parser loaded for it
+  assert.deepEqual(Object.keys(require.cache).filter((f) => f.endsWith(path.join('protobufjs', 'src', 'parse.js'))), []);
 });
 
 test('other options are parsed as before', () => {
