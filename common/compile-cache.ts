@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import * as os from 'node:os';
@@ -58,8 +58,9 @@ function cacheDir(): string | undefined {
   return path.join(base, 'quell');
 }
 
+// crypto.hash (Node 20.12+) hashes a whole source several times faster than a Hash object at start-up
 function sha1(text: string): string {
-  return createHash('sha1').update(text).digest('hex');
+  return typeof crypto.hash === 'function' ? crypto.hash('sha1', text, 'hex') : crypto.createHash('sha1').update(text).digest('hex');
 }
 
 // [u32 name length][name][u32 hash length][hash][u32 data length][data]…
