@@ -3,6 +3,8 @@ import { NodeAgent } from '../node-agent/agent';
 import { WorkloadSession } from '../client/workload-client';
 import { errorText } from '../errors/error-text';
 import * as path from 'node:path';
+import * as os from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { TransportSecurity, type TlsOptions } from '../common/tls';
 
 /**
@@ -81,11 +83,14 @@ async function main(): Promise<void> {
   const o = options(process.argv.slice(2));
   const agents: NodeAgent[] = [];
   const sessions: WorkloadSession[] = [];
+  // the agents' kill logs live as long as this host
+  const killLogs = mkdtempSync(path.join(os.tmpdir(), 'quell-bench-kill-log-'));
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       for (const s of sessions) s.close();
       await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+      rmSync(killLogs, { recursive: true, force: true });
     })();
     return stopping;
   };
@@ -104,7 +109,7 @@ async function main(): Promise<void> {
   try {
     await inBatches(nodeIds, START_CONCURRENCY, async (nodeId) => {
       const security = TransportSecurity.from(pkiFiles(o.pki, `agent-${nodeId}`));
-      agents.push(await NodeAgent.create({ etcd: o.etcd, nodeId, listen: '127.0.0.1:0', clusters: [o.cluster], leaseTtlSeconds: o.leaseTtl, security }));
+      agents.push(await NodeAgent.create({ etcd: o.etcd, nodeId, listen: '127.0.0.1:0', clusters: [o.cluster], leaseTtlSeconds: o.leaseTtl, security, killLogDir: path.join(killLogs, nodeId) }));
     });
     await inBatches(agents, START_CONCURRENCY, async (a) => {
       const session = new WorkloadSession(a.node.address, pkiFiles(o.pki, 'workload'));

@@ -29,10 +29,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 const USAGE = `usage: quell <command> [options]
 
 commands:
-  coordinator  --etcd URLS --listen H:P [--users FILE] [--default-cluster NAME]
+  coordinator  --etcd URLS --listen H:P [--users FILE] [--default-cluster NAME] [--max-concurrent-statements N] [--max-result-rows N]
   agent        --etcd URLS --node-id ID --listen H:P [--advertise H:P] [--cluster NAME[,NAME...]] [--lease-ttl S]
                [--backend mariadb://|mysql://|postgres://|clickhouse://USER:PASS@HOST:PORT]
-  client       [--coordinator H:P] [-u USER] [--password P] [-q SQL] [-f FORMAT] [--dialect clickhouse|mariadb]
+               [--kill-log-dir DIR] [--kill-log-max-mb N]
+  client       [--coordinator H:P[,H:P...]] [-u USER] [--password P] [-q SQL] [-f FORMAT] [--dialect clickhouse|mariadb]
   sim          --agent H:P [--queries N] [--user U] [--query TEXT] [--query-id-prefix P] ...
                --agent H:P --connections N --user U --host H --db D [--in-transaction] [--critical]
                --agent H:P --mutations N --table T [--database D] [--command TEXT] [--mutation-id-prefix P] [--parts N] [--part-ms MS]

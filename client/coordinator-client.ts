@@ -2,11 +2,13 @@ import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, quellProto } from '../proto/load';
 import { decodeColumns, decodeRow } from '../proto/codec';
 import type { CoordinatorClient } from '../proto/generated/quell/v1/Coordinator';
+import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
+import { connectionSettled } from './connection-wait';
 import { AsyncQueue } from '../common/async-queue';
-import { remoteQuellError, transportReason } from '../common/rpc-status';
+import { remoteQuellError, statementNotStarted, transportReason } from '../common/rpc-status';
 import { chError, QuellError, type Dialect } from '../errors/quell-error';
-import { TransportSecurity, type TlsOptions } from '../common/tls';
+import { plaintextAllowed, TransportSecurity, type TlsOptions } from '../common/tls';
 import type { Column, SqlValue } from '../sql/types';
 
 export type ResultEvent =
@@ -38,48 +40,67 @@ export interface ClientOptions {
    * certificate) log in without a password. Plaintext needs `insecure: true` and a loopback address.
    */
   readonly tls?: TlsOptions;
+  /** how long to wait for a connection to one coordinator before trying the next (default 5 s) */
+  readonly connectTimeoutMs?: number;
 }
 
-/** A client of the coordinator's Execute API; statement failures arrive as QuellError. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** Result messages received and not yet taken by the caller at which reading stops, and resumes. */
+const PAUSE_AT = 8;
+const RESUME_AT = 2;
+
+type Item = ResultEvent | QuellError;
+
+/** `a,b,c` or a list: the coordinator addresses, in the order they are tried. */
+export function coordinatorAddresses(spec: string | readonly string[]): string[] {
+  const list = (typeof spec === 'string' ? [spec] : spec).flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean);
+  if (list.length === 0) throw chError('BAD_ARGUMENTS', 'no coordinator address given');
+  return list;
+}
+
+/**
+ * A client of the coordinator's Execute API; statement failures arrive as QuellError. Given
+ * several coordinators, a statement goes to the one that last worked, and moves on to the next
+ * only when it certainly did not start where it was sent (no connection, a refused stream, or
+ * a coordinator that refused it before starting). A statement that may have started is never
+ * sent again: its failure is the result.
+ */
 export class QuellClient {
-  private readonly client: CoordinatorClient;
   private readonly security: TransportSecurity;
+  /** every coordinator, in the order tried */
+  readonly addresses: readonly string[];
+  private readonly stubs = new Map<string, CoordinatorClient>();
+  private preferred = 0;
 
   constructor(
-    readonly address: string,
+    address: string | readonly string[],
     private readonly opts: ClientOptions = {},
   ) {
-    const Ctor = quellProto().coordinator.quell.v1.Coordinator;
+    this.addresses = coordinatorAddresses(address);
     this.security = TransportSecurity.from(opts.tls ?? {});
-    this.client = new Ctor(address, this.security.channelCredentials(address, 'coordinator'), {
-      ...CHANNEL_OPTIONS,
-      'grpc.max_send_message_length': 64 * 1024 * 1024,
-      'grpc.max_receive_message_length': -1,
-    });
+    // a plaintext client fails here, before any statement, when plaintext is not allowed
+    if (!this.security.secure) for (const a of this.addresses) plaintextAllowed(a, opts.tls?.insecure === true);
   }
 
-  /** Streams a statement's result: header, row batches as they arrive, end. */
+  /** The coordinator the next statement goes to first: the last one that took a statement. */
+  get address(): string {
+    return this.addresses[this.preferred] as string;
+  }
+
+  /** Streams a statement's result: header, row batches as they arrive, end. The statement is sent at once. */
   execute(sql: string, options: ExecuteOptions = {}): AsyncIterable<ResultEvent> {
-    const queue = new AsyncQueue<ResultEvent | QuellError>();
-    const call = this.client.Execute({
+    const req = {
       sql,
       user: this.opts.user ?? 'default',
       password: this.opts.password ?? '',
       statement_id: options.statementId ?? '',
-      dialect: options.dialect === 'mariadb' ? 'DIALECT_MARIADB' : 'DIALECT_CLICKHOUSE',
-    });
-    options.signal?.addEventListener('abort', () => call.cancel(), { once: true });
-    call.on('data', (msg: ExecuteResponse__Output) => {
-      const ev = toEvent(msg);
-      if (ev) queue.push(ev);
-    });
-    call.on('end', () => queue.close());
-    call.on('error', (err: grpc.ServiceError) => {
-      queue.push(transportError(err, this.address));
-      queue.close();
-    });
+      dialect: options.dialect === 'mariadb' ? ('DIALECT_MARIADB' as const) : ('DIALECT_CLICKHOUSE' as const),
+    };
+    const started = this.send(req, options.signal);
+    // the iteration reports a failure; until it runs, the promise must not count as unhandled
+    started.catch(() => undefined);
     return (async function* () {
-      for await (const item of queue) {
+      for await (const item of await started) {
         if (item instanceof QuellError) throw item;
         yield item;
       }
@@ -102,9 +123,113 @@ export class QuellClient {
   }
 
   close(): void {
-    this.client.close();
+    for (const stub of this.stubs.values()) stub.close();
+    this.stubs.clear();
     this.security.close();
   }
+
+  /** Tries the coordinators in turn until one takes the statement; its result stream. */
+  private async send(req: ExecuteRequest, signal: AbortSignal | undefined): Promise<AsyncIterable<Item>> {
+    const timeoutMs = this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const missed: string[] = [];
+    for (let k = 0; k < this.addresses.length; k++) {
+      const i = (this.preferred + k) % this.addresses.length;
+      const address = this.addresses[i] as string;
+      const stub = this.stub(address);
+      const settled = await connectionSettled(stub.getChannel(), timeoutMs);
+      if (signal?.aborted) throw chError('QUERY_WAS_CANCELLED', 'statement cancelled');
+      if (!settled) {
+        missed.push(`${address}: no connection within ${timeoutMs / 1000} s`);
+        continue;
+      }
+      const attempt = await sendTo(stub, address, req, signal);
+      if ('refused' in attempt) {
+        // with one coordinator, its own refusal is the clearest answer
+        if (this.addresses.length === 1 && attempt.refused) throw attempt.refused;
+        missed.push(`${address}: ${attempt.reason}`);
+        continue;
+      }
+      this.preferred = i;
+      return attempt.results;
+    }
+    if (missed.length === 1) throw chError('NETWORK_ERROR', `cannot reach the coordinator at ${missed[0]}`, true);
+    throw chError('ALL_CONNECTION_TRIES_FAILED', `All connection tries failed: ${missed.join('; ')}`, true);
+  }
+
+  private stub(address: string): CoordinatorClient {
+    let stub = this.stubs.get(address);
+    if (!stub) {
+      const Ctor = quellProto().coordinator.quell.v1.Coordinator;
+      stub = new Ctor(address, this.security.channelCredentials(address, 'coordinator'), {
+        ...CHANNEL_OPTIONS,
+        'grpc.max_send_message_length': 64 * 1024 * 1024,
+        'grpc.max_receive_message_length': -1,
+      });
+      this.stubs.set(address, stub);
+    }
+    return stub;
+  }
+}
+
+/**
+ * Sends the statement to one coordinator. Resolves with its result stream once anything came
+ * back, or with the reason when the call failed before the statement started.
+ */
+type Attempt = { readonly results: AsyncIterable<Item> } | { readonly reason: string; readonly refused: QuellError | undefined };
+
+function sendTo(stub: CoordinatorClient, address: string, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt> {
+  return new Promise((resolve) => {
+    const queue = new AsyncQueue<Item>();
+    const call = stub.Execute(req);
+    let settled = false;
+    let received = false;
+    let paused = false;
+    // flow control: a caller that stops iterating stops the reading, and so the coordinator
+    // (it writes only as fast as this client takes)
+    const results = (async function* () {
+      for await (const item of queue) {
+        yield item;
+        if (paused && queue.length <= RESUME_AT) {
+          paused = false;
+          call.resume();
+        }
+      }
+    })();
+    const started = (): void => {
+      if (settled) return;
+      settled = true;
+      resolve({ results });
+    };
+    const cancel = (): void => call.cancel();
+    signal?.addEventListener('abort', cancel, { once: true });
+    const finish = (): void => {
+      signal?.removeEventListener('abort', cancel);
+      queue.close();
+      started();
+    };
+    call.on('data', (msg: ExecuteResponse__Output) => {
+      received = true;
+      const ev = toEvent(msg);
+      if (ev) queue.push(ev);
+      if (!paused && queue.length >= PAUSE_AT) {
+        paused = true;
+        call.pause();
+      }
+      started();
+    });
+    call.on('end', finish);
+    call.on('error', (err: grpc.ServiceError) => {
+      if (!received && !settled && statementNotStarted(err)) {
+        signal?.removeEventListener('abort', cancel);
+        settled = true;
+        const refused = remoteQuellError(err);
+        resolve({ reason: refused?.message ?? transportReason(err.details), refused });
+        return;
+      }
+      queue.push(transportError(err, address));
+      finish();
+    });
+  });
 }
 
 function toEvent(msg: ExecuteResponse__Output): ResultEvent | QuellError | undefined {

@@ -8,6 +8,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private wake: (() => void) | undefined;
   private closed = false;
 
+  /** Items pushed and not yet taken. */
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
   push(item: T): void {
     if (this.closed) return;
     this.items.push(item);

@@ -25,6 +25,31 @@ export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   return { code: grpc.status.INTERNAL, details: message, metadata };
 }
 
+/** Set by a server that refused a call before doing anything for it. */
+const NOT_STARTED = 'quell-not-started';
+
+/**
+ * The status for a call refused before its statement started (a draining coordinator): the
+ * error travels as usual, and the marker tells a client it may send the statement elsewhere.
+ */
+export function notStartedStatus(err: QuellError): Partial<grpc.StatusObject> {
+  const status = toServiceError(err);
+  status.metadata?.set(NOT_STARTED, '1');
+  return { ...status, code: grpc.status.UNAVAILABLE };
+}
+
+/**
+ * Whether a failed call certainly never reached the statement: grpc-js found no connection to
+ * send it on, the server refused the HTTP/2 stream (REFUSED_STREAM: not processed), or the
+ * server marked its refusal. A call that broke after it was sent may have started, whatever its
+ * code, and is never in this class.
+ */
+export function statementNotStarted(err: unknown): boolean {
+  if (!isServiceError(err)) return false;
+  if (err.metadata.get(NOT_STARTED)[0] === '1') return true;
+  return err.code === grpc.status.UNAVAILABLE && /^No connection established|Stream refused by server/.test(err.details);
+}
+
 /** Why a node could not answer: the kill_status of its node row. */
 export type NodeFailureKind = 'node_unreachable' | 'node_timeout' | 'node_error';
 
@@ -45,7 +70,8 @@ export function transportReason(details: string): string {
   if (tls) return tls.reason;
   const m = /connect (E[A-Z]+) ([^\s]+?)\.?(\s|$)/.exec(details);
   if (m) return `connect ${m[1]} ${m[2]}`;
-  return details.replace(/\s*Resolution note:\s*$/, '').trim() || 'connection failed';
+  // a subchannel another channel saw fail first has no error of its own to report
+  return details.replace(/\s*Resolution note:\s*$/, '').replace(/\s*Last error: null\.?$/, '').trim() || 'connection failed';
 }
 
 function isServiceError(err: unknown): err is grpc.ServiceError {

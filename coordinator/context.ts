@@ -5,6 +5,7 @@ import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
 import type { ClusterMembership } from './membership';
 import type { User } from './users';
+import type { StatementSummary } from './statement-summary';
 
 /** What one statement runs with. */
 export interface StatementContext {
@@ -19,12 +20,24 @@ export interface StatementContext {
   readonly dialect: Dialect;
   /** aborted when the client goes away */
   readonly signal: AbortSignal;
+  /** who sent the statement, for the kill log: the client's verified certificate identity, or its address */
+  readonly client: string;
+  /** the statement's info line (kind, condition, statuses, nodes missed), filled as it runs */
+  readonly summary: StatementSummary;
+  /** the statement says when it will be done at the latest (epoch ms): a draining coordinator waits that long */
+  expectEndBy(epochMs: number): void;
+  /** the coordinator's --max-result-rows: a read's default and ceiling (0: none) */
+  readonly maxResultRows: number;
 }
 
-/** Where an interpreter puts its result; the service turns it into the Execute stream. */
+/**
+ * Where an interpreter puts its result; the service turns it into the Execute stream. rows()
+ * resolves once the sink has room again: a producer awaits it before making more, so a client
+ * that reads slowly (or not at all) slows its own statement instead of filling the coordinator.
+ */
 export interface ResultSink {
   header(columns: readonly Column[], format: string | undefined, dialect?: Dialect): void;
-  rows(rows: readonly (readonly SqlValue[])[]): void;
+  rows(rows: readonly (readonly SqlValue[])[]): Promise<void>;
   warn(message: string): void;
 }
 

@@ -7,6 +7,7 @@ import { connectEtcd, etcdUnavailable, type EtcdSecurity } from '../common/etcd'
 import { AgentPool } from './agent-pool';
 import { ClusterMembership } from './membership';
 import { CoordinatorService } from './coordinator-service';
+import { StatementRunner } from './statement-runner';
 import { Users } from './users';
 import { KillQueue } from './kill-queue';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
@@ -20,6 +21,10 @@ export interface CoordinatorOptions {
   readonly users?: Users;
   readonly defaultCluster?: string;
   readonly shutdownDeadlineMs?: number;
+  /** statements running at once (0: no limit; default 100) */
+  readonly maxConcurrentStatements?: number;
+  /** rows a read may return: the default and ceiling of max_result_rows (0: none) */
+  readonly maxResultRows?: number;
 }
 
 /** Statements up to this size reach the parser, which answers with its own error past 256 KiB. */
@@ -37,6 +42,7 @@ export class Coordinator {
     private readonly etcd: Etcd3,
     private readonly membership: ClusterMembership,
     private readonly pool: AgentPool,
+    private readonly runner: StatementRunner,
     /** the bound host:port */
     readonly address: string,
   ) {}
@@ -57,21 +63,23 @@ export class Coordinator {
         } catch (err) {
           throw etcdUnavailable(opts.etcd, err);
         }
-        new CoordinatorService({
+        const runner = new StatementRunner({
           users: opts.users ?? Users.defaults(),
           membership,
           pool,
           defaultCluster: opts.defaultCluster ?? 'default',
           killQueue: new KillQueue(etcd, opts.etcd),
           log: log.child({ service: 'execute' }),
-          peers: PeerPolicy.of(opts.security),
-        }).addToServer(server);
+          maxConcurrentStatements: opts.maxConcurrentStatements,
+          maxResultRows: opts.maxResultRows,
+        });
+        new CoordinatorService(runner, PeerPolicy.of(opts.security)).addToServer(server);
         const port = await new Promise<number>((resolve, reject) =>
           server.bindAsync(opts.listen, opts.security.serverCredentials(opts.listen, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
         );
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, address);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, address);
       });
     } catch (err) {
       await membership.close();
@@ -82,8 +90,12 @@ export class Coordinator {
 
   /** Stops serving, then closes the membership view, the agent channels and etcd. */
   async stop(): Promise<void> {
+    // running statements finish within their own deadlines; the hard stop waits that long
+    const graceMs = this.opts.shutdownDeadlineMs ?? 5_000;
+    const deadlineMs = Math.max(graceMs, this.runner.latestEndBy() - Date.now() + graceMs);
     await this.lifecycle.stop(
       async () => {
+        await this.runner.drain();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
         await this.membership.close();
         this.pool.close();
@@ -91,7 +103,7 @@ export class Coordinator {
         this.opts.security.close();
       },
       () => release(this.server, this.pool, this.etcd, this.opts.security),
-      this.opts.shutdownDeadlineMs ?? 5_000,
+      deadlineMs,
     );
   }
 }

@@ -15,7 +15,17 @@ export interface FanoutOptions {
   readonly callDeadlineMs: number;
   /** statement cancelled by its client: cancel every node call */
   readonly signal?: AbortSignal;
+  /**
+   * Reads: while the consumer is behind, stop reading the nodes that have answered, so their
+   * rows wait in the agents and the network instead of the coordinator. Never for kills: a
+   * node's stream must not stall into its deadline after it acted.
+   */
+  readonly pauseWhenBehind?: boolean;
 }
+
+/** Messages waiting for the consumer at which answered streams are paused, and at which they resume. */
+const PAUSE_AT = 64;
+const RESUME_AT = 16;
 
 /**
  * One node's answer as fan-out reads it: messages, then `end` or `error`. A gRPC
@@ -27,6 +37,42 @@ export interface NodeStream<T> {
   on(event: 'error', listener: (err: unknown) => void): unknown;
   /** stop the call: the stream then ends with an error (or not at all, once it has ended) */
   cancel(): void;
+  /** stop and restart reading (flow control); a stream without them is never paused */
+  pause?(): unknown;
+  resume?(): unknown;
+}
+
+/** Pauses the streams that have answered while the consumer is behind, and resumes them when it catches up. */
+class FlowControl {
+  private paused = false;
+  private readonly streams = new Set<NodeStream<unknown>>();
+
+  constructor(
+    private readonly queue: AsyncQueue<unknown>,
+    private readonly enabled: boolean,
+  ) {}
+
+  /** A stream delivered a message (so it has answered, and pausing it cannot make it time out). */
+  received(stream: NodeStream<unknown>): void {
+    if (!this.enabled) return;
+    this.streams.add(stream);
+    if (this.paused) stream.pause?.();
+    else if (this.queue.length >= PAUSE_AT) {
+      this.paused = true;
+      for (const s of this.streams) s.pause?.();
+    }
+  }
+
+  /** The consumer took a message. */
+  taken(): void {
+    if (!this.paused || this.queue.length > RESUME_AT) return;
+    this.paused = false;
+    for (const s of this.streams) s.resume?.();
+  }
+
+  ended(stream: NodeStream<unknown>): void {
+    this.streams.delete(stream);
+  }
 }
 
 export interface OpenOptions {
@@ -52,8 +98,9 @@ export function fanOut<T>(nodes: readonly MemberNode[], open: OpenNodeStream<T>,
   };
   if (remaining === 0) queue.close();
   const calls: (() => void)[] = [];
+  const flow = new FlowControl(queue, opts.pauseWhenBehind === true);
   for (const node of nodes) {
-    const cancel = callNode(node, open, opts, queue, terminal);
+    const cancel = callNode(node, open, opts, queue, terminal, flow);
     if (cancel) calls.push(cancel);
   }
   const cancelAll = (): void => {
@@ -62,15 +109,18 @@ export function fanOut<T>(nodes: readonly MemberNode[], open: OpenNodeStream<T>,
   const signal = opts.signal;
   if (signal?.aborted) cancelAll();
   else signal?.addEventListener('abort', cancelAll, { once: true });
-  return drain(queue, () => {
+  return drain(queue, flow, () => {
     signal?.removeEventListener('abort', cancelAll);
     cancelAll();
   });
 }
 
-async function* drain<T>(queue: AsyncQueue<T>, cleanup: () => void): AsyncGenerator<T> {
+async function* drain<T>(queue: AsyncQueue<T>, flow: FlowControl, cleanup: () => void): AsyncGenerator<T> {
   try {
-    yield* queue;
+    for await (const item of queue) {
+      yield item;
+      flow.taken();
+    }
   } finally {
     cleanup();
   }
@@ -83,6 +133,7 @@ function callNode<T>(
   opts: FanoutOptions,
   queue: AsyncQueue<FanoutEvent<T>>,
   terminal: (ev: FanoutEvent<T>) => void,
+  flow: FlowControl,
 ): (() => void) | undefined {
   if (!node.active) {
     terminal({ kind: 'inactive', node });
@@ -101,6 +152,7 @@ function callNode<T>(
     if (settled) return;
     settled = true;
     clearTimeout(firstAnswer);
+    flow.ended(stream);
     terminal(ev);
   };
   const firstAnswer = setTimeout(() => {
@@ -114,6 +166,7 @@ function callNode<T>(
       clearTimeout(firstAnswer);
     }
     queue.push({ kind: 'message', node, message });
+    flow.received(stream);
   });
   stream.on('end', () => settle({ kind: 'done', node }));
   stream.on('error', (err: unknown) => settle({ kind: 'failed', node, failure: toNodeFailure(err) }));

@@ -5,7 +5,7 @@ import type { SqlValue } from '../sql/types';
 import type { FanoutEvent } from './fanout';
 import type { KillTargetSpec } from './kill-targets';
 import { PlanTally } from './kill-plan';
-import { renderProcessStatus } from './kill-status';
+import { renderProcessStatus } from '../common/kill-status';
 import type { MemberNode } from './membership';
 import { nodeFailuresError } from './node-failures';
 

@@ -36,7 +36,8 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   const statementTime = Math.floor(Date.now() / 1000);
   const firstAnswerMs = settings.distributed_ddl_task_timeout * 1000;
   const syncMs = stmt.mode === 'SYNC' ? settings.sync_kill_timeout * 1000 : 0;
-  ctx.log.info({ cluster, nodes: nodes.length, mode: stmt.mode, target: spec.name }, 'kill');
+  ctx.log.debug({ cluster, nodes: nodes.length, mode: stmt.mode, target: spec.name }, 'kill');
+  ctx.summary.condition = where;
 
   const open = openKill(ctx.pool, {
     target: spec.wire,
@@ -48,11 +49,24 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     sync_timeout_ms: syncMs,
     statement_id: ctx.statementId,
     query_only: false,
+    client: ctx.client,
+    condition: '',
+    act_by_unix_ms: String(Date.now() + firstAnswerMs),
   });
-  const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs: firstAnswerMs + syncMs + SYNC_GRACE_MS, signal: ctx.signal });
+  const callDeadlineMs = firstAnswerMs + syncMs + SYNC_GRACE_MS;
+  ctx.expectEndBy(Date.now() + callDeadlineMs);
+  const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs, signal: ctx.signal });
   sink.header(spec.result, format);
-  const send = (rows: SqlValue[][]): void => {
-    if (rows.length > 0) sink.rows(rows);
+  const nodeIdAt = spec.result.length - 2;
+  // the merge holds rows only until every plan is in; after that each waits for the client
+  const send = async (rows: SqlValue[][]): Promise<void> => {
+    for (const r of rows) {
+      const status = String(r[0]);
+      ctx.summary.count(status);
+      // node rows (node_timeout, …) and durable kills queued for a node that was down
+      if (status.startsWith('node_') || status === 'queued') ctx.summary.miss(String(r[nodeIdAt]));
+    }
+    if (rows.length > 0) await sink.rows(rows);
   };
   const merge = new KillMerge({
     target: spec,
@@ -61,17 +75,17 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     queueMissed: spec.durable && stmt.mode !== 'TEST',
     throwOnNodeFailure: settings.distributed_ddl_output_mode === 'throw',
   });
-  for await (const ev of events) send(merge.push(ev));
-  send(merge.end());
+  for await (const ev of events) await send(merge.push(ev));
+  await send(merge.end());
   // a statement its client cancelled did not miss those nodes: nothing is queued for them
   if (merge.missed.length > 0 && !ctx.signal.aborted) {
     try {
       const intent = await ctx.killQueue.enqueue({ cluster, where, user: ctx.user.name, nodes: merge.missed.map((m) => m.node.nodeId), ttlSeconds: settings.mutation_kill_ttl, statementTime });
-      send(merge.queued(intent.id, new Date(intent.expires_at * 1000)));
+      await send(merge.queued(intent.id, new Date(intent.expires_at * 1000)));
     } catch (err) {
       const why = errorText(err);
       ctx.log.warn({ err: why }, 'could not queue a durable kill');
-      send(merge.notQueued(why));
+      await send(merge.notQueued(why));
     }
   }
   const failure = merge.failureError();

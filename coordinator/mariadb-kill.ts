@@ -11,6 +11,7 @@ import { PlanTally } from './kill-plan';
 import { idFilter, userFilter } from './mariadb-filters';
 import type { MemberNode } from './membership';
 import { hasGrant, type User } from './users';
+import { INACTIVE_MESSAGE } from './kill-merge';
 
 /** MariaDB's words (sql/share/errmsg-utf8.txt). */
 const unknownThread = (id: number) => QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}`);
@@ -42,12 +43,14 @@ function constantId(expr: Expr): number {
 }
 
 /** One Kill call to each node, gathered: plans summed, failures kept. */
-async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, where: Expr, stmt: MysqlKillStatement, mode: KillMode): Promise<{ plan: PlanTally; failures: string[] }> {
+async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, where: Expr, stmt: MysqlKillStatement, mode: KillMode, condition = ''): Promise<{ plan: PlanTally; failures: string[] }> {
   const plan = new PlanTally();
   const failures: string[] = [];
+  const text = renderExpr(where);
+  ctx.summary.condition = condition || text;
   const open = openKill(ctx.pool, {
     target: 'KILL_TARGET_CONNECTION',
-    where: renderExpr(where),
+    where: text,
     mode,
     soft: stmt.soft,
     user: ctx.user.name,
@@ -55,10 +58,18 @@ async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, wh
     sync_timeout_ms: 0,
     statement_id: ctx.statementId,
     query_only: stmt.target === 'QUERY',
+    client: ctx.client,
+    // the kill log names the id the statement named, not the filter it became
+    condition,
+    act_by_unix_ms: String(Date.now() + FIRST_ANSWER_MS),
   });
+  ctx.expectEndBy(Date.now() + FIRST_ANSWER_MS);
   for await (const ev of fanOut(nodes, open, { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal })) {
     if (ev.kind === 'message' && ev.message.plan) plan.add(ev.message.plan);
-    else if (ev.kind === 'failed') failures.push(`${ev.node.nodeId}: ${ev.failure.kind} (${ev.failure.message})`);
+    else if (ev.kind === 'failed') {
+      failures.push(`${ev.node.nodeId}: ${ev.failure.kind} (${ev.failure.message})`);
+      ctx.summary.miss(ev.node.nodeId);
+    }
   }
   return { plan, failures };
 }
@@ -85,27 +96,39 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
     const isQuery = by.kind === 'queryId';
     const node = ownerOf(id, ctx);
     if (!node) throw isQuery ? unknownQuery(id) : unknownThread(id);
-    const { plan, failures } = await callNodes([node], ctx, idFilter(isQuery ? 'QUERY_ID' : 'ID', id), stmt, 'KILL_MODE_ASYNC');
+    const { plan, failures } = await callNodes([node], ctx, idFilter(isQuery ? 'QUERY_ID' : 'ID', id), stmt, 'KILL_MODE_ASYNC', String(id));
     if (failures.length > 0) throw failed(`KILL could not reach the owning node: ${failures.join('; ')}`);
     if (plan.denied) throw isQuery ? notOwnerOfQuery(id) : notOwnerOfThread(String(id));
     if (plan.eligible === 0) throw isQuery ? unknownQuery(id) : unknownThread(id);
+    ctx.summary.count('killed', plan.eligible);
     sink.header([], undefined, 'mariadb');
     return { rows: 0, affectedRows: 0 };
   }
 
-  // KILL USER: every connection of that user on every node, or none of them
+  // KILL USER: every connection of that user on every node, or none of them. The agents act
+  // right after their plan, so all-or-nothing needs two rounds: TEST (lists, sends nothing)
+  // proves that every member answers, and only then does the real round go out. A member that
+  // cannot be asked at all (no live lease) fails the statement before anything is sent.
   const name = by.kind === 'currentUser' ? ctx.user.name : by.user;
   const where = userFilter(name, by.kind === 'user' ? by.host : undefined);
-  const nodes = ctx.membership.nodes(ctx.defaultCluster).filter((n) => n.active);
-  const check = await callNodes(nodes, ctx, where, stmt, 'KILL_MODE_TEST');
+  const members = ctx.membership.nodes(ctx.defaultCluster);
+  const inactive = members.filter((n) => !n.active).map((n) => `${n.nodeId}: node_inactive (${INACTIVE_MESSAGE})`);
+  for (const n of members) if (!n.active) ctx.summary.miss(n.nodeId);
+  if (inactive.length > 0) throw failed(`KILL USER killed nothing: not every node can be asked: ${inactive.join('; ')}`);
+  const check = await callNodes(members, ctx, where, stmt, 'KILL_MODE_TEST');
   if (check.failures.length > 0) throw failed(`KILL USER killed nothing: not every node answered: ${check.failures.join('; ')}`);
   if (check.plan.skipped > 0) throw notOwnerOfThread(check.plan.skippedId);
   if (check.plan.eligible === 0) {
     sink.header([], undefined, 'mariadb');
     return { rows: 0, affectedRows: 0 };
   }
-  const done = await callNodes(nodes, ctx, where, stmt, 'KILL_MODE_ASYNC');
-  if (done.failures.length > 0) ctx.log.warn({ failures: done.failures }, 'KILL USER: nodes failed after the check');
+  const done = await callNodes(members, ctx, where, stmt, 'KILL_MODE_ASYNC');
+  ctx.summary.count('killed', done.plan.eligible);
+  if (done.failures.length > 0) {
+    // every node answered the check a moment ago: what the others did cannot be taken back, so say it
+    ctx.log.warn({ failures: done.failures }, 'KILL USER: nodes failed after the check');
+    throw failed(`KILL USER was not carried out everywhere: ${done.failures.join('; ')} failed after the check; the other nodes signalled ${done.plan.eligible} connection(s)`);
+  }
   sink.header([], undefined, 'mariadb');
   return { rows: 0, affectedRows: done.plan.eligible };
 }

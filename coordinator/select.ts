@@ -2,7 +2,7 @@ import type { Expr, SelectStatement, ShowProcesslistStatement } from '../sql/ast
 import { renderExpr } from '../sql/render';
 import { parseStatement } from '../sql/parser';
 import { hasGrant } from './users';
-import { chError } from '../errors/quell-error';
+import { chError, type QuellError } from '../errors/quell-error';
 import { CLUSTERS_COLUMNS, KILL_QUEUE_COLUMNS, findAgentTable, type AgentTable } from '../sql/tables';
 import type { Column, SqlValue } from '../sql/types';
 import { isTrue } from '../sql/compile';
@@ -12,7 +12,7 @@ import type { ResultSink, StatementContext, StatementOutcome } from './context';
 import { fanOut } from './fanout';
 import { openScan } from './agent-calls';
 import { nodeFailuresError } from './node-failures';
-import { resolveSettings } from './settings';
+import { resolveSettings, resultRowLimit } from './settings';
 import { compareRows } from './sort';
 
 interface Projection {
@@ -69,52 +69,153 @@ function finish(rows: SqlValue[][], p: Projection, stmt: SelectStatement): SqlVa
   if (p.orderKeys.length > 0) rows.sort((a, b) => compareRows(a, b, p.orderKeys));
   const from = stmt.offset ?? 0;
   const to = stmt.limit === undefined ? rows.length : from + stmt.limit;
-  const width = p.columns.length;
-  return rows.slice(from, to).map((r) => (r.length === width ? r : r.slice(0, width)));
+  return rows.slice(from, to).map((r) => visible(r, p));
+}
+
+/** A row without its hidden ORDER BY keys. */
+function visible(r: SqlValue[], p: Projection): SqlValue[] {
+  return r.length === p.columns.length ? r : r.slice(0, p.columns.length);
+}
+
+function tooManyRows(max: number, current: number): QuellError {
+  return chError('TOO_MANY_ROWS_OR_BYTES', `Limit for result exceeded, max rows: ${max}, current rows: ${current}`);
+}
+
+/**
+ * Where a read's rows go as agents send them. Without ORDER BY they stream to the client as
+ * they come (OFFSET and LIMIT applied on the way), each block waiting for the client. With
+ * ORDER BY they must all be seen first: only the best OFFSET + LIMIT are kept, and without a
+ * LIMIT the gathered rows are the result, held to max_result_rows.
+ */
+class ReadRows {
+  private readonly gathered: SqlValue[][] = [];
+  private skip: number;
+  private left: number;
+  private sent = 0;
+  /** ORDER BY … LIMIT: the most rows worth keeping */
+  private readonly keep: number;
+
+  constructor(
+    private readonly p: Projection,
+    private readonly stmt: SelectStatement,
+    private readonly sink: ResultSink,
+    private readonly maxRows: number,
+  ) {
+    this.skip = stmt.offset ?? 0;
+    this.left = stmt.limit ?? Infinity;
+    this.keep = stmt.limit === undefined ? Infinity : (stmt.offset ?? 0) + stmt.limit;
+  }
+
+  private get sorted(): boolean {
+    return this.p.orderKeys.length > 0;
+  }
+
+  /** False once LIMIT is reached and nothing more can matter. */
+  get wanted(): boolean {
+    return this.sorted || this.left > 0;
+  }
+
+  async add(rows: SqlValue[][]): Promise<void> {
+    if (this.sorted) return this.gather(rows);
+    const out: SqlValue[][] = [];
+    for (const r of rows) {
+      if (this.skip > 0) this.skip--;
+      else if (this.left > 0) {
+        this.left--;
+        out.push(visible(r, this.p));
+      }
+    }
+    await this.send(out);
+  }
+
+  /** The sorted result, once every node is done. */
+  async end(): Promise<void> {
+    if (this.sorted) await this.send(finish(this.gathered.splice(0), this.p, this.stmt));
+  }
+
+  get rows(): number {
+    return this.sent;
+  }
+
+  private gather(rows: SqlValue[][]): void {
+    for (const r of rows) this.gathered.push(r);
+    if (this.keep === Infinity) {
+      if (this.maxRows > 0 && this.gathered.length > this.maxRows) throw tooManyRows(this.maxRows, this.gathered.length);
+    } else if (this.gathered.length > Math.max(2 * this.keep, 1024)) {
+      // keep the best OFFSET + LIMIT; sorting now and then keeps this linear in what arrives
+      this.gathered.sort((a, b) => compareRows(a, b, this.p.orderKeys));
+      this.gathered.length = this.keep;
+    }
+  }
+
+  private async send(rows: SqlValue[][]): Promise<void> {
+    if (rows.length === 0) return;
+    this.sent += rows.length;
+    if (this.maxRows > 0 && this.sent > this.maxRows) throw tooManyRows(this.maxRows, this.sent);
+    await this.sink.rows(rows);
+  }
+}
+
+/** The kill log says who killed what: reading it takes the grant that reading others' processes does. */
+function checkReadable(table: AgentTable, ctx: StatementContext): void {
+  if (table.wire === 'TABLE_KILL_LOG' && !hasGrant(ctx.user, 'PROCESS')) {
+    throw chError('ACCESS_DENIED', `${ctx.user.name}: Not enough privileges. To execute this query it's necessary to have grant PROCESS ON ${table.name}`);
+  }
 }
 
 async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluster: string | undefined, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
+  checkReadable(table, ctx);
   const format = checkFormat(stmt);
   const settings = resolveSettings(stmt.settings);
+  const maxRows = resultRowLimit(settings, ctx.maxResultRows);
   const p = project(stmt, table.columns);
   const name = resolveCluster(ctx, cluster);
   const nodes = ctx.membership.nodes(name);
   const firstAnswerMs = settings.distributed_ddl_task_timeout * 1000;
+  const where = p.where ? renderExpr(p.where) : '';
+  ctx.summary.condition = where;
   const open = openScan(ctx.pool, {
     table: table.wire,
-    where: p.where ? renderExpr(p.where) : '',
+    where,
     expressions: p.exprs.map(renderExpr),
     statement_id: ctx.statementId,
     user: ctx.user.name,
     // MariaDB: without PROCESS a user sees only its own connections
     see_all_users: table.wire !== 'TABLE_CONNECTIONS' || hasGrant(ctx.user, 'PROCESS') || hasGrant(ctx.user, 'SUPER'),
   });
-  const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs: firstAnswerMs * 2, signal: ctx.signal });
-  const rows: SqlValue[][] = [];
+  sink.header(p.columns, format, table.wire === 'TABLE_CONNECTIONS' ? 'mariadb' : 'clickhouse');
+  // a read may pause the agents' streams while its client catches up: it kills nothing, so a late row is only late
+  ctx.expectEndBy(Date.now() + firstAnswerMs * 2);
+  const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs: firstAnswerMs * 2, signal: ctx.signal, pauseWhenBehind: true });
+  const out = new ReadRows(p, stmt, sink, maxRows);
   const failures: string[] = [];
   let timedOut = 0;
   for await (const ev of events) {
-    if (ev.kind === 'message') for (const r of ev.message.rows) rows.push(decodeRow(r));
-    else if (ev.kind === 'inactive') failures.push(`${ev.node.nodeId} (node_inactive)`);
-    else if (ev.kind === 'failed') {
+    if (ev.kind === 'message') {
+      await out.add(ev.message.rows.map(decodeRow));
+      // LIMIT reached: leaving the loop cancels the calls still open
+      if (!out.wanted) break;
+    } else if (ev.kind === 'inactive') {
+      failures.push(`${ev.node.nodeId} (node_inactive)`);
+      ctx.summary.miss(ev.node.nodeId);
+    } else if (ev.kind === 'failed') {
       if (ev.failure.kind === 'node_timeout') timedOut++;
       failures.push(`${ev.node.nodeId} (${ev.failure.kind}: ${ev.failure.message})`);
+      ctx.summary.miss(ev.node.nodeId);
     }
   }
   if (failures.length > 0 && settings.distributed_ddl_output_mode === 'throw') {
     throw nodeFailuresError('SELECT', failures, nodes.length, timedOut);
   }
   for (const f of failures) sink.warn(`no rows from ${f}`);
-  const out = finish(rows, p, stmt);
-  sink.header(p.columns, format, table.wire === 'TABLE_CONNECTIONS' ? 'mariadb' : 'clickhouse');
-  if (out.length > 0) sink.rows(out);
-  return { rows: out.length };
+  await out.end();
+  return { rows: out.rows };
 }
 
 /** Tables the coordinator answers itself: system.clusters and system.one. */
-function localRows(stmt: SelectStatement, sink: ResultSink, columns: readonly Column[], all: SqlValue[][]): StatementOutcome {
+async function localRows(stmt: SelectStatement, ctx: StatementContext, sink: ResultSink, columns: readonly Column[], all: SqlValue[][]): Promise<StatementOutcome> {
   const format = checkFormat(stmt);
-  resolveSettings(stmt.settings);
+  const maxRows = resultRowLimit(resolveSettings(stmt.settings), ctx.maxResultRows);
   const p = project(stmt, columns);
   const filter = p.where ? analyzeExpr(p.where, columns) : undefined;
   const exprs = p.exprs.map((e) => analyzeExpr(e, columns));
@@ -124,8 +225,9 @@ function localRows(stmt: SelectStatement, sink: ResultSink, columns: readonly Co
     rows.push(exprs.map((e) => e.evaluate(r)));
   }
   const out = finish(rows, p, stmt);
+  if (maxRows > 0 && out.length > maxRows) throw tooManyRows(maxRows, out.length);
   sink.header(p.columns, format);
-  if (out.length > 0) sink.rows(out);
+  if (out.length > 0) await sink.rows(out);
   return { rows: out.length };
 }
 
@@ -146,9 +248,9 @@ function killQueueRows(ctx: StatementContext): SqlValue[][] {
 
 export async function select(stmt: SelectStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
   const from = stmt.from;
-  if (from.kind === 'table' && from.name === 'system.clusters') return localRows(stmt, sink, CLUSTERS_COLUMNS, clusterRows(ctx));
-  if (from.kind === 'table' && from.name === 'system.kill_queue') return localRows(stmt, sink, KILL_QUEUE_COLUMNS, killQueueRows(ctx));
-  if (from.kind === 'table' && from.name === 'system.one') return localRows(stmt, sink, [{ name: 'dummy', type: 'UInt8' }], [[0]]);
+  if (from.kind === 'table' && from.name === 'system.clusters') return localRows(stmt, ctx, sink, CLUSTERS_COLUMNS, clusterRows(ctx));
+  if (from.kind === 'table' && from.name === 'system.kill_queue') return localRows(stmt, ctx, sink, KILL_QUEUE_COLUMNS, killQueueRows(ctx));
+  if (from.kind === 'table' && from.name === 'system.one') return localRows(stmt, ctx, sink, [{ name: 'dummy', type: 'UInt8' }], [[0]]);
   const table = findAgentTable(from.name);
   if (!table) throw chError('UNKNOWN_TABLE', `Table ${from.name} doesn't exist`);
   return selectFromAgents(stmt, table, from.kind === 'cluster' ? from.cluster : undefined, ctx, sink);

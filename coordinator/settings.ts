@@ -12,6 +12,10 @@ export interface StatementSettings {
   readonly distributed_ddl_output_mode: OutputMode;
   /** seconds a queued (durable) mutation kill waits for its nodes to return */
   readonly mutation_kill_ttl: number;
+  /** most rows a read may return (0: no limit); unset: the coordinator's --max-result-rows */
+  readonly max_result_rows?: number;
+  /** fail at start when more statements than this (itself included) would run on the coordinator (0: no limit of its own) */
+  readonly max_concurrent_statements?: number;
 }
 
 export const DEFAULT_SETTINGS: StatementSettings = {
@@ -31,6 +35,14 @@ function seconds(min: number, max: number): (s: Setting) => number {
   };
 }
 
+function count(s: Setting): number {
+  const v = typeof s.value === 'string' && s.value.trim() !== '' ? Number(s.value) : s.value;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw chError('BAD_ARGUMENTS', `Invalid value ${JSON.stringify(s.value)} for setting ${s.name}: expected a non-negative integer`);
+  }
+  return v;
+}
+
 function outputMode(s: Setting): OutputMode {
   if (s.value === 'never_throw' || s.value === 'throw') return s.value;
   throw chError('BAD_ARGUMENTS', `Invalid value ${JSON.stringify(s.value)} for setting ${s.name}: expected 'never_throw' or 'throw'`);
@@ -43,6 +55,8 @@ const PARSERS = {
   distributed_ddl_output_mode: outputMode,
   // etcd leases are whole seconds and at least about 2 s long
   mutation_kill_ttl: seconds(1, 30 * 24 * 3600),
+  max_result_rows: count,
+  max_concurrent_statements: count,
 } as const;
 
 type Name = keyof typeof PARSERS;
@@ -52,10 +66,32 @@ function isKnown(name: string): name is Name {
 }
 
 export function resolveSettings(list: readonly Setting[]): StatementSettings {
-  const out: { -readonly [K in Name]: StatementSettings[K] } = { ...DEFAULT_SETTINGS };
+  const out: { -readonly [K in Name]?: StatementSettings[K] } = { ...DEFAULT_SETTINGS };
   for (const s of list) {
     if (!isKnown(s.name)) throw chError('UNKNOWN_SETTING', `Unknown setting ${s.name}`);
     (out as Record<Name, unknown>)[s.name] = PARSERS[s.name](s);
   }
-  return out;
+  return out as StatementSettings;
+}
+
+/**
+ * The row limit of a read: the statement's max_result_rows, within the coordinator's
+ * --max-result-rows (0: none), which is also the default. 0 means no limit.
+ */
+export function resultRowLimit(settings: StatementSettings, coordinatorMax: number): number {
+  const asked = settings.max_result_rows;
+  if (asked === undefined) return coordinatorMax;
+  if (coordinatorMax > 0 && (asked === 0 || asked > coordinatorMax)) {
+    throw chError('SETTING_CONSTRAINT_VIOLATION', `Setting max_result_rows shouldn't be greater than ${coordinatorMax} (the coordinator's --max-result-rows)`);
+  }
+  return asked;
+}
+
+/**
+ * The statement's max_concurrent_statements, read before anything else runs: the slot is taken
+ * first, so the rest of the settings are checked later in their usual order.
+ */
+export function concurrencySetting(list: readonly Setting[]): number | undefined {
+  const s = list.filter((x) => x.name === 'max_concurrent_statements').at(-1);
+  return s ? PARSERS.max_concurrent_statements(s) : undefined;
 }

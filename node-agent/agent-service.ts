@@ -10,20 +10,38 @@ import type { Logger } from '../common/logger';
 import { chError } from '../errors/quell-error';
 import type { NodeIdentity } from './node-identity';
 import type { KillSink } from './kill-executor';
-import type { Served } from './served-table';
+import type { Readable, Served } from './served-table';
 import type { PeerPolicy } from '../common/tls/peer-policy';
 import type { QuellError } from '../errors/quell-error';
+import type { Row } from '../proto/generated/quell/v1/Row';
+import { formatIdentity } from '../common/identity';
+import type { KillRecorder } from './kill-record';
 
 /** The tables this node serves: its own (workloads) or a database server's (backend). */
 export interface ServedTables {
   readonly processes: Served;
   readonly mutations: Served;
   readonly connections: Served;
+  /** system.kill_log: read only */
+  readonly killLog: Readable;
+}
+
+/** Resolves when a stream can take more (or its call ended): a slow reader stalls its own scan, not the agent. */
+function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+  });
 }
 
 /** The NodeAgent service the coordinator calls: scans and kills against this node's tables. */
 export class NodeAgentService {
-  private readonly byTable: Record<string, Served>;
+  private readonly byTable: Record<string, Readable>;
   private readonly byTarget: Record<string, Served>;
   /** Kill and Scan calls answered, in Info: shows which nodes a routed statement reached */
   private killsServed = 0;
@@ -39,8 +57,10 @@ export class NodeAgentService {
     private readonly log: Logger,
     /** only the coordinator may scan, kill or ask for Info (by certificate role) */
     private readonly peers: PeerPolicy,
+    /** the node's kill log: every kill is synced there before it is carried out */
+    private readonly recorder: KillRecorder,
   ) {
-    this.byTable = { TABLE_PROCESSES: served.processes, TABLE_MUTATIONS: served.mutations, TABLE_CONNECTIONS: served.connections };
+    this.byTable = { TABLE_PROCESSES: served.processes, TABLE_MUTATIONS: served.mutations, TABLE_CONNECTIONS: served.connections, TABLE_KILL_LOG: served.killLog };
     this.byTarget = { KILL_TARGET_QUERY: served.processes, KILL_TARGET_MUTATION: served.mutations, KILL_TARGET_CONNECTION: served.connections };
   }
 
@@ -88,9 +108,13 @@ export class NodeAgentService {
     try {
       const served = this.byTable[req.table];
       if (!served) throw chError('UNKNOWN_TABLE', `Table ${req.table} is not served by this agent`);
-      await served.scan(req, (rows) => call.write({ rows }));
+      await served.scan(req, (rows: Row[]) => {
+        if (call.cancelled) throw chError('QUERY_WAS_CANCELLED', 'the coordinator cancelled the scan');
+        return call.write({ rows }) ? undefined : drained(call);
+      });
       call.end();
     } catch (err) {
+      if (call.cancelled) return;
       this.log.warn({ err, statement_id: req.statement_id }, 'scan refused');
       call.emit('error', toServiceError(err));
     }
@@ -114,7 +138,8 @@ export class NodeAgentService {
     try {
       const served = this.byTarget[req.target];
       if (!served) throw chError('BAD_ARGUMENTS', `Kill target ${req.target} is not served by this agent`);
-      await served.kill(req, sink);
+      const peer = this.peers.identity(call);
+      await served.kill(req, sink, { recorder: this.recorder, coordinator: peer ? formatIdentity(peer) : call.getPeer() });
       if (!closed) call.end();
     } catch (err) {
       this.log.warn({ err, statement_id: req.statement_id }, 'kill refused');

@@ -26,8 +26,11 @@ import { ConnectionTable } from './connection-table';
 import { connectionResolver } from './connection-columns';
 import { WorkloadConnections } from './workload-connections';
 import { errorText } from '../errors/error-text';
+import { chError } from '../errors/quell-error';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
 import { bindWorkloadSocket } from './workload-socket';
+import { KillLog } from './kill-log';
+import { killLogTable } from './kill-log-table';
 
 export interface AgentOptions {
   readonly etcd: string[];
@@ -46,6 +49,10 @@ export interface AgentOptions {
   readonly security: TransportSecurity;
   /** a Unix socket (mode 0660) where local workloads attach without a certificate */
   readonly workloadSocket?: string;
+  /** the directory of this node's kill log (`--kill-log-dir`); created if missing */
+  readonly killLogDir: string;
+  /** the kill log's current file is rotated at this size (`--kill-log-max-mb`, MiB); default 64 */
+  readonly killLogMaxMb?: number;
 }
 
 /** Checks what an agent will use as etcd key segments; throws one line naming the bad option. */
@@ -53,6 +60,8 @@ export function assertAgentOptions(opts: AgentOptions): void {
   assertKeySegment('node id', opts.nodeId);
   for (const c of opts.clusters) assertKeySegment('cluster', c);
   if (opts.backend && opts.workloadSocket) throw new Error('--workload-socket has no use with --backend: an agent in front of a server takes no workloads');
+  if (opts.killLogDir === '') throw new Error('--kill-log-dir must name a directory');
+  if (opts.killLogMaxMb !== undefined && !(opts.killLogMaxMb > 0)) throw new Error(`--kill-log-max-mb must be a positive number of MiB, got ${opts.killLogMaxMb}`);
 }
 
 interface AgentParts {
@@ -64,6 +73,7 @@ interface AgentParts {
   readonly workloads: WorkloadService;
   readonly durableKills: DurableKills;
   readonly membership: AgentMembership;
+  readonly killLog: KillLog;
 }
 
 /**
@@ -88,14 +98,23 @@ export class NodeAgent {
     const log = componentLogger('agent', { node_id: opts.nodeId });
     const lifecycle = new Lifecycle(log, 'agent');
     let built: NodeAgent | undefined;
+    let killLog: KillLog | undefined;
     try {
       return await lifecycle.start(async () => {
+        // a node that cannot log its kills must not take any: the log opens before anything serves
+        killLog = await KillLog.open({
+          dir: opts.killLogDir,
+          maxBytes: opts.killLogMaxMb === undefined ? undefined : opts.killLogMaxMb * 1024 * 1024,
+          log: log.child({ service: 'kill-log' }),
+        }).catch((err: unknown) => {
+          throw chError('CANNOT_OPEN_FILE', `node ${opts.nodeId} cannot start without its kill log: ${errorText(err)}`);
+        });
         const { server, node } = await bindServer(opts);
         const socketServer = opts.workloadSocket ? await bindWorkloadSocket(opts.workloadSocket).catch((err: unknown) => {
           server.forceShutdown();
           throw err;
         }) : undefined;
-        const agent = new NodeAgent(wire(opts, node, server, socketServer, log), opts, lifecycle, log);
+        const agent = new NodeAgent(wire(opts, node, server, socketServer, killLog, log), opts, lifecycle, log);
         built = agent;
         await agent.goLive();
         return agent;
@@ -103,7 +122,10 @@ export class NodeAgent {
     } catch (err) {
       // the agent owns the backend it was given: close it whether or not the agent was built
       if (built) await built.stop();
-      else await opts.backend?.close().catch(() => undefined);
+      else {
+        await opts.backend?.close().catch(() => undefined);
+        await killLog?.close().catch(() => undefined);
+      }
       throw err;
     }
   }
@@ -116,7 +138,7 @@ export class NodeAgent {
       }),
     ]);
     const backend = this.opts.backend;
-    this.log.info({ address: this.node.address, listen: this.opts.listen, backend: backend?.description ?? 'workloads' }, 'serving');
+    this.log.info({ address: this.node.address, listen: this.opts.listen, backend: backend?.description ?? 'workloads', kill_log: this.parts.killLog.dir }, 'serving');
     // a wrong password or host should show in the agent's log now, not first in an incident's result
     backend?.queries().then(
       () => undefined,
@@ -128,12 +150,14 @@ export class NodeAgent {
   async stop(): Promise<void> {
     await this.lifecycle.stop(
       async () => {
-        const { durableKills, membership, workloads, server, socketServer, etcd } = this.parts;
+        const { durableKills, membership, workloads, server, socketServer, etcd, killLog } = this.parts;
         await durableKills.close();
         await membership.leave();
         workloads.closeAll();
         const drain = (s: grpc.Server): Promise<void> => new Promise((resolve) => s.tryShutdown(() => resolve()));
         await Promise.all([drain(server), socketServer ? drain(socketServer) : undefined]);
+        // after the drain: the last kills' entries are committed
+        await killLog.close();
         await this.opts.backend?.close().catch(() => undefined);
         etcd.close();
         this.opts.security.close();
@@ -143,6 +167,8 @@ export class NodeAgent {
         this.parts.socketServer?.forceShutdown();
         this.parts.etcd.close();
         this.opts.security.close();
+        // what was synced is on disk; a commit still running finishes or fails on its own
+        void this.parts.killLog.close().catch(() => undefined);
       },
       this.opts.shutdownDeadlineMs ?? 5_000,
     );
@@ -173,7 +199,7 @@ async function bindServer(opts: AgentOptions): Promise<{ server: grpc.Server; no
 }
 
 /** Everything an agent is made of, connected: tables, services on the server, etcd parts. */
-function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socketServer: grpc.Server | undefined, log: Logger): AgentParts {
+function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socketServer: grpc.Server | undefined, killLog: KillLog, log: Logger): AgentParts {
   const peers = PeerPolicy.of(opts.security);
   const etcd = connectEtcd({ ...opts.etcdSecurity, endpoints: opts.etcd });
   const serverId = new ServerId(etcd, node.nodeId, log.child({ service: 'server-id' }));
@@ -215,12 +241,14 @@ function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socke
       processes: serve(sources.processes, subjects.processes),
       mutations: serve(sources.mutations, subjects.mutations),
       connections: withoutSync(serve(sources.connections, subjects.connections)),
+      killLog: killLogTable(killLog, node, ctx),
     },
     () => table.size,
     node,
     () => serverId.value,
     log.child({ service: 'node-agent' }),
     peers,
+    killLog,
   ).addToServer(server);
   const membership = new AgentMembership(
     etcd,
@@ -230,5 +258,5 @@ function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socke
     serverId,
     log.child({ service: 'membership' }),
   );
-  return { node, server, socketServer, etcd, workloads, durableKills, membership };
+  return { node, server, socketServer, etcd, workloads, durableKills, membership, killLog };
 }

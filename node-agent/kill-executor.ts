@@ -2,6 +2,8 @@ import type { KillRequest__Output } from '../proto/generated/quell/v1/KillReques
 import type { KillResponse } from '../proto/generated/quell/v1/KillResponse';
 import type { KillStatus__Output as KillStatus } from '../proto/generated/quell/v1/KillStatus';
 import { errorText } from '../errors/error-text';
+import { KILL_LOG_REFUSED_STATUS, killLogRefusal, KillLogError } from './kill-log';
+import { ACCESS_DENIED_STATUS, deniedReason, entryMaker, type KillRecorder, type LoggedProcess } from './kill-record';
 
 export type CancelOutcome = boolean | { readonly cantCancel: string };
 
@@ -25,6 +27,8 @@ export interface RowRules<R> {
   idOf(r: R): string;
   uncancellable(r: R): boolean;
   report(r: R, status: KillStatus): KillResponse;
+  /** what the kill log keeps of the row */
+  logged(r: R): LoggedProcess;
 }
 
 /**
@@ -47,60 +51,136 @@ export interface KillSubject<R, C extends Candidate<R> = Candidate<R>> extends R
   cancel(c: C, req: KillRequest__Output): CancelOutcome | Promise<CancelOutcome>;
 }
 
+/** What a kill on this node is logged with. */
+export interface KillContext {
+  /** the node's kill log: a kill is on disk there before it is carried out or reported */
+  readonly recorder: KillRecorder;
+  /** the calling coordinator as this agent sees it: its certificate identity, or its address */
+  readonly coordinator: string;
+}
+
+/** A candidate's status and why, as its row reports it and its entry records it. */
+interface Outcome<C> {
+  readonly c: C;
+  readonly status: KillStatus;
+  readonly error: string;
+}
+
+const NOT_SENT = "not killed: the coordinator ended the call before the cancel was sent (its deadline passed or its client went away)";
+
 /**
- * Runs one kill on this node: match, authorize, cancel, report. The first message is the plan
- * (how many rows are eligible and how many were skipped for lack of rights), so that the
+ * Runs one kill on this node: match, authorize, log, cancel, report. The first message is the
+ * plan (how many rows are eligible and how many were skipped for lack of rights), so that the
  * coordinator can decide ACCESS_DENIED before any row is shown.
+ *
+ * The kill log comes first (DESIGN.md §The kill log): every match, refused or not, is synced to
+ * it before the plan goes out and before anything is cancelled. A kill that cannot be logged is
+ * not carried out: its rows read cant_cancel and say why. A row whose status differs from the
+ * logged one (a process that ended, a refused cancel, SYNC's finished or waiting) is logged
+ * again before it is written; group commit makes those appends cheap.
  */
 export async function executeKill<R, C extends Candidate<R>>(
   req: KillRequest__Output,
   subject: KillSubject<R, C>,
   filter: (r: R) => boolean,
   sink: KillSink,
+  ctx: KillContext,
 ): Promise<void> {
   const eligible: C[] = [];
-  let skipped = 0;
-  let skippedOwner = '';
-  let skippedId = '';
+  const skipped: C[] = [];
   for (const c of await subject.candidates()) {
     if (!filter(c.row)) continue;
     const owner = subject.userOf(c.row);
     if (req.may_kill_others || (owner !== undefined && owner === req.user)) eligible.push(c);
-    else {
-      if (skipped++ === 0) {
-        skippedOwner = owner ?? '';
-        skippedId = subject.idOf(c.row);
+    else skipped.push(c);
+  }
+  const entry = entryMaker(req, ctx.coordinator);
+  const logged = (o: Outcome<C>) => entry(subject.logged(o.c.row), o.status, o.error);
+  const first = new Map<C, Outcome<C>>(eligible.map((c) => [c, { c, status: expectedStatus(req, subject, c), error: '' }]));
+  const refused = skipped.map((c) => entry(subject.logged(c.row), ACCESS_DENIED_STATUS, deniedReason(req.user, subject.userOf(c.row))));
+  let unlogged = '';
+  try {
+    await ctx.recorder.append([...refused, ...[...first.values()].map(logged)]);
+  } catch (err) {
+    unlogged = killLogRefusal(err);
+  }
+
+  const firstSkipped = skipped[0];
+  sink.write({
+    plan: {
+      eligible: eligible.length,
+      skipped: skipped.length,
+      skipped_owner: firstSkipped ? (subject.userOf(firstSkipped.row) ?? '') : '',
+      skipped_id: firstSkipped ? subject.idOf(firstSkipped.row) : '',
+    },
+  });
+  if (eligible.length === 0) return;
+  const report = (o: Outcome<C>): void => {
+    if (sink.closed) return;
+    const msg = subject.report(o.c.row, o.status);
+    if (msg.process && o.error) msg.process.error = o.error;
+    sink.write(msg);
+  };
+  /** Logs the rows whose status is news, then writes them all; an append that fails leaves the rows saying so. */
+  const settle = async (rows: readonly Outcome<C>[]): Promise<void> => {
+    const news = new Set(rows.filter((o) => o.status !== first.get(o.c)?.status || o.error !== first.get(o.c)?.error));
+    let failure = '';
+    if (news.size > 0) {
+      try {
+        await ctx.recorder.append([...news].map(logged));
+      } catch (err) {
+        failure = `final status not logged: ${KillLogError.from('unwritable', err, '').message}`;
       }
     }
-  }
-  sink.write({ plan: { eligible: eligible.length, skipped, skipped_owner: skippedOwner, skipped_id: skippedId } });
-  if (eligible.length === 0) return;
-  const report = (c: C, status: KillStatus): void => sink.write(subject.report(c.row, status));
+    for (const o of rows) report(failure && news.has(o) ? { ...o, error: o.error ? `${o.error}; ${failure}` : failure } : o);
+  };
 
+  if (unlogged) {
+    for (const c of eligible) report({ c, status: KILL_LOG_REFUSED_STATUS, error: unlogged });
+    return;
+  }
   if (req.mode === 'KILL_MODE_TEST') {
-    for (const c of eligible) report(c, 'KILL_STATUS_UNKNOWN_STATUS');
+    for (const o of first.values()) report(o);
+    return;
+  }
+  if (sink.closed || pastActBy(req)) {
+    // the coordinator shows this node as missed (timeout, unreachable): then it killed nothing
+    const unsent = [...first.values()].filter((o) => o.status === 'KILL_STATUS_WAITING' || o.status === 'KILL_STATUS_PENDING');
+    await settle(unsent.map((o) => ({ ...o, status: 'KILL_STATUS_CANT_CANCEL', error: NOT_SENT })));
     return;
   }
 
   // Cancels go out together: on a database server each is a round trip, and one slow or
   // refused cancel must neither delay nor hide the others.
   const outcomes = await Promise.all(eligible.map((c) => cancelOne(subject, c, req)));
+  const now: Outcome<C>[] = [];
   const waiting: C[] = [];
   eligible.forEach((c, i) => {
     const outcome = outcomes[i] as CancelOutcome;
-    if (outcome === true) waiting.push(c);
-    else if (outcome === false) report(c, 'KILL_STATUS_FINISHED');
-    else {
-      const msg = subject.report(c.row, 'KILL_STATUS_CANT_CANCEL');
-      if (msg.process && outcome.cantCancel) msg.process.error = outcome.cantCancel;
-      sink.write(msg);
-    }
+    if (outcome === true && req.mode === 'KILL_MODE_SYNC') waiting.push(c);
+    else if (outcome === true) now.push({ c, status: 'KILL_STATUS_WAITING', error: '' });
+    else if (outcome === false) now.push({ c, status: 'KILL_STATUS_FINISHED', error: '' });
+    else now.push({ c, status: 'KILL_STATUS_CANT_CANCEL', error: outcome.cantCancel });
   });
-  if (req.mode !== 'KILL_MODE_SYNC') {
-    for (const c of waiting) report(c, 'KILL_STATUS_WAITING');
-    return;
-  }
-  await waitForEnds(waiting, subject, req.sync_timeout_ms, report, sink);
+  await settle(now);
+  if (waiting.length > 0) await waitForEnds(waiting, subject, req.sync_timeout_ms, settle);
+}
+
+/** The request came too late: the coordinator has already reported this node as timed out. */
+function pastActBy(req: KillRequest__Output): boolean {
+  const actBy = Number(req.act_by_unix_ms);
+  return actBy > 0 && Date.now() > actBy;
+}
+
+/**
+ * A candidate's status as far as it is known before any cancel: the status an ASYNC row will
+ * most likely report, `pending` for SYNC (finished or waiting is logged when it is known).
+ */
+function expectedStatus<R, C extends Candidate<R>>(req: KillRequest__Output, subject: KillSubject<R, C>, c: C): KillStatus {
+  if (req.mode === 'KILL_MODE_TEST') return 'KILL_STATUS_UNKNOWN_STATUS';
+  if (subject.uncancellable(c.row)) return 'KILL_STATUS_CANT_CANCEL';
+  if (!subject.isCurrent(c)) return 'KILL_STATUS_FINISHED';
+  return req.mode === 'KILL_MODE_SYNC' ? 'KILL_STATUS_PENDING' : 'KILL_STATUS_WAITING';
 }
 
 /** One candidate's cancel: refused when registered uncancellable, already done when it is gone. */
@@ -119,10 +199,10 @@ async function waitForEnds<R, C extends Candidate<R>>(
   pending: C[],
   subject: KillSubject<R, C>,
   timeoutMs: number,
-  report: (c: C, status: KillStatus) => void,
-  sink: KillSink,
+  settle: (rows: readonly Outcome<C>[]) => Promise<void>,
 ): Promise<void> {
   const left = new Set(pending);
+  const settling: Promise<void>[] = [];
   const stop = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<void>((resolve) => {
@@ -130,13 +210,14 @@ async function waitForEnds<R, C extends Candidate<R>>(
   });
   const ends = pending.map((c) =>
     subject.whenGone(c, stop.signal).then(() => {
-      if (!left.delete(c) || sink.closed) return;
-      report(c, 'KILL_STATUS_FINISHED');
+      if (left.delete(c)) settling.push(settle([{ c, status: 'KILL_STATUS_FINISHED', error: '' }]));
     }),
   );
   await Promise.race([Promise.all(ends), deadline]);
   if (timer) clearTimeout(timer);
   stop.abort();
-  for (const c of left) report(c, 'KILL_STATUS_WAITING');
+  settling.push(settle([...left].map((c) => ({ c, status: 'KILL_STATUS_WAITING' as const, error: '' }))));
   left.clear();
+  // the last rows are written before the call ends
+  await Promise.all(settling);
 }

@@ -10,6 +10,7 @@ export const QUERY_ROWS: RowRules<ProcessRow> = {
   idOf: (r) => r.query_id,
   uncancellable: (r) => r.uncancellable,
   report: (r, status) => ({ process: { status, query_id: r.query_id, user: r.user, query: r.query } }),
+  logged: (r) => ({ query_id: r.query_id, mutation_id: '', thread_id: r.thread_id, process_user: r.user, query: r.query }),
 };
 
 /** Mutations have no owning user in system.mutations: killing one always needs the grant. */
@@ -20,6 +21,8 @@ export const MUTATION_ROWS: RowRules<MutationRow> = {
   report: (r, status) => ({
     process: { status, database: r.database, table: r.table, mutation_id: r.mutation_id, command: r.command },
   }),
+  // the mutation as SQL: its command alone does not say which table it changes
+  logged: (r) => ({ query_id: '', mutation_id: r.mutation_id, thread_id: 0, process_user: '', query: `ALTER TABLE ${r.database}.${r.table} ${r.command}` }),
 };
 
 /**
@@ -33,6 +36,7 @@ export const CONNECTION_ROWS: RowRules<ConnectionRow> = {
   report: (r, status) => ({
     process: { status, thread_id: String(r.id), user: r.user, query: r.info, query_id: r.info === '' ? '' : String(r.query_id) },
   }),
+  logged: (r) => ({ query_id: r.info === '' ? '' : String(r.query_id), mutation_id: '', thread_id: r.id, process_user: r.user, query: r.info }),
 };
 
 type LiveSubject<R> = KillSubject<R, LiveEntry<R>>;

@@ -9,6 +9,17 @@ import type { Backend } from '../../node-agent/backends/backend';
 import { componentLogger } from '../../common/logger';
 import { errorText } from '../../errors/error-text';
 import { ETCD_FLAGS, etcdFromFlags } from '../etcd-flags';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/**
+ * Where a node keeps its kill log when --kill-log-dir is not given: the user's state directory
+ * (XDG), which survives reboots (a log under /tmp would not), one directory per node id.
+ */
+export function defaultKillLogDir(nodeId: string, env: NodeJS.ProcessEnv = process.env): string {
+  const state = env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+  return path.join(state, 'quell', 'kill-log', nodeId);
+}
 
 export async function runAgent(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -21,12 +32,16 @@ export async function runAgent(argv: string[]): Promise<number> {
     cluster: { type: 'string' },
     'lease-ttl': { type: 'string' },
     backend: { type: 'string' },
+    'kill-log-dir': { type: 'string' },
+    'kill-log-max-mb': { type: 'string' },
   });
   if (!values['node-id']) throw new UsageError('--node-id is required');
   if (values.advertise !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):[1-9]\d{0,4}$/.test(values.advertise)) {
     throw new UsageError(`--advertise must be host:port that other hosts can dial, got '${values.advertise}'`);
   }
   if (values['lease-ttl'] !== undefined && !(Number(values['lease-ttl']) >= 1)) throw new UsageError('--lease-ttl must be at least 1 second');
+  const maxMb = values['kill-log-max-mb'];
+  if (maxMb !== undefined && !(Number(maxMb) > 0)) throw new UsageError(`--kill-log-max-mb must be a positive number of MiB, got '${maxMb}'`);
   let backend: Backend | undefined;
   // QUELL_BACKEND keeps the server's password out of the process list (ps, /proc/*/cmdline)
   const backendUrl = values.backend ?? process.env.QUELL_BACKEND;
@@ -50,6 +65,8 @@ export async function runAgent(argv: string[]): Promise<number> {
     backend,
     security,
     workloadSocket: values['workload-socket'],
+    killLogDir: values['kill-log-dir'] ?? defaultKillLogDir(values['node-id']),
+    killLogMaxMb: maxMb === undefined ? undefined : Number(maxMb),
   };
   try {
     assertAgentOptions(opts);

@@ -1,6 +1,7 @@
 import { Coordinator } from '../../coordinator/coordinator';
 import { Users } from '../../coordinator/users';
-import { announce, parse, untilSignal, UsageError } from '../args';
+import { announce, intOption, parse, untilSignal, UsageError } from '../args';
+import { DEFAULT_MAX_CONCURRENT_STATEMENTS, DEFAULT_MAX_RESULT_ROWS } from '../../coordinator/statement-runner';
 import { errorText } from '../../errors/error-text';
 import { ETCD_FLAGS, etcdFromFlags } from '../etcd-flags';
 import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
@@ -13,6 +14,8 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     listen: { type: 'string', default: '127.0.0.1:9700' },
     users: { type: 'string' },
     'default-cluster': { type: 'string', default: 'default' },
+    'max-concurrent-statements': { type: 'string' },
+    'max-result-rows': { type: 'string' },
   });
   let users: Users | undefined;
   if (values.users) {
@@ -32,6 +35,8 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     listen: values.listen,
     users,
     defaultCluster: values['default-cluster'],
+    maxConcurrentStatements: intOption(values['max-concurrent-statements'], 'max-concurrent-statements', DEFAULT_MAX_CONCURRENT_STATEMENTS),
+    maxResultRows: intOption(values['max-result-rows'], 'max-result-rows', DEFAULT_MAX_RESULT_ROWS),
   });
   announce({ event: 'ready', role: 'coordinator', address: coordinator.address });
   return untilSignal(() => coordinator.stop());

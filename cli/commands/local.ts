@@ -21,13 +21,14 @@ export async function runLocal(argv: string[]): Promise<number> {
   const children: Child[] = [];
   let etcd: EtcdServer | undefined;
   let stopping: Promise<void> | undefined;
-  // the run's own CA and certificates: every hop is TLS, and nothing outlives the run
-  const pkiDir = mkdtempSync(path.join(os.tmpdir(), 'quell-local-pki-'));
+  // the run's own CA and certificates (every hop is TLS) and the agents' kill logs: nothing outlives the run
+  const runDir = mkdtempSync(path.join(os.tmpdir(), 'quell-local-'));
+  const pkiDir = path.join(runDir, 'pki');
   const stopAll = (): Promise<void> =>
     (stopping ??= (async () => {
       await Promise.all(children.reverse().map((c) => c.stop('SIGTERM', 3_000)));
       await etcd?.stop();
-      rmSync(pkiDir, { recursive: true, force: true });
+      rmSync(runDir, { recursive: true, force: true });
     })());
   const onSignal = (): void => {
     void stopAll().then(() => process.exit(0));
@@ -51,7 +52,8 @@ export async function runLocal(argv: string[]): Promise<number> {
     const address = String(ready.address);
     const agents: string[] = [];
     for (const nodeId of nodeIds) {
-      const agent = spawnQuell(['agent', '--etcd', etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0', '--cluster', CLUSTER, ...tls(pki.agents.get(nodeId))], { QUELL_LOG_LEVEL: 'warn' });
+      const killLog = ['--kill-log-dir', path.join(runDir, 'kill-log', nodeId)];
+      const agent = spawnQuell(['agent', '--etcd', etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0', '--cluster', CLUSTER, ...tls(pki.agents.get(nodeId)), ...killLog], { QUELL_LOG_LEVEL: 'warn' });
       children.push(agent);
       agents.push(String((await agent.waitFor((e) => e.event === 'ready')).address));
     }
@@ -64,6 +66,7 @@ export async function runLocal(argv: string[]): Promise<number> {
       }
     }
     process.stderr.write(`coordinator ${address}, agents ${agents.join(' ')}; cluster '${CLUSTER}'\n`);
+    process.stderr.write(`TLS: the run's CA and certificates are in ${pkiDir} (removed on exit); another terminal: quell client --coordinator ${address} --tls-ca ${pki.ca.cert}\n`);
     await waitForMembers(address, nodes, clientTls);
     const settings = { coordinator: address, user: 'default', password: '', format: undefined, tls: clientTls };
     if (values.query !== undefined) return await clientMain(settings, values.query);

@@ -9,6 +9,9 @@ import { startEtcd, type EtcdServer } from '../../common/child-processes';
 import type { Backend, ServerMutation } from '../../node-agent/backends/backend';
 import { mutationKey, type MutationRow } from '../../node-agent/rows';
 import { sleep } from './harness';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 // A durable mutation kill reaches a node that fronts a database server: the agent finds the
 // server's matching mutations itself (they are never registered with it) and kills each once.
@@ -44,11 +47,14 @@ class ScriptedServer implements Backend {
 process.env.QUELL_LOG_LEVEL ??= 'warn';
 
 let etcd: EtcdServer;
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'quell-intents-'));
+const killLogDir = (): string => path.join(scratch, 'kill-log');
 before(async () => {
   etcd = await startEtcd();
 });
 after(async () => {
   await etcd?.stop();
+  rmSync(scratch, { recursive: true, force: true });
 });
 
 test('a queued mutation kill is applied to a backend node when it returns, once', async () => {
@@ -57,7 +63,7 @@ test('a queued mutation kill is applied to a backend node when it returns, once'
   assert.ok(intent.id);
   const server = new ScriptedServer();
   const security = TransportSecurity.from((await testPki()).agent('n1'));
-  const agent = await NodeAgent.create({ etcd: [etcd.url], nodeId: 'n1', listen: '127.0.0.1:0', clusters: ['c'], backend: server, leaseTtlSeconds: 2, security });
+  const agent = await NodeAgent.create({ etcd: [etcd.url], nodeId: 'n1', listen: '127.0.0.1:0', clusters: ['c'], backend: server, leaseTtlSeconds: 2, security, killLogDir: killLogDir() });
   try {
     for (let i = 0; i < 100 && server.killed.length === 0; i++) await sleep(50);
     assert.deepEqual(server.killed, ['mutation_1.txt'], 'only the mutation the WHERE names');

@@ -2,8 +2,20 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellClient, type QueryResult } from '../../client/coordinator-client';
+import { identities } from '../../common/identity';
+import { TransportSecurity, type TlsOptions } from '../../common/tls';
+import { CHANNEL_OPTIONS, quellProto } from '../../proto/load';
+import type { NodeAgentClient } from '../../proto/generated/quell/v1/NodeAgent';
 import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
 import { testPki, type TestPki } from './tls-fixture';
+import { connectEtcd } from '../../common/etcd';
+import { nodeOwnerKey } from '../../common/etcd-layout';
+
+// An agent a test starts without --kill-log-dir keeps its kill log under $XDG_STATE_HOME: make
+// that a directory of this test process, not the user's home, and remove it at exit.
+const stateHome = mkdtempSync(path.join(os.tmpdir(), 'quell-test-state-'));
+process.env.XDG_STATE_HOME = stateHome;
+process.once('exit', () => rmSync(stateHome, { recursive: true, force: true }));
 
 export interface AgentHandle {
   readonly nodeId: string;
@@ -17,6 +29,8 @@ export interface ClusterOptions {
   /** YAML users file content */
   readonly users?: string;
   readonly leaseTtlSeconds?: number;
+  /** extra `quell coordinator` arguments, e.g. ['--max-result-rows', '50'] */
+  readonly coordinatorArgs?: string[];
   /** extra `quell agent` arguments per node, e.g. ['--backend', url] */
   readonly agentArgs?: (nodeId: string, index: number) => string[];
 }
@@ -29,6 +43,8 @@ export class TestCluster {
   readonly agents = new Map<string, AgentHandle>();
   private readonly sims: Child[] = [];
   private readonly clients: QuellClient[] = [];
+  private readonly stubs: NodeAgentClient[] = [];
+  private readonly securities: TransportSecurity[] = [];
 
   private constructor(
     readonly etcd: EtcdServer,
@@ -46,7 +62,7 @@ export class TestCluster {
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'quell-test-'));
     const pki = await testPki();
     const etcd = await startEtcd();
-    const args = ['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', cluster, ...pki.argv(pki.coordinator())];
+    const args = ['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', cluster, ...pki.argv(pki.coordinator()), ...(o.coordinatorArgs ?? [])];
     if (o.users) {
       const file = path.join(tmp, 'users.yaml');
       writeFileSync(file, o.users);
@@ -66,15 +82,36 @@ export class TestCluster {
     return c;
   }
 
+  /** The kill log directory of a node in this cluster (an agent restarted with the same node id finds its log again). */
+  killLogDir(nodeId: string): string {
+    return path.join(this.tmp, 'kill-log', nodeId);
+  }
+
   async addAgent(nodeId: string, clusters = this.cluster, extraArgs: string[] = []): Promise<AgentHandle> {
+    const killLog = extraArgs.includes('--kill-log-dir') ? [] : ['--kill-log-dir', this.killLogDir(nodeId)];
     const child = spawnQuell([
       'agent', '--etcd', this.etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0',
-      '--cluster', clusters, '--lease-ttl', String(this.leaseTtl), ...this.pki.argv(this.pki.agent(nodeId)), ...extraArgs,
+      '--cluster', clusters, '--lease-ttl', String(this.leaseTtl), ...this.pki.argv(this.pki.agent(nodeId)), ...killLog, ...extraArgs,
     ]);
     const ready = await child.waitFor((e) => e.event === 'ready');
     const handle = { nodeId, address: String(ready.address), child };
     this.agents.set(nodeId, handle);
     return handle;
+  }
+
+  /**
+   * Ends a crashed agent's lease now instead of after its TTL (what etcd does when the TTL
+   * runs out), so the same node id can start again at once.
+   */
+  async expireLease(nodeId: string): Promise<void> {
+    const etcd = connectEtcd({ endpoints: [this.etcd.url] });
+    try {
+      const res = await etcd.get(nodeOwnerKey(nodeId)).exec();
+      const lease = res.kvs[0]?.lease;
+      if (lease && lease !== '0') await etcd.leaseClient.leaseRevoke({ ID: lease });
+    } finally {
+      etcd.close();
+    }
   }
 
   agent(nodeId: string): AgentHandle {
@@ -96,6 +133,19 @@ export class TestCluster {
     const c = new QuellClient(this.address, { user, password, tls: this.pki.anonymous() });
     this.clients.push(c);
     return c;
+  }
+
+  /**
+   * A raw NodeAgent stub dialing agent `nodeId` directly, presenting `as` (default the
+   * coordinator's certificate, which the agent requires for Scan/Kill/Info) and checking the
+   * server is `agent/<nodeId>`; closed by stop().
+   */
+  agentStub(nodeId: string, as: TlsOptions = this.pki.coordinator(), address = this.agent(nodeId).address): NodeAgentClient {
+    const security = TransportSecurity.from(as);
+    this.securities.push(security);
+    const stub = new (quellProto().agent.quell.v1.NodeAgent)(address, security.channelCredentials(address, identities.agent(nodeId)), { ...CHANNEL_OPTIONS });
+    this.stubs.push(stub);
+    return stub;
   }
 
   query(sql: string, user = 'default', password = ''): Promise<QueryResult> {
@@ -120,6 +170,8 @@ export class TestCluster {
 
   async stop(): Promise<void> {
     for (const c of this.clients) c.close();
+    for (const s of this.stubs) s.close();
+    for (const s of this.securities) s.close();
     await this.stopSims();
     await Promise.all([...this.agents.values()].map((a) => a.child.stop('SIGTERM', 3_000)));
     await this.coordinator.stop('SIGTERM', 3_000);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backendSubjects } from '../../node-agent/backends/backend-subjects';
 import { SERVER_IDS, type Backend, type MutationKillResult, type ServerConnection, type ServerMutation, type ServerQuery } from '../../node-agent/backends/backend';
+import { memoryKillLog } from './kill-recorder-fixture';
 import { executeKill, type KillSubject } from '../../node-agent/kill-executor';
 import { mutationKey, processRow, type ConnectionRow, type MutationRow } from '../../node-agent/rows';
 import type { KillRequest__Output } from '../../proto/generated/quell/v1/KillRequest';
@@ -68,12 +69,12 @@ class ScriptedServer implements Backend {
 }
 
 function req(target: KillRequest__Output['target'], where: string, mode: KillRequest__Output['mode'], extra: Partial<KillRequest__Output> = {}): KillRequest__Output {
-  return { target, where, mode, soft: false, user: 'root', may_kill_others: true, sync_timeout_ms: 2000, statement_id: 't', query_only: false, ...extra };
+  return { target, where, mode, soft: false, user: 'root', may_kill_others: true, sync_timeout_ms: 2000, statement_id: 't', query_only: false, client: '', condition: '', act_by_unix_ms: '0', ...extra };
 }
 
 async function run<R>(subject: KillSubject<R>, r: KillRequest__Output, filter: (x: R) => boolean): Promise<KillResponse[]> {
   const out: KillResponse[] = [];
-  await executeKill(r, subject, filter, { write: (m) => out.push(m), closed: false });
+  await executeKill(r, subject, filter, { write: (m) => out.push(m), closed: false }, memoryKillLog());
   return out;
 }
 

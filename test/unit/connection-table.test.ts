@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ConnectionTable, type ConnectionStateUpdate } from '../../node-agent/connection-table';
 import { connectionResolver } from '../../node-agent/connection-columns';
 import { connectionSubject } from '../../node-agent/kill-subjects';
+import { memoryKillLog } from './kill-recorder-fixture';
 import { executeKill } from '../../node-agent/kill-executor';
 import { FilterCache, ExpressionCache } from '../../node-agent/filter-cache';
 import { IdSequence } from '../../node-agent/id-sequence';
@@ -45,14 +46,14 @@ const running = (info: string, extra: Partial<ConnectionStateUpdate> = {}): Conn
 function request(where: string, o: Partial<KillRequest__Output> = {}): KillRequest__Output {
   return {
     target: 'KILL_TARGET_CONNECTION', where, mode: 'KILL_MODE_ASYNC', soft: false, user: 'root', may_kill_others: true,
-    sync_timeout_ms: 0, statement_id: 't', query_only: false, ...o,
+    sync_timeout_ms: 0, statement_id: 't', query_only: false, client: '', condition: '', act_by_unix_ms: '0', ...o,
   };
 }
 
-async function kill(table: ConnectionTable, req: KillRequest__Output): Promise<KillResponse[]> {
+async function kill(table: ConnectionTable, req: KillRequest__Output, log = memoryKillLog()): Promise<KillResponse[]> {
   const out: KillResponse[] = [];
   const filter = new FilterCache(connectionResolver(NODE), CTX).get(req.where);
-  await executeKill(req, connectionSubject(table), filter, { write: (m) => out.push(m), closed: false });
+  await executeKill(req, connectionSubject(table), filter, { write: (m) => out.push(m), closed: false }, log);
   return out;
 }
 
@@ -190,4 +191,25 @@ test('TEST lists unknown_status and sends nothing', async () => {
   assert.deepEqual(rows(msgs), [[String(c.row.id), 'KILL_STATUS_UNKNOWN_STATUS']]);
   assert.equal(w.kills.length, 0);
   assert.equal(c.row.command, 'Sleep');
+});
+
+test('kill log: the MariaDB form is logged as HARD or SOFT with the id it named; KILL QUERY of an idle connection logs finished', async () => {
+  const { table } = setup();
+  const w = workload();
+  const busy = table.open({ user: 'erin', host: 'h', db: '' }, w);
+  const idle = table.open({ user: 'erin', host: 'h', db: '' }, w);
+  table.update(busy.key, w, running('UPDATE t SET x = 1'));
+  const log = memoryKillLog();
+  await kill(table, request(`equals(ID, ${busy.row.id})`, { soft: true, condition: String(busy.row.id), client: '10.0.0.9:5000' }), log);
+  await kill(table, request(`equals(ID, ${idle.row.id})`, { query_only: true, condition: String(idle.row.id) }), log);
+  assert.deepEqual(
+    log.entries.map((e) => [e.target, e.mode, e.condition, e.thread_id, e.process_user, e.query, e.kill_status]),
+    [
+      ['CONNECTION', 'SOFT', String(busy.row.id), busy.row.id, 'erin', 'UPDATE t SET x = 1', 'waiting'],
+      ['QUERY', 'HARD', String(idle.row.id), idle.row.id, 'erin', '', 'waiting'],
+      ['QUERY', 'HARD', String(idle.row.id), idle.row.id, 'erin', '', 'finished'],
+    ],
+  );
+  assert.equal(log.entries[0]?.client, '10.0.0.9:5000');
+  assert.equal(log.entries[0]?.query_id, String(busy.row.query_id));
 });

@@ -7,6 +7,7 @@ import { querySubject } from '../../node-agent/kill-subjects';
 import { processResolver } from '../../node-agent/process-columns';
 import { FilterCache } from '../../node-agent/filter-cache';
 import { executeKill } from '../../node-agent/kill-executor';
+import { memoryKillLog, type MemoryKillLog } from './kill-recorder-fixture';
 import type { KillRequest__Output } from '../../proto/generated/quell/v1/KillRequest';
 import type { KillResponse } from '../../proto/generated/quell/v1/KillResponse';
 
@@ -33,14 +34,14 @@ function owner(table: ProcessTable, behaviour: 'obey' | 'ignore' = 'obey'): Owne
   return o;
 }
 
-function request(where: string, mode: KillRequest__Output['mode'], user = 'root', mayKillOthers = true, syncMs = 1000): KillRequest__Output {
-  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't', query_only: false };
+function request(where: string, mode: KillRequest__Output['mode'], user = 'root', mayKillOthers = true, syncMs = 1000, actBy = 0): KillRequest__Output {
+  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't', query_only: false, client: 'spiffe://quell/user/root', condition: '', act_by_unix_ms: String(actBy) };
 }
 
-async function run(table: ProcessTable, req: KillRequest__Output): Promise<KillResponse[]> {
+async function run(table: ProcessTable, req: KillRequest__Output, log: MemoryKillLog = memoryKillLog(), sink: { closed: boolean } = { closed: false }): Promise<KillResponse[]> {
   const out: KillResponse[] = [];
   const filter = new FilterCache(processResolver(NODE), { hostName: 'n1', now: () => 0 }).get(req.where);
-  await executeKill(req, querySubject(table), filter, { write: (m) => out.push(m), closed: false });
+  await executeKill(req, querySubject(table), filter, { write: (m) => out.push(m), get closed() { return sink.closed; } }, log);
   return out;
 }
 
@@ -105,4 +106,124 @@ test('a dropped workload ends all its processes and wakes SYNC waiters', async (
   setImmediate(() => table.endAllOf(w));
   assert.deepEqual(statuses(await pending), [['q1', 'KILL_STATUS_FINISHED'], ['q2', 'KILL_STATUS_FINISHED']]);
   assert.equal(table.size, 0);
+});
+
+const logged = (log: MemoryKillLog) => log.entries.map((e) => [e.query_id, e.kill_status]);
+
+test('kill log: every entry is synced before its cancel is sent and before its row is written', async () => {
+  const table = new ProcessTable();
+  const log = memoryKillLog();
+  const seenAtCancel: number[] = [];
+  const w = owner(table);
+  const cancel = w.cancel.bind(w);
+  w.cancel = (...args: Parameters<typeof cancel>) => {
+    seenAtCancel.push(log.entries.length);
+    cancel(...args);
+  };
+  table.register(reg('a1', 'alice'), w);
+  table.register(reg('b1', 'bob'), w);
+  const out: [string, number][] = [];
+  const filter = new FilterCache(processResolver(NODE), { hostName: 'n1', now: () => 0 }).get("equals(user, 'alice')");
+  await executeKill(request("equals(user, 'alice')", 'KILL_MODE_ASYNC'), querySubject(table), filter, { write: (m) => out.push([m.plan ? 'plan' : String(m.process?.status), log.entries.length]), closed: false }, log);
+  assert.deepEqual(seenAtCancel, [1], 'the entry was in the log when the cancel went out');
+  assert.deepEqual(out, [['plan', 1], ['KILL_STATUS_WAITING', 1]], 'ASYNC waiting is what was logged: one entry, no second append');
+  const [e] = log.entries;
+  assert.ok(e);
+  assert.deepEqual(
+    { ...e, event_time: 0 },
+    {
+      event_time: 0, statement_id: 't', user: 'root', client: 'spiffe://quell/user/root', coordinator: 'spiffe://quell/coordinator', target: 'QUERY',
+      mode: 'ASYNC', condition: "equals(user, 'alice')", query_id: 'a1', mutation_id: '', thread_id: 0, process_user: 'alice', query: "SELECT 'a1'",
+      kill_status: 'waiting', error: '', policy: '',
+    },
+  );
+  assert.ok(Math.abs(e.event_time - Date.now() / 1000) < 60);
+});
+
+test('kill log: SYNC logs pending first, then finished or waiting before each row', async () => {
+  const table = new ProcessTable();
+  table.register(reg('q1', 'alice'), owner(table));
+  table.register(reg('q2', 'alice'), owner(table, 'ignore'));
+  const log = memoryKillLog();
+  const msgs = await run(table, request("equals(user, 'alice')", 'KILL_MODE_SYNC', 'root', true, 50), log);
+  assert.deepEqual(statuses(msgs), [['q1', 'KILL_STATUS_FINISHED'], ['q2', 'KILL_STATUS_WAITING']]);
+  assert.deepEqual(logged(log), [['q1', 'pending'], ['q2', 'pending'], ['q1', 'finished'], ['q2', 'waiting']]);
+  assert.ok(log.entries.every((e) => e.mode === 'SYNC'));
+});
+
+test('kill log: TEST listings and processes skipped for lack of rights are logged; nothing is cancelled', async () => {
+  const table = new ProcessTable();
+  const w = owner(table);
+  table.register(reg('a1', 'alice'), w);
+  table.register(reg('c1', 'carol'), w);
+  const log = memoryKillLog();
+  const msgs = await run(table, request('1', 'KILL_MODE_TEST', 'carol', false), log);
+  assert.deepEqual(statuses(msgs), [['c1', 'KILL_STATUS_UNKNOWN_STATUS']]);
+  assert.deepEqual(logged(log), [['a1', 'access_denied'], ['c1', 'unknown_status']]);
+  assert.match(log.entries[0]?.error ?? '', /^not killed: carol has no grant to kill processes of other users \(owner alice\)$/);
+  assert.ok(log.entries.every((e) => e.mode === 'TEST' && e.user === 'carol'));
+  assert.deepEqual(w.cancels, []);
+});
+
+test('kill log: a kill that cannot be logged is not carried out, and every row says why', async () => {
+  const table = new ProcessTable();
+  const w = owner(table);
+  table.register(reg('q1', 'alice'), w);
+  table.register(reg('q2', 'alice'), w);
+  const log = memoryKillLog();
+  log.failing = true;
+  for (const mode of ['KILL_MODE_SYNC', 'KILL_MODE_ASYNC', 'KILL_MODE_TEST'] as const) {
+    const msgs = await run(table, request('1', mode), log);
+    assert.deepEqual(msgs[0], { plan: { eligible: 2, skipped: 0, skipped_owner: '', skipped_id: '' } });
+    assert.deepEqual(statuses(msgs), [['q1', 'KILL_STATUS_CANT_CANCEL'], ['q2', 'KILL_STATUS_CANT_CANCEL']]);
+    for (const m of msgs.slice(1)) assert.equal(m.process?.error, 'not killed: kill log unwritable: ENOSPC: no space left on device, write (dir /kill-log)');
+  }
+  assert.deepEqual(w.cancels, []);
+  assert.equal(table.size, 2);
+  log.failing = false;
+  assert.deepEqual(statuses(await run(table, request('1', 'KILL_MODE_SYNC'), log)), [['q1', 'KILL_STATUS_FINISHED'], ['q2', 'KILL_STATUS_FINISHED']]);
+});
+
+test('kill log: a final status that cannot be logged is still reported, saying it is not in the log', async () => {
+  const table = new ProcessTable();
+  const w = owner(table, 'ignore');
+  table.register(reg('q1', 'alice'), w);
+  const log = memoryKillLog();
+  const pending = run(table, request('1', 'KILL_MODE_SYNC', 'root', true, 5_000), log);
+  // the pending entry is in; the disk fills before the process ends
+  while (log.entries.length === 0) await new Promise((r) => setImmediate(r));
+  log.failing = true;
+  setImmediate(() => table.endAllOf(w));
+  const msgs = await pending;
+  assert.deepEqual(statuses(msgs), [['q1', 'KILL_STATUS_FINISHED']]);
+  assert.match(msgs[1]?.process?.error ?? '', /^final status not logged: kill log unwritable: ENOSPC/);
+  assert.deepEqual(w.cancels, ['q1'], 'the kill itself was logged and carried out');
+  assert.deepEqual(logged(log), [['q1', 'pending']]);
+});
+
+test('kill log: when the coordinator is gone once the entries are synced, nothing is cancelled', async () => {
+  const table = new ProcessTable();
+  const w = owner(table);
+  table.register(reg('q1', 'alice'), w);
+  const log = memoryKillLog();
+  const sink = { closed: false };
+  const append = log.recorder.append.bind(log.recorder);
+  log.recorder.append = async (entries) => {
+    await append(entries);
+    sink.closed = true;
+  };
+  await run(table, request('1', 'KILL_MODE_ASYNC'), log, sink);
+  assert.deepEqual(w.cancels, []);
+  assert.deepEqual(logged(log), [['q1', 'waiting'], ['q1', 'cant_cancel']]);
+  assert.match(log.entries[1]?.error ?? '', /^not killed: the coordinator ended the call/);
+});
+
+test('a request that arrives after its act-by time (the agent was stalled) cancels nothing', async () => {
+  const table = new ProcessTable();
+  const o = owner(table);
+  table.register(reg('late-1', 'alice'), o);
+  const msgs = await run(table, request("equals(user, 'alice')", 'KILL_MODE_ASYNC', 'root', true, 1000, Date.now() - 1));
+  assert.deepEqual(o.cancels, []);
+  assert.deepEqual(statuses(msgs), [['late-1', 'KILL_STATUS_CANT_CANCEL']]);
+  assert.match(String(msgs.find((m) => m.process)?.process?.error), /not killed/);
 });

@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../common/logger';
+import { chError, QuellError, type Dialect } from '../errors/quell-error';
+import { errorText } from '../errors/error-text';
+import { formatIdentity, type Identity } from '../common/identity';
+import { parseStatement } from '../sql/parser';
+import type { AgentPool } from './agent-pool';
+import type { KillQueue } from './kill-queue';
+import type { ResultSink, StatementContext } from './context';
+import { StatementSlots } from './statement-slots';
+import { concurrencySetting } from './settings';
+import { interpret } from './execute';
+import type { ClusterMembership } from './membership';
+import type { User, Users } from './users';
+import { clientAddress, LoginThrottle } from './login-throttle';
+import { StatementSummary, statementKind } from './statement-summary';
+
+export interface RunnerDeps {
+  readonly users: Users;
+  readonly membership: ClusterMembership;
+  readonly pool: AgentPool;
+  readonly defaultCluster: string;
+  readonly killQueue: KillQueue;
+  readonly log: Logger;
+  /** --max-concurrent-statements (0: no limit) */
+  readonly maxConcurrentStatements?: number;
+  /** --max-result-rows: a read's default and ceiling (0: none) */
+  readonly maxResultRows?: number;
+}
+
+/** ClickHouse's max_concurrent_queries default. */
+export const DEFAULT_MAX_CONCURRENT_STATEMENTS = 100;
+/** A sorted read holds its rows until every node is done: this many at most, unless the coordinator says otherwise. */
+export const DEFAULT_MAX_RESULT_ROWS = 1_000_000;
+
+/** One statement as any front door (gRPC, HTTP, MySQL) hands it over. */
+export interface StatementRequest {
+  readonly sql: string;
+  readonly statementId?: string;
+  /** the session's dialect (decides a bare SHOW PROCESSLIST) */
+  readonly dialect: Dialect;
+  readonly user: string;
+  readonly password: string;
+  /** the caller's verified certificate identity: a `user/<name>` logs in without a password */
+  readonly peer: Identity | undefined;
+  /** the caller's address as the transport saw it (host:port), for throttling and the log */
+  readonly address: string;
+  /** aborted when the caller goes away */
+  readonly signal: AbortSignal;
+}
+
+/** How a statement ended, for the front door to render in its own protocol. */
+export interface StatementEnd {
+  readonly error: QuellError | undefined;
+  readonly rows: number;
+  readonly affectedRows: number;
+  readonly elapsedSeconds: number;
+}
+
+/** Where a statement's result goes; `end` resolves once the caller has taken all of it. */
+export interface StatementSink extends ResultSink {
+  end(end: StatementEnd): Promise<void>;
+}
+
+/**
+ * The statement path every front door shares: log in (certificate or throttled password),
+ * parse, take a concurrency slot, interpret, log one line, end. It also drains: once draining,
+ * it refuses new statements and lets running ones finish within their own deadlines.
+ */
+export class StatementRunner {
+  private readonly logins: LoginThrottle;
+  private readonly slots: StatementSlots;
+  /** statements running now, each with the latest time it said it will be done by */
+  private readonly inFlight = new Map<Promise<void>, { endBy: number }>();
+  private draining = false;
+
+  constructor(private readonly deps: RunnerDeps) {
+    this.logins = new LoginThrottle({ log: deps.log.child({ service: 'login' }) });
+    this.slots = new StatementSlots(deps.maxConcurrentStatements ?? DEFAULT_MAX_CONCURRENT_STATEMENTS);
+  }
+
+  /** Whether new statements are refused (the coordinator is stopping). */
+  get refusing(): boolean {
+    return this.draining;
+  }
+
+  /** The error a front door gives a statement that arrives while draining. */
+  static shuttingDown(): QuellError {
+    return chError('ABORTED', 'the coordinator is shutting down; the statement was not started');
+  }
+
+  /** Runs one statement to its end; never rejects (failures end the statement with their error). */
+  run(req: StatementRequest, sink: StatementSink): Promise<void> {
+    const entry = { endBy: 0 };
+    const running = this.execute(req, sink, entry);
+    this.inFlight.set(running, entry);
+    void running.finally(() => this.inFlight.delete(running));
+    return running;
+  }
+
+  /**
+   * Refuses new statements and resolves once every running one has finished, each within its
+   * own deadlines (a SYNC kill's rows still running at sync_kill_timeout come back `waiting`).
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    await Promise.all(this.inFlight.keys());
+  }
+
+  /** The latest time a running statement said it will be done by (epoch ms; 0 when none). */
+  latestEndBy(): number {
+    let latest = 0;
+    for (const { endBy } of this.inFlight.values()) latest = Math.max(latest, endBy);
+    return latest;
+  }
+
+  /**
+   * A `user/<name>` certificate logs in as that user without a password (a request that names
+   * another user is refused); anyone else logs in by password, throttled per user and address.
+   */
+  private async login(req: StatementRequest): Promise<User> {
+    const { peer, user: name } = req;
+    if (peer?.role === 'user') {
+      if (name && name !== 'default' && name !== peer.name) {
+        throw chError('AUTHENTICATION_FAILED', `${name}: Authentication failed: the client certificate is ${formatIdentity(peer)}, not this user`);
+      }
+      return this.deps.users.certified(peer.name);
+    }
+    return this.logins.attempt(name || 'default', clientAddress(req.address), () => this.deps.users.authenticate(name, req.password));
+  }
+
+  private async execute(req: StatementRequest, sink: StatementSink, entry: { endBy: number }): Promise<void> {
+    const started = performance.now();
+    const statementId = req.statementId || randomUUID();
+    const log = this.deps.log.child({ statement_id: statementId });
+    let release: (() => void) | undefined;
+    let rows = 0;
+    let affected = 0;
+    let error: QuellError | undefined;
+    const client = req.peer ? formatIdentity(req.peer) : req.address;
+    const summary = new StatementSummary();
+    let userName = req.user || 'default';
+    try {
+      if (this.draining) throw StatementRunner.shuttingDown();
+      const user = await this.login(req);
+      userName = user.name;
+      const stmt = parseStatement(req.sql);
+      summary.kind = statementKind(stmt);
+      release = this.slots.take('settings' in stmt ? concurrencySetting(stmt.settings) : undefined);
+      const ctx: StatementContext = {
+        user,
+        statementId,
+        log,
+        membership: this.deps.membership,
+        pool: this.deps.pool,
+        defaultCluster: this.deps.defaultCluster,
+        killQueue: this.deps.killQueue,
+        dialect: req.dialect,
+        signal: req.signal,
+        client,
+        summary,
+        maxResultRows: this.deps.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
+        expectEndBy: (epochMs) => {
+          entry.endBy = Math.max(entry.endBy, epochMs);
+        },
+      };
+      const outcome = await interpret(stmt, ctx, sink);
+      rows = outcome.rows;
+      affected = outcome.affectedRows ?? 0;
+    } catch (err) {
+      if (err instanceof QuellError) {
+        error = err;
+      } else {
+        log.error({ err }, 'statement failed unexpectedly');
+        error = chError('LOGICAL_ERROR', errorText(err));
+      }
+    }
+    const elapsed = (performance.now() - started) / 1000;
+    // one line per statement: who, from where, what and how it went; never the password or the SQL text
+    const how = error ? { code: error.code, error_name: error.errorName } : { rows };
+    log.info({ user: userName, client, ...summary.fields(), ...how, elapsed_s: elapsed }, error ? 'statement failed' : 'statement done');
+    try {
+      // the slot is held until the client has taken the whole result: a client that stops
+      // reading keeps its statement, and what that statement holds, counted
+      await sink.end({ error, rows, affectedRows: affected, elapsedSeconds: elapsed });
+    } finally {
+      release?.();
+    }
+  }
+}

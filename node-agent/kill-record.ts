@@ -1,0 +1,69 @@
+import type { KillRequest__Output } from '../proto/generated/quell/v1/KillRequest';
+import type { KillStatus__Output as KillStatus } from '../proto/generated/quell/v1/KillStatus';
+import { renderProcessStatus } from '../common/kill-status';
+import type { KillLogEntry } from './kill-log';
+
+/** Where a kill's entries go: resolves once they are on disk (the node's KillLog). */
+export interface KillRecorder {
+  append(entries: readonly KillLogEntry[]): Promise<void>;
+}
+
+/** What the kill log keeps of one process, whichever table it is in. */
+export type LoggedProcess = Pick<KillLogEntry, 'query_id' | 'mutation_id' | 'thread_id' | 'process_user' | 'query'>;
+
+/** A matched process the user may not kill: logged with this status, never reported as a row. */
+export const ACCESS_DENIED_STATUS = 'access_denied';
+
+/** What a kill acts on, as the kill log names it: MariaDB's KILL QUERY <thread id> stops a query, not its connection. */
+function targetWord(req: KillRequest__Output): string {
+  switch (req.target) {
+    case 'KILL_TARGET_QUERY':
+      return 'QUERY';
+    case 'KILL_TARGET_MUTATION':
+      return 'MUTATION';
+    default:
+      return req.query_only ? 'QUERY' : 'CONNECTION';
+  }
+}
+
+/**
+ * SYNC, ASYNC or TEST for the ClickHouse form; HARD or SOFT for the MariaDB form (the only one
+ * that targets connections), whose KILL USER asks every node first with a TEST.
+ */
+function modeWord(req: KillRequest__Output): string {
+  if (req.mode === 'KILL_MODE_TEST') return 'TEST';
+  if (req.target === 'KILL_TARGET_CONNECTION') return req.soft ? 'SOFT' : 'HARD';
+  return req.mode === 'KILL_MODE_SYNC' ? 'SYNC' : 'ASYNC';
+}
+
+export type EntryMaker = (p: LoggedProcess, status: KillStatus | typeof ACCESS_DENIED_STATUS, error?: string) => KillLogEntry;
+
+/** Entries of one Kill request: what the request says, plus the process, its status and why. */
+export function entryMaker(req: KillRequest__Output, coordinator: string, now: () => number = Date.now): EntryMaker {
+  const base = {
+    statement_id: req.statement_id,
+    user: req.user,
+    client: req.client,
+    coordinator,
+    target: targetWord(req),
+    mode: modeWord(req),
+    condition: req.condition || req.where,
+    policy: '',
+  };
+  return (p, status, error = '') => ({
+    event_time: Math.floor(now() / 1000),
+    ...base,
+    query_id: p.query_id,
+    mutation_id: p.mutation_id,
+    thread_id: p.thread_id,
+    process_user: p.process_user,
+    query: p.query,
+    kill_status: status === ACCESS_DENIED_STATUS ? status : renderProcessStatus(status),
+    error,
+  });
+}
+
+/** The error of a skipped process's entry. */
+export function deniedReason(user: string, owner: string | undefined): string {
+  return owner === undefined ? `not killed: ${user} has no grant for this kill` : `not killed: ${user} has no grant to kill processes of other users (owner ${owner})`;
+}
