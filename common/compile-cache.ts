@@ -4,6 +4,7 @@ import Module from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
+import { enableResolveCache, resolutionIdentity } from './resolve-cache';
 
 /**
  * A V8 code cache for the CommonJS modules a quell command loads (Node 20 has no
@@ -17,6 +18,8 @@ import * as vm from 'node:vm';
  * only when a module had no usable entry: a second after the command started (so the functions
  * its start-up ran are in it) and again at exit if more were compiled since. It is never
  * required: any failure to read or write it leaves modules compiled as usual.
+ *
+ * Beside it, the command's module resolutions are remembered (common/resolve-cache.ts).
  */
 
 interface CjsModule {
@@ -137,8 +140,11 @@ export function enableCompileCache(command: string): void {
   enabled = true;
   // one file per installation and Node build: two checkouts or Node versions never evict each other
   const key = sha1(`${__dirname}\0${process.version}\0${process.arch}`).slice(0, 16);
-  const file = path.join(dir, `${command.replace(/[^\w-]/g, '_')}-${key}.bin`);
+  const base = path.join(dir, `${command.replace(/[^\w-]/g, '_')}-${key}`);
+  const file = `${base}.bin`;
   const stored = readEntries(file);
+  const identity = require.main ? resolutionIdentity(require.main.filename) : undefined;
+  const resolutions = identity === undefined ? undefined : enableResolveCache(`${base}.paths.json`, identity);
   const compiled = new Map<string, { hash: string; script: vm.Script }>();
   // a module compiled without a usable entry since the file was last written
   let dirty = false;
@@ -170,6 +176,7 @@ export function enableCompileCache(command: string): void {
 
   // entries of modules this run did not load stay: an agent with a backend loads more than one without
   const save = (): void => {
+    resolutions?.save();
     if (!dirty) return;
     dirty = false;
     for (const [name, c] of compiled) stored.set(name, { hash: c.hash, data: c.script.createCachedData() });
