@@ -138,8 +138,10 @@ export function enableCompileCache(command: string): void {
   const dir = cacheDir();
   if (enabled || !dir) return;
   enabled = true;
-  // one file per installation and Node build: two checkouts or Node versions never evict each other
-  const key = sha1(`${__dirname}\0${process.version}\0${process.arch}`).slice(0, 16);
+  // one file per installation, Node build and V8 flags (V8 refuses code cached under other
+  // flags): two checkouts, Node versions or NODE_OPTIONS never evict each other's entries
+  const runtime = [__dirname, process.version, process.arch, process.execArgv.join(' '), process.env.NODE_OPTIONS ?? ''];
+  const key = sha1(runtime.join('\0')).slice(0, 16);
   const base = path.join(dir, `${command.replace(/[^\w-]/g, '_')}-${key}`);
   const file = `${base}.bin`;
   const stored = readEntries(file);
