@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -38,6 +38,11 @@ interface ModuleInternals {
 
 const M = Module as unknown as ModuleInternals;
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
+/**
+ * Files of checkouts, builds and Node versions no longer in use go after this long unwritten;
+ * one still in use that goes too is written again by its next run.
+ */
+const STALE_MS = 30 * 24 * 3600 * 1000;
 
 interface Entry {
   readonly hash: string;
@@ -117,6 +122,29 @@ function writeEntries(file: string, entries: Map<string, Entry>): void {
     renameSync(tmp, file);
   } catch {
     // no cache this time
+    return;
+  }
+  prune(path.dirname(file));
+}
+
+/** Removes this cache's files nobody wrote for STALE_MS, and temporary files a killed writer left. */
+function prune(dir: string): void {
+  const now = Date.now();
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const tmp = name.endsWith('.tmp');
+    if (!tmp && !name.endsWith('.bin') && !name.endsWith('.paths.json')) continue;
+    const file = path.join(dir, name);
+    try {
+      if (now - statSync(file).mtimeMs > (tmp ? 3_600_000 : STALE_MS)) rmSync(file, { force: true });
+    } catch {
+      // another process removed it first
+    }
   }
 }
 

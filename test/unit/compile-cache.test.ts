@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -81,6 +81,28 @@ test('an unreadable cache file is ignored and replaced', () => {
     writeFileSync(path.join(f.dir, 'cache', name as string), 'not a cache');
     assert.deepEqual(f.run().misses, 2);
     assert.deepEqual(f.run().hits, 2);
+  } finally {
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+});
+
+test('writing the cache removes files left unwritten for a month, and keeps the rest', () => {
+  const f = fixture();
+  try {
+    const cache = path.join(f.dir, 'cache');
+    mkdirSync(cache);
+    const old = Date.now() / 1000 - 31 * 24 * 3600;
+    for (const name of ['agent-0123456789abcdef.bin', 'agent-0123456789abcdef.paths.json', 'client-x.bin.1.tmp']) {
+      writeFileSync(path.join(cache, name), 'old');
+      utimesSync(path.join(cache, name), old, old);
+    }
+    writeFileSync(path.join(cache, 'client-recent.bin'), 'recent');
+    writeFileSync(path.join(cache, 'notes.txt'), 'not ours');
+    utimesSync(path.join(cache, 'notes.txt'), old, old);
+    f.run();
+    const left = readdirSync(cache).sort();
+    assert.deepEqual(left.filter((n) => !n.startsWith('test-')), ['client-recent.bin', 'notes.txt']);
+    assert.equal(left.filter((n) => n.startsWith('test-') && n.endsWith('.bin')).length, 1);
   } finally {
     rmSync(f.dir, { recursive: true, force: true });
   }
