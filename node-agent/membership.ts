@@ -94,8 +94,8 @@ export class AgentMembership {
 
   /** Node id, server id, member keys and alive record in one transaction; undefined when it failed and wrote nothing. */
   private async takeAtOnce(leaseId: string, choice: ServerIdChoice, members: PutBuilder[]): Promise<ServerIdHold | undefined> {
-    const owner = this.owner.claim(leaseId);
-    const id = this.serverId.take(choice, leaseId);
+    const owner = this.owner.inTransaction(leaseId);
+    const id = this.serverId.inTransaction(choice, leaseId);
     const alive = this.etcd.put(aliveKey(this.node.nodeId)).value(this.aliveRecord(id.hold)).lease(leaseId);
     let succeeded: boolean;
     try {

@@ -50,7 +50,7 @@ export class NodeOwner {
    * transaction of the caller's: the agent's first join takes it together with everything else.
    * When that transaction fails, take() finds out who holds it.
    */
-  claim(leaseId: string): { compare: Compare; put: PutBuilder } {
+  inTransaction(leaseId: string): { compare: Compare; put: PutBuilder } {
     return { compare: [nodeOwnerKey(this.node.nodeId), 'Create', '==', 0], put: this.put(leaseId) };
   }
 

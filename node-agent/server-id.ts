@@ -39,8 +39,10 @@ export interface ServerIdTake {
 
 /**
  * This agent's cluster-wide server id (common/thread-id.ts). It is held at
- * /quell/v1/server-ids/<id> under the agent's lease (the membership owns the lease and calls
- * claim() for every lease it goes live with), so it is free again when the agent dies.
+ * /quell/v1/server-ids/<id> under the agent's lease (the membership owns the lease: its first
+ * join takes the id with firstChoice()/inTransaction()/adopt() in the join's one transaction,
+ * or calls claim() when that failed, and every re-grant calls claim()), so it is free again when
+ * the agent dies.
  *
  * The first claim takes the smallest free id with a create-if-absent transaction that also
  * bumps the id's persistent incarnation counter (compare-and-swap on its mod revision): an
@@ -91,7 +93,7 @@ export class ServerId {
 
   /**
    * The smallest free id, listed without a lease: the agent's first join reads it while its
-   * lease is granted, then takes it in the same transaction as everything else (take() and
+   * lease is granted, then takes it in the same transaction as everything else (inTransaction() and
    * adopt()). Undefined when none is free (claim() then says so).
    */
   async firstChoice(): Promise<ServerIdChoice | undefined> {
@@ -104,7 +106,7 @@ export class ServerId {
    * The conditions and writes that take `choice` under the lease: the id's key is created if
    * absent and its incarnation counter bumped if it is still as listed.
    */
-  take(choice: ServerIdChoice, leaseId: string): ServerIdTake {
+  inTransaction(choice: ServerIdChoice, leaseId: string): ServerIdTake {
     const key = serverIdKey(choice.serverId);
     const incKey = serverIdIncarnationKey(choice.serverId);
     const counter = choice.counter;
@@ -121,7 +123,7 @@ export class ServerId {
     };
   }
 
-  /** The first hold, taken by a transaction of the caller's built with take(). */
+  /** The first hold, taken by a transaction of the caller's built with inTransaction(). */
   adopt(hold: ServerIdHold): void {
     this.current = hold;
     this.log.info({ server_id: hold.serverId, incarnation: hold.incarnation }, 'server id taken');
@@ -179,9 +181,9 @@ export class ServerId {
     return { free, counters };
   }
 
-  /** One transaction (take()): the new incarnation, or undefined when the key or the counter changed. */
+  /** One transaction (inTransaction()): the new incarnation, or undefined when the key or the counter changed. */
   private async tryTake(serverId: number, leaseId: string, counter: Counter | undefined): Promise<number | undefined> {
-    const t = this.take({ serverId, counter }, leaseId);
+    const t = this.inTransaction({ serverId, counter }, leaseId);
     const txn = await transaction(this.etcd, ...t.compares)
       .then(...t.puts)
       .commit();
