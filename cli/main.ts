@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   cluster: async () => (await import('./commands/cluster')).runCluster,
   local: async () => (await import('./commands/local')).runLocal,
   certs: async () => (await import('./commands/certs')).runCerts,
+  top: async () => (await import('./commands/top')).runTop,
 };
 
 const USAGE = `usage: quell <command> [options]
@@ -33,6 +34,7 @@ commands:
   agent        --etcd URLS --node-id ID --listen H:P [--advertise H:P] [--cluster NAME[,NAME...]] [--lease-ttl S]
                [--backend mariadb://|mysql://|postgres://|clickhouse://USER:PASS@HOST:PORT]
                [--kill-log-dir DIR] [--kill-log-max-mb N]
+               coordinator and agent: [--metrics-listen H:P] Prometheus metrics at /metrics (HTTPS with the daemon's certificate)
   client       [--coordinator H:P[,H:P...]] [-u USER] [--password P] [-q SQL] [-f FORMAT] [--dialect clickhouse|mariadb]
   sim          --agent H:P [--queries N] [--user U] [--query TEXT] [--query-id-prefix P] ...
                --agent H:P --connections N --user U --host H --db D [--in-transaction] [--critical]
@@ -40,6 +42,7 @@ commands:
   cluster      ls | forget NODE [--cluster C] | kills | drop-kill KILL_ID   (--etcd URLS)
   local        [--nodes N] [-q SQL]
   certs        init DIR [--nodes N1,N2,...] [--users U1,...] [--trust-domain quell] [--days N]
+  top          [--coordinator H:P[,H:P...]] [-u USER] [--where EXPR] [--cluster C]  (password in QUELL_PASSWORD)
 
 etcd access (coordinator, agent, cluster): --etcd URLS [--etcd-ca FILE] [--etcd-cert FILE --etcd-key FILE]
                [--etcd-user USER]  (its password in QUELL_ETCD_PASSWORD, never a flag)

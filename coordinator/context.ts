@@ -3,9 +3,11 @@ import type { Column, SqlValue } from '../sql/types';
 import type { Dialect } from '../errors/quell-error';
 import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
+import type { PolicyStore } from './policy-store';
 import type { ClusterMembership } from './membership';
 import type { User } from './users';
 import type { StatementSummary } from './statement-summary';
+import type { StatementMetrics } from './metrics';
 
 /** What one statement runs with. */
 export interface StatementContext {
@@ -16,6 +18,8 @@ export interface StatementContext {
   readonly pool: AgentPool;
   readonly defaultCluster: string;
   readonly killQueue: KillQueue;
+  /** CREATE and DROP KILL POLICY write here; reads come from `membership` */
+  readonly policies: PolicyStore;
   /** the session's dialect (decides a bare SHOW PROCESSLIST) */
   readonly dialect: Dialect;
   /** aborted when the client goes away */
@@ -28,6 +32,8 @@ export interface StatementContext {
   expectEndBy(epochMs: number): void;
   /** the coordinator's --max-result-rows: a read's default and ceiling (0: none) */
   readonly maxResultRows: number;
+  /** node failures and kill rows are counted here when the coordinator serves metrics */
+  readonly metrics?: StatementMetrics;
 }
 
 /**

@@ -7,6 +7,7 @@ import { formatIdentity, type Identity } from '../common/identity';
 import { parseStatement } from '../sql/parser';
 import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
+import type { PolicyStore } from './policy-store';
 import type { ResultSink, StatementContext } from './context';
 import { StatementSlots } from './statement-slots';
 import { concurrencySetting } from './settings';
@@ -15,6 +16,7 @@ import type { ClusterMembership } from './membership';
 import type { User, Users } from './users';
 import { clientAddress, LoginThrottle } from './login-throttle';
 import { StatementSummary, statementKind } from './statement-summary';
+import { metricKind, type CoordinatorMetrics } from './metrics';
 
 export interface RunnerDeps {
   readonly users: Users;
@@ -22,11 +24,14 @@ export interface RunnerDeps {
   readonly pool: AgentPool;
   readonly defaultCluster: string;
   readonly killQueue: KillQueue;
+  readonly policies: PolicyStore;
   readonly log: Logger;
   /** --max-concurrent-statements (0: no limit) */
   readonly maxConcurrentStatements?: number;
   /** --max-result-rows: a read's default and ceiling (0: none) */
   readonly maxResultRows?: number;
+  /** counts statements when the coordinator serves metrics */
+  readonly metrics?: CoordinatorMetrics;
 }
 
 /** ClickHouse's max_concurrent_queries default. */
@@ -141,12 +146,14 @@ export class StatementRunner {
     const client = req.peer ? formatIdentity(req.peer) : req.address;
     const summary = new StatementSummary();
     let userName = req.user || 'default';
+    let kind = metricKind(undefined);
     try {
       if (this.draining) throw StatementRunner.shuttingDown();
       const user = await this.login(req);
       userName = user.name;
       const stmt = parseStatement(req.sql);
       summary.kind = statementKind(stmt);
+      kind = metricKind(stmt);
       release = this.slots.take('settings' in stmt ? concurrencySetting(stmt.settings) : undefined);
       const ctx: StatementContext = {
         user,
@@ -156,11 +163,13 @@ export class StatementRunner {
         pool: this.deps.pool,
         defaultCluster: this.deps.defaultCluster,
         killQueue: this.deps.killQueue,
+        policies: this.deps.policies,
         dialect: req.dialect,
         signal: req.signal,
         client,
         summary,
         maxResultRows: this.deps.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
+        metrics: this.deps.metrics,
         expectEndBy: (epochMs) => {
           entry.endBy = Math.max(entry.endBy, epochMs);
         },
@@ -180,6 +189,7 @@ export class StatementRunner {
     // one line per statement: who, from where, what and how it went; never the password or the SQL text
     const how = error ? { code: error.code, error_name: error.errorName } : { rows };
     log.info({ user: userName, client, ...summary.fields(), ...how, elapsed_s: elapsed }, error ? 'statement failed' : 'statement done');
+    this.deps.metrics?.statementDone(kind, error?.errorName, req.signal.aborted, elapsed, summary.statuses);
     try {
       // the slot is held until the client has taken the whole result: a client that stops
       // reading keeps its statement, and what that statement holds, counted

@@ -31,6 +31,9 @@ import { PeerPolicy, type TransportSecurity } from '../common/tls';
 import { bindWorkloadSocket } from './workload-socket';
 import { KillLog } from './kill-log';
 import { killLogTable } from './kill-log-table';
+import { KillPolicies } from './kill-policies';
+import { DaemonProbes } from '../common/daemon-probes';
+import { AgentMetrics, type TableSizes } from './metrics';
 
 export interface AgentOptions {
   readonly etcd: string[];
@@ -53,6 +56,8 @@ export interface AgentOptions {
   readonly killLogDir: string;
   /** the kill log's current file is rotated at this size (`--kill-log-max-mb`, MiB); default 64 */
   readonly killLogMaxMb?: number;
+  /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
+  readonly metricsListen?: string;
 }
 
 /** Checks what an agent will use as etcd key segments; throws one line naming the bad option. */
@@ -72,8 +77,13 @@ interface AgentParts {
   readonly etcd: Etcd3;
   readonly workloads: WorkloadService;
   readonly durableKills: DurableKills;
+  readonly killPolicies: KillPolicies;
   readonly membership: AgentMembership;
   readonly killLog: KillLog;
+  /** gRPC health and reflection, the metrics endpoint */
+  readonly probes: DaemonProbes;
+  /** present with --metrics-listen */
+  readonly metrics: AgentMetrics | undefined;
 }
 
 /**
@@ -82,6 +92,7 @@ interface AgentParts {
  */
 export class NodeAgent {
   readonly node: NodeIdentity;
+  readonly probes: DaemonProbes;
 
   private constructor(
     private readonly parts: AgentParts,
@@ -90,6 +101,7 @@ export class NodeAgent {
     private readonly log: Logger,
   ) {
     this.node = parts.node;
+    this.probes = parts.probes;
   }
 
   /** Binds, joins etcd and loads the pending durable kills; on failure leaves nothing running. */
@@ -114,7 +126,7 @@ export class NodeAgent {
           server.forceShutdown();
           throw err;
         }) : undefined;
-        const agent = new NodeAgent(wire(opts, node, server, socketServer, killLog, log), opts, lifecycle, log);
+        const agent = new NodeAgent(wire(opts, node, server, socketServer, killLog, log, lifecycle), opts, lifecycle, log);
         built = agent;
         await agent.goLive();
         return agent;
@@ -136,7 +148,12 @@ export class NodeAgent {
       this.parts.durableKills.start().catch((err: unknown) => {
         throw etcdUnavailable(this.opts.etcd, err);
       }),
+      this.parts.killPolicies.start().catch((err: unknown) => {
+        throw etcdUnavailable(this.opts.etcd, err);
+      }),
     ]);
+    const { metrics, probes } = this.parts;
+    if (metrics && this.opts.metricsListen !== undefined) await probes.serveMetrics(this.opts.metricsListen, metrics.registry, this.opts.security, this.log);
     const backend = this.opts.backend;
     this.log.info({ address: this.node.address, listen: this.opts.listen, backend: backend?.description ?? 'workloads', kill_log: this.parts.killLog.dir }, 'serving');
     // a wrong password or host should show in the agent's log now, not first in an incident's result
@@ -150,10 +167,11 @@ export class NodeAgent {
   async stop(): Promise<void> {
     await this.lifecycle.stop(
       async () => {
-        const { durableKills, membership, workloads, server, socketServer, etcd, killLog } = this.parts;
-        await durableKills.close();
+        const { durableKills, killPolicies, membership, workloads, server, socketServer, etcd, killLog } = this.parts;
+        await Promise.all([durableKills.close(), killPolicies.close()]);
         await membership.leave();
         workloads.closeAll();
+        await this.parts.probes.close();
         const drain = (s: grpc.Server): Promise<void> => new Promise((resolve) => s.tryShutdown(() => resolve()));
         await Promise.all([drain(server), socketServer ? drain(socketServer) : undefined]);
         // after the drain: the last kills' entries are committed
@@ -163,6 +181,7 @@ export class NodeAgent {
         this.opts.security.close();
       },
       () => {
+        void this.parts.probes.close();
         this.parts.server.forceShutdown();
         this.parts.socketServer?.forceShutdown();
         this.parts.etcd.close();
@@ -199,7 +218,7 @@ async function bindServer(opts: AgentOptions): Promise<{ server: grpc.Server; no
 }
 
 /** Everything an agent is made of, connected: tables, services on the server, etcd parts. */
-function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socketServer: grpc.Server | undefined, killLog: KillLog, log: Logger): AgentParts {
+function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socketServer: grpc.Server | undefined, killLog: KillLog, log: Logger, lifecycle: Lifecycle): AgentParts {
   const peers = PeerPolicy.of(opts.security);
   const etcd = connectEtcd({ ...opts.etcdSecurity, endpoints: opts.etcd });
   const serverId = new ServerId(etcd, node.nodeId, log.child({ service: 'server-id' }));
@@ -236,13 +255,15 @@ function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socke
   const subjects = backend
     ? backendSubjects(backend, () => serverId.value)
     : { processes: querySubject(table), mutations: mutationSubject(mutations), connections: connectionSubject(connections) };
+  const served = {
+    processes: serve(sources.processes, subjects.processes),
+    mutations: serve(sources.mutations, subjects.mutations),
+    connections: withoutSync(serve(sources.connections, subjects.connections)),
+  };
+  // policies act on the same tables, through the same kill path, as KILL statements
+  const killPolicies = new KillPolicies({ etcd, node, tables: served, recorder: killLog, log: log.child({ service: 'kill-policies' }) });
   new NodeAgentService(
-    {
-      processes: serve(sources.processes, subjects.processes),
-      mutations: serve(sources.mutations, subjects.mutations),
-      connections: withoutSync(serve(sources.connections, subjects.connections)),
-      killLog: killLogTable(killLog, node, ctx),
-    },
+    { ...served, killLog: killLogTable(killLog, node, ctx) },
     () => table.size,
     node,
     () => serverId.value,
@@ -258,5 +279,14 @@ function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socke
     serverId,
     log.child({ service: 'membership' }),
   );
-  return { node, server, socketServer, etcd, workloads, durableKills, membership, killLog };
+  // SERVING while running with the lease live; a backend agent serves no Workload API
+  const probes = new DaemonProbes(backend ? ['quell.v1.NodeAgent'] : ['quell.v1.NodeAgent', 'quell.v1.Workload'], lifecycle, {
+    ok: () => membership.live,
+    onChange: (l) => membership.onLive(l),
+  });
+  probes.addToServer(server);
+  const tables: TableSizes = backend ? {} : { processes: () => table.size, mutations: () => mutations.size, connections: () => connections.size };
+  const metrics = opts.metricsListen === undefined ? undefined : new AgentMetrics(tables, membership, () => probes.serving);
+  metrics?.watchKillLog(() => killLog.stats());
+  return { node, server, socketServer, etcd, workloads, durableKills, killPolicies, membership, killLog, probes, metrics };
 }

@@ -41,7 +41,7 @@ export const KILL_QUEUE_COLUMNS: readonly Column[] = cols(
 );
 
 /**
- * system.kill_log (DESIGN.md §The kill log): one row per process an agent killed, was asked to
+ * system.kill_log (docs/statement-path.md §The kill log): one row per process an agent killed, was asked to
  * kill, or listed for a TEST, read from the node's log files.
  */
 export const KILL_LOG_COLUMNS: readonly Column[] = cols(`
@@ -49,6 +49,11 @@ export const KILL_LOG_COLUMNS: readonly Column[] = cols(`
   target String, mode String, condition String, query_id String, mutation_id String,
   thread_id UInt64, process_user String, query String, kill_status String, error String,
   policy String`);
+
+/** system.kill_policies (docs/kill-policies.md): the coordinator's view of the policies in etcd; `limit` 0 means none. */
+export const KILL_POLICIES_COLUMNS: readonly Column[] = cols(
+  'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime',
+);
 
 export const CLUSTERS_COLUMNS: readonly Column[] = cols('cluster String, node_id String, host String, port UInt16, is_active UInt8');
 
