@@ -8,12 +8,15 @@ import type * as grpc from '@grpc/grpc-js';
  */
 export const TO_OBJECT_OPTIONS = { longs: String, enums: String, defaults: true, oneofs: true };
 
+/** How decoded messages look: TO_OBJECT_OPTIONS, or a library's own (reflection wants bytes as arrays). */
+export type ToObjectOptions = typeof TO_OBJECT_OPTIONS & { readonly bytes?: typeof Array | typeof String };
+
 export interface MessageCodec {
   readonly name: string;
   encode(message: unknown): { finish(): Buffer };
   decode(bytes: Buffer): unknown;
   fromObject(object: unknown): unknown;
-  toObject(message: unknown, options: typeof TO_OBJECT_OPTIONS): unknown;
+  toObject(message: unknown, options: ToObjectOptions): unknown;
 }
 
 export interface MethodDescription {
@@ -39,12 +42,12 @@ function serializer(c: MessageCodec): (value: unknown) => Buffer {
   };
 }
 
-function deserializer(c: MessageCodec): (bytes: Buffer) => unknown {
-  return (bytes) => c.toObject(c.decode(bytes), TO_OBJECT_OPTIONS);
+function deserializer(c: MessageCodec, options: ToObjectOptions): (bytes: Buffer) => unknown {
+  return (bytes) => c.toObject(c.decode(bytes), options);
 }
 
 /** The definition of the service `fullName` (package.Service) in `codec`. */
-export function serviceDefinition(codec: GeneratedCodec, fullName: string): grpc.ServiceDefinition {
+export function serviceDefinition(codec: GeneratedCodec, fullName: string, options: ToObjectOptions = TO_OBJECT_OPTIONS): grpc.ServiceDefinition {
   const methods = codec.services[fullName];
   if (!methods) throw new Error(`no generated service ${fullName}: run npm run gen`);
   const message = (name: string): MessageCodec => {
@@ -61,9 +64,9 @@ export function serviceDefinition(codec: GeneratedCodec, fullName: string): grpc
       requestStream: m.requestStream,
       responseStream: m.responseStream,
       requestSerialize: serializer(request),
-      requestDeserialize: deserializer(request),
+      requestDeserialize: deserializer(request, options),
       responseSerialize: serializer(response),
-      responseDeserialize: deserializer(response),
+      responseDeserialize: deserializer(response, options),
       originalName: m.originalName,
     };
   }

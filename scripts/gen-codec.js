@@ -17,12 +17,13 @@ const camelCase = require('lodash.camelcase');
  * @param {string} protoDir the include directory (holds quell/v1/…)
  * @param {string[]} files .proto files relative to protoDir
  * @param {string} outFile the .ts file to write
+ * @param {{ keepCase?: boolean }} [options] keepCase (default true): field names as written in
+ *   the .proto, as quell and etcd3 load them; false: camelCase, as @grpc/reflection loads its own
  */
-function genCodec(protoDir, files, outFile) {
+function genCodec(protoDir, files, outFile, options = {}) {
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => path.join(protoDir, target);
-  // keepCase: field names as written in the .proto, as proto/load.ts has always loaded them
-  root.loadSync(files, { keepCase: true });
+  root.loadSync(files, { keepCase: options.keepCase ?? true });
   root.resolveAll();
 
   const messages = [];

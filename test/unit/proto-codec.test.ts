@@ -8,11 +8,13 @@ import { createRequire } from 'node:module';
 import { quellProto } from '../../proto/load';
 import { serviceDefinition, type GeneratedCodec } from '../../proto/service-definition';
 import * as etcdCodec from '../../proto/generated/etcd-codec';
+import { HEALTH_DEFINITION } from '../../common/health-service';
+import { reflectionService } from '../../common/grpc-probes';
 
-// proto/load.ts builds quell's services, and common/etcd-proto.ts etcd3's, from generated code
-// (proto/generated/) instead of parsing .proto files at run time. Every request and response must
-// still travel and arrive exactly as @grpc/proto-loader, given the .proto files and the same
-// options, has them.
+// proto/load.ts builds quell's services, common/etcd-proto.ts etcd3's and common/grpc-probes.ts
+// those of gRPC health and reflection from generated code (proto/generated/) instead of parsing
+// .proto files at run time. Every request and response must still travel and arrive exactly as
+// @grpc/proto-loader, given the .proto files and the same options, has them.
 
 interface ProtoSet {
   readonly dir: string;
@@ -20,6 +22,8 @@ interface ProtoSet {
   /** proto-loader's loadSync: quell's own, or the one etcd3 resolves */
   readonly loadSync: typeof protoLoader.loadSync;
   readonly generated: Record<string, grpc.ServiceDefinition>;
+  /** the loader options its users give (default LOADER_OPTIONS) */
+  readonly options?: protoLoader.Options;
 }
 
 const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
@@ -45,16 +49,33 @@ const etcd: ProtoSet = {
   generated: Object.fromEntries(Object.keys(ETCD_CODEC.services).map((name) => [name, serviceDefinition(ETCD_CODEC, name)])),
 };
 
+const healthDir = path.join(path.dirname(require.resolve('grpc-health-check/package.json')), 'proto');
+const health: ProtoSet = {
+  dir: healthDir,
+  files: ['health/v1/health.proto'],
+  loadSync: protoLoader.loadSync,
+  generated: { 'grpc.health.v1.Health': HEALTH_DEFINITION },
+};
+
+const reflectionSet: ProtoSet = {
+  dir: path.join(path.dirname(require.resolve('@grpc/reflection/package.json')), 'build', 'proto'),
+  files: ['grpc/reflection/v1/reflection.proto', 'grpc/reflection/v1alpha/reflection.proto'],
+  loadSync: protoLoader.loadSync,
+  generated: { 'grpc.reflection.v1.ServerReflection': reflectionService('v1'), 'grpc.reflection.v1alpha.ServerReflection': reflectionService('v1alpha') },
+  // @grpc/reflection's own: camelCase fields, bytes as arrays
+  options: { longs: String, enums: String, bytes: Array, defaults: true, oneofs: true },
+};
+
 function reflection(set: ProtoSet): protobuf.Root {
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => path.join(set.dir, target);
-  root.loadSync(set.files, { keepCase: true });
+  root.loadSync(set.files, { keepCase: (set.options ?? LOADER_OPTIONS).keepCase === true });
   root.resolveAll();
   return root;
 }
 
 function parsed(set: ProtoSet): protoLoader.PackageDefinition {
-  return set.loadSync(set.files.map((f) => path.join(set.dir, f)), { ...LOADER_OPTIONS, includeDirs: [set.dir] });
+  return set.loadSync(set.files.map((f) => path.join(set.dir, f)), { ...(set.options ?? LOADER_OPTIONS), includeDirs: [set.dir] });
 }
 
 const LONG = '9007199254740993'; // above 2^53: must stay exact as a string
@@ -173,6 +194,16 @@ test("every service and method of etcd3's rpc.proto is generated, with the same 
 
 test("etcd3's requests and responses encode and decode as through the proto-loader etcd3 uses", () => {
   assert.ok(sameMessages(etcd) >= 40);
+});
+
+test('gRPC health and reflection: every service and method is generated, with the same path, streaming and name', () => {
+  sameServices(health);
+  sameServices(reflectionSet);
+});
+
+test('gRPC health and reflection messages encode and decode as through proto-loader with their users\' options', () => {
+  assert.ok(sameMessages(health) >= 4);
+  assert.ok(sameMessages(reflectionSet) >= 8);
 });
 
 test('a message given as an array is refused, as proto-loader refuses it', () => {
