@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { fail, UsageError } from './args';
+import { enableCompileCache } from '../common/compile-cache';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  enableCompileCache(name);
   try {
     const code = await (await command())(rest);
     // a daemon that stopped itself for a failure (node-agent/membership.ts) keeps its status
