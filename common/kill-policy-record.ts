@@ -29,6 +29,18 @@ export interface PolicyRecord {
   readonly may_kill_others: boolean;
   /** unix seconds */
   readonly created: number;
+  /**
+   * Set by a coordinator whose users file no longer gives the creator the rights the policy was
+   * stored with (coordinator/policy-guard.ts): agents do not run a suspended policy.
+   */
+  readonly suspended?: PolicySuspension;
+}
+
+export interface PolicySuspension {
+  /** why, in one line: the creator is gone, or lost a right */
+  readonly reason: string;
+  /** unix seconds */
+  readonly at: number;
 }
 
 /**
@@ -53,6 +65,8 @@ export function parsePolicyRecord(key: { cluster: string; name: string }, raw: s
   if (typeof r.creator !== 'string' || r.creator === '') return wrong('creator', 'a user name');
   if (typeof r.may_kill_others !== 'boolean') return wrong('may_kill_others', 'true or false');
   if (!isInt(r.created)) return wrong('created', 'unix seconds');
+  const suspended = parseSuspension(r.suspended);
+  if (suspended === null) return wrong('suspended', 'absent, or { reason: string, at: unix seconds }');
   return {
     cluster: key.cluster,
     name: key.name,
@@ -64,7 +78,17 @@ export function parsePolicyRecord(key: { cluster: string; name: string }, raw: s
     creator: r.creator,
     may_kill_others: r.may_kill_others,
     created: r.created,
+    ...(suspended ? { suspended } : {}),
   };
+}
+
+/** undefined: not suspended; null: malformed (the record is refused: an agent must not guess) */
+function parseSuspension(v: unknown): PolicySuspension | undefined | null {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'object' || v === null) return null;
+  const s = v as Record<string, unknown>;
+  if (typeof s.reason !== 'string' || s.reason === '' || !isInt(s.at)) return null;
+  return { reason: s.reason, at: s.at };
 }
 
 function isInt(v: unknown): v is number {

@@ -11,6 +11,7 @@ import { StatementRunner } from './statement-runner';
 import { Users } from './users';
 import { KillQueue } from './kill-queue';
 import { PolicyStore } from './policy-store';
+import { PolicyGuard } from './policy-guard';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
 import { SessionRegistry } from './sessions';
 import { MysqlDoor } from './mysql/door';
@@ -53,6 +54,7 @@ export class Coordinator {
     private readonly server: grpc.Server,
     private readonly etcd: Etcd3,
     private readonly membership: ClusterMembership,
+    private readonly guard: PolicyGuard,
     private readonly pool: AgentPool,
     private readonly runner: StatementRunner,
     /** gRPC health and reflection, metrics */
@@ -81,12 +83,16 @@ export class Coordinator {
     const server = new grpc.Server({ ...CHANNEL_OPTIONS, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
     const pool = new AgentPool(opts.security);
     const membership = new ClusterMembership(etcd, log.child({ service: 'membership' }));
+    const users = opts.users ?? Users.defaults();
+    const guard = new PolicyGuard(etcd, users, membership, log.child({ service: 'policy-guard' }));
     let mysql: MysqlDoor | undefined;
     const probes = new DaemonProbes(['quell.v1.Coordinator'], lifecycle, { ok: () => membership.viewState === 'watching', onChange: (l) => membership.onViewState(l) });
     const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving);
     try {
       return await lifecycle.start(async () => {
         membership.onChange(() => pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));
+        // the first list is a change too: policies are checked against the users file at start
+        membership.onChange(() => guard.check());
         try {
           await membership.start();
         } catch (err) {
@@ -95,7 +101,7 @@ export class Coordinator {
         const sessions = new SessionRegistry();
         const runner = new StatementRunner({
           sessions,
-          users: opts.users ?? Users.defaults(),
+          users,
           membership,
           pool,
           defaultCluster: opts.defaultCluster ?? 'default',
@@ -118,10 +124,11 @@ export class Coordinator {
         // last: a door that cannot bind leaves only what the catch below releases
         const http = opts.httpListen ? await HttpDoor.start({ listen: opts.httpListen, security: opts.security, runner, log: log.child({ service: 'http' }) }) : undefined;
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, probes, address, mysql, http);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, guard, pool, runner, probes, address, mysql, http);
       });
     } catch (err) {
       await membership.close();
+      await guard.close();
       await probes.close();
       mysql?.destroy();
       release(server, pool, etcd, opts.security);
@@ -143,6 +150,7 @@ export class Coordinator {
         await this.probes.close();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
         await this.membership.close();
+        await this.guard.close();
         this.pool.close();
         this.etcd.close();
         this.opts.security.close();

@@ -27,6 +27,12 @@ const ACTIONS: Record<PolicyTarget, ActionSpec> = {
   MUTATION: { action: 'KILL MUTATION', table: findAgentTable('system.mutations')!, mayKillOthers: (u) => hasGrant(u, 'KILL MUTATION'), ownRule: false },
 };
 
+/** The user's right to act on other users' processes with a policy's action, as CREATE decides it. */
+export function mayKillOthersWith(action: PolicyAction, user: User): boolean {
+  const spec = Object.values(ACTIONS).find((a) => a.action === action);
+  return spec !== undefined && spec.mayKillOthers(user);
+}
+
 /** How long CREATE and DROP wait for the coordinator's own view to show the change, so that the next SHOW does. */
 const VIEW_WAIT_MS = 2_000;
 

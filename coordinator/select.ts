@@ -249,7 +249,7 @@ function killQueueRows(ctx: StatementContext): SqlValue[][] {
 function killPolicyRows(ctx: StatementContext): SqlValue[][] {
   return ctx.membership
     .killPolicies()
-    .map((p) => [p.cluster, p.name, p.condition, p.action, p.every_s, p.limit, p.dry_run ? 1 : 0, p.creator, p.created]);
+    .map((p) => [p.cluster, p.name, p.condition, p.action, p.every_s, p.limit, p.dry_run ? 1 : 0, p.creator, p.created, p.suspended ? 'suspended' : 'active', p.suspended?.reason ?? '']);
 }
 
 export async function select(stmt: SelectStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {

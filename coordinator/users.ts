@@ -167,6 +167,11 @@ export class Users {
     return user;
   }
 
+  /** The entry of a user, with no login: for checking a stored policy's creator (coordinator/policy-guard.ts). */
+  find(name: string): User | undefined {
+    return this.byName.get(name);
+  }
+
   /** A user whose client certificate the TLS handshake verified: known users only, no password. */
   certified(name: string): User {
     const user = this.byName.get(name);
