@@ -2,10 +2,13 @@ import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../common/logger';
 import { ListWatch, etcdWatchSource } from '../common/list-watch';
 import { POLICIES_PREFIX, parsePolicyKey } from '../common/etcd-layout';
-import { isUnreadable, parsePolicyRecord } from '../common/kill-policy-record';
+import { randomUUID } from 'node:crypto';
+import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../common/kill-policy-record';
+import { errorText } from '../errors/error-text';
+import { entryMaker, POLICY_SUSPENDED_STATUS } from './kill-record';
 import type { NodeIdentity } from './node-identity';
 import type { KillRecorder } from './kill-record';
-import { PolicyLoop, type PolicyTables } from './policy-loop';
+import { PolicyLoop, policyRequest, type PolicyTables } from './policy-loop';
 
 export interface KillPoliciesOptions {
   readonly etcd: Etcd3;
@@ -26,6 +29,10 @@ export class KillPolicies {
   /** loops stopped by a change, still finishing a run */
   private readonly stopping = new Set<Promise<void>>();
   private readonly view: ListWatch;
+  /** suspended policies by key, with the suspension time already logged here: once per node per suspension */
+  private readonly suspended = new Map<string, number>();
+  /** kill-log writes of suspensions, awaited at close */
+  private readonly noting = new Set<Promise<void>>();
 
   constructor(private readonly o: KillPoliciesOptions) {
     this.view = new ListWatch(
@@ -38,7 +45,10 @@ export class KillPolicies {
           for (const kv of kvs) this.put(kv.key, kv.value);
         },
         put: (key, value) => this.put(key, value),
-        remove: (key) => this.stop(key, 'dropped'),
+        remove: (key) => {
+          this.suspended.delete(key);
+          this.stop(key, 'dropped');
+        },
       },
       o.log,
     );
@@ -54,7 +64,7 @@ export class KillPolicies {
   async close(): Promise<void> {
     await this.view.close();
     for (const key of [...this.loops.keys()]) this.stop(key, 'agent stopping');
-    await Promise.all(this.stopping);
+    await Promise.all([...this.stopping, ...this.noting]);
   }
 
   /** the policies running here, by name (cluster/name), for tests and logs */
@@ -74,8 +84,29 @@ export class KillPolicies {
       return;
     }
     const log = this.o.log.child({ cluster: rec.cluster, policy: rec.name });
+    if (rec.suspended) {
+      this.noteSuspended(key, rec, log);
+      return;
+    }
+    this.suspended.delete(key);
     this.loops.set(key, new PolicyLoop(rec, value, { nodeId: this.o.node.nodeId, tables: this.o.tables, recorder: this.o.recorder, log }));
     log.info({ action: rec.action, condition: rec.condition, every_s: rec.every_s, limit: rec.limit, dry_run: rec.dry_run, creator: rec.creator }, 'kill policy running');
+  }
+
+  /** A suspended policy does not run; the first time this node sees the suspension it says so, in its log and its kill log. */
+  private noteSuspended(key: string, rec: PolicyRecord, log: Logger): void {
+    const at = rec.suspended?.at ?? 0;
+    if (this.suspended.get(key) === at) return;
+    this.suspended.set(key, at);
+    const reason = rec.suspended?.reason ?? '';
+    log.warn({ creator: rec.creator, reason, suspended_at: at }, 'kill policy suspended by a coordinator; not running');
+    const entry = entryMaker(policyRequest(rec, randomUUID()), '', Date.now, rec.name);
+    const why = `kill policy ${rec.name} suspended: ${reason}`;
+    const writing = this.o.recorder
+      .append([entry({ query_id: '', mutation_id: '', thread_id: 0, process_user: '', query: '' }, POLICY_SUSPENDED_STATUS, why)])
+      .catch((err: unknown) => log.warn({ err: errorText(err) }, 'could not log that the kill policy was suspended'));
+    this.noting.add(writing);
+    void writing.finally(() => this.noting.delete(writing));
   }
 
   private stop(key: string, why: string): void {

@@ -18,8 +18,11 @@ export const SKIPPED_LIMIT_STATUS = 'skipped_limit';
 /** A kill policy that failed on this node and stopped there: one entry, with no process. */
 export const POLICY_DISABLED_STATUS = 'policy_disabled';
 
+/** A kill policy a coordinator suspended (its creator lost its rights): one entry per node per suspension, with no process. */
+export const POLICY_SUSPENDED_STATUS = 'policy_suspended';
+
 /** Statuses only the kill log has: no row ever reports them. */
-type LogOnlyStatus = typeof ACCESS_DENIED_STATUS | typeof SKIPPED_LIMIT_STATUS | typeof POLICY_DISABLED_STATUS;
+type LogOnlyStatus = typeof ACCESS_DENIED_STATUS | typeof SKIPPED_LIMIT_STATUS | typeof POLICY_DISABLED_STATUS | typeof POLICY_SUSPENDED_STATUS;
 
 /** What a kill acts on, as the kill log names it: MariaDB's KILL QUERY <thread id> stops a query, not its connection. */
 function targetWord(req: KillRequest__Output): string {
