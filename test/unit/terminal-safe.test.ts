@@ -7,6 +7,7 @@ import { createFormatter } from '../../sql/formats';
 import { terminalSafe } from '../../sql/formats/terminal-safe';
 import { mariadbTable } from '../../cli/mariadb-output';
 import { codePointCount } from '../../sql/formats/escape';
+import { oneLine } from '../../cli/top/layout';
 
 const CLEAR = '\x1b[2J\x1b[H';
 const OSC_TITLE = '\x1b]0;owned\x07';
@@ -80,4 +81,8 @@ test('the mariadb table of the interactive client prints control characters visi
   assert.ok(out.includes("| user = <U+202E>'nimda'"), out);
   const widths = new Set(out.trimEnd().split('\n').map(codePointCount));
   assert.equal(widths.size, 1, out);
+});
+
+test('quell top draws one line per process: every control, C1, bidi and zero-width character becomes a space', () => {
+  assert.equal(oneLine('a\x1b[2J\x9b\u202eb\r\nc\u200bd'), 'a [2J b c d');
 });
