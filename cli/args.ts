@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { QuellError, renderError } from '../errors/quell-error';
 import { flushLogs } from '../common/log-flush';
 import { errorText } from '../errors/error-text';
+import { terminalSafe } from '../sql/formats/terminal-safe';
 
 export class UsageError extends Error {}
 
@@ -40,10 +41,10 @@ export function listOption(value: string | undefined, fallback: string[]): strin
 export function fail(err: unknown): number {
   flushLogs();
   if (err instanceof QuellError) {
-    process.stderr.write(`${renderError(err)}\n`);
+    process.stderr.write(`${terminalSafe(renderError(err))}\n`);
     return err.code % 256 || 1;
   }
-  process.stderr.write(`quell: ${errorText(err)}\n`);
+  process.stderr.write(`quell: ${terminalSafe(errorText(err))}\n`);
   return 1;
 }
 

@@ -1,18 +1,19 @@
 import type { Column, SqlValue } from '../sql/types';
 import { isNumericType } from '../sql/types';
 import { codePointCount } from '../sql/formats/escape';
+import { terminalSafe } from '../sql/formats/terminal-safe';
 
-/** A cell as the mariadb client shows it: NULL in words, decimals with three places. */
+/** A cell as the mariadb client shows it: NULL in words, decimals with three places; control characters visible. */
 function cell(v: SqlValue, c: Column): string {
   if (v === null) return 'NULL';
   if (typeof v === 'number' && c.type === 'Float64') return v.toFixed(3);
-  return String(v);
+  return terminalSafe(String(v));
 }
 
 /** The mariadb client's boxed table (`+----+` borders, numbers right-aligned). */
 export function mariadbTable(columns: readonly Column[], rows: readonly (readonly SqlValue[])[]): string {
   const text = rows.map((r) => columns.map((c, i) => cell(r[i] ?? null, c)));
-  const widths = columns.map((c, i) => Math.max(codePointCount(c.name), ...text.map((r) => codePointCount(r[i] ?? ''))));
+  const widths = columns.map((c, i) => Math.max(codePointCount(terminalSafe(c.name)), ...text.map((r) => codePointCount(r[i] ?? ''))));
   const pad = (s: string, i: number, right: boolean): string => {
     const fill = ' '.repeat((widths[i] ?? 0) - codePointCount(s));
     return right ? fill + s : s + fill;
@@ -20,7 +21,7 @@ export function mariadbTable(columns: readonly Column[], rows: readonly (readonl
   const line = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+\n`;
   const row = (cells: string[], header: boolean): string =>
     `| ${cells.map((s, i) => pad(s, i, !header && isNumericType(columns[i]?.type ?? 'String'))).join(' | ')} |\n`;
-  return line + row(columns.map((c) => c.name), true) + line + text.map((r) => row(r, false)).join('') + line;
+  return line + row(columns.map((c) => terminalSafe(c.name)), true) + line + text.map((r) => row(r, false)).join('') + line;
 }
 
 /** The summary line the mariadb client prints after a statement. */

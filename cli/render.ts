@@ -2,6 +2,7 @@ import { createFormatter, type Formatter } from '../sql/formats';
 import type { QuellClient } from '../client/coordinator-client';
 import type { Dialect } from '../errors/quell-error';
 import type { Column, SqlValue } from '../sql/types';
+import { terminalSafe } from '../sql/formats/terminal-safe';
 import { mariadbSummary, mariadbTable } from './mariadb-output';
 
 export interface RenderOptions {
@@ -47,7 +48,7 @@ export async function runAndRender(client: QuellClient, sql: string, o: RenderOp
       begin();
       o.out(formatter?.block(ev.rows) ?? '');
     } else {
-      for (const w of ev.warnings) o.err(`Warning: ${w}\n`);
+      for (const w of ev.warnings) o.err(`Warning: ${terminalSafe(w)}\n`);
       if (mariadb) {
         if (mariadb.columns.length > 0 && mariadb.rows.length > 0) o.out(mariadbTable(mariadb.columns, mariadb.rows));
         o.out(mariadbSummary(mariadb.columns.length, mariadb.rows.length, ev.affectedRows, ev.elapsedSeconds));

@@ -1,6 +1,7 @@
 import * as readline from 'node:readline';
 import { QuellClient } from '../../client/coordinator-client';
 import { canonicalFormatName } from '../../sql/formats';
+import { terminalSafe } from '../../sql/formats/terminal-safe';
 import { chError, renderError, QuellError, type Dialect } from '../../errors/quell-error';
 import { fail, parse, UsageError } from '../args';
 import { batchStatements, splitStatements } from '../statements';
@@ -109,7 +110,7 @@ export async function interactive(client: QuellClient, s: ClientSettings, onExit
             const r = await runAndRender(client, sql, { defaultFormat, formatChosen: s.format !== undefined, dialect: s.dialect ?? 'clickhouse', out, err, signal: running.signal });
             out(r.summarized ? '\n' : `\n${r.rows} rows in set. Elapsed: ${r.elapsedSeconds.toFixed(3)} sec.\n\n`);
           } catch (e) {
-            err(`${e instanceof QuellError ? renderError(e) : String(e)}\n\n`);
+            err(`${terminalSafe(e instanceof QuellError ? renderError(e) : String(e))}\n\n`);
           } finally {
             running = undefined;
           }

@@ -23,9 +23,9 @@ const FOOTERS: Record<TopMode['kind'], string> = {
   result: 'any key: back to the list',
 };
 
-/** Text on one line: control characters (a query's newlines and tabs) become spaces. */
+/** Text on one line: control characters (a query's newlines and tabs; C1, bidi and zero-width ones too) become spaces. */
 export function oneLine(s: string): string {
-  return s.replace(/[\x00-\x1f\x7f]+/g, ' ');
+  return s.replace(/[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]+/g, ' ');
 }
 
 /** Cut to `width` characters, marking the cut with '…'. */

@@ -11,10 +11,14 @@
  * - after output_format_pretty_max_rows (10000) rows nothing more is drawn, and the end says
  *   "  Showed first 10000." (PrettySpace: "\nShowed first 10000."), also when exactly that many.
  *
+ * Values and names pass through terminalSafe(), which ClickHouse 18.16 does not do: control
+ * characters other than tab and line feed print as visible pictures (issue 11).
+ *
  * PrettySpace ignores the terminal-width clamp ClickHouse applies when its stdout is a wide TTY.
  */
 import type { Column } from '../types';
 import { codePointCount } from './escape';
+import { terminalSafe } from './terminal-safe';
 import type { FormatOptions, Formatter, Row } from './types';
 import { DEFAULT_PRETTY_MAX_COLUMN_PAD_WIDTH, DEFAULT_PRETTY_MAX_ROWS } from './types';
 import { alignsRight, textCell } from './values';
@@ -40,6 +44,8 @@ export class PrettyFormatter implements Formatter {
   private readonly padWidth: number;
   /** PrettyCompactMonoBlock: the rows squashed so far (SquashingBlockOutputStream). */
   private accumulated: Row[] | undefined;
+  /** column names as printed */
+  private readonly names: readonly string[];
 
   constructor(
     private readonly columns: readonly Column[],
@@ -49,6 +55,7 @@ export class PrettyFormatter implements Formatter {
   ) {
     this.maxRows = options.prettyMaxRows ?? DEFAULT_PRETTY_MAX_ROWS;
     this.padWidth = options.prettyMaxColumnPadWidth ?? DEFAULT_PRETTY_MAX_COLUMN_PAD_WIDTH;
+    this.names = columns.map((c) => terminalSafe(c.name));
   }
 
   begin(): string {
@@ -108,13 +115,13 @@ export class PrettyFormatter implements Formatter {
       const colWidths: number[] = [];
       let max = 0;
       for (const row of rows) {
-        const text = textCell(row[i] ?? null, col.type);
+        const text = terminalSafe(textCell(row[i] ?? null, col.type));
         const w = Math.min(this.padWidth, codePointCount(text));
         colCells.push(text);
         colWidths.push(w);
         if (w > max) max = w;
       }
-      const nameWidth = Math.min(this.padWidth, codePointCount(col.name));
+      const nameWidth = Math.min(this.padWidth, codePointCount(this.names[i] ?? ''));
       if (nameWidth > max) max = nameWidth;
       cells.push(colCells);
       widths.push(colWidths);
@@ -134,9 +141,10 @@ export class PrettyFormatter implements Formatter {
 
   private name(w: Widths, col: number, fill: string): string {
     const column = this.columns[col];
-    if (column === undefined) return '';
+    const name = this.names[col];
+    if (column === undefined || name === undefined) return '';
     const pad = repeat(fill, (w.maxWidths[col] ?? 0) - (w.nameWidths[col] ?? 0));
-    return alignsRight(column.type) ? pad + column.name : column.name + pad;
+    return alignsRight(column.type) ? pad + name : name + pad;
   }
 
   private write(rows: readonly Row[]): string {

@@ -12,10 +12,11 @@
  * Names are padded to the widest name (in code points) plus ": "; values are raw (serializeText),
  * NULL as ᴺᵁᴸᴸ. The rule under "Row N:" is floor(log10(N + 1)) + 6 characters long (so "Row 9:"
  * gets 7). Rows past output_format_pretty_max_rows (10000) are dropped and the end says
- * "Showed first 10000.".
+ * "Showed first 10000.". Names and values pass through terminalSafe() (issue 11; not in 18.16).
  */
 import type { Column, ColumnType, SqlValue } from '../types';
 import { codePointCount } from './escape';
+import { terminalSafe } from './terminal-safe';
 import { RowOutputFormatter } from './row-output';
 import type { FormatOptions, FormatSummary } from './types';
 import { DEFAULT_PRETTY_MAX_ROWS } from './types';
@@ -38,10 +39,11 @@ export class VerticalFormatter extends RowOutputFormatter {
     // ClickHouse resizes the UTF-8 byte string `name + ": "` to max_name_width + 2 bytes: padded
     // with spaces, or cut when a name has multi-byte characters (only non-ASCII names differ).
     const target = maxNameWidth + 2;
+    // Made safe after the cut: a control picture is one code point like the byte it replaces.
     this.namesAndPaddings = columns.map((c) => {
       const bytes = Buffer.from(c.name + ': ', 'utf8');
-      if (bytes.length >= target) return bytes.subarray(0, target).toString('utf8');
-      return bytes.toString('utf8') + ' '.repeat(target - bytes.length);
+      if (bytes.length >= target) return terminalSafe(bytes.subarray(0, target).toString('utf8'));
+      return terminalSafe(bytes.toString('utf8')) + ' '.repeat(target - bytes.length);
     });
   }
 
@@ -61,7 +63,7 @@ export class VerticalFormatter extends RowOutputFormatter {
 
   protected field(index: number, value: SqlValue, type: ColumnType): string {
     if (this.rowNumber > this.maxRows) return '';
-    return (this.namesAndPaddings[index] ?? '') + textCell(value, type) + '\n';
+    return (this.namesAndPaddings[index] ?? '') + terminalSafe(textCell(value, type)) + '\n';
   }
 
   protected override suffix(_summary: FormatSummary): string {
