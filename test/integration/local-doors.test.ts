@@ -70,7 +70,10 @@ test('quell local prints a working command for every door and Ctrl-C stops them 
       assert.match(agent.stdout, /^# TYPE quell_\w+/m);
     }
 
-    const doors = [/-P(\d+)/.exec(mariadb.join(' '))?.[1] ?? '', new URL(curl.at(-1) ?? '').port, ...metricsUrls.map((u) => new URL(u).port)];
+    const etcdPort = /starting etcd\.\.\. http:\/\/127\.0\.0\.1:(\d+)/.exec(text)?.[1] ?? '';
+    const coordinatorPort = /coordinator 127\.0\.0\.1:(\d+)/.exec(text)?.[1] ?? '';
+    const doors = [etcdPort, coordinatorPort, /-P(\d+)/.exec(mariadb.join(' '))?.[1] ?? '', new URL(curl.at(-1) ?? '').port, ...metricsUrls.map((u) => new URL(u).port)];
+    assert.ok(doors.every((p) => /^\d+$/.test(p)), `ports ${doors.join(',')}`);
     child.kill('SIGINT');
     assert.equal(await exited, 0);
     for (const port of doors) assert.ok(await refused(`127.0.0.1:${port}`), `port ${port} still answers after Ctrl-C`);
