@@ -79,7 +79,11 @@ test('quell local prints a working command for every door and Ctrl-C stops them 
     for (const port of doors) assert.ok(await refused(`127.0.0.1:${port}`), `port ${port} still answers after Ctrl-C`);
     assert.equal(existsSync(ca), false, 'the run directory outlived the run');
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    // a failed assertion still stops the run the way Ctrl-C does: SIGKILL would orphan its children
+    if (child.exitCode === null) {
+      child.kill('SIGINT');
+      await exited;
+    }
   }
 });
 
