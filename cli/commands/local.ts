@@ -46,16 +46,21 @@ export async function runLocal(argv: string[]): Promise<number> {
     etcd = await startEtcd();
     process.stderr.write(`${etcd.url}\n`);
     const coordPort = await freePort();
-    const coordinator = spawnQuell(['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${coordPort}`, '--default-cluster', CLUSTER, ...tls(pki.coordinator)], { QUELL_LOG_LEVEL: 'warn' });
+    // every front door on a port of its own choosing; the ready line says which
+    const doors = ['--mysql-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'];
+    const coordinator = spawnQuell(['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${coordPort}`, '--default-cluster', CLUSTER, ...doors, ...tls(pki.coordinator)], { QUELL_LOG_LEVEL: 'warn' });
     children.push(coordinator);
     const ready = await coordinator.waitFor((e) => e.event === 'ready');
     const address = String(ready.address);
     const agents: string[] = [];
+    const agentMetrics: string[] = [];
     for (const nodeId of nodeIds) {
       const killLog = ['--kill-log-dir', path.join(runDir, 'kill-log', nodeId)];
-      const agent = spawnQuell(['agent', '--etcd', etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0', '--cluster', CLUSTER, ...tls(pki.agents.get(nodeId)), ...killLog], { QUELL_LOG_LEVEL: 'warn' });
+      const agent = spawnQuell(['agent', '--etcd', etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--cluster', CLUSTER, ...tls(pki.agents.get(nodeId)), ...killLog], { QUELL_LOG_LEVEL: 'warn' });
       children.push(agent);
-      agents.push(String((await agent.waitFor((e) => e.event === 'ready')).address));
+      const agentReady = await agent.waitFor((e) => e.event === 'ready');
+      agents.push(String(agentReady.address));
+      if (typeof agentReady.metrics === 'string') agentMetrics.push(agentReady.metrics);
     }
     // demo workload: alice and bob run queries on every node
     for (const [i, agentAddress] of agents.entries()) {
@@ -67,6 +72,7 @@ export async function runLocal(argv: string[]): Promise<number> {
     }
     process.stderr.write(`coordinator ${address}, agents ${agents.join(' ')}; cluster '${CLUSTER}'\n`);
     process.stderr.write(`TLS: the run's CA and certificates are in ${pkiDir} (removed on exit); another terminal: quell client --coordinator ${address} --tls-ca ${pki.ca.cert}\n`);
+    process.stderr.write(doorLines(ready, agentMetrics, pki.ca.cert));
     await waitForMembers(address, nodes, clientTls);
     const settings = { coordinator: address, user: 'default', password: '', format: undefined, tls: clientTls };
     if (values.query !== undefined) return await clientMain(settings, values.query);
@@ -83,6 +89,24 @@ export async function runLocal(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
   }
+}
+
+/** How to reach each front door from another terminal, from the coordinator's `ready` line. */
+export function doorLines(ready: Record<string, unknown>, agentMetrics: readonly string[], ca: string): string {
+  const lines: string[] = [];
+  const mysql = typeof ready.mysql_address === 'string' ? splitHostPort(ready.mysql_address) : undefined;
+  if (mysql) lines.push(`mariadb:  mariadb -h${mysql.host} -P${mysql.port} -udefault --ssl-ca=${ca}`);
+  if (typeof ready.http_address === 'string') {
+    lines.push(`http:     curl --cacert ${ca} 'https://${ready.http_address}/?query=SELECT+1'`);
+  }
+  if (typeof ready.metrics === 'string') lines.push(`metrics:  curl --cacert ${ca} ${ready.metrics} (coordinator)`);
+  for (const url of agentMetrics) lines.push(`          curl --cacert ${ca} ${url} (agent)`);
+  return lines.map((l) => `${l}\n`).join('');
+}
+
+function splitHostPort(address: string): { host: string; port: string } | undefined {
+  const i = address.lastIndexOf(':');
+  return i < 0 ? undefined : { host: address.slice(0, i), port: address.slice(i + 1) };
 }
 
 /** Waits until the coordinator sees every agent as active. */
