@@ -161,7 +161,12 @@ export async function startEtcd(opts: { binary?: string; tls?: EtcdServerTls } =
 /** A multi-member etcd: every member's client URL (what `--etcd` takes, comma-joined) and each member. */
 export interface EtcdCluster {
   readonly urls: readonly string[];
-  readonly members: readonly EtcdServer[];
+  /** the member now running at index i (restart replaces it) */
+  member(i: number): EtcdServer;
+  /** stops member i, keeping its data */
+  halt(i: number): Promise<void>;
+  /** brings halted members back on their ports and data; together, since one alone has no quorum to be ready in */
+  restart(...indexes: number[]): Promise<void>;
   /** stops every member and removes their data directories */
   stop(): Promise<void>;
 }
@@ -189,7 +194,23 @@ export async function startEtcdCluster(opts: { members?: number; binary?: string
     await stop();
     throw failed.reason;
   }
-  return { urls: members.map((m) => m.url), members, stop };
+  const member = (i: number): EtcdServer => {
+    const m = members[i];
+    if (!m) throw new Error(`no etcd member ${i}`);
+    return m;
+  };
+  return {
+    urls: members.map((m) => m.url),
+    member,
+    halt: (i) => member(i).halt(),
+    async restart(...indexes) {
+      const back = await Promise.all(indexes.map((i) => member(i).restart()));
+      indexes.forEach((i, k) => {
+        members[i] = back[k] ?? member(i);
+      });
+    },
+    stop,
+  };
 }
 
 async function runEtcd(binary: string, place: EtcdPlace, tls: EtcdServerTls | undefined): Promise<EtcdServer> {
