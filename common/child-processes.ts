@@ -140,6 +140,8 @@ interface EtcdPlace {
   /** a cluster member's name and the whole `--initial-cluster` (a single etcd names only itself) */
   readonly name?: string;
   readonly initialCluster?: string;
+  /** one more address etcd's clients may reach it on, same port (a network namespace's veth side) */
+  readonly alsoListenOn?: string;
 }
 
 /** PEM files for a TLS etcd: its server pair and CA; with `client`, client certificates are required too. */
@@ -152,9 +154,9 @@ export interface EtcdServerTls {
 }
 
 /** An etcd from PATH on free loopback ports in a fresh temporary directory; https:// when given TLS files. */
-export async function startEtcd(opts: { binary?: string; tls?: EtcdServerTls } = {}): Promise<EtcdServer> {
+export async function startEtcd(opts: { binary?: string; tls?: EtcdServerTls; alsoListenOn?: string } = {}): Promise<EtcdServer> {
   const binary = opts.binary ?? process.env.QUELL_ETCD_BIN ?? 'etcd';
-  const place = { dir: mkdtempSync(path.join(os.tmpdir(), 'quell-etcd-')), clientPort: await freePort(), peerPort: await freePort() };
+  const place = { dir: mkdtempSync(path.join(os.tmpdir(), 'quell-etcd-')), clientPort: await freePort(), peerPort: await freePort(), alsoListenOn: opts.alsoListenOn };
   return runEtcd(binary, place, opts.tls);
 }
 
@@ -222,7 +224,7 @@ async function runEtcd(binary: string, place: EtcdPlace, tls: EtcdServerTls | un
   const child = spawnChild(binary, [
     '--name', name,
     '--data-dir', dir,
-    '--listen-client-urls', url,
+    '--listen-client-urls', place.alsoListenOn ? `${url},${url.replace('127.0.0.1', place.alsoListenOn)}` : url,
     '--advertise-client-urls', url,
     '--listen-peer-urls', peer,
     '--initial-advertise-peer-urls', peer,
