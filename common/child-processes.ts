@@ -137,6 +137,11 @@ interface EtcdPlace {
   readonly dir: string;
   readonly clientPort: number;
   readonly peerPort: number;
+  /** a cluster member's name and the whole `--initial-cluster` (a single etcd names only itself) */
+  readonly name?: string;
+  readonly initialCluster?: string;
+  /** one more address etcd's clients may reach it on, same port (a network namespace's veth side) */
+  readonly alsoListenOn?: string;
 }
 
 /** PEM files for a TLS etcd: its server pair and CA; with `client`, client certificates are required too. */
@@ -149,25 +154,81 @@ export interface EtcdServerTls {
 }
 
 /** An etcd from PATH on free loopback ports in a fresh temporary directory; https:// when given TLS files. */
-export async function startEtcd(opts: { binary?: string; tls?: EtcdServerTls } = {}): Promise<EtcdServer> {
+export async function startEtcd(opts: { binary?: string; tls?: EtcdServerTls; alsoListenOn?: string } = {}): Promise<EtcdServer> {
   const binary = opts.binary ?? process.env.QUELL_ETCD_BIN ?? 'etcd';
-  const place = { dir: mkdtempSync(path.join(os.tmpdir(), 'quell-etcd-')), clientPort: await freePort(), peerPort: await freePort() };
+  const place = { dir: mkdtempSync(path.join(os.tmpdir(), 'quell-etcd-')), clientPort: await freePort(), peerPort: await freePort(), alsoListenOn: opts.alsoListenOn };
   return runEtcd(binary, place, opts.tls);
+}
+
+/** A multi-member etcd: every member's client URL (what `--etcd` takes, comma-joined) and each member. */
+export interface EtcdCluster {
+  readonly urls: readonly string[];
+  /** the member now running at index i (restart replaces it) */
+  member(i: number): EtcdServer;
+  /** stops member i, keeping its data */
+  halt(i: number): Promise<void>;
+  /** brings halted members back on their ports and data; together, since one alone has no quorum to be ready in */
+  restart(...indexes: number[]): Promise<void>;
+  /** stops every member and removes their data directories */
+  stop(): Promise<void>;
+}
+
+/**
+ * A real `members`-member etcd cluster on free loopback ports, each member with its own data
+ * directory: members can be halted and restarted one by one, so tests lose and regain quorum.
+ */
+export async function startEtcdCluster(opts: { members?: number; binary?: string } = {}): Promise<EtcdCluster> {
+  const binary = opts.binary ?? process.env.QUELL_ETCD_BIN ?? 'etcd';
+  const places: EtcdPlace[] = [];
+  for (let i = 0; i < (opts.members ?? 3); i++) {
+    places.push({ dir: mkdtempSync(path.join(os.tmpdir(), 'quell-etcd-')), clientPort: await freePort(), peerPort: await freePort(), name: `m${i}` });
+  }
+  const initialCluster = places.map((p) => `${p.name ?? ''}=http://127.0.0.1:${p.peerPort}`).join(',');
+  // members wait for each other's votes: start them together, each ready once there is a quorum
+  const settled = await Promise.allSettled(places.map((p) => runEtcd(binary, { ...p, initialCluster }, undefined)));
+  const members = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  // a member that failed to start has removed its own directory already
+  const stop = async (): Promise<void> => {
+    await Promise.all(members.map((m) => m.stop()));
+  };
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  const member = (i: number): EtcdServer => {
+    const m = members[i];
+    if (!m) throw new Error(`no etcd member ${i}`);
+    return m;
+  };
+  return {
+    urls: members.map((m) => m.url),
+    member,
+    halt: (i) => member(i).halt(),
+    async restart(...indexes) {
+      const back = await Promise.all(indexes.map((i) => member(i).restart()));
+      indexes.forEach((i, k) => {
+        members[i] = back[k] ?? member(i);
+      });
+    },
+    stop,
+  };
 }
 
 async function runEtcd(binary: string, place: EtcdPlace, tls: EtcdServerTls | undefined): Promise<EtcdServer> {
   const { dir, clientPort, peerPort } = place;
   const url = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
+  const name = place.name ?? 'quell';
   const tlsArgs = tls ? ['--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, ...(tls.client ? ['--client-cert-auth'] : [])] : [];
   const child = spawnChild(binary, [
-    '--name', 'quell',
+    '--name', name,
     '--data-dir', dir,
-    '--listen-client-urls', url,
+    '--listen-client-urls', place.alsoListenOn ? `${url},${url.replace('127.0.0.1', place.alsoListenOn)}` : url,
     '--advertise-client-urls', url,
     '--listen-peer-urls', peer,
     '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `quell=${peer}`,
+    '--initial-cluster', place.initialCluster ?? `${name}=${peer}`,
     '--log-level', 'error',
     ...tlsArgs,
   ], { env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch } });
