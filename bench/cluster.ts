@@ -2,7 +2,11 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellClient } from '../client/coordinator-client';
+import { WorkloadSession } from '../client/workload-client';
+import { initCerts, type InitCertsResult, type KeyPair } from '../common/certs';
 import { freePort, QUELL_MAIN, spawnChild, startEtcd, type Child, type EtcdServer } from '../common/child-processes';
+import type { TlsOptions } from '../common/tls';
+import { tlsArgv } from '../cli/tls-args';
 import { sleep } from './system';
 
 /**
@@ -10,6 +14,8 @@ import { sleep } from './system';
  * `quell agent` process each (with a `quell sim` holding its processes) up to
  * `processAgentsUpTo` agents, or agent-host processes of up to `agentsPerHost` agents each
  * beyond that. Every process it starts is stopped by stop(), also after a failed start.
+ * Every gRPC hop is TLS as in production, on a CA made for the cluster in a temporary
+ * directory (removed by stop()); etcd stays plaintext on loopback.
  */
 
 export const AGENT_HOST_MAIN = path.join(__dirname, 'agent-host.js');
@@ -41,6 +47,14 @@ export interface ClusterSpec {
   readonly profileDir?: string;
 }
 
+/**
+ * Node ids with a certificate in a cluster's PKI: its agents, and one more for the agent the
+ * join measurement adds (`n<agents + 1>`).
+ */
+export function benchNodeIds(spec: Pick<ClusterSpec, 'agents'>): string[] {
+  return Array.from({ length: spec.agents + 1 }, (_, i) => `n${i + 1}`);
+}
+
 export class BenchCluster {
   etcd: EtcdServer | undefined;
   coordinator: Child | undefined;
@@ -51,6 +65,7 @@ export class BenchCluster {
   private readonly sims: Child[] = [];
   /** the agents' kill logs: one directory per node, removed by stop() */
   private readonly killLogs = mkdtempSync(path.join(os.tmpdir(), 'quell-bench-kill-log-'));
+  private pki: InitCertsResult | undefined;
 
   private constructor(readonly spec: ClusterSpec) {}
 
@@ -69,6 +84,41 @@ export class BenchCluster {
   get etcdUrl(): string {
     if (!this.etcd) throw new Error('etcd not started');
     return this.etcd.url;
+  }
+
+  private get certs(): InitCertsResult {
+    if (!this.pki) throw new Error('the PKI is not made yet');
+    return this.pki;
+  }
+
+  private tls(pair: KeyPair | undefined): TlsOptions {
+    return pair ? { ca: this.certs.ca.cert, cert: pair.cert, key: pair.key } : { ca: this.certs.ca.cert };
+  }
+
+  /** The coordinator's certificate: what the sequential baseline dials agents with. */
+  get coordinatorTls(): TlsOptions {
+    return this.tls(this.certs.coordinator);
+  }
+
+  agentTls(nodeId: string): TlsOptions {
+    const pair = this.certs.agents.get(nodeId);
+    if (!pair) throw new Error(`the bench PKI has no certificate for node '${nodeId}' (it has n1..n${this.spec.agents + 1})`);
+    return this.tls(pair);
+  }
+
+  /** A client of the coordinator: trusts the CA, logs in as `default` without a certificate. */
+  client(): QuellClient {
+    return new QuellClient(this.address, { tls: this.tls(undefined) });
+  }
+
+  /** A workload's Attach session to an agent, with the workload certificate. */
+  workloadSession(agentAddress: string): WorkloadSession {
+    return new WorkloadSession(agentAddress, this.tls(this.certs.workload));
+  }
+
+  /** Spawns a `quell sim` against an agent with the workload certificate; stopped by the caller. */
+  spawnSim(agentAddress: string, args: string[]): Child {
+    return this.spawnNode('sim', QUELL_MAIN, ['sim', '--agent', agentAddress, ...tlsArgv(this.tls(this.certs.workload)), ...args]);
   }
 
   get coordinatorPid(): number | undefined {
@@ -94,6 +144,7 @@ export class BenchCluster {
     const child = this.spawnNode('agent', QUELL_MAIN, [
       'agent', '--etcd', this.etcdUrl, '--node-id', nodeId, '--listen', '127.0.0.1:0', '--cluster', this.spec.cluster, '--lease-ttl', String(leaseTtlSeconds),
       '--kill-log-dir', path.join(this.killLogs, nodeId),
+      ...tlsArgv(this.agentTls(nodeId)),
     ]);
     this.children.push(child);
     return child;
@@ -101,8 +152,11 @@ export class BenchCluster {
 
   private async boot(): Promise<void> {
     const s = this.spec;
+    this.pki = await initCerts(mkdtempSync(path.join(os.tmpdir(), 'quell-bench-pki-')), { nodes: benchNodeIds(s), days: 1 });
     this.etcd = await startEtcd();
-    this.coordinator = this.spawnNode('coordinator', QUELL_MAIN, ['coordinator', '--etcd', this.etcdUrl, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', s.cluster]);
+    this.coordinator = this.spawnNode('coordinator', QUELL_MAIN, [
+      'coordinator', '--etcd', this.etcdUrl, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', s.cluster, ...tlsArgv(this.coordinatorTls),
+    ]);
     this.address = String((await this.coordinator.waitFor((e) => e.event === 'ready')).address);
 
     if (s.agents <= s.processAgentsUpTo) {
@@ -124,7 +178,7 @@ export class BenchCluster {
     this.agents.push({ nodeId, address, pid: agent.proc.pid });
     const n = this.spec.processesPerAgent;
     if (n > 0) {
-      const sim = this.spawnNode('sim', QUELL_MAIN, ['sim', '--agent', address, '--queries', String(n), '--user', 'etl', '--ignore-cancel', '--query-id-prefix', `${nodeId}-`]);
+      const sim = this.spawnSim(address, ['--queries', String(n), '--user', 'etl', '--ignore-cancel', '--query-id-prefix', `${nodeId}-`]);
       this.sims.push(sim);
       await sim.waitFor(() => sim.events.filter((e) => e.event === 'started').length >= n, 30_000);
     }
@@ -133,7 +187,7 @@ export class BenchCluster {
   private async startHost(first: number, count: number): Promise<void> {
     const host = this.spawnNode('agent-host', AGENT_HOST_MAIN, [
       '--etcd', this.etcdUrl, '--cluster', this.spec.cluster, '--first', String(first), '--count', String(count),
-      '--processes', String(this.spec.processesPerAgent), '--lease-ttl', String(this.spec.leaseTtlSeconds ?? 5),
+      '--processes', String(this.spec.processesPerAgent), '--lease-ttl', String(this.spec.leaseTtlSeconds ?? 5), '--pki', this.certs.dir,
     ]);
     this.children.push(host);
     const ready = await host.waitFor((e) => e.event === 'ready', 60_000);
@@ -144,7 +198,7 @@ export class BenchCluster {
 
   /** Polls system.clusters until `n` members of the cluster are active (bounded). */
   async waitForActive(n: number, timeoutMs = 30_000): Promise<void> {
-    const client = new QuellClient(this.address);
+    const client = this.client();
     try {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -165,5 +219,6 @@ export class BenchCluster {
     await this.coordinator?.stop('SIGTERM', 5_000);
     await this.etcd?.stop();
     rmSync(this.killLogs, { recursive: true, force: true });
+    if (this.pki) rmSync(this.pki.dir, { recursive: true, force: true });
   }
 }

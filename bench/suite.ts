@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import * as grpc from '@grpc/grpc-js';
-import { QuellClient, type QueryResult } from '../client/coordinator-client';
-import { WorkloadSession, type RunningProcess } from '../client/workload-client';
+import type { QuellClient, QueryResult } from '../client/coordinator-client';
+import type { WorkloadSession, RunningProcess } from '../client/workload-client';
+import { identities } from '../common/identity';
+import { TransportSecurity, type TlsOptions } from '../common/tls';
 import { FilterCache } from '../node-agent/filter-cache';
 import { processResolver } from '../node-agent/process-columns';
 import { ProcessTable } from '../node-agent/process-table';
@@ -10,7 +11,6 @@ import { CHANNEL_OPTIONS, quellProto } from '../proto/load';
 import type { KillResponse__Output } from '../proto/generated/quell/v1/KillResponse';
 import type { Child } from '../common/child-processes';
 import { BenchCluster, type AgentRef } from './cluster';
-import { QUELL_MAIN } from '../common/child-processes';
 import { percentile, round } from './stats';
 import { cpuMs, rssMiB, sleep } from './system';
 import { targetsFor, type Target } from './targets';
@@ -331,7 +331,7 @@ export async function runBench(c: BenchConfig): Promise<BenchResult> {
       processesPerAgent: c.processesPerAgent,
       profileDir: c.profileDir,
     });
-    const client = new QuellClient(cluster.address);
+    const client = cluster.client();
     try {
       const sql = `KILL QUERY ON CLUSTER b${n} WHERE user = 'etl' ASYNC`;
       const first = await client.query(sql);
@@ -360,7 +360,7 @@ export async function runBench(c: BenchConfig): Promise<BenchResult> {
       if (c.baselineNodeCounts.includes(n)) {
         log('  sequential baseline');
         const iterations = large ? c.baselineIterationsLarge : c.baselineIterations;
-        const base = await baseline(cluster.agents, { warmup: Math.max(2, Math.ceil(iterations / 10)), warmupBudgetMs: c.warmupBudgetMs, iterations, budgetMs: c.measureBudgetMs });
+        const base = await baseline(cluster.agents, cluster.coordinatorTls, { warmup: Math.max(2, Math.ceil(iterations / 10)), warmupBudgetMs: c.warmupBudgetMs, iterations, budgetMs: c.measureBudgetMs });
         rec.samples(`baseline_sequential_${n}_nodes`, base, 'fresh gRPC client per node, Kill RPCs one after another');
         const quell = rec.metrics[`kill_async_${n}_agents_p50_ms`] ?? NaN;
         rec.set(`kill_async_vs_baseline_${n}_nodes_ratio`, quell / percentile(base, 50), '×', 'quell ASYNC p50 / baseline p50');
@@ -444,7 +444,7 @@ async function bulkMetrics(c: BenchConfig, cluster: BenchCluster, client: QuellC
   const bulk = countLabel(c.bulkProcesses);
   rec.set('agent_rss_idle_mb', rssMiB(agent.pid), 'MiB', `agent ${agent.nodeId} with ${c.processesPerAgent} processes`);
   log(`  registering ${c.bulkProcesses} processes on ${agent.nodeId}`);
-  const session = new WorkloadSession(agent.address);
+  const session = cluster.workloadSession(agent.address);
   try {
     const window = 2_000;
     for (let i = 0; i < c.bulkProcesses; i += window) {
@@ -482,7 +482,7 @@ async function mainMetrics(c: BenchConfig, cluster: BenchCluster, client: QuellC
 
   log(`  throughput and coordinator memory (≤ ${c.coordinatorStatements} statements in ≤ ${c.throughputBudgetMs / 1000} s, ${c.clients} clients)`);
   const sql = `KILL QUERY ON CLUSTER ${name} WHERE user = 'etl' ASYNC`;
-  const clients = Array.from({ length: c.clients }, () => new QuellClient(cluster.address));
+  const clients = Array.from({ length: c.clients }, () => cluster.client());
   try {
     await drive(clients, sql, c.throughputWarmup, c.warmupBudgetMs);
     const before = rssMiB(cluster.coordinatorPid);
@@ -519,7 +519,7 @@ async function mainMetrics(c: BenchConfig, cluster: BenchCluster, client: QuellC
  */
 async function mariadbLatency(cluster: BenchCluster, client: QuellClient, plan: Plan, rec: Recorder, n: number): Promise<void> {
   const sims = cluster.agents.map((a) =>
-    cluster.spawnNode('sim', QUELL_MAIN, ['sim', '--agent', a.address, '--connections', '1', '--user', 'bench_conn', '--host', 'localhost', '--db', 'shop']),
+    cluster.spawnSim(a.address, ['--connections', '1', '--user', 'bench_conn', '--host', 'localhost', '--db', 'shop']),
   );
   try {
     const started = await Promise.all(sims.map((s) => s.waitFor((e) => e.event === 'started', 30_000)));
@@ -551,7 +551,7 @@ async function drive(clients: readonly QuellClient[], sql: string, total: number
 
 /** SYNC kills of fresh cooperative processes (they end as soon as the cancel arrives). */
 async function syncLatency(c: BenchConfig, cluster: BenchCluster, client: QuellClient): Promise<number[]> {
-  const sessions = cluster.agents.map((a) => new WorkloadSession(a.address));
+  const sessions = cluster.agents.map((a) => cluster.workloadSession(a.address));
   const sql = `KILL QUERY ON CLUSTER ${cluster.spec.cluster} WHERE user = 'synct' SYNC SETTINGS sync_kill_timeout = 5`;
   const expected = sessions.length * c.syncProcessesPerAgent;
   let round = 0;
@@ -596,7 +596,7 @@ async function joinAndCrash(c: BenchConfig, cluster: BenchCluster, client: Quell
     try {
       const registered = agent.waitFor((e) => e.event === 'ready', 30_000).then(async (ready) => {
         readies.push(performance.now() - t0);
-        session = new WorkloadSession(String(ready.address));
+        session = cluster.workloadSession(String(ready.address));
         await session.register({ query_id: `joiner-${rep}`, user: 'joiner', query: 'SELECT sleep(3600)', client_name: 'quell bench' });
       });
       let failed: unknown;
@@ -649,15 +649,18 @@ async function waitForStatus(client: QuellClient, sql: string, nodeId: string, s
 }
 
 /**
- * What an operator does without quell: visit each node in turn, one fresh connection per node,
+ * What an operator does without quell: visit each node in turn, one fresh connection per node
+ * (a TLS handshake with the coordinator's certificate, which the agent requires for Kill),
  * and kill there (the agent's own Kill RPC, ASYNC, same WHERE), one node after another.
  */
-async function baseline(agents: readonly AgentRef[], plan: Plan): Promise<number[]> {
+async function baseline(agents: readonly AgentRef[], tls: TlsOptions, plan: Plan): Promise<number[]> {
   const Ctor = quellProto().agent.quell.v1.NodeAgent;
+  const security = TransportSecurity.from(tls);
   const visitAll = async (): Promise<void> => {
     for (const a of agents) {
       // a local subchannel pool: nothing is shared with an earlier visit, each is a new connection
-      const stub = new Ctor(a.address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
+      const creds = security.channelCredentials(a.address, identities.agent(a.nodeId));
+      const stub = new Ctor(a.address, creds, { ...CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
       try {
         await new Promise<void>((resolve, reject) => {
           let rows = 0;
@@ -673,5 +676,9 @@ async function baseline(agents: readonly AgentRef[], plan: Plan): Promise<number
       }
     }
   };
-  return sample(plan, () => timed(visitAll));
+  try {
+    return await sample(plan, () => timed(visitAll));
+  } finally {
+    security.close();
+  }
 }

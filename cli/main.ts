@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   cluster: async () => (await import('./commands/cluster')).runCluster,
   local: async () => (await import('./commands/local')).runLocal,
   certs: async () => (await import('./commands/certs')).runCerts,
+  top: async () => (await import('./commands/top')).runTop,
 };
 
 const USAGE = `usage: quell <command> [options]
@@ -39,6 +40,7 @@ commands:
   cluster      ls | forget NODE [--cluster C] | kills | drop-kill KILL_ID   (--etcd URLS)
   local        [--nodes N] [-q SQL]
   certs        init DIR [--nodes N1,N2,...] [--users U1,...] [--trust-domain quell] [--days N]
+  top          [--coordinator H:P[,H:P...]] [-u USER] [--where EXPR] [--cluster C]  (password in QUELL_PASSWORD)
 
 etcd access (coordinator, agent, cluster): --etcd URLS [--etcd-ca FILE] [--etcd-cert FILE --etcd-key FILE]
                [--etcd-user USER]  (its password in QUELL_ETCD_PASSWORD, never a flag)

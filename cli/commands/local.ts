@@ -66,6 +66,7 @@ export async function runLocal(argv: string[]): Promise<number> {
       }
     }
     process.stderr.write(`coordinator ${address}, agents ${agents.join(' ')}; cluster '${CLUSTER}'\n`);
+    process.stderr.write(`TLS: the run's CA and certificates are in ${pkiDir} (removed on exit); another terminal: quell client --coordinator ${address} --tls-ca ${pki.ca.cert}\n`);
     await waitForMembers(address, nodes, clientTls);
     const settings = { coordinator: address, user: 'default', password: '', format: undefined, tls: clientTls };
     if (values.query !== undefined) return await clientMain(settings, values.query);

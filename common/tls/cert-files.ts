@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { experimental } from '@grpc/grpc-js';
@@ -52,12 +52,13 @@ function read(file: string): Buffer {
  */
 export function loadCertFiles(paths: CertFilePaths, trustDomain: string, now = new Date()): LoadedCerts {
   const ca = read(paths.ca);
-  pemCertificates(paths.ca, ca);
+  const authorities = pemCertificates(paths.ca, ca);
   if ((paths.cert === undefined) !== (paths.key === undefined)) throw new Error('a certificate needs its key and a key its certificate (--tls-cert with --tls-key)');
   if (paths.cert === undefined || paths.key === undefined) return { ca };
   const cert = read(paths.cert);
   const key = read(paths.key);
-  const leaf = pemCertificates(paths.cert, cert)[0] as X509Certificate;
+  const chain = pemCertificates(paths.cert, cert);
+  const leaf = chain[0] as X509Certificate;
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
@@ -70,12 +71,36 @@ export function loadCertFiles(paths: CertFilePaths, trustDomain: string, now = n
   const name = formatIdentity(id.identity);
   if (new Date(leaf.validTo) < now) throw new Error(`${paths.cert} (${name}) expired at ${new Date(leaf.validTo).toISOString()}`);
   if (new Date(leaf.validFrom) > now) throw new Error(`${paths.cert} (${name}) is not valid before ${new Date(leaf.validFrom).toISOString()}`);
+  // one --tls-ca signs every quell certificate: a certificate from another CA would be dropped
+  // by each peer in the handshake, and a client would only see a failed password login
+  if (!chain.some((c) => authorities.some((authority) => c.checkIssued(authority) && c.verify(authority.publicKey)))) {
+    throw new Error(`${paths.cert} (${name}) is not signed by a CA in ${paths.ca}: every peer that trusts only those CAs would refuse it`);
+  }
   try {
     createSecureContext({ ca, cert, key });
   } catch (err) {
     throw new Error(`${paths.cert}: ${errorText(err)}`);
   }
   return { ca, own: { cert, key, leaf, identity: id.identity } };
+}
+
+/**
+ * What the files look like from outside: identity, size and change time of each. Reading and
+ * checking a set costs about 2 ms of CPU; a process with many providers (a host of agents, many
+ * clients) would spend that every second on files that did not change.
+ */
+function filesSignature(paths: CertFilePaths): string {
+  return [paths.ca, paths.cert, paths.key]
+    .map((file) => {
+      if (file === undefined) return '-';
+      try {
+        const st = statSync(file);
+        return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+      } catch (err) {
+        return errorText(err);
+      }
+    })
+    .join('|');
 }
 
 function sameBytes(a: LoadedCerts, b: LoadedCerts): boolean {
@@ -97,6 +122,8 @@ export class CertFiles implements experimental.CertificateProvider {
   private readonly identityListeners = new Set<IdentityListener>();
   private timer: NodeJS.Timeout | undefined;
   private lastProblem = '';
+  /** the files as they were at the last read, good or not: unchanged files are not read again */
+  private signature: string;
 
   /** Throws a one-line QuellError when the files are unusable now. */
   constructor(
@@ -105,6 +132,7 @@ export class CertFiles implements experimental.CertificateProvider {
     private readonly intervalMs = 1000,
     private readonly log?: Logger,
   ) {
+    this.signature = filesSignature(paths);
     try {
       this.loaded = loadCertFiles(paths, trustDomain);
     } catch (err) {
@@ -116,8 +144,11 @@ export class CertFiles implements experimental.CertificateProvider {
     return this.loaded;
   }
 
-  /** Re-reads the files now; true when a new valid set was taken. */
+  /** Re-reads the files now if they changed; true when a new valid set was taken. */
   checkNow(): boolean {
+    const signature = filesSignature(this.paths);
+    if (signature === this.signature) return false;
+    this.signature = signature;
     let next: LoadedCerts;
     try {
       next = loadCertFiles(this.paths, this.trustDomain);

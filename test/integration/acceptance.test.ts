@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
 import { spawnQuell } from '../../common/child-processes';
-import { TestCluster, eventsOf, records, sleep } from './harness';
+import { TestCluster, clientArgv, eventsOf, records, sleep } from './harness';
 
 // DESIGN.md acceptance scenarios 1-5, 7 and 8 on a cluster `c3` of three agents with sims.
 const USERS = `
@@ -28,7 +28,7 @@ describe('acceptance on c3', () => {
     const alice = await Promise.all(['n1', 'n2', 'n3'].map((n) => c.sim(n, ['--queries', '2', '--user', 'alice', '--query-id-prefix', `s1-alice-${n}-`], 2)));
     const bob = await Promise.all(['n1', 'n2', 'n3'].map((n) => c.sim(n, ['--queries', '1', '--user', 'bob', '--query-id-prefix', `s1-bob-${n}-`])));
 
-    const client = spawnQuell(['client', '--coordinator', c.address, '-q', "KILL QUERY ON CLUSTER c3 WHERE user = 'alice' SYNC FORMAT JSONEachRow"]);
+    const client = spawnQuell([...clientArgv(c), '-q', "KILL QUERY ON CLUSTER c3 WHERE user = 'alice' SYNC FORMAT JSONEachRow"]);
     assert.equal(await client.exited, 0, client.stderr());
     const rows = client.events;
     assert.equal(rows.length, 6);
@@ -159,13 +159,13 @@ describe('acceptance on c3', () => {
     assert.equal(await probe.exited, 0);
 
     // through the CLI: one line on stderr, non-zero exit
-    const cli = spawnQuell(['client', '--coordinator', c.address, '-q', "KILL QUERY WHERE usr = 'alice'"]);
+    const cli = spawnQuell([...clientArgv(c), '-q', "KILL QUERY WHERE usr = 'alice'"]);
     const status = await cli.exited;
     assert.notEqual(status, 0);
     assert.equal(cli.stderr(), 'Code: 47. UNKNOWN_IDENTIFIER: Unknown identifier: usr\n');
 
     // an unterminated string is never dropped: SYNTAX_ERROR and a non-zero exit
-    const open = spawnQuell(['client', '--coordinator', c.address, '-q', "KILL QUERY WHERE user = 'x"]);
+    const open = spawnQuell([...clientArgv(c), '-q', "KILL QUERY WHERE user = 'x"]);
     assert.notEqual(await open.exited, 0);
     assert.match(open.stderr(), /^Code: 62\. SYNTAX_ERROR: .*Unterminated quoted string\n$/);
   });

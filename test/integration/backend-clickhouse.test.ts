@@ -128,8 +128,8 @@ test('a stopped server is that node’s node_error row; after a restart the agen
 });
 
 test('wrong credentials: the node_error row carries the server\'s error, never the password', async () => {
-  // an agent in front of server 1 with a wrong password, in a cluster of its own
-  await c.addAgent('bad', 'chbad', ['--backend', server(0).url(CH_USER.name, 'wrong-password')]);
+  // an agent (n8: a node id of the test PKI) in front of server 1 with a wrong password, in a cluster of its own
+  await c.addAgent('n8', 'chbad', ['--backend', server(0).url(CH_USER.name, 'wrong-password')]);
   const deadline = Date.now() + 10_000;
   let rows: Record<string, unknown>[] = [];
   // the coordinator learns of the new cluster from its etcd watch
@@ -146,8 +146,8 @@ test('wrong credentials: the node_error row carries the server\'s error, never t
   assert.equal(rows[0]?.kill_status, 'node_error', JSON.stringify(rows));
   assert.match(String(rows[0]?.error), /Code: 193\. DB::Exception: Wrong password for user quell/);
   assert.ok(!String(rows[0]?.error).includes('wrong-password'));
-  await c.agent('bad').child.stop('SIGTERM', 3_000);
-  c.agents.delete('bad');
+  await c.agent('n8').child.stop('SIGTERM', 3_000);
+  c.agents.delete('n8');
 });
 
 test('time from KILL … SYNC to finished against ClickHouse', async (t) => {

@@ -1,12 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { connectEtcd } from '../../common/etcd';
 import { aliveKey, serverIdIncarnationKey, serverIdKey, type AliveRecord } from '../../common/etcd-layout';
 import { serverIdOf } from '../../common/thread-id';
 import type { Child } from '../../common/child-processes';
-import { quellProto } from '../../proto/load';
 import { decodeRow } from '../../proto/codec';
 import type { NodeAgentClient } from '../../proto/generated/quell/v1/NodeAgent';
 import type { InfoResponse__Output } from '../../proto/generated/quell/v1/InfoResponse';
@@ -29,17 +27,16 @@ before(async () => {
   etcd = connectEtcd({ endpoints: [c.etcd.url] });
 });
 after(async () => {
-  for (const s of stubs.values()) s.close();
   etcd?.close();
   await c?.stop();
 });
 
+/** Dials as the coordinator: the agent serves Scan, Kill and Info only to it. */
 function agentStub(node: string): NodeAgentClient {
   const address = c.agent(node).address;
   let stub = stubs.get(address);
   if (!stub) {
-    const Ctor = quellProto().agent.quell.v1.NodeAgent;
-    stub = new Ctor(address, grpc.credentials.createInsecure());
+    stub = c.agentStub(node);
     stubs.set(address, stub);
   }
   return stub;

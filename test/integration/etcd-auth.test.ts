@@ -10,6 +10,7 @@ import { connectEtcd, etcdUnavailable } from '../../common/etcd';
 import { memberKey } from '../../common/etcd-layout';
 import { QuellClient } from '../../client/coordinator-client';
 import { records } from './harness';
+import { testPki } from './tls-fixture';
 
 // DESIGN.md §Security: etcd with TLS, client certificates and `auth enable`; the daemons use
 // --etcd-ca/--etcd-cert/--etcd-key and --etcd-user with QUELL_ETCD_PASSWORD, under the
@@ -46,6 +47,11 @@ function etcdAs(user: EtcdUser, password: string = PASSWORDS[user]): Etcd3 {
 /** `--etcd …` flags of a daemon that logs in to etcd as `user`. */
 function etcdFlags(user: EtcdUser): string[] {
   return ['--etcd', etcd.url, '--etcd-ca', file('ca.pem'), '--etcd-cert', file(`${user}.pem`), '--etcd-key', file(`${user}-key.pem`), '--etcd-user', user];
+}
+
+async function agentTls(nodeId: string): Promise<string[]> {
+  const pki = await testPki();
+  return pki.argv(pki.agent(nodeId));
 }
 
 function start(args: string[], env: NodeJS.ProcessEnv): Child {
@@ -94,15 +100,16 @@ after(async () => {
 });
 
 test('a coordinator and an agent work against etcd with TLS, client certificates and auth enable', async () => {
-  const coordinator = start(['coordinator', ...etcdFlags('quell-coordinator'), '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', 'sec'], {
+  const pki = await testPki();
+  const coordinator = start(['coordinator', ...etcdFlags('quell-coordinator'), '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', 'sec', ...pki.argv(pki.coordinator())], {
     QUELL_ETCD_PASSWORD: PASSWORDS['quell-coordinator'],
   });
-  const agent = start(['agent', ...etcdFlags('quell-agent'), '--node-id', 'n1', '--listen', '127.0.0.1:0', '--cluster', 'sec'], {
+  const agent = start(['agent', ...etcdFlags('quell-agent'), '--node-id', 'n1', '--listen', '127.0.0.1:0', '--cluster', 'sec', ...(await agentTls('n1'))], {
     QUELL_ETCD_PASSWORD: PASSWORDS['quell-agent'],
   });
   const ready = await coordinator.waitFor((e) => e.event === 'ready');
   const agentReady = await agent.waitFor((e) => e.event === 'ready');
-  client = new QuellClient(String(ready.address), { user: 'default', password: '' });
+  client = new QuellClient(String(ready.address), { user: 'default', password: '', tls: pki.anonymous() });
   let rows: Record<string, unknown>[] = [];
   for (let i = 0; i < 100; i++) {
     rows = records(await client.query("SELECT node_id, host, port, is_active FROM system.clusters WHERE cluster = 'sec' ORDER BY node_id"));
@@ -124,7 +131,7 @@ test('a coordinator and an agent work against etcd with TLS, client certificates
 });
 
 test('a wrong etcd password stops the agent at start with one line naming etcd and the reason', async () => {
-  const agent = start(['agent', ...etcdFlags('quell-agent'), '--node-id', 'n2', '--listen', '127.0.0.1:0', '--cluster', 'sec'], {
+  const agent = start(['agent', ...etcdFlags('quell-agent'), '--node-id', 'n2', '--listen', '127.0.0.1:0', '--cluster', 'sec', ...(await agentTls('n2'))], {
     QUELL_ETCD_PASSWORD: 'not-the-password',
     QUELL_LOG_LEVEL: 'silent',
   });
@@ -137,7 +144,7 @@ test('a wrong etcd password stops the agent at start with one line naming etcd a
 });
 
 test('without a client certificate etcd refuses the connection: one line naming etcd', async () => {
-  const agent = start(['agent', '--etcd', etcd.url, '--etcd-ca', file('ca.pem'), '--etcd-user', 'quell-agent', '--node-id', 'n3', '--listen', '127.0.0.1:0'], {
+  const agent = start(['agent', '--etcd', etcd.url, '--etcd-ca', file('ca.pem'), '--etcd-user', 'quell-agent', '--node-id', 'n3', '--listen', '127.0.0.1:0', ...(await agentTls('n3'))], {
     QUELL_ETCD_PASSWORD: PASSWORDS['quell-agent'],
     QUELL_LOG_LEVEL: 'silent',
   });

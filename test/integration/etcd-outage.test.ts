@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
 import { QuellClient } from '../../client/coordinator-client';
 import { sleep } from './harness';
+import { testPki, type TestPki } from './tls-fixture';
 
-function agent(etcd: EtcdServer, nodeId: string): Child {
-  return spawnQuell(['agent', '--etcd', etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0', '--cluster', 'c', '--lease-ttl', '5']);
+function agent(etcd: EtcdServer, pki: TestPki, nodeId: string): Child {
+  return spawnQuell(['agent', '--etcd', etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0', '--cluster', 'c', '--lease-ttl', '5', ...pki.argv(pki.agent(nodeId))]);
 }
 
 async function activeNodes(client: QuellClient): Promise<string[]> {
@@ -19,14 +20,15 @@ async function activeNodes(client: QuellClient): Promise<string[]> {
  * so the process exits instead of logging `stopped` and staying up.
  */
 test('a coordinator and an agent that lived through an etcd outage catch up, then exit on SIGTERM', async () => {
+  const pki = await testPki();
   let etcd: EtcdServer = await startEtcd();
-  const coordinator = spawnQuell(['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', 'c']);
+  const coordinator = spawnQuell(['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', 'c', ...pki.argv(pki.coordinator())]);
   const children: Child[] = [coordinator];
   let client: QuellClient | undefined;
   try {
     const ready = await coordinator.waitFor((e) => e.event === 'ready');
-    client = new QuellClient(String(ready.address));
-    const n1 = agent(etcd, 'n1');
+    client = new QuellClient(String(ready.address), { tls: pki.anonymous() });
+    const n1 = agent(etcd, pki, 'n1');
     children.push(n1);
     await n1.waitFor((e) => e.event === 'ready');
 
@@ -35,7 +37,7 @@ test('a coordinator and an agent that lived through an etcd outage catch up, the
     etcd = await etcd.restart();
 
     // n2 joins after the restart: only a coordinator whose view caught up sees it
-    const n2 = agent(etcd, 'n2');
+    const n2 = agent(etcd, pki, 'n2');
     children.push(n2);
     await n2.waitFor((e) => e.event === 'ready');
     let nodes: string[] = [];

@@ -2,6 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellClient, type QueryResult } from '../../client/coordinator-client';
+import { identities } from '../../common/identity';
+import { TransportSecurity, type TlsOptions } from '../../common/tls';
+import { CHANNEL_OPTIONS, quellProto } from '../../proto/load';
+import type { NodeAgentClient } from '../../proto/generated/quell/v1/NodeAgent';
 import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
 import { testPki, type TestPki } from './tls-fixture';
 import { connectEtcd } from '../../common/etcd';
@@ -39,6 +43,8 @@ export class TestCluster {
   readonly agents = new Map<string, AgentHandle>();
   private readonly sims: Child[] = [];
   private readonly clients: QuellClient[] = [];
+  private readonly stubs: NodeAgentClient[] = [];
+  private readonly securities: TransportSecurity[] = [];
 
   private constructor(
     readonly etcd: EtcdServer,
@@ -129,6 +135,19 @@ export class TestCluster {
     return c;
   }
 
+  /**
+   * A raw NodeAgent stub dialing agent `nodeId` directly, presenting `as` (default the
+   * coordinator's certificate, which the agent requires for Scan/Kill/Info) and checking the
+   * server is `agent/<nodeId>`; closed by stop().
+   */
+  agentStub(nodeId: string, as: TlsOptions = this.pki.coordinator(), address = this.agent(nodeId).address): NodeAgentClient {
+    const security = TransportSecurity.from(as);
+    this.securities.push(security);
+    const stub = new (quellProto().agent.quell.v1.NodeAgent)(address, security.channelCredentials(address, identities.agent(nodeId)), { ...CHANNEL_OPTIONS });
+    this.stubs.push(stub);
+    return stub;
+  }
+
   query(sql: string, user = 'default', password = ''): Promise<QueryResult> {
     return this.client(user, password).query(sql);
   }
@@ -151,6 +170,8 @@ export class TestCluster {
 
   async stop(): Promise<void> {
     for (const c of this.clients) c.close();
+    for (const s of this.stubs) s.close();
+    for (const s of this.securities) s.close();
     await this.stopSims();
     await Promise.all([...this.agents.values()].map((a) => a.child.stop('SIGTERM', 3_000)));
     await this.coordinator.stop('SIGTERM', 3_000);

@@ -1,12 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as grpc from '@grpc/grpc-js';
 import { QuellError } from '../../errors/quell-error';
 import { spawnQuell, type Child } from '../../common/child-processes';
 import { serverIdOf } from '../../common/thread-id';
-import { quellProto } from '../../proto/load';
 import type { InfoResponse__Output } from '../../proto/generated/quell/v1/InfoResponse';
-import { TestCluster, eventsOf, records, sleep } from './harness';
+import { TestCluster, clientArgv, eventsOf, records, sleep } from './harness';
 
 // Issue: the MariaDB dialect — connections, KILL [HARD|SOFT] [CONNECTION|QUERY [ID]] and
 // cluster-wide thread ids, against real etcd and separate processes.
@@ -26,9 +24,9 @@ after(async () => {
   await c?.stop();
 });
 
-function info(address: string): Promise<InfoResponse__Output> {
-  const Ctor = quellProto().agent.quell.v1.NodeAgent;
-  const client = new Ctor(address, grpc.credentials.createInsecure());
+/** Info as the coordinator asks it (the agent answers only the coordinator's certificate). */
+function info(node: string): Promise<InfoResponse__Output> {
+  const client = c.agentStub(node);
   return new Promise((resolve, reject) =>
     client.Info({}, (err, res) => {
       client.close();
@@ -66,7 +64,7 @@ test('SHOW PROCESSLIST lists every connection of the cluster with distinct ids; 
   const full = await mariadb('SHOW FULL PROCESSLIST');
   assert.equal(full.rows.find((r) => Number(r.Id) === ids[0])?.Info, long);
   // the id says which node owns it
-  const agentsInfo = await Promise.all(['n1', 'n2', 'n3'].map((n) => info(c.agent(n).address)));
+  const agentsInfo = await Promise.all(['n1', 'n2', 'n3'].map((n) => info(n)));
   for (const [i, sim] of sims.entries()) for (const id of threadIds(sim)) assert.equal(serverIdOf(id), agentsInfo[i]?.server_id);
   await c.stopSims();
 });
@@ -76,10 +74,10 @@ test('KILL <id> goes only to the owning node and rolls back the open transaction
   const target = await connections('n2', 'bob', ['--in-transaction']);
   await connections('n3', 'bob', ['--in-transaction']);
   const id = threadIds(target)[0];
-  const before = await Promise.all(['n1', 'n2', 'n3'].map((n) => info(c.agent(n).address)));
+  const before = await Promise.all(['n1', 'n2', 'n3'].map((n) => info(n)));
   const r = await mariadb(`KILL ${id}`);
   assert.equal(r.affected, 0);
-  const afterInfo = await Promise.all(['n1', 'n2', 'n3'].map((n) => info(c.agent(n).address)));
+  const afterInfo = await Promise.all(['n1', 'n2', 'n3'].map((n) => info(n)));
   const asked = afterInfo.map((a, i) => Number(a.kills_served) - Number(before[i]?.kills_served));
   assert.deepEqual(asked, [0, 1, 0], 'only n2 was asked');
   assert.equal(await target.exited, 0);
@@ -144,11 +142,11 @@ test('unknown ids and subqueries get MariaDB errors; the CLI prints them as the 
   for (const [sql, code, state, message] of cases) {
     await assert.rejects(mariadb(sql), (e: unknown) => e instanceof QuellError && e.code === code && e.errorName === state && e.message === message);
   }
-  const cli = spawnQuell(['client', '--coordinator', c.address, '--dialect', 'mariadb', '-q', 'KILL 9999']);
+  const cli = spawnQuell([...clientArgv(c), '--dialect', 'mariadb', '-q', 'KILL 9999']);
   assert.notEqual(await cli.exited, 0);
   assert.equal(cli.stderr(), 'ERROR 1094 (HY000): Unknown thread id: 9999\n');
   const sim = await connections('n1', 'bob');
-  const ok = spawnQuell(['client', '--coordinator', c.address, '--dialect', 'mariadb', '-q', `KILL ${threadIds(sim)[0]}`]);
+  const ok = spawnQuell([...clientArgv(c), '--dialect', 'mariadb', '-q', `KILL ${threadIds(sim)[0]}`]);
   assert.equal(await ok.exited, 0);
   assert.match(ok.stdout(), /^Query OK, 0 rows affected \(\d+\.\d{3} sec\)\n$/);
   await sim.exited;

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
 import { spawnQuell } from '../../common/child-processes';
-import { TestCluster, eventsOf, records, sleep } from './harness';
+import { TestCluster, clientArgv, eventsOf, records, sleep } from './harness';
 
 // Issue: KILL MUTATION across a cluster, with durable kills for nodes that were down.
 const USERS = `
@@ -28,7 +28,7 @@ test('KILL MUTATION ON CLUSTER kills matching mutations everywhere; nothing is r
   const other = await mutationSim('n2', 'other', 'm1_other_');
   await sleep(200);
 
-  const client = spawnQuell(['client', '--coordinator', c.address, '-q', "KILL MUTATION ON CLUSTER c3 WHERE table = 't' FORMAT JSONEachRow"]);
+  const client = spawnQuell([...clientArgv(c), '-q', "KILL MUTATION ON CLUSTER c3 WHERE table = 't' FORMAT JSONEachRow"]);
   assert.equal(await client.exited, 0, client.stderr());
   const rows = client.events;
   assert.deepEqual(Object.keys(rows[0] ?? {}), ['kill_status', 'database', 'table', 'mutation_id', 'command', 'host', 'port', 'node_id', 'error']);

@@ -64,8 +64,8 @@ test('a table read names the node it could not read', async () => {
 
 test('an unreachable etcd stops the coordinator and an agent with one clear line', async () => {
   for (const args of [
-    ['coordinator', '--etcd', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0'],
-    ['agent', '--etcd', 'http://127.0.0.1:9', '--node-id', 'nx', '--listen', '127.0.0.1:0'],
+    ['coordinator', '--etcd', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0', ...c.pki.argv(c.pki.coordinator())],
+    ['agent', '--etcd', 'http://127.0.0.1:9', '--node-id', 'n8', '--listen', '127.0.0.1:0', ...c.pki.argv(c.pki.agent('n8'))],
   ]) {
     const child = spawnQuell(args, { QUELL_LOG_LEVEL: 'silent' });
     const code = await child.exited;

@@ -27,7 +27,7 @@ async function n1Serves(): Promise<void> {
 test('a second agent with a live node id exits with one line naming it and the holder; the holder keeps serving', async () => {
   await c.sim('n1', ['--queries', '1', '--user', 'alice', '--query-id-prefix', 'own-']);
   await n1Serves();
-  const duplicate = spawnQuell(['agent', '--etcd', c.etcd.url, '--node-id', 'n1', '--listen', '127.0.0.1:0', '--cluster', 'own', '--lease-ttl', String(TTL)], {
+  const duplicate = spawnQuell(['agent', '--etcd', c.etcd.url, '--node-id', 'n1', '--listen', '127.0.0.1:0', '--cluster', 'own', '--lease-ttl', String(TTL), ...c.pki.argv(c.pki.agent('n1'))], {
     QUELL_LOG_LEVEL: 'silent',
   });
   assert.notEqual(await duplicate.exited, 0);

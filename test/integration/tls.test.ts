@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -123,12 +123,19 @@ test('an untrusted CA: the client refuses the server, and the server ignores the
   const impostor = await serveTls({ ca: evil.cert, ...evilAgent }, 'require');
   assert.deepEqual(failure(await dial(impostor, pki.coordinator(), identities.agent('n1'))), { kind: 'node_error', reason: "the peer's certificate is not signed by our CA" });
 
-  // a forged coordinator certificate gives no identity: the server sees an anonymous caller
+  // our own load check refuses a certificate the CA file did not sign
+  assert.throws(
+    () => TransportSecurity.from({ ca: pki.ca, cert: evilCoordinator.cert, key: evilCoordinator.key }),
+    (e: Error) => e.message === `TLS files unusable: ${evilCoordinator.cert} (spiffe://quell/coordinator) is not signed by a CA in ${pki.ca}: every peer that trusts only those CAs would refuse it`,
+  );
+  // a forger who trusts both CAs passes it; the server, trusting only ours, sees an anonymous caller
+  const both = path.join(scratch, 'both-cas.pem');
+  writeFileSync(both, Buffer.concat([readFileSync(pki.ca), readFileSync(evil.cert)]));
   const agent = await serveTls(pki.agent('n1'), 'request');
-  const forged = await dial(agent, { ca: pki.ca, cert: evilCoordinator.cert, key: evilCoordinator.key }, identities.agent('n1'));
+  const forged = await dial(agent, { ca: both, cert: evilCoordinator.cert, key: evilCoordinator.key }, identities.agent('n1'));
   assert.equal(caller(forged), 'anonymous');
   const strict = await serveTls(pki.agent('n1'), 'require');
-  const forger = security({ ca: pki.ca, cert: evilCoordinator.cert, key: evilCoordinator.key });
+  const forger = security({ ca: both, cert: evilCoordinator.cert, key: evilCoordinator.key });
   const dropped = await info(strict, forger.channelCredentials(strict, identities.agent('n1')));
   assert.equal(failure(dropped).reason, 'the peer closed the connection during setup: it refused our certificate, or only one side uses TLS');
   assert.ok(!dropped.ok);

@@ -1,0 +1,34 @@
+import { QuellClient } from '../../client/coordinator-client';
+import { parse, UsageError } from '../args';
+import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
+import { TopModel } from '../top/model';
+import { TopApp } from '../top/app';
+
+/**
+ * `quell top`: a full-screen, self-refreshing view of a cluster's processes (cli/top/). The
+ * password comes from QUELL_PASSWORD, never a flag; a user certificate needs none.
+ */
+export async function runTop(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    coordinator: { type: 'string', default: '127.0.0.1:9700' },
+    user: { type: 'string', short: 'u', default: 'default' },
+    where: { type: 'string', default: '' },
+    cluster: { type: 'string' },
+    ...TLS_ARGS,
+  });
+  if (!process.stdin.isTTY || !process.stdout.isTTY) throw new UsageError('needs a terminal: run it with stdin and stdout on a TTY (use `quell client -q` for scripts)');
+  const client = new QuellClient(values.coordinator, { user: values.user, password: process.env.QUELL_PASSWORD ?? '', tls: tlsOptionsFromArgs(values) });
+  // the terminal module is loaded only here: it sizes itself on the terminal when loaded
+  const { TopScreen } = await import('../top/screen');
+  const app = new TopApp(client, new TopModel(values.cluster, values.where), new TopScreen());
+  // a signal still leaves the terminal as it was found
+  const onSignal = (sig: NodeJS.Signals): void => void app.quit(sig === 'SIGINT' ? 130 : sig === 'SIGHUP' ? 129 : 143);
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGINT'];
+  for (const s of signals) process.on(s, onSignal);
+  try {
+    return await app.run();
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+    client.close();
+  }
+}
