@@ -6,14 +6,15 @@ import type { AgentPool } from './agent-pool';
 import type { OpenNodeStream } from './fanout';
 
 /**
- * How a statement reaches one node: today one server-streaming call per node on the pool's
- * channel. Statements name what they send; only this file knows how it travels.
+ * How a statement reaches one node: a tagged call on the node's one Session stream
+ * (coordinator/agent-session.ts), not a call of its own. Statements name what they send; only
+ * this file knows how it travels. The fan-out's per-statement timer enforces the deadlines.
  */
 
 export function openKill(pool: AgentPool, req: KillRequest): OpenNodeStream<KillResponse__Output> {
-  return (node, options) => pool.client(node).Kill(req, options);
+  return (node) => pool.session(node).kill(req);
 }
 
 export function openScan(pool: AgentPool, req: ScanRequest): OpenNodeStream<ScanResponse__Output> {
-  return (node, options) => pool.client(node).Scan(req, options);
+  return (node) => pool.session(node).scan(req);
 }

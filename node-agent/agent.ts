@@ -74,6 +74,7 @@ interface AgentParts {
   readonly durableKills: DurableKills;
   readonly membership: AgentMembership;
   readonly killLog: KillLog;
+  readonly agentService: NodeAgentService;
 }
 
 /**
@@ -150,10 +151,12 @@ export class NodeAgent {
   async stop(): Promise<void> {
     await this.lifecycle.stop(
       async () => {
-        const { durableKills, membership, workloads, server, socketServer, etcd, killLog } = this.parts;
+        const { durableKills, membership, workloads, server, socketServer, etcd, killLog, agentService } = this.parts;
         await durableKills.close();
         await membership.leave();
         workloads.closeAll();
+        // coordinators' session streams end once their calls are done: the server can drain
+        agentService.drain();
         const drain = (s: grpc.Server): Promise<void> => new Promise((resolve) => s.tryShutdown(() => resolve()));
         await Promise.all([drain(server), socketServer ? drain(socketServer) : undefined]);
         // after the drain: the last kills' entries are committed
@@ -236,7 +239,7 @@ function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socke
   const subjects = backend
     ? backendSubjects(backend, () => serverId.value)
     : { processes: querySubject(table), mutations: mutationSubject(mutations), connections: connectionSubject(connections) };
-  new NodeAgentService(
+  const agentService = new NodeAgentService(
     {
       processes: serve(sources.processes, subjects.processes),
       mutations: serve(sources.mutations, subjects.mutations),
@@ -249,7 +252,8 @@ function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socke
     log.child({ service: 'node-agent' }),
     peers,
     killLog,
-  ).addToServer(server);
+  );
+  agentService.addToServer(server);
   const membership = new AgentMembership(
     etcd,
     opts.etcd,
@@ -258,5 +262,5 @@ function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socke
     serverId,
     log.child({ service: 'membership' }),
   );
-  return { node, server, socketServer, etcd, workloads, durableKills, membership, killLog };
+  return { node, server, socketServer, etcd, workloads, durableKills, membership, killLog, agentService };
 }
