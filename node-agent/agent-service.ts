@@ -19,9 +19,10 @@ import { formatIdentity } from '../common/identity';
 import type { KillRecorder } from './kill-record';
 import type { SessionRequest__Output } from '../proto/generated/quell/v1/SessionRequest';
 import type { SessionResponse } from '../proto/generated/quell/v1/SessionResponse';
+import type { SessionReply } from '../proto/generated/quell/v1/SessionReply';
 import { TurnFlusher } from '../common/turn-flusher';
 import type { RowWriter } from './served-table';
-import { ReplyWriter } from './reply-writer';
+import { BatchWriter } from '../common/batch-writer';
 import { SessionStream, type SessionHandlers } from './session-stream';
 
 /** The tables this node serves: its own (workloads) or a database server's (backend). */
@@ -135,7 +136,7 @@ export class NodeAgentService {
   /** One coordinator's multiplexed stream: its calls run on the same code as Scan and Kill. */
   private session(call: grpc.ServerDuplexStream<SessionRequest__Output, SessionResponse>): void {
     const peer = this.peers.identity(call);
-    const out = new ReplyWriter({ write: (message, done) => call.write(message, done) }, this.flusher);
+    const out = new BatchWriter<SessionReply, SessionResponse>({ write: (message, done) => call.write(message, done) }, this.flusher, (replies) => ({ replies }));
     let ended = false;
     const end = (): void => {
       if (ended) return;

@@ -8,7 +8,12 @@ import { toInBandError } from '../common/rpc-status';
 import { chError } from '../errors/quell-error';
 import { killResponseBytes, MESSAGE_TARGET_BYTES, REPLY_LIMIT_BYTES, rowBytes } from '../proto/wire-size';
 import type { KillSink } from './kill-executor';
-import type { ReplyWriter } from './reply-writer';
+import type { SessionReply } from '../proto/generated/quell/v1/SessionReply';
+import type { SessionResponse } from '../proto/generated/quell/v1/SessionResponse';
+import type { BatchWriter } from '../common/batch-writer';
+
+/** The agent's replies to one coordinator, batched per turn. */
+export type ReplyWriter = BatchWriter<SessionReply, SessionResponse>;
 import type { RowWriter } from './served-table';
 
 /** Row blocks of one scan the coordinator may not have taken yet: a slow reader stalls only its own scan. */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SCAN_WINDOW, SessionStream, type SessionHandlers } from '../../node-agent/session-stream';
-import { ReplyWriter } from '../../node-agent/reply-writer';
+import { BatchWriter } from '../../common/batch-writer';
 import { TurnFlusher } from '../../common/turn-flusher';
 import { ProcessTable } from '../../node-agent/process-table';
 import type { Owner } from '../../node-agent/live-table';
@@ -33,7 +33,7 @@ function harness(handlers: SessionHandlers, opts: { holdWrites?: boolean } = {})
   const messages: SessionResponse[] = [];
   const held: (() => void)[] = [];
   let ended = false;
-  const out = new ReplyWriter(
+  const out = new BatchWriter<SessionReply, SessionResponse>(
     {
       write: (message, done) => {
         messages.push(message);
@@ -42,6 +42,7 @@ function harness(handlers: SessionHandlers, opts: { holdWrites?: boolean } = {})
       },
     },
     new TurnFlusher(),
+    (replies) => ({ replies }),
   );
   const session = new SessionStream(out, handlers, 'spiffe://quell/coordinator', log, () => {
     ended = true;
