@@ -43,6 +43,7 @@ export class Coordinator {
     private readonly membership: ClusterMembership,
     private readonly pool: AgentPool,
     private readonly runner: StatementRunner,
+    private readonly service: CoordinatorService,
     /** the bound host:port */
     readonly address: string,
   ) {}
@@ -73,13 +74,14 @@ export class Coordinator {
           maxConcurrentStatements: opts.maxConcurrentStatements,
           maxResultRows: opts.maxResultRows,
         });
-        new CoordinatorService(runner, PeerPolicy.of(opts.security)).addToServer(server);
+        const service = new CoordinatorService(runner, PeerPolicy.of(opts.security));
+        service.addToServer(server);
         const port = await new Promise<number>((resolve, reject) =>
           server.bindAsync(opts.listen, opts.security.serverCredentials(opts.listen, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
         );
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, address);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, service, address);
       });
     } catch (err) {
       await membership.close();
@@ -95,7 +97,8 @@ export class Coordinator {
     const deadlineMs = Math.max(graceMs, this.runner.latestEndBy() - Date.now() + graceMs);
     await this.lifecycle.stop(
       async () => {
-        await this.runner.drain();
+        // statements finish, then the clients' Session streams end
+        await this.service.drain();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
         await this.membership.close();
         this.pool.close();
