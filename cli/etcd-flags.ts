@@ -1,6 +1,6 @@
 import { parseEtcdUrls, type EtcdSecurity } from '../common/etcd';
 
-/** The flags of every command that talks to etcd (DESIGN.md §Security); the password is never one of them. */
+/** The flags of every command that talks to etcd (docs/security.md); the password is never one of them. */
 export const ETCD_FLAGS = {
   etcd: { type: 'string', default: 'http://127.0.0.1:2379' },
   'etcd-ca': { type: 'string' },

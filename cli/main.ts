@@ -33,6 +33,7 @@ commands:
   agent        --etcd URLS --node-id ID --listen H:P [--advertise H:P] [--cluster NAME[,NAME...]] [--lease-ttl S]
                [--backend mariadb://|mysql://|postgres://|clickhouse://USER:PASS@HOST:PORT]
                [--kill-log-dir DIR] [--kill-log-max-mb N]
+               coordinator and agent: [--metrics-listen H:P] Prometheus metrics at /metrics (HTTPS with the daemon's certificate)
   client       [--coordinator H:P[,H:P...]] [-u USER] [--password P] [-q SQL] [-f FORMAT] [--dialect clickhouse|mariadb]
   sim          --agent H:P [--queries N] [--user U] [--query TEXT] [--query-id-prefix P] ...
                --agent H:P --connections N --user U --host H --db D [--in-transaction] [--critical]

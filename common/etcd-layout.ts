@@ -1,5 +1,5 @@
 /**
- * The etcd key layout (DESIGN.md §etcd layout). Both sides import it; nobody else builds keys.
+ * The etcd key layout (docs/etcd-layout.md). Both sides import it; nobody else builds keys.
  *   /quell/v1/members/<cluster>/<node_id>  persistent membership (MemberRecord)
  *   /quell/v1/alive/<node_id>              liveness under the agent's lease (AliveRecord)
  *   /quell/v1/node-owner/<node_id>         the one live agent of a node id, taken create-if-absent

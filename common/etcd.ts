@@ -13,7 +13,7 @@ export function parseEtcdUrls(urls: string): string[] {
     .filter(Boolean);
 }
 
-/** How quell reaches etcd and proves who it is there (DESIGN.md §Security). */
+/** How quell reaches etcd and proves who it is there (docs/security.md). */
 export interface EtcdOptions {
   readonly endpoints: readonly string[];
   /** PEM file of the CA that signed etcd's server certificate (https:// endpoints) */

@@ -9,6 +9,7 @@ export type LifecycleState = 'created' | 'starting' | 'running' | 'draining' | '
 export class Lifecycle {
   private current: LifecycleState = 'created';
   private stopping: Promise<void> | undefined;
+  private readonly listeners = new Set<(state: LifecycleState) => void>();
 
   constructor(
     private readonly log: Logger,
@@ -22,6 +23,12 @@ export class Lifecycle {
   transition(next: LifecycleState, detail: Record<string, unknown> = {}): void {
     this.log.info({ ...detail, from: this.current, to: next }, `${this.name} ${next}`);
     this.current = next;
+    for (const l of this.listeners) l(next);
+  }
+
+  /** Called after every transition (health follows the state from here). */
+  onChange(listener: (state: LifecycleState) => void): void {
+    this.listeners.add(listener);
   }
 
   /** Runs the start-up and returns what it built (a daemon built whole). */

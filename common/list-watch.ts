@@ -75,6 +75,7 @@ export class ListWatch {
   private endWatch: ((reason: string) => void) | undefined;
   private generation = 0;
   private readonly sleeper = new Sleeper();
+  private readonly stateListeners = new Set<(state: ListWatchState) => void>();
   /** the revision of the last complete listing */
   listedRevision = 0;
 
@@ -88,6 +89,11 @@ export class ListWatch {
 
   get state(): ListWatchState {
     return this.current;
+  }
+
+  /** Called after every state change: health and metrics follow whether the view is current. */
+  onState(listener: (state: ListWatchState) => void): void {
+    this.stateListeners.add(listener);
   }
 
   private get closed(): boolean {
@@ -190,5 +196,6 @@ export class ListWatch {
   private transition(next: ListWatchState, detail: Record<string, unknown> = {}, level: 'debug' | 'info' | 'warn' = 'info'): void {
     this.log[level]({ ...detail, prefix: this.prefix, from: this.current, to: next }, `list-watch ${next}`);
     this.current = next;
+    for (const l of this.stateListeners) l(next);
   }
 }

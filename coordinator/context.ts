@@ -6,6 +6,7 @@ import type { KillQueue } from './kill-queue';
 import type { ClusterMembership } from './membership';
 import type { User } from './users';
 import type { StatementSummary } from './statement-summary';
+import type { StatementMetrics } from './metrics';
 
 /** What one statement runs with. */
 export interface StatementContext {
@@ -28,6 +29,8 @@ export interface StatementContext {
   expectEndBy(epochMs: number): void;
   /** the coordinator's --max-result-rows: a read's default and ceiling (0: none) */
   readonly maxResultRows: number;
+  /** node failures and kill rows are counted here when the coordinator serves metrics */
+  readonly metrics?: StatementMetrics;
 }
 
 /**

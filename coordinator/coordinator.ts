@@ -11,6 +11,8 @@ import { StatementRunner } from './statement-runner';
 import { Users } from './users';
 import { KillQueue } from './kill-queue';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
+import { DaemonProbes } from '../common/daemon-probes';
+import { CoordinatorMetrics } from './metrics';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
@@ -25,6 +27,8 @@ export interface CoordinatorOptions {
   readonly maxConcurrentStatements?: number;
   /** rows a read may return: the default and ceiling of max_result_rows (0: none) */
   readonly maxResultRows?: number;
+  /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
+  readonly metricsListen?: string;
 }
 
 /** Statements up to this size reach the parser, which answers with its own error past 256 KiB. */
@@ -44,6 +48,8 @@ export class Coordinator {
     private readonly pool: AgentPool,
     private readonly runner: StatementRunner,
     private readonly service: CoordinatorService,
+    /** gRPC health and reflection, metrics */
+    readonly probes: DaemonProbes,
     /** the bound host:port */
     readonly address: string,
   ) {}
@@ -56,6 +62,8 @@ export class Coordinator {
     const server = new grpc.Server({ ...CHANNEL_OPTIONS, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
     const pool = new AgentPool(opts.security);
     const membership = new ClusterMembership(etcd, log.child({ service: 'membership' }));
+    const probes = new DaemonProbes(['quell.v1.Coordinator'], lifecycle, { ok: () => membership.viewState === 'watching', onChange: (l) => membership.onViewState(l) });
+    const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving);
     try {
       return await lifecycle.start(async () => {
         membership.onChange(() => pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));
@@ -73,18 +81,22 @@ export class Coordinator {
           log: log.child({ service: 'execute' }),
           maxConcurrentStatements: opts.maxConcurrentStatements,
           maxResultRows: opts.maxResultRows,
+          metrics,
         });
         const service = new CoordinatorService(runner, PeerPolicy.of(opts.security));
         service.addToServer(server);
+        probes.addToServer(server);
         const port = await new Promise<number>((resolve, reject) =>
           server.bindAsync(opts.listen, opts.security.serverCredentials(opts.listen, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
         );
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
+        if (metrics && opts.metricsListen !== undefined) await probes.serveMetrics(opts.metricsListen, metrics.registry, opts.security, log);
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, service, address);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, service, probes, address);
       });
     } catch (err) {
       await membership.close();
+      await probes.close();
       release(server, pool, etcd, opts.security);
       throw err;
     }
@@ -99,13 +111,17 @@ export class Coordinator {
       async () => {
         // statements finish, then the clients' Session streams end
         await this.service.drain();
+        await this.probes.close();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
         await this.membership.close();
         this.pool.close();
         this.etcd.close();
         this.opts.security.close();
       },
-      () => release(this.server, this.pool, this.etcd, this.opts.security),
+      () => {
+        void this.probes.close();
+        release(this.server, this.pool, this.etcd, this.opts.security);
+      },
       deadlineMs,
     );
   }

@@ -21,6 +21,8 @@ export interface FanoutOptions {
    * node's stream must not stall into its deadline after it acted.
    */
   readonly pauseWhenBehind?: boolean;
+  /** told of every node that did not take the statement (metrics) */
+  readonly metrics?: { nodeMissed(nodeId: string, status: string): void };
 }
 
 /** Messages waiting for the consumer at which answered streams are paused, and at which they resume. */
@@ -105,6 +107,8 @@ export function fanOut<T>(nodes: readonly MemberNode[], open: OpenNodeStream<T>,
   let timer: NodeJS.Timeout | undefined;
   let remaining = nodes.length;
   const terminal = (ev: FanoutEvent<T>): void => {
+    if (ev.kind === 'failed') opts.metrics?.nodeMissed(ev.node.nodeId, ev.failure.kind);
+    else if (ev.kind === 'inactive') opts.metrics?.nodeMissed(ev.node.nodeId, 'node_inactive');
     queue.push(ev);
     if (--remaining === 0) {
       queue.close();

@@ -35,7 +35,7 @@ interface Entry {
 }
 
 /**
- * Slows password guessing (DESIGN.md §Security): after `threshold` failed logins within a
+ * Slows password guessing (docs/security.md): after `threshold` failed logins within a
  * minute for one user name or one client address, each later attempt for either waits before
  * its password is checked, twice as long per further failure, capped. The wait comes before
  * the check and applies to right passwords too, so its length says nothing about the

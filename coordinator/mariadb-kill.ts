@@ -64,7 +64,7 @@ async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, wh
     act_by_unix_ms: String(Date.now() + FIRST_ANSWER_MS),
   });
   ctx.expectEndBy(Date.now() + FIRST_ANSWER_MS);
-  for await (const ev of fanOut(nodes, open, { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal })) {
+  for await (const ev of fanOut(nodes, open, { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal, metrics: ctx.metrics })) {
     if (ev.kind === 'message' && ev.message.plan) plan.add(ev.message.plan);
     else if (ev.kind === 'failed') {
       failures.push(`${ev.node.nodeId}: ${ev.failure.kind} (${ev.failure.message})`);

@@ -11,7 +11,7 @@ import {
   type AliveRecord,
   type MemberRecord,
 } from '../common/etcd-layout';
-import { ListWatch, etcdWatchSource } from '../common/list-watch';
+import { ListWatch, etcdWatchSource, type ListWatchState } from '../common/list-watch';
 
 /** A member node of a cluster as the coordinator sees it right now. */
 export interface MemberNode {
@@ -90,6 +90,15 @@ export class ClusterMembership {
 
   async start(): Promise<void> {
     await this.view.start();
+  }
+
+  /** `watching` while the view follows etcd; anything else means etcd is out of reach (or not listed yet). */
+  get viewState(): ListWatchState {
+    return this.view.state;
+  }
+
+  onViewState(listener: (state: ListWatchState) => void): void {
+    this.view.onState(listener);
   }
 
   async close(): Promise<void> {

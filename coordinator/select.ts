@@ -186,7 +186,7 @@ async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluste
   sink.header(p.columns, format, table.wire === 'TABLE_CONNECTIONS' ? 'mariadb' : 'clickhouse');
   // a read may pause the agents' streams while its client catches up: it kills nothing, so a late row is only late
   ctx.expectEndBy(Date.now() + firstAnswerMs * 2);
-  const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs: firstAnswerMs * 2, signal: ctx.signal, pauseWhenBehind: true });
+  const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs: firstAnswerMs * 2, signal: ctx.signal, pauseWhenBehind: true, metrics: ctx.metrics });
   const out = new ReadRows(p, stmt, sink, maxRows);
   const failures: string[] = [];
   let timedOut = 0;

@@ -3,7 +3,7 @@ import { chError } from '../errors/quell-error';
 
 export type OutputMode = 'never_throw' | 'throw';
 
-/** The settings a statement may carry (DESIGN.md §Statements), already validated. */
+/** The settings a statement may carry (docs/statement-path.md §Settings), already validated. */
 export interface StatementSettings {
   /** seconds to wait for each node's first answer */
   readonly distributed_ddl_task_timeout: number;

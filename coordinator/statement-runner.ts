@@ -15,6 +15,7 @@ import type { ClusterMembership } from './membership';
 import type { User, Users } from './users';
 import { clientAddress, LoginThrottle } from './login-throttle';
 import { StatementSummary, statementKind } from './statement-summary';
+import { metricKind, type CoordinatorMetrics } from './metrics';
 
 export interface RunnerDeps {
   readonly users: Users;
@@ -27,6 +28,8 @@ export interface RunnerDeps {
   readonly maxConcurrentStatements?: number;
   /** --max-result-rows: a read's default and ceiling (0: none) */
   readonly maxResultRows?: number;
+  /** counts statements when the coordinator serves metrics */
+  readonly metrics?: CoordinatorMetrics;
 }
 
 /** ClickHouse's max_concurrent_queries default. */
@@ -141,12 +144,14 @@ export class StatementRunner {
     const client = req.peer ? formatIdentity(req.peer) : req.address;
     const summary = new StatementSummary();
     let userName = req.user || 'default';
+    let kind = metricKind(undefined);
     try {
       if (this.draining) throw StatementRunner.shuttingDown();
       const user = await this.login(req);
       userName = user.name;
       const stmt = parseStatement(req.sql);
       summary.kind = statementKind(stmt);
+      kind = metricKind(stmt);
       release = this.slots.take('settings' in stmt ? concurrencySetting(stmt.settings) : undefined);
       const ctx: StatementContext = {
         user,
@@ -161,6 +166,7 @@ export class StatementRunner {
         client,
         summary,
         maxResultRows: this.deps.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
+        metrics: this.deps.metrics,
         expectEndBy: (epochMs) => {
           entry.endBy = Math.max(entry.endBy, epochMs);
         },
@@ -180,6 +186,7 @@ export class StatementRunner {
     // one line per statement: who, from where, what and how it went; never the password or the SQL text
     const how = error ? { code: error.code, error_name: error.errorName } : { rows };
     log.info({ user: userName, client, ...summary.fields(), ...how, elapsed_s: elapsed }, error ? 'statement failed' : 'statement done');
+    this.deps.metrics?.statementDone(kind, error?.errorName, req.signal.aborted, elapsed, summary.statuses);
     try {
       // the slot is held until the client has taken the whole result: a client that stops
       // reading keeps its statement, and what that statement holds, counted

@@ -25,11 +25,16 @@ export class StatementSummary {
   kind = '';
   /** the canonical WHERE, or the id the MariaDB form named */
   condition = '';
-  private readonly statuses = new Map<string, number>();
+  private readonly statusCounts = new Map<string, number>();
   private readonly missed = new Set<string>();
 
   count(status: string, n = 1): void {
-    if (n > 0) this.statuses.set(status, (this.statuses.get(status) ?? 0) + n);
+    if (n > 0) this.statusCounts.set(status, (this.statusCounts.get(status) ?? 0) + n);
+  }
+
+  /** rows (or processes) per kill_status so far */
+  get statuses(): ReadonlyMap<string, number> {
+    return this.statusCounts;
   }
 
   miss(nodeId: string): void {
@@ -40,7 +45,7 @@ export class StatementSummary {
   fields(): Record<string, unknown> {
     const out: Record<string, unknown> = { kind: this.kind };
     if (this.condition) out.condition = this.condition;
-    if (this.statuses.size > 0) out.statuses = Object.fromEntries(this.statuses);
+    if (this.statusCounts.size > 0) out.statuses = Object.fromEntries(this.statusCounts);
     if (this.missed.size > 0) out.nodes_missed = [...this.missed].sort();
     return out;
   }

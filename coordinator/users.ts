@@ -33,7 +33,7 @@ const EMPTY_SHA256 = sha256('');
 /** the stand-in hash of a user that does not exist: its password is compared as a real user's is */
 const UNKNOWN_USER_SHA256 = randomBytes(32).toString('hex');
 
-/** The users file (DESIGN.md §Access), validated at start-up so a typo fails loudly there. */
+/** The users file (docs/statement-path.md §Access), validated at start-up so a typo fails loudly there. */
 export class Users {
   private constructor(private readonly byName: ReadonlyMap<string, User>) {}
 
@@ -110,7 +110,7 @@ export class Users {
   }
 }
 
-/** Whether the user holds a grant; readonly users hold no kill grants (DESIGN.md §Access). */
+/** Whether the user holds a grant; readonly users hold no kill grants (docs/statement-path.md §Access). */
 export function hasGrant(user: User, grant: Grant): boolean {
   if (user.readonly && grant !== 'PROCESS') return false;
   return user.grants.has(grant) || user.grants.has('ALL');

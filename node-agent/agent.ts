@@ -31,6 +31,8 @@ import { PeerPolicy, type TransportSecurity } from '../common/tls';
 import { bindWorkloadSocket } from './workload-socket';
 import { KillLog } from './kill-log';
 import { killLogTable } from './kill-log-table';
+import { DaemonProbes } from '../common/daemon-probes';
+import { AgentMetrics, type TableSizes } from './metrics';
 
 export interface AgentOptions {
   readonly etcd: string[];
@@ -53,6 +55,8 @@ export interface AgentOptions {
   readonly killLogDir: string;
   /** the kill log's current file is rotated at this size (`--kill-log-max-mb`, MiB); default 64 */
   readonly killLogMaxMb?: number;
+  /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
+  readonly metricsListen?: string;
 }
 
 /** Checks what an agent will use as etcd key segments; throws one line naming the bad option. */
@@ -75,6 +79,10 @@ interface AgentParts {
   readonly membership: AgentMembership;
   readonly killLog: KillLog;
   readonly agentService: NodeAgentService;
+  /** gRPC health and reflection, the metrics endpoint */
+  readonly probes: DaemonProbes;
+  /** present with --metrics-listen */
+  readonly metrics: AgentMetrics | undefined;
 }
 
 /**
@@ -83,6 +91,7 @@ interface AgentParts {
  */
 export class NodeAgent {
   readonly node: NodeIdentity;
+  readonly probes: DaemonProbes;
 
   private constructor(
     private readonly parts: AgentParts,
@@ -91,6 +100,7 @@ export class NodeAgent {
     private readonly log: Logger,
   ) {
     this.node = parts.node;
+    this.probes = parts.probes;
   }
 
   /** Binds, joins etcd and loads the pending durable kills; on failure leaves nothing running. */
@@ -115,7 +125,7 @@ export class NodeAgent {
           server.forceShutdown();
           throw err;
         }) : undefined;
-        const agent = new NodeAgent(wire(opts, node, server, socketServer, killLog, log), opts, lifecycle, log);
+        const agent = new NodeAgent(wire(opts, node, server, socketServer, killLog, log, lifecycle), opts, lifecycle, log);
         built = agent;
         await agent.goLive();
         return agent;
@@ -138,6 +148,8 @@ export class NodeAgent {
         throw etcdUnavailable(this.opts.etcd, err);
       }),
     ]);
+    const { metrics, probes } = this.parts;
+    if (metrics && this.opts.metricsListen !== undefined) await probes.serveMetrics(this.opts.metricsListen, metrics.registry, this.opts.security, this.log);
     const backend = this.opts.backend;
     this.log.info({ address: this.node.address, listen: this.opts.listen, backend: backend?.description ?? 'workloads', kill_log: this.parts.killLog.dir }, 'serving');
     // a wrong password or host should show in the agent's log now, not first in an incident's result
@@ -155,6 +167,7 @@ export class NodeAgent {
         await durableKills.close();
         await membership.leave();
         workloads.closeAll();
+        await this.parts.probes.close();
         // coordinators' session streams end once their calls are done: the server can drain
         agentService.drain();
         const drain = (s: grpc.Server): Promise<void> => new Promise((resolve) => s.tryShutdown(() => resolve()));
@@ -166,6 +179,7 @@ export class NodeAgent {
         this.opts.security.close();
       },
       () => {
+        void this.parts.probes.close();
         this.parts.server.forceShutdown();
         this.parts.socketServer?.forceShutdown();
         this.parts.etcd.close();
@@ -202,7 +216,7 @@ async function bindServer(opts: AgentOptions): Promise<{ server: grpc.Server; no
 }
 
 /** Everything an agent is made of, connected: tables, services on the server, etcd parts. */
-function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socketServer: grpc.Server | undefined, killLog: KillLog, log: Logger): AgentParts {
+function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socketServer: grpc.Server | undefined, killLog: KillLog, log: Logger, lifecycle: Lifecycle): AgentParts {
   const peers = PeerPolicy.of(opts.security);
   const etcd = connectEtcd({ ...opts.etcdSecurity, endpoints: opts.etcd });
   const serverId = new ServerId(etcd, node.nodeId, log.child({ service: 'server-id' }));
@@ -262,5 +276,14 @@ function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socke
     serverId,
     log.child({ service: 'membership' }),
   );
-  return { node, server, socketServer, etcd, workloads, durableKills, membership, killLog, agentService };
+  // SERVING while running with the lease live; a backend agent serves no Workload API
+  const probes = new DaemonProbes(backend ? ['quell.v1.NodeAgent'] : ['quell.v1.NodeAgent', 'quell.v1.Workload'], lifecycle, {
+    ok: () => membership.live,
+    onChange: (l) => membership.onLive(l),
+  });
+  probes.addToServer(server);
+  const tables: TableSizes = backend ? {} : { processes: () => table.size, mutations: () => mutations.size, connections: () => connections.size };
+  const metrics = opts.metricsListen === undefined ? undefined : new AgentMetrics(tables, membership, () => probes.serving);
+  metrics?.watchKillLog(() => killLog.stats());
+  return { node, server, socketServer, etcd, workloads, durableKills, membership, killLog, agentService, probes, metrics };
 }

@@ -93,7 +93,7 @@ export class ConnectionTable extends LiveTable<ConnectionRow> {
 
   /**
    * Sends a MariaDB KILL to the owning workload. A KILL QUERY that finds no statement running is
-   * dropped (false): it does not hit the connection's next statement (FACTS: kill_query-6728).
+   * dropped (false): it does not hit the connection's next statement (MariaDB's mysql-test/main/kill_query-6728.test).
    */
   kill(entry: LiveEntry<ConnectionRow>, queryOnly: boolean, soft: boolean): boolean {
     const row = entry.row;

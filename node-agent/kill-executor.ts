@@ -75,7 +75,7 @@ const NOT_SENT = "not killed: the coordinator ended the call before the cancel w
  * plan (how many rows are eligible and how many were skipped for lack of rights), so that the
  * coordinator can decide ACCESS_DENIED before any row is shown.
  *
- * The kill log comes first (DESIGN.md §The kill log): every match, refused or not, is synced to
+ * The kill log comes first (docs/statement-path.md §The kill log): every match, refused or not, is synced to
  * it before the plan goes out and before anything is cancelled. A kill that cannot be logged is
  * not carried out: its rows read cant_cancel and say why. A row whose status differs from the
  * logged one (a process that ended, a refused cancel, SYNC's finished or waiting) is logged

@@ -25,6 +25,8 @@ export class AgentMembership {
   private readonly backoff = new Backoff();
   private readonly sleeper = new Sleeper();
   private readonly owner: NodeOwner;
+  private isLive = false;
+  private readonly liveListeners = new Set<(live: boolean) => void>();
 
   constructor(
     private readonly etcd: Etcd3,
@@ -37,6 +39,24 @@ export class AgentMembership {
     private readonly onDisowned: (err: NodeIdTakenError) => void = stopThisProcess,
   ) {
     this.owner = new NodeOwner(etcd, node, log);
+  }
+
+  /**
+   * Whether etcd holds this agent's lease as far as the agent knows: granted and its last
+   * keep-alive answered. A failed keep-alive (etcd unreachable) makes it false until one succeeds.
+   */
+  get live(): boolean {
+    return this.isLive;
+  }
+
+  onLive(listener: (live: boolean) => void): void {
+    this.liveListeners.add(listener);
+  }
+
+  private setLive(live: boolean): void {
+    if (live === this.isLive) return;
+    this.isLive = live;
+    for (const l of this.liveListeners) l(live);
   }
 
   /** Joins every cluster and goes live; rejects with a one-line error when etcd is unusable. */
@@ -63,9 +83,16 @@ export class AgentMembership {
     this.lease = lease;
     // a lease that never went live failed its grant: goLive's caller retries that one
     let wentLive = false;
+    lease.on('keepaliveFailed', () => {
+      if (wentLive && this.lease === lease) this.setLive(false);
+    });
+    lease.on('keepaliveSucceeded', () => {
+      if (wentLive && this.lease === lease && !this.stopping) this.setLive(true);
+    });
     lease.on('lost', (err) => {
       if (!wentLive || this.stopping || this.lease !== lease) return;
       this.lease = undefined;
+      this.setLive(false);
       if (this.backoff.failures === 0) this.log.warn({ err: err.message }, 'lease lost; re-granting');
       this.scheduleRegrant();
     });
@@ -83,6 +110,7 @@ export class AgentMembership {
     };
     await lease.put(aliveKey(this.node.nodeId)).value(JSON.stringify(alive));
     wentLive = true;
+    this.setLive(!this.stopping);
     if (this.backoff.failures > 0) this.log.info({ failed_attempts: this.backoff.failures }, 'lease re-granted');
     this.backoff.reset();
     this.log.info({ lease_ttl_s: this.leaseTtlSeconds, clusters: this.node.clusters, server_id: hold.serverId }, 'live in etcd');
@@ -122,6 +150,7 @@ export class AgentMembership {
   async leave(): Promise<void> {
     this.stopping = true;
     this.sleeper.close();
+    this.setLive(false);
     const lease = this.lease;
     this.lease = undefined;
     if (!lease) return;

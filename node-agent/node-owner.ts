@@ -23,7 +23,7 @@ export class NodeIdTakenError extends QuellError {
 const POLL_MS = 250;
 
 /**
- * One live agent per node id (DESIGN.md §Security): /quell/v1/node-owner/<node_id> is created
+ * One live agent per node id (docs/security.md): /quell/v1/node-owner/<node_id> is created
  * if absent under the agent's lease before anything else of the agent goes live, so a second
  * agent with the same id never overwrites the first one's alive, member or server-id keys.
  *

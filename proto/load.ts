@@ -38,6 +38,18 @@ export function quellProto(): { agent: AgentProto; coordinator: CoordinatorProto
   return cache;
 }
 
+let definitions: protoLoader.PackageDefinition | undefined;
+
+/**
+ * Every quell.v1 file in one package definition, for server reflection. One load, not three:
+ * proto-loader merges a package's files into one descriptor per load, and reflection keeps the
+ * first descriptor of a name it sees.
+ */
+export function quellDefinitions(): protoLoader.PackageDefinition {
+  definitions ??= protoLoader.loadSync(['quell/v1/agent.proto', 'quell/v1/coordinator.proto', 'quell/v1/workload.proto'], LOADER_OPTIONS);
+  return definitions;
+}
+
 /** Channel options shared by every quell client and server. */
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_time_ms': 10_000,

@@ -41,7 +41,7 @@ export const KILL_QUEUE_COLUMNS: readonly Column[] = cols(
 );
 
 /**
- * system.kill_log (DESIGN.md §The kill log): one row per process an agent killed, was asked to
+ * system.kill_log (docs/statement-path.md §The kill log): one row per process an agent killed, was asked to
  * kill, or listed for a TEST, read from the node's log files.
  */
 export const KILL_LOG_COLUMNS: readonly Column[] = cols(`

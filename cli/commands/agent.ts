@@ -34,6 +34,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     backend: { type: 'string' },
     'kill-log-dir': { type: 'string' },
     'kill-log-max-mb': { type: 'string' },
+    'metrics-listen': { type: 'string' },
   });
   if (!values['node-id']) throw new UsageError('--node-id is required');
   if (values.advertise !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):[1-9]\d{0,4}$/.test(values.advertise)) {
@@ -67,6 +68,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     workloadSocket: values['workload-socket'],
     killLogDir: values['kill-log-dir'] ?? defaultKillLogDir(values['node-id']),
     killLogMaxMb: maxMb === undefined ? undefined : Number(maxMb),
+    metricsListen: values['metrics-listen'],
   };
   try {
     assertAgentOptions(opts);
@@ -76,6 +78,6 @@ export async function runAgent(argv: string[]): Promise<number> {
   // an agent given another node's certificate would fail every coordinator's identity check
   security.requireOwnIdentity(identities.agent(opts.nodeId, security.trustDomain));
   const agent = await NodeAgent.create(opts);
-  announce({ event: 'ready', role: 'agent', node_id: agent.node.nodeId, address: agent.node.address });
+  announce({ event: 'ready', role: 'agent', node_id: agent.node.nodeId, address: agent.node.address, metrics: agent.probes.metricsUrl });
   return untilSignal(() => agent.stop());
 }

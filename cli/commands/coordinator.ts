@@ -16,6 +16,7 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     'default-cluster': { type: 'string', default: 'default' },
     'max-concurrent-statements': { type: 'string' },
     'max-result-rows': { type: 'string' },
+    'metrics-listen': { type: 'string' },
   });
   let users: Users | undefined;
   if (values.users) {
@@ -37,7 +38,8 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     defaultCluster: values['default-cluster'],
     maxConcurrentStatements: intOption(values['max-concurrent-statements'], 'max-concurrent-statements', DEFAULT_MAX_CONCURRENT_STATEMENTS),
     maxResultRows: intOption(values['max-result-rows'], 'max-result-rows', DEFAULT_MAX_RESULT_ROWS),
+    metricsListen: values['metrics-listen'],
   });
-  announce({ event: 'ready', role: 'coordinator', address: coordinator.address });
+  announce({ event: 'ready', role: 'coordinator', address: coordinator.address, metrics: coordinator.probes.metricsUrl });
   return untilSignal(() => coordinator.stop());
 }

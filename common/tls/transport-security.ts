@@ -63,6 +63,25 @@ export class TransportSecurity {
     return grpc.experimental.createCertificateProviderServerCredentials(this.files, this.files, clientCertificates === 'require');
   }
 
+  /**
+   * TLS for a listener that is not gRPC (the metrics endpoint) on `listen`: `use` gets this
+   * process's certificate now and again after each rotation, and the answer is true. Where
+   * plaintext is allowed (`--insecure`, loopback) the answer is false; elsewhere it throws.
+   */
+  followServerCertificate(listen: string, use: (pair: { cert: Buffer; key: Buffer }) => void): boolean {
+    if (!this.files) {
+      plaintextAllowed(listen, this.insecure);
+      return false;
+    }
+    const own = this.files.current.own;
+    if (!own) throw chError('BAD_ARGUMENTS', `a server needs its own certificate (--tls-cert/--tls-key) to listen on ${listen}`);
+    use({ cert: own.cert, key: own.key });
+    this.files.addIdentityCertificateListener((update) => {
+      if (update) use({ cert: update.certificate, key: update.privateKey });
+    });
+    return true;
+  }
+
   /** Credentials for a channel to `target` whose server must be `expect`. */
   channelCredentials(target: string, expect: PeerExpectation): grpc.ChannelCredentials {
     if (!this.files) {

@@ -2,7 +2,7 @@ import { KILL_LOG_COLUMNS } from '../../sql/tables';
 import type { SqlValue } from '../../sql/types';
 
 /**
- * One system.kill_log row as this node stores it (DESIGN.md §The kill log). The field names are
+ * One system.kill_log row as this node stores it (docs/statement-path.md §The kill log). The field names are
  * the column names, so the file, the table and the filter compiler share one vocabulary.
  */
 export interface KillLogEntry {

@@ -70,7 +70,7 @@ class Serial {
 }
 
 /**
- * The kill log of one node (DESIGN.md §The kill log): JSON lines in `dir`, each entry synced to
+ * The kill log of one node (docs/statement-path.md §The kill log): JSON lines in `dir`, each entry synced to
  * disk before append() resolves, so a row is reported only once it survives a crash.
  *
  * Group commit: appends that arrive while a write+sync is in flight are written and synced

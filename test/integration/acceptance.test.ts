@@ -5,7 +5,7 @@ import { QuellError } from '../../errors/quell-error';
 import { spawnQuell } from '../../common/child-processes';
 import { TestCluster, clientArgv, eventsOf, records, sleep } from './harness';
 
-// DESIGN.md acceptance scenarios 1-5, 7 and 8 on a cluster `c3` of three agents with sims.
+// The acceptance scenarios (docs/README.md) 1-5, 7 and 8 on a cluster `c3` of three agents with sims.
 const USERS = `
 users:
   default: { grants: [ALL] }

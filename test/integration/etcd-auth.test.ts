@@ -12,7 +12,7 @@ import { QuellClient } from '../../client/coordinator-client';
 import { records } from './harness';
 import { testPki } from './tls-fixture';
 
-// DESIGN.md §Security: etcd with TLS, client certificates and `auth enable`; the daemons use
+// docs/security.md: etcd with TLS, client certificates and `auth enable`; the daemons use
 // --etcd-ca/--etcd-cert/--etcd-key and --etcd-user with QUELL_ETCD_PASSWORD, under the
 // roles the README gives (set up here with the etcd3 client, as `etcdctl` would).
 

@@ -7,9 +7,9 @@ import * as path from 'node:path';
 import { QuellClient } from '../../client/coordinator-client';
 import { QuellError } from '../../errors/quell-error';
 import { spawnQuell } from '../../common/child-processes';
-import { TestCluster, eventsOf, records } from './harness';
+import { TestCluster, eventsOf, records, sleep } from './harness';
 
-// DESIGN.md §The kill log, end to end: real agents append every kill, refused kill and TEST
+// docs/statement-path.md §The kill log, end to end: real agents append every kill, refused kill and TEST
 // listing to their own log before anything is cancelled or reported, and the log reads back
 // cluster-wide through the coordinator.
 
@@ -196,6 +196,8 @@ test('the coordinator logs one info line per statement: who, from where, what, s
       .filter((l) => l.includes(`"statement_id":"${id}"`))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((l) => l.level === 30);
+  // the line is written before the result ends, but pino writes stderr asynchronously
+  for (let i = 0; i < 100 && (lines('kl-line').length === 0 || lines('kl-missed').length === 0); i++) await sleep(50);
   const [line] = lines('kl-line');
   assert.equal(lines('kl-line').length, 1, 'one info line');
   assert.equal(line?.msg, 'statement done');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { TestCluster, records } from './harness';
 import { QuellError } from '../../errors/quell-error';
 
-// DESIGN.md §Security: repeated failed logins are delayed and logged, without the password.
+// docs/security.md: repeated failed logins are delayed and logged, without the password.
 let c: TestCluster;
 before(async () => {
   c = await TestCluster.start({ cluster: 'login', nodes: 1, users: 'users:\n  default: { grants: [ALL] }\n  alice: { password: alice-pw }\n' });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnQuell } from '../../common/child-processes';
 import { TestCluster, eventsOf, records, sleep } from './harness';
 
-// DESIGN.md acceptance scenario 6: a SIGKILLed agent becomes a node row, first
+// The acceptance scenario (docs/README.md) 6: a SIGKILLed agent becomes a node row, first
 // node_unreachable (its lease still lives), then node_inactive; the other nodes are intact.
 const TTL = 2;
 let c: TestCluster;

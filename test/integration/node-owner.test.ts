@@ -5,7 +5,7 @@ import { connectEtcd } from '../../common/etcd';
 import { aliveKey, nodeOwnerKey } from '../../common/etcd-layout';
 import { TestCluster, records } from './harness';
 
-// DESIGN.md §Security, one live agent per node id: a duplicate exits with one line naming the
+// docs/security.md, one live agent per node id: a duplicate exits with one line naming the
 // node id and the holder, and the holder never notices.
 const TTL = 2;
 let c: TestCluster;

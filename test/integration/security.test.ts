@@ -19,7 +19,7 @@ import type { KillRequest } from '../../proto/generated/quell/v1/KillRequest';
 import { TestCluster, clientArgv, eventsOf, records, sleep } from './harness';
 import { captureLoopback, readCapture } from './capture';
 
-// DESIGN.md §Security, tried as an attacker on loopback would (issue 10): real processes, a raw
+// docs/security.md, tried as an attacker on loopback would (issue 10): real processes, a raw
 // grpc-js client, a forged alive record, bad certificates and a packet capture.
 
 const PASSWORD = 'Wonderland-pw-5f1c9e';

@@ -1,0 +1,55 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { Registry } from 'prom-client';
+import { quellDefinitions } from '../proto/load';
+import type { Lifecycle } from './lifecycle';
+import type { Logger } from './logger';
+import { GrpcProbes } from './grpc-probes';
+import { serveMetrics, type MetricsServer } from './metrics-server';
+import type { TransportSecurity } from './tls';
+
+/** Whether the daemon reaches etcd, and how it says that this changed. */
+export interface EtcdReach {
+  ok(): boolean;
+  onChange(listener: () => void): void;
+}
+
+/**
+ * What an orchestrator and a scraper see of one daemon: gRPC health and reflection on its
+ * server, and its `/metrics` endpoint when asked for. Health is SERVING only while the
+ * lifecycle is `running` and etcd is reached: NOT_SERVING while starting, draining, or cut off.
+ */
+export class DaemonProbes {
+  private readonly grpc: GrpcProbes;
+  private metrics: MetricsServer | undefined;
+
+  constructor(services: readonly string[], lifecycle: Lifecycle, etcd: EtcdReach) {
+    this.grpc = new GrpcProbes(services, () => lifecycle.state === 'running' && etcd.ok());
+    lifecycle.onChange(() => this.grpc.refresh());
+    etcd.onChange(() => this.grpc.refresh());
+  }
+
+  get serving(): boolean {
+    return this.grpc.serving;
+  }
+
+  /** `scheme://host:port/metrics`, when metrics are served. */
+  get metricsUrl(): string | undefined {
+    return this.metrics && `${this.metrics.scheme}://${this.metrics.address}/metrics`;
+  }
+
+  addToServer(server: grpc.Server): void {
+    this.grpc.addToServer(server, quellDefinitions());
+  }
+
+  async serveMetrics(listen: string, registry: Registry, security: TransportSecurity, log: Logger): Promise<void> {
+    this.metrics = await serveMetrics(listen, registry, security, log.child({ service: 'metrics' }));
+  }
+
+  /** After the drain: health stays NOT_SERVING, Watch streams end, the metrics endpoint closes. */
+  async close(): Promise<void> {
+    this.grpc.close();
+    const metrics = this.metrics;
+    this.metrics = undefined;
+    await metrics?.close();
+  }
+}

@@ -1,0 +1,72 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { daemonRegistry } from '../common/metrics-server';
+import type { KillLogStats } from './kill-log';
+import type { AgentMembership } from './membership';
+
+/** The agent's tables whose sizes are gauges: workloads' entries (an agent in front of a server has none). */
+export type TableSizes = Readonly<Record<string, () => number>>;
+
+const KILL_LOG_COUNTERS: readonly { key: keyof KillLogStats; name: string; help: string }[] = [
+  { key: 'appends', name: 'quell_kill_log_appends_total', help: 'append() calls on the kill log' },
+  { key: 'entries', name: 'quell_kill_log_entries_total', help: 'Entries written to the kill log' },
+  { key: 'syncs', name: 'quell_kill_log_syncs_total', help: 'Write-and-fdatasync rounds of the kill log that succeeded (group commit)' },
+  { key: 'failures', name: 'quell_kill_log_failures_total', help: 'Kill log rounds whose write or sync failed (their kills were refused)' },
+  { key: 'rotations', name: 'quell_kill_log_rotations_total', help: 'Kill log file rotations' },
+];
+
+/**
+ * An agent's Prometheus metrics, one registry per daemon. Everything is read at scrape time
+ * from what the agent already keeps: table sizes, its lease, the kill log's counters.
+ */
+export class AgentMetrics {
+  readonly registry: Registry;
+  private killLogStats: (() => KillLogStats) | undefined;
+
+  constructor(tables: TableSizes, membership: AgentMembership, serving: () => boolean) {
+    const registers = [(this.registry = daemonRegistry(serving))];
+    new Gauge({
+      name: 'quell_agent_processes',
+      help: 'Entries registered by workloads, per table (processes, mutations, connections)',
+      labelNames: ['table'],
+      registers,
+      collect() {
+        for (const [table, size] of Object.entries(tables)) this.set({ table }, size());
+      },
+    });
+    new Gauge({
+      name: 'quell_agent_lease_live',
+      help: '1 while etcd holds the agent lease (granted, last keep-alive answered), else 0',
+      registers,
+      collect() {
+        this.set(membership.live ? 1 : 0);
+      },
+    });
+    const interruptions = new Counter({
+      name: 'quell_agent_lease_interruptions_total',
+      help: 'Times the agent lease stopped being live (a keep-alive failed, the lease was lost, or the agent left on shutdown)',
+      registers,
+    });
+    membership.onLive((live) => {
+      if (!live) interruptions.inc();
+    });
+    const stats = (): KillLogStats | undefined => this.killLogStats?.();
+    for (const c of KILL_LOG_COUNTERS) {
+      new Counter({
+        name: c.name,
+        help: c.help,
+        registers,
+        collect() {
+          const s = stats();
+          if (!s) return;
+          this.reset();
+          this.inc(s[c.key]);
+        },
+      });
+    }
+  }
+
+  /** The kill log's counters are read from `stats` at each scrape; without one they stay 0. */
+  watchKillLog(stats: () => KillLogStats): void {
+    this.killLogStats = stats;
+  }
+}
