@@ -25,11 +25,26 @@ export interface SessionHandlers {
   scan(req: ScanRequest__Output, write: RowWriter): Promise<void>;
 }
 
-/** One call in flight on the session. */
-interface OpenCall {
-  readonly stop: AbortController;
+/**
+ * One call in flight on the session. Its AbortSignal is made only when asked for (a SYNC wait):
+ * most calls end without one, and each costs more than the rest of a small kill's bookkeeping.
+ */
+class OpenCall {
+  stopped = false;
   /** scans: blocks it may still send before the coordinator acknowledges more */
-  credit: number;
+  credit = 0;
+  private controller: AbortController | undefined;
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.stopped) this.controller.abort();
+    return this.controller.signal;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.controller?.abort();
+  }
 }
 
 /** What the kill log may keep of a text that does not fit a message: its start. */
@@ -83,7 +98,7 @@ export class SessionStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const call of this.open.values()) call.stop.abort();
+    for (const call of this.open.values()) call.stop();
     this.open.clear();
     this.out.close();
   }
@@ -91,22 +106,23 @@ export class SessionStream {
   private startKill(tag: number, req: KillRequest__Output): void {
     const call = this.track(tag);
     if (!call) return;
-    const { signal } = call.stop;
     const sink: KillSink = {
       write: (msg: KillResponse) => {
-        if (signal.aborted) return;
+        if (call.stopped) return;
         const fitted = fit(msg);
         this.out.add({ tag, kill: fitted }, killResponseBytes(fitted) + 8);
       },
       get closed() {
-        return signal.aborted;
+        return call.stopped;
       },
-      signal,
+      get signal() {
+        return call.signal;
+      },
     };
     this.handlers.kill(req, sink, this.coordinator).then(
       () => this.settle(tag, call),
       (err: unknown) => {
-        if (!signal.aborted) this.log.warn({ err, statement_id: req.statement_id }, 'kill refused');
+        if (!call.stopped) this.log.warn({ err, statement_id: req.statement_id }, 'kill refused');
         this.settle(tag, call, err);
       },
     );
@@ -116,9 +132,8 @@ export class SessionStream {
     const call = this.track(tag);
     if (!call) return;
     call.credit = SCAN_WINDOW;
-    const { signal } = call.stop;
     const write: RowWriter = (rows: Row[]) => {
-      if (signal.aborted) throw chError('QUERY_WAS_CANCELLED', 'the coordinator cancelled the scan');
+      if (call.stopped) throw chError('QUERY_WAS_CANCELLED', 'the coordinator cancelled the scan');
       for (const block of blocksOf(rows)) {
         this.out.add({ tag, scan: { rows: block.rows } }, block.bytes + 8);
         call.credit--;
@@ -128,7 +143,7 @@ export class SessionStream {
     this.handlers.scan(req, write).then(
       () => this.settle(tag, call),
       (err: unknown) => {
-        if (!signal.aborted) this.log.warn({ err, statement_id: req.statement_id }, 'scan refused');
+        if (!call.stopped) this.log.warn({ err, statement_id: req.statement_id }, 'scan refused');
         this.settle(tag, call, err);
       },
     );
@@ -143,7 +158,7 @@ export class SessionStream {
     }
     // a tag reused while open is the coordinator's mistake: the older call stops
     this.stopCall(tag);
-    const call: OpenCall = { stop: new AbortController(), credit: 0 };
+    const call = new OpenCall();
     this.open.set(tag, call);
     return call;
   }
@@ -152,21 +167,21 @@ export class SessionStream {
     const call = this.open.get(tag);
     if (!call) return;
     this.open.delete(tag);
-    call.stop.abort();
+    call.stop();
     this.out.wake();
     this.endIfIdle();
   }
 
   /** The call's last reply: its end, or why it failed (nothing for a call that was stopped). */
   private settle(tag: number, call: OpenCall, err?: unknown): void {
-    if (call.stop.signal.aborted || this.open.get(tag) !== call) return;
+    if (call.stopped || this.open.get(tag) !== call) return;
     this.open.delete(tag);
     this.out.add(err === undefined ? { tag, end: true } : { tag, error: toInBandError(err) }, 256);
     this.endIfIdle();
   }
 
   private async room(call: OpenCall): Promise<void> {
-    while (!call.stop.signal.aborted && (call.credit <= 0 || !this.out.hasRoom)) await this.out.nextChange();
+    while (!call.stopped && (call.credit <= 0 || !this.out.hasRoom)) await this.out.nextChange();
   }
 
   private endIfIdle(): void {
