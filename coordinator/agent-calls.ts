@@ -4,17 +4,21 @@ import type { ScanRequest } from '../proto/generated/quell/v1/ScanRequest';
 import type { ScanResponse__Output } from '../proto/generated/quell/v1/ScanResponse';
 import type { AgentPool } from './agent-pool';
 import type { OpenNodeStream } from './fanout';
+import { encodeKillRequest, encodeScanRequest } from '../proto/session-request-codec';
 
 /**
  * How a statement reaches one node: a tagged call on the node's one Session stream
  * (coordinator/agent-session.ts), not a call of its own. Statements name what they send; only
- * this file knows how it travels. The fan-out's per-statement timer enforces the deadlines.
+ * this file knows how it travels. The request is encoded once, whatever the number of nodes. The
+ * fan-out's per-statement timer enforces the deadlines.
  */
 
 export function openKill(pool: AgentPool, req: KillRequest): OpenNodeStream<KillResponse__Output> {
-  return (node) => pool.session(node).kill(req);
+  const encoded = encodeKillRequest(req);
+  return (node) => pool.session(node).kill(encoded);
 }
 
 export function openScan(pool: AgentPool, req: ScanRequest): OpenNodeStream<ScanResponse__Output> {
-  return (node) => pool.session(node).scan(req);
+  const encoded = encodeScanRequest(req);
+  return (node) => pool.session(node).scan(encoded);
 }

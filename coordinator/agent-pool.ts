@@ -1,10 +1,11 @@
-import { CHANNEL_OPTIONS, quellProto } from '../proto/load';
+import { CHANNEL_OPTIONS } from '../proto/load';
+import { nodeAgentClient } from '../proto/session-request-codec';
 import type { NodeAgentClient } from '../proto/generated/quell/v1/NodeAgent';
 import type { MemberNode } from './membership';
 import { identities } from '../common/identity';
 import type { TransportSecurity } from '../common/tls/transport-security';
 import { TurnFlusher } from '../common/turn-flusher';
-import { AgentSession } from './agent-session';
+import { AgentSession, type SessionTransport } from './agent-session';
 
 interface Held {
   readonly address: string;
@@ -62,10 +63,10 @@ export class AgentPool {
     const held = this.held.get(node.nodeId);
     if (held && held.address === node.address) return held;
     if (held) this.drop(node.nodeId, held, `the agent moved to ${node.address}`);
-    const Ctor = quellProto().agent.quell.v1.NodeAgent;
     const credentials = this.security.channelCredentials(node.address, identities.agent(node.nodeId, this.security.trustDomain));
-    const client = new Ctor(node.address, credentials, { ...CHANNEL_OPTIONS });
-    const session = new AgentSession(() => client.Session(), this.flusher);
+    const client = nodeAgentClient(node.address, credentials, { ...CHANNEL_OPTIONS });
+    // the requests are encoded by proto/session-request-codec.ts
+    const session = new AgentSession(() => client.Session() as unknown as SessionTransport, this.flusher);
     const fresh = { address: node.address, client, session };
     this.held.set(node.nodeId, fresh);
     return fresh;

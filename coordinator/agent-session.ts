@@ -1,19 +1,17 @@
-import type { KillRequest } from '../proto/generated/quell/v1/KillRequest';
 import type { KillResponse__Output } from '../proto/generated/quell/v1/KillResponse';
-import type { ScanRequest } from '../proto/generated/quell/v1/ScanRequest';
 import type { ScanResponse__Output } from '../proto/generated/quell/v1/ScanResponse';
-import type { SessionCall } from '../proto/generated/quell/v1/SessionCall';
-import type { SessionRequest } from '../proto/generated/quell/v1/SessionRequest';
 import type { SessionResponse__Output } from '../proto/generated/quell/v1/SessionResponse';
 import { Backoff } from '../common/backoff';
 import { inBandFailure, NodeFailure, sessionFailure } from '../common/rpc-status';
 import type { Flushable, TurnFlusher } from '../common/turn-flusher';
-import { killRequestBytes, MESSAGE_TARGET_BYTES, scanRequestBytes } from '../proto/wire-size';
+import { MESSAGE_TARGET_BYTES } from '../proto/wire-size';
+import { encodeSessionRequest, type EncodedCall } from '../proto/session-request-codec';
 import { SessionCallStream, type CallCarrier } from './session-call';
 
 /** The bidirectional Session call as a session uses it; grpc-js's ClientDuplexStream is one. */
 export interface SessionTransport {
-  write(message: SessionRequest): unknown;
+  /** an encoded SessionRequest (proto/session-request-codec.ts) */
+  write(message: Buffer): unknown;
   on(event: 'data', listener: (message: SessionResponse__Output) => void): unknown;
   /** the agent's response headers: it took the stream */
   on(event: 'metadata', listener: () => void): unknown;
@@ -25,7 +23,7 @@ export interface SessionTransport {
 /** One open Session call and the statement calls in flight on it. */
 class OpenStream implements CallCarrier, Flushable {
   readonly calls = new Map<number, SessionCallStream<unknown>>();
-  private outbox: SessionCall[] = [];
+  private outbox: EncodedCall[] = [];
   private outboxBytes = 0;
   private readonly credits = new Map<number, number>();
   private nextTag = 0;
@@ -44,18 +42,18 @@ class OpenStream implements CallCarrier, Flushable {
     transport.on('status', () => this.break(new NodeFailure('node_unreachable', 'the agent ended the session (it is shutting down)')));
   }
 
-  start<T>(call: SessionCall, bytes: number, credited: boolean): SessionCallStream<T> {
+  start<T>(request: { kill: Buffer } | { scan: Buffer }): SessionCallStream<T> {
     const tag = this.freeTag();
-    const stream = new SessionCallStream<T>(this, tag, credited);
+    const stream = new SessionCallStream<T>(this, tag, 'scan' in request);
     this.calls.set(tag, stream as SessionCallStream<unknown>);
-    this.send({ ...call, tag }, bytes);
+    this.send({ ...request, tag });
     return stream;
   }
 
   cancel(tag: number): void {
     this.calls.delete(tag);
     this.credits.delete(tag);
-    this.send({ tag, cancel: true }, 16);
+    this.send({ tag, cancel: true });
   }
 
   credit(tag: number, blocks: number): void {
@@ -71,19 +69,19 @@ class OpenStream implements CallCarrier, Flushable {
     const calls = this.outbox;
     this.outbox = [];
     this.outboxBytes = 0;
-    let message: SessionCall[] = [];
+    let message: EncodedCall[] = [];
     let bytes = 0;
     for (const call of calls) {
-      const size = call.kill ? killRequestBytes(call.kill) : call.scan ? scanRequestBytes(call.scan) : 16;
+      const size = callBytes(call);
       if (message.length > 0 && bytes + size > MESSAGE_TARGET_BYTES) {
-        this.transport.write({ calls: message });
+        this.transport.write(encodeSessionRequest(message));
         message = [];
         bytes = 0;
       }
       message.push(call);
       bytes += size;
     }
-    this.transport.write({ calls: message });
+    this.transport.write(encodeSessionRequest(message));
   }
 
   /** Fails exactly the calls in flight on this stream. */
@@ -98,10 +96,10 @@ class OpenStream implements CallCarrier, Flushable {
     this.onBreak(this);
   }
 
-  private send(call: SessionCall, bytes: number): void {
+  private send(call: EncodedCall): void {
     if (this.broken) return;
     this.outbox.push(call);
-    this.outboxBytes += bytes;
+    this.outboxBytes += callBytes(call);
     if (this.outboxBytes >= MESSAGE_TARGET_BYTES) this.flush();
     else this.flusher.schedule(this);
   }
@@ -129,6 +127,10 @@ class OpenStream implements CallCarrier, Flushable {
   }
 }
 
+function callBytes(call: EncodedCall): number {
+  return ((call.kill ?? call.scan)?.length ?? 0) + 16;
+}
+
 /**
  * The coordinator's one long-lived Session stream to one agent, which carries every statement's
  * Kill and Scan as tagged calls (TiKV's BatchCommands is the model: one HTTP/2 stream per agent
@@ -152,12 +154,14 @@ export class AgentSession {
     this.current();
   }
 
-  kill(req: KillRequest): SessionCallStream<KillResponse__Output> {
-    return this.current().start({ kill: req }, killRequestBytes(req), false);
+  /** A kill call; `encoded` is the statement's KillRequest, encoded once for all its nodes. */
+  kill(encoded: Buffer): SessionCallStream<KillResponse__Output> {
+    return this.current().start({ kill: encoded });
   }
 
-  scan(req: ScanRequest): SessionCallStream<ScanResponse__Output> {
-    return this.current().start({ scan: req }, scanRequestBytes(req), true);
+  /** A scan call; `encoded` is the statement's ScanRequest, encoded once for all its nodes. */
+  scan(encoded: Buffer): SessionCallStream<ScanResponse__Output> {
+    return this.current().start({ scan: encoded });
   }
 
   /** Calls in flight (for tests and metrics). */

@@ -9,24 +9,27 @@ import { chError, QuellError } from '../../errors/quell-error';
 import { toInBandError } from '../../common/rpc-status';
 import type { KillRequest } from '../../proto/generated/quell/v1/KillRequest';
 import type { ScanRequest } from '../../proto/generated/quell/v1/ScanRequest';
-import type { SessionCall } from '../../proto/generated/quell/v1/SessionCall';
-import type { SessionRequest } from '../../proto/generated/quell/v1/SessionRequest';
+import type { SessionCall__Output } from '../../proto/generated/quell/v1/SessionCall';
+import type { SessionRequest__Output } from '../../proto/generated/quell/v1/SessionRequest';
+import { encodeKillRequest, encodeScanRequest, encodeSessionRequest } from '../../proto/session-request-codec';
+import { quellProto } from '../../proto/load';
 import type { SessionReply__Output } from '../../proto/generated/quell/v1/SessionReply';
 import type { NodeStream } from '../../coordinator/fanout';
 
 /** The Session call as the test drives it: what the coordinator wrote, and the agent's side by hand. */
 class FakeTransport extends EventEmitter implements SessionTransport {
-  readonly written: SessionRequest[] = [];
+  /** what the coordinator wrote, decoded as the agent decodes it */
+  readonly written: SessionRequest__Output[] = [];
   cancelled = false;
-  write(message: SessionRequest): boolean {
-    this.written.push(message);
+  write(message: Buffer): boolean {
+    this.written.push(quellProto().agent.quell.v1.NodeAgent.service.Session.requestDeserialize(message));
     return true;
   }
   cancel(): void {
     this.cancelled = true;
   }
   /** every call the coordinator sent, across messages */
-  get calls(): SessionCall[] {
+  get calls(): SessionCall__Output[] {
     return this.written.flatMap((m) => m.calls ?? []);
   }
   reply(...replies: Partial<SessionReply__Output>[]): void {
@@ -49,8 +52,12 @@ function session(): { s: AgentSession; transports: FakeTransport[]; flusher: Tur
   return { s, transports, flusher };
 }
 
-const kill = (statement_id: string): KillRequest => ({ target: 'KILL_TARGET_QUERY', where: "equals(user, 'etl')", mode: 'KILL_MODE_ASYNC', statement_id, user: 'default', may_kill_others: true });
-const scan = (statement_id: string): ScanRequest => ({ table: 'TABLE_PROCESSES', where: '', expressions: ['query_id'], statement_id, user: 'default', see_all_users: true });
+const killReq = (statement_id: string): KillRequest => ({ target: 'KILL_TARGET_QUERY', where: "equals(user, 'etl')", mode: 'KILL_MODE_ASYNC', statement_id, user: 'default', may_kill_others: true });
+const scanReq = (statement_id: string): ScanRequest => ({ table: 'TABLE_PROCESSES', where: '', expressions: ['query_id'], statement_id, user: 'default', see_all_users: true });
+const kill = (statement_id: string): Buffer => encodeKillRequest(killReq(statement_id));
+const scan = (statement_id: string): Buffer => encodeScanRequest(scanReq(statement_id));
+/** a call as the agent reads it: its tag and what it is */
+const brief = (c: SessionCall__Output | undefined) => c && { tag: c.tag, kind: c.kind, cancel: c.cancel, credit: c.credit };
 
 /** What a call reported, in order: messages, then its end or failure. */
 function record<T>(stream: NodeStream<T>): string[] {
@@ -145,7 +152,7 @@ test('cancel reaches the agent as a cancel message for that tag; its late replie
   assert.deepEqual(seen, ['node_unreachable: cancelled by the coordinator']);
   await nextTurn();
   const cancels = t.written[1]?.calls ?? [];
-  assert.deepEqual(cancels, [{ tag: ta, cancel: true }]);
+  assert.deepEqual(cancels.map(brief), [{ tag: ta, kind: 'cancel', cancel: true, credit: undefined }]);
   t.reply({ tag: ta, kind: 'kill', kill: { plan: { eligible: 1, skipped: 0, skipped_owner: '', skipped_id: '' } } }, { tag: tb, kind: 'end', end: true });
   assert.deepEqual(seen, ['node_unreachable: cancelled by the coordinator'], 'nothing after the cancel');
   assert.deepEqual(b, ['end']);
@@ -181,14 +188,14 @@ test('scans acknowledge each block; a paused scan holds its acknowledgements unt
   const tag = t.calls[0]!.tag;
   t.reply({ tag, kind: 'scan', scan: { rows: [] } }, { tag, kind: 'scan', scan: { rows: [] } });
   await nextTurn();
-  assert.deepEqual(t.written[1]?.calls, [{ tag, credit: 2 }], 'two blocks, one credit message');
+  assert.deepEqual(t.written[1]?.calls.map(brief), [{ tag, kind: 'credit', cancel: undefined, credit: 2 }], 'two blocks, one credit message');
   call.pause();
   t.reply({ tag, kind: 'scan', scan: { rows: [] } }, { tag, kind: 'scan', scan: { rows: [] } }, { tag, kind: 'scan', scan: { rows: [] } });
   await nextTurn();
   assert.equal(t.written.length, 2, 'no credit while paused');
   call.resume();
   await nextTurn();
-  assert.deepEqual(t.written[2]?.calls, [{ tag, credit: 3 }]);
+  assert.deepEqual(t.written[2]?.calls.map(brief), [{ tag, kind: 'credit', cancel: undefined, credit: 3 }]);
 });
 
 function fakeTimers(t: TestContext): void {
@@ -224,4 +231,24 @@ test('closing a session fails its calls with the reason', () => {
   const a = record(s.kill(kill('a')));
   s.close('the agent moved to 127.0.0.1:9999');
   assert.deepEqual(a, ['node_unreachable: the agent moved to 127.0.0.1:9999']);
+});
+
+test('the hand-written SessionRequest encoding decodes as the agent reads it (multi-byte tags, lengths and credits)', () => {
+  const where = `equals(query_id, '${'q'.repeat(1000)}')`;
+  const encoded = encodeSessionRequest([
+    { tag: 300, kill: encodeKillRequest({ ...killReq('st-big'), where }) },
+    { tag: 2 ** 32 - 1, scan: encodeScanRequest(scanReq('st-scan')) },
+    { tag: 5, cancel: true },
+    { tag: 6, credit: 100_000 },
+  ]);
+  const decoded = quellProto().agent.quell.v1.NodeAgent.service.Session.requestDeserialize(encoded);
+  assert.deepEqual(decoded.calls.map(brief), [
+    { tag: 300, kind: 'kill', cancel: undefined, credit: undefined },
+    { tag: 2 ** 32 - 1, kind: 'scan', cancel: undefined, credit: undefined },
+    { tag: 5, kind: 'cancel', cancel: true, credit: undefined },
+    { tag: 6, kind: 'credit', cancel: undefined, credit: 100_000 },
+  ]);
+  assert.equal(decoded.calls[0]?.kill?.where, where);
+  assert.equal(decoded.calls[0]?.kill?.statement_id, 'st-big');
+  assert.equal(decoded.calls[1]?.scan?.statement_id, 'st-scan');
 });
