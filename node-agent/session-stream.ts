@@ -109,8 +109,9 @@ export class SessionStream {
     const sink: KillSink = {
       write: (msg: KillResponse) => {
         if (call.stopped) return;
-        const fitted = fit(msg);
-        this.out.add({ tag, kill: fitted }, killResponseBytes(fitted) + 8);
+        const bytes = killResponseBytes(msg);
+        if (bytes <= REPLY_LIMIT_BYTES) this.out.add({ tag, kill: msg }, bytes + 8);
+        else this.out.add({ tag, kill: clipped(msg) }, REPLY_LIMIT_BYTES);
       },
       get closed() {
         return call.stopped;
@@ -212,9 +213,9 @@ function blocksOf(rows: Row[]): { rows: Row[]; bytes: number }[] {
 }
 
 /** A kill row whose texts would not fit one message keeps their start (the kill log has them whole). */
-function fit(msg: KillResponse): KillResponse {
+function clipped(msg: KillResponse): KillResponse {
   const p = msg.process;
-  if (!p || killResponseBytes(msg) <= REPLY_LIMIT_BYTES) return msg;
+  if (!p) return msg;
   const clip = (s: string | undefined): string | undefined => (s && s.length > CLIPPED_TEXT ? `${s.slice(0, CLIPPED_TEXT)}…` : s);
   return { process: { ...p, query: clip(p.query), command: clip(p.command), error: clip(p.error) } };
 }

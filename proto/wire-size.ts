@@ -1,7 +1,5 @@
 import type { Row } from './generated/quell/v1/Row';
 import type { KillResponse } from './generated/quell/v1/KillResponse';
-import type { KillRequest } from './generated/quell/v1/KillRequest';
-import type { ScanRequest } from './generated/quell/v1/ScanRequest';
 
 /**
  * Sizes of messages on a multiplexed stream, from above. One oversized message fails the whole
@@ -37,14 +35,4 @@ export function killResponseBytes(msg: KillResponse): number {
   const p = msg.process;
   if (!p) return 64 + str(msg.plan?.skipped_owner) + str(msg.plan?.skipped_id);
   return 32 + str(p.query_id) + str(p.user) + str(p.query) + str(p.database) + str(p.table) + str(p.mutation_id) + str(p.command) + str(p.thread_id) + str(p.error);
-}
-
-export function killRequestBytes(req: KillRequest): number {
-  return 96 + str(req.where) + str(req.user) + str(req.statement_id) + str(req.client) + str(req.condition);
-}
-
-export function scanRequestBytes(req: ScanRequest): number {
-  let n = 64 + str(req.where) + str(req.statement_id) + str(req.user);
-  for (const e of req.expressions ?? []) n += str(e);
-  return n;
 }

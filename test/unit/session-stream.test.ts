@@ -213,3 +213,21 @@ test('the stream closing stops every call in flight', async () => {
   assert.equal(stopped, 2);
   assert.equal(h.replies().length, 0);
 });
+
+test('a kill row whose query text could not fit a message goes out with the start of the text', async () => {
+  const huge = 'SELECT ' + 'x'.repeat(MESSAGE_LIMIT_BYTES);
+  const h = harness({
+    kill: (_req, sink) => {
+      sink.write({ plan: { eligible: 1, skipped: 0, skipped_owner: '', skipped_id: '' } });
+      sink.write({ process: { status: 'KILL_STATUS_WAITING', query_id: 'q-huge', user: 'etl', query: huge } });
+      return Promise.resolve();
+    },
+    scan: () => Promise.resolve(),
+  });
+  h.send({ tag: 4, kind: 'kill', kill: killReq("equals(user, 'etl')", 'KILL_MODE_ASYNC') });
+  for (let i = 0; i < 3; i++) await nextTurn();
+  const row = h.replies().find((r) => r.kill?.process)?.kill?.process;
+  assert.equal(row?.query_id, 'q-huge');
+  assert.ok(row?.query?.startsWith('SELECT xxx') && row.query.length < 100 * 1024, `query of ${row?.query?.length} characters`);
+  assert.equal(h.replies().at(-1)?.end, true);
+});
