@@ -29,7 +29,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 const USAGE = `usage: quell <command> [options]
 
 commands:
-  coordinator  --etcd URLS --listen H:P [--users FILE] [--default-cluster NAME] [--max-concurrent-statements N] [--max-result-rows N]
+  coordinator  --etcd URLS --listen H:P [--users FILE] [--default-cluster NAME] [--max-concurrent-statements N] [--max-result-rows N] [--http-listen H:P]
   agent        --etcd URLS --node-id ID --listen H:P [--advertise H:P] [--cluster NAME[,NAME...]] [--lease-ttl S]
                [--backend mariadb://|mysql://|postgres://|clickhouse://USER:PASS@HOST:PORT]
                [--kill-log-dir DIR] [--kill-log-max-mb N]

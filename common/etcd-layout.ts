@@ -11,6 +11,8 @@
  *   /quell/v1/mutation-kills-applied/<kill_id>/<node_id>/<mutation>
  *                                          one application, under the same lease, so that it
  *                                          happens once
+ *   /quell/v1/policies/<cluster>/<name>    a kill policy (common/kill-policy-record.ts), persistent
+ *                                          until DROP KILL POLICY
  */
 export const ROOT = '/quell/v1/';
 export const MEMBERS_PREFIX = `${ROOT}members/`;
@@ -20,6 +22,7 @@ export const SERVER_IDS_PREFIX = `${ROOT}server-ids/`;
 export const SERVER_ID_INCARNATIONS_PREFIX = `${ROOT}server-id-incarnations/`;
 export const KILL_APPLIED_PREFIX = `${ROOT}mutation-kills-applied/`;
 export const NODE_OWNER_PREFIX = `${ROOT}node-owner/`;
+export const POLICIES_PREFIX = `${ROOT}policies/`;
 
 export const DEFAULT_LEASE_TTL_SECONDS = 5;
 
@@ -43,10 +46,17 @@ export interface AliveRecord {
 
 const NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 
-/** Cluster names and node ids become key segments: keep them to a safe alphabet. */
+/** Whether a name may be a key segment: cluster names, node ids and policy names keep to a safe alphabet. */
+export function isKeySegment(value: string): boolean {
+  return NAME.test(value);
+}
+
+/** The rule isKeySegment checks, for messages. */
+export const KEY_SEGMENT_RULE = 'use 1-128 characters from [A-Za-z0-9_.-]';
+
 export function assertKeySegment(kind: 'cluster' | 'node id', value: string): void {
-  if (!NAME.test(value)) {
-    throw new Error(`invalid ${kind} '${value}': use 1-128 characters from [A-Za-z0-9_.-]`);
+  if (!isKeySegment(value)) {
+    throw new Error(`invalid ${kind} '${value}': ${KEY_SEGMENT_RULE}`);
   }
 }
 
@@ -146,4 +156,16 @@ export function killAppliedKey(killId: string, nodeId: string, mutation: { datab
 export function parseKillAppliedKey(key: string): string | undefined {
   if (!key.startsWith(KILL_APPLIED_PREFIX)) return undefined;
   return key.slice(KILL_APPLIED_PREFIX.length).split('/')[0] || undefined;
+}
+
+export function policyKey(cluster: string, name: string): string {
+  return `${POLICIES_PREFIX}${cluster}/${name}`;
+}
+
+/** The cluster and name of a policy key; undefined for foreign keys. */
+export function parsePolicyKey(key: string): { cluster: string; name: string } | undefined {
+  if (!key.startsWith(POLICIES_PREFIX)) return undefined;
+  const rest = key.slice(POLICIES_PREFIX.length).split('/');
+  if (rest.length !== 2 || !rest[0] || !rest[1]) return undefined;
+  return { cluster: rest[0], name: rest[1] };
 }

@@ -3,6 +3,7 @@ import type { Column, SqlValue } from '../sql/types';
 import type { Dialect } from '../errors/quell-error';
 import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
+import type { PolicyStore } from './policy-store';
 import type { ClusterMembership } from './membership';
 import type { User } from './users';
 import type { StatementSummary } from './statement-summary';
@@ -17,6 +18,8 @@ export interface StatementContext {
   readonly pool: AgentPool;
   readonly defaultCluster: string;
   readonly killQueue: KillQueue;
+  /** CREATE and DROP KILL POLICY write here; reads come from `membership` */
+  readonly policies: PolicyStore;
   /** the session's dialect (decides a bare SHOW PROCESSLIST) */
   readonly dialect: Dialect;
   /** aborted when the client goes away */

@@ -10,9 +10,11 @@ import { CoordinatorService } from './coordinator-service';
 import { StatementRunner } from './statement-runner';
 import { Users } from './users';
 import { KillQueue } from './kill-queue';
+import { PolicyStore } from './policy-store';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
 import { DaemonProbes } from '../common/daemon-probes';
 import { CoordinatorMetrics } from './metrics';
+import { HttpDoor } from './http-door';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
@@ -27,6 +29,8 @@ export interface CoordinatorOptions {
   readonly maxConcurrentStatements?: number;
   /** rows a read may return: the default and ceiling of max_result_rows (0: none) */
   readonly maxResultRows?: number;
+  /** host:port of ClickHouse's HTTP interface (coordinator/http-door.ts); none when unset */
+  readonly httpListen?: string;
   /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
   readonly metricsListen?: string;
 }
@@ -52,7 +56,13 @@ export class Coordinator {
     readonly probes: DaemonProbes,
     /** the bound host:port */
     readonly address: string,
+    private readonly http: HttpDoor | undefined,
   ) {}
+
+  /** The HTTP interface's bound host:port, when it listens. */
+  get httpAddress(): string | undefined {
+    return this.http?.address;
+  }
 
   /** Lists etcd, then binds and serves; on failure leaves nothing running. */
   static async create(opts: CoordinatorOptions): Promise<Coordinator> {
@@ -78,6 +88,7 @@ export class Coordinator {
           pool,
           defaultCluster: opts.defaultCluster ?? 'default',
           killQueue: new KillQueue(etcd, opts.etcd),
+          policies: new PolicyStore(etcd, opts.etcd),
           log: log.child({ service: 'execute' }),
           maxConcurrentStatements: opts.maxConcurrentStatements,
           maxResultRows: opts.maxResultRows,
@@ -91,8 +102,10 @@ export class Coordinator {
         );
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
         if (metrics && opts.metricsListen !== undefined) await probes.serveMetrics(opts.metricsListen, metrics.registry, opts.security, log);
+        // last: a door that cannot bind leaves only what the catch below releases
+        const http = opts.httpListen ? await HttpDoor.start({ listen: opts.httpListen, security: opts.security, runner, log: log.child({ service: 'http' }) }) : undefined;
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, service, probes, address);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, service, probes, address, http);
       });
     } catch (err) {
       await membership.close();
@@ -111,6 +124,7 @@ export class Coordinator {
       async () => {
         // statements finish, then the clients' Session streams end
         await this.service.drain();
+        await this.http?.close();
         await this.probes.close();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
         await this.membership.close();
@@ -119,6 +133,7 @@ export class Coordinator {
         this.opts.security.close();
       },
       () => {
+        this.http?.forceClose();
         void this.probes.close();
         release(this.server, this.pool, this.etcd, this.opts.security);
       },

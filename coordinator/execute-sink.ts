@@ -21,7 +21,7 @@ export const MAX_ROW_BYTES = 4_000_000;
 export const HELD_BYTES = 4 << 20;
 
 /** A row's size on the wire, from above: strings' UTF-8 bytes plus a little framing per cell. */
-function rowBytes(row: readonly SqlValue[]): number {
+export function rowBytes(row: readonly SqlValue[]): number {
   let n = 8;
   for (const v of row) n += typeof v === 'string' ? Buffer.byteLength(v) + 8 : 16;
   return n;

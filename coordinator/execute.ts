@@ -3,6 +3,7 @@ import type { ResultSink, StatementContext, StatementOutcome } from './context';
 import { kill } from './kill';
 import { mariadbKill } from './mariadb-kill';
 import { select, showProcesslist } from './select';
+import { createKillPolicy, dropKillPolicy } from './kill-policy';
 
 /** parser → interpreter: picks the interpreter for a parsed statement. */
 export function interpret(stmt: Statement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
@@ -15,5 +16,9 @@ export function interpret(stmt: Statement, ctx: StatementContext, sink: ResultSi
       return showProcesslist(stmt, ctx, sink);
     case 'mysqlKill':
       return mariadbKill(stmt, ctx, sink);
+    case 'createKillPolicy':
+      return createKillPolicy(stmt, ctx, sink);
+    case 'dropKillPolicy':
+      return dropKillPolicy(stmt, ctx, sink);
   }
 }

@@ -7,11 +7,14 @@ import {
   parseKillIntentKey,
   type KillIntent,
   parseMemberKey,
+  parsePolicyKey,
+  policyKey,
   splitAddress,
   type AliveRecord,
   type MemberRecord,
 } from '../common/etcd-layout';
 import { ListWatch, etcdWatchSource, type ListWatchState } from '../common/list-watch';
+import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../common/kill-policy-record';
 
 /** A member node of a cluster as the coordinator sees it right now. */
 export interface MemberNode {
@@ -32,10 +35,12 @@ interface Snapshot {
   /** durable mutation kills and how many times each was applied */
   intents: Map<string, KillIntent>;
   applied: Map<string, number>;
+  /** kill policies by their key */
+  policies: Map<string, PolicyRecord>;
 }
 
 function emptySnapshot(): Snapshot {
-  return { members: new Map(), alive: new Map(), intents: new Map(), applied: new Map() };
+  return { members: new Map(), alive: new Map(), intents: new Map(), applied: new Map(), policies: new Map() };
 }
 
 function parseJson<T>(raw: string): T | undefined {
@@ -138,6 +143,15 @@ export class ClusterMembership {
     return [...this.state.intents.values()].map((intent) => ({ intent, applied: this.state.applied.get(intent.id) ?? 0 }));
   }
 
+  /** The kill policies of every cluster, ordered by cluster and name. */
+  killPolicies(): PolicyRecord[] {
+    return [...this.state.policies.values()].sort((a, b) => (a.cluster === b.cluster ? cmp(a.name, b.name) : cmp(a.cluster, b.cluster)));
+  }
+
+  hasPolicy(cluster: string, name: string): boolean {
+    return this.state.policies.has(policyKey(cluster, name));
+  }
+
   /** Every live agent, whatever its clusters. */
   liveNodes(): AliveRecord[] {
     return [...this.state.alive.values()];
@@ -168,7 +182,19 @@ export class ClusterMembership {
       return;
     }
     const appliedTo = parseKillAppliedKey(key);
-    if (appliedTo) s.applied.set(appliedTo, (s.applied.get(appliedTo) ?? 0) + 1);
+    if (appliedTo) {
+      s.applied.set(appliedTo, (s.applied.get(appliedTo) ?? 0) + 1);
+      return;
+    }
+    const policy = parsePolicyKey(key);
+    if (policy) {
+      const rec = parsePolicyRecord(policy, value);
+      // the agents skip it too: it is not shown as if it ran
+      if (isUnreadable(rec)) {
+        s.policies.delete(key);
+        this.log.warn({ cluster: policy.cluster, policy: policy.name, reason: rec.unreadable }, 'ignoring an unreadable kill policy record');
+      } else s.policies.set(key, rec);
+    }
   }
 
   private remove(s: Snapshot, key: string): void {
@@ -188,7 +214,9 @@ export class ClusterMembership {
     if (killId) {
       s.intents.delete(killId);
       s.applied.delete(killId);
+      return;
     }
+    s.policies.delete(key);
   }
 
   private emit(): void {
@@ -196,3 +224,7 @@ export class ClusterMembership {
   }
 }
 
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -21,6 +21,10 @@ export function metricKind(stmt: Statement | undefined): string {
       return 'show_processlist';
     case 'mysqlKill':
       return 'mariadb_kill';
+    case 'createKillPolicy':
+      return 'create_kill_policy';
+    case 'dropKillPolicy':
+      return 'drop_kill_policy';
     case undefined:
       return 'unknown';
   }

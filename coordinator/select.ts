@@ -3,7 +3,7 @@ import { renderExpr } from '../sql/render';
 import { parseStatement } from '../sql/parser';
 import { hasGrant } from './users';
 import { chError, type QuellError } from '../errors/quell-error';
-import { CLUSTERS_COLUMNS, KILL_QUEUE_COLUMNS, findAgentTable, type AgentTable } from '../sql/tables';
+import { CLUSTERS_COLUMNS, KILL_POLICIES_COLUMNS, KILL_QUEUE_COLUMNS, findAgentTable, type AgentTable } from '../sql/tables';
 import type { Column, SqlValue } from '../sql/types';
 import { isTrue } from '../sql/compile';
 import { decodeRow } from '../proto/codec';
@@ -246,10 +246,17 @@ function killQueueRows(ctx: StatementContext): SqlValue[][] {
     .map(({ intent, applied }) => [intent.id, intent.cluster, intent.where, intent.user, intent.created_at, intent.expires_at, intent.nodes.join(','), applied]);
 }
 
+function killPolicyRows(ctx: StatementContext): SqlValue[][] {
+  return ctx.membership
+    .killPolicies()
+    .map((p) => [p.cluster, p.name, p.condition, p.action, p.every_s, p.limit, p.dry_run ? 1 : 0, p.creator, p.created]);
+}
+
 export async function select(stmt: SelectStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
   const from = stmt.from;
   if (from.kind === 'table' && from.name === 'system.clusters') return localRows(stmt, ctx, sink, CLUSTERS_COLUMNS, clusterRows(ctx));
   if (from.kind === 'table' && from.name === 'system.kill_queue') return localRows(stmt, ctx, sink, KILL_QUEUE_COLUMNS, killQueueRows(ctx));
+  if (from.kind === 'table' && from.name === 'system.kill_policies') return localRows(stmt, ctx, sink, KILL_POLICIES_COLUMNS, killPolicyRows(ctx));
   if (from.kind === 'table' && from.name === 'system.one') return localRows(stmt, ctx, sink, [{ name: 'dummy', type: 'UInt8' }], [[0]]);
   const table = findAgentTable(from.name);
   if (!table) throw chError('UNKNOWN_TABLE', `Table ${from.name} doesn't exist`);

@@ -16,6 +16,8 @@ export interface StatementSettings {
   readonly max_result_rows?: number;
   /** fail at start when more statements than this (itself included) would run on the coordinator (0: no limit of its own) */
   readonly max_concurrent_statements?: number;
+  /** CREATE KILL POLICY: allow a WHERE that matches everything without a LIMIT */
+  readonly allow_unbounded_policy: boolean;
 }
 
 export const DEFAULT_SETTINGS: StatementSettings = {
@@ -23,6 +25,7 @@ export const DEFAULT_SETTINGS: StatementSettings = {
   sync_kill_timeout: 30,
   distributed_ddl_output_mode: 'never_throw',
   mutation_kill_ttl: 3600,
+  allow_unbounded_policy: false,
 };
 
 function seconds(min: number, max: number): (s: Setting) => number {
@@ -43,6 +46,11 @@ function count(s: Setting): number {
   return v;
 }
 
+function flag(s: Setting): boolean {
+  if (s.value === 0 || s.value === 1 || s.value === '0' || s.value === '1') return Number(s.value) === 1;
+  throw chError('BAD_ARGUMENTS', `Invalid value ${JSON.stringify(s.value)} for setting ${s.name}: expected 0 or 1`);
+}
+
 function outputMode(s: Setting): OutputMode {
   if (s.value === 'never_throw' || s.value === 'throw') return s.value;
   throw chError('BAD_ARGUMENTS', `Invalid value ${JSON.stringify(s.value)} for setting ${s.name}: expected 'never_throw' or 'throw'`);
@@ -57,12 +65,18 @@ const PARSERS = {
   mutation_kill_ttl: seconds(1, 30 * 24 * 3600),
   max_result_rows: count,
   max_concurrent_statements: count,
+  allow_unbounded_policy: flag,
 } as const;
 
 type Name = keyof typeof PARSERS;
 
 function isKnown(name: string): name is Name {
   return Object.prototype.hasOwnProperty.call(PARSERS, name);
+}
+
+/** Whether `name` is a setting a statement may carry (front doors that take settings outside the SQL check names with it). */
+export function isSettingName(name: string): boolean {
+  return isKnown(name);
 }
 
 export function resolveSettings(list: readonly Setting[]): StatementSettings {

@@ -5,8 +5,10 @@ import { chError, QuellError, type Dialect } from '../errors/quell-error';
 import { errorText } from '../errors/error-text';
 import { formatIdentity, type Identity } from '../common/identity';
 import { parseStatement } from '../sql/parser';
+import type { Setting, Statement } from '../sql/ast';
 import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
+import type { PolicyStore } from './policy-store';
 import type { ResultSink, StatementContext } from './context';
 import { StatementSlots } from './statement-slots';
 import { concurrencySetting } from './settings';
@@ -23,6 +25,7 @@ export interface RunnerDeps {
   readonly pool: AgentPool;
   readonly defaultCluster: string;
   readonly killQueue: KillQueue;
+  readonly policies: PolicyStore;
   readonly log: Logger;
   /** --max-concurrent-statements (0: no limit) */
   readonly maxConcurrentStatements?: number;
@@ -51,6 +54,8 @@ export interface StatementRequest {
   readonly address: string;
   /** aborted when the caller goes away */
   readonly signal: AbortSignal;
+  /** settings given beside the statement (HTTP parameters); the statement's own SETTINGS win */
+  readonly settings?: readonly Setting[];
 }
 
 /** How a statement ended, for the front door to render in its own protocol. */
@@ -149,7 +154,7 @@ export class StatementRunner {
       if (this.draining) throw StatementRunner.shuttingDown();
       const user = await this.login(req);
       userName = user.name;
-      const stmt = parseStatement(req.sql);
+      const stmt = withSettings(parseStatement(req.sql), req.settings);
       summary.kind = statementKind(stmt);
       kind = metricKind(stmt);
       release = this.slots.take('settings' in stmt ? concurrencySetting(stmt.settings) : undefined);
@@ -161,6 +166,7 @@ export class StatementRunner {
         pool: this.deps.pool,
         defaultCluster: this.deps.defaultCluster,
         killQueue: this.deps.killQueue,
+        policies: this.deps.policies,
         dialect: req.dialect,
         signal: req.signal,
         client,
@@ -195,4 +201,10 @@ export class StatementRunner {
       release?.();
     }
   }
+}
+
+/** The statement with `extra` settings before its own (a later setting of the same name wins). */
+function withSettings(stmt: Statement, extra: readonly Setting[] | undefined): Statement {
+  if (!extra || extra.length === 0 || !('settings' in stmt)) return stmt;
+  return { ...stmt, settings: [...extra, ...stmt.settings] };
 }

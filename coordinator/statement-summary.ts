@@ -13,6 +13,10 @@ export function statementKind(stmt: Statement): string {
       return `SELECT ${stmt.from.name}`;
     case 'showProcesslist':
       return stmt.full ? 'SHOW FULL PROCESSLIST' : 'SHOW PROCESSLIST';
+    case 'createKillPolicy':
+      return 'CREATE KILL POLICY';
+    case 'dropKillPolicy':
+      return 'DROP KILL POLICY';
   }
 }
 

@@ -4,7 +4,7 @@ import YAML from 'yaml';
 import { chError } from '../errors/quell-error';
 import { errorText } from '../errors/error-text';
 
-export const GRANTS = ['KILL QUERY', 'KILL MUTATION', 'KILL CONNECTION', 'PROCESS', 'CONNECTION ADMIN', 'SUPER', 'ALL'] as const;
+export const GRANTS = ['KILL QUERY', 'KILL MUTATION', 'KILL CONNECTION', 'KILL POLICY', 'PROCESS', 'CONNECTION ADMIN', 'SUPER', 'ALL'] as const;
 export type Grant = (typeof GRANTS)[number];
 
 export interface User {

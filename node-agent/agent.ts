@@ -31,6 +31,7 @@ import { PeerPolicy, type TransportSecurity } from '../common/tls';
 import { bindWorkloadSocket } from './workload-socket';
 import { KillLog } from './kill-log';
 import { killLogTable } from './kill-log-table';
+import { KillPolicies } from './kill-policies';
 import { DaemonProbes } from '../common/daemon-probes';
 import { AgentMetrics, type TableSizes } from './metrics';
 
@@ -76,6 +77,7 @@ interface AgentParts {
   readonly etcd: Etcd3;
   readonly workloads: WorkloadService;
   readonly durableKills: DurableKills;
+  readonly killPolicies: KillPolicies;
   readonly membership: AgentMembership;
   readonly killLog: KillLog;
   readonly agentService: NodeAgentService;
@@ -147,6 +149,9 @@ export class NodeAgent {
       this.parts.durableKills.start().catch((err: unknown) => {
         throw etcdUnavailable(this.opts.etcd, err);
       }),
+      this.parts.killPolicies.start().catch((err: unknown) => {
+        throw etcdUnavailable(this.opts.etcd, err);
+      }),
     ]);
     const { metrics, probes } = this.parts;
     if (metrics && this.opts.metricsListen !== undefined) await probes.serveMetrics(this.opts.metricsListen, metrics.registry, this.opts.security, this.log);
@@ -163,8 +168,8 @@ export class NodeAgent {
   async stop(): Promise<void> {
     await this.lifecycle.stop(
       async () => {
-        const { durableKills, membership, workloads, server, socketServer, etcd, killLog, agentService } = this.parts;
-        await durableKills.close();
+        const { durableKills, killPolicies, membership, workloads, server, socketServer, etcd, killLog, agentService } = this.parts;
+        await Promise.all([durableKills.close(), killPolicies.close()]);
         await membership.leave();
         workloads.closeAll();
         await this.parts.probes.close();
@@ -253,13 +258,15 @@ function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socke
   const subjects = backend
     ? backendSubjects(backend, () => serverId.value)
     : { processes: querySubject(table), mutations: mutationSubject(mutations), connections: connectionSubject(connections) };
+  const served = {
+    processes: serve(sources.processes, subjects.processes),
+    mutations: serve(sources.mutations, subjects.mutations),
+    connections: withoutSync(serve(sources.connections, subjects.connections)),
+  };
+  // policies act on the same tables, through the same kill path, as KILL statements
+  const killPolicies = new KillPolicies({ etcd, node, tables: served, recorder: killLog, log: log.child({ service: 'kill-policies' }) });
   const agentService = new NodeAgentService(
-    {
-      processes: serve(sources.processes, subjects.processes),
-      mutations: serve(sources.mutations, subjects.mutations),
-      connections: withoutSync(serve(sources.connections, subjects.connections)),
-      killLog: killLogTable(killLog, node, ctx),
-    },
+    { ...served, killLog: killLogTable(killLog, node, ctx) },
     () => table.size,
     node,
     () => serverId.value,
@@ -285,5 +292,5 @@ function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socke
   const tables: TableSizes = backend ? {} : { processes: () => table.size, mutations: () => mutations.size, connections: () => connections.size };
   const metrics = opts.metricsListen === undefined ? undefined : new AgentMetrics(tables, membership, () => probes.serving);
   metrics?.watchKillLog(() => killLog.stats());
-  return { node, server, socketServer, etcd, workloads, durableKills, membership, killLog, agentService, probes, metrics };
+  return { node, server, socketServer, etcd, workloads, durableKills, killPolicies, membership, killLog, agentService, probes, metrics };
 }

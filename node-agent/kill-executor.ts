@@ -3,7 +3,8 @@ import type { KillResponse } from '../proto/generated/quell/v1/KillResponse';
 import type { KillStatus__Output as KillStatus } from '../proto/generated/quell/v1/KillStatus';
 import { errorText } from '../errors/error-text';
 import { KILL_LOG_REFUSED_STATUS, killLogRefusal, KillLogError } from './kill-log';
-import { ACCESS_DENIED_STATUS, deniedReason, entryMaker, type KillRecorder, type LoggedProcess } from './kill-record';
+import { ACCESS_DENIED_STATUS, deniedReason, entryMaker, SKIPPED_LIMIT_STATUS, type KillRecorder, type LoggedProcess } from './kill-record';
+import type { PolicyRun } from './policy-run';
 
 export type CancelOutcome = boolean | { readonly cantCancel: string };
 
@@ -31,6 +32,11 @@ export interface RowRules<R> {
   report(r: R, status: KillStatus): KillResponse;
   /** what the kill log keeps of the row */
   logged(r: R): LoggedProcess;
+  /**
+   * when it started (ms, on a clock consistent within the table: elapsed's, TIME's, create_time's
+   * start): a policy's LIMIT takes the oldest first
+   */
+  startOf(r: R): number;
 }
 
 /**
@@ -59,6 +65,12 @@ export interface KillContext {
   readonly recorder: KillRecorder;
   /** the calling coordinator as this agent sees it: its certificate identity, or its address */
   readonly coordinator: string;
+  /**
+   * set when a kill policy runs the kill (node-agent/kill-policies.ts): entries read mode POLICY
+   * with its name; it picks what the run acts on (LIMIT, oldest first) and which matches are
+   * logged as skipped_limit; matches the creator may not kill are not its matches and are not logged
+   */
+  readonly policy?: PolicyRun;
 }
 
 /** A candidate's status and why, as its row reports it and its entry records it. */
@@ -88,7 +100,7 @@ export async function executeKill<R, C extends Candidate<R>>(
   sink: KillSink,
   ctx: KillContext,
 ): Promise<void> {
-  const eligible: C[] = [];
+  let eligible: C[] = [];
   const skipped: C[] = [];
   for (const c of await subject.candidates()) {
     if (!filter(c.row)) continue;
@@ -96,13 +108,17 @@ export async function executeKill<R, C extends Candidate<R>>(
     if (req.may_kill_others || (owner !== undefined && owner === req.user)) eligible.push(c);
     else skipped.push(c);
   }
-  const entry = entryMaker(req, ctx.coordinator);
+  const policy = ctx.policy;
+  let overLimit: C[] = [];
+  if (policy) ({ act: eligible, overLimit } = policy.share(eligible, (r: R) => subject.startOf(r)));
+  const entry = entryMaker(req, ctx.coordinator, Date.now, policy?.name);
   const logged = (o: Outcome<C>) => entry(subject.logged(o.c.row), o.status, o.error);
   const first = new Map<C, Outcome<C>>(eligible.map((c) => [c, { c, status: expectedStatus(req, subject, c), error: '' }]));
-  const refused = skipped.map((c) => entry(subject.logged(c.row), ACCESS_DENIED_STATUS, deniedReason(req.user, subject.userOf(c.row))));
+  const refused = policy ? [] : skipped.map((c) => entry(subject.logged(c.row), ACCESS_DENIED_STATUS, deniedReason(req.user, subject.userOf(c.row))));
+  const limited = overLimit.map((c) => entry(subject.logged(c.row), SKIPPED_LIMIT_STATUS, `not killed: over the policy's LIMIT ${policy?.limit ?? 0} (the oldest matches go first)`));
   let unlogged = '';
   try {
-    await ctx.recorder.append([...refused, ...[...first.values()].map(logged)]);
+    await ctx.recorder.append([...refused, ...limited, ...[...first.values()].map(logged)]);
   } catch (err) {
     unlogged = killLogRefusal(err);
   }

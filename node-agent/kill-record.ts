@@ -13,6 +13,13 @@ export type LoggedProcess = Pick<KillLogEntry, 'query_id' | 'mutation_id' | 'thr
 
 /** A matched process the user may not kill: logged with this status, never reported as a row. */
 export const ACCESS_DENIED_STATUS = 'access_denied';
+/** A kill policy's match over its LIMIT this run: logged, left running. */
+export const SKIPPED_LIMIT_STATUS = 'skipped_limit';
+/** A kill policy that failed on this node and stopped there: one entry, with no process. */
+export const POLICY_DISABLED_STATUS = 'policy_disabled';
+
+/** Statuses only the kill log has: no row ever reports them. */
+type LogOnlyStatus = typeof ACCESS_DENIED_STATUS | typeof SKIPPED_LIMIT_STATUS | typeof POLICY_DISABLED_STATUS;
 
 /** What a kill acts on, as the kill log names it: MariaDB's KILL QUERY <thread id> stops a query, not its connection. */
 function targetWord(req: KillRequest__Output): string {
@@ -36,19 +43,22 @@ function modeWord(req: KillRequest__Output): string {
   return req.mode === 'KILL_MODE_SYNC' ? 'SYNC' : 'ASYNC';
 }
 
-export type EntryMaker = (p: LoggedProcess, status: KillStatus | typeof ACCESS_DENIED_STATUS, error?: string) => KillLogEntry;
+export type EntryMaker = (p: LoggedProcess, status: KillStatus | LogOnlyStatus, error?: string) => KillLogEntry;
 
-/** Entries of one Kill request: what the request says, plus the process, its status and why. */
-export function entryMaker(req: KillRequest__Output, coordinator: string, now: () => number = Date.now): EntryMaker {
+/**
+ * Entries of one Kill request: what the request says, plus the process, its status and why. A
+ * kill policy's run (`policy` set) is logged with mode POLICY and the policy's name.
+ */
+export function entryMaker(req: KillRequest__Output, coordinator: string, now: () => number = Date.now, policy?: string): EntryMaker {
   const base = {
     statement_id: req.statement_id,
     user: req.user,
     client: req.client,
     coordinator,
     target: targetWord(req),
-    mode: modeWord(req),
+    mode: policy !== undefined ? 'POLICY' : modeWord(req),
     condition: req.condition || req.where,
-    policy: '',
+    policy: policy ?? '',
   };
   return (p, status, error = '') => ({
     event_time: Math.floor(now() / 1000),
@@ -58,9 +68,13 @@ export function entryMaker(req: KillRequest__Output, coordinator: string, now: (
     thread_id: p.thread_id,
     process_user: p.process_user,
     query: p.query,
-    kill_status: status === ACCESS_DENIED_STATUS ? status : renderProcessStatus(status),
+    kill_status: isWireStatus(status) ? renderProcessStatus(status) : status,
     error,
   });
+}
+
+function isWireStatus(status: KillStatus | LogOnlyStatus): status is KillStatus {
+  return status.startsWith('KILL_STATUS_');
 }
 
 /** The error of a skipped process's entry. */

@@ -11,6 +11,7 @@ export const QUERY_ROWS: RowRules<ProcessRow> = {
   uncancellable: (r) => r.uncancellable,
   report: (r, status) => ({ process: { status, query_id: r.query_id, user: r.user, query: r.query } }),
   logged: (r) => ({ query_id: r.query_id, mutation_id: '', thread_id: r.thread_id, process_user: r.user, query: r.query }),
+  startOf: (r) => r.startedAt,
 };
 
 /** Mutations have no owning user in system.mutations: killing one always needs the grant. */
@@ -23,6 +24,7 @@ export const MUTATION_ROWS: RowRules<MutationRow> = {
   }),
   // the mutation as SQL: its command alone does not say which table it changes
   logged: (r) => ({ query_id: '', mutation_id: r.mutation_id, thread_id: 0, process_user: '', query: `ALTER TABLE ${r.database}.${r.table} ${r.command}` }),
+  startOf: (r) => r.create_time * 1000,
 };
 
 /**
@@ -37,6 +39,8 @@ export const CONNECTION_ROWS: RowRules<ConnectionRow> = {
     process: { status, thread_id: String(r.id), user: r.user, query: r.info, query_id: r.info === '' ? '' : String(r.query_id) },
   }),
   logged: (r) => ({ query_id: r.info === '' ? '' : String(r.query_id), mutation_id: '', thread_id: r.id, process_user: r.user, query: r.info }),
+  // TIME counts from here: how long the connection has been in its COMMAND (MariaDB's column, and pt-kill's)
+  startOf: (r) => r.commandSince,
 };
 
 type LiveSubject<R> = KillSubject<R, LiveEntry<R>>;

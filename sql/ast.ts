@@ -83,4 +83,40 @@ export interface MysqlKillStatement {
     | { readonly kind: 'currentUser' };
 }
 
-export type Statement = KillStatement | SelectStatement | ShowProcesslistStatement | MysqlKillStatement;
+/** What a kill policy kills: KILL QUERY (the default), KILL CONNECTION or KILL MUTATION. */
+export type PolicyTarget = 'QUERY' | 'CONNECTION' | 'MUTATION';
+
+/**
+ * CREATE KILL POLICY [IF NOT EXISTS] name [ON CLUSTER c] WHERE expr [KILL QUERY|CONNECTION|MUTATION]
+ * [EVERY n SECONDS] [LIMIT n] [DRY RUN]. Numbers are as written (signed): the coordinator
+ * checks their range, so that `EVERY 0` and `LIMIT -1` get a BAD_ARGUMENTS that names them.
+ */
+export interface CreateKillPolicyStatement extends Tail {
+  readonly kind: 'createKillPolicy';
+  readonly name: string;
+  readonly ifNotExists: boolean;
+  readonly cluster?: string;
+  readonly where: Expr;
+  readonly target: PolicyTarget;
+  /** undefined: the default interval */
+  readonly everySeconds?: number;
+  /** undefined: no LIMIT clause */
+  readonly limit?: number;
+  readonly dryRun: boolean;
+}
+
+/** DROP KILL POLICY [IF EXISTS] name [ON CLUSTER c] */
+export interface DropKillPolicyStatement extends Tail {
+  readonly kind: 'dropKillPolicy';
+  readonly name: string;
+  readonly ifExists: boolean;
+  readonly cluster?: string;
+}
+
+export type Statement =
+  | KillStatement
+  | SelectStatement
+  | ShowProcesslistStatement
+  | MysqlKillStatement
+  | CreateKillPolicyStatement
+  | DropKillPolicyStatement;

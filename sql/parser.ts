@@ -1,9 +1,12 @@
 import type {
+  CreateKillPolicyStatement,
+  DropKillPolicyStatement,
   Expr,
   KillMode,
   KillStatement,
   MysqlKillStatement,
   OrderItem,
+  PolicyTarget,
   SelectItem,
   SelectStatement,
   Setting,
@@ -43,7 +46,12 @@ function checkSize(text: string, max: number): void {
   if (text.length * 3 <= max) return;
   // Counting is native and linear (a few ms for 10 MB), and happens before any lexing.
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > max) throw chError('SYNTAX_ERROR', `Max query size exceeded: ${bytes} bytes, max ${max}`);
+  if (bytes > max) throw maxQuerySizeExceeded(String(bytes), max);
+}
+
+/** The error for a statement over MAX_QUERY_SIZE; `bytes` is its size, or a bound ("more than 262144") when it was not read whole. */
+export function maxQuerySizeExceeded(bytes: string, max = MAX_QUERY_SIZE): QuellError {
+  return chError('SYNTAX_ERROR', `Max query size exceeded: ${bytes} bytes, max ${max}`);
 }
 
 const COMPARISONS: Readonly<Record<string, string>> = {
@@ -92,11 +100,14 @@ class Parser {
 
   statement(): Statement {
     let st: Statement;
-    if (this.kw() === 'KILL') st = this.kill();
-    else if (this.kw() === 'SELECT') st = this.select();
-    else if (this.kw() === 'SHOW') st = this.show();
+    const first = this.kw();
+    if (first === 'KILL') st = this.kill();
+    else if (first === 'SELECT') st = this.select();
+    else if (first === 'SHOW') st = this.show();
+    else if (first === 'CREATE') st = this.createKillPolicy();
+    else if (first === 'DROP') st = this.dropKillPolicy();
     else {
-      this.expected.push('KILL', 'SELECT', 'SHOW');
+      this.expected.push('KILL', 'SELECT', 'SHOW', 'CREATE', 'DROP');
       this.fail();
     }
     this.finish();
@@ -333,13 +344,91 @@ class Parser {
     return name;
   }
 
-  private show(): ShowProcesslistStatement {
-    this.advance();
+  private show(): ShowProcesslistStatement | SelectStatement {
+    const show = this.advance();
     const full = this.acceptKw('FULL');
+    if (!full && this.acceptKw('KILL')) {
+      this.expectKw('POLICIES');
+      // SHOW KILL POLICIES is SELECT * FROM system.kill_policies
+      return { kind: 'select', items: [{ text: '*' }], from: { kind: 'table', name: 'system.kill_policies', pos: show.pos }, orderBy: [], ...this.tail() };
+    }
     this.expectKw('PROCESSLIST');
     const cluster = this.onCluster();
     const tail = this.tail();
     return { kind: 'showProcesslist', full, ...(cluster !== undefined ? { cluster } : {}), ...tail };
+  }
+
+  // ---- kill policies -----------------------------------------------------------------------
+
+  /** CREATE KILL POLICY …: the clauses after WHERE may come in any order, each once. */
+  private createKillPolicy(): CreateKillPolicyStatement {
+    this.advance();
+    this.expectKw('KILL');
+    this.expectKw('POLICY');
+    const ifNotExists = this.ifExistsClause(['IF', 'NOT', 'EXISTS']);
+    const name = this.name('policy name');
+    const cluster = this.onCluster();
+    this.expectKw('WHERE');
+    const where = this.expr();
+    let target: PolicyTarget | undefined;
+    let everySeconds: number | undefined;
+    let limit: number | undefined;
+    let dryRun = false;
+    for (;;) {
+      if (target === undefined && this.acceptKw('KILL')) target = this.policyTarget();
+      else if (everySeconds === undefined && this.acceptKw('EVERY')) {
+        everySeconds = this.signedInteger();
+        if (!this.acceptKw('SECONDS')) this.expectKw('SECOND');
+      } else if (limit === undefined && this.acceptKw('LIMIT')) limit = this.signedInteger();
+      else if (!dryRun && this.acceptKw('DRY', 'DRY RUN')) {
+        this.expectKw('RUN');
+        dryRun = true;
+      } else break;
+    }
+    return {
+      kind: 'createKillPolicy',
+      name,
+      ifNotExists,
+      ...(cluster !== undefined ? { cluster } : {}),
+      where,
+      target: target ?? 'QUERY',
+      ...(everySeconds !== undefined ? { everySeconds } : {}),
+      ...(limit !== undefined ? { limit } : {}),
+      dryRun,
+      ...this.tail(),
+    };
+  }
+
+  private dropKillPolicy(): DropKillPolicyStatement {
+    this.advance();
+    this.expectKw('KILL');
+    this.expectKw('POLICY');
+    const ifExists = this.ifExistsClause(['IF', 'EXISTS']);
+    const name = this.name('policy name');
+    const cluster = this.onCluster();
+    return { kind: 'dropKillPolicy', name, ifExists, ...(cluster !== undefined ? { cluster } : {}), ...this.tail() };
+  }
+
+  /** `IF [NOT] EXISTS` before a name; only the whole phrase counts, so a policy may still be called `if`. */
+  private ifExistsClause(words: readonly string[]): boolean {
+    if (this.kw() !== 'IF' || this.kw(1) !== words[1]) return false;
+    for (const w of words) this.expectKw(w);
+    return true;
+  }
+
+  private policyTarget(): PolicyTarget {
+    for (const t of ['QUERY', 'CONNECTION', 'MUTATION'] as const) if (this.acceptKw(t)) return t;
+    return this.fail();
+  }
+
+  /** An integer with an optional minus: its range is the interpreter's to judge. */
+  private signedInteger(): number {
+    const t = this.peek();
+    if (t.kind === 'op' && t.text === '-' && this.peek(1).kind === 'number') {
+      this.advance();
+      return 0 - this.unsigned();
+    }
+    return this.unsigned();
   }
 
   private mariadbKill(): MysqlKillStatement {

@@ -50,6 +50,11 @@ export const KILL_LOG_COLUMNS: readonly Column[] = cols(`
   thread_id UInt64, process_user String, query String, kill_status String, error String,
   policy String`);
 
+/** system.kill_policies (docs/kill-policies.md): the coordinator's view of the policies in etcd; `limit` 0 means none. */
+export const KILL_POLICIES_COLUMNS: readonly Column[] = cols(
+  'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime',
+);
+
 export const CLUSTERS_COLUMNS: readonly Column[] = cols('cluster String, node_id String, host String, port UInt16, is_active UInt8');
 
 export const KILL_QUERY_RESULT: readonly Column[] = cols(

@@ -16,6 +16,7 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     'default-cluster': { type: 'string', default: 'default' },
     'max-concurrent-statements': { type: 'string' },
     'max-result-rows': { type: 'string' },
+    'http-listen': { type: 'string' },
     'metrics-listen': { type: 'string' },
   });
   let users: Users | undefined;
@@ -39,7 +40,9 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     maxConcurrentStatements: intOption(values['max-concurrent-statements'], 'max-concurrent-statements', DEFAULT_MAX_CONCURRENT_STATEMENTS),
     maxResultRows: intOption(values['max-result-rows'], 'max-result-rows', DEFAULT_MAX_RESULT_ROWS),
     metricsListen: values['metrics-listen'],
+    httpListen: values['http-listen'],
   });
-  announce({ event: 'ready', role: 'coordinator', address: coordinator.address, metrics: coordinator.probes.metricsUrl });
+  const doors = coordinator.httpAddress ? { http_address: coordinator.httpAddress } : {};
+  announce({ event: 'ready', role: 'coordinator', address: coordinator.address, metrics: coordinator.probes.metricsUrl, ...doors });
   return untilSignal(() => coordinator.stop());
 }

@@ -1,4 +1,4 @@
-import type { PeerCertificate } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { chError, type QuellError } from '../../errors/quell-error';
 import { DEFAULT_TRUST_DOMAIN, describeExpectation, formatIdentity, identityOfCertificate, meetsExpectation, type Identity, type PeerExpectation, type Role } from '../identity';
 
@@ -33,6 +33,17 @@ export function peerIdentity(call: PeerCall, trustDomain = DEFAULT_TRUST_DOMAIN)
   const cert = call.getAuthContext()?.sslPeerCertificate;
   if (!cert) return undefined;
   const found = identityOfCertificate(cert, trustDomain);
+  return found.ok ? found.identity : undefined;
+}
+
+/**
+ * The identity of a Node TLS socket's peer (node:https, node:tls servers), or undefined when it
+ * presented no certificate or one that did not verify against our CA: a server that only asks
+ * for certificates accepts unverified ones too, so `authorized` decides.
+ */
+export function socketPeerIdentity(socket: TLSSocket, trustDomain = DEFAULT_TRUST_DOMAIN): Identity | undefined {
+  if (!socket.authorized) return undefined;
+  const found = identityOfCertificate(socket.getPeerCertificate(), trustDomain);
   return found.ok ? found.identity : undefined;
 }
 

@@ -64,20 +64,23 @@ export class TransportSecurity {
   }
 
   /**
-   * TLS for a listener that is not gRPC (the metrics endpoint) on `listen`: `use` gets this
-   * process's certificate now and again after each rotation, and the answer is true. Where
-   * plaintext is allowed (`--insecure`, loopback) the answer is false; elsewhere it throws.
+   * TLS for a listener that is not gRPC (the metrics endpoint, the HTTP interface) on `listen`:
+   * `use` gets this process's certificate and the CA (to verify client certificates with) now
+   * and again after each rotation, and the answer is true. Where plaintext is allowed
+   * (`--insecure`, loopback) the answer is false; elsewhere it throws.
    */
-  followServerCertificate(listen: string, use: (pair: { cert: Buffer; key: Buffer }) => void): boolean {
-    if (!this.files) {
+  followServerCertificate(listen: string, use: (pair: { ca: Buffer; cert: Buffer; key: Buffer }) => void): boolean {
+    const files = this.files;
+    if (!files) {
       plaintextAllowed(listen, this.insecure);
       return false;
     }
-    const own = this.files.current.own;
+    const own = files.current.own;
     if (!own) throw chError('BAD_ARGUMENTS', `a server needs its own certificate (--tls-cert/--tls-key) to listen on ${listen}`);
-    use({ cert: own.cert, key: own.key });
-    this.files.addIdentityCertificateListener((update) => {
-      if (update) use({ cert: update.certificate, key: update.privateKey });
+    use({ ca: files.current.ca, cert: own.cert, key: own.key });
+    // called on every change of the set, a CA-only one too
+    files.addIdentityCertificateListener((update) => {
+      if (update) use({ ca: files.current.ca, cert: update.certificate, key: update.privateKey });
     });
     return true;
   }

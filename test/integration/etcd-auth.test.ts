@@ -77,6 +77,7 @@ before(async () => {
     await setup.role('quell-coordinator').grant([
       { permission: 'Read', range: quell },
       { permission: 'Readwrite', range: Range.prefix('/quell/v1/mutation-kills/') },
+      { permission: 'Readwrite', range: Range.prefix('/quell/v1/policies/') },
     ]);
     await setup.role('quell-admin').create();
     await setup.role('quell-admin').grant({ permission: 'Readwrite', range: quell });
@@ -124,6 +125,12 @@ test('a coordinator and an agent work against etcd with TLS, client certificates
   // a kill for a member that is down is queued in etcd: the coordinator's role may write that
   const kill = records(await client.query("KILL MUTATION ON CLUSTER sec WHERE table = 't'"));
   assert.deepEqual(kill.map((r) => [r.node_id, r.kill_status]), [['n9', 'queued']]);
+  // and it writes kill policies; the agent reads them with its own role
+  await client.query("CREATE KILL POLICY guard WHERE elapsed > 3600 EVERY 60 SECONDS");
+  assert.deepEqual(records(await client.query('SELECT name, cluster FROM system.kill_policies')), [{ name: 'guard', cluster: 'sec' }]);
+  for (let i = 0; i < 100 && !/"policy":"guard".*"msg":"kill policy running"/.test(agent.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(agent.stderr(), /"policy":"guard".*"msg":"kill policy running"/);
+  await client.query('DROP KILL POLICY guard');
   // nothing secret in the daemons' logs
   for (const c of [coordinator, agent]) {
     for (const pw of Object.values(PASSWORDS)) assert.ok(!c.stderr().includes(pw), 'a password in the log');

@@ -98,7 +98,8 @@ test('garbage after the WHERE expression lists the clauses that could follow', (
   assert.equal(errorOf('KILL QUERY WHERE 1 SETTINGS'), 'Code: 62. SYNTAX_ERROR: Syntax error: failed at position 28 (end of query). Expected one of: setting name');
   assert.equal(errorOf('KILL QUERY WHERE 1;;'), "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 20 (';'): ;. Expected one of: end of query");
   assert.equal(errorOf('KILL QUERY WHERE (1'), 'Code: 62. SYNTAX_ERROR: Syntax error: failed at position 20 (end of query). Expected one of: comma, closing bracket');
-  assert.equal(errorOf('DROP TABLE t'), "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 1 ('DROP'): DROP TABLE t. Expected one of: KILL, SELECT, SHOW");
+  assert.equal(errorOf('TRUNCATE TABLE t'), "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 1 ('TRUNCATE'): TRUNCATE TABLE t. Expected one of: KILL, SELECT, SHOW, CREATE, DROP");
+  assert.equal(errorOf('DROP TABLE t'), "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 6 ('TABLE'): TABLE t. Expected one of: KILL");
 });
 
 test('a lexical error inside a ClickHouse statement is reported where it is', () => {
@@ -172,7 +173,7 @@ test('SHOW [FULL] PROCESSLIST [ON CLUSTER c] [FORMAT f]', () => {
     settings: [],
     format: { name: 'Vertical' },
   });
-  assert.equal(errorOf('SHOW TABLES'), "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 6 ('TABLES'): TABLES. Expected one of: FULL, PROCESSLIST");
+  assert.equal(errorOf('SHOW TABLES'), "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 6 ('TABLES'): TABLES. Expected one of: FULL, KILL, PROCESSLIST");
 });
 
 test('MariaDB KILL by thread id, query id, user, current user', () => {

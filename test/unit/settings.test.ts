@@ -12,6 +12,7 @@ test('defaults and overrides', () => {
     distributed_ddl_task_timeout: 2.5,
     distributed_ddl_output_mode: 'throw',
     mutation_kill_ttl: 3600,
+    allow_unbounded_policy: false,
   });
   assert.equal(resolveSettings([s('mutation_kill_ttl', 60)]).mutation_kill_ttl, 60);
 });

@@ -1,0 +1,90 @@
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from '../common/logger';
+import { ListWatch, etcdWatchSource } from '../common/list-watch';
+import { POLICIES_PREFIX, parsePolicyKey } from '../common/etcd-layout';
+import { isUnreadable, parsePolicyRecord } from '../common/kill-policy-record';
+import type { NodeIdentity } from './node-identity';
+import type { KillRecorder } from './kill-record';
+import { PolicyLoop, type PolicyTables } from './policy-loop';
+
+export interface KillPoliciesOptions {
+  readonly etcd: Etcd3;
+  readonly node: NodeIdentity;
+  readonly tables: PolicyTables;
+  readonly recorder: KillRecorder;
+  readonly log: Logger;
+}
+
+/**
+ * The kill policies of this node's clusters (docs/kill-policies.md), from one list-watch of
+ * /quell/v1/policies/: each runs here on its own interval, against this node's own tables, so
+ * policies keep working while no coordinator runs. A changed record restarts its policy; a
+ * deleted one stops it; a record that cannot be read is skipped with a warning.
+ */
+export class KillPolicies {
+  private readonly loops = new Map<string, PolicyLoop>();
+  /** loops stopped by a change, still finishing a run */
+  private readonly stopping = new Set<Promise<void>>();
+  private readonly view: ListWatch;
+
+  constructor(private readonly o: KillPoliciesOptions) {
+    this.view = new ListWatch(
+      etcdWatchSource(o.etcd),
+      POLICIES_PREFIX,
+      {
+        reset: (kvs) => {
+          const listed = new Set(kvs.map((kv) => kv.key));
+          for (const key of [...this.loops.keys()]) if (!listed.has(key)) this.stop(key, 'dropped');
+          for (const kv of kvs) this.put(kv.key, kv.value);
+        },
+        put: (key, value) => this.put(key, value),
+        remove: (key) => this.stop(key, 'dropped'),
+      },
+      o.log,
+    );
+  }
+
+  /** Lists the policies (rejects when etcd cannot be read), starts them, then follows changes. */
+  async start(): Promise<void> {
+    await this.view.start();
+    this.o.log.info({ policies: this.loops.size }, 'kill policies loaded');
+  }
+
+  /** Stops every policy; resolves once runs in progress have finished. */
+  async close(): Promise<void> {
+    await this.view.close();
+    for (const key of [...this.loops.keys()]) this.stop(key, 'agent stopping');
+    await Promise.all(this.stopping);
+  }
+
+  /** the policies running here, by name (cluster/name), for tests and logs */
+  running(): string[] {
+    return [...this.loops.values()].map((l) => `${l.rec.cluster}/${l.rec.name}`).sort();
+  }
+
+  private put(key: string, value: string): void {
+    const at = parsePolicyKey(key);
+    if (!at || !this.o.node.clusters.includes(at.cluster)) return;
+    // a re-list that finds a policy unchanged leaves it running, with its interval and memory
+    if (this.loops.get(key)?.raw === value) return;
+    this.stop(key, 'changed');
+    const rec = parsePolicyRecord(at, value);
+    if (isUnreadable(rec)) {
+      this.o.log.warn({ cluster: at.cluster, policy: at.name, reason: rec.unreadable }, 'kill policy record unreadable; skipped');
+      return;
+    }
+    const log = this.o.log.child({ cluster: rec.cluster, policy: rec.name });
+    this.loops.set(key, new PolicyLoop(rec, value, { nodeId: this.o.node.nodeId, tables: this.o.tables, recorder: this.o.recorder, log }));
+    log.info({ action: rec.action, condition: rec.condition, every_s: rec.every_s, limit: rec.limit, dry_run: rec.dry_run, creator: rec.creator }, 'kill policy running');
+  }
+
+  private stop(key: string, why: string): void {
+    const loop = this.loops.get(key);
+    if (!loop) return;
+    this.loops.delete(key);
+    const closing = loop.close();
+    this.stopping.add(closing);
+    void closing.finally(() => this.stopping.delete(closing));
+    this.o.log.info({ cluster: loop.rec.cluster, policy: loop.rec.name, why }, 'kill policy stopped');
+  }
+}

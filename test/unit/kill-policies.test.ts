@@ -1,0 +1,194 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProcessTable } from '../../node-agent/process-table';
+import type { ProcessStart } from '../../node-agent/rows';
+import type { CancelTarget, Owner } from '../../node-agent/live-table';
+import { querySubject } from '../../node-agent/kill-subjects';
+import { processResolver } from '../../node-agent/process-columns';
+import { tableSource } from '../../node-agent/table-source';
+import { serve, type Served } from '../../node-agent/served-table';
+import { PolicyRun, POLICY_MEMORY_MS } from '../../node-agent/policy-run';
+import { PolicyLoop, policyRequest } from '../../node-agent/policy-loop';
+import { memoryKillLog, type MemoryKillLog } from './kill-recorder-fixture';
+import { parsePolicyKey, policyKey } from '../../common/etcd-layout';
+import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common/kill-policy-record';
+import { matchesEverything } from '../../coordinator/analysis';
+import { parseExpression } from '../../sql/parser';
+import { findAgentTable } from '../../sql/tables';
+import { chError } from '../../errors/quell-error';
+import { componentLogger } from '../../common/logger';
+
+const NODE = { nodeId: 'n1', host: '127.0.0.1', port: 9701, address: '127.0.0.1:9701', clusters: ['c3'] };
+const LOG = componentLogger('test');
+
+function reg(query_id: string, user: string): ProcessStart {
+  return {
+    query_id, user, query: `SELECT '${query_id}'`, initial_query_id: '', initial_user: '', address: '::1', port: 0,
+    client_hostname: '', client_name: '', current_database: 'default', query_kind: 'Select', uncancellable: false, thread_id: 0,
+  };
+}
+
+/** A workload that records cancels and keeps running (a cancel takes a while to act). */
+function stubborn(): Owner & { cancels: string[] } {
+  const o = {
+    sessionId: 1,
+    cancels: [] as string[],
+    cancel(target: CancelTarget) {
+      if (target.kind === 'query') o.cancels.push(target.query_id);
+    },
+  };
+  return o;
+}
+
+function policy(over: Partial<PolicyRecord> = {}): PolicyRecord {
+  return {
+    cluster: 'c3', name: 'p1', condition: "equals(user, 'alice')", action: 'KILL QUERY', every_s: 1, limit: 0,
+    dry_run: false, creator: 'admin', may_kill_others: true, created: 1_700_000_000, ...over,
+  };
+}
+
+/** A process table with processes registered in this order (the first is the oldest), served as KILL statements see it. */
+function processes(...regs: [string, string][]): { table: ProcessTable; served: Served; owner: ReturnType<typeof stubborn> } {
+  const table = new ProcessTable();
+  const owner = stubborn();
+  let t = 0;
+  for (const [id, user] of regs) {
+    const e = table.register(reg(id, user), owner);
+    // registration order is age order, however fast the test registers
+    (e.row as { startedAt: number }).startedAt = ++t;
+  }
+  const served = serve(tableSource(processResolver(NODE), { hostName: 'n1', now: () => 0 }), querySubject(table));
+  return { table, served, owner };
+}
+
+/** One run of a policy through Served.kill, as the policy loop makes it. */
+async function runPolicy(served: Served, rec: PolicyRecord, run: PolicyRun, log: MemoryKillLog): Promise<void> {
+  await served.kill(policyRequest(rec, 'run-1'), { write: () => undefined, closed: false }, { recorder: log.recorder, coordinator: '', policy: run });
+}
+
+const logged = (log: MemoryKillLog) => log.entries.map((e) => [e.query_id, e.kill_status]);
+
+test('a policy run is logged as mode POLICY with its name, the creator as user, and no client or coordinator', async () => {
+  const { served, owner } = processes(['a1', 'alice'], ['b1', 'bob']);
+  const log = memoryKillLog();
+  await runPolicy(served, policy(), new PolicyRun('p1', 0), log);
+  assert.deepEqual(owner.cancels, ['a1']);
+  assert.equal(log.entries.length, 1);
+  const [e] = log.entries;
+  assert.equal(e?.mode, 'POLICY');
+  assert.equal(e?.policy, 'p1');
+  assert.equal(e?.user, 'admin');
+  assert.equal(e?.process_user, 'alice');
+  assert.equal(e?.target, 'QUERY');
+  assert.equal(e?.condition, "equals(user, 'alice')");
+  assert.equal(e?.kill_status, 'waiting');
+  assert.equal(e?.client, '');
+  assert.equal(e?.coordinator, '');
+});
+
+test('LIMIT: the oldest matches are killed, the rest logged as skipped_limit and left running', async () => {
+  const { served, owner, table } = processes(['old', 'alice'], ['mid', 'alice'], ['new', 'alice']);
+  const log = memoryKillLog();
+  const run = new PolicyRun('p1', 1);
+  await runPolicy(served, policy({ limit: 1 }), run, log);
+  assert.deepEqual(owner.cancels, ['old']);
+  assert.deepEqual(logged(log).sort(), [['mid', 'skipped_limit'], ['new', 'skipped_limit'], ['old', 'waiting']]);
+  assert.match(log.entries.find((e) => e.query_id === 'mid')?.error ?? '', /^not killed: over the policy's LIMIT 1 \(the oldest matches go first\)$/);
+  assert.ok(table.get('mid') && table.get('new'), 'the skipped processes still run');
+
+  // the next run: `old` was signalled a moment ago and is left alone; the next oldest goes, and
+  // `new`, already logged as over the LIMIT, is not logged again
+  log.entries.length = 0;
+  await runPolicy(served, policy({ limit: 1 }), run, log);
+  assert.deepEqual(owner.cancels, ['old', 'mid']);
+  assert.deepEqual(logged(log), [['mid', 'waiting']]);
+});
+
+test('a policy remembers what it acted on for POLICY_MEMORY_MS, then acts (and logs) again', async () => {
+  const { served, owner } = processes(['a1', 'alice']);
+  const log = memoryKillLog();
+  let now = 1_000_000;
+  const run = new PolicyRun('p1', 0, () => now);
+  await runPolicy(served, policy(), run, log);
+  await runPolicy(served, policy(), run, log);
+  assert.deepEqual(owner.cancels, ['a1'], 'one cancel while the first is on its way');
+  now += POLICY_MEMORY_MS;
+  await runPolicy(served, policy(), run, log);
+  assert.deepEqual(owner.cancels, ['a1', 'a1']);
+  assert.deepEqual(logged(log), [['a1', 'waiting'], ['a1', 'waiting']]);
+});
+
+test('DRY RUN lists (unknown_status) and cancels nothing; LIMIT holds for it too', async () => {
+  const { served, owner } = processes(['a1', 'alice'], ['a2', 'alice']);
+  const log = memoryKillLog();
+  await runPolicy(served, policy({ dry_run: true, limit: 1 }), new PolicyRun('p1', 1), log);
+  assert.deepEqual(owner.cancels, []);
+  assert.deepEqual(logged(log), [['a2', 'skipped_limit'], ['a1', 'unknown_status']]);
+  assert.ok(log.entries.every((e) => e.mode === 'POLICY' && e.policy === 'p1'));
+});
+
+test("a creator without the grant: only the creator's own processes; the others are neither killed nor logged", async () => {
+  const { served, owner } = processes(['mine', 'carol'], ['theirs', 'alice']);
+  const log = memoryKillLog();
+  await runPolicy(served, policy({ condition: '1', creator: 'carol', may_kill_others: false }), new PolicyRun('p1', 0), log);
+  assert.deepEqual(owner.cancels, ['mine']);
+  assert.deepEqual(logged(log), [['mine', 'waiting']]);
+});
+
+test('a run that fails for good disables the policy on this node with a kill-log entry; a server that is down is retried', async () => {
+  const log = memoryKillLog();
+  let fail: Error = chError('ALL_CONNECTION_TRIES_FAILED', 'mariadb://agent@127.0.0.1:3306: connect ECONNREFUSED', true);
+  const failing: Served = { scan: () => Promise.resolve(), kill: () => Promise.reject(fail) };
+  const tables = { processes: failing, mutations: failing, connections: failing };
+  const loop = new PolicyLoop(policy({ every_s: 3600 }), '{}', { nodeId: 'n1', tables, recorder: log.recorder, log: LOG });
+  try {
+    assert.equal(await loop.once(), true, 'a transient failure keeps the policy');
+    assert.equal(log.entries.length, 0);
+    fail = chError('UNKNOWN_FUNCTION', 'Unknown function frobnicate');
+    assert.equal(await loop.once(), false, 'any other failure stops it here');
+    assert.equal(log.entries.length, 1);
+    const [e] = log.entries;
+    assert.equal(e?.kill_status, 'policy_disabled');
+    assert.equal(e?.mode, 'POLICY');
+    assert.equal(e?.policy, 'p1');
+    assert.equal(e?.error, 'kill policy p1 stopped on node n1: Unknown function frobnicate');
+  } finally {
+    await loop.close();
+  }
+});
+
+test('policy keys and records: a record that is not complete and well-typed is unreadable', () => {
+  assert.equal(policyKey('c3', 'p1'), '/quell/v1/policies/c3/p1');
+  assert.deepEqual(parsePolicyKey('/quell/v1/policies/c3/p1'), { cluster: 'c3', name: 'p1' });
+  assert.equal(parsePolicyKey('/quell/v1/policies/c3'), undefined);
+  assert.equal(parsePolicyKey('/quell/v1/policies/c3/p1/x'), undefined);
+  const at = { cluster: 'c3', name: 'p1' };
+  const good = policy();
+  assert.deepEqual(parsePolicyRecord(at, JSON.stringify(good)), good);
+  // the key names the policy, whatever the value says
+  assert.deepEqual(parsePolicyRecord(at, JSON.stringify({ ...good, name: 'other' })), good);
+  const reason = (raw: string) => {
+    const r = parsePolicyRecord(at, raw);
+    return isUnreadable(r) ? r.unreadable : 'readable';
+  };
+  assert.equal(reason('{'), 'not JSON');
+  assert.equal(reason('[]'), 'not a JSON object');
+  assert.equal(reason(JSON.stringify({ ...good, action: 'KILL EVERYTHING' })), 'field action must be KILL QUERY, KILL CONNECTION, KILL MUTATION');
+  assert.equal(reason(JSON.stringify({ ...good, every_s: 0 })), 'field every_s must be an integer from 1 to 86400');
+  assert.equal(reason(JSON.stringify({ ...good, limit: -1 })), 'field limit must be a non-negative integer');
+  assert.equal(reason(JSON.stringify({ ...good, may_kill_others: 'yes' })), 'field may_kill_others must be true or false');
+  const { creator: _creator, ...noCreator } = good;
+  assert.equal(reason(JSON.stringify(noCreator)), 'field creator must be a user name');
+});
+
+test('a WHERE that holds without reading a column matches everything', () => {
+  const columns = findAgentTable('system.processes')!.columns;
+  const everything = (where: string) => matchesEverything(parseExpression(where), columns);
+  assert.equal(everything('1'), true);
+  assert.equal(everything('1 = 1'), true);
+  assert.equal(everything("1 OR user = 'x'"), true);
+  assert.equal(everything('now() > 0'), true);
+  assert.equal(everything('0'), false);
+  assert.equal(everything("user = 'x'"), false);
+  assert.equal(everything('elapsed >= 0'), false, 'reads a column: not judged');
+});
