@@ -106,6 +106,11 @@ export class BenchCluster {
     return this.tls(pair);
   }
 
+  /** What a client of the coordinator uses: the CA, no certificate (it logs in as `default`). */
+  get clientTls(): TlsOptions {
+    return this.tls(undefined);
+  }
+
   /** A client of the coordinator: trusts the CA, logs in as `default` without a certificate. */
   client(): QuellClient {
     return new QuellClient(this.address, { tls: this.tls(undefined) });

@@ -14,6 +14,7 @@ import { BenchCluster, type AgentRef } from './cluster';
 import { percentile, round } from './stats';
 import { cpuMs, rssMiB, sleep } from './system';
 import { targetsFor, type Target } from './targets';
+import { cliStart } from './cli-start';
 import { errorText } from '../errors/error-text';
 
 /**
@@ -55,6 +56,8 @@ export interface BenchConfig {
   readonly whereIterations: number;
   readonly bulkStatementIterations: number;
   readonly joinRepetitions: number;
+  /** `quell client -q` process runs (each alternating with an empty `node -e 0`) */
+  readonly cliRuns: number;
   /** the last `crashRepetitions` joins end in SIGKILL instead of SIGTERM */
   readonly crashRepetitions: number;
   readonly joinLeaseTtlSeconds: number;
@@ -100,6 +103,7 @@ export function quickConfig(): BenchConfig {
     whereIterations: 50,
     bulkStatementIterations: 30,
     joinRepetitions: 3,
+    cliRuns: 20,
     crashRepetitions: 1,
     joinLeaseTtlSeconds: 2,
     baselineIterations: 200,
@@ -129,6 +133,7 @@ export function fullConfig(): BenchConfig {
     whereIterations: 200,
     bulkStatementIterations: 200,
     joinRepetitions: 10,
+    cliRuns: 50,
     crashRepetitions: 3,
     joinLeaseTtlSeconds: 5,
     baselineIterations: 1_000,
@@ -168,6 +173,7 @@ export function tinyConfig(): BenchConfig {
     whereIterations: 3,
     bulkStatementIterations: 3,
     joinRepetitions: 1,
+    cliRuns: 2,
     crashRepetitions: 1,
     joinLeaseTtlSeconds: 2,
     baselineIterations: 3,
@@ -204,6 +210,7 @@ export function metricKeys(c: BenchConfig): string[] {
         `throughput_${n}_agents_${c.clients}_clients_statements_per_s`,
         'throughput_coordinator_cpu_us', 'throughput_agents_cpu_us', 'throughput_bench_clients_cpu_us',
         'coordinator_statements', 'coordinator_rss_before_mb', 'coordinator_rss_after_mb',
+        'cli_client_query_p50_ms', 'cli_client_query_p99_ms', 'cli_client_query_mean_ms', 'cli_client_query_sd_ms', 'node_empty_process_p50_ms', 'node_empty_process_p99_ms',
         'join_visible_p50_ms', 'join_visible_max_ms', 'join_ready_line_p50_ms',
         'crash_lease_ttl_s', 'crash_to_node_inactive_p50_ms', 'crash_to_node_inactive_max_ms',
       );
@@ -507,8 +514,23 @@ async function mainMetrics(c: BenchConfig, cluster: BenchCluster, client: QuellC
     for (const cl of clients) cl.close();
   }
 
+  log(`  quell client -q as a whole process (${c.cliRuns} runs)`);
+  await cliMetrics(c, cluster, rec);
+
   log(`  join and crash (lease TTL ${c.joinLeaseTtlSeconds} s)`);
   await joinAndCrash(c, cluster, client, rec);
+}
+
+/** What an operator waits for: `quell client -q` from spawn to exit, beside an empty Node process. */
+async function cliMetrics(c: BenchConfig, cluster: BenchCluster, rec: Recorder): Promise<void> {
+  const sql = `KILL QUERY ON CLUSTER ${cluster.spec.cluster} WHERE user = 'etl' TEST`;
+  const s = await cliStart(cluster.address, cluster.clientTls, sql, c.cliRuns);
+  const mean = s.client.reduce((a, b) => a + b, 0) / s.client.length;
+  const sd = Math.sqrt(s.client.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, s.client.length - 1));
+  rec.samples('cli_client_query', s.client, `\`quell client -q '${sql}'\`, spawn → exit, TLS`);
+  rec.set('cli_client_query_mean_ms', mean, 'ms');
+  rec.set('cli_client_query_sd_ms', sd, 'ms');
+  rec.samples('node_empty_process', s.node, '`node -e 0`, spawn → exit: the floor of any Node command');
 }
 
 /**

@@ -16,6 +16,7 @@ export function targetsFor(leaseTtlSeconds: number, bulkLabel: string): Target[]
     { metric: `where_filter_${bulkLabel}_processes_p50_ms`, bound: 'max', value: 50, unit: 'ms' },
     { metric: `agent_rss_${bulkLabel}_processes_mb`, bound: 'max', value: 250, unit: 'MiB' },
     { metric: 'join_visible_p50_ms', bound: 'max', value: 200, unit: 'ms' },
+    { metric: 'cli_client_query_p50_ms', bound: 'max', value: 100, unit: 'ms' },
     { metric: 'crash_to_node_inactive_p50_ms', bound: 'max', value: (leaseTtlSeconds + 1) * 1000, unit: 'ms' },
   ];
 }

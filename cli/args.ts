@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { QuellError, renderError } from '../errors/quell-error';
-import { flushLogs } from '../common/logger';
+import { flushLogs } from '../common/log-flush';
 import { errorText } from '../errors/error-text';
 
 export class UsageError extends Error {}

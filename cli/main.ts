@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { fail, UsageError } from './args';
+import { enableCompileCache } from '../common/compile-cache';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -29,7 +30,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 const USAGE = `usage: quell <command> [options]
 
 commands:
-  coordinator  --etcd URLS --listen H:P [--users FILE] [--default-cluster NAME] [--max-concurrent-statements N] [--max-result-rows N] [--http-listen H:P]
+  coordinator  --etcd URLS --listen H:P [--users FILE] [--default-cluster NAME] [--max-concurrent-statements N] [--max-result-rows N] [--http-listen H:P] [--mysql-listen H:P]
   agent        --etcd URLS --node-id ID --listen H:P [--advertise H:P] [--cluster NAME[,NAME...]] [--lease-ttl S]
                [--backend mariadb://|mysql://|postgres://|clickhouse://USER:PASS@HOST:PORT]
                [--kill-log-dir DIR] [--kill-log-max-mb N]
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  enableCompileCache(name);
   try {
     const code = await (await command())(rest);
     // a daemon that stopped itself for a failure (node-agent/membership.ts) keeps its status

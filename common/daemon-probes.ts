@@ -1,10 +1,9 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
-import { quellDefinitions } from '../proto/load';
 import type { Lifecycle } from './lifecycle';
 import type { Logger } from './logger';
 import { GrpcProbes } from './grpc-probes';
-import { serveMetrics, type MetricsServer } from './metrics-server';
+import type { MetricsServer } from './metrics-server';
 import type { TransportSecurity } from './tls';
 
 /** Whether the daemon reaches etcd, and how it says that this changed. */
@@ -38,10 +37,13 @@ export class DaemonProbes {
   }
 
   addToServer(server: grpc.Server): void {
-    this.grpc.addToServer(server, quellDefinitions());
+    // the .proto files are parsed for reflection only when it is asked (proto/definitions.ts)
+    this.grpc.addToServer(server, async () => (await import('../proto/definitions')).quellDefinitions());
   }
 
   async serveMetrics(listen: string, registry: Registry, security: TransportSecurity, log: Logger): Promise<void> {
+    // prom-client loads only with --metrics-listen
+    const { serveMetrics } = await import('./metrics-server');
     this.metrics = await serveMetrics(listen, registry, security, log.child({ service: 'metrics' }));
   }
 

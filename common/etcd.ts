@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+// before etcd3: gives it generated services instead of its run-time .proto parse
+import './etcd-proto';
 import { Etcd3, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, isRecoverableError, type IOptions } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, handleWhen } from 'cockatiel';
 import { chError, type QuellError } from '../errors/quell-error';

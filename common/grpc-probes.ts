@@ -1,26 +1,40 @@
 import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { HealthImplementation, service as HEALTH_DEFINITION, type ServingStatus } from 'grpc-health-check';
-import { ReflectionService } from '@grpc/reflection';
+import type * as protoLoader from '@grpc/proto-loader';
+import type { ServingStatus } from 'grpc-health-check';
+import { HealthImplementation } from './health-service';
+import * as reflectionCodec from '../proto/generated/reflection-codec';
+import { serviceDefinition, TO_OBJECT_OPTIONS, type GeneratedCodec } from '../proto/service-definition';
 
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 const REFLECTION_SERVICES = ['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'];
-const REFLECTION_PROTO_ROOT = path.join(path.dirname(require.resolve('@grpc/reflection/package.json')), 'build', 'proto');
 
-type HealthServer = Parameters<HealthImplementation['addToServer']>[0];
-type HealthHandlers = Parameters<HealthServer['addService']>[1];
 type ReflectionVersion = 'v1' | 'v1alpha';
 type ReflectionHandler = (call: unknown) => void;
+interface ReflectionCall {
+  emit(event: 'error', err: { code: number; details: string }): unknown;
+}
 
 // @grpc/reflection's own loader options: its handlers read and write messages of these shapes
-const REFLECTION_LOADER: protoLoader.Options = { longs: String, enums: String, bytes: Array, defaults: true, oneofs: true, includeDirs: [REFLECTION_PROTO_ROOT] };
+const REFLECTION_OPTIONS = { ...TO_OBJECT_OPTIONS, bytes: Array };
 
-/** The reflection services' own definitions, loaded once per process: what a server adds at start. */
-let reflectionProtos: protoLoader.PackageDefinition | undefined;
-function reflectionDefinitions(): protoLoader.PackageDefinition {
-  reflectionProtos ??= protoLoader.loadSync(['grpc/reflection/v1/reflection.proto', 'grpc/reflection/v1alpha/reflection.proto'], REFLECTION_LOADER);
-  return reflectionProtos;
+/**
+ * What a server adds at start: the reflection services' definitions, from code `npm run gen`
+ * writes. @grpc/reflection itself, @grpc/proto-loader and every descriptor load on the first
+ * reflection call (reflectionHandler): a daemon's start, and an agent's join, never pay for them.
+ */
+export function reflectionService(version: ReflectionVersion): grpc.ServiceDefinition {
+  return serviceDefinition(reflectionCodec as unknown as GeneratedCodec, `grpc.reflection.${version}.ServerReflection`, REFLECTION_OPTIONS);
+}
+
+/** The .proto files reflection describes itself and health with: read only when it is asked. */
+async function describedStandardServices(loader: typeof protoLoader): Promise<protoLoader.PackageDefinition> {
+  const reflectionRoot = path.join(path.dirname(require.resolve('@grpc/reflection/package.json')), 'build', 'proto');
+  const healthRoot = path.join(path.dirname(require.resolve('grpc-health-check/package.json')), 'proto');
+  const reflection = loader.loadSync(['grpc/reflection/v1/reflection.proto', 'grpc/reflection/v1alpha/reflection.proto'], { ...REFLECTION_OPTIONS, includeDirs: [reflectionRoot] });
+  const health = loader.loadSync('health/v1/health.proto', { keepCase: true, ...TO_OBJECT_OPTIONS, includeDirs: [healthRoot] });
+  // health's descriptors as grpc-health-check's own definition carries them
+  return { ...reflection, 'grpc.health.v1.HealthCheckRequest': health['grpc.health.v1.HealthCheckRequest'] } as protoLoader.PackageDefinition;
 }
 
 /**
@@ -28,25 +42,27 @@ function reflectionDefinitions(): protoLoader.PackageDefinition {
  * every descriptor costs tens of milliseconds that a daemon's start should not pay) and
  * shared by every server of the process that serves that set (a bench host runs 50 agents).
  */
-const reflections = new Map<string, Map<ReflectionVersion, ReflectionHandler>>();
-function reflectionHandler(services: readonly string[], definitions: protoLoader.PackageDefinition, version: ReflectionVersion): ReflectionHandler {
+const reflections = new Map<string, Promise<Map<ReflectionVersion, ReflectionHandler>>>();
+async function reflectionHandler(services: readonly string[], definitions: () => Promise<protoLoader.PackageDefinition>, version: ReflectionVersion): Promise<ReflectionHandler> {
   const described = [...services, HEALTH_SERVICE, ...REFLECTION_SERVICES];
   const key = described.join(',');
   let handlers = reflections.get(key);
   if (!handlers) {
-    const found = new Map<ReflectionVersion, ReflectionHandler>();
-    // health's descriptors come from the definition grpc-health-check serves with
-    const health = { 'grpc.health.v1.HealthCheckRequest': (HEALTH_DEFINITION as unknown as Record<string, { requestType: unknown }>).Check?.requestType };
-    const all = { ...definitions, ...reflectionDefinitions(), ...health } as protoLoader.PackageDefinition;
-    new ReflectionService(all, { services: described }).addToServer({
-      addService: (service, impl) => {
-        const v: ReflectionVersion = Object.values(service)[0]?.path.includes('.v1alpha.') ? 'v1alpha' : 'v1';
-        found.set(v, impl.ServerReflectionInfo as ReflectionHandler);
-      },
-    });
-    reflections.set(key, (handlers = found));
+    handlers = (async () => {
+      const [{ ReflectionService }, loader, own] = await Promise.all([import('@grpc/reflection'), import('@grpc/proto-loader'), definitions()]);
+      const all = { ...own, ...(await describedStandardServices(loader)) } as protoLoader.PackageDefinition;
+      const found = new Map<ReflectionVersion, ReflectionHandler>();
+      new ReflectionService(all, { services: described }).addToServer({
+        addService: (service, impl) => {
+          const v: ReflectionVersion = Object.values(service)[0]?.path.includes('.v1alpha.') ? 'v1alpha' : 'v1';
+          found.set(v, impl.ServerReflectionInfo as ReflectionHandler);
+        },
+      });
+      return found;
+    })();
+    reflections.set(key, handlers);
   }
-  const handler = handlers.get(version);
+  const handler = (await handlers).get(version);
   if (!handler) throw new Error(`@grpc/reflection added no ${version} handler`);
   return handler;
 }
@@ -78,10 +94,10 @@ export class GrpcProbes {
     return this.status === 'SERVING';
   }
 
-  /** Adds health and reflection; `definitions` holds the daemon's services for reflection to describe. */
-  addToServer(server: grpc.Server, definitions: protoLoader.PackageDefinition): void {
+  /** Adds health and reflection; `definitions` gives the daemon's services for reflection to describe, when first asked. */
+  addToServer(server: grpc.Server, definitions: () => Promise<protoLoader.PackageDefinition>): void {
     this.health.addToServer({
-      addService: (service, handlers: HealthHandlers) => {
+      addService: (service, handlers) => {
         const watch = handlers.watch as (call: { end(): void; on(event: 'cancelled', l: () => void): unknown }) => void;
         const tracked = (call: { end(): void; on(event: 'cancelled', l: () => void): unknown }): void => {
           if (this.closed) return call.end();
@@ -92,10 +108,15 @@ export class GrpcProbes {
         server.addService(service as grpc.ServiceDefinition, { ...handlers, watch: tracked } as grpc.UntypedServiceImplementation);
       },
     });
-    const protos = reflectionDefinitions();
     for (const version of ['v1', 'v1alpha'] as const) {
-      const service = protos[`grpc.reflection.${version}.ServerReflection`] as grpc.ServiceDefinition;
-      server.addService(service, { ServerReflectionInfo: (call: unknown) => reflectionHandler(this.services, definitions, version)(call) });
+      server.addService(reflectionService(version), {
+        ServerReflectionInfo: (call: unknown) =>
+          void reflectionHandler(this.services, definitions, version).then(
+            (handler) => handler(call),
+            // INTERNAL: reflection could not be loaded; the call ends with the reason
+            (err: unknown) => (call as ReflectionCall).emit('error', { code: 13, details: `reflection unavailable: ${String(err)}` }),
+          ),
+      });
     }
   }
 

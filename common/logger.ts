@@ -1,4 +1,7 @@
 import pino from 'pino';
+import { setLogFlush } from './log-flush';
+
+export { flushLogs } from './log-flush';
 
 export type Logger = pino.Logger;
 
@@ -16,15 +19,12 @@ export function rootLogger(): Logger {
   } else {
     root = pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }));
   }
+  const made = root;
+  setLogFlush(() => made.flush());
   return root;
 }
 
 /** A child logger for one component ('agent', 'coordinator', 'membership', ...). */
 export function componentLogger(component: string, bindings: Record<string, string | number> = {}): Logger {
   return rootLogger().child({ component, ...bindings });
-}
-
-/** Flushes buffered log lines; call before process.exit. */
-export function flushLogs(): void {
-  root?.flush();
 }

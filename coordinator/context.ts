@@ -7,6 +7,7 @@ import type { PolicyStore } from './policy-store';
 import type { ClusterMembership } from './membership';
 import type { User } from './users';
 import type { StatementSummary } from './statement-summary';
+import type { SessionRegistry } from './sessions';
 import type { StatementMetrics } from './metrics';
 
 /** What one statement runs with. */
@@ -32,6 +33,10 @@ export interface StatementContext {
   expectEndBy(epochMs: number): void;
   /** the coordinator's --max-result-rows: a read's default and ceiling (0: none) */
   readonly maxResultRows: number;
+  /** front-door sessions with connection ids on this coordinator (the MySQL door's) */
+  readonly sessions?: SessionRegistry;
+  /** the connection id of the session that sent this statement, if it has one */
+  readonly sessionId?: number;
   /** node failures and kill rows are counted here when the coordinator serves metrics */
   readonly metrics?: StatementMetrics;
 }

@@ -12,6 +12,8 @@ import { Users } from './users';
 import { KillQueue } from './kill-queue';
 import { PolicyStore } from './policy-store';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
+import { SessionRegistry } from './sessions';
+import { MysqlDoor } from './mysql/door';
 import { DaemonProbes } from '../common/daemon-probes';
 import { CoordinatorMetrics } from './metrics';
 import { HttpDoor } from './http-door';
@@ -29,6 +31,8 @@ export interface CoordinatorOptions {
   readonly maxConcurrentStatements?: number;
   /** rows a read may return: the default and ceiling of max_result_rows (0: none) */
   readonly maxResultRows?: number;
+  /** `--mysql-listen H:P`: the MySQL protocol front door */
+  readonly mysqlListen?: string;
   /** host:port of ClickHouse's HTTP interface (coordinator/http-door.ts); none when unset */
   readonly httpListen?: string;
   /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
@@ -56,8 +60,14 @@ export class Coordinator {
     readonly probes: DaemonProbes,
     /** the bound host:port */
     readonly address: string,
+    private readonly mysql: MysqlDoor | undefined,
     private readonly http: HttpDoor | undefined,
   ) {}
+
+  /** The MySQL door's bound host:port, when it has one. */
+  get mysqlAddress(): string | undefined {
+    return this.mysql?.address;
+  }
 
   /** The HTTP interface's bound host:port, when it listens. */
   get httpAddress(): string | undefined {
@@ -72,6 +82,7 @@ export class Coordinator {
     const server = new grpc.Server({ ...CHANNEL_OPTIONS, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
     const pool = new AgentPool(opts.security);
     const membership = new ClusterMembership(etcd, log.child({ service: 'membership' }));
+    let mysql: MysqlDoor | undefined;
     const probes = new DaemonProbes(['quell.v1.Coordinator'], lifecycle, { ok: () => membership.viewState === 'watching', onChange: (l) => membership.onViewState(l) });
     const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving);
     try {
@@ -82,7 +93,9 @@ export class Coordinator {
         } catch (err) {
           throw etcdUnavailable(opts.etcd, err);
         }
+        const sessions = new SessionRegistry();
         const runner = new StatementRunner({
+          sessions,
           users: opts.users ?? Users.defaults(),
           membership,
           pool,
@@ -102,14 +115,17 @@ export class Coordinator {
         );
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
         if (metrics && opts.metricsListen !== undefined) await probes.serveMetrics(opts.metricsListen, metrics.registry, opts.security, log);
+        // the MySQL door before the HTTP one: the catch below destroys it if the HTTP door cannot bind
+        if (opts.mysqlListen) mysql = await MysqlDoor.start({ listen: opts.mysqlListen, security: opts.security, runner, sessions, log });
         // last: a door that cannot bind leaves only what the catch below releases
         const http = opts.httpListen ? await HttpDoor.start({ listen: opts.httpListen, security: opts.security, runner, log: log.child({ service: 'http' }) }) : undefined;
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, service, probes, address, http);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, pool, runner, service, probes, address, mysql, http);
       });
     } catch (err) {
       await membership.close();
       await probes.close();
+      mysql?.destroy();
       release(server, pool, etcd, opts.security);
       throw err;
     }
@@ -122,8 +138,10 @@ export class Coordinator {
     const deadlineMs = Math.max(graceMs, this.runner.latestEndBy() - Date.now() + graceMs);
     await this.lifecycle.stop(
       async () => {
+        this.mysql?.stopAccepting();
         // statements finish, then the clients' Session streams end
         await this.service.drain();
+        this.mysql?.close();
         await this.http?.close();
         await this.probes.close();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
@@ -133,6 +151,7 @@ export class Coordinator {
         this.opts.security.close();
       },
       () => {
+        this.mysql?.destroy();
         this.http?.forceClose();
         void this.probes.close();
         release(this.server, this.pool, this.etcd, this.opts.security);

@@ -12,6 +12,7 @@ import { idFilter, userFilter } from './mariadb-filters';
 import type { MemberNode } from './membership';
 import { hasGrant, type User } from './users';
 import { INACTIVE_MESSAGE } from './kill-merge';
+import type { SessionHandle } from './sessions';
 
 /** MariaDB's words (sql/share/errmsg-utf8.txt). */
 const unknownThread = (id: number) => QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}`);
@@ -86,14 +87,32 @@ function ownerOf(id: number, ctx: StatementContext): MemberNode | undefined {
 }
 
 /**
- * The MariaDB form: KILL [HARD|SOFT] [CONNECTION|QUERY] id | QUERY ID id | USER u. Ids go to the
- * node that made them; USER goes everywhere, all or nothing. The result is an affected-row count.
+ * `KILL [CONNECTION|QUERY] id` of a session on this coordinator (a MySQL connection, e.g. the
+ * `mariadb` client's Ctrl-C): MariaDB's rights (own user, or CONNECTION ADMIN/SUPER). A session
+ * that kills itself ends its own KILL: it gets 1317 (QUERY) or 1927 (CONNECTION), as in MariaDB.
+ */
+function killSession(session: SessionHandle, stmt: MysqlKillStatement, ctx: StatementContext, sink: ResultSink): StatementOutcome {
+  if (session.user !== ctx.user.name && !mayKillOthersConnections(ctx.user)) throw notOwnerOfThread(String(session.id));
+  ctx.summary.condition = `session ${session.id}`;
+  ctx.summary.count('killed', 1);
+  sink.header([], undefined, 'mariadb');
+  session.kill(stmt.target === 'QUERY' ? 'query' : 'connection');
+  return { rows: 0, affectedRows: 0 };
+}
+
+/**
+ * The MariaDB form: KILL [HARD|SOFT] [CONNECTION|QUERY] id | QUERY ID id | USER u. Ids of the
+ * coordinator's own sessions end those; other ids go to the node that made them; USER goes to
+ * every node (not to the coordinator's sessions), all or nothing. The result is an
+ * affected-row count.
  */
 export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
   const by = stmt.by;
   if (by.kind === 'threadId' || by.kind === 'queryId') {
     const id = constantId(by.expr);
     const isQuery = by.kind === 'queryId';
+    const session = isQuery ? undefined : ctx.sessions?.get(id);
+    if (session) return killSession(session, stmt, ctx, sink);
     const node = ownerOf(id, ctx);
     if (!node) throw isQuery ? unknownQuery(id) : unknownThread(id);
     const { plan, failures } = await callNodes([node], ctx, idFilter(isQuery ? 'QUERY_ID' : 'ID', id), stmt, 'KILL_MODE_ASYNC', String(id));

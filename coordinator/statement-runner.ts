@@ -17,6 +17,7 @@ import type { ClusterMembership } from './membership';
 import type { User, Users } from './users';
 import { clientAddress, LoginThrottle } from './login-throttle';
 import { StatementSummary, statementKind } from './statement-summary';
+import type { SessionRegistry } from './sessions';
 import { metricKind, type CoordinatorMetrics } from './metrics';
 
 export interface RunnerDeps {
@@ -31,6 +32,8 @@ export interface RunnerDeps {
   readonly maxConcurrentStatements?: number;
   /** --max-result-rows: a read's default and ceiling (0: none) */
   readonly maxResultRows?: number;
+  /** front-door sessions with connection ids (the MySQL door's): `KILL [QUERY] id` reaches them first */
+  readonly sessions?: SessionRegistry;
   /** counts statements when the coordinator serves metrics */
   readonly metrics?: CoordinatorMetrics;
 }
@@ -40,15 +43,28 @@ export const DEFAULT_MAX_CONCURRENT_STATEMENTS = 100;
 /** A sorted read holds its rows until every node is done: this many at most, unless the coordinator says otherwise. */
 export const DEFAULT_MAX_RESULT_ROWS = 1_000_000;
 
-/** One statement as any front door (gRPC, HTTP, MySQL) hands it over. */
-export interface StatementRequest {
+/** How a caller without a `user/<name>` certificate proves who it is. */
+export type Credentials =
+  | { readonly kind: 'password'; readonly password: string }
+  /** mysql_native_password: the scramble the server sent and the client's reply to it */
+  | { readonly kind: 'nativePassword'; readonly scramble: Buffer; readonly reply: Buffer };
+
+/** A login, once per statement (gRPC, HTTP) or once per session (MySQL). */
+export interface LoginRequest {
+  readonly user: string;
+  readonly credentials: Credentials;
+  /** the caller's verified certificate identity: a `user/<name>` logs in without a password */
+  readonly peer: Identity | undefined;
+  /** the caller's address as the transport saw it (host:port), for throttling and the log */
+  readonly address: string;
+}
+
+interface StatementBase {
   readonly sql: string;
   readonly statementId?: string;
   /** the session's dialect (decides a bare SHOW PROCESSLIST) */
   readonly dialect: Dialect;
-  readonly user: string;
-  readonly password: string;
-  /** the caller's verified certificate identity: a `user/<name>` logs in without a password */
+  /** the caller's verified certificate identity */
   readonly peer: Identity | undefined;
   /** the caller's address as the transport saw it (host:port), for throttling and the log */
   readonly address: string;
@@ -57,6 +73,22 @@ export interface StatementRequest {
   /** settings given beside the statement (HTTP parameters); the statement's own SETTINGS win */
   readonly settings?: readonly Setting[];
 }
+
+/** A statement that logs in by itself (gRPC, HTTP): certificate or password. */
+export interface LoginStatementRequest extends StatementBase {
+  readonly user: string;
+  readonly password: string;
+}
+
+/** A statement of a session that logged in once with StatementRunner.login (a MySQL connection). */
+export interface SessionStatementRequest extends StatementBase {
+  readonly loggedIn: User;
+  /** the session's connection id, when it has one in the SessionRegistry */
+  readonly sessionId?: number;
+}
+
+/** One statement as any front door (gRPC, HTTP, MySQL) hands it over. */
+export type StatementRequest = LoginStatementRequest | SessionStatementRequest;
 
 /** How a statement ended, for the front door to render in its own protocol. */
 export interface StatementEnd {
@@ -126,16 +158,28 @@ export class StatementRunner {
   /**
    * A `user/<name>` certificate logs in as that user without a password (a request that names
    * another user is refused); anyone else logs in by password, throttled per user and address.
+   * Throws AUTHENTICATION_FAILED. Front doors with sessions call it once per session and pass
+   * the user on with each statement (SessionStatementRequest).
    */
-  private async login(req: StatementRequest): Promise<User> {
-    const { peer, user: name } = req;
+  async login(req: LoginRequest): Promise<User> {
+    const { peer, user: name, credentials } = req;
     if (peer?.role === 'user') {
       if (name && name !== 'default' && name !== peer.name) {
         throw chError('AUTHENTICATION_FAILED', `${name}: Authentication failed: the client certificate is ${formatIdentity(peer)}, not this user`);
       }
       return this.deps.users.certified(peer.name);
     }
-    return this.logins.attempt(name || 'default', clientAddress(req.address), () => this.deps.users.authenticate(name, req.password));
+    const users = this.deps.users;
+    const check =
+      credentials.kind === 'password'
+        ? () => users.authenticate(name, credentials.password)
+        : () => users.nativePasswordCheck(name, credentials.scramble, credentials.reply);
+    return this.logins.attempt(name || 'default', clientAddress(req.address), check);
+  }
+
+  private userOf(req: StatementRequest): Promise<User> {
+    if ('loggedIn' in req) return Promise.resolve(req.loggedIn);
+    return this.login({ user: req.user, credentials: { kind: 'password', password: req.password }, peer: req.peer, address: req.address });
   }
 
   private async execute(req: StatementRequest, sink: StatementSink, entry: { endBy: number }): Promise<void> {
@@ -148,11 +192,11 @@ export class StatementRunner {
     let error: QuellError | undefined;
     const client = req.peer ? formatIdentity(req.peer) : req.address;
     const summary = new StatementSummary();
-    let userName = req.user || 'default';
+    let userName = 'loggedIn' in req ? req.loggedIn.name : req.user || 'default';
     let kind = metricKind(undefined);
     try {
       if (this.draining) throw StatementRunner.shuttingDown();
-      const user = await this.login(req);
+      const user = await this.userOf(req);
       userName = user.name;
       const stmt = withSettings(parseStatement(req.sql), req.settings);
       summary.kind = statementKind(stmt);
@@ -172,6 +216,8 @@ export class StatementRunner {
         client,
         summary,
         maxResultRows: this.deps.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
+        sessions: this.deps.sessions,
+        sessionId: 'sessionId' in req ? req.sessionId : undefined,
         metrics: this.deps.metrics,
         expectEndBy: (epochMs) => {
           entry.endBy = Math.max(entry.endBy, epochMs);

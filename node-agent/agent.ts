@@ -33,7 +33,7 @@ import { KillLog } from './kill-log';
 import { killLogTable } from './kill-log-table';
 import { KillPolicies } from './kill-policies';
 import { DaemonProbes } from '../common/daemon-probes';
-import { AgentMetrics, type TableSizes } from './metrics';
+import type { AgentMetrics, TableSizes } from './metrics';
 
 export interface AgentOptions {
   readonly etcd: string[];
@@ -127,7 +127,9 @@ export class NodeAgent {
           server.forceShutdown();
           throw err;
         }) : undefined;
-        const agent = new NodeAgent(wire(opts, node, server, socketServer, killLog, log, lifecycle), opts, lifecycle, log);
+        // prom-client loads only with --metrics-listen
+        const Metrics = opts.metricsListen === undefined ? undefined : (await import('./metrics')).AgentMetrics;
+        const agent = new NodeAgent(wire(opts, node, server, socketServer, killLog, log, lifecycle, Metrics), opts, lifecycle, log);
         built = agent;
         await agent.goLive();
         return agent;
@@ -221,7 +223,16 @@ async function bindServer(opts: AgentOptions): Promise<{ server: grpc.Server; no
 }
 
 /** Everything an agent is made of, connected: tables, services on the server, etcd parts. */
-function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socketServer: grpc.Server | undefined, killLog: KillLog, log: Logger, lifecycle: Lifecycle): AgentParts {
+function wire(
+  opts: AgentOptions,
+  node: NodeIdentity,
+  server: grpc.Server,
+  socketServer: grpc.Server | undefined,
+  killLog: KillLog,
+  log: Logger,
+  lifecycle: Lifecycle,
+  Metrics: typeof AgentMetrics | undefined,
+): AgentParts {
   const peers = PeerPolicy.of(opts.security);
   const etcd = connectEtcd({ ...opts.etcdSecurity, endpoints: opts.etcd });
   const serverId = new ServerId(etcd, node.nodeId, log.child({ service: 'server-id' }));
@@ -290,7 +301,7 @@ function wire(opts: AgentOptions, node: NodeIdentity, server: grpc.Server, socke
   });
   probes.addToServer(server);
   const tables: TableSizes = backend ? {} : { processes: () => table.size, mutations: () => mutations.size, connections: () => connections.size };
-  const metrics = opts.metricsListen === undefined ? undefined : new AgentMetrics(tables, membership, () => probes.serving);
+  const metrics = Metrics && new Metrics(tables, membership, () => probes.serving);
   metrics?.watchKillLog(() => killLog.stats());
   return { node, server, socketServer, etcd, workloads, durableKills, killPolicies, membership, killLog, agentService, probes, metrics };
 }

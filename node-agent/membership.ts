@@ -1,13 +1,14 @@
-import type { Etcd3, Lease } from 'etcd3';
+import type { Etcd3, Lease, PutBuilder } from 'etcd3';
 import type { Logger } from '../common/logger';
 import { aliveKey, memberKey, type AliveRecord, type MemberRecord } from '../common/etcd-layout';
 import { etcdUnavailable } from '../common/etcd';
 import type { NodeIdentity } from './node-identity';
-import { NoFreeServerIdError, type ServerId } from './server-id';
+import { NoFreeServerIdError, type ServerId, type ServerIdChoice, type ServerIdHold } from './server-id';
 import { errorText } from '../errors/error-text';
 import { QuellError } from '../errors/quell-error';
 import { NodeIdTakenError, NodeOwner } from './node-owner';
 import { Backoff, Sleeper } from '../common/backoff';
+import { transaction } from './etcd-txn';
 
 /**
  * The agent's presence in etcd: a persistent member key per cluster, and a liveness key under
@@ -16,6 +17,13 @@ import { Backoff, Sleeper } from '../common/backoff';
  * (the same id again after a re-grant) and the alive record names it. Before either, each
  * lease takes the node id itself (node-owner.ts): an agent whose node id another live agent
  * serves writes nothing at all, so the holder is never disturbed.
+ *
+ * The first join takes all of it in one transaction (node id, server id, member keys, alive
+ * record), with the free server ids read while the lease is granted: two round trips to etcd
+ * instead of five, which is most of an agent's join once it is running. When that transaction
+ * fails (the node id is held, or another agent took the server id first) nothing was written,
+ * and the join goes step by step: take the node id (waiting out a dead holder, refusing a live
+ * one), claim a server id, then the member keys and the alive record.
  */
 export class AgentMembership {
   private lease: Lease | undefined;
@@ -63,13 +71,12 @@ export class AgentMembership {
   async join(): Promise<void> {
     try {
       const joinedAt = new Date().toISOString();
+      // one write per cluster: a transaction refuses a key given twice
       await this.goLive(() =>
-        Promise.all(
-          this.node.clusters.map((cluster) => {
-            const member: MemberRecord = { cluster, node_id: this.node.nodeId, address: this.node.address, joined_at: joinedAt };
-            return this.etcd.put(memberKey(cluster, this.node.nodeId)).value(JSON.stringify(member));
-          }),
-        ),
+        [...new Set(this.node.clusters)].map((cluster) => {
+          const member: MemberRecord = { cluster, node_id: this.node.nodeId, address: this.node.address, joined_at: joinedAt };
+          return this.etcd.put(memberKey(cluster, this.node.nodeId)).value(JSON.stringify(member));
+        }),
       );
     } catch (err) {
       if (err instanceof NoFreeServerIdError || err instanceof QuellError) throw err;
@@ -77,8 +84,8 @@ export class AgentMembership {
     }
   }
 
-  /** `owned` runs once the node id is held, beside the server-id claim (one round trip, not two). */
-  private async goLive(owned?: () => Promise<unknown>): Promise<void> {
+  /** `members` are written once the node id is held: with it in the first join, else beside the server-id claim. */
+  private async goLive(members?: () => PutBuilder[]): Promise<void> {
     const lease = this.etcd.lease(this.leaseTtlSeconds, { autoKeepAlive: true });
     this.lease = lease;
     // a lease that never went live failed its grant: goLive's caller retries that one
@@ -96,10 +103,45 @@ export class AgentMembership {
       if (this.backoff.failures === 0) this.log.warn({ err: err.message }, 'lease lost; re-granting');
       this.scheduleRegrant();
     });
-    const leaseId = await lease.grant();
-    await this.owner.take(leaseId);
-    // the server id before the alive record: it tells the coordinator where its ids route
-    const [hold] = await Promise.all([this.serverId.claim(leaseId), owned?.()]);
+    // a re-grant keeps the server id it holds: only a first claim lists the free ones
+    const first = this.serverId.held === undefined;
+    const [leaseId, choice] = await Promise.all([lease.grant(), first ? this.serverId.firstChoice() : undefined]);
+    let hold = choice && (await this.takeAtOnce(leaseId, choice, members?.() ?? []));
+    if (!hold) {
+      await this.owner.take(leaseId);
+      // the server id before the alive record: it tells the coordinator where its ids route
+      [hold] = await Promise.all([this.serverId.claim(leaseId), members && Promise.all(members())]);
+      await lease.put(aliveKey(this.node.nodeId)).value(this.aliveRecord(hold));
+    }
+    wentLive = true;
+    this.setLive(!this.stopping);
+    if (this.backoff.failures > 0) this.log.info({ failed_attempts: this.backoff.failures }, 'lease re-granted');
+    this.backoff.reset();
+    this.log.info({ lease_ttl_s: this.leaseTtlSeconds, clusters: this.node.clusters, server_id: hold.serverId }, 'live in etcd');
+  }
+
+  /** Node id, server id, member keys and alive record in one transaction; undefined when it failed and wrote nothing. */
+  private async takeAtOnce(leaseId: string, choice: ServerIdChoice, members: PutBuilder[]): Promise<ServerIdHold | undefined> {
+    const owner = this.owner.inTransaction(leaseId);
+    const id = this.serverId.inTransaction(choice, leaseId);
+    const alive = this.etcd.put(aliveKey(this.node.nodeId)).value(this.aliveRecord(id.hold)).lease(leaseId);
+    let succeeded: boolean;
+    try {
+      const txn = await transaction(this.etcd, owner.compare, ...id.compares)
+        .then(owner.put, ...id.puts, ...members, alive)
+        .commit();
+      succeeded = txn.succeeded;
+    } catch {
+      // e.g. more clusters than etcd takes writes in one transaction: the step-by-step join
+      // writes them one by one, and reports etcd's error if etcd is the trouble
+      return undefined;
+    }
+    if (!succeeded) return undefined;
+    this.serverId.adopt(id.hold);
+    return id.hold;
+  }
+
+  private aliveRecord(hold: ServerIdHold): string {
     const alive: AliveRecord = {
       node_id: this.node.nodeId,
       address: this.node.address,
@@ -108,12 +150,7 @@ export class AgentMembership {
       pid: process.pid,
       server_id: hold.serverId,
     };
-    await lease.put(aliveKey(this.node.nodeId)).value(JSON.stringify(alive));
-    wentLive = true;
-    this.setLive(!this.stopping);
-    if (this.backoff.failures > 0) this.log.info({ failed_attempts: this.backoff.failures }, 'lease re-granted');
-    this.backoff.reset();
-    this.log.info({ lease_ttl_s: this.leaseTtlSeconds, clusters: this.node.clusters, server_id: hold.serverId }, 'live in etcd');
+    return JSON.stringify(alive);
   }
 
   /** One re-grant loop at a time: the first try at once, then after each backoff delay. */

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Etcd3, IKeyValue } from 'etcd3';
+import type { Etcd3, IKeyValue, PutBuilder } from 'etcd3';
 import type { Logger } from '../common/logger';
 import { nodeOwnerKey, type NodeOwnerRecord } from '../common/etcd-layout';
 import { ErrorCode, QuellError } from '../errors/quell-error';
 import type { NodeIdentity } from './node-identity';
+import type { Compare } from './etcd-txn';
 
 /** Another live agent serves this node id: this one must not go live. */
 export class NodeIdTakenError extends QuellError {
@@ -44,11 +45,24 @@ export class NodeOwner {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * The condition and write that hold the node id under the lease when nobody holds it, for a
+   * transaction of the caller's: the agent's first join takes it together with everything else.
+   * When that transaction fails, take() finds out who holds it.
+   */
+  inTransaction(leaseId: string): { compare: Compare; put: PutBuilder } {
+    return { compare: [nodeOwnerKey(this.node.nodeId), 'Create', '==', 0], put: this.put(leaseId) };
+  }
+
+  private put(leaseId: string): PutBuilder {
+    const mine: NodeOwnerRecord = { node_id: this.node.nodeId, address: this.node.address, pid: process.pid, started_at: this.startedAt, instance: this.instance };
+    return this.etcd.put(nodeOwnerKey(this.node.nodeId)).value(JSON.stringify(mine)).lease(leaseId);
+  }
+
   /** Holds the node id under the lease; rejects with NodeIdTakenError, or with etcd's error. */
   async take(leaseId: string): Promise<void> {
     const key = nodeOwnerKey(this.node.nodeId);
-    const mine: NodeOwnerRecord = { node_id: this.node.nodeId, address: this.node.address, pid: process.pid, started_at: this.startedAt, instance: this.instance };
-    const put = (): ReturnType<Etcd3['put']> => this.etcd.put(key).value(JSON.stringify(mine)).lease(leaseId);
+    const put = (): PutBuilder => this.put(leaseId);
     let watched: { lease: string; since: number; ttl: number; granted: number } | undefined;
     for (;;) {
       const txn = await this.etcd.if(key, 'Create', '==', 0).then(put()).else(this.etcd.get(key)).commit();

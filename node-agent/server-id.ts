@@ -1,7 +1,8 @@
-import type { Etcd3 } from 'etcd3';
+import type { Etcd3, PutBuilder } from 'etcd3';
 import type { Logger } from '../common/logger';
 import { parseServerIdKey, serverIdIncarnationKey, serverIdKey, SERVER_ID_INCARNATIONS_PREFIX, SERVER_IDS_PREFIX } from '../common/etcd-layout';
 import { MAX_SERVER_ID } from '../common/thread-id';
+import { transaction, type Compare } from './etcd-txn';
 
 /** A server id held in etcd with the incarnation it was taken with: the prefix of every id this agent makes. */
 export interface ServerIdHold {
@@ -23,10 +24,25 @@ interface Counter {
   readonly modRevision: string;
 }
 
+/** A free server id as listed, with its counter: what a first claim tries. */
+export interface ServerIdChoice {
+  readonly serverId: number;
+  readonly counter: Counter | undefined;
+}
+
+/** What takes a chosen id in a transaction: its conditions, its writes and the incarnation they write. */
+export interface ServerIdTake {
+  readonly compares: [Compare, Compare];
+  readonly puts: PutBuilder[];
+  readonly hold: ServerIdHold;
+}
+
 /**
  * This agent's cluster-wide server id (common/thread-id.ts). It is held at
- * /quell/v1/server-ids/<id> under the agent's lease (the membership owns the lease and calls
- * claim() for every lease it goes live with), so it is free again when the agent dies.
+ * /quell/v1/server-ids/<id> under the agent's lease (the membership owns the lease: its first
+ * join takes the id with firstChoice()/inTransaction()/adopt() in the join's one transaction,
+ * or calls claim() when that failed, and every re-grant calls claim()), so it is free again when
+ * the agent dies.
  *
  * The first claim takes the smallest free id with a create-if-absent transaction that also
  * bumps the id's persistent incarnation counter (compare-and-swap on its mod revision): an
@@ -71,10 +87,47 @@ export class ServerId {
       );
     }
     const hold = await this.takeSmallestFree(leaseId);
+    this.adopt(hold);
+    return hold;
+  }
+
+  /**
+   * The smallest free id, listed without a lease: the agent's first join reads it while its
+   * lease is granted, then takes it in the same transaction as everything else (inTransaction() and
+   * adopt()). Undefined when none is free (claim() then says so).
+   */
+  async firstChoice(): Promise<ServerIdChoice | undefined> {
+    const { free, counters } = await this.listFree();
+    const id = free[0];
+    return id === undefined ? undefined : { serverId: id, counter: counters.get(id) };
+  }
+
+  /**
+   * The conditions and writes that take `choice` under the lease: the id's key is created if
+   * absent and its incarnation counter bumped if it is still as listed.
+   */
+  inTransaction(choice: ServerIdChoice, leaseId: string): ServerIdTake {
+    const key = serverIdKey(choice.serverId);
+    const incKey = serverIdIncarnationKey(choice.serverId);
+    const counter = choice.counter;
+    const previous = counter && Number.isSafeInteger(counter.value) && counter.value > 0 ? counter.value : 0;
+    const incarnation = previous + 1;
+    return {
+      // a missing key compares as mod revision 0
+      compares: [
+        [key, 'Create', '==', 0],
+        [incKey, 'Mod', '==', counter?.modRevision ?? 0],
+      ],
+      puts: [this.etcd.put(key).value(this.nodeId).lease(leaseId), this.etcd.put(incKey).value(String(incarnation))],
+      hold: { serverId: choice.serverId, incarnation },
+    };
+  }
+
+  /** The first hold, taken by a transaction of the caller's built with inTransaction(). */
+  adopt(hold: ServerIdHold): void {
     this.current = hold;
     this.log.info({ server_id: hold.serverId, incarnation: hold.incarnation }, 'server id taken');
     this.resolveReady();
-    return hold;
   }
 
   /**
@@ -97,18 +150,7 @@ export class ServerId {
 
   private async takeSmallestFree(leaseId: string): Promise<ServerIdHold> {
     for (let attempt = 0; attempt < LIST_ATTEMPTS; attempt++) {
-      const [heldKeys, counterKvs] = await Promise.all([
-        this.etcd.getAll().prefix(SERVER_IDS_PREFIX).keys(),
-        this.etcd.getAll().prefix(SERVER_ID_INCARNATIONS_PREFIX).exec(),
-      ]);
-      const taken = new Set(heldKeys.map((k) => parseServerIdKey(k)));
-      const counters = new Map<number, Counter>();
-      for (const kv of counterKvs.kvs) {
-        const id = parseServerIdKey(kv.key.toString(), SERVER_ID_INCARNATIONS_PREFIX);
-        if (id !== undefined) counters.set(id, { value: Number(kv.value.toString()), modRevision: kv.mod_revision });
-      }
-      const free: number[] = [];
-      for (let id = 1; id <= MAX_SERVER_ID; id++) if (!taken.has(id)) free.push(id);
+      const { free, counters } = await this.listFree();
       if (free.length === 0) break;
       for (let lost = 0; free.length > 0; lost++) {
         // the smallest free id; once a race is lost, one of the next few at random, so that
@@ -122,21 +164,29 @@ export class ServerId {
     throw new NoFreeServerIdError(`no free server id: all ${MAX_SERVER_ID} are held by live agents (or lost too many races for them)`);
   }
 
-  /**
-   * One transaction: create the id's key under the lease if absent, and bump its incarnation
-   * if the counter is still as listed. The new incarnation, or undefined when either changed.
-   */
+  /** The free ids in ascending order, and every incarnation counter. */
+  private async listFree(): Promise<{ free: number[]; counters: Map<number, Counter> }> {
+    const [heldKeys, counterKvs] = await Promise.all([
+      this.etcd.getAll().prefix(SERVER_IDS_PREFIX).keys(),
+      this.etcd.getAll().prefix(SERVER_ID_INCARNATIONS_PREFIX).exec(),
+    ]);
+    const taken = new Set(heldKeys.map((k) => parseServerIdKey(k)));
+    const counters = new Map<number, Counter>();
+    for (const kv of counterKvs.kvs) {
+      const id = parseServerIdKey(kv.key.toString(), SERVER_ID_INCARNATIONS_PREFIX);
+      if (id !== undefined) counters.set(id, { value: Number(kv.value.toString()), modRevision: kv.mod_revision });
+    }
+    const free: number[] = [];
+    for (let id = 1; id <= MAX_SERVER_ID; id++) if (!taken.has(id)) free.push(id);
+    return { free, counters };
+  }
+
+  /** One transaction (inTransaction()): the new incarnation, or undefined when the key or the counter changed. */
   private async tryTake(serverId: number, leaseId: string, counter: Counter | undefined): Promise<number | undefined> {
-    const key = serverIdKey(serverId);
-    const incKey = serverIdIncarnationKey(serverId);
-    const previous = counter && Number.isSafeInteger(counter.value) && counter.value > 0 ? counter.value : 0;
-    const incarnation = previous + 1;
-    const txn = await this.etcd
-      .if(key, 'Create', '==', 0)
-      // a missing key compares as mod revision 0
-      .and(incKey, 'Mod', '==', counter?.modRevision ?? 0)
-      .then(this.etcd.put(key).value(this.nodeId).lease(leaseId), this.etcd.put(incKey).value(String(incarnation)))
+    const t = this.inTransaction({ serverId, counter }, leaseId);
+    const txn = await transaction(this.etcd, ...t.compares)
+      .then(...t.puts)
       .commit();
-    return txn.succeeded ? incarnation : undefined;
+    return txn.succeeded ? t.hold.incarnation : undefined;
   }
 }

@@ -1,53 +1,49 @@
-import { existsSync } from 'node:fs';
-import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { messages, services } from './generated/codec';
+import { serviceDefinition, type GeneratedCodec } from './service-definition';
 import type { ProtoGrpcType as AgentProto } from './generated/agent';
 import type { ProtoGrpcType as CoordinatorProto } from './generated/coordinator';
 import type { ProtoGrpcType as WorkloadProto } from './generated/workload';
 
-// The .proto files sit next to this module's source; from dist/proto/ they are one level up.
-const PROTO_ROOT = [path.resolve(__dirname), path.resolve(__dirname, '..', '..', 'proto')].find((p) =>
-  existsSync(path.join(p, 'quell', 'v1', 'agent.proto')),
-) as string;
+// The services are built from proto/generated/codec.ts (proto/service-definition.ts) rather
+// than by parsing the .proto files at run time: that parse and protobufjs's code generation were
+// about a third of `quell client`'s start-up. scripts/gen-proto.js gives the type generator the
+// same options, so that the generated types describe what arrives.
+const CODEC: GeneratedCodec = { messages, services } as unknown as GeneratedCodec;
 
-// Must match the flags in scripts/gen-proto.js so that the generated types describe what arrives.
-const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
-  longs: String,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-  includeDirs: [PROTO_ROOT],
+type V1<P extends { quell: { v1: object } }> = P['quell']['v1'];
+
+/** The client constructor (with its `.service`) of one quell.v1 service. */
+function serviceClient<T>(name: string): T {
+  return grpc.makeClientConstructor(serviceDefinition(CODEC, `quell.v1.${name}`), name) as unknown as T;
+}
+
+export interface QuellProto {
+  readonly agent: { readonly quell: { readonly v1: { readonly NodeAgent: V1<AgentProto>['NodeAgent'] } } };
+  readonly coordinator: { readonly quell: { readonly v1: { readonly Coordinator: V1<CoordinatorProto>['Coordinator'] } } };
+  readonly workload: { readonly quell: { readonly v1: { readonly Workload: V1<WorkloadProto>['Workload'] } } };
+}
+
+let agent: QuellProto['agent'] | undefined;
+let coordinator: QuellProto['coordinator'] | undefined;
+let workload: QuellProto['workload'] | undefined;
+
+// each service is built on first use: a client builds only the one it calls
+const PROTO: QuellProto = {
+  get agent() {
+    return (agent ??= { quell: { v1: { NodeAgent: serviceClient('NodeAgent') } } });
+  },
+  get coordinator() {
+    return (coordinator ??= { quell: { v1: { Coordinator: serviceClient('Coordinator') } } });
+  },
+  get workload() {
+    return (workload ??= { quell: { v1: { Workload: serviceClient('Workload') } } });
+  },
 };
 
-function load<T>(file: string): T {
-  const def = protoLoader.loadSync(file, LOADER_OPTIONS);
-  return grpc.loadPackageDefinition(def) as unknown as T;
-}
-
-let cache: { agent: AgentProto; coordinator: CoordinatorProto; workload: WorkloadProto } | undefined;
-
-/** The quell.v1 package, loaded once per process. */
-export function quellProto(): { agent: AgentProto; coordinator: CoordinatorProto; workload: WorkloadProto } {
-  cache ??= {
-    agent: load<AgentProto>('quell/v1/agent.proto'),
-    coordinator: load<CoordinatorProto>('quell/v1/coordinator.proto'),
-    workload: load<WorkloadProto>('quell/v1/workload.proto'),
-  };
-  return cache;
-}
-
-let definitions: protoLoader.PackageDefinition | undefined;
-
-/**
- * Every quell.v1 file in one package definition, for server reflection. One load, not three:
- * proto-loader merges a package's files into one descriptor per load, and reflection keeps the
- * first descriptor of a name it sees.
- */
-export function quellDefinitions(): protoLoader.PackageDefinition {
-  definitions ??= protoLoader.loadSync(['quell/v1/agent.proto', 'quell/v1/coordinator.proto', 'quell/v1/workload.proto'], LOADER_OPTIONS);
-  return definitions;
+/** The quell.v1 services, each built once per process. */
+export function quellProto(): QuellProto {
+  return PROTO;
 }
 
 /** Channel options shared by every quell client and server. */

@@ -17,3 +17,14 @@ const bin = require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types
 execFileSync(process.execPath, [bin,
   '--longs=String', '--enums=String', '--defaults', '--oneofs', '--keepCase',
   '--grpcLib=@grpc/grpc-js', '--outDir', outDir, '--includeDirs', protoDir, '--', ...files], { stdio: 'inherit', cwd: root });
+
+const { genCodec } = require('./gen-codec');
+genCodec(protoDir, files, path.join(outDir, 'codec.ts'));
+// etcd3's own services, from the rpc.proto it would otherwise parse at run time (common/etcd-proto.ts)
+const etcd3Proto = path.join(path.dirname(require.resolve('etcd3/package.json')), 'proto');
+genCodec(etcd3Proto, ['rpc.proto'], path.join(outDir, 'etcd-codec.ts'));
+// gRPC health and reflection, which every daemon serves (common/grpc-probes.ts)
+const healthProto = path.join(path.dirname(require.resolve('grpc-health-check/package.json')), 'proto');
+genCodec(healthProto, ['health/v1/health.proto'], path.join(outDir, 'health-codec.ts'));
+const reflectionProto = path.join(path.dirname(require.resolve('@grpc/reflection/package.json')), 'build', 'proto');
+genCodec(reflectionProto, ['grpc/reflection/v1/reflection.proto', 'grpc/reflection/v1alpha/reflection.proto'], path.join(outDir, 'reflection-codec.ts'), { keepCase: false });

@@ -48,7 +48,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   const backendUrl = values.backend ?? process.env.QUELL_BACKEND;
   if (backendUrl) {
     try {
-      backend = createBackend(backendUrl, componentLogger('backend', { node_id: values['node-id'] }));
+      backend = await createBackend(backendUrl, componentLogger('backend', { node_id: values['node-id'] }));
     } catch (err) {
       throw new UsageError(errorText(err));
     }

@@ -16,6 +16,7 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     'default-cluster': { type: 'string', default: 'default' },
     'max-concurrent-statements': { type: 'string' },
     'max-result-rows': { type: 'string' },
+    'mysql-listen': { type: 'string' },
     'http-listen': { type: 'string' },
     'metrics-listen': { type: 'string' },
   });
@@ -39,10 +40,14 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     defaultCluster: values['default-cluster'],
     maxConcurrentStatements: intOption(values['max-concurrent-statements'], 'max-concurrent-statements', DEFAULT_MAX_CONCURRENT_STATEMENTS),
     maxResultRows: intOption(values['max-result-rows'], 'max-result-rows', DEFAULT_MAX_RESULT_ROWS),
+    mysqlListen: values['mysql-listen'],
     metricsListen: values['metrics-listen'],
     httpListen: values['http-listen'],
   });
-  const doors = coordinator.httpAddress ? { http_address: coordinator.httpAddress } : {};
+  const doors = {
+    ...(coordinator.httpAddress ? { http_address: coordinator.httpAddress } : {}),
+    ...(coordinator.mysqlAddress ? { mysql_address: coordinator.mysqlAddress } : {}),
+  };
   announce({ event: 'ready', role: 'coordinator', address: coordinator.address, metrics: coordinator.probes.metricsUrl, ...doors });
   return untilSignal(() => coordinator.stop());
 }

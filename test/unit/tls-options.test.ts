@@ -4,6 +4,7 @@ import { addressHost, isLoopback, plaintextAllowed } from '../../common/tls/opti
 import { lastConnectError, tlsFailure } from '../../common/tls/failures';
 import { toNodeFailure, transportReason } from '../../common/rpc-status';
 import * as grpc from '@grpc/grpc-js';
+import { TransportSecurity } from '../../common/tls';
 
 test('loopback is judged by the address alone', () => {
   assert.equal(addressHost('127.0.0.1:9701'), '127.0.0.1');
@@ -21,6 +22,13 @@ test('plaintext only with --insecure, never on a non-loopback address', () => {
 });
 
 const grpcText = (last: string): string => `No connection established. Last error: ${last} (2026-11-25T23:43:19.506Z). Resolution note: `;
+
+test('a listener that Node runs (the MySQL door) follows the same rule: plaintext only with --insecure on loopback', () => {
+  const ignore = (): void => undefined;
+  assert.equal(TransportSecurity.from({ insecure: true }).followServerCertificate('127.0.0.1:3306', ignore), false);
+  assert.throws(() => TransportSecurity.from({}).followServerCertificate('127.0.0.1:3306', ignore), /no TLS certificate given/);
+  assert.throws(() => TransportSecurity.from({ insecure: true }).followServerCertificate('0.0.0.0:3306', ignore), /is not a loopback address/);
+});
 
 test("grpc-js's TLS connect failures become one-line reasons", () => {
   assert.equal(lastConnectError(grpcText('Error: identity mismatch: expected spiffe://quell/agent/n1, peer presented spiffe://quell/agent/n2')), 'identity mismatch: expected spiffe://quell/agent/n1, peer presented spiffe://quell/agent/n2');

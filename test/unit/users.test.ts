@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import nodeCrypto, { createHash } from 'node:crypto';
 import { Users, hasGrant } from '../../coordinator/users';
 import { QuellError } from '../../errors/quell-error';
+import { nativePasswordReply as nativeReply } from '../native-password-fixture';
 
 const FILE = `
 users:
@@ -62,6 +63,31 @@ test('every login hashes the password and compares in constant time, whatever wa
     crypto.timingSafeEqual = original;
   }
   assert.deepEqual(lengths, [[32, 32], [32, 32], [32, 32], [32, 32], [32, 32]]);
+});
+
+test('mysql_native_password: plain passwords and password_double_sha1_hex log in; sha256-only users cannot; no password is an empty reply', () => {
+  const dsha1 = createHash('sha1').update(createHash('sha1').update('dpw').digest()).digest('hex');
+  const users = Users.parse(`${FILE}  dora: { password_double_sha1_hex: "${dsha1.toUpperCase()}" }\n`);
+  const scramble = Buffer.from('abcdefghijklmnopqrst');
+  assert.equal(users.nativePasswordCheck('alice', scramble, nativeReply('secret', scramble)).name, 'alice');
+  assert.equal(users.nativePasswordCheck('dora', scramble, nativeReply('dpw', scramble)).name, 'dora');
+  assert.equal(users.nativePasswordCheck('default', scramble, Buffer.alloc(0)).name, 'default');
+  // the double-SHA1 user logs in by plain password through the other doors too
+  assert.equal(users.authenticate('dora', 'dpw').name, 'dora');
+  const fails = (u: string, reply: Buffer, words: RegExp): void => {
+    assert.throws(() => users.nativePasswordCheck(u, scramble, reply), (e: unknown) => e instanceof QuellError && e.code === 516 && words.test(e.message), u);
+  };
+  fails('alice', nativeReply('nope', scramble), /password is incorrect/);
+  fails('alice', nativeReply('secret', Buffer.from('another scramble....')), /password is incorrect/);
+  fails('alice', Buffer.alloc(0), /password is incorrect/);
+  fails('mallory', nativeReply('secret', scramble), /password is incorrect/);
+  fails('default', nativeReply('x', scramble), /password is incorrect/);
+  fails('bob', nativeReply('pw', scramble), /only password_sha256_hex/);
+});
+
+test('users file: at most one password key; hashes of the right length', () => {
+  assert.throws(() => Users.parse('users: { a: { password: x, password_double_sha1_hex: "00" } }'), /users\.a: more than one of password, password_sha256_hex, password_double_sha1_hex/);
+  assert.throws(() => Users.parse('users: { a: { password_double_sha1_hex: "abc" } }'), /users\.a\.password_double_sha1_hex must be 40 hexadecimal characters/);
 });
 
 test('no users file: default with every grant', () => {

@@ -1,0 +1,175 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import * as net from 'node:net';
+import { Duplex } from 'node:stream';
+import * as tls from 'node:tls';
+import pino from 'pino';
+import { TransportSecurity } from '../../common/tls';
+import { MysqlDoor } from '../../coordinator/mysql/door';
+import { encodeFrames, FrameDecoder, type Packet } from '../../coordinator/mysql/framing';
+import { CLIENT, PayloadReader, PayloadWriter } from '../../coordinator/mysql/protocol';
+import { SessionRegistry } from '../../coordinator/sessions';
+import { StatementRunner, type RunnerDeps } from '../../coordinator/statement-runner';
+import { Users } from '../../coordinator/users';
+import { testPki } from './tls-fixture';
+import { spawnChild } from '../../common/child-processes';
+import { nativePasswordReply as nativeReply } from '../native-password-fixture';
+
+// The MySQL door's wire on its own, in process, with a hand-made client: what the stock clients
+// do not do (send their TLS ClientHello in the same write as the SSLRequest).
+
+let door: MysqlDoor;
+let security: TransportSecurity;
+let ca: Buffer;
+before(async () => {
+  const pki = await testPki();
+  ca = Buffer.from(await import('node:fs').then((fs) => fs.readFileSync(pki.ca)));
+  security = TransportSecurity.from(pki.coordinator());
+  door = await startDoor(security, Users.parse('users: { default: {}, pat: { password: ppw } }'));
+});
+
+/** A door in this process; a login needs only the users, and no statement here reaches a cluster. */
+function startDoor(sec: TransportSecurity, users: Users): Promise<MysqlDoor> {
+  const deps = { users, defaultCluster: 'c', log: pino({ level: 'silent' }) } as unknown as RunnerDeps;
+  const sessions = new SessionRegistry();
+  return MysqlDoor.start({ listen: '127.0.0.1:0', security: sec, runner: new StatementRunner({ ...deps, sessions }), sessions, log: pino({ level: 'silent' }) });
+}
+after(() => {
+  door?.destroy();
+  security?.close();
+});
+
+/** Packets from a stream, one at a time. */
+class Reader {
+  private readonly decoder = new FrameDecoder(1 << 24);
+  private waiting: (() => void) | undefined;
+
+  constructor(stream: NodeJS.ReadableStream) {
+    stream.on('data', (d: Buffer) => {
+      this.decoder.append(d);
+      this.waiting?.();
+    });
+  }
+
+  async next(): Promise<Packet> {
+    for (;;) {
+      const p = this.decoder.take();
+      if (p) return p;
+      await new Promise<void>((resolve) => (this.waiting = resolve));
+    }
+  }
+}
+
+/** The socket for TLS, with `prefix` put in front of TLS's first write: SSLRequest and ClientHello in one segment. */
+class OneSegment extends Duplex {
+  constructor(
+    private readonly socket: net.Socket,
+    private prefix: Buffer | undefined,
+  ) {
+    super();
+    socket.on('data', (d: Buffer) => this.push(d));
+    socket.on('end', () => this.push(null));
+  }
+
+  override _read(): void {
+    this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    const data = this.prefix ? Buffer.concat([this.prefix, chunk]) : chunk;
+    this.prefix = undefined;
+    this.socket.write(data, (err) => done(err));
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.socket.destroy();
+    done(err);
+  }
+}
+
+const CAPS = CLIENT.PROTOCOL_41 | CLIENT.SECURE_CONNECTION | CLIENT.PLUGIN_AUTH | CLIENT.PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT.SSL;
+const fixedPart = (): PayloadWriter => new PayloadWriter().u32(CAPS).u32(1 << 24).u8(45).zeros(23);
+const send = (stream: NodeJS.WritableStream, payload: Buffer, seq: number): void => {
+  for (const f of encodeFrames(payload, seq).frames) stream.write(f);
+};
+
+/** Connects, reads the greeting and switches to TLS with the SSLRequest and ClientHello in one segment. */
+async function tlsSession(): Promise<{ secure: tls.TLSSocket; reader: Reader; scramble: Buffer }> {
+  const [host, port] = door.address.split(':') as [string, string];
+  const socket = net.connect(Number(port), host);
+  const greeting = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
+  socket.pause();
+  const r = new PayloadReader(greeting.subarray(4));
+  assert.equal(r.u8(), 10);
+  r.nulString();
+  assert.ok(r.u32() > 0, 'a connection id');
+  const first = r.bytes(8);
+  r.skip(1 + 2 + 1 + 2 + 2 + 1 + 10);
+  const scramble = Buffer.concat([first, r.bytes(12)]);
+  const sslRequest = Buffer.concat(encodeFrames(fixedPart().build(), 1).frames);
+  const secure = tls.connect({ socket: new OneSegment(socket, sslRequest), ca, checkServerIdentity: () => undefined });
+  await new Promise<void>((resolve, reject) => {
+    secure.once('secureConnect', resolve);
+    secure.once('error', reject);
+  });
+  return { secure, reader: new Reader(secure), scramble };
+}
+
+test('an SSLRequest and the TLS ClientHello in one TCP segment: TLS still sees every byte, the login and a query work', async () => {
+  const { secure, reader } = await tlsSession();
+  // user `default` has no password: an empty mysql_native_password reply
+  send(secure, fixedPart().nulString('default').lenencString(Buffer.alloc(0)).nulString('mysql_native_password').build(), 2);
+  const ok = await reader.next();
+  assert.deepEqual([ok.seq, ok.payload[0]], [3, 0x00]);
+
+  send(secure, Buffer.concat([Buffer.from([0x03]), Buffer.from("SHOW STATUS LIKE 'Ssl_version'")]), 0);
+  const packets: Packet[] = [];
+  for (let eofs = 0; eofs < 2; ) {
+    const p = await reader.next();
+    packets.push(p);
+    if (p.payload[0] === 0xfe && p.payload.length < 9) eofs++;
+  }
+  // column count, two definitions, EOF, one row, EOF; numbered from 1
+  assert.deepEqual(packets.map((p) => p.seq), [1, 2, 3, 4, 5, 6]);
+  const row = new PayloadReader(packets[4]?.payload ?? Buffer.alloc(0));
+  assert.deepEqual([row.lenencBytes().toString(), row.lenencBytes().toString()], ['Ssl_version', secure.getProtocol()]);
+  secure.destroy();
+});
+
+test('a client that answers for another plugin is switched to mysql_native_password, then logs in', async () => {
+  const { secure, reader, scramble } = await tlsSession();
+  send(secure, fixedPart().nulString('pat').lenencString(randomBytes(32)).nulString('caching_sha2_password').build(), 2);
+  const change = await reader.next();
+  const r = new PayloadReader(change.payload);
+  assert.deepEqual([change.seq, r.u8(), r.nulString()], [3, 0xfe, 'mysql_native_password']);
+  assert.deepEqual(r.bytes(20), scramble, 'the same challenge');
+  send(secure, nativeReply('ppw', scramble), 4);
+  const ok = await reader.next();
+  assert.deepEqual([ok.seq, ok.payload[0]], [5, 0x00]);
+  secure.destroy();
+});
+
+test('a client that sends its handshake response in plaintext to a TLS door is refused with 1045 before any password check', async () => {
+  const [host, port] = door.address.split(':') as [string, string];
+  const socket = net.connect(Number(port), host);
+  const reader = new Reader(socket);
+  await reader.next();
+  send(socket, new PayloadWriter().u32(CAPS & ~CLIENT.SSL).u32(1 << 24).u8(45).zeros(23).nulString('default').lenencString(Buffer.alloc(0)).build(), 1);
+  const err = await reader.next();
+  assert.equal(err.payload[0], 0xff);
+  assert.match(err.payload.subarray(3).toString(), /^#28000Access denied for user 'default'@'127\.0\.0\.1' \(using password: NO\): this server requires TLS/);
+  socket.destroy();
+});
+
+test('plaintext (--insecure, loopback): no TLS offered, the stock client logs in and runs a statement through the runner', async () => {
+  const plainDoor = await startDoor(TransportSecurity.from({ insecure: true }), Users.defaults());
+  try {
+    const [host, port] = plainDoor.address.split(':') as [string, string];
+    const cli = spawnChild('mariadb', [`-h${host}`, `-P${port}`, '-udefault', '-N', '-e', 'SELECT @@have_ssl; SELECT dummy FROM system.one']);
+    assert.equal(await cli.exited, 0, cli.stderr());
+    assert.deepEqual(cli.stdout().trim().split('\n'), ['DISABLED', '0']);
+  } finally {
+    plainDoor.destroy();
+  }
+});

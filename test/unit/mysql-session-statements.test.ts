@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { normalize, sessionStatement, type ServerInfo, type SessionInfo } from '../../coordinator/mysql/session-statements';
+
+const server: ServerInfo = { version: '10.11.99-MariaDB-quell', startedAt: Date.now(), sessions: () => 2, tls: true };
+const session = (o: Partial<SessionInfo> = {}): SessionInfo => ({ id: 5, user: 'etl', host: '127.0.0.1', database: undefined, diagnostics: [], tls: { cipher: 'TLS_AES_256_GCM_SHA384', version: 'TLSv1.3' }, ...o });
+const rowsOf = (sql: string, s = session()) => {
+  const a = sessionStatement(sql, s, server);
+  assert.equal(a?.kind, 'rows', sql);
+  return a?.kind === 'rows' ? { names: a.columns.map((c) => c.name), rows: a.rows } : { names: [], rows: [] };
+};
+
+test('the mariadb client on connect and drivers: @@variables and session functions, named as written', () => {
+  assert.deepEqual(rowsOf('select @@version_comment limit 1'), { names: ['@@version_comment'], rows: [['quell: KILL across a cluster']] });
+  assert.deepEqual(rowsOf('SELECT DATABASE(), CONNECTION_ID() AS id, @@session.max_allowed_packet'), { names: ['DATABASE()', 'id', '@@session.max_allowed_packet'], rows: [[null, 5, 16777216]] });
+  assert.deepEqual(rowsOf('select user(), current_user', session({ database: 'system' })), { names: ['user()', 'current_user'], rows: [['etl@127.0.0.1', 'etl@%']] });
+  assert.deepEqual(sessionStatement('SELECT @@nope', session(), server), { kind: 'error', error: { code: 1193, sqlstate: 'HY000', message: "Unknown system variable 'nope'" } });
+});
+
+test("statements that are not the session's go to the statement path", () => {
+  for (const sql of ['SELECT 1', 'SELECT now()', "SELECT * FROM system.clusters", 'KILL 5', 'SHOW PROCESSLIST', "KILL QUERY WHERE user = 'x'"]) {
+    assert.equal(sessionStatement(sql, session(), server), undefined, sql);
+  }
+});
+
+test('SET, transactions, USE, SHOW DATABASES/TABLES/STATUS/VARIABLES, empty statements', () => {
+  for (const sql of ['SET NAMES utf8mb4', 'set autocommit=1', 'COMMIT', 'START TRANSACTION']) assert.deepEqual(sessionStatement(sql, session(), server), { kind: 'ok' }, sql);
+  assert.deepEqual(sessionStatement('USE `System`;', session(), server), { kind: 'useDatabase', database: 'system' });
+  assert.equal(sessionStatement('use nope', session(), server)?.kind, 'error');
+  assert.deepEqual(rowsOf('SHOW DATABASES').rows, [['information_schema'], ['system']]);
+  assert.deepEqual(rowsOf('SHOW TABLES FROM information_schema'), { names: ['Tables_in_information_schema'], rows: [['PROCESSLIST']] });
+  assert.deepEqual(sessionStatement('SHOW TABLES', session(), server), { kind: 'error', error: { code: 1046, sqlstate: '3D000', message: 'No database selected' } });
+  assert.deepEqual(rowsOf("SHOW SESSION STATUS LIKE 'ssl\\_%'").rows, [['Ssl_cipher', 'TLS_AES_256_GCM_SHA384'], ['Ssl_version', 'TLSv1.3']]);
+  assert.deepEqual(rowsOf("SHOW VARIABLES LIKE 'have_ssl'").rows, [['have_ssl', 'YES']]);
+  assert.deepEqual(sessionStatement(' /* nothing */ ; ', session(), server), { kind: 'error', error: { code: 1065, sqlstate: '42000', message: 'Query was empty' } });
+});
+
+test("SHOW WARNINGS shows the last statement's diagnostics and keeps them", () => {
+  const a = sessionStatement('SHOW WARNINGS', session({ diagnostics: [{ level: 'Warning', code: 1105, message: 'no rows from n4 (node_inactive)' }] }), server);
+  assert.deepEqual(a, { kind: 'rows', columns: [{ name: 'Level', type: 'String' }, { name: 'Code', type: 'UInt32' }, { name: 'Message', type: 'String' }], rows: [['Warning', 1105, 'no rows from n4 (node_inactive)']], keepsDiagnostics: true });
+});
+
+test('normalize: comments, outer blanks and one trailing semicolon', () => {
+  assert.equal(normalize('  /* x */ select 1 ;  '), 'select 1');
+  assert.equal(normalize('-- hi\nSET NAMES utf8'), 'SET NAMES utf8');
+});
