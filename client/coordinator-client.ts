@@ -1,6 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, quellProto } from '../proto/load';
-import { decodeColumns, decodeRow } from '../proto/codec';
 import type { CoordinatorClient } from '../proto/generated/quell/v1/Coordinator';
 import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
@@ -11,10 +10,11 @@ import { chError, QuellError, type Dialect } from '../errors/quell-error';
 import { plaintextAllowed, TransportSecurity, type TlsOptions } from '../common/tls';
 import type { Column, SqlValue } from '../sql/types';
 
-export type ResultEvent =
-  | { readonly kind: 'header'; readonly columns: Column[]; readonly format: string | undefined; readonly dialect: Dialect; readonly statementId: string }
-  | { readonly kind: 'rows'; readonly rows: SqlValue[][] }
-  | { readonly kind: 'end'; readonly rows: number; readonly elapsedSeconds: number; readonly affectedRows: number; readonly warnings: string[] };
+import { toEvent, transportError, type Attempt, type Item, type ResultEvent } from './result-events';
+import { ClientSession, UNSUPPORTED } from './statement-session';
+import { TurnFlusher } from '../common/turn-flusher';
+
+export type { ResultEvent } from './result-events';
 
 export interface ExecuteOptions {
   readonly statementId?: string;
@@ -42,6 +42,11 @@ export interface ClientOptions {
   readonly tls?: TlsOptions;
   /** how long to wait for a connection to one coordinator before trying the next (default 5 s) */
   readonly connectTimeoutMs?: number;
+  /**
+   * Run statements on one Session stream per coordinator (default), or one Execute call each
+   * (false). A coordinator without Session gets Execute calls either way.
+   */
+  readonly session?: boolean;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -49,7 +54,6 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const PAUSE_AT = 8;
 const RESUME_AT = 2;
 
-type Item = ResultEvent | QuellError;
 
 /** `a,b,c` or a list: the coordinator addresses, in the order they are tried. */
 export function coordinatorAddresses(spec: string | readonly string[]): string[] {
@@ -70,6 +74,10 @@ export class QuellClient {
   /** every coordinator, in the order tried */
   readonly addresses: readonly string[];
   private readonly stubs = new Map<string, CoordinatorClient>();
+  /** each coordinator's Session stream, or UNSUPPORTED where it has none */
+  private readonly sessions = new Map<string, ClientSession | typeof UNSUPPORTED>();
+  /** one immediate per turn sends what every session gathered */
+  private readonly flusher = new TurnFlusher();
   private preferred = 0;
 
   constructor(
@@ -123,6 +131,8 @@ export class QuellClient {
   }
 
   close(): void {
+    for (const session of this.sessions.values()) if (session !== UNSUPPORTED) session.close();
+    this.sessions.clear();
     for (const stub of this.stubs.values()) stub.close();
     this.stubs.clear();
     this.security.close();
@@ -142,7 +152,7 @@ export class QuellClient {
         missed.push(`${address}: no connection within ${timeoutMs / 1000} s`);
         continue;
       }
-      const attempt = await sendTo(stub, address, req, signal);
+      const attempt = await this.attempt(stub, address, req, signal);
       if ('refused' in attempt) {
         // with one coordinator, its own refusal is the clearest answer
         if (this.addresses.length === 1 && attempt.refused) throw attempt.refused;
@@ -154,6 +164,21 @@ export class QuellClient {
     }
     if (missed.length === 1) throw chError('NETWORK_ERROR', `cannot reach the coordinator at ${missed[0]}`, true);
     throw chError('ALL_CONNECTION_TRIES_FAILED', `All connection tries failed: ${missed.join('; ')}`, true);
+  }
+
+  /** One try at one coordinator: on its Session stream where it has one, else an Execute call. */
+  private async attempt(stub: CoordinatorClient, address: string, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt> {
+    let session = this.sessions.get(address);
+    if (session === undefined && this.opts.session !== false) {
+      session = new ClientSession(stub, address, this.flusher);
+      this.sessions.set(address, session);
+    }
+    if (session !== undefined && session !== UNSUPPORTED) {
+      const attempt = await session.start(req, signal);
+      if (attempt !== UNSUPPORTED) return attempt;
+      this.sessions.set(address, UNSUPPORTED);
+    }
+    return sendTo(stub, address, req, signal);
   }
 
   private stub(address: string): CoordinatorClient {
@@ -171,11 +196,6 @@ export class QuellClient {
   }
 }
 
-/**
- * Sends the statement to one coordinator. Resolves with its result stream once anything came
- * back, or with the reason when the call failed before the statement started.
- */
-type Attempt = { readonly results: AsyncIterable<Item> } | { readonly reason: string; readonly refused: QuellError | undefined };
 
 function sendTo(stub: CoordinatorClient, address: string, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt> {
   return new Promise((resolve) => {
@@ -230,38 +250,4 @@ function sendTo(stub: CoordinatorClient, address: string, req: ExecuteRequest, s
       finish();
     });
   });
-}
-
-function toEvent(msg: ExecuteResponse__Output): ResultEvent | QuellError | undefined {
-  if (msg.header) {
-    return {
-      kind: 'header',
-      columns: decodeColumns(msg.header.columns),
-      format: msg.header.format || undefined,
-      dialect: msg.header.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse',
-      statementId: msg.header.statement_id,
-    };
-  }
-  if (msg.rows) return { kind: 'rows', rows: msg.rows.rows.map(decodeRow) };
-  if (msg.end) {
-    const e = msg.end.error;
-    if (e) return new QuellError(e.code, e.name, e.message, e.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse');
-    return {
-      kind: 'end',
-      rows: Number(msg.end.rows),
-      elapsedSeconds: msg.end.elapsed_seconds,
-      affectedRows: Number(msg.end.affected_rows),
-      warnings: msg.end.warnings,
-    };
-  }
-  return undefined;
-}
-
-function transportError(err: grpc.ServiceError, address: string): QuellError {
-  const remote = remoteQuellError(err);
-  if (remote) return remote;
-  if (err.code === grpc.status.UNAVAILABLE) return chError('NETWORK_ERROR', `cannot reach the coordinator at ${address}: ${transportReason(err.details)}`, true);
-  if (err.code === grpc.status.CANCELLED) return chError('QUERY_WAS_CANCELLED', 'statement cancelled');
-  if (err.code === grpc.status.RESOURCE_EXHAUSTED) return chError('SYNTAX_ERROR', `Max query size exceeded: ${err.details}`);
-  return chError('NETWORK_ERROR', `coordinator at ${address} failed the call: ${err.details}`, true);
 }

@@ -105,3 +105,39 @@ export function toNodeFailure(err: unknown): NodeFailure {
   }
   return new NodeFailure('node_error', errorText(err));
 }
+
+/** A call's failure as it travels inside a multiplexed session (agent.proto AgentError). */
+export interface InBandError {
+  code: number;
+  name: string;
+  message: string;
+  dialect: string;
+  unavailable: boolean;
+}
+
+/** The agent's side: a QuellError keeps its code, name and dialect; anything else is its text. */
+export function toInBandError(err: unknown, unavailable = false): InBandError {
+  if (err instanceof QuellError) return { code: err.code, name: err.errorName, message: err.message, dialect: err.dialect, unavailable };
+  return { code: 0, name: '', message: errorText(err), dialect: '', unavailable };
+}
+
+/** The coordinator's side: what the node row says about a call the agent failed in band. */
+export function inBandFailure(e: Partial<InBandError> | null | undefined): NodeFailure {
+  const message = e?.message || 'agent error';
+  if (e?.unavailable) return new NodeFailure('node_unreachable', message);
+  if (e?.code && e.name) {
+    const remote = new QuellError(e.code, e.name, message, e.dialect === 'mariadb' ? 'mariadb' : 'clickhouse');
+    return new NodeFailure('node_error', message, remote);
+  }
+  return new NodeFailure('node_error', message);
+}
+
+/**
+ * A broken session fails the calls in flight on it: as unreachable, unless the agent refused
+ * the session itself (a QuellError) or the peer is not the agent (a definite TLS failure).
+ */
+export function sessionFailure(err: unknown): NodeFailure {
+  const failure = toNodeFailure(err);
+  if (failure.kind === 'node_unreachable' || failure.cause || (isServiceError(err) && tlsFailure(err.details)?.definite)) return failure;
+  return new NodeFailure('node_unreachable', `stream to the agent broke: ${failure.message}`);
+}

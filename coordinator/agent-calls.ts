@@ -4,16 +4,21 @@ import type { ScanRequest } from '../proto/generated/quell/v1/ScanRequest';
 import type { ScanResponse__Output } from '../proto/generated/quell/v1/ScanResponse';
 import type { AgentPool } from './agent-pool';
 import type { OpenNodeStream } from './fanout';
+import { encodeKillRequest, encodeScanRequest } from '../proto/session-request-codec';
 
 /**
- * How a statement reaches one node: today one server-streaming call per node on the pool's
- * channel. Statements name what they send; only this file knows how it travels.
+ * How a statement reaches one node: a tagged call on the node's one Session stream
+ * (coordinator/agent-session.ts), not a call of its own. Statements name what they send; only
+ * this file knows how it travels. The request is encoded once, whatever the number of nodes. The
+ * fan-out's per-statement timer enforces the deadlines.
  */
 
 export function openKill(pool: AgentPool, req: KillRequest): OpenNodeStream<KillResponse__Output> {
-  return (node, options) => pool.client(node).Kill(req, options);
+  const encoded = encodeKillRequest(req);
+  return (node) => pool.session(node).kill(encoded);
 }
 
 export function openScan(pool: AgentPool, req: ScanRequest): OpenNodeStream<ScanResponse__Output> {
-  return (node, options) => pool.client(node).Scan(req, options);
+  const encoded = encodeScanRequest(req);
+  return (node) => pool.session(node).scan(encoded);
 }

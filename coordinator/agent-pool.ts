@@ -1,54 +1,80 @@
-import { CHANNEL_OPTIONS, quellProto } from '../proto/load';
+import { CHANNEL_OPTIONS } from '../proto/load';
+import { nodeAgentClient } from '../proto/session-request-codec';
 import type { NodeAgentClient } from '../proto/generated/quell/v1/NodeAgent';
 import type { MemberNode } from './membership';
 import { identities } from '../common/identity';
 import type { TransportSecurity } from '../common/tls/transport-security';
+import { TurnFlusher } from '../common/turn-flusher';
+import { AgentSession, type SessionTransport } from './agent-session';
+
+interface Held {
+  readonly address: string;
+  readonly client: NodeAgentClient;
+  readonly session: AgentSession;
+}
 
 /**
- * One long-lived gRPC channel per agent, keyed by node id and replaced only when the node's
- * address changes. Channels are opened when a node appears, so the first statement that
- * reaches it does not pay for the connect. Each channel requires its peer to be the agent the
- * alive record names (`agent/<node_id>`): whoever else answers at that address, an impostor or
- * another node, fails the handshake and becomes that node's node_error row, never a kill row.
+ * One long-lived gRPC channel per agent, and on it one Session stream that carries every
+ * statement (coordinator/agent-session.ts). Keyed by node id and replaced only when the node's
+ * address changes. Both are opened when a node appears, so the first statement that reaches it
+ * does not pay for the connect. Each channel requires its peer to be the agent the alive record
+ * names (`agent/<node_id>`): whoever else answers at that address, an impostor or another node,
+ * fails the handshake and becomes that node's node_error row, never a kill row.
  */
 export class AgentPool {
-  private readonly clients = new Map<string, { address: string; client: NodeAgentClient }>();
+  private readonly held = new Map<string, Held>();
+  /** one immediate per turn sends what every session gathered */
+  private readonly flusher = new TurnFlusher();
 
   constructor(private readonly security: TransportSecurity) {}
 
+  /** The node's channel, for unary calls (Info). */
   client(node: MemberNode): NodeAgentClient {
-    const held = this.clients.get(node.nodeId);
-    if (held && held.address === node.address) return held.client;
-    held?.client.close();
-    const Ctor = quellProto().agent.quell.v1.NodeAgent;
-    const credentials = this.security.channelCredentials(node.address, identities.agent(node.nodeId, this.security.trustDomain));
-    const client = new Ctor(node.address, credentials, { ...CHANNEL_OPTIONS });
-    this.clients.set(node.nodeId, { address: node.address, client });
-    return client;
+    return this.get(node).client;
   }
 
-  /** Opens channels for live nodes and closes those of nodes that are gone; `live` lists every cluster's members. */
+  /** The node's session stream: every statement's calls to it travel there. */
+  session(node: MemberNode): AgentSession {
+    return this.get(node).session;
+  }
+
+  /** Opens sessions to live nodes and closes those of nodes that are gone; `live` lists every cluster's members. */
   sync(live: readonly MemberNode[]): void {
     const keep = new Set<string>();
     for (const node of live) {
       if (!node.active) continue;
       keep.add(node.nodeId);
       try {
-        this.client(node).getChannel().getConnectivityState(true);
+        this.get(node).session.open();
       } catch {
-        // a target grpc-js cannot parse: the node's calls fail as node_unreachable instead
+        // a target grpc-js cannot parse: the node's calls fail when a statement reaches it
       }
     }
-    for (const [nodeId, held] of this.clients) {
-      if (!keep.has(nodeId)) {
-        held.client.close();
-        this.clients.delete(nodeId);
-      }
+    for (const [nodeId, held] of this.held) {
+      if (!keep.has(nodeId)) this.drop(nodeId, held, 'the node left the cluster or lost its lease');
     }
   }
 
   close(): void {
-    for (const held of this.clients.values()) held.client.close();
-    this.clients.clear();
+    for (const [nodeId, held] of this.held) this.drop(nodeId, held, 'the coordinator is shutting down');
+  }
+
+  private get(node: MemberNode): Held {
+    const held = this.held.get(node.nodeId);
+    if (held && held.address === node.address) return held;
+    if (held) this.drop(node.nodeId, held, `the agent moved to ${node.address}`);
+    const credentials = this.security.channelCredentials(node.address, identities.agent(node.nodeId, this.security.trustDomain));
+    const client = nodeAgentClient(node.address, credentials, { ...CHANNEL_OPTIONS });
+    // the requests are encoded by proto/session-request-codec.ts
+    const session = new AgentSession(() => client.Session() as unknown as SessionTransport, this.flusher);
+    const fresh = { address: node.address, client, session };
+    this.held.set(node.nodeId, fresh);
+    return fresh;
+  }
+
+  private drop(nodeId: string, held: Held, reason: string): void {
+    held.session.close(reason);
+    held.client.close();
+    this.held.delete(nodeId);
   }
 }

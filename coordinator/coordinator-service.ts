@@ -7,11 +7,25 @@ import type { ExecuteResponse } from '../proto/generated/quell/v1/ExecuteRespons
 import type { PeerPolicy } from '../common/tls/peer-policy';
 import { ExecuteSink } from './execute-sink';
 import { StatementRunner } from './statement-runner';
+import type { StatementCalls__Output } from '../proto/generated/quell/v1/StatementCalls';
+import type { StatementReplies } from '../proto/generated/quell/v1/StatementReplies';
+import type { StatementReply } from '../proto/generated/quell/v1/StatementReply';
+import { BatchWriter } from '../common/batch-writer';
+import { TurnFlusher } from '../common/turn-flusher';
+import { StatementSession } from './statement-session';
 
 type ExecuteCall = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;
+type SessionCall = grpc.ServerDuplexStream<StatementCalls__Output, StatementReplies>;
 
-/** The coordinator's gRPC client API: one Execute stream per statement, over the shared statement path. */
+/**
+ * The coordinator's gRPC client API over the shared statement path: one Execute stream per
+ * statement, or one Session stream that carries many (what QuellClient uses).
+ */
 export class CoordinatorService {
+  private readonly sessions = new Set<StatementSession>();
+  /** one immediate per turn flushes every session's results */
+  private readonly flusher = new TurnFlusher();
+
   constructor(
     private readonly runner: StatementRunner,
     /** who the caller is by certificate (user logins) */
@@ -28,7 +42,38 @@ export class CoordinatorService {
         }
         void this.execute(call);
       },
+      Session: (call: SessionCall) => this.session(call),
     });
+  }
+
+  /**
+   * Refuses new statements, waits for the running ones, then ends every Session stream, so that
+   * the server's graceful shutdown can finish.
+   */
+  async drain(): Promise<void> {
+    await this.runner.drain();
+    for (const s of this.sessions) s.drain();
+  }
+
+  private session(call: SessionCall): void {
+    const out = new BatchWriter<StatementReply, StatementReplies>({ write: (message, done) => call.write(message, done) }, this.flusher, (replies) => ({ replies }));
+    let ended = false;
+    const finish = (endTransport: boolean): void => {
+      if (ended) return;
+      ended = true;
+      session.close();
+      this.sessions.delete(session);
+      if (endTransport) call.end();
+    };
+    const session = new StatementSession(out, this.runner, this.peers.identity(call), call.getPeer(), () => finish(true));
+    this.sessions.add(session);
+    call.on('data', (message: StatementCalls__Output) => session.receive(message));
+    // the client went away: its statements are cancelled
+    call.on('cancelled', () => finish(false));
+    call.on('error', () => finish(false));
+    // the client closed its side: no more statements come, the running ones finish
+    call.on('end', () => session.drain());
+    if (this.runner.refusing) session.drain();
   }
 
   private async execute(call: ExecuteCall): Promise<void> {

@@ -57,6 +57,7 @@ export class Coordinator {
     private readonly guard: PolicyGuard,
     private readonly pool: AgentPool,
     private readonly runner: StatementRunner,
+    private readonly service: CoordinatorService,
     /** gRPC health and reflection, metrics */
     readonly probes: DaemonProbes,
     /** the bound host:port */
@@ -112,7 +113,8 @@ export class Coordinator {
           maxResultRows: opts.maxResultRows,
           metrics,
         });
-        new CoordinatorService(runner, PeerPolicy.of(opts.security)).addToServer(server);
+        const service = new CoordinatorService(runner, PeerPolicy.of(opts.security));
+        service.addToServer(server);
         probes.addToServer(server);
         const port = await new Promise<number>((resolve, reject) =>
           server.bindAsync(opts.listen, opts.security.serverCredentials(opts.listen, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
@@ -124,7 +126,7 @@ export class Coordinator {
         // last: a door that cannot bind leaves only what the catch below releases
         const http = opts.httpListen ? await HttpDoor.start({ listen: opts.httpListen, security: opts.security, runner, log: log.child({ service: 'http' }) }) : undefined;
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, guard, pool, runner, probes, address, mysql, http);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, guard, pool, runner, service, probes, address, mysql, http);
       });
     } catch (err) {
       await membership.close();
@@ -144,7 +146,8 @@ export class Coordinator {
     await this.lifecycle.stop(
       async () => {
         this.mysql?.stopAccepting();
-        await this.runner.drain();
+        // statements finish, then the clients' Session streams end
+        await this.service.drain();
         this.mysql?.close();
         await this.http?.close();
         await this.probes.close();

@@ -40,6 +40,8 @@ export class ExecuteSink implements StatementSink {
   stalls = 0;
   private columns: readonly Column[] = [];
   private headerSent = false;
+  /** the header, until the first rows or the end go out with it */
+  private pendingHeader: ExecuteResponse | undefined;
   private block: Row[] = [];
   private blockBytes = 0;
   private flushSoon: NodeJS.Immediate | undefined;
@@ -66,20 +68,21 @@ export class ExecuteSink implements StatementSink {
     return this.unsent + this.blockBytes;
   }
 
+  /**
+   * The header waits for the first rows or the end: a short result's header, rows and end leave
+   * in the same turn, which HTTP/2 sends as one write.
+   */
   header(columns: readonly Column[], format: string | undefined, dialect?: Dialect): void {
     this.columns = columns;
     this.headerSent = true;
-    this.send(
-      {
-        header: {
-          columns: columns.map((c) => ({ name: c.name, type: c.type })),
-          format: format ?? '',
-          dialect: dialect === 'mariadb' ? 'DIALECT_MARIADB' : 'DIALECT_CLICKHOUSE',
-          statement_id: this.statementId,
-        },
+    this.pendingHeader = {
+      header: {
+        columns: columns.map((c) => ({ name: c.name, type: c.type })),
+        format: format ?? '',
+        dialect: dialect === 'mariadb' ? 'DIALECT_MARIADB' : 'DIALECT_CLICKHOUSE',
+        statement_id: this.statementId,
       },
-      0,
-    );
+    };
   }
 
   async rows(rows: readonly (readonly SqlValue[])[]): Promise<void> {
@@ -123,6 +126,8 @@ export class ExecuteSink implements StatementSink {
   private flush(): void {
     if (this.flushSoon) clearImmediate(this.flushSoon);
     this.flushSoon = undefined;
+    if (this.pendingHeader) this.send(this.pendingHeader, 0);
+    this.pendingHeader = undefined;
     if (this.block.length === 0) return;
     const rows = this.block;
     const bytes = this.blockBytes;

@@ -85,36 +85,64 @@ export interface OpenOptions {
 /** Opens one node's stream for a statement; a throw is that node's failure. */
 export type OpenNodeStream<T> = (node: MemberNode, options: OpenOptions) => NodeStream<T>;
 
+/** One node's call while it is open, as the statement's timer sees it. */
+interface OpenCall {
+  answered: boolean;
+  /** ends the call as `failure` (and cancels it) */
+  expire(failure: NodeFailure): void;
+}
+
 /**
  * Calls every member node in parallel and yields their messages merged in arrival order.
  * Every node ends in exactly one terminal event (done, failed or inactive), so a caller that
  * renders terminal events can never drop a node. A consumer that stops iterating early
  * cancels the calls still open.
+ *
+ * The deadlines run on one timer per statement, not one per node: at `firstAnswerMs` every
+ * node that has sent nothing is node_timeout, and at `callDeadlineMs` every call still open is.
  */
 export function fanOut<T>(nodes: readonly MemberNode[], open: OpenNodeStream<T>, opts: FanoutOptions): AsyncIterable<FanoutEvent<T>> {
   const queue = new AsyncQueue<FanoutEvent<T>>();
+  const openCalls = new Set<OpenCall>();
+  let timer: NodeJS.Timeout | undefined;
   let remaining = nodes.length;
   const terminal = (ev: FanoutEvent<T>): void => {
     if (ev.kind === 'failed') opts.metrics?.nodeMissed(ev.node.nodeId, ev.failure.kind);
     else if (ev.kind === 'inactive') opts.metrics?.nodeMissed(ev.node.nodeId, 'node_inactive');
     queue.push(ev);
-    if (--remaining === 0) queue.close();
+    if (--remaining === 0) {
+      queue.close();
+      if (timer) clearTimeout(timer);
+    }
   };
   if (remaining === 0) queue.close();
-  const calls: (() => void)[] = [];
+  const cancels: (() => void)[] = [];
   const flow = new FlowControl(queue, opts.pauseWhenBehind === true);
+  const deadline = Date.now() + opts.callDeadlineMs;
   for (const node of nodes) {
-    const cancel = callNode(node, open, opts, queue, terminal, flow);
-    if (cancel) calls.push(cancel);
+    const call = callNode(node, open, deadline, queue, terminal, flow, openCalls);
+    if (call) cancels.push(call);
+  }
+  if (openCalls.size > 0) {
+    timer = setTimeout(() => {
+      const silent = new NodeFailure('node_timeout', `no answer within ${opts.firstAnswerMs / 1000} s`);
+      for (const c of [...openCalls]) if (!c.answered) c.expire(silent);
+      if (openCalls.size === 0) return;
+      timer = setTimeout(() => {
+        const late = new NodeFailure('node_timeout', 'no answer before the deadline');
+        for (const c of [...openCalls]) c.expire(late);
+      }, Math.max(0, opts.callDeadlineMs - opts.firstAnswerMs));
+    }, opts.firstAnswerMs);
   }
   const cancelAll = (): void => {
-    for (const cancel of calls) cancel();
+    for (const cancel of cancels) cancel();
   };
   const signal = opts.signal;
   if (signal?.aborted) cancelAll();
   else signal?.addEventListener('abort', cancelAll, { once: true });
   return drain(queue, flow, () => {
     signal?.removeEventListener('abort', cancelAll);
+    if (timer) clearTimeout(timer);
     cancelAll();
   });
 }
@@ -134,10 +162,11 @@ async function* drain<T>(queue: AsyncQueue<T>, flow: FlowControl, cleanup: () =>
 function callNode<T>(
   node: MemberNode,
   open: OpenNodeStream<T>,
-  opts: FanoutOptions,
+  deadline: number,
   queue: AsyncQueue<FanoutEvent<T>>,
   terminal: (ev: FanoutEvent<T>) => void,
   flow: FlowControl,
+  openCalls: Set<OpenCall>,
 ): (() => void) | undefined {
   if (!node.active) {
     terminal({ kind: 'inactive', node });
@@ -145,30 +174,30 @@ function callNode<T>(
   }
   let stream: NodeStream<T>;
   try {
-    stream = open(node, { deadline: Date.now() + opts.callDeadlineMs });
+    stream = open(node, { deadline });
   } catch (err) {
     terminal({ kind: 'failed', node, failure: toNodeFailure(err) });
     return undefined;
   }
   let settled = false;
-  let answered = false;
   const settle = (ev: FanoutEvent<T>): void => {
     if (settled) return;
     settled = true;
-    clearTimeout(firstAnswer);
+    openCalls.delete(call);
     flow.ended(stream);
     terminal(ev);
   };
-  const firstAnswer = setTimeout(() => {
-    settle({ kind: 'failed', node, failure: new NodeFailure('node_timeout', `no answer within ${opts.firstAnswerMs / 1000} s`) });
-    stream.cancel();
-  }, opts.firstAnswerMs);
+  const call: OpenCall = {
+    answered: false,
+    expire(failure) {
+      settle({ kind: 'failed', node, failure });
+      stream.cancel();
+    },
+  };
+  openCalls.add(call);
   stream.on('data', (message: T) => {
     if (settled) return;
-    if (!answered) {
-      answered = true;
-      clearTimeout(firstAnswer);
-    }
+    call.answered = true;
     queue.push({ kind: 'message', node, message });
     flow.received(stream);
   });

@@ -1,4 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import { quellProto } from '../proto/load';
 import type { KillResponse } from '../proto/generated/quell/v1/KillResponse';
 import type { ScanRequest__Output } from '../proto/generated/quell/v1/ScanRequest';
@@ -16,6 +17,13 @@ import type { QuellError } from '../errors/quell-error';
 import type { Row } from '../proto/generated/quell/v1/Row';
 import { formatIdentity } from '../common/identity';
 import type { KillRecorder } from './kill-record';
+import type { SessionRequest__Output } from '../proto/generated/quell/v1/SessionRequest';
+import type { SessionResponse } from '../proto/generated/quell/v1/SessionResponse';
+import type { SessionReply } from '../proto/generated/quell/v1/SessionReply';
+import { TurnFlusher } from '../common/turn-flusher';
+import type { RowWriter } from './served-table';
+import { BatchWriter } from '../common/batch-writer';
+import { SessionStream, type SessionHandlers } from './session-stream';
 
 /** The tables this node serves: its own (workloads) or a database server's (backend). */
 export interface ServedTables {
@@ -46,6 +54,15 @@ export class NodeAgentService {
   /** Kill and Scan calls answered, in Info: shows which nodes a routed statement reached */
   private killsServed = 0;
   private scansServed = 0;
+  /** the coordinators' open Session streams */
+  private readonly sessions = new Set<SessionStream>();
+  /** one immediate per turn flushes every session's replies */
+  private readonly flusher = new TurnFlusher();
+  private draining = false;
+  private readonly handlers: SessionHandlers = {
+    kill: (req, sink, coordinator) => this.runKill(req, sink, coordinator),
+    scan: (req, write) => this.runScan(req, write),
+  };
 
   constructor(
     served: ServedTables,
@@ -76,6 +93,11 @@ export class NodeAgentService {
         if (refused) call.emit('error', toServiceError(refused));
         else void this.kill(call);
       },
+      Session: (call: grpc.ServerDuplexStream<SessionRequest__Output, SessionResponse>) => {
+        const refused = this.refusal(call, 'Session');
+        if (refused) call.emit('error', toServiceError(refused));
+        else this.session(call);
+      },
       Info: (call: grpc.ServerUnaryCall<unknown, InfoResponse>, done: grpc.sendUnaryData<InfoResponse>) => {
         const refused = this.refusal(call, 'Info');
         if (refused) {
@@ -95,20 +117,70 @@ export class NodeAgentService {
     });
   }
 
+  /**
+   * Shutting down: sessions take no new calls (they fail as unreachable, not started) and end
+   * once their calls in flight are done, so that the server's graceful shutdown can finish.
+   */
+  drain(): void {
+    this.draining = true;
+    for (const s of this.sessions) s.drain();
+  }
+
   /** A refused caller is logged by its address only: what it sent is not trusted enough to log. */
-  private refusal(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, rpc: string): QuellError | undefined {
+  private refusal(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, rpc: string): QuellError | undefined {
     const refused = this.peers.refusal(call, ['coordinator'], rpc);
     if (refused) this.log.warn({ peer: call.getPeer(), rpc, err: refused.message }, 'call refused');
     return refused;
   }
 
+  /** One coordinator's multiplexed stream: its calls run on the same code as Scan and Kill. */
+  private session(call: grpc.ServerDuplexStream<SessionRequest__Output, SessionResponse>): void {
+    const peer = this.peers.identity(call);
+    const out = new BatchWriter<SessionReply, SessionResponse>({ write: (message, done) => call.write(message, done) }, this.flusher, (replies) => ({ replies }));
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      session.close();
+      this.sessions.delete(session);
+      call.end();
+    };
+    const session = new SessionStream(out, this.handlers, peer ? formatIdentity(peer) : call.getPeer(), this.log, end);
+    this.sessions.add(session);
+    // headers at once: the coordinator knows the stream is taken before any statement needs it
+    call.sendMetadata(new Metadata());
+    call.on('data', (message: SessionRequest__Output) => session.receive(message));
+    // the coordinator closed its side or went away: every call of the session stops
+    const gone = (): void => {
+      if (ended) return;
+      ended = true;
+      session.close();
+      this.sessions.delete(session);
+    };
+    call.on('cancelled', gone);
+    call.on('error', gone);
+    call.on('end', end);
+    if (this.draining) session.drain();
+  }
+
+  private async runScan(req: ScanRequest__Output, write: RowWriter): Promise<void> {
+    this.scansServed++;
+    const served = this.byTable[req.table];
+    if (!served) throw chError('UNKNOWN_TABLE', `Table ${req.table} is not served by this agent`);
+    await served.scan(req, write);
+  }
+
+  private async runKill(req: KillRequest__Output, sink: KillSink, coordinator: string): Promise<void> {
+    this.killsServed++;
+    const served = this.byTarget[req.target];
+    if (!served) throw chError('BAD_ARGUMENTS', `Kill target ${req.target} is not served by this agent`);
+    await served.kill(req, sink, { recorder: this.recorder, coordinator });
+  }
+
   private async scan(call: grpc.ServerWritableStream<ScanRequest__Output, ScanResponse>): Promise<void> {
     const req = call.request;
-    this.scansServed++;
     try {
-      const served = this.byTable[req.table];
-      if (!served) throw chError('UNKNOWN_TABLE', `Table ${req.table} is not served by this agent`);
-      await served.scan(req, (rows: Row[]) => {
+      await this.runScan(req, (rows: Row[]) => {
         if (call.cancelled) throw chError('QUERY_WAS_CANCELLED', 'the coordinator cancelled the scan');
         return call.write({ rows }) ? undefined : drained(call);
       });
@@ -122,28 +194,24 @@ export class NodeAgentService {
 
   private async kill(call: grpc.ServerWritableStream<KillRequest__Output, KillResponse>): Promise<void> {
     const req = call.request;
-    this.killsServed++;
-    let closed = false;
-    call.on('cancelled', () => {
-      closed = true;
-    });
+    const stop = new AbortController();
+    call.on('cancelled', () => stop.abort());
     const sink: KillSink = {
       write: (msg: KillResponse) => {
-        if (!closed) call.write(msg);
+        if (!stop.signal.aborted) call.write(msg);
       },
       get closed() {
-        return closed;
+        return stop.signal.aborted;
       },
+      signal: stop.signal,
     };
     try {
-      const served = this.byTarget[req.target];
-      if (!served) throw chError('BAD_ARGUMENTS', `Kill target ${req.target} is not served by this agent`);
       const peer = this.peers.identity(call);
-      await served.kill(req, sink, { recorder: this.recorder, coordinator: peer ? formatIdentity(peer) : call.getPeer() });
-      if (!closed) call.end();
+      await this.runKill(req, sink, peer ? formatIdentity(peer) : call.getPeer());
+      if (!stop.signal.aborted) call.end();
     } catch (err) {
       this.log.warn({ err, statement_id: req.statement_id }, 'kill refused');
-      if (!closed) call.emit('error', toServiceError(err));
+      if (!stop.signal.aborted) call.emit('error', toServiceError(err));
     }
   }
 }

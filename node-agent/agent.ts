@@ -80,6 +80,7 @@ interface AgentParts {
   readonly killPolicies: KillPolicies;
   readonly membership: AgentMembership;
   readonly killLog: KillLog;
+  readonly agentService: NodeAgentService;
   /** gRPC health and reflection, the metrics endpoint */
   readonly probes: DaemonProbes;
   /** present with --metrics-listen */
@@ -169,11 +170,13 @@ export class NodeAgent {
   async stop(): Promise<void> {
     await this.lifecycle.stop(
       async () => {
-        const { durableKills, killPolicies, membership, workloads, server, socketServer, etcd, killLog } = this.parts;
+        const { durableKills, killPolicies, membership, workloads, server, socketServer, etcd, killLog, agentService } = this.parts;
         await Promise.all([durableKills.close(), killPolicies.close()]);
         await membership.leave();
         workloads.closeAll();
         await this.parts.probes.close();
+        // coordinators' session streams end once their calls are done: the server can drain
+        agentService.drain();
         const drain = (s: grpc.Server): Promise<void> => new Promise((resolve) => s.tryShutdown(() => resolve()));
         await Promise.all([drain(server), socketServer ? drain(socketServer) : undefined]);
         // after the drain: the last kills' entries are committed
@@ -273,7 +276,7 @@ function wire(
   };
   // policies act on the same tables, through the same kill path, as KILL statements
   const killPolicies = new KillPolicies({ etcd, node, tables: served, recorder: killLog, log: log.child({ service: 'kill-policies' }) });
-  new NodeAgentService(
+  const agentService = new NodeAgentService(
     { ...served, killLog: killLogTable(killLog, node, ctx) },
     () => table.size,
     node,
@@ -281,7 +284,8 @@ function wire(
     log.child({ service: 'node-agent' }),
     peers,
     killLog,
-  ).addToServer(server);
+  );
+  agentService.addToServer(server);
   const membership = new AgentMembership(
     etcd,
     opts.etcd,
@@ -299,5 +303,5 @@ function wire(
   const tables: TableSizes = backend ? {} : { processes: () => table.size, mutations: () => mutations.size, connections: () => connections.size };
   const metrics = Metrics && new Metrics(tables, membership, () => probes.serving);
   metrics?.watchKillLog(() => killLog.stats());
-  return { node, server, socketServer, etcd, workloads, durableKills, killPolicies, membership, killLog, probes, metrics };
+  return { node, server, socketServer, etcd, workloads, durableKills, killPolicies, membership, killLog, agentService, probes, metrics };
 }

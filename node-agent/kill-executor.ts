@@ -12,6 +12,8 @@ export type CancelOutcome = boolean | { readonly cantCancel: string };
 export interface KillSink {
   write(msg: KillResponse): void;
   readonly closed: boolean;
+  /** aborted when the coordinator cancels the call: a SYNC wait ends then, not at its deadline */
+  readonly signal?: AbortSignal;
 }
 
 /** One row a scan reads or a kill acts on, with the key that names it while it lasts. */
@@ -179,7 +181,7 @@ export async function executeKill<R, C extends Candidate<R>>(
     else now.push({ c, status: 'KILL_STATUS_CANT_CANCEL', error: outcome.cantCancel });
   });
   await settle(now);
-  if (waiting.length > 0) await waitForEnds(waiting, subject, req.sync_timeout_ms, settle);
+  if (waiting.length > 0) await waitForEnds(waiting, subject, req.sync_timeout_ms, settle, sink.signal);
 }
 
 /** The request came too late: the coordinator has already reported this node as timed out. */
@@ -216,13 +218,19 @@ async function waitForEnds<R, C extends Candidate<R>>(
   subject: KillSubject<R, C>,
   timeoutMs: number,
   settle: (rows: readonly Outcome<C>[]) => Promise<void>,
+  cancelled?: AbortSignal,
 ): Promise<void> {
   const left = new Set(pending);
   const settling: Promise<void>[] = [];
   const stop = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  let onCancel: (() => void) | undefined;
+  // the deadline, or the coordinator cancelling the call: the rest read waiting (in the kill log)
   const deadline = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, timeoutMs);
+    onCancel = () => resolve();
+    if (cancelled?.aborted) resolve();
+    else cancelled?.addEventListener('abort', onCancel, { once: true });
   });
   const ends = pending.map((c) =>
     subject.whenGone(c, stop.signal).then(() => {
@@ -231,6 +239,7 @@ async function waitForEnds<R, C extends Candidate<R>>(
   );
   await Promise.race([Promise.all(ends), deadline]);
   if (timer) clearTimeout(timer);
+  if (onCancel) cancelled?.removeEventListener('abort', onCancel);
   stop.abort();
   settling.push(settle([...left].map((c) => ({ c, status: 'KILL_STATUS_WAITING' as const, error: '' }))));
   left.clear();

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { TLSSocket } from 'node:tls';
 import mysql from 'mysql2/promise';
 import { freePort, spawnChild, type Child } from '../../common/child-processes';
-import { TestCluster, eventsOf } from './harness';
+import { TestCluster, eventsOf, sleep } from './harness';
 
 // Issue 12, item 1: the MySQL protocol door (--mysql-listen) against a real cluster, driven by
 // the stock `mariadb` client and by mysql2, over TLS (the protocol's SSL upgrade).
@@ -256,6 +256,12 @@ test('SHOW WARNINGS lists what quell warned about: a member that could not answe
   // a member of another cluster, so that the statements of the tests above see only c3
   const n4 = await c.addAgent('n4', 'side');
   await n4.child.stop('SIGTERM', 3_000);
+  // the coordinator's view learns of the revoked lease from its etcd watch: wait for it (bounded)
+  for (let i = 0; i < 100; i++) {
+    const r = await c.query("SELECT node_id FROM system.clusters WHERE cluster = 'side' AND is_active = 1");
+    if (r.rows.length === 0) break;
+    await sleep(50);
+  }
   const conn = await connect('admin', 'adminpw');
   try {
     const [rows] = await conn.query("SELECT query_id FROM clusterAllReplicas('side', system.processes)");

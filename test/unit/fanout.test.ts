@@ -84,12 +84,12 @@ test('each call carries its deadline', () => {
 
 test('first-answer timeout: a silent node is node_timeout and its call is cancelled; an answering node is not', async (t) => {
   useFakeTimers(t);
-  const { events, stream } = start([node('n1'), node('n2')], { firstAnswerMs: 2000 });
+  const { events, stream } = start([node('n1'), node('n2')], { firstAnswerMs: 2000, callDeadlineMs: 60_000 });
   stream('n1').emit('data', 'plan');
   t.mock.timers.tick(2000);
   assert.equal(stream('n2').cancels, 1);
   assert.equal(stream('n1').cancels, 0);
-  t.mock.timers.tick(60_000);
+  t.mock.timers.tick(50_000);
   stream('n1').emit('data', 'late row');
   stream('n1').emit('end');
   assert.deepEqual(await collect(events), ['n1 plan', 'n2 node_timeout: no answer within 2 s', 'n1 late row', 'n1 done']);
@@ -162,4 +162,31 @@ test('every node ends in exactly one terminal event, and nothing of it follows t
   stream('n4').emit('end');
   stream('n3').emit('end');
   assert.deepEqual(await collect(events), ['n1 done', 'n2 node_unreachable: stream reset', 'n3 x', 'n4 node_timeout: no answer within 1 s', 'n3 done']);
+});
+
+test('call deadline: a node that answered but is still open at callDeadlineMs is node_timeout and its call is cancelled', async (t) => {
+  useFakeTimers(t);
+  const { events, stream } = start([node('n1'), node('n2'), node('n3')], { firstAnswerMs: 1000, callDeadlineMs: 3000 });
+  stream('n1').emit('data', 'plan');
+  stream('n2').emit('data', 'plan');
+  stream('n2').emit('end');
+  t.mock.timers.tick(1000);
+  assert.deepEqual([stream('n1').cancels, stream('n2').cancels, stream('n3').cancels], [0, 0, 1]);
+  t.mock.timers.tick(2000);
+  assert.deepEqual([stream('n1').cancels, stream('n2').cancels, stream('n3').cancels], [1, 0, 1]);
+  assert.deepEqual(await collect(events), ['n1 plan', 'n2 plan', 'n2 done', 'n3 node_timeout: no answer within 1 s', 'n1 node_timeout: no answer before the deadline']);
+});
+
+test('one timer per statement, whatever the number of nodes', (t) => {
+  const timers: unknown[] = [];
+  const real = globalThis.setTimeout;
+  t.mock.method(globalThis, 'setTimeout', (fn: () => void, ms: number) => {
+    const h = real(fn, ms);
+    timers.push(h);
+    return h;
+  });
+  const nodes = Array.from({ length: 50 }, (_, i) => node(`n${i + 1}`));
+  const { stream } = start(nodes, { firstAnswerMs: 60_000, callDeadlineMs: 120_000 });
+  assert.equal(timers.length, 1);
+  for (const n of nodes) stream(n.nodeId).emit('end');
 });

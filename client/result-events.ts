@@ -1,0 +1,55 @@
+import * as grpc from '@grpc/grpc-js';
+import { decodeColumns, decodeRow } from '../proto/codec';
+import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
+import { remoteQuellError, transportReason } from '../common/rpc-status';
+import { chError, QuellError, type Dialect } from '../errors/quell-error';
+import type { Column, SqlValue } from '../sql/types';
+
+/** What a statement's result stream yields, whichever call carried it (Execute or Session). */
+export type ResultEvent =
+  | { readonly kind: 'header'; readonly columns: Column[]; readonly format: string | undefined; readonly dialect: Dialect; readonly statementId: string }
+  | { readonly kind: 'rows'; readonly rows: SqlValue[][] }
+  | { readonly kind: 'end'; readonly rows: number; readonly elapsedSeconds: number; readonly affectedRows: number; readonly warnings: string[] };
+
+/** A result event, or the failure that ends the result. */
+export type Item = ResultEvent | QuellError;
+
+/**
+ * Sends a statement to one coordinator. Resolves with its result stream once anything came
+ * back, or with the reason when the call failed before the statement started.
+ */
+export type Attempt = { readonly results: AsyncIterable<Item> } | { readonly reason: string; readonly refused: QuellError | undefined };
+
+export function toEvent(msg: ExecuteResponse__Output): ResultEvent | QuellError | undefined {
+  if (msg.header) {
+    return {
+      kind: 'header',
+      columns: decodeColumns(msg.header.columns),
+      format: msg.header.format || undefined,
+      dialect: msg.header.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse',
+      statementId: msg.header.statement_id,
+    };
+  }
+  if (msg.rows) return { kind: 'rows', rows: msg.rows.rows.map(decodeRow) };
+  if (msg.end) {
+    const e = msg.end.error;
+    if (e) return new QuellError(e.code, e.name, e.message, e.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse');
+    return {
+      kind: 'end',
+      rows: Number(msg.end.rows),
+      elapsedSeconds: msg.end.elapsed_seconds,
+      affectedRows: Number(msg.end.affected_rows),
+      warnings: msg.end.warnings,
+    };
+  }
+  return undefined;
+}
+
+export function transportError(err: grpc.ServiceError, address: string): QuellError {
+  const remote = remoteQuellError(err);
+  if (remote) return remote;
+  if (err.code === grpc.status.UNAVAILABLE) return chError('NETWORK_ERROR', `cannot reach the coordinator at ${address}: ${transportReason(err.details)}`, true);
+  if (err.code === grpc.status.CANCELLED) return chError('QUERY_WAS_CANCELLED', 'statement cancelled');
+  if (err.code === grpc.status.RESOURCE_EXHAUSTED) return chError('SYNTAX_ERROR', `Max query size exceeded: ${err.details}`);
+  return chError('NETWORK_ERROR', `coordinator at ${address} failed the call: ${err.details}`, true);
+}

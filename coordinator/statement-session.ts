@@ -1,0 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import type { BatchWriter } from '../common/batch-writer';
+import type { Identity } from '../common/identity';
+import type { ExecuteRequest__Output } from '../proto/generated/quell/v1/ExecuteRequest';
+import type { ExecuteResponse } from '../proto/generated/quell/v1/ExecuteResponse';
+import type { StatementCalls__Output } from '../proto/generated/quell/v1/StatementCalls';
+import type { StatementReplies } from '../proto/generated/quell/v1/StatementReplies';
+import type { StatementReply } from '../proto/generated/quell/v1/StatementReply';
+import { rowsBytes } from '../proto/wire-size';
+import { ExecuteSink, type ResponseStream } from './execute-sink';
+import { StatementRunner } from './statement-runner';
+
+export type StatementWriter = BatchWriter<StatementReply, StatementReplies>;
+
+/**
+ * One statement's result on a shared Session stream, as its ExecuteSink writes it. A row block
+ * counts as taken only when the client credits it, so the sink's flow control (at most 4 MiB
+ * its client has not taken) holds per statement: one slow reader stalls only its own
+ * statement. The stream's own buffer past its bound stalls them all, as one client's
+ * connection should.
+ */
+class TaggedResponses implements ResponseStream {
+  /** row blocks sent and not yet credited, oldest first */
+  private readonly uncredited: (() => void)[] = [];
+  private onDrain: (() => void) | undefined;
+  private waitingForRoom = false;
+
+  constructor(
+    private readonly tag: number,
+    private readonly out: StatementWriter,
+  ) {}
+
+  write(response: ExecuteResponse, done: () => void): boolean {
+    if (response.rows) {
+      this.uncredited.push(done);
+      this.out.add({ tag: this.tag, response }, rowsBytes(response.rows.rows ?? []) + 16);
+    } else {
+      this.out.add({ tag: this.tag, response }, 256, done);
+    }
+    if (this.out.hasRoom) return true;
+    this.awaitRoom();
+    return false;
+  }
+
+  on(event: 'drain', listener: () => void): this {
+    this.onDrain = listener;
+    return this;
+  }
+
+  credit(blocks: number): void {
+    for (let i = 0; i < blocks; i++) this.uncredited.shift()?.();
+  }
+
+  private awaitRoom(): void {
+    if (this.waitingForRoom) return;
+    this.waitingForRoom = true;
+    const check = (): void => {
+      if (!this.out.hasRoom) {
+        void this.out.nextChange().then(check);
+        return;
+      }
+      this.waitingForRoom = false;
+      this.onDrain?.();
+    };
+    void this.out.nextChange().then(check);
+  }
+}
+
+interface Running {
+  readonly abort: AbortController;
+  readonly responses: TaggedResponses;
+}
+
+/**
+ * The coordinator's side of one client's Session stream: each tagged ExecuteRequest runs on the
+ * shared statement path exactly as an Execute call does, and its Header, Rows and End go back
+ * tagged, gathered per turn with the other statements' by the BatchWriter.
+ */
+export class StatementSession {
+  private readonly running = new Map<number, Running>();
+  private ending = false;
+  private closed = false;
+
+  constructor(
+    private readonly out: StatementWriter,
+    private readonly runner: StatementRunner,
+    /** the client's verified certificate identity */
+    private readonly peer: Identity | undefined,
+    /** the client's address as the transport saw it */
+    private readonly address: string,
+    /** ends the transport (the coordinator is shutting down and nothing runs) */
+    private readonly end: () => void,
+  ) {}
+
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  receive(message: StatementCalls__Output): void {
+    for (const call of message.calls) {
+      if (call.kind === 'execute' && call.execute) this.start(call.tag, call.execute);
+      else if (call.kind === 'cancel') this.running.get(call.tag)?.abort.abort();
+      else if (call.kind === 'credit') this.running.get(call.tag)?.responses.credit(call.credit ?? 0);
+    }
+  }
+
+  /** The coordinator is draining: the stream ends once its statements have. */
+  drain(): void {
+    this.ending = true;
+    this.endIfIdle();
+  }
+
+  /** The client went away: its statements are cancelled. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const r of this.running.values()) r.abort.abort();
+    this.running.clear();
+    this.out.close();
+  }
+
+  private start(tag: number, req: ExecuteRequest__Output): void {
+    if (this.closed || this.running.has(tag)) return;
+    if (this.runner.refusing || this.ending) {
+      // marked as not started: a client with several coordinators moves on to the next
+      const e = StatementRunner.shuttingDown();
+      const end = { error: { code: e.code, name: e.errorName, message: e.message, dialect: 'DIALECT_CLICKHOUSE' as const }, rows: '0', elapsed_seconds: 0, affected_rows: '0', warnings: [] };
+      this.out.add({ tag, response: { end }, not_started: true }, 256);
+      return;
+    }
+    const abort = new AbortController();
+    const responses = new TaggedResponses(tag, this.out);
+    this.running.set(tag, { abort, responses });
+    const statementId = req.statement_id || randomUUID();
+    const sink = new ExecuteSink(responses, statementId, abort.signal);
+    void this.runner
+      .run(
+        {
+          sql: req.sql,
+          statementId,
+          dialect: req.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse',
+          user: req.user,
+          password: req.password,
+          peer: this.peer,
+          address: this.address,
+          signal: abort.signal,
+        },
+        sink,
+      )
+      .finally(() => {
+        this.running.delete(tag);
+        this.endIfIdle();
+      });
+  }
+
+  private endIfIdle(): void {
+    if (!this.ending || this.closed || this.running.size > 0) return;
+    this.out.flush();
+    this.end();
+  }
+}
