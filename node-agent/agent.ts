@@ -253,6 +253,7 @@ function wire(
     mutations,
     filterFor: (where) => sources.mutations.filters.get(where),
     backend,
+    recorder: killLog,
     log: log.child({ service: 'durable-kills' }),
   });
   const workloads = new WorkloadService(

@@ -10,6 +10,8 @@ import type { MutationHooks } from './workload-service';
 import type { NodeIdentity } from './node-identity';
 import type { Backend } from './backends/backend';
 import { errorText } from '../errors/error-text';
+import type { KillRecorder } from './kill-record';
+import type { KillLogEntry } from './kill-log';
 
 /** how often a backend agent looks for server mutations that a pending durable kill names */
 const BACKEND_POLL_MS = 2_000;
@@ -23,6 +25,8 @@ export interface DurableKillsOptions {
   readonly filterFor: (where: string) => (r: MutationRow) => boolean;
   /** the server this agent fronts: its mutations are polled, since nobody registers them */
   readonly backend?: Backend;
+  /** the node's kill log: a durable kill is logged before it is carried out, like any other */
+  readonly recorder: KillRecorder;
   readonly log: Logger;
 }
 
@@ -78,9 +82,43 @@ export class DurableKills implements MutationHooks {
         this.o.log.warn({ kill_id: intent.id, err: errorText(err) }, 'could not record a durable kill; not applied');
         continue;
       }
+      if (!(await this.logged(intent, rec.row))) return;
       this.o.log.info({ kill_id: intent.id, mutation_id: rec.row.mutation_id }, 'durable mutation kill applied');
       this.o.mutations.cancel(rec);
       return;
+    }
+  }
+
+  /**
+   * Appends the kill-log entry of a durable kill about to be carried out (mode ASYNC, as the
+   * KILL MUTATION that queued it; its statement id is the queued kill's id). False, with a
+   * warning, when the log cannot take it: then the kill is not carried out.
+   */
+  private async logged(intent: KillIntent, m: MutationRow): Promise<boolean> {
+    const entry: KillLogEntry = {
+      event_time: Math.floor(Date.now() / 1000),
+      statement_id: intent.id,
+      user: intent.user,
+      client: '',
+      coordinator: '',
+      target: 'MUTATION',
+      mode: 'ASYNC',
+      condition: intent.where,
+      query_id: '',
+      mutation_id: m.mutation_id,
+      thread_id: 0,
+      process_user: '',
+      query: m.command,
+      kill_status: 'waiting',
+      error: `queued kill ${intent.id} applied when the node returned`,
+      policy: '',
+    };
+    try {
+      await this.o.recorder.append([entry]);
+      return true;
+    } catch (err) {
+      this.o.log.warn({ kill_id: intent.id, mutation_id: m.mutation_id, err: errorText(err) }, 'durable mutation kill not carried out: it could not be logged');
+      return false;
     }
   }
 
@@ -97,6 +135,7 @@ export class DurableKills implements MutationHooks {
       for (const intent of this.intents.matching(m.row)) {
         try {
           if (!(await this.intents.claim(intent, m.row))) continue;
+          if (!(await this.logged(intent, m.row))) break;
           const result = await m.kill();
           this.o.log.info({ kill_id: intent.id, mutation_id: m.row.mutation_id, status: result.status }, 'durable mutation kill applied to the server');
         } catch (err) {
