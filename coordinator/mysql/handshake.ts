@@ -76,7 +76,7 @@ export function parseHandshakeResponse(payload: Buffer, serverCapabilities: numb
   const caps = clientCaps & serverCapabilities;
   r.u32(); // max packet size: the server's limit is its own
   const charset = r.u8();
-  r.skip(23);
+  r.skipBytes(23);
   const common = { capabilities: caps, charset, user: '', authResponse: Buffer.alloc(0), database: undefined, plugin: '' };
   if (payload.length === FIXED_PART) {
     if ((clientCaps & CLIENT.SSL) === 0) throw new MalformedPacket('a handshake response without a user name');

@@ -166,7 +166,7 @@ export class PayloadReader {
     return this.take(4).readUInt32LE();
   }
 
-  skip(n: number): void {
+  skipBytes(n: number): void {
     this.take(n);
   }
 

@@ -105,7 +105,7 @@ async function tlsSession(): Promise<{ secure: tls.TLSSocket; reader: Reader; sc
   r.nulString();
   assert.ok(r.u32() > 0, 'a connection id');
   const first = r.bytes(8);
-  r.skip(1 + 2 + 1 + 2 + 2 + 1 + 10);
+  r.skipBytes(1 + 2 + 1 + 2 + 2 + 1 + 10);
   const scramble = Buffer.concat([first, r.bytes(12)]);
   const sslRequest = Buffer.concat(encodeFrames(fixedPart().build(), 1).frames);
   const secure = tls.connect({ socket: new OneSegment(socket, sslRequest), ca, checkServerIdentity: () => undefined });

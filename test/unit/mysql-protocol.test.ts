@@ -81,15 +81,15 @@ test('greeting: protocol 10, version, connection id, the scramble in two parts a
   assert.equal(r.nulString(), 'v');
   assert.equal(r.u32(), 77);
   const first = r.bytes(8);
-  r.skip(1);
+  r.skipBytes(1);
   const low = r.u16();
-  r.skip(3);
+  r.skipBytes(3);
   const caps = low | (r.u16() << 16);
   assert.ok(caps & CLIENT.SSL && caps & CLIENT.PLUGIN_AUTH);
   assert.equal(r.u8(), 21);
-  r.skip(10);
+  r.skipBytes(10);
   assert.deepEqual(Buffer.concat([first, r.bytes(12)]), scramble);
-  r.skip(1);
+  r.skipBytes(1);
   assert.equal(r.nulString(), 'mysql_native_password');
 });
 
