@@ -92,6 +92,10 @@ export function etcdUnavailable(hosts: readonly string[], err: unknown): QuellEr
   if (err instanceof EtcdPermissionDeniedError) {
     return chError('ACCESS_DENIED', `${where} denied the request: ${said} (the etcd user needs the role the README gives for this daemon on /quell/v1/)`);
   }
+  // the client's breaker stops calling an etcd whose last calls failed; say so, not the breaker's words
+  if ((err as { isBrokenCircuitError?: boolean } | null)?.isBrokenCircuitError === true) {
+    return chError('ALL_CONNECTION_TRIES_FAILED', `${where} is unreachable: its last calls failed (down, partitioned or without quorum); calls are tried again within ${BACKOFF_MAX_MS / 1000} s`, true);
+  }
   const why = transportReason(errorText(err));
   // a refused TLS handshake (no or untrusted client certificate, wrong CA) reaches gRPC without its reason
   const tls = hosts.some((h) => h.startsWith('https://')) && /No connection established/.test(why) ? '; the TLS handshake may have failed: check --etcd-ca, --etcd-cert and --etcd-key' : '';

@@ -78,6 +78,8 @@ export async function runAgent(argv: string[]): Promise<number> {
   // an agent given another node's certificate would fail every coordinator's identity check
   security.requireOwnIdentity(identities.agent(opts.nodeId, security.trustDomain));
   const agent = await NodeAgent.create(opts);
+  // signal handlers first: a SIGTERM right after the ready line still stops the agent cleanly
+  const stopped = untilSignal(() => agent.stop());
   announce({ event: 'ready', role: 'agent', node_id: agent.node.nodeId, address: agent.node.address, metrics: agent.probes.metricsUrl });
-  return untilSignal(() => agent.stop());
+  return stopped;
 }

@@ -48,6 +48,8 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     ...(coordinator.httpAddress ? { http_address: coordinator.httpAddress } : {}),
     ...(coordinator.mysqlAddress ? { mysql_address: coordinator.mysqlAddress } : {}),
   };
+  // signal handlers first: a SIGTERM right after the ready line still drains the coordinator
+  const stopped = untilSignal(() => coordinator.stop());
   announce({ event: 'ready', role: 'coordinator', address: coordinator.address, metrics: coordinator.probes.metricsUrl, ...doors });
-  return untilSignal(() => coordinator.stop());
+  return stopped;
 }

@@ -1,3 +1,4 @@
+import { BrokenCircuitError } from 'cockatiel';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EtcdAuthenticationFailedError, EtcdPermissionDeniedError } from 'etcd3';
@@ -43,4 +44,12 @@ test('etcd errors: refused credentials, denied permissions and an unreachable et
   const down = etcdUnavailable(['http://127.0.0.1:9'], new Error('14 UNAVAILABLE: No connection established. Last error: connect ECONNREFUSED 127.0.0.1:9.'));
   assert.equal(down.message, 'etcd at http://127.0.0.1:9 is unreachable: connect ECONNREFUSED 127.0.0.1:9');
   assert.equal(down.retryable, true);
+});
+
+test("etcd's open circuit breaker reads as an unreachable etcd, not as the breaker's words", () => {
+  const broken = etcdUnavailable(['http://127.0.0.1:9'], new BrokenCircuitError());
+  assert.equal(broken.errorName, 'ALL_CONNECTION_TRIES_FAILED');
+  assert.equal(broken.retryable, true);
+  assert.equal(broken.message, 'etcd at http://127.0.0.1:9 is unreachable: its last calls failed (down, partitioned or without quorum); calls are tried again within 1 s');
+  assert.doesNotMatch(broken.message, /circuit breaker/);
 });
