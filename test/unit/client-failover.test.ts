@@ -41,7 +41,7 @@ after(() => {
   coordinatorTls.close();
 });
 
-async function fakeCoordinator(answer: (call: Call) => void): Promise<FakeCoordinator> {
+async function fakeCoordinator(answer: (call: Call) => void, port = 0): Promise<FakeCoordinator> {
   const server = new grpc.Server();
   const received: string[] = [];
   server.addService(quellProto().coordinator.quell.v1.Coordinator.service, {
@@ -50,10 +50,10 @@ async function fakeCoordinator(answer: (call: Call) => void): Promise<FakeCoordi
       answer(call);
     },
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', coordinatorTls.serverCredentials('127.0.0.1:0', 'request'), (err, p) => (err ? reject(err) : resolve(p))),
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, coordinatorTls.serverCredentials(`127.0.0.1:${port}`, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  const fake = { address: `127.0.0.1:${port}`, received, stop: () => server.forceShutdown() };
+  const fake = { address: `127.0.0.1:${bound}`, received, stop: () => server.forceShutdown() };
   servers.push(fake);
   return fake;
 }
@@ -84,6 +84,16 @@ test('a coordinator that cannot be reached is skipped; the next one runs the sta
   assert.equal(c.address, b.address);
   await c.query('SELECT 2');
   assert.deepEqual(b.received, ['SELECT 1', 'SELECT 2']);
+});
+
+test('a long-lived client whose coordinator comes back at its address runs the next statement there, not failing on the outage\'s last error', async () => {
+  const port = await freePort();
+  const c = client([`127.0.0.1:${port}`]);
+  await assert.rejects(c.query('SELECT 1'), (e: unknown) => e instanceof QuellError && e.errorName === 'NETWORK_ERROR');
+  // grpc-js keeps the channel failed until a background retry connects: the statement waits for that retry
+  const back = await fakeCoordinator(answering('back'), port);
+  assert.deepEqual((await c.query('SELECT 2')).rows, [['back']]);
+  assert.deepEqual(back.received, ['SELECT 2']);
 });
 
 test('the CLI form `a,b,c` is the same list', async () => {
