@@ -165,7 +165,7 @@ test('a stream cut mid-statement fails exactly the calls in flight on it: n2 rea
   }
 });
 
-test('an agent SIGKILLed mid-statement and restarted: in-flight statements read node_unreachable, statements meanwhile a node row, and after the restart its rows', async () => {
+test('an agent restarted, after a SIGKILL mid-statement and gracefully: in-flight statements read node_unreachable, statements meanwhile a node row, and after the restart its rows', async () => {
   const port = await freePort();
   const n2Args = ['--listen', `127.0.0.1:${port}`];
   await withCluster({ leaseTtlSeconds: TTL, agentArgs: (n) => (n === 'n2' ? n2Args : []) }, async (c) => {
@@ -194,6 +194,43 @@ test('an agent SIGKILLed mid-statement and restarted: in-flight statements read 
     await restart;
     await startFreeSims(c, ['n2']);
     await pollStatements(client, FREE_TEST, (rows) => expectN2(rows, [...N2_DOWN, [], ...N2_UP]), (rows) => rows.includes('n2 free-n2-1 unknown_status'), 'the restarted n2 answered');
+    for (let i = 0; i < 3; i++) assert.deepEqual(lines(await client.query(FREE_TEST)), FREE_ROWS);
+
+    // a graceful restart (SIGTERM: the agent leaves etcd, then drains), with statements in flight
+    // on its stream and others sent all along beside it
+    const term = await holdKills(c, client, 'term');
+    let respawned = false;
+    let besideDone = false;
+    const beside = (async () => {
+      let sent = 0;
+      while (!besideDone) {
+        // until the new agent is started, n2 cannot be live with nothing to match
+        const allowed = respawned ? [...N2_DOWN, [], ...N2_UP] : [...N2_DOWN, ...N2_UP];
+        expectN2(lines(await client.query(FREE_TEST)), allowed);
+        sent++;
+      }
+      return sent;
+    })().then(
+      (sent) => ({ sent }),
+      (error: unknown) => ({ error }),
+    );
+    await c.agent('n2').child.stop('SIGTERM', 10_000);
+    await releaseHeld(term, ['n1', 'n3']);
+    for (const [i, s] of term.statements.entries()) {
+      const rows = lines(resultOf(await s));
+      assert.deepEqual(rows.filter((r) => !r.startsWith('n2 ')), [`n1 term-n1-${i + 1} finished`, `n3 term-n3-${i + 1} finished`], `term statement ${i + 1}`);
+      // the agent left etcd first (the coordinator dropped its stream), then its workloads ended: either may come first
+      const n2 = rows.filter((r) => r.startsWith('n2 '));
+      assert.ok([['n2  node_unreachable'], [`n2 term-n2-${i + 1} finished`], ['n2  node_unreachable', `n2 term-n2-${i + 1} finished`]].some((want) => JSON.stringify(want) === JSON.stringify(n2)), JSON.stringify(n2));
+    }
+    respawned = true;
+    await c.addAgent('n2', 'c3', n2Args);
+    await startFreeSims(c, ['n2']);
+    await pollStatements(client, FREE_TEST, (rows) => expectN2(rows, [...N2_DOWN, [], ...N2_UP]), (rows) => rows.includes('n2 free-n2-1 unknown_status'), 'n2 answered after its graceful restart');
+    besideDone = true;
+    const besideOutcome = await beside;
+    if ('error' in besideOutcome) throw besideOutcome.error;
+    assert.ok(besideOutcome.sent > 0);
     for (let i = 0; i < 3; i++) assert.deepEqual(lines(await client.query(FREE_TEST)), FREE_ROWS);
   });
 });
