@@ -123,9 +123,9 @@ function nodeRow(r: QueryResult, nodeId: string): Record<string, unknown> {
   return rows[0] as Record<string, unknown>;
 }
 
-test('a stream cut mid-statement fails exactly the calls in flight on it: n2 reads node_unreachable there, n1 and n3 keep their rows, and the stream reopens', async () => {
+test('a stream cut mid-statement fails exactly the calls in flight on it: n2 reads node_unreachable there, n1 and n3 keep their rows; after a cut or a partition the stream reopens', async () => {
   const direct = await freePort();
-  const proxy = await TcpProxy.start(direct);
+  let proxy = await TcpProxy.start(direct);
   try {
     // n2 advertises the proxy: the coordinator's connection to it runs through it, and the proxy can cut it while both stay up
     await withCluster({ agentArgs: (n) => (n === 'n2' ? ['--listen', `127.0.0.1:${direct}`, '--advertise', proxy.address] : []) }, async (c) => {
@@ -159,6 +159,22 @@ test('a stream cut mid-statement fails exactly the calls in flight on it: n2 rea
         lines(await client.query("SELECT node_id, query_id, kill_status FROM clusterAllReplicas('c3', system.kill_log) WHERE node_id = 'n2' AND query_id LIKE 'cut-%' AND kill_status = 'waiting'"));
       for (let i = 0; i < 200 && (await waiting()).length < HELD; i++) await sleep(25);
       assert.deepEqual(await waiting(), Array.from({ length: HELD }, (_, i) => `n2 cut-n2-${i + 1} waiting`));
+
+      // a partition: n2's address refuses connections while its lease lives. Every statement
+      // lists n2 as node_unreachable, and once the address answers the same stream reopens
+      const advertised = proxy.address;
+      await proxy.close();
+      const refused = `connect ECONNREFUSED ${advertised}`;
+      const refusedRow = async (): Promise<boolean> => {
+        const r = await client.query(FREE_TEST);
+        expectN2(lines(r), [['n2  node_unreachable']]);
+        return nodeRow(r, 'n2').error === refused;
+      };
+      for (let i = 0; i < 200 && !(await refusedRow()); i++) await sleep(25);
+      assert.ok(await refusedRow(), `n2's row reads ${refused}`);
+      proxy = await TcpProxy.start(direct, Number(advertised.split(':')[1]));
+      await pollStatements(client, FREE_TEST, (rows) => expectN2(rows, [['n2  node_unreachable'], ...N2_UP]), (rows) => rows.includes('n2 free-n2-1 unknown_status'), 'n2 answered after the partition');
+      for (let i = 0; i < 3; i++) assert.deepEqual(lines(await client.query(FREE_TEST)), FREE_ROWS);
     });
   } finally {
     await proxy.close();
