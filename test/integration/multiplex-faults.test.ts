@@ -99,15 +99,22 @@ async function pollStatements(client: QuellClient, sql: string, check: (rows: st
   throw new Error(`gave up waiting until ${what}`);
 }
 
+/** The rows of node `nodeId` are exactly one of `options`. */
+function assertRowsOneOf(rows: string[], nodeId: string, options: readonly string[][]): void {
+  const mine = rows.filter((r) => r.startsWith(`${nodeId} `));
+  assert.ok(
+    options.some((want) => want.length === mine.length && want.every((w, i) => w === mine[i])),
+    `${nodeId}'s rows ${JSON.stringify(mine)} are not one of ${JSON.stringify(options)}`,
+  );
+}
+
 /** n1's and n3's rows are their free processes; n2's are one of `n2` (so never missing). */
 function expectN2(rows: string[], n2: readonly string[][]): void {
-  const others = rows.filter((r) => !r.startsWith('n2 '));
-  assert.deepEqual(others, ['n1 free-n1-1 unknown_status', 'n3 free-n3-1 unknown_status']);
-  const mine = rows.filter((r) => r.startsWith('n2 '));
-  assert.ok(
-    n2.some((want) => want.length === mine.length && want.every((w, i) => w === mine[i])),
-    `n2's rows ${JSON.stringify(mine)} are not one of ${JSON.stringify(n2)}`,
+  assert.deepEqual(
+    rows.filter((r) => !r.startsWith('n2 ')),
+    ['n1 free-n1-1 unknown_status', 'n3 free-n3-1 unknown_status'],
   );
+  assertRowsOneOf(rows, 'n2', n2);
 }
 
 /** the transport's reason for a connection that broke under a stream (grpc-js's words) */
@@ -235,9 +242,8 @@ test('an agent restarted, after a SIGKILL mid-statement and gracefully: in-fligh
     for (const [i, s] of term.statements.entries()) {
       const rows = lines(resultOf(await s));
       assert.deepEqual(rows.filter((r) => !r.startsWith('n2 ')), [`n1 term-n1-${i + 1} finished`, `n3 term-n3-${i + 1} finished`], `term statement ${i + 1}`);
-      // the agent left etcd first (the coordinator dropped its stream), then its workloads ended: either may come first
-      const n2 = rows.filter((r) => r.startsWith('n2 '));
-      assert.ok([['n2  node_unreachable'], [`n2 term-n2-${i + 1} finished`], ['n2  node_unreachable', `n2 term-n2-${i + 1} finished`]].some((want) => JSON.stringify(want) === JSON.stringify(n2)), JSON.stringify(n2));
+      // the agent leaves etcd (the coordinator drops its stream), then ends its workloads: either may reach the coordinator first
+      assertRowsOneOf(rows, 'n2', [['n2  node_unreachable'], [`n2 term-n2-${i + 1} finished`], ['n2  node_unreachable', `n2 term-n2-${i + 1} finished`]]);
     }
     respawned = true;
     await c.addAgent('n2', 'c3', n2Args);
