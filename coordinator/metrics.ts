@@ -93,7 +93,7 @@ export class CoordinatorMetrics implements StatementMetrics {
         this.set(membership.viewState === 'watching' ? 1 : 0);
       },
     });
-    const perCluster = (gauge: Gauge<'cluster'>, count: (nodes: MemberNode[]) => number): void => {
+    const perCluster = (gauge: Gauge<'cluster'>, count: (nodes: readonly MemberNode[]) => number): void => {
       gauge.reset();
       for (const cluster of membership.clusters()) gauge.set({ cluster }, count(membership.nodes(cluster)));
     };

@@ -14,6 +14,7 @@ import { StatementSlots } from './statement-slots';
 import { concurrencySetting } from './settings';
 import { interpret } from './execute';
 import type { ClusterMembership } from './membership';
+import type { LoginMemo } from './login-memo';
 import type { User, Users } from './users';
 import { clientAddress, LoginThrottle } from './login-throttle';
 import { StatementSummary, statementKind } from './statement-summary';
@@ -78,6 +79,8 @@ interface StatementBase {
 export interface LoginStatementRequest extends StatementBase {
   readonly user: string;
   readonly password: string;
+  /** the caller's stream remembers its last login (a Session stream): the same credentials skip the hash */
+  readonly memo?: LoginMemo;
 }
 
 /** A statement of a session that logged in once with StatementRunner.login (a MySQL connection). */
@@ -177,9 +180,13 @@ export class StatementRunner {
     return this.logins.attempt(name || 'default', clientAddress(req.address), check);
   }
 
-  private userOf(req: StatementRequest): Promise<User> {
-    if ('loggedIn' in req) return Promise.resolve(req.loggedIn);
-    return this.login({ user: req.user, credentials: { kind: 'password', password: req.password }, peer: req.peer, address: req.address });
+  private async userOf(req: StatementRequest): Promise<User> {
+    if ('loggedIn' in req) return req.loggedIn;
+    const known = req.peer?.role === 'user' ? undefined : req.memo?.recall(req.user, req.password);
+    if (known) return known;
+    const user = await this.login({ user: req.user, credentials: { kind: 'password', password: req.password }, peer: req.peer, address: req.address });
+    if (req.peer?.role !== 'user') req.memo?.remember(req.user, req.password, user);
+    return user;
   }
 
   private async execute(req: StatementRequest, sink: StatementSink, entry: { endBy: number }): Promise<void> {

@@ -7,6 +7,7 @@ import type { StatementCalls__Output } from '../proto/generated/quell/v1/Stateme
 import type { StatementReplies } from '../proto/generated/quell/v1/StatementReplies';
 import type { StatementReply } from '../proto/generated/quell/v1/StatementReply';
 import { rowsBytes } from '../proto/wire-size';
+import { LoginMemo } from './login-memo';
 import { ExecuteSink, type ResponseStream } from './execute-sink';
 import { StatementRunner } from './statement-runner';
 
@@ -78,6 +79,7 @@ interface Running {
  */
 export class StatementSession {
   private readonly running = new Map<number, Running>();
+  private readonly logins = new LoginMemo();
   private ending = false;
   private closed = false;
 
@@ -141,6 +143,7 @@ export class StatementSession {
           dialect: req.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse',
           user: req.user,
           password: req.password,
+          memo: this.logins,
           peer: this.peer,
           address: this.address,
           signal: abort.signal,
