@@ -5,7 +5,8 @@ import { errorText } from '../errors/error-text';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { TransportSecurity, type TlsOptions } from '../common/tls';
+import { TransportSecurity } from '../common/tls';
+import { pkiFiles } from './pki-files';
 
 /**
  * Benchmark helper: K node agents in one process (each its own gRPC server, etcd lease and
@@ -68,11 +69,6 @@ function options(argv: string[]): HostOptions {
     user: values.user,
     pki: values.pki,
   };
-}
-
-/** The CA and one identity's pair in a `quell certs init` directory. */
-function pkiFiles(dir: string, name: string): TlsOptions {
-  return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}-key.pem`) };
 }
 
 async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
