@@ -380,7 +380,7 @@ async function asyncPoint(c: BenchConfig, spec: ClusterSpec, cluster: BenchClust
 
   let floor: FloorClient | undefined;
   if (c.floorNodeCounts.includes(n)) {
-    log(`  raw grpc-js floor: ${n} echo servers (${packing.replace('agents', 'servers')})`);
+    log(`  raw grpc-js floor: ${n} echo servers (${n > c.processAgentsUpTo ? `in processes of ≤ ${spec.agentsPerHost}` : 'one process each'})`);
     const servers = await startFloorServers(cluster, hostGroups(spec));
     floor = await FloorClient.open(servers, cluster.coordinatorTls);
   }
