@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { QuellClient, QueryResult } from '../client/coordinator-client';
 import type { FloorClient } from './floor';
 import { CpuMeter, measure, OwnCpuMeter, timed, warm, type Plan } from './measure';
+import { column, NODE_ID_COLUMN, STATUS_COLUMN } from './result-columns';
 
 /**
  * One point of the ASYNC latency matrix: `KILL QUERY ON CLUSTER … ASYNC` one statement at a
@@ -39,17 +40,13 @@ export interface PointResult {
   readonly floor?: { readonly percall: FloorSeries; readonly stream: FloorSeries };
 }
 
-const NODE_ID_COLUMN = 'node_id';
-const STATUS_COLUMN = 'kill_status';
-
 /**
  * Nodes of an `n`-node cluster without a process row in the result. A node that failed has
  * rows too, with a node status (`node_timeout`, `node_unreachable`, …), and counts as missing.
  */
 export function missingNodes(r: QueryResult, n: number): number {
-  const node = r.columns.findIndex((c) => c.name === NODE_ID_COLUMN);
-  const status = r.columns.findIndex((c) => c.name === STATUS_COLUMN);
-  if (node < 0 || status < 0) throw new Error(`result has no ${NODE_ID_COLUMN} or ${STATUS_COLUMN} column`);
+  const node = column(r, NODE_ID_COLUMN);
+  const status = column(r, STATUS_COLUMN);
   const answered = new Set<unknown>();
   for (const row of r.rows) if (!String(row[status]).startsWith('node_')) answered.add(row[node]);
   return Math.max(0, n - answered.size);

@@ -17,6 +17,7 @@ import { targetsFor, type Target } from './targets';
 import { CpuMeter, Recorder, sample, timed, type Plan } from './measure';
 import { measurePoint, type FloorSeries } from './async-point';
 import { FloorClient, startFloorServers } from './floor';
+import { column, NODE_ID_COLUMN, STATUS_COLUMN } from './result-columns';
 import { cliStart } from './cli-start';
 import { errorText } from '../errors/error-text';
 
@@ -278,15 +279,6 @@ export interface BenchResult {
   /** metric → what it measures, for the table */
   readonly notes: Record<string, string>;
   readonly targets: Target[];
-}
-
-const NODE_ID_COLUMN = 'node_id';
-const STATUS_COLUMN = 'kill_status';
-
-function column(r: QueryResult, name: string): number {
-  const i = r.columns.findIndex((c) => c.name === name);
-  if (i < 0) throw new Error(`result has no column ${name}`);
-  return i;
 }
 
 /** kill_status of the rows of one node. */
