@@ -5,7 +5,8 @@ import { errorText } from '../errors/error-text';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { TransportSecurity, type TlsOptions } from '../common/tls';
+import { TransportSecurity } from '../common/tls';
+import { pkiFiles } from './pki-files';
 
 /**
  * Benchmark helper: K node agents in one process (each its own gRPC server, etcd lease and
@@ -21,6 +22,7 @@ import { TransportSecurity, type TlsOptions } from '../common/tls';
  */
 
 const START_CONCURRENCY = 10;
+const START_ATTEMPTS = 3;
 
 interface HostOptions {
   readonly etcd: string[];
@@ -70,13 +72,27 @@ function options(argv: string[]): HostOptions {
   };
 }
 
-/** The CA and one identity's pair in a `quell certs init` directory. */
-function pkiFiles(dir: string, name: string): TlsOptions {
-  return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}-key.pem`) };
-}
-
 async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
+}
+
+/**
+ * One agent, tried up to START_ATTEMPTS times: with a thousand agents starting on two cores, etcd
+ * (on the same cores) can miss an agent's deadline. What the bench measures is statements, so a
+ * start that failed under that load is tried again rather than failing the run.
+ */
+async function createAgent(o: HostOptions, nodeId: string, killLogDir: string): Promise<NodeAgent> {
+  for (let attempt = 1; ; attempt++) {
+    const security = TransportSecurity.from(pkiFiles(o.pki, `agent-${nodeId}`));
+    try {
+      return await NodeAgent.create({ etcd: o.etcd, nodeId, listen: '127.0.0.1:0', clusters: [o.cluster], leaseTtlSeconds: o.leaseTtl, security, killLogDir });
+    } catch (err) {
+      security.close();
+      if (attempt >= START_ATTEMPTS) throw err;
+      process.stderr.write(`agent-host: ${nodeId} did not start (attempt ${attempt} of ${START_ATTEMPTS}), trying again: ${errorText(err)}\n`);
+      await new Promise((resolve) => setTimeout(resolve, 1_000 * attempt));
+    }
+  }
 }
 
 async function main(): Promise<void> {
@@ -108,8 +124,7 @@ async function main(): Promise<void> {
   const nodeIds = Array.from({ length: o.count }, (_, i) => `${o.prefix}${o.first + i}`);
   try {
     await inBatches(nodeIds, START_CONCURRENCY, async (nodeId) => {
-      const security = TransportSecurity.from(pkiFiles(o.pki, `agent-${nodeId}`));
-      agents.push(await NodeAgent.create({ etcd: o.etcd, nodeId, listen: '127.0.0.1:0', clusters: [o.cluster], leaseTtlSeconds: o.leaseTtl, security, killLogDir: path.join(killLogs, nodeId) }));
+      agents.push(await createAgent(o, nodeId, path.join(killLogs, nodeId)));
     });
     await inBatches(agents, START_CONCURRENCY, async (a) => {
       const session = new WorkloadSession(a.node.address, pkiFiles(o.pki, 'workload'));

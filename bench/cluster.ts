@@ -19,6 +19,7 @@ import { sleep } from './system';
  */
 
 export const AGENT_HOST_MAIN = path.join(__dirname, 'agent-host.js');
+const HOSTS_STARTING = 2;
 
 /** Clusters that have not been stopped yet, so that an interrupted run can still clean up. */
 const running = new Set<BenchCluster>();
@@ -53,6 +54,23 @@ export interface ClusterSpec {
  */
 export function benchNodeIds(spec: Pick<ClusterSpec, 'agents'>): string[] {
   return Array.from({ length: spec.agents + 1 }, (_, i) => `n${i + 1}`);
+}
+
+/** Nodes n<first> … n<first + count - 1>, served by one process. */
+export interface HostGroup {
+  readonly first: number;
+  readonly count: number;
+}
+
+/**
+ * How a cluster's nodes are spread over processes: one each up to `processAgentsUpTo`, else
+ * `agentsPerHost` per process. The floor's servers are packed the same way as the agents.
+ */
+export function hostGroups(spec: Pick<ClusterSpec, 'agents' | 'processAgentsUpTo' | 'agentsPerHost'>): HostGroup[] {
+  const per = spec.agents <= spec.processAgentsUpTo ? 1 : spec.agentsPerHost;
+  const groups: HostGroup[] = [];
+  for (let first = 1; first <= spec.agents; first += per) groups.push({ first, count: Math.min(per, spec.agents - first + 1) });
+  return groups;
 }
 
 export class BenchCluster {
@@ -95,7 +113,12 @@ export class BenchCluster {
     return pair ? { ca: this.certs.ca.cert, cert: pair.cert, key: pair.key } : { ca: this.certs.ca.cert };
   }
 
-  /** The coordinator's certificate: what the sequential baseline dials agents with. */
+  /** The cluster's `quell certs init` directory: CA, coordinator, workload and agent-n<i> pairs. */
+  get pkiDir(): string {
+    return this.certs.dir;
+  }
+
+  /** The coordinator's certificate: what the sequential baseline and the floor dial agents with. */
   get coordinatorTls(): TlsOptions {
     return this.tls(this.certs.coordinator);
   }
@@ -144,15 +167,20 @@ export class BenchCluster {
     return spawnChild(process.execPath, [...flags, script, ...args], { env: { ...process.env, QUELL_LOG_FORMAT: 'json', QUELL_LOG_LEVEL: 'warn' } });
   }
 
+  /** Spawns a helper process of the benchmark (the floor's servers); stop() stops it. */
+  spawnHelper(role: string, script: string, args: string[]): Child {
+    const child = this.spawnNode(role, script, args);
+    this.children.push(child);
+    return child;
+  }
+
   /** Spawns one `quell agent` process; the caller waits for its ready line. */
   spawnAgent(nodeId: string, leaseTtlSeconds = this.spec.leaseTtlSeconds ?? 5): Child {
-    const child = this.spawnNode('agent', QUELL_MAIN, [
+    return this.spawnHelper('agent', QUELL_MAIN, [
       'agent', '--etcd', this.etcdUrl, '--node-id', nodeId, '--listen', '127.0.0.1:0', '--cluster', this.spec.cluster, '--lease-ttl', String(leaseTtlSeconds),
       '--kill-log-dir', path.join(this.killLogs, nodeId),
       ...tlsArgv(this.agentTls(nodeId)),
     ]);
-    this.children.push(child);
-    return child;
   }
 
   private async boot(): Promise<void> {
@@ -164,17 +192,15 @@ export class BenchCluster {
     ]);
     this.address = String((await this.coordinator.waitFor((e) => e.event === 'ready')).address);
 
-    if (s.agents <= s.processAgentsUpTo) {
-      await Promise.all(Array.from({ length: s.agents }, (_, i) => this.startProcessAgent(`n${i + 1}`)));
-    } else {
-      const hosts: Promise<void>[] = [];
-      for (let first = 1; first <= s.agents; first += s.agentsPerHost) {
-        hosts.push(this.startHost(first, Math.min(s.agentsPerHost, s.agents - first + 1)));
-      }
-      await Promise.all(hosts);
+    const groups = hostGroups(s);
+    if (s.agents <= s.processAgentsUpTo) await Promise.all(groups.map((g) => this.startProcessAgent(`n${g.first}`)));
+    else {
+      // two hosts start at a time (one per core): more at once starve etcd on the same cores
+      for (let i = 0; i < groups.length; i += HOSTS_STARTING) await Promise.all(groups.slice(i, i + HOSTS_STARTING).map((g) => this.startHost(g.first, g.count)));
     }
     this.agents.sort((a, b) => Number(a.nodeId.slice(1)) - Number(b.nodeId.slice(1)));
-    await this.waitForActive(s.agents);
+    // bounded by the size: a thousand agents take a while to join
+    await this.waitForActive(s.agents, 30_000 + 30 * s.agents);
   }
 
   private async startProcessAgent(nodeId: string): Promise<void> {
@@ -190,12 +216,11 @@ export class BenchCluster {
   }
 
   private async startHost(first: number, count: number): Promise<void> {
-    const host = this.spawnNode('agent-host', AGENT_HOST_MAIN, [
+    const host = this.spawnHelper('agent-host', AGENT_HOST_MAIN, [
       '--etcd', this.etcdUrl, '--cluster', this.spec.cluster, '--first', String(first), '--count', String(count),
       '--processes', String(this.spec.processesPerAgent), '--lease-ttl', String(this.spec.leaseTtlSeconds ?? 5), '--pki', this.certs.dir,
     ]);
-    this.children.push(host);
-    const ready = await host.waitFor((e) => e.event === 'ready', 60_000);
+    const ready = await host.waitFor((e) => e.event === 'ready', 60_000 + 500 * count);
     for (const a of ready.agents as { node_id: string; address: string }[]) {
       this.agents.push({ nodeId: a.node_id, address: a.address, pid: host.proc.pid });
     }

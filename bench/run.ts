@@ -8,7 +8,7 @@ import { fullConfig, metricKeys, quickConfig, runBench, type BenchConfig, type B
 import { describeTarget, meets } from './targets';
 
 /**
- * `npm run bench [-- --quick] [-- --profile DIR]`: issue 6's matrix against real etcd, a
+ * `npm run bench [-- --quick] [-- --profile DIR]`: the matrix (issues 6 and 14) against real etcd, a
  * coordinator and agents as separate processes on loopback (see suite.ts). Prints a table
  * with the targets next to the measured numbers; writes bench/results/latest.json.
  * --profile DIR writes V8 CPU profiles of every child (DIR/<cluster>/<role>/*.cpuprofile, e.g.

@@ -10,18 +10,24 @@ import type { NodeIdentity } from '../node-agent/node-identity';
 import { CHANNEL_OPTIONS, quellProto } from '../proto/load';
 import type { KillResponse__Output } from '../proto/generated/quell/v1/KillResponse';
 import type { Child } from '../common/child-processes';
-import { BenchCluster, type AgentRef } from './cluster';
-import { percentile, round } from './stats';
-import { cpuMs, rssMiB, sleep } from './system';
+import { BenchCluster, hostGroups, type AgentRef, type ClusterSpec } from './cluster';
+import { percentile } from './stats';
+import { rssMiB, sleep } from './system';
 import { targetsFor, type Target } from './targets';
+import { CpuMeter, Recorder, sample, timed, type Plan } from './measure';
+import { measurePoint, type FloorSeries } from './async-point';
+import { FloorClient, startFloorServers } from './floor';
+import { column, NODE_ID_COLUMN, STATUS_COLUMN } from './result-columns';
 import { cliStart } from './cli-start';
 import { errorText } from '../errors/error-text';
 
 /**
- * Issue 6's benchmark matrix. Every measurement goes through real processes on loopback
- * (etcd, coordinator, agents) except `where_filter_*`, which times the agent's compiled WHERE
- * (node-agent/filter-cache + process-columns) over an in-memory ProcessTable in this process.
- * runBench() is what `npm run bench` runs and what the integration test runs with tiny counts.
+ * The benchmark matrix (issues 6 and 14). Every measurement goes through real processes on
+ * loopback (etcd, coordinator, agents) except `where_filter_*`, which times the agent's
+ * compiled WHERE (node-agent/filter-cache + process-columns) over an in-memory ProcessTable in
+ * this process. Where the matrix has a raw grpc-js floor (floor.ts), it is measured on the
+ * same cluster size, its rounds interleaved with quell's. runBench() is what `npm run bench`
+ * runs and what the integration test runs with tiny counts.
  */
 
 export interface BenchConfig {
@@ -37,6 +43,10 @@ export interface BenchConfig {
   /** up to this many agents, each is its own `quell agent` process; beyond, agent hosts */
   readonly processAgentsUpTo: number;
   readonly agentsPerHost: number;
+  /** the raw grpc-js floor (per-call and stream) is measured at these sizes (each in agentCounts) */
+  readonly floorNodeCounts: readonly number[];
+  /** ASYNC and floor samples are taken in this many interleaved rounds */
+  readonly rounds: number;
   readonly processesPerAgent: number;
   readonly warmup: number;
   readonly iterations: number;
@@ -46,6 +56,13 @@ export interface BenchConfig {
   readonly iterationsLarge: number;
   readonly warmupLargeBudgetMs: number;
   readonly measureLargeBudgetMs: number;
+  /** clusters of at least `hugeFrom` agents (the 1,000 point) use the `huge*` counts and host size */
+  readonly hugeFrom: number;
+  readonly agentsPerHostHuge: number;
+  readonly warmupHuge: number;
+  readonly iterationsHuge: number;
+  readonly warmupHugeBudgetMs: number;
+  readonly measureHugeBudgetMs: number;
   readonly syncIterations: number;
   readonly syncProcessesPerAgent: number;
   readonly clients: number;
@@ -80,12 +97,14 @@ export interface BenchConfig {
 export function quickConfig(): BenchConfig {
   return {
     quick: true,
-    agentCounts: [1, 3, 10, 50, 100],
+    agentCounts: [1, 3, 10, 50, 100, 1_000],
     mainAgents: 3,
     bulkAgents: 1,
     baselineNodeCounts: [3, 100],
     processAgentsUpTo: 3,
     agentsPerHost: 50,
+    floorNodeCounts: [3, 100, 1_000],
+    rounds: 5,
     processesPerAgent: 2,
     warmup: 1_000,
     iterations: 1_000,
@@ -94,6 +113,12 @@ export function quickConfig(): BenchConfig {
     iterationsLarge: 300,
     warmupLargeBudgetMs: 4_000,
     measureLargeBudgetMs: 3_000,
+    hugeFrom: 1_000,
+    agentsPerHostHuge: 125,
+    warmupHuge: 50,
+    iterationsHuge: 100,
+    warmupHugeBudgetMs: 3_000,
+    measureHugeBudgetMs: 8_000,
     syncIterations: 300,
     syncProcessesPerAgent: 2,
     clients: 32,
@@ -127,6 +152,10 @@ export function fullConfig(): BenchConfig {
     iterationsLarge: 1_000,
     warmupLargeBudgetMs: 120_000,
     measureLargeBudgetMs: 120_000,
+    warmupHuge: 200,
+    iterationsHuge: 500,
+    warmupHugeBudgetMs: 60_000,
+    measureHugeBudgetMs: 120_000,
     syncIterations: 2_000,
     throughputWarmup: 5_000,
     coordinatorStatements: 100_000,
@@ -156,6 +185,9 @@ export function tinyConfig(): BenchConfig {
     baselineNodeCounts: [3, 5],
     processAgentsUpTo: 3,
     agentsPerHost: 2,
+    // 3: one floor server per process; 5: packed as the agents are (hosts of 2, 2 and 1)
+    floorNodeCounts: [3, 5],
+    rounds: 2,
     processesPerAgent: 1,
     warmup: 5,
     iterations: 10,
@@ -164,6 +196,13 @@ export function tinyConfig(): BenchConfig {
     iterationsLarge: 5,
     warmupLargeBudgetMs: 500,
     measureLargeBudgetMs: 1_000,
+    // the 1,000 point's path (its host size and counts) at 5 agents
+    hugeFrom: 5,
+    agentsPerHostHuge: 2,
+    warmupHuge: 3,
+    iterationsHuge: 6,
+    warmupHugeBudgetMs: 500,
+    measureHugeBudgetMs: 1_000,
     syncIterations: 5,
     syncProcessesPerAgent: 1,
     clients: 4,
@@ -197,7 +236,18 @@ export function metricKeys(c: BenchConfig): string[] {
   const bulk = countLabel(c.bulkProcesses);
   keys.push(`where_filter_${bulk}_processes_p50_ms`, `where_filter_${bulk}_processes_p99_ms`);
   for (const n of c.agentCounts) {
-    keys.push(`kill_async_${n}_agents_p50_ms`, `kill_async_${n}_agents_p99_ms`, `kill_async_${n}_agents_coordinator_cpu_us`, `kill_async_${n}_agents_agents_cpu_us`);
+    keys.push(
+      `kill_async_${n}_agents_p50_ms`, `kill_async_${n}_agents_p99_ms`, `kill_async_${n}_agents_coordinator_cpu_us`, `kill_async_${n}_agents_agents_cpu_us`,
+      `kill_async_${n}_agents_missing_nodes`,
+    );
+    if (n >= c.largeFrom) keys.push(`coordinator_rss_${n}_agents_idle_mb`, `coordinator_rss_${n}_agents_mb`);
+    if (c.floorNodeCounts.includes(n)) {
+      keys.push(
+        `floor_percall_${n}_nodes_p50_ms`, `floor_percall_${n}_nodes_p99_ms`, `floor_percall_${n}_nodes_cpu_us`,
+        `floor_stream_${n}_nodes_p50_ms`, `floor_stream_${n}_nodes_p99_ms`, `floor_stream_${n}_nodes_cpu_us`,
+        `kill_async_${n}_agents_vs_percall_floor_ratio`, `kill_async_${n}_agents_vs_stream_floor_ratio`,
+      );
+    }
     if (n === c.bulkAgents) {
       keys.push('agent_rss_idle_mb', `agent_rss_${bulk}_processes_mb`, `kill_test_${bulk}_processes_p50_ms`, `kill_test_${bulk}_processes_p99_ms`);
     }
@@ -231,15 +281,6 @@ export interface BenchResult {
   readonly targets: Target[];
 }
 
-const NODE_ID_COLUMN = 'node_id';
-const STATUS_COLUMN = 'kill_status';
-
-function column(r: QueryResult, name: string): number {
-  const i = r.columns.findIndex((c) => c.name === name);
-  if (i < 0) throw new Error(`result has no column ${name}`);
-  return i;
-}
-
 /** kill_status of the rows of one node. */
 function statusesOf(r: QueryResult, nodeId: string): string[] {
   const node = column(r, NODE_ID_COLUMN);
@@ -247,71 +288,8 @@ function statusesOf(r: QueryResult, nodeId: string): string[] {
   return r.rows.filter((row) => row[node] === nodeId).map((row) => String(row[status]));
 }
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
-}
-
-interface Plan {
-  readonly warmup: number;
-  readonly warmupBudgetMs: number;
-  readonly iterations: number;
-  readonly budgetMs: number;
-}
-
-/**
- * Warm-up runs, then measured runs; each phase stops at its count or when its time budget is
- * spent, with at least three samples. `once` returns the time to record.
- */
-async function sample(plan: Plan, once: () => Promise<number>, onMeasureStart?: () => void): Promise<number[]> {
-  const warmUntil = performance.now() + plan.warmupBudgetMs;
-  for (let i = 0; i < plan.warmup && performance.now() < warmUntil; i++) await once();
-  onMeasureStart?.();
-  const until = performance.now() + plan.budgetMs;
-  const samples: number[] = [];
-  while (samples.length < plan.iterations && (samples.length < 3 || performance.now() < until)) samples.push(await once());
-  return samples;
-}
-
 function latency(client: QuellClient, sql: string, plan: Plan, onMeasureStart?: () => void): Promise<number[]> {
   return sample(plan, () => timed(() => client.query(sql)), onMeasureStart);
-}
-
-/** CPU time of a set of processes, read at measure start and again at the end. */
-class CpuMeter {
-  private readonly pids: (number | undefined)[];
-  private start: number[] = [];
-
-  constructor(pids: readonly (number | undefined)[]) {
-    this.pids = [...new Set(pids)];
-  }
-
-  begin(): void {
-    this.start = this.pids.map(cpuMs);
-  }
-
-  /** CPU milliseconds used since begin(), all processes together. */
-  used(): number {
-    return this.pids.reduce<number>((sum, pid, i) => sum + cpuMs(pid) - (this.start[i] ?? NaN), 0);
-  }
-}
-
-class Recorder {
-  readonly metrics: Record<string, number> = {};
-  readonly units: Record<string, string> = {};
-  readonly notes: Record<string, string> = {};
-
-  set(name: string, value: number, unit: string, note = ''): void {
-    this.metrics[name] = round(value);
-    this.units[name] = unit;
-    if (note) this.notes[name] = note;
-  }
-
-  samples(prefix: string, samples: readonly number[], note = ''): void {
-    this.set(`${prefix}_p50_ms`, percentile(samples, 50), 'ms', note ? `${note} (n=${samples.length})` : `n=${samples.length}`);
-    this.set(`${prefix}_p99_ms`, percentile(samples, 99), 'ms');
-  }
 }
 
 /** Runs the whole matrix; every process and temporary directory it made is gone when it returns. */
@@ -327,40 +305,29 @@ export async function runBench(c: BenchConfig): Promise<BenchResult> {
     'compiled WHERE (filter-cache + process-columns) over an in-memory table, in the bench process',
   );
 
+  for (const n of c.floorNodeCounts) {
+    if (!c.agentCounts.includes(n)) throw new Error(`floorNodeCounts: ${n} is not in agentCounts`);
+  }
+
   for (const n of c.agentCounts) {
     const large = n >= c.largeFrom;
     log(`cluster of ${n} agents`);
-    const cluster = await BenchCluster.start({
+    const spec: ClusterSpec = {
       cluster: `b${n}`,
       agents: n,
       processAgentsUpTo: c.processAgentsUpTo,
-      agentsPerHost: c.agentsPerHost,
+      agentsPerHost: n >= c.hugeFrom ? c.agentsPerHostHuge : c.agentsPerHost,
       processesPerAgent: c.processesPerAgent,
       profileDir: c.profileDir,
-    });
+    };
+    const t0 = performance.now();
+    const cluster = await BenchCluster.start(spec);
+    log(`  started in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const client = cluster.client();
     try {
-      const sql = `KILL QUERY ON CLUSTER b${n} WHERE user = 'etl' ASYNC`;
-      const first = await client.query(sql);
-      const expected = n * c.processesPerAgent;
-      if (first.rows.length !== expected) throw new Error(`${sql}: expected ${expected} rows, got ${first.rows.length}`);
-      const plan: Plan =
-        n === c.mainAgents
-          ? { warmup: c.mainWarmup, warmupBudgetMs: c.mainWarmupBudgetMs, iterations: c.iterations, budgetMs: c.measureBudgetMs }
-          : large
-            ? { warmup: c.warmupLarge, warmupBudgetMs: c.warmupLargeBudgetMs, iterations: c.iterationsLarge, budgetMs: c.measureLargeBudgetMs }
-            : { warmup: c.warmup, warmupBudgetMs: c.warmupBudgetMs, iterations: c.iterations, budgetMs: c.measureBudgetMs };
-      log(`  ASYNC latency (≤ ${plan.iterations} samples in ≤ ${plan.budgetMs / 1000} s after ≤ ${plan.warmup} warm-up in ≤ ${plan.warmupBudgetMs / 1000} s)`);
-      const coordinatorCpu = new CpuMeter([cluster.coordinatorPid]);
-      const agentsCpu = new CpuMeter(cluster.agents.map((a) => a.pid));
-      const asyncSamples = await latency(client, sql, plan, () => {
-        coordinatorCpu.begin();
-        agentsCpu.begin();
-      });
-      rec.samples(`kill_async_${n}_agents`, asyncSamples, n > c.processAgentsUpTo ? `agents in hosts of ≤ ${c.agentsPerHost}` : 'one process per agent');
-      const perStatement = (ms: number): number => (ms * 1000) / asyncSamples.length;
-      rec.set(`kill_async_${n}_agents_coordinator_cpu_us`, perStatement(coordinatorCpu.used()), 'µs', 'coordinator CPU per statement (one at a time)');
-      rec.set(`kill_async_${n}_agents_agents_cpu_us`, perStatement(agentsCpu.used()), 'µs', 'CPU of all agent processes per statement');
+      if (large) rec.set(`coordinator_rss_${n}_agents_idle_mb`, rssMiB(cluster.coordinatorPid), 'MiB', 'coordinator VmRSS once every agent is active, before any statement');
+      await asyncPoint(c, spec, cluster, client, rec, log);
+      if (large) rec.set(`coordinator_rss_${n}_agents_mb`, rssMiB(cluster.coordinatorPid), 'MiB', 'coordinator VmRSS after the ASYNC measurement');
 
       if (n === c.bulkAgents) await bulkMetrics(c, cluster, client, rec, log);
       if (n === c.mainAgents) await mainMetrics(c, cluster, client, rec, log);
@@ -379,7 +346,55 @@ export async function runBench(c: BenchConfig): Promise<BenchResult> {
       await cluster.stop();
     }
   }
-  return { metrics: rec.metrics, units: rec.units, notes: rec.notes, targets: targetsFor(c.joinLeaseTtlSeconds, bulk) };
+  return { metrics: rec.metrics, units: rec.units, notes: rec.notes, targets: targetsFor(c.joinLeaseTtlSeconds, bulk, c.agentCounts) };
+}
+
+/** The samples of one cluster size: the headline size, large ones and the 1,000 point have their own. */
+function pointPlan(c: BenchConfig, n: number): Plan {
+  if (n === c.mainAgents) return { warmup: c.mainWarmup, warmupBudgetMs: c.mainWarmupBudgetMs, iterations: c.iterations, budgetMs: c.measureBudgetMs };
+  if (n >= c.hugeFrom) return { warmup: c.warmupHuge, warmupBudgetMs: c.warmupHugeBudgetMs, iterations: c.iterationsHuge, budgetMs: c.measureHugeBudgetMs };
+  if (n >= c.largeFrom) return { warmup: c.warmupLarge, warmupBudgetMs: c.warmupLargeBudgetMs, iterations: c.iterationsLarge, budgetMs: c.measureLargeBudgetMs };
+  return { warmup: c.warmup, warmupBudgetMs: c.warmupBudgetMs, iterations: c.iterations, budgetMs: c.measureBudgetMs };
+}
+
+/**
+ * ASYNC latency and CPU at one cluster size, every result checked for missing nodes, and
+ * where the matrix asks for it the raw grpc-js floor on servers packed as the agents are.
+ */
+async function asyncPoint(c: BenchConfig, spec: ClusterSpec, cluster: BenchCluster, client: QuellClient, rec: Recorder, log: (l: string) => void): Promise<void> {
+  const n = spec.agents;
+  const sql = `KILL QUERY ON CLUSTER ${spec.cluster} WHERE user = 'etl' ASYNC`;
+  const first = await client.query(sql);
+  const expected = n * c.processesPerAgent;
+  if (first.rows.length !== expected) throw new Error(`${sql}: expected ${expected} rows, got ${first.rows.length}`);
+  const plan = pointPlan(c, n);
+  const packing = n > c.processAgentsUpTo ? `agents in hosts of ≤ ${spec.agentsPerHost}` : 'one process per agent';
+
+  let floor: FloorClient | undefined;
+  if (c.floorNodeCounts.includes(n)) {
+    log(`  raw grpc-js floor: ${n} echo servers (${n > c.processAgentsUpTo ? `in processes of ≤ ${spec.agentsPerHost}` : 'one process each'})`);
+    const servers = await startFloorServers(cluster, hostGroups(spec));
+    floor = await FloorClient.open(servers, cluster.coordinatorTls);
+  }
+  log(`  ASYNC latency${floor ? ' and floor' : ''} (≤ ${plan.iterations} samples in ≤ ${plan.budgetMs / 1000} s after ≤ ${plan.warmup} warm-up in ≤ ${plan.warmupBudgetMs / 1000} s${floor ? `, each; ${c.rounds} rounds` : ''})`);
+  const point = await measurePoint({ client, sql, nodes: n, plan, rounds: c.rounds, coordinatorPid: cluster.coordinatorPid, agentPids: cluster.agents.map((a) => a.pid), floor }).finally(() => floor?.close());
+
+  rec.samples(`kill_async_${n}_agents`, point.quell, packing);
+  const perStatement = (ms: number): number => (ms * 1000) / point.quell.length;
+  rec.set(`kill_async_${n}_agents_coordinator_cpu_us`, perStatement(point.coordinatorCpuMs), 'µs', 'coordinator CPU per statement (one at a time)');
+  rec.set(`kill_async_${n}_agents_agents_cpu_us`, perStatement(point.agentsCpuMs), 'µs', 'CPU of all agent processes per statement');
+  rec.set(`kill_async_${n}_agents_missing_nodes`, point.missingNodes, 'nodes', `nodes without a process row, summed over the ${point.quell.length} measured results`);
+  if (point.missingNodes > 0) log(`  MISSING NODES: ${point.missingNodes} node results missing over ${point.quell.length} statements`);
+  if (point.floor) {
+    const quellP50 = percentile(point.quell, 50);
+    const record = (kind: 'percall' | 'stream', s: FloorSeries, what: string): void => {
+      rec.samples(`floor_${kind}_${n}_nodes`, s.samples, what);
+      rec.set(`floor_${kind}_${n}_nodes_cpu_us`, (s.cpuMs * 1000) / s.samples.length, 'µs', 'CPU of the dialing side (the bench process) per fan-out');
+      rec.set(`kill_async_${n}_agents_vs_${kind}_floor_ratio`, quellP50 / percentile(s.samples, 50), '×', `quell ASYNC p50 / ${kind} floor p50, same run, rounds interleaved`);
+    };
+    record('percall', point.floor.percall, 'raw grpc-js + TLS: one unary call per node, all at once');
+    record('stream', point.floor.stream, 'raw grpc-js + TLS: one message per node on long-lived bidi streams');
+  }
 }
 
 /** A failure inside a cluster, with what its coordinator said on the way out. */
@@ -500,6 +515,7 @@ async function mainMetrics(c: BenchConfig, cluster: BenchCluster, client: QuellC
     const t0 = performance.now();
     const ran = await drive(clients, sql, c.coordinatorStatements, c.throughputBudgetMs);
     const elapsed = performance.now() - t0;
+    for (const m of [coordinatorCpu, agentsCpu, benchCpu]) m.end();
     const perStatementUs = (ms: number): number => (ms * 1000) / ran;
     rec.set(`throughput_${n}_agents_${c.clients}_clients_statements_per_s`, ran / (elapsed / 1000), '/s', `${c.clients} clients in the bench process (one HTTP/2 connection); ASYNC kill of ${n * c.processesPerAgent} processes`);
     rec.set('throughput_coordinator_cpu_us', perStatementUs(coordinatorCpu.used()), 'µs', 'coordinator CPU (user + system) per statement');

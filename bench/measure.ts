@@ -1,0 +1,114 @@
+import { performance } from 'node:perf_hooks';
+import { percentile, round } from './stats';
+import { cpuMs } from './system';
+
+/** How one measurement samples: warm-up runs, then measured runs, each bounded by count and time. */
+export interface Plan {
+  readonly warmup: number;
+  readonly warmupBudgetMs: number;
+  readonly iterations: number;
+  readonly budgetMs: number;
+}
+
+export async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** Runs `once` `count` times or until `budgetMs` is spent, whichever comes first. */
+export async function warm(count: number, budgetMs: number, once: () => Promise<unknown>): Promise<void> {
+  const until = performance.now() + budgetMs;
+  for (let i = 0; i < count && performance.now() < until; i++) await once();
+}
+
+/**
+ * Measured runs until `iterations` samples or `budgetMs` is spent, with at least `min` samples
+ * (a phase always has a number to report). `once` returns the time to record.
+ */
+export async function measure(iterations: number, budgetMs: number, once: () => Promise<number>, min = 3): Promise<number[]> {
+  const until = performance.now() + budgetMs;
+  const samples: number[] = [];
+  while (samples.length < iterations && (samples.length < min || performance.now() < until)) samples.push(await once());
+  return samples;
+}
+
+/**
+ * Warm-up runs, then measured runs; each phase stops at its count or when its time budget is
+ * spent, with at least three samples. `once` returns the time to record.
+ */
+export async function sample(plan: Plan, once: () => Promise<number>, onMeasureStart?: () => void): Promise<number[]> {
+  await warm(plan.warmup, plan.warmupBudgetMs, once);
+  onMeasureStart?.();
+  return measure(plan.iterations, plan.budgetMs, once);
+}
+
+/**
+ * CPU time of a set of processes over one or more segments (begin … end): the interleaved
+ * measurements count only their own rounds. Readings come from /proc, in 10 ms ticks.
+ */
+export class CpuMeter {
+  private readonly pids: (number | undefined)[];
+  private start: number[] = [];
+  private total = 0;
+
+  constructor(pids: readonly (number | undefined)[]) {
+    this.pids = [...new Set(pids)];
+  }
+
+  begin(): void {
+    this.start = this.pids.map(cpuMs);
+  }
+
+  end(): void {
+    this.total += this.pids.reduce<number>((sum, pid, i) => sum + cpuMs(pid) - (this.start[i] ?? NaN), 0);
+    this.start = [];
+  }
+
+  /** CPU milliseconds of the ended segments, all processes together. */
+  used(): number {
+    return this.total;
+  }
+}
+
+/**
+ * CPU time of this process over segments, from process.cpuUsage() (microseconds, every
+ * thread): fine enough for segments of a few milliseconds, as the floor's rounds are.
+ */
+export class OwnCpuMeter {
+  private start: NodeJS.CpuUsage | undefined;
+  private totalUs = 0;
+
+  begin(): void {
+    this.start = process.cpuUsage();
+  }
+
+  end(): void {
+    const d = process.cpuUsage(this.start);
+    this.totalUs += d.user + d.system;
+    this.start = undefined;
+  }
+
+  /** CPU milliseconds of the ended segments. */
+  used(): number {
+    return this.totalUs / 1000;
+  }
+}
+
+/** The metrics of one run, with their units and notes for the table. */
+export class Recorder {
+  readonly metrics: Record<string, number> = {};
+  readonly units: Record<string, string> = {};
+  readonly notes: Record<string, string> = {};
+
+  set(name: string, value: number, unit: string, note = ''): void {
+    this.metrics[name] = round(value);
+    this.units[name] = unit;
+    if (note) this.notes[name] = note;
+  }
+
+  samples(prefix: string, samples: readonly number[], note = ''): void {
+    this.set(`${prefix}_p50_ms`, percentile(samples, 50), 'ms', note ? `${note} (n=${samples.length})` : `n=${samples.length}`);
+    this.set(`${prefix}_p99_ms`, percentile(samples, 99), 'ms');
+  }
+}
