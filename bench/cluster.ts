@@ -157,19 +157,19 @@ export class BenchCluster {
    * Starts a Node script as a child of the given role: quiet logs, and a V8 CPU profile in
    * <profileDir>/<cluster>/<role>/ when asked (written when the child exits cleanly).
    */
-  spawnNode(role: string, script: string, args: string[]): Child {
+  spawnNode(role: string, script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
     const flags: string[] = [];
     if (this.spec.profileDir) {
       const dir = path.resolve(this.spec.profileDir, this.spec.cluster, role);
       mkdirSync(dir, { recursive: true });
       flags.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
     }
-    return spawnChild(process.execPath, [...flags, script, ...args], { env: { ...process.env, QUELL_LOG_FORMAT: 'json', QUELL_LOG_LEVEL: 'warn' } });
+    return spawnChild(process.execPath, [...flags, script, ...args], { env: { ...process.env, QUELL_LOG_FORMAT: 'json', QUELL_LOG_LEVEL: 'warn', ...env } });
   }
 
   /** Spawns a helper process of the benchmark (the floor's servers); stop() stops it. */
-  spawnHelper(role: string, script: string, args: string[]): Child {
-    const child = this.spawnNode(role, script, args);
+  spawnHelper(role: string, script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
+    const child = this.spawnNode(role, script, args, env);
     this.children.push(child);
     return child;
   }
@@ -219,7 +219,7 @@ export class BenchCluster {
     const host = this.spawnHelper('agent-host', AGENT_HOST_MAIN, [
       '--etcd', this.etcdUrl, '--cluster', this.spec.cluster, '--first', String(first), '--count', String(count),
       '--processes', String(this.spec.processesPerAgent), '--lease-ttl', String(this.spec.leaseTtlSeconds ?? 5), '--pki', this.certs.dir,
-    ]);
+    ], { UV_THREADPOOL_SIZE: String(hostThreadPool(count)) });
     const ready = await host.waitFor((e) => e.event === 'ready', 60_000 + 500 * count);
     for (const a of ready.agents as { node_id: string; address: string }[]) {
       this.agents.push({ nodeId: a.node_id, address: a.address, pid: host.proc.pid });
@@ -251,4 +251,13 @@ export class BenchCluster {
     rmSync(this.killLogs, { recursive: true, force: true });
     if (this.pki) rmSync(this.pki.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * libuv threads for a host of `agents` agents. Each agent stands for a machine with its own
+ * pool of 4, where its kill-log fdatasync runs; behind one shared pool of 4, a host's fsyncs
+ * would queue one after another, which no deployment does.
+ */
+function hostThreadPool(agents: number): number {
+  return Math.min(128, Math.max(4, 4 * agents));
 }

@@ -19,6 +19,7 @@ import { measurePoint, type FloorSeries } from './async-point';
 import { FloorClient, startFloorServers } from './floor';
 import { column, NODE_ID_COLUMN, STATUS_COLUMN } from './result-columns';
 import { cliStart } from './cli-start';
+import { fdatasyncSamples } from './disk-floor';
 import { errorText } from '../errors/error-text';
 
 /**
@@ -253,6 +254,7 @@ export function metricKeys(c: BenchConfig): string[] {
     }
     if (n === c.mainAgents) {
       keys.push(
+        `kill_async_${n}_agents_no_match_p50_ms`, `kill_async_${n}_agents_no_match_p99_ms`, 'kill_log_fdatasync_p50_ms', 'kill_log_fdatasync_p99_ms',
         `select_processes_${n}_agents_p50_ms`, `select_processes_${n}_agents_p99_ms`,
         `kill_sync_${n}_agents_all_finished_p50_ms`, `kill_sync_${n}_agents_all_finished_p99_ms`,
         `mariadb_kill_id_${n}_agents_p50_ms`, `mariadb_kill_id_${n}_agents_p99_ms`,
@@ -494,6 +496,11 @@ async function mainMetrics(c: BenchConfig, cluster: BenchCluster, client: QuellC
   const name = cluster.spec.cluster;
   log('  SELECT latency');
   const plan: Plan = { warmup: c.warmup, warmupBudgetMs: c.warmupBudgetMs, iterations: c.iterations, budgetMs: c.measureBudgetMs };
+  // what a kill costs besides the disk: the same statement matching nothing (no kill-log append,
+  // no cancel), and the disk's own append+fdatasync, which every matching kill waits for on each agent
+  log('  ASYNC matching nothing; the disk\'s fdatasync');
+  rec.samples(`kill_async_${n}_agents_no_match`, await latency(client, `KILL QUERY ON CLUSTER ${name} WHERE user = 'nobody' ASYNC`, plan), 'the same KILL matching nothing: no kill-log sync, no cancel');
+  rec.samples('kill_log_fdatasync', await fdatasyncSamples(c.iterations, c.measureBudgetMs), 'append+fdatasync of one kill-log line on the disk of the kill logs (os.tmpdir())');
   rec.samples(`select_processes_${n}_agents`, await latency(client, `SELECT query_id, node_id FROM clusterAllReplicas('${name}', system.processes)`, plan));
 
   log('  MariaDB form: routed KILL <id>, cluster-wide KILL USER');
