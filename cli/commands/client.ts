@@ -7,6 +7,7 @@ import { fail, parse, UsageError } from '../args';
 import { batchStatements, splitStatements } from '../statements';
 import { runAndRender } from '../render';
 import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
+import { exitWhenWritten } from '../exit-when-written';
 import type { TlsOptions } from '../../common/tls';
 
 export interface ClientSettings {
@@ -30,7 +31,8 @@ export async function runClient(argv: string[]): Promise<number> {
     ...TLS_ARGS,
   });
   if (values.dialect !== 'clickhouse' && values.dialect !== 'mariadb') throw new UsageError("--dialect must be 'clickhouse' or 'mariadb'");
-  return clientMain({ coordinator: values.coordinator, user: values.user, password: values.password, format: values.format, dialect: values.dialect, tls: tlsOptionsFromArgs(values) }, values.query);
+  const code = await clientMain({ coordinator: values.coordinator, user: values.user, password: values.password, format: values.format, dialect: values.dialect, tls: tlsOptionsFromArgs(values) }, values.query);
+  return exitWhenWritten(code);
 }
 
 /** `quell client`: -q runs statements; without it, stdin statements or the interactive shell. */
