@@ -8,7 +8,7 @@ import { enableCompileCache } from '../common/compile-cache';
 // cli/main.ts, which loads each command's compiled modules as they are.
 if (process.argv[2] === 'client') {
   // before the bundle is loaded, so that its compiled code comes from the cache too
-  enableCompileCache('client');
+  enableCompileCache('client', { resolutions: false });
   void import('./client-process');
 } else {
   void import('./main');

@@ -161,8 +161,16 @@ function makeRequire(mod: CjsModule): NodeJS.Require {
 
 let enabled = false;
 
+export interface CompileCacheOptions {
+  /**
+   * Remember module resolutions beside the code (default true). Not worth its own cost for a
+   * bundle, which requires little but Node's built-in modules.
+   */
+  readonly resolutions?: boolean;
+}
+
 /** Compiles every CommonJS module loaded from now on through the cache file of `command`. */
-export function enableCompileCache(command: string): void {
+export function enableCompileCache(command: string, options: CompileCacheOptions = {}): void {
   const dir = cacheDir();
   if (enabled || !dir) return;
   enabled = true;
@@ -173,7 +181,7 @@ export function enableCompileCache(command: string): void {
   const base = path.join(dir, `${command.replace(/[^\w-]/g, '_')}-${key}`);
   const file = `${base}.bin`;
   const stored = readEntries(file);
-  const identity = require.main ? resolutionIdentity(require.main.filename) : undefined;
+  const identity = require.main && options.resolutions !== false ? resolutionIdentity(require.main.filename) : undefined;
   const resolutions = identity === undefined ? undefined : enableResolveCache(`${base}.paths.json`, identity);
   const compiled = new Map<string, { hash: string; script: vm.Script }>();
   // a module compiled without a usable entry since the file was last written

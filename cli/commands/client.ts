@@ -1,4 +1,3 @@
-import * as readline from 'node:readline';
 import { QuellClient } from '../../client/coordinator-client';
 import { canonicalFormatName } from '../../sql/formats';
 import { terminalSafe } from '../../sql/formats/terminal-safe';
@@ -77,6 +76,8 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 /** The interactive shell: statements end with `;`, Ctrl-C cancels a running one, Ctrl-D exits. */
 export async function interactive(client: QuellClient, s: ClientSettings, onExit?: () => void): Promise<number> {
   const defaultFormat = s.format ?? 'PrettyCompact';
+  // loaded here: `quell client -q` never needs it
+  const readline = await import('node:readline');
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: 'quell :) ', historySize: 1000 });
   process.stdout.write(`Connected to quell coordinator ${s.coordinator} as ${s.user}. End statements with ';'; Ctrl-D exits.\n\n`);
   let buffer = '';
