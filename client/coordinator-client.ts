@@ -5,7 +5,7 @@ import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest'
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
 import { connectionSettled } from './connection-wait';
 import { AsyncQueue } from '../common/async-queue';
-import { remoteQuellError, statementNotStarted, transportReason } from '../common/rpc-status';
+import { callStatus, remoteQuellError, statementNotStarted, transportReason } from '../common/rpc-status';
 import { chError, QuellError, type Dialect } from '../errors/quell-error';
 import { plaintextAllowed, TransportSecurity, type TlsOptions } from '../common/tls';
 import type { Column, SqlValue } from '../sql/types';
@@ -13,6 +13,9 @@ import type { Column, SqlValue } from '../sql/types';
 import { toEvent, transportError, type Attempt, type Item, type ResultEvent } from './result-events';
 import { ClientSession, UNSUPPORTED } from './statement-session';
 import { TurnFlusher } from '../common/turn-flusher';
+import { coordinatorAddresses, DEFAULT_CONNECT_TIMEOUT_MS, executeRequest, PAUSE_AT, RESUME_AT } from './statement-request';
+
+export { coordinatorAddresses } from './statement-request';
 
 export type { ResultEvent } from './result-events';
 
@@ -49,18 +52,7 @@ export interface ClientOptions {
   readonly session?: boolean;
 }
 
-const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
-/** Result messages received and not yet taken by the caller at which reading stops, and resumes. */
-const PAUSE_AT = 8;
-const RESUME_AT = 2;
 
-
-/** `a,b,c` or a list: the coordinator addresses, in the order they are tried. */
-export function coordinatorAddresses(spec: string | readonly string[]): string[] {
-  const list = (typeof spec === 'string' ? [spec] : spec).flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean);
-  if (list.length === 0) throw chError('BAD_ARGUMENTS', 'no coordinator address given');
-  return list;
-}
 
 /**
  * A client of the coordinator's Execute API; statement failures arrive as QuellError. Given
@@ -97,13 +89,7 @@ export class QuellClient {
 
   /** Streams a statement's result: header, row batches as they arrive, end. The statement is sent at once. */
   execute(sql: string, options: ExecuteOptions = {}): AsyncIterable<ResultEvent> {
-    const req = {
-      sql,
-      user: this.opts.user ?? 'default',
-      password: this.opts.password ?? '',
-      statement_id: options.statementId ?? '',
-      dialect: options.dialect === 'mariadb' ? ('DIALECT_MARIADB' as const) : ('DIALECT_CLICKHOUSE' as const),
-    };
+    const req = executeRequest(sql, this.opts, options);
     const started = this.send(req, options.signal);
     // the iteration reports a failure; until it runs, the promise must not count as unhandled
     started.catch(() => undefined);
@@ -246,7 +232,7 @@ function sendTo(stub: CoordinatorClient, address: string, req: ExecuteRequest, s
         resolve({ reason: refused?.message ?? transportReason(err.details), refused });
         return;
       }
-      queue.push(transportError(err, address));
+      queue.push(transportError(callStatus(err), address));
       finish();
     });
   });

@@ -1,7 +1,6 @@
-import * as grpc from '@grpc/grpc-js';
 import { decodeColumns, decodeRow } from '../proto/codec';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
-import { remoteQuellError, transportReason } from '../common/rpc-status';
+import { remoteErrorOf, STATUS, transportReason, type CallStatus } from '../common/call-status';
 import { chError, QuellError, type Dialect } from '../errors/quell-error';
 import type { Column, SqlValue } from '../sql/types';
 
@@ -45,11 +44,12 @@ export function toEvent(msg: ExecuteResponse__Output): ResultEvent | QuellError 
   return undefined;
 }
 
-export function transportError(err: grpc.ServiceError, address: string): QuellError {
-  const remote = remoteQuellError(err);
+/** What a statement's call that failed after it was sent ends its result with. */
+export function transportError(s: CallStatus, address: string): QuellError {
+  const remote = remoteErrorOf(s);
   if (remote) return remote;
-  if (err.code === grpc.status.UNAVAILABLE) return chError('NETWORK_ERROR', `cannot reach the coordinator at ${address}: ${transportReason(err.details)}`, true);
-  if (err.code === grpc.status.CANCELLED) return chError('QUERY_WAS_CANCELLED', 'statement cancelled');
-  if (err.code === grpc.status.RESOURCE_EXHAUSTED) return chError('SYNTAX_ERROR', `Max query size exceeded: ${err.details}`);
-  return chError('NETWORK_ERROR', `coordinator at ${address} failed the call: ${err.details}`, true);
+  if (s.code === STATUS.UNAVAILABLE) return chError('NETWORK_ERROR', `cannot reach the coordinator at ${address}: ${transportReason(s.details)}`, true);
+  if (s.code === STATUS.CANCELLED) return chError('QUERY_WAS_CANCELLED', 'statement cancelled');
+  if (s.code === STATUS.RESOURCE_EXHAUSTED) return chError('SYNTAX_ERROR', `Max query size exceeded: ${s.details}`);
+  return chError('NETWORK_ERROR', `coordinator at ${address} failed the call: ${s.details}`, true);
 }

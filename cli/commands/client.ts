@@ -1,10 +1,11 @@
-import { QuellClient } from '../../client/coordinator-client';
+import type { QuellClient } from '../../client/coordinator-client';
+import { DirectClient } from '../../client/direct-client';
 import { canonicalFormatName } from '../../sql/formats';
 import { terminalSafe } from '../../sql/formats/terminal-safe';
 import { chError, renderError, QuellError, type Dialect } from '../../errors/quell-error';
 import { fail, parse, UsageError } from '../args';
 import { batchStatements, splitStatements } from '../statements';
-import { runAndRender } from '../render';
+import { runAndRender, type StatementRunner } from '../render';
 import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
 import { exitWhenWritten } from '../exit-when-written';
 import type { TlsOptions } from '../../common/tls';
@@ -37,12 +38,20 @@ export async function runClient(argv: string[]): Promise<number> {
 /** `quell client`: -q runs statements; without it, stdin statements or the interactive shell. */
 export async function clientMain(s: ClientSettings, query: string | undefined): Promise<number> {
   if (s.format !== undefined && !canonicalFormatName(s.format)) return fail(chError('UNKNOWN_FORMAT', `Unknown format ${s.format}`));
-  const client = new QuellClient(s.coordinator, { user: s.user, password: s.password, tls: s.tls });
+  const options = { user: s.user, password: s.password, tls: s.tls };
+  // the shell may run for hours, with Ctrl-C cancels: QuellClient with its Session stream
+  if (query === undefined && process.stdin.isTTY) {
+    const { QuellClient } = await import('../../client/coordinator-client');
+    const client = new QuellClient(s.coordinator, options);
+    try {
+      return await interactive(client, s);
+    } finally {
+      client.close();
+    }
+  }
+  const client = new DirectClient(s.coordinator, options);
   try {
-    if (query !== undefined) return await runBatch(client, s, batchStatements(query));
-    if (process.stdin.isTTY) return await interactive(client, s);
-    const text = await readAll(process.stdin);
-    return await runBatch(client, s, batchStatements(text));
+    return await runBatch(client, s, batchStatements(query ?? (await readAll(process.stdin))));
   } finally {
     client.close();
   }
@@ -55,7 +64,7 @@ const err = (t: string): void => {
   process.stderr.write(t);
 };
 
-async function runBatch(client: QuellClient, s: ClientSettings, statements: string[]): Promise<number> {
+async function runBatch(client: StatementRunner, s: ClientSettings, statements: string[]): Promise<number> {
   const defaultFormat = s.format ?? (process.stdout.isTTY ? 'PrettyCompact' : 'TabSeparated');
   for (const sql of statements) {
     try {
