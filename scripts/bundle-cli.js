@@ -1,18 +1,25 @@
 #!/usr/bin/env node
 'use strict';
-// Bundles `quell client` (cli/client-process.ts, with grpc-js and protobufjs) into one file,
+// Bundles `quell client` (cli/client-process.ts, with protobufjs) into one file,
 // dist/cli/client-process.js, over tsc's output of the same entry, which works the same but
-// loads ~130 modules. Run by `npm run build` after tsc; cli/quell.ts explains why.
+// loads many modules. Run by `npm run build` after tsc; cli/quell.ts explains why.
 const esbuild = require('esbuild');
 const { readFileSync } = require('node:fs');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 const OUT = path.join(ROOT, 'dist', 'cli', 'client-process.js');
-// Packages inlined: the gRPC stack the client talks with. The packages these pull in are
-// inlined with them; any other package stays a require of node_modules, as without the bundle.
-const INLINE = new Set(['@grpc/grpc-js', 'protobufjs']);
-const COMPILE_CACHE = path.join(ROOT, 'common', 'compile-cache.ts');
+// Packages inlined: the codec's runtime. The packages it pulls in are inlined with it; any
+// other package stays a require of node_modules, as without the bundle.
+const INLINE = new Set(['protobufjs']);
+// Modules of quell that stay the compiled ones in dist/ (a require from dist/cli/):
+// - the code cache, already on when the bundle loads (cli/quell.ts): one instance, not a copy;
+// - QuellClient, which `quell client` loads only for the shell or when a statement could not
+//   start on its direct connection (client/direct-client.ts): grpc-js stays out of the bundle;
+// - QuellError, which crosses between the two: `instanceof` must see one class.
+const SHARED = new Map(
+  ['common/compile-cache', 'client/coordinator-client', 'errors/quell-error'].map((m) => [path.join(ROOT, `${m}.ts`), `../${m}`]),
+);
 
 function packageName(spec) {
   const parts = spec.split('/');
@@ -22,11 +29,9 @@ function packageName(spec) {
 const boundaries = {
   name: 'quell-bundle-boundaries',
   setup(build) {
-    // the code cache is already on when the bundle loads (cli/quell.ts): it stays the one
-    // module instance, dist/common/compile-cache.js, rather than a second copy in the bundle
-    build.onResolve({ filter: /compile-cache$/ }, (args) => {
-      if (path.resolve(args.resolveDir, `${args.path}.ts`) !== COMPILE_CACHE) return undefined;
-      return { path: '../common/compile-cache', external: true };
+    build.onResolve({ filter: /^\./ }, (args) => {
+      const shared = SHARED.get(path.resolve(args.resolveDir, `${args.path}.ts`));
+      return shared === undefined ? undefined : { path: shared, external: true };
     });
     build.onResolve({ filter: /^[^./]/ }, (args) => {
       if (args.path.startsWith('node:')) return undefined;
