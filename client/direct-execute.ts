@@ -136,7 +136,12 @@ export class DirectChannel {
   async execute(req: ExecuteRequest, signal: AbortSignal | undefined): Promise<DirectAttempt> {
     if (!(await this.ready) || this.session.closed || this.session.destroyed) return { notStarted: undefined };
     const path = (EXECUTE as { path: string }).path;
-    const stream = this.session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = this.session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+    } catch {
+      return { notStarted: undefined }; // the coordinator sent GOAWAY (it is draining): no new stream
+    }
     return new Promise((resolve) => {
       const queue = new AsyncQueue<Item>();
       const reader = new MessageReader();
