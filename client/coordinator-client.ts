@@ -4,16 +4,15 @@ import type { CoordinatorClient } from '../proto/generated/quell/v1/Coordinator'
 import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
 import { connectionSettled } from './connection-wait';
-import { AsyncQueue } from '../common/async-queue';
 import { callStatus, remoteQuellError, statementNotStarted, transportReason } from '../common/rpc-status';
 import { chError, QuellError, type Dialect } from '../errors/quell-error';
 import { plaintextAllowed, TransportSecurity, type TlsOptions } from '../common/tls';
 import type { Column, SqlValue } from '../sql/types';
 
-import { toEvent, transportError, type Attempt, type Item, type ResultEvent } from './result-events';
+import { ResultQueue, toEvent, transportError, type Attempt, type Item, type ResultEvent } from './result-events';
 import { ClientSession, UNSUPPORTED } from './statement-session';
 import { TurnFlusher } from '../common/turn-flusher';
-import { coordinatorAddresses, DEFAULT_CONNECT_TIMEOUT_MS, executeRequest, PAUSE_AT, RESUME_AT } from './statement-request';
+import { coordinatorAddresses, DEFAULT_CONNECT_TIMEOUT_MS, executeRequest } from './statement-request';
 
 export { coordinatorAddresses } from './statement-request';
 
@@ -185,26 +184,14 @@ export class QuellClient {
 
 function sendTo(stub: CoordinatorClient, address: string, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt> {
   return new Promise((resolve) => {
-    const queue = new AsyncQueue<Item>();
     const call = stub.Execute(req);
+    const queue = new ResultQueue(call);
     let settled = false;
     let received = false;
-    let paused = false;
-    // flow control: a caller that stops iterating stops the reading, and so the coordinator
-    // (it writes only as fast as this client takes)
-    const results = (async function* () {
-      for await (const item of queue) {
-        yield item;
-        if (paused && queue.length <= RESUME_AT) {
-          paused = false;
-          call.resume();
-        }
-      }
-    })();
     const started = (): void => {
       if (settled) return;
       settled = true;
-      resolve({ results });
+      resolve({ results: queue.results });
     };
     const cancel = (): void => call.cancel();
     signal?.addEventListener('abort', cancel, { once: true });
@@ -215,12 +202,7 @@ function sendTo(stub: CoordinatorClient, address: string, req: ExecuteRequest, s
     };
     call.on('data', (msg: ExecuteResponse__Output) => {
       received = true;
-      const ev = toEvent(msg);
-      if (ev) queue.push(ev);
-      if (!paused && queue.length >= PAUSE_AT) {
-        paused = true;
-        call.pause();
-      }
+      queue.push(toEvent(msg));
       started();
     });
     call.on('end', finish);

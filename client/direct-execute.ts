@@ -4,15 +4,13 @@ import { messages, services } from '../proto/generated/codec';
 import { deserializer, serializer, TO_OBJECT_OPTIONS, type GeneratedCodec } from '../proto/service-definition';
 import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
-import { AsyncQueue } from '../common/async-queue';
 import { NOT_STARTED_TRAILER, remoteErrorOf, STATUS, type CallStatus } from '../common/call-status';
 import { checkTrustDomain, DEFAULT_TRUST_DOMAIN } from '../common/identity';
 import { loadCertFiles, type LoadedCerts } from '../common/tls/cert-files';
 import type { TlsOptions } from '../common/tls/options';
 import { serverIdentityCheck } from '../common/tls/peer';
 import type { QuellError } from '../errors/quell-error';
-import { toEvent, transportError, type Item } from './result-events';
-import { PAUSE_AT, RESUME_AT } from './statement-request';
+import { ResultQueue, toEvent, transportError, type Item } from './result-events';
 
 const CODEC = { messages, services } as unknown as GeneratedCodec;
 const EXECUTE = CODEC.services['quell.v1.Coordinator']?.Execute;
@@ -143,27 +141,16 @@ export class DirectChannel {
       return { notStarted: undefined }; // the coordinator sent GOAWAY (it is draining): no new stream
     }
     return new Promise((resolve) => {
-      const queue = new AsyncQueue<Item>();
+      const queue = new ResultQueue(stream);
       const reader = new MessageReader();
       let status: CallStatus | undefined;
       let received = false;
       let settled = false;
-      let paused = false;
       let cancelled = false;
-      // flow control as QuellClient's: a caller that stops iterating stops the reading
-      const results = (async function* () {
-        for await (const item of queue) {
-          yield item;
-          if (paused && queue.length <= RESUME_AT) {
-            paused = false;
-            stream.resume();
-          }
-        }
-      })();
       const started = (): void => {
         if (settled) return;
         settled = true;
-        resolve({ results });
+        resolve({ results: queue.results });
       };
       const cancel = (): void => {
         cancelled = true;
@@ -182,17 +169,12 @@ export class DirectChannel {
         try {
           reader.push(chunk, (message) => {
             received = true;
-            const ev = toEvent(decodeResponse(message));
-            if (ev) queue.push(ev);
+            queue.push(toEvent(decodeResponse(message)));
           });
         } catch (err) {
           status = { code: STATUS.INTERNAL, details: err instanceof Error ? err.message : String(err), trailer: () => undefined };
           stream.close(NGHTTP2_PROTOCOL_ERROR);
           return;
-        }
-        if (!paused && queue.length >= PAUSE_AT) {
-          paused = true;
-          stream.pause();
         }
         if (received) started();
       });

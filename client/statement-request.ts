@@ -3,9 +3,6 @@ import { chError, type Dialect } from '../errors/quell-error';
 
 /** How long a client waits for a connection to one coordinator before trying the next. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
-/** Result messages received and not yet taken by the caller at which reading stops, and resumes. */
-export const PAUSE_AT = 8;
-export const RESUME_AT = 2;
 
 /** `a,b,c` or a list: the coordinator addresses, in the order they are tried. */
 export function coordinatorAddresses(spec: string | readonly string[]): string[] {

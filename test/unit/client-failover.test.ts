@@ -1,6 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { QuellClient } from '../../client/coordinator-client';
 import { TransportSecurity } from '../../common/tls';
@@ -8,7 +7,7 @@ import { testPki, type TestPki } from '../integration/tls-fixture';
 import { freePort, spawnQuell } from '../../common/child-processes';
 import { notStartedStatus } from '../../common/rpc-status';
 import { chError, QuellError } from '../../errors/quell-error';
-import { answering, FakeCoordinators, type ExecuteCall, type FakeCoordinator } from './fake-coordinators';
+import { answering, FakeCoordinators, silentServer, type ExecuteCall, type FakeCoordinator } from './fake-coordinators';
 
 // Issue 11 item 8: a client with several coordinators moves on to the next only when the
 // statement certainly did not start; a statement that may have started is never sent twice.
@@ -102,16 +101,12 @@ test('a coordinator that refuses a statement before starting it (draining) passe
 });
 
 test('an address that accepts TCP but never speaks is given up after the connect timeout', async () => {
-  const silent = net.createServer(() => undefined);
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  const sockets = new Set<net.Socket>();
-  silent.on('connection', (s) => sockets.add(s));
+  const silent = await silentServer();
   try {
     const b = await fakeCoordinator(answering('b'));
-    const c = client([`127.0.0.1:${(silent.address() as net.AddressInfo).port}`, b.address], 300);
+    const c = client([silent.address, b.address], 300);
     assert.deepEqual((await c.query('SELECT 1')).rows, [['b']]);
   } finally {
-    for (const s of sockets) s.destroy();
     silent.close();
   }
 });

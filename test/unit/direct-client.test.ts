@@ -1,6 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { DirectClient } from '../../client/direct-client';
 import { TransportSecurity } from '../../common/tls';
@@ -9,7 +8,7 @@ import { freePort } from '../../common/child-processes';
 import { notStartedStatus, toServiceError } from '../../common/rpc-status';
 import { chError, QuellError } from '../../errors/quell-error';
 import type { SqlValue } from '../../sql/types';
-import { answering, FakeCoordinators } from './fake-coordinators';
+import { answering, FakeCoordinators, silentServer } from './fake-coordinators';
 
 // Issue 14 item 3: `quell client -q` sends its statements on Node's own HTTP/2 connection
 // (client/direct-execute.ts) instead of grpc-js, with QuellClient's semantics: a statement goes
@@ -72,16 +71,12 @@ test('a coordinator that cannot be reached is skipped for the next one', async (
 });
 
 test('an address that accepts TCP but never speaks is given up after the connect timeout', async () => {
-  const silent = net.createServer(() => undefined);
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  const sockets = new Set<net.Socket>();
-  silent.on('connection', (s) => sockets.add(s));
+  const silent = await silentServer();
   try {
     const b = await fakes.start(answering('b'));
-    const c = client([`127.0.0.1:${(silent.address() as net.AddressInfo).port}`, b.address], 300);
+    const c = client([silent.address, b.address], 300);
     assert.deepEqual(await rows(c, 'SELECT 1'), [['b']]);
   } finally {
-    for (const s of sockets) s.destroy();
     silent.close();
   }
 });

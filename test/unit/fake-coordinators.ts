@@ -1,3 +1,4 @@
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { TransportSecurity } from '../../common/tls';
 import { quellProto } from '../../proto/load';
@@ -52,3 +53,18 @@ export const answering = (name: string) => (call: ExecuteCall) => {
   call.write({ end: { rows: '1', elapsed_seconds: 0, affected_rows: '0', warnings: [] } });
   call.end();
 };
+
+/** An address that accepts TCP and never speaks (a coordinator that swallows packets); close() ends it. */
+export async function silentServer(): Promise<{ readonly address: string; close(): void }> {
+  const server = net.createServer(() => undefined);
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s) => sockets.add(s));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
