@@ -1,6 +1,6 @@
 import * as http2 from 'node:http2';
 import * as tls from 'node:tls';
-import { messages, services } from '../proto/generated/codec';
+import { messages, services } from '../proto/generated/coordinator-codec';
 import { deserializer, serializer, TO_OBJECT_OPTIONS, type GeneratedCodec } from '../proto/service-definition';
 import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
