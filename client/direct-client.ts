@@ -5,6 +5,14 @@ import type { ResultEvent } from './result-events';
 import { coordinatorAddresses, DEFAULT_CONNECT_TIMEOUT_MS, executeRequest } from './statement-request';
 
 /**
+ * How long the direct connection waits for the coordinator (one that answers takes
+ * milliseconds). One that gave no connection by then is left to QuellClient, which waits its
+ * own timeout for it before the next address: a coordinator that swallows packets costs this
+ * much more than with QuellClient alone, not a second timeout.
+ */
+const DIRECT_CONNECT_TIMEOUT_MS = 1_000;
+
+/**
  * The client of `quell client -q` and of statements piped into it: a whole process per use,
  * so its start is what the operator waits for. Statements go on one HTTP/2 connection of
  * Node's own to the first coordinator (client/direct-execute.ts), and grpc-js is not loaded.
@@ -55,7 +63,8 @@ export class DirectClient {
       } catch {
         first = undefined; // QuellClient reports it
       }
-      this.direct = (first !== undefined && DirectChannel.open(first, this.opts.tls ?? {}, this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS)) || null;
+      const timeoutMs = Math.min(this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, DIRECT_CONNECT_TIMEOUT_MS);
+      this.direct = (first !== undefined && DirectChannel.open(first, this.opts.tls ?? {}, timeoutMs)) || null;
     }
     if (this.direct === null) return undefined;
     const attempt = await this.direct.execute(executeRequest(sql, this.opts, options), options.signal);
