@@ -8,8 +8,10 @@ import { enableCompileCache } from '../common/compile-cache';
 // the client sent its statements without it: client/direct-client.ts). Every other command
 // runs cli/main.ts, which loads each command's compiled modules as they are.
 if (process.argv[2] === 'client') {
-  // before the bundle is loaded, so that its compiled code comes from the cache too
-  enableCompileCache('client', { resolutions: false });
+  // before the bundle is loaded, so that its compiled code comes from the cache too; a file of
+  // its own, which holds the bundle's code alone and never the compiled modules of the same
+  // command run from cli/main.ts (read whole at every start, it stays small)
+  enableCompileCache('client-bundle', { resolutions: false });
   void import('./client-process');
 } else {
   void import('./main');
