@@ -1,5 +1,6 @@
 import { fail, UsageError } from './args';
 import { enableCompileCache } from '../common/compile-cache';
+import { rememberResolutions } from '../common/resolve-cache';
 
 export type Command = (argv: string[]) => Promise<number>;
 /** Each command by name, loaded on first use. */
@@ -57,7 +58,7 @@ export async function runMain(commands: Commands): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  enableCompileCache(name);
+  enableCompileCache(name, { resolutions: rememberResolutions });
   try {
     const code = await (await command())(rest);
     // a daemon that stopped itself for a failure (node-agent/membership.ts) keeps its status

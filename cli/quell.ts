@@ -11,7 +11,7 @@ if (process.argv[2] === 'client') {
   // before the bundle is loaded, so that its compiled code comes from the cache too; a file of
   // its own, which holds the bundle's code alone and never the compiled modules of the same
   // command run from cli/main.ts (read whole at every start, it stays small)
-  enableCompileCache('client-bundle', { resolutions: false });
+  enableCompileCache('client-bundle');
   void import('./client-process');
 } else {
   void import('./main');

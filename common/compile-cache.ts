@@ -4,7 +4,6 @@ import Module from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
-import { enableResolveCache, resolutionIdentity } from './resolve-cache';
 
 /**
  * A V8 code cache for the CommonJS modules a quell command loads (Node 20 has no
@@ -19,7 +18,7 @@ import { enableResolveCache, resolutionIdentity } from './resolve-cache';
  * its start-up ran are in it) and again at exit if more were compiled since. It is never
  * required: any failure to read or write it leaves modules compiled as usual.
  *
- * Beside it, the command's module resolutions are remembered (common/resolve-cache.ts).
+ * Beside it, the command's module resolutions may be remembered (common/resolve-cache.ts).
  */
 
 interface CjsModule {
@@ -163,10 +162,11 @@ let enabled = false;
 
 export interface CompileCacheOptions {
   /**
-   * Remember module resolutions beside the code (default true). Not worth its own cost for a
-   * bundle, which requires little but Node's built-in modules.
+   * Also remember the command's module resolutions, in a file beside the code's named from
+   * `base` (common/resolve-cache.ts: rememberResolutions). A bundle has too little to resolve
+   * for it to pay.
    */
-  readonly resolutions?: boolean;
+  readonly resolutions?: (base: string) => { save(): void } | undefined;
 }
 
 /** Compiles every CommonJS module loaded from now on through the cache file of `command`. */
@@ -181,8 +181,7 @@ export function enableCompileCache(command: string, options: CompileCacheOptions
   const base = path.join(dir, `${command.replace(/[^\w-]/g, '_')}-${key}`);
   const file = `${base}.bin`;
   const stored = readEntries(file);
-  const identity = require.main && options.resolutions !== false ? resolutionIdentity(require.main.filename) : undefined;
-  const resolutions = identity === undefined ? undefined : enableResolveCache(`${base}.paths.json`, identity);
+  const resolutions = options.resolutions?.(base);
   const compiled = new Map<string, { hash: string; script: vm.Script }>();
   // a module compiled without a usable entry since the file was last written
   let dirty = false;
