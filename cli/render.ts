@@ -1,5 +1,8 @@
 import { createFormatter, type Formatter } from '../sql/formats';
 import type { QuellClient } from '../client/coordinator-client';
+
+/** What runs a statement: QuellClient, or DirectClient for a one-shot `quell client`. */
+export type StatementRunner = Pick<QuellClient, 'execute'>;
 import type { Dialect } from '../errors/quell-error';
 import type { Column, SqlValue } from '../sql/types';
 import { terminalSafe } from '../sql/formats/terminal-safe';
@@ -29,7 +32,7 @@ export interface Rendered {
  * statement that fails prints only its error. MariaDB-form results print as the mariadb client
  * does: a boxed table and `N rows in set`, or `Query OK, N rows affected`.
  */
-export async function runAndRender(client: QuellClient, sql: string, o: RenderOptions): Promise<Rendered> {
+export async function runAndRender(client: StatementRunner, sql: string, o: RenderOptions): Promise<Rendered> {
   let formatter: Formatter | undefined;
   let mariadb: { columns: Column[]; rows: SqlValue[][] } | undefined;
   let begun = false;

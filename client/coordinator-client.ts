@@ -4,15 +4,17 @@ import type { CoordinatorClient } from '../proto/generated/quell/v1/Coordinator'
 import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
 import { connectionSettled } from './connection-wait';
-import { AsyncQueue } from '../common/async-queue';
-import { remoteQuellError, statementNotStarted, transportReason } from '../common/rpc-status';
+import { callStatus, remoteQuellError, statementNotStarted, transportReason } from '../common/rpc-status';
 import { chError, QuellError, type Dialect } from '../errors/quell-error';
 import { plaintextAllowed, TransportSecurity, type TlsOptions } from '../common/tls';
 import type { Column, SqlValue } from '../sql/types';
 
-import { toEvent, transportError, type Attempt, type Item, type ResultEvent } from './result-events';
+import { ResultQueue, toEvent, transportError, type Attempt, type Item, type ResultEvent } from './result-events';
 import { ClientSession, UNSUPPORTED } from './statement-session';
 import { TurnFlusher } from '../common/turn-flusher';
+import { coordinatorAddresses, DEFAULT_CONNECT_TIMEOUT_MS, executeRequest } from './statement-request';
+
+export { coordinatorAddresses } from './statement-request';
 
 export type { ResultEvent } from './result-events';
 
@@ -49,18 +51,7 @@ export interface ClientOptions {
   readonly session?: boolean;
 }
 
-const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
-/** Result messages received and not yet taken by the caller at which reading stops, and resumes. */
-const PAUSE_AT = 8;
-const RESUME_AT = 2;
 
-
-/** `a,b,c` or a list: the coordinator addresses, in the order they are tried. */
-export function coordinatorAddresses(spec: string | readonly string[]): string[] {
-  const list = (typeof spec === 'string' ? [spec] : spec).flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean);
-  if (list.length === 0) throw chError('BAD_ARGUMENTS', 'no coordinator address given');
-  return list;
-}
 
 /**
  * A client of the coordinator's Execute API; statement failures arrive as QuellError. Given
@@ -97,13 +88,7 @@ export class QuellClient {
 
   /** Streams a statement's result: header, row batches as they arrive, end. The statement is sent at once. */
   execute(sql: string, options: ExecuteOptions = {}): AsyncIterable<ResultEvent> {
-    const req = {
-      sql,
-      user: this.opts.user ?? 'default',
-      password: this.opts.password ?? '',
-      statement_id: options.statementId ?? '',
-      dialect: options.dialect === 'mariadb' ? ('DIALECT_MARIADB' as const) : ('DIALECT_CLICKHOUSE' as const),
-    };
+    const req = executeRequest(sql, this.opts, options);
     const started = this.send(req, options.signal);
     // the iteration reports a failure; until it runs, the promise must not count as unhandled
     started.catch(() => undefined);
@@ -199,26 +184,14 @@ export class QuellClient {
 
 function sendTo(stub: CoordinatorClient, address: string, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt> {
   return new Promise((resolve) => {
-    const queue = new AsyncQueue<Item>();
     const call = stub.Execute(req);
+    const queue = new ResultQueue(call);
     let settled = false;
     let received = false;
-    let paused = false;
-    // flow control: a caller that stops iterating stops the reading, and so the coordinator
-    // (it writes only as fast as this client takes)
-    const results = (async function* () {
-      for await (const item of queue) {
-        yield item;
-        if (paused && queue.length <= RESUME_AT) {
-          paused = false;
-          call.resume();
-        }
-      }
-    })();
     const started = (): void => {
       if (settled) return;
       settled = true;
-      resolve({ results });
+      resolve({ results: queue.results });
     };
     const cancel = (): void => call.cancel();
     signal?.addEventListener('abort', cancel, { once: true });
@@ -229,12 +202,7 @@ function sendTo(stub: CoordinatorClient, address: string, req: ExecuteRequest, s
     };
     call.on('data', (msg: ExecuteResponse__Output) => {
       received = true;
-      const ev = toEvent(msg);
-      if (ev) queue.push(ev);
-      if (!paused && queue.length >= PAUSE_AT) {
-        paused = true;
-        call.pause();
-      }
+      queue.push(toEvent(msg));
       started();
     });
     call.on('end', finish);
@@ -246,7 +214,7 @@ function sendTo(stub: CoordinatorClient, address: string, req: ExecuteRequest, s
         resolve({ reason: refused?.message ?? transportReason(err.details), refused });
         return;
       }
-      queue.push(transportError(err, address));
+      queue.push(transportError(callStatus(err), address));
       finish();
     });
   });

@@ -1,7 +1,7 @@
-import * as grpc from '@grpc/grpc-js';
 import { decodeColumns, decodeRow } from '../proto/codec';
+import { AsyncQueue } from '../common/async-queue';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
-import { remoteQuellError, transportReason } from '../common/rpc-status';
+import { remoteErrorOf, STATUS, transportReason, type CallStatus } from '../common/call-status';
 import { chError, QuellError, type Dialect } from '../errors/quell-error';
 import type { Column, SqlValue } from '../sql/types';
 
@@ -19,6 +19,47 @@ export type Item = ResultEvent | QuellError;
  * back, or with the reason when the call failed before the statement started.
  */
 export type Attempt = { readonly results: AsyncIterable<Item> } | { readonly reason: string; readonly refused: QuellError | undefined };
+
+/** Result messages received and not yet taken by the caller at which reading stops, and resumes. */
+const PAUSE_AT = 8;
+const RESUME_AT = 2;
+
+/**
+ * One Execute call's result items, with flow control: a caller that stops iterating stops the
+ * reading, and so the coordinator (it writes only as fast as this client takes).
+ */
+export class ResultQueue {
+  private readonly queue = new AsyncQueue<Item>();
+  private paused = false;
+  readonly results: AsyncIterable<Item>;
+
+  constructor(private readonly call: { pause(): unknown; resume(): unknown }) {
+    this.results = this.read();
+  }
+
+  /** An item that arrived (undefined: a message with nothing for the caller). */
+  push(item: Item | undefined): void {
+    if (item) this.queue.push(item);
+    if (!this.paused && this.queue.length >= PAUSE_AT) {
+      this.paused = true;
+      this.call.pause();
+    }
+  }
+
+  close(): void {
+    this.queue.close();
+  }
+
+  private async *read(): AsyncGenerator<Item> {
+    for await (const item of this.queue) {
+      yield item;
+      if (this.paused && this.queue.length <= RESUME_AT) {
+        this.paused = false;
+        this.call.resume();
+      }
+    }
+  }
+}
 
 export function toEvent(msg: ExecuteResponse__Output): ResultEvent | QuellError | undefined {
   if (msg.header) {
@@ -45,11 +86,12 @@ export function toEvent(msg: ExecuteResponse__Output): ResultEvent | QuellError 
   return undefined;
 }
 
-export function transportError(err: grpc.ServiceError, address: string): QuellError {
-  const remote = remoteQuellError(err);
+/** What a statement's call that failed after it was sent ends its result with. */
+export function transportError(s: CallStatus, address: string): QuellError {
+  const remote = remoteErrorOf(s);
   if (remote) return remote;
-  if (err.code === grpc.status.UNAVAILABLE) return chError('NETWORK_ERROR', `cannot reach the coordinator at ${address}: ${transportReason(err.details)}`, true);
-  if (err.code === grpc.status.CANCELLED) return chError('QUERY_WAS_CANCELLED', 'statement cancelled');
-  if (err.code === grpc.status.RESOURCE_EXHAUSTED) return chError('SYNTAX_ERROR', `Max query size exceeded: ${err.details}`);
-  return chError('NETWORK_ERROR', `coordinator at ${address} failed the call: ${err.details}`, true);
+  if (s.code === STATUS.UNAVAILABLE) return chError('NETWORK_ERROR', `cannot reach the coordinator at ${address}: ${transportReason(s.details)}`, true);
+  if (s.code === STATUS.CANCELLED) return chError('QUERY_WAS_CANCELLED', 'statement cancelled');
+  if (s.code === STATUS.RESOURCE_EXHAUSTED) return chError('SYNTAX_ERROR', `Max query size exceeded: ${s.details}`);
+  return chError('NETWORK_ERROR', `coordinator at ${address} failed the call: ${s.details}`, true);
 }

@@ -5,7 +5,7 @@ import type { StatementCall } from '../proto/generated/quell/v1/StatementCall';
 import type { StatementCalls } from '../proto/generated/quell/v1/StatementCalls';
 import type { StatementReplies__Output } from '../proto/generated/quell/v1/StatementReplies';
 import { AsyncQueue } from '../common/async-queue';
-import { remoteQuellError, statementNotStarted, transportReason } from '../common/rpc-status';
+import { callStatus, remoteQuellError, statementNotStarted, transportReason } from '../common/rpc-status';
 import type { Flushable, TurnFlusher } from '../common/turn-flusher';
 import { chError, QuellError } from '../errors/quell-error';
 import { MESSAGE_TARGET_BYTES } from '../proto/wire-size';
@@ -173,7 +173,7 @@ export class ClientSession implements Flushable {
         // a coordinator that ended the stream took nothing after its last reply
         const refused = err ? remoteQuellError(err) : undefined;
         this.settle(tag, p, { reason: refused?.message ?? (err ? transportReason(err.details) : 'the coordinator ended the session'), refused });
-      } else this.fail(tag, err ? transportError(err, this.address) : chError('NETWORK_ERROR', `coordinator at ${this.address} ended the session`, true));
+      } else this.fail(tag, err ? transportError(callStatus(err), this.address) : chError('NETWORK_ERROR', `coordinator at ${this.address} ended the session`, true));
     }
   }
 

@@ -116,7 +116,7 @@ export function spawnChild(command: string, args: string[], opts: { env?: NodeJS
 }
 
 /** The compiled CLI entry point, so children run exactly what `npx quell` runs. */
-export const QUELL_MAIN = path.resolve(__dirname, '..', 'cli', 'main.js');
+export const QUELL_MAIN = path.resolve(__dirname, '..', 'cli', 'quell.js');
 
 export function spawnQuell(args: string[], env: NodeJS.ProcessEnv = {}): Child {
   return spawnChild(process.execPath, [QUELL_MAIN, ...args], { env: { ...process.env, QUELL_LOG_FORMAT: 'json', ...env } });

@@ -4,7 +4,6 @@ import Module from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
-import { enableResolveCache, resolutionIdentity } from './resolve-cache';
 
 /**
  * A V8 code cache for the CommonJS modules a quell command loads (Node 20 has no
@@ -19,7 +18,7 @@ import { enableResolveCache, resolutionIdentity } from './resolve-cache';
  * its start-up ran are in it) and again at exit if more were compiled since. It is never
  * required: any failure to read or write it leaves modules compiled as usual.
  *
- * Beside it, the command's module resolutions are remembered (common/resolve-cache.ts).
+ * Beside it, the command's module resolutions may be remembered (common/resolve-cache.ts).
  */
 
 interface CjsModule {
@@ -161,8 +160,17 @@ function makeRequire(mod: CjsModule): NodeJS.Require {
 
 let enabled = false;
 
+export interface CompileCacheOptions {
+  /**
+   * Also remember the command's module resolutions, in a file beside the code's named from
+   * `base` (common/resolve-cache.ts: rememberResolutions). A bundle has too little to resolve
+   * for it to pay.
+   */
+  readonly resolutions?: (base: string) => { save(): void } | undefined;
+}
+
 /** Compiles every CommonJS module loaded from now on through the cache file of `command`. */
-export function enableCompileCache(command: string): void {
+export function enableCompileCache(command: string, options: CompileCacheOptions = {}): void {
   const dir = cacheDir();
   if (enabled || !dir) return;
   enabled = true;
@@ -173,8 +181,7 @@ export function enableCompileCache(command: string): void {
   const base = path.join(dir, `${command.replace(/[^\w-]/g, '_')}-${key}`);
   const file = `${base}.bin`;
   const stored = readEntries(file);
-  const identity = require.main ? resolutionIdentity(require.main.filename) : undefined;
-  const resolutions = identity === undefined ? undefined : enableResolveCache(`${base}.paths.json`, identity);
+  const resolutions = options.resolutions?.(base);
   const compiled = new Map<string, { hash: string; script: vm.Script }>();
   // a module compiled without a usable entry since the file was last written
   let dirty = false;

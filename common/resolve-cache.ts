@@ -93,3 +93,12 @@ export function enableResolveCache(file: string, identity: string): { save: () =
     },
   };
 }
+
+/**
+ * The running command's resolutions, remembered in `<base>.paths.json` for this build and
+ * install: what cli/dispatch.ts gives common/compile-cache.ts.
+ */
+export function rememberResolutions(base: string): { save: () => void } | undefined {
+  const identity = require.main ? resolutionIdentity(require.main.filename) : undefined;
+  return identity === undefined ? undefined : enableResolveCache(`${base}.paths.json`, identity);
+}

@@ -1,7 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
-import { QuellError, type Dialect } from '../errors/quell-error';
+import { QuellError } from '../errors/quell-error';
 import { errorText } from '../errors/error-text';
 import { tlsFailure } from './tls/failures';
+import { ERROR_CODE_TRAILER, ERROR_DIALECT_TRAILER, ERROR_NAME_TRAILER, NOT_STARTED_TRAILER, remoteErrorOf, transportReason, type CallStatus } from './call-status';
+
+export { transportReason } from './call-status';
 
 /**
  * The boundary between gRPC statuses and quell's typed errors. Servers turn a QuellError
@@ -9,24 +12,18 @@ import { tlsFailure } from './tls/failures';
  * back into a QuellError or a NodeFailure. Nothing else looks at raw gRPC status codes.
  */
 
-const CODE = 'quell-error-code';
-const NAME = 'quell-error-name';
-const DIALECT = 'quell-error-dialect';
 
 export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   const metadata = new grpc.Metadata();
   if (err instanceof QuellError) {
-    metadata.set(CODE, String(err.code));
-    metadata.set(NAME, err.errorName);
-    metadata.set(DIALECT, err.dialect);
+    metadata.set(ERROR_CODE_TRAILER, String(err.code));
+    metadata.set(ERROR_NAME_TRAILER, err.errorName);
+    metadata.set(ERROR_DIALECT_TRAILER, err.dialect);
     return { code: grpc.status.FAILED_PRECONDITION, details: err.message, metadata };
   }
   const message = errorText(err);
   return { code: grpc.status.INTERNAL, details: message, metadata };
 }
-
-/** Set by a server that refused a call before doing anything for it. */
-const NOT_STARTED = 'quell-not-started';
 
 /**
  * The status for a call refused before its statement started (a draining coordinator): the
@@ -34,7 +31,7 @@ const NOT_STARTED = 'quell-not-started';
  */
 export function notStartedStatus(err: QuellError): Partial<grpc.StatusObject> {
   const status = toServiceError(err);
-  status.metadata?.set(NOT_STARTED, '1');
+  status.metadata?.set(NOT_STARTED_TRAILER, '1');
   return { ...status, code: grpc.status.UNAVAILABLE };
 }
 
@@ -46,7 +43,7 @@ export function notStartedStatus(err: QuellError): Partial<grpc.StatusObject> {
  */
 export function statementNotStarted(err: unknown): boolean {
   if (!isServiceError(err)) return false;
-  if (err.metadata.get(NOT_STARTED)[0] === '1') return true;
+  if (err.metadata.get(NOT_STARTED_TRAILER)[0] === '1') return true;
   return err.code === grpc.status.UNAVAILABLE && /^No connection established|Stream refused by server/.test(err.details);
 }
 
@@ -64,28 +61,25 @@ export class NodeFailure extends Error {
   }
 }
 
-/** grpc-js's connect failures are long; the operator needs the cause (`connect ECONNREFUSED 127.0.0.1:9701`). */
-export function transportReason(details: string): string {
-  const tls = tlsFailure(details);
-  if (tls) return tls.reason;
-  const m = /connect (E[A-Z]+) ([^\s]+?)\.?(\s|$)/.exec(details);
-  if (m) return `connect ${m[1]} ${m[2]}`;
-  // a subchannel another channel saw fail first has no error of its own to report
-  return details.replace(/\s*Resolution note:\s*$/, '').replace(/\s*Last error: null\.?$/, '').trim() || 'connection failed';
-}
-
 function isServiceError(err: unknown): err is grpc.ServiceError {
   return typeof err === 'object' && err !== null && 'code' in err && 'metadata' in err;
 }
 
+/** A failed grpc-js call's status, as common/call-status.ts reads it. */
+export function callStatus(err: grpc.ServiceError): CallStatus {
+  return {
+    code: err.code,
+    details: err.details,
+    trailer: (key) => {
+      const v = err.metadata.get(key)[0];
+      return v === undefined ? undefined : String(v);
+    },
+  };
+}
+
 /** A QuellError the remote side raised, if the status carries one. */
 export function remoteQuellError(err: unknown): QuellError | undefined {
-  if (!isServiceError(err)) return undefined;
-  const code = err.metadata.get(CODE)[0];
-  const name = err.metadata.get(NAME)[0];
-  if (code === undefined || name === undefined) return undefined;
-  const dialect = (err.metadata.get(DIALECT)[0] === 'mariadb' ? 'mariadb' : 'clickhouse') as Dialect;
-  return new QuellError(Number(code), String(name), err.details, dialect);
+  return isServiceError(err) ? remoteErrorOf(callStatus(err)) : undefined;
 }
 
 /** Classifies a failed agent call. */

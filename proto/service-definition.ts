@@ -35,14 +35,14 @@ export interface GeneratedCodec {
 }
 
 // the same serializer and deserializer @grpc/proto-loader makes
-function serializer(c: MessageCodec): (value: unknown) => Buffer {
+export function serializer(c: MessageCodec): (value: unknown) => Buffer {
   return (value) => {
     if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with ${c.name} structure, got array instead`);
     return c.encode(c.fromObject(value)).finish();
   };
 }
 
-function deserializer(c: MessageCodec, options: ToObjectOptions): (bytes: Buffer) => unknown {
+export function deserializer(c: MessageCodec, options: ToObjectOptions): (bytes: Buffer) => unknown {
   return (bytes) => c.toObject(c.decode(bytes), options);
 }
 

@@ -20,6 +20,8 @@ execFileSync(process.execPath, [bin,
 
 const { genCodec } = require('./gen-codec');
 genCodec(protoDir, files, path.join(outDir, 'codec.ts'));
+// the Coordinator service alone: what `quell client -q` loads (client/direct-execute.ts)
+genCodec(protoDir, [path.join('quell', 'v1', 'coordinator.proto')], path.join(outDir, 'coordinator-codec.ts'));
 // etcd3's own services, from the rpc.proto it would otherwise parse at run time (common/etcd-proto.ts)
 const etcd3Proto = path.join(path.dirname(require.resolve('etcd3/package.json')), 'proto');
 genCodec(etcd3Proto, ['rpc.proto'], path.join(outDir, 'etcd-codec.ts'));

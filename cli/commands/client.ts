@@ -1,12 +1,13 @@
-import * as readline from 'node:readline';
-import { QuellClient } from '../../client/coordinator-client';
+import type { QuellClient } from '../../client/coordinator-client';
+import { DirectClient } from '../../client/direct-client';
 import { canonicalFormatName } from '../../sql/formats';
 import { terminalSafe } from '../../sql/formats/terminal-safe';
 import { chError, renderError, QuellError, type Dialect } from '../../errors/quell-error';
 import { fail, parse, UsageError } from '../args';
 import { batchStatements, splitStatements } from '../statements';
-import { runAndRender } from '../render';
+import { runAndRender, type StatementRunner } from '../render';
 import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
+import { exitWhenWritten } from '../exit-when-written';
 import type { TlsOptions } from '../../common/tls';
 
 export interface ClientSettings {
@@ -30,18 +31,27 @@ export async function runClient(argv: string[]): Promise<number> {
     ...TLS_ARGS,
   });
   if (values.dialect !== 'clickhouse' && values.dialect !== 'mariadb') throw new UsageError("--dialect must be 'clickhouse' or 'mariadb'");
-  return clientMain({ coordinator: values.coordinator, user: values.user, password: values.password, format: values.format, dialect: values.dialect, tls: tlsOptionsFromArgs(values) }, values.query);
+  const code = await clientMain({ coordinator: values.coordinator, user: values.user, password: values.password, format: values.format, dialect: values.dialect, tls: tlsOptionsFromArgs(values) }, values.query);
+  return exitWhenWritten(code);
 }
 
 /** `quell client`: -q runs statements; without it, stdin statements or the interactive shell. */
 export async function clientMain(s: ClientSettings, query: string | undefined): Promise<number> {
   if (s.format !== undefined && !canonicalFormatName(s.format)) return fail(chError('UNKNOWN_FORMAT', `Unknown format ${s.format}`));
-  const client = new QuellClient(s.coordinator, { user: s.user, password: s.password, tls: s.tls });
+  const options = { user: s.user, password: s.password, tls: s.tls };
+  // the shell may run for hours, with Ctrl-C cancels: QuellClient with its Session stream
+  if (query === undefined && process.stdin.isTTY) {
+    const { QuellClient } = await import('../../client/coordinator-client');
+    const client = new QuellClient(s.coordinator, options);
+    try {
+      return await interactive(client, s);
+    } finally {
+      client.close();
+    }
+  }
+  const client = new DirectClient(s.coordinator, options);
   try {
-    if (query !== undefined) return await runBatch(client, s, batchStatements(query));
-    if (process.stdin.isTTY) return await interactive(client, s);
-    const text = await readAll(process.stdin);
-    return await runBatch(client, s, batchStatements(text));
+    return await runBatch(client, s, batchStatements(query ?? (await readAll(process.stdin))));
   } finally {
     client.close();
   }
@@ -54,7 +64,7 @@ const err = (t: string): void => {
   process.stderr.write(t);
 };
 
-async function runBatch(client: QuellClient, s: ClientSettings, statements: string[]): Promise<number> {
+async function runBatch(client: StatementRunner, s: ClientSettings, statements: string[]): Promise<number> {
   const defaultFormat = s.format ?? (process.stdout.isTTY ? 'PrettyCompact' : 'TabSeparated');
   for (const sql of statements) {
     try {
@@ -75,6 +85,8 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 /** The interactive shell: statements end with `;`, Ctrl-C cancels a running one, Ctrl-D exits. */
 export async function interactive(client: QuellClient, s: ClientSettings, onExit?: () => void): Promise<number> {
   const defaultFormat = s.format ?? 'PrettyCompact';
+  // loaded here: `quell client -q` never needs it
+  const readline = await import('node:readline');
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: 'quell :) ', historySize: 1000 });
   process.stdout.write(`Connected to quell coordinator ${s.coordinator} as ${s.user}. End statements with ';'; Ctrl-D exits.\n\n`);
   let buffer = '';

@@ -1,6 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { QuellClient } from '../../client/coordinator-client';
 import { TransportSecurity } from '../../common/tls';
@@ -8,22 +7,11 @@ import { testPki, type TestPki } from '../integration/tls-fixture';
 import { freePort, spawnQuell } from '../../common/child-processes';
 import { notStartedStatus } from '../../common/rpc-status';
 import { chError, QuellError } from '../../errors/quell-error';
-import { quellProto } from '../../proto/load';
-import type { ExecuteRequest__Output } from '../../proto/generated/quell/v1/ExecuteRequest';
-import type { ExecuteResponse } from '../../proto/generated/quell/v1/ExecuteResponse';
+import { answering, FakeCoordinators, silentServer, type ExecuteCall, type FakeCoordinator } from './fake-coordinators';
 
 // Issue 11 item 8: a client with several coordinators moves on to the next only when the
 // statement certainly did not start; a statement that may have started is never sent twice.
 // Real gRPC servers on loopback play the coordinators.
-
-type Call = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;
-
-interface FakeCoordinator {
-  readonly address: string;
-  /** statements this coordinator received */
-  readonly received: string[];
-  stop(): void;
-}
 
 // the fakes speak TLS as real coordinators do, with the test CA's coordinator certificate
 let pki: TestPki;
@@ -31,40 +19,18 @@ let coordinatorTls: TransportSecurity;
 before(async () => {
   pki = await testPki();
   coordinatorTls = TransportSecurity.from(pki.coordinator());
+  fakes = new FakeCoordinators(coordinatorTls);
 });
 
-const servers: FakeCoordinator[] = [];
+let fakes: FakeCoordinators;
 const clients: QuellClient[] = [];
 after(() => {
   for (const c of clients) c.close();
-  for (const s of servers) s.stop();
+  fakes.stopAll();
   coordinatorTls.close();
 });
 
-async function fakeCoordinator(answer: (call: Call) => void, port = 0): Promise<FakeCoordinator> {
-  const server = new grpc.Server();
-  const received: string[] = [];
-  server.addService(quellProto().coordinator.quell.v1.Coordinator.service, {
-    Execute: (call: Call) => {
-      received.push(call.request.sql);
-      answer(call);
-    },
-  });
-  const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${port}`, coordinatorTls.serverCredentials(`127.0.0.1:${port}`, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  const fake = { address: `127.0.0.1:${bound}`, received, stop: () => server.forceShutdown() };
-  servers.push(fake);
-  return fake;
-}
-
-/** Answers every statement with one row naming the coordinator. */
-const answering = (name: string) => (call: Call) => {
-  call.write({ header: { columns: [{ name: 'who', type: 'String' }], format: '', dialect: 'DIALECT_CLICKHOUSE', statement_id: 's' } });
-  call.write({ rows: { rows: [{ values: [{ str: name }] }] } });
-  call.write({ end: { rows: '1', elapsed_seconds: 0, affected_rows: '0', warnings: [] } });
-  call.end();
-};
+const fakeCoordinator = (answer: (call: ExecuteCall) => void, port = 0): Promise<FakeCoordinator> => fakes.start(answer, port);
 
 function client(addresses: string[], connectTimeoutMs?: number): QuellClient {
   const c = new QuellClient(addresses, { connectTimeoutMs, tls: pki.anonymous() });
@@ -145,16 +111,12 @@ test('a coordinator that refuses a statement before starting it (draining) passe
 });
 
 test('an address that accepts TCP but never speaks is given up after the connect timeout', async () => {
-  const silent = net.createServer(() => undefined);
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  const sockets = new Set<net.Socket>();
-  silent.on('connection', (s) => sockets.add(s));
+  const silent = await silentServer();
   try {
     const b = await fakeCoordinator(answering('b'));
-    const c = client([`127.0.0.1:${(silent.address() as net.AddressInfo).port}`, b.address], 300);
+    const c = client([silent.address, b.address], 300);
     assert.deepEqual((await c.query('SELECT 1')).rows, [['b']]);
   } finally {
-    for (const s of sockets) s.destroy();
     silent.close();
   }
 });

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { quellProto } from '../../proto/load';
 import { serviceDefinition, type GeneratedCodec } from '../../proto/service-definition';
 import * as etcdCodec from '../../proto/generated/etcd-codec';
+import * as coordinatorCodec from '../../proto/generated/coordinator-codec';
 import { HEALTH_DEFINITION } from '../../common/health-service';
 import { reflectionService } from '../../common/grpc-probes';
 
@@ -38,6 +39,15 @@ const quell: ProtoSet = {
     'quell.v1.Coordinator': quellProto().coordinator.quell.v1.Coordinator.service,
     'quell.v1.Workload': quellProto().workload.quell.v1.Workload.service,
   },
+};
+
+// the Coordinator service's codec alone, which `quell client -q` loads (client/direct-execute.ts)
+const COORDINATOR_CODEC = coordinatorCodec as unknown as GeneratedCodec;
+const coordinatorOnly: ProtoSet = {
+  dir: QUELL_DIR,
+  files: ['quell/v1/coordinator.proto'],
+  loadSync: protoLoader.loadSync,
+  generated: { 'quell.v1.Coordinator': serviceDefinition(COORDINATOR_CODEC, 'quell.v1.Coordinator') },
 };
 
 const etcd3Require = createRequire(require.resolve('etcd3'));
@@ -186,6 +196,11 @@ test('every quell.v1 service and method is generated, with the same path, stream
 
 test('quell.v1 requests and responses encode to the same bytes and decode to the same objects as through proto-loader', () => {
   assert.ok(sameMessages(quell) >= 10);
+});
+
+test("the Coordinator's own codec has its service, and its messages encode and decode as through proto-loader", () => {
+  sameServices(coordinatorOnly);
+  assert.ok(sameMessages(coordinatorOnly) >= 4);
 });
 
 test("every service and method of etcd3's rpc.proto is generated, with the same path, streaming and name", () => {

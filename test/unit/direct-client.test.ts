@@ -1,0 +1,106 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { DirectClient } from '../../client/direct-client';
+import { TransportSecurity } from '../../common/tls';
+import { testPki, type TestPki } from '../integration/tls-fixture';
+import { freePort } from '../../common/child-processes';
+import { notStartedStatus, toServiceError } from '../../common/rpc-status';
+import { chError, QuellError } from '../../errors/quell-error';
+import type { SqlValue } from '../../sql/types';
+import { answering, FakeCoordinators, silentServer } from './fake-coordinators';
+
+// Issue 14 item 3: `quell client -q` sends its statements on Node's own HTTP/2 connection
+// (client/direct-execute.ts) instead of grpc-js, with QuellClient's semantics: a statement goes
+// on to another coordinator only when it certainly did not start, and is never sent twice.
+
+let pki: TestPki;
+let coordinatorTls: TransportSecurity;
+let fakes: FakeCoordinators;
+const clients: DirectClient[] = [];
+before(async () => {
+  pki = await testPki();
+  coordinatorTls = TransportSecurity.from(pki.coordinator());
+  fakes = new FakeCoordinators(coordinatorTls);
+});
+after(() => {
+  for (const c of clients) c.close();
+  fakes.stopAll();
+  coordinatorTls.close();
+});
+
+function client(addresses: string[], connectTimeoutMs?: number): DirectClient {
+  const c = new DirectClient(addresses, { connectTimeoutMs, tls: pki.anonymous() });
+  clients.push(c);
+  return c;
+}
+
+async function rows(c: DirectClient, sql: string): Promise<SqlValue[][]> {
+  const out: SqlValue[][] = [];
+  for await (const ev of c.execute(sql)) if (ev.kind === 'rows') out.push(...ev.rows);
+  return out;
+}
+
+test('statements run on the direct connection and return their rows, one connection for all', async () => {
+  const a = await fakes.start(answering('a'));
+  const c = client([a.address]);
+  assert.deepEqual(await rows(c, 'SELECT 1'), [['a']]);
+  assert.deepEqual(await rows(c, 'SELECT 2'), [['a']]);
+  assert.deepEqual(a.received, ['SELECT 1', 'SELECT 2']);
+});
+
+test("a coordinator's QuellError arrives with its code, name and message", async () => {
+  const a = await fakes.start((call) => call.emit('error', toServiceError(chError('UNKNOWN_TABLE', 'Table system.nope does not exist'))));
+  await assert.rejects(rows(client([a.address]), 'SELECT * FROM system.nope'), (e: unknown) => {
+    assert.ok(e instanceof QuellError);
+    assert.deepEqual([e.errorName, e.message], ['UNKNOWN_TABLE', 'Table system.nope does not exist']);
+    return true;
+  });
+});
+
+test('a statement refused before it started goes to the next coordinator, and is sent there once', async () => {
+  const a = await fakes.start((call) => call.emit('error', notStartedStatus(chError('NETWORK_ERROR', 'coordinator is shutting down'))));
+  const b = await fakes.start(answering('b'));
+  assert.deepEqual(await rows(client([a.address, b.address]), 'SELECT 1'), [['b']]);
+  assert.deepEqual(b.received, ['SELECT 1']);
+});
+
+test('a coordinator that cannot be reached is skipped for the next one', async () => {
+  const b = await fakes.start(answering('b'));
+  assert.deepEqual(await rows(client([`127.0.0.1:${await freePort()}`, b.address]), 'SELECT 1'), [['b']]);
+});
+
+test('an address that accepts TCP but never speaks is given up after the connect timeout', async () => {
+  const silent = await silentServer();
+  try {
+    const b = await fakes.start(answering('b'));
+    const c = client([silent.address, b.address], 300);
+    assert.deepEqual(await rows(c, 'SELECT 1'), [['b']]);
+  } finally {
+    silent.close();
+  }
+});
+
+test('a statement that reached a coordinator and failed there is not sent to the next one', async () => {
+  const a = await fakes.start((call) => call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'connection dropped' }));
+  const b = await fakes.start(answering('b'));
+  await assert.rejects(rows(client([a.address, b.address]), 'KILL QUERY WHERE 1'), (e: unknown) => e instanceof QuellError && e.errorName === 'NETWORK_ERROR');
+  assert.deepEqual(a.received, ['KILL QUERY WHERE 1']);
+  assert.deepEqual(b.received, []);
+});
+
+test('a statement that started (header sent) and then broke is not sent again', async () => {
+  const a = await fakes.start((call) => {
+    call.write({ header: { columns: [{ name: 'x', type: 'String' }], format: '', dialect: 'DIALECT_CLICKHOUSE', statement_id: 's' } });
+    setTimeout(() => call.emit('error', { code: grpc.status.INTERNAL, details: 'coordinator failed' }), 20);
+  });
+  const b = await fakes.start(answering('b'));
+  await assert.rejects(rows(client([a.address, b.address]), 'KILL QUERY WHERE 1'), (e: unknown) => {
+    assert.ok(e instanceof QuellError);
+    assert.equal(e.errorName, 'NETWORK_ERROR');
+    assert.match(e.message, /failed the call: coordinator failed/);
+    return true;
+  });
+  assert.deepEqual(b.received, []);
+});
+
