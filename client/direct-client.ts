@@ -1,4 +1,5 @@
 import { QuellError } from '../errors/quell-error';
+import { KEEPALIVE, type Keepalive } from '../common/keepalive';
 import type { ClientOptions, ExecuteOptions, QuellClient } from './coordinator-client';
 import { DirectChannel } from './direct-execute';
 import type { ResultEvent } from './result-events';
@@ -33,6 +34,8 @@ export class DirectClient {
   constructor(
     address: string | readonly string[],
     private readonly opts: ClientOptions = {},
+    /** the direct connection's pings (tests shorten them) */
+    private readonly keepalive: Keepalive = KEEPALIVE,
   ) {
     this.addresses = address;
   }
@@ -64,7 +67,7 @@ export class DirectClient {
         first = undefined; // QuellClient reports it
       }
       const timeoutMs = Math.min(this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, DIRECT_CONNECT_TIMEOUT_MS);
-      this.direct = (first !== undefined && DirectChannel.open(first, this.opts.tls ?? {}, timeoutMs)) || null;
+      this.direct = (first !== undefined && DirectChannel.open(first, this.opts.tls ?? {}, timeoutMs, this.keepalive)) || null;
     }
     if (this.direct === null) return undefined;
     const attempt = await this.direct.execute(executeRequest(sql, this.opts, options), options.signal);

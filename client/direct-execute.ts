@@ -6,6 +6,7 @@ import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest'
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
 import { NOT_STARTED_TRAILER, remoteErrorOf, STATUS, type CallStatus } from '../common/call-status';
 import { checkTrustDomain, DEFAULT_TRUST_DOMAIN } from '../common/identity';
+import { KEEPALIVE, type Keepalive } from '../common/keepalive';
 import { loadCertFiles, type LoadedCerts } from '../common/tls/cert-files';
 import type { TlsOptions } from '../common/tls/options';
 import { serverIdentityCheck } from '../common/tls/peer';
@@ -83,14 +84,16 @@ export class DirectChannel {
   private readonly session: http2.ClientHttp2Session;
   /** true once the coordinator's settings arrived; false when the connection failed or timed out first */
   private readonly ready: Promise<boolean>;
+  /** why this side ended the connection, when it did (a call that broke with it says so) */
+  private dropped: string | undefined;
 
   /** A channel to `address`, or undefined where this way does not apply (plaintext, other targets, unusable files: QuellClient reports those). */
-  static open(address: string, o: TlsOptions, connectTimeoutMs: number): DirectChannel | undefined {
+  static open(address: string, o: TlsOptions, connectTimeoutMs: number, keepalive: Keepalive = KEEPALIVE): DirectChannel | undefined {
     const target = hostPort(address);
     if (!target || o.insecure || o.ca === undefined || !EXECUTE) return undefined;
     try {
       const trustDomain = checkTrustDomain(o.trustDomain ?? DEFAULT_TRUST_DOMAIN);
-      return new DirectChannel(address, target, loadCertFiles({ ca: o.ca, cert: o.cert, key: o.key }, trustDomain), trustDomain, connectTimeoutMs);
+      return new DirectChannel(address, target, loadCertFiles({ ca: o.ca, cert: o.cert, key: o.key }, trustDomain), trustDomain, connectTimeoutMs, keepalive);
     } catch {
       return undefined;
     }
@@ -102,6 +105,7 @@ export class DirectChannel {
     certs: LoadedCerts,
     trustDomain: string,
     connectTimeoutMs: number,
+    keepalive: Keepalive,
   ) {
     const socket = tls.connect({
       host: target.host,
@@ -125,9 +129,34 @@ export class DirectChannel {
         resolve(ok);
       };
       const timer = setTimeout(() => done(false), connectTimeoutMs);
-      this.session.once('remoteSettings', () => done(true));
+      this.session.once('remoteSettings', () => {
+        done(true);
+        this.keepAlive(keepalive);
+      });
       this.session.once('close', () => done(false));
     });
+  }
+
+  /**
+   * Pings the coordinator as grpc-js does on QuellClient's channels (common/keepalive.ts), and
+   * ends a connection whose ping goes unanswered: a coordinator whose host died mid-statement
+   * then fails the statement with NETWORK_ERROR, instead of leaving the client waiting forever.
+   */
+  private keepAlive(k: Keepalive): void {
+    const interval = setInterval(() => {
+      if (this.session.destroyed) return;
+      const unanswered = setTimeout(() => {
+        this.dropped = `no answer to a keepalive ping within ${k.timeoutMs / 1000} s`;
+        this.session.destroy();
+      }, k.timeoutMs);
+      unanswered.unref();
+      // false: pings already wait for their answers, whose own timers run
+      const sent = this.session.ping(() => clearTimeout(unanswered));
+      if (!sent) clearTimeout(unanswered);
+    }, k.timeMs);
+    // the calls keep the process alive, never the pings
+    interval.unref();
+    this.session.once('close', () => clearInterval(interval));
   }
 
   /** Sends the statement; resolves once anything came back, or with why it certainly did not start. */
@@ -204,7 +233,7 @@ export class DirectChannel {
     const none = (): undefined => undefined;
     if (cancelled) return { code: STATUS.CANCELLED, details: 'Cancelled on client', trailer: none };
     if (rstCode === NGHTTP2_REFUSED_STREAM) return { code: STATUS.UNAVAILABLE, details: 'Stream refused by server', trailer: none };
-    if (this.session.closed || this.session.destroyed) return { code: STATUS.UNAVAILABLE, details: 'Connection dropped', trailer: none };
+    if (this.session.closed || this.session.destroyed) return { code: STATUS.UNAVAILABLE, details: this.dropped === undefined ? 'Connection dropped' : `Connection dropped: ${this.dropped}`, trailer: none };
     return { code: STATUS.INTERNAL, details: `Received RST_STREAM with code ${rstCode ?? 0}`, trailer: none };
   }
 

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { messages, services } from './generated/codec';
 import { serviceDefinition, type GeneratedCodec } from './service-definition';
+import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from '../common/keepalive';
 import type { ProtoGrpcType as AgentProto } from './generated/agent';
 import type { ProtoGrpcType as CoordinatorProto } from './generated/coordinator';
 import type { ProtoGrpcType as WorkloadProto } from './generated/workload';
@@ -48,8 +49,8 @@ export function quellProto(): QuellProto {
 
 /** Channel options shared by every quell client and server. */
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+  'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
   'grpc.keepalive_permit_without_calls': 1,
   // Fail fast and retry soon: during an incident a node that comes back must be used at once.
   'grpc.initial_reconnect_backoff_ms': 100,

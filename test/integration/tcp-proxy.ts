@@ -42,6 +42,20 @@ export class TcpProxy {
     return n;
   }
 
+  /**
+   * Stops relaying on every connection while keeping it open: the far end goes silent without
+   * a FIN or a reset, as when its host dies or the network partitions. Only keepalive notices.
+   */
+  freeze(): number {
+    for (const [a, b] of this.pairs) {
+      a.unpipe(b);
+      b.unpipe(a);
+      a.pause();
+      b.pause();
+    }
+    return this.pairs.size;
+  }
+
   async close(): Promise<void> {
     this.cut();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

@@ -9,6 +9,7 @@ import { notStartedStatus, toServiceError } from '../../common/rpc-status';
 import { chError, QuellError } from '../../errors/quell-error';
 import type { SqlValue } from '../../sql/types';
 import { answering, FakeCoordinators, silentServer } from './fake-coordinators';
+import { TcpProxy } from '../integration/tcp-proxy';
 
 // Issue 14 item 3: `quell client -q` sends its statements on Node's own HTTP/2 connection
 // (client/direct-execute.ts) instead of grpc-js, with QuellClient's semantics: a statement goes
@@ -104,3 +105,38 @@ test('a statement that started (header sent) and then broke is not sent again', 
   assert.deepEqual(b.received, []);
 });
 
+
+test('a coordinator that goes silent mid-statement (its host died: no FIN, no reset) fails the statement with NETWORK_ERROR once a keepalive ping goes unanswered, and it is not sent again', async () => {
+  // the header, then nothing: the statement is running when the coordinator's host dies
+  const a = await fakes.start((call) => call.write({ header: { columns: [{ name: 'x', type: 'String' }], format: '', dialect: 'DIALECT_CLICKHOUSE', statement_id: 's' } }));
+  const b = await fakes.start(answering('b'));
+  const proxy = await TcpProxy.start(Number(a.address.split(':')[1]));
+  try {
+    const c = new DirectClient([proxy.address, b.address], { tls: pki.anonymous() }, { timeMs: 100, timeoutMs: 200 });
+    clients.push(c);
+    const results = c.execute('KILL QUERY WHERE 1')[Symbol.asyncIterator]();
+    const first = await results.next();
+    assert.equal(first.done === false && first.value.kind, 'header');
+    assert.equal(proxy.freeze(), 1);
+    await assert.rejects(results.next(), (e: unknown) => {
+      assert.ok(e instanceof QuellError);
+      assert.equal(e.errorName, 'NETWORK_ERROR');
+      assert.match(e.message, new RegExp(`coordinator at ${proxy.address}: Connection dropped: no answer to a keepalive ping`));
+      return true;
+    });
+    assert.deepEqual([a.received, b.received], [['KILL QUERY WHERE 1'], []]);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('keepalive pings leave a coordinator that answers them alone, however long its statement runs', async () => {
+  const a = await fakes.start((call) => {
+    call.write({ header: { columns: [{ name: 'who', type: 'String' }], format: '', dialect: 'DIALECT_CLICKHOUSE', statement_id: 's' } });
+    // several ping rounds pass before the rows come
+    setTimeout(() => answering('a')(call), 500);
+  });
+  const c = new DirectClient([a.address], { tls: pki.anonymous() }, { timeMs: 20, timeoutMs: 200 });
+  clients.push(c);
+  assert.deepEqual(await rows(c, 'KILL QUERY WHERE 1 SYNC'), [['a']]);
+});
