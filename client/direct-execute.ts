@@ -48,7 +48,7 @@ function statusOf(headers: http2.IncomingHttpHeaders): CallStatus | undefined {
 }
 
 /** gRPC's length-prefixed messages out of a stream's chunks; each message is copied once. */
-class MessageReader {
+export class MessageReader {
   private chunks: Buffer[] = [];
   private size = 0;
 
@@ -244,7 +244,7 @@ export class DirectChannel {
 }
 
 /** A gRPC message: uncompressed flag, length, bytes. */
-function frame(message: Buffer): Buffer {
+export function frame(message: Buffer): Buffer {
   const out = Buffer.allocUnsafe(5 + message.length);
   out[0] = 0;
   out.writeUInt32BE(message.length, 1);
