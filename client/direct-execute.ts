@@ -117,6 +117,10 @@ export class DirectChannel {
       // its SPIFFE ID, never by name. Naming none also spares Node checking whether the name is
       // an IP address, whose first use compiles a large regular expression (~3 ms).
       ALPNProtocols: ['h2'],
+      // said outright: Node's default turns false when NODE_TLS_REJECT_UNAUTHORIZED=0 is in the
+      // environment, and then an impostor would get the statement and the password; grpc-js
+      // refuses an unverified peer whatever the environment says
+      rejectUnauthorized: true,
       checkServerIdentity: serverIdentityCheck('coordinator', trustDomain),
     });
     const authority = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;

@@ -142,3 +142,16 @@ test("a server with another identity's certificate (signed by the same CA) is ne
   await assert.rejects(rows(impostor.address), (e: unknown) => e instanceof QuellError && e.errorName === 'NETWORK_ERROR' && /identity mismatch: expected spiffe:\/\/quell\/coordinator/.test(e.message));
   assert.deepEqual(impostor.paths, []);
 });
+
+test('NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not let the direct connection send a statement to an impostor (grpc-js ignores it too)', async () => {
+  const impostor = await rawCoordinator((stream) => stream.respond({ ...OK, 'grpc-status': '0' }, { endStream: true }), pki.agent('n1'));
+  const before = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+  process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+  try {
+    await assert.rejects(rows(impostor.address), (e: unknown) => e instanceof QuellError && /identity mismatch/.test(e.message));
+  } finally {
+    if (before === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    else process.env.NODE_TLS_REJECT_UNAUTHORIZED = before;
+  }
+  assert.deepEqual(impostor.paths, []);
+});
