@@ -14,7 +14,9 @@ const run = (cmd, args) => {
 const onPath = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 
 if (!existsSync(path.join(root, 'node_modules', '@grpc', 'grpc-js'))) run('npm', ['ci']);
-if (!existsSync(path.join(root, 'dist', 'cli', 'main.js'))) run('npm', ['run', 'build']);
+// the bin (package.json), as `npx quell` runs it
+const bin = path.join(root, 'dist', 'cli', 'quell.js');
+if (!existsSync(bin)) run('npm', ['run', 'build']);
 if (!onPath('etcd')) {
   if (process.getuid && process.getuid() === 0 && onPath('apt-get')) {
     run('apt-get', ['update', '-qq']);
@@ -24,5 +26,5 @@ if (!onPath('etcd')) {
     process.exit(1);
   }
 }
-const r = spawnSync(process.execPath, [path.join(root, 'dist', 'cli', 'main.js'), 'local', ...process.argv.slice(2)], { stdio: 'inherit', cwd: root });
+const r = spawnSync(process.execPath, [bin, 'local', ...process.argv.slice(2)], { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 0);

@@ -3,14 +3,13 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { QUELL_MAIN } from '../../common/child-processes';
 
 // `quell local` as a user runs it: the lines it prints are commands that work, pasted as printed,
 // and Ctrl-C leaves no door listening and no run directory behind.
 
 const run = promisify(execFile);
-const MAIN = path.join(__dirname, '..', '..', 'cli', 'main.js');
 
 /** The stderr of a running `quell local` until `done` holds (or it exits). */
 function waitForOutput(child: ReturnType<typeof spawn>, done: (text: string) => boolean): Promise<string> {
@@ -45,7 +44,7 @@ function refused(address: string): Promise<boolean> {
 }
 
 test('quell local prints a working command for every door and Ctrl-C stops them all', async () => {
-  const child = spawn(process.execPath, [MAIN, 'local', '--nodes', '2'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [QUELL_MAIN, 'local', '--nodes', '2'], { stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
     const text = await waitForOutput(child, (t) => (t.match(/\(agent\)\n/g) ?? []).length === 2);
@@ -88,7 +87,7 @@ test('quell local prints a working command for every door and Ctrl-C stops them 
 });
 
 test('quell local -q answers and exits', async () => {
-  const { stdout, stderr } = await run(process.execPath, [MAIN, 'local', '--nodes', '1', '-q', "SELECT node_id FROM system.clusters WHERE cluster = 'local' ORDER BY node_id"]);
+  const { stdout, stderr } = await run(process.execPath, [QUELL_MAIN, 'local', '--nodes', '1', '-q', "SELECT node_id FROM system.clusters WHERE cluster = 'local' ORDER BY node_id"]);
   assert.equal(stdout, 'n1\n');
   assert.match(stderr, /^mariadb: {2}mariadb -h127\.0\.0\.1 -P\d+ -udefault --ssl-ca=\S+ca\.pem$/m);
   assert.match(stderr, /^http: {5}curl --cacert \S+ 'https:\/\/127\.0\.0\.1:\d+\/\?query=SELECT\+1'$/m);
