@@ -140,3 +140,23 @@ test('keepalive pings leave a coordinator that answers them alone, however long 
   clients.push(c);
   assert.deepEqual(await rows(c, 'KILL QUERY WHERE 1 SYNC'), [['a']]);
 });
+
+test('a connection reset before the coordinator answered anything fails the statement with NETWORK_ERROR: it may have started, so it is not sent to the next one', async () => {
+  let cut: () => void = () => undefined;
+  // the statement arrives, and the connection breaks before a byte of answer
+  const a = await fakes.start(() => cut());
+  const b = await fakes.start(answering('b'));
+  const proxy = await TcpProxy.start(Number(a.address.split(':')[1]));
+  cut = () => proxy.cut();
+  try {
+    await assert.rejects(rows(client([proxy.address, b.address]), 'KILL QUERY WHERE 1'), (e: unknown) => {
+      assert.ok(e instanceof QuellError);
+      assert.equal(e.errorName, 'NETWORK_ERROR');
+      assert.match(e.message, new RegExp(`cannot reach the coordinator at ${proxy.address}`));
+      return true;
+    });
+    assert.deepEqual([a.received, b.received], [['KILL QUERY WHERE 1'], []]);
+  } finally {
+    await proxy.close();
+  }
+});
