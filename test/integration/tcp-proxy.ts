@@ -65,14 +65,19 @@ export class TcpProxy {
     const outbound = net.connect(targetPort, '127.0.0.1');
     const pair: [net.Socket, net.Socket] = [inbound, outbound];
     this.pairs.add(pair);
+    // a side that fails breaks the other at once, as a cut would
     const drop = (): void => {
       if (!this.pairs.delete(pair)) return;
       inbound.destroy();
       outbound.destroy();
     };
-    for (const s of pair) {
+    for (const [s, other] of [pair, [outbound, inbound]] as const) {
       s.on('error', drop);
-      s.on('close', drop);
+      // a side that closed cleanly lets the other finish: pipe() ends it once what the closed
+      // side sent is written (destroying it would drop the last bytes, say a GOAWAY or trailers)
+      s.on('close', () => {
+        if (other.destroyed) this.pairs.delete(pair);
+      });
     }
     inbound.pipe(outbound);
     outbound.pipe(inbound);
