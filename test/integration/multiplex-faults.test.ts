@@ -17,6 +17,11 @@ const TTL = 2;
 /** a TEST kill of one process per node: every node answers it with one row */
 const FREE_TEST = "KILL QUERY ON CLUSTER c3 WHERE user = 'free' TEST";
 const FREE_ROWS = NODES.map((n) => `${n} free-${n}-1 unknown_status`);
+/**
+ * Each test's bound: a statement a fault left hanging (the held SYNC kills wait up to 600 s,
+ * the loop beside a restart runs until told) fails its test instead of stalling the suite.
+ */
+const BOUNDED = { timeout: 120_000 };
 
 /** `node_id query_id kill_status` per row, sorted: a node row reads `n2  node_unreachable`. */
 function lines(r: QueryResult): string[] {
@@ -130,7 +135,7 @@ function nodeRow(r: QueryResult, nodeId: string): Record<string, unknown> {
   return rows[0] as Record<string, unknown>;
 }
 
-test('a stream cut mid-statement fails exactly the calls in flight on it: n2 reads node_unreachable there, n1 and n3 keep their rows; after a cut or a partition the stream reopens', async () => {
+test('a stream cut mid-statement fails exactly the calls in flight on it: n2 reads node_unreachable there, n1 and n3 keep their rows; after a cut or a partition the stream reopens', BOUNDED, async () => {
   const direct = await freePort();
   let proxy = await TcpProxy.start(direct);
   try {
@@ -188,7 +193,7 @@ test('a stream cut mid-statement fails exactly the calls in flight on it: n2 rea
   }
 });
 
-test('an agent restarted, after a SIGKILL mid-statement and gracefully: in-flight statements read node_unreachable, statements meanwhile a node row, and after the restart its rows', async () => {
+test('an agent restarted, after a SIGKILL mid-statement and gracefully: in-flight statements read node_unreachable, statements meanwhile a node row, and after the restart its rows', BOUNDED, async () => {
   const port = await freePort();
   const n2Args = ['--listen', `127.0.0.1:${port}`];
   await withCluster({ leaseTtlSeconds: TTL, agentArgs: (n) => (n === 'n2' ? n2Args : []) }, async (c) => {
@@ -264,7 +269,7 @@ async function startCoordinator(c: TestCluster, address: string): Promise<Child>
   return child;
 }
 
-test('a coordinator restarted under its clients: statements in flight fail with NETWORK_ERROR and are never resent; new statements on the same QuellClient run with every node', async () => {
+test('a coordinator restarted under its clients: statements in flight fail with NETWORK_ERROR and are never resent; new statements on the same QuellClient run with every node', BOUNDED, async () => {
   await withCluster({}, async (c) => {
     await startFreeSims(c);
     const address = `127.0.0.1:${await freePort()}`;
@@ -313,7 +318,7 @@ test('a coordinator restarted under its clients: statements in flight fail with 
   });
 });
 
-test("one statement whose work throws on one agent gets that node's node_error; the statements beside it on the same stream, and after it, are untouched", async () => {
+test("one statement whose work throws on one agent gets that node's node_error; the statements beside it on the same stream, and after it, are untouched", BOUNDED, async () => {
   await withCluster({}, async (c) => {
     await startFreeSims(c);
     // a query text that is not a valid RE2 pattern: match(query_id, query) throws on n2 when it evaluates this row
