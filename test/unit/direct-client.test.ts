@@ -160,3 +160,22 @@ test('a connection reset before the coordinator answered anything fails the stat
     await proxy.close();
   }
 });
+
+test('a large result (20,000 messages, 20 MB) arrives whole and in order', async () => {
+  const TOTAL = 20_000;
+  const text = 'x'.repeat(1000);
+  const a = await fakes.start((call) => {
+    void (async () => {
+      call.write({ header: { columns: [{ name: 'x', type: 'String' }], format: '', dialect: 'DIALECT_CLICKHOUSE', statement_id: 's' } });
+      for (let i = 0; i < TOTAL; i++) {
+        // as the coordinator writes: no faster than the client reads
+        if (!call.write({ rows: { rows: [{ values: [{ str: `${i} ${text}` }] }] } })) await new Promise((resolve) => call.once('drain', resolve));
+      }
+      call.write({ end: { rows: String(TOTAL), elapsed_seconds: 0, affected_rows: '0', warnings: [] } });
+      call.end();
+    })();
+  });
+  const got = await rows(client([a.address]), 'SELECT big');
+  assert.equal(got.length, TOTAL);
+  assert.ok(got.every((r, i) => r[0] === `${i} ${text}`));
+});
