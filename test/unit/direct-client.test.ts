@@ -2,7 +2,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { DirectClient } from '../../client/direct-client';
-import { TransportSecurity } from '../../common/tls';
+import { peerIdentity, TransportSecurity } from '../../common/tls';
+import { formatIdentity } from '../../common/identity';
 import { testPki, type TestPki } from '../integration/tls-fixture';
 import { freePort } from '../../common/child-processes';
 import { notStartedStatus, toServiceError } from '../../common/rpc-status';
@@ -178,4 +179,17 @@ test('a large result (20,000 messages, 20 MB) arrives whole and in order', async
   const got = await rows(client([a.address]), 'SELECT big');
   assert.equal(got.length, TOTAL);
   assert.ok(got.every((r, i) => r[0] === `${i} ${text}`));
+});
+
+test("the direct connection presents the client's certificate: the coordinator sees the user's identity", async () => {
+  let seen = '';
+  const a = await fakes.start((call) => {
+    const identity = peerIdentity(call, 'quell');
+    seen = identity ? formatIdentity(identity) : 'none';
+    answering('a')(call);
+  });
+  const c = new DirectClient([a.address], { tls: pki.user('alice') });
+  clients.push(c);
+  assert.deepEqual(await rows(c, 'SELECT 1'), [['a']]);
+  assert.equal(seen, 'spiffe://quell/user/alice');
 });
