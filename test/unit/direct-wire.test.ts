@@ -155,3 +155,15 @@ test('NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not let the direct 
   }
   assert.deepEqual(impostor.paths, []);
 });
+
+test("a message the client cannot read fails the statement even when the coordinator's trailers then say OK: its rows are not silently cut short", async () => {
+  const c = await rawCoordinator((stream) => {
+    stream.respond(OK, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    const bad = wire(rowsOf('b'));
+    bad[0] = 1;
+    // header and one row, then a message it cannot read, the rest and OK, in one go
+    stream.end(Buffer.concat([wire(HEADER, rowsOf('a')), bad, wire(rowsOf('c'), END)]));
+  });
+  await assert.rejects(rows(c.address), (e: unknown) => e instanceof QuellError && e.errorName === 'NETWORK_ERROR' && /compressed message/.test(e.message));
+});
