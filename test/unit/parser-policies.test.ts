@@ -2,24 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseStatement } from '../../sql/parser';
 import { renderExpr } from '../../sql/render';
-import { QuellError, renderError } from '../../errors/quell-error';
+import { errorOf, noPos } from './parse-helpers';
 
 // docs/kill-policies.md: CREATE / DROP KILL POLICY and SHOW KILL POLICIES.
 
-/** The value without `pos` fields, for shape comparisons. */
-function noPos<T>(v: T): T {
-  return JSON.parse(JSON.stringify(v, (k, x: unknown) => (k === 'pos' ? undefined : x))) as T;
-}
 
-function errorOf(text: string): string {
-  try {
-    parseStatement(text);
-  } catch (e) {
-    assert.ok(e instanceof QuellError, String(e));
-    return renderError(e);
-  }
-  assert.fail(`parsed: ${text}`);
-}
 
 function create(text: string): Record<string, unknown> {
   const s = parseStatement(text);

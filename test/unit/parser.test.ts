@@ -1,13 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_QUERY_SIZE, parseExpression, parseStatement } from '../../sql/parser';
-import { QuellError, renderError } from '../../errors/quell-error';
+import { errorOf, noPos } from './parse-helpers';
 import type { Expr } from '../../sql/ast';
 
-/** The value without `pos` fields, for shape comparisons. */
-function noPos<T>(v: T): T {
-  return JSON.parse(JSON.stringify(v, (k, x: unknown) => (k === 'pos' ? undefined : x))) as T;
-}
 
 const stmt = (text: string): unknown => noPos(parseStatement(text));
 const expr = (text: string): unknown => noPos(parseExpression(text));
@@ -17,16 +13,6 @@ const int = (value: number): Expr => ({ kind: 'literal', value, isFloat: false, 
 const str = (value: string): Expr => ({ kind: 'literal', value, pos: 0 });
 const call = (name: string, ...args: Expr[]): Expr => ({ kind: 'call', name, args, pos: 0 });
 
-/** The rendered error of a statement that must fail. */
-function errorOf(text: string): string {
-  try {
-    parseStatement(text);
-  } catch (e) {
-    assert.ok(e instanceof QuellError, String(e));
-    return renderError(e);
-  }
-  assert.fail(`parsed: ${text}`);
-}
 
 const MARIADB_SYNTAX = "ERROR 1064 (42000): You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near '";
 
