@@ -77,13 +77,11 @@ class FlowControl {
   }
 }
 
-export interface OpenOptions {
-  /** epoch milliseconds after which the node must not act on the statement */
-  readonly deadline: number;
-}
-
-/** Opens one node's stream for a statement; a throw is that node's failure. */
-export type OpenNodeStream<T> = (node: MemberNode, options: OpenOptions) => NodeStream<T>;
+/**
+ * Opens one node's stream for a statement; a throw is that node's failure. The call's deadlines
+ * are fan-out's own timer (a kill's act_by_unix_ms is in its request).
+ */
+export type OpenNodeStream<T> = (node: MemberNode) => NodeStream<T>;
 
 /** One node's call while it is open, as the statement's timer sees it. */
 interface OpenCall {
@@ -118,9 +116,8 @@ export function fanOut<T>(nodes: readonly MemberNode[], open: OpenNodeStream<T>,
   if (remaining === 0) queue.close();
   const cancels: (() => void)[] = [];
   const flow = new FlowControl(queue, opts.pauseWhenBehind === true);
-  const deadline = Date.now() + opts.callDeadlineMs;
   for (const node of nodes) {
-    const call = callNode(node, open, deadline, queue, terminal, flow, openCalls);
+    const call = callNode(node, open, queue, terminal, flow, openCalls);
     if (call) cancels.push(call);
   }
   if (openCalls.size > 0) {
@@ -162,7 +159,6 @@ async function* drain<T>(queue: AsyncQueue<T>, flow: FlowControl, cleanup: () =>
 function callNode<T>(
   node: MemberNode,
   open: OpenNodeStream<T>,
-  deadline: number,
   queue: AsyncQueue<FanoutEvent<T>>,
   terminal: (ev: FanoutEvent<T>) => void,
   flow: FlowControl,
@@ -174,7 +170,7 @@ function callNode<T>(
   }
   let stream: NodeStream<T>;
   try {
-    stream = open(node, { deadline });
+    stream = open(node);
   } catch (err) {
     terminal({ kind: 'failed', node, failure: toNodeFailure(err) });
     return undefined;

@@ -131,9 +131,11 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
   const name = by.kind === 'currentUser' ? ctx.user.name : by.user;
   const where = userFilter(name, by.kind === 'user' ? by.host : undefined);
   const members = ctx.membership.nodes(ctx.defaultCluster);
-  const inactive = members.filter((n) => !n.active).map((n) => `${n.nodeId}: node_inactive (${INACTIVE_MESSAGE})`);
-  for (const n of members) if (!n.active) ctx.summary.miss(n.nodeId);
-  if (inactive.length > 0) throw failed(`KILL USER killed nothing: not every node can be asked: ${inactive.join('; ')}`);
+  const inactive = members.filter((n) => !n.active);
+  for (const n of inactive) ctx.summary.miss(n.nodeId);
+  if (inactive.length > 0) {
+    throw failed(`KILL USER killed nothing: not every node can be asked: ${inactive.map((n) => `${n.nodeId}: node_inactive (${INACTIVE_MESSAGE})`).join('; ')}`);
+  }
   const check = await callNodes(members, ctx, where, stmt, 'KILL_MODE_TEST');
   if (check.failures.length > 0) throw failed(`KILL USER killed nothing: not every node answered: ${check.failures.join('; ')}`);
   if (check.plan.skipped > 0) throw notOwnerOfThread(check.plan.skippedId);

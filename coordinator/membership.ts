@@ -15,6 +15,7 @@ import {
 } from '../common/etcd-layout';
 import { ListWatch, etcdWatchSource, type ListWatchState } from '../common/list-watch';
 import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../common/kill-policy-record';
+import { compareValues } from './sort';
 
 /** A member node of a cluster as the coordinator sees it right now. */
 export interface MemberNode {
@@ -146,7 +147,7 @@ export class ClusterMembership {
       const { host, port } = splitAddress(address);
       out.push({ cluster, nodeId, address, host, port, active: alive !== undefined, serverId: alive?.server_id });
     }
-    return out.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+    return out.sort((a, b) => compareValues(a.nodeId, b.nodeId));
   }
 
   /** Pending durable mutation kills with their application counts. */
@@ -156,7 +157,7 @@ export class ClusterMembership {
 
   /** The kill policies of every cluster, ordered by cluster and name. */
   killPolicies(): PolicyRecord[] {
-    return [...this.state.policies.values()].sort((a, b) => (a.cluster === b.cluster ? cmp(a.name, b.name) : cmp(a.cluster, b.cluster)));
+    return [...this.state.policies.values()].sort((a, b) => compareValues(a.cluster, b.cluster) || compareValues(a.name, b.name));
   }
 
   hasPolicy(cluster: string, name: string): boolean {
@@ -236,7 +237,3 @@ export class ClusterMembership {
   }
 }
 
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}

@@ -42,11 +42,6 @@ export class SessionCallStream<T> implements NodeStream<T> {
     return this;
   }
 
-  /** Whether the call still expects replies. */
-  get open(): boolean {
-    return !this.settled;
-  }
-
   deliver(message: T): void {
     if (this.settled) return;
     this.onData?.(message);

@@ -62,8 +62,4 @@ export class SessionRegistry {
   get size(): number {
     return this.byId.size;
   }
-
-  all(): SessionHandle[] {
-    return [...this.byId.values()];
-  }
 }

@@ -28,9 +28,4 @@ export class StatementSlots {
       this.running--;
     };
   }
-
-  /** Statements running now. */
-  get count(): number {
-    return this.running;
-  }
 }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { AGENT_TABLES } from '../../sql/tables';
 import type { Column, SqlValue } from '../../sql/types';
+import { likeTest } from '../../sql/compile';
 import { MARIADB_ERRORS, type WireError } from './results';
 
 /**
@@ -113,23 +114,11 @@ function status(s: SessionInfo, server: ServerInfo): Map<string, SqlValue> {
 /** MariaDB's max_allowed_packet default: the most one statement may take on the wire. */
 export const MAX_ALLOWED_PACKET = 16 * 1024 * 1024;
 
-/** SQL LIKE ('%', '_', backslash escapes) as a case-insensitive RegExp (MariaDB's SHOW … LIKE). */
-function likeRegExp(pattern: string): RegExp {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i] as string;
-    if (ch === '\\' && i + 1 < pattern.length) re += (pattern[++i] as string).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    else if (ch === '%') re += '.*';
-    else if (ch === '_') re += '.';
-    else re += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 'is');
-}
-
 function nameValueRows(all: Map<string, SqlValue>, like: string | undefined): LocalAnswer {
-  const match = like === undefined ? undefined : likeRegExp(like);
+  // MariaDB's SHOW … LIKE is case-insensitive; the patterns are the statement path's own LIKE
+  const match = like === undefined ? undefined : likeTest(like, true);
   const rows = [...all]
-    .filter(([name]) => !match || match.test(name))
+    .filter(([name]) => !match || match(name))
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, value]) => [name, value === null ? null : String(value)]);
   return { kind: 'rows', columns: [str('Variable_name'), str('Value')], rows };

@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { chError } from '../../errors/quell-error';
 import { toServiceError } from '../../common/rpc-status';
-import { fanOut, type FanoutEvent, type FanoutOptions, type NodeStream, type OpenOptions } from '../../coordinator/fanout';
+import { fanOut, type FanoutEvent, type FanoutOptions, type NodeStream } from '../../coordinator/fanout';
 import type { MemberNode } from '../../coordinator/membership';
 
 const node = (nodeId: string, active = true): MemberNode => ({ cluster: 'c3', nodeId, address: `127.0.0.1:1${nodeId.slice(1)}`, host: '127.0.0.1', port: 1, active });
@@ -17,9 +17,6 @@ function serviceError(code: grpc.status, details: string, metadata = new grpc.Me
 /** A node's stream the test drives by hand; cancelling it fails it as grpc-js does. */
 class FakeStream extends EventEmitter implements NodeStream<string> {
   cancels = 0;
-  constructor(readonly options: OpenOptions) {
-    super();
-  }
   cancel(): void {
     this.cancels++;
     this.emit('error', serviceError(grpc.status.CANCELLED, 'Cancelled on client'));
@@ -27,12 +24,12 @@ class FakeStream extends EventEmitter implements NodeStream<string> {
 }
 
 /** fanOut over fake streams, one per node opened; `open` may be replaced per node. */
-function start(nodes: readonly MemberNode[], opts: Partial<FanoutOptions> = {}, open?: (n: MemberNode, o: OpenOptions) => FakeStream) {
+function start(nodes: readonly MemberNode[], opts: Partial<FanoutOptions> = {}, open?: (n: MemberNode) => FakeStream) {
   const streams = new Map<string, FakeStream>();
   const events = fanOut(
     nodes,
-    (n, o) => {
-      const s = open ? open(n, o) : new FakeStream(o);
+    (n) => {
+      const s = open ? open(n) : new FakeStream();
       streams.set(n.nodeId, s);
       return s;
     },
@@ -74,14 +71,6 @@ test('no nodes: the stream of events is empty', async () => {
   assert.deepEqual(await collect(start([]).events), []);
 });
 
-test('each call carries its deadline', () => {
-  const before = Date.now();
-  const { stream } = start([node('n1')], { callDeadlineMs: 7000 });
-  const deadline = stream('n1').options.deadline;
-  assert.ok(deadline >= before + 7000 && deadline <= Date.now() + 7000, `deadline ${deadline}`);
-  stream('n1').emit('end');
-});
-
 test('first-answer timeout: a silent node is node_timeout and its call is cancelled; an answering node is not', async (t) => {
   useFakeTimers(t);
   const { events, stream } = start([node('n1'), node('n2')], { firstAnswerMs: 2000, callDeadlineMs: 60_000 });
@@ -97,9 +86,9 @@ test('first-answer timeout: a silent node is node_timeout and its call is cancel
 
 test('errors are classified by toNodeFailure: unreachable, timeout, the agent refusing, a failure to open', async () => {
   const refused = toServiceError(chError('SYNTAX_ERROR', 'Syntax error: bad filter'));
-  const { events, stream } = start([node('n1'), node('n2'), node('n3'), node('n4')], {}, (n, o) => {
+  const { events, stream } = start([node('n1'), node('n2'), node('n3'), node('n4')], {}, (n) => {
     if (n.nodeId === 'n4') throw new Error('Invalid target address');
-    return new FakeStream(o);
+    return new FakeStream();
   });
   stream('n1').emit('error', serviceError(grpc.status.UNAVAILABLE, 'No connection established. Last error: connect ECONNREFUSED 127.0.0.1:19701.'));
   stream('n2').emit('error', serviceError(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded'));

@@ -32,6 +32,8 @@ test('SET, transactions, USE, SHOW DATABASES/TABLES/STATUS/VARIABLES, empty stat
   assert.deepEqual(sessionStatement('SHOW TABLES', session(), server), { kind: 'error', error: { code: 1046, sqlstate: '3D000', message: 'No database selected' } });
   assert.deepEqual(rowsOf("SHOW SESSION STATUS LIKE 'ssl\\_%'").rows, [['Ssl_cipher', 'TLS_AES_256_GCM_SHA384'], ['Ssl_version', 'TLSv1.3']]);
   assert.deepEqual(rowsOf("SHOW VARIABLES LIKE 'have_ssl'").rows, [['have_ssl', 'YES']]);
+  assert.deepEqual(rowsOf("SHOW VARIABLES LIKE 'NET\\_%\\_TIMEOUT'").rows.map((r) => r[0]), ['net_read_timeout', 'net_write_timeout']);
+  assert.deepEqual(rowsOf("SHOW VARIABLES LIKE '%HAVE%S_L%'").rows.map((r) => r[0]), ['have_ssl']);
   assert.deepEqual(sessionStatement(' /* nothing */ ; ', session(), server), { kind: 'error', error: { code: 1065, sqlstate: '42000', message: 'Query was empty' } });
 });
 
