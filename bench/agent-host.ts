@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { TransportSecurity } from '../common/tls';
 import { pkiFiles } from './pki-files';
+import { stopWithParent } from './helper-lifetime';
 
 /**
  * Benchmark helper: K node agents in one process (each its own gRPC server, etcd lease and
@@ -104,13 +105,7 @@ async function main(): Promise<void> {
   const exitAfterStop = (code: number): void => {
     void stop().finally(() => process.exit(code));
   };
-  process.on('SIGTERM', () => exitAfterStop(0));
-  process.on('SIGINT', () => exitAfterStop(0));
-  // an orphaned host (its parent crashed) must not run forever
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) exitAfterStop(0);
-  }, 500).unref();
+  stopWithParent(() => exitAfterStop(0));
 
   const nodeIds = Array.from({ length: o.count }, (_, i) => `${o.prefix}${o.first + i}`);
   try {

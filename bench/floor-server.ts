@@ -5,6 +5,7 @@ import { errorText } from '../errors/error-text';
 import { intOption, parse, UsageError } from '../cli/args';
 import { FLOOR_SERVICE } from './floor-service';
 import { pkiFiles } from './pki-files';
+import { stopWithParent } from './helper-lifetime';
 
 /**
  * Benchmark helper: the raw grpc-js floor's servers. K echo servers in one process, each its
@@ -65,12 +66,7 @@ async function main(): Promise<void> {
     }
     process.exit(code);
   };
-  process.on('SIGTERM', () => stop(0));
-  process.on('SIGINT', () => stop(0));
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) stop(0);
-  }, 500).unref();
+  stopWithParent(() => stop(0));
 
   const servers: { node_id: string; address: string }[] = [];
   try {
