@@ -1,12 +1,13 @@
-import { parseArgs } from 'node:util';
 import { NodeAgent } from '../node-agent/agent';
 import { WorkloadSession } from '../client/workload-client';
 import { errorText } from '../errors/error-text';
+import { intOption, parse, UsageError } from '../cli/args';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { TransportSecurity } from '../common/tls';
 import { pkiFiles } from './pki-files';
+import { stopWithParent } from './helper-lifetime';
 
 /**
  * Benchmark helper: K node agents in one process (each its own gRPC server, etcd lease and
@@ -37,36 +38,27 @@ interface HostOptions {
 }
 
 function options(argv: string[]): HostOptions {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      etcd: { type: 'string' },
-      pki: { type: 'string' },
-      cluster: { type: 'string', default: 'bench' },
-      prefix: { type: 'string', default: 'n' },
-      first: { type: 'string', default: '1' },
-      count: { type: 'string', default: '1' },
-      'lease-ttl': { type: 'string', default: '5' },
-      processes: { type: 'string', default: '2' },
-      user: { type: 'string', default: 'etl' },
-    },
+  const { values } = parse(argv, {
+    etcd: { type: 'string' },
+    pki: { type: 'string' },
+    cluster: { type: 'string', default: 'bench' },
+    prefix: { type: 'string', default: 'n' },
+    first: { type: 'string' },
+    count: { type: 'string' },
+    'lease-ttl': { type: 'string' },
+    processes: { type: 'string' },
+    user: { type: 'string', default: 'etl' },
   });
-  if (!values.etcd) throw new Error('--etcd is required');
-  if (!values.pki) throw new Error('--pki is required');
-  const int = (v: string, name: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer`);
-    return n;
-  };
+  if (!values.etcd) throw new UsageError('--etcd is required');
+  if (!values.pki) throw new UsageError('--pki is required');
   return {
     etcd: values.etcd.split(','),
     cluster: values.cluster,
     prefix: values.prefix,
-    first: int(values.first, 'first'),
-    count: int(values.count, 'count'),
-    leaseTtl: int(values['lease-ttl'], 'lease-ttl'),
-    processes: int(values.processes, 'processes'),
+    first: intOption(values.first, 'first', 1),
+    count: intOption(values.count, 'count', 1),
+    leaseTtl: intOption(values['lease-ttl'], 'lease-ttl', 5),
+    processes: intOption(values.processes, 'processes', 2),
     user: values.user,
     pki: values.pki,
   };
@@ -113,13 +105,7 @@ async function main(): Promise<void> {
   const exitAfterStop = (code: number): void => {
     void stop().finally(() => process.exit(code));
   };
-  process.on('SIGTERM', () => exitAfterStop(0));
-  process.on('SIGINT', () => exitAfterStop(0));
-  // an orphaned host (its parent crashed) must not run forever
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) exitAfterStop(0);
-  }, 500).unref();
+  stopWithParent(() => exitAfterStop(0));
 
   const nodeIds = Array.from({ length: o.count }, (_, i) => `${o.prefix}${o.first + i}`);
   try {

@@ -136,7 +136,7 @@ export class BenchCluster {
 
   /** A client of the coordinator: trusts the CA, logs in as `default` without a certificate. */
   client(): QuellClient {
-    return new QuellClient(this.address, { tls: this.tls(undefined) });
+    return new QuellClient(this.address, { tls: this.clientTls });
   }
 
   /** A workload's Attach session to an agent, with the workload certificate. */

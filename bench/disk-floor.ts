@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { measure, timed, warm } from './measure';
 
 /**
  * The disk's share of a kill: an agent appends each kill to its kill log and fdatasyncs it
@@ -15,22 +15,15 @@ export async function fdatasyncSamples(iterations: number, budgetMs: number): Pr
   const dir = mkdtempSync(path.join(os.tmpdir(), 'quell-bench-disk-'));
   const fh = await open(path.join(dir, 'kill_log.jsonl'), 'a', 0o600);
   const line = Buffer.from(`${JSON.stringify({ statement_id: 'x'.repeat(36), condition: "equals(user, 'etl')", query: 'y'.repeat(200) })}\n`);
-  const samples: number[] = [];
+  const append = async (): Promise<void> => {
+    await fh.write(line);
+    await fh.datasync();
+  };
   try {
-    for (let i = 0; i < 20; i++) {
-      await fh.write(line);
-      await fh.datasync();
-    }
-    const until = performance.now() + budgetMs;
-    while (samples.length < iterations && (samples.length < 3 || performance.now() < until)) {
-      const t0 = performance.now();
-      await fh.write(line);
-      await fh.datasync();
-      samples.push(performance.now() - t0);
-    }
+    await warm(20, Infinity, append);
+    return await measure(iterations, budgetMs, () => timed(append));
   } finally {
     await fh.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  return samples;
 }

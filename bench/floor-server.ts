@@ -1,10 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
-import { parseArgs } from 'node:util';
 import { TransportSecurity } from '../common/tls';
 import { CHANNEL_OPTIONS } from '../proto/load';
 import { errorText } from '../errors/error-text';
+import { intOption, parse, UsageError } from '../cli/args';
 import { FLOOR_SERVICE } from './floor-service';
 import { pkiFiles } from './pki-files';
+import { stopWithParent } from './helper-lifetime';
 
 /**
  * Benchmark helper: the raw grpc-js floor's servers. K echo servers in one process, each its
@@ -27,16 +28,11 @@ interface Options {
 }
 
 function options(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: { pki: { type: 'string' }, prefix: { type: 'string', default: 'n' }, first: { type: 'string', default: '1' }, count: { type: 'string', default: '1' } },
-  });
-  if (!values.pki) throw new Error('--pki is required');
-  const first = Number(values.first);
-  const count = Number(values.count);
-  if (!Number.isInteger(first) || !Number.isInteger(count) || first < 0 || count < 1) throw new Error('--first and --count must be integers (count ≥ 1)');
-  return { pki: values.pki, prefix: values.prefix, first, count };
+  const { values } = parse(argv, { pki: { type: 'string' }, prefix: { type: 'string', default: 'n' }, first: { type: 'string' }, count: { type: 'string' } });
+  if (!values.pki) throw new UsageError('--pki is required');
+  const count = intOption(values.count, 'count', 1);
+  if (count < 1) throw new UsageError('--count must be at least 1');
+  return { pki: values.pki, prefix: values.prefix, first: intOption(values.first, 'first', 1), count };
 }
 
 const handlers: grpc.UntypedServiceImplementation = {
@@ -70,12 +66,7 @@ async function main(): Promise<void> {
     }
     process.exit(code);
   };
-  process.on('SIGTERM', () => stop(0));
-  process.on('SIGINT', () => stop(0));
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) stop(0);
-  }, 500).unref();
+  stopWithParent(() => stop(0));
 
   const servers: { node_id: string; address: string }[] = [];
   try {

@@ -29,7 +29,7 @@ commands:
   client       [--coordinator H:P[,H:P...]] [-u USER] [--password P] [-q SQL] [-f FORMAT] [--dialect clickhouse|mariadb]
   sim          --agent H:P [--queries N] [--user U] [--query TEXT] [--query-id-prefix P] ...
                --agent H:P --connections N --user U --host H --db D [--in-transaction] [--critical]
-               --agent H:P --mutations N --table T [--database D] [--command TEXT] [--mutation-id-prefix P] [--parts N] [--part-ms MS]
+               --agent H:P --mutations N --table T [--database D] [--command TEXT] [--mutation-id-prefix P] [--parts N] [--part-ms MS] [--created-ago S]
   cluster      ls | forget NODE [--cluster C] | kills | drop-kill KILL_ID   (--etcd URLS)
   local        [--nodes N] [-q SQL]
   certs        init DIR [--nodes N1,N2,...] [--users U1,...] [--trust-domain quell] [--days N]

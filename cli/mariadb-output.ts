@@ -12,8 +12,9 @@ function cell(v: SqlValue, c: Column): string {
 
 /** The mariadb client's boxed table (`+----+` borders, numbers right-aligned). */
 export function mariadbTable(columns: readonly Column[], rows: readonly (readonly SqlValue[])[]): string {
+  const names = columns.map((c) => terminalSafe(c.name));
   const text = rows.map((r) => columns.map((c, i) => cell(r[i] ?? null, c)));
-  const widths = columns.map((c, i) => Math.max(codePointCount(terminalSafe(c.name)), ...text.map((r) => codePointCount(r[i] ?? ''))));
+  const widths = names.map((name, i) => Math.max(codePointCount(name), ...text.map((r) => codePointCount(r[i] ?? ''))));
   const pad = (s: string, i: number, right: boolean): string => {
     const fill = ' '.repeat((widths[i] ?? 0) - codePointCount(s));
     return right ? fill + s : s + fill;
@@ -21,7 +22,7 @@ export function mariadbTable(columns: readonly Column[], rows: readonly (readonl
   const line = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+\n`;
   const row = (cells: string[], header: boolean): string =>
     `| ${cells.map((s, i) => pad(s, i, !header && isNumericType(columns[i]?.type ?? 'String'))).join(' | ')} |\n`;
-  return line + row(columns.map((c) => terminalSafe(c.name)), true) + line + text.map((r) => row(r, false)).join('') + line;
+  return line + row(names, true) + line + text.map((r) => row(r, false)).join('') + line;
 }
 
 /** The summary line the mariadb client prints after a statement. */

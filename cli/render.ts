@@ -1,12 +1,12 @@
 import { createFormatter, type Formatter } from '../sql/formats';
 import type { QuellClient } from '../client/coordinator-client';
-
-/** What runs a statement: QuellClient, or DirectClient for a one-shot `quell client`. */
-export type StatementRunner = Pick<QuellClient, 'execute'>;
 import type { Dialect } from '../errors/quell-error';
 import type { Column, SqlValue } from '../sql/types';
 import { terminalSafe } from '../sql/formats/terminal-safe';
 import { mariadbSummary, mariadbTable } from './mariadb-output';
+
+/** What runs a statement: QuellClient, or DirectClient for a one-shot `quell client`. */
+export type StatementRunner = Pick<QuellClient, 'execute'>;
 
 export interface RenderOptions {
   /** used when the statement names no FORMAT */

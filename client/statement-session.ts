@@ -16,6 +16,11 @@ type SessionCall = grpc.ClientDuplexStream<StatementCalls, StatementReplies__Out
 /** An older coordinator without the Session RPC: the client uses Execute there. */
 export const UNSUPPORTED = 'unsupported';
 
+/** About what a call takes on the wire: a statement its text and some, a cancel or credit a few bytes. */
+function callBytes(c: StatementCall): number {
+  return c.execute ? Buffer.byteLength(c.execute.sql ?? '') + 256 : 16;
+}
+
 /** One statement in flight on the session. */
 interface Pending {
   readonly queue: AsyncQueue<Item>;
@@ -60,7 +65,7 @@ export class ClientSession implements Flushable {
       const onAbort = (): void => this.cancel(tag);
       this.pending.set(tag, { queue, results: this.results(tag, queue), received: false, settled: false, resolve, signal, onAbort });
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.send({ tag, execute: req }, Buffer.byteLength(req.sql ?? '') + 256);
+      this.send({ tag, execute: req });
     });
   }
 
@@ -98,7 +103,7 @@ export class ClientSession implements Flushable {
     let batch: StatementCall[] = [];
     let bytes = 0;
     for (const c of calls) {
-      const size = c.execute ? Buffer.byteLength(c.execute.sql ?? '') + 256 : 16;
+      const size = callBytes(c);
       if (batch.length > 0 && bytes + size > MESSAGE_TARGET_BYTES) {
         call.write({ calls: batch });
         batch = [];
@@ -110,10 +115,10 @@ export class ClientSession implements Flushable {
     call.write({ calls: batch });
   }
 
-  private send(c: StatementCall, bytes: number): void {
+  private send(c: StatementCall): void {
     this.open();
     this.outbox.push(c);
-    this.outboxBytes += bytes;
+    this.outboxBytes += callBytes(c);
     if (this.outboxBytes >= MESSAGE_TARGET_BYTES) this.flush();
     else this.flusher.schedule(this);
   }
@@ -127,7 +132,7 @@ export class ClientSession implements Flushable {
   private cancel(tag: number): void {
     if (!this.pending.has(tag)) return;
     this.fail(tag, chError('QUERY_WAS_CANCELLED', 'statement cancelled'));
-    this.send({ tag, cancel: true }, 16);
+    this.send({ tag, cancel: true });
   }
 
   /** The open Session call, opened now when there is none (the first statement, or after a break). */

@@ -1,14 +1,15 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
+import { TO_OBJECT_OPTIONS } from './service-definition';
 
 // The .proto files sit next to this module's source; from dist/proto/ they are one level up.
 const PROTO_ROOT = [path.resolve(__dirname), path.resolve(__dirname, '..', '..', 'proto')].find((p) =>
   existsSync(path.join(p, 'quell', 'v1', 'agent.proto')),
 ) as string;
 
-// the options scripts/gen-proto.js gives the generators
-const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_ROOT] };
+// the options scripts/gen-proto.js gives the generators: the generated services' own decoding ones
+const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, ...TO_OBJECT_OPTIONS, includeDirs: [PROTO_ROOT] };
 
 let definitions: protoLoader.PackageDefinition | undefined;
 

@@ -2,6 +2,7 @@ import type { QuellClient } from '../../client/coordinator-client';
 import { DirectClient } from '../../client/direct-client';
 import { canonicalFormatName } from '../../sql/formats';
 import { terminalSafe } from '../../sql/formats/terminal-safe';
+import { errorText } from '../../errors/error-text';
 import { chError, renderError, QuellError, type Dialect } from '../../errors/quell-error';
 import { fail, parse, UsageError } from '../args';
 import { batchStatements, splitStatements } from '../statements';
@@ -122,7 +123,7 @@ export async function interactive(client: QuellClient, s: ClientSettings, onExit
             const r = await runAndRender(client, sql, { defaultFormat, formatChosen: s.format !== undefined, dialect: s.dialect ?? 'clickhouse', out, err, signal: running.signal });
             out(r.summarized ? '\n' : `\n${r.rows} rows in set. Elapsed: ${r.elapsedSeconds.toFixed(3)} sec.\n\n`);
           } catch (e) {
-            err(`${terminalSafe(e instanceof QuellError ? renderError(e) : String(e))}\n\n`);
+            err(`${terminalSafe(e instanceof QuellError ? renderError(e) : errorText(e))}\n\n`);
           } finally {
             running = undefined;
           }
