@@ -48,21 +48,11 @@ function modeWord(req: KillRequest__Output): string {
 
 export type EntryMaker = (p: LoggedProcess, status: KillStatus | LogOnlyStatus, error?: string) => KillLogEntry;
 
-/**
- * Entries of one Kill request: what the request says, plus the process, its status and why. A
- * kill policy's run (`policy` set) is logged with mode POLICY and the policy's name.
- */
-export function entryMaker(req: KillRequest__Output, coordinator: string, now: () => number = Date.now, policy?: string): EntryMaker {
-  const base = {
-    statement_id: req.statement_id,
-    user: req.user,
-    client: req.client,
-    coordinator,
-    target: targetWord(req),
-    mode: policy !== undefined ? 'POLICY' : modeWord(req),
-    condition: req.condition || req.where,
-    policy: policy ?? '',
-  };
+/** What every entry of one kill shares: who asked, what, how; the process, status and why vary per entry. */
+export type KillFields = Pick<KillLogEntry, 'statement_id' | 'user' | 'client' | 'coordinator' | 'target' | 'mode' | 'condition' | 'policy'>;
+
+/** Entries of one kill from its shared fields (a Kill request's, or a queued kill's that has no request). */
+export function entriesOf(base: KillFields, now: () => number = Date.now): EntryMaker {
   return (p, status, error = '') => ({
     event_time: Math.floor(now() / 1000),
     ...base,
@@ -74,6 +64,26 @@ export function entryMaker(req: KillRequest__Output, coordinator: string, now: (
     kill_status: isWireStatus(status) ? renderProcessStatus(status) : status,
     error,
   });
+}
+
+/**
+ * Entries of one Kill request: what the request says, plus the process, its status and why. A
+ * kill policy's run (`policy` set) is logged with mode POLICY and the policy's name.
+ */
+export function entryMaker(req: KillRequest__Output, coordinator: string, now: () => number = Date.now, policy?: string): EntryMaker {
+  return entriesOf(
+    {
+      statement_id: req.statement_id,
+      user: req.user,
+      client: req.client,
+      coordinator,
+      target: targetWord(req),
+      mode: policy !== undefined ? 'POLICY' : modeWord(req),
+      condition: req.condition || req.where,
+      policy: policy ?? '',
+    },
+    now,
+  );
 }
 
 function isWireStatus(status: KillStatus | LogOnlyStatus): status is KillStatus {
