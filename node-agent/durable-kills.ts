@@ -11,6 +11,7 @@ import type { NodeIdentity } from './node-identity';
 import type { Backend } from './backends/backend';
 import { errorText } from '../errors/error-text';
 import { entriesOf, type KillRecorder } from './kill-record';
+import { MUTATION_ROWS } from './kill-subjects';
 
 /** how often a backend agent looks for server mutations that a pending durable kill names */
 const BACKEND_POLL_MS = 2_000;
@@ -103,7 +104,7 @@ export class DurableKills implements MutationHooks {
       mode: 'ASYNC',
       condition: intent.where,
       policy: '',
-    })({ query_id: '', mutation_id: m.mutation_id, thread_id: 0, process_user: '', query: m.command }, 'KILL_STATUS_WAITING', `queued kill ${intent.id} applied when the node returned`);
+    })(MUTATION_ROWS.logged(m), 'KILL_STATUS_WAITING', `queued kill ${intent.id} applied when the node returned`);
     try {
       await this.o.recorder.append([entry]);
       return true;
