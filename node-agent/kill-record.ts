@@ -11,6 +11,9 @@ export interface KillRecorder {
 /** What the kill log keeps of one process, whichever table it is in. */
 export type LoggedProcess = Pick<KillLogEntry, 'query_id' | 'mutation_id' | 'thread_id' | 'process_user' | 'query'>;
 
+/** The process of an entry about a kill policy itself (disabled, suspended), not about a match. */
+export const NO_PROCESS: LoggedProcess = { query_id: '', mutation_id: '', thread_id: 0, process_user: '', query: '' };
+
 /** A matched process the user may not kill: logged with this status, never reported as a row. */
 export const ACCESS_DENIED_STATUS = 'access_denied';
 /** A kill policy's match over its LIMIT this run: logged, left running. */
