@@ -44,7 +44,8 @@ export class DurableKills implements MutationHooks {
 
   constructor(private readonly o: DurableKillsOptions) {
     this.intents = new KillIntents(o.etcd, o.node.nodeId, o.node.clusters, o.filterFor, o.log, (intent) => {
-      for (const rec of o.mutations.values()) void this.apply(rec, [intent]);
+      // only the mutations its WHERE names, as at registration
+      for (const rec of o.mutations.values()) if (this.intents.matches(intent, rec.row)) void this.apply(rec, [intent]);
       if (o.backend) void this.applyToBackend(o.backend);
     });
   }
