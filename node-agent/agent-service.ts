@@ -138,25 +138,22 @@ export class NodeAgentService {
     const peer = this.peers.identity(call);
     const out = new BatchWriter<SessionReply, SessionResponse>({ write: (message, done) => call.write(message, done) }, this.flusher, (replies) => ({ replies }));
     let ended = false;
-    const end = (): void => {
-      if (ended) return;
+    // the coordinator closed its side or went away: every call of the session stops
+    const gone = (): boolean => {
+      if (ended) return false;
       ended = true;
       session.close();
       this.sessions.delete(session);
-      call.end();
+      return true;
+    };
+    const end = (): void => {
+      if (gone()) call.end();
     };
     const session = new SessionStream(out, this.handlers, peer ? formatIdentity(peer) : call.getPeer(), this.log, end);
     this.sessions.add(session);
     // headers at once: the coordinator knows the stream is taken before any statement needs it
     call.sendMetadata(new Metadata());
     call.on('data', (message: SessionRequest__Output) => session.receive(message));
-    // the coordinator closed its side or went away: every call of the session stops
-    const gone = (): void => {
-      if (ended) return;
-      ended = true;
-      session.close();
-      this.sessions.delete(session);
-    };
     call.on('cancelled', gone);
     call.on('error', gone);
     call.on('end', end);

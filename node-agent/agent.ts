@@ -302,7 +302,6 @@ function wire(
   });
   probes.addToServer(server);
   const tables: TableSizes = backend ? {} : { processes: () => table.size, mutations: () => mutations.size, connections: () => connections.size };
-  const metrics = Metrics && new Metrics(tables, membership, () => probes.serving);
-  metrics?.watchKillLog(() => killLog.stats());
+  const metrics = Metrics && new Metrics(tables, membership, () => probes.serving, () => killLog.stats());
   return { node, server, socketServer, etcd, workloads, durableKills, killPolicies, membership, killLog, agentService, probes, metrics };
 }

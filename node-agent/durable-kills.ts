@@ -10,8 +10,8 @@ import type { MutationHooks } from './workload-service';
 import type { NodeIdentity } from './node-identity';
 import type { Backend } from './backends/backend';
 import { errorText } from '../errors/error-text';
-import type { KillRecorder } from './kill-record';
-import type { KillLogEntry } from './kill-log';
+import { entriesOf, type KillRecorder } from './kill-record';
+import { MUTATION_ROWS } from './kill-subjects';
 
 /** how often a backend agent looks for server mutations that a pending durable kill names */
 const BACKEND_POLL_MS = 2_000;
@@ -44,7 +44,8 @@ export class DurableKills implements MutationHooks {
 
   constructor(private readonly o: DurableKillsOptions) {
     this.intents = new KillIntents(o.etcd, o.node.nodeId, o.node.clusters, o.filterFor, o.log, (intent) => {
-      for (const rec of o.mutations.values()) void this.apply(rec, [intent]);
+      // only the mutations its WHERE names, as at registration
+      for (const rec of o.mutations.values()) if (this.intents.matches(intent, rec.row)) void this.apply(rec, [intent]);
       if (o.backend) void this.applyToBackend(o.backend);
     });
   }
@@ -95,8 +96,7 @@ export class DurableKills implements MutationHooks {
    * warning, when the log cannot take it: then the kill is not carried out.
    */
   private async logged(intent: KillIntent, m: MutationRow): Promise<boolean> {
-    const entry: KillLogEntry = {
-      event_time: Math.floor(Date.now() / 1000),
+    const entry = entriesOf({
       statement_id: intent.id,
       user: intent.user,
       client: '',
@@ -104,15 +104,8 @@ export class DurableKills implements MutationHooks {
       target: 'MUTATION',
       mode: 'ASYNC',
       condition: intent.where,
-      query_id: '',
-      mutation_id: m.mutation_id,
-      thread_id: 0,
-      process_user: '',
-      query: m.command,
-      kill_status: 'waiting',
-      error: `queued kill ${intent.id} applied when the node returned`,
       policy: '',
-    };
+    })(MUTATION_ROWS.logged(m), 'KILL_STATUS_WAITING', `queued kill ${intent.id} applied when the node returned`);
     try {
       await this.o.recorder.append([entry]);
       return true;

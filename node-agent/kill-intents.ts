@@ -75,18 +75,18 @@ export class KillIntents {
 
   /** Unexpired intents whose WHERE matches the mutation. */
   matching(rec: MutationRow): KillIntent[] {
-    // unexpired, and only for mutations that existed when the KILL ran
-    const now = Date.now() / 1000;
-    const out: KillIntent[] = [];
-    for (const intent of this.intents.values()) {
-      if (intent.expires_at <= now || rec.create_time > intent.created_at) continue;
-      try {
-        if (this.filterFor(intent.where)(rec)) out.push(intent);
-      } catch (err) {
-        this.log.warn({ kill_id: intent.id, err: errorText(err) }, 'kill intent does not compile; ignored');
-      }
+    return [...this.intents.values()].filter((intent) => this.matches(intent, rec));
+  }
+
+  /** Whether the intent is unexpired and names the mutation: it existed when the KILL ran and the WHERE holds. */
+  matches(intent: KillIntent, rec: MutationRow): boolean {
+    if (intent.expires_at <= Date.now() / 1000 || rec.create_time > intent.created_at) return false;
+    try {
+      return this.filterFor(intent.where)(rec);
+    } catch (err) {
+      this.log.warn({ kill_id: intent.id, err: errorText(err) }, 'kill intent does not compile; ignored');
+      return false;
     }
-    return out;
   }
 
   /** Records that this intent killed this mutation here; false when it already had. */

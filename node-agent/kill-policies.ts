@@ -5,7 +5,7 @@ import { POLICIES_PREFIX, parsePolicyKey } from '../common/etcd-layout';
 import { randomUUID } from 'node:crypto';
 import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../common/kill-policy-record';
 import { errorText } from '../errors/error-text';
-import { entryMaker, POLICY_SUSPENDED_STATUS } from './kill-record';
+import { entryMaker, NO_PROCESS, POLICY_SUSPENDED_STATUS } from './kill-record';
 import type { NodeIdentity } from './node-identity';
 import type { KillRecorder } from './kill-record';
 import { PolicyLoop, policyRequest, type PolicyTables } from './policy-loop';
@@ -103,7 +103,7 @@ export class KillPolicies {
     const entry = entryMaker(policyRequest(rec, randomUUID()), '', Date.now, rec.name);
     const why = `kill policy ${rec.name} suspended: ${reason}`;
     const writing = this.o.recorder
-      .append([entry({ query_id: '', mutation_id: '', thread_id: 0, process_user: '', query: '' }, POLICY_SUSPENDED_STATUS, why)])
+      .append([entry(NO_PROCESS, POLICY_SUSPENDED_STATUS, why)])
       .catch((err: unknown) => log.warn({ err: errorText(err) }, 'could not log that the kill policy was suspended'));
     this.noting.add(writing);
     void writing.finally(() => this.noting.delete(writing));

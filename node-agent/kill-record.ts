@@ -11,6 +11,9 @@ export interface KillRecorder {
 /** What the kill log keeps of one process, whichever table it is in. */
 export type LoggedProcess = Pick<KillLogEntry, 'query_id' | 'mutation_id' | 'thread_id' | 'process_user' | 'query'>;
 
+/** The process of an entry about a kill policy itself (disabled, suspended), not about a match. */
+export const NO_PROCESS: LoggedProcess = { query_id: '', mutation_id: '', thread_id: 0, process_user: '', query: '' };
+
 /** A matched process the user may not kill: logged with this status, never reported as a row. */
 export const ACCESS_DENIED_STATUS = 'access_denied';
 /** A kill policy's match over its LIMIT this run: logged, left running. */
@@ -48,21 +51,11 @@ function modeWord(req: KillRequest__Output): string {
 
 export type EntryMaker = (p: LoggedProcess, status: KillStatus | LogOnlyStatus, error?: string) => KillLogEntry;
 
-/**
- * Entries of one Kill request: what the request says, plus the process, its status and why. A
- * kill policy's run (`policy` set) is logged with mode POLICY and the policy's name.
- */
-export function entryMaker(req: KillRequest__Output, coordinator: string, now: () => number = Date.now, policy?: string): EntryMaker {
-  const base = {
-    statement_id: req.statement_id,
-    user: req.user,
-    client: req.client,
-    coordinator,
-    target: targetWord(req),
-    mode: policy !== undefined ? 'POLICY' : modeWord(req),
-    condition: req.condition || req.where,
-    policy: policy ?? '',
-  };
+/** What every entry of one kill shares: who asked, what, how; the process, status and why vary per entry. */
+export type KillFields = Pick<KillLogEntry, 'statement_id' | 'user' | 'client' | 'coordinator' | 'target' | 'mode' | 'condition' | 'policy'>;
+
+/** Entries of one kill from its shared fields (a Kill request's, or a queued kill's that has no request). */
+export function entriesOf(base: KillFields, now: () => number = Date.now): EntryMaker {
   return (p, status, error = '') => ({
     event_time: Math.floor(now() / 1000),
     ...base,
@@ -74,6 +67,26 @@ export function entryMaker(req: KillRequest__Output, coordinator: string, now: (
     kill_status: isWireStatus(status) ? renderProcessStatus(status) : status,
     error,
   });
+}
+
+/**
+ * Entries of one Kill request: what the request says, plus the process, its status and why. A
+ * kill policy's run (`policy` set) is logged with mode POLICY and the policy's name.
+ */
+export function entryMaker(req: KillRequest__Output, coordinator: string, now: () => number = Date.now, policy?: string): EntryMaker {
+  return entriesOf(
+    {
+      statement_id: req.statement_id,
+      user: req.user,
+      client: req.client,
+      coordinator,
+      target: targetWord(req),
+      mode: policy !== undefined ? 'POLICY' : modeWord(req),
+      condition: req.condition || req.where,
+      policy: policy ?? '',
+    },
+    now,
+  );
 }
 
 function isWireStatus(status: KillStatus | LogOnlyStatus): status is KillStatus {

@@ -20,9 +20,9 @@ const KILL_LOG_COUNTERS: readonly { key: keyof KillLogStats; name: string; help:
  */
 export class AgentMetrics {
   readonly registry: Registry;
-  private killLogStats: (() => KillLogStats) | undefined;
 
-  constructor(tables: TableSizes, membership: AgentMembership, serving: () => boolean) {
+  /** `killLog` is read at each scrape for the kill log's counters. */
+  constructor(tables: TableSizes, membership: AgentMembership, serving: () => boolean, killLog: () => KillLogStats) {
     const registers = [(this.registry = daemonRegistry(serving))];
     new Gauge({
       name: 'quell_agent_processes',
@@ -49,24 +49,16 @@ export class AgentMetrics {
     membership.onLive((live) => {
       if (!live) interruptions.inc();
     });
-    const stats = (): KillLogStats | undefined => this.killLogStats?.();
     for (const c of KILL_LOG_COUNTERS) {
       new Counter({
         name: c.name,
         help: c.help,
         registers,
         collect() {
-          const s = stats();
-          if (!s) return;
           this.reset();
-          this.inc(s[c.key]);
+          this.inc(killLog()[c.key]);
         },
       });
     }
-  }
-
-  /** The kill log's counters are read from `stats` at each scrape; without one they stay 0. */
-  watchKillLog(stats: () => KillLogStats): void {
-    this.killLogStats = stats;
   }
 }

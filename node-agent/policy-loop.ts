@@ -8,7 +8,7 @@ import { QuellError } from '../errors/quell-error';
 import type { KillRequest__Output } from '../proto/generated/quell/v1/KillRequest';
 import type { KillTarget__Output as KillTarget } from '../proto/generated/quell/v1/KillTarget';
 import type { KillSink } from './kill-executor';
-import { entryMaker, POLICY_DISABLED_STATUS, type KillRecorder } from './kill-record';
+import { entryMaker, NO_PROCESS, POLICY_DISABLED_STATUS, type KillRecorder } from './kill-record';
 import { PolicyRun } from './policy-run';
 import type { Served } from './served-table';
 
@@ -125,7 +125,7 @@ export class PolicyLoop {
     this.deps.log.error({ err: errorText(err) }, 'kill policy failed and is disabled on this node until it is created again');
     const entry = entryMaker(req, '', Date.now, this.rec.name);
     try {
-      await this.deps.recorder.append([entry({ query_id: '', mutation_id: '', thread_id: 0, process_user: '', query: '' }, POLICY_DISABLED_STATUS, why)]);
+      await this.deps.recorder.append([entry(NO_PROCESS, POLICY_DISABLED_STATUS, why)]);
     } catch (logErr) {
       this.deps.log.warn({ err: errorText(logErr) }, 'could not log that the kill policy was disabled');
     }

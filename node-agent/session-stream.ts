@@ -11,10 +11,10 @@ import type { KillSink } from './kill-executor';
 import type { SessionReply } from '../proto/generated/quell/v1/SessionReply';
 import type { SessionResponse } from '../proto/generated/quell/v1/SessionResponse';
 import type { BatchWriter } from '../common/batch-writer';
+import type { RowWriter } from './served-table';
 
 /** The agent's replies to one coordinator, batched per turn. */
 export type ReplyWriter = BatchWriter<SessionReply, SessionResponse>;
-import type { RowWriter } from './served-table';
 
 /** Row blocks of one scan the coordinator may not have taken yet: a slow reader stalls only its own scan. */
 export const SCAN_WINDOW = 8;

@@ -108,8 +108,11 @@ test('a kill for a stopped node is queued, applied once within a second of its r
   assert.ok(Number(cancel.at) - Number(started?.at) < 1000, `killed ${Number(cancel.at) - Number(started?.at)} ms after registering`);
   assert.equal(eventsOf(back, 'ended')[0]?.outcome, 'killed');
   // the kill is in n3's kill log, under the queued kill's id
-  const logged = records(await c.query("SELECT statement_id, mode, kill_status, condition FROM clusterAllReplicas('c3', system.kill_log) WHERE node_id = 'n3' AND mutation_id = 'm3_n3_1'"));
-  assert.deepEqual(logged, [{ statement_id: queue[0]?.kill_id, mode: 'ASYNC', kill_status: 'waiting', condition: "equals(table, 't3')" }]);
+  const logged = records(await c.query("SELECT statement_id, mode, kill_status, condition, query FROM clusterAllReplicas('c3', system.kill_log) WHERE node_id = 'n3' AND mutation_id = 'm3_n3_1'"));
+  // the mutation as SQL, as a KILL MUTATION run while the node was up logs it
+  const asSql = records(await c.query("SELECT query FROM clusterAllReplicas('c3', system.kill_log) WHERE node_id = 'n1' AND mutation_id = 'm3_n1_1'"))[0]?.query;
+  assert.match(String(asSql), /^ALTER TABLE \S+\.t3 /);
+  assert.deepEqual(logged, [{ statement_id: queue[0]?.kill_id, mode: 'ASYNC', kill_status: 'waiting', condition: "equals(table, 't3')", query: asSql }]);
   t.diagnostic(`queued kill applied ${Number(cancel.at) - Number(started?.at)} ms after registration, ${Number(cancel.at) - returned} ms after the agent was ready`);
 
   // registered again: the kill was applied once and is not applied again
