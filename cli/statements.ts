@@ -35,8 +35,16 @@ export function splitStatements(text: string): { statements: string[]; rest: str
  * unterminated string or comment) is still sent, so that the parser answers SYNTAX_ERROR
  * instead of the input being dropped.
  */
+/** Whether every line is blank or a `--` comment. */
+function onlyCommentsAndBlanks(text: string): boolean {
+  return text.split('\n').every((line) => {
+    const t = line.trimStart();
+    return t === '' || t.startsWith('--');
+  });
+}
+
 export function batchStatements(text: string): string[] {
   const { statements, rest } = splitStatements(text);
-  if (!/^(\s|--[^\n]*)*$/.test(rest)) statements.push(rest.trim());
+  if (!onlyCommentsAndBlanks(rest)) statements.push(rest.trim());
   return statements;
 }

@@ -35,8 +35,13 @@ export function remoteErrorOf(s: CallStatus): QuellError | undefined {
 export function transportReason(details: string): string {
   const tls = tlsFailure(details);
   if (tls) return tls.reason;
-  const m = /connect (E[A-Z]+) ([^\s]+?)\.?(\s|$)/.exec(details);
-  if (m) return `connect ${m[1]} ${m[2]}`;
+  const m = /connect (E[A-Z]+) (\S+)/.exec(details);
+  if (m) return `connect ${m[1]} ${(m[2] as string).replace(/\.$/, '')}`;
   // a subchannel another channel saw fail first has no error of its own to report
-  return details.replace(/\s*Resolution note:\s*$/, '').replace(/\s*Last error: null\.?$/, '').trim() || 'connection failed';
+  return withoutSuffix(withoutSuffix(details.trimEnd(), /Resolution note:$/), /Last error: null\.?$/) || 'connection failed';
+}
+
+/** `text` without a suffix that `pattern` (anchored at `$`, no leading blanks) matches, and the blanks before it. */
+function withoutSuffix(text: string, pattern: RegExp): string {
+  return text.replace(pattern, '').trimEnd();
 }

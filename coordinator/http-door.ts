@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../common/logger';
@@ -18,11 +18,23 @@ import { HttpSink } from './http-sink';
 export interface HttpDoorOptions {
   /** host:port; port 0 picks a free one */
   readonly listen: string;
+  /** open connections one client address may hold (more are closed at once); default MAX_CONNECTIONS_PER_ADDRESS */
+  readonly maxConnectionsPerAddress?: number;
   /** HTTPS with the coordinator's certificate files when it has them; plaintext only where allowed */
   readonly security: TransportSecurity;
   readonly runner: StatementRunner;
   readonly log: Logger;
 }
+
+/** Open connections per client address, unless the coordinator says otherwise. */
+export const MAX_CONNECTIONS_PER_ADDRESS = 128;
+/** The request line and headers must arrive within this (Node's default is a minute). */
+const HEADERS_TIMEOUT_MS = 10_000;
+/** The whole request, body included (at most max_query_size), must arrive within this (Node's default is 5 minutes). */
+const REQUEST_TIMEOUT_MS = 15_000;
+
+/** ClickHouse's own words for a modifying statement sent with GET. */
+const GET_IS_READONLY = 'For queries over HTTP, method GET implies readonly. You should use method POST for modifying queries';
 
 /** `host:port` as the login throttle and the log take it (`[v6]:port`). */
 function remoteOf(req: http.IncomingMessage): string {
@@ -55,6 +67,10 @@ export class HttpDoor {
       else tlsServer = https.createServer({ ...pair, requestCert: true, rejectUnauthorized: false });
     });
     const server: http.Server = tlsServer ?? http.createServer();
+    // a client that announces a request and never sends it must not hold a connection for minutes
+    server.headersTimeout = HEADERS_TIMEOUT_MS;
+    server.requestTimeout = REQUEST_TIMEOUT_MS;
+    capConnectionsPerAddress(server, o.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS, o.log);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -95,17 +111,39 @@ export class HttpDoor {
     this.server.closeAllConnections();
   }
 
+  /**
+   * Every request ends here; whatever escapes a request's handling is logged and ends that
+   * request alone (a 500, or a dropped connection once its status went out), never the process.
+   */
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     req.on('error', (err) => this.o.log.debug({ err: errorText(err) }, 'HTTP request stream failed'));
     res.on('error', (err) => this.o.log.debug({ err: errorText(err) }, 'HTTP response stream failed'));
-    const url = new URL(req.url ?? '/', 'http://quell');
-    const plain = (req.method === 'GET' || req.method === 'HEAD') && url.search === '';
-    if (url.pathname === '/ping' || (plain && url.pathname === '/')) {
-      res.writeHead(200, { 'Content-Type': 'text/plain; charset=UTF-8', 'Content-Length': '4' });
-      res.end('Ok.\n');
-      return;
+    const escaped = (err: unknown): void => {
+      this.o.log.error({ err: errorText(err), client: remoteOf(req) }, 'HTTP request handler failed; the request is dropped');
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(500, { 'Content-Type': 'text/plain; charset=UTF-8', Connection: 'close' });
+        res.end();
+      } else res.destroy();
+    };
+    try {
+      const url = new URL(req.url ?? '/', 'http://quell');
+      const plain = (req.method === 'GET' || req.method === 'HEAD') && url.search === '';
+      if (url.pathname === '/ping' || (plain && url.pathname === '/')) {
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=UTF-8', 'Content-Length': '4' });
+        res.end('Ok.\n');
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') {
+        // a CORS preflight (OPTIONS) is never granted: a page of another site gets no answer it may read or act on
+        req.resume();
+        res.writeHead(405, { Allow: 'GET, HEAD, POST', 'Content-Type': 'text/plain; charset=UTF-8', Connection: 'close' });
+        res.end(`${req.method ?? 'this method'} is not allowed: statements are sent with GET (reads) or POST\n`);
+        return;
+      }
+      this.statement(req, res, url).catch(escaped);
+    } catch (err) {
+      escaped(err);
     }
-    void this.statement(req, res, url);
   }
 
   private async statement(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
@@ -125,10 +163,13 @@ export class HttpDoor {
     const sink = new HttpSink(res, { statementId, defaultFormat: params?.defaultFormat ?? DEFAULT_HTTP_FORMAT, signal: abort.signal, log: this.o.log.child({ statement_id: statementId }) });
     try {
       if (!params) throw early ?? chError('LOGICAL_ERROR', 'the request was not read');
+      refuseCrossSite(req);
       if (this.o.runner.refusing) throw StatementRunner.shuttingDown();
       const sql = await readStatement(req, res, params.query, abort.signal);
-      const peer = this.peerOf(req);
       const { credentials } = params;
+      // the certificate is a credential only when the request says so (as ClickHouse): a
+      // browser attaches its certificate to every request, a page of another site included
+      const peer = credentials.certificateAuth ? this.peerOf(req) : undefined;
       if (credentials.certificateAuth && peer?.role !== 'user') {
         const presented = peer ? `a certificate of ${formatIdentity(peer)}` : 'no certificate that our CA signed';
         throw chError('AUTHENTICATION_FAILED', `${credentials.user}: Authentication failed: SSL certificate authentication needs a user certificate; the client presented ${presented}`);
@@ -144,6 +185,7 @@ export class HttpDoor {
           address: remoteOf(req),
           signal: abort.signal,
           settings: params.settings,
+          readonlyBecause: req.method === 'POST' ? undefined : GET_IS_READONLY,
         },
         sink,
       );
@@ -159,6 +201,55 @@ export class HttpDoor {
     if (!this.o.security.secure) return undefined;
     return socketPeerIdentity(req.socket as TLSSocket, this.o.security.trustDomain);
   }
+}
+
+/**
+ * A request a browser made for a page of another site (`Sec-Fetch-Site: cross-site`, or an
+ * `Origin` that is not this door) is refused before it logs in: such a page may carry the
+ * browser's certificate or cached Basic login, never the operator's intent.
+ */
+function refuseCrossSite(req: http.IncomingMessage): void {
+  const site = req.headers['sec-fetch-site'];
+  const origin = req.headers.origin;
+  const crossOrigin = origin !== undefined && !sameOrigin(origin, req.headers.host);
+  if (site === 'cross-site' || crossOrigin) {
+    throw chError('ACCESS_DENIED', `a request from another site is refused (${site === 'cross-site' ? 'Sec-Fetch-Site: cross-site' : 'its Origin is not this server'}): send statements from a client, not a web page`);
+  }
+}
+
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+/** Closes connections beyond `max` from one client address as they arrive, logging once a minute per address. */
+function capConnectionsPerAddress(server: http.Server, max: number, log: Logger): void {
+  const open = new Map<string, number>();
+  const lastLog = new Map<string, number>();
+  // the raw TCP connection, before any TLS: a flood costs no handshake
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? 'unknown';
+    const n = (open.get(address) ?? 0) + 1;
+    if (n > max) {
+      const now = Date.now();
+      if (now - (lastLog.get(address) ?? 0) > 60_000) {
+        if (lastLog.size > 10_000) lastLog.clear();
+        lastLog.set(address, now);
+        log.warn({ client: address, max }, 'too many HTTP connections from one address; new ones are closed');
+      }
+      socket.destroy();
+      return;
+    }
+    open.set(address, n);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left <= 0) open.delete(address);
+      else open.set(address, left);
+    });
+  });
 }
 
 function asQuellError(err: unknown): QuellError {

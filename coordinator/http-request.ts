@@ -32,6 +32,24 @@ export interface HttpStatementParams {
 
 export const DEFAULT_HTTP_FORMAT = 'TabSeparated';
 
+/** The longest `query_id` a request may name: it is echoed in a response header. */
+export const MAX_QUERY_ID_LENGTH = 256;
+
+/**
+ * A `query_id` is echoed in `X-ClickHouse-Query-Id`, so it must be a valid header value: printable
+ * ASCII or printable Latin-1, no control characters, at most MAX_QUERY_ID_LENGTH. Anything else
+ * is refused before the statement runs (it could not be answered).
+ */
+export function checkedQueryId(id: string): string {
+  if (id.length > MAX_QUERY_ID_LENGTH) throw chError('BAD_ARGUMENTS', `query_id is ${id.length} characters long; at most ${MAX_QUERY_ID_LENGTH} are allowed`);
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    const printable = (c >= 0x20 && c <= 0x7e) || (c >= 0xa0 && c <= 0xff);
+    if (!printable) throw chError('BAD_ARGUMENTS', `query_id has the character U+${c.toString(16).toUpperCase().padStart(4, '0')} at position ${i}: only printable ASCII and Latin-1 characters are allowed`);
+  }
+  return id;
+}
+
 /**
  * Parameters of ClickHouse's HTTP interface that are not settings, and HTTP-only settings that
  * change nothing here (quell never compresses, buffers or sends progress headers). They are
@@ -111,6 +129,10 @@ export function httpCredentials(headers: IncomingHttpHeaders, params: URLSearchP
   return { user: nonEmptyUser(params.get('user') ?? 'default', 'authentication via parameters'), password: params.get('password') ?? '', certificateAuth };
 }
 
+function checkedQueryIdOrNone(id: string | null): string | undefined {
+  return id ? checkedQueryId(id) : undefined;
+}
+
 /**
  * Everything but the body. The `X-ClickHouse-Format` header wins over `default_format`, the
  * `query_id` parameter over `X-ClickHouse-Query-Id`; any other parameter is a setting, and one
@@ -135,7 +157,7 @@ export function httpStatementParams(headers: IncomingHttpHeaders, params: URLSea
   return {
     credentials,
     query: params.get('query') ?? undefined,
-    queryId: params.get('query_id') || header(headers, 'x-clickhouse-query-id') || undefined,
+    queryId: checkedQueryIdOrNone(params.get('query_id') || header(headers, 'x-clickhouse-query-id')),
     defaultFormat,
     settings,
   };

@@ -2,7 +2,7 @@ import type { Logger } from '../common/logger';
 import { chError, QuellError } from '../errors/quell-error';
 
 export interface LoginThrottleOptions {
-  /** failed logins within the window (per user or per client address) before delays start */
+  /** failed logins within the window (per user and address, or per address) before delays start */
   readonly threshold?: number;
   readonly windowMs?: number;
   /** the first delay; each further failure doubles it, up to maxDelayMs */
@@ -20,7 +20,7 @@ export interface LoginThrottleOptions {
 /** What one attempt must wait before its password is checked. */
 export interface LoginDelay {
   readonly delayMs: number;
-  /** failures within the window of the user or the address, whichever has more */
+  /** failures within the window of the user at this address or of the address, whichever has more */
   readonly failures: number;
   /** queued beyond maxQueueMs: refuse without checking */
   readonly refused: boolean;
@@ -36,11 +36,17 @@ interface Entry {
 
 /**
  * Slows password guessing (docs/security.md): after `threshold` failed logins within a
- * minute for one user name or one client address, each later attempt for either waits before
- * its password is checked, twice as long per further failure, capped. The wait comes before
- * the check and applies to right passwords too, so its length says nothing about the
- * password. Attempts that arrive together queue one step apart instead of all waiting the same
- * step, so parallel guessing gains nothing over sequential guessing.
+ * minute for one user from one client address, or for one client address whatever the user,
+ * each later attempt from that address waits before its password is checked, twice as long per
+ * further failure, capped. The wait comes before the check and applies to right passwords too,
+ * so its length says nothing about the password. Attempts that arrive together queue one step
+ * apart instead of all waiting the same step, so parallel guessing gains nothing over
+ * sequential guessing.
+ *
+ * Failures never count per user alone: that would let anyone who can reach a door lock a named
+ * user (the admin during an incident) out of every door by guessing from elsewhere. So an
+ * address that has not failed is never delayed, whatever other addresses do; a spread attack
+ * is bounded by the number of addresses it has, each slowed on its own.
  */
 export class LoginThrottle {
   private readonly threshold: number;
@@ -77,7 +83,7 @@ export class LoginThrottle {
     }
     try {
       const result = check();
-      this.succeeded(user);
+      this.succeeded(user, client);
       return result;
     } catch (err) {
       if (err instanceof QuellError && err.errorName === 'AUTHENTICATION_FAILED') this.failed(user, client);
@@ -88,7 +94,7 @@ export class LoginThrottle {
   /** The delay of an attempt arriving now, taking its place in the queue of its user and address. */
   reserve(user: string, client: string): LoginDelay {
     const now = this.now();
-    const keys = [userKey(user), addressKey(client)];
+    const keys = [pairKey(user, client), addressKey(client)];
     const entries = keys.map((k) => this.entries.get(k));
     const failures = Math.max(0, ...entries.map((e) => (e ? this.recent(e, now) : 0)));
     if (failures < this.threshold) return { delayMs: 0, failures, refused: false };
@@ -102,7 +108,7 @@ export class LoginThrottle {
 
   failed(user: string, client: string): void {
     const now = this.now();
-    for (const k of [userKey(user), addressKey(client)]) {
+    for (const k of [pairKey(user, client), addressKey(client)]) {
       const e = this.touch(k);
       e.failures.push(now);
       // past this many the delay is at its cap anyway
@@ -110,9 +116,9 @@ export class LoginThrottle {
     }
   }
 
-  /** A right password clears its user's failures; its address keeps them (one valid account must not unlock guessing others). */
-  succeeded(user: string): void {
-    this.entries.delete(userKey(user));
+  /** A right password clears its user's failures at that address; the address keeps its own (one valid account must not unlock guessing others). */
+  succeeded(user: string, client: string): void {
+    this.entries.delete(pairKey(user, client));
   }
 
   /** Users and addresses remembered now (for tests of the memory bound). */
@@ -147,8 +153,9 @@ export class LoginThrottle {
   }
 }
 
-function userKey(user: string): string {
-  return `u:${user}`;
+function pairKey(user: string, client: string): string {
+  // NUL cannot be in an address, so no user name can make two pairs collide
+  return `p:${client}\0${user}`;
 }
 
 function addressKey(client: string): string {

@@ -73,6 +73,11 @@ interface StatementBase {
   readonly signal: AbortSignal;
   /** settings given beside the statement (HTTP parameters); the statement's own SETTINGS win */
   readonly settings?: readonly Setting[];
+  /**
+   * Why this request may only read, when it may only read (an HTTP GET, as ClickHouse's HTTP
+   * interface): a KILL or a policy change fails READONLY with this text, before anything runs.
+   */
+  readonly readonlyBecause?: string;
 }
 
 /** A statement that logs in by itself (gRPC, HTTP): certificate or password. */
@@ -206,6 +211,7 @@ export class StatementRunner {
       const user = await this.userOf(req);
       userName = user.name;
       const stmt = withSettings(parseStatement(req.sql), req.settings);
+      if (req.readonlyBecause !== undefined && modifies(stmt)) throw chError('READONLY', `Cannot execute query in readonly mode. ${req.readonlyBecause}`);
       summary.kind = statementKind(stmt);
       kind = metricKind(stmt);
       release = this.slots.take('settings' in stmt ? concurrencySetting(stmt.settings) : undefined);
@@ -254,6 +260,11 @@ export class StatementRunner {
       release?.();
     }
   }
+}
+
+/** Whether a statement acts (kills, or changes policies) rather than reads: what a readonly request may not run. */
+function modifies(stmt: Statement): boolean {
+  return stmt.kind !== 'select' && stmt.kind !== 'showProcesslist';
 }
 
 /** The statement with `extra` settings before its own (a later setting of the same name wins). */

@@ -17,6 +17,7 @@ export const ErrorCode = {
   UNKNOWN_FORMAT: 73,
   CANNOT_OPEN_FILE: 76,
   UNKNOWN_SETTING: 115,
+  READONLY: 164,
   TIMEOUT_EXCEEDED: 159,
   TOO_MANY_SIMULTANEOUS_QUERIES: 202,
   NETWORK_ERROR: 210,
@@ -74,6 +75,13 @@ export function renderError(e: { code: number; errorName: string; message: strin
   return `Code: ${e.code}. ${e.errorName}: ${e.message}`;
 }
 
-function oneLine(s: string): string {
-  return s.replace(/\s*[\r\n]+\s*/g, ' ');
+/** The text on one line: each line break, with the blanks around it, becomes one space (one linear pass, whatever the text). */
+export function oneLine(s: string): string {
+  const lines = s.split(/[\r\n]+/);
+  if (lines.length === 1) return s;
+  const last = lines.length - 1;
+  return lines
+    .map((line, i) => (i === 0 ? line.trimEnd() : i === last ? line.trimStart() : line.trim()))
+    .filter((line, i) => line !== '' || i === 0 || i === last)
+    .join(' ');
 }

@@ -3,9 +3,9 @@ import type { Column, ColumnType } from './types';
 function cols(spec: string): Column[] {
   return spec
     .trim()
-    .split(/\s*,\s*/)
+    .split(',')
     .map((pair) => {
-      const [name, type] = pair.split(/\s+/);
+      const [name, type] = pair.trim().split(/\s+/);
       return { name: name as string, type: type as ColumnType };
     });
 }

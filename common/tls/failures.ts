@@ -10,8 +10,11 @@ import { IDENTITY_MISMATCH } from './peer';
 export function lastConnectError(details: string): string {
   return details
     .replace(/^No connection established\. Last error: /, '')
-    .replace(/\s*(\. )?Resolution note:[\s\S]*$/, '')
-    .replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)\s*$/, '')
+    .split('Resolution note:')[0]!
+    .trimEnd()
+    .replace(/\.$/, '')
+    .trimEnd()
+    .replace(/\(\d{4}-\d\d-\d\dT[\d:.]+Z\)$/, '')
     .replace(/^(Error: )+/, '')
     .trim();
 }

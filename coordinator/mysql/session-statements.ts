@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { AGENT_TABLES } from '../../sql/tables';
 import type { Column, SqlValue } from '../../sql/types';
 import { likeTest } from '../../sql/compile';
+import { scan, type Token } from '../../sql/tokenizer';
+import { MAX_QUERY_SIZE } from '../../sql/parser';
 import { MARIADB_ERRORS, type WireError } from './results';
 
 /**
@@ -124,11 +126,6 @@ function nameValueRows(all: Map<string, SqlValue>, like: string | undefined): Lo
   return { kind: 'rows', columns: [str('Variable_name'), str('Value')], rows };
 }
 
-/** A name as written: `x`, "x" or bare. */
-function unquote(name: string): string {
-  return name.replace(/^[`"]|[`"]$/g, '');
-}
-
 const FUNCTIONS: Record<string, (s: SessionInfo, server: ServerInfo) => SqlValue> = {
   'DATABASE()': (s) => s.database ?? null,
   'SCHEMA()': (s) => s.database ?? null,
@@ -142,73 +139,178 @@ const FUNCTIONS: Record<string, (s: SessionInfo, server: ServerInfo) => SqlValue
 };
 
 /**
+ * A statement's tokens, as the session reads it: the statement path's own tokenizer (linear in
+ * the text, whatever it holds), after MariaDB's `#` line comments, without trailing `;`.
+ * Undefined when it does not lex, or is longer than any statement may be: such a statement is
+ * not the session's, and the statement path refuses it with its own error.
+ */
+function sessionTokens(sql: string): Token[] | undefined {
+  if (sql.length > MAX_QUERY_SIZE) return undefined;
+  const scanned = scan(withoutHashComments(sql));
+  if (scanned.error) return undefined;
+  const tokens = scanned.tokens.slice(0, -1);
+  while (tokens.at(-1)?.text === ';') tokens.pop();
+  return tokens;
+}
+
+/** Lines whose first non-blank character is `#` (MariaDB's comment) become blank; one pass. */
+function withoutHashComments(sql: string): string {
+  if (!sql.includes('#')) return sql;
+  return sql
+    .split('\n')
+    .map((line) => (line.trimStart().startsWith('#') ? '' : line))
+    .join('\n');
+}
+
+/** Whether the token is the word `w` (any case). */
+function isWord(t: Token | undefined, w: string): boolean {
+  return t?.kind === 'word' && t.value.toUpperCase() === w;
+}
+
+/** Whether the tokens spell these words, and nothing else. */
+function spells(tokens: readonly Token[], ...words: string[]): boolean {
+  return tokens.length === words.length && words.every((w, i) => isWord(tokens[i], w));
+}
+
+/** A database name: a word or a quoted identifier. */
+function nameOf(t: Token | undefined): string | undefined {
+  return t?.kind === 'word' || t?.kind === 'quotedIdent' ? t.value : undefined;
+}
+
+/** The source text from the first token to the end of the last. */
+function sourceOf(sql: string, tokens: readonly Token[]): string {
+  const first = tokens[0];
+  const last = tokens.at(-1);
+  return first && last ? sql.slice(first.pos, last.pos + last.text.length) : '';
+}
+
+/** `'pattern'` of SHOW … LIKE as MariaDB keeps it: quotes off, `''` → `'`, backslashes left for LIKE. */
+function likePattern(t: Token): string {
+  return t.text.slice(1, -1).replace(/''/g, "'");
+}
+
+/** One item of a SELECT list: what it is (a variable or a session function) and its column name. */
+type SelectItem = { readonly variable: string; readonly name: string } | { readonly fn: string; readonly name: string };
+
+/** `@@[session.|global.|local.]name`, `FUNC()` or `CURRENT_USER`, then `[AS] alias`; undefined for anything else. */
+function selectItem(sql: string, item: readonly Token[]): SelectItem | undefined {
+  let i = 0;
+  let what: { variable: string } | { fn: string } | undefined;
+  if (item[0]?.text === '@' && item[1]?.text === '@') {
+    i = 2;
+    const scope = item[2];
+    if (item[3]?.text === '.' && ['SESSION', 'GLOBAL', 'LOCAL'].some((w) => isWord(scope, w))) i = 4;
+    const name = item[i];
+    if (name?.kind !== 'word') return undefined;
+    what = { variable: name.value.toLowerCase() };
+    i++;
+  } else if (item[0]?.kind === 'word' && item[1]?.text === '(' && item[2]?.text === ')') {
+    what = { fn: `${item[0].value.toUpperCase()}()` };
+    i = 3;
+  } else if (isWord(item[0], 'CURRENT_USER')) {
+    what = { fn: 'CURRENT_USER' };
+    i = 1;
+  } else return undefined;
+  const expr = item.slice(0, i);
+  if (isWord(item[i], 'AS')) i++;
+  const alias = item[i];
+  if (alias === undefined) return { ...what, name: sourceOf(sql, expr) };
+  if (i !== item.length - 1 || !(alias.kind === 'word' || alias.kind === 'quotedIdent' || alias.kind === 'string')) return undefined;
+  return { ...what, name: alias.value };
+}
+
+/**
  * `SELECT @@var, DATABASE(), … [LIMIT n]` when every item is a variable or one of the session
  * functions; anything else is not the session's (undefined).
  */
-function selectSessionValues(list: string, s: SessionInfo, server: ServerInfo): LocalAnswer | undefined {
+function selectSessionValues(sql: string, tokens: readonly Token[], s: SessionInfo, server: ServerInfo): LocalAnswer | undefined {
+  let end = tokens.length;
+  const limit = tokens[end - 1];
+  if (isWord(tokens[end - 2], 'LIMIT') && limit?.kind === 'number') end -= 2;
+  const items: Token[][] = [[]];
+  for (let i = 1; i < end; i++) {
+    const t = tokens[i] as Token;
+    if (t.text === ',') items.push([]);
+    else items[items.length - 1]?.push(t);
+  }
   const vars = variables(s, server);
   const columns: Column[] = [];
   const row: SqlValue[] = [];
-  for (const raw of list.split(',')) {
-    const m = /^\s*(.+?)(?:\s+(?:AS\s+)?(`[^`]+`|"[^"]+"|'[^']+'|\w+))?\s*$/i.exec(raw);
-    if (!m) return undefined;
-    const expr = (m[1] as string).trim();
-    const alias = m[2] === undefined ? undefined : unquote(m[2]).replace(/^'|'$/g, '');
+  for (const tokensOfItem of items) {
+    const item = selectItem(sql, tokensOfItem);
+    if (!item) return undefined;
     let value: SqlValue;
-    const v = /^@@(?:(?:session|global|local)\.)?(\w+)$/i.exec(expr);
-    if (v) {
-      const name = (v[1] as string).toLowerCase();
-      if (!vars.has(name)) return { kind: 'error', error: MARIADB_ERRORS.unknownVariable(name) };
-      value = vars.get(name) ?? null;
+    if ('variable' in item) {
+      if (!vars.has(item.variable)) return { kind: 'error', error: MARIADB_ERRORS.unknownVariable(item.variable) };
+      value = vars.get(item.variable) ?? null;
     } else {
-      const f = FUNCTIONS[expr.replace(/\s+/g, '').toUpperCase()];
+      const f = FUNCTIONS[item.fn];
       if (!f) return undefined;
       value = f(s, server);
     }
-    columns.push(typeof value === 'number' ? int(alias ?? expr) : str(alias ?? expr));
+    columns.push(typeof value === 'number' ? int(item.name) : str(item.name));
     row.push(value);
   }
   return { kind: 'rows', columns, rows: [row] };
 }
 
-/** A statement as the session compares it: comments, outer blanks and one trailing `;` gone. */
-export function normalize(sql: string): string {
-  return sql
-    .replace(/\/\*(?!!)[\s\S]*?\*\//g, ' ')
-    .replace(/^\s*(--|#)[^\n]*$/gm, ' ')
-    .trim()
-    .replace(/;\s*$/, '')
-    .trim();
-}
-
-/** The session's own answer to a statement, or undefined when it goes to the statement path. */
-export function sessionStatement(sql: string, s: SessionInfo, server: ServerInfo): LocalAnswer | undefined {
-  const q = normalize(sql);
-  if (q === '') return { kind: 'error', error: MARIADB_ERRORS.queryEmpty() };
-  if (/^(SET|BEGIN|COMMIT|ROLLBACK|START\s+TRANSACTION)\b/i.test(q)) return { kind: 'ok' };
-  let m = /^USE\s+(`[^`]+`|\w+)$/i.exec(q);
-  if (m) return useDatabase(unquote(m[1] as string));
-  if (/^SHOW\s+(DATABASES|SCHEMAS)$/i.test(q)) return { kind: 'rows', columns: [str('Database')], rows: DATABASES.map((d) => [d]) };
-  m = /^SHOW\s+(?:FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+(`[^`]+`|\w+))?$/i.exec(q);
-  if (m) {
-    const db = m[1] === undefined ? s.database : unquote(m[1]);
+/** SHOW …: the session's own, or undefined. */
+function showStatement(tokens: readonly Token[], s: SessionInfo, server: ServerInfo): LocalAnswer | undefined {
+  if (spells(tokens, 'SHOW', 'DATABASES') || spells(tokens, 'SHOW', 'SCHEMAS')) return { kind: 'rows', columns: [str('Database')], rows: DATABASES.map((d) => [d]) };
+  let i = 1;
+  if (isWord(tokens[i], 'FULL')) i++;
+  if (isWord(tokens[i], 'TABLES')) {
+    i++;
+    let db = s.database;
+    if (isWord(tokens[i], 'FROM') || isWord(tokens[i], 'IN')) {
+      db = nameOf(tokens[i + 1]);
+      if (db === undefined) return undefined;
+      i += 2;
+    }
+    if (i !== tokens.length) return undefined;
     if (db === undefined) return { kind: 'error', error: MARIADB_ERRORS.noDatabase() };
     const known = DATABASES.find((d) => d === db.toLowerCase());
     if (!known) return { kind: 'error', error: MARIADB_ERRORS.unknownDatabase(db) };
     return { kind: 'rows', columns: [str(`Tables_in_${known}`)], rows: tablesOf(known).map((t) => [t]) };
   }
-  if (/^SHOW\s+(WARNINGS|ERRORS)(\s+LIMIT\s+.*)?$/i.test(q)) {
-    const errorsOnly = /^SHOW\s+ERRORS/i.test(q);
+  if (isWord(tokens[1], 'WARNINGS') || isWord(tokens[1], 'ERRORS')) {
+    if (tokens.length > 2 && !isWord(tokens[2], 'LIMIT')) return undefined;
+    const errorsOnly = isWord(tokens[1], 'ERRORS');
     const rows = s.diagnostics.filter((d) => !errorsOnly || d.level === 'Error').map((d) => [d.level, d.code, d.message]);
     return { kind: 'rows', columns: [str('Level'), { name: 'Code', type: 'UInt32' }, str('Message')], rows, keepsDiagnostics: true };
   }
-  m = /^SHOW\s+(?:(?:GLOBAL|SESSION|LOCAL)\s+)?(STATUS|VARIABLES)(?:\s+LIKE\s+'((?:[^'\\]|\\.|'')*)')?$/i.exec(q);
-  if (m) {
-    const all = (m[1] as string).toUpperCase() === 'STATUS' ? status(s, server) : variables(s, server);
-    return nameValueRows(all, m[2]?.replace(/''/g, "'"));
+  i = 1;
+  if (['GLOBAL', 'SESSION', 'LOCAL'].some((w) => isWord(tokens[i], w))) i++;
+  const which = tokens[i];
+  if (!isWord(which, 'STATUS') && !isWord(which, 'VARIABLES')) return undefined;
+  i++;
+  let like: string | undefined;
+  const pattern = tokens[i + 1];
+  if (isWord(tokens[i], 'LIKE') && pattern?.kind === 'string') {
+    like = likePattern(pattern);
+    i += 2;
   }
-  m = /^SELECT\s+([\s\S]+?)(?:\s+LIMIT\s+\d+)?$/i.exec(q);
-  if (m && /@@|\w+\s*\(\s*\)|\bCURRENT_USER\b/i.test(m[1] as string) && !/\bFROM\b/i.test(m[1] as string)) return selectSessionValues(m[1] as string, s, server);
+  if (i !== tokens.length) return undefined;
+  return nameValueRows(isWord(which, 'STATUS') ? status(s, server) : variables(s, server), like);
+}
+
+/**
+ * The session's own answer to a statement, or undefined when it goes to the statement path.
+ * Recognised on tokens, never by regular expressions over the text: a statement of any length
+ * and shape costs one linear pass.
+ */
+export function sessionStatement(sql: string, s: SessionInfo, server: ServerInfo): LocalAnswer | undefined {
+  const tokens = sessionTokens(sql);
+  if (!tokens) return undefined;
+  const first = tokens[0];
+  if (!first) return { kind: 'error', error: MARIADB_ERRORS.queryEmpty() };
+  if (['SET', 'BEGIN', 'COMMIT', 'ROLLBACK'].some((w) => isWord(first, w)) || (isWord(first, 'START') && isWord(tokens[1], 'TRANSACTION'))) return { kind: 'ok' };
+  if (isWord(first, 'USE')) {
+    const db = nameOf(tokens[1]);
+    return db !== undefined && tokens.length === 2 ? useDatabase(db) : undefined;
+  }
+  if (isWord(first, 'SHOW')) return showStatement(tokens, s, server);
+  if (isWord(first, 'SELECT') && !tokens.some((t) => isWord(t, 'FROM'))) return selectSessionValues(sql, tokens, s, server);
   return undefined;
 }
 

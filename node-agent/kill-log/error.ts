@@ -1,4 +1,5 @@
 import { errorText } from '../../errors/error-text';
+import { oneLine } from '../../errors/quell-error';
 
 /**
  * The kill log could not be written (or read). `message` is one line that says why, e.g.
@@ -16,7 +17,7 @@ export class KillLogError extends Error {
 
   static from(what: 'unwritable' | 'unreadable', err: unknown, dir: string): KillLogError {
     if (err instanceof KillLogError) return err;
-    const text = errorText(err).replace(/\s*[\r\n]+\s*/g, ' ');
+    const text = oneLine(errorText(err));
     const code = (err as { code?: unknown } | null)?.code;
     return new KillLogError(`kill log ${what}: ${text}${text.includes(dir) ? '' : ` (dir ${dir})`}`, typeof code === 'string' ? code : '');
   }

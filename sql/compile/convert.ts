@@ -25,7 +25,7 @@ export function valueToString(v: string | number, type: ColumnType): string {
 }
 
 const INT_TEXT = /^[+-]?\d+$/;
-const FLOAT_TEXT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$|^[+-]?(?:inf|nan)$/i;
+const FLOAT_TEXT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$|^[+-]?(?:inf|nan)$/i;
 
 export function parseIntText(s: string): number | undefined {
   return INT_TEXT.test(s) ? Number(s) : undefined;

@@ -41,22 +41,25 @@ test('five failures within a minute cost nothing; later attempts wait, doubling 
   assert.deepEqual(slept.slice(5), [5000, 5000], 'capped at 5 s');
 });
 
-test('the right password waits the same and then clears its user, not its address', async () => {
+test('the right password waits the same and then clears its user at that address, not the address', async () => {
   const { throttle, slept } = fake();
   for (let i = 0; i < 5; i++) await assert.rejects(throttle.attempt('alice', '10.0.0.1', wrong));
   assert.equal(await throttle.attempt('alice', '10.0.0.1', () => 'ok'), 'ok');
   assert.deepEqual(slept, [250], 'a right password is not told apart by its timing');
-  // alice from elsewhere: her failures were cleared
   assert.equal(throttle.reserve('alice', '10.0.0.2').delayMs, 0);
   // the address that failed five times still waits for any user
   assert.ok(throttle.reserve('bob', '10.0.0.1').delayMs > 0);
 });
 
-test('failures count per user across addresses and per address across users', () => {
+test('failures count per user and address and per address, never per user alone', async () => {
   const { throttle } = fake();
-  for (let i = 0; i < 5; i++) throttle.failed('alice', `10.0.0.${i}`);
-  assert.equal(throttle.reserve('alice', '10.9.9.9').failures, 5);
-  assert.ok(throttle.reserve('alice', '10.9.9.9').delayMs > 0);
+  // a guessing attack on admin from one address, then from many
+  for (let i = 0; i < 40; i++) await assert.rejects(throttle.attempt('admin', '10.6.6.6', wrong));
+  for (let i = 0; i < 40; i++) throttle.failed('admin', `10.7.0.${i}`);
+  assert.ok(throttle.reserve('admin', '10.6.6.6').delayMs > 0, 'the guessing address is slowed');
+  // the real admin from an address that has not failed: no delay, no refusal
+  assert.deepEqual(throttle.reserve('admin', '10.0.0.1'), { delayMs: 0, failures: 0, refused: false });
+  assert.equal(await throttle.attempt('admin', '10.0.0.1', () => 'in'), 'in');
   const t2 = fake().throttle;
   for (let i = 0; i < 5; i++) t2.failed(`user${i}`, '10.0.0.7');
   assert.ok(t2.reserve('someone-else', '10.0.0.7').delayMs > 0, 'spraying user names from one address is slowed too');
