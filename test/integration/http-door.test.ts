@@ -115,10 +115,11 @@ describe('the HTTP interface (--http-listen)', () => {
     // TEST kills nothing and lists what the user may kill: alice sees only her own query
     const sql = 'KILL QUERY WHERE 1 TEST FORMAT TSV';
     const expected = /^unknown_status\talice-1\talice\t/;
+    // a KILL, even TEST, is sent with POST: GET is readonly
     const ways = [
-      ['-u', 'alice:alice-pw', `${base}/?${q(sql)}`],
-      ['-H', 'X-ClickHouse-User: alice', '-H', 'X-ClickHouse-Key: alice-pw', `${base}/?${q(sql)}`],
-      [`${base}/?${q(sql)}&user=alice&password=alice-pw`],
+      ['-u', 'alice:alice-pw', `${base}/?${q(sql)}`, '-X', 'POST'],
+      ['-H', 'X-ClickHouse-User: alice', '-H', 'X-ClickHouse-Key: alice-pw', `${base}/`, '--data-binary', sql],
+      [`${base}/?user=alice&password=alice-pw`, '--data-binary', sql],
     ];
     for (const args of ways) {
       const r = await curl(args);
@@ -127,7 +128,7 @@ describe('the HTTP interface (--http-listen)', () => {
       assert.equal(lines(r.body).length, 1, r.body);
     }
     // no credentials: user default, who may kill everyone's
-    const all = await curl([`${base}/?${q(sql)}`]);
+    const all = await curl([`${base}/`, '--data-binary', sql]);
     assert.deepEqual(lines(all.body).map((l) => l.split('\t')[1]).sort(), ['alice-1', 'bob-1']);
   });
 
@@ -153,7 +154,7 @@ describe('the HTTP interface (--http-listen)', () => {
     assert.equal(format.status, 404);
     assert.equal(format.headers['x-clickhouse-exception-code'], '73');
     // a known setting as a parameter applies to the statement
-    const bad = await curl([`${base}/?${q('KILL QUERY WHERE 1 TEST')}&sync_kill_timeout=soon`]);
+    const bad = await curl([`${base}/?sync_kill_timeout=soon`, '--data-binary', 'KILL QUERY WHERE 1 TEST']);
     assert.equal(bad.status, 400);
     assert.match(bad.body, /^Code: 36\. DB::Exception: Invalid value "soon" for setting sync_kill_timeout/);
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'quell-http-')), 'big.sql');
@@ -191,13 +192,18 @@ describe('the HTTP interface (--http-listen)', () => {
     await waitForLog((line) => line.statement_id === 'http-q-2' && line.msg === 'statement done');
   });
 
-  test('a user certificate logs in without a password; certificate auth without one is refused', async () => {
+  test('a user certificate logs in without a password when the request asks for it; certificate auth without one is refused', async () => {
     const alice = c.pki.user('alice');
     const sql = 'KILL QUERY WHERE 1 TEST FORMAT TSV';
-    const r = await curl(['--cert', alice.cert as string, '--key', alice.key as string, `${base}/?${q(sql)}`]);
+    const certAuth = ['-H', 'X-ClickHouse-SSL-Certificate-Auth: on', '-H', 'X-ClickHouse-User: alice'];
+    const r = await curl(['--cert', alice.cert as string, '--key', alice.key as string, ...certAuth, `${base}/`, '--data-binary', sql]);
     assert.equal(r.status, 200, r.body);
     assert.match(r.body, /^unknown_status\talice-1\talice\t[^\n]*\n$/);
-    const refused = await curl(['-H', 'X-ClickHouse-SSL-Certificate-Auth: on', '-H', 'X-ClickHouse-User: alice', `${base}/?${q(sql)}`]);
+    // without the header the certificate is no credential (as ClickHouse): a browser sends it to every site's requests
+    const unasked = await curl(['--cert', alice.cert as string, '--key', alice.key as string, '-u', 'alice:wrong', `${base}/`, '--data-binary', sql]);
+    assert.equal(unasked.status, 403);
+    assert.equal(unasked.headers['x-clickhouse-exception-code'], '516');
+    const refused = await curl([...certAuth, `${base}/`, '--data-binary', sql]);
     assert.equal(refused.status, 403);
     assert.match(refused.body, /^Code: 516\. DB::Exception: alice: Authentication failed: SSL certificate authentication needs a user certificate; the client presented no certificate that our CA signed\./);
   });
@@ -238,7 +244,7 @@ describe('the HTTP interface (--http-listen)', () => {
     const order: string[] = [];
     const body = await new Promise<string>((resolve, reject) => {
       const sql = "KILL QUERY WHERE user = 'etl' SYNC SETTINGS sync_kill_timeout = 600 FORMAT JSONEachRow";
-      const req = https.request(`${base}/?${q(sql)}`, { ca }, (res) => {
+      const req = https.request(`${base}/?${q(sql)}`, { ca, method: 'POST' }, (res) => {
         assert.equal(res.statusCode, 200);
         let text = '';
         res.setEncoding('utf8');
@@ -279,7 +285,7 @@ describe('the HTTP interface (--http-listen)', () => {
   test('a client that disconnects cancels its statement: the SYNC wait ends long before its timeout', BOUNDED, async () => {
     const hang = await c.sim('n1', ['--queries', '1', '--user', 'hang', '--ignore-cancel', '--query-id-prefix', 'hang-']);
     const sql = "KILL QUERY WHERE query_id = 'hang-1' SYNC SETTINGS sync_kill_timeout = 600";
-    const req = https.request(`${base}/?${q(sql)}&query_id=http-gone-1`, { ca });
+    const req = https.request(`${base}/?${q(sql)}&query_id=http-gone-1`, { ca, method: 'POST' });
     req.on('error', () => {});
     req.end();
     // the kill reached the process (which ignores it): the statement now waits up to 600 s
@@ -336,6 +342,78 @@ describe('the HTTP interface (--http-listen)', () => {
     } finally {
       await client.close();
     }
+  });
+
+  test('a query_id that cannot be echoed in a header is refused with 400 BAD_ARGUMENTS, and the coordinator lives', async () => {
+    for (const bad of ['a%0ab', 'a%0db', 'a%00b', 'a%1bb', 'a%7fb', '%E2%98%83', 'x'.repeat(300)]) {
+      const r = await curl([`${base}/?${q('SELECT 1 FROM system.one')}&query_id=${bad}`]);
+      assert.equal(r.status, 400, bad);
+      assert.equal(r.headers['x-clickhouse-exception-code'], '36', bad);
+      assert.match(r.body, /^Code: 36\. DB::Exception: query_id (has the character U\+|is 300 characters long)/, bad);
+      assert.match(r.headers['x-clickhouse-query-id'] ?? '', /^[0-9a-f-]{36}$/, 'the coordinator names its own id instead');
+    }
+    // printable Latin-1 is a valid header value and stays allowed
+    const latin = await curl([`${base}/?${q('SELECT 1 FROM system.one')}&query_id=caf%C3%A9`]);
+    assert.equal(latin.status, 200, latin.body);
+    // and a KILL still works on the same door
+    const kill = await curl([`${base}/`, '--data-binary', 'KILL QUERY WHERE 1 TEST FORMAT TSV']);
+    assert.equal(kill.status, 200, kill.body);
+    assert.equal(lines(kill.body).length, 2);
+  });
+
+  test("GET is readonly, as ClickHouse's: a KILL by GET is refused (164 READONLY) and kills nothing; POST kills", async () => {
+    const victim = await c.sim('n1', ['--queries', '1', '--user', 'getv', '--query-id-prefix', 'getv-']);
+    const get = await curl([`${base}/?${q("KILL QUERY WHERE user = 'getv' SYNC")}`]);
+    assert.equal(get.status, 500);
+    assert.equal(get.headers['x-clickhouse-exception-code'], '164');
+    assert.match(get.body, /^Code: 164\. DB::Exception: Cannot execute query in readonly mode\. For queries over HTTP, method GET implies readonly\. You should use method POST for modifying queries\. \(READONLY\)/);
+    for (const sql of ['CREATE KILL POLICY p WHERE 1 LIMIT 1', 'DROP KILL POLICY IF EXISTS p']) {
+      assert.equal((await curl([`${base}/?${q(sql)}`])).headers['x-clickhouse-exception-code'], '164', sql);
+    }
+    assert.equal(eventsOf(victim, 'cancel').length, 0, 'the GET killed nothing');
+    const post = await curl([`${base}/`, '--data-binary', "KILL QUERY WHERE user = 'getv' SYNC FORMAT TSV"]);
+    assert.equal(post.status, 200, post.body);
+    assert.match(post.body, /^finished\tgetv-1\tgetv\t/);
+    await victim.stop('SIGTERM', 2_000);
+  });
+
+  test('a request from another site is refused whatever it carries; a preflight is never granted', async () => {
+    const alice = c.pki.user('alice');
+    const victim = await c.sim('n2', ['--queries', '1', '--user', 'alice', '--query-id-prefix', 'csrf-']);
+    const sql = "KILL QUERY WHERE query_id = 'csrf-1' SYNC";
+    const withCert = ['--cert', alice.cert as string, '--key', alice.key as string];
+    const attempts = [
+      [...withCert, '-H', 'Sec-Fetch-Site: cross-site', '-H', 'Origin: https://evil.example', `${base}/?${q(sql)}`],
+      [...withCert, '-H', 'Sec-Fetch-Site: cross-site', '-H', 'X-ClickHouse-SSL-Certificate-Auth: on', '-H', 'X-ClickHouse-User: alice', `${base}/`, '--data-binary', sql],
+      ['-u', 'alice:alice-pw', '-H', 'Origin: https://evil.example', `${base}/`, '--data-binary', sql],
+    ];
+    for (const args of attempts) {
+      const r = await curl(args);
+      assert.equal(r.status, 403, r.body);
+      assert.match(r.body, /^Code: 497\. DB::Exception: a request from another site is refused/);
+    }
+    const preflight = await curl(['-X', 'OPTIONS', '-H', 'Origin: https://evil.example', '-H', 'Access-Control-Request-Method: POST', `${base}/`]);
+    assert.equal(preflight.status, 405);
+    assert.equal(preflight.headers['access-control-allow-origin'], undefined);
+    assert.equal(eventsOf(victim, 'cancel').length, 0, 'nothing was killed');
+    // a same-origin request (a page served by this door's host) is not another site
+    const same = await curl(['-u', 'alice:alice-pw', '-H', `Origin: ${base}`, '-H', 'Sec-Fetch-Site: same-origin', `${base}/`, '--data-binary', sql]);
+    assert.equal(same.status, 200, same.body);
+    await victim.stop('SIGTERM', 2_000);
+  });
+
+  test('a guessing attack on alice from one address does not lock alice out from another', async () => {
+    // 127.0.0.2 is loopback too: the attacker's own address
+    const attacker = ['--interface', '127.0.0.2'];
+    for (let i = 0; i < 8; i++) {
+      const r = await curl([...attacker, '-u', 'alice:guess', `${base}/?${q('SELECT 1 FROM system.one')}`]);
+      assert.equal(r.status, 403);
+    }
+    await waitForLog((l) => l.msg === 'repeated failed logins: attempt delayed' && l.user === 'alice' && l.client === '127.0.0.2');
+    const started = Date.now();
+    const real = await curl(['-u', 'alice:alice-pw', `${base}/?${q('SELECT 1 FROM system.one')}`]);
+    assert.equal(real.status, 200, real.body);
+    assert.ok(Date.now() - started < 2_000, 'not delayed');
   });
 });
 
