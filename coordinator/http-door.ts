@@ -4,6 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../common/logger';
+import { logEscape } from '../common/escape-guard';
 import { chError, QuellError } from '../errors/quell-error';
 import { errorText } from '../errors/error-text';
 import { socketPeerIdentity, type TransportSecurity } from '../common/tls';
@@ -118,13 +119,12 @@ export class HttpDoor {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     req.on('error', (err) => this.o.log.debug({ err: errorText(err) }, 'HTTP request stream failed'));
     res.on('error', (err) => this.o.log.debug({ err: errorText(err) }, 'HTTP response stream failed'));
-    const escaped = (err: unknown): void => {
-      this.o.log.error({ err: errorText(err), client: remoteOf(req) }, 'HTTP request handler failed; the request is dropped');
+    const escaped = logEscape(this.o.log, 'HTTP request', () => {
       if (!res.headersSent && !res.destroyed) {
         res.writeHead(500, { 'Content-Type': 'text/plain; charset=UTF-8', Connection: 'close' });
         res.end();
       } else res.destroy();
-    };
+    });
     try {
       const url = new URL(req.url ?? '/', 'http://quell');
       const plain = (req.method === 'GET' || req.method === 'HEAD') && url.search === '';

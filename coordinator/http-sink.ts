@@ -83,12 +83,18 @@ export class HttpSink implements StatementSink {
 
   /** Writes the end (or the error) and resolves once the client has taken it, or has gone. */
   async end(result: StatementEnd): Promise<void> {
-    if (result.error) this.fail(result.error);
-    else {
-      this.flush();
-      const f = this.formatter;
-      if (f) this.write(this.beginOnce() + f.end({ rows: this.rowsSent, elapsedSeconds: result.elapsedSeconds }), result.rows);
-      else this.write('', result.rows);
+    try {
+      if (result.error) this.fail(result.error);
+      else {
+        this.flush();
+        const f = this.formatter;
+        if (f) this.write(this.beginOnce() + f.end({ rows: this.rowsSent, elapsedSeconds: result.elapsedSeconds }), result.rows);
+        else this.write('', result.rows);
+      }
+    } catch (err) {
+      // the answer cannot be written: the connection is dropped rather than left waiting
+      this.res.destroy();
+      throw err;
     }
     await this.finish();
   }

@@ -256,6 +256,9 @@ export class StatementRunner {
       // the slot is held until the client has taken the whole result: a client that stops
       // reading keeps its statement, and what that statement holds, counted
       await sink.end({ error, rows, affectedRows: affected, elapsedSeconds: elapsed });
+    } catch (err) {
+      // a door that cannot write the end drops its own request; run() still never rejects
+      log.error({ err: errorText(err) }, 'the front door could not deliver the end of the statement');
     } finally {
       release?.();
     }

@@ -4,6 +4,7 @@ import { TransportSecurity } from '../../common/tls';
 import { identities } from '../../common/identity';
 import { DEFAULT_LEASE_TTL_SECONDS } from '../../common/etcd-layout';
 import { announce, intOption, listOption, parse, untilSignal, UsageError } from '../args';
+import { surviveUnhandledRejections } from '../../common/escape-guard';
 import { createBackend } from '../../node-agent/backends';
 import type { Backend } from '../../node-agent/backends/backend';
 import { componentLogger } from '../../common/logger';
@@ -79,6 +80,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   security.requireOwnIdentity(identities.agent(opts.nodeId, security.trustDomain));
   const agent = await NodeAgent.create(opts);
   // signal handlers first: a SIGTERM right after the ready line still stops the agent cleanly
+  surviveUnhandledRejections(componentLogger('agent'));
   const stopped = untilSignal(() => agent.stop());
   announce({ event: 'ready', role: 'agent', node_id: agent.node.nodeId, address: agent.node.address, metrics: agent.probes.metricsUrl });
   return stopped;

@@ -6,6 +6,8 @@ import { errorText } from '../../errors/error-text';
 import { ETCD_FLAGS, etcdFromFlags } from '../etcd-flags';
 import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
 import { TransportSecurity } from '../../common/tls';
+import { componentLogger } from '../../common/logger';
+import { surviveUnhandledRejections } from '../../common/escape-guard';
 
 export async function runCoordinator(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -49,6 +51,7 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     ...(coordinator.mysqlAddress ? { mysql_address: coordinator.mysqlAddress } : {}),
   };
   // signal handlers first: a SIGTERM right after the ready line still drains the coordinator
+  surviveUnhandledRejections(componentLogger('coordinator'));
   const stopped = untilSignal(() => coordinator.stop());
   announce({ event: 'ready', role: 'coordinator', address: coordinator.address, metrics: coordinator.probes.metricsUrl, ...doors });
   return stopped;

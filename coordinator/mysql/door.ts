@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { logEscape } from '../../common/escape-guard';
 import type { Logger } from '../../common/logger';
 import type { TransportSecurity } from '../../common/tls';
 import { addressHost } from '../../common/tls/options';
@@ -52,7 +53,10 @@ export class MysqlDoor {
         log,
       });
       open.add(session);
-      void session.run().finally(() => open.delete(session));
+      session
+        .run()
+        .catch(logEscape(log, 'MySQL session', () => socket.destroy()))
+        .finally(() => open.delete(session));
     });
     const host = addressHost(o.listen);
     const port = Number(/:(\d+)$/.exec(o.listen)?.[1] ?? 'NaN');

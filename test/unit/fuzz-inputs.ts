@@ -159,3 +159,66 @@ export function* fuzzInputs(seed: number, count: number): Generator<string> {
     else yield mutate(r, mutate(r, pick(r, CORPUS)));
   }
 }
+
+/** Statements made of one long word or run, the shapes that made a backtracking recogniser quadratic. */
+export function longWordInputs(n = 200_000): string[] {
+  const w = 'a'.repeat(n);
+  return [
+    `SELECT ${w}`,
+    `SELECT ${w}()`,
+    `SELECT ${w}(`,
+    `SELECT @@${w}`,
+    `SELECT @@session.${w}`,
+    `select ${w} limit 1`,
+    `SELECT ${'a, '.repeat(n / 3)}1`,
+    `SELECT ${' '.repeat(n)}x`,
+    `SELECT ${'\n'.repeat(n)}x`,
+    `SELECT 1 ${'/* '.repeat(n / 3)}`,
+    `${'# c\n'.repeat(n / 4)}SELECT 1`,
+    `SHOW VARIABLES LIKE '${'%_'.repeat(n / 2)}x'`,
+    `USE ${w}`,
+    `SET ${w} = 1`,
+  ];
+}
+
+/** Characters a header or parameter must not smuggle: controls, DEL, C1 and beyond Latin-1. */
+const NASTY = ['\n', '\r', '\0', '\x1b', '\x7f', '\x85', '\u2603', '\u{1F600}', '\t', '"', '%', '\\'];
+
+/** A token of 1 to 3 pieces: plain text, a nasty character, or a long run. */
+function nastyToken(r: () => number): string {
+  let out = '';
+  const pieces = 1 + Math.floor(r() * 3);
+  for (let i = 0; i < pieces; i++) {
+    const roll = r();
+    if (roll < 0.4) out += pick(r, ['a', 'x-1', 'default', 'JSONEachRow', 'q1', '1']);
+    else if (roll < 0.8) out += pick(r, NASTY);
+    else out += pick(r, ['a', '%0a', 'é']).repeat(1 + Math.floor(r() * 20_000));
+  }
+  return out;
+}
+
+/** One fuzzed HTTP request: query-string parameters and headers for the ClickHouse HTTP door. */
+export interface FuzzedHttpRequest {
+  readonly method: 'GET' | 'POST';
+  readonly params: readonly (readonly [string, string])[];
+  readonly headers: readonly (readonly [string, string])[];
+  readonly body: string;
+}
+
+const HTTP_PARAMS = ['query', 'query_id', 'user', 'password', 'default_format', 'database', 'sync_kill_timeout', 'max_result_rows', 'param_x', 'compress', 'nope'];
+const HTTP_HEADERS = ['X-ClickHouse-User', 'X-ClickHouse-Key', 'X-ClickHouse-Format', 'X-ClickHouse-Query-Id', 'X-ClickHouse-SSL-Certificate-Auth', 'Authorization', 'Origin', 'Sec-Fetch-Site', 'Content-Encoding', 'X-Anything'];
+
+/** `count` HTTP requests for a seed: real parameter and header names with nasty or long values. */
+export function* httpFuzzInputs(seed: number, count: number): Generator<FuzzedHttpRequest> {
+  const r = prng(seed);
+  for (let i = 0; i < count; i++) {
+    const params: [string, string][] = [];
+    const headers: [string, string][] = [];
+    const nParams = Math.floor(r() * 4);
+    for (let j = 0; j < nParams; j++) params.push([r() < 0.9 ? pick(r, HTTP_PARAMS) : nastyToken(r), nastyToken(r)]);
+    const nHeaders = Math.floor(r() * 3);
+    for (let j = 0; j < nHeaders; j++) headers.push([pick(r, HTTP_HEADERS), nastyToken(r)]);
+    const body = r() < 0.5 ? mutate(r, pick(r, CORPUS)) : '';
+    yield { method: r() < 0.5 ? 'GET' : 'POST', params, headers, body };
+  }
+}
