@@ -5,11 +5,11 @@ import { mkdtemp, mkdir, readdir, readFile, rm, unlink, writeFile, type FileHand
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import { FILE_IO, KillLog, KillLogError, killLogRefusal, decodeEntry, type KillLogEntry, type KillLogIo } from '../../node-agent/kill-log';
+import { FILE_IO, KillLog, KillLogError, killLogRefusal, decodeEntry, encodeEntry, type KillLogEntry, type KillLogIo, type KillLogRow } from '../../node-agent/kill-log';
 import { killLogResolver } from '../../node-agent/kill-log-columns';
 import { compileFilter } from '../../sql/compile';
 import { parseExpression } from '../../sql/parser';
-import { findAgentTable, KILL_LOG_COLUMNS } from '../../sql/tables';
+import { findAgentTable, KILL_LOG_COLUMNS, KILL_LOG_ENTRY_COLUMNS } from '../../sql/tables';
 
 const log = pino({ level: 'silent' });
 const NODE = { nodeId: 'n1', host: '127.0.0.1', port: 9701, address: '127.0.0.1:9701', clusters: ['c3'] };
@@ -26,8 +26,8 @@ async function tempDir(): Promise<string> {
   return mkdtemp(path.join(tmpdir(), 'quell-kill-log-'));
 }
 
-async function readAll(kl: KillLog): Promise<KillLogEntry[]> {
-  const out: KillLogEntry[] = [];
+async function readAll(kl: KillLog): Promise<KillLogRow[]> {
+  const out: KillLogRow[] = [];
   for await (const e of kl.read()) out.push(e);
   return out;
 }
@@ -59,12 +59,13 @@ test('kill log: entries round-trip through the file, in order, one JSON line eac
     await kl.append([entry('s1'), entry('s2', { kill_status: 'cant_cancel', error: 'refused' })]);
     await kl.append([entry('s3', { mode: 'TEST', kill_status: 'unknown_status' })]);
     const got = await readAll(kl);
-    assert.deepEqual(got, [entry('s1'), entry('s2', { kill_status: 'cant_cancel', error: 'refused' }), entry('s3', { mode: 'TEST', kill_status: 'unknown_status' })]);
+    const verified = (e: KillLogEntry): KillLogRow => ({ ...e, verified: 1 });
+    assert.deepEqual(got, [entry('s1'), entry('s2', { kill_status: 'cant_cancel', error: 'refused' }), entry('s3', { mode: 'TEST', kill_status: 'unknown_status' })].map(verified));
     await kl.close();
     const lines = (await readFile(path.join(dir, 'kill_log.jsonl'), 'utf8')).split('\n');
     assert.equal(lines.length, 4);
     assert.equal(lines[3], '');
-    assert.deepEqual(Object.keys(JSON.parse(lines[0] as string)), KILL_LOG_COLUMNS.map((c) => c.name));
+    assert.deepEqual(Object.keys(JSON.parse(lines[0] as string)), [...KILL_LOG_ENTRY_COLUMNS.map((c) => c.name), 'seq', 'prev', 'hash']);
     // a reopened log reads what the closed one wrote
     const again = await KillLog.open({ dir, log });
     assert.deepEqual(ids(await readAll(again)), ['s1', 's2', 's3']);
@@ -130,7 +131,7 @@ test('kill log: appends made while a sync is in flight share the next sync', asy
 test('kill log: rotation at the size limit keeps order and the kept-files count', async () => {
   const dir = await tempDir();
   try {
-    const size = Buffer.byteLength(JSON.stringify(entry('r0'))) + 1;
+    const size = Buffer.byteLength(encodeEntry(entry('r0')));
     // two entries fit; the third round finds the file full and rotates first
     const kl = await KillLog.open({ dir, log, maxBytes: size * 2, keep: 2 });
     for (let i = 0; i < 11; i++) await kl.append([entry(`r${i}`)]);
@@ -154,7 +155,7 @@ test('kill log: a new file that cannot be created after a rotation fails the rou
     openAppend: (file) => (refuseOpen ? Promise.reject(Object.assign(new Error(`EMFILE: too many open files, open '${file}'`), { code: 'EMFILE' })) : FILE_IO.openAppend(file)),
   };
   try {
-    const size = Buffer.byteLength(JSON.stringify(entry('o0'))) + 1;
+    const size = Buffer.byteLength(encodeEntry(entry('o0')));
     const kl = await KillLog.open({ dir, log, io, maxBytes: size, keep: 3 });
     await kl.append([entry('o0')]);
     await kl.append([entry('o1')]);
@@ -175,7 +176,7 @@ test('kill log: a new file that cannot be created after a rotation fails the rou
 test('kill log: a reader sees a consistent snapshot while appends rotate files under it', async () => {
   const dir = await tempDir();
   try {
-    const size = Buffer.byteLength(JSON.stringify(entry('a0'))) + 1;
+    const size = Buffer.byteLength(encodeEntry(entry('a0')));
     const kl = await KillLog.open({ dir, log, maxBytes: size, keep: 20 });
     for (let i = 0; i < 5; i++) await kl.append([entry(`a${i}`)]);
     const reader = kl.read();
@@ -201,7 +202,11 @@ test('kill log: a torn last line is skipped, and the next entry starts a line of
     const kl = await KillLog.open({ dir, log });
     assert.deepEqual(ids(await readAll(kl)), ['t1', 't2']);
     await kl.append([entry('t4')]);
-    assert.deepEqual(ids(await readAll(kl)), ['t1', 't2', 't4']);
+    const rows = await readAll(kl);
+    assert.deepEqual(ids(rows), ['t1', 't2', 't4']);
+    // lines from before the hash chain read as unverified; the chain starts after them
+    assert.deepEqual(rows.map((r) => r.verified), [0, 0, 1]);
+    assert.equal(kl.stats().chainBreaks, 0, 'old lines are not breaks');
     await kl.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -210,7 +215,7 @@ test('kill log: a torn last line is skipped, and the next entry starts a line of
 
 test('kill log: lines from another version read with defaults; non-entries are not rows', () => {
   assert.deepEqual(decodeEntry('{"event_time": 5, "user": "u", "thread_id": "x", "extra": 1}'), {
-    ...Object.fromEntries(KILL_LOG_COLUMNS.map((c) => [c.name, c.type === 'String' ? '' : 0])),
+    ...Object.fromEntries(KILL_LOG_ENTRY_COLUMNS.map((c) => [c.name, c.type === 'String' ? '' : 0])),
     event_time: 5,
     user: 'u',
   });
@@ -365,13 +370,15 @@ test('system.kill_log: every column has a getter and the filter compiler reads e
   const table = findAgentTable('system.kill_log');
   assert.ok(table);
   assert.deepEqual(table.columns.map((c) => c.name), [...KILL_LOG_COLUMNS.map((c) => c.name), 'host', 'port', 'node_id']);
-  assert.deepEqual(Object.keys(entry('k')), KILL_LOG_COLUMNS.map((c) => c.name));
+  assert.deepEqual(Object.keys(entry('k')), KILL_LOG_ENTRY_COLUMNS.map((c) => c.name));
+  assert.equal(KILL_LOG_COLUMNS.at(-1)?.name, 'verified');
   const resolve = killLogResolver(NODE);
   const ctx = { hostName: 'n1', now: () => 1_700_000_100 };
-  const rows = [entry('k1'), entry('k2', { user: 'alice', kill_status: 'cant_cancel' }), entry('k3', { user: 'alice', thread_id: 3 })];
+  const rows: KillLogRow[] = [entry('k1'), entry('k2', { user: 'alice', kill_status: 'cant_cancel' }), entry('k3', { user: 'alice', thread_id: 3 })].map((e, i) => ({ ...e, verified: i === 1 ? 0 : 1 }));
   const pick = (where: string): string[] => ids(rows.filter(compileFilter(parseExpression(where), resolve, ctx)));
   assert.deepEqual(pick("user = 'alice' AND kill_status = 'finished'"), ['k3']);
   assert.deepEqual(pick("node_id = 'n1' AND port = 9701 AND host = '127.0.0.1'"), ['k1', 'k2', 'k3']);
   assert.deepEqual(pick('thread_id > 1000 AND event_time < now()'), ['k1', 'k2']);
   assert.deepEqual(pick("query LIKE '%\\n%'"), ['k1', 'k2', 'k3']);
+  assert.deepEqual(pick('verified = 0'), ['k2']);
 });
