@@ -60,8 +60,11 @@ export class KillLogHeadPublisher {
   /** Stops the interval and publishes the final head (after the log's last commit), waiting at most a moment. */
   async close(): Promise<void> {
     this.halt();
-    await this.inFlight;
-    await withTimeout(this.publish(), ETCD_WAIT_MS).catch(() => undefined);
+    const last = async (): Promise<void> => {
+      await this.inFlight;
+      await this.publish();
+    };
+    await withTimeout(last(), ETCD_WAIT_MS).catch(() => undefined);
   }
 
   /** Writes the head if it moved since the last write; one write at a time. */
