@@ -14,6 +14,8 @@ export interface KillLogHeadOptions {
   readonly killLog: KillLog;
   readonly log: Logger;
   readonly intervalMs?: number;
+  /** how long start() and close() wait for etcd; default ETCD_WAIT_MS */
+  readonly etcdWaitMs?: number;
 }
 
 /**
@@ -37,7 +39,7 @@ export class KillLogHeadPublisher {
    */
   async start(): Promise<void> {
     try {
-      const text = await withTimeout(this.o.etcd.get(killLogHeadKey(this.o.nodeId)).string(), ETCD_WAIT_MS);
+      const text = await withTimeout(this.o.etcd.get(killLogHeadKey(this.o.nodeId)).string(), this.o.etcdWaitMs ?? ETCD_WAIT_MS);
       const rec = text ? parseHead(text) : undefined;
       if (rec) {
         this.published = rec;
@@ -64,7 +66,7 @@ export class KillLogHeadPublisher {
       await this.inFlight;
       await this.publish();
     };
-    await withTimeout(last(), ETCD_WAIT_MS).catch(() => undefined);
+    await withTimeout(last(), this.o.etcdWaitMs ?? ETCD_WAIT_MS).catch(() => undefined);
   }
 
   /** Writes the head if it moved since the last write; one write at a time. */

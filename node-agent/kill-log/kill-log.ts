@@ -223,9 +223,10 @@ export class KillLog {
    * with it at its seq (rewritten) goes on from the published head instead of its own last entry,
    * so the break stays in the log for every later read; reads also check the entry at its seq.
    */
-  adoptPublished(published: ChainHead): Promise<void> {
+  adoptPublished(record: ChainHead): Promise<void> {
     return this.serial.run(async () => {
-      if (published.seq <= 0 || !/^[0-9a-f]{64}$/.test(published.hash)) return;
+      if (record.seq <= 0 || !/^[0-9a-f]{64}$/.test(record.hash)) return;
+      const published: ChainHead = { seq: record.seq, hash: record.hash };
       this.published = published;
       const own = this.chainHead;
       if (published.seq < own.seq || (published.seq === own.seq && published.hash === own.hash)) return;

@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import { FILE_IO, GENESIS, KillLog, KillLogError, killLogRefusal, decodeEntry, decodeLine, encodeEntry, type ChainHead, type KillLogEntry, type KillLogIo, type KillLogRow } from '../../node-agent/kill-log';
+import type { Etcd3 } from 'etcd3';
 import { killLogResolver } from '../../node-agent/kill-log-columns';
+import { KillLogHeadPublisher, parseHead } from '../../node-agent/kill-log-head';
 import { compileFilter } from '../../sql/compile';
 import { parseExpression } from '../../sql/parser';
 import { findAgentTable, KILL_LOG_COLUMNS, KILL_LOG_ENTRY_COLUMNS } from '../../sql/tables';
@@ -641,6 +643,65 @@ test('kill log chain: a failed round leaves the chain where it was', async () =>
     await kl.append([entry('ok2')]);
     assert.deepEqual(verifiedOf(await readAll(kl)), [['ok1', 1], ['ok2', 1]]);
     assert.equal(kl.head().seq, 2);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** The two etcd calls the head publisher makes, in memory; `hang` leaves puts unanswered, `fail` rejects them. */
+function fakeEtcd(initial?: string) {
+  const state = { value: initial, puts: 0, hang: false, fail: false };
+  const etcd = {
+    get: () => ({ string: () => Promise.resolve(state.value ?? null) }),
+    put: () => ({
+      value: (v: string) => ({
+        exec: () => {
+          state.puts++;
+          if (state.hang) return new Promise(() => undefined);
+          if (state.fail) return Promise.reject(new Error('etcd away'));
+          state.value = v;
+          return Promise.resolve({});
+        },
+      }),
+    }),
+  };
+  return { state, etcd: etcd as unknown as Etcd3 };
+}
+
+test('kill log head: published when it moved, never waited for by appends, once more at close; a published head ahead is adopted at start', async () => {
+  const { dir, head } = await logWith(3);
+  try {
+    await writeLines(dir, (await fileLinesOf(dir)).slice(0, 2));
+    const { state, etcd } = fakeEtcd(JSON.stringify({ node_id: 'n1', seq: head.seq, hash: head.hash, published_at: 'x' }));
+    const kl = await KillLog.open({ dir, log });
+    const publisher = new KillLogHeadPublisher({ etcd, nodeId: 'n1', killLog: kl, log, intervalMs: 60_000, etcdWaitMs: 200 });
+    await publisher.start();
+    assert.deepEqual(kl.head(), head, 'the log goes on from the published head');
+    assert.equal(state.puts, 0, 'an unchanged head is not written again');
+    await kl.append([entry('s4')]);
+    await publisher.publish();
+    assert.equal(state.puts, 1);
+    assert.deepEqual(parseHead(state.value ?? ''), { node_id: 'n1', seq: 4, hash: kl.head().hash, published_at: parseHead(state.value ?? '')?.published_at });
+    await publisher.publish();
+    assert.equal(state.puts, 1);
+    // an etcd that fails or never answers costs a kill nothing
+    state.fail = true;
+    await kl.append([entry('s5')]);
+    await publisher.publish();
+    state.fail = false;
+    state.hang = true;
+    await kl.append([entry('s6')]);
+    void publisher.publish();
+    await kl.append([entry('s7')]);
+    assert.equal(kl.head().seq, 7);
+    const closing = Date.now();
+    await publisher.close();
+    assert.ok(Date.now() - closing < 2_000, 'close waits for etcd only a moment');
+    state.hang = false;
+    const again = new KillLogHeadPublisher({ etcd, nodeId: 'n1', killLog: kl, log, intervalMs: 60_000 });
+    await again.close();
+    assert.equal(parseHead(state.value ?? '')?.seq, 7, 'the final head is written at close');
     await kl.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
