@@ -2,7 +2,7 @@ import type { ColumnBinding, Resolver } from '../sql/compile';
 import type { SqlValue } from '../sql/types';
 import { findAgentTable, KILL_LOG_ENTRY_COLUMNS } from '../sql/tables';
 import type { NodeIdentity } from './node-identity';
-import type { KillLogRow } from './kill-log/kill-log';
+import type { KillLogRow } from './kill-log';
 
 const KILL_LOG_TABLE = findAgentTable('system.kill_log')!;
 

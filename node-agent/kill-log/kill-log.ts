@@ -165,7 +165,7 @@ export class KillLog {
 
   /**
    * Every entry, oldest first: the rotated files, then the current file up to its synced end. Each
-   * row says whether it checks out against the hash chain (verifyChain).
+   * row says whether it checks out against the hash chain (ChainCheck).
    */
   async *read(): AsyncGenerator<KillLogRow> {
     const { files, head } = await this.serial.run(async () => ({ files: await this.snapshot(), head: this.chainHead })).catch((err: unknown) => {
