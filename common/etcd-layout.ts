@@ -13,6 +13,8 @@
  *                                          happens once
  *   /quell/v1/policies/<cluster>/<name>    a kill policy (common/kill-policy-record.ts), persistent
  *                                          until DROP KILL POLICY
+ *   /quell/v1/kill-log-heads/<node_id>     the head of the node's kill log hash chain (KillLogHeadRecord),
+ *                                          written by its agent, persistent
  */
 export const ROOT = '/quell/v1/';
 export const MEMBERS_PREFIX = `${ROOT}members/`;
@@ -23,6 +25,7 @@ export const SERVER_ID_INCARNATIONS_PREFIX = `${ROOT}server-id-incarnations/`;
 export const KILL_APPLIED_PREFIX = `${ROOT}mutation-kills-applied/`;
 export const NODE_OWNER_PREFIX = `${ROOT}node-owner/`;
 export const POLICIES_PREFIX = `${ROOT}policies/`;
+export const KILL_LOG_HEADS_PREFIX = `${ROOT}kill-log-heads/`;
 
 export const DEFAULT_LEASE_TTL_SECONDS = 5;
 
@@ -168,4 +171,21 @@ export function parsePolicyKey(key: string): { cluster: string; name: string } |
   const rest = key.slice(POLICIES_PREFIX.length).split('/');
   if (rest.length !== 2 || !rest[0] || !rest[1]) return undefined;
   return { cluster: rest[0], name: rest[1] };
+}
+
+/**
+ * Where a node's kill log hash chain stood when its agent last published it (docs/statement-path.md
+ * §The kill log): the last synced entry's seq and SHA-256. A log read later must reach it unchanged.
+ */
+export interface KillLogHeadRecord {
+  readonly node_id: string;
+  readonly seq: number;
+  /** lowercase hex */
+  readonly hash: string;
+  /** ISO time of the publication */
+  readonly published_at: string;
+}
+
+export function killLogHeadKey(nodeId: string): string {
+  return `${KILL_LOG_HEADS_PREFIX}${nodeId}`;
 }

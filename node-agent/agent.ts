@@ -30,6 +30,7 @@ import { chError } from '../errors/quell-error';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
 import { bindWorkloadSocket } from './workload-socket';
 import { KillLog } from './kill-log';
+import { KillLogHeadPublisher } from './kill-log-head';
 import { killLogTable } from './kill-log-table';
 import { KillPolicies } from './kill-policies';
 import { DaemonProbes } from '../common/daemon-probes';
@@ -56,6 +57,8 @@ export interface AgentOptions {
   readonly killLogDir: string;
   /** the kill log's current file is rotated at this size (`--kill-log-max-mb`, MiB); default 64 */
   readonly killLogMaxMb?: number;
+  /** how often the kill log's chain head is published to etcd when it moved; default 5000 */
+  readonly killLogHeadIntervalMs?: number;
   /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
   readonly metricsListen?: string;
 }
@@ -80,6 +83,8 @@ interface AgentParts {
   readonly killPolicies: KillPolicies;
   readonly membership: AgentMembership;
   readonly killLog: KillLog;
+  /** publishes the kill log's chain head to etcd */
+  readonly killLogHead: KillLogHeadPublisher;
   readonly agentService: NodeAgentService;
   /** gRPC health and reflection, the metrics endpoint */
   readonly probes: DaemonProbes;
@@ -146,6 +151,8 @@ export class NodeAgent {
   }
 
   private async goLive(): Promise<void> {
+    // before anything can append: a log found behind its published head goes on from that head
+    await this.parts.killLogHead.start();
     await Promise.all([
       this.parts.membership.join(),
       this.parts.durableKills.start().catch((err: unknown) => {
@@ -170,7 +177,7 @@ export class NodeAgent {
   async stop(): Promise<void> {
     await this.lifecycle.stop(
       async () => {
-        const { durableKills, killPolicies, membership, workloads, server, socketServer, etcd, killLog, agentService } = this.parts;
+        const { durableKills, killPolicies, membership, workloads, server, socketServer, etcd, killLog, killLogHead, agentService } = this.parts;
         await Promise.all([durableKills.close(), killPolicies.close()]);
         await membership.leave();
         workloads.closeAll();
@@ -181,6 +188,8 @@ export class NodeAgent {
         await Promise.all([drain(server), socketServer ? drain(socketServer) : undefined]);
         // after the drain: the last kills' entries are committed
         await killLog.close();
+        // the final head, so that the next start can check the log against it
+        await killLogHead.close();
         await this.opts.backend?.close().catch(() => undefined);
         etcd.close();
         this.opts.security.close();
@@ -189,6 +198,7 @@ export class NodeAgent {
         void this.parts.probes.close();
         this.parts.server.forceShutdown();
         this.parts.socketServer?.forceShutdown();
+        this.parts.killLogHead.halt();
         this.parts.etcd.close();
         this.opts.security.close();
         // what was synced is on disk; a commit still running finishes or fails on its own
@@ -303,5 +313,6 @@ function wire(
   probes.addToServer(server);
   const tables: TableSizes = backend ? {} : { processes: () => table.size, mutations: () => mutations.size, connections: () => connections.size };
   const metrics = Metrics && new Metrics(tables, membership, () => probes.serving, () => killLog.stats());
-  return { node, server, socketServer, etcd, workloads, durableKills, killPolicies, membership, killLog, agentService, probes, metrics };
+  const killLogHead = new KillLogHeadPublisher({ etcd, nodeId: node.nodeId, killLog, log: log.child({ service: 'kill-log' }), intervalMs: opts.killLogHeadIntervalMs });
+  return { node, server, socketServer, etcd, workloads, durableKills, killPolicies, membership, killLog, killLogHead, agentService, probes, metrics };
 }

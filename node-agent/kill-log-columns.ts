@@ -1,20 +1,21 @@
 import type { ColumnBinding, Resolver } from '../sql/compile';
 import type { SqlValue } from '../sql/types';
-import { findAgentTable, KILL_LOG_COLUMNS } from '../sql/tables';
+import { findAgentTable, KILL_LOG_ENTRY_COLUMNS } from '../sql/tables';
 import type { NodeIdentity } from './node-identity';
-import type { KillLogEntry } from './kill-log/entry';
+import type { KillLogRow } from './kill-log';
 
 const KILL_LOG_TABLE = findAgentTable('system.kill_log')!;
 
-/** How each system.kill_log column is read: an entry's fields are named after its columns. */
-export function killLogResolver(node: NodeIdentity): Resolver<KillLogEntry> {
-  const getters: Record<string, (r: KillLogEntry) => SqlValue> = {
+/** How each system.kill_log column is read: an entry's fields are named after its columns; `verified` is the reader's. */
+export function killLogResolver(node: NodeIdentity): Resolver<KillLogRow> {
+  const getters: Record<string, (r: KillLogRow) => SqlValue> = {
     host: () => node.host,
     port: () => node.port,
     node_id: () => node.nodeId,
+    verified: (r) => r.verified,
   };
-  for (const c of KILL_LOG_COLUMNS) getters[c.name] = (r) => (r as unknown as Record<string, SqlValue>)[c.name] ?? null;
-  const bindings = new Map<string, ColumnBinding<KillLogEntry>>();
+  for (const c of KILL_LOG_ENTRY_COLUMNS) getters[c.name] = (r) => (r as unknown as Record<string, SqlValue>)[c.name] ?? null;
+  const bindings = new Map<string, ColumnBinding<KillLogRow>>();
   for (const c of KILL_LOG_TABLE.columns) {
     const get = getters[c.name];
     if (!get) throw new Error(`no getter for system.kill_log column ${c.name}`);

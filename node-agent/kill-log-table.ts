@@ -1,5 +1,5 @@
 import type { EvalContext } from '../sql/compile';
-import type { KillLog, KillLogEntry } from './kill-log';
+import type { KillLog, KillLogRow } from './kill-log';
 import { killLogResolver } from './kill-log-columns';
 import type { NodeIdentity } from './node-identity';
 import { scanRows, type Readable } from './served-table';
@@ -11,6 +11,6 @@ import { tableSource } from './table-source';
  * (PROCESS or ALL); every entry is visible to such a reader.
  */
 export function killLogTable(log: KillLog, node: NodeIdentity, ctx: EvalContext): Readable {
-  const source = tableSource<KillLogEntry>(killLogResolver(node), ctx);
+  const source = tableSource<KillLogRow>(killLogResolver(node), ctx);
   return { scan: (req, write) => scanRows(log.read(), source, req, write) };
 }

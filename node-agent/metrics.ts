@@ -12,6 +12,11 @@ const KILL_LOG_COUNTERS: readonly { key: keyof KillLogStats; name: string; help:
   { key: 'syncs', name: 'quell_kill_log_syncs_total', help: 'Write-and-fdatasync rounds of the kill log that succeeded (group commit)' },
   { key: 'failures', name: 'quell_kill_log_failures_total', help: 'Kill log rounds whose write or sync failed (their kills were refused)' },
   { key: 'rotations', name: 'quell_kill_log_rotations_total', help: 'Kill log file rotations' },
+  {
+    key: 'chainBreaks',
+    name: 'quell_kill_log_chain_breaks_total',
+    help: 'Breaks in the kill log hash chain found: entries read with verified = 0 (each read counts them again), a log that ends before its head, a log behind its published head at start',
+  },
 ];
 
 /**

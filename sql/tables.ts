@@ -40,15 +40,19 @@ export const KILL_QUEUE_COLUMNS: readonly Column[] = cols(
   'kill_id String, cluster String, condition String, user String, created DateTime, expires DateTime, nodes String, applied UInt64',
 );
 
-/**
- * system.kill_log (docs/statement-path.md §The kill log): one row per process an agent killed, was asked to
- * kill, or listed for a TEST, read from the node's log files.
- */
-export const KILL_LOG_COLUMNS: readonly Column[] = cols(`
+/** What one kill log entry stores (node-agent/kill-log/entry.ts): the columns of system.kill_log but `verified`. */
+export const KILL_LOG_ENTRY_COLUMNS: readonly Column[] = cols(`
   event_time DateTime, statement_id String, user String, client String, coordinator String,
   target String, mode String, condition String, query_id String, mutation_id String,
   thread_id UInt64, process_user String, query String, kill_status String, error String,
   policy String`);
+
+/**
+ * system.kill_log (docs/statement-path.md §The kill log): one row per process an agent killed, was asked to
+ * kill, or listed for a TEST, read from the node's log files. `verified` is not stored: the reader
+ * computes it from the entries' hash chain (1 when the entry links to the one before it).
+ */
+export const KILL_LOG_COLUMNS: readonly Column[] = [...KILL_LOG_ENTRY_COLUMNS, ...cols('verified UInt8')];
 
 /**
  * system.kill_policies (docs/kill-policies.md): the coordinator's view of the policies in etcd; `limit` 0 means none.

@@ -3,10 +3,10 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from '../../common/logger';
 import { errorText } from '../../errors/error-text';
-import { decodeEntry, encodeEntry, type KillLogEntry } from './entry';
+import { decodeLine, encodeBody, GENESIS, GENESIS_HASH, sealEntry, type ChainHead, type KillLogEntry } from './entry';
 import { KillLogError } from './error';
 import { CURRENT_FILE, rotatedFiles, shiftFiles, syncDir } from './files';
-import { fileLines } from './lines';
+import { fileLines, linesBackward } from './lines';
 
 export const DEFAULT_KILL_LOG_MAX_MB = 64;
 export const DEFAULT_KILL_LOG_KEEP = 5;
@@ -60,10 +60,19 @@ export interface KillLogStats {
   /** rounds whose write or sync failed (their appends were rejected) */
   failures: number;
   rotations: number;
+  /**
+   * breaks in the hash chain found: entries read with verified = 0 (each read counts them again),
+   * a log that ends before its trusted head, and a log found behind its published head at start
+   */
+  chainBreaks: number;
 }
 
+/** A system.kill_log row: the entry and whether its place in the hash chain checks out. */
+export type KillLogRow = KillLogEntry & { readonly verified: 0 | 1 };
+
 interface Pending {
-  readonly data: Buffer;
+  /** the entries' JSON without the chain fields: sealed in commit order */
+  readonly bodies: readonly string[];
   readonly resolve: () => void;
   readonly reject: (err: KillLogError) => void;
 }
@@ -102,7 +111,11 @@ export class KillLog {
   private closed = false;
   private rotationFailing = false;
   private readonly serial = new Serial();
-  private readonly counters: KillLogStats = { appends: 0, entries: 0, syncs: 0, failures: 0, rotations: 0 };
+  private readonly counters: KillLogStats = { appends: 0, entries: 0, syncs: 0, failures: 0, rotations: 0, chainBreaks: 0 };
+  /** the last synced entry: the next one links to it */
+  private chainHead: ChainHead = GENESIS;
+  /** the head published in etcd as the agent found it at start (adoptPublished), a checkpoint for reads */
+  private published: ChainHead | undefined;
 
   private constructor(
     readonly dir: string,
@@ -122,6 +135,7 @@ export class KillLog {
     try {
       await mkdir(opts.dir, { recursive: true, mode: 0o750 });
       await killLog.openCurrent();
+      killLog.chainHead = await lastHead(opts.dir);
     } catch (err) {
       throw KillLogError.from('unwritable', err, opts.dir);
     }
@@ -135,34 +149,49 @@ export class KillLog {
   append(entries: readonly KillLogEntry[]): Promise<void> {
     if (this.closed) return Promise.reject(new KillLogError('kill log unwritable: the log is closed'));
     if (entries.length === 0) return Promise.resolve();
-    let data: Buffer;
+    let bodies: string[];
     try {
-      data = Buffer.from(entries.map(encodeEntry).join(''), 'utf8');
+      bodies = entries.map(encodeBody);
     } catch (err) {
       return Promise.reject(KillLogError.from('unwritable', err, this.dir));
     }
     this.counters.appends++;
     this.counters.entries += entries.length;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ data, resolve, reject });
+      this.queue.push({ bodies, resolve, reject });
       this.drainer ??= this.drain();
     });
   }
 
-  /** Every entry, oldest first: the rotated files, then the current file up to its synced end. */
-  async *read(): AsyncGenerator<KillLogEntry> {
-    const files = await this.serial.run(() => this.snapshot()).catch((err: unknown) => {
+  /**
+   * Every entry, oldest first: the rotated files, then the current file up to its synced end. Each
+   * row says whether it checks out against the hash chain (ChainCheck).
+   */
+  async *read(): AsyncGenerator<KillLogRow> {
+    const { files, head } = await this.serial.run(async () => ({ files: await this.snapshot(), head: this.chainHead })).catch((err: unknown) => {
       throw KillLogError.from('unreadable', err, this.dir);
     });
+    const checkpoints = [head, this.published].filter((c): c is ChainHead => c !== undefined && c.seq > 0);
+    const chain = new ChainCheck(checkpoints);
     try {
+      // one entry is held back: a log that ends before its head flags its last entry
+      let held: KillLogRow | undefined;
       for (const f of files) {
         let skipped = 0;
         try {
           for await (const line of fileLines(f.fh, f.limit)) {
             if (line === '') continue;
-            const entry = decodeEntry(line);
-            if (entry) yield entry;
-            else skipped++;
+            const decoded = decodeLine(line);
+            if (!decoded) {
+              skipped++;
+              continue;
+            }
+            const row = decoded.entry as KillLogEntry & { verified: 0 | 1 };
+            const link = chain.check(decoded.chain);
+            if (link === 'broken') this.counters.chainBreaks++;
+            row.verified = link === 'verified' ? 1 : 0;
+            if (held) yield held;
+            held = row;
           }
         } catch (err) {
           throw KillLogError.from('unreadable', err, this.dir);
@@ -170,9 +199,46 @@ export class KillLog {
         // a torn last line after a crash is expected; many skipped lines are worth a look
         if (skipped > 0) this.log.warn({ file: f.name, skipped }, 'kill log: skipped lines that are not entries');
       }
+      const behind = chain.behind();
+      if (behind) {
+        this.log.error({ last_seq: chain.lastSeq, head_seq: behind.seq, head_hash: behind.hash }, 'kill log: the log ends before its head: entries were removed from its tail');
+        this.counters.chainBreaks++;
+        if (held) held = { ...held, verified: 0 };
+      }
+      if (held) yield held;
+      if (chain.breaks > 0) this.log.warn({ breaks: chain.breaks }, 'kill log: entries that break the hash chain (verified = 0)');
     } finally {
       await Promise.all(files.map((f) => f.fh.close().catch(() => undefined)));
     }
+  }
+
+  /** The last synced entry's place in the chain: what the agent publishes. */
+  head(): ChainHead {
+    return this.chainHead;
+  }
+
+  /**
+   * The head this node last published (etcd), found when the agent starts. A log that is behind
+   * it (its tail was cut, or the whole log removed, while the agent was down) or that disagrees
+   * with it at its seq (rewritten) goes on from the published head instead of its own last entry,
+   * so the break stays in the log for every later read; reads also check the entry at its seq.
+   */
+  adoptPublished(record: ChainHead): Promise<void> {
+    return this.serial.run(async () => {
+      if (record.seq <= 0 || !/^[0-9a-f]{64}$/.test(record.hash)) return;
+      const published: ChainHead = { seq: record.seq, hash: record.hash };
+      this.published = published;
+      const own = this.chainHead;
+      if (published.seq < own.seq || (published.seq === own.seq && published.hash === own.hash)) return;
+      this.counters.chainBreaks++;
+      this.log.error(
+        { last_seq: own.seq, last_hash: own.hash, head_seq: published.seq, head_hash: published.hash },
+        published.seq > own.seq
+          ? 'kill log: the log ends before the head published in etcd: entries were removed while the agent was down; the log goes on from the published head'
+          : 'kill log: the last entry disagrees with the head published in etcd: the log was rewritten while the agent was down; the log goes on from the published head',
+      );
+      this.chainHead = published;
+    });
   }
 
   stats(): KillLogStats {
@@ -192,7 +258,7 @@ export class KillLog {
     while (this.queue.length > 0) {
       const round = this.queue.splice(0);
       try {
-        await this.serial.run(() => this.commit(Buffer.concat(round.map((p) => p.data))));
+        await this.serial.run(() => this.commit(round));
         for (const p of round) p.resolve();
       } catch (err) {
         const e = KillLogError.from('unwritable', err, this.dir);
@@ -204,7 +270,18 @@ export class KillLog {
     this.drainer = undefined;
   }
 
-  private async commit(data: Buffer): Promise<void> {
+  /** Seals the round's entries onto the chain (one hash each), writes and syncs them as one. */
+  private async commit(round: readonly Pending[]): Promise<void> {
+    let head = this.chainHead;
+    let text = '';
+    for (const p of round) {
+      for (const body of p.bodies) {
+        const sealed = sealEntry(body, head);
+        text += sealed.line;
+        head = sealed.head;
+      }
+    }
+    const data = Buffer.from(text, 'utf8');
     if (this.size >= this.maxBytes) await this.rotate();
     if (!this.fh) await this.openCurrent();
     const fh = this.fh as FileHandle;
@@ -218,6 +295,8 @@ export class KillLog {
     }
     this.size += bytes.length;
     this.tornTail = false;
+    // a failed round leaves the head where it was: its entries were cut off again
+    this.chainHead = head;
     this.counters.syncs++;
   }
 
@@ -304,4 +383,68 @@ export class KillLog {
     }
     return out;
   }
+}
+
+/**
+ * Whether each entry read links to the one before it (docs/statement-path.md §The kill log). An entry is
+ * verified when its own hash matches its text, its `prev` is the recorded hash of the entry before
+ * it and its `seq` the next number, and, at a checkpoint's seq, its hash is the checkpoint's. The
+ * first entry of the oldest file is taken as the start (older ones were rotated away); the first
+ * sealed entry after entries older than the chain must start one. Lines written before the chain
+ * read as unverified.
+ */
+class ChainCheck {
+  private last: ChainHead | 'none' | 'unsealed' = 'none';
+  lastSeq = 0;
+  breaks = 0;
+
+  constructor(private readonly checkpoints: readonly ChainHead[]) {}
+
+  check(chain: { seq: number; prev: string; hash: string; intact: boolean } | undefined): 'verified' | 'broken' | 'unsealed' {
+    const last = this.last;
+    if (!chain) {
+      this.last = 'unsealed';
+      return 'unsealed';
+    }
+    let ok = chain.intact;
+    if (last === 'unsealed') ok &&= chain.seq === 1 && chain.prev === GENESIS_HASH;
+    else if (last !== 'none') ok &&= chain.prev === last.hash && chain.seq === last.seq + 1;
+    else if (chain.prev === GENESIS_HASH) ok &&= chain.seq === 1;
+    for (const c of this.checkpoints) if (c.seq === chain.seq && c.hash !== chain.hash) ok = false;
+    this.last = { seq: chain.seq, hash: chain.hash };
+    this.lastSeq = Math.max(this.lastSeq, chain.seq);
+    if (!ok) this.breaks++;
+    return ok ? 'verified' : 'broken';
+  }
+
+  /** A checkpoint the log never reached: entries were cut off its tail. */
+  behind(): ChainHead | undefined {
+    return this.checkpoints.find((c) => c.seq > this.lastSeq);
+  }
+}
+
+/**
+ * Where the chain stands in `dir`: the newest sealed entry (current file, else the newest rotated
+ * file with one). A log whose newest entry predates the chain, or an empty one, starts it afresh.
+ */
+async function lastHead(dir: string): Promise<ChainHead> {
+  const names = [path.join(dir, CURRENT_FILE), ...(await rotatedFiles(dir)).reverse()];
+  for (const name of names) {
+    const fh = await open(name, 'r').catch((err: unknown) => {
+      if ((err as { code?: unknown }).code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (!fh) continue;
+    try {
+      const { size } = await fh.stat();
+      for await (const line of linesBackward(fh, size)) {
+        const decoded = line === '' ? undefined : decodeLine(line);
+        if (!decoded) continue;
+        return decoded.chain && decoded.chain.seq > 0 ? { seq: decoded.chain.seq, hash: decoded.chain.hash } : GENESIS;
+      }
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+  return GENESIS;
 }

@@ -28,3 +28,32 @@ export async function* fileLines(fh: FileHandle, limit = Infinity): AsyncGenerat
   }
   if (carry.length > 0) yield Buffer.concat(carry).toString('utf8');
 }
+
+/**
+ * The complete lines of a file's first `size` bytes, last first, each without its '\n'. What
+ * follows the last '\n' (a torn write) is not a line here. For finding the newest entry quickly.
+ */
+export async function* linesBackward(fh: FileHandle, size: number): AsyncGenerator<string> {
+  let pos = size;
+  // bytes before the earliest '\n' seen so far: the end of a line whose start is further back
+  let head: Buffer = Buffer.alloc(0);
+  let pastTorn = false;
+  while (pos > 0) {
+    const n = Math.min(CHUNK, pos);
+    pos -= n;
+    const chunk = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(chunk, 0, n, pos);
+    if (bytesRead < n) return; // the file shrank under us: nothing reliable to say
+    const data = head.length > 0 ? Buffer.concat([chunk, head]) : chunk;
+    let end = data.length;
+    while (end > 0) {
+      const nl = data.lastIndexOf(10, end - 1);
+      if (nl === -1) break;
+      if (pastTorn) yield data.subarray(nl + 1, end).toString('utf8');
+      pastTorn = true;
+      end = nl;
+    }
+    head = data.subarray(0, end);
+  }
+  if (pastTorn && head.length > 0) yield head.toString('utf8');
+}

@@ -1,12 +1,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellClient } from '../../client/coordinator-client';
 import { QuellError } from '../../errors/quell-error';
 import { spawnQuell } from '../../common/child-processes';
+import { connectEtcd } from '../../common/etcd';
+import { killLogHeadKey } from '../../common/etcd-layout';
 import { TestCluster, eventsOf, records, sleep } from './harness';
 
 // docs/statement-path.md §The kill log, end to end: real agents append every kill, refused kill and TEST
@@ -234,4 +236,57 @@ test('an agent whose kill log cannot be opened does not start: one line with a c
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+});
+
+test('the hash chain: an entry edited on disk reads verified = 0, the others 1; the agent publishes its chain head to etcd', async () => {
+  await c.sim('n2', ['--queries', '3', '--user', 'alice', '--query-id-prefix', 'chain-'], 3);
+  const rows = records(await c.client().query("KILL QUERY ON CLUSTER c3 WHERE query_id LIKE 'chain-%' ASYNC", { statementId: 'kl-chain' }));
+  assert.deepEqual(rows.map((r) => r.kill_status), ['waiting', 'waiting', 'waiting']);
+  const verified = async (): Promise<unknown[][]> =>
+    records(await c.query("SELECT query_id, verified FROM clusterAllReplicas('c3', system.kill_log) WHERE statement_id = 'kl-chain' ORDER BY query_id")).map((r) => [r.query_id, r.verified]);
+  assert.deepEqual(await verified(), [['chain-1', 1], ['chain-2', 1], ['chain-3', 1]]);
+
+  // the head reaches etcd on the agent's interval: the last line's seq and hash
+  const file = path.join(c.killLogDir('n2'), 'kill_log.jsonl');
+  const last = JSON.parse(readFileSync(file, 'utf8').trimEnd().split('\n').at(-1) as string) as { seq: number; hash: string };
+  const etcd = connectEtcd({ endpoints: [c.etcd.url] });
+  try {
+    let head: { node_id?: string; seq?: number; hash?: string } = {};
+    for (let i = 0; i < 100 && head.seq !== last.seq; i++) {
+      head = JSON.parse((await etcd.get(killLogHeadKey('n2')).string()) ?? '{}') as typeof head;
+      if (head.seq !== last.seq) await sleep(100);
+    }
+    assert.deepEqual([head.node_id, head.seq, head.hash], ['n2', last.seq, last.hash]);
+  } finally {
+    etcd.close();
+  }
+
+  // one byte of chain-2's entry changed by whoever owns the file (same length: the agent keeps appending)
+  const text = readFileSync(file, 'utf8');
+  const lines = text.split('\n');
+  const i = lines.findIndex((l) => l.includes('"query_id":"chain-2"'));
+  assert.ok(i >= 0 && lines[i]?.includes('"process_user":"alice"'));
+  lines[i] = (lines[i] as string).replace('"process_user":"alice"', '"process_user":"alicf"');
+  writeFileSync(file, lines.join('\n'));
+  assert.deepEqual(await verified(), [['chain-1', 1], ['chain-2', 0], ['chain-3', 1]]);
+  const broken = records(await c.query("SELECT node_id, query_id FROM clusterAllReplicas('c3', system.kill_log) WHERE verified = 0"));
+  assert.deepEqual(broken, [{ node_id: 'n2', query_id: 'chain-2' }]);
+});
+
+test('the hash chain: entries cut off the tail while the agent was down show against the head it published at its clean stop', async () => {
+  await c.sim('n3', ['--queries', '2', '--user', 'alice', '--query-id-prefix', 'cut-'], 2);
+  const rows = records(await c.client().query("KILL QUERY ON CLUSTER c3 WHERE query_id LIKE 'cut-%' ASYNC", { statementId: 'kl-cut' }));
+  assert.deepEqual(rows.map((r) => r.kill_status), ['waiting', 'waiting']);
+  await c.agent('n3').child.stop('SIGTERM', 5_000);
+  c.agents.delete('n3');
+  // the newest entry removed: what is left still links up
+  const file = path.join(c.killLogDir('n3'), 'kill_log.jsonl');
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  assert.ok(lines.at(-1)?.includes('"query_id":"cut-2"'));
+  writeFileSync(file, lines.slice(0, -1).map((l) => `${l}\n`).join(''));
+  await c.addAgent('n3');
+  await c.waitForActive(3, (TTL + 10) * 1000);
+  const logged = records(await c.query("SELECT query_id, verified FROM clusterAllReplicas('c3', system.kill_log) WHERE node_id = 'n3' AND statement_id = 'kl-cut'"));
+  assert.deepEqual(logged.map((r) => [r.query_id, r.verified]), [['cut-1', 0]]);
+  assert.match(c.agent('n3').child.stderr(), /the log ends before the head published in etcd/);
 });

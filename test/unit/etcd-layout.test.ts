@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { aliveKey, assertKeySegment, memberKey, parseAliveKey, parseMemberKey, splitAddress } from '../../common/etcd-layout';
+import { aliveKey, assertKeySegment, killLogHeadKey, memberKey, parseAliveKey, parseMemberKey, splitAddress } from '../../common/etcd-layout';
 
 test('etcd keys round-trip and reject foreign shapes', () => {
   assert.equal(memberKey('c3', 'n1'), '/quell/v1/members/c3/n1');
@@ -8,6 +8,7 @@ test('etcd keys round-trip and reject foreign shapes', () => {
   assert.equal(parseMemberKey('/quell/v1/members/c3'), undefined);
   assert.equal(parseMemberKey('/quell/v1/members/c3/n1/x'), undefined);
   assert.equal(aliveKey('n1'), '/quell/v1/alive/n1');
+  assert.equal(killLogHeadKey('n1'), '/quell/v1/kill-log-heads/n1');
   assert.equal(parseAliveKey('/quell/v1/alive/n1'), 'n1');
   assert.equal(parseAliveKey('/quell/v1/alive/'), undefined);
   assert.throws(() => assertKeySegment('node id', 'a/b'), /invalid node id 'a\/b'/);

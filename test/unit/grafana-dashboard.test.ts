@@ -45,7 +45,7 @@ function registered(): Set<string> {
   const membership = { clusters: () => [], nodes: () => [], viewState: 'idle', onViewState: () => undefined } as unknown as ClusterMembership;
   const agentMembership = { live: true, onLive: () => undefined } as unknown as AgentMembership;
   const coordinator = new CoordinatorMetrics(membership, () => true);
-  const agent = new AgentMetrics({}, agentMembership, () => true, () => ({ appends: 0, entries: 0, syncs: 0, failures: 0, rotations: 0 }));
+  const agent = new AgentMetrics({}, agentMembership, () => true, () => ({ appends: 0, entries: 0, syncs: 0, failures: 0, rotations: 0, chainBreaks: 0 }));
   return new Set([...seriesNames(coordinator.registry), ...seriesNames(agent.registry)]);
 }
 

@@ -1,15 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, mkdir, readdir, readFile, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, mkdir, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import { FILE_IO, KillLog, KillLogError, killLogRefusal, decodeEntry, type KillLogEntry, type KillLogIo } from '../../node-agent/kill-log';
+import { FILE_IO, GENESIS, KillLog, KillLogError, killLogRefusal, decodeEntry, decodeLine, encodeEntry, type ChainHead, type KillLogEntry, type KillLogIo, type KillLogRow } from '../../node-agent/kill-log';
+import type { Etcd3 } from 'etcd3';
 import { killLogResolver } from '../../node-agent/kill-log-columns';
+import { KillLogHeadPublisher, parseHead } from '../../node-agent/kill-log-head';
 import { compileFilter } from '../../sql/compile';
 import { parseExpression } from '../../sql/parser';
-import { findAgentTable, KILL_LOG_COLUMNS } from '../../sql/tables';
+import { findAgentTable, KILL_LOG_COLUMNS, KILL_LOG_ENTRY_COLUMNS } from '../../sql/tables';
 
 const log = pino({ level: 'silent' });
 const NODE = { nodeId: 'n1', host: '127.0.0.1', port: 9701, address: '127.0.0.1:9701', clusters: ['c3'] };
@@ -26,8 +29,8 @@ async function tempDir(): Promise<string> {
   return mkdtemp(path.join(tmpdir(), 'quell-kill-log-'));
 }
 
-async function readAll(kl: KillLog): Promise<KillLogEntry[]> {
-  const out: KillLogEntry[] = [];
+async function readAll(kl: KillLog): Promise<KillLogRow[]> {
+  const out: KillLogRow[] = [];
   for await (const e of kl.read()) out.push(e);
   return out;
 }
@@ -59,12 +62,13 @@ test('kill log: entries round-trip through the file, in order, one JSON line eac
     await kl.append([entry('s1'), entry('s2', { kill_status: 'cant_cancel', error: 'refused' })]);
     await kl.append([entry('s3', { mode: 'TEST', kill_status: 'unknown_status' })]);
     const got = await readAll(kl);
-    assert.deepEqual(got, [entry('s1'), entry('s2', { kill_status: 'cant_cancel', error: 'refused' }), entry('s3', { mode: 'TEST', kill_status: 'unknown_status' })]);
+    const verified = (e: KillLogEntry): KillLogRow => ({ ...e, verified: 1 });
+    assert.deepEqual(got, [entry('s1'), entry('s2', { kill_status: 'cant_cancel', error: 'refused' }), entry('s3', { mode: 'TEST', kill_status: 'unknown_status' })].map(verified));
     await kl.close();
     const lines = (await readFile(path.join(dir, 'kill_log.jsonl'), 'utf8')).split('\n');
     assert.equal(lines.length, 4);
     assert.equal(lines[3], '');
-    assert.deepEqual(Object.keys(JSON.parse(lines[0] as string)), KILL_LOG_COLUMNS.map((c) => c.name));
+    assert.deepEqual(Object.keys(JSON.parse(lines[0] as string)), [...KILL_LOG_ENTRY_COLUMNS.map((c) => c.name), 'seq', 'prev', 'hash']);
     // a reopened log reads what the closed one wrote
     const again = await KillLog.open({ dir, log });
     assert.deepEqual(ids(await readAll(again)), ['s1', 's2', 's3']);
@@ -130,7 +134,7 @@ test('kill log: appends made while a sync is in flight share the next sync', asy
 test('kill log: rotation at the size limit keeps order and the kept-files count', async () => {
   const dir = await tempDir();
   try {
-    const size = Buffer.byteLength(JSON.stringify(entry('r0'))) + 1;
+    const size = Buffer.byteLength(encodeEntry(entry('r0')));
     // two entries fit; the third round finds the file full and rotates first
     const kl = await KillLog.open({ dir, log, maxBytes: size * 2, keep: 2 });
     for (let i = 0; i < 11; i++) await kl.append([entry(`r${i}`)]);
@@ -154,7 +158,7 @@ test('kill log: a new file that cannot be created after a rotation fails the rou
     openAppend: (file) => (refuseOpen ? Promise.reject(Object.assign(new Error(`EMFILE: too many open files, open '${file}'`), { code: 'EMFILE' })) : FILE_IO.openAppend(file)),
   };
   try {
-    const size = Buffer.byteLength(JSON.stringify(entry('o0'))) + 1;
+    const size = Buffer.byteLength(encodeEntry(entry('o0')));
     const kl = await KillLog.open({ dir, log, io, maxBytes: size, keep: 3 });
     await kl.append([entry('o0')]);
     await kl.append([entry('o1')]);
@@ -175,7 +179,7 @@ test('kill log: a new file that cannot be created after a rotation fails the rou
 test('kill log: a reader sees a consistent snapshot while appends rotate files under it', async () => {
   const dir = await tempDir();
   try {
-    const size = Buffer.byteLength(JSON.stringify(entry('a0'))) + 1;
+    const size = Buffer.byteLength(encodeEntry(entry('a0')));
     const kl = await KillLog.open({ dir, log, maxBytes: size, keep: 20 });
     for (let i = 0; i < 5; i++) await kl.append([entry(`a${i}`)]);
     const reader = kl.read();
@@ -201,7 +205,11 @@ test('kill log: a torn last line is skipped, and the next entry starts a line of
     const kl = await KillLog.open({ dir, log });
     assert.deepEqual(ids(await readAll(kl)), ['t1', 't2']);
     await kl.append([entry('t4')]);
-    assert.deepEqual(ids(await readAll(kl)), ['t1', 't2', 't4']);
+    const rows = await readAll(kl);
+    assert.deepEqual(ids(rows), ['t1', 't2', 't4']);
+    // lines from before the hash chain read as unverified; the chain starts after them
+    assert.deepEqual(rows.map((r) => r.verified), [0, 0, 1]);
+    assert.equal(kl.stats().chainBreaks, 0, 'old lines are not breaks');
     await kl.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -210,7 +218,7 @@ test('kill log: a torn last line is skipped, and the next entry starts a line of
 
 test('kill log: lines from another version read with defaults; non-entries are not rows', () => {
   assert.deepEqual(decodeEntry('{"event_time": 5, "user": "u", "thread_id": "x", "extra": 1}'), {
-    ...Object.fromEntries(KILL_LOG_COLUMNS.map((c) => [c.name, c.type === 'String' ? '' : 0])),
+    ...Object.fromEntries(KILL_LOG_ENTRY_COLUMNS.map((c) => [c.name, c.type === 'String' ? '' : 0])),
     event_time: 5,
     user: 'u',
   });
@@ -250,7 +258,10 @@ test('kill log: entries acknowledged before a SIGKILL are there on reopen', asyn
     assert.equal(await exited, 'SIGKILL');
 
     const kl = await KillLog.open({ dir, log });
-    const got = ids(await readAll(kl));
+    const rows = await readAll(kl);
+    const got = ids(rows);
+    // a crash mid-round leaves at most a torn line: the chain is whole
+    assert.ok(rows.every((r) => r.verified === 1), 'every entry verified after the crash');
     const before = got.filter((id) => id.startsWith('before-'));
     assert.deepEqual(before.sort(), Array.from({ length: 20 }, (_, i) => `before-${i}`).sort());
     // whatever got in after them is an unbroken prefix of what was appended
@@ -258,7 +269,7 @@ test('kill log: entries acknowledged before a SIGKILL are there on reopen', asyn
     assert.deepEqual(after, after.map((_, i) => `after-${i}`));
     assert.equal(got.length, 20 + after.length);
     await kl.append([entry('reopened')]);
-    assert.equal(ids(await readAll(kl)).at(-1), 'reopened');
+    assert.deepEqual(verifiedOf((await readAll(kl)).slice(-1)), [['reopened', 1]]);
     await kl.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -365,13 +376,334 @@ test('system.kill_log: every column has a getter and the filter compiler reads e
   const table = findAgentTable('system.kill_log');
   assert.ok(table);
   assert.deepEqual(table.columns.map((c) => c.name), [...KILL_LOG_COLUMNS.map((c) => c.name), 'host', 'port', 'node_id']);
-  assert.deepEqual(Object.keys(entry('k')), KILL_LOG_COLUMNS.map((c) => c.name));
+  assert.deepEqual(Object.keys(entry('k')), KILL_LOG_ENTRY_COLUMNS.map((c) => c.name));
+  assert.equal(KILL_LOG_COLUMNS.at(-1)?.name, 'verified');
   const resolve = killLogResolver(NODE);
   const ctx = { hostName: 'n1', now: () => 1_700_000_100 };
-  const rows = [entry('k1'), entry('k2', { user: 'alice', kill_status: 'cant_cancel' }), entry('k3', { user: 'alice', thread_id: 3 })];
+  const rows: KillLogRow[] = [entry('k1'), entry('k2', { user: 'alice', kill_status: 'cant_cancel' }), entry('k3', { user: 'alice', thread_id: 3 })].map((e, i) => ({ ...e, verified: i === 1 ? 0 : 1 }));
   const pick = (where: string): string[] => ids(rows.filter(compileFilter(parseExpression(where), resolve, ctx)));
   assert.deepEqual(pick("user = 'alice' AND kill_status = 'finished'"), ['k3']);
   assert.deepEqual(pick("node_id = 'n1' AND port = 9701 AND host = '127.0.0.1'"), ['k1', 'k2', 'k3']);
   assert.deepEqual(pick('thread_id > 1000 AND event_time < now()'), ['k1', 'k2']);
   assert.deepEqual(pick("query LIKE '%\\n%'"), ['k1', 'k2', 'k3']);
+  assert.deepEqual(pick('verified = 0'), ['k2']);
+});
+
+// the hash chain (docs/statement-path.md §The kill log): every line carries seq, the previous line's hash and its own
+
+const CURRENT = 'kill_log.jsonl';
+
+async function fileLinesOf(dir: string, file = CURRENT): Promise<string[]> {
+  return (await readFile(path.join(dir, file), 'utf8')).split('\n').filter((l) => l !== '');
+}
+
+async function writeLines(dir: string, lines: readonly string[], file = CURRENT): Promise<void> {
+  await writeFile(path.join(dir, file), lines.map((l) => `${l}\n`).join(''));
+}
+
+const verifiedOf = (rows: readonly KillLogRow[]): [string, number][] => rows.map((r) => [r.statement_id, r.verified]);
+
+/** A log in a fresh directory with entries s1..s<n> appended (two rounds), closed. */
+async function logWith(n: number): Promise<{ dir: string; head: ChainHead }> {
+  const dir = await tempDir();
+  const kl = await KillLog.open({ dir, log });
+  await kl.append(Array.from({ length: n - 1 }, (_, i) => entry(`s${i + 1}`)));
+  await kl.append([entry(`s${n}`)]);
+  const head = kl.head();
+  await kl.close();
+  return { dir, head };
+}
+
+test('kill log chain: each line links to the one before by SHA-256 and reads verified', async () => {
+  const { dir, head } = await logWith(4);
+  try {
+    const lines = await fileLinesOf(dir);
+    let prev = GENESIS.hash;
+    lines.forEach((line, i) => {
+      const fields = JSON.parse(line) as { seq: number; prev: string; hash: string };
+      assert.equal(fields.seq, i + 1);
+      assert.equal(fields.prev, prev);
+      // the hash covers the line up to its own hash field, previous hash included
+      assert.equal(fields.hash, createHash('sha256').update(line.slice(0, line.indexOf(',"hash":"'))).digest('hex'));
+      assert.ok(line.endsWith(`,"hash":"${fields.hash}"}`));
+      prev = fields.hash;
+    });
+    assert.deepEqual(head, { seq: 4, hash: prev });
+    assert.equal(decodeLine(lines[1] as string)?.chain?.intact, true);
+    const kl = await KillLog.open({ dir, log });
+    assert.deepEqual(verifiedOf(await readAll(kl)), [['s1', 1], ['s2', 1], ['s3', 1], ['s4', 1]]);
+    assert.equal(kl.stats().chainBreaks, 0);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log chain: one edited byte makes that entry unverified, and only it', async () => {
+  const dir = await tempDir();
+  try {
+    const kl = await KillLog.open({ dir, log });
+    for (let i = 1; i <= 4; i++) await kl.append([entry(`s${i}`)]);
+    // edited under the running agent, same length
+    const lines = await fileLinesOf(dir);
+    lines[1] = (lines[1] as string).replace('"process_user":"etl"', '"process_user":"elt"');
+    await writeLines(dir, lines);
+    assert.deepEqual(verifiedOf(await readAll(kl)), [['s1', 1], ['s2', 0], ['s3', 1], ['s4', 1]]);
+    assert.equal(kl.stats().chainBreaks, 1);
+    await kl.close();
+    // and after a restart
+    const again = await KillLog.open({ dir, log });
+    assert.deepEqual(verifiedOf(await readAll(again)).map(([, v]) => v), [1, 0, 1, 1]);
+    await again.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log chain: an edit that recomputes the entry\'s own hash breaks the link of the next entry', async () => {
+  const { dir } = await logWith(4);
+  try {
+    const lines = await fileLinesOf(dir);
+    const second = JSON.parse(lines[1] as string) as { seq: number; prev: string };
+    const before = { seq: second.seq - 1, hash: second.prev };
+    lines[1] = encodeEntry(entry('s2', { kill_status: 'cant_cancel' }), before).trimEnd();
+    await writeLines(dir, lines);
+    const kl = await KillLog.open({ dir, log });
+    assert.deepEqual(verifiedOf(await readAll(kl)), [['s1', 1], ['s2', 1], ['s3', 0], ['s4', 1]]);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log chain: a removed entry makes the next one unverified', async () => {
+  const { dir } = await logWith(4);
+  try {
+    const lines = await fileLinesOf(dir);
+    lines.splice(1, 1);
+    await writeLines(dir, lines);
+    const kl = await KillLog.open({ dir, log });
+    assert.deepEqual(verifiedOf(await readAll(kl)), [['s1', 1], ['s3', 0], ['s4', 1]]);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log chain: an inserted entry breaks the chain where it stands', async () => {
+  const { dir } = await logWith(4);
+  try {
+    const lines = await fileLinesOf(dir);
+    // a replayed copy of s2 after s3, and a forged entry written by hand after s1
+    lines.splice(3, 0, lines[1] as string);
+    lines.splice(1, 0, JSON.stringify({ ...entry('forged'), seq: 2, prev: '0'.repeat(64), hash: 'f'.repeat(64) }));
+    await writeLines(dir, lines);
+    const kl = await KillLog.open({ dir, log });
+    assert.deepEqual(verifiedOf(await readAll(kl)), [['s1', 1], ['forged', 0], ['s2', 0], ['s3', 1], ['s2', 0], ['s4', 0]]);
+    await kl.close();
+    // an entry forged with the right link still breaks the link of the genuine one after it
+    const { dir: dir2 } = await logWith(3);
+    try {
+      const l2 = await fileLinesOf(dir2);
+      const first = JSON.parse(l2[0] as string) as { seq: number; hash: string };
+      l2.splice(1, 0, encodeEntry(entry('forged'), { seq: first.seq, hash: first.hash }).trimEnd());
+      await writeLines(dir2, l2);
+      const kl2 = await KillLog.open({ dir: dir2, log });
+      assert.deepEqual(verifiedOf(await readAll(kl2)).slice(2), [['s2', 0], ['s3', 1]]);
+      await kl2.close();
+    } finally {
+      await rm(dir2, { recursive: true, force: true });
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log chain: a cut tail shows against the head: the running log\'s own, or the published one after a restart', async () => {
+  const dir = await tempDir();
+  try {
+    const kl = await KillLog.open({ dir, log });
+    for (let i = 1; i <= 4; i++) await kl.append([entry(`s${i}`)]);
+    const lines = await fileLinesOf(dir);
+    await writeLines(dir, lines.slice(0, 3));
+    // the newest entries all link, but the log ends before the head this agent holds: the last one is flagged
+    assert.deepEqual(verifiedOf(await readAll(kl)), [['s1', 1], ['s2', 1], ['s3', 0]]);
+    assert.equal(kl.stats().chainBreaks, 1);
+    // the next entry links to the real head, not to what is left: the gap stays visible
+    await kl.append([entry('s5')]);
+    assert.deepEqual(verifiedOf(await readAll(kl)), [['s1', 1], ['s2', 1], ['s3', 1], ['s5', 0]]);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const { dir: cut, head } = await logWith(4);
+  try {
+    await writeLines(cut, (await fileLinesOf(cut)).slice(0, 2));
+    const kl = await KillLog.open({ dir: cut, log });
+    // without a trusted head a restart cannot tell a cut tail from a short log
+    assert.deepEqual(kl.head().seq, 2);
+    // the head published in etcd before is ahead: the log goes on from it, and the cut shows
+    await kl.adoptPublished(head);
+    assert.deepEqual(kl.head(), head);
+    assert.equal(kl.stats().chainBreaks, 1);
+    assert.deepEqual(verifiedOf(await readAll(kl)), [['s1', 1], ['s2', 0]]);
+    await kl.append([entry('s5')]);
+    assert.deepEqual(verifiedOf(await readAll(kl)), [['s1', 1], ['s2', 1], ['s5', 0]]);
+    assert.equal(JSON.parse((await fileLinesOf(cut)).at(-1) as string).seq, 5);
+    await kl.close();
+  } finally {
+    await rm(cut, { recursive: true, force: true });
+  }
+});
+
+test('kill log chain: a log rewritten while the agent was down disagrees with the published head at its seq', async () => {
+  const { dir, head } = await logWith(3);
+  try {
+    // every hash recomputed from s2 on: the log is consistent in itself
+    const lines = await fileLinesOf(dir);
+    const first = JSON.parse(lines[0] as string) as { seq: number; hash: string };
+    const s2 = encodeEntry(entry('s2', { user: 'nobody' }), first);
+    const s2Head = { seq: 2, hash: (JSON.parse(s2) as { hash: string }).hash };
+    await writeLines(dir, [lines[0] as string, s2.trimEnd(), encodeEntry(entry('s3'), s2Head).trimEnd()]);
+    const kl = await KillLog.open({ dir, log });
+    assert.deepEqual(verifiedOf(await readAll(kl)).map(([, v]) => v), [1, 1, 1]);
+    await kl.adoptPublished(head);
+    assert.deepEqual(verifiedOf(await readAll(kl)).map(([, v]) => v), [1, 1, 0]);
+    await kl.append([entry('s4')]);
+    assert.deepEqual(verifiedOf(await readAll(kl)).map(([, v]) => v), [1, 1, 0, 0]);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log chain: rotation continues the chain into the next file; a missing middle file breaks it', async () => {
+  const dir = await tempDir();
+  try {
+    const size = Buffer.byteLength(encodeEntry(entry('r0')));
+    const kl = await KillLog.open({ dir, log, maxBytes: size * 2, keep: 5 });
+    for (let i = 0; i < 7; i++) await kl.append([entry(`r${i}`)]);
+    assert.deepEqual((await readdir(dir)).sort(), ['kill_log.1.jsonl', 'kill_log.2.jsonl', 'kill_log.3.jsonl', 'kill_log.jsonl']);
+    const rows = await readAll(kl);
+    assert.deepEqual(rows.map((r) => r.verified), [1, 1, 1, 1, 1, 1, 1]);
+    const lastOfRotated = JSON.parse((await fileLinesOf(dir, 'kill_log.1.jsonl')).at(-1) as string) as { seq: number; hash: string };
+    const firstOfCurrent = JSON.parse((await fileLinesOf(dir))[0] as string) as { seq: number; prev: string };
+    assert.equal(firstOfCurrent.prev, lastOfRotated.hash);
+    assert.equal(firstOfCurrent.seq, lastOfRotated.seq + 1);
+    await kl.close();
+    await unlink(path.join(dir, 'kill_log.2.jsonl'));
+    const again = await KillLog.open({ dir, log, maxBytes: size * 2, keep: 5 });
+    // the oldest kept file starts the chain (older ones rotate away); the file after the gap does not link
+    assert.deepEqual(verifiedOf(await readAll(again)), [['r0', 1], ['r1', 1], ['r4', 0], ['r5', 1], ['r6', 1]]);
+    await again.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log chain: a restarted log goes on from its last entry, also from a rotated file when the current one is empty', async () => {
+  const { dir, head } = await logWith(2);
+  try {
+    let kl = await KillLog.open({ dir, log });
+    assert.deepEqual(kl.head(), head);
+    await kl.append([entry('s3')]);
+    await kl.close();
+    // a crash between a rotation and the first write to the new file
+    await rename(path.join(dir, CURRENT), path.join(dir, 'kill_log.1.jsonl'));
+    await writeFile(path.join(dir, CURRENT), '');
+    kl = await KillLog.open({ dir, log });
+    assert.equal(kl.head().seq, 3);
+    await kl.append([entry('s4')]);
+    await kl.close();
+    // and after a torn write at the end
+    await writeFile(path.join(dir, CURRENT), `${await readFile(path.join(dir, CURRENT), 'utf8')}{"event_time":1,"statement_id":"torn`);
+    kl = await KillLog.open({ dir, log });
+    await kl.append([entry('s5')]);
+    const rows = await readAll(kl);
+    assert.deepEqual(verifiedOf(rows), [['s1', 1], ['s2', 1], ['s3', 1], ['s4', 1], ['s5', 1]]);
+    assert.deepEqual(rows.map((r) => JSON.parse(encodeEntry(r)).statement_id), ['s1', 's2', 's3', 's4', 's5']);
+    assert.equal(kl.head().seq, 5);
+    assert.equal(kl.stats().chainBreaks, 0);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill log chain: a failed round leaves the chain where it was', async () => {
+  const dir = await tempDir();
+  try {
+    const io = failingIo('EIO');
+    io.failing = false;
+    const kl = await KillLog.open({ dir, log, io });
+    await kl.append([entry('ok1')]);
+    io.failing = true;
+    await assert.rejects(kl.append([entry('lost1'), entry('lost2')]), /EIO/);
+    io.failing = false;
+    await kl.append([entry('ok2')]);
+    assert.deepEqual(verifiedOf(await readAll(kl)), [['ok1', 1], ['ok2', 1]]);
+    assert.equal(kl.head().seq, 2);
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** The two etcd calls the head publisher makes, in memory; `hang` leaves puts unanswered, `fail` rejects them. */
+function fakeEtcd(initial?: string) {
+  const state = { value: initial, puts: 0, hang: false, fail: false };
+  const etcd = {
+    get: () => ({ string: () => Promise.resolve(state.value ?? null) }),
+    put: () => ({
+      value: (v: string) => ({
+        exec: () => {
+          state.puts++;
+          if (state.hang) return new Promise(() => undefined);
+          if (state.fail) return Promise.reject(new Error('etcd away'));
+          state.value = v;
+          return Promise.resolve({});
+        },
+      }),
+    }),
+  };
+  return { state, etcd: etcd as unknown as Etcd3 };
+}
+
+test('kill log head: published when it moved, never waited for by appends, once more at close; a published head ahead is adopted at start', async () => {
+  const { dir, head } = await logWith(3);
+  try {
+    await writeLines(dir, (await fileLinesOf(dir)).slice(0, 2));
+    const { state, etcd } = fakeEtcd(JSON.stringify({ node_id: 'n1', seq: head.seq, hash: head.hash, published_at: 'x' }));
+    const kl = await KillLog.open({ dir, log });
+    const publisher = new KillLogHeadPublisher({ etcd, nodeId: 'n1', killLog: kl, log, intervalMs: 60_000, etcdWaitMs: 200 });
+    await publisher.start();
+    assert.deepEqual(kl.head(), head, 'the log goes on from the published head');
+    assert.equal(state.puts, 0, 'an unchanged head is not written again');
+    await kl.append([entry('s4')]);
+    await publisher.publish();
+    assert.equal(state.puts, 1);
+    assert.deepEqual(parseHead(state.value ?? ''), { node_id: 'n1', seq: 4, hash: kl.head().hash, published_at: parseHead(state.value ?? '')?.published_at });
+    await publisher.publish();
+    assert.equal(state.puts, 1);
+    // an etcd that fails or never answers costs a kill nothing
+    state.fail = true;
+    await kl.append([entry('s5')]);
+    await publisher.publish();
+    state.fail = false;
+    state.hang = true;
+    await kl.append([entry('s6')]);
+    void publisher.publish();
+    await kl.append([entry('s7')]);
+    assert.equal(kl.head().seq, 7);
+    const closing = Date.now();
+    await publisher.close();
+    assert.ok(Date.now() - closing < 2_000, 'close waits for etcd only a moment');
+    state.hang = false;
+    const again = new KillLogHeadPublisher({ etcd, nodeId: 'n1', killLog: kl, log, intervalMs: 60_000 });
+    await again.close();
+    assert.equal(parseHead(state.value ?? '')?.seq, 7, 'the final head is written at close');
+    await kl.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
