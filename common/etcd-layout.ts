@@ -14,6 +14,8 @@
  *   /quell/v1/policies/<cluster>/<name>    a kill policy (common/kill-policy-record.ts), persistent
  *                                          until DROP KILL POLICY
  */
+import type { RecordSignature } from './tls/record-signature';
+
 export const ROOT = '/quell/v1/';
 export const MEMBERS_PREFIX = `${ROOT}members/`;
 export const ALIVE_PREFIX = `${ROOT}alive/`;
@@ -135,6 +137,8 @@ export interface KillIntent {
   readonly nodes: readonly string[];
   /** etcd lease (decimal) that expires the intent and its application records */
   readonly lease: string;
+  /** the coordinator's signature over the rest (common/tls/record-signature.ts); agents ignore an intent without a good one */
+  readonly signature?: RecordSignature;
 }
 
 export function killIntentKey(id: string): string {

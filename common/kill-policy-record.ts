@@ -34,6 +34,11 @@ export interface PolicyRecord {
    * stored with (coordinator/policy-guard.ts): agents do not run a suspended policy.
    */
   readonly suspended?: PolicySuspension;
+  /**
+   * The record as etcd holds it, `signature` included (parsePolicyRecord sets it): what the
+   * coordinator's signature is checked against (common/signed-records.ts). Never written back.
+   */
+  readonly stored?: Readonly<Record<string, unknown>>;
 }
 
 export interface PolicySuspension {
@@ -79,6 +84,7 @@ export function parsePolicyRecord(key: { cluster: string; name: string }, raw: s
     may_kill_others: r.may_kill_others,
     created: r.created,
     ...(suspended ? { suspended } : {}),
+    stored: r,
   };
 }
 

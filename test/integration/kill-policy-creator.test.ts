@@ -50,7 +50,7 @@ const logOf = (policy: string) =>
 
 test('a policy whose creator is removed from the users file is suspended on every node and kills no more', async () => {
   const first = await c.sim('n1', ['--queries', '1', '--user', 'etl', '--query-id-prefix', 'before-']);
-  await c.query("CREATE KILL POLICY etl_guard ON CLUSTER c3 WHERE user = 'etl' EVERY 1 SECONDS", 'admin', 'admin-pw');
+  await c.query("CREATE KILL POLICY etl_guard ON CLUSTER c3 WHERE user = 'etl' EVERY 1 SECONDS LIMIT 10", 'admin', 'admin-pw');
   await first.waitFor(() => eventsOf(first, 'cancel').length >= 1, 15_000);
   assert.deepEqual(records(await c.query("SELECT state, suspended_reason FROM system.kill_policies WHERE name = 'etl_guard'")), [{ state: 'active', suspended_reason: '' }]);
 
@@ -76,7 +76,7 @@ test('a policy whose creator is removed from the users file is suspended on ever
   // new matching processes on every node; a later policy that lists them proves each agent has
   // seen the suspension (one watch, in order), and several intervals pass
   const after = await Promise.all(['n1', 'n2', 'n3'].map((n) => c.sim(n, ['--queries', '1', '--user', 'etl', '--query-id-prefix', `after-${n}-`])));
-  await c.query("CREATE KILL POLICY witness ON CLUSTER c3 WHERE user = 'etl' EVERY 1 SECONDS DRY RUN");
+  await c.query("CREATE KILL POLICY witness ON CLUSTER c3 WHERE user = 'etl' EVERY 1 SECONDS DRY RUN LIMIT 10");
   await waitForRows(logOf('witness'), (r) => r.length >= 3);
   await sleep(3_000);
   for (const s of after) assert.deepEqual(eventsOf(s, 'cancel'), [], 'a suspended policy kills nothing');
