@@ -13,6 +13,8 @@
  *                                          happens once
  *   /quell/v1/policies/<cluster>/<name>    a kill policy (common/kill-policy-record.ts), persistent
  *                                          until DROP KILL POLICY
+ * Kill policies and mutation kills are signed by a coordinator (common/signed-records.ts); who
+ * may write what is etcdWrites below, as the README's etcd roles grant it.
  */
 import type { RecordSignature } from './tls/record-signature';
 
@@ -173,3 +175,30 @@ export function parsePolicyKey(key: string): { cluster: string; name: string } |
   if (rest.length !== 2 || !rest[0] || !rest[1]) return undefined;
   return { cluster: rest[0], name: rest[1] };
 }
+
+/**
+ * What each daemon writes in etcd, as etcd's role permissions grant it (README §etcd roles):
+ * `keys` are single keys, `prefixes` whole key ranges. Everything else under ROOT is read-only to
+ * it. An agent's own keys name its node id, so each node's etcd user can be held to its own.
+ */
+export interface EtcdWrites {
+  readonly keys: readonly string[];
+  readonly prefixes: readonly string[];
+}
+
+/** Shared by every agent: server ids are picked from a shared space; applications of queued kills are per kill. */
+export const AGENT_SHARED_WRITES: EtcdWrites = {
+  keys: [],
+  prefixes: [SERVER_IDS_PREFIX, SERVER_ID_INCARNATIONS_PREFIX, KILL_APPLIED_PREFIX],
+};
+
+/** One agent's own keys: its liveness, its node-owner hold, and its membership of each of its clusters. */
+export function agentOwnWrites(nodeId: string, clusters: readonly string[]): EtcdWrites {
+  return { keys: [aliveKey(nodeId), nodeOwnerKey(nodeId), ...clusters.map((c) => memberKey(c, nodeId))], prefixes: [] };
+}
+
+/** A coordinator writes only what a statement stores: queued mutation kills and kill policies (both signed). */
+export const COORDINATOR_WRITES: EtcdWrites = {
+  keys: [],
+  prefixes: [KILL_INTENTS_PREFIX, POLICIES_PREFIX],
+};
