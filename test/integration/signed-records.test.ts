@@ -39,16 +39,6 @@ function policy(name: string, condition = "equals(user, 'victim')"): Record<stri
   return { cluster: 'c3', name, condition, action: 'KILL QUERY', every_s: 1, limit: 0, dry_run: false, creator: 'admin', may_kill_others: true, created: now() };
 }
 
-async function waitForRows(sql: string, ready: (rows: Record<string, unknown>[]) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const rows = records(await c.query(sql));
-    if (ready(rows)) return rows;
-    if (Date.now() > deadline) throw new Error(`${sql}: ${JSON.stringify(rows)}`);
-    await sleep(100);
-  }
-}
-
 test('policies and a mutation kill written into etcd by hand kill nothing, show as invalid, and are logged once', async () => {
   const queries = await Promise.all(NODES.map((n) => c.sim(n, ['--queries', '1', '--user', 'victim', '--query-id-prefix', `v-${n}-`])));
   const mutationSim = (n: string, prefix: string) =>
@@ -83,7 +73,7 @@ test('policies and a mutation kill written into etcd by hand kill nothing, show 
   assert.deepEqual(running.map((r) => r.query_id), ['v-n1-1', 'v-n2-1', 'v-n3-1']);
   const muts = records(await c.query("SELECT mutation_id FROM clusterAllReplicas('c3', system.mutations) WHERE table = 'tv' ORDER BY mutation_id"));
   assert.deepEqual(muts.map((r) => r.mutation_id), ['new_n1_1', 'new_n2_1', 'new_n3_1', 'old_n1_1', 'old_n2_1', 'old_n3_1']);
-  const shown = await waitForRows("SELECT name, creator, state, invalid_reason FROM system.kill_policies WHERE name IN ('forged', 'forged_sig', 'altered') ORDER BY name", (r) => r.length === 3 && r.every((x) => x.state === 'invalid'));
+  const shown = await c.waitForRows("SELECT name, creator, state, invalid_reason FROM system.kill_policies WHERE name IN ('forged', 'forged_sig', 'altered') ORDER BY name", (r) => r.length === 3 && r.every((x) => x.state === 'invalid'));
   assert.deepEqual(
     shown.map((r) => [r.name, r.creator, r.state]),
     [
@@ -112,7 +102,7 @@ test('policies and a mutation kill written into etcd by hand kill nothing, show 
   await c.query("CREATE KILL POLICY real WHERE user = 'victim' EVERY 1 SECONDS LIMIT 10", 'admin', 'admin-pw');
   assert.deepEqual(records(await c.query("SELECT state, invalid_reason FROM system.kill_policies WHERE name = 'real'")), [{ state: 'active', invalid_reason: '' }]);
   await Promise.all(queries.map((s) => s.waitFor(() => eventsOf(s, 'cancel').length >= 1, 15_000)));
-  const rows = await waitForRows("SELECT node_id, user, policy FROM clusterAllReplicas('c3', system.kill_log) WHERE policy = 'real' ORDER BY node_id", (r) => r.length >= 3);
+  const rows = await c.waitForRows("SELECT node_id, user, policy FROM clusterAllReplicas('c3', system.kill_log) WHERE policy = 'real' ORDER BY node_id", (r) => r.length >= 3);
   assert.deepEqual(rows, NODES.map((n) => ({ node_id: n, user: 'admin', policy: 'real' })));
 
   for (const name of ['real', 'altered', 'forged', 'forged_sig']) await c.query(`DROP KILL POLICY ${name}`);
@@ -126,11 +116,11 @@ test('a suspension cannot be edited out of a signed record: the policy becomes i
   const coordinator = new RecordSigner(() => ({ cert: readFileSync(c.pki.certs.coordinator.cert), key: readFileSync(c.pki.certs.coordinator.key) }));
   const suspended = coordinator.sign('kill-policy', { ...policy('parked'), suspended: { reason: 'creator admin no longer holds the grant KILL POLICY', at: now() } });
   await etcd.put(policyKey('c3', 'parked')).value(JSON.stringify(suspended));
-  await waitForRows("SELECT state FROM system.kill_policies WHERE name = 'parked'", (r) => r[0]?.state === 'suspended');
+  await c.waitForRows("SELECT state FROM system.kill_policies WHERE name = 'parked'", (r) => r[0]?.state === 'suspended');
   // an etcd writer removes the mark and keeps the signature
   const { suspended: _mark, ...unmarked } = suspended;
   await etcd.put(policyKey('c3', 'parked')).value(JSON.stringify(unmarked));
-  await waitForRows("SELECT state FROM system.kill_policies WHERE name = 'parked'", (r) => r[0]?.state === 'invalid');
+  await c.waitForRows("SELECT state FROM system.kill_policies WHERE name = 'parked'", (r) => r[0]?.state === 'invalid');
   await sleep(3_500);
   for (const s of victims) assert.deepEqual(eventsOf(s, 'cancel'), [], 'an un-suspended record does not run');
   await c.query('DROP KILL POLICY parked');
