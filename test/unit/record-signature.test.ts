@@ -5,6 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createCa, issueCert, type KeyPair } from '../../common/certs';
 import { identities } from '../../common/identity';
+import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common/kill-policy-record';
+import { checkKillIntent, checkPolicyRecord } from '../../common/signed-records';
 import { CLOCK_ALLOWANCE_S, RecordSigner, RecordVerifier, canonicalRecord, stableJson } from '../../common/tls/record-signature';
 
 // One PKI for the file: a CA with a coordinator (twice: before and after a rotation) and an
@@ -132,4 +134,22 @@ test('malformed signatures are refused with a reason, never a throw', async () =
 test('the canonical encoding is sorted JSON after a domain, kind and time line', () => {
   assert.equal(stableJson({ b: [1, { d: 'x', c: null }], a: true, u: undefined }), '{"a":true,"b":[1,{"c":null,"d":"x"}]}');
   assert.equal(canonicalRecord('mutation-kill', 7, { id: 'k', signature: 'ignored' }).toString(), 'quell-signed-record/v1\nmutation-kill\n7\n{"id":"k"}');
+});
+
+test('a signed record moved to another key is invalid there: policies by cluster and name, queued kills by id', async () => {
+  const p = await setUp();
+  const verifier = new RecordVerifier(() => p.caPem);
+  const raw = JSON.stringify(signer(p.coordinator).sign('kill-policy', policy));
+  const at = (name: string) => {
+    const rec = parsePolicyRecord({ cluster: 'c1', name }, raw);
+    assert.ok(!isUnreadable(rec));
+    return checkPolicyRecord(rec, verifier);
+  };
+  assert.deepEqual(at('slow'), { ok: true });
+  assert.deepEqual(at('other'), { ok: false, reason: 'signed for another key (cluster c1, name slow)' });
+  assert.deepEqual(checkPolicyRecord(parsePolicyRecord({ cluster: 'c1', name: 'other' }, raw) as PolicyRecord, undefined), { ok: true }, 'without a CA (--insecure) nothing is checked');
+  const intent = signer(p.coordinator).sign('mutation-kill', { id: 'k1', cluster: 'c1', where: '1', user: 'u', created_at: now, expires_at: now + 60, nodes: ['n1'], lease: '7' });
+  assert.deepEqual(checkKillIntent(intent, verifier, 'k1'), { ok: true });
+  assert.deepEqual(checkKillIntent(intent, verifier, 'k2'), { ok: false, reason: 'signed for kill id k1, stored under k2' });
+  assert.equal(checkKillIntent({ ...intent, nodes: ['n1', 'n2'] }, verifier, 'k1').ok, false, 'another node added');
 });
