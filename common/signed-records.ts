@@ -44,11 +44,16 @@ export class InvalidRecordLog {
   refused(key: string, raw: string, reason: string, fields: Record<string, unknown> = {}): void {
     if (this.seen.get(key) === raw) return;
     this.seen.set(key, raw);
-    this.log.warn({ key, reason, ...fields }, `${this.what} is not signed by a coordinator of this CA; ignored`);
+    this.log.warn({ key, reason, ...fields }, `${this.what} invalid (only a coordinator's signed record is acted on); ignored`);
   }
 
   /** The key now holds a good record, or none. */
   forget(key: string): void {
     this.seen.delete(key);
+  }
+
+  /** After a re-list: keys no longer there are forgotten. */
+  keepOnly(listed: ReadonlySet<string>): void {
+    for (const key of [...this.seen.keys()]) if (!listed.has(key)) this.seen.delete(key);
   }
 }

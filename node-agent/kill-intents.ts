@@ -41,6 +41,7 @@ export class KillIntents {
         reset: (kvs, initial) => {
           const known = new Set(this.intents.keys());
           this.intents.clear();
+          this.invalid.keepOnly(new Set(kvs.map((kv) => kv.key)));
           for (const kv of kvs) this.put(kv.key, kv.value, !initial && !known.has(parseKillIntentKey(kv.key) ?? ''));
         },
         put: (key, value) => this.put(key, value, true),

@@ -50,6 +50,7 @@ export class KillPolicies {
           const listed = new Set(kvs.map((kv) => kv.key));
           for (const key of [...this.loops.keys()]) if (!listed.has(key)) this.stop(key, 'dropped');
           for (const key of [...this.suspended.keys()]) if (!listed.has(key)) this.suspended.delete(key);
+          this.invalid.keepOnly(listed);
           for (const kv of kvs) this.put(kv.key, kv.value);
         },
         put: (key, value) => this.put(key, value),

@@ -91,7 +91,7 @@ test('policies and a mutation kill written into etcd by hand kill nothing, show 
 
   for (const n of NODES) {
     const lines = c.agent(n).child.stderr().split('\n');
-    const refusals = (what: string, key: string) => lines.filter((l) => l.includes(`"msg":"${what} is not signed by a coordinator of this CA; ignored"`) && l.includes(`"key":"${key}"`)).length;
+    const refusals = (what: string, key: string) => lines.filter((l) => l.includes(`"msg":"${what} invalid (only a coordinator's signed record is acted on); ignored"`) && l.includes(`"key":"${key}"`)).length;
     assert.equal(refusals('kill policy record', policyKey('c3', 'forged_sig')), 1, `${n}: logged once`);
     assert.equal(refusals('kill policy record', policyKey('c3', 'altered')), 1, `${n}: logged once`);
     assert.equal(refusals('mutation kill intent', killIntentKey(id)), 1, `${n}: logged once`);
