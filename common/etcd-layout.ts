@@ -15,7 +15,11 @@
  *                                          until DROP KILL POLICY
  *   /quell/v1/kill-log-heads/<node_id>     the head of the node's kill log hash chain (KillLogHeadRecord),
  *                                          written by its agent, persistent
+ * Kill policies and mutation kills are signed by a coordinator (common/signed-records.ts); who
+ * may write what is etcdWrites below, as the README's etcd roles grant it.
  */
+import type { RecordSignature } from './tls/record-signature';
+
 export const ROOT = '/quell/v1/';
 export const MEMBERS_PREFIX = `${ROOT}members/`;
 export const ALIVE_PREFIX = `${ROOT}alive/`;
@@ -138,6 +142,8 @@ export interface KillIntent {
   readonly nodes: readonly string[];
   /** etcd lease (decimal) that expires the intent and its application records */
   readonly lease: string;
+  /** the coordinator's signature over the rest (common/tls/record-signature.ts); agents ignore an intent without a good one */
+  readonly signature?: RecordSignature;
 }
 
 export function killIntentKey(id: string): string {
@@ -189,3 +195,30 @@ export interface KillLogHeadRecord {
 export function killLogHeadKey(nodeId: string): string {
   return `${KILL_LOG_HEADS_PREFIX}${nodeId}`;
 }
+
+/**
+ * What each daemon writes in etcd, as etcd's role permissions grant it (README §etcd roles):
+ * `keys` are single keys, `prefixes` whole key ranges. Everything else under ROOT is read-only to
+ * it. An agent's own keys name its node id, so each node's etcd user can be held to its own.
+ */
+export interface EtcdWrites {
+  readonly keys: readonly string[];
+  readonly prefixes: readonly string[];
+}
+
+/** Shared by every agent: server ids are picked from a shared space; applications of queued kills are per kill. */
+export const AGENT_SHARED_WRITES: EtcdWrites = {
+  keys: [],
+  prefixes: [SERVER_IDS_PREFIX, SERVER_ID_INCARNATIONS_PREFIX, KILL_APPLIED_PREFIX],
+};
+
+/** One agent's own keys: its liveness, its node-owner hold, its kill log's head, and its membership of each of its clusters. */
+export function agentOwnWrites(nodeId: string, clusters: readonly string[]): EtcdWrites {
+  return { keys: [aliveKey(nodeId), nodeOwnerKey(nodeId), killLogHeadKey(nodeId), ...clusters.map((c) => memberKey(c, nodeId))], prefixes: [] };
+}
+
+/** A coordinator writes only what a statement stores: queued mutation kills and kill policies (both signed). */
+export const COORDINATOR_WRITES: EtcdWrites = {
+  keys: [],
+  prefixes: [KILL_INTENTS_PREFIX, POLICIES_PREFIX],
+};

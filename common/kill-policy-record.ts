@@ -34,6 +34,11 @@ export interface PolicyRecord {
    * stored with (coordinator/policy-guard.ts): agents do not run a suspended policy.
    */
   readonly suspended?: PolicySuspension;
+  /**
+   * The record as etcd holds it, `signature` included (parsePolicyRecord sets it, not
+   * enumerable): what the coordinator's signature is checked against (common/signed-records.ts).
+   */
+  readonly stored?: Readonly<Record<string, unknown>>;
 }
 
 export interface PolicySuspension {
@@ -67,7 +72,7 @@ export function parsePolicyRecord(key: { cluster: string; name: string }, raw: s
   if (!isInt(r.created)) return wrong('created', 'unix seconds');
   const suspended = parseSuspension(r.suspended);
   if (suspended === null) return wrong('suspended', 'absent, or { reason: string, at: unix seconds }');
-  return {
+  const rec: PolicyRecord = {
     cluster: key.cluster,
     name: key.name,
     condition: r.condition,
@@ -80,6 +85,9 @@ export function parsePolicyRecord(key: { cluster: string; name: string }, raw: s
     created: r.created,
     ...(suspended ? { suspended } : {}),
   };
+  // not enumerable: a copy or JSON of the record never carries it along
+  Object.defineProperty(rec, 'stored', { value: r, enumerable: false });
+  return rec;
 }
 
 /** undefined: not suspended; null: malformed (the record is refused: an agent must not guess) */

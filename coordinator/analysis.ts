@@ -26,32 +26,6 @@ export function analyzeExpr(expr: Expr, columns: readonly Column[]): Compiled<re
   return compileExpr(expr, arrayResolver(columns), ANALYSIS_CONTEXT);
 }
 
-/**
- * Whether a WHERE holds without reading any column: an evaluation that reads none cannot
- * depend on the row, so such a WHERE matches every process (`1`, `1 = 1`, `1 OR user = 'x'`).
- */
-export function matchesEverything(where: Expr, columns: readonly Column[]): boolean {
-  let reads = 0;
-  const byName = new Map(columns.map((c) => [c.name, c.type]));
-  const resolve: Resolver<null> = (name) => {
-    const type = byName.get(name);
-    if (type === undefined) return undefined;
-    const blank = type === 'String' ? '' : 0;
-    return {
-      type,
-      get: () => {
-        reads++;
-        return blank;
-      },
-    };
-  };
-  try {
-    return compileFilter(where, resolve, ANALYSIS_CONTEXT)(null) && reads === 0;
-  } catch {
-    return false;
-  }
-}
-
 /** The statement's FORMAT, canonical, or UNKNOWN_FORMAT before anything runs. */
 export function checkFormat(stmt: Tail): string | undefined {
   if (!stmt.format) return undefined;

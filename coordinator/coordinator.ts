@@ -85,7 +85,10 @@ export class Coordinator {
     const pool = new AgentPool(opts.security);
     const membership = new ClusterMembership(etcd, log.child({ service: 'membership' }));
     const users = opts.users ?? Users.defaults();
-    const guard = new PolicyGuard(etcd, users, membership, log.child({ service: 'policy-guard' }));
+    // kill policies and queued kills are signed with this coordinator's TLS key (docs/security.md)
+    const signer = opts.security.recordSigner();
+    const verifier = opts.security.recordVerifier();
+    const guard = new PolicyGuard(etcd, users, membership, log.child({ service: 'policy-guard' }), signer, verifier);
     let mysql: MysqlDoor | undefined;
     const probes = new DaemonProbes(['quell.v1.Coordinator'], lifecycle, { ok: () => membership.viewState === 'watching', onChange: (l) => membership.onViewState(l) });
     const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving);
@@ -106,8 +109,8 @@ export class Coordinator {
           membership,
           pool,
           defaultCluster: opts.defaultCluster ?? 'default',
-          killQueue: new KillQueue(etcd, opts.etcd),
-          policies: new PolicyStore(etcd, opts.etcd),
+          killQueue: new KillQueue(etcd, opts.etcd, signer, verifier),
+          policies: new PolicyStore(etcd, opts.etcd, signer, verifier),
           log: log.child({ service: 'execute' }),
           maxConcurrentStatements: opts.maxConcurrentStatements,
           maxResultRows: opts.maxResultRows,

@@ -4,7 +4,7 @@ import { findAgentTable, type AgentTable } from '../sql/tables';
 import { chError, type QuellError } from '../errors/quell-error';
 import { isKeySegment, KEY_SEGMENT_RULE } from '../common/etcd-layout';
 import { DEFAULT_POLICY_EVERY_S, MAX_POLICY_EVERY_S, type PolicyAction, type PolicyRecord } from '../common/kill-policy-record';
-import { checkFilter, checkFormat, matchesEverything, resolveCluster } from './analysis';
+import { checkFilter, checkFormat, resolveCluster } from './analysis';
 import type { ResultSink, StatementContext, StatementOutcome } from './context';
 import { resolveSettings } from './settings';
 import { hasGrant, type User } from './users';
@@ -71,8 +71,10 @@ export async function createKillPolicy(stmt: CreateKillPolicyStatement, ctx: Sta
   const cluster = resolveCluster(ctx, stmt.cluster);
   const mayKillOthers = spec.mayKillOthers(ctx.user);
   if (!spec.ownRule && !mayKillOthers) throw notEnoughPrivileges(ctx.user, spec.action);
-  if (stmt.limit === undefined && !settings.allow_unbounded_policy && matchesEverything(stmt.where, spec.table.columns)) {
-    throw chError('BAD_ARGUMENTS', `Kill policy ${stmt.name} matches every process on cluster ${cluster} and has no LIMIT: add LIMIT n, or SETTINGS allow_unbounded_policy = 1`);
+  // Any WHERE may match everything (`elapsed > -1 OR 1`): no judgement of the WHERE stands in
+  // for the operator's explicit consent to a standing rule without a per-run bound.
+  if (stmt.limit === undefined && !settings.allow_unbounded_policy) {
+    throw chError('BAD_ARGUMENTS', `Kill policy ${stmt.name} on cluster ${cluster} has no LIMIT: add LIMIT n, or SETTINGS allow_unbounded_policy = 1`);
   }
   const condition = renderExpr(stmt.where);
   ctx.summary.condition = condition;

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { KILL_APPLIED_PREFIX, killIntentKey, type KillIntent } from '../common/etcd-layout';
 import { etcdUnavailable } from '../common/etcd';
+import { checkKillIntent } from '../common/signed-records';
+import type { RecordSigner, RecordVerifier, Verdict } from '../common/tls';
 
 export interface EnqueueRequest {
   readonly cluster: string;
@@ -14,14 +16,23 @@ export interface EnqueueRequest {
 }
 
 /**
- * Durable mutation kills in etcd. Each intent lives under its own lease of mutation_kill_ttl,
- * so etcd itself removes an expired intent together with its application records.
+ * Durable mutation kills in etcd, signed by the coordinator that accepted the KILL. Each intent
+ * lives under its own lease of mutation_kill_ttl, so etcd itself removes an expired intent
+ * together with its application records.
  */
 export class KillQueue {
   constructor(
     private readonly etcd: Etcd3,
     private readonly hosts: readonly string[],
+    /** undefined with --insecure: intents are stored unsigned */
+    private readonly signer?: RecordSigner,
+    private readonly verifier?: RecordVerifier,
   ) {}
+
+  /** Whether an intent of the view was signed by a coordinator (system.kill_queue shows the others as `invalid`). */
+  check(intent: KillIntent): Verdict {
+    return checkKillIntent(intent, this.verifier);
+  }
 
   async enqueue(req: EnqueueRequest): Promise<KillIntent> {
     try {
@@ -38,10 +49,12 @@ export class KillQueue {
         nodes: req.nodes,
         lease: leaseId,
       };
-      await lease.put(killIntentKey(intent.id)).value(JSON.stringify(intent));
+      // signed: agents apply no intent a coordinator did not sign
+      const stored = this.signer ? this.signer.sign('mutation-kill', intent) : intent;
+      await lease.put(killIntentKey(intent.id)).value(JSON.stringify(stored));
       // the lease object would otherwise keep a keepalive stream open; etcd keeps the lease
       lease.release();
-      return intent;
+      return stored;
     } catch (err) {
       throw etcdUnavailable(this.hosts, err);
     }

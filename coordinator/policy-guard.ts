@@ -3,6 +3,8 @@ import type { Logger } from '../common/logger';
 import { policyKey } from '../common/etcd-layout';
 import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../common/kill-policy-record';
 import { errorText } from '../errors/error-text';
+import { checkPolicyRecord } from '../common/signed-records';
+import type { RecordSigner, RecordVerifier } from '../common/tls';
 import { mayKillOthersWith } from './kill-policy';
 import type { ClusterMembership } from './membership';
 import { hasGrant, type Users } from './users';
@@ -27,7 +29,9 @@ export function suspensionReason(rec: PolicyRecord, users: Users): string | unde
  * a compare-and-swap on the record's mod revision, so a DROP, a re-CREATE or another
  * coordinator's write in between is never overwritten. A mark is never cleared here: with
  * several coordinators and different users files, clearing would flap, and a standing kill rule
- * comes back only by a deliberate DROP and CREATE.
+ * comes back only by a deliberate DROP and CREATE. The marked record is signed again, so the mark
+ * cannot be edited out without breaking the signature; a record that is not validly signed is
+ * left alone (agents do not run it, and the guard must not sign what no coordinator wrote).
  */
 export class PolicyGuard {
   private running: Promise<void> | undefined;
@@ -39,6 +43,9 @@ export class PolicyGuard {
     private readonly users: Users,
     private readonly membership: ClusterMembership,
     private readonly log: Logger,
+    /** undefined with --insecure */
+    private readonly signer?: RecordSigner,
+    private readonly verifier?: RecordVerifier,
   ) {}
 
   /** Checks every policy of the view; a change during a check runs one more check after it. */
@@ -65,7 +72,7 @@ export class PolicyGuard {
   private async checkAll(): Promise<void> {
     for (const rec of this.membership.killPolicies()) {
       if (this.closed) return;
-      if (rec.suspended || suspensionReason(rec, this.users) === undefined) continue;
+      if (rec.suspended || suspensionReason(rec, this.users) === undefined || !checkPolicyRecord(rec, this.verifier).ok) continue;
       try {
         await this.suspend(rec.cluster, rec.name);
       } catch (err) {
@@ -82,11 +89,12 @@ export class PolicyGuard {
     const kv = res.kvs[0];
     if (!kv) return;
     const rec = parsePolicyRecord({ cluster, name }, kv.value.toString());
-    if (isUnreadable(rec) || rec.suspended) return;
+    if (isUnreadable(rec) || rec.suspended || !checkPolicyRecord(rec, this.verifier).ok) return;
     const reason = suspensionReason(rec, this.users);
     if (reason === undefined) return;
     const stored = JSON.parse(kv.value.toString()) as Record<string, unknown>;
-    const marked = JSON.stringify({ ...stored, suspended: { reason, at: Math.floor(Date.now() / 1000) } });
+    const unsigned = { ...stored, suspended: { reason, at: Math.floor(Date.now() / 1000) } };
+    const marked = JSON.stringify(this.signer ? this.signer.sign('kill-policy', unsigned) : unsigned);
     const txn = await this.etcd.if(key, 'Mod', '==', kv.mod_revision).then(this.etcd.put(key).value(marked)).commit();
     if (txn.succeeded) this.log.warn({ cluster, policy: name, creator: rec.creator, reason }, 'kill policy suspended');
   }

@@ -2,23 +2,35 @@ import type { Etcd3 } from 'etcd3';
 import { policyKey } from '../common/etcd-layout';
 import { etcdUnavailable } from '../common/etcd';
 import type { PolicyRecord } from '../common/kill-policy-record';
+import { checkPolicyRecord } from '../common/signed-records';
+import type { RecordSigner, RecordVerifier, Verdict } from '../common/tls';
 
 /**
  * Kill policies in etcd (/quell/v1/policies/<cluster>/<name>): the coordinator's only writes of
- * them. Reads go through the membership view (coordinator/membership.ts), never here.
+ * them, signed with its TLS key (agents run no policy without a coordinator's signature). Reads
+ * go through the membership view (coordinator/membership.ts), never here.
  */
 export class PolicyStore {
   constructor(
     private readonly etcd: Etcd3,
     private readonly hosts: readonly string[],
+    /** undefined with --insecure: records are stored unsigned */
+    private readonly signer?: RecordSigner,
+    private readonly verifier?: RecordVerifier,
   ) {}
+
+  /** Whether a policy of the view was signed by a coordinator (system.kill_policies shows the others as `invalid`). */
+  check(rec: PolicyRecord): Verdict {
+    return checkPolicyRecord(rec, this.verifier);
+  }
 
   /** Stores the policy unless one of that name exists in its cluster; false when it did (nothing written). */
   async create(rec: PolicyRecord): Promise<boolean> {
     const key = policyKey(rec.cluster, rec.name);
+    const value = JSON.stringify(this.signer ? this.signer.sign('kill-policy', rec) : rec);
     try {
       // create-if-absent: two coordinators creating one name at once cannot both win
-      const res = await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(JSON.stringify(rec))).commit();
+      const res = await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(value)).commit();
       return res.succeeded;
     } catch (err) {
       throw etcdUnavailable(this.hosts, err);

@@ -243,13 +243,26 @@ function killQueueRows(ctx: StatementContext): SqlValue[][] {
   return ctx.membership
     .killQueue()
     .sort((a, b) => a.intent.created_at - b.intent.created_at)
-    .map(({ intent, applied }) => [intent.id, intent.cluster, intent.where, intent.user, intent.created_at, intent.expires_at, intent.nodes.join(','), applied]);
+    .map(({ intent, applied }) => {
+      const verdict = ctx.killQueue.check(intent);
+      // the view holds whatever JSON is under the key: a forged intent need not even be well typed
+      const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+      const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+      const nodes = Array.isArray(intent.nodes) ? intent.nodes.map(str).join(',') : '';
+      const row: SqlValue[] = [str(intent.id), str(intent.cluster), str(intent.where), str(intent.user), num(intent.created_at), num(intent.expires_at), nodes, applied];
+      return [...row, verdict.ok ? 'pending' : 'invalid', verdict.ok ? '' : verdict.reason];
+    });
 }
 
 function killPolicyRows(ctx: StatementContext): SqlValue[][] {
   return ctx.membership
     .killPolicies()
-    .map((p) => [p.cluster, p.name, p.condition, p.action, p.every_s, p.limit, p.dry_run ? 1 : 0, p.creator, p.created, p.suspended ? 'suspended' : 'active', p.suspended?.reason ?? '']);
+    .map((p) => {
+      // an unsigned or altered record is shown, as what an etcd writer put there, but never as running
+      const verdict = ctx.policies.check(p);
+      const state = !verdict.ok ? 'invalid' : p.suspended ? 'suspended' : 'active';
+      return [p.cluster, p.name, p.condition, p.action, p.every_s, p.limit, p.dry_run ? 1 : 0, p.creator, p.created, state, p.suspended?.reason ?? '', verdict.ok ? '' : verdict.reason];
+    });
 }
 
 export async function select(stmt: SelectStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {

@@ -257,7 +257,10 @@ function wire(
     connections: tableSource(connectionResolver(node), ctx),
   };
   const backend = opts.backend;
+  // queued kills and policies count only when a coordinator of our CA signed them (docs/security.md)
+  const verifier = opts.security.recordVerifier();
   const durableKills = new DurableKills({
+    verifier,
     etcd,
     node,
     mutations,
@@ -286,7 +289,7 @@ function wire(
     connections: withoutSync(serve(sources.connections, subjects.connections)),
   };
   // policies act on the same tables, through the same kill path, as KILL statements
-  const killPolicies = new KillPolicies({ etcd, node, tables: served, recorder: killLog, log: log.child({ service: 'kill-policies' }) });
+  const killPolicies = new KillPolicies({ etcd, node, tables: served, recorder: killLog, verifier, log: log.child({ service: 'kill-policies' }) });
   const agentService = new NodeAgentService(
     { ...served, killLog: killLogTable(killLog, node, ctx) },
     () => table.size,

@@ -12,6 +12,7 @@ import type { Backend } from './backends/backend';
 import { errorText } from '../errors/error-text';
 import { entriesOf, type KillRecorder } from './kill-record';
 import { MUTATION_ROWS } from './kill-subjects';
+import type { RecordVerifier } from '../common/tls';
 
 /** how often a backend agent looks for server mutations that a pending durable kill names */
 const BACKEND_POLL_MS = 2_000;
@@ -28,6 +29,8 @@ export interface DurableKillsOptions {
   /** the node's kill log: a durable kill is logged before it is carried out, like any other */
   readonly recorder: KillRecorder;
   readonly log: Logger;
+  /** checks that a coordinator signed each intent; undefined with --insecure */
+  readonly verifier?: RecordVerifier;
 }
 
 /**
@@ -47,7 +50,7 @@ export class DurableKills implements MutationHooks {
       // only the mutations its WHERE names, as at registration
       for (const rec of o.mutations.values()) if (this.intents.matches(intent, rec.row)) void this.apply(rec, [intent]);
       if (o.backend) void this.applyToBackend(o.backend);
-    });
+    }, o.verifier);
   }
 
   /** Lists the pending intents (rejects when etcd cannot be read), then follows them. */

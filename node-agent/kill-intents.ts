@@ -4,16 +4,21 @@ import { KILL_INTENTS_PREFIX, killAppliedKey, parseKillIntentKey, type KillInten
 import type { MutationRow } from './rows';
 import { errorText } from '../errors/error-text';
 import { ListWatch, etcdWatchSource } from '../common/list-watch';
+import { checkKillIntent, InvalidRecordLog } from '../common/signed-records';
+import type { RecordVerifier } from '../common/tls';
 
 /**
  * The durable mutation kills that name this node: listed before the agent accepts mutation
  * registrations, then watched. A matching mutation is killed once per intent: the application
  * is recorded in etcd with create-if-absent under the intent's lease, so a restart or a
  * re-registration does not kill it again, and expiry removes intent and records together.
+ * An intent that no coordinator of this CA signed (docs/security.md §Signed records) is ignored
+ * and logged once.
  */
 export class KillIntents {
   private readonly intents = new Map<string, KillIntent>();
   private readonly view: ListWatch;
+  private readonly invalid: InvalidRecordLog;
 
   constructor(
     private readonly etcd: Etcd3,
@@ -23,7 +28,10 @@ export class KillIntents {
     private readonly log: Logger,
     /** called for an intent that arrives while the agent runs */
     private readonly onIntent: (intent: KillIntent) => void,
+    /** undefined with --insecure: every intent is taken */
+    private readonly verifier?: RecordVerifier,
   ) {
+    this.invalid = new InvalidRecordLog(log, 'mutation kill intent');
     // Intents that appear after the first list, including those a re-list finds, were
     // created while the agent ran: they are applied like live ones.
     this.view = new ListWatch(
@@ -33,12 +41,14 @@ export class KillIntents {
         reset: (kvs, initial) => {
           const known = new Set(this.intents.keys());
           this.intents.clear();
+          this.invalid.keepOnly(new Set(kvs.map((kv) => kv.key)));
           for (const kv of kvs) this.put(kv.key, kv.value, !initial && !known.has(parseKillIntentKey(kv.key) ?? ''));
         },
         put: (key, value) => this.put(key, value, true),
         remove: (key) => {
           const id = parseKillIntentKey(key);
           if (id) this.intents.delete(id);
+          this.invalid.forget(key);
         },
       },
       log,
@@ -66,9 +76,17 @@ export class KillIntents {
     try {
       intent = JSON.parse(value) as KillIntent;
     } catch {
+      this.invalid.refused(key, value, 'not JSON');
       return;
     }
-    if (!intent.nodes.includes(this.nodeId) || !this.clusters.includes(intent.cluster)) return;
+    const verdict = typeof intent === 'object' && intent !== null ? checkKillIntent(intent, this.verifier, id) : { ok: false as const, reason: 'not a JSON object' };
+    if (!verdict.ok) {
+      this.intents.delete(id);
+      this.invalid.refused(key, value, verdict.reason);
+      return;
+    }
+    this.invalid.forget(key);
+    if (!Array.isArray(intent.nodes) || !intent.nodes.includes(this.nodeId) || !this.clusters.includes(intent.cluster)) return;
     this.intents.set(id, intent);
     if (live) this.onIntent(intent);
   }

@@ -9,6 +9,8 @@ import { entryMaker, NO_PROCESS, POLICY_SUSPENDED_STATUS } from './kill-record';
 import type { NodeIdentity } from './node-identity';
 import type { KillRecorder } from './kill-record';
 import { PolicyLoop, policyRequest, type PolicyTables } from './policy-loop';
+import { checkPolicyRecord, InvalidRecordLog } from '../common/signed-records';
+import type { RecordVerifier } from '../common/tls';
 
 export interface KillPoliciesOptions {
   readonly etcd: Etcd3;
@@ -16,13 +18,16 @@ export interface KillPoliciesOptions {
   readonly tables: PolicyTables;
   readonly recorder: KillRecorder;
   readonly log: Logger;
+  /** checks that a coordinator signed each record; undefined with --insecure (every record runs) */
+  readonly verifier?: RecordVerifier;
 }
 
 /**
  * The kill policies of this node's clusters (docs/kill-policies.md), from one list-watch of
  * /quell/v1/policies/: each runs here on its own interval, against this node's own tables, so
  * policies keep working while no coordinator runs. A changed record restarts its policy; a
- * deleted one stops it; a record that cannot be read is skipped with a warning.
+ * deleted one stops it; a record that cannot be read, or that no coordinator of this CA signed
+ * (docs/security.md §Signed records), never runs and is logged once.
  */
 export class KillPolicies {
   private readonly loops = new Map<string, PolicyLoop>();
@@ -33,8 +38,10 @@ export class KillPolicies {
   private readonly suspended = new Map<string, number>();
   /** kill-log writes of suspensions, awaited at close */
   private readonly noting = new Set<Promise<void>>();
+  private readonly invalid: InvalidRecordLog;
 
   constructor(private readonly o: KillPoliciesOptions) {
+    this.invalid = new InvalidRecordLog(o.log, 'kill policy record');
     this.view = new ListWatch(
       etcdWatchSource(o.etcd),
       POLICIES_PREFIX,
@@ -42,11 +49,14 @@ export class KillPolicies {
         reset: (kvs) => {
           const listed = new Set(kvs.map((kv) => kv.key));
           for (const key of [...this.loops.keys()]) if (!listed.has(key)) this.stop(key, 'dropped');
+          for (const key of [...this.suspended.keys()]) if (!listed.has(key)) this.suspended.delete(key);
+          this.invalid.keepOnly(listed);
           for (const kv of kvs) this.put(kv.key, kv.value);
         },
         put: (key, value) => this.put(key, value),
         remove: (key) => {
           this.suspended.delete(key);
+          this.invalid.forget(key);
           this.stop(key, 'dropped');
         },
       },
@@ -80,9 +90,16 @@ export class KillPolicies {
     this.stop(key, 'changed');
     const rec = parsePolicyRecord(at, value);
     if (isUnreadable(rec)) {
-      this.o.log.warn({ cluster: at.cluster, policy: at.name, reason: rec.unreadable }, 'kill policy record unreadable; skipped');
+      this.invalid.refused(key, value, `unreadable: ${rec.unreadable}`, { cluster: at.cluster, policy: at.name });
       return;
     }
+    // checked before the suspension mark is believed, too: only a coordinator writes either
+    const verdict = checkPolicyRecord(rec, this.o.verifier);
+    if (!verdict.ok) {
+      this.invalid.refused(key, value, verdict.reason, { cluster: at.cluster, policy: at.name, creator: rec.creator });
+      return;
+    }
+    this.invalid.forget(key);
     const log = this.o.log.child({ cluster: rec.cluster, policy: rec.name });
     if (rec.suspended) {
       this.noteSuspended(key, rec, log);

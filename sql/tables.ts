@@ -35,9 +35,12 @@ export const PROCESSLIST_COLUMNS: readonly Column[] = cols(`
   MEMORY_USED Int64, MAX_MEMORY_USED Int64, EXAMINED_ROWS Int64, QUERY_ID UInt64,
   INFO_BINARY String, TID UInt64`);
 
-/** system.kill_queue: durable mutation kills waiting for nodes that were down. */
+/**
+ * system.kill_queue: durable mutation kills waiting for nodes that were down. `state` is
+ * `pending`, or `invalid` for an intent no coordinator signed (agents ignore it; `invalid_reason` says why).
+ */
 export const KILL_QUEUE_COLUMNS: readonly Column[] = cols(
-  'kill_id String, cluster String, condition String, user String, created DateTime, expires DateTime, nodes String, applied UInt64',
+  'kill_id String, cluster String, condition String, user String, created DateTime, expires DateTime, nodes String, applied UInt64, state String, invalid_reason String',
 );
 
 /** What one kill log entry stores (node-agent/kill-log/entry.ts): the columns of system.kill_log but `verified`. */
@@ -56,10 +59,11 @@ export const KILL_LOG_COLUMNS: readonly Column[] = [...KILL_LOG_ENTRY_COLUMNS, .
 
 /**
  * system.kill_policies (docs/kill-policies.md): the coordinator's view of the policies in etcd; `limit` 0 means none.
- * The contract's columns first; then `state` (`active` or `suspended`) and why it is suspended.
+ * The contract's columns first; then `state` (`active`, `suspended`, or `invalid` for a record no
+ * coordinator signed: agents do not run it), why it is suspended, and why it is invalid.
  */
 export const KILL_POLICIES_COLUMNS: readonly Column[] = cols(
-  'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime, state String, suspended_reason String',
+  'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime, state String, suspended_reason String, invalid_reason String',
 );
 
 export const CLUSTERS_COLUMNS: readonly Column[] = cols('cluster String, node_id String, host String, port UInt16, is_active UInt8');

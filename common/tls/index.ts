@@ -5,3 +5,4 @@ export { peerIdentity, socketPeerIdentity, peerRefusal, serverIdentityCheck, IDE
 export { PeerPolicy } from './peer-policy';
 export { tlsFailure, type TlsFailure } from './failures';
 export { CertFiles, loadCertFiles, type CertFilePaths, type LoadedCerts } from './cert-files';
+export { RecordSigner, RecordVerifier, CLOCK_ALLOWANCE_S, type RecordSignature, type SignedKind, type Verdict } from './record-signature';

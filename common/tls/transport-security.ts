@@ -7,6 +7,7 @@ import { hasTlsFiles, plaintextAllowed, type TlsOptions } from './options';
 import { serverIdentityCheck } from './peer';
 import { tlsFailure } from './failures';
 import { transportReason } from '../rpc-status';
+import { RecordSigner, RecordVerifier } from './record-signature';
 
 /** Whether a TLS server insists on a client certificate in the handshake, or only asks for one. */
 export type ClientCertificates = 'require' | 'request';
@@ -110,6 +111,24 @@ export class TransportSecurity {
     const expiry = new Date(own.leaf.validTo);
     if (expiry < new Date()) return `the peer closed the connection during setup: our certificate ${formatIdentity(own.identity)} expired at ${expiry.toISOString()}`;
     return `the peer closed the connection during setup: it probably refused our certificate ${formatIdentity(own.identity)} (issued by a CA it does not trust?)`;
+  }
+
+  /**
+   * Signs etcd records with this process's current certificate and key (a coordinator's kill
+   * policies and queued kills); undefined without TLS (`--insecure`): records are then unsigned.
+   */
+  recordSigner(): RecordSigner | undefined {
+    const files = this.files;
+    return files ? new RecordSigner(() => files.current.own) : undefined;
+  }
+
+  /**
+   * Checks signed etcd records against the current --tls-ca and the trust domain; undefined
+   * without TLS (`--insecure`): then records are taken as they are (docs/security.md).
+   */
+  recordVerifier(): RecordVerifier | undefined {
+    const files = this.files;
+    return files ? new RecordVerifier(() => files.current.ca, this.trustDomain) : undefined;
   }
 
   /** Re-reads the certificate files now instead of at the next interval; true when they changed. */

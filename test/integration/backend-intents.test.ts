@@ -59,7 +59,9 @@ after(async () => {
 
 test('a queued mutation kill is applied to a backend node when it returns, once', async () => {
   const client = connectEtcd({ endpoints: [etcd.url] });
-  const intent = await new KillQueue(client, [etcd.url]).enqueue({ cluster: 'c', where: "equals(table, 't')", user: 'default', nodes: ['n1'], ttlSeconds: 60, statementTime: Math.floor(Date.now() / 1000) });
+  // signed as a coordinator signs it: the agent applies no other
+  const signer = TransportSecurity.from((await testPki()).coordinator()).recordSigner();
+  const intent = await new KillQueue(client, [etcd.url], signer).enqueue({ cluster: 'c', where: "equals(table, 't')", user: 'default', nodes: ['n1'], ttlSeconds: 60, statementTime: Math.floor(Date.now() / 1000) });
   assert.ok(intent.id);
   const server = new ScriptedServer();
   const security = TransportSecurity.from((await testPki()).agent('n1'));

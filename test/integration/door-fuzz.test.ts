@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import * as tls from 'node:tls';
 import mysql from 'mysql2/promise';
 import { freePort } from '../../common/child-processes';
@@ -48,7 +49,8 @@ function rawHttp(req: FuzzedHttpRequest, localAddress = '127.0.0.1'): Promise<st
   const head = [`${req.method} /?${qs} HTTP/1.1`, 'Host: 127.0.0.1', ...req.headers.map(([k, v]) => `${k}: ${v}`), `Content-Length: ${body.length}`, 'Connection: close', '', ''].join('\r\n');
   return new Promise((resolve, reject) => {
     // written, not ended: a client that half-closes may be dropped before its answer (Connection: close ends it)
-    const socket = tls.connect({ host: '127.0.0.1', port: httpPort, ca, localAddress }, () => socket.write(Buffer.concat([Buffer.from(head, 'utf8'), body])));
+    const tcp = net.connect({ host: '127.0.0.1', port: httpPort, localAddress });
+    const socket = tls.connect({ socket: tcp, host: '127.0.0.1', ca }, () => socket.write(Buffer.concat([Buffer.from(head, 'utf8'), body])));
     let got = '';
     socket.setEncoding('latin1');
     socket.on('data', (d: string) => (got += d));

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { EtcdPermissionDeniedError, Range, type Etcd3 } from 'etcd3';
 import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
 import { connectEtcd, etcdUnavailable } from '../../common/etcd';
-import { memberKey } from '../../common/etcd-layout';
+import { AGENT_SHARED_WRITES, COORDINATOR_WRITES, agentOwnWrites, aliveKey, killIntentKey, memberKey, nodeOwnerKey, policyKey, type EtcdWrites } from '../../common/etcd-layout';
 import { QuellClient } from '../../client/coordinator-client';
 import { records } from './harness';
 import { testPki } from './tls-fixture';
@@ -16,7 +16,8 @@ import { testPki } from './tls-fixture';
 // --etcd-ca/--etcd-cert/--etcd-key and --etcd-user with QUELL_ETCD_PASSWORD, under the
 // roles the README gives (set up here with the etcd3 client, as `etcdctl` would).
 
-const PASSWORDS = { root: 'root-pw', 'quell-agent': 'agent-pw', 'quell-coordinator': 'coord-pw', 'quell-admin': 'admin-pw' } as const;
+// one etcd user per node: `quell-agent-<node_id>`, holding the shared agent role and its node's own
+const PASSWORDS = { root: 'root-pw', 'quell-agent-n1': 'agent-pw', 'quell-coordinator': 'coord-pw', 'quell-admin': 'admin-pw' } as const;
 type EtcdUser = keyof typeof PASSWORDS;
 
 let dir: string;
@@ -39,6 +40,15 @@ function makeCerts(into: string, names: readonly string[]): void {
 }
 
 const file = (name: string): string => path.join(dir, name);
+
+/** The README's grants of one role: read everything under /quell/v1/, write only `writes`. */
+function grants(writes: EtcdWrites, read = true): { permission: 'Read' | 'Readwrite'; range: Range }[] {
+  return [
+    ...(read ? [{ permission: 'Read' as const, range: Range.prefix('/quell/v1/') }] : []),
+    ...writes.prefixes.map((p) => ({ permission: 'Readwrite' as const, range: Range.prefix(p) })),
+    ...writes.keys.map((k) => ({ permission: 'Readwrite' as const, range: new Range(k) })),
+  ];
+}
 
 function etcdAs(user: EtcdUser, password: string = PASSWORDS[user]): Etcd3 {
   return connectEtcd({ endpoints: [etcd.url], ca: file('ca.pem'), cert: file(`${user}.pem`), key: file(`${user}-key.pem`), user, password });
@@ -72,19 +82,18 @@ before(async () => {
     await setup.user('root').addRole('root');
     const quell = Range.prefix('/quell/v1/');
     await setup.role('quell-agent').create();
-    await setup.role('quell-agent').grant({ permission: 'Readwrite', range: quell });
+    await setup.role('quell-agent').grant(grants(AGENT_SHARED_WRITES));
+    await setup.role('quell-agent-n1').create();
+    await setup.role('quell-agent-n1').grant(grants(agentOwnWrites('n1', ['sec']), false));
     await setup.role('quell-coordinator').create();
-    await setup.role('quell-coordinator').grant([
-      { permission: 'Read', range: quell },
-      { permission: 'Readwrite', range: Range.prefix('/quell/v1/mutation-kills/') },
-      { permission: 'Readwrite', range: Range.prefix('/quell/v1/policies/') },
-    ]);
+    await setup.role('quell-coordinator').grant(grants(COORDINATOR_WRITES));
     await setup.role('quell-admin').create();
     await setup.role('quell-admin').grant({ permission: 'Readwrite', range: quell });
-    for (const user of ['quell-agent', 'quell-coordinator', 'quell-admin'] as const) {
+    for (const user of ['quell-agent-n1', 'quell-coordinator', 'quell-admin'] as const) {
       await setup.user(user).create(PASSWORDS[user]);
       await setup.user(user).addRole(user);
     }
+    await setup.user('quell-agent-n1').addRole('quell-agent');
     await setup.put('/other/secret').value('not quell’s');
     await setup.put(memberKey('sec', 'n9')).value(JSON.stringify({ cluster: 'sec', node_id: 'n9', address: '127.0.0.1:9', joined_at: new Date().toISOString() }));
     await setup.auth.authEnable();
@@ -105,8 +114,8 @@ test('a coordinator and an agent work against etcd with TLS, client certificates
   const coordinator = start(['coordinator', ...etcdFlags('quell-coordinator'), '--listen', `127.0.0.1:${await freePort()}`, '--default-cluster', 'sec', ...pki.argv(pki.coordinator())], {
     QUELL_ETCD_PASSWORD: PASSWORDS['quell-coordinator'],
   });
-  const agent = start(['agent', ...etcdFlags('quell-agent'), '--node-id', 'n1', '--listen', '127.0.0.1:0', '--cluster', 'sec', ...(await agentTls('n1'))], {
-    QUELL_ETCD_PASSWORD: PASSWORDS['quell-agent'],
+  const agent = start(['agent', ...etcdFlags('quell-agent-n1'), '--node-id', 'n1', '--listen', '127.0.0.1:0', '--cluster', 'sec', ...(await agentTls('n1'))], {
+    QUELL_ETCD_PASSWORD: PASSWORDS['quell-agent-n1'],
   });
   const ready = await coordinator.waitFor((e) => e.event === 'ready');
   const agentReady = await agent.waitFor((e) => e.event === 'ready');
@@ -126,7 +135,7 @@ test('a coordinator and an agent work against etcd with TLS, client certificates
   const kill = records(await client.query("KILL MUTATION ON CLUSTER sec WHERE table = 't'"));
   assert.deepEqual(kill.map((r) => [r.node_id, r.kill_status]), [['n9', 'queued']]);
   // and it writes kill policies; the agent reads them with its own role
-  await client.query("CREATE KILL POLICY guard WHERE elapsed > 3600 EVERY 60 SECONDS");
+  await client.query("CREATE KILL POLICY guard WHERE elapsed > 3600 EVERY 60 SECONDS LIMIT 10");
   assert.deepEqual(records(await client.query('SELECT name, cluster FROM system.kill_policies')), [{ name: 'guard', cluster: 'sec' }]);
   for (let i = 0; i < 100 && !/"policy":"guard".*"msg":"kill policy running"/.test(agent.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
   assert.match(agent.stderr(), /"policy":"guard".*"msg":"kill policy running"/);
@@ -138,7 +147,7 @@ test('a coordinator and an agent work against etcd with TLS, client certificates
 });
 
 test('a wrong etcd password stops the agent at start with one line naming etcd and the reason', async () => {
-  const agent = start(['agent', ...etcdFlags('quell-agent'), '--node-id', 'n2', '--listen', '127.0.0.1:0', '--cluster', 'sec', ...(await agentTls('n2'))], {
+  const agent = start(['agent', ...etcdFlags('quell-agent-n1'), '--node-id', 'n2', '--listen', '127.0.0.1:0', '--cluster', 'sec', ...(await agentTls('n2'))], {
     QUELL_ETCD_PASSWORD: 'not-the-password',
     QUELL_LOG_LEVEL: 'silent',
   });
@@ -151,8 +160,8 @@ test('a wrong etcd password stops the agent at start with one line naming etcd a
 });
 
 test('without a client certificate etcd refuses the connection: one line naming etcd', async () => {
-  const agent = start(['agent', '--etcd', etcd.url, '--etcd-ca', file('ca.pem'), '--etcd-user', 'quell-agent', '--node-id', 'n3', '--listen', '127.0.0.1:0', ...(await agentTls('n3'))], {
-    QUELL_ETCD_PASSWORD: PASSWORDS['quell-agent'],
+  const agent = start(['agent', '--etcd', etcd.url, '--etcd-ca', file('ca.pem'), '--etcd-user', 'quell-agent-n1', '--node-id', 'n3', '--listen', '127.0.0.1:0', ...(await agentTls('n3'))], {
+    QUELL_ETCD_PASSWORD: PASSWORDS['quell-agent-n1'],
     QUELL_LOG_LEVEL: 'silent',
   });
   assert.notEqual(await agent.exited, 0);
@@ -163,7 +172,7 @@ test('without a client certificate etcd refuses the connection: one line naming 
 });
 
 test('a user whose role is limited to /quell/v1/ cannot read another prefix', async () => {
-  const agentUser = etcdAs('quell-agent');
+  const agentUser = etcdAs('quell-agent-n1');
   try {
     assert.equal(typeof (await agentUser.get('/quell/v1/node-owner/n1').string()), 'string');
     const denied = await agentUser.get('/other/secret').string().then(
@@ -175,15 +184,26 @@ test('a user whose role is limited to /quell/v1/ cannot read another prefix', as
   } finally {
     agentUser.close();
   }
-  // no password: etcd takes the user from the certificate's CN, with the same role
-  const byCertificate = connectEtcd({ endpoints: [etcd.url], ca: file('ca.pem'), cert: file('quell-agent.pem'), key: file('quell-agent-key.pem') });
+  // no password: etcd takes the user from the certificate's CN, with the same roles
+  const byCertificate = connectEtcd({ endpoints: [etcd.url], ca: file('ca.pem'), cert: file('quell-agent-n1.pem'), key: file('quell-agent-n1-key.pem') });
   try {
-    await byCertificate.put('/quell/v1/cn-check').value('ok');
+    await byCertificate.put('/quell/v1/mutation-kills-applied/cn-check/n1/x').value('ok');
     await assert.rejects(byCertificate.get('/other/secret').string(), EtcdPermissionDeniedError);
   } finally {
     byCertificate.close();
   }
-  // the coordinator's role reads /quell/v1/ but writes only the kill queue
+  // an agent's etcd user writes its own keys and nothing a kill is made of: no policy, no
+  // queued kill, no other node's liveness or membership (README §Threat model)
+  const agentUser2 = etcdAs('quell-agent-n1');
+  try {
+    const denied = [policyKey('sec', 'evil'), killIntentKey('evil'), aliveKey('n9'), nodeOwnerKey('n9'), memberKey('sec', 'n9'), memberKey('sec', 'n2'), '/quell/v1/coordinators/x'];
+    for (const key of denied) await assert.rejects(agentUser2.put(key).value('{}').exec(), EtcdPermissionDeniedError, key);
+    await assert.rejects(agentUser2.delete().key(policyKey('sec', 'guard')).exec(), EtcdPermissionDeniedError);
+    await agentUser2.put('/quell/v1/server-id-incarnations/999999').value('1');
+  } finally {
+    agentUser2.close();
+  }
+  // the coordinator's role reads /quell/v1/ but writes only the kill queue and policies
   const coordinatorUser = etcdAs('quell-coordinator');
   try {
     await assert.rejects(coordinatorUser.put(memberKey('sec', 'n9')).value('{}').exec(), EtcdPermissionDeniedError);

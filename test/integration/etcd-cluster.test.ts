@@ -75,7 +75,7 @@ test('one etcd member down: KILL and SELECT go on, every node listed', async () 
   assert.deepEqual(await killQuery('one-down'), [['n1', 'finished'], ['n2', 'finished'], ['n3', 'finished']]);
   for (const s of sims) assert.equal(eventsOf(s, 'cancel').length, 1);
   // a write needs a quorum, which two of three members still are
-  await client.query("CREATE KILL POLICY one_down WHERE user = 'nobody'");
+  await client.query("CREATE KILL POLICY one_down WHERE user = 'nobody' LIMIT 10");
   await client.query('DROP KILL POLICY one_down');
 });
 
@@ -99,7 +99,7 @@ test('two etcd members down: reads of the view work, etcd writes fail or are rep
     assert.doesNotMatch(err.message, /\n/);
     return true;
   };
-  await assert.rejects(client.query("CREATE KILL POLICY no_quorum WHERE user = 'nobody'"), oneLineNamingEtcd);
+  await assert.rejects(client.query("CREATE KILL POLICY no_quorum WHERE user = 'nobody' LIMIT 10"), oneLineNamingEtcd);
   // n3 cannot be asked, so its kill must be queued in etcd, which cannot take the write: the
   // statement still answers, and n3's row says nothing was queued and why, naming etcd
   const mutationRows = records(await client.query("KILL MUTATION ON CLUSTER c WHERE table = 'tq'"));
@@ -109,7 +109,7 @@ test('two etcd members down: reads of the view work, etcd writes fail or are rep
 
   await etcd.restart(0, 1);
   await waitForNodes(['n1', 'n2']);
-  await client.query("CREATE KILL POLICY after_quorum WHERE user = 'nobody'");
+  await client.query("CREATE KILL POLICY after_quorum WHERE user = 'nobody' LIMIT 10");
   await client.query('DROP KILL POLICY after_quorum');
   const rows = records(await client.query("KILL MUTATION ON CLUSTER c WHERE table = 'tq'"));
   assert.equal(rows.find((r) => r.node_id === 'n3')?.kill_status, 'queued');

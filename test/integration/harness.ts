@@ -152,6 +152,17 @@ export class TestCluster {
     return this.client(user, password).query(sql);
   }
 
+  /** Runs a query (as default) every 100 ms until `ready` holds for its rows; throws with the last rows after the timeout. */
+  async waitForRows(sql: string, ready: (rows: Record<string, unknown>[]) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const rows = records(await this.query(sql));
+      if (ready(rows)) return rows;
+      if (Date.now() > deadline) throw new Error(`${sql}: ${JSON.stringify(rows)}`);
+      await sleep(100);
+    }
+  }
+
   /** Polls system.clusters until `n` nodes of the cluster are active. */
   async waitForActive(n: number, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;

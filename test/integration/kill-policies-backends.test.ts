@@ -72,7 +72,7 @@ test('one busy-time policy stops the long statement on MariaDB, PostgreSQL, Clic
   await waitUntil('four long statements', async () => (await c.query("SELECT 1 FROM clusterAllReplicas('mixed', system.processes) WHERE match(query, '(?i)(sleep|numbers)')")).rows.length >= 4);
 
   // pt-kill --busy-time 1 --match-info '(?i)sleep|numbers' --kill-query
-  await c.query("CREATE KILL POLICY runaway ON CLUSTER mixed WHERE elapsed > 1 AND match(query, '(?i)(sleep|numbers)') EVERY 1 SECONDS");
+  await c.query("CREATE KILL POLICY runaway ON CLUSTER mixed WHERE elapsed > 1 AND match(query, '(?i)(sleep|numbers)') EVERY 1 SECONDS LIMIT 10");
   assert.equal(((await mariaSleep) as { errno?: number }).errno, 1317, 'MariaDB: query interrupted');
   assert.equal(((await pgSleep) as DatabaseError).code, '57014', 'PostgreSQL: canceling statement due to user request');
   assert.match(String(await chCount), /Query was cancelled/, 'ClickHouse: the query was cancelled');
@@ -95,7 +95,7 @@ test('an idle-time policy (KILL CONNECTION, COMMAND = Sleep AND TIME > n) ends i
   const p = await pgEtl();
   const busy = await mariaEtl();
   const busySleep = outcome(busy.query('SELECT SLEEP(100)'));
-  await c.query("CREATE KILL POLICY idle ON CLUSTER mixed WHERE USER = 'etl' AND COMMAND = 'Sleep' AND TIME > 1 KILL CONNECTION EVERY 1 SECONDS");
+  await c.query("CREATE KILL POLICY idle ON CLUSTER mixed WHERE USER = 'etl' AND COMMAND = 'Sleep' AND TIME > 1 KILL CONNECTION EVERY 1 SECONDS LIMIT 10");
   await waitUntil('the idle sessions to end', async () => p.fatal.length > 0 && (await outcome(m.query('SELECT 1'))) !== 'ok');
   assert.equal(p.fatal[0]?.code, '57P01', 'PostgreSQL: terminating connection due to administrator command');
   await c.query('DROP KILL POLICY idle');

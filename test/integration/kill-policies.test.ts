@@ -87,10 +87,14 @@ test('bad input: one-line coded errors, nothing stored', async () => {
   await assert.rejects(admin("CREATE KILL POLICY p ON CLUSTER nowhere WHERE user = 'x'"), isError(701, 'CLUSTER_DOESNT_EXIST', /^Requested cluster 'nowhere' not found$/));
   await assert.rejects(admin("CREATE KILL POLICY `a/b` WHERE user = 'x'"), isError(36, 'BAD_ARGUMENTS', /^Invalid kill policy name 'a\/b'/));
   await assert.rejects(admin("CREATE KILL POLICY p WHERE command LIKE '%x%' KILL MUTATION"), isError(497, 'ACCESS_DENIED', /grant KILL MUTATION$/), 'mutations have no owner: the grant is needed');
-  await assert.rejects(
-    admin('CREATE KILL POLICY p WHERE 1 = 1'),
-    isError(36, 'BAD_ARGUMENTS', /^Kill policy p matches every process on cluster c3 and has no LIMIT: add LIMIT n, or SETTINGS allow_unbounded_policy = 1$/),
-  );
+  // without LIMIT a policy needs the setting, whatever its WHERE: no WHERE is judged harmless
+  for (const where of ['1 = 1', 'elapsed > -1 OR 1', "user = 'x'"]) {
+    await assert.rejects(
+      admin(`CREATE KILL POLICY p WHERE ${where}`),
+      isError(36, 'BAD_ARGUMENTS', /^Kill policy p on cluster c3 has no LIMIT: add LIMIT n, or SETTINGS allow_unbounded_policy = 1$/),
+      where,
+    );
+  }
   await assert.rejects(admin('DROP KILL POLICY nope'), isError(523, 'UNKNOWN_ROW_POLICY', /^There is no kill policy `nope` in cluster 'c3'$/));
   await assert.rejects(c.query('CREATE KILL POLICY p WHERE'), isError(62, 'SYNTAX_ERROR', /position 27/));
   assert.equal((await c.query('SHOW KILL POLICIES')).rows.length, 0);
@@ -105,16 +109,16 @@ test('CREATE, SHOW, duplicates, IF [NOT] EXISTS, DROP', async () => {
   assert.deepEqual(
     shown.map(({ created: _created, ...r }) => r),
     [
-      { cluster: 'c3', name: 'everything', condition: '1', action: 'KILL QUERY', every_s: 5, limit: 0, dry_run: 1, creator: 'default', state: 'active', suspended_reason: '' },
-      { cluster: 'c3', name: 'slow', condition: "and(greater(elapsed, 3600), not(match(user, '^(admin|backup)$')))", action: 'KILL QUERY', every_s: 30, limit: 5, dry_run: 0, creator: 'admin', state: 'active', suspended_reason: '' },
+      { cluster: 'c3', name: 'everything', condition: '1', action: 'KILL QUERY', every_s: 5, limit: 0, dry_run: 1, creator: 'default', state: 'active', suspended_reason: '', invalid_reason: '' },
+      { cluster: 'c3', name: 'slow', condition: "and(greater(elapsed, 3600), not(match(user, '^(admin|backup)$')))", action: 'KILL QUERY', every_s: 30, limit: 5, dry_run: 0, creator: 'admin', state: 'active', suspended_reason: '', invalid_reason: '' },
     ],
   );
   assert.deepEqual(records(await c.query("SELECT name, `limit` AS max_kills FROM system.kill_policies WHERE creator = 'admin'")), [{ name: 'slow', max_kills: 5 }]);
   await assert.rejects(
-    admin("CREATE KILL POLICY slow WHERE user = 'x'"),
+    admin("CREATE KILL POLICY slow WHERE user = 'x' LIMIT 10"),
     isError(493, 'ACCESS_ENTITY_ALREADY_EXISTS', /^kill policy `slow`: cannot insert because kill policy `slow` already exists in cluster 'c3'$/),
   );
-  await admin("CREATE KILL POLICY IF NOT EXISTS slow WHERE user = 'x'");
+  await admin("CREATE KILL POLICY IF NOT EXISTS slow WHERE user = 'x' LIMIT 10");
   assert.equal(records(await c.query("SELECT condition FROM system.kill_policies WHERE name = 'slow'"))[0]?.condition, "and(greater(elapsed, 3600), not(match(user, '^(admin|backup)$')))", 'the first one stays');
   await admin('DROP KILL POLICY slow ON CLUSTER c3');
   await c.query('DROP KILL POLICY everything');
@@ -125,7 +129,7 @@ test('CREATE, SHOW, duplicates, IF [NOT] EXISTS, DROP', async () => {
 test('a policy kills on every node, keeps killing with the coordinator stopped, and stops at DROP', async () => {
   const etl = await Promise.all(['n1', 'n2', 'n3'].map((n) => c.sim(n, ['--queries', '1', '--user', 'etl', '--query-id-prefix', `etl-${n}-`])));
   const others = await Promise.all(['n1', 'n2', 'n3'].map((n) => c.sim(n, ['--queries', '1', '--user', 'analyst', '--query-id-prefix', `keep-${n}-`])));
-  await admin("CREATE KILL POLICY etl_guard ON CLUSTER c3 WHERE user = 'etl' EVERY 1 SECONDS");
+  await admin("CREATE KILL POLICY etl_guard ON CLUSTER c3 WHERE user = 'etl' EVERY 1 SECONDS LIMIT 10");
   await Promise.all(etl.map((s) => cancelled(s)));
   const rows = await waitForLog('etl_guard', (r) => r.length >= 3);
   assert.deepEqual(rows.map((r) => [r.node_id, r.query_id, r.kill_status]), [
@@ -160,7 +164,7 @@ test('a policy kills on every node, keeps killing with the coordinator stopped, 
   await admin('DROP KILL POLICY etl_guard');
   const after = await c.sim('n3', ['--queries', '1', '--user', 'etl', '--query-id-prefix', 'after-drop-']);
   // a later policy that lists the same process proves the agent has seen the DROP (one watch, in order)
-  await admin("CREATE KILL POLICY witness WHERE query_id = 'after-drop-1' EVERY 1 SECONDS DRY RUN");
+  await admin("CREATE KILL POLICY witness WHERE query_id = 'after-drop-1' EVERY 1 SECONDS DRY RUN LIMIT 10");
   await waitForLog('witness', (r) => r.length >= 1);
   assert.deepEqual(eventsOf(after, 'cancel'), [], 'a dropped policy kills nothing');
   assert.deepEqual(await policyLog('etl_guard', "AND query_id = 'after-drop-1'"), []);
@@ -169,7 +173,7 @@ test('a policy kills on every node, keeps killing with the coordinator stopped, 
 
 test('DRY RUN kills nothing and logs every match once', async () => {
   const sim = await c.sim('n1', ['--queries', '2', '--user', 'dry', '--query-id-prefix', 'dry-'], 2);
-  await admin("CREATE KILL POLICY rehearsal WHERE user = 'dry' EVERY 1 SECONDS DRY RUN");
+  await admin("CREATE KILL POLICY rehearsal WHERE user = 'dry' EVERY 1 SECONDS DRY RUN LIMIT 10");
   const rows = await waitForLog('rehearsal', (r) => r.length >= 2);
   assert.deepEqual(rows.map((r) => [r.node_id, r.query_id, r.mode, r.kill_status]), [
     ['n1', 'dry-1', 'POLICY', 'unknown_status'],
@@ -208,7 +212,7 @@ test('LIMIT 1: each run kills the oldest match on each node and logs the rest as
 test("a policy made by a user without KILL QUERY kills only that user's own processes", async () => {
   const mine = await c.sim('n3', ['--queries', '1', '--user', 'carol', '--query-id-prefix', 'own-carol-']);
   const theirs = await c.sim('n3', ['--queries', '1', '--user', 'dave', '--query-id-prefix', 'own-dave-']);
-  await c.query("CREATE KILL POLICY mine WHERE query_id LIKE 'own-%' EVERY 1 SECONDS", 'carol', 'carol-pw');
+  await c.query("CREATE KILL POLICY mine WHERE query_id LIKE 'own-%' EVERY 1 SECONDS LIMIT 10", 'carol', 'carol-pw');
   assert.equal(records(await c.query("SELECT creator FROM system.kill_policies WHERE name = 'mine'"))[0]?.creator, 'carol');
   await cancelled(mine);
   // dave's process matched in that same run: it was left alone, and not logged

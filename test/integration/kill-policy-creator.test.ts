@@ -34,23 +34,12 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Polls a query until `ready` holds for its rows. */
-async function waitForRows(sql: string, ready: (rows: Record<string, unknown>[]) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const rows = records(await c.query(sql));
-    if (ready(rows)) return rows;
-    if (Date.now() > deadline) throw new Error(`${sql}: ${JSON.stringify(rows)}`);
-    await sleep(100);
-  }
-}
-
 const logOf = (policy: string) =>
   `SELECT node_id, user, mode, kill_status, error, policy FROM clusterAllReplicas('c3', system.kill_log) WHERE policy = '${policy}' ORDER BY node_id, kill_status`;
 
 test('a policy whose creator is removed from the users file is suspended on every node and kills no more', async () => {
   const first = await c.sim('n1', ['--queries', '1', '--user', 'etl', '--query-id-prefix', 'before-']);
-  await c.query("CREATE KILL POLICY etl_guard ON CLUSTER c3 WHERE user = 'etl' EVERY 1 SECONDS", 'admin', 'admin-pw');
+  await c.query("CREATE KILL POLICY etl_guard ON CLUSTER c3 WHERE user = 'etl' EVERY 1 SECONDS LIMIT 10", 'admin', 'admin-pw');
   await first.waitFor(() => eventsOf(first, 'cancel').length >= 1, 15_000);
   assert.deepEqual(records(await c.query("SELECT state, suspended_reason FROM system.kill_policies WHERE name = 'etl_guard'")), [{ state: 'active', suspended_reason: '' }]);
 
@@ -63,11 +52,11 @@ test('a policy whose creator is removed from the users file is suspended on ever
   await c.waitForActive(3);
 
   const reason = "creator admin is not in the coordinator's users file";
-  const shown = await waitForRows("SELECT name, creator, state, suspended_reason FROM system.kill_policies WHERE name = 'etl_guard'", (r) => r[0]?.state === 'suspended');
+  const shown = await c.waitForRows("SELECT name, creator, state, suspended_reason FROM system.kill_policies WHERE name = 'etl_guard'", (r) => r[0]?.state === 'suspended');
   assert.deepEqual(shown, [{ name: 'etl_guard', creator: 'admin', state: 'suspended', suspended_reason: reason }]);
 
   const suspendedRows = (rows: Record<string, unknown>[]) => rows.filter((r) => r.kill_status === 'policy_suspended');
-  const rows = suspendedRows(await waitForRows(logOf('etl_guard'), (r) => suspendedRows(r).length >= 3));
+  const rows = suspendedRows(await c.waitForRows(logOf('etl_guard'), (r) => suspendedRows(r).length >= 3));
   assert.deepEqual(
     rows.map((r) => [r.node_id, r.user, r.mode, r.error]),
     ['n1', 'n2', 'n3'].map((n) => [n, 'admin', 'POLICY', `kill policy etl_guard suspended: ${reason}`]),
@@ -76,11 +65,11 @@ test('a policy whose creator is removed from the users file is suspended on ever
   // new matching processes on every node; a later policy that lists them proves each agent has
   // seen the suspension (one watch, in order), and several intervals pass
   const after = await Promise.all(['n1', 'n2', 'n3'].map((n) => c.sim(n, ['--queries', '1', '--user', 'etl', '--query-id-prefix', `after-${n}-`])));
-  await c.query("CREATE KILL POLICY witness ON CLUSTER c3 WHERE user = 'etl' EVERY 1 SECONDS DRY RUN");
-  await waitForRows(logOf('witness'), (r) => r.length >= 3);
+  await c.query("CREATE KILL POLICY witness ON CLUSTER c3 WHERE user = 'etl' EVERY 1 SECONDS DRY RUN LIMIT 10");
+  await c.waitForRows(logOf('witness'), (r) => r.length >= 3);
   await sleep(3_000);
   for (const s of after) assert.deepEqual(eventsOf(s, 'cancel'), [], 'a suspended policy kills nothing');
-  const finalLog = await waitForRows(logOf('etl_guard'), () => true);
+  const finalLog = await c.waitForRows(logOf('etl_guard'), () => true);
   assert.deepEqual(suspendedRows(finalLog).length, 3, 'the suspension is logged once per node, not at every interval');
   assert.deepEqual(finalLog.filter((r) => r.kill_status === 'waiting').map((r) => r.node_id), ['n1'], 'only the kill made before the suspension');
 

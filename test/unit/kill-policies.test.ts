@@ -12,9 +12,6 @@ import { PolicyLoop, policyRequest } from '../../node-agent/policy-loop';
 import { memoryKillLog, type MemoryKillLog } from './kill-recorder-fixture';
 import { parsePolicyKey, policyKey } from '../../common/etcd-layout';
 import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common/kill-policy-record';
-import { matchesEverything } from '../../coordinator/analysis';
-import { parseExpression } from '../../sql/parser';
-import { findAgentTable } from '../../sql/tables';
 import { chError } from '../../errors/quell-error';
 import { componentLogger } from '../../common/logger';
 
@@ -181,14 +178,3 @@ test('policy keys and records: a record that is not complete and well-typed is u
   assert.equal(reason(JSON.stringify(noCreator)), 'field creator must be a user name');
 });
 
-test('a WHERE that holds without reading a column matches everything', () => {
-  const columns = findAgentTable('system.processes')!.columns;
-  const everything = (where: string) => matchesEverything(parseExpression(where), columns);
-  assert.equal(everything('1'), true);
-  assert.equal(everything('1 = 1'), true);
-  assert.equal(everything("1 OR user = 'x'"), true);
-  assert.equal(everything('now() > 0'), true);
-  assert.equal(everything('0'), false);
-  assert.equal(everything("user = 'x'"), false);
-  assert.equal(everything('elapsed >= 0'), false, 'reads a column: not judged');
-});
