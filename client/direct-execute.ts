@@ -11,7 +11,7 @@ import { loadCertFiles, type LoadedCerts } from '../common/tls/cert-files';
 import type { TlsOptions } from '../common/tls/options';
 import { serverIdentityCheck } from '../common/tls/peer';
 import type { QuellError } from '../errors/quell-error';
-import { ResultQueue, toEvent, transportError, type Item } from './result-events';
+import { coordinatorShuttingDown, ResultQueue, toEvent, transportError, type Item } from './result-events';
 
 const CODEC = { messages, services } as unknown as GeneratedCodec;
 const EXECUTE = CODEC.services['quell.v1.Coordinator']?.Execute;
@@ -171,7 +171,8 @@ export class DirectChannel {
     try {
       stream = this.session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
     } catch {
-      return { notStarted: undefined }; // the coordinator sent GOAWAY (it is draining): no new stream
+      // the coordinator sent GOAWAY (it is draining): no new stream, and its answer is its refusal
+      return { notStarted: coordinatorShuttingDown(this.address) };
     }
     return new Promise((resolve) => {
       const queue = new ResultQueue(stream);

@@ -86,6 +86,15 @@ export function toEvent(msg: ExecuteResponse__Output): ResultEvent | QuellError 
   return undefined;
 }
 
+/**
+ * A statement a coordinator did not take because it is shutting down (it ended the session, or
+ * sent GOAWAY): not started, so a client with several coordinators moves on; with one, this is
+ * the answer (ABORTED 236, the coordinator's own refusal while draining).
+ */
+export function coordinatorShuttingDown(address: string): QuellError {
+  return chError('ABORTED', `the coordinator at ${address} is shutting down; the statement was not started`, true);
+}
+
 /** What a statement's call that failed after it was sent ends its result with. */
 export function transportError(s: CallStatus, address: string): QuellError {
   const remote = remoteErrorOf(s);

@@ -9,7 +9,7 @@ import { callStatus, remoteQuellError, statementNotStarted, transportReason } fr
 import type { Flushable, TurnFlusher } from '../common/turn-flusher';
 import { chError, QuellError } from '../errors/quell-error';
 import { MESSAGE_TARGET_BYTES } from '../proto/wire-size';
-import { toEvent, transportError, type Attempt, type Item } from './result-events';
+import { coordinatorShuttingDown, toEvent, transportError, type Attempt, type Item } from './result-events';
 
 type SessionCall = grpc.ClientDuplexStream<StatementCalls, StatementReplies__Output>;
 
@@ -175,8 +175,9 @@ export class ClientSession implements Flushable {
     for (const [tag, p] of [...this.pending]) {
       if (!p.received && err?.code === grpc.status.UNIMPLEMENTED) this.settle(tag, p, UNSUPPORTED);
       else if (!p.received && (err === undefined || statementNotStarted(err))) {
-        // a coordinator that ended the stream took nothing after its last reply
-        const refused = err ? remoteQuellError(err) : undefined;
+        // a coordinator that ended the stream took nothing after its last reply: it ends one
+        // only when it is shutting down, which refuses the statement (236), as a refusal would
+        const refused = err ? remoteQuellError(err) : coordinatorShuttingDown(this.address);
         this.settle(tag, p, { reason: refused?.message ?? (err ? transportReason(err.details) : 'the coordinator ended the session'), refused });
       } else this.fail(tag, err ? transportError(callStatus(err), this.address) : chError('NETWORK_ERROR', `coordinator at ${this.address} ended the session`, true));
     }
