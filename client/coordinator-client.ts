@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { CHANNEL_OPTIONS, quellProto } from '../proto/load';
+import { quellProto } from '../proto/load';
+import { CHANNEL_OPTIONS } from '../common/channel-options';
 import type { CoordinatorClient } from '../proto/generated/quell/v1/Coordinator';
 import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';

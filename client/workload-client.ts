@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { CHANNEL_OPTIONS, quellProto } from '../proto/load';
+import { quellProto } from '../proto/load';
+import { CHANNEL_OPTIONS } from '../common/channel-options';
 import type { WorkloadClient as WorkloadStub } from '../proto/generated/quell/v1/Workload';
 import type { AgentCommand__Output } from '../proto/generated/quell/v1/AgentCommand';
 import type { WorkloadMessage } from '../proto/generated/quell/v1/WorkloadMessage';

@@ -1,4 +1,4 @@
-import { CHANNEL_OPTIONS } from '../proto/load';
+import { CHANNEL_OPTIONS } from '../common/channel-options';
 import { nodeAgentClient } from '../proto/session-request-codec';
 import type { NodeAgentClient } from '../proto/generated/quell/v1/NodeAgent';
 import type { MemberNode } from './membership';

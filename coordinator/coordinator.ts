@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
-import { CHANNEL_OPTIONS } from '../proto/load';
+import { CHANNEL_OPTIONS } from '../common/channel-options';
 import { componentLogger } from '../common/logger';
 import { Lifecycle } from '../common/lifecycle';
 import { connectEtcd, etcdUnavailable, type EtcdSecurity } from '../common/etcd';

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
-import { CHANNEL_OPTIONS } from '../proto/load';
+import { CHANNEL_OPTIONS } from '../common/channel-options';
 import { componentLogger, type Logger } from '../common/logger';
 import { Lifecycle } from '../common/lifecycle';
 import { assertKeySegment, DEFAULT_LEASE_TTL_SECONDS, splitAddress } from '../common/etcd-layout';

@@ -1,6 +1,6 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { CHANNEL_OPTIONS } from '../proto/load';
+import { CHANNEL_OPTIONS } from '../common/channel-options';
 import { chError } from '../errors/quell-error';
 import { errorText } from '../errors/error-text';
 

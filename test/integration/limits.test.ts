@@ -2,7 +2,8 @@ import { after, before, test } from 'node:test';
 import { TransportSecurity } from '../../common/tls';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
-import { CHANNEL_OPTIONS, quellProto } from '../../proto/load';
+import { quellProto } from '../../proto/load';
+import { CHANNEL_OPTIONS } from '../../common/channel-options';
 import type { ExecuteResponse__Output } from '../../proto/generated/quell/v1/ExecuteResponse';
 import { TestCluster, eventsOf, sleep } from './harness';
 

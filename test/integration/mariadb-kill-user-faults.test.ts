@@ -3,7 +3,8 @@ import { TransportSecurity } from '../../common/tls';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
 import type { Child } from '../../common/child-processes';
-import { CHANNEL_OPTIONS, quellProto } from '../../proto/load';
+import { quellProto } from '../../proto/load';
+import { CHANNEL_OPTIONS } from '../../common/channel-options';
 import { TestCluster, eventsOf } from './harness';
 
 // Issue 11 item 3: MariaDB's KILL USER is all or nothing. When a member of the cluster cannot be

@@ -4,7 +4,8 @@ import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileS
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { quellProto, CHANNEL_OPTIONS } from '../../proto/load';
+import { quellProto } from '../../proto/load';
+import { CHANNEL_OPTIONS } from '../../common/channel-options';
 import type { NodeAgentClient } from '../../proto/generated/quell/v1/NodeAgent';
 import type { InfoResponse__Output } from '../../proto/generated/quell/v1/InfoResponse';
 import { createCa, issueCert } from '../../common/certs';
