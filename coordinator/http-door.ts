@@ -65,7 +65,8 @@ export class HttpDoor {
     // client certificates asked for, not required: a verified one is checked against the CA given here
     const secure = o.security.followServerCertificate(o.listen, (pair) => {
       if (tlsServer) tlsServer.setSecureContext(pair);
-      else tlsServer = https.createServer({ ...pair, requestCert: true, rejectUnauthorized: false });
+      // a TLS handshake that never finishes is given up as soon as unsent headers are
+      else tlsServer = https.createServer({ ...pair, requestCert: true, rejectUnauthorized: false, handshakeTimeout: HEADERS_TIMEOUT_MS });
     });
     const server: http.Server = tlsServer ?? http.createServer();
     // a client that announces a request and never sends it must not hold a connection for minutes

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { createClient, ClickHouseError, ClickHouseLogLevel } from '@clickhouse/client';
 import { TestCluster, eventsOf } from './harness';
@@ -400,6 +401,31 @@ describe('the HTTP interface (--http-listen)', () => {
     const same = await curl(['-u', 'alice:alice-pw', '-H', `Origin: ${base}`, '-H', 'Sec-Fetch-Site: same-origin', `${base}/`, '--data-binary', sql]);
     assert.equal(same.status, 200, same.body);
     await victim.stop('SIGTERM', 2_000);
+  });
+
+  test('connections per client address are capped: the one past the cap is closed at once, other addresses are served', async () => {
+    const { port } = new URL(base);
+    const open = (): Promise<net.Socket> =>
+      new Promise((resolve, reject) => {
+        const s = net.connect({ host: '127.0.0.1', port: Number(port), localAddress: '127.0.0.4' }, () => resolve(s));
+        s.on('error', reject);
+      });
+    const held: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 128; i++) held.push(await open());
+      const extra = await open();
+      const closed = await new Promise<boolean>((resolve) => {
+        extra.on('close', () => resolve(true));
+        extra.on('error', () => undefined);
+        setTimeout(() => resolve(false), 3_000);
+      });
+      assert.ok(closed, 'the 129th connection from one address is closed');
+      assert.equal(held.filter((s) => s.destroyed).length, 0, 'the first 128 stay open');
+      const r = await curl([`${base}/?${q('SELECT 1 FROM system.one')}`]);
+      assert.equal(r.body, '1\n');
+    } finally {
+      for (const s of held) s.destroy();
+    }
   });
 
   test('a guessing attack on alice from one address does not lock alice out from another', async () => {
