@@ -39,6 +39,8 @@ export interface ServerInfo {
   readonly startedAt: number;
   readonly sessions: () => number;
   readonly tls: boolean;
+  /** @@server_id (1 when the coordinator has none of its own) */
+  readonly serverId?: number;
 }
 
 export type LocalAnswer =
@@ -72,6 +74,8 @@ function variables(s: SessionInfo, server: ServerInfo): Map<string, SqlValue> {
     ['version_comment', VERSION_COMMENT],
     ['version_compile_os', process.platform],
     ['hostname', hostname()],
+    // tools read it to tell servers apart (pt-kill on connect); a coordinator is one server
+    ['server_id', server.serverId ?? 1],
     ['max_allowed_packet', MAX_ALLOWED_PACKET],
     ['character_set_client', 'utf8mb4'],
     ['character_set_connection', 'utf8mb4'],

@@ -10,6 +10,7 @@ import { PacketTooLarge } from './framing';
 import { COM, MalformedPacket, PayloadWriter } from './protocol';
 import { MysqlResultSink } from './result-sink';
 import { eofPacket, errPacket, MARIADB_ERRORS, okPacket, resultSetPackets, type WireError } from './results';
+import { expandExecutableComments, versionNumber } from './executable-comments';
 import { sessionStatement, useDatabase, type Diagnostic, type LocalAnswer, type ServerInfo, type SessionInfo } from './session-statements';
 import { OutOfOrder, Wire } from './wire';
 import { ConnectionPhase, HANDSHAKE_PACKET_LIMIT } from './connection-phase';
@@ -183,7 +184,8 @@ export class MysqlSession implements SessionHandle {
   }
 
   /** One COM_QUERY: the session's own answer, or the statement path. */
-  private async query(sql: string, user: User): Promise<void> {
+  private async query(text: string, user: User): Promise<void> {
+    const sql = expandExecutableComments(text, versionNumber(this.deps.server.version));
     const local = sessionStatement(sql, this.info(), this.deps.server);
     if (local) {
       this.answer(local);
