@@ -21,7 +21,8 @@ function dropIpServernameWarning(): void {
 const USAGE = `usage: quell <command> [options]
 
 commands:
-  coordinator  --etcd URLS --listen H:P [--users FILE] [--default-cluster NAME] [--max-concurrent-statements N] [--max-result-rows N] [--http-listen H:P] [--mysql-listen H:P]
+  coordinator  --etcd URLS --listen H:P [--users FILE] [--default-cluster NAME] [--max-concurrent-statements N] [--max-result-rows N] [--http-listen H:P]
+               [--mysql-listen H:P] [--mysql-max-sessions-per-user N]
   agent        --etcd URLS --node-id ID --listen H:P [--advertise H:P] [--cluster NAME[,NAME...]] [--lease-ttl S]
                [--backend mariadb://|mysql://|postgres://|clickhouse://USER:PASS@HOST:PORT]
                [--kill-log-dir DIR] [--kill-log-max-mb N]
