@@ -30,10 +30,10 @@ before(async () => {
 });
 
 /** A door in this process; a login needs only the users, and no statement here reaches a cluster. */
-function startDoor(sec: TransportSecurity, users: Users): Promise<MysqlDoor> {
+function startDoor(sec: TransportSecurity, users: Users, packetBudgetBytes?: number): Promise<MysqlDoor> {
   const deps = { users, defaultCluster: 'c', log: pino({ level: 'silent' }) } as unknown as RunnerDeps;
   const sessions = new SessionRegistry();
-  return MysqlDoor.start({ listen: '127.0.0.1:0', security: sec, runner: new StatementRunner({ ...deps, sessions }), sessions, log: pino({ level: 'silent' }) });
+  return MysqlDoor.start({ listen: '127.0.0.1:0', security: sec, runner: new StatementRunner({ ...deps, sessions }), sessions, packetBudgetBytes, log: pino({ level: 'silent' }) });
 }
 after(() => {
   door?.destroy();
@@ -95,8 +95,8 @@ const send = (stream: NodeJS.WritableStream, payload: Buffer, seq: number): void
 };
 
 /** Connects, reads the greeting and switches to TLS with the SSLRequest and ClientHello in one segment. */
-async function tlsSession(): Promise<{ secure: tls.TLSSocket; reader: Reader; scramble: Buffer }> {
-  const [host, port] = door.address.split(':') as [string, string];
+async function tlsSession(to: MysqlDoor = door): Promise<{ secure: tls.TLSSocket; reader: Reader; scramble: Buffer }> {
+  const [host, port] = to.address.split(':') as [string, string];
   const socket = net.connect(Number(port), host);
   const greeting = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
   socket.pause();
@@ -171,5 +171,47 @@ test('plaintext (--insecure, loopback): no TLS offered, the stock client logs in
     assert.deepEqual(cli.stdout().trim().split('\n'), ['DISABLED', '0']);
   } finally {
     plainDoor.destroy();
+  }
+});
+
+test('the door-wide packet budget: a big statement that does not fit is refused with Code 241 and its session goes on; the budget comes back when sessions go', async () => {
+  const small = await startDoor(security, Users.parse('users: { default: {} }'), 100 * 1024);
+  const sessions: { secure: tls.TLSSocket; reader: Reader }[] = [];
+  try {
+    for (let i = 0; i < 4; i++) {
+      const s = await tlsSession(small);
+      send(s.secure, fixedPart().nulString('default').lenencString(Buffer.alloc(0)).nulString('mysql_native_password').build(), 2);
+      assert.equal((await s.reader.next()).payload[0], 0x00);
+      sessions.push(s);
+    }
+    const statement = (n: number): Buffer => Buffer.concat([Buffer.from([0x03]), Buffer.from(`SELECT 1 /* ${'x'.repeat(n - 14)} */`)]);
+    const big = statement(40 * 1024);
+    const framed = Buffer.concat(encodeFrames(big, 0).frames);
+    // two sessions each start a 40 KiB statement and stall: 80 of the 100 KiB are taken
+    for (const s of sessions.slice(0, 2)) s.secure.write(framed.subarray(0, 100));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // the third does not fit: its bytes are read and thrown away, and it is told so
+    const third = sessions[2] as { secure: tls.TLSSocket; reader: Reader };
+    third.secure.write(framed);
+    const err = await third.reader.next();
+    assert.equal(err.payload[0], 0xff);
+    assert.equal(err.payload.readUInt16LE(1), 241);
+    assert.equal(
+      err.payload.subarray(9).toString(),
+      `Code: 241. MEMORY_LIMIT_EXCEEDED: Memory limit (MySQL door, packets being received) exceeded: a packet of ${big.length} bytes would take the door past its maximum of 102400 bytes; try again later`,
+    );
+    // a small statement still gets through, on the same session
+    send(third.secure, Buffer.from([0x0e]), 0);
+    assert.equal((await third.reader.next()).payload[0], 0x00);
+    // the stalled sessions go: their bytes come back, and the big statement is taken
+    for (const s of sessions.slice(0, 2)) s.secure.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const fourth = sessions[3] as { secure: tls.TLSSocket; reader: Reader };
+    fourth.secure.write(framed);
+    const answer = await fourth.reader.next();
+    assert.notEqual(answer.payload[0], 0xff, answer.payload.subarray(9).toString());
+  } finally {
+    for (const s of sessions) s.secure.destroy();
+    small.destroy();
   }
 });
