@@ -22,8 +22,10 @@ import { nativePasswordReply as nativeReply } from '../native-password-fixture';
 let door: MysqlDoor;
 let security: TransportSecurity;
 let ca: Buffer;
+let caFile: string;
 before(async () => {
   const pki = await testPki();
+  caFile = pki.ca;
   ca = Buffer.from(await import('node:fs').then((fs) => fs.readFileSync(pki.ca)));
   security = TransportSecurity.from(pki.coordinator());
   door = await startDoor(security, Users.parse('users: { default: {}, pat: { password: ppw } }'));
@@ -213,5 +215,67 @@ test('the door-wide packet budget: a big statement that does not fit is refused 
   } finally {
     for (const s of sessions) s.secure.destroy();
     small.destroy();
+  }
+});
+
+/**
+ * An on-path relay that clears CLIENT_SSL in the door's greeting and otherwise passes bytes on;
+ * what the client sent it, in the clear.
+ */
+async function strippingRelay(): Promise<{ port: number; seen: () => Buffer; close: () => void }> {
+  const [host, port] = door.address.split(':') as [string, string];
+  const fromClient: Buffer[] = [];
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(port), host);
+    sockets.push(client, upstream);
+    let greeting = Buffer.alloc(0);
+    let greeted = false;
+    upstream.on('data', (d: Buffer) => {
+      if (greeted) return void client.write(d);
+      greeting = Buffer.concat([greeting, d]);
+      if (greeting.length < 4 || greeting.length < 4 + greeting.readUIntLE(0, 3)) return;
+      greeted = true;
+      // header, protocol byte, version (NUL-terminated), connection id, 8 bytes of scramble, a filler: then the capabilities' low 16 bits
+      const caps = greeting.indexOf(0, 5) + 1 + 4 + 8 + 1;
+      greeting.writeUInt16LE(greeting.readUInt16LE(caps) & ~CLIENT.SSL, caps);
+      client.write(greeting);
+    });
+    client.on('data', (d: Buffer) => {
+      fromClient.push(d);
+      upstream.write(d);
+    });
+    for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+      a.on('close', () => b.destroy());
+      a.on('error', () => undefined);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as net.AddressInfo;
+  return {
+    port: address.port,
+    seen: () => Buffer.concat(fromClient),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+test('a relay that hides CLIENT_SSL: mariadb --ssl-ca falls back to a plaintext login (the relay holds the user and the proof); --ssl-verify-server-cert refuses before sending either', async () => {
+  const relay = await strippingRelay();
+  try {
+    const fooled = spawnChild('mariadb', ['-h127.0.0.1', `-P${relay.port}`, `--ssl-ca=${caFile}`, '-upat', '-pppw', '-e', 'SELECT 1']);
+    await fooled.exited;
+    // the door itself wants TLS and refuses; the relay has what it needs for a login of its own over TLS
+    assert.match(fooled.stderr(), /ERROR 1045 \(28000\): Access denied for user 'pat'@'127\.0\.0\.1' \(using password: YES\): this server requires TLS/);
+    assert.ok(relay.seen().includes(Buffer.from('pat\0')), 'the relay read the plaintext handshake response');
+    const before = relay.seen().length;
+    const careful = spawnChild('mariadb', ['-h127.0.0.1', `-P${relay.port}`, '--ssl-verify-server-cert', `--ssl-ca=${caFile}`, '-upat', '-pppw', '-e', 'SELECT 1']);
+    assert.equal(await careful.exited, 1);
+    assert.equal(careful.stderr().trim(), 'ERROR 2026 (HY000): TLS/SSL error: SSL is required, but the server does not support it');
+    assert.equal(relay.seen().length, before, 'not a byte from the careful client');
+  } finally {
+    relay.close();
   }
 });
