@@ -21,7 +21,8 @@ function dropIpServernameWarning(): void {
 const USAGE = `usage: quell <command> [options]
 
 commands:
-  coordinator  --etcd URLS --listen H:P [--users FILE] [--default-cluster NAME] [--max-concurrent-statements N] [--max-result-rows N] [--http-listen H:P] [--mysql-listen H:P]
+  coordinator  --etcd URLS --listen H:P [--users FILE] [--default-cluster NAME] [--max-concurrent-statements N] [--max-result-rows N] [--http-listen H:P]
+               [--mysql-listen H:P] [--mysql-max-sessions-per-user N]
   agent        --etcd URLS --node-id ID --listen H:P [--advertise H:P] [--cluster NAME[,NAME...]] [--lease-ttl S]
                [--backend mariadb://|mysql://|postgres://|clickhouse://USER:PASS@HOST:PORT]
                [--kill-log-dir DIR] [--kill-log-max-mb N]
@@ -32,7 +33,8 @@ commands:
                --agent H:P --mutations N --table T [--database D] [--command TEXT] [--mutation-id-prefix P] [--parts N] [--part-ms MS] [--created-ago S]
   cluster      ls | forget NODE [--cluster C] | kills | drop-kill KILL_ID   (--etcd URLS)
   local        [--nodes N] [-q SQL]
-  certs        init DIR [--nodes N1,N2,...] [--users U1,...] [--trust-domain quell] [--days N]
+  certs        init DIR [--nodes N1,N2,...] [--users U1,...] [--san HOST|IP,...] [--trust-domain quell] [--days N]
+               (--san: the names clients reach the coordinator and agents by, put in their certificates)
   top          [--coordinator H:P[,H:P...]] [-u USER] [--where EXPR] [--cluster C]  (password in QUELL_PASSWORD)
 
 etcd access (coordinator, agent, cluster): --etcd URLS [--etcd-ca FILE] [--etcd-cert FILE --etcd-key FILE]

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chError } from '../errors/quell-error';
@@ -29,6 +31,8 @@ export interface IssueOptions {
   readonly expired?: boolean;
   /** URI SANs instead of the identity's one: for tests of bad certificates */
   readonly uris?: readonly string[];
+  /** host names and IP addresses the certificate also serves (DNS and IP SANs), besides localhost and 127.0.0.1 */
+  readonly hosts?: readonly string[];
 }
 
 export interface InitCertsOptions {
@@ -36,6 +40,12 @@ export interface InitCertsOptions {
   readonly users?: readonly string[];
   readonly trustDomain?: string;
   readonly days?: number;
+  /**
+   * `--san`: host names and IP addresses of the coordinators and agents, put in the coordinator's
+   * and every agent's certificate (DNS and IP SANs), so that clients that check the server's name
+   * (`mariadb --ssl-verify-server-cert`, curl, ssl-mode=VERIFY_IDENTITY) reach them by it
+   */
+  readonly san?: readonly string[];
 }
 
 export interface InitCertsResult {
@@ -103,8 +113,43 @@ async function withScratch<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   }
 }
 
-function leafExtensions(uris: readonly string[]): string[] {
-  const san = [...uris.map((u) => `URI:${u}`), 'DNS:localhost', 'IP:127.0.0.1'].join(',');
+/** The names every certificate serves on loopback. */
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1'];
+
+/** A `--san` entry as openssl's subjectAltName takes it: `IP:…` for an address, `DNS:…` for a host name. */
+function sanEntry(host: string): string {
+  return isIP(host) ? `IP:${host}` : `DNS:${host}`;
+}
+
+const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const HOST_NAME = new RegExp(`^(?:\\*\\.)?${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
+
+/** Checks `--san` entries: IPv4 or IPv6 addresses, or host names (a leading `*.` allowed). */
+export function checkSans(hosts: readonly string[]): string[] {
+  return hosts.map((h) => {
+    if (isIP(h) !== 0 || (h.length <= 253 && HOST_NAME.test(h))) return h;
+    throw chError('BAD_ARGUMENTS', `invalid --san entry '${h}': expected a host name (letters, digits, '-' and '.') or an IP address`);
+  });
+}
+
+/** The DNS and IP SANs of a certificate file beyond the loopback ones (what an earlier --san put there). */
+async function extraSans(certFile: string): Promise<string[]> {
+  const cert = new X509Certificate(await readFile(certFile));
+  return (cert.subjectAltName ?? '')
+    .split(', ')
+    .map((entry) => /^(?:DNS|IP Address):(.+)$/.exec(entry)?.[1])
+    .filter((h): h is string => h !== undefined && !LOOPBACK_NAMES.includes(h));
+}
+
+/** Whether a certificate file already serves every one of `hosts`. */
+async function servesAll(certFile: string, hosts: readonly string[]): Promise<boolean> {
+  const cert = new X509Certificate(await readFile(certFile));
+  return hosts.every((h) => (isIP(h) ? cert.checkIP(h) : cert.checkHost(h)) !== undefined);
+}
+
+function leafExtensions(uris: readonly string[], hosts: readonly string[] = []): string[] {
+  const names = [...LOOPBACK_NAMES, ...hosts.filter((h) => !LOOPBACK_NAMES.includes(h))];
+  const san = [...uris.map((u) => `URI:${u}`), ...names.map(sanEntry)].join(',');
   return [
     ['-addext', `subjectAltName=${san}`],
     ['-addext', 'basicConstraints=critical,CA:FALSE'],
@@ -142,7 +187,7 @@ export async function issueCert(dir: string, ca: CertAuthority, name: string, id
   await withScratch(async (scratch) => {
     const config = path.join(scratch, 'req.cnf');
     await writeFile(config, MINIMAL_CONFIG);
-    const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-noenc', '-keyout', pair.key, '-subj', subject, ...leafExtensions(uris)];
+    const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-noenc', '-keyout', pair.key, '-subj', subject, ...leafExtensions(uris, o.hosts)];
     if (!o.expired) {
       await openssl(['req', '-config', config, '-x509', ...newKey, '-days', String(o.days ?? DEFAULT_DAYS), '-CA', ca.cert, '-CAkey', ca.key, '-out', pair.cert]);
       return;
@@ -163,11 +208,14 @@ export async function issueCert(dir: string, ca: CertAuthority, name: string, id
 /**
  * `quell certs init DIR`: a CA (kept when DIR already has one) and a certificate for the
  * coordinator, the workloads, each node and each user. Existing files are kept, so running it
- * again with another `--nodes` adds those nodes under the same CA.
+ * again with another `--nodes` adds those nodes under the same CA; the one exception is a
+ * coordinator or agent certificate that lacks a `--san` name, which is issued again (new key)
+ * with the names it had and the new ones.
  */
 export async function initCerts(dir: string, o: InitCertsOptions = {}): Promise<InitCertsResult> {
   const td = checkTrustDomain(o.trustDomain ?? DEFAULT_TRUST_DOMAIN);
   const days = o.days ?? DEFAULT_DAYS;
+  const san = checkSans(o.san ?? []);
   const abs = path.resolve(dir);
   const written: string[] = [];
   // every name is checked before anything is written
@@ -189,8 +237,15 @@ export async function initCerts(dir: string, o: InitCertsOptions = {}): Promise<
   await Promise.all(
     [...wanted].map(async ([name, identity]) => {
       const pair = { cert: path.join(abs, `${name}.pem`), key: path.join(abs, `${name}-key.pem`) };
-      if (!(await exists(pair.cert)) || !(await exists(pair.key))) {
-        await issueCert(abs, caPair, name, identity, { days });
+      // the daemons that serve: the coordinator and the agents
+      const hosts = identity.role === 'coordinator' || identity.role === 'agent' ? san : [];
+      const present = (await exists(pair.cert)) && (await exists(pair.key));
+      if (!present) {
+        await issueCert(abs, caPair, name, identity, { days, hosts });
+        written.push(pair.cert, pair.key);
+      } else if (hosts.length > 0 && !(await servesAll(pair.cert, hosts))) {
+        const had = await extraSans(pair.cert);
+        await issueCert(abs, caPair, name, identity, { days, hosts: [...new Set([...had, ...hosts])] });
         written.push(pair.cert, pair.key);
       }
       pairs.set(name, pair);

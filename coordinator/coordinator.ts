@@ -34,6 +34,8 @@ export interface CoordinatorOptions {
   readonly maxResultRows?: number;
   /** `--mysql-listen H:P`: the MySQL protocol front door */
   readonly mysqlListen?: string;
+  /** `--mysql-max-sessions-per-user N`: MySQL sessions one user may have open (0: no limit; default 64) */
+  readonly mysqlMaxSessionsPerUser?: number;
   /** host:port of ClickHouse's HTTP interface (coordinator/http-door.ts); none when unset */
   readonly httpListen?: string;
   /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
@@ -125,7 +127,7 @@ export class Coordinator {
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
         if (metrics && opts.metricsListen !== undefined) await probes.serveMetrics(opts.metricsListen, metrics.registry, opts.security, log);
         // the MySQL door before the HTTP one: the catch below destroys it if the HTTP door cannot bind
-        if (opts.mysqlListen) mysql = await MysqlDoor.start({ listen: opts.mysqlListen, security: opts.security, runner, sessions, log });
+        if (opts.mysqlListen) mysql = await MysqlDoor.start({ listen: opts.mysqlListen, security: opts.security, runner, sessions, maxSessionsPerUser: opts.mysqlMaxSessionsPerUser, log });
         // last: a door that cannot bind leaves only what the catch below releases
         const http = opts.httpListen ? await HttpDoor.start({ listen: opts.httpListen, security: opts.security, runner, log: log.child({ service: 'http' }) }) : undefined;
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');

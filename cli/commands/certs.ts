@@ -1,13 +1,14 @@
 import { initCerts } from '../../common/certs';
 import { intOption, listOption, parse, UsageError } from '../args';
 
-/** `quell certs init DIR [--nodes n1,n2] [--users u1] [--trust-domain TD] [--days N]` */
+/** `quell certs init DIR [--nodes n1,n2] [--users u1] [--san host,ip] [--trust-domain TD] [--days N]` */
 export async function runCerts(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
     {
       nodes: { type: 'string' },
       users: { type: 'string' },
+      san: { type: 'string' },
       'trust-domain': { type: 'string', default: 'quell' },
       days: { type: 'string' },
     },
@@ -20,7 +21,7 @@ export async function runCerts(argv: string[]): Promise<number> {
   const days = intOption(values.days, 'days', 365);
   if (days < 1) throw new UsageError('--days must be at least 1');
   const nodes = listOption(values.nodes, []);
-  const result = await initCerts(dir, { nodes, users: listOption(values.users, []), trustDomain: values['trust-domain'], days });
+  const result = await initCerts(dir, { nodes, users: listOption(values.users, []), san: listOption(values.san, []), trustDomain: values['trust-domain'], days });
   for (const file of result.written) process.stdout.write(`wrote ${file}\n`);
   if (result.written.length === 0) process.stdout.write(`${result.dir} already holds every certificate asked for\n`);
   if (nodes.length === 0) process.stdout.write('no --nodes given: no agent certificates\n');

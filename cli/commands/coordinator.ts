@@ -8,6 +8,7 @@ import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
 import { TransportSecurity } from '../../common/tls';
 import { componentLogger } from '../../common/logger';
 import { surviveUnhandledRejections } from '../../common/escape-guard';
+import { DEFAULT_MAX_SESSIONS_PER_USER } from '../../coordinator/mysql/door';
 
 export async function runCoordinator(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -19,6 +20,7 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     'max-concurrent-statements': { type: 'string' },
     'max-result-rows': { type: 'string' },
     'mysql-listen': { type: 'string' },
+    'mysql-max-sessions-per-user': { type: 'string' },
     'http-listen': { type: 'string' },
     'metrics-listen': { type: 'string' },
   });
@@ -43,6 +45,7 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     maxConcurrentStatements: intOption(values['max-concurrent-statements'], 'max-concurrent-statements', DEFAULT_MAX_CONCURRENT_STATEMENTS),
     maxResultRows: intOption(values['max-result-rows'], 'max-result-rows', DEFAULT_MAX_RESULT_ROWS),
     mysqlListen: values['mysql-listen'],
+    mysqlMaxSessionsPerUser: intOption(values['mysql-max-sessions-per-user'], 'mysql-max-sessions-per-user', DEFAULT_MAX_SESSIONS_PER_USER),
     metricsListen: values['metrics-listen'],
     httpListen: values['http-listen'],
   });

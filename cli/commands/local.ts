@@ -95,7 +95,8 @@ export async function runLocal(argv: string[]): Promise<number> {
 export function doorLines(ready: Record<string, unknown>, agentMetrics: readonly string[], ca: string): string {
   const lines: string[] = [];
   const mysql = typeof ready.mysql_address === 'string' ? splitHostPort(ready.mysql_address) : undefined;
-  if (mysql) lines.push(`mariadb:  mariadb -h${mysql.host} -P${mysql.port} -udefault --ssl-ca=${ca}`);
+  // --ssl-verify-server-cert: without it the client falls back to plaintext when a relay hides CLIENT_SSL (README, the MySQL protocol)
+  if (mysql) lines.push(`mariadb:  mariadb -h${mysql.host} -P${mysql.port} -udefault --ssl-verify-server-cert --ssl-ca=${ca}`);
   if (typeof ready.http_address === 'string') {
     lines.push(`http:     curl --cacert ${ca} 'https://${ready.http_address}/?query=SELECT+1'`);
   }

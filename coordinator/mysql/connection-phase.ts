@@ -10,12 +10,23 @@ import { authSwitchPacket, greetingPacket, newScramble, parseHandshakeResponse, 
 import { CHARSET_UTF8MB4, CLIENT, MalformedPacket, NATIVE_PASSWORD_PLUGIN } from './protocol';
 import { errPacket, MARIADB_ERRORS, okPacket, type WireError } from './results';
 import { MAX_ALLOWED_PACKET, useDatabase } from './session-statements';
+import { MAX_QUERY_SIZE } from '../../sql/parser';
+import { PacketDropped, type Packet } from './framing';
 import type { Wire } from './wire';
 
 /** MariaDB's connect_timeout: the whole handshake, TLS included, within this. */
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** A handshake response is small; garbage that claims more is refused at its first header. */
 export const HANDSHAKE_PACKET_LIMIT = 64 * 1024;
+/**
+ * After the login a packet may be max_allowed_packet long, but one longer than a statement may be
+ * (max_query_size, and its command byte) is thrown away as it arrives, never held: the session
+ * answers it with the statement's error without having kept its bytes.
+ */
+export const COMMAND_PACKET_KEEP = 1 + MAX_QUERY_SIZE;
+
+/** Admits a logged-in user's session: its release, or undefined when the user has its most sessions. */
+export type AdmitSession = (user: string) => (() => void) | undefined;
 
 /** What the connection phase needs to know. */
 export interface ConnectionPhaseDeps {
@@ -24,6 +35,7 @@ export interface ConnectionPhaseDeps {
   /** the certificate for the SSL upgrade; undefined: plaintext (loopback with --insecure) */
   readonly tlsFiles: (() => TlsFiles) | undefined;
   readonly trustDomain: string;
+  readonly admit: AdmitSession;
   readonly log: Logger;
 }
 
@@ -34,6 +46,14 @@ export interface LoggedIn {
   readonly peer: Identity | undefined;
   readonly tls: { readonly cipher: string; readonly version: string } | undefined;
   readonly database: string | undefined;
+  /** gives the user's session place back (the session's end) */
+  readonly release: () => void;
+}
+
+/** A packet of the connection phase; a dropped one (the door's packet budget was in use) ends it. */
+function kept(p: Packet | undefined): Packet | undefined {
+  if (p?.dropped) throw new PacketDropped(p.dropped);
+  return p;
 }
 
 /** The client certificate's quell identity, when it sent one that our CA signed. */
@@ -50,7 +70,8 @@ function verifiedPeer(tls: TLSSocket, trustDomain: string): Identity | undefined
  * coordinator has a certificate), an auth switch to mysql_native_password when the client
  * answered for another plugin, one login through the statement runner, the database named in
  * the handshake, then OK. Undefined when the session is over (refused, gone, timed out).
- * Throws MalformedPacket, PacketTooLarge and OutOfOrder for a client that breaks the protocol.
+ * Throws MalformedPacket, PacketTooLarge and OutOfOrder for a client that breaks the protocol,
+ * PacketDropped for a packet the door had no room for.
  */
 export class ConnectionPhase {
   private tls: LoggedIn['tls'];
@@ -87,7 +108,7 @@ export class ConnectionPhase {
       if (response.plugin !== '' && response.plugin !== NATIVE_PASSWORD_PLUGIN) {
         // the client answered for another plugin (caching_sha2_password, ed25519): ask for ours
         this.wire.send(authSwitchPacket(scramble));
-        const reply = await this.wire.next();
+        const reply = kept(await this.wire.next());
         if (!reply) return undefined;
         response = { ...response, authResponse: reply.payload, plugin: NATIVE_PASSWORD_PLUGIN };
       }
@@ -100,7 +121,7 @@ export class ConnectionPhase {
 
   /** The handshake response, after the SSL upgrade if the client asks for one. */
   private async handshakeResponse(capabilities: number): Promise<HandshakeResponse | undefined> {
-    const first = await this.wire.next();
+    const first = kept(await this.wire.next());
     if (!first) return undefined;
     const response = parseHandshakeResponse(first.payload, capabilities);
     if (!response.sslRequest) return response;
@@ -115,7 +136,7 @@ export class ConnectionPhase {
     }
     this.tls = { cipher: tls.getCipher().name, version: tls.getProtocol() ?? '' };
     this.peer = verifiedPeer(tls, this.deps.trustDomain);
-    const second = await this.wire.next();
+    const second = kept(await this.wire.next());
     if (!second) return undefined;
     const after = parseHandshakeResponse(second.payload, capabilities);
     if (after.sslRequest) throw new MalformedPacket('a second SSLRequest');
@@ -152,9 +173,16 @@ export class ConnectionPhase {
       this.refuse(MARIADB_ERRORS.serverShutdown());
       return undefined;
     }
-    this.wire.setPacketLimit(MAX_ALLOWED_PACKET);
+    // MariaDB's max_user_connections: checked and taken at once, after the login as MariaDB does
+    const release = this.deps.admit(user.name);
+    if (!release) {
+      this.deps.log.info({ user: user.name, client: this.address }, 'login refused: the user has its most sessions (--mysql-max-sessions-per-user)');
+      this.refuse(MARIADB_ERRORS.tooManyUserConnections(user.name));
+      return undefined;
+    }
+    this.wire.setPacketLimits({ max: MAX_ALLOWED_PACKET, keep: COMMAND_PACKET_KEEP });
     this.wire.send(okPacket());
-    return { user, peer: this.peer, tls: this.tls, database };
+    return { user, peer: this.peer, tls: this.tls, database, release };
   }
 
   private refuse(error: WireError): void {

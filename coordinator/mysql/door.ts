@@ -6,10 +6,16 @@ import { addressHost } from '../../common/tls/options';
 import type { StatementRunner } from '../statement-runner';
 import type { SessionRegistry } from '../sessions';
 import { MysqlSession } from './session';
+import { PacketBudget } from './framing';
+import type { AdmitSession } from './connection-phase';
 import type { TlsFiles } from './tls-upgrade';
 
 /** What the door says it is: a MariaDB 10.11 for clients that look (mysql2 and others test for "MariaDB"), then quell. */
 export const SERVER_VERSION = '10.11.99-MariaDB-quell';
+/** `--mysql-max-sessions-per-user`'s default (MariaDB's max_user_connections; 0: no limit). */
+export const DEFAULT_MAX_SESSIONS_PER_USER = 64;
+/** The bytes all sessions together may hold for packets still arriving (framing.ts PacketBudget). */
+export const PACKET_BUDGET_BYTES = 64 * 1024 * 1024;
 
 export interface MysqlDoorOptions {
   /** H:P to listen on (`--mysql-listen`); port 0 takes a free one */
@@ -17,7 +23,29 @@ export interface MysqlDoorOptions {
   readonly security: TransportSecurity;
   readonly runner: StatementRunner;
   readonly sessions: SessionRegistry;
+  /** sessions one user may have open at once (0: no limit; default DEFAULT_MAX_SESSIONS_PER_USER) */
+  readonly maxSessionsPerUser?: number;
+  /** bytes of packets still arriving that all sessions together may hold (default PACKET_BUDGET_BYTES) */
+  readonly packetBudgetBytes?: number;
   readonly log: Logger;
+}
+
+/** Counts each user's open sessions; admits one more while the user has fewer than `max` (0: any number). */
+function sessionCap(max: number): AdmitSession {
+  const open = new Map<string, number>();
+  return (user) => {
+    const n = open.get(user) ?? 0;
+    if (max > 0 && n >= max) return undefined;
+    open.set(user, n + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (open.get(user) ?? 1) - 1;
+      if (left > 0) open.set(user, left);
+      else open.delete(user);
+    };
+  };
 }
 
 /**
@@ -43,6 +71,8 @@ export class MysqlDoor {
     const server = createServer();
     const open = new Set<MysqlSession>();
     const log = o.log.child({ service: 'mysql' });
+    const budget = new PacketBudget(o.packetBudgetBytes ?? PACKET_BUDGET_BYTES);
+    const admit = sessionCap(o.maxSessionsPerUser ?? DEFAULT_MAX_SESSIONS_PER_USER);
     server.on('connection', (socket: Socket) => {
       const session = new MysqlSession(socket, {
         runner: o.runner,
@@ -50,6 +80,8 @@ export class MysqlDoor {
         server: { version: SERVER_VERSION, startedAt, sessions: () => o.sessions.size, tls: tlsFiles !== undefined },
         tlsFiles,
         trustDomain: o.security.trustDomain,
+        budget,
+        admit,
         log,
       });
       open.add(session);

@@ -21,6 +21,7 @@ export const MARIADB_ERRORS = {
   unknownCommand: (): WireError => ({ code: 1047, sqlstate: '08S01', message: 'Unknown command' }),
   packetTooLarge: (): WireError => ({ code: 1153, sqlstate: '08S01', message: "Got a packet bigger than 'max_allowed_packet' bytes" }),
   outOfOrder: (): WireError => ({ code: 1156, sqlstate: '08S01', message: 'Got packets out of order' }),
+  tooManyUserConnections: (user: string): WireError => ({ code: 1203, sqlstate: '42000', message: `User ${user} already has more than 'max_user_connections' active connections` }),
   queryEmpty: (): WireError => ({ code: 1065, sqlstate: '42000', message: 'Query was empty' }),
   noDatabase: (): WireError => ({ code: 1046, sqlstate: '3D000', message: 'No database selected' }),
   unknownDatabase: (db: string): WireError => ({ code: 1049, sqlstate: '42000', message: `Unknown database '${db}'` }),

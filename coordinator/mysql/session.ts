@@ -3,17 +3,19 @@ import type { Logger } from '../../common/logger';
 import type { TlsFiles } from './tls-upgrade';
 import { formatIdentity, type Identity } from '../../common/identity';
 import { errorText } from '../../errors/error-text';
+import { chError } from '../../errors/quell-error';
+import { maxQuerySizeExceeded } from '../../sql/parser';
 import type { StatementRunner } from '../statement-runner';
 import type { SessionHandle, SessionKill, SessionRegistry } from '../sessions';
 import type { User } from '../users';
-import { PacketTooLarge } from './framing';
+import { PacketDropped, PacketTooLarge, type Dropped, type PacketBudget } from './framing';
 import { COM, MalformedPacket, PayloadWriter } from './protocol';
 import { MysqlResultSink } from './result-sink';
-import { eofPacket, errPacket, MARIADB_ERRORS, okPacket, resultSetPackets, type WireError } from './results';
 import { expandExecutableComments, versionNumber } from './executable-comments';
+import { eofPacket, errPacket, MARIADB_ERRORS, okPacket, resultSetPackets, wireError, type WireError } from './results';
 import { sessionStatement, useDatabase, type Diagnostic, type LocalAnswer, type ServerInfo, type SessionInfo } from './session-statements';
 import { OutOfOrder, Wire } from './wire';
-import { ConnectionPhase, HANDSHAKE_PACKET_LIMIT } from './connection-phase';
+import { ConnectionPhase, HANDSHAKE_PACKET_LIMIT, type AdmitSession } from './connection-phase';
 
 /** The code of quell's warnings in SHOW WARNINGS: they have no MariaDB number of their own (ER_UNKNOWN_ERROR). */
 const WARNING_CODE = 1105;
@@ -25,7 +27,16 @@ export interface SessionDeps {
   /** the certificate for the SSL upgrade; undefined: plaintext (loopback with --insecure) */
   readonly tlsFiles: (() => TlsFiles) | undefined;
   readonly trustDomain: string;
+  /** the door's bytes for packets still arriving, shared by its connections */
+  readonly budget: PacketBudget;
+  /** the per-user session cap */
+  readonly admit: AdmitSession;
   readonly log: Logger;
+}
+
+/** A packet refused because the door's packet budget was in use: ClickHouse's error for a memory limit. */
+function budgetExceeded(size: number, limit: number): WireError {
+  return wireError(chError('MEMORY_LIMIT_EXCEEDED', `Memory limit (MySQL door, packets being received) exceeded: a packet of ${size} bytes would take the door past its maximum of ${limit} bytes; try again later`, true));
 }
 
 /** The client's host as MariaDB shows it in 'user'@'host': the address without port or IPv4-mapped prefix. */
@@ -65,7 +76,7 @@ export class MysqlSession implements SessionHandle {
     this.host = hostOf(socket);
     this.address = `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`;
     this.log = deps.log.child({ session: this.id });
-    this.wire = new Wire(socket, HANDSHAKE_PACKET_LIMIT);
+    this.wire = new Wire(socket, { max: HANDSHAKE_PACKET_LIMIT }, deps.budget);
     // a client that goes away cancels what it was running
     this.wire.onGone(() => this.running?.abort());
   }
@@ -76,9 +87,11 @@ export class MysqlSession implements SessionHandle {
 
   /** Runs the connection to its end; never rejects. */
   async run(): Promise<void> {
+    let release: (() => void) | undefined;
     try {
       const loggedIn = await new ConnectionPhase(this.wire, { ...this.deps, serverVersion: this.deps.server.version }, this.id, this.address, this.host).run();
       if (!loggedIn) return;
+      release = loggedIn.release;
       const user = loggedIn.user;
       this.userName = user.name;
       this.peer = loggedIn.peer;
@@ -90,6 +103,7 @@ export class MysqlSession implements SessionHandle {
     } catch (err) {
       this.protocolFailure(err);
     } finally {
+      release?.();
       this.deps.registry.remove(this.id);
       this.wire.close();
     }
@@ -135,7 +149,12 @@ export class MysqlSession implements SessionHandle {
       if (this.connectionKilled) return;
       this.wire.beginCommand();
       const packet = await this.wire.next();
-      if (!packet || packet.payload.length === 0) return;
+      if (!packet) return;
+      if (packet.dropped) {
+        if (this.refuseDropped(packet.payload[0], packet.dropped)) continue;
+        return;
+      }
+      if (packet.payload.length === 0) return;
       const body = packet.payload.subarray(1);
       switch (packet.payload[0]) {
         case COM.QUIT:
@@ -210,6 +229,24 @@ export class MysqlSession implements SessionHandle {
     ];
   }
 
+  /**
+   * A packet whose bytes were thrown away as they arrived: a statement over max_query_size, or
+   * any packet while the door's budget was in use. A COM_QUERY gets the statement's error and the
+   * session goes on; any other command gets the error and the connection closes (false).
+   */
+  private refuseDropped(command: number | undefined, dropped: Dropped): boolean {
+    const query = command === COM.QUERY;
+    let error: WireError;
+    if (dropped.reason === 'budget') {
+      error = budgetExceeded(dropped.size, this.deps.budget.limit);
+    } else {
+      error = query ? wireError(maxQuerySizeExceeded(String(dropped.size - 1))) : MARIADB_ERRORS.packetTooLarge();
+    }
+    this.log.info({ user: this.userName, client: this.address, command, bytes: dropped.size, reason: dropped.reason, code: error.code }, 'packet refused unread');
+    this.answer({ kind: 'error', error });
+    return query;
+  }
+
   private answer(a: LocalAnswer): void {
     if (!(a.kind === 'rows' && a.keepsDiagnostics)) this.diagnostics = [];
     switch (a.kind) {
@@ -233,6 +270,7 @@ export class MysqlSession implements SessionHandle {
   private protocolFailure(err: unknown): void {
     let error: WireError | undefined;
     if (err instanceof PacketTooLarge) error = MARIADB_ERRORS.packetTooLarge();
+    else if (err instanceof PacketDropped) error = budgetExceeded(err.dropped.size, this.deps.budget.limit);
     else if (err instanceof OutOfOrder) error = MARIADB_ERRORS.outOfOrder();
     else if (err instanceof MalformedPacket) error = MARIADB_ERRORS.badHandshake();
     if (error) {

@@ -1,14 +1,17 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { encodeFrames, FrameDecoder, type Packet } from './framing';
+import { encodeFrames, FrameDecoder, PacketTooLarge, type DecoderLimits, type Packet, type PacketBudget } from './framing';
 import { upgradeToTls, type TlsFiles } from './tls-upgrade';
 
 /** A client sent a packet whose sequence id is not the next one. */
 export class OutOfOrder extends Error {}
 
-/** Unread bytes beyond which the socket is paused while nobody waits for a packet. */
-const UNREAD_HIGH = 1 << 20;
+/**
+ * Unread bytes beyond which the socket is paused while nobody waits for a packet (a statement
+ * runs): enough to see a client go away, not enough to matter times many sessions.
+ */
+const UNREAD_HIGH = 64 * 1024;
 
 /**
  * One client connection as packets: reads frames into packets only as the session asks for
@@ -29,9 +32,10 @@ export class Wire {
 
   constructor(
     private readonly socket: Socket,
-    packetLimit: number,
+    limits: DecoderLimits,
+    budget?: PacketBudget,
   ) {
-    this.decoder = new FrameDecoder(packetLimit);
+    this.decoder = new FrameDecoder(limits, budget);
     this.stream = socket;
     socket.setNoDelay(true);
     socket.on('close', () => this.markGone());
@@ -54,8 +58,8 @@ export class Wire {
     else this.goneListeners.push(listener);
   }
 
-  setPacketLimit(limit: number): void {
-    this.decoder.setLimit(limit);
+  setPacketLimits(limits: DecoderLimits): void {
+    this.decoder.setLimits(limits);
   }
 
   /** A new command starts: the client's next packet is number 0. */
@@ -64,8 +68,9 @@ export class Wire {
   }
 
   /**
-   * The client's next packet; undefined once the client is gone. Rejects with PacketTooLarge or
-   * OutOfOrder (the session answers those with an error and closes).
+   * The client's next packet (possibly dropped: Packet.dropped); undefined once the client is
+   * gone. Rejects with PacketTooLarge or OutOfOrder (the session answers those with an error and
+   * closes).
    */
   next(): Promise<Packet | undefined> {
     if (this.waiter) return Promise.reject(new Error('already waiting for a packet'));
@@ -146,6 +151,8 @@ export class Wire {
       packet = this.decoder.take();
       if (packet && packet.seq !== this.seq) throw new OutOfOrder(`packet ${packet.seq} where ${this.seq} was next`);
     } catch (err) {
+      // MariaDB numbers its 1153 after the frame whose header was too much
+      if (err instanceof PacketTooLarge && err.seq !== undefined) this.seq = (err.seq + 1) & 0xff;
       this.waiter = undefined;
       w.reject(err);
       return;
@@ -171,6 +178,8 @@ export class Wire {
   private markGone(): void {
     if (this.gone) return;
     this.gone = true;
+    // a packet that can no longer arrive holds nothing of the door's budget
+    this.decoder.close();
     this.wakeDrain();
     for (const l of this.goneListeners.splice(0)) l();
     this.pump();

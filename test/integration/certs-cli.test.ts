@@ -4,9 +4,15 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnQuell } from '../../common/child-processes';
+import pino from 'pino';
+import { spawnChild, spawnQuell } from '../../common/child-processes';
 import { identityOfCertificate } from '../../common/identity';
+import { TransportSecurity } from '../../common/tls';
 import { loadCertFiles } from '../../common/tls/cert-files';
+import { MysqlDoor } from '../../coordinator/mysql/door';
+import { SessionRegistry } from '../../coordinator/sessions';
+import { StatementRunner, type RunnerDeps } from '../../coordinator/statement-runner';
+import { Users } from '../../coordinator/users';
 
 // `quell certs init DIR`: a CA and one certificate per identity, made with openssl.
 
@@ -84,4 +90,72 @@ test('certs init refuses bad input with one line and writes nothing for it', asy
   assert.deepEqual([badDays.code, badDays.stderr], [2, 'quell certs: --days must be at least 1\n']);
   const badTd = await quell('certs', 'init', path.join(root, 'td'), '--trust-domain', 'Not Valid');
   assert.equal(badTd.stderr, "Code: 36. BAD_ARGUMENTS: invalid trust domain 'Not Valid': use lowercase letters, digits, '.', '-' and '_'\n");
+});
+
+test('certs init --san puts the host names and addresses in the coordinator and agent certificates (DNS and IP SANs), and adds new ones later', async () => {
+  const dir = path.join(root, 'san');
+  const r = await quell('certs', 'init', dir, '--nodes', 'n1', '--users', 'alice', '--san', '127.0.0.2,db1.example.com,10.0.0.2');
+  assert.equal(r.code, 0, r.stderr);
+  const extra = 'IP Address:127.0.0.2, DNS:db1.example.com, IP Address:10.0.0.2';
+  assert.equal(x509(path.join(dir, 'coordinator.pem')).subjectAltName, `URI:spiffe://quell/coordinator, DNS:localhost, IP Address:127.0.0.1, ${extra}`);
+  assert.equal(x509(path.join(dir, 'agent-n1.pem')).subjectAltName, `URI:spiffe://quell/agent/n1, DNS:localhost, IP Address:127.0.0.1, ${extra}`);
+  // clients only: no server names
+  assert.equal(x509(path.join(dir, 'workload.pem')).subjectAltName, 'URI:spiffe://quell/workload, DNS:localhost, IP Address:127.0.0.1');
+  assert.equal(x509(path.join(dir, 'user-alice.pem')).subjectAltName, 'URI:spiffe://quell/user/alice, DNS:localhost, IP Address:127.0.0.1');
+  const coordinator = x509(path.join(dir, 'coordinator.pem'));
+  assert.equal(coordinator.checkHost('db1.example.com'), 'db1.example.com');
+  assert.equal(coordinator.checkIP('10.0.0.2'), '10.0.0.2');
+  assert.equal(coordinator.checkHost('db2.example.com'), undefined);
+  assert.doesNotThrow(() => loadCertFiles({ ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'coordinator.pem'), key: path.join(dir, 'coordinator-key.pem') }, 'quell'));
+
+  // a name added later: the server certificates are issued again with the old names and the new one; the CA stays
+  const caBefore = readFileSync(path.join(dir, 'ca.pem'));
+  const workloadBefore = readFileSync(path.join(dir, 'workload.pem'));
+  const more = await quell('certs', 'init', dir, '--nodes', 'n1', '--san', 'db2.example.com');
+  assert.equal(more.code, 0, more.stderr);
+  assert.deepEqual(more.stdout.trim().split('\n'), ['agent-n1-key.pem', 'agent-n1.pem', 'coordinator-key.pem', 'coordinator.pem'].map((f) => `wrote ${path.join(dir, f)}`));
+  assert.equal(x509(path.join(dir, 'coordinator.pem')).subjectAltName, `URI:spiffe://quell/coordinator, DNS:localhost, IP Address:127.0.0.1, ${extra}, DNS:db2.example.com`);
+  assert.ok(x509(path.join(dir, 'coordinator.pem')).verify(x509(path.join(dir, 'ca.pem')).publicKey));
+  assert.deepEqual(readFileSync(path.join(dir, 'ca.pem')), caBefore);
+  assert.deepEqual(readFileSync(path.join(dir, 'workload.pem')), workloadBefore);
+  const same = await quell('certs', 'init', dir, '--nodes', 'n1', '--san', 'db2.example.com,10.0.0.2');
+  assert.equal(same.stdout, `${dir} already holds every certificate asked for\n`);
+
+  const bad = await quell('certs', 'init', path.join(root, 'bad-san'), '--san', 'db1.example.com,not a host');
+  assert.deepEqual([bad.code, bad.stderr], [36, "Code: 36. BAD_ARGUMENTS: invalid --san entry 'not a host': expected a host name (letters, digits, '-' and '.') or an IP address\n"]);
+  assert.ok(!existsSync(path.join(root, 'bad-san')), 'nothing written');
+});
+
+/** The MySQL door on 127.0.0.2 with a certs-init directory's coordinator certificate (no cluster: a login and the session's own statements). */
+async function doorOn127002(dir: string): Promise<{ door: MysqlDoor; security: TransportSecurity }> {
+  const security = TransportSecurity.from({ ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'coordinator.pem'), key: path.join(dir, 'coordinator-key.pem') });
+  const sessions = new SessionRegistry();
+  const deps = { users: Users.defaults(), defaultCluster: 'c', log: pino({ level: 'silent' }), sessions } as unknown as RunnerDeps;
+  const door = await MysqlDoor.start({ listen: '127.0.0.2:0', security, runner: new StatementRunner(deps), sessions, log: pino({ level: 'silent' }) });
+  return { door, security };
+}
+
+test('mariadb --ssl-verify-server-cert reaches a coordinator by an address given to --san; without it the client refuses the certificate', async () => {
+  const withSan = path.join(root, 'verify-san');
+  const without = path.join(root, 'verify-plain');
+  assert.equal((await quell('certs', 'init', withSan, '--san', '127.0.0.2')).code, 0);
+  assert.equal((await quell('certs', 'init', without)).code, 0);
+  for (const [dir, ok] of [[withSan, true], [without, false]] as const) {
+    const { door, security } = await doorOn127002(dir);
+    try {
+      const port = door.address.split(':')[1] ?? '';
+      const cli = spawnChild('mariadb', ['-h127.0.0.2', `-P${port}`, '--ssl-verify-server-cert', `--ssl-ca=${path.join(dir, 'ca.pem')}`, '-udefault', '-N', '-e', "SHOW STATUS LIKE 'Ssl_version'"]);
+      const code = await cli.exited;
+      if (ok) {
+        assert.equal(code, 0, cli.stderr());
+        assert.match(cli.stdout(), /^Ssl_version\tTLSv1\.[23]$/m);
+      } else {
+        assert.equal(code, 1);
+        assert.equal(cli.stderr().trim(), 'ERROR 2026 (HY000): TLS/SSL error: Validation of SSL server certificate failed');
+      }
+    } finally {
+      door.destroy();
+      security.close();
+    }
+  }
 });

@@ -89,7 +89,7 @@ test('quell local prints a working command for every door and Ctrl-C stops them 
 test('quell local -q answers and exits', async () => {
   const { stdout, stderr } = await run(process.execPath, [QUELL_MAIN, 'local', '--nodes', '1', '-q', "SELECT node_id FROM system.clusters WHERE cluster = 'local' ORDER BY node_id"]);
   assert.equal(stdout, 'n1\n');
-  assert.match(stderr, /^mariadb: {2}mariadb -h127\.0\.0\.1 -P\d+ -udefault --ssl-ca=\S+ca\.pem$/m);
+  assert.match(stderr, /^mariadb: {2}mariadb -h127\.0\.0\.1 -P\d+ -udefault --ssl-verify-server-cert --ssl-ca=\S+ca\.pem$/m);
   assert.match(stderr, /^http: {5}curl --cacert \S+ 'https:\/\/127\.0\.0\.1:\d+\/\?query=SELECT\+1'$/m);
   assert.match(stderr, /^metrics: {2}curl --cacert \S+ https:\/\/127\.0\.0\.1:\d+\/metrics \(coordinator\)$/m);
 });

@@ -22,18 +22,20 @@ import { nativePasswordReply as nativeReply } from '../native-password-fixture';
 let door: MysqlDoor;
 let security: TransportSecurity;
 let ca: Buffer;
+let caFile: string;
 before(async () => {
   const pki = await testPki();
+  caFile = pki.ca;
   ca = Buffer.from(await import('node:fs').then((fs) => fs.readFileSync(pki.ca)));
   security = TransportSecurity.from(pki.coordinator());
   door = await startDoor(security, Users.parse('users: { default: {}, pat: { password: ppw } }'));
 });
 
 /** A door in this process; a login needs only the users, and no statement here reaches a cluster. */
-function startDoor(sec: TransportSecurity, users: Users): Promise<MysqlDoor> {
+function startDoor(sec: TransportSecurity, users: Users, packetBudgetBytes?: number): Promise<MysqlDoor> {
   const deps = { users, defaultCluster: 'c', log: pino({ level: 'silent' }) } as unknown as RunnerDeps;
   const sessions = new SessionRegistry();
-  return MysqlDoor.start({ listen: '127.0.0.1:0', security: sec, runner: new StatementRunner({ ...deps, sessions }), sessions, log: pino({ level: 'silent' }) });
+  return MysqlDoor.start({ listen: '127.0.0.1:0', security: sec, runner: new StatementRunner({ ...deps, sessions }), sessions, packetBudgetBytes, log: pino({ level: 'silent' }) });
 }
 after(() => {
   door?.destroy();
@@ -95,8 +97,8 @@ const send = (stream: NodeJS.WritableStream, payload: Buffer, seq: number): void
 };
 
 /** Connects, reads the greeting and switches to TLS with the SSLRequest and ClientHello in one segment. */
-async function tlsSession(): Promise<{ secure: tls.TLSSocket; reader: Reader; scramble: Buffer }> {
-  const [host, port] = door.address.split(':') as [string, string];
+async function tlsSession(to: MysqlDoor = door): Promise<{ secure: tls.TLSSocket; reader: Reader; scramble: Buffer }> {
+  const [host, port] = to.address.split(':') as [string, string];
   const socket = net.connect(Number(port), host);
   const greeting = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
   socket.pause();
@@ -171,5 +173,109 @@ test('plaintext (--insecure, loopback): no TLS offered, the stock client logs in
     assert.deepEqual(cli.stdout().trim().split('\n'), ['DISABLED', '0']);
   } finally {
     plainDoor.destroy();
+  }
+});
+
+test('the door-wide packet budget: a big statement that does not fit is refused with Code 241 and its session goes on; the budget comes back when sessions go', async () => {
+  const small = await startDoor(security, Users.parse('users: { default: {} }'), 100 * 1024);
+  const sessions: { secure: tls.TLSSocket; reader: Reader }[] = [];
+  try {
+    for (let i = 0; i < 4; i++) {
+      const s = await tlsSession(small);
+      send(s.secure, fixedPart().nulString('default').lenencString(Buffer.alloc(0)).nulString('mysql_native_password').build(), 2);
+      assert.equal((await s.reader.next()).payload[0], 0x00);
+      sessions.push(s);
+    }
+    const statement = (n: number): Buffer => Buffer.concat([Buffer.from([0x03]), Buffer.from(`SELECT 1 /* ${'x'.repeat(n - 14)} */`)]);
+    const big = statement(40 * 1024);
+    const framed = Buffer.concat(encodeFrames(big, 0).frames);
+    // two sessions each start a 40 KiB statement and stall: 80 of the 100 KiB are taken
+    for (const s of sessions.slice(0, 2)) s.secure.write(framed.subarray(0, 100));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // the third does not fit: its bytes are read and thrown away, and it is told so
+    const third = sessions[2] as { secure: tls.TLSSocket; reader: Reader };
+    third.secure.write(framed);
+    const err = await third.reader.next();
+    assert.equal(err.payload[0], 0xff);
+    assert.equal(err.payload.readUInt16LE(1), 241);
+    assert.equal(
+      err.payload.subarray(9).toString(),
+      `Code: 241. MEMORY_LIMIT_EXCEEDED: Memory limit (MySQL door, packets being received) exceeded: a packet of ${big.length} bytes would take the door past its maximum of 102400 bytes; try again later`,
+    );
+    // a small statement still gets through, on the same session
+    send(third.secure, Buffer.from([0x0e]), 0);
+    assert.equal((await third.reader.next()).payload[0], 0x00);
+    // the stalled sessions go: their bytes come back, and the big statement is taken
+    for (const s of sessions.slice(0, 2)) s.secure.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const fourth = sessions[3] as { secure: tls.TLSSocket; reader: Reader };
+    fourth.secure.write(framed);
+    const answer = await fourth.reader.next();
+    assert.notEqual(answer.payload[0], 0xff, answer.payload.subarray(9).toString());
+  } finally {
+    for (const s of sessions) s.secure.destroy();
+    small.destroy();
+  }
+});
+
+/**
+ * An on-path relay that clears CLIENT_SSL in the door's greeting and otherwise passes bytes on;
+ * what the client sent it, in the clear.
+ */
+async function strippingRelay(): Promise<{ port: number; seen: () => Buffer; close: () => void }> {
+  const [host, port] = door.address.split(':') as [string, string];
+  const fromClient: Buffer[] = [];
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(port), host);
+    sockets.push(client, upstream);
+    let greeting = Buffer.alloc(0);
+    let greeted = false;
+    upstream.on('data', (d: Buffer) => {
+      if (greeted) return void client.write(d);
+      greeting = Buffer.concat([greeting, d]);
+      if (greeting.length < 4 || greeting.length < 4 + greeting.readUIntLE(0, 3)) return;
+      greeted = true;
+      // header, protocol byte, version (NUL-terminated), connection id, 8 bytes of scramble, a filler: then the capabilities' low 16 bits
+      const caps = greeting.indexOf(0, 5) + 1 + 4 + 8 + 1;
+      greeting.writeUInt16LE(greeting.readUInt16LE(caps) & ~CLIENT.SSL, caps);
+      client.write(greeting);
+    });
+    client.on('data', (d: Buffer) => {
+      fromClient.push(d);
+      upstream.write(d);
+    });
+    for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+      a.on('close', () => b.destroy());
+      a.on('error', () => undefined);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as net.AddressInfo;
+  return {
+    port: address.port,
+    seen: () => Buffer.concat(fromClient),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+test('a relay that hides CLIENT_SSL: mariadb --ssl-ca falls back to a plaintext login (the relay holds the user and the proof); --ssl-verify-server-cert refuses before sending either', async () => {
+  const relay = await strippingRelay();
+  try {
+    const fooled = spawnChild('mariadb', ['-h127.0.0.1', `-P${relay.port}`, `--ssl-ca=${caFile}`, '-upat', '-pppw', '-e', 'SELECT 1']);
+    await fooled.exited;
+    // the door itself wants TLS and refuses; the relay has what it needs for a login of its own over TLS
+    assert.match(fooled.stderr(), /ERROR 1045 \(28000\): Access denied for user 'pat'@'127\.0\.0\.1' \(using password: YES\): this server requires TLS/);
+    assert.ok(relay.seen().includes(Buffer.from('pat\0')), 'the relay read the plaintext handshake response');
+    const before = relay.seen().length;
+    const careful = spawnChild('mariadb', ['-h127.0.0.1', `-P${relay.port}`, '--ssl-verify-server-cert', `--ssl-ca=${caFile}`, '-upat', '-pppw', '-e', 'SELECT 1']);
+    assert.equal(await careful.exited, 1);
+    assert.equal(careful.stderr().trim(), 'ERROR 2026 (HY000): TLS/SSL error: SSL is required, but the server does not support it');
+    assert.equal(relay.seen().length, before, 'not a byte from the careful client');
+  } finally {
+    relay.close();
   }
 });

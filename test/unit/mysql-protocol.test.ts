@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeFrames, FrameDecoder, MAX_FRAME, PacketTooLarge } from '../../coordinator/mysql/framing';
+import { encodeFrames, FrameDecoder, MAX_FRAME, PacketBudget, PacketTooLarge, SMALL_FRAME } from '../../coordinator/mysql/framing';
 import { greetingPacket, newScramble, parseHandshakeResponse, SERVER_CAPABILITIES } from '../../coordinator/mysql/handshake';
 import { CLIENT, MalformedPacket, PayloadReader, PayloadWriter } from '../../coordinator/mysql/protocol';
 import { errPacket, okPacket, textRowPacket, wireError } from '../../coordinator/mysql/results';
@@ -35,6 +35,63 @@ test('frames: a header that claims more than the limit is refused before its byt
   const d = new FrameDecoder(64 * 1024);
   d.append(Buffer.from('GET / HTTP/1.1'));
   assert.throws(() => d.take(), (e: unknown) => e instanceof PacketTooLarge && e.limit === 64 * 1024);
+});
+
+test('frames: a packet over the keep limit is thrown away as it arrives, never held; it comes out as dropped, with its command byte and size', () => {
+  const d = new FrameDecoder({ max: 32 * 1024 * 1024, keep: 1000 });
+  const big = Buffer.alloc(MAX_FRAME + 10, 0x61);
+  big[0] = 0x03;
+  const wire = Buffer.concat([...encodeFrames(big, 0).frames, ...encodeFrames(Buffer.from([0x0e]), 0).frames]);
+  // in 64 KiB pieces, as a socket gives them: nothing piles up
+  for (let i = 0; i < wire.length - 5; i += 65536) {
+    d.append(wire.subarray(i, Math.min(i + 65536, wire.length - 5)));
+    if (i + 65536 < wire.length - 5) assert.equal(d.take(), undefined);
+    assert.ok(d.buffered <= 65536, `${d.buffered} bytes held`);
+  }
+  d.append(wire.subarray(wire.length - 5));
+  const p = d.take();
+  assert.deepEqual([p?.seq, p?.frames, [...(p?.payload ?? [])], p?.dropped], [0, 2, [0x03], { reason: 'tooLarge', size: MAX_FRAME + 10 }]);
+  // what follows is the next packet, whole
+  const ping = d.take();
+  assert.deepEqual([ping?.seq, [...(ping?.payload ?? [])], ping?.dropped], [0, [0x0e], undefined]);
+  // past max: refused at the header, numbered after it
+  const e = new FrameDecoder({ max: 2000, keep: 1000 });
+  e.append(Buffer.from([0xd0, 0x07, 0x00, 0x00]));
+  assert.deepEqual(e.take(), undefined);
+  e.append(Buffer.alloc(2000));
+  assert.deepEqual(e.take()?.dropped, { reason: 'tooLarge', size: 2000 });
+  e.append(Buffer.from([0xd1, 0x07, 0x00, 0x05]));
+  assert.throws(() => e.take(), (err: unknown) => err instanceof PacketTooLarge && err.limit === 2000 && err.seq === 5);
+});
+
+test('frames: a budget shared by decoders refuses big frames past its limit, takes small ones, and gets its bytes back', () => {
+  const budget = new PacketBudget(100 * 1024);
+  const a = new FrameDecoder(1 << 20, budget);
+  const b = new FrameDecoder(1 << 20, budget);
+  const header = (len: number, seq = 0): Buffer => Buffer.from([len & 0xff, (len >> 8) & 0xff, len >> 16, seq]);
+  a.append(Buffer.concat([header(60 * 1024), Buffer.from([0x03])]));
+  assert.equal(a.take(), undefined);
+  assert.equal(budget.inUse, 60 * 1024);
+  b.append(Buffer.concat([header(60 * 1024), Buffer.from([0x03])]));
+  assert.equal(b.take(), undefined);
+  assert.equal(budget.inUse, 60 * 1024, 'the second big frame took nothing');
+  b.append(Buffer.alloc(60 * 1024 - 1));
+  assert.deepEqual(b.take()?.dropped, { reason: 'budget', size: 60 * 1024 });
+  // a small frame always gets in
+  b.append(Buffer.concat(encodeFrames(Buffer.alloc(SMALL_FRAME, 1), 0).frames));
+  assert.equal(b.take()?.payload.length, SMALL_FRAME);
+  assert.equal(budget.inUse, 60 * 1024);
+  // the first packet completes: its bytes go back
+  a.append(Buffer.alloc(60 * 1024 - 1));
+  assert.equal(a.take()?.payload.length, 60 * 1024);
+  assert.equal(budget.inUse, 0);
+  // a connection that goes away mid-packet gives back what its packet took, and takes no more
+  a.append(header(50 * 1024));
+  assert.equal(a.take(), undefined);
+  assert.equal(budget.inUse, 50 * 1024);
+  a.close();
+  a.close();
+  assert.equal(budget.inUse, 0);
 });
 
 test('length-encoded integers and strings round-trip at every size class', () => {
