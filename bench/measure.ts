@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { percentile, round } from './stats';
+import { quantile, round } from './stats';
 import { cpuMs } from './system';
 
 /** How one measurement samples: warm-up runs, then measured runs, each bounded by count and time. */
@@ -107,8 +107,14 @@ export class Recorder {
     if (note) this.notes[name] = note;
   }
 
+  /**
+   * `<prefix>_p50_ms` and `<prefix>_p99_ms`; over fewer than 100 samples the second is
+   * `<prefix>_max_ms` (stats.quantile), since that is what their nearest-rank p99 would be.
+   */
   samples(prefix: string, samples: readonly number[], note = ''): void {
-    this.set(`${prefix}_p50_ms`, percentile(samples, 50), 'ms', note ? `${note} (n=${samples.length})` : `n=${samples.length}`);
-    this.set(`${prefix}_p99_ms`, percentile(samples, 99), 'ms');
+    const n = `n=${samples.length}`;
+    this.set(`${prefix}_p50_ms`, quantile(samples, 50).value, 'ms', note ? `${note} (${n})` : n);
+    const tail = quantile(samples, 99);
+    this.set(`${prefix}_${tail.name}_ms`, tail.value, 'ms', tail.name === 'p99' ? '' : `${n}: too few samples for a p99`);
   }
 }

@@ -1,3 +1,5 @@
+import { recordedKey } from './stats';
+
 /**
  * The benchmark's targets, keyed by metric name: issue 14's (2-core machine, loopback,
  * `--quick`), and issue 6's where issue 14 did not tighten them. `max`: the value must not
@@ -36,6 +38,59 @@ export function targetsFor(leaseTtlSeconds: number, bulkLabel: string, agentCoun
 
 export function meets(t: Target, measured: number): boolean {
   return t.bound === 'max' ? measured <= t.value : measured >= t.value;
+}
+
+/** `missing`: no finite measured value (absent, undefined, NaN, ±Infinity); a miss like `missed`. */
+export type Status = 'met' | 'missed' | 'missing';
+
+export interface Verdict {
+  readonly target: Target;
+  readonly status: Status;
+  /** the measured value, when it is a finite number */
+  readonly value?: number;
+  /** the metric the value was read from, when it is not the target's (a `_max_` for a `_p99_`) */
+  readonly measuredAs?: string;
+}
+
+export interface Judgement {
+  readonly verdicts: readonly Verdict[];
+  /** every target not met, in target order: the missed and the missing */
+  readonly missed: readonly string[];
+  /** the targets without a finite measured value (also in `missed`) */
+  readonly missing: readonly string[];
+  /** true only when there are targets and each has a finite measured value that meets it */
+  readonly allMet: boolean;
+}
+
+/**
+ * Every target against the measured metrics. A target whose metric is absent or not a finite
+ * number is missing, and missing is missed: a lost measurement never counts as met. A `max`
+ * target on a `…_p99_…` metric that the run recorded as `…_max_…` (fewer than 100 samples) is
+ * judged on that maximum, which is at least the p99: met only if the maximum meets it.
+ */
+export function judge(targets: readonly Target[], metrics: Readonly<Record<string, unknown>>): Judgement {
+  const verdicts = targets.map((target): Verdict => {
+    const key = recordedKey(metrics, target.metric);
+    const usable = key !== undefined && (key === target.metric || target.bound === 'max');
+    const raw = usable ? metrics[key] : undefined;
+    if (typeof raw !== 'number' || !Number.isFinite(raw)) return { target, status: 'missing' };
+    const measuredAs = key === target.metric ? {} : { measuredAs: key };
+    return { target, status: meets(target, raw) ? 'met' : 'missed', value: raw, ...measuredAs };
+  });
+  const missed = verdicts.filter((v) => v.status !== 'met').map((v) => v.target.metric);
+  const missing = verdicts.filter((v) => v.status === 'missing').map((v) => v.target.metric);
+  return { verdicts, missed, missing, allMet: verdicts.length > 0 && missed.length === 0 };
+}
+
+/** The bench's last words on its targets: "all targets met" only when judge() says so. */
+export function summary(j: Judgement): string {
+  if (j.allMet) return `all targets met (${j.verdicts.length} of ${j.verdicts.length})`;
+  if (j.verdicts.length === 0) return 'no targets: nothing met';
+  const lines = [`targets missed: ${j.missed.length} of ${j.verdicts.length}`];
+  const measured = j.missed.filter((m) => !j.missing.includes(m));
+  if (measured.length > 0) lines.push(`  missed: ${measured.join(', ')}`);
+  if (j.missing.length > 0) lines.push(`  missing (no finite measurement, counted as missed): ${j.missing.join(', ')}`);
+  return lines.join('\n');
 }
 
 export function describeTarget(t: Target): string {
