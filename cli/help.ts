@@ -33,7 +33,7 @@ export function commandUsage(name: string, spec: CommandSpec): string {
   }));
   flags.push({ left: '-h, --help', right: 'this help' });
   const width = Math.max(...flags.map((f) => f.left.length));
-  const lines = [...spec.usage.map((u, i) => `${i === 0 ? 'usage:' : '      '} quell ${name} ${u}`), '', `${spec.summary}.`, '', 'flags:'];
+  const lines = [...spec.usage.map((u, i) => `${i === 0 ? 'usage:' : '      '} quell ${name} ${u}`), '', `${spec.summary.charAt(0).toUpperCase()}${spec.summary.slice(1)}.`, '', 'flags:'];
   for (const f of flags) lines.push(`  ${f.left.padEnd(width)}  ${f.right}`);
   if (spec.env) {
     lines.push('', 'environment:');
