@@ -4,21 +4,52 @@ import { flushLogs } from '../common/log-flush';
 import { errorText } from '../errors/error-text';
 import { terminalSafe } from '../sql/formats/terminal-safe';
 
-export class UsageError extends Error {}
+/**
+ * A mistake on the command line: one line on stderr, exit status 2. `seeHelp` adds where the
+ * command's flags are listed (`quell <command> --help`).
+ */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly seeHelp = false,
+  ) {
+    super(message);
+  }
+}
 
 type OptionSpec = { type: 'string'; short?: string; default?: string } | { type: 'boolean'; short?: string; default?: boolean };
 type Values<O extends Record<string, OptionSpec>> = {
   [K in keyof O]: O[K] extends { type: 'boolean' } ? boolean : O[K] extends { default: string } ? string : string | undefined;
 };
 
-/** parseArgs with one-line usage errors instead of stack traces. */
+/**
+ * parseArgs over a command's flag table (cli/flags.ts, the same table its --help lists), with
+ * one-line usage errors instead of stack traces.
+ */
 export function parse<O extends Record<string, OptionSpec>>(argv: string[], options: O, allowPositionals = false): { values: Values<O>; positionals: string[] } {
+  // parseArgs' own keys only: the table's help texts stay out of it
+  const parseOptions = Object.fromEntries(
+    Object.entries(options).map(([name, o]) => [name, { type: o.type, ...(o.short === undefined ? {} : { short: o.short }), ...(o.default === undefined ? {} : { default: o.default }) }]),
+  ) as Record<string, OptionSpec>;
   try {
-    const r = parseArgs({ args: argv, options, allowPositionals, strict: true });
+    const r = parseArgs({ args: argv, options: parseOptions, allowPositionals, strict: true });
     return { values: r.values as unknown as Values<O>, positionals: r.positionals };
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message.split('\n')[0] : String(err));
+    throw new UsageError(argumentError(err), true);
   }
+}
+
+function argumentError(err: unknown): string {
+  const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  const quoted = /'([^']+)'/.exec(message ?? '')?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && quoted) return `unknown flag '${quoted}'`;
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && quoted) return `unexpected argument '${quoted}'`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && quoted) {
+    const flag = quoted.split(' ')[0];
+    return message?.includes('argument missing') ? `flag '${flag}' needs a value` : `flag '${flag}' takes no value`;
+  }
+  return message ?? 'bad arguments';
 }
 
 export function intOption(value: string | undefined, name: string, fallback: number): number {

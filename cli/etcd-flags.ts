@@ -1,13 +1,6 @@
 import { parseEtcdUrls, type EtcdSecurity } from '../common/etcd';
 
-/** The flags of every command that talks to etcd (docs/security.md); the password is never one of them. */
-export const ETCD_FLAGS = {
-  etcd: { type: 'string', default: 'http://127.0.0.1:2379' },
-  'etcd-ca': { type: 'string' },
-  'etcd-cert': { type: 'string' },
-  'etcd-key': { type: 'string' },
-  'etcd-user': { type: 'string' },
-} as const;
+// the flags themselves (ETCD_FLAGS) are in cli/flags.ts, with every command's others
 
 export interface EtcdFlagValues {
   readonly etcd: string;

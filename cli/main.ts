@@ -12,6 +12,7 @@ const COMMANDS: Commands = {
   local: async () => (await import('./commands/local')).runLocal,
   certs: async () => (await import('./commands/certs')).runCerts,
   top: async () => (await import('./commands/top')).runTop,
+  health: async () => (await import('./commands/health')).runHealth,
 };
 
 void runMain(COMMANDS);

@@ -1,16 +1,6 @@
 import type { TlsOptions } from '../common/tls/options';
 
-/**
- * The transport-security options every daemon and client takes; spread into a command's
- * parse() options: `parse(argv, { ...TLS_ARGS, listen: … })`.
- */
-export const TLS_ARGS = {
-  'tls-ca': { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-  insecure: { type: 'boolean', default: false },
-  'trust-domain': { type: 'string', default: 'quell' },
-} as const;
+// the flags themselves (TLS_FLAGS) are in cli/flags.ts, with every command's others
 
 export function tlsOptionsFromArgs(values: { 'tls-ca'?: string | undefined; 'tls-cert'?: string | undefined; 'tls-key'?: string | undefined; insecure?: boolean; 'trust-domain'?: string }): TlsOptions {
   return { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'], insecure: values.insecure, trustDomain: values['trust-domain'] };

@@ -3,6 +3,7 @@ import type { Etcd3 } from 'etcd3';
 import { CHANNEL_OPTIONS } from '../common/channel-options';
 import { componentLogger } from '../common/logger';
 import { Lifecycle } from '../common/lifecycle';
+import { systemdNotifier } from '../common/systemd-notify';
 import { connectEtcd, etcdUnavailable, type EtcdSecurity } from '../common/etcd';
 import { AgentPool } from './agent-pool';
 import { ClusterMembership } from './membership';
@@ -82,6 +83,8 @@ export class Coordinator {
   static async create(opts: CoordinatorOptions): Promise<Coordinator> {
     const log = componentLogger('coordinator');
     const lifecycle = new Lifecycle(log, 'coordinator');
+    // READY=1 when serving, STOPPING=1 when the drain starts, under systemd (deploy/systemd/)
+    lifecycle.onChange(systemdNotifier().followLifecycle());
     const etcd = connectEtcd({ ...opts.etcdSecurity, endpoints: opts.etcd });
     const server = new grpc.Server({ ...CHANNEL_OPTIONS, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
     const pool = new AgentPool(opts.security);

@@ -3,6 +3,7 @@ import type { Etcd3 } from 'etcd3';
 import { CHANNEL_OPTIONS } from '../common/channel-options';
 import { componentLogger, type Logger } from '../common/logger';
 import { Lifecycle } from '../common/lifecycle';
+import { systemdNotifier } from '../common/systemd-notify';
 import { assertKeySegment, DEFAULT_LEASE_TTL_SECONDS, splitAddress } from '../common/etcd-layout';
 import { connectEtcd, etcdUnavailable, type EtcdSecurity } from '../common/etcd';
 import { ProcessTable } from './process-table';
@@ -115,6 +116,8 @@ export class NodeAgent {
     assertAgentOptions(opts);
     const log = componentLogger('agent', { node_id: opts.nodeId });
     const lifecycle = new Lifecycle(log, 'agent');
+    // READY=1 when serving, STOPPING=1 when the drain starts, under systemd (deploy/systemd/)
+    lifecycle.onChange(systemdNotifier().followLifecycle());
     let built: NodeAgent | undefined;
     let killLog: KillLog | undefined;
     try {

@@ -1,5 +1,6 @@
 import { assertAgentOptions, NodeAgent, type AgentOptions } from '../../node-agent/agent';
-import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
+import { tlsOptionsFromArgs } from '../tls-args';
+import { COMMAND_SPECS } from '../flags';
 import { TransportSecurity } from '../../common/tls';
 import { identities } from '../../common/identity';
 import { DEFAULT_LEASE_TTL_SECONDS } from '../../common/etcd-layout';
@@ -9,7 +10,7 @@ import { createBackend } from '../../node-agent/backends';
 import type { Backend } from '../../node-agent/backends/backend';
 import { componentLogger } from '../../common/logger';
 import { errorText } from '../../errors/error-text';
-import { ETCD_FLAGS, etcdFromFlags } from '../etcd-flags';
+import { etcdFromFlags } from '../etcd-flags';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -23,20 +24,7 @@ export function defaultKillLogDir(nodeId: string, env: NodeJS.ProcessEnv = proce
 }
 
 export async function runAgent(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    ...ETCD_FLAGS,
-    ...TLS_ARGS,
-    'workload-socket': { type: 'string' },
-    'node-id': { type: 'string' },
-    listen: { type: 'string', default: '127.0.0.1:9701' },
-    advertise: { type: 'string' },
-    cluster: { type: 'string' },
-    'lease-ttl': { type: 'string' },
-    backend: { type: 'string' },
-    'kill-log-dir': { type: 'string' },
-    'kill-log-max-mb': { type: 'string' },
-    'metrics-listen': { type: 'string' },
-  });
+  const { values } = parse(argv, COMMAND_SPECS.agent.flags);
   if (!values['node-id']) throw new UsageError('--node-id is required');
   if (values.advertise !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):[1-9]\d{0,4}$/.test(values.advertise)) {
     throw new UsageError(`--advertise must be host:port that other hosts can dial, got '${values.advertise}'`);

@@ -1,19 +1,10 @@
 import { initCerts } from '../../common/certs';
 import { intOption, listOption, parse, UsageError } from '../args';
+import { COMMAND_SPECS } from '../flags';
 
 /** `quell certs init DIR [--nodes n1,n2] [--users u1] [--san host,ip] [--trust-domain TD] [--days N]` */
 export async function runCerts(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    {
-      nodes: { type: 'string' },
-      users: { type: 'string' },
-      san: { type: 'string' },
-      'trust-domain': { type: 'string', default: 'quell' },
-      days: { type: 'string' },
-    },
-    true,
-  );
+  const { values, positionals } = parse(argv, COMMAND_SPECS.certs.flags, true);
   const [verb, dir, ...extra] = positionals;
   if (verb !== 'init') throw new UsageError("expected 'init DIR'");
   if (!dir) throw new UsageError('init needs a directory');

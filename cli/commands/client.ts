@@ -7,7 +7,8 @@ import { chError, renderError, QuellError, type Dialect } from '../../errors/que
 import { fail, parse, UsageError } from '../args';
 import { batchStatements, splitStatements } from '../statements';
 import { runAndRender, type StatementRunner } from '../render';
-import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
+import { tlsOptionsFromArgs } from '../tls-args';
+import { COMMAND_SPECS } from '../flags';
 import { exitWhenWritten } from '../exit-when-written';
 import type { TlsOptions } from '../../common/tls';
 
@@ -21,18 +22,9 @@ export interface ClientSettings {
 }
 
 export async function runClient(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    coordinator: { type: 'string', default: '127.0.0.1:9700' },
-    user: { type: 'string', short: 'u', default: 'default' },
-    // QUELL_PASSWORD keeps the password out of the process list
-    password: { type: 'string', default: process.env.QUELL_PASSWORD ?? '' },
-    query: { type: 'string', short: 'q' },
-    format: { type: 'string', short: 'f' },
-    dialect: { type: 'string', default: 'clickhouse' },
-    ...TLS_ARGS,
-  });
+  const { values } = parse(argv, COMMAND_SPECS.client.flags);
   if (values.dialect !== 'clickhouse' && values.dialect !== 'mariadb') throw new UsageError("--dialect must be 'clickhouse' or 'mariadb'");
-  const code = await clientMain({ coordinator: values.coordinator, user: values.user, password: values.password, format: values.format, dialect: values.dialect, tls: tlsOptionsFromArgs(values) }, values.query);
+  const code = await clientMain({ coordinator: values.coordinator, user: values.user, password: values.password ?? process.env.QUELL_PASSWORD ?? '', format: values.format, dialect: values.dialect, tls: tlsOptionsFromArgs(values) }, values.query);
   return exitWhenWritten(code);
 }
 

@@ -3,15 +3,12 @@ import { ALIVE_PREFIX, KILL_INTENTS_PREFIX, MEMBERS_PREFIX, memberKey, parseMemb
 import { parse, UsageError } from '../args';
 import { KillQueue } from '../../coordinator/kill-queue';
 import type { Etcd3 } from 'etcd3';
-import { ETCD_FLAGS, etcdFromFlags } from '../etcd-flags';
+import { etcdFromFlags } from '../etcd-flags';
+import { COMMAND_SPECS } from '../flags';
 
 /** `quell cluster ls | forget NODE [--cluster C]`: membership administration straight in etcd. */
 export async function runCluster(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    { ...ETCD_FLAGS, cluster: { type: 'string' } },
-    true,
-  );
+  const { values, positionals } = parse(argv, COMMAND_SPECS.cluster.flags, true);
   const [verb, node] = positionals;
   if (verb !== 'ls' && verb !== 'forget' && verb !== 'kills' && verb !== 'drop-kill') {
     throw new UsageError("expected 'ls', 'forget NODE', 'kills' or 'drop-kill KILL_ID'");

@@ -3,27 +3,16 @@ import { Users } from '../../coordinator/users';
 import { announce, intOption, parse, untilSignal, UsageError } from '../args';
 import { DEFAULT_MAX_CONCURRENT_STATEMENTS, DEFAULT_MAX_RESULT_ROWS } from '../../coordinator/statement-runner';
 import { errorText } from '../../errors/error-text';
-import { ETCD_FLAGS, etcdFromFlags } from '../etcd-flags';
-import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
+import { etcdFromFlags } from '../etcd-flags';
+import { tlsOptionsFromArgs } from '../tls-args';
+import { COMMAND_SPECS } from '../flags';
 import { TransportSecurity } from '../../common/tls';
 import { componentLogger } from '../../common/logger';
 import { surviveUnhandledRejections } from '../../common/escape-guard';
 import { DEFAULT_MAX_SESSIONS_PER_USER } from '../../coordinator/mysql/door';
 
 export async function runCoordinator(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    ...ETCD_FLAGS,
-    ...TLS_ARGS,
-    listen: { type: 'string', default: '127.0.0.1:9700' },
-    users: { type: 'string' },
-    'default-cluster': { type: 'string', default: 'default' },
-    'max-concurrent-statements': { type: 'string' },
-    'max-result-rows': { type: 'string' },
-    'mysql-listen': { type: 'string' },
-    'mysql-max-sessions-per-user': { type: 'string' },
-    'http-listen': { type: 'string' },
-    'metrics-listen': { type: 'string' },
-  });
+  const { values } = parse(argv, COMMAND_SPECS.coordinator.flags);
   let users: Users | undefined;
   if (values.users) {
     try {

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { initCerts } from '../../common/certs';
 import type { TlsOptions } from '../../common/tls';
 import { tlsArgv } from '../tls-args';
+import { COMMAND_SPECS } from '../flags';
 
 const CLUSTER = 'local';
 
@@ -16,7 +17,7 @@ const CLUSTER = 'local';
  * and the interactive client. Everything is a child process; Ctrl-C stops all of it.
  */
 export async function runLocal(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { nodes: { type: 'string' }, query: { type: 'string', short: 'q' } });
+  const { values } = parse(argv, COMMAND_SPECS.local.flags);
   const nodes = intOption(values.nodes, 'nodes', 3);
   const children: Child[] = [];
   let etcd: EtcdServer | undefined;

@@ -5,7 +5,8 @@ import { simulateConnections } from './sim-connections';
 import { SimRun } from './sim-run';
 import { announce, intOption, parse, UsageError } from '../args';
 import { errorText } from '../../errors/error-text';
-import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
+import { tlsOptionsFromArgs } from '../tls-args';
+import { COMMAND_SPECS } from '../flags';
 
 interface SimOptions {
   /** host:port (mutual TLS) or unix:/path (the agent's workload socket) */
@@ -22,33 +23,7 @@ interface SimOptions {
 }
 
 export async function runSim(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    agent: { type: 'string', default: '127.0.0.1:9701' },
-    queries: { type: 'string' },
-    user: { type: 'string', default: 'default' },
-    query: { type: 'string', default: 'SELECT sleep(3600)' },
-    'query-id-prefix': { type: 'string' },
-    'initial-query-id': { type: 'string', default: '' },
-    'ignore-cancel': { type: 'boolean', default: false },
-    'cancel-delay-ms': { type: 'string' },
-    uncancellable: { type: 'boolean', default: false },
-    mutations: { type: 'string' },
-    database: { type: 'string', default: 'default' },
-    table: { type: 'string' },
-    command: { type: 'string', default: 'DELETE WHERE 1' },
-    'mutation-id-prefix': { type: 'string' },
-    parts: { type: 'string' },
-    'part-ms': { type: 'string' },
-    'created-ago': { type: 'string' },
-    connections: { type: 'string' },
-    host: { type: 'string', default: 'localhost' },
-    db: { type: 'string', default: '' },
-    'in-transaction': { type: 'boolean', default: false },
-    critical: { type: 'boolean', default: false },
-    'critical-ms': { type: 'string' },
-    statement: { type: 'string', default: 'SELECT SLEEP(100)' },
-    ...TLS_ARGS,
-  });
+  const { values } = parse(argv, COMMAND_SPECS.sim.flags);
   const tls = tlsOptionsFromArgs(values);
   if (values.connections !== undefined) {
     return simulateConnections({

@@ -1,6 +1,7 @@
 import { QuellClient } from '../../client/coordinator-client';
 import { parse, UsageError } from '../args';
-import { TLS_ARGS, tlsOptionsFromArgs } from '../tls-args';
+import { tlsOptionsFromArgs } from '../tls-args';
+import { COMMAND_SPECS } from '../flags';
 import { TopModel } from '../top/model';
 import { TopApp } from '../top/app';
 
@@ -9,13 +10,7 @@ import { TopApp } from '../top/app';
  * password comes from QUELL_PASSWORD, never a flag; a user certificate needs none.
  */
 export async function runTop(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    coordinator: { type: 'string', default: '127.0.0.1:9700' },
-    user: { type: 'string', short: 'u', default: 'default' },
-    where: { type: 'string', default: '' },
-    cluster: { type: 'string' },
-    ...TLS_ARGS,
-  });
+  const { values } = parse(argv, COMMAND_SPECS.top.flags);
   if (!process.stdin.isTTY || !process.stdout.isTTY) throw new UsageError('needs a terminal: run it with stdin and stdout on a TTY (use `quell client -q` for scripts)');
   const client = new QuellClient(values.coordinator, { user: values.user, password: process.env.QUELL_PASSWORD ?? '', tls: tlsOptionsFromArgs(values) });
   // the terminal module is loaded only here: it sizes itself on the terminal when loaded
