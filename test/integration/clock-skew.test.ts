@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Child } from '../../common/child-processes';
+import { QuellError } from '../../errors/quell-error';
 import { eventsOf, records, sleep, TestCluster } from './harness';
 import { parseExposition, scrape } from './probe-clients';
 
@@ -79,4 +80,19 @@ test('a KILL reaching the skewed agent: its row is cant_cancel naming the clock 
   await sleep(500);
   assert.equal(eventsOf(sims.get(SKEWED) as Child, 'cancel').length, 0, 'the skewed agent cancelled nothing');
   for (const n of ['n1', 'n3']) assert.equal(eventsOf(sims.get(n) as Child, 'cancel').length, 1, `${n} cancelled its query`);
+});
+
+test("MariaDB KILL <id> on the skewed agent fails 1105 naming the skew instead of reporting success; the connection stays", async () => {
+  await c.stopSims();
+  const sim = await c.sim(SKEWED, ['--connections', '1', '--user', 'bob', '--host', 'localhost', '--db', 'shop'], 1);
+  const id = Number(eventsOf(sim, 'started')[0]?.thread_id);
+  await assert.rejects(c.client().query(`KILL ${id}`, { dialect: 'mariadb' }), (e: unknown) => {
+    assert.ok(e instanceof QuellError);
+    assert.deepEqual([e.code, e.errorName], [1105, 'HY000']);
+    assert.match(e.message, new RegExp(`^KILL was refused by the owning node: n2: thread ${id}: not killed: the request reached this agent \\d+ ms past its deadline by this agent's clock; clock skew of \\d+ ms: this agent's clock is \\d+ ms ahead of the coordinator's; fix the clock \\(NTP\\)$`));
+    return true;
+  });
+  await sleep(300);
+  assert.equal(sim.proc.exitCode, null, 'the connection is still open');
+  assert.equal(eventsOf(sim, 'ended').length, 0);
 });
