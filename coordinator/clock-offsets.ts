@@ -116,6 +116,8 @@ export interface ClockOffsetsOptions {
   readonly timeoutMs?: number;
   /** Info calls per round, one after the other: the best of them counts */
   readonly samplesPerRound?: number;
+  /** nodes measured at once: a coordinator that starts beside 1,000 agents does not send 1,000 calls at once */
+  readonly concurrency?: number;
   readonly estimator?: EstimatorOptions;
 }
 
@@ -126,13 +128,17 @@ export interface ClockOffsetsOptions {
  */
 export class ClockOffsets implements ClockReader {
   private readonly nodes = new Map<string, { address: string; estimator: OffsetEstimator; warned: boolean }>();
-  private readonly measuring = new Set<string>();
+  /** node id → the address being measured */
+  private readonly measuring = new Map<string, string>();
+  /** nodes waiting for a free slot, in order */
+  private readonly waiting = new Map<string, MemberNode>();
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private closed = false;
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
   private readonly samplesPerRound: number;
+  private readonly concurrency: number;
 
   constructor(
     private readonly membership: ClusterMembership,
@@ -143,6 +149,7 @@ export class ClockOffsets implements ClockReader {
     this.intervalMs = opts.intervalMs ?? 30_000;
     this.timeoutMs = opts.timeoutMs ?? 2_000;
     this.samplesPerRound = opts.samplesPerRound ?? 3;
+    this.concurrency = opts.concurrency ?? 8;
   }
 
   /** Follows membership from now on (call after its first listing). */
@@ -150,7 +157,7 @@ export class ClockOffsets implements ClockReader {
     if (this.closed || this.timer) return;
     this.unsubscribe = this.membership.onChange(() => this.sync());
     this.timer = setInterval(() => {
-      for (const node of this.live()) void this.measure(node);
+      for (const node of this.live()) this.measure(node);
     }, this.intervalMs);
     this.timer.unref();
     this.sync();
@@ -161,6 +168,7 @@ export class ClockOffsets implements ClockReader {
     if (this.timer) clearInterval(this.timer);
     this.unsubscribe?.();
     this.nodes.clear();
+    this.waiting.clear();
   }
 
   offset(nodeId: string): ClockOffset | undefined {
@@ -195,13 +203,34 @@ export class ClockOffsets implements ClockReader {
       const known = this.nodes.get(node.nodeId);
       if (known?.address === node.address) continue;
       this.nodes.set(node.nodeId, { address: node.address, estimator: new OffsetEstimator(this.opts.estimator), warned: false });
-      void this.measure(node);
+      this.measure(node);
     }
   }
 
-  private async measure(node: MemberNode): Promise<void> {
-    if (this.closed || this.measuring.has(node.nodeId)) return;
-    this.measuring.add(node.nodeId);
+  /** Measures the node now, or once a slot is free; a node already being measured at that address is not asked twice. */
+  private measure(node: MemberNode): void {
+    if (this.closed || this.nodes.get(node.nodeId)?.address !== node.address) return;
+    if (this.measuring.get(node.nodeId) === node.address) return;
+    this.waiting.set(node.nodeId, node);
+    this.pump();
+  }
+
+  /** Starts waiting rounds while slots are free; a node still measured at its old address waits for that round. */
+  private pump(): void {
+    for (const [nodeId, node] of this.waiting) {
+      if (this.measuring.size >= this.concurrency) return;
+      if (this.measuring.has(nodeId)) continue;
+      this.waiting.delete(nodeId);
+      if (this.closed || this.nodes.get(nodeId)?.address !== node.address) continue;
+      this.measuring.set(nodeId, node.address);
+      void this.round(node).finally(() => {
+        this.measuring.delete(nodeId);
+        this.pump();
+      });
+    }
+  }
+
+  private async round(node: MemberNode): Promise<void> {
     try {
       for (let i = 0; i < this.samplesPerRound && !this.closed; i++) {
         const sentMs = Date.now();
@@ -215,8 +244,6 @@ export class ClockOffsets implements ClockReader {
       this.report(node.nodeId);
     } catch (err) {
       this.log.debug({ node_id: node.nodeId, err: errorText(err) }, 'clock offset not measured');
-    } finally {
-      this.measuring.delete(node.nodeId);
     }
   }
 

@@ -102,3 +102,23 @@ test('ClockOffsets measures a node as soon as it is live, forgets it when it lea
   assert.equal(changes.listenerCount('change'), 0);
   assert.deepEqual([...clocks.offsets().keys()], []);
 });
+
+test('ClockOffsets measures at most `concurrency` nodes at once and gets to every one', async () => {
+  const nodes: MemberNode[] = Array.from({ length: 20 }, (_, i) => ({ cluster: 'c', nodeId: `n${i}`, address: `h:${i}`, host: 'h', port: i, active: true }));
+  const membership = { clusters: () => ['c'], nodes: () => nodes, onChange: () => () => undefined } as unknown as ClusterMembership;
+  let now = 0;
+  let most = 0;
+  const clocks = new ClockOffsets(membership, async () => {
+    most = Math.max(most, ++now);
+    await new Promise((r) => setTimeout(r, 2));
+    now--;
+    return Date.now();
+  }, componentLogger('test'), { concurrency: 3, samplesPerRound: 1 });
+  clocks.start();
+  const deadline = Date.now() + 5_000;
+  while (clocks.offsets().size < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(clocks.offsets().size, 20);
+  clocks.close();
+  assert.equal(clocks.offsets().size, 0, 'closed: nothing kept');
+  assert.equal(most, 3);
+});
