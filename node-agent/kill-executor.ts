@@ -88,7 +88,7 @@ const NOT_SENT = "not killed: the coordinator ended the call before the cancel w
  * agent, or a clock ahead of the coordinator's (the coordinator adds which, from its measure of
  * this agent's clock).
  */
-export const pastDeadlineText = (ms: number): string => `not killed: the request reached this agent ${ms} ms past its deadline by this agent's clock`;
+const pastDeadlineText = (ms: number): string => `not killed: the request reached this agent ${ms} ms past its deadline by this agent's clock`;
 
 /**
  * Runs one kill on this node: match, authorize, log, cancel, report. The first message is the
