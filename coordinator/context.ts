@@ -9,6 +9,7 @@ import type { User } from './users';
 import type { StatementSummary } from './statement-summary';
 import type { SessionRegistry } from './sessions';
 import type { StatementMetrics } from './metrics';
+import type { ClockReader } from './clock-offsets';
 
 /** What one statement runs with. */
 export interface StatementContext {
@@ -39,6 +40,8 @@ export interface StatementContext {
   readonly sessionId?: number;
   /** node failures and kill rows are counted here when the coordinator serves metrics */
   readonly metrics?: StatementMetrics;
+  /** each agent's measured clock offset: a row refused by a skewed clock says so */
+  readonly clocks?: ClockReader;
 }
 
 /**

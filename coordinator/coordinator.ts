@@ -19,6 +19,7 @@ import { MysqlDoor } from './mysql/door';
 import { DaemonProbes } from '../common/daemon-probes';
 import { CoordinatorMetrics } from './metrics';
 import { HttpDoor } from './http-door';
+import { ClockOffsets, infoClock } from './clock-offsets';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
@@ -67,6 +68,7 @@ export class Coordinator {
     readonly address: string,
     private readonly mysql: MysqlDoor | undefined,
     private readonly http: HttpDoor | undefined,
+    private readonly clocks: ClockOffsets,
   ) {}
 
   /** The MySQL door's bound host:port, when it has one. */
@@ -96,7 +98,8 @@ export class Coordinator {
     const guard = new PolicyGuard(etcd, users, membership, log.child({ service: 'policy-guard' }), signer, verifier);
     let mysql: MysqlDoor | undefined;
     const probes = new DaemonProbes(['quell.v1.Coordinator'], lifecycle, { ok: () => membership.viewState === 'watching', onChange: (l) => membership.onViewState(l) });
-    const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving);
+    const clocks = new ClockOffsets(membership, infoClock(pool), log.child({ service: 'clocks' }));
+    const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving, clocks);
     try {
       return await lifecycle.start(async () => {
         membership.onChange(() => pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));
@@ -107,6 +110,7 @@ export class Coordinator {
         } catch (err) {
           throw etcdUnavailable(opts.etcd, err);
         }
+        clocks.start();
         const sessions = new SessionRegistry();
         const runner = new StatementRunner({
           sessions,
@@ -120,6 +124,7 @@ export class Coordinator {
           maxConcurrentStatements: opts.maxConcurrentStatements,
           maxResultRows: opts.maxResultRows,
           metrics,
+          clocks,
         });
         const service = new CoordinatorService(runner, PeerPolicy.of(opts.security));
         service.addToServer(server);
@@ -134,9 +139,10 @@ export class Coordinator {
         // last: a door that cannot bind leaves only what the catch below releases
         const http = opts.httpListen ? await HttpDoor.start({ listen: opts.httpListen, security: opts.security, runner, log: log.child({ service: 'http' }) }) : undefined;
         log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, guard, pool, runner, service, probes, address, mysql, http);
+        return new Coordinator(opts, lifecycle, server, etcd, membership, guard, pool, runner, service, probes, address, mysql, http, clocks);
       });
     } catch (err) {
+      clocks.close();
       await membership.close();
       await guard.close();
       await probes.close();
@@ -160,6 +166,7 @@ export class Coordinator {
         await this.http?.close();
         await this.probes.close();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+        this.clocks.close();
         await this.membership.close();
         await this.guard.close();
         this.pool.close();
@@ -167,6 +174,7 @@ export class Coordinator {
         this.opts.security.close();
       },
       () => {
+        this.clocks.close();
         this.mysql?.destroy();
         this.http?.forceClose();
         void this.probes.close();

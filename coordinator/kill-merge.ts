@@ -8,6 +8,7 @@ import { PlanTally } from './kill-plan';
 import { renderProcessStatus } from '../common/kill-status';
 import type { MemberNode } from './membership';
 import { nodeFailuresError } from './node-failures';
+import { skewReason, type ClockReader } from './clock-offsets';
 
 export type NodeStatus = NodeFailureKind | 'node_inactive';
 
@@ -28,6 +29,8 @@ export interface KillMergeOptions {
   readonly queueMissed: boolean;
   /** distributed_ddl_output_mode = 'throw': a failed node fails the statement after its rows */
   readonly throwOnNodeFailure: boolean;
+  /** agents' measured clock offsets: a row refused past its deadline by a clock that is ahead names the skew */
+  readonly clocks?: ClockReader;
 }
 
 export const INACTIVE_MESSAGE = 'node has no live lease in etcd (stopped, crashed or partitioned)';
@@ -66,7 +69,7 @@ export class KillMerge {
           this.plans.add(plan);
           this.planSettled(node, out);
         } else if (process) {
-          const row = [renderProcessStatus(process.status), ...this.opts.target.cells(process), node.host, node.port, node.nodeId, process.error];
+          const row = [renderProcessStatus(process.status), ...this.opts.target.cells(process), node.host, node.port, node.nodeId, this.errorOf(node, process)];
           this.emit(row, out);
         }
         break;
@@ -84,6 +87,13 @@ export class KillMerge {
         break;
     }
     return out;
+  }
+
+  /** A row's error, with the clock skew that explains a refusal past its deadline. */
+  private errorOf(node: MemberNode, process: NonNullable<KillResponse__Output['process']>): string {
+    const pastMs = Number(process.past_deadline_ms);
+    const skew = pastMs > 0 ? skewReason(this.opts.clocks?.offset(node.nodeId), pastMs) : undefined;
+    return skew ? `${process.error}; ${skew}` : process.error;
   }
 
   /** Every event is in: rows still held go out (a cluster with no active node sends no plan to wait for). */

@@ -74,6 +74,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     user: ctx.user.name,
     queueMissed: spec.durable && stmt.mode !== 'TEST',
     throwOnNodeFailure: settings.distributed_ddl_output_mode === 'throw',
+    clocks: ctx.clocks,
   });
   for await (const ev of events) await send(merge.push(ev));
   await send(merge.end());

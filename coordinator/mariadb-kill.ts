@@ -13,6 +13,7 @@ import type { MemberNode } from './membership';
 import { hasGrant, type User } from './users';
 import { INACTIVE_MESSAGE } from './kill-merge';
 import type { SessionHandle } from './sessions';
+import { skewReason } from './clock-offsets';
 
 /** MariaDB's words (sql/share/errmsg-utf8.txt). */
 const unknownThread = (id: number) => QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}`);
@@ -43,10 +44,15 @@ function constantId(expr: Expr): number {
   return typeof n === 'number' && Number.isFinite(n) ? Math.trunc(n) : 0;
 }
 
-/** One Kill call to each node, gathered: plans summed, failures kept. */
-async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, where: Expr, stmt: MysqlKillStatement, mode: KillMode, condition = ''): Promise<{ plan: PlanTally; failures: string[] }> {
+/**
+ * One Kill call to each node, gathered: plans summed, failures kept, and the connections a node
+ * refused because the request reached it past its deadline by its own clock (`refused`, with
+ * why: the clock skew when the node's measured offset explains it). Those were not killed.
+ */
+async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, where: Expr, stmt: MysqlKillStatement, mode: KillMode, condition = ''): Promise<{ plan: PlanTally; failures: string[]; refused: string[] }> {
   const plan = new PlanTally();
   const failures: string[] = [];
+  const refused: string[] = [];
   const text = renderExpr(where);
   ctx.summary.condition = condition || text;
   const open = openKill(ctx.pool, {
@@ -67,12 +73,16 @@ async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, wh
   ctx.expectEndBy(Date.now() + FIRST_ANSWER_MS);
   for await (const ev of fanOut(nodes, open, { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal, metrics: ctx.metrics })) {
     if (ev.kind === 'message' && ev.message.plan) plan.add(ev.message.plan);
-    else if (ev.kind === 'failed') {
+    else if (ev.kind === 'message' && ev.message.process && Number(ev.message.process.past_deadline_ms) > 0) {
+      const p = ev.message.process;
+      const skew = skewReason(ctx.clocks?.offset(ev.node.nodeId), Number(p.past_deadline_ms));
+      refused.push(`${ev.node.nodeId}: thread ${p.thread_id}: ${skew ? `${p.error}; ${skew}` : p.error}`);
+    } else if (ev.kind === 'failed') {
       failures.push(`${ev.node.nodeId}: ${ev.failure.kind} (${ev.failure.message})`);
       ctx.summary.miss(ev.node.nodeId);
     }
   }
-  return { plan, failures };
+  return { plan, failures, refused };
 }
 
 /** The live agent that made this id, in whichever cluster: ids route to one node without asking the others. */
@@ -115,8 +125,9 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
     if (session) return killSession(session, stmt, ctx, sink);
     const node = ownerOf(id, ctx);
     if (!node) throw isQuery ? unknownQuery(id) : unknownThread(id);
-    const { plan, failures } = await callNodes([node], ctx, idFilter(isQuery ? 'QUERY_ID' : 'ID', id), stmt, 'KILL_MODE_ASYNC', String(id));
+    const { plan, failures, refused } = await callNodes([node], ctx, idFilter(isQuery ? 'QUERY_ID' : 'ID', id), stmt, 'KILL_MODE_ASYNC', String(id));
     if (failures.length > 0) throw failed(`KILL could not reach the owning node: ${failures.join('; ')}`);
+    if (refused.length > 0) throw failed(`KILL was refused by the owning node: ${refused.join('; ')}`);
     if (plan.denied) throw isQuery ? notOwnerOfQuery(id) : notOwnerOfThread(String(id));
     if (plan.eligible === 0) throw isQuery ? unknownQuery(id) : unknownThread(id);
     ctx.summary.count('killed', plan.eligible);
@@ -144,12 +155,14 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
     return { rows: 0, affectedRows: 0 };
   }
   const done = await callNodes(members, ctx, where, stmt, 'KILL_MODE_ASYNC');
-  ctx.summary.count('killed', done.plan.eligible);
-  if (done.failures.length > 0) {
+  const signalled = done.plan.eligible - done.refused.length;
+  ctx.summary.count('killed', signalled);
+  if (done.failures.length > 0 || done.refused.length > 0) {
     // every node answered the check a moment ago: what the others did cannot be taken back, so say it
-    ctx.log.warn({ failures: done.failures }, 'KILL USER: nodes failed after the check');
-    throw failed(`KILL USER was not carried out everywhere: ${done.failures.join('; ')} failed after the check; the other nodes signalled ${done.plan.eligible} connection(s)`);
+    ctx.log.warn({ failures: done.failures, refused: done.refused }, 'KILL USER: nodes failed after the check');
+    const why = [...(done.failures.length > 0 ? [`${done.failures.join('; ')} failed after the check`] : []), ...(done.refused.length > 0 ? [`refused by ${done.refused.join('; ')}`] : [])];
+    throw failed(`KILL USER was not carried out everywhere: ${why.join('; ')}; the other nodes signalled ${signalled} connection(s)`);
   }
   sink.header([], undefined, 'mariadb');
-  return { rows: 0, affectedRows: done.plan.eligible };
+  return { rows: 0, affectedRows: signalled };
 }

@@ -3,6 +3,7 @@ import type { Statement } from '../sql/ast';
 import type { ListWatchState } from '../common/list-watch';
 import { daemonRegistry } from '../common/metrics-server';
 import type { ClusterMembership, MemberNode } from './membership';
+import type { ClockOffsets } from './clock-offsets';
 
 /** What a running statement reports as it goes; the fan-out calls it. */
 export interface StatementMetrics {
@@ -47,7 +48,7 @@ export class CoordinatorMetrics implements StatementMetrics {
   private readonly nodeFailures: Counter<'kind' | 'node'>;
   private readonly relists: Counter;
 
-  constructor(membership: ClusterMembership, serving: () => boolean) {
+  constructor(membership: ClusterMembership, serving: () => boolean, clocks?: ClockOffsets) {
     const registers = [(this.registry = daemonRegistry(serving))];
     this.statements = new Counter({
       name: 'quell_statements_total',
@@ -113,6 +114,16 @@ export class CoordinatorMetrics implements StatementMetrics {
       registers,
       collect() {
         perCluster(this, (nodes) => nodes.filter((n) => n.active).length);
+      },
+    });
+    new Gauge({
+      name: 'quell_clock_offset_seconds',
+      help: "Each live agent's clock minus the coordinator's, measured with Info (best recent round trip); an agent ahead by more than distributed_ddl_task_timeout refuses every kill",
+      labelNames: ['node_id'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [nodeId, o] of clocks?.offsets() ?? []) this.set({ node_id: nodeId }, o.offsetMs / 1000);
       },
     });
     // the first listing is the start, not a re-list (the view may be listed already)

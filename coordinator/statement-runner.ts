@@ -20,6 +20,7 @@ import { clientAddress, LoginThrottle } from './login-throttle';
 import { StatementSummary, statementKind } from './statement-summary';
 import type { SessionRegistry } from './sessions';
 import { metricKind, type CoordinatorMetrics } from './metrics';
+import type { ClockReader } from './clock-offsets';
 
 export interface RunnerDeps {
   readonly users: Users;
@@ -37,6 +38,8 @@ export interface RunnerDeps {
   readonly sessions?: SessionRegistry;
   /** counts statements when the coordinator serves metrics */
   readonly metrics?: CoordinatorMetrics;
+  /** each agent's measured clock offset (coordinator/clock-offsets.ts) */
+  readonly clocks?: ClockReader;
 }
 
 /** ClickHouse's max_concurrent_queries default. */
@@ -232,6 +235,7 @@ export class StatementRunner {
         sessions: this.deps.sessions,
         sessionId: 'sessionId' in req ? req.sessionId : undefined,
         metrics: this.deps.metrics,
+        clocks: this.deps.clocks,
         expectEndBy: (epochMs) => {
           entry.endBy = Math.max(entry.endBy, epochMs);
         },

@@ -112,6 +112,7 @@ export class NodeAgentService {
           kills_served: String(this.killsServed),
           scans_served: String(this.scansServed),
           server_id: this.serverId(),
+          now_unix_ms: String(Date.now()),
         });
       },
     });

@@ -78,9 +78,17 @@ interface Outcome<C> {
   readonly c: C;
   readonly status: KillStatus;
   readonly error: string;
+  /** refused because act_by_unix_ms had passed by this agent's clock: by how many ms */
+  readonly pastMs?: number;
 }
 
 const NOT_SENT = "not killed: the coordinator ended the call before the cancel was sent (its deadline passed or its client went away)";
+/**
+ * The request's act_by_unix_ms had passed by this agent's clock when it got to it: a stalled
+ * agent, or a clock ahead of the coordinator's (the coordinator adds which, from its measure of
+ * this agent's clock).
+ */
+const pastDeadlineText = (ms: number): string => `not killed: the request reached this agent ${ms} ms past its deadline by this agent's clock`;
 
 /**
  * Runs one kill on this node: match, authorize, log, cancel, report. The first message is the
@@ -137,6 +145,7 @@ export async function executeKill<R, C extends Candidate<R>>(
     if (sink.closed) return;
     const msg = subject.report(o.c.row, o.status);
     if (msg.process && o.error) msg.process.error = o.error;
+    if (msg.process && o.pastMs !== undefined) msg.process.past_deadline_ms = o.pastMs;
     sink.write(msg);
   };
   /** Logs the rows whose status is news, then writes them all; an append that fails leaves the rows saying so. */
@@ -161,10 +170,12 @@ export async function executeKill<R, C extends Candidate<R>>(
     for (const o of first.values()) report(o);
     return;
   }
-  if (sink.closed || pastActBy(req)) {
+  const pastMs = pastActBy(req);
+  if (sink.closed || pastMs !== undefined) {
     // the coordinator shows this node as missed (timeout, unreachable): then it killed nothing
     const unsent = [...first.values()].filter((o) => o.status === 'KILL_STATUS_WAITING' || o.status === 'KILL_STATUS_PENDING');
-    await settle(unsent.map((o) => ({ ...o, status: 'KILL_STATUS_CANT_CANCEL', error: NOT_SENT })));
+    const why = sink.closed || pastMs === undefined ? { error: NOT_SENT } : { error: pastDeadlineText(pastMs), pastMs };
+    await settle(unsent.map((o) => ({ ...o, status: 'KILL_STATUS_CANT_CANCEL', ...why })));
     return;
   }
 
@@ -184,10 +195,15 @@ export async function executeKill<R, C extends Candidate<R>>(
   if (waiting.length > 0) await waitForEnds(waiting, subject, req.sync_timeout_ms, settle, sink.signal);
 }
 
-/** The request came too late: the coordinator has already reported this node as timed out. */
-function pastActBy(req: KillRequest__Output): boolean {
+/**
+ * How far (ms, at least 1) the request is past its act-by time by this agent's clock, or
+ * undefined while it is not: past it the coordinator has reported this node as timed out, unless
+ * this agent's clock is ahead of the coordinator's.
+ */
+function pastActBy(req: KillRequest__Output): number | undefined {
   const actBy = Number(req.act_by_unix_ms);
-  return actBy > 0 && Date.now() > actBy;
+  const now = Date.now();
+  return actBy > 0 && now > actBy ? now - actBy : undefined;
 }
 
 /**

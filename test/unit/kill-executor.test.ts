@@ -222,8 +222,12 @@ test('a request that arrives after its act-by time (the agent was stalled) cance
   const table = new ProcessTable();
   const o = owner(table);
   table.register(reg('late-1', 'alice'), o);
-  const msgs = await run(table, request("equals(user, 'alice')", 'KILL_MODE_ASYNC', 'root', true, 1000, Date.now() - 1));
+  const msgs = await run(table, request("equals(user, 'alice')", 'KILL_MODE_ASYNC', 'root', true, 1000, Date.now() - 5_000));
   assert.deepEqual(o.cancels, []);
   assert.deepEqual(statuses(msgs), [['late-1', 'KILL_STATUS_CANT_CANCEL']]);
-  assert.match(String(msgs.find((m) => m.process)?.process?.error), /not killed/);
+  // its own reason, not the coordinator's: the deadline passed by this agent's clock (stalled, or a clock ahead)
+  const p = msgs.find((m) => m.process)?.process;
+  assert.match(String(p?.error), /^not killed: the request reached this agent \d+ ms past its deadline by this agent's clock$/);
+  const past = Number(p?.past_deadline_ms);
+  assert.ok(past >= 5_000 && past < 6_000, `past_deadline_ms ${past}`);
 });

@@ -9,6 +9,7 @@ import type { MemberNode } from '../../coordinator/membership';
 import type { KillResponse__Output } from '../../proto/generated/quell/v1/KillResponse';
 import type { KilledProcess__Output } from '../../proto/generated/quell/v1/KilledProcess';
 import type { SqlValue } from '../../sql/types';
+import type { ClockOffset } from '../../coordinator/clock-offsets';
 
 type Event = FanoutEvent<KillResponse__Output>;
 
@@ -26,7 +27,7 @@ const plan = (n: MemberNode, eligible: number, skipped = 0, owner = ''): Event =
 
 function proc(n: MemberNode, fields: Partial<KilledProcess__Output>): Event {
   const process: KilledProcess__Output = {
-    status: 'KILL_STATUS_WAITING', query_id: '', user: '', query: '', database: '', table: '', mutation_id: '', command: '', thread_id: '', error: '', ...fields,
+    status: 'KILL_STATUS_WAITING', query_id: '', user: '', query: '', database: '', table: '', mutation_id: '', command: '', thread_id: '', error: '', past_deadline_ms: '0', ...fields,
   };
   return { kind: 'message', node: n, message: { process } };
 }
@@ -198,4 +199,19 @@ test('without queueing, mutation kills render missed nodes as rows at once', () 
   const m = merge([DOWN], { target: KILL_MUTATION });
   assert.deepEqual(feed(m, [inactive(DOWN)]).flat(), [['node_inactive', '', '', '', '', '127.0.0.1', 9704, 'n4', INACTIVE_MESSAGE]]);
   assert.deepEqual(m.missed, []);
+});
+
+test("clock skew: a row refused past its deadline by a clock measured ahead names the skew; other rows and nodes are untouched", () => {
+  const late = "not killed: the request reached this agent 50012 ms past its deadline by this agent's clock";
+  const offsets: Record<string, ClockOffset> = { n1: { offsetMs: 60_004.4, rttMs: 1, atMs: 0 }, n2: { offsetMs: 3, rttMs: 1, atMs: 0 } };
+  const m = merge([N1, N2, N3], { clocks: { offset: (id) => offsets[id] } });
+  const refused = (n: MemberNode, pastMs: number): Event => proc(n, { status: 'KILL_STATUS_CANT_CANCEL', query_id: 'q', user: 'alice', query: "SELECT 'q'", error: late, past_deadline_ms: String(pastMs) });
+  const out = feed(m, [plan(N1, 1), plan(N2, 1), plan(N3, 1), refused(N1, 50_012), refused(N2, 4_000), refused(N3, 50)]).flat();
+  const errors = out.map((r) => [r[6], r[0], r[7]]);
+  assert.deepEqual(errors, [
+    ['n1', 'cant_cancel', `${late}; clock skew of 60004 ms: this agent's clock is 60004 ms ahead of the coordinator's; fix the clock (NTP)`],
+    // 3 ms ahead does not explain 4 s late (a stalled agent), and n3's offset is not measured
+    ['n2', 'cant_cancel', late],
+    ['n3', 'cant_cancel', late],
+  ]);
 });
