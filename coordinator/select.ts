@@ -14,25 +14,15 @@ import { openScan } from './agent-calls';
 import { nodeFailuresError } from './node-failures';
 import { resolveSettings, resultRowLimit } from './settings';
 import { compareRows } from './sort';
+import { Aggregation, planAggregate, positional, type AggregatePlan } from './aggregate';
+import { substituteAliases } from './select-aliases';
+
 
 interface Projection {
   readonly columns: Column[];
   /** expressions evaluated where the rows live: the select list, then hidden ORDER BY keys */
   readonly exprs: Expr[];
   readonly orderKeys: { index: number; desc: boolean }[];
-}
-
-function substituteAliases(e: Expr, aliases: ReadonlyMap<string, Expr>, tableColumns: ReadonlySet<string>): Expr {
-  switch (e.kind) {
-    case 'identifier':
-      return !tableColumns.has(e.name) && aliases.has(e.name) ? (aliases.get(e.name) as Expr) : e;
-    case 'call':
-      return { ...e, args: e.args.map((a) => substituteAliases(a, aliases, tableColumns)) };
-    case 'tuple':
-      return { ...e, items: e.items.map((a) => substituteAliases(a, aliases, tableColumns)) };
-    default:
-      return e;
-  }
 }
 
 function project(stmt: SelectStatement, columns: readonly Column[]): Projection & { where?: Expr } {
@@ -53,8 +43,9 @@ function project(stmt: SelectStatement, columns: readonly Column[]): Projection 
     exprs.push(item.expr);
     if (item.alias) aliases.set(item.alias, item.expr);
   }
+  const itemExprs = stmt.items.map((i) => i.expr);
   const orderKeys = stmt.orderBy.map((o) => {
-    const expr = substituteAliases(o.expr, aliases, names);
+    const expr = substituteAliases(positional(o.expr, itemExprs), aliases, names);
     analyzeExpr(expr, columns);
     exprs.push(expr);
     return { index: exprs.length - 1, desc: o.desc };
@@ -156,6 +147,43 @@ class ReadRows {
   }
 }
 
+/** A grouped read as the nodes see it: the leaves are its expressions, its WHERE as written. */
+function aggregateProjection(agg: AggregatePlan, columns: readonly Column[]): Projection & { where?: Expr } {
+  if (agg.where) checkFilter(agg.where, columns);
+  return { columns: [...agg.columns], exprs: [...agg.leaves], orderKeys: [], where: agg.where };
+}
+
+/** Where a grouped read's rows go: into their groups; the result is sent once every node is done. */
+class GroupedRows {
+  private readonly groups: Aggregation;
+  private sent = 0;
+
+  constructor(
+    plan: AggregatePlan,
+    private readonly sink: ResultSink,
+    maxRows: number,
+  ) {
+    this.groups = new Aggregation(plan, maxRows);
+  }
+
+  readonly wanted = true;
+
+  add(rows: SqlValue[][]): Promise<void> {
+    this.groups.add(rows);
+    return Promise.resolve();
+  }
+
+  async end(): Promise<void> {
+    const rows = this.groups.rows();
+    this.sent = rows.length;
+    if (rows.length > 0) await this.sink.rows(rows);
+  }
+
+  get rows(): number {
+    return this.sent;
+  }
+}
+
 /** The kill log says who killed what: reading it takes the grant that reading others' processes does. */
 function checkReadable(table: AgentTable, ctx: StatementContext): void {
   if (table.wire === 'TABLE_KILL_LOG' && !hasGrant(ctx.user, 'PROCESS')) {
@@ -168,7 +196,8 @@ async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluste
   const format = checkFormat(stmt);
   const settings = resolveSettings(stmt.settings);
   const maxRows = resultRowLimit(settings, ctx.maxResultRows);
-  const p = project(stmt, table.columns);
+  const agg = planAggregate(stmt, table.columns);
+  const p = agg ? aggregateProjection(agg, table.columns) : project(stmt, table.columns);
   const name = resolveCluster(ctx, cluster);
   const nodes = ctx.membership.nodes(name);
   const firstAnswerMs = settings.distributed_ddl_task_timeout * 1000;
@@ -187,7 +216,7 @@ async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluste
   // a read may pause the agents' streams while its client catches up: it kills nothing, so a late row is only late
   ctx.expectEndBy(Date.now() + firstAnswerMs * 2);
   const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs: firstAnswerMs * 2, signal: ctx.signal, pauseWhenBehind: true, metrics: ctx.metrics });
-  const out = new ReadRows(p, stmt, sink, maxRows);
+  const out = agg ? new GroupedRows(agg, sink, maxRows) : new ReadRows(p, stmt, sink, maxRows);
   const failures: string[] = [];
   let timedOut = 0;
   for await (const ev of events) {
@@ -216,7 +245,8 @@ async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluste
 async function localRows(stmt: SelectStatement, ctx: StatementContext, sink: ResultSink, columns: readonly Column[], all: SqlValue[][]): Promise<StatementOutcome> {
   const format = checkFormat(stmt);
   const maxRows = resultRowLimit(resolveSettings(stmt.settings), ctx.maxResultRows);
-  const p = project(stmt, columns);
+  const agg = planAggregate(stmt, columns);
+  const p = agg ? aggregateProjection(agg, columns) : project(stmt, columns);
   const filter = p.where ? analyzeExpr(p.where, columns) : undefined;
   const exprs = p.exprs.map((e) => analyzeExpr(e, columns));
   const rows: SqlValue[][] = [];
@@ -224,7 +254,12 @@ async function localRows(stmt: SelectStatement, ctx: StatementContext, sink: Res
     if (filter && !isTrue(filter.evaluate(r))) continue;
     rows.push(exprs.map((e) => e.evaluate(r)));
   }
-  const out = finish(rows, p, stmt);
+  let out: SqlValue[][];
+  if (agg) {
+    const groups = new Aggregation(agg, maxRows);
+    groups.add(rows);
+    out = groups.rows();
+  } else out = finish(rows, p, stmt);
   if (maxRows > 0 && out.length > maxRows) throw tooManyRows(maxRows, out.length);
   sink.header(p.columns, format);
   if (out.length > 0) await sink.rows(out);

@@ -60,6 +60,9 @@ export interface SelectStatement extends Tail {
   readonly items: readonly SelectItem[];
   readonly from: TableRef;
   readonly where?: Expr;
+  /** GROUP BY keys (a positive integer literal names a select item, as ClickHouse's enable_positional_arguments) */
+  readonly groupBy?: readonly Expr[];
+  readonly having?: Expr;
   readonly orderBy: readonly OrderItem[];
   readonly limit?: number;
   readonly offset?: number;

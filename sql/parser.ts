@@ -241,6 +241,13 @@ class Parser {
     let from: TableRef = { kind: 'table', name: 'system.one', pos: this.peek().pos };
     if (this.acceptKw('FROM')) from = this.tableRef();
     const where = this.acceptKw('WHERE') ? this.expr() : undefined;
+    const groupBy: Expr[] = [];
+    if (this.acceptKw('GROUP', 'GROUP BY')) {
+      this.expectKw('BY');
+      do groupBy.push(this.expr());
+      while (this.acceptOp(','));
+    }
+    const having = this.acceptKw('HAVING') ? this.expr() : undefined;
     const orderBy: OrderItem[] = [];
     if (this.acceptKw('ORDER', 'ORDER BY')) {
       this.expectKw('BY');
@@ -269,6 +276,8 @@ class Parser {
       items,
       from,
       ...(where ? { where } : {}),
+      ...(groupBy.length > 0 ? { groupBy } : {}),
+      ...(having ? { having } : {}),
       orderBy,
       ...(limit !== undefined ? { limit } : {}),
       ...(offset !== undefined ? { offset } : {}),

@@ -140,7 +140,7 @@ test('SELECT table references', () => {
   assert.equal(errorOf('SELECT * FROM remote(x)'), 'Code: 46. UNKNOWN_FUNCTION: Unknown table function remote');
   assert.equal(
     errorOf('SELECT a FROM system.processes p'),
-    "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 32 ('p'): p. Expected one of: WHERE, ORDER BY, LIMIT, SETTINGS, FORMAT, end of query",
+    "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 32 ('p'): p. Expected one of: WHERE, GROUP BY, HAVING, ORDER BY, LIMIT, SETTINGS, FORMAT, end of query",
   );
 });
 
