@@ -6,7 +6,7 @@ import type { StatementCalls } from '../proto/generated/quell/v1/StatementCalls'
 import type { StatementReplies__Output } from '../proto/generated/quell/v1/StatementReplies';
 import { AsyncQueue } from '../common/async-queue';
 import { callStatus, remoteQuellError, statementNotStarted, transportReason } from '../common/rpc-status';
-import type { Flushable, TurnFlusher } from '../common/turn-flusher';
+import type { Flushable, TurnFlusher } from '../common/mux/turn-flusher';
 import { chError, QuellError } from '../errors/quell-error';
 import { MESSAGE_TARGET_BYTES } from '../proto/wire-size';
 import { coordinatorShuttingDown, toEvent, transportError, type Attempt, type Item } from './result-events';

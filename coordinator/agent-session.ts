@@ -3,7 +3,7 @@ import type { ScanResponse__Output } from '../proto/generated/quell/v1/ScanRespo
 import type { SessionResponse__Output } from '../proto/generated/quell/v1/SessionResponse';
 import { Backoff } from '../common/backoff';
 import { inBandFailure, NodeFailure, sessionFailure } from '../common/rpc-status';
-import type { Flushable, TurnFlusher } from '../common/turn-flusher';
+import type { Flushable, TurnFlusher } from '../common/mux/turn-flusher';
 import { MESSAGE_TARGET_BYTES } from '../proto/wire-size';
 import { encodeSessionRequest, type EncodedCall } from '../proto/session-request-codec';
 import { SessionCallStream, type CallCarrier } from './session-call';

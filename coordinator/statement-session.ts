@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { BatchWriter } from '../common/batch-writer';
+import type { BatchWriter } from '../common/mux/batch-writer';
 import type { Identity } from '../common/identity';
 import type { ExecuteRequest__Output } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse } from '../proto/generated/quell/v1/ExecuteResponse';

@@ -10,7 +10,7 @@ import { killResponseBytes, MESSAGE_TARGET_BYTES, REPLY_LIMIT_BYTES, rowBytes } 
 import type { KillSink } from './kill-executor';
 import type { SessionReply } from '../proto/generated/quell/v1/SessionReply';
 import type { SessionResponse } from '../proto/generated/quell/v1/SessionResponse';
-import type { BatchWriter } from '../common/batch-writer';
+import type { BatchWriter } from '../common/mux/batch-writer';
 import type { RowWriter } from './served-table';
 
 /** The agent's replies to one coordinator, batched per turn. */

@@ -1,5 +1,5 @@
 import type { Flushable, TurnFlusher } from './turn-flusher';
-import { MESSAGE_TARGET_BYTES } from '../proto/wire-size';
+import { MESSAGE_TARGET_BYTES } from '../../proto/wire-size';
 
 /** Replies a session may hold that the transport has not let out before its producers wait. */
 export const STREAM_BUFFER_BYTES = 8 * 1024 * 1024;
