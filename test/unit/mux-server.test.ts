@@ -83,20 +83,26 @@ function harness(cancelStops = true) {
   return { s, out, messages, events, send };
 }
 
+/** A stream with the calls `a` (tag 1) and `b` (tag 2) in flight. */
+function withTwo() {
+  const h = harness();
+  h.send({ tag: 1, kind: 'run', name: 'a' }, { tag: 2, kind: 'run', name: 'b' });
+  const [a, b] = h.s.started as [Running, Running];
+  return { ...h, a, b };
+}
+
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 test('requests start calls; cancels and credits reach the call of their tag only', async () => {
-  const { s, out, send } = harness();
-  send({ tag: 1, kind: 'run', name: 'a' }, { tag: 2, kind: 'run', name: 'b' });
+  const { s, out, send, a, b } = withTwo();
   assert.equal(s.inFlight, 2);
-  const [a, b] = s.started;
   let woken = false;
   void out.nextChange().then(() => (woken = true));
   send({ tag: 2, kind: 'credit', credit: 3 }, { tag: 9, kind: 'credit', credit: 1 }, { tag: 1, kind: 'cancel' }, { tag: 9, kind: 'cancel' });
-  assert.equal(b?.credited, 3);
-  assert.equal(a?.credited, 0);
-  assert.equal(a?.stopped, true);
-  assert.equal(b?.stopped, false);
+  assert.equal(b.credited, 3);
+  assert.equal(a.credited, 0);
+  assert.equal(a.stopped, true);
+  assert.equal(b.stopped, false);
   assert.equal(s.inFlight, 1, 'a stopped call leaves at once');
   await nextTurn();
   assert.ok(woken, 'a credit wakes producers waiting for room');
@@ -123,15 +129,13 @@ test('a stopped call sends nothing more; a call the protocol only aborts leaves 
 });
 
 test('drain: new calls are refused, and the stream ends once the last call in flight is done, its replies sent first', async () => {
-  const { s, send, events } = harness();
-  send({ tag: 1, name: 'a' }, { tag: 2, name: 'b' });
-  const [a, b] = s.started;
+  const { s, send, events, a, b } = withTwo();
   s.drain();
   send({ tag: 3, name: 'late' });
   assert.deepEqual(s.refused, ['late']);
-  s.finish(1, a!);
+  s.finish(1, a);
   assert.deepEqual(events, [], 'one call is still in flight');
-  s.finish(2, b!);
+  s.finish(2, b);
   assert.deepEqual(events, ['write refused, end a, end b', 'end']);
 });
 
@@ -148,16 +152,14 @@ test('drain with nothing in flight ends at once; a cancel of the last call ends 
 });
 
 test('close: every call stops, nothing more is written, and later calls, ends and drains do nothing', async () => {
-  const { s, send, events } = harness();
-  send({ tag: 1, name: 'a' }, { tag: 2, name: 'b' });
-  const [a, b] = s.started;
+  const { s, send, events, a, b } = withTwo();
   s.close();
   s.close();
-  assert.ok(a?.stopped && b?.stopped);
+  assert.ok(a.stopped && b.stopped);
   assert.equal(s.inFlight, 0);
   send({ tag: 3, name: 'c' });
   assert.equal(s.started.length, 2, 'no call starts on a closed stream');
-  s.finish(1, a!);
+  s.finish(1, a);
   s.drain();
   await nextTurn();
   assert.deepEqual(events, []);
