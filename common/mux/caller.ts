@@ -98,7 +98,7 @@ export class MuxCaller<C, P, R extends { readonly tag: number }, W> implements F
     return this.lastTag;
   }
 
-  /** Sends a call: `tag` is from freeTag(), and `request` carries it. */
+  /** Sends a call: `tag` is from freeTag(), and `request` carries it. (A session opens a new stream once one ended; nothing starts on an ended one.) */
   start(tag: number, call: P, request: C): void {
     if (this.ended) return;
     this.calls.set(tag, call);
