@@ -12,7 +12,7 @@ import type { Column, SqlValue } from '../sql/types';
 
 import { ResultQueue, toEvent, transportError, type Attempt, type Item, type ResultEvent } from './result-events';
 import { ClientSession, UNSUPPORTED } from './statement-session';
-import { TurnFlusher } from '../common/turn-flusher';
+import { TurnFlusher } from '../common/mux/turn-flusher';
 import { coordinatorAddresses, DEFAULT_CONNECT_TIMEOUT_MS, executeRequest } from './statement-request';
 
 export { coordinatorAddresses } from './statement-request';

@@ -4,7 +4,7 @@ import type { NodeAgentClient } from '../proto/generated/quell/v1/NodeAgent';
 import type { MemberNode } from './membership';
 import { identities } from '../common/identity';
 import type { TransportSecurity } from '../common/tls/transport-security';
-import { TurnFlusher } from '../common/turn-flusher';
+import { TurnFlusher } from '../common/mux/turn-flusher';
 import { AgentSession, type SessionTransport } from './agent-session';
 
 interface Held {

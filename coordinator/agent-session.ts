@@ -3,133 +3,31 @@ import type { ScanResponse__Output } from '../proto/generated/quell/v1/ScanRespo
 import type { SessionResponse__Output } from '../proto/generated/quell/v1/SessionResponse';
 import { Backoff } from '../common/backoff';
 import { inBandFailure, NodeFailure, sessionFailure } from '../common/rpc-status';
-import type { Flushable, TurnFlusher } from '../common/turn-flusher';
-import { MESSAGE_TARGET_BYTES } from '../proto/wire-size';
+import { MuxCaller, type CallerHandler, type CallerTransport, type CallWire } from '../common/mux/caller';
+import type { TurnFlusher } from '../common/mux/turn-flusher';
+import type { SessionReply__Output } from '../proto/generated/quell/v1/SessionReply';
 import { encodeSessionRequest, type EncodedCall } from '../proto/session-request-codec';
-import { SessionCallStream, type CallCarrier } from './session-call';
+import { SessionCallStream } from './session-call';
 
-/** The bidirectional Session call as a session uses it; grpc-js's ClientDuplexStream is one. */
-export interface SessionTransport {
-  /** an encoded SessionRequest (proto/session-request-codec.ts) */
-  write(message: Buffer): unknown;
-  on(event: 'data', listener: (message: SessionResponse__Output) => void): unknown;
+/** The bidirectional Session call as a session uses it (it writes encoded SessionRequests); grpc-js's ClientDuplexStream is one. */
+export interface SessionTransport extends CallerTransport<Buffer, SessionReply__Output> {
   /** the agent's response headers: it took the stream */
   on(event: 'metadata', listener: () => void): unknown;
+  on(event: 'data', listener: (message: SessionResponse__Output) => void): unknown;
   on(event: 'error', listener: (err: unknown) => void): unknown;
   on(event: 'status', listener: (status: { code: number }) => void): unknown;
-  cancel(): void;
 }
+
+/** Agent calls on the wire: a kill or scan takes its encoded request and a few bytes, a cancel or credit a few bytes. */
+const WIRE: CallWire<EncodedCall, Buffer> = {
+  encode: encodeSessionRequest,
+  size: (call: EncodedCall) => ((call.kill ?? call.scan)?.length ?? 0) + 16,
+};
+
+type Call = SessionCallStream<unknown>;
 
 /** One open Session call and the statement calls in flight on it. */
-class OpenStream implements CallCarrier, Flushable {
-  readonly calls = new Map<number, SessionCallStream<unknown>>();
-  private outbox: EncodedCall[] = [];
-  private outboxBytes = 0;
-  private readonly credits = new Map<number, number>();
-  private nextTag = 0;
-  broken = false;
-
-  constructor(
-    readonly transport: SessionTransport,
-    private readonly flusher: TurnFlusher,
-    private readonly onBreak: (stream: OpenStream) => void,
-    onAnswer: () => void,
-  ) {
-    transport.on('data', (message) => this.receive(message));
-    transport.on('metadata', onAnswer);
-    transport.on('error', (err) => this.break(sessionFailure(err)));
-    // a clean end: the agent is shutting down (it finished what it had)
-    transport.on('status', () => this.break(new NodeFailure('node_unreachable', 'the agent ended the session (it is shutting down)')));
-  }
-
-  start<T>(request: { kill: Buffer } | { scan: Buffer }): SessionCallStream<T> {
-    const tag = this.freeTag();
-    const stream = new SessionCallStream<T>(this, tag, 'scan' in request);
-    this.calls.set(tag, stream as SessionCallStream<unknown>);
-    this.send({ ...request, tag });
-    return stream;
-  }
-
-  cancel(tag: number): void {
-    this.calls.delete(tag);
-    this.credits.delete(tag);
-    this.send({ tag, cancel: true });
-  }
-
-  credit(tag: number, blocks: number): void {
-    this.credits.set(tag, (this.credits.get(tag) ?? 0) + blocks);
-    this.flusher.schedule(this);
-  }
-
-  /** Everything gathered this turn, in messages of about MESSAGE_TARGET_BYTES. */
-  flush(): void {
-    for (const [tag, credit] of this.credits) if (this.calls.has(tag)) this.outbox.push({ tag, credit });
-    this.credits.clear();
-    if (this.outbox.length === 0 || this.broken) return;
-    const calls = this.outbox;
-    this.outbox = [];
-    this.outboxBytes = 0;
-    let message: EncodedCall[] = [];
-    let bytes = 0;
-    for (const call of calls) {
-      const size = callBytes(call);
-      if (message.length > 0 && bytes + size > MESSAGE_TARGET_BYTES) {
-        this.transport.write(encodeSessionRequest(message));
-        message = [];
-        bytes = 0;
-      }
-      message.push(call);
-      bytes += size;
-    }
-    this.transport.write(encodeSessionRequest(message));
-  }
-
-  /** Fails exactly the calls in flight on this stream. */
-  break(failure: NodeFailure): void {
-    if (this.broken) return;
-    this.broken = true;
-    this.outbox = [];
-    this.credits.clear();
-    const calls = [...this.calls.values()];
-    this.calls.clear();
-    for (const call of calls) call.fail(failure);
-    this.onBreak(this);
-  }
-
-  private send(call: EncodedCall): void {
-    if (this.broken) return;
-    this.outbox.push(call);
-    this.outboxBytes += callBytes(call);
-    if (this.outboxBytes >= MESSAGE_TARGET_BYTES) this.flush();
-    else this.flusher.schedule(this);
-  }
-
-  private receive(message: SessionResponse__Output): void {
-    for (const reply of message.replies) {
-      const call = this.calls.get(reply.tag);
-      if (!call) continue; // cancelled here: the agent had not seen the cancel yet
-      if (reply.kind === 'kill' || reply.kind === 'scan') call.deliver(reply.kind === 'kill' ? reply.kill : reply.scan);
-      else if (reply.kind === 'end') {
-        this.calls.delete(reply.tag);
-        call.finish();
-      } else {
-        this.calls.delete(reply.tag);
-        call.fail(inBandFailure(reply.error));
-      }
-    }
-  }
-
-  /** A tag no open call holds (a 32-bit counter: reuse is far off, and skipped while in use). */
-  private freeTag(): number {
-    do this.nextTag = (this.nextTag + 1) >>> 0;
-    while (this.nextTag === 0 || this.calls.has(this.nextTag));
-    return this.nextTag;
-  }
-}
-
-function callBytes(call: EncodedCall): number {
-  return ((call.kill ?? call.scan)?.length ?? 0) + 16;
-}
+type OpenStream = MuxCaller<EncodedCall, Call, SessionReply__Output, Buffer>;
 
 /**
  * The coordinator's one long-lived Session stream to one agent, which carries every statement's
@@ -138,7 +36,7 @@ function callBytes(call: EncodedCall): number {
  * once for a statement that finds it down; after a break it is reopened in the background with
  * the one backoff policy. A broken stream fails exactly the calls in flight on it.
  */
-export class AgentSession {
+export class AgentSession implements CallerHandler<Call, SessionReply__Output> {
   private stream: OpenStream | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff();
@@ -156,17 +54,17 @@ export class AgentSession {
 
   /** A kill call; `encoded` is the statement's KillRequest, encoded once for all its nodes. */
   kill(encoded: Buffer): SessionCallStream<KillResponse__Output> {
-    return this.current().start({ kill: encoded });
+    return this.start(false, encoded);
   }
 
   /** A scan call; `encoded` is the statement's ScanRequest, encoded once for all its nodes. */
   scan(encoded: Buffer): SessionCallStream<ScanResponse__Output> {
-    return this.current().start({ scan: encoded });
+    return this.start(true, encoded);
   }
 
   /** Calls in flight (for tests and metrics). */
   get inFlight(): number {
-    return this.stream?.calls.size ?? 0;
+    return this.stream?.inFlight ?? 0;
   }
 
   /** Ends the stream for good; its calls fail with `reason` as node_unreachable. */
@@ -177,8 +75,34 @@ export class AgentSession {
     const stream = this.stream;
     this.stream = undefined;
     if (!stream) return;
-    stream.break(new NodeFailure('node_unreachable', reason));
-    stream.transport.cancel();
+    const failure = new NodeFailure('node_unreachable', reason);
+    for (const call of stream.close().values()) call.fail(failure);
+  }
+
+  reply(call: Call, reply: SessionReply__Output): boolean {
+    if (reply.kind === 'kill' || reply.kind === 'scan') {
+      call.deliver(reply.kind === 'kill' ? reply.kill : reply.scan);
+      return false;
+    }
+    if (reply.kind === 'end') call.finish();
+    else call.fail(inBandFailure(reply.error));
+    return true;
+  }
+
+  /** The stream broke, or the agent ended it: exactly the calls in flight on it fail. */
+  lost(stream: object, calls: ReadonlyMap<number, Call>, err: unknown): void {
+    // a clean end: the agent is shutting down (it finished what it had)
+    const failure = err === undefined ? new NodeFailure('node_unreachable', 'the agent ended the session (it is shutting down)') : sessionFailure(err);
+    for (const call of calls.values()) call.fail(failure);
+    this.broke(stream);
+  }
+
+  private start<T>(scan: boolean, encoded: Buffer): SessionCallStream<T> {
+    const stream = this.current();
+    const tag = stream.freeTag();
+    const call = new SessionCallStream<T>(stream, tag, scan);
+    stream.start(tag, call as Call, scan ? { tag, scan: encoded } : { tag, kill: encoded });
+    return call;
   }
 
   private current(): OpenStream {
@@ -186,15 +110,17 @@ export class AgentSession {
     if (this.stream) return this.stream;
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     this.reopenTimer = undefined;
-    const stream = new OpenStream(this.connect(), this.flusher, (s) => this.broke(s), () => this.backoff.reset());
+    const transport = this.connect();
+    // the agent's response headers: it took the stream
+    transport.on('metadata', () => this.backoff.reset());
+    const stream: OpenStream = new MuxCaller(transport, WIRE, this, this.flusher);
     this.stream = stream;
     return stream;
   }
 
-  private broke(stream: OpenStream): void {
+  private broke(stream: object): void {
     if (this.stream !== stream) return;
     this.stream = undefined;
-    stream.transport.cancel();
     if (this.closed) return;
     this.reopenTimer = setTimeout(() => {
       this.reopenTimer = undefined;

@@ -10,8 +10,8 @@ import { StatementRunner } from './statement-runner';
 import type { StatementCalls__Output } from '../proto/generated/quell/v1/StatementCalls';
 import type { StatementReplies } from '../proto/generated/quell/v1/StatementReplies';
 import type { StatementReply } from '../proto/generated/quell/v1/StatementReply';
-import { BatchWriter } from '../common/batch-writer';
-import { TurnFlusher } from '../common/turn-flusher';
+import { BatchWriter } from '../common/mux/batch-writer';
+import { TurnFlusher } from '../common/mux/turn-flusher';
 import { StatementSession } from './statement-session';
 
 type ExecuteCall = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;

@@ -1,7 +1,7 @@
 import { NodeFailure } from '../common/rpc-status';
 import type { NodeStream } from './fanout';
 
-/** What a call needs of the stream it travels on. */
+/** What a call needs of the stream it travels on (common/mux/caller.ts's MuxCaller is one). */
 export interface CallCarrier {
   /** tell the agent to stop the call */
   cancel(tag: number): void;

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { BatchWriter } from '../common/batch-writer';
+import type { BatchWriter } from '../common/mux/batch-writer';
+import { MuxServer, type ServedCall } from '../common/mux/server';
 import type { Identity } from '../common/identity';
-import type { ExecuteRequest__Output } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse } from '../proto/generated/quell/v1/ExecuteResponse';
-import type { StatementCalls__Output } from '../proto/generated/quell/v1/StatementCalls';
+import type { StatementCall__Output } from '../proto/generated/quell/v1/StatementCall';
 import type { StatementReplies } from '../proto/generated/quell/v1/StatementReplies';
 import type { StatementReply } from '../proto/generated/quell/v1/StatementReply';
 import { rowsBytes } from '../proto/wire-size';
@@ -20,7 +20,9 @@ export type StatementWriter = BatchWriter<StatementReply, StatementReplies>;
  * statement. The stream's own buffer past its bound stalls them all, as one client's
  * connection should.
  */
-class TaggedResponses implements ResponseStream {
+class TaggedResponses implements ResponseStream, ServedCall {
+  /** the statement's run stops on a cancel, or when the stream is gone */
+  readonly abort = new AbortController();
   /** row blocks sent and not yet credited, oldest first */
   private readonly uncredited: (() => void)[] = [];
   private onDrain: (() => void) | undefined;
@@ -52,6 +54,10 @@ class TaggedResponses implements ResponseStream {
     for (let i = 0; i < blocks; i++) this.uncredited.shift()?.();
   }
 
+  stop(): void {
+    this.abort.abort();
+  }
+
   private awaitRoom(): void {
     if (this.waitingForRoom) return;
     this.waitingForRoom = true;
@@ -67,74 +73,47 @@ class TaggedResponses implements ResponseStream {
   }
 }
 
-interface Running {
-  readonly abort: AbortController;
-  readonly responses: TaggedResponses;
-}
-
 /**
  * The coordinator's side of one client's Session stream: each tagged ExecuteRequest runs on the
  * shared statement path exactly as an Execute call does, and its Header, Rows and End go back
- * tagged, gathered per turn with the other statements' by the BatchWriter.
+ * tagged, gathered per turn with the other statements' by the BatchWriter. A cancel aborts its
+ * statement, which leaves the stream when its run ends, as a cancelled Execute call does.
  */
-export class StatementSession {
-  private readonly running = new Map<number, Running>();
+export class StatementSession extends MuxServer<StatementCall__Output, TaggedResponses, StatementReply, StatementReplies> {
   private readonly logins = new LoginMemo();
-  private ending = false;
-  private closed = false;
 
   constructor(
-    private readonly out: StatementWriter,
+    out: StatementWriter,
     private readonly runner: StatementRunner,
     /** the client's verified certificate identity */
     private readonly peer: Identity | undefined,
     /** the client's address as the transport saw it */
     private readonly address: string,
     /** ends the transport (the coordinator is shutting down and nothing runs) */
-    private readonly end: () => void,
-  ) {}
-
-  get inFlight(): number {
-    return this.running.size;
+    end: () => void,
+  ) {
+    super(out, end);
   }
 
-  receive(message: StatementCalls__Output): void {
-    for (const call of message.calls) {
-      if (call.kind === 'execute' && call.execute) this.start(call.tag, call.execute);
-      else if (call.kind === 'cancel') this.running.get(call.tag)?.abort.abort();
-      else if (call.kind === 'credit') this.running.get(call.tag)?.responses.credit(call.credit ?? 0);
-    }
+  protected cancel(tag: number): void {
+    this.calls.get(tag)?.stop();
   }
 
-  /** The coordinator is draining: the stream ends once its statements have. */
-  drain(): void {
-    this.ending = true;
-    this.endIfIdle();
-  }
-
-  /** The client went away: its statements are cancelled. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const r of this.running.values()) r.abort.abort();
-    this.running.clear();
-    this.out.close();
-  }
-
-  private start(tag: number, req: ExecuteRequest__Output): void {
-    if (this.closed || this.running.has(tag)) return;
-    if (this.runner.refusing || this.ending) {
+  protected start(call: StatementCall__Output): void {
+    const req = call.execute;
+    const tag = call.tag;
+    if (call.kind !== 'execute' || !req || this.calls.has(tag)) return;
+    if (this.runner.refusing || this.draining) {
       // marked as not started: a client with several coordinators moves on to the next
       const e = StatementRunner.shuttingDown();
       const end = { error: { code: e.code, name: e.errorName, message: e.message, dialect: 'DIALECT_CLICKHOUSE' as const }, rows: '0', elapsed_seconds: 0, affected_rows: '0', warnings: [] };
       this.out.add({ tag, response: { end }, not_started: true }, 256);
       return;
     }
-    const abort = new AbortController();
     const responses = new TaggedResponses(tag, this.out);
-    this.running.set(tag, { abort, responses });
+    this.calls.set(tag, responses);
     const statementId = req.statement_id || randomUUID();
-    const sink = new ExecuteSink(responses, statementId, abort.signal);
+    const sink = new ExecuteSink(responses, statementId, responses.abort.signal);
     void this.runner
       .run(
         {
@@ -146,19 +125,12 @@ export class StatementSession {
           memo: this.logins,
           peer: this.peer,
           address: this.address,
-          signal: abort.signal,
+          signal: responses.abort.signal,
         },
         sink,
       )
       .finally(() => {
-        this.running.delete(tag);
-        this.endIfIdle();
+        if (this.leave(tag, responses)) this.endIfIdle();
       });
-  }
-
-  private endIfIdle(): void {
-    if (!this.ending || this.closed || this.running.size > 0) return;
-    this.out.flush();
-    this.end();
   }
 }

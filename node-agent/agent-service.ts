@@ -20,9 +20,9 @@ import type { KillRecorder } from './kill-record';
 import type { SessionRequest__Output } from '../proto/generated/quell/v1/SessionRequest';
 import type { SessionResponse } from '../proto/generated/quell/v1/SessionResponse';
 import type { SessionReply } from '../proto/generated/quell/v1/SessionReply';
-import { TurnFlusher } from '../common/turn-flusher';
+import { TurnFlusher } from '../common/mux/turn-flusher';
 import type { RowWriter } from './served-table';
-import { BatchWriter } from '../common/batch-writer';
+import { BatchWriter } from '../common/mux/batch-writer';
 import { SessionStream, type SessionHandlers } from './session-stream';
 
 /** The tables this node serves: its own (workloads) or a database server's (backend). */

@@ -2,7 +2,7 @@ import type { KillRequest__Output } from '../proto/generated/quell/v1/KillReques
 import type { KillResponse } from '../proto/generated/quell/v1/KillResponse';
 import type { Row } from '../proto/generated/quell/v1/Row';
 import type { ScanRequest__Output } from '../proto/generated/quell/v1/ScanRequest';
-import type { SessionRequest__Output } from '../proto/generated/quell/v1/SessionRequest';
+import type { SessionCall__Output } from '../proto/generated/quell/v1/SessionCall';
 import type { Logger } from '../common/logger';
 import { toInBandError } from '../common/rpc-status';
 import { chError } from '../errors/quell-error';
@@ -10,7 +10,8 @@ import { killResponseBytes, MESSAGE_TARGET_BYTES, REPLY_LIMIT_BYTES, rowBytes } 
 import type { KillSink } from './kill-executor';
 import type { SessionReply } from '../proto/generated/quell/v1/SessionReply';
 import type { SessionResponse } from '../proto/generated/quell/v1/SessionResponse';
-import type { BatchWriter } from '../common/batch-writer';
+import type { BatchWriter } from '../common/mux/batch-writer';
+import { MuxServer, type ServedCall } from '../common/mux/server';
 import type { RowWriter } from './served-table';
 
 /** The agent's replies to one coordinator, batched per turn. */
@@ -29,16 +30,20 @@ export interface SessionHandlers {
  * One call in flight on the session. Its AbortSignal is made only when asked for (a SYNC wait):
  * most calls end without one, and each costs more than the rest of a small kill's bookkeeping.
  */
-class OpenCall {
+class OpenCall implements ServedCall {
   stopped = false;
   /** scans: blocks it may still send before the coordinator acknowledges more */
-  credit = 0;
+  window = 0;
   private controller: AbortController | undefined;
 
   get signal(): AbortSignal {
     this.controller ??= new AbortController();
     if (this.stopped) this.controller.abort();
     return this.controller.signal;
+  }
+
+  credit(blocks: number): void {
+    this.window += blocks;
   }
 
   stop(): void {
@@ -56,51 +61,27 @@ const CLIPPED_TEXT = 64 * 1024;
  * batched per turn by the ReplyWriter. A cancel stops one call (its SYNC wait ends, its scan
  * stops, and a kill not yet carried out is not); the stream's end stops them all.
  */
-export class SessionStream {
-  private readonly open = new Map<number, OpenCall>();
-  private draining = false;
-  private closed = false;
-
+export class SessionStream extends MuxServer<SessionCall__Output, OpenCall, SessionReply, SessionResponse> {
   constructor(
-    private readonly out: ReplyWriter,
+    out: ReplyWriter,
     private readonly handlers: SessionHandlers,
     /** the calling coordinator for the kill log: its certificate identity, or its address */
     private readonly coordinator: string,
     private readonly log: Logger,
     /** ends the transport: the agent is shutting down and nothing is in flight */
-    private readonly end: () => void,
-  ) {}
-
-  get inFlight(): number {
-    return this.open.size;
+    end: () => void,
+  ) {
+    super(out, end);
   }
 
-  receive(message: SessionRequest__Output): void {
-    for (const call of message.calls) {
-      if (call.kind === 'kill' && call.kill) this.startKill(call.tag, call.kill);
-      else if (call.kind === 'scan' && call.scan) this.startScan(call.tag, call.scan);
-      else if (call.kind === 'cancel') this.stopCall(call.tag);
-      else if (call.kind === 'credit') {
-        const open = this.open.get(call.tag);
-        if (open) open.credit += call.credit ?? 0;
-        this.out.wake();
-      }
-    }
+  protected start(call: SessionCall__Output): void {
+    if (call.kind === 'kill' && call.kill) this.startKill(call.tag, call.kill);
+    else if (call.kind === 'scan' && call.scan) this.startScan(call.tag, call.scan);
   }
 
-  /** Refuses new calls, and ends the stream once the calls in flight are done. */
-  drain(): void {
-    this.draining = true;
-    this.endIfIdle();
-  }
-
-  /** The stream is gone: every call stops. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const call of this.open.values()) call.stop();
-    this.open.clear();
-    this.out.close();
+  /** A cancel stops the call at once: nothing more is sent for its tag. */
+  protected cancel(tag: number): void {
+    this.stop(tag);
   }
 
   private startKill(tag: number, req: KillRequest__Output): void {
@@ -132,14 +113,14 @@ export class SessionStream {
   private startScan(tag: number, req: ScanRequest__Output): void {
     const call = this.track(tag);
     if (!call) return;
-    call.credit = SCAN_WINDOW;
+    call.window = SCAN_WINDOW;
     const write: RowWriter = (rows: Row[]) => {
       if (call.stopped) throw chError('QUERY_WAS_CANCELLED', 'the coordinator cancelled the scan');
       for (const block of blocksOf(rows)) {
         this.out.add({ tag, scan: { rows: block.rows } }, block.bytes + 8);
-        call.credit--;
+        call.window--;
       }
-      return call.credit > 0 && this.out.hasRoom ? undefined : this.room(call);
+      return call.window > 0 && this.out.hasRoom ? undefined : this.room(call);
     };
     this.handlers.scan(req, write).then(
       () => this.settle(tag, call),
@@ -152,43 +133,26 @@ export class SessionStream {
 
   /** A new call's state; undefined when it is refused at once (the agent is draining). */
   private track(tag: number): OpenCall | undefined {
-    if (this.closed) return undefined;
     if (this.draining) {
       this.out.add({ tag, error: toInBandError(chError('ABORTED', 'the agent is shutting down'), true) }, 128);
       return undefined;
     }
     // a tag reused while open is the coordinator's mistake: the older call stops
-    this.stopCall(tag);
+    this.stop(tag);
     const call = new OpenCall();
-    this.open.set(tag, call);
+    this.calls.set(tag, call);
     return call;
-  }
-
-  private stopCall(tag: number): void {
-    const call = this.open.get(tag);
-    if (!call) return;
-    this.open.delete(tag);
-    call.stop();
-    this.out.wake();
-    this.endIfIdle();
   }
 
   /** The call's last reply: its end, or why it failed (nothing for a call that was stopped). */
   private settle(tag: number, call: OpenCall, err?: unknown): void {
-    if (call.stopped || this.open.get(tag) !== call) return;
-    this.open.delete(tag);
+    if (!this.leave(tag, call)) return;
     this.out.add(err === undefined ? { tag, end: true } : { tag, error: toInBandError(err) }, 256);
     this.endIfIdle();
   }
 
   private async room(call: OpenCall): Promise<void> {
-    while (!call.stopped && (call.credit <= 0 || !this.out.hasRoom)) await this.out.nextChange();
-  }
-
-  private endIfIdle(): void {
-    if (!this.draining || this.closed || this.open.size > 0) return;
-    this.out.flush();
-    this.end();
+    while (!call.stopped && (call.window <= 0 || !this.out.hasRoom)) await this.out.nextChange();
   }
 }
 

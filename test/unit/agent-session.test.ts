@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { AgentSession, type SessionTransport } from '../../coordinator/agent-session';
-import { TurnFlusher } from '../../common/turn-flusher';
+import { TurnFlusher } from '../../common/mux/turn-flusher';
 import { NodeFailure } from '../../common/rpc-status';
 import { chError, QuellError } from '../../errors/quell-error';
 import { toInBandError } from '../../common/rpc-status';

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SCAN_WINDOW, SessionStream, type SessionHandlers } from '../../node-agent/session-stream';
-import { BatchWriter } from '../../common/batch-writer';
-import { TurnFlusher } from '../../common/turn-flusher';
+import { BatchWriter } from '../../common/mux/batch-writer';
+import { TurnFlusher } from '../../common/mux/turn-flusher';
 import { ProcessTable } from '../../node-agent/process-table';
 import type { Owner } from '../../node-agent/live-table';
 import { querySubject } from '../../node-agent/kill-subjects';

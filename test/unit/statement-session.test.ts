@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BatchWriter } from '../../common/batch-writer';
-import { TurnFlusher } from '../../common/turn-flusher';
+import { BatchWriter } from '../../common/mux/batch-writer';
+import { TurnFlusher } from '../../common/mux/turn-flusher';
 import { StatementSession } from '../../coordinator/statement-session';
 import { HELD_BYTES } from '../../coordinator/execute-sink';
 import type { StatementRequest, StatementRunner, StatementSink } from '../../coordinator/statement-runner';

@@ -1,5 +1,6 @@
 import type { Flushable, TurnFlusher } from './turn-flusher';
-import { MESSAGE_TARGET_BYTES } from '../proto/wire-size';
+import { MESSAGE_TARGET_BYTES } from '../../proto/wire-size';
+import { inMessages } from './messages';
 
 /** Replies a session may hold that the transport has not let out before its producers wait. */
 export const STREAM_BUFFER_BYTES = 8 * 1024 * 1024;
@@ -17,7 +18,7 @@ export interface BatchStream<M> {
  * out, so that producers that can wait (scans, result rows) wait for room; kill rows never wait.
  */
 export class BatchWriter<R, M> implements Flushable {
-  private pending: { reply: R; bytes: number; done: (() => void) | undefined }[] = [];
+  private pending: Pending<R>[] = [];
   private pendingBytes = 0;
   /** bytes handed to the transport whose write has not completed */
   private unsent = 0;
@@ -53,20 +54,10 @@ export class BatchWriter<R, M> implements Flushable {
   flush(): void {
     if (this.closed || this.pending.length === 0) return;
     const pending = this.pending;
+    const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    let batch: typeof pending = [];
-    let bytes = 0;
-    for (const p of pending) {
-      if (batch.length > 0 && bytes + p.bytes > MESSAGE_TARGET_BYTES) {
-        this.send(batch, bytes);
-        batch = [];
-        bytes = 0;
-      }
-      batch.push(p);
-      bytes += p.bytes;
-    }
-    this.send(batch, bytes);
+    inMessages(pending, bytes, sizeOf, this.send);
   }
 
   /** Nothing more is written; every waiter wakes. */
@@ -79,20 +70,32 @@ export class BatchWriter<R, M> implements Flushable {
 
   /** Wakes waiters: their call ended, or their credit changed. */
   wake(): void {
+    if (this.waiters.size === 0) return;
     const waiters = [...this.waiters];
     this.waiters.clear();
     for (const w of waiters) w();
   }
 
-  private send(batch: { reply: R; done: (() => void) | undefined }[], bytes: number): void {
+  /** One message of replies to the transport (made once: flush passes it on). */
+  private readonly send = (batch: Pending<R>[], bytes: number): void => {
     this.unsent += bytes;
     this.stream.write(
-      this.wrap(batch.map((p) => p.reply)),
+      this.wrap(batch.map(replyOf)),
       () => {
         this.unsent -= bytes;
         for (const p of batch) p.done?.();
         this.wake();
       },
     );
-  }
+  };
 }
+
+/** One reply waiting for the turn's end. */
+interface Pending<R> {
+  readonly reply: R;
+  readonly bytes: number;
+  readonly done: (() => void) | undefined;
+}
+
+const sizeOf = (p: Pending<unknown>): number => p.bytes;
+const replyOf = <R>(p: Pending<R>): R => p.reply;
