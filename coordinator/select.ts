@@ -2,7 +2,7 @@ import type { Expr, SelectStatement, ShowProcesslistStatement } from '../sql/ast
 import { renderExpr } from '../sql/render';
 import { parseStatement } from '../sql/parser';
 import { hasGrant } from './users';
-import { chError, type QuellError } from '../errors/quell-error';
+import { chError } from '../errors/quell-error';
 import { CLUSTERS_COLUMNS, KILL_POLICIES_COLUMNS, KILL_QUEUE_COLUMNS, findAgentTable, type AgentTable } from '../sql/tables';
 import type { Column, SqlValue } from '../sql/types';
 import { isTrue } from '../sql/compile';
@@ -13,17 +13,11 @@ import { fanOut } from './fanout';
 import { openScan } from './agent-calls';
 import { nodeFailuresError } from './node-failures';
 import { resolveSettings, resultRowLimit } from './settings';
-import { compareRows } from './sort';
+import { finish, ReadRows, tooManyRows, type Projection } from './read-rows';
 import { Aggregation, planAggregate, positional, type AggregatePlan } from './aggregate';
 import { substituteAliases } from './select-aliases';
 
 
-interface Projection {
-  readonly columns: Column[];
-  /** expressions evaluated where the rows live: the select list, then hidden ORDER BY keys */
-  readonly exprs: Expr[];
-  readonly orderKeys: { index: number; desc: boolean }[];
-}
 
 function project(stmt: SelectStatement, columns: readonly Column[]): Projection & { where?: Expr } {
   const names = new Set(columns.map((c) => c.name));
@@ -53,98 +47,6 @@ function project(stmt: SelectStatement, columns: readonly Column[]): Projection 
   const where = stmt.where ? substituteAliases(stmt.where, aliases, names) : undefined;
   if (where) checkFilter(where, columns);
   return { columns: outCols, exprs, orderKeys, where };
-}
-
-/** Sorts, offsets and limits gathered rows, then drops the hidden ORDER BY keys. */
-function finish(rows: SqlValue[][], p: Projection, stmt: SelectStatement): SqlValue[][] {
-  if (p.orderKeys.length > 0) rows.sort((a, b) => compareRows(a, b, p.orderKeys));
-  const from = stmt.offset ?? 0;
-  const to = stmt.limit === undefined ? rows.length : from + stmt.limit;
-  return rows.slice(from, to).map((r) => visible(r, p));
-}
-
-/** A row without its hidden ORDER BY keys. */
-function visible(r: SqlValue[], p: Projection): SqlValue[] {
-  return r.length === p.columns.length ? r : r.slice(0, p.columns.length);
-}
-
-function tooManyRows(max: number, current: number): QuellError {
-  return chError('TOO_MANY_ROWS_OR_BYTES', `Limit for result exceeded, max rows: ${max}, current rows: ${current}`);
-}
-
-/**
- * Where a read's rows go as agents send them. Without ORDER BY they stream to the client as
- * they come (OFFSET and LIMIT applied on the way), each block waiting for the client. With
- * ORDER BY they must all be seen first: only the best OFFSET + LIMIT are kept, and without a
- * LIMIT the gathered rows are the result, held to max_result_rows.
- */
-class ReadRows {
-  private readonly gathered: SqlValue[][] = [];
-  private skip: number;
-  private left: number;
-  private sent = 0;
-  /** ORDER BY … LIMIT: the most rows worth keeping */
-  private readonly keep: number;
-
-  constructor(
-    private readonly p: Projection,
-    private readonly stmt: SelectStatement,
-    private readonly sink: ResultSink,
-    private readonly maxRows: number,
-  ) {
-    this.skip = stmt.offset ?? 0;
-    this.left = stmt.limit ?? Infinity;
-    this.keep = stmt.limit === undefined ? Infinity : (stmt.offset ?? 0) + stmt.limit;
-  }
-
-  private get sorted(): boolean {
-    return this.p.orderKeys.length > 0;
-  }
-
-  /** False once LIMIT is reached and nothing more can matter. */
-  get wanted(): boolean {
-    return this.sorted || this.left > 0;
-  }
-
-  async add(rows: SqlValue[][]): Promise<void> {
-    if (this.sorted) return this.gather(rows);
-    const out: SqlValue[][] = [];
-    for (const r of rows) {
-      if (this.skip > 0) this.skip--;
-      else if (this.left > 0) {
-        this.left--;
-        out.push(visible(r, this.p));
-      }
-    }
-    await this.send(out);
-  }
-
-  /** The sorted result, once every node is done. */
-  async end(): Promise<void> {
-    if (this.sorted) await this.send(finish(this.gathered.splice(0), this.p, this.stmt));
-  }
-
-  get rows(): number {
-    return this.sent;
-  }
-
-  private gather(rows: SqlValue[][]): void {
-    for (const r of rows) this.gathered.push(r);
-    if (this.keep === Infinity) {
-      if (this.maxRows > 0 && this.gathered.length > this.maxRows) throw tooManyRows(this.maxRows, this.gathered.length);
-    } else if (this.gathered.length > Math.max(2 * this.keep, 1024)) {
-      // keep the best OFFSET + LIMIT; sorting now and then keeps this linear in what arrives
-      this.gathered.sort((a, b) => compareRows(a, b, this.p.orderKeys));
-      this.gathered.length = this.keep;
-    }
-  }
-
-  private async send(rows: SqlValue[][]): Promise<void> {
-    if (rows.length === 0) return;
-    this.sent += rows.length;
-    if (this.maxRows > 0 && this.sent > this.maxRows) throw tooManyRows(this.maxRows, this.sent);
-    await this.sink.rows(rows);
-  }
 }
 
 /** A grouped read as the nodes see it: the leaves are its expressions, its WHERE as written. */
