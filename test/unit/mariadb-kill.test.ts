@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseStatement } from '../../sql/parser';
+import type { MysqlKillStatement } from '../../sql/ast';
+import { mariadbKill } from '../../coordinator/mariadb-kill';
+import type { ResultSink, StatementContext } from '../../coordinator/context';
+import type { SessionHandle, SessionKill } from '../../coordinator/sessions';
+import type { MemberNode } from '../../coordinator/membership';
+import { StatementSummary } from '../../coordinator/statement-summary';
+import type { Grant } from '../../coordinator/users';
+import { QuellError, renderError } from '../../errors/quell-error';
+
+/**
+ * The MariaDB form's decisions that need no node: ids of the coordinator's own sessions, ids no
+ * node made, and KILL USER refused before anything is sent when a member cannot be asked. The
+ * calls to agents are covered by the integration tests (mariadb*.test.ts).
+ */
+function harness(user: string, grants: Grant[], members: Partial<MemberNode>[] = []) {
+  const killed: [number, SessionKill][] = [];
+  const session = (id: number, owner: string): SessionHandle => ({ id, user: owner, kill: (scope) => killed.push([id, scope]) });
+  const sessions = new Map([
+    [5, session(5, 'alice')],
+    [6, session(6, 'bob')],
+  ]);
+  const ctx = {
+    user: { name: user, readonly: false, grants: new Set(grants) },
+    sessions: { get: (id: number) => sessions.get(id) },
+    membership: { clusters: () => ['c3'], nodes: () => members as MemberNode[] },
+    defaultCluster: 'c3',
+    summary: new StatementSummary(),
+    pool: {
+      session: () => {
+        throw new Error('no node is asked in these cases');
+      },
+    },
+  } as unknown as StatementContext;
+  const sink: ResultSink = { header: () => undefined, rows: () => Promise.resolve(), warn: () => undefined };
+  const kill = (sql: string) => mariadbKill(parseStatement(sql) as MysqlKillStatement, ctx, sink);
+  return { kill, killed };
+}
+
+const mariadbError = (text: string) => (e: unknown) => e instanceof QuellError && renderError(e) === text;
+
+test("a session of this coordinator: its own user's KILL QUERY ends the statement, KILL the session", async () => {
+  const h = harness('alice', []);
+  assert.deepEqual(await h.kill('KILL QUERY 5'), { rows: 0, affectedRows: 0 });
+  await h.kill('KILL 5');
+  await h.kill('KILL CONNECTION 2 + 3');
+  assert.deepEqual(h.killed, [[5, 'query'], [5, 'connection'], [5, 'connection']]);
+});
+
+test("another user's session needs CONNECTION ADMIN, SUPER or KILL CONNECTION (1095 otherwise)", async () => {
+  await assert.rejects(harness('alice', ['KILL QUERY']).kill('KILL QUERY 6'), mariadbError('ERROR 1095 (HY000): You are not owner of thread 6'));
+  for (const grant of ['CONNECTION ADMIN', 'SUPER', 'KILL CONNECTION'] as const) {
+    const h = harness('alice', [grant]);
+    await h.kill('KILL 6');
+    assert.deepEqual(h.killed, [[6, 'connection']], grant);
+  }
+});
+
+test('an id no session and no live node has: 1094 / 1957; a column in the id: 1054', async () => {
+  const h = harness('alice', ['ALL']);
+  await assert.rejects(h.kill('KILL 9999'), mariadbError('ERROR 1094 (HY000): Unknown thread id: 9999'));
+  await assert.rejects(h.kill('KILL QUERY ID 77'), mariadbError('ERROR 1957 (HY000): Unknown query id: 77'));
+  await assert.rejects(h.kill('KILL nosuchcolumn'), (e: unknown) => e instanceof QuellError && e.code === 1054);
+});
+
+test('KILL USER with an inactive member kills nothing and names it (1105)', async () => {
+  const h = harness('admin', ['ALL'], [
+    { nodeId: 'n1', active: true },
+    { nodeId: 'n2', active: false },
+  ]);
+  await assert.rejects(h.kill('KILL USER bob'), (e: unknown) => e instanceof QuellError && e.code === 1105 && /KILL USER killed nothing: not every node can be asked: n2: node_inactive/.test(e.message));
+  assert.deepEqual(h.killed, []);
+});
