@@ -259,6 +259,14 @@ function wire(
   const backend = opts.backend;
   // queued kills and policies count only when a coordinator of our CA signed them (docs/security.md)
   const verifier = opts.security.recordVerifier();
+  const subjects = backend
+    ? backendSubjects(backend, () => serverId.value)
+    : { processes: querySubject(table), mutations: mutationSubject(mutations), connections: connectionSubject(connections) };
+  const served = {
+    processes: serve(sources.processes, subjects.processes),
+    mutations: serve(sources.mutations, subjects.mutations),
+    connections: withoutSync(serve(sources.connections, subjects.connections)),
+  };
   const durableKills = new DurableKills({
     verifier,
     etcd,
@@ -280,14 +288,6 @@ function wire(
   if (!backend) workloads.addToServer(server, peers);
   // the socket's file mode decides who may attach there
   if (socketServer) workloads.addToServer(socketServer, PeerPolicy.open());
-  const subjects = backend
-    ? backendSubjects(backend, () => serverId.value)
-    : { processes: querySubject(table), mutations: mutationSubject(mutations), connections: connectionSubject(connections) };
-  const served = {
-    processes: serve(sources.processes, subjects.processes),
-    mutations: serve(sources.mutations, subjects.mutations),
-    connections: withoutSync(serve(sources.connections, subjects.connections)),
-  };
   // policies act on the same tables, through the same kill path, as KILL statements
   const killPolicies = new KillPolicies({ etcd, node, tables: served, recorder: killLog, verifier, log: log.child({ service: 'kill-policies' }) });
   const agentService = new NodeAgentService(
