@@ -11,7 +11,7 @@ import { WorkloadService } from './workload-service';
 import { processResolver } from './process-columns';
 import { mutationResolver } from './mutation-columns';
 import { tableSource } from './table-source';
-import { DurableKills } from './durable-kills';
+import { BACKEND_POLL_MS, DurableKills } from './durable-kills';
 import type { EvalContext } from '../sql/compile';
 import { NodeAgentService } from './agent-service';
 import { serve, withoutSync } from './served-table';
@@ -267,13 +267,14 @@ function wire(
     mutations: serve(sources.mutations, subjects.mutations),
     connections: withoutSync(serve(sources.connections, subjects.connections)),
   };
+  // queued mutation kills take the kill path of KILL MUTATION; a server's mutations are polled, since nobody registers them
   const durableKills = new DurableKills({
     verifier,
     etcd,
     node,
-    mutations,
+    mutations: served.mutations,
     filterFor: (where) => sources.mutations.filters.get(where),
-    backend,
+    pollMs: backend ? BACKEND_POLL_MS : undefined,
     recorder: killLog,
     log: log.child({ service: 'durable-kills' }),
   });
