@@ -276,6 +276,7 @@ function wire(
     filterFor: (where) => sources.mutations.filters.get(where),
     pollMs: backend ? BACKEND_POLL_MS : undefined,
     recorder: killLog,
+    history: () => killLog.read(),
     log: log.child({ service: 'durable-kills' }),
   });
   const workloads = new WorkloadService(

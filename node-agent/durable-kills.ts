@@ -9,6 +9,7 @@ import type { MutationHooks } from './workload-service';
 import type { NodeIdentity } from './node-identity';
 import { errorText } from '../errors/error-text';
 import type { KillRecorder } from './kill-record';
+import type { KillLogEntry } from './kill-log';
 import type { Candidate, KillSink, QueuedKill } from './kill-executor';
 import type { Served } from './served-table';
 import type { RecordVerifier } from '../common/tls';
@@ -30,6 +31,11 @@ export interface DurableKillsOptions {
   readonly pollMs?: number;
   /** the node's kill log: a durable kill is logged before it is carried out, like any other */
   readonly recorder: KillRecorder;
+  /**
+   * the kill log's entries, read once at start by a polling agent: a queued kill it logged
+   * before it stopped, and never recorded, may have been carried out
+   */
+  readonly history?: () => AsyncIterable<KillLogEntry>;
   readonly log: Logger;
   /** checks that a coordinator signed each intent; undefined with --insecure */
   readonly verifier?: RecordVerifier;
@@ -62,6 +68,24 @@ interface Progress {
   readonly unrecorded: Map<string, MutationRow>;
 }
 
+/** A mutation a queued kill was logged for before the agent stopped (kill log: mutation_id, query). */
+interface Logged {
+  readonly row: Pick<MutationRow, 'database' | 'table' | 'mutation_id'>;
+  /** as MUTATION_ROWS.logged writes it */
+  readonly query: string;
+}
+
+/**
+ * The mutation of a queued kill's kill-log entry, from its query `ALTER TABLE db.table command`
+ * (names with a dot in them are not told apart: such a mutation is looked for under the wrong
+ * name, and the worst outcome is a second, harmless, KILL MUTATION).
+ */
+function loggedMutation(e: KillLogEntry): Logged | undefined {
+  const m = /^ALTER TABLE ([^.]*)\.(\S*) /.exec(e.query);
+  if (!m || e.mutation_id === '') return undefined;
+  return { row: { database: m[1] ?? '', table: m[2] ?? '', mutation_id: e.mutation_id }, query: e.query };
+}
+
 const NO_SINK: KillSink = { write: () => undefined, closed: false };
 
 /**
@@ -78,7 +102,10 @@ const NO_SINK: KillSink = { write: () => undefined, closed: false };
  * across restarts. An agent that dies between a cancel and its record finds on return that the
  * mutation is gone (the workload ended it, the server dropped it: nothing to cancel) or still
  * running (the cancel never reached it): then it is cancelled, which is what the intent asks; a
- * server takes a second KILL MUTATION of a mutation it is killing as a no-op.
+ * server takes a second KILL MUTATION of a mutation it is killing as a no-op. A polling agent
+ * also reads the kill log at start, and records a kill it logged for a mutation the server no
+ * longer lists, so that the applied count includes it (a workload's killed mutation never
+ * registers again: it is not counted, and its kill-log entry shows the kill).
  */
 export class DurableKills implements MutationHooks {
   private readonly intents: KillIntents;
@@ -96,6 +123,11 @@ export class DurableKills implements MutationHooks {
   private closed = false;
   /** a round failed and nothing has succeeded since: one warning per streak */
   private failing = false;
+  /**
+   * by intent id: mutations its kill was logged for before this agent started, neither recorded
+   * nor seen since; a polling agent records those its server no longer lists (nothing left to stop)
+   */
+  private readonly inDoubt = new Map<string, Logged[]>();
 
   constructor(private readonly o: DurableKillsOptions) {
     this.intents = new KillIntents(o.etcd, o.node.nodeId, o.node.clusters, o.filterFor, o.log, () => this.poke(), o.verifier);
@@ -131,6 +163,7 @@ export class DurableKills implements MutationHooks {
 
   /** Rounds until closed: at once when poked, after a backoff when one failed, at the poll interval while polling. */
   private async loop(): Promise<void> {
+    await this.readHistory();
     while (!this.closed) {
       this.again = false;
       const ok = await this.round();
@@ -151,6 +184,29 @@ export class DurableKills implements MutationHooks {
           resolve();
         }, ms);
     });
+  }
+
+  /**
+   * A polling agent that starts with pending intents reads its kill log for their entries: an
+   * agent that died between a cancel and its record left only the entry. The mutation is then
+   * killed again if the server still lists it, and recorded as applied if it does not.
+   */
+  private async readHistory(): Promise<void> {
+    const history = this.o.history;
+    if (this.o.pollMs === undefined || !history || this.intents.size === 0) return;
+    const ids = new Set(this.intents.all().map((i) => i.id));
+    try {
+      for await (const e of history()) {
+        if (!ids.has(e.statement_id) || e.target !== 'MUTATION' || e.kill_status !== 'waiting') continue;
+        const logged = loggedMutation(e);
+        if (!logged) continue;
+        const list = this.inDoubt.get(e.statement_id) ?? [];
+        if (!list.some((l) => l.query === logged.query && l.row.mutation_id === logged.row.mutation_id)) list.push(logged);
+        this.inDoubt.set(e.statement_id, list);
+      }
+    } catch (err) {
+      this.o.log.warn({ err: errorText(err) }, 'could not read the kill log for queued kills logged before the agent stopped');
+    }
   }
 
   /** Applies every pending intent once to what this node runs now; false when something must be tried again. */
@@ -184,9 +240,11 @@ export class DurableKills implements MutationHooks {
     let ok = await this.recordAll(intent, p);
     const taken = new Map<Candidate<unknown>, string>();
     const done: MutationRow[] = [];
+    const listed = new Set<string>();
     const queued: QueuedKill = {
       takes: (c) => {
         const row = c.row as MutationRow;
+        listed.add(this.intents.appliedKey(intent, row));
         if (!this.intents.matches(intent, row)) return false;
         const key = this.intents.appliedKey(intent, row);
         if (p.recorded.has(key) || p.unrecorded.has(key)) return false;
@@ -201,12 +259,30 @@ export class DurableKills implements MutationHooks {
       },
     };
     await this.o.mutations.kill(intentRequest(intent), NO_SINK, { recorder: this.o.recorder, coordinator: '', queued });
+    this.settleDoubts(intent, p, listed);
     for (const m of done) this.o.log.info({ kill_id: intent.id, mutation_id: m.mutation_id, database: m.database, table: m.table }, 'durable mutation kill applied');
     if (done.length < taken.size) {
       ok = false;
       this.warn({ kill_id: intent.id, not_carried_out: taken.size - done.length }, 'durable mutation kill not carried out (not logged, or the cancel failed); tried again');
     }
     return (await this.recordAll(intent, p)) && ok;
+  }
+
+  /**
+   * After a round over the server's whole listing: a mutation logged before the agent started
+   * that the server still lists was taken this round like any other; one it no longer lists is
+   * gone (the kill took, or it ended), so the intent is done with it and it is recorded.
+   */
+  private settleDoubts(intent: KillIntent, p: Progress, listed: ReadonlySet<string>): void {
+    const doubts = this.inDoubt.get(intent.id);
+    if (!doubts) return;
+    this.inDoubt.delete(intent.id);
+    for (const d of doubts) {
+      const key = this.intents.appliedKey(intent, d.row as MutationRow);
+      if (listed.has(key) || p.recorded.has(key) || p.unrecorded.has(key)) continue;
+      this.o.log.info({ kill_id: intent.id, mutation_id: d.row.mutation_id }, 'durable mutation kill logged before the agent stopped, and the mutation is gone: recorded as applied');
+      p.unrecorded.set(key, d.row as MutationRow);
+    }
   }
 
   /** Records the kills carried out and not recorded yet; false when etcd refused one. */

@@ -90,10 +90,17 @@ after(async () => {
 });
 
 /** Durable kills as an agent runs them, with the etcd watch replaced by `deliver`. */
-async function durable(etcd: FakeEtcd, mutations: Served, log: MemoryKillLog, pollMs?: number) {
-  const kills = new DurableKills({ etcd: etcd as unknown as Etcd3, node: NODE, mutations, filterFor, pollMs, recorder: log.recorder, log: componentLogger('test') });
+async function durable(etcd: FakeEtcd, mutations: Served, log: MemoryKillLog, pollMs?: number, listed: KillIntent[] = []) {
+  const history = async function* () {
+    yield* log.entries;
+  };
+  const kills = new DurableKills({ etcd: etcd as unknown as Etcd3, node: NODE, mutations, filterFor, pollMs, recorder: log.recorder, history, log: componentLogger('test') });
   const inner = (kills as unknown as { intents: { start(): Promise<void>; put(key: string, value: string, live: boolean): void } }).intents;
-  inner.start = () => Promise.resolve();
+  // as the first list finds them
+  inner.start = () => {
+    for (const i of listed) inner.put(killIntentKey(i.id), JSON.stringify(i), false);
+    return Promise.resolve();
+  };
   await kills.start();
   started.push(kills);
   return {
@@ -228,5 +235,33 @@ test('an agent that dies between a kill and its record: after the restart nothin
   await until('the record', () => etcd.applied('k1') === 1);
   await settle(200);
   assert.deepEqual(after.cancels, ['m2'], 'one cancel reaches the mutation that still ran');
+  await b.kills.close();
+});
+
+test('a polling agent that dies between a KILL MUTATION and its record: the kill log tells it, so the count is right and a gone mutation is not killed again', async () => {
+  const etcd = new FakeEtcd();
+  const log = memoryKillLog();
+  const k1 = intent('k1', 't');
+  // m1 is killed and leaves the listing; m2 stays listed a while (a slow server)
+  const server = new ScriptedServer([row('t', 'm1'), row('t', 'm2')], true);
+  const slow = server.running[1];
+  etcd.failing = true;
+  const a = await durable(etcd, servedOver(backendSubjects(server, () => 0).mutations), log, 60_000);
+  a.deliver(k1);
+  await until('both kills', () => server.killed.length === 2);
+  await a.kills.close(); // SIGKILL before the records
+  assert.deepEqual(server.killed, ['m1', 'm2']);
+  if (slow) server.running.push(slow);
+  etcd.failing = false;
+  assert.equal(etcd.applied('k1'), 0);
+
+  // the returning agent lists the intent at start
+  const b = await durable(etcd, servedOver(backendSubjects(server, () => 0).mutations), log, 60_000, [k1]);
+  await until('the records', () => etcd.applied('k1') === 2);
+  await settle(300);
+  // m1: gone, recorded from the kill log without a KILL; m2: still listed, so killed again (a no-op on a server killing it)
+  assert.deepEqual(server.killed, ['m1', 'm2', 'm2']);
+  assert.ok(etcd.kv.has(killAppliedKey('k1', 'n1', row('t', 'm1'))));
+  assert.ok(etcd.kv.has(killAppliedKey('k1', 'n1', row('t', 'm2'))));
   await b.kills.close();
 });
