@@ -137,7 +137,8 @@ export class DurableKills implements MutationHooks {
   async start(): Promise<void> {
     await this.intents.start();
     this.loaded();
-    this.running = this.loop();
+    // every failure inside is caught and retried; this is a last resort that keeps the daemon up
+    this.running = this.loop().catch((err: unknown) => this.o.log.error({ err: errorText(err) }, 'durable mutation kills stopped'));
   }
 
   async close(): Promise<void> {
