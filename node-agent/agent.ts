@@ -12,7 +12,7 @@ import { WorkloadService } from './workload-service';
 import { processResolver } from './process-columns';
 import { mutationResolver } from './mutation-columns';
 import { tableSource } from './table-source';
-import { DurableKills } from './durable-kills';
+import { BACKEND_POLL_MS, DurableKills } from './durable-kills';
 import type { EvalContext } from '../sql/compile';
 import { NodeAgentService } from './agent-service';
 import { serve, withoutSync } from './served-table';
@@ -262,14 +262,24 @@ function wire(
   const backend = opts.backend;
   // queued kills and policies count only when a coordinator of our CA signed them (docs/security.md)
   const verifier = opts.security.recordVerifier();
+  const subjects = backend
+    ? backendSubjects(backend, () => serverId.value)
+    : { processes: querySubject(table), mutations: mutationSubject(mutations), connections: connectionSubject(connections) };
+  const served = {
+    processes: serve(sources.processes, subjects.processes),
+    mutations: serve(sources.mutations, subjects.mutations),
+    connections: withoutSync(serve(sources.connections, subjects.connections)),
+  };
+  // queued mutation kills take the kill path of KILL MUTATION; a server's mutations are polled, since nobody registers them
   const durableKills = new DurableKills({
     verifier,
     etcd,
     node,
-    mutations,
+    mutations: served.mutations,
     filterFor: (where) => sources.mutations.filters.get(where),
-    backend,
+    pollMs: backend ? BACKEND_POLL_MS : undefined,
     recorder: killLog,
+    history: () => killLog.read(),
     log: log.child({ service: 'durable-kills' }),
   });
   const workloads = new WorkloadService(
@@ -283,14 +293,6 @@ function wire(
   if (!backend) workloads.addToServer(server, peers);
   // the socket's file mode decides who may attach there
   if (socketServer) workloads.addToServer(socketServer, PeerPolicy.open());
-  const subjects = backend
-    ? backendSubjects(backend, () => serverId.value)
-    : { processes: querySubject(table), mutations: mutationSubject(mutations), connections: connectionSubject(connections) };
-  const served = {
-    processes: serve(sources.processes, subjects.processes),
-    mutations: serve(sources.mutations, subjects.mutations),
-    connections: withoutSync(serve(sources.connections, subjects.connections)),
-  };
   // policies act on the same tables, through the same kill path, as KILL statements
   const killPolicies = new KillPolicies({ etcd, node, tables: served, recorder: killLog, verifier, log: log.child({ service: 'kill-policies' }) });
   const agentService = new NodeAgentService(

@@ -71,6 +71,22 @@ export interface KillContext {
    * logged as skipped_limit; matches the creator may not kill are not its matches and are not logged
    */
   readonly policy?: PolicyRun;
+  /**
+   * set when a queued mutation kill is applied (node-agent/durable-kills.ts): it acts only on
+   * the matches it takes (the others are not its matches and are not logged), and hears which
+   * of them it carried out, so that it can record those as applied and try the rest again
+   */
+  readonly queued?: QueuedKill;
+}
+
+/**
+ * A queued kill's part in one run. A match is carried out once it was logged and its cancel
+ * got an answer (sent, nothing left to stop, or the server's refusal); one that could not be
+ * logged, or whose cancel failed, is not.
+ */
+export interface QueuedKill {
+  takes(c: Candidate<unknown>): boolean;
+  carriedOut(c: Candidate<unknown>): void;
 }
 
 /** A candidate's status and why, as its row reports it and its entry records it. */
@@ -111,7 +127,7 @@ export async function executeKill<R, C extends Candidate<R>>(
   let eligible: C[] = [];
   const skipped: C[] = [];
   for (const c of await subject.candidates()) {
-    if (!filter(c.row)) continue;
+    if (!filter(c.row) || (ctx.queued && !ctx.queued.takes(c))) continue;
     const owner = subject.userOf(c.row);
     if (req.may_kill_others || (owner !== undefined && owner === req.user)) eligible.push(c);
     else skipped.push(c);
@@ -181,11 +197,13 @@ export async function executeKill<R, C extends Candidate<R>>(
 
   // Cancels go out together: on a database server each is a round trip, and one slow or
   // refused cancel must neither delay nor hide the others.
-  const outcomes = await Promise.all(eligible.map((c) => cancelOne(subject, c, req)));
+  const failed = new Set<C>();
+  const outcomes = await Promise.all(eligible.map((c) => cancelOne(subject, c, req, () => failed.add(c))));
   const now: Outcome<C>[] = [];
   const waiting: C[] = [];
   eligible.forEach((c, i) => {
     const outcome = outcomes[i] as CancelOutcome;
+    if (!failed.has(c)) ctx.queued?.carriedOut(c);
     if (outcome === true && req.mode === 'KILL_MODE_SYNC') waiting.push(c);
     else if (outcome === true) now.push({ c, status: 'KILL_STATUS_WAITING', error: '' });
     else if (outcome === false) now.push({ c, status: 'KILL_STATUS_FINISHED', error: '' });
@@ -217,13 +235,14 @@ function expectedStatus<R, C extends Candidate<R>>(req: KillRequest__Output, sub
   return req.mode === 'KILL_MODE_SYNC' ? 'KILL_STATUS_PENDING' : 'KILL_STATUS_WAITING';
 }
 
-/** One candidate's cancel: refused when registered uncancellable, already done when it is gone. */
-async function cancelOne<R, C extends Candidate<R>>(subject: KillSubject<R, C>, c: C, req: KillRequest__Output): Promise<CancelOutcome> {
+/** One candidate's cancel: refused when registered uncancellable, already done when it is gone; `failed` when the cancel threw. */
+async function cancelOne<R, C extends Candidate<R>>(subject: KillSubject<R, C>, c: C, req: KillRequest__Output, failed: () => void): Promise<CancelOutcome> {
   if (subject.uncancellable(c.row)) return { cantCancel: '' };
   if (!subject.isCurrent(c)) return false;
   try {
     return await subject.cancel(c, req);
   } catch (err) {
+    failed();
     return { cantCancel: errorText(err) };
   }
 }

@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../common/logger';
-import { KILL_INTENTS_PREFIX, killAppliedKey, parseKillIntentKey, type KillIntent } from '../common/etcd-layout';
+import { KILL_APPLIED_PREFIX, KILL_INTENTS_PREFIX, killAppliedKey, parseKillIntentKey, type KillIntent } from '../common/etcd-layout';
 import type { MutationRow } from './rows';
 import { errorText } from '../errors/error-text';
 import { ListWatch, etcdWatchSource } from '../common/list-watch';
@@ -9,9 +9,10 @@ import type { RecordVerifier } from '../common/tls';
 
 /**
  * The durable mutation kills that name this node: listed before the agent accepts mutation
- * registrations, then watched. A matching mutation is killed once per intent: the application
- * is recorded in etcd with create-if-absent under the intent's lease, so a restart or a
- * re-registration does not kill it again, and expiry removes intent and records together.
+ * registrations, then watched. A matching mutation is killed once per intent: once the kill is
+ * carried out, the application is recorded in etcd with create-if-absent under the intent's
+ * lease, so a restart or a re-registration does not kill it again, and expiry removes intent
+ * and records together.
  * An intent that no coordinator of this CA signed (docs/security.md §Signed records) is ignored
  * and logged once.
  */
@@ -107,9 +108,28 @@ export class KillIntents {
     }
   }
 
-  /** Records that this intent killed this mutation here; false when it already had. */
-  async claim(intent: KillIntent, rec: MutationRow): Promise<boolean> {
-    const key = killAppliedKey(intent.id, this.nodeId, rec);
+  /** the pending intents that name this node */
+  all(): KillIntent[] {
+    return [...this.intents.values()];
+  }
+
+  /** The key that records this intent as applied to this mutation on this node. */
+  appliedKey(intent: KillIntent, rec: MutationRow): string {
+    return killAppliedKey(intent.id, this.nodeId, rec);
+  }
+
+  /** The mutations this intent is recorded as applied to on this node (their appliedKey). */
+  async applied(intent: KillIntent): Promise<Set<string>> {
+    const keys = await this.etcd.getAll().prefix(`${KILL_APPLIED_PREFIX}${intent.id}/${this.nodeId}/`).keys();
+    return new Set(keys);
+  }
+
+  /**
+   * Records, after the kill was carried out, that this intent was applied to this mutation here
+   * (create-if-absent, under the intent's lease); false when it already was.
+   */
+  async record(intent: KillIntent, rec: MutationRow): Promise<boolean> {
+    const key = this.appliedKey(intent, rec);
     const value = JSON.stringify({ at: Math.floor(Date.now() / 1000), node_id: this.nodeId });
     const res = await this.etcd
       .if(key, 'Create', '==', 0)

@@ -6,8 +6,7 @@ import { NodeAgent } from '../../node-agent/agent';
 import { KillQueue } from '../../coordinator/kill-queue';
 import { connectEtcd } from '../../common/etcd';
 import { startEtcd, type EtcdServer } from '../../common/child-processes';
-import type { Backend, ServerMutation } from '../../node-agent/backends/backend';
-import { mutationKey, type MutationRow } from '../../node-agent/rows';
+import { ScriptedServer, serverMutation } from '../unit/scripted-backend';
 import { sleep } from './harness';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
@@ -16,32 +15,6 @@ import * as path from 'node:path';
 // A durable mutation kill reaches a node that fronts a database server: the agent finds the
 // server's matching mutations itself (they are never registered with it) and kills each once.
 // Real etcd and a real agent; the server is scripted, as the piece behind the agent.
-
-function mutation(table: string, id: string): MutationRow {
-  return {
-    database: 'db', table, mutation_id: id, command: 'DELETE WHERE 1', create_time: 0, parts_to_do: 4, parts_done: 0, is_killed: 0,
-    latest_failed_part: '', latest_fail_time: 0, latest_fail_reason: '',
-  };
-}
-
-class ScriptedServer implements Backend {
-  readonly kind = 'clickhouse' as const;
-  readonly description = 'clickhouse://127.0.0.1:8123';
-  readonly killed: string[] = [];
-  running = [mutation('t', 'mutation_1.txt'), mutation('u', 'mutation_2.txt')];
-  queries = async () => [];
-  connections = async () => [];
-  mutations = async (): Promise<ServerMutation[]> =>
-    this.running.map((m) => ({
-      key: mutationKey(m),
-      row: m,
-      kill: async () => {
-        this.killed.push(m.mutation_id);
-        return { status: 'waiting' as const };
-      },
-    }));
-  close = async () => undefined;
-}
 
 // the agent runs in this process: keep its info lines out of the test report
 process.env.QUELL_LOG_LEVEL ??= 'warn';
@@ -63,7 +36,7 @@ test('a queued mutation kill is applied to a backend node when it returns, once'
   const signer = TransportSecurity.from((await testPki()).coordinator()).recordSigner();
   const intent = await new KillQueue(client, [etcd.url], signer).enqueue({ cluster: 'c', where: "equals(table, 't')", user: 'default', nodes: ['n1'], ttlSeconds: 60, statementTime: Math.floor(Date.now() / 1000) });
   assert.ok(intent.id);
-  const server = new ScriptedServer();
+  const server = new ScriptedServer([serverMutation('t', 'mutation_1.txt'), serverMutation('u', 'mutation_2.txt')]);
   const security = TransportSecurity.from((await testPki()).agent('n1'));
   const agent = await NodeAgent.create({ etcd: [etcd.url], nodeId: 'n1', listen: '127.0.0.1:0', clusters: ['c'], backend: server, leaseTtlSeconds: 2, security, killLogDir: killLogDir() });
   try {

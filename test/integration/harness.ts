@@ -211,3 +211,18 @@ export function eventsOf(child: Child, event: string): Record<string, unknown>[]
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Writes to `file` until the file system is full. */
+export function fillFileSystem(file: string): void {
+  const chunk = Buffer.alloc(4096, 120);
+  let data = Buffer.alloc(0);
+  for (;;) {
+    data = Buffer.concat([data, chunk]);
+    try {
+      writeFileSync(file, data);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOSPC') return;
+      throw err;
+    }
+  }
+}

@@ -9,7 +9,7 @@ import { QuellError } from '../../errors/quell-error';
 import { spawnQuell } from '../../common/child-processes';
 import { connectEtcd } from '../../common/etcd';
 import { killLogHeadKey } from '../../common/etcd-layout';
-import { TestCluster, eventsOf, records, sleep } from './harness';
+import { TestCluster, eventsOf, fillFileSystem, records, sleep } from './harness';
 
 // docs/statement-path.md §The kill log, end to end: real agents append every kill, refused kill and TEST
 // listing to their own log before anything is cancelled or reported, and the log reads back
@@ -142,7 +142,7 @@ test('a full disk under the kill log: the kill is not carried out, its row says 
   try {
     const agent = await c.addAgent('n4', 'disk', ['--kill-log-dir', mount]);
     const filler = path.join(mount, 'filler');
-    fill(filler);
+    fillFileSystem(filler);
     const sim = await c.sim('n4', ['--queries', '1', '--user', 'alice', '--query-id-prefix', 'full-']);
     const refused = records(await c.query("KILL QUERY ON CLUSTER disk WHERE query_id = 'full-1' SYNC"));
     assert.equal(refused.length, 1);
@@ -168,21 +168,6 @@ test('a full disk under the kill log: the kill is not carried out, its row says 
     rmSync(mount, { recursive: true, force: true });
   }
 });
-
-/** Writes to `file` until the file system is full. */
-function fill(file: string): void {
-  const chunk = Buffer.alloc(4096, 120);
-  let data = Buffer.alloc(0);
-  for (;;) {
-    data = Buffer.concat([data, chunk]);
-    try {
-      writeFileSync(file, data);
-    } catch (err) {
-      if ((err as { code?: unknown }).code === 'ENOSPC') return;
-      throw err;
-    }
-  }
-}
 
 test('the coordinator logs one info line per statement: who, from where, what, statuses, nodes missed; no password, no SQL text', async () => {
   await c.sim('n2', ['--queries', '1', '--user', 'alice', '--query-id-prefix', 'line-']);

@@ -1,8 +1,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { QuellError } from '../../errors/quell-error';
 import { spawnQuell } from '../../common/child-processes';
-import { TestCluster, clientArgv, eventsOf, records, sleep } from './harness';
+import { TestCluster, clientArgv, eventsOf, fillFileSystem, records, sleep } from './harness';
 
 // Issue: KILL MUTATION across a cluster, with durable kills for nodes that were down.
 const USERS = `
@@ -162,4 +166,48 @@ test('quell cluster kills / drop-kill remove a queued kill before it is applied'
   await sleep(800);
   assert.equal(eventsOf(back, 'cancel').length, 0);
   await c.stopSims();
+});
+
+test('a queued kill whose node returns with a full kill log: not applied, pending in system.kill_queue, and applied once there is room', async () => {
+  const mount = mkdtempSync(path.join(os.tmpdir(), 'quell-durable-tmpfs-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mount]);
+  const filler = path.join(mount, 'filler');
+  try {
+    // n4, alone in cluster dq, is down when the KILL runs
+    await c.addAgent('n4', 'dq', ['--kill-log-dir', mount]);
+    await mutationSim('n4', 'tq', 'mq_');
+    await c.agent('n4').child.stop('SIGTERM');
+    await c.stopSims();
+    await c.waitForRows("SELECT node_id FROM system.clusters WHERE cluster = 'dq' AND is_active = 0", (rows) => rows.length === 1);
+    const rows = records(await c.query("KILL MUTATION ON CLUSTER dq WHERE table = 'tq'"));
+    assert.deepEqual(rows.map((r) => r.kill_status), ['queued']);
+    const pending = "SELECT kill_id, applied FROM system.kill_queue WHERE condition = 'equals(table, \\'tq\\')'";
+    const [queued] = records(await c.query(pending));
+    assert.equal(queued?.applied, 0);
+
+    // it returns with its kill log on a full disk; the workload registers its mutation again
+    fillFileSystem(filler);
+    await c.addAgent('n4', 'dq', ['--kill-log-dir', mount]);
+    const back = await mutationSim('n4', 'tq', 'mq_', 1, ['--created-ago', '30']);
+    await sleep(1_500);
+    assert.deepEqual(eventsOf(back, 'cancel'), [], 'not killed: the kill could not be logged');
+    assert.deepEqual(records(await c.query(pending)), [{ kill_id: queued?.kill_id, applied: 0 }], 'still pending, not counted applied');
+
+    // room again: the next retry (at most a second later) logs and kills it, then records it
+    rmSync(filler);
+    await back.waitFor(() => eventsOf(back, 'ended').length > 0, 5_000);
+    assert.equal(eventsOf(back, 'cancel').length, 1);
+    assert.equal(eventsOf(back, 'ended')[0]?.outcome, 'killed');
+    await c.waitForRows(pending, (r) => r[0]?.applied === 1);
+    const logged = records(await c.query(`SELECT mutation_id, kill_status FROM clusterAllReplicas('dq', system.kill_log) WHERE statement_id = '${String(queued?.kill_id)}'`));
+    assert.deepEqual(logged, [{ mutation_id: 'mq_1', kill_status: 'waiting' }]);
+    await sleep(500);
+    assert.equal(eventsOf(back, 'cancel').length, 1, 'killed once');
+  } finally {
+    await c.stopSims();
+    await c.agents.get('n4')?.child.stop('SIGTERM', 3_000);
+    c.agents.delete('n4');
+    execFileSync('umount', ['-l', mount]);
+    rmSync(mount, { recursive: true, force: true });
+  }
 });
