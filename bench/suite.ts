@@ -22,6 +22,7 @@ import { column, NODE_ID_COLUMN, STATUS_COLUMN } from './result-columns';
 import { cliStart } from './cli-start';
 import { fdatasyncSamples } from './disk-floor';
 import { errorText } from '../errors/error-text';
+import { evalContext } from '../sql/compile';
 
 /**
  * The benchmark matrix (issues 6 and 14). Every measurement goes through real processes on
@@ -416,7 +417,7 @@ function whereFilter(count: number, plan: Plan): Promise<number[]> {
   const owner: TableOwner = { sessionId: 1, cancel: () => undefined };
   for (let i = 0; i < count; i++) table.register(bulkRegistration(i), owner);
   const node: NodeIdentity = { nodeId: 'n1', host: '127.0.0.1', port: 9701, address: '127.0.0.1:9701', clusters: ['bench'] };
-  const filters = new FilterCache(processResolver(node), { hostName: node.nodeId, now: () => Math.floor(Date.now() / 1000) });
+  const filters = new FilterCache(processResolver(node), evalContext(node.nodeId));
   const expected = expectedBulkMatches(count);
   return sample(plan, async () => {
     const t0 = performance.now();

@@ -9,6 +9,7 @@ import { TransportSecurity, type TlsOptions } from '../common/tls';
 import { RunningProcess, type QueryRegistration } from './running-process';
 import { RunningMutation, mutationKey, type MutationRegistration } from './running-mutation';
 import { RunningConnection, type ConnectionOpening } from './running-connection';
+import { unixNow } from '../sql/compile';
 
 export type { CancelReason } from './session-channel';
 export { RunningProcess, type QueryRegistration, type ProgressReport } from './running-process';
@@ -71,7 +72,7 @@ export class WorkloadSession implements SessionChannel {
           table: reg.table,
           mutation_id: reg.mutation_id,
           command: reg.command,
-          create_time: String(reg.create_time ?? Math.floor(Date.now() / 1000)),
+          create_time: String(reg.create_time ?? unixNow()),
           parts_to_do: String(reg.parts_to_do),
         },
       });

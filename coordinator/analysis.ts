@@ -1,5 +1,5 @@
 import type { Expr, Tail } from '../sql/ast';
-import { compileExpr, compileFilter, type Compiled, type EvalContext, type Resolver } from '../sql/compile';
+import { type Compiled, compileExpr, compileFilter, evalContext, type EvalContext, type Resolver } from '../sql/compile';
 import { canonicalFormatName } from '../sql/formats';
 import { chError } from '../errors/quell-error';
 import type { Column } from '../sql/types';
@@ -10,7 +10,7 @@ import type { StatementContext } from './context';
  * once, with one error, and never half-runs a kill.
  */
 
-const ANALYSIS_CONTEXT: EvalContext = { hostName: '', now: () => Math.floor(Date.now() / 1000) };
+const ANALYSIS_CONTEXT: EvalContext = evalContext('');
 
 /** A resolver over a column list; rows are arrays in that order. */
 export function arrayResolver(columns: readonly Column[]): Resolver<readonly unknown[]> {

@@ -1,6 +1,6 @@
 import type { CreateKillPolicyStatement, DropKillPolicyStatement, PolicyTarget } from '../sql/ast';
 import { renderExpr } from '../sql/render';
-import { findAgentTable, type AgentTable } from '../sql/tables';
+import { agentTable, type AgentTable } from '../sql/tables';
 import { chError, type QuellError } from '../errors/quell-error';
 import { isKeySegment, KEY_SEGMENT_RULE } from '../common/etcd-layout';
 import { DEFAULT_POLICY_EVERY_S, MAX_POLICY_EVERY_S, type PolicyAction, type PolicyRecord } from '../common/kill-policy-record';
@@ -9,6 +9,7 @@ import type { ResultSink, StatementContext, StatementOutcome } from './context';
 import { resolveSettings } from './settings';
 import { hasGrant, type User } from './users';
 import { mayKillOthersConnections } from './mariadb-kill';
+import { unixNow } from '../sql/compile';
 
 /** What differs between the three actions a policy may take. */
 interface ActionSpec {
@@ -22,9 +23,9 @@ interface ActionSpec {
 }
 
 const ACTIONS: Record<PolicyTarget, ActionSpec> = {
-  QUERY: { action: 'KILL QUERY', table: findAgentTable('system.processes')!, mayKillOthers: (u) => hasGrant(u, 'KILL QUERY'), ownRule: true },
-  CONNECTION: { action: 'KILL CONNECTION', table: findAgentTable('information_schema.PROCESSLIST')!, mayKillOthers: mayKillOthersConnections, ownRule: true },
-  MUTATION: { action: 'KILL MUTATION', table: findAgentTable('system.mutations')!, mayKillOthers: (u) => hasGrant(u, 'KILL MUTATION'), ownRule: false },
+  QUERY: { action: 'KILL QUERY', table: agentTable('system.processes'), mayKillOthers: (u) => hasGrant(u, 'KILL QUERY'), ownRule: true },
+  CONNECTION: { action: 'KILL CONNECTION', table: agentTable('information_schema.PROCESSLIST'), mayKillOthers: mayKillOthersConnections, ownRule: true },
+  MUTATION: { action: 'KILL MUTATION', table: agentTable('system.mutations'), mayKillOthers: (u) => hasGrant(u, 'KILL MUTATION'), ownRule: false },
 };
 
 /** The user's right to act on other users' processes with a policy's action, as CREATE decides it. */
@@ -88,7 +89,7 @@ export async function createKillPolicy(stmt: CreateKillPolicyStatement, ctx: Sta
     dry_run: stmt.dryRun,
     creator: ctx.user.name,
     may_kill_others: mayKillOthers,
-    created: Math.floor(Date.now() / 1000),
+    created: unixNow(),
   };
   if (await ctx.policies.create(record)) {
     ctx.log.info({ cluster, policy: stmt.name, action: spec.action, condition, every_s: every, limit: record.limit, dry_run: stmt.dryRun }, 'kill policy created');

@@ -4,6 +4,7 @@ import { KILL_APPLIED_PREFIX, killIntentKey, type KillIntent } from '../common/e
 import { etcdUnavailable } from '../common/etcd';
 import { checkKillIntent } from '../common/signed-records';
 import type { RecordSigner, RecordVerifier, Verdict } from '../common/tls';
+import { unixNow } from '../sql/compile';
 
 export interface EnqueueRequest {
   readonly cluster: string;
@@ -38,7 +39,7 @@ export class KillQueue {
     try {
       const lease = this.etcd.lease(Math.max(1, Math.round(req.ttlSeconds)), { autoKeepAlive: false });
       const leaseId = await lease.grant();
-      const now = Math.floor(Date.now() / 1000);
+      const now = unixNow();
       const intent: KillIntent = {
         id: randomUUID(),
         cluster: req.cluster,

@@ -1,4 +1,4 @@
-import { findAgentTable, KILL_MUTATION_RESULT, KILL_QUERY_RESULT, type AgentTable } from '../sql/tables';
+import { agentTable, KILL_MUTATION_RESULT, KILL_QUERY_RESULT, type AgentTable } from '../sql/tables';
 import type { Column, SqlValue } from '../sql/types';
 import type { KilledProcess__Output } from '../proto/generated/quell/v1/KilledProcess';
 import type { KillTarget } from '../proto/generated/quell/v1/KillTarget';
@@ -26,7 +26,7 @@ export const KILL_QUERY: KillTargetSpec = {
   name: 'query',
   statement: 'KILL QUERY',
   wire: 'KILL_TARGET_QUERY',
-  table: findAgentTable('system.processes')!,
+  table: agentTable('system.processes'),
   result: KILL_QUERY_RESULT,
   grant: 'KILL QUERY',
   cells: (p) => [p.query_id, p.user, p.query],
@@ -38,7 +38,7 @@ export const KILL_MUTATION: KillTargetSpec = {
   name: 'mutation',
   statement: 'KILL MUTATION',
   wire: 'KILL_TARGET_MUTATION',
-  table: findAgentTable('system.mutations')!,
+  table: agentTable('system.mutations'),
   result: KILL_MUTATION_RESULT,
   grant: 'KILL MUTATION',
   cells: (p) => [p.database, p.table, p.mutation_id, p.command],

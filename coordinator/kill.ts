@@ -12,6 +12,7 @@ import { openKill } from './agent-calls';
 import { KILL_MUTATION, KILL_QUERY } from './kill-targets';
 import { KillMerge } from './kill-merge';
 import { hasGrant } from './users';
+import { unixNow } from '../sql/compile';
 
 const MODES: Record<KillStatement['mode'], KillMode> = { SYNC: 'KILL_MODE_SYNC', ASYNC: 'KILL_MODE_ASYNC', TEST: 'KILL_MODE_TEST' };
 /** grace beyond sync_kill_timeout for the agent's last rows to arrive */
@@ -33,7 +34,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   }
   const nodes = ctx.membership.nodes(cluster);
   const where = renderExpr(stmt.where);
-  const statementTime = Math.floor(Date.now() / 1000);
+  const statementTime = unixNow();
   const firstAnswerMs = settings.distributed_ddl_task_timeout * 1000;
   const syncMs = stmt.mode === 'SYNC' ? settings.sync_kill_timeout * 1000 : 0;
   ctx.log.debug({ cluster, nodes: nodes.length, mode: stmt.mode, target: spec.name }, 'kill');

@@ -1,5 +1,5 @@
 import type { Expr, MysqlKillStatement } from '../sql/ast';
-import { compileExpr } from '../sql/compile';
+import { compileExpr, evalContext } from '../sql/compile';
 import { QuellError } from '../errors/quell-error';
 import { renderExpr } from '../sql/render';
 import { serverIdOf } from '../common/thread-id';
@@ -33,7 +33,7 @@ export function mayKillOthersConnections(user: User): boolean {
 function constantId(expr: Expr): number {
   let value: unknown;
   try {
-    value = compileExpr(expr, () => undefined, { hostName: '', now: () => Math.floor(Date.now() / 1000) }).evaluate(null);
+    value = compileExpr(expr, () => undefined, evalContext('')).evaluate(null);
   } catch (err) {
     if (err instanceof QuellError && err.errorName === 'UNKNOWN_IDENTIFIER') {
       throw QuellError.mariadb(1054, '42S22', `Unknown column '${err.message.replace(/^Unknown identifier: /, '')}' in 'KILL'`);

@@ -8,6 +8,7 @@ import type { RecordSigner, RecordVerifier } from '../common/tls';
 import { mayKillOthersWith } from './kill-policy';
 import type { ClusterMembership } from './membership';
 import { hasGrant, type Users } from './users';
+import { unixNow } from '../sql/compile';
 
 /**
  * Why a policy's creator no longer stands behind it in this users file, or undefined when it
@@ -93,7 +94,7 @@ export class PolicyGuard {
     const reason = suspensionReason(rec, this.users);
     if (reason === undefined) return;
     const stored = JSON.parse(kv.value.toString()) as Record<string, unknown>;
-    const unsigned = { ...stored, suspended: { reason, at: Math.floor(Date.now() / 1000) } };
+    const unsigned = { ...stored, suspended: { reason, at: unixNow() } };
     const marked = JSON.stringify(this.signer ? this.signer.sign('kill-policy', unsigned) : unsigned);
     const txn = await this.etcd.if(key, 'Mod', '==', kv.mod_revision).then(this.etcd.put(key).value(marked)).commit();
     if (txn.succeeded) this.log.warn({ cluster, policy: name, creator: rec.creator, reason }, 'kill policy suspended');

@@ -36,6 +36,7 @@ import { killLogTable } from './kill-log-table';
 import { KillPolicies } from './kill-policies';
 import { DaemonProbes } from '../common/daemon-probes';
 import type { AgentMetrics, TableSizes } from './metrics';
+import { evalContext } from '../sql/compile';
 
 export interface AgentOptions {
   readonly etcd: string[];
@@ -253,7 +254,7 @@ function wire(
   const mutations = new MutationTable();
   // thread ids and query ids: two counters over the same held server id and incarnation
   const connections = new ConnectionTable(new IdSequence(() => serverId.held), new IdSequence(() => serverId.held));
-  const ctx: EvalContext = { hostName: node.nodeId, now: () => Math.floor(Date.now() / 1000) };
+  const ctx: EvalContext = evalContext(node.nodeId);
   const sources = {
     processes: tableSource(processResolver(node), ctx),
     mutations: tableSource(mutationResolver(node), ctx),

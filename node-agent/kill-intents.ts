@@ -6,6 +6,7 @@ import { errorText } from '../errors/error-text';
 import { ListWatch, etcdWatchSource } from '../common/list-watch';
 import { checkKillIntent, InvalidRecordLog } from '../common/signed-records';
 import type { RecordVerifier } from '../common/tls';
+import { unixNow } from '../sql/compile';
 
 /**
  * The durable mutation kills that name this node: listed before the agent accepts mutation
@@ -130,7 +131,7 @@ export class KillIntents {
    */
   async record(intent: KillIntent, rec: MutationRow): Promise<boolean> {
     const key = this.appliedKey(intent, rec);
-    const value = JSON.stringify({ at: Math.floor(Date.now() / 1000), node_id: this.nodeId });
+    const value = JSON.stringify({ at: unixNow(), node_id: this.nodeId });
     const res = await this.etcd
       .if(key, 'Create', '==', 0)
       .then(this.etcd.put(key).value(value).lease(intent.lease))

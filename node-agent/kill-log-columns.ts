@@ -1,10 +1,10 @@
 import type { ColumnBinding, Resolver } from '../sql/compile';
 import type { SqlValue } from '../sql/types';
-import { findAgentTable, KILL_LOG_ENTRY_COLUMNS } from '../sql/tables';
+import { agentTable, KILL_LOG_ENTRY_COLUMNS } from '../sql/tables';
 import type { NodeIdentity } from './node-identity';
 import type { KillLogRow } from './kill-log';
 
-const KILL_LOG_TABLE = findAgentTable('system.kill_log')!;
+const KILL_LOG_TABLE = agentTable('system.kill_log');
 
 /** How each system.kill_log column is read: an entry's fields are named after its columns; `verified` is the reader's. */
 export function killLogResolver(node: NodeIdentity): Resolver<KillLogRow> {

@@ -1,5 +1,6 @@
 import { LiveTable, type LiveEntry, type Owner } from './live-table';
 import { mutationKey, type MutationRow } from './rows';
+import { unixNow } from '../sql/compile';
 
 /** What a workload says of a mutation it starts. */
 export type MutationRegistration = Pick<MutationRow, 'database' | 'table' | 'mutation_id' | 'command' | 'create_time' | 'parts_to_do'>;
@@ -39,7 +40,7 @@ export class MutationTable extends LiveTable<MutationRow> {
     if (p.latest_failed_part) {
       row.latest_failed_part = p.latest_failed_part;
       row.latest_fail_reason = p.latest_fail_reason ?? '';
-      row.latest_fail_time = Math.floor(Date.now() / 1000);
+      row.latest_fail_time = unixNow();
     }
   }
 

@@ -13,6 +13,7 @@ import type { ConnectionSession, WorkloadConnections } from './workload-connecti
 import { errorText } from '../errors/error-text';
 import type { PeerPolicy } from '../common/tls/peer-policy';
 import { toServiceError } from '../common/rpc-status';
+import { unixNow } from '../sql/compile';
 
 type AttachCall = grpc.ServerDuplexStream<WorkloadMessage__Output, AgentCommand>;
 
@@ -228,7 +229,7 @@ export class WorkloadService {
     let entry: LiveEntry<MutationRow>;
     try {
       entry = this.mutations.register(
-        { ...ref, command: m.command, create_time: Number(m.create_time) || Math.floor(Date.now() / 1000), parts_to_do: Number(m.parts_to_do) },
+        { ...ref, command: m.command, create_time: Number(m.create_time) || unixNow(), parts_to_do: Number(m.parts_to_do) },
         session,
       );
     } catch (err) {

@@ -107,3 +107,10 @@ export function findAgentTable(name: string): AgentTable | undefined {
   return AGENT_TABLES.find((t) => t.name === name || (lower.startsWith('information_schema.') && t.name.toLowerCase() === lower));
 }
 
+
+/** One of quell's own agent tables, named in code: a name that is not one is a bug, found at start-up. */
+export function agentTable(name: string): AgentTable {
+  const table = findAgentTable(name);
+  if (!table) throw new Error(`no agent table ${name}`);
+  return table;
+}

@@ -3,6 +3,7 @@ import type { TlsOptions } from '../../common/tls';
 import { announce } from '../args';
 import { SimRun } from './sim-run';
 import { errorText } from '../../errors/error-text';
+import { unixNow } from '../../sql/compile';
 
 export interface MutationSimOptions {
   /** host:port (mutual TLS) or unix:/path (the agent's workload socket) */
@@ -35,7 +36,7 @@ export async function simulateMutations(o: MutationSimOptions): Promise<number> 
     const id = `${o.prefix}${i}`;
     let m: RunningMutation;
     try {
-      m = await session.registerMutation({ database: o.database, table: o.table, mutation_id: id, command: o.command, parts_to_do: o.parts, create_time: Math.floor(Date.now() / 1000) - o.createdAgo });
+      m = await session.registerMutation({ database: o.database, table: o.table, mutation_id: id, command: o.command, parts_to_do: o.parts, create_time: unixNow() - o.createdAgo });
     } catch (err) {
       announce({ event: 'rejected', mutation_id: id, error: errorText(err) });
       continue;

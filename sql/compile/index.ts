@@ -4,6 +4,6 @@
  */
 export { compileExpr, compileFilter } from './compiler';
 export { FUNCTION_NAMES } from './functions';
-export { isTrue, type ColumnBinding, type Compiled, type EvalContext, type Resolver } from './node';
+export { evalContext, isTrue, unixNow, type ColumnBinding, type Compiled, type EvalContext, type Resolver } from './node';
 export { likeTest, regexTest } from './patterns';
 export { parseDateTime, valueToString } from './convert';

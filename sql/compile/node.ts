@@ -15,6 +15,16 @@ export interface EvalContext {
   /** unix seconds */
   readonly now: () => number;
 }
+
+/** The current time as a DateTime value: whole unix seconds, as ClickHouse's now(). */
+export function unixNow(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** How expressions evaluate on a host: its name for hostName(), the wall clock for now(). */
+export function evalContext(hostName: string): EvalContext {
+  return { hostName, now: unixNow };
+}
 export interface Compiled<R> {
   readonly type: ColumnType;
   evaluate(row: R): SqlValue;

@@ -11,6 +11,7 @@ import { sleep } from './harness';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { unixNow } from '../../sql/compile';
 
 // A durable mutation kill reaches a node that fronts a database server: the agent finds the
 // server's matching mutations itself (they are never registered with it) and kills each once.
@@ -34,7 +35,7 @@ test('a queued mutation kill is applied to a backend node when it returns, once'
   const client = connectEtcd({ endpoints: [etcd.url] });
   // signed as a coordinator signs it: the agent applies no other
   const signer = TransportSecurity.from((await testPki()).coordinator()).recordSigner();
-  const intent = await new KillQueue(client, [etcd.url], signer).enqueue({ cluster: 'c', where: "equals(table, 't')", user: 'default', nodes: ['n1'], ttlSeconds: 60, statementTime: Math.floor(Date.now() / 1000) });
+  const intent = await new KillQueue(client, [etcd.url], signer).enqueue({ cluster: 'c', where: "equals(table, 't')", user: 'default', nodes: ['n1'], ttlSeconds: 60, statementTime: unixNow() });
   assert.ok(intent.id);
   const server = new ScriptedServer([serverMutation('t', 'mutation_1.txt'), serverMutation('u', 'mutation_2.txt')]);
   const security = TransportSecurity.from((await testPki()).agent('n1'));

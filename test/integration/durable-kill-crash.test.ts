@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TestCluster, records, sleep } from './harness';
+import { unixNow } from '../../sql/compile';
 
 // An agent in front of a server dies (SIGKILL) after the server took a queued KILL MUTATION and
 // before the agent recorded it in etcd. When it returns, the kill is applied exactly once: no
@@ -84,7 +85,7 @@ test('an agent SIGKILLed between a queued KILL MUTATION and its record applies i
 
   // the server runs the mutation; n1 returns, finds it on its next poll and kills it; the
   // server takes the kill, and n1 dies before the answer arrives, so before any record
-  const now = Math.floor(Date.now() / 1000);
+  const now = unixNow();
   let agent = await c.addAgent('n1', 'bc', ['--backend', url]);
   ch.onKill = (res) => {
     agent.child.proc.kill('SIGKILL');

@@ -10,6 +10,7 @@ import { spawnQuell } from '../../common/child-processes';
 import { connectEtcd } from '../../common/etcd';
 import { killLogHeadKey } from '../../common/etcd-layout';
 import { TestCluster, eventsOf, fillFileSystem, records, sleep } from './harness';
+import { unixNow } from '../../sql/compile';
 
 // docs/statement-path.md §The kill log, end to end: real agents append every kill, refused kill and TEST
 // listing to their own log before anything is cancelled or reported, and the log reads back
@@ -61,7 +62,7 @@ test('a SYNC kill: one pending entry per process before the cancel, one finished
     admin.close();
   }
   const entries = await logOf('kl-sync');
-  const now = Math.floor(Date.now() / 1000);
+  const now = unixNow();
   assert.deepEqual(
     entries.map((e) => [e.node_id, e.query_id, e.kill_status]),
     ['n1', 'n2', 'n3'].flatMap((n) => [[n, `sync-${n}-1`, 'finished'], [n, `sync-${n}-1`, 'pending']]),

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { QuellError } from '../../errors/quell-error';
 import { spawnQuell, type Child } from '../../common/child-processes';
 import { TestCluster, eventsOf, records, sleep } from './harness';
+import { unixNow } from '../../sql/compile';
 
 // docs/kill-policies.md, end to end: real etcd, a coordinator and three agents as separate
 // processes, TLS everywhere, `quell sim` workloads. Policies are created through the
@@ -104,7 +105,7 @@ test('CREATE, SHOW, duplicates, IF [NOT] EXISTS, DROP', async () => {
   await admin("CREATE KILL POLICY slow ON CLUSTER c3 WHERE elapsed > 3600 AND NOT match(user, '^(admin|backup)$') KILL QUERY EVERY 30 SECONDS LIMIT 5");
   await c.query('CREATE KILL POLICY everything WHERE 1 DRY RUN SETTINGS allow_unbounded_policy = 1');
   const shown = records(await c.query('SHOW KILL POLICIES'));
-  const now = Math.floor(Date.now() / 1000);
+  const now = unixNow();
   for (const r of shown) assert.ok(Math.abs(Number(r.created) - now) < 60, 'created is now');
   assert.deepEqual(
     shown.map(({ created: _created, ...r }) => r),

@@ -7,6 +7,7 @@ import { connectEtcd } from '../../common/etcd';
 import { killIntentKey, policyKey } from '../../common/etcd-layout';
 import { RecordSigner } from '../../common/tls';
 import { TestCluster, eventsOf, records, sleep } from './harness';
+import { unixNow } from '../../sql/compile';
 
 // Issue 24 item 2: only a coordinator authors a kill. Whoever can write to etcd puts kill
 // policies and a queued mutation kill there by hand; with live workloads on every node nothing
@@ -32,7 +33,7 @@ after(async () => {
   await c?.stop();
 });
 
-const now = (): number => Math.floor(Date.now() / 1000);
+const now = (): number => unixNow();
 
 /** A policy record as the coordinator stores one, naming the victims' processes. */
 function policy(name: string, condition = "equals(user, 'victim')"): Record<string, unknown> {

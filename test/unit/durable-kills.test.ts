@@ -13,9 +13,10 @@ import type { TableSource } from '../../node-agent/table-source';
 import { backendSubjects } from '../../node-agent/backends/backend-subjects';
 import { ScriptedServer } from './scripted-backend';
 import { memoryKillLog, type MemoryKillLog } from './kill-recorder-fixture';
+import { unixNow } from '../../sql/compile';
 
 const NODE = { nodeId: 'n1', host: '127.0.0.1', port: 9701, address: '127.0.0.1:9701', clusters: ['c3'] };
-const NOW = Math.floor(Date.now() / 1000);
+const NOW = unixNow();
 const filterFor = (where: string) => (r: MutationRow) => r.table === where;
 
 /**

@@ -5,11 +5,11 @@ import { arrayResolver, checkFilter } from '../../coordinator/analysis';
 import { compileFilter } from '../../sql/compile';
 import { parseExpression } from '../../sql/parser';
 import { renderExpr } from '../../sql/render';
-import { findAgentTable } from '../../sql/tables';
+import { agentTable } from '../../sql/tables';
 import type { Expr } from '../../sql/ast';
 import type { SqlValue } from '../../sql/types';
 
-const COLUMNS = findAgentTable('information_schema.PROCESSLIST')!.columns;
+const COLUMNS = agentTable('information_schema.PROCESSLIST').columns;
 
 /** The filter as an agent gets it: rendered, parsed back, compiled against the table. */
 function agentFilter(e: Expr): (row: readonly unknown[]) => boolean {

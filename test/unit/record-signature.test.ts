@@ -8,6 +8,7 @@ import { identities } from '../../common/identity';
 import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common/kill-policy-record';
 import { checkKillIntent, checkPolicyRecord } from '../../common/signed-records';
 import { CLOCK_ALLOWANCE_S, RecordSigner, RecordVerifier, canonicalRecord, stableJson } from '../../common/tls/record-signature';
+import { unixNow } from '../../sql/compile';
 
 // One PKI for the file: a CA with a coordinator (twice: before and after a rotation) and an
 // agent; a second CA with its own coordinator.
@@ -39,7 +40,7 @@ function setUp(): Promise<Pki> {
 }
 
 const signer = (pair: KeyPair): RecordSigner => new RecordSigner(() => ({ cert: readFileSync(pair.cert), key: readFileSync(pair.key) }));
-const now = Math.floor(Date.now() / 1000);
+const now = unixNow();
 const policy = { cluster: 'c1', name: 'slow', condition: 'greater(elapsed, 60)', action: 'KILL QUERY', every_s: 5, limit: 3, dry_run: false, creator: 'admin', may_kill_others: true, created: now };
 
 test('a record signed by the coordinator verifies; its JSON round trip and key order do not matter', async () => {
