@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { KILL_APPLIED_PREFIX, killIntentKey, type KillIntent } from '../common/etcd-layout';
-import { etcdUnavailable } from '../common/etcd';
+import { ETCD_CALL_TIMEOUT_MS, etcdCall } from '../common/etcd';
 
 export interface EnqueueRequest {
   readonly cluster: string;
@@ -21,36 +21,51 @@ export class KillQueue {
   constructor(
     private readonly etcd: Etcd3,
     private readonly hosts: readonly string[],
+    private readonly timeoutMs = ETCD_CALL_TIMEOUT_MS,
   ) {}
 
+  /** The same queue, whose calls give up after `timeoutMs` (a statement's distributed_ddl_task_timeout). */
+  within(timeoutMs: number): KillQueue {
+    return new KillQueue(this.etcd, this.hosts, timeoutMs);
+  }
+
   async enqueue(req: EnqueueRequest): Promise<KillIntent> {
+    const lease = this.etcd.lease(Math.max(1, Math.round(req.ttlSeconds)), { autoKeepAlive: false });
+    let gaveUp = false;
     try {
-      const lease = this.etcd.lease(Math.max(1, Math.round(req.ttlSeconds)), { autoKeepAlive: false });
-      const leaseId = await lease.grant();
-      const now = Math.floor(Date.now() / 1000);
-      const intent: KillIntent = {
-        id: randomUUID(),
-        cluster: req.cluster,
-        where: req.where,
-        user: req.user,
-        created_at: req.statementTime,
-        expires_at: now + req.ttlSeconds,
-        nodes: req.nodes,
-        lease: leaseId,
-      };
-      await lease.put(killIntentKey(intent.id)).value(JSON.stringify(intent));
+      return await etcdCall(this.hosts, this.timeoutMs, async () => {
+        const leaseId = await lease.grant();
+        // past the deadline the statement has reported the kill as not queued: it must not be
+        if (gaveUp) throw new Error('gave up');
+        const now = Math.floor(Date.now() / 1000);
+        const intent: KillIntent = {
+          id: randomUUID(),
+          cluster: req.cluster,
+          where: req.where,
+          user: req.user,
+          created_at: req.statementTime,
+          expires_at: now + req.ttlSeconds,
+          nodes: req.nodes,
+          lease: leaseId,
+        };
+        await lease.put(killIntentKey(intent.id)).value(JSON.stringify(intent));
+        return intent;
+      });
+    } catch (err) {
+      gaveUp = true;
+      throw err;
+    } finally {
       // the lease object would otherwise keep a keepalive stream open; etcd keeps the lease
       lease.release();
-      return intent;
-    } catch (err) {
-      throw etcdUnavailable(this.hosts, err);
     }
   }
 
   /** Removes an intent and its application records; false when there was none. */
-  async drop(id: string): Promise<boolean> {
-    const res = await this.etcd.delete().key(killIntentKey(id)).exec();
-    await this.etcd.delete().prefix(`${KILL_APPLIED_PREFIX}${id}/`).exec();
-    return Number(res.deleted) > 0;
+  drop(id: string): Promise<boolean> {
+    return etcdCall(this.hosts, this.timeoutMs, async () => {
+      const res = await this.etcd.delete().key(killIntentKey(id)).exec();
+      await this.etcd.delete().prefix(`${KILL_APPLIED_PREFIX}${id}/`).exec();
+      return Number(res.deleted) > 0;
+    });
   }
 }

@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import { policyKey } from '../common/etcd-layout';
-import { etcdUnavailable } from '../common/etcd';
+import { ETCD_CALL_TIMEOUT_MS, etcdCall } from '../common/etcd';
 import type { PolicyRecord } from '../common/kill-policy-record';
 
 /**
@@ -11,27 +11,29 @@ export class PolicyStore {
   constructor(
     private readonly etcd: Etcd3,
     private readonly hosts: readonly string[],
+    private readonly timeoutMs = ETCD_CALL_TIMEOUT_MS,
   ) {}
 
+  /** The same store, whose writes give up after `timeoutMs` (a statement's distributed_ddl_task_timeout). */
+  within(timeoutMs: number): PolicyStore {
+    return new PolicyStore(this.etcd, this.hosts, timeoutMs);
+  }
+
   /** Stores the policy unless one of that name exists in its cluster; false when it did (nothing written). */
-  async create(rec: PolicyRecord): Promise<boolean> {
+  create(rec: PolicyRecord): Promise<boolean> {
     const key = policyKey(rec.cluster, rec.name);
-    try {
+    return etcdCall(this.hosts, this.timeoutMs, async () => {
       // create-if-absent: two coordinators creating one name at once cannot both win
       const res = await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(JSON.stringify(rec))).commit();
       return res.succeeded;
-    } catch (err) {
-      throw etcdUnavailable(this.hosts, err);
-    }
+    });
   }
 
   /** Removes a policy; false when there was none. */
-  async drop(cluster: string, name: string): Promise<boolean> {
-    try {
+  drop(cluster: string, name: string): Promise<boolean> {
+    return etcdCall(this.hosts, this.timeoutMs, async () => {
       const res = await this.etcd.delete().key(policyKey(cluster, name)).exec();
       return Number(res.deleted) > 0;
-    } catch (err) {
-      throw etcdUnavailable(this.hosts, err);
-    }
+    });
   }
 }
