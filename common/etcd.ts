@@ -6,7 +6,7 @@ import { handleWhen, noop, retry, timeout, TimeoutStrategy, wrap } from 'cockati
 import { chError, type QuellError } from '../errors/quell-error';
 import { transportReason } from './rpc-status';
 import { errorText, redactUrlCredentials } from '../errors/error-text';
-import { streamBackoff } from './backoff';
+import { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, streamBackoff } from './backoff';
 
 export function parseEtcdUrls(urls: string): string[] {
   return urls
@@ -109,6 +109,9 @@ export function connectEtcd(o: EtcdOptions): Etcd3 {
     credentials: credentials(o),
     auth: o.user !== undefined && o.password !== undefined ? { username: o.user, password: o.password } : undefined,
     dialTimeout: callTimeoutMs,
+    // gRPC's own reconnect backoff grows to 2 minutes: an etcd back after a long outage would
+    // get no connection attempt for that long; the one backoff policy is capped at 1 s
+    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': BACKOFF_INITIAL_MS, 'grpc.max_reconnect_backoff_ms': BACKOFF_MAX_MS },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     faultHandling: {
       // No per-endpoint circuit breaker. etcd forgets its auth tokens when it restarts, and
