@@ -89,6 +89,17 @@ test('a wrong etcd password stops the agent at start with one line naming etcd a
   assert.ok(!agent.stderr().includes('not-the-password'));
 });
 
+test('a password inside an --etcd URL is refused at start and shown nowhere', async () => {
+  const url = authEtcd.url.replace('https://', `https://quell-agent:${PASSWORDS['quell-agent']}@`);
+  const agent = start(['agent', '--etcd', url, '--etcd-ca', authEtcd.file('ca.pem'), '--node-id', 'n4', '--listen', '127.0.0.1:0', ...(await agentTls('n4'))], {});
+  assert.notEqual(await agent.exited, 0);
+  assert.equal(
+    agent.stderr().split('\n').filter((l) => l.startsWith('Code:')).join('\n'),
+    `Code: 36. BAD_ARGUMENTS: etcd: ${authEtcd.url.replace('https://', 'https://quell-agent:***@')} carries credentials in the URL, which quell does not send: give the user with --etcd-user and the password in QUELL_ETCD_PASSWORD`,
+  );
+  assert.ok(!agent.stderr().includes(PASSWORDS['quell-agent']) && !agent.stdout().includes(PASSWORDS['quell-agent']));
+});
+
 test('without a client certificate etcd refuses the connection: one line naming etcd', async () => {
   const agent = start(['agent', '--etcd', authEtcd.url, '--etcd-ca', authEtcd.file('ca.pem'), '--etcd-user', 'quell-agent', '--node-id', 'n3', '--listen', '127.0.0.1:0', ...(await agentTls('n3'))], {
     QUELL_ETCD_PASSWORD: PASSWORDS['quell-agent'],
