@@ -15,18 +15,6 @@ export function parseEtcdUrls(urls: string): string[] {
     .filter(Boolean);
 }
 
-/**
- * The work's result, or the one-line error (etcdUnavailable) when it fails or has no answer
- * within `timeoutMs`: where a statement's etcd writes meet etcd.
- */
-export async function etcdCall<T>(hosts: readonly string[], timeoutMs: number, work: () => Promise<T>): Promise<T> {
-  try {
-    return await withinDeadline(timeoutMs, work());
-  } catch (err) {
-    throw etcdUnavailable(hosts, err);
-  }
-}
-
 /** How long one etcd call may take, retries and a new login included, unless the caller says otherwise. */
 export const ETCD_CALL_TIMEOUT_MS = 3_000;
 
@@ -50,6 +38,18 @@ export async function withinDeadline<T>(timeoutMs: number, work: Promise<T>): Pr
     return await Promise.race([work, expired]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * The work's result, or the one-line error (etcdUnavailable) when it fails or has no answer
+ * within `timeoutMs`: where a statement's etcd writes meet etcd.
+ */
+export async function etcdCall<T>(hosts: readonly string[], timeoutMs: number, work: () => Promise<T>): Promise<T> {
+  try {
+    return await withinDeadline(timeoutMs, work());
+  } catch (err) {
+    throw etcdUnavailable(hosts, err);
   }
 }
 
@@ -101,7 +101,7 @@ export function connectEtcd(o: EtcdOptions): Etcd3 {
   }
   const withCredentials = o.endpoints.filter((e) => redactUrlCredentials(e) !== e);
   if (withCredentials.length > 0) {
-    // gRPC would take them for part of the host name; and a password belongs in no process list
+    // gRPC would take them for part of the host name, and they would show in every message naming etcd
     throw chError('BAD_ARGUMENTS', `etcd: ${withCredentials.map(redactUrlCredentials).join(',')} carries credentials in the URL, which quell does not send: give the user with --etcd-user and the password in QUELL_ETCD_PASSWORD`);
   }
   return new Etcd3({

@@ -10,8 +10,8 @@ import { HealthProbe } from './probe-clients';
 import { ALIVE_PREFIX } from '../../common/etcd-layout';
 
 // etcd as the README sets it up (TLS, client certificates, `auth enable`) restarted under a
-// live cluster: etcd's simple auth tokens live in its memory, so every daemon's token is
-// unknown to the etcd that comes back. The daemons log in again, re-grant their leases and
+// live cluster: etcd's simple auth tokens live in its memory, so the etcd that comes back can
+// refuse the daemons' tokens ("invalid auth token"). The daemons log in again, re-grant their leases and
 // serve every node within seconds; while etcd is down or hangs, statements that write to it
 // fail within their timeout with one line, and SIGTERM still ends each daemon in time.
 
