@@ -79,6 +79,13 @@ export function fail(err: unknown): number {
   return 1;
 }
 
+/**
+ * How long a stopped daemon's process may stay up. A call that a server never answers (etcd
+ * stopped mid-stream: a watch, a lease keep-alive) keeps its connection, and so Node, alive
+ * after the daemon closed everything it holds; the process ends anyway.
+ */
+const EXIT_AFTER_STOP_MS = 500;
+
 /** Runs until SIGINT/SIGTERM, then stops once; a second signal exits at once. */
 export function untilSignal(stop: () => Promise<void>): Promise<number> {
   return new Promise((resolve) => {
@@ -88,10 +95,18 @@ export function untilSignal(stop: () => Promise<void>): Promise<number> {
         process.exit(sig === 'SIGINT' ? 130 : 143);
       }
       stopping = true;
-      stop().then(
-        () => resolve(0),
-        (err: unknown) => resolve(fail(err)),
+      const stopped = stop().then(
+        () => 0,
+        (err: unknown) => fail(err),
       );
+      void stopped.then((code) => {
+        resolve(code);
+        // unref'd: it fires only if something else still holds the process
+        setTimeout(() => {
+          flushLogs();
+          process.exit();
+        }, EXIT_AFTER_STOP_MS).unref();
+      });
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);

@@ -2,17 +2,55 @@ import { readFileSync } from 'node:fs';
 // before etcd3: gives it generated services instead of its run-time .proto parse
 import './etcd-proto';
 import { Etcd3, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, isRecoverableError, type IOptions } from 'etcd3';
-import { circuitBreaker, ConsecutiveBreaker, handleWhen } from 'cockatiel';
+import { handleWhen, noop, retry, timeout, TimeoutStrategy, wrap } from 'cockatiel';
 import { chError, type QuellError } from '../errors/quell-error';
 import { transportReason } from './rpc-status';
-import { errorText } from '../errors/error-text';
-import { BACKOFF_MAX_MS, streamBackoff } from './backoff';
+import { errorText, redactUrlCredentials } from '../errors/error-text';
+import { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, streamBackoff } from './backoff';
 
 export function parseEtcdUrls(urls: string): string[] {
   return urls
     .split(',')
     .map((u) => u.trim())
     .filter(Boolean);
+}
+
+/** How long one etcd call may take, retries and a new login included, unless the caller says otherwise. */
+export const ETCD_CALL_TIMEOUT_MS = 3_000;
+
+/** An etcd call (or a statement's etcd work) that had no answer within its deadline. */
+export class EtcdTimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`no answer within ${timeoutMs / 1000} s (down, partitioned or without quorum)`);
+  }
+}
+
+/**
+ * Settles as `work` does, or rejects with EtcdTimeoutError after `timeoutMs`: what a statement
+ * waits for etcd is bounded by its own timeout, whatever the client's call deadlines are.
+ */
+export async function withinDeadline<T>(timeoutMs: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new EtcdTimeoutError(timeoutMs)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The work's result, or the one-line error (etcdUnavailable) when it fails or has no answer
+ * within `timeoutMs`: where a statement's etcd writes meet etcd.
+ */
+export async function etcdCall<T>(hosts: readonly string[], timeoutMs: number, work: () => Promise<T>): Promise<T> {
+  try {
+    return await withinDeadline(timeoutMs, work());
+  } catch (err) {
+    throw etcdUnavailable(hosts, err);
+  }
 }
 
 /** How quell reaches etcd and proves who it is there (docs/security.md). */
@@ -26,7 +64,7 @@ export interface EtcdOptions {
   /** etcd user for password authentication; the password comes with it, never from a flag */
   readonly user?: string;
   readonly password?: string;
-  /** deadline of every unary call: calls give up instead of hanging when etcd is gone */
+  /** deadline of every unary call, its retries and a new login included: calls give up instead of hanging when etcd is gone */
   readonly callTimeoutMs?: number;
 }
 
@@ -57,20 +95,35 @@ function credentials(o: EtcdOptions): IOptions['credentials'] {
 
 /** An etcd client over TLS and with etcd's authentication when the options say so; throws BAD_ARGUMENTS for unusable options. */
 export function connectEtcd(o: EtcdOptions): Etcd3 {
-  const callTimeoutMs = o.callTimeoutMs ?? 3_000;
+  const callTimeoutMs = o.callTimeoutMs ?? ETCD_CALL_TIMEOUT_MS;
   if (o.user !== undefined && o.password === undefined) {
     throw chError('BAD_ARGUMENTS', `etcd: user '${o.user}' needs its password in QUELL_ETCD_PASSWORD`);
+  }
+  const withCredentials = o.endpoints.filter((e) => redactUrlCredentials(e) !== e);
+  if (withCredentials.length > 0) {
+    // gRPC would take them for part of the host name, and they would show in every message naming etcd
+    throw chError('BAD_ARGUMENTS', `etcd: ${withCredentials.map(redactUrlCredentials).join(',')} carries credentials in the URL, which quell does not send: give the user with --etcd-user and the password in QUELL_ETCD_PASSWORD`);
   }
   return new Etcd3({
     hosts: [...o.endpoints],
     credentials: credentials(o),
     auth: o.user !== undefined && o.password !== undefined ? { username: o.user, password: o.password } : undefined,
     dialTimeout: callTimeoutMs,
+    // gRPC's own reconnect backoff grows to 2 minutes: an etcd back after a long outage would
+    // get no connection attempt for that long; the one backoff policy is capped at 1 s
+    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': BACKOFF_INITIAL_MS, 'grpc.max_reconnect_backoff_ms': BACKOFF_MAX_MS },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     faultHandling: {
-      // etcd3's default breaker refuses every call for 5 s after three failures, which would
-      // keep views stale that long after etcd returns: let a call through at the backoff cap
-      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: BACKOFF_MAX_MS, breaker: new ConsecutiveBreaker(3) }),
+      // No per-endpoint circuit breaker. etcd forgets its auth tokens when it restarts, and
+      // etcd3 retries a call refused for its token by calling again from inside the endpoint's
+      // policy: a cockatiel breaker that is half-open after an outage makes that inner call
+      // wait for the breaker's test call, which is the outer call itself, so every call after
+      // it waited forever (agents never re-registered; CREATE KILL POLICY and SIGTERM hung).
+      host: () => noop,
+      // etcd3's retries (three, at once), each on the next endpoint: an endpoint that is down
+      // costs one failed try. The whole call, its tries and a new login included, ends at the
+      // call timeout; the timer does not keep a stopping daemon's process alive.
+      global: wrap(timeout(callTimeoutMs, TimeoutStrategy.Aggressive).dangerouslyUnref(), retry(handleWhen(isRecoverableError), { maxAttempts: 3 })),
       // the one backoff policy; etcd3's pending reconnect timer outlives close(), so it must be short
       watchBackoff: streamBackoff(),
     },
@@ -83,7 +136,7 @@ export function connectEtcd(o: EtcdOptions): Etcd3 {
  * etcd that cannot be reached, since only the last is worth retrying unchanged.
  */
 export function etcdUnavailable(hosts: readonly string[], err: unknown): QuellError {
-  const where = `etcd at ${hosts.join(',')}`;
+  const where = `etcd at ${hosts.map(redactUrlCredentials).join(',')}`;
   // etcd's own words ("etcdserver: permission denied") without gRPC's "7 PERMISSION_DENIED: "
   const said = errorText(err).replace(/^\d+ [A-Z_]+: /, '');
   if (err instanceof EtcdAuthenticationFailedError || err instanceof EtcdInvalidAuthTokenError || err instanceof GRPCUnauthenticatedError) {
@@ -92,9 +145,11 @@ export function etcdUnavailable(hosts: readonly string[], err: unknown): QuellEr
   if (err instanceof EtcdPermissionDeniedError) {
     return chError('ACCESS_DENIED', `${where} denied the request: ${said} (the etcd user needs the role the README gives for this daemon on /quell/v1/)`);
   }
-  // the client's breaker stops calling an etcd whose last calls failed; say so, not the breaker's words
-  if ((err as { isBrokenCircuitError?: boolean } | null)?.isBrokenCircuitError === true) {
-    return chError('ALL_CONNECTION_TRIES_FAILED', `${where} is unreachable: its last calls failed (down, partitioned or without quorum); calls are tried again within ${BACKOFF_MAX_MS / 1000} s`, true);
+  if (err instanceof EtcdTimeoutError) return chError('ALL_CONNECTION_TRIES_FAILED', `${where} is unreachable: ${err.message}`, true);
+  // the client's own call timeout (connectEtcd): cockatiel's words name milliseconds
+  if ((err as { isTaskCancelledError?: boolean } | null)?.isTaskCancelledError === true) {
+    const ms = /after (\d+)ms/.exec(errorText(err))?.[1];
+    return etcdUnavailable(hosts, new EtcdTimeoutError(ms === undefined ? ETCD_CALL_TIMEOUT_MS : Number(ms)));
   }
   const why = transportReason(errorText(err));
   // a refused TLS handshake (no or untrusted client certificate, wrong CA) reaches gRPC without its reason

@@ -2,6 +2,14 @@ import type { Etcd3 } from 'etcd3';
 import type { Logger } from './logger';
 import { Backoff, Sleeper } from './backoff';
 import { errorText } from '../errors/error-text';
+import { withinDeadline } from './etcd';
+
+/**
+ * How long a cancel waits for etcd to confirm it. etcd3 waits for the confirmation for good, and
+ * an etcd that is down or hangs never sends it; the cancelled watch's late events are ignored
+ * anyway, so a close or a re-list goes on without it.
+ */
+const WATCH_CANCEL_MS = 1_000;
 
 export interface KeyValue {
   readonly key: string;
@@ -44,7 +52,7 @@ export function etcdWatchSource(etcd: Etcd3): WatchSource {
       w.on('disconnected', (err) => events.broken(`disconnected: ${err.message}`));
       w.on('error', (err) => events.broken(`watch error: ${err.message}`));
       w.on('end', () => events.broken('watch ended'));
-      return { cancel: () => w.cancel() };
+      return { cancel: () => withinDeadline(WATCH_CANCEL_MS, w.cancel()) };
     },
   };
 }

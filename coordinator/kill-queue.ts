@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { KILL_APPLIED_PREFIX, killIntentKey, type KillIntent } from '../common/etcd-layout';
-import { etcdUnavailable } from '../common/etcd';
+import { ETCD_CALL_TIMEOUT_MS, etcdCall } from '../common/etcd';
 import { checkKillIntent } from '../common/signed-records';
 import type { RecordSigner, RecordVerifier, Verdict } from '../common/tls';
 import { unixNow } from '../sql/compile';
@@ -17,9 +17,9 @@ export interface EnqueueRequest {
 }
 
 /**
- * Durable mutation kills in etcd, signed by the coordinator that accepted the KILL. Each intent
- * lives under its own lease of mutation_kill_ttl, so etcd itself removes an expired intent
- * together with its application records.
+ * Durable mutation kills in etcd. Each intent lives under its own lease of mutation_kill_ttl,
+ * so etcd itself removes an expired intent together with its application records. Each is
+ * signed with the coordinator's TLS key: agents apply no intent a coordinator did not sign.
  */
 export class KillQueue {
   constructor(
@@ -28,7 +28,13 @@ export class KillQueue {
     /** undefined with --insecure: intents are stored unsigned */
     private readonly signer?: RecordSigner,
     private readonly verifier?: RecordVerifier,
+    private readonly timeoutMs = ETCD_CALL_TIMEOUT_MS,
   ) {}
+
+  /** The same queue, whose calls give up after `timeoutMs` (a statement's distributed_ddl_task_timeout). */
+  within(timeoutMs: number): KillQueue {
+    return new KillQueue(this.etcd, this.hosts, this.signer, this.verifier, timeoutMs);
+  }
 
   /** Whether an intent of the view was signed by a coordinator (system.kill_queue shows the others as `invalid`). */
   check(intent: KillIntent): Verdict {
@@ -36,35 +42,42 @@ export class KillQueue {
   }
 
   async enqueue(req: EnqueueRequest): Promise<KillIntent> {
+    const lease = this.etcd.lease(Math.max(1, Math.round(req.ttlSeconds)), { autoKeepAlive: false });
+    let gaveUp = false;
     try {
-      const lease = this.etcd.lease(Math.max(1, Math.round(req.ttlSeconds)), { autoKeepAlive: false });
-      const leaseId = await lease.grant();
-      const now = unixNow();
-      const intent: KillIntent = {
-        id: randomUUID(),
-        cluster: req.cluster,
-        where: req.where,
-        user: req.user,
-        created_at: req.statementTime,
-        expires_at: now + req.ttlSeconds,
-        nodes: req.nodes,
-        lease: leaseId,
-      };
-      // signed: agents apply no intent a coordinator did not sign
-      const stored = this.signer ? this.signer.sign('mutation-kill', intent) : intent;
-      await lease.put(killIntentKey(intent.id)).value(JSON.stringify(stored));
+      return await etcdCall(this.hosts, this.timeoutMs, async () => {
+        const leaseId = await lease.grant();
+        // past the deadline the statement has reported the kill as not queued: it must not be
+        if (gaveUp) throw new Error('gave up');
+        const intent: KillIntent = {
+          id: randomUUID(),
+          cluster: req.cluster,
+          where: req.where,
+          user: req.user,
+          created_at: req.statementTime,
+          expires_at: unixNow() + req.ttlSeconds,
+          nodes: req.nodes,
+          lease: leaseId,
+        };
+        const stored = this.signer ? this.signer.sign('mutation-kill', intent) : intent;
+        await lease.put(killIntentKey(intent.id)).value(JSON.stringify(stored));
+        return stored;
+      });
+    } catch (err) {
+      gaveUp = true;
+      throw err;
+    } finally {
       // the lease object would otherwise keep a keepalive stream open; etcd keeps the lease
       lease.release();
-      return stored;
-    } catch (err) {
-      throw etcdUnavailable(this.hosts, err);
     }
   }
 
   /** Removes an intent and its application records; false when there was none. */
-  async drop(id: string): Promise<boolean> {
-    const res = await this.etcd.delete().key(killIntentKey(id)).exec();
-    await this.etcd.delete().prefix(`${KILL_APPLIED_PREFIX}${id}/`).exec();
-    return Number(res.deleted) > 0;
+  drop(id: string): Promise<boolean> {
+    return etcdCall(this.hosts, this.timeoutMs, async () => {
+      const res = await this.etcd.delete().key(killIntentKey(id)).exec();
+      await this.etcd.delete().prefix(`${KILL_APPLIED_PREFIX}${id}/`).exec();
+      return Number(res.deleted) > 0;
+    });
   }
 }

@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import { policyKey } from '../common/etcd-layout';
-import { etcdUnavailable } from '../common/etcd';
+import { ETCD_CALL_TIMEOUT_MS, etcdCall } from '../common/etcd';
 import type { PolicyRecord } from '../common/kill-policy-record';
 import { checkPolicyRecord } from '../common/signed-records';
 import type { RecordSigner, RecordVerifier, Verdict } from '../common/tls';
@@ -17,7 +17,13 @@ export class PolicyStore {
     /** undefined with --insecure: records are stored unsigned */
     private readonly signer?: RecordSigner,
     private readonly verifier?: RecordVerifier,
+    private readonly timeoutMs = ETCD_CALL_TIMEOUT_MS,
   ) {}
+
+  /** The same store, whose writes give up after `timeoutMs` (a statement's distributed_ddl_task_timeout). */
+  within(timeoutMs: number): PolicyStore {
+    return new PolicyStore(this.etcd, this.hosts, this.signer, this.verifier, timeoutMs);
+  }
 
   /** Whether a policy of the view was signed by a coordinator (system.kill_policies shows the others as `invalid`). */
   check(rec: PolicyRecord): Verdict {
@@ -25,25 +31,21 @@ export class PolicyStore {
   }
 
   /** Stores the policy unless one of that name exists in its cluster; false when it did (nothing written). */
-  async create(rec: PolicyRecord): Promise<boolean> {
+  create(rec: PolicyRecord): Promise<boolean> {
     const key = policyKey(rec.cluster, rec.name);
     const value = JSON.stringify(this.signer ? this.signer.sign('kill-policy', rec) : rec);
-    try {
+    return etcdCall(this.hosts, this.timeoutMs, async () => {
       // create-if-absent: two coordinators creating one name at once cannot both win
       const res = await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(value)).commit();
       return res.succeeded;
-    } catch (err) {
-      throw etcdUnavailable(this.hosts, err);
-    }
+    });
   }
 
   /** Removes a policy; false when there was none. */
-  async drop(cluster: string, name: string): Promise<boolean> {
-    try {
+  drop(cluster: string, name: string): Promise<boolean> {
+    return etcdCall(this.hosts, this.timeoutMs, async () => {
       const res = await this.etcd.delete().key(policyKey(cluster, name)).exec();
       return Number(res.deleted) > 0;
-    } catch (err) {
-      throw etcdUnavailable(this.hosts, err);
-    }
+    });
   }
 }

@@ -121,6 +121,8 @@ export class NodeAgent {
     lifecycle.onChange(systemdNotifier().followLifecycle());
     let built: NodeAgent | undefined;
     let killLog: KillLog | undefined;
+    /** bound before the agent is built: a failure in between (unusable etcd options) must not leave them serving */
+    const servers: grpc.Server[] = [];
     try {
       return await lifecycle.start(async () => {
         // a node that cannot log its kills must not take any: the log opens before anything serves
@@ -132,10 +134,12 @@ export class NodeAgent {
           throw chError('CANNOT_OPEN_FILE', `node ${opts.nodeId} cannot start without its kill log: ${errorText(err)}`);
         });
         const { server, node } = await bindServer(opts);
+        servers.push(server);
         const socketServer = opts.workloadSocket ? await bindWorkloadSocket(opts.workloadSocket).catch((err: unknown) => {
           server.forceShutdown();
           throw err;
         }) : undefined;
+        if (socketServer) servers.push(socketServer);
         // prom-client loads only with --metrics-listen
         const Metrics = opts.metricsListen === undefined ? undefined : (await import('./metrics')).AgentMetrics;
         const agent = new NodeAgent(wire(opts, node, server, socketServer, killLog, log, lifecycle, Metrics), opts, lifecycle, log);
@@ -147,6 +151,7 @@ export class NodeAgent {
       // the agent owns the backend it was given: close it whether or not the agent was built
       if (built) await built.stop();
       else {
+        for (const server of servers) server.forceShutdown();
         await opts.backend?.close().catch(() => undefined);
         await killLog?.close().catch(() => undefined);
       }

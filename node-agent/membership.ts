@@ -79,9 +79,13 @@ export class AgentMembership {
         }),
       );
     } catch (err) {
-      if (err instanceof NoFreeServerIdError || err instanceof QuellError) throw err;
-      throw etcdUnavailable(this.hosts, err);
+      throw this.failure(err);
     }
+  }
+
+  /** What went wrong, as one line: etcd's errors name etcd and the reason (a call that timed out, refused credentials). */
+  private failure(err: unknown): Error {
+    return err instanceof NoFreeServerIdError || err instanceof QuellError ? err : etcdUnavailable(this.hosts, err);
   }
 
   /** `members` are written once the node id is held: with it in the first join, else beside the server-id claim. */
@@ -174,7 +178,7 @@ export class AgentMembership {
           const delayMs = this.backoff.next();
           // one warning per failure streak, then one every ~60 attempts (about a minute)
           if (this.backoff.failures === 1 || this.backoff.failures % 60 === 0) {
-            this.log.warn({ err: errorText(err), failed_attempts: this.backoff.failures }, 're-grant failed; retrying');
+            this.log.warn({ err: errorText(this.failure(err)), failed_attempts: this.backoff.failures }, 're-grant failed; retrying');
           }
           if (!(await this.sleeper.sleep(delayMs))) break;
         }
@@ -194,7 +198,7 @@ export class AgentMembership {
     try {
       await lease.revoke();
     } catch (err) {
-      this.log.warn({ err: errorText(err) }, 'lease revoke failed; it will expire');
+      this.log.warn({ err: errorText(this.failure(err)) }, 'lease revoke failed; it will expire');
     }
   }
 }

@@ -20,9 +20,7 @@ export async function runCluster(argv: string[]): Promise<number> {
   try {
     if (verb === 'kills') return await listKills(etcd, hosts);
     if (verb === 'drop-kill') {
-      const dropped = await new KillQueue(etcd, hosts).drop(node as string).catch((err: unknown) => {
-        throw etcdUnavailable(hosts, err);
-      });
+      const dropped = await new KillQueue(etcd, hosts).drop(node as string);
       if (!dropped) {
         process.stderr.write(`quell cluster: no queued kill '${node}'\n`);
         return 1;

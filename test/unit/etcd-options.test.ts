@@ -1,8 +1,9 @@
-import { BrokenCircuitError } from 'cockatiel';
+import { TaskCancelledError } from 'cockatiel';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EtcdAuthenticationFailedError, EtcdPermissionDeniedError } from 'etcd3';
-import { connectEtcd, etcdUnavailable } from '../../common/etcd';
+import { connectEtcd, etcdUnavailable, EtcdTimeoutError, withinDeadline } from '../../common/etcd';
+import { errorText } from '../../errors/error-text';
 import { etcdFromFlags } from '../../cli/etcd-flags';
 import { renderError } from '../../errors/quell-error';
 
@@ -46,10 +47,40 @@ test('etcd errors: refused credentials, denied permissions and an unreachable et
   assert.equal(down.retryable, true);
 });
 
-test("etcd's open circuit breaker reads as an unreachable etcd, not as the breaker's words", () => {
-  const broken = etcdUnavailable(['http://127.0.0.1:9'], new BrokenCircuitError());
-  assert.equal(broken.errorName, 'ALL_CONNECTION_TRIES_FAILED');
-  assert.equal(broken.retryable, true);
-  assert.equal(broken.message, 'etcd at http://127.0.0.1:9 is unreachable: its last calls failed (down, partitioned or without quorum); calls are tried again within 1 s');
-  assert.doesNotMatch(broken.message, /circuit breaker/);
+test('an etcd call without an answer in time reads as an unreachable etcd, naming the timeout', async () => {
+  // the client's own call timeout (connectEtcd's policy), in cockatiel's words
+  const call = etcdUnavailable(['http://127.0.0.1:9'], new TaskCancelledError('Operation timed out after 3000ms'));
+  assert.equal(call.errorName, 'ALL_CONNECTION_TRIES_FAILED');
+  assert.equal(call.retryable, true);
+  assert.equal(call.message, 'etcd at http://127.0.0.1:9 is unreachable: no answer within 3 s (down, partitioned or without quorum)');
+  // a statement's deadline (distributed_ddl_task_timeout) over work that never ends
+  const started = Date.now();
+  const err = await withinDeadline(50, new Promise(() => undefined)).catch((e: unknown) => e);
+  assert.ok(err instanceof EtcdTimeoutError);
+  assert.ok(Date.now() - started < 1_000);
+  assert.equal(etcdUnavailable(['http://127.0.0.1:9'], err).message, 'etcd at http://127.0.0.1:9 is unreachable: no answer within 0.05 s (down, partitioned or without quorum)');
+  assert.equal(await withinDeadline(1_000, Promise.resolve('answered')), 'answered');
+});
+
+test('a password in an --etcd URL is never shown: not in errors, not in messages naming etcd', () => {
+  const url = 'https://quell-agent:s3cret@etcd-1.example:2379';
+  const refused = (() => {
+    try {
+      connectEtcd({ endpoints: ['https://etcd-0.example:2379', url] }).close();
+      return undefined;
+    } catch (err) {
+      return err;
+    }
+  })();
+  assert.ok(refused instanceof Error);
+  assert.equal(
+    refused.message,
+    'etcd: https://quell-agent:***@etcd-1.example:2379 carries credentials in the URL, which quell does not send: give the user with --etcd-user and the password in QUELL_ETCD_PASSWORD',
+  );
+  const down = renderError(etcdUnavailable([url, 'http://u:p@ss@b:2379'], new Error(`14 UNAVAILABLE: Name resolution failed for target ${url}`)));
+  assert.equal(down, 'Code: 279. ALL_CONNECTION_TRIES_FAILED: etcd at https://quell-agent:***@etcd-1.example:2379,http://u:***@b:2379 is unreachable: 14 UNAVAILABLE: Name resolution failed for target https://quell-agent:***@etcd-1.example:2379');
+  // every caught error shown in a log line or a message goes through errorText
+  assert.equal(errorText(new Error(`connect to ${url}/v3/kv failed`)), 'connect to https://quell-agent:***@etcd-1.example:2379/v3/kv failed');
+  assert.equal(errorText(new Error('no credentials: https://etcd-1.example:2379 and http://user@host:1')), 'no credentials: https://etcd-1.example:2379 and http://user@host:1');
+  for (const text of [refused.message, down]) assert.ok(!text.includes('s3cret') && !text.includes('p@ss'));
 });
