@@ -168,13 +168,13 @@ test('after etcd restarts, agents and the coordinator log in again: every node i
   const active = records(await client.query("SELECT node_id FROM system.clusters WHERE cluster = 'c' AND is_active = 1 ORDER BY node_id"));
   assert.deepEqual(active.map((r) => r.node_id), [...NODES]);
   // the restarted etcd takes the coordinator's writes again
-  await client.query("CREATE KILL POLICY after_restart WHERE user = 'nobody' EVERY 60 SECONDS");
+  await client.query("CREATE KILL POLICY after_restart WHERE user = 'nobody' EVERY 60 SECONDS LIMIT 10");
   await client.query('DROP KILL POLICY after_restart');
 });
 
 test('etcd down: CREATE KILL POLICY fails within its timeout with one line; SIGTERM ends an agent in time', { timeout: 30_000 }, async (t) => {
   await etcd.halt();
-  const create = await failsNamingEtcd("CREATE KILL POLICY while_down WHERE user = 'nobody' SETTINGS distributed_ddl_task_timeout = 2", 3_000);
+  const create = await failsNamingEtcd("CREATE KILL POLICY while_down WHERE user = 'nobody' LIMIT 10 SETTINGS distributed_ddl_task_timeout = 2", 3_000);
   t.diagnostic(`CREATE KILL POLICY with etcd down: ${create.ms} ms: ${create.message}`);
   const agent = agents.get('n3')?.child;
   assert.ok(agent);
@@ -187,7 +187,7 @@ test('etcd hung: statements that write to it give up at distributed_ddl_task_tim
   await coordinatorHealth.until('SERVING', '', 10_000).finally(() => coordinatorHealth.close());
   etcd.etcd.child.proc.kill('SIGSTOP');
   try {
-    const create = await failsNamingEtcd("CREATE KILL POLICY while_hung WHERE user = 'nobody' SETTINGS distributed_ddl_task_timeout = 1", 2_000);
+    const create = await failsNamingEtcd("CREATE KILL POLICY while_hung WHERE user = 'nobody' LIMIT 10 SETTINGS distributed_ddl_task_timeout = 1", 2_000);
     t.diagnostic(`CREATE KILL POLICY with etcd hung: ${create.ms} ms: ${create.message}`);
     const drop = await failsNamingEtcd('DROP KILL POLICY IF EXISTS while_hung SETTINGS distributed_ddl_task_timeout = 1', 2_000);
     t.diagnostic(`DROP KILL POLICY with etcd hung: ${drop.ms} ms`);
