@@ -45,7 +45,8 @@ export const STATUS_OF_ERROR: Readonly<Partial<Record<ErrorName, grpc.status>>> 
   ABORTED: grpc.status.UNAVAILABLE,
   ALL_CONNECTION_TRIES_FAILED: grpc.status.UNAVAILABLE,
   NETWORK_ERROR: grpc.status.UNAVAILABLE,
-  CANNOT_OPEN_FILE: grpc.status.INTERNAL,
+  // an agent that cannot open its kill log (HTTP door: 503)
+  CANNOT_OPEN_FILE: grpc.status.UNAVAILABLE,
   LOGICAL_ERROR: grpc.status.INTERNAL,
   NOT_IMPLEMENTED: grpc.status.UNIMPLEMENTED,
 };
