@@ -215,7 +215,7 @@ function sendTo(stub: CoordinatorClient, address: string, req: ExecuteRequest, s
         resolve({ reason: refused?.message ?? transportReason(err.details), refused });
         return;
       }
-      queue.push(transportError(callStatus(err), address));
+      queue.fail(transportError(callStatus(err), address));
       finish();
     });
   });

@@ -224,7 +224,7 @@ export class DirectChannel {
             resolve({ notStarted: remoteErrorOf(end) });
             return;
           }
-          queue.push(transportError(end, this.address));
+          queue.fail(transportError(end, this.address));
         }
         queue.close();
         started();

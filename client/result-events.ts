@@ -31,6 +31,8 @@ const RESUME_AT = 2;
 export class ResultQueue {
   private readonly queue = new AsyncQueue<Item>();
   private paused = false;
+  /** the End arrived (with its result or its error): the result is whole */
+  private ended = false;
   readonly results: AsyncIterable<Item>;
 
   constructor(private readonly call: { pause(): unknown; resume(): unknown }) {
@@ -39,11 +41,20 @@ export class ResultQueue {
 
   /** An item that arrived (undefined: a message with nothing for the caller). */
   push(item: Item | undefined): void {
+    if (item instanceof QuellError || item?.kind === 'end') this.ended = true;
     if (item) this.queue.push(item);
     if (!this.paused && this.queue.length >= PAUSE_AT) {
       this.paused = true;
       this.call.pause();
     }
+  }
+
+  /**
+   * How the call failed. After an End this adds nothing: a failed statement's End carries its
+   * error, and the call's status that follows carries the same one (docs/grpc-status.md).
+   */
+  fail(err: QuellError): void {
+    if (!this.ended) this.push(err);
   }
 
   close(): void {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../proto/load';
-import { notStartedStatus } from '../common/rpc-status';
+import { notStartedStatus, plainStatus, toServiceError } from '../common/rpc-status';
 import type { ExecuteRequest__Output } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse } from '../proto/generated/quell/v1/ExecuteResponse';
 import type { PeerPolicy } from '../common/tls/peer-policy';
@@ -38,6 +38,10 @@ export class CoordinatorService {
         if (this.runner.refusing) {
           // marked as not started: a client with several coordinators moves on to the next
           call.emit('error', notStartedStatus(StatementRunner.shuttingDown()));
+          return;
+        }
+        if (expiredOnArrival(call.getDeadline())) {
+          call.emit('error', plainStatus(grpc.status.DEADLINE_EXCEEDED, 'the call arrived after its deadline; the statement was not started'));
           return;
         }
         void this.execute(call);
@@ -100,6 +104,17 @@ export class CoordinatorService {
       sink,
     );
     ended = true;
-    if (!abort.signal.aborted) call.end();
+    if (abort.signal.aborted) return;
+    // a failed statement's End (which clients read) is followed by its error's status
+    // (docs/grpc-status.md): rows already sent stay sent
+    const failed = sink.failed;
+    if (failed) call.emit('error', toServiceError(failed));
+    else call.end();
   }
+}
+
+/** Whether a call's deadline (grpc-js: a Date, or Infinity for none) had passed when its handler ran. */
+function expiredOnArrival(deadline: grpc.Deadline): boolean {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return at <= Date.now();
 }

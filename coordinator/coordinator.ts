@@ -17,6 +17,7 @@ import { PeerPolicy, type TransportSecurity } from '../common/tls';
 import { SessionRegistry } from './sessions';
 import { MysqlDoor } from './mysql/door';
 import { DaemonProbes } from '../common/daemon-probes';
+import { ServerCallMetrics } from '../common/rpc-metrics';
 import { CoordinatorMetrics } from './metrics';
 import { HttpDoor } from './http-door';
 import { ClockOffsets, infoClock } from './clock-offsets';
@@ -88,7 +89,9 @@ export class Coordinator {
     // READY=1 when serving, STOPPING=1 when the drain starts, under systemd (deploy/systemd/)
     lifecycle.onChange(systemdNotifier().followLifecycle());
     const etcd = connectEtcd({ ...opts.etcdSecurity, endpoints: opts.etcd });
-    const server = new grpc.Server({ ...CHANNEL_OPTIONS, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+    // per-RPC counts by status code (grpc_server_handled_total): the interceptor goes in with the server
+    const calls = new ServerCallMetrics();
+    const server = new grpc.Server({ ...CHANNEL_OPTIONS, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES, interceptors: [calls.interceptor] });
     const pool = new AgentPool(opts.security);
     const membership = new ClusterMembership(etcd, log.child({ service: 'membership' }));
     const users = opts.users ?? Users.defaults();
@@ -99,7 +102,7 @@ export class Coordinator {
     let mysql: MysqlDoor | undefined;
     const probes = new DaemonProbes(['quell.v1.Coordinator'], lifecycle, { ok: () => membership.viewState === 'watching', onChange: (l) => membership.onViewState(l) });
     const clocks = new ClockOffsets(membership, infoClock(pool), log.child({ service: 'clocks' }));
-    const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving, clocks);
+    const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving, clocks, calls);
     try {
       return await lifecycle.start(async () => {
         membership.onChange(() => pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));

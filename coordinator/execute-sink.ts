@@ -2,7 +2,7 @@ import { encodeRow } from '../proto/codec';
 import type { ExecuteResponse } from '../proto/generated/quell/v1/ExecuteResponse';
 import type { Row } from '../proto/generated/quell/v1/Row';
 import { chError } from '../errors/quell-error';
-import type { Dialect } from '../errors/quell-error';
+import type { Dialect, QuellError } from '../errors/quell-error';
 import type { Column, SqlValue } from '../sql/types';
 import type { StatementEnd, StatementSink } from './statement-runner';
 
@@ -50,6 +50,8 @@ export class ExecuteSink implements StatementSink {
   /** write() said the stream's buffer is full: wait for 'drain' */
   private needDrain = false;
   private waiting: (() => void)[] = [];
+  /** the error the statement ended with: the call's status follows its End (coordinator-service.ts) */
+  private error: QuellError | undefined;
 
   constructor(
     private readonly stream: ResponseStream,
@@ -61,6 +63,11 @@ export class ExecuteSink implements StatementSink {
       this.wake();
     });
     signal.addEventListener('abort', () => this.wake(), { once: true });
+  }
+
+  /** The error the End carried, once the statement ended with one. */
+  get failed(): QuellError | undefined {
+    return this.error;
   }
 
   /** Bytes this statement holds that its client has not taken. */
@@ -108,6 +115,7 @@ export class ExecuteSink implements StatementSink {
    */
   async end(result: StatementEnd): Promise<void> {
     const { error } = result;
+    this.error = error;
     const end: NonNullable<ExecuteResponse['end']> = {
       error: error ? { code: error.code, name: error.errorName, message: error.message, dialect: error.dialect === 'mariadb' ? 'DIALECT_MARIADB' : 'DIALECT_CLICKHOUSE' } : null,
       rows: String(result.rows),

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Statement } from '../sql/ast';
 import type { ListWatchState } from '../common/list-watch';
 import { daemonRegistry } from '../common/metrics-server';
+import { ServerCallMetrics } from '../common/rpc-metrics';
 import type { ClusterMembership, MemberNode } from './membership';
 import type { ClockOffsets } from './clock-offsets';
 
@@ -48,8 +49,13 @@ export class CoordinatorMetrics implements StatementMetrics {
   private readonly nodeFailures: Counter<'kind' | 'node'>;
   private readonly relists: Counter;
 
-  constructor(membership: ClusterMembership, serving: () => boolean, clocks?: ClockOffsets) {
+  /**
+   * `calls`: the gRPC server's per-RPC counts (grpc_server_handled_total), made with the server
+   * before these metrics; a registry without a server counts none but exports them all the same.
+   */
+  constructor(membership: ClusterMembership, serving: () => boolean, clocks?: ClockOffsets, calls: ServerCallMetrics = new ServerCallMetrics()) {
     const registers = [(this.registry = daemonRegistry(serving))];
+    calls.register(this.registry);
     this.statements = new Counter({
       name: 'quell_statements_total',
       help: 'Statements finished, by kind and outcome (ok, error, cancelled by the client)',

@@ -76,7 +76,8 @@ function genCodec(protoDir, files, outFile, options = {}) {
 
   const usedUtil = new Set();
   for (const m of messages) {
-    if (m.fullName.startsWith('.google.protobuf.')) throw new Error(`${m.fullName}: well-known types need protobufjs's wrappers; gen-codec does not support them`);
+    // Any is plain bytes with a type URL (google.rpc.Status's details): read and written as such
+    if (m.fullName.startsWith('.google.protobuf.') && m.fullName !== '.google.protobuf.Any') throw new Error(`${m.fullName}: well-known types need protobufjs's wrappers; gen-codec does not support them`);
     // the same types array Type.setup() builds: one entry per field, in field order
     const types = m.fieldsArray.map((f) => (f.resolvedType ? ref.get(f.resolvedType) : 'null'));
     const fns = {

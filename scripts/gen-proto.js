@@ -22,6 +22,8 @@ const { genCodec } = require('./gen-codec');
 genCodec(protoDir, files, path.join(outDir, 'codec.ts'));
 // the Coordinator service alone: what `quell client -q` loads (client/direct-execute.ts)
 genCodec(protoDir, [path.join('quell', 'v1', 'coordinator.proto')], path.join(outDir, 'coordinator-codec.ts'));
+// google.rpc.Status with ErrorInfo: the grpc-status-details-bin trailer (common/status-details.ts)
+genCodec(protoDir, [path.join('google', 'rpc', 'status.proto'), path.join('google', 'rpc', 'error_details.proto')], path.join(outDir, 'status-codec.ts'));
 // etcd3's own services, from the rpc.proto it would otherwise parse at run time (common/etcd-proto.ts)
 const etcd3Proto = path.join(path.dirname(require.resolve('etcd3/package.json')), 'proto');
 genCodec(etcd3Proto, ['rpc.proto'], path.join(outDir, 'etcd-codec.ts'));

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A quell client written from the .proto files alone, with Debian's python3-grpcio and
 python3-grpc-tools: it checks the coordinator's gRPC health, runs a SELECT and a TEST kill over
-TLS, and prints the rows.
+TLS, and prints the rows. A failed statement ends its call with a gRPC status (INVALID_ARGUMENT,
+PERMISSION_DENIED, ...) whose grpc-status-details-bin trailer holds a google.rpc.Status with a
+google.rpc.ErrorInfo: the example prints both.
 
     python3 examples/python/quell_client.py --coordinator 127.0.0.1:9700 --ca ca.pem \\
         [--cert user.pem --key user-key.pem | --user alice --password secret]
@@ -25,14 +27,36 @@ PROTO_ROOT = os.path.join(HERE, '..', '..', 'proto')
 HEALTH_PROTO_DIRS = ['/usr/share/grpc-proto', '/usr/include']
 
 
+# protobuf's own .proto files (google/protobuf/any.proto, which google/rpc/status.proto imports)
+WELL_KNOWN_PROTOS = os.path.join(os.path.dirname(os.path.abspath(protoc.__file__)), '_proto')
+
+
 def generate(out):
-    """Compiles proto/quell/v1/*.proto (and the health proto when needed) into `out`."""
+    """Compiles proto/quell/v1/*.proto and proto/google/rpc/*.proto (and the health proto when
+    needed) into `out`."""
     files = sorted(os.path.relpath(p, PROTO_ROOT) for p in glob.glob(os.path.join(PROTO_ROOT, 'quell', 'v1', '*.proto')))
-    args = ['protoc', '-I' + PROTO_ROOT, '--python_out=' + out, '--grpc_python_out=' + out] + files
+    rpc = sorted(os.path.relpath(p, PROTO_ROOT) for p in glob.glob(os.path.join(PROTO_ROOT, 'google', 'rpc', '*.proto')))
+    args = ['protoc', '-I' + PROTO_ROOT, '-I' + WELL_KNOWN_PROTOS, '--python_out=' + out, '--grpc_python_out=' + out] + files + rpc
     if protoc.main(args) != 0:
-        sys.exit('protoc failed on ' + ' '.join(files))
+        sys.exit('protoc failed on ' + ' '.join(files + rpc))
     sys.path.insert(0, out)
     return importlib.import_module('quell.v1.coordinator_pb2'), importlib.import_module('quell.v1.coordinator_pb2_grpc')
+
+
+def rich_error(err):
+    """The google.rpc.Status in a failed call's grpc-status-details-bin trailer, as one line:
+    its code and the ErrorInfo's reason, domain and metadata. (grpcio-status's
+    rpc_status.from_call does the same where it is installed; Debian does not ship it.)"""
+    from google.rpc import error_details_pb2, status_pb2
+    for key, value in err.trailing_metadata() or ():
+        if key == 'grpc-status-details-bin':
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                info = error_details_pb2.ErrorInfo()
+                if detail.Unpack(info):
+                    meta = ' '.join('%s=%s' % kv for kv in sorted(info.metadata.items()))
+                    return 'status: %s (%d) reason=%s domain=%s %s' % (err.code().name, status.code, info.reason, info.domain, meta)
+    return 'status: %s: %s' % (err.code().name, err.details())
 
 
 def health_modules(out):
@@ -67,10 +91,24 @@ def cell(value):
 
 
 def execute(stub, pb, sql, args):
-    """Runs one statement, printing the header, each row as it arrives and the End; False on error."""
+    """Runs one statement, printing the header, each row as it arrives and the End; False on error.
+
+    A failed statement's End carries its error, and then the call fails with the matching gRPC
+    status: the End is printed as it comes, the status after it."""
     request = pb.ExecuteRequest(sql=sql, user=args.user, password=args.password)
     print('>', sql)
-    for response in stub.Execute(request, timeout=args.timeout):
+    try:
+        return read_result(stub.Execute(request, timeout=args.timeout), pb)
+    except grpc.RpcError as err:
+        print(rich_error(err))
+        return False
+
+
+def read_result(responses, pb):
+    """Prints an Execute call's messages; False when its End carries an error (read on: the
+    call's status comes after the End)."""
+    ok = True
+    for response in responses:
         kind = response.WhichOneof('kind')
         if kind == 'header':
             print('\t'.join(c.name for c in response.header.columns))
@@ -87,9 +125,10 @@ def execute(stub, pb, sql, args):
                     print('ERROR %d (%s): %s' % (e.code, e.name, e.message))
                 else:
                     print('Code: %d. %s: %s' % (e.code, e.name, e.message))
-                return False
-            print('(%d rows)' % end.rows)
-    return True
+                ok = False
+            else:
+                print('(%d rows)' % end.rows)
+    return ok
 
 
 def main():

@@ -7,6 +7,9 @@ import { TransportSecurity, type TlsOptions } from '../../common/tls';
 import { quellProto } from '../../proto/load';
 import { CHANNEL_OPTIONS } from '../../common/channel-options';
 import type { NodeAgentClient } from '../../proto/generated/quell/v1/NodeAgent';
+import type * as grpc from '@grpc/grpc-js';
+import type { ExecuteRequest } from '../../proto/generated/quell/v1/ExecuteRequest';
+import type { ExecuteResponse__Output } from '../../proto/generated/quell/v1/ExecuteResponse';
 import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
 import { testPki, type TestPki } from './tls-fixture';
 import { connectEtcd } from '../../common/etcd';
@@ -202,6 +205,31 @@ export function records(r: QueryResult): Record<string, unknown>[] {
 /** `quell client` argv for this cluster's coordinator over TLS (a password login), before the statement's own flags. */
 export function clientArgv(c: TestCluster): string[] {
   return ['client', '--coordinator', c.address, ...c.pki.argv(c.pki.anonymous())];
+}
+
+/** A raw Execute call's messages, and its status when not OK. */
+export interface RawOutcome {
+  messages: ExecuteResponse__Output[];
+  status: grpc.ServiceError | undefined;
+}
+
+/** One statement on a plain grpc-js client of the Coordinator service (default 4 MB receive limit, no QuellClient), without a certificate. */
+export function rawExecute(c: TestCluster, req: Partial<ExecuteRequest>, deadlineMs = 20_000): Promise<RawOutcome> {
+  const Ctor = quellProto().coordinator.quell.v1.Coordinator;
+  const client = new Ctor(c.address, TransportSecurity.from(c.pki.anonymous()).channelCredentials(c.address, 'coordinator'), { ...CHANNEL_OPTIONS });
+  return new Promise((resolve) => {
+    const messages: ExecuteResponse__Output[] = [];
+    const call = client.Execute(req, { deadline: Date.now() + deadlineMs });
+    call.on('data', (m: ExecuteResponse__Output) => messages.push(m));
+    call.on('error', (status: grpc.ServiceError) => {
+      client.close();
+      resolve({ messages, status });
+    });
+    call.on('end', () => {
+      client.close();
+      resolve({ messages, status: undefined });
+    });
+  });
 }
 
 export function eventsOf(child: Child, event: string): Record<string, unknown>[] {

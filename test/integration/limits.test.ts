@@ -1,11 +1,8 @@
 import { after, before, test } from 'node:test';
-import { TransportSecurity } from '../../common/tls';
 import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
 import { QuellError } from '../../errors/quell-error';
-import { quellProto } from '../../proto/load';
-import { CHANNEL_OPTIONS } from '../../common/channel-options';
-import type { ExecuteResponse__Output } from '../../proto/generated/quell/v1/ExecuteResponse';
-import { TestCluster, eventsOf, sleep } from './harness';
+import { TestCluster, eventsOf, rawExecute, sleep } from './harness';
 
 // Issue 11 item 6: memory is bounded. Reads over max_result_rows fail 396, statements past
 // max_concurrent_statements fail 202, and no result message passes the 4 MB that gRPC clients
@@ -66,36 +63,21 @@ test('max_concurrent_statements: the coordinator flag and the setting fail a sta
   await c.stopSims();
 });
 
-/** Runs a statement with a plain gRPC client (default 4 MB receive limit); its messages. */
-function rawExecute(sql: string): Promise<ExecuteResponse__Output[]> {
-  const Ctor = quellProto().coordinator.quell.v1.Coordinator;
-  const client = new Ctor(c.address, TransportSecurity.from(c.pki.anonymous()).channelCredentials(c.address, 'coordinator'), { ...CHANNEL_OPTIONS });
-  return new Promise<ExecuteResponse__Output[]>((resolve, reject) => {
-    const got: ExecuteResponse__Output[] = [];
-    const call = client.Execute({ sql });
-    call.on('data', (m: ExecuteResponse__Output) => got.push(m));
-    call.on('error', (e) => {
-      client.close();
-      reject(e);
-    });
-    call.on('end', () => {
-      client.close();
-      resolve(got);
-    });
-  });
-}
-
 test('a 5 MB result reaches a gRPC client with the default 4 MB receive limit, in blocks', async () => {
   const text = `SELECT '${'q'.repeat(100_000)}'`;
   await Promise.all(['n1', 'n2', 'n3'].map((n) => c.sim(n, ['--queries', '20', '--user', 'big', '--query', text, '--query-id-prefix', `big-${n}-`], 20)));
   const from = "FROM clusterAllReplicas('c3', system.processes) WHERE user = 'big'";
-  const messages = await rawExecute(`SELECT query_id, query ${from} ORDER BY query_id LIMIT 50`);
+  const { messages, status } = await rawExecute(c, { sql: `SELECT query_id, query ${from} ORDER BY query_id LIMIT 50` });
+  assert.equal(status, undefined);
   assert.equal(messages.at(-1)?.end?.error, null);
   const blocks = messages.filter((m) => m.rows).map((m) => m.rows?.rows.length ?? 0);
   assert.equal(blocks.reduce((a, b) => a + b, 0), 50);
   assert.ok(blocks.length >= 5, `50 rows of 100 KB in ${blocks.length} blocks`);
-  // over the coordinator's 50 rows: a clean 396 in the end message, not a transport error
-  const over = await rawExecute(`SELECT query_id, query ${from}`);
-  assert.equal(over.at(-1)?.end?.error?.code, 396);
+  // over the coordinator's 50 rows: a clean 396 in the end message, then the call's status
+  // RESOURCE_EXHAUSTED (docs/grpc-status.md), not a transport error
+  const over = await rawExecute(c, { sql: `SELECT query_id, query ${from}` });
+  assert.equal(over.messages.at(-1)?.end?.error?.code, 396);
+  assert.equal(over.status?.code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.match(over.status?.details ?? '', /^Limit for result exceeded/);
   await c.stopSims();
 });

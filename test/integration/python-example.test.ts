@@ -51,7 +51,7 @@ test('the Python example checks health, selects and TEST-kills over TLS with a p
   assert.deepEqual(after.rows.map((r) => r[0]), ['py-n1-1', 'py-n2-1']);
 });
 
-test('the Python example logs in with a user certificate and prints coded errors from End', async () => {
+test('the Python example logs in with a user certificate and prints coded errors from End, then the rich status', async () => {
   const alice = c.pki.user('alice');
   const err = await example(['--cert', alice.cert ?? '', '--key', alice.key ?? '', '--select', 'SELECT 1', '--kill', 'KILL QUERY WHERE query_id = 1 SYNC TEST BOGUS']).then(
     () => assert.fail('expected exit status 2'),
@@ -60,4 +60,15 @@ test('the Python example logs in with a user certificate and prints coded errors
   assert.equal(err.code, 2);
   assert.match(err.stdout, /^health: SERVING\n> SELECT 1\n1\n1\n\(1 rows\)\n/);
   assert.match(err.stdout, /^Code: 62\. SYNTAX_ERROR: /m);
+  // then the call's status, and the google.rpc.Status with its ErrorInfo from grpc-status-details-bin
+  assert.match(err.stdout, /^Code: 62\. SYNTAX_ERROR: [^\n]*\nstatus: INVALID_ARGUMENT \(3\) reason=SYNTAX_ERROR domain=quell code=62 dialect=clickhouse\n$/m);
+});
+
+test('the Python example reads a wrong password as UNAUTHENTICATED with its ErrorInfo', async () => {
+  const err = await example(['--user', 'alice', '--password', 'wrong', '--select', 'SELECT 1']).then(
+    () => assert.fail('expected exit status 2'),
+    (e: { code: number; stdout: string }) => e,
+  );
+  assert.equal(err.code, 2);
+  assert.match(err.stdout, /^Code: 516\. AUTHENTICATION_FAILED: [^\n]*\nstatus: UNAUTHENTICATED \(16\) reason=AUTHENTICATION_FAILED domain=quell code=516 dialect=clickhouse\n$/m);
 });

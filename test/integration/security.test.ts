@@ -12,6 +12,7 @@ import { connectEtcd } from '../../common/etcd';
 import { aliveKey, type AliveRecord } from '../../common/etcd-layout';
 import { identities } from '../../common/identity';
 import { remoteQuellError } from '../../common/rpc-status';
+import { decodeStatusDetails } from '../../common/status-details';
 import type { TlsOptions } from '../../common/tls';
 import { quellProto } from '../../proto/load';
 import { CHANNEL_OPTIONS } from '../../common/channel-options';
@@ -86,10 +87,24 @@ function scanAs(stub: NodeAgentClient): Promise<CallOutcome> {
   return streamOutcome(stub.Scan({ table: 'TABLE_PROCESSES', statement_id: 'attack', user: 'mallory', see_all_users: true }, { deadline: Date.now() + 10_000 }));
 }
 
+/** The gRPC status of a refusal (docs/grpc-status.md): no verified certificate 16, the wrong role 7. */
+const REFUSAL_STATUS: Record<string, grpc.status> = { AUTHENTICATION_FAILED: grpc.status.UNAUTHENTICATED, ACCESS_DENIED: grpc.status.PERMISSION_DENIED };
+
+/** A refusal's google.rpc.Status in grpc-status-details-bin: the same code, and an ErrorInfo with the error's name. */
+function assertRichRefusal(err: grpc.ServiceError, name: string): void {
+  const [bytes] = err.metadata.get('grpc-status-details-bin');
+  assert.ok(bytes instanceof Buffer, 'a google.rpc.Status in grpc-status-details-bin');
+  const rich = decodeStatusDetails(bytes);
+  assert.equal(rich.code, err.code);
+  assert.equal(rich.message, err.details);
+  assert.deepEqual([rich.errorInfo?.reason, rich.errorInfo?.domain], [name, 'quell']);
+}
+
 /** A refusal by the agent's role check: its gRPC status, quell code and one-line message. */
 function assertRefused(who: string, outcome: CallOutcome, rpc: string, code: number, name: string, reason: RegExp): void {
   assert.ok(!outcome.ok, `${rpc} with ${who} was served (${outcome.ok ? outcome.messages : 0} messages)`);
-  assert.equal(outcome.err.code, grpc.status.FAILED_PRECONDITION, `${who}: ${outcome.err.details}`);
+  assert.equal(outcome.err.code, REFUSAL_STATUS[name], `${who}: ${outcome.err.details}`);
+  assertRichRefusal(outcome.err, name);
   const typed = remoteQuellError(outcome.err);
   assert.equal(typed?.code, code, who);
   assert.equal(typed?.errorName, name, who);
@@ -126,25 +141,26 @@ test('a raw gRPC client without the coordinator certificate cannot Kill or Scan 
 
 const portOf = (address: string): number => Number(address.slice(address.lastIndexOf(':') + 1));
 
-function attachRefusal(err: unknown, reason: RegExp): void {
+function attachRefusal(err: unknown, name: string, reason: RegExp): void {
   const e = err as grpc.ServiceError;
-  assert.equal(e?.code, grpc.status.FAILED_PRECONDITION, String(e?.details ?? err));
+  assert.equal(e?.code, REFUSAL_STATUS[name], String(e?.details ?? err));
+  assertRichRefusal(e, name);
   assert.match(e.details, new RegExp(`^Attach refused for 127\\.0\\.0\\.1:\\d+: needs a spiffe://quell/workload certificate; ${reason.source}$`));
 }
 
 test('Attach needs the workload certificate or the agent\'s workload socket (mode 0660), where a local workload is found and killed', async () => {
-  const callers: [TlsOptions, RegExp][] = [
-    [c.pki.user('alice'), /the peer is spiffe:\/\/quell\/user\/alice/],
-    [c.pki.anonymous(), /the peer presented none that our CA signed \(no certificate, another CA, or expired\)/],
+  const callers: [TlsOptions, string, RegExp][] = [
+    [c.pki.user('alice'), 'ACCESS_DENIED', /the peer is spiffe:\/\/quell\/user\/alice/],
+    [c.pki.anonymous(), 'AUTHENTICATION_FAILED', /the peer presented none that our CA signed \(no certificate, another CA, or expired\)/],
   ];
-  for (const [as, reason] of callers) {
+  for (const [as, name, reason] of callers) {
     const session = new WorkloadSession(c.agent('n1').address, as);
     try {
       const err = await session.register({ query_id: 'fake-admin', user: 'admin', query: 'DROP DATABASE prod', client_name: 'mallory' }).then(
         () => undefined,
         (e: unknown) => e,
       );
-      attachRefusal(err, reason);
+      attachRefusal(err, name, reason);
     } finally {
       session.close();
     }
