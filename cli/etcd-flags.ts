@@ -1,4 +1,5 @@
 import { parseEtcdUrls, type EtcdSecurity } from '../common/etcd';
+import { secretFromEnv } from './config';
 
 // the flags themselves (ETCD_FLAGS) are in cli/flags.ts, with every command's others
 
@@ -8,9 +9,16 @@ export interface EtcdFlagValues {
   readonly 'etcd-cert'?: string;
   readonly 'etcd-key'?: string;
   readonly 'etcd-user'?: string;
+  /** the password, from the layers (QUELL_ETCD_PASSWORD, its _FILE, the --config file): cli/config.ts */
+  readonly 'etcd-password'?: string;
+  readonly 'etcd-password-file'?: string;
 }
 
-/** The etcd endpoints and credentials the flags name; the password comes from QUELL_ETCD_PASSWORD so that no process list shows it. */
+/**
+ * The etcd endpoints and credentials the flags name. The password is never a flag, so that no
+ * process list shows it: QUELL_ETCD_PASSWORD, or a file (--etcd-password-file,
+ * QUELL_ETCD_PASSWORD_FILE); a layered command (the daemons) has resolved it already.
+ */
 export function etcdFromFlags(values: EtcdFlagValues, env: NodeJS.ProcessEnv = process.env): { endpoints: string[]; security: EtcdSecurity } {
   const user = values['etcd-user'];
   return {
@@ -20,7 +28,7 @@ export function etcdFromFlags(values: EtcdFlagValues, env: NodeJS.ProcessEnv = p
       cert: values['etcd-cert'],
       key: values['etcd-key'],
       user,
-      password: user === undefined ? undefined : env.QUELL_ETCD_PASSWORD,
+      password: user === undefined ? undefined : (values['etcd-password'] ?? secretFromEnv('etcd-password', env, values['etcd-password-file'])),
     },
   };
 }
