@@ -251,9 +251,11 @@ export function resolveConfig<O extends FlagTable>(command: string, table: O, ar
   for (const [key, spec] of Object.entries(table)) {
     const name = flagEnvName(key);
     const rawEnv = spec.commandLineOnly ? undefined : env[name];
+    // checked even when a flag overrides it, as every key of the file is: a bad value is never left lying in wait
+    const envValue = rawEnv !== undefined && rawEnv !== '' ? fromEnv(key, spec, rawEnv, { kind: 'env', name }) : undefined;
     let setting: Setting;
     if (flags.has(key)) setting = { value: flags.get(key), source: { kind: 'flag' } };
-    else if (rawEnv !== undefined && rawEnv !== '') setting = { value: fromEnv(key, spec, rawEnv, { kind: 'env', name }), source: { kind: 'env', name } };
+    else if (envValue !== undefined) setting = { value: envValue, source: { kind: 'env', name } };
     else if (file !== undefined && fileValues.has(key)) setting = { value: fileValues.get(key), source: { kind: 'file', path: file } };
     else setting = { value: spec.default, source: { kind: 'default' } };
     settings[key] = setting;

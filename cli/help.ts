@@ -84,7 +84,7 @@ function layeredNotes(name: string, spec: CommandSpec): string[] {
         `A flag wins over the environment, the environment over the file, the file over the default; quell ${name} --print-config shows each setting and where it came from, secrets redacted.`,
     ),
   ];
-  if (secrets.length > 0) notes.push(...wrap(`Secrets never need a command line: ${secrets.join(', ')} each have a file form, --<name>-file FILE (QUELL_<NAME>_FILE), that holds the value.`));
+  if (secrets.length > 0) notes.push(...wrap(`Secrets (${secrets.join(', ')}) never need a command line: each has a file form, --<name>-file FILE (QUELL_<NAME>_FILE), that holds it.`));
   if (reloads.length > 0) {
     notes.push('', 'reload (SIGHUP; it never stops the daemon):');
     notes.push(...wrap(`The --config file is read again and ${reloads.join(', ')} applied: ${RELOADS[name] ?? 'see the README'}. Other settings take a restart (the log names them).`));
