@@ -230,7 +230,9 @@ function readSecretFile(fileKey: string, file: string, source: Source, warnings:
   } catch {
     // read a moment ago: a file that is gone now is still what was read
   }
-  return text.replace(/(\r?\n)+$/, '');
+  let end = text.length;
+  while (end > 0 && (text[end - 1] === '\n' || text[end - 1] === '\r')) end--;
+  return text.slice(0, end);
 }
 
 export interface ResolveOptions {
