@@ -224,3 +224,48 @@ test('quell cluster takes the same etcd flags: forget works as the admin user', 
   assert.equal(await forget.exited, 0, forget.stderr());
   assert.equal(forget.stdout(), 'forgot n9 in cluster sec\n');
 });
+
+test('the etcd password from a file: QUELL_ETCD_PASSWORD_FILE, --etcd-password-file, or a --config key; a missing one is one line', async () => {
+  const secret = (user: EtcdUser): string => {
+    const f = file(`${user}.password`);
+    writeFileSync(f, `${PASSWORDS[user]}\n`, { mode: 0o600 });
+    return f;
+  };
+  const admin = secret('quell-admin');
+  const env = { QUELL_LOG_LEVEL: 'silent' };
+  const viaEnv = start(['cluster', 'ls', ...etcdFlags('quell-admin'), '--cluster', 'sec'], { ...env, QUELL_ETCD_PASSWORD_FILE: admin });
+  assert.equal(await viaEnv.exited, 0, viaEnv.stderr());
+  const viaFlag = start(['cluster', 'ls', ...etcdFlags('quell-admin'), '--cluster', 'sec', '--etcd-password-file', admin], env);
+  assert.equal(await viaFlag.exited, 0, viaFlag.stderr());
+  assert.equal(viaFlag.stderr(), '');
+
+  // a coordinator whose etcd settings, password file included, are all in its --config file
+  const pki = await testPki();
+  const tls = pki.coordinator();
+  const port = await freePort();
+  const config = file('coordinator.yaml');
+  writeFileSync(
+    config,
+    [
+      `etcd: ${etcd.url}`,
+      `etcd-ca: ${file('ca.pem')}`,
+      `etcd-cert: ${file('quell-coordinator.pem')}`,
+      `etcd-key: ${file('quell-coordinator-key.pem')}`,
+      'etcd-user: quell-coordinator',
+      `etcd-password-file: ${secret('quell-coordinator')}`,
+      `listen: 127.0.0.1:${port}`,
+      `tls-ca: ${tls.ca}`,
+      `tls-cert: ${tls.cert}`,
+      `tls-key: ${tls.key}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  const coordinator = start(['coordinator', '--config', config], env);
+  assert.equal((await coordinator.waitFor((e) => e.event === 'ready')).address, `127.0.0.1:${port}`);
+  assert.equal(await coordinator.stop('SIGTERM'), 0);
+
+  const missing = start(['cluster', 'ls', ...etcdFlags('quell-admin')], { ...env, QUELL_ETCD_PASSWORD_FILE: file('no-such-password') });
+  assert.equal(await missing.exited, 2);
+  assert.equal(missing.stderr(), `quell cluster: QUELL_ETCD_PASSWORD_FILE: cannot read ${file('no-such-password')}: ENOENT\n`);
+});
