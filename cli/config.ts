@@ -41,6 +41,8 @@ type Values<O extends FlagTable> = {
 export interface Config<O extends FlagTable> {
   readonly command: string;
   readonly values: Values<O>;
+  /** the arguments besides the flags */
+  readonly positionals: readonly string[];
   readonly settings: Readonly<Record<string, Setting>>;
   /** the --config file, when there is one */
   readonly file: string | undefined;
@@ -195,15 +197,16 @@ function editDistanceAtMostOne(a: string, b: string): boolean {
 }
 
 /** The flags given on the command line, and no defaults: which keys the flag layer sets. */
-function commandLine(argv: string[], table: FlagTable): Map<string, Value> {
+function commandLine(argv: string[], table: FlagTable, allowPositionals: boolean): { flags: Map<string, Value>; positionals: string[] } {
   const options = Object.fromEntries(
     Object.entries(table)
       .filter(([, o]) => o.commandLine !== false)
       .map(([name, o]) => [name, { type: o.type, ...(o.short === undefined ? {} : { short: o.short }) }]),
   );
   let values: Record<string, unknown>;
+  let positionals: string[];
   try {
-    values = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
+    ({ values, positionals } = parseArgs({ args: argv, options, allowPositionals, strict: true }));
   } catch (err) {
     throw new UsageError(argumentError(err), true);
   }
@@ -214,7 +217,7 @@ function commandLine(argv: string[], table: FlagTable): Map<string, Value> {
     if (typeof v === 'string') checkKind(key, spec, v, { kind: 'flag' });
     out.set(key, v);
   }
-  return out;
+  return { flags: out, positionals };
 }
 
 /** Reads a secret's file: its content without the trailing newline; missing is an error, world-readable a warning. */
@@ -237,6 +240,8 @@ function readSecretFile(fileKey: string, file: string, source: Source, warnings:
 
 export interface ResolveOptions {
   readonly env?: NodeJS.ProcessEnv;
+  /** the command takes arguments besides its flags (`quell cluster forget NODE`) */
+  readonly positionals?: boolean;
 }
 
 /**
@@ -245,7 +250,7 @@ export interface ResolveOptions {
  */
 export function resolveConfig<O extends FlagTable>(command: string, table: O, argv: string[], opts: ResolveOptions = {}): Config<O> {
   const env = opts.env ?? process.env;
-  const flags = commandLine(argv, table);
+  const { flags, positionals } = commandLine(argv, table, opts.positionals === true);
   const configEnv = env[flagEnvName('config')];
   const file = (flags.get('config') as string | undefined) ?? (configEnv ? configEnv : undefined);
   const fileValues = file === undefined ? new Map<string, Value>() : readConfigFile(file, table, command);
@@ -293,7 +298,7 @@ export function resolveConfig<O extends FlagTable>(command: string, table: O, ar
     settings[key] = { value, source: viaFile.source, via: fileKey, ...(hasDirect ? { over: where(key, direct.source) } : {}) };
   }
   const values = Object.fromEntries(Object.entries(settings).map(([k, s]) => [k, s.value])) as Values<O>;
-  return { command, values, settings, file, warnings };
+  return { command, values, positionals, settings, file, warnings };
 }
 
 /** A secret as --print-config shows it: a URL (`--backend`) keeps its scheme, user and host; nothing else shows. */
@@ -341,27 +346,11 @@ export function printConfig<O extends FlagTable>(config: Config<O>, table: O): s
 }
 
 /**
- * A secret of a command without layers (`quell cluster`, `quell top`): QUELL_<NAME>, else the
- * file named by QUELL_<NAME>_FILE (or by `file`, its flag).
+ * A command's settings, with its warnings on stderr; with --print-config, prints them and
+ * returns undefined (the command then exits 0).
  */
-export function secretFromEnv(name: string, env: NodeJS.ProcessEnv = process.env, file?: string): string | undefined {
-  const variable = `QUELL_${name.toUpperCase().replace(/-/g, '_')}`;
-  const fileVariable = `${variable}_FILE`;
-  const path = file ?? (env[fileVariable] || undefined);
-  if (path === undefined) return env[variable];
-  const source: Source = file !== undefined ? { kind: 'flag' } : { kind: 'env', name: fileVariable };
-  const warnings: string[] = [];
-  const value = readSecretFile(secretFileKey(name), path, source, warnings);
-  for (const w of warnings) process.stderr.write(`quell: ${w}\n`);
-  return value;
-}
-
-/**
- * The settings of a layered command (cli/flags.ts `layered`), with its warnings on stderr; with
- * --print-config, prints them and returns undefined (the command then exits 0).
- */
-export function commandConfig<O extends FlagTable>(command: string, table: O, argv: string[], env: NodeJS.ProcessEnv = process.env): Config<O> | undefined {
-  const config = resolveConfig(command, table, argv, { env });
+export function commandConfig<O extends FlagTable>(command: string, table: O, argv: string[], opts: ResolveOptions = {}): Config<O> | undefined {
+  const config = resolveConfig(command, table, argv, opts);
   for (const w of config.warnings) process.stderr.write(`quell ${command}: ${w}\n`);
   if (config.settings['print-config']?.value === true) {
     process.stdout.write(printConfig(config, table));

@@ -1,5 +1,4 @@
 import { parseEtcdUrls, type EtcdSecurity } from '../common/etcd';
-import { secretFromEnv } from './config';
 
 // the flags themselves (ETCD_FLAGS) are in cli/flags.ts, with every command's others
 
@@ -11,15 +10,14 @@ export interface EtcdFlagValues {
   readonly 'etcd-user'?: string;
   /** the password, from the layers (QUELL_ETCD_PASSWORD, its _FILE, the --config file): cli/config.ts */
   readonly 'etcd-password'?: string;
-  readonly 'etcd-password-file'?: string;
 }
 
 /**
  * The etcd endpoints and credentials the flags name. The password is never a flag, so that no
  * process list shows it: QUELL_ETCD_PASSWORD, or a file (--etcd-password-file,
- * QUELL_ETCD_PASSWORD_FILE); a layered command (the daemons) has resolved it already.
+ * QUELL_ETCD_PASSWORD_FILE, the --config file), resolved by cli/config.ts.
  */
-export function etcdFromFlags(values: EtcdFlagValues, env: NodeJS.ProcessEnv = process.env): { endpoints: string[]; security: EtcdSecurity } {
+export function etcdFromFlags(values: EtcdFlagValues): { endpoints: string[]; security: EtcdSecurity } {
   const user = values['etcd-user'];
   return {
     endpoints: parseEtcdUrls(values.etcd),
@@ -28,7 +26,7 @@ export function etcdFromFlags(values: EtcdFlagValues, env: NodeJS.ProcessEnv = p
       cert: values['etcd-cert'],
       key: values['etcd-key'],
       user,
-      password: user === undefined ? undefined : (values['etcd-password'] ?? secretFromEnv('etcd-password', env, values['etcd-password-file'])),
+      password: user === undefined ? undefined : values['etcd-password'],
     },
   };
 }

@@ -47,11 +47,6 @@ export interface CommandSpec {
   readonly env?: Readonly<Record<string, string>>;
   /** Lines after the flags: sub-commands, where to read more. */
   readonly notes?: readonly string[];
-  /**
-   * Every flag is also QUELL_<FLAG> and a key of the `--config FILE` YAML, with flag >
-   * environment > file > default (cli/config.ts); the table has --config and --print-config.
-   */
-  readonly layered?: true;
 }
 
 /** The environment variable a flag could be read from (`--etcd-ca` → `QUELL_ETCD_CA`). */
@@ -79,10 +74,7 @@ export const ETCD_FLAGS = {
   'etcd-password-file': { type: 'string', value: 'FILE', help: 'file holding the password of --etcd-user', defaultText: 'none' },
 } as const satisfies FlagTable;
 
-/** What commands without QUELL_<FLAG> for every flag (`quell cluster`) read for etcd. */
-const ETCD_ENV = { QUELL_ETCD_PASSWORD: 'the password of --etcd-user', QUELL_ETCD_PASSWORD_FILE: 'a file holding it' } as const;
-
-/** `--config FILE` and `--print-config`: the daemons and the client (cli/config.ts). */
+/** `--config FILE` and `--print-config`: every command's (cli/config.ts). */
 const CONFIG_FLAGS = {
   config: { type: 'string', value: 'FILE', help: 'YAML file of settings, keys are the flag names (flag > QUELL_<FLAG> > file > default)', defaultText: 'none' },
   'print-config': { type: 'boolean', default: false, commandLineOnly: true, help: 'print the effective settings, where each came from (secrets redacted), and exit' },
@@ -167,6 +159,7 @@ const CLIENT_FLAGS = {
 } as const satisfies FlagTable;
 
 const SIM_FLAGS = {
+  ...CONFIG_FLAGS,
   agent: { type: 'string', default: '127.0.0.1:9701', value: 'H:P|unix:PATH', help: 'agent to attach to' },
   queries: { type: 'string', default: '1', value: 'N', help: 'queries to register' },
   user: { type: 'string', default: 'default', value: 'U', help: 'user of the processes' },
@@ -195,6 +188,7 @@ const SIM_FLAGS = {
 } as const satisfies FlagTable;
 
 const HEALTH_FLAGS = {
+  ...CONFIG_FLAGS,
   service: { type: 'string', default: '', value: 'NAME', help: "service whose health is asked ('' is the whole daemon)" },
   timeout: { type: 'string', default: '5', value: 'S', help: 'deadline in seconds for the whole check' },
   ...TLS_FLAGS,
@@ -206,19 +200,16 @@ export const COMMAND_SPECS = {
     summary: 'run the coordinator daemon',
     usage: ['[--etcd URLS] [--listen H:P] [flags]'],
     flags: COORDINATOR_FLAGS,
-    layered: true,
   },
   agent: {
     summary: 'run a node agent daemon',
     usage: ['--node-id ID [--etcd URLS] [--listen H:P] [flags]'],
     flags: AGENT_FLAGS,
-    layered: true,
   },
   client: {
     summary: 'run statements, or an interactive shell',
     usage: ['[--coordinator H:P] [-u USER] [-q SQL] [flags]'],
     flags: CLIENT_FLAGS,
-    layered: true,
   },
   sim: {
     summary: 'a workload: processes, mutations or connections that live until cancelled',
@@ -228,13 +219,13 @@ export const COMMAND_SPECS = {
   cluster: {
     summary: 'membership and queued kills, straight in etcd',
     usage: ['ls [--cluster C]', 'forget NODE [--cluster C]', 'kills', 'drop-kill KILL_ID'],
-    flags: { ...ETCD_FLAGS, cluster: { type: 'string', value: 'C', help: 'only this cluster', defaultText: 'every cluster' } },
-    env: ETCD_ENV,
+    flags: { ...CONFIG_FLAGS, ...ETCD_FLAGS, cluster: { type: 'string', value: 'C', help: 'only this cluster', defaultText: 'every cluster' } },
   },
   local: {
     summary: 'a whole cluster on this machine (etcd from PATH), then the client',
     usage: ['[--nodes N] [-q SQL]'],
     flags: {
+      ...CONFIG_FLAGS,
       nodes: { type: 'string', default: '3', value: 'N', help: 'agents to start' },
       query: { type: 'string', short: 'q', value: 'SQL', help: 'run these statements, print the results and stop', defaultText: 'none: interactive client' },
     },
@@ -243,6 +234,7 @@ export const COMMAND_SPECS = {
     summary: 'make a CA and certificates for a cluster (needs openssl)',
     usage: ['init DIR [--nodes N1,N2,…] [--users U1,…] [--san HOST|IP,…]'],
     flags: {
+      ...CONFIG_FLAGS,
       nodes: { type: 'string', value: 'N1,N2,…', help: 'node ids to make agent certificates for', defaultText: 'none' },
       users: { type: 'string', value: 'U1,…', help: 'users to make client certificates for', defaultText: 'none' },
       san: { type: 'string', value: 'HOST|IP,…', help: 'names clients reach the coordinator and agents by (DNS/IP SANs, for mariadb --ssl-verify-server-cert)', defaultText: 'none: localhost and 127.0.0.1 only' },
@@ -254,13 +246,15 @@ export const COMMAND_SPECS = {
     summary: "a full-screen, self-refreshing view of a cluster's processes",
     usage: ['[--coordinator H:P] [-u USER] [--where EXPR] [--cluster C]'],
     flags: {
+      ...CONFIG_FLAGS,
       coordinator: { type: 'string', default: '127.0.0.1:9700', value: 'H:P[,H:P…]', help: 'coordinator address(es)' },
       user: { type: 'string', short: 'u', default: 'default', value: 'USER', help: 'user the view runs as' },
+      password: { type: 'string', secret: true, commandLine: false, help: 'password of --user (never a flag: no process list shows it)', defaultText: 'empty' },
+      'password-file': { type: 'string', value: 'FILE', help: 'file holding the password of --user', defaultText: 'none' },
       where: { type: 'string', default: '', value: 'EXPR', help: 'only processes this WHERE expression matches' },
       cluster: { type: 'string', value: 'C', help: 'only this cluster', defaultText: "the coordinator's default cluster" },
       ...TLS_FLAGS,
     },
-    env: { QUELL_PASSWORD: 'the password of --user', QUELL_PASSWORD_FILE: 'a file holding it' },
   },
   health: {
     summary: 'gRPC health check of a coordinator or agent; exit 0 when SERVING',

@@ -27,13 +27,12 @@ function flagDefault(flag: FlagSpec): string {
 
 /** `quell <command> --help`, from the same table that command parses (cli/flags.ts). */
 export function commandUsage(name: string, spec: CommandSpec): string {
-  const layered = spec.layered === true;
   const entries = Object.entries(spec.flags);
   const flags = entries
     .filter(([, f]) => f.commandLine !== false)
     .map(([flag, f]) => ({
       left: `${f.short ? `-${f.short}, ` : '    '}--${flag}${f.type === 'string' ? ` ${f.value ?? 'VALUE'}` : ''}`,
-      right: `${f.help}${layered && !f.commandLineOnly ? ` [env ${flagEnvName(flag)}]` : ''} [default: ${flagDefault(f)}]`,
+      right: `${f.help}${f.commandLineOnly ? '' : ` [env ${flagEnvName(flag)}]`} [default: ${flagDefault(f)}]`,
     }));
   flags.push({ left: '-h, --help', right: 'this help' });
   const width = Math.max(...flags.map((f) => f.left.length));
@@ -47,7 +46,7 @@ export function commandUsage(name: string, spec: CommandSpec): string {
     const envWidth = Math.max(...Object.keys(env).map((e) => e.length));
     for (const [variable, what] of Object.entries(env)) lines.push(`  ${variable.padEnd(envWidth)}  ${what}`);
   }
-  if (layered) lines.push('', ...layeredNotes(name, spec));
+  lines.push('', ...layeredNotes(name, spec));
   if (spec.notes) lines.push('', ...spec.notes);
   return `${lines.join('\n')}\n`;
 }
@@ -72,7 +71,7 @@ function wrap(text: string, indent = '  ', width = 100): string[] {
   return lines;
 }
 
-/** How a layered command (the daemons, the client) takes its settings, and what SIGHUP re-reads. */
+/** How a command takes its settings (flag > environment > file > default), and what SIGHUP re-reads. */
 function layeredNotes(name: string, spec: CommandSpec): string[] {
   const entries = Object.entries(spec.flags);
   const secrets = entries.filter(([, f]) => f.secret).map(([flag, f]) => (f.commandLine === false ? flagEnvName(flag) : `--${flag}`));

@@ -46,13 +46,11 @@ for (const [name, spec] of Object.entries(SPECS)) {
       assert.ok(line, `quell ${name} --help lists --${flag}:\n${help.stdout}`);
       assert.match(line, /\[default: [^\]]+\]$/, `--${flag} shows its default`);
       if (typeof f.default === 'string' && f.default !== '' && f.defaultText === undefined) assert.ok(line.endsWith(`[default: ${f.default}]`), line);
-      // a command with layers shows each flag's variable (flag > environment > file > default)
-      if (spec.layered && !f.commandLineOnly) assert.ok(line.includes(`[env ${flagEnvName(flag)}]`), line);
+      // every flag shows its variable (flag > environment > file > default)
+      if (!f.commandLineOnly) assert.ok(line.includes(`[env ${flagEnvName(flag)}]`), line);
     }
-    if (spec.layered) {
-      assert.match(help.stdout.replace(/\s+/g, ' '), /A flag wins over the environment, the environment over the file, the file over the default/);
-      assert.match(help.stdout, /--config FILE/);
-    }
+    assert.match(help.stdout.replace(/\s+/g, ' '), /A flag wins over the environment, the environment over the file, the file over the default/);
+    assert.match(help.stdout, /--config FILE/);
     if (name === 'coordinator' || name === 'agent') assert.match(help.stdout, /^reload \(SIGHUP; it never stops the daemon\):$/m);
     // -h works as well, anywhere before `--`
     assert.equal((await quell([name, '-x', '-h'])).stdout, help.stdout);

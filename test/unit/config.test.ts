@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UsageError } from '../../cli/args';
-import { changedKeys, printConfig, redact, resolveConfig, secretFileKey, secretFromEnv, sourceText } from '../../cli/config';
+import { changedKeys, printConfig, redact, resolveConfig, secretFileKey, sourceText } from '../../cli/config';
 import { COMMAND_SPECS, flagEnvName, type CommandSpec } from '../../cli/flags';
 
 // cli/config.ts: flag > QUELL_<FLAG> > --config file > default, key by key, from the flag table.
@@ -66,7 +66,6 @@ test('the environment variable of a flag: QUELL_ and the name in upper case, - a
   assert.equal(secretFileKey('backend'), 'backend-file');
   // every key of a layered table is read from its variable
   for (const [name, spec] of Object.entries(COMMAND_SPECS as Readonly<Record<string, CommandSpec>>)) {
-    if (!spec.layered) continue;
     for (const [key, f] of Object.entries(spec.flags)) {
       // a secret's file is read: the _FILE test below
       if (f.commandLineOnly || f.type === 'boolean' || key === 'config' || spec.flags[key.replace(/-file$/, '')]?.secret) continue;
@@ -78,8 +77,9 @@ test('the environment variable of a flag: QUELL_ and the name in upper case, - a
   }
 });
 
-test('every secret has its -file companion in the same table', () => {
+test('every command takes --config and --print-config; every secret has its -file companion in the same table', () => {
   for (const [name, spec] of Object.entries(COMMAND_SPECS as Readonly<Record<string, CommandSpec>>)) {
+    assert.ok(spec.flags.config && spec.flags['print-config'], name);
     for (const [key, f] of Object.entries(spec.flags)) {
       if (f.secret) assert.ok(spec.flags[secretFileKey(key)], `${name}: ${key} has ${secretFileKey(key)}`);
     }
@@ -154,10 +154,10 @@ test('_FILE: a secret from a file (trailing newline dropped), the higher layer w
   // a world-readable config file that holds a secret itself
   const cfg = file('password: inline\n', 0o644);
   assert.deepEqual(resolveConfig('client', CLIENT, ['--config', cfg], { env: {} }).warnings, [`warning: ${cfg} holds a secret and every user can read it; chmod o-r it`]);
-  // commands without layers: QUELL_<NAME>, else QUELL_<NAME>_FILE
-  assert.equal(secretFromEnv('etcd-password', { QUELL_ETCD_PASSWORD_FILE: pw }), 's3cret');
-  assert.equal(secretFromEnv('etcd-password', { QUELL_ETCD_PASSWORD: 'x' }), 'x');
-  assert.equal(secretFromEnv('password', {}, pw), 's3cret');
+  // every command: `quell top` and `quell cluster` read their passwords the same way
+  assert.equal(resolveConfig('top', COMMAND_SPECS.top.flags, [], { env: { QUELL_PASSWORD_FILE: pw } }).values.password, 's3cret');
+  assert.equal(resolveConfig('cluster', COMMAND_SPECS.cluster.flags, ['ls'], { env: { QUELL_ETCD_PASSWORD: 'x' }, positionals: true }).values['etcd-password'], 'x');
+  assert.deepEqual(resolveConfig('cluster', COMMAND_SPECS.cluster.flags, ['forget', 'n9', '--cluster', 'c'], { env: {}, positionals: true }).positionals, ['forget', 'n9']);
 });
 
 test('--print-config: every key with its source, secrets redacted, readable back as a config file', () => {
