@@ -134,27 +134,40 @@ test('a broken setting stops the daemon with one line naming the file and the ke
 });
 
 test('SIGHUP re-reads the users file: a new user logs in, a removed one fails at its next statement, a broken file changes nothing', async () => {
-  const users = write('users.yaml', 'users:\n  default: {}\n  alice: { password: a-pw, grants: [KILL QUERY] }\n');
+  const users = write('users.yaml', 'users:\n  default: { grants: [ALL] }\n  alice: { password: a-pw, grants: [KILL POLICY, KILL QUERY] }\n');
   const { file } = await coordinatorConfig(`users: ${users}\n`);
   const coordinator = start(['coordinator', '--config', file]);
   const address = String((await coordinator.waitFor((e) => e.event === 'ready')).address);
+  // a member of c3, for the kill policy
+  const agent = start(['agent', '--etcd', etcd.url, '--node-id', 'n3', '--listen', '127.0.0.1:0', '--cluster', 'c3', '--kill-log-dir', path.join(tmp, 'kill-log-n3'), ...pki.argv(pki.agent('n3'))]);
+  await agent.waitFor((e) => e.event === 'ready');
+  const members = client(address, 'default', '');
+  for (let i = 0; i < 100 && (await members.query("SELECT node_id FROM system.clusters WHERE cluster = 'c3' AND is_active = 1")).rows.length === 0; i++) await sleep(50);
   const alice = client(address, 'alice', 'a-pw');
   await run(alice);
+  await alice.query("CREATE KILL POLICY reload_guard ON CLUSTER c3 WHERE user = 'nobody' EVERY 60 SECONDS LIMIT 1");
+  const policy = "SELECT state, suspended_reason FROM system.kill_policies WHERE name = 'reload_guard'";
   await assert.rejects(run(client(address, 'bob', 'b-pw')), (e: unknown) => e instanceof QuellError && e.errorName === 'AUTHENTICATION_FAILED');
 
   // bob added: he logs in after the SIGHUP, without a restart
-  write('users.yaml', 'users:\n  default: {}\n  alice: { password: a-pw }\n  bob: { password: b-pw }\n');
+  write('users.yaml', 'users:\n  default: { grants: [ALL] }\n  alice: { password: a-pw, grants: [KILL POLICY, KILL QUERY] }\n  bob: { password: b-pw }\n');
   coordinator.proc.kill('SIGHUP');
   await waitForLog(coordinator, /^users file read again$/);
   await run(client(address, 'bob', 'b-pw'));
   await run(alice);
+  assert.deepEqual((await client(address, 'default', '').query(policy)).rows, [['active', '']]);
 
   // alice removed: her stream's next statement fails (its remembered login no longer holds)
-  write('users.yaml', 'users:\n  default: {}\n  bob: { password: b-pw }\n');
+  write('users.yaml', 'users:\n  default: { grants: [ALL] }\n  bob: { password: b-pw }\n');
   coordinator.proc.kill('SIGHUP');
   await waitForLog(coordinator, /^users file read again$/, 2);
   await assert.rejects(run(alice), (e: unknown) => e instanceof QuellError && e.errorName === 'AUTHENTICATION_FAILED');
   await assert.rejects(run(client(address, 'alice', 'a-pw')), (e: unknown) => e instanceof QuellError && e.errorName === 'AUTHENTICATION_FAILED');
+  // and her kill policy is suspended by the policy guard's check of the new file
+  const byDefault = client(address, 'default', '');
+  const deadline = Date.now() + 10_000;
+  while ((await byDefault.query(policy)).rows[0]?.[0] !== 'suspended' && Date.now() < deadline) await sleep(100);
+  assert.deepEqual((await byDefault.query(policy)).rows, [['suspended', "creator alice is not in the coordinator's users file"]]);
 
   // a file that does not parse: one log line naming it, and the users of before stay
   write('users.yaml', 'users: [unclosed\n');
@@ -174,6 +187,7 @@ test('SIGHUP re-reads the users file: a new user logs in, a removed one fails at
   await sleep(500);
   assert.equal(coordinator.proc.exitCode, null, coordinator.stderr());
   await run(client(address, 'bob', 'b-pw'));
+  assert.equal(await agent.stop('SIGTERM'), 0);
   assert.equal(await coordinator.stop('SIGTERM'), 0);
 });
 
