@@ -82,6 +82,20 @@ export function fail(err: unknown): number {
   return 1;
 }
 
+/** a SIGHUP that came while the daemon was starting, before untilSignal: reloaded once it runs */
+let hangupWhileStarting = false;
+const onEarlyHangup = (): void => {
+  hangupWhileStarting = true;
+};
+
+/**
+ * From the first line of a daemon's start: a SIGHUP (`systemctl reload` while it starts) must not
+ * end it as Node's default would; untilSignal() runs the reload once the daemon serves.
+ */
+export function holdHangups(): void {
+  process.on('SIGHUP', onEarlyHangup);
+}
+
 /**
  * Runs until SIGINT/SIGTERM, then stops once; a second signal exits at once. SIGHUP never stops
  * the daemon: it runs `reload` (one at a time; a SIGHUP during a reload runs one more after it),
@@ -122,6 +136,11 @@ export function untilSignal(stop: () => Promise<void>, reload?: () => Promise<vo
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     process.on('SIGHUP', onHangup);
+    process.off('SIGHUP', onEarlyHangup);
+    if (hangupWhileStarting) {
+      hangupWhileStarting = false;
+      onHangup();
+    }
   });
 }
 

@@ -4,7 +4,7 @@ import { COMMAND_SPECS } from '../flags';
 import { TransportSecurity } from '../../common/tls';
 import { identities } from '../../common/identity';
 import { DEFAULT_LEASE_TTL_SECONDS } from '../../common/etcd-layout';
-import { announce, intOption, listOption, untilSignal, UsageError } from '../args';
+import { announce, holdHangups, intOption, listOption, untilSignal, UsageError } from '../args';
 import { commandConfig } from '../config';
 import { reloader } from '../reload';
 import { surviveUnhandledRejections } from '../../common/escape-guard';
@@ -35,6 +35,7 @@ function backendUrl(raw: string): URL {
 }
 
 export async function runAgent(argv: string[]): Promise<number> {
+  holdHangups();
   const table = COMMAND_SPECS.agent.flags;
   const config = commandConfig('agent', table, argv);
   if (!config) return 0;

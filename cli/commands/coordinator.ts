@@ -1,6 +1,6 @@
 import { Coordinator } from '../../coordinator/coordinator';
 import { Users } from '../../coordinator/users';
-import { announce, intOption, untilSignal, UsageError } from '../args';
+import { announce, holdHangups, intOption, untilSignal, UsageError } from '../args';
 import { DEFAULT_MAX_CONCURRENT_STATEMENTS, DEFAULT_MAX_RESULT_ROWS } from '../../coordinator/statement-runner';
 import { errorText } from '../../errors/error-text';
 import { etcdFromFlags } from '../etcd-flags';
@@ -19,6 +19,7 @@ function loadUsers(file: string | undefined): Users {
 }
 
 export async function runCoordinator(argv: string[]): Promise<number> {
+  holdHangups();
   const table = COMMAND_SPECS.coordinator.flags;
   const config = commandConfig('coordinator', table, argv);
   if (!config) return 0;
