@@ -17,7 +17,7 @@ export class UsageError extends Error {
   }
 }
 
-type OptionSpec = { type: 'string'; short?: string; default?: string } | { type: 'boolean'; short?: string; default?: boolean };
+type OptionSpec = ({ type: 'string'; short?: string; default?: string } | { type: 'boolean'; short?: string; default?: boolean }) & { commandLine?: false };
 type Values<O extends Record<string, OptionSpec>> = {
   [K in keyof O]: O[K] extends { type: 'boolean' } ? boolean : O[K] extends { default: string } ? string : string | undefined;
 };
@@ -29,7 +29,10 @@ type Values<O extends Record<string, OptionSpec>> = {
 export function parse<O extends Record<string, OptionSpec>>(argv: string[], options: O, allowPositionals = false): { values: Values<O>; positionals: string[] } {
   // parseArgs' own keys only: the table's help texts stay out of it
   const parseOptions = Object.fromEntries(
-    Object.entries(options).map(([name, o]) => [name, { type: o.type, ...(o.short === undefined ? {} : { short: o.short }), ...(o.default === undefined ? {} : { default: o.default }) }]),
+    Object.entries(options)
+      // a key that is never a flag (a password: cli/config.ts) is not parsed as one
+      .filter(([, o]) => o.commandLine !== false)
+      .map(([name, o]) => [name, { type: o.type, ...(o.short === undefined ? {} : { short: o.short }), ...(o.default === undefined ? {} : { default: o.default }) }]),
   ) as Record<string, OptionSpec>;
   try {
     const r = parseArgs({ args: argv, options: parseOptions, allowPositionals, strict: true });
@@ -39,7 +42,7 @@ export function parse<O extends Record<string, OptionSpec>>(argv: string[], opti
   }
 }
 
-function argumentError(err: unknown): string {
+export function argumentError(err: unknown): string {
   const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
   const code = (err as { code?: unknown } | null)?.code;
   const quoted = /'([^']+)'/.exec(message ?? '')?.[1];
@@ -86,8 +89,26 @@ export function fail(err: unknown): number {
  */
 const EXIT_AFTER_STOP_MS = 500;
 
-/** Runs until SIGINT/SIGTERM, then stops once; a second signal exits at once. */
-export function untilSignal(stop: () => Promise<void>): Promise<number> {
+/** a SIGHUP that came while the daemon was starting, before untilSignal: reloaded once it runs */
+let hangupWhileStarting = false;
+const onEarlyHangup = (): void => {
+  hangupWhileStarting = true;
+};
+
+/**
+ * From the first line of a daemon's start: a SIGHUP (`systemctl reload` while it starts) must not
+ * end it as Node's default would; untilSignal() runs the reload once the daemon serves.
+ */
+export function holdHangups(): void {
+  process.on('SIGHUP', onEarlyHangup);
+}
+
+/**
+ * Runs until SIGINT/SIGTERM, then stops once; a second signal exits at once. SIGHUP never stops
+ * the daemon: it runs `reload` (one at a time; a SIGHUP during a reload runs one more after it),
+ * or nothing when there is none.
+ */
+export function untilSignal(stop: () => Promise<void>, reload?: () => Promise<void>): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -108,8 +129,33 @@ export function untilSignal(stop: () => Promise<void>): Promise<number> {
         }, EXIT_AFTER_STOP_MS).unref();
       });
     };
+    let reloading: Promise<void> | undefined;
+    let again = false;
+    // kept while stopping too: a SIGHUP during the drain must not end the process at once
+    const onHangup = (): void => {
+      if (!reload || stopping) return;
+      if (reloading) {
+        again = true;
+        return;
+      }
+      reloading = reload()
+        .catch(() => undefined)
+        .finally(() => {
+          reloading = undefined;
+          if (again && !stopping) {
+            again = false;
+            onHangup();
+          }
+        });
+    };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    process.on('SIGHUP', onHangup);
+    process.off('SIGHUP', onEarlyHangup);
+    if (hangupWhileStarting) {
+      hangupWhileStarting = false;
+      onHangup();
+    }
   });
 }
 

@@ -8,10 +8,16 @@ export interface EtcdFlagValues {
   readonly 'etcd-cert'?: string;
   readonly 'etcd-key'?: string;
   readonly 'etcd-user'?: string;
+  /** the password, from the layers (QUELL_ETCD_PASSWORD, its _FILE, the --config file): cli/config.ts */
+  readonly 'etcd-password'?: string;
 }
 
-/** The etcd endpoints and credentials the flags name; the password comes from QUELL_ETCD_PASSWORD so that no process list shows it. */
-export function etcdFromFlags(values: EtcdFlagValues, env: NodeJS.ProcessEnv = process.env): { endpoints: string[]; security: EtcdSecurity } {
+/**
+ * The etcd endpoints and credentials the flags name. The password is never a flag, so that no
+ * process list shows it: QUELL_ETCD_PASSWORD, or a file (--etcd-password-file,
+ * QUELL_ETCD_PASSWORD_FILE, the --config file), resolved by cli/config.ts.
+ */
+export function etcdFromFlags(values: EtcdFlagValues): { endpoints: string[]; security: EtcdSecurity } {
   const user = values['etcd-user'];
   return {
     endpoints: parseEtcdUrls(values.etcd),
@@ -20,7 +26,7 @@ export function etcdFromFlags(values: EtcdFlagValues, env: NodeJS.ProcessEnv = p
       cert: values['etcd-cert'],
       key: values['etcd-key'],
       user,
-      password: user === undefined ? undefined : env.QUELL_ETCD_PASSWORD,
+      password: user === undefined ? undefined : values['etcd-password'],
     },
   };
 }

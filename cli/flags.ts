@@ -15,6 +15,24 @@ export interface FlagSpec {
   readonly help: string;
   /** The default as the help says it, when the code computes it (or there is none: `none`). */
   readonly defaultText?: string;
+  /**
+   * A number, checked wherever the value comes from (flag, QUELL_<FLAG>, --config file):
+   * `uint` a non-negative integer, `count` an integer of at least 1, `positive` a number above 0.
+   */
+  readonly kind?: 'uint' | 'count' | 'positive';
+  /** The values a string flag takes, checked wherever the value comes from. */
+  readonly choices?: readonly string[];
+  /**
+   * A secret: redacted by --print-config, and it has a `<name>-file` companion (QUELL_<NAME>_FILE)
+   * so that it never needs to be on a command line (cli/config.ts).
+   */
+  readonly secret?: boolean;
+  /** Not a command-line flag: only QUELL_<NAME> or the --config file (a password that must never show in ps). */
+  readonly commandLine?: false;
+  /** Only on the command line: neither QUELL_<NAME> nor a --config key (--config, --print-config). */
+  readonly commandLineOnly?: true;
+  /** SIGHUP applies a new value without a restart (cli/reload.ts). */
+  readonly reloads?: true;
 }
 
 export type FlagTable = Readonly<Record<string, FlagSpec>>;
@@ -51,11 +69,29 @@ export const ETCD_FLAGS = {
   'etcd-ca': { type: 'string', value: 'FILE', help: "CA that etcd's certificate is verified against", defaultText: 'the system CAs' },
   'etcd-cert': { type: 'string', value: 'FILE', help: 'client certificate for etcd (PEM)', defaultText: 'none' },
   'etcd-key': { type: 'string', value: 'FILE', help: 'the private key of --etcd-cert', defaultText: 'none' },
-  'etcd-user': { type: 'string', value: 'USER', help: 'etcd user (its password from QUELL_ETCD_PASSWORD)', defaultText: 'none: no authentication' },
+  'etcd-user': { type: 'string', value: 'USER', help: 'etcd user (its password from QUELL_ETCD_PASSWORD or --etcd-password-file)', defaultText: 'none: no authentication' },
+  'etcd-password': { type: 'string', secret: true, commandLine: false, help: 'the password of --etcd-user (never a flag: no process list shows it)', defaultText: 'none' },
+  'etcd-password-file': { type: 'string', value: 'FILE', help: 'file holding the password of --etcd-user', defaultText: 'none' },
 } as const satisfies FlagTable;
 
-const ETCD_ENV = { QUELL_ETCD_PASSWORD: 'the password of --etcd-user' } as const;
-const LOG_ENV = { QUELL_LOG_LEVEL: 'log level (default info)', QUELL_LOG_FORMAT: 'json: JSON log lines even on a terminal' } as const;
+/** `--config FILE` and `--print-config`: every command's (cli/config.ts). */
+const CONFIG_FLAGS = {
+  config: { type: 'string', value: 'FILE', help: 'YAML file of settings, keys are the flag names (flag > QUELL_<FLAG> > file > default)', defaultText: 'none' },
+  'print-config': { type: 'boolean', default: false, commandLineOnly: true, help: 'print the effective settings, where each came from (secrets redacted), and exit' },
+} as const satisfies FlagTable;
+
+/** The daemons' logging (common/logger.ts). */
+const LOG_FLAGS = {
+  'log-level': {
+    type: 'string',
+    default: 'info',
+    value: 'LEVEL',
+    reloads: true,
+    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    help: 'fatal|error|warn|info|debug|trace|silent',
+  },
+  'log-format': { type: 'string', value: 'json|pretty', choices: ['json', 'pretty'], help: 'json: JSON log lines even on a terminal', defaultText: 'pretty on a terminal, else json' },
+} as const satisfies FlagTable;
 
 const METRICS_LISTEN = {
   type: 'string',
@@ -65,50 +101,65 @@ const METRICS_LISTEN = {
 } as const satisfies FlagSpec;
 
 const COORDINATOR_FLAGS = {
+  ...CONFIG_FLAGS,
   ...ETCD_FLAGS,
   ...TLS_FLAGS,
   listen: { type: 'string', default: '127.0.0.1:9700', value: 'H:P', help: 'gRPC address for clients' },
-  users: { type: 'string', value: 'FILE', help: 'users file (YAML): users, passwords, rights', defaultText: 'none: one user `default`, no password' },
+  users: { type: 'string', value: 'FILE', reloads: true, help: 'users file (YAML): users, passwords, rights', defaultText: 'none: one user `default`, no password' },
   'default-cluster': { type: 'string', default: 'default', value: 'NAME', help: 'cluster of a statement without ON CLUSTER' },
-  'max-concurrent-statements': { type: 'string', default: '100', value: 'N', help: 'statements running at once; more are refused' },
-  'max-result-rows': { type: 'string', default: '1000000', value: 'N', help: "rows a statement's result may hold" },
+  'max-concurrent-statements': { type: 'string', default: '100', value: 'N', kind: 'uint', help: 'statements running at once; more are refused' },
+  'max-result-rows': { type: 'string', default: '1000000', value: 'N', kind: 'uint', help: "rows a statement's result may hold" },
   'mysql-listen': { type: 'string', value: 'H:P', help: 'MySQL protocol front door', defaultText: 'none: door closed' },
-  'mysql-max-sessions-per-user': { type: 'string', default: '64', value: 'N', help: "MySQL sessions one user may have open at once (0: no limit; MariaDB's max_user_connections)" },
+  'mysql-max-sessions-per-user': { type: 'string', default: '64', value: 'N', kind: 'uint', help: "MySQL sessions one user may have open at once (0: no limit; MariaDB's max_user_connections)" },
   'http-listen': { type: 'string', value: 'H:P', help: "ClickHouse's HTTP interface front door", defaultText: 'none: door closed' },
   'metrics-listen': METRICS_LISTEN,
+  ...LOG_FLAGS,
 } as const satisfies FlagTable;
 
 const AGENT_FLAGS = {
+  ...CONFIG_FLAGS,
   ...ETCD_FLAGS,
   ...TLS_FLAGS,
   'node-id': { type: 'string', value: 'ID', help: "this node's id (required; one live agent per id)", defaultText: 'none' },
   listen: { type: 'string', default: '127.0.0.1:9701', value: 'H:P', help: 'gRPC address for the coordinator and workloads' },
   advertise: { type: 'string', value: 'H:P', help: 'address the coordinator dials', defaultText: 'the --listen address' },
   cluster: { type: 'string', default: 'default', value: 'NAME[,NAME…]', help: 'clusters this node is a member of' },
-  'lease-ttl': { type: 'string', default: '5', value: 'S', help: 'TTL in seconds of the liveness lease in etcd' },
+  'lease-ttl': { type: 'string', default: '5', value: 'S', kind: 'count', help: 'TTL in seconds of the liveness lease in etcd' },
   backend: {
     type: 'string',
     value: 'URL',
-    help: 'database server whose processes the agent serves: mariadb://|mysql://|postgres://|clickhouse://USER:PASS@HOST:PORT',
-    defaultText: 'QUELL_BACKEND, else none: workloads attach over gRPC',
+    secret: true,
+    help: 'database server whose processes the agent serves: mariadb://|mysql://|postgres://|clickhouse://USER:PASS@HOST:PORT (prefer --backend-file: a flag shows in ps)',
+    defaultText: 'none: workloads attach over gRPC',
+  },
+  'backend-file': {
+    type: 'string',
+    value: 'FILE',
+    reloads: true,
+    help: 'file holding the --backend URL; SIGHUP re-reads it (new credentials for the same server)',
+    defaultText: 'none',
   },
   'workload-socket': { type: 'string', value: 'PATH', help: 'unix socket where local workloads attach without a certificate', defaultText: 'none' },
   'kill-log-dir': { type: 'string', value: 'DIR', help: 'where the kill log is kept (must survive reboots)', defaultText: '$XDG_STATE_HOME/quell/kill-log/<node-id>' },
-  'kill-log-max-mb': { type: 'string', default: '64', value: 'N', help: 'size in MiB at which the current kill-log file rotates' },
+  'kill-log-max-mb': { type: 'string', default: '64', value: 'N', kind: 'positive', help: 'size in MiB at which the current kill-log file rotates' },
   'metrics-listen': METRICS_LISTEN,
+  ...LOG_FLAGS,
 } as const satisfies FlagTable;
 
 const CLIENT_FLAGS = {
+  ...CONFIG_FLAGS,
   coordinator: { type: 'string', default: '127.0.0.1:9700', value: 'H:P[,H:P…]', help: 'coordinator address(es)' },
   user: { type: 'string', short: 'u', default: 'default', value: 'USER', help: 'user the statements run as' },
-  password: { type: 'string', value: 'P', help: 'password of --user (prefer QUELL_PASSWORD: a flag shows in ps)', defaultText: 'QUELL_PASSWORD, else empty' },
+  password: { type: 'string', value: 'P', secret: true, help: 'password of --user (prefer QUELL_PASSWORD or --password-file: a flag shows in ps)', defaultText: 'empty' },
+  'password-file': { type: 'string', value: 'FILE', help: 'file holding the password of --user', defaultText: 'none' },
   query: { type: 'string', short: 'q', value: 'SQL', help: 'statements to run (;-separated), then exit', defaultText: 'none: stdin, or a shell on a TTY' },
   format: { type: 'string', short: 'f', value: 'FORMAT', help: 'output format', defaultText: 'PrettyCompact on a TTY, else TabSeparated' },
-  dialect: { type: 'string', default: 'clickhouse', value: 'clickhouse|mariadb', help: 'session dialect (decides a bare SHOW PROCESSLIST)' },
+  dialect: { type: 'string', default: 'clickhouse', value: 'clickhouse|mariadb', choices: ['clickhouse', 'mariadb'], help: 'session dialect (decides a bare SHOW PROCESSLIST)' },
   ...TLS_FLAGS,
 } as const satisfies FlagTable;
 
 const SIM_FLAGS = {
+  ...CONFIG_FLAGS,
   agent: { type: 'string', default: '127.0.0.1:9701', value: 'H:P|unix:PATH', help: 'agent to attach to' },
   queries: { type: 'string', default: '1', value: 'N', help: 'queries to register' },
   user: { type: 'string', default: 'default', value: 'U', help: 'user of the processes' },
@@ -137,6 +188,7 @@ const SIM_FLAGS = {
 } as const satisfies FlagTable;
 
 const HEALTH_FLAGS = {
+  ...CONFIG_FLAGS,
   service: { type: 'string', default: '', value: 'NAME', help: "service whose health is asked ('' is the whole daemon)" },
   timeout: { type: 'string', default: '5', value: 'S', help: 'deadline in seconds for the whole check' },
   ...TLS_FLAGS,
@@ -148,19 +200,16 @@ export const COMMAND_SPECS = {
     summary: 'run the coordinator daemon',
     usage: ['[--etcd URLS] [--listen H:P] [flags]'],
     flags: COORDINATOR_FLAGS,
-    env: { ...ETCD_ENV, ...LOG_ENV },
   },
   agent: {
     summary: 'run a node agent daemon',
     usage: ['--node-id ID [--etcd URLS] [--listen H:P] [flags]'],
     flags: AGENT_FLAGS,
-    env: { QUELL_BACKEND: 'the --backend URL (keeps its password out of ps)', ...ETCD_ENV, ...LOG_ENV },
   },
   client: {
     summary: 'run statements, or an interactive shell',
     usage: ['[--coordinator H:P] [-u USER] [-q SQL] [flags]'],
     flags: CLIENT_FLAGS,
-    env: { QUELL_PASSWORD: 'the password of --user' },
   },
   sim: {
     summary: 'a workload: processes, mutations or connections that live until cancelled',
@@ -170,13 +219,13 @@ export const COMMAND_SPECS = {
   cluster: {
     summary: 'membership and queued kills, straight in etcd',
     usage: ['ls [--cluster C]', 'forget NODE [--cluster C]', 'kills', 'drop-kill KILL_ID'],
-    flags: { ...ETCD_FLAGS, cluster: { type: 'string', value: 'C', help: 'only this cluster', defaultText: 'every cluster' } },
-    env: ETCD_ENV,
+    flags: { ...CONFIG_FLAGS, ...ETCD_FLAGS, cluster: { type: 'string', value: 'C', help: 'only this cluster', defaultText: 'every cluster' } },
   },
   local: {
     summary: 'a whole cluster on this machine (etcd from PATH), then the client',
     usage: ['[--nodes N] [-q SQL]'],
     flags: {
+      ...CONFIG_FLAGS,
       nodes: { type: 'string', default: '3', value: 'N', help: 'agents to start' },
       query: { type: 'string', short: 'q', value: 'SQL', help: 'run these statements, print the results and stop', defaultText: 'none: interactive client' },
     },
@@ -185,6 +234,7 @@ export const COMMAND_SPECS = {
     summary: 'make a CA and certificates for a cluster (needs openssl)',
     usage: ['init DIR [--nodes N1,N2,…] [--users U1,…] [--san HOST|IP,…]'],
     flags: {
+      ...CONFIG_FLAGS,
       nodes: { type: 'string', value: 'N1,N2,…', help: 'node ids to make agent certificates for', defaultText: 'none' },
       users: { type: 'string', value: 'U1,…', help: 'users to make client certificates for', defaultText: 'none' },
       san: { type: 'string', value: 'HOST|IP,…', help: 'names clients reach the coordinator and agents by (DNS/IP SANs, for mariadb --ssl-verify-server-cert)', defaultText: 'none: localhost and 127.0.0.1 only' },
@@ -196,13 +246,15 @@ export const COMMAND_SPECS = {
     summary: "a full-screen, self-refreshing view of a cluster's processes",
     usage: ['[--coordinator H:P] [-u USER] [--where EXPR] [--cluster C]'],
     flags: {
+      ...CONFIG_FLAGS,
       coordinator: { type: 'string', default: '127.0.0.1:9700', value: 'H:P[,H:P…]', help: 'coordinator address(es)' },
       user: { type: 'string', short: 'u', default: 'default', value: 'USER', help: 'user the view runs as' },
+      password: { type: 'string', secret: true, commandLine: false, help: 'password of --user (never a flag: no process list shows it)', defaultText: 'empty' },
+      'password-file': { type: 'string', value: 'FILE', help: 'file holding the password of --user', defaultText: 'none' },
       where: { type: 'string', default: '', value: 'EXPR', help: 'only processes this WHERE expression matches' },
       cluster: { type: 'string', value: 'C', help: 'only this cluster', defaultText: "the coordinator's default cluster" },
       ...TLS_FLAGS,
     },
-    env: { QUELL_PASSWORD: 'the password of --user' },
   },
   health: {
     summary: 'gRPC health check of a coordinator or agent; exit 0 when SERVING',

@@ -155,6 +155,14 @@ export class Coordinator {
     }
   }
 
+  /**
+   * Checks the kill policies' creators again (a SIGHUP put a new users file in the Users this
+   * coordinator was given: cli/commands/coordinator.ts).
+   */
+  recheckPolicies(): void {
+    this.guard.check();
+  }
+
   /** Stops serving, then closes the membership view, the agent channels and etcd. */
   async stop(): Promise<void> {
     // running statements finish within their own deadlines; the hard stop waits that long

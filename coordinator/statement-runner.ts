@@ -188,9 +188,19 @@ export class StatementRunner {
     return this.logins.attempt(name || 'default', clientAddress(req.address), check);
   }
 
+  /**
+   * Who runs the statement, by the users file as it is now: a session's or a stream's earlier
+   * login stands only while its user is still in the file with the same password (a SIGHUP may
+   * have changed the file: Users.refresh), and takes the user's grants of now.
+   */
   private async userOf(req: StatementRequest): Promise<User> {
-    if ('loggedIn' in req) return req.loggedIn;
-    const known = req.peer?.role === 'user' ? undefined : req.memo?.recall(req.user, req.password);
+    if ('loggedIn' in req) {
+      const now = this.deps.users.refresh(req.loggedIn);
+      if (!now) throw chError('AUTHENTICATION_FAILED', `${req.loggedIn.name}: Authentication failed: the user is no longer in the users file, or its password changed since this session logged in.`);
+      return now;
+    }
+    const recalled = req.peer?.role === 'user' ? undefined : req.memo?.recall(req.user, req.password);
+    const known = recalled && this.deps.users.refresh(recalled);
     if (known) return known;
     const user = await this.login({ user: req.user, credentials: { kind: 'password', password: req.password }, peer: req.peer, address: req.address });
     if (req.peer?.role !== 'user') req.memo?.remember(req.user, req.password, user);

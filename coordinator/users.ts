@@ -76,9 +76,38 @@ const EMPTY_SHA256 = sha256('');
 const UNKNOWN_USER_SHA256 = randomBytes(32).toString('hex');
 const UNKNOWN_USER_DOUBLE_SHA1 = randomBytes(20).toString('hex');
 
-/** The users file (docs/statement-path.md §Access), validated at start-up so a typo fails loudly there. */
+/**
+ * The users file (docs/statement-path.md §Access), validated at start-up so a typo fails loudly
+ * there. One Users lives as long as its coordinator: a SIGHUP's reload puts the new file's users
+ * in it (replace()), so every holder (the statement runner, the policy guard) sees them at once.
+ */
 export class Users {
-  private constructor(private readonly byName: ReadonlyMap<string, User>) {}
+  private constructor(private byName: ReadonlyMap<string, User>) {}
+
+  /**
+   * Takes the users of `next` (a file read again): new users log in at once; a statement that
+   * is running keeps the User it started with; a session that logged in before goes through
+   * refresh() at its next statement.
+   */
+  replace(next: Users): void {
+    this.byName = next.byName;
+  }
+
+  /** How many users there are (the reload's log line). */
+  get size(): number {
+    return this.byName.size;
+  }
+
+  /**
+   * The entry a user that logged in earlier has now: the same one when the file did not change;
+   * after a reload, the new entry (its new grants) if it is still there with the same password,
+   * else undefined (removed, or its password changed: the login no longer holds).
+   */
+  refresh(user: User): User | undefined {
+    const now = this.byName.get(user.name);
+    if (now === user || now === undefined) return now;
+    return now.passwordSha256 === user.passwordSha256 && now.passwordDoubleSha1 === user.passwordDoubleSha1 ? now : undefined;
+  }
 
   /** No file: one user `default`, no password, every grant. */
   static defaults(): Users {

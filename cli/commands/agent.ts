@@ -4,11 +4,13 @@ import { COMMAND_SPECS } from '../flags';
 import { TransportSecurity } from '../../common/tls';
 import { identities } from '../../common/identity';
 import { DEFAULT_LEASE_TTL_SECONDS } from '../../common/etcd-layout';
-import { announce, intOption, listOption, parse, untilSignal, UsageError } from '../args';
+import { announce, holdHangups, intOption, listOption, untilSignal, UsageError } from '../args';
+import { commandConfig } from '../config';
+import { reloader } from '../reload';
 import { surviveUnhandledRejections } from '../../common/escape-guard';
 import { createBackend } from '../../node-agent/backends';
-import type { Backend } from '../../node-agent/backends/backend';
-import { componentLogger } from '../../common/logger';
+import { SwappableBackend } from '../../node-agent/backends/swappable';
+import { componentLogger, configureLogging, setLogLevel } from '../../common/logger';
 import { errorText } from '../../errors/error-text';
 import { etcdFromFlags } from '../etcd-flags';
 import * as os from 'node:os';
@@ -23,21 +25,34 @@ export function defaultKillLogDir(nodeId: string, env: NodeJS.ProcessEnv = proce
   return path.join(state, 'quell', 'kill-log', nodeId);
 }
 
+/** The backend URL, parsed; a bad one is an error that never echoes the password (node-agent/backends). */
+function backendUrl(raw: string): URL {
+  try {
+    return new URL(raw);
+  } catch {
+    throw new Error('--backend must be a URL such as mariadb://user:password@host:3306');
+  }
+}
+
 export async function runAgent(argv: string[]): Promise<number> {
-  const { values } = parse(argv, COMMAND_SPECS.agent.flags);
+  holdHangups();
+  const table = COMMAND_SPECS.agent.flags;
+  const config = commandConfig('agent', table, argv);
+  if (!config) return 0;
+  const values = config.values;
   if (!values['node-id']) throw new UsageError('--node-id is required');
   if (values.advertise !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):[1-9]\d{0,4}$/.test(values.advertise)) {
     throw new UsageError(`--advertise must be host:port that other hosts can dial, got '${values.advertise}'`);
   }
-  if (values['lease-ttl'] !== undefined && !(Number(values['lease-ttl']) >= 1)) throw new UsageError('--lease-ttl must be at least 1 second');
+  configureLogging({ level: values['log-level'], format: values['log-format'] });
   const maxMb = values['kill-log-max-mb'];
-  if (maxMb !== undefined && !(Number(maxMb) > 0)) throw new UsageError(`--kill-log-max-mb must be a positive number of MiB, got '${maxMb}'`);
-  let backend: Backend | undefined;
-  // QUELL_BACKEND keeps the server's password out of the process list (ps, /proc/*/cmdline)
-  const backendUrl = values.backend ?? process.env.QUELL_BACKEND;
-  if (backendUrl) {
+  const backendLog = componentLogger('backend', { node_id: values['node-id'] });
+  let backend: SwappableBackend | undefined;
+  // --backend-file or QUELL_BACKEND keep the server's password out of the process list (ps, /proc/*/cmdline)
+  if (values.backend) {
     try {
-      backend = await createBackend(backendUrl, componentLogger('backend', { node_id: values['node-id'] }));
+      const url = backendUrl(values.backend);
+      backend = new SwappableBackend(await createBackend(values.backend, backendLog), url);
     } catch (err) {
       throw new UsageError(errorText(err));
     }
@@ -67,9 +82,36 @@ export async function runAgent(argv: string[]): Promise<number> {
   // an agent given another node's certificate would fail every coordinator's identity check
   security.requireOwnIdentity(identities.agent(opts.nodeId, security.trustDomain));
   const agent = await NodeAgent.create(opts);
+  const log = componentLogger('agent');
+  // SIGHUP: the backend's credentials (--backend-file read again: the same server only) and
+  // the log level; the rest takes a restart
+  const reload = reloader({
+    command: 'agent',
+    table,
+    argv,
+    running: config,
+    log,
+    apply: async (next) => {
+      const applied = ['log-level'];
+      const raw = next.values.backend;
+      if (backend && raw !== undefined) {
+        const url = backendUrl(raw);
+        if (!backend.same(url)) {
+          backend.assertSameServer(url);
+          backend.replace(await createBackend(raw, backendLog), url);
+          log.info({ backend: backend.description }, 'backend credentials read again');
+        }
+        applied.push('backend', 'backend-file');
+      } else if ((raw === undefined) !== (backend === undefined)) {
+        throw new Error(backend ? 'the backend URL is gone from the configuration: an agent without its server takes a restart' : 'a backend URL appeared in the configuration: an agent that starts serving a server takes a restart');
+      }
+      setLogLevel(next.values['log-level']);
+      return applied;
+    },
+  });
   // signal handlers first: a SIGTERM right after the ready line still stops the agent cleanly
-  surviveUnhandledRejections(componentLogger('agent'));
-  const stopped = untilSignal(() => agent.stop());
+  surviveUnhandledRejections(log);
+  const stopped = untilSignal(() => agent.stop(), reload);
   announce({ event: 'ready', role: 'agent', node_id: agent.node.nodeId, address: agent.node.address, metrics: agent.probes.metricsUrl });
   return stopped;
 }

@@ -1,10 +1,13 @@
 import { initCerts } from '../../common/certs';
-import { intOption, listOption, parse, UsageError } from '../args';
+import { intOption, listOption, UsageError } from '../args';
 import { COMMAND_SPECS } from '../flags';
+import { commandConfig } from '../config';
 
 /** `quell certs init DIR [--nodes n1,n2] [--users u1] [--san host,ip] [--trust-domain TD] [--days N]` */
 export async function runCerts(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, COMMAND_SPECS.certs.flags, true);
+  const config = commandConfig('certs', COMMAND_SPECS.certs.flags, argv, { positionals: true });
+  if (!config) return 0;
+  const { values, positionals } = config;
   const [verb, dir, ...extra] = positionals;
   if (verb !== 'init') throw new UsageError("expected 'init DIR'");
   if (!dir) throw new UsageError('init needs a directory');

@@ -4,7 +4,8 @@ import { canonicalFormatName } from '../../sql/formats';
 import { terminalSafe } from '../../sql/formats/terminal-safe';
 import { errorText } from '../../errors/error-text';
 import { chError, renderError, QuellError, type Dialect } from '../../errors/quell-error';
-import { fail, parse, UsageError } from '../args';
+import { fail, UsageError } from '../args';
+import { commandConfig } from '../config';
 import { batchStatements, splitStatements } from '../statements';
 import { runAndRender, type StatementRunner } from '../render';
 import { tlsOptionsFromArgs } from '../tls-args';
@@ -22,9 +23,12 @@ export interface ClientSettings {
 }
 
 export async function runClient(argv: string[]): Promise<number> {
-  const { values } = parse(argv, COMMAND_SPECS.client.flags);
+  const config = commandConfig('client', COMMAND_SPECS.client.flags, argv);
+  if (!config) return 0;
+  const values = config.values;
   if (values.dialect !== 'clickhouse' && values.dialect !== 'mariadb') throw new UsageError("--dialect must be 'clickhouse' or 'mariadb'");
-  const code = await clientMain({ coordinator: values.coordinator, user: values.user, password: values.password ?? process.env.QUELL_PASSWORD ?? '', format: values.format, dialect: values.dialect, tls: tlsOptionsFromArgs(values) }, values.query);
+  // the password: --password, QUELL_PASSWORD, --password-file or QUELL_PASSWORD_FILE, the --config file
+  const code = await clientMain({ coordinator: values.coordinator, user: values.user, password: values.password ?? '', format: values.format, dialect: values.dialect, tls: tlsOptionsFromArgs(values) }, values.query);
   return exitWhenWritten(code);
 }
 

@@ -1,14 +1,17 @@
 import { connectEtcd, etcdUnavailable } from '../../common/etcd';
 import { ALIVE_PREFIX, KILL_INTENTS_PREFIX, MEMBERS_PREFIX, memberKey, parseMemberKey, splitAddress, type KillIntent, type MemberRecord } from '../../common/etcd-layout';
-import { parse, UsageError } from '../args';
+import { UsageError } from '../args';
 import { KillQueue } from '../../coordinator/kill-queue';
 import type { Etcd3 } from 'etcd3';
 import { etcdFromFlags } from '../etcd-flags';
 import { COMMAND_SPECS } from '../flags';
+import { commandConfig } from '../config';
 
 /** `quell cluster ls | forget NODE [--cluster C]`: membership administration straight in etcd. */
 export async function runCluster(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, COMMAND_SPECS.cluster.flags, true);
+  const config = commandConfig('cluster', COMMAND_SPECS.cluster.flags, argv, { positionals: true });
+  if (!config) return 0;
+  const { values, positionals } = config;
   const [verb, node] = positionals;
   if (verb !== 'ls' && verb !== 'forget' && verb !== 'kills' && verb !== 'drop-kill') {
     throw new UsageError("expected 'ls', 'forget NODE', 'kills' or 'drop-kill KILL_ID'");

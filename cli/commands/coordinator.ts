@@ -1,25 +1,39 @@
 import { Coordinator } from '../../coordinator/coordinator';
 import { Users } from '../../coordinator/users';
-import { announce, intOption, parse, untilSignal, UsageError } from '../args';
+import { announce, holdHangups, intOption, untilSignal, UsageError } from '../args';
 import { DEFAULT_MAX_CONCURRENT_STATEMENTS, DEFAULT_MAX_RESULT_ROWS } from '../../coordinator/statement-runner';
 import { errorText } from '../../errors/error-text';
 import { etcdFromFlags } from '../etcd-flags';
 import { tlsOptionsFromArgs } from '../tls-args';
 import { COMMAND_SPECS } from '../flags';
+import { commandConfig } from '../config';
+import { reloader } from '../reload';
 import { TransportSecurity } from '../../common/tls';
-import { componentLogger } from '../../common/logger';
+import { componentLogger, configureLogging, setLogLevel } from '../../common/logger';
 import { surviveUnhandledRejections } from '../../common/escape-guard';
 import { DEFAULT_MAX_SESSIONS_PER_USER } from '../../coordinator/mysql/door';
 
+/** The users of a users file, or the one `default` user without one; a file that does not read names itself. */
+function loadUsers(file: string | undefined): Users {
+  return file ? Users.load(file) : Users.defaults();
+}
+
 export async function runCoordinator(argv: string[]): Promise<number> {
-  const { values } = parse(argv, COMMAND_SPECS.coordinator.flags);
-  let users: Users | undefined;
-  if (values.users) {
-    try {
-      users = Users.load(values.users);
-    } catch (err) {
-      throw new UsageError(`cannot use users file: ${errorText(err)}`);
-    }
+  holdHangups();
+  const table = COMMAND_SPECS.coordinator.flags;
+  const config = commandConfig('coordinator', table, argv);
+  if (!config) return 0;
+  const values = config.values;
+  try {
+    configureLogging({ level: values['log-level'], format: values['log-format'] });
+  } catch (err) {
+    throw new UsageError(`--log-level: ${errorText(err)}`);
+  }
+  let users: Users;
+  try {
+    users = loadUsers(values.users);
+  } catch (err) {
+    throw new UsageError(`cannot use users file: ${errorText(err)}`);
   }
   const etcd = etcdFromFlags(values);
   const security = TransportSecurity.from(tlsOptionsFromArgs(values));
@@ -42,9 +56,33 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     ...(coordinator.httpAddress ? { http_address: coordinator.httpAddress } : {}),
     ...(coordinator.mysqlAddress ? { mysql_address: coordinator.mysqlAddress } : {}),
   };
+  const log = componentLogger('coordinator');
+  // SIGHUP: the users file (new users log in at once, a removed user's next statement fails,
+  // policies are checked against it again) and the log level; the rest takes a restart
+  const reload = reloader({
+    command: 'coordinator',
+    table,
+    argv,
+    running: config,
+    log,
+    apply: async (next) => {
+      const file = next.values.users;
+      let fresh: Users;
+      try {
+        fresh = loadUsers(file);
+      } catch (err) {
+        throw new Error(file ? errorText(err) : `users: ${errorText(err)}`);
+      }
+      setLogLevel(next.values['log-level']);
+      users.replace(fresh);
+      coordinator.recheckPolicies();
+      log.info({ users_file: file ?? null, users: fresh.size }, 'users file read again');
+      return ['users', 'log-level'];
+    },
+  });
   // signal handlers first: a SIGTERM right after the ready line still drains the coordinator
-  surviveUnhandledRejections(componentLogger('coordinator'));
-  const stopped = untilSignal(() => coordinator.stop());
+  surviveUnhandledRejections(log);
+  const stopped = untilSignal(() => coordinator.stop(), reload);
   announce({ event: 'ready', role: 'coordinator', address: coordinator.address, metrics: coordinator.probes.metricsUrl, ...doors });
   return stopped;
 }

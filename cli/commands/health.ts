@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
-import { parse, UsageError } from '../args';
+import { UsageError } from '../args';
 import { exitWhenWritten } from '../exit-when-written';
 import { COMMAND_SPECS } from '../flags';
+import { commandConfig } from '../config';
 import { tlsOptionsFromArgs } from '../tls-args';
 import { HEALTH_DEFINITION } from '../../common/health-service';
 import { DEFAULT_TRUST_DOMAIN, describeExpectation } from '../../common/identity';
@@ -18,7 +19,9 @@ import { terminalSafe } from '../../sql/formats/terminal-safe';
  * address and why, exit 1. The whole check, connecting included, has one deadline.
  */
 export async function runHealth(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, COMMAND_SPECS.health.flags, true);
+  const config = commandConfig('health', COMMAND_SPECS.health.flags, argv, { positionals: true });
+  if (!config) return 0;
+  const { values, positionals } = config;
   const [address, ...extra] = positionals;
   if (!address) throw new UsageError('needs the ADDRESS (host:port) of a coordinator or agent', true);
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0] ?? ''}'`, true);

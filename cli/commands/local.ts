@@ -1,6 +1,6 @@
 import { QuellClient } from '../../client/coordinator-client';
 import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
-import { intOption, parse } from '../args';
+import { intOption } from '../args';
 import { clientMain, interactive } from './client';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
@@ -9,6 +9,7 @@ import { initCerts } from '../../common/certs';
 import type { TlsOptions } from '../../common/tls';
 import { tlsArgv } from '../tls-args';
 import { COMMAND_SPECS } from '../flags';
+import { commandConfig } from '../config';
 
 const CLUSTER = 'local';
 
@@ -17,7 +18,9 @@ const CLUSTER = 'local';
  * and the interactive client. Everything is a child process; Ctrl-C stops all of it.
  */
 export async function runLocal(argv: string[]): Promise<number> {
-  const { values } = parse(argv, COMMAND_SPECS.local.flags);
+  const config = commandConfig('local', COMMAND_SPECS.local.flags, argv);
+  if (!config) return 0;
+  const { values } = config;
   const nodes = intOption(values.nodes, 'nodes', 3);
   const children: Child[] = [];
   let etcd: EtcdServer | undefined;

@@ -3,10 +3,11 @@ import type { TlsOptions } from '../../common/tls';
 import { simulateMutations } from './sim-mutations';
 import { simulateConnections } from './sim-connections';
 import { SimRun } from './sim-run';
-import { announce, intOption, parse, UsageError } from '../args';
+import { announce, intOption, UsageError } from '../args';
 import { errorText } from '../../errors/error-text';
 import { tlsOptionsFromArgs } from '../tls-args';
 import { COMMAND_SPECS } from '../flags';
+import { commandConfig } from '../config';
 
 interface SimOptions {
   /** host:port (mutual TLS) or unix:/path (the agent's workload socket) */
@@ -23,7 +24,9 @@ interface SimOptions {
 }
 
 export async function runSim(argv: string[]): Promise<number> {
-  const { values } = parse(argv, COMMAND_SPECS.sim.flags);
+  const config = commandConfig('sim', COMMAND_SPECS.sim.flags, argv);
+  if (!config) return 0;
+  const { values } = config;
   const tls = tlsOptionsFromArgs(values);
   if (values.connections !== undefined) {
     return simulateConnections({

@@ -1,6 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { TestCluster, records, sleep } from './harness';
 import { DEFAULT_USERS, startMariaDb, type MariaDbInstance } from './servers/mariadb-instance';
 
@@ -128,6 +131,48 @@ test('a stopped server is that node’s node_error row; after a restart the agen
   assert.deepEqual(after.map((r) => [r.node_id, r.kill_status]), [['n2', 'finished']], JSON.stringify(after));
   for (const s of again) await expectInterruptedAndUsable(s);
   for (const s of [...running, ...again]) await s.conn.end();
+});
+
+test('--backend-file: SIGHUP reads new credentials for the same server, without a restart; another server is refused', async () => {
+  const s1 = servers[0];
+  assert.ok(s1);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'quell-backend-file-'));
+  try {
+    const file = path.join(dir, 'backend.url');
+    writeFileSync(file, `${s1.url('quell', 'not-the-password')}\n`, { mode: 0o600 });
+    const n4 = await c.addAgent('n4', 'reload', ['--backend-file', file]);
+    const processes = "SELECT node_id FROM clusterAllReplicas('reload', system.processes) WHERE user = 'etl' AND query LIKE 'SELECT SLEEP%'";
+    const running = await sleepers([s1]);
+    // the wrong password: the node lists nothing, and says why in its log (never the password)
+    assert.equal((await c.query(processes)).rows.length, 0);
+    assert.match(n4.child.stderr(), /Access denied/);
+    writeFileSync(file, `${s1.url('quell', QUELL_PW)}\n`, { mode: 0o600 });
+    n4.child.proc.kill('SIGHUP');
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const rows = await c.query(processes).catch(() => undefined);
+      if (rows && rows.rows.length === 1) break;
+      if (Date.now() > deadline) throw new Error(`n4 never served with the new credentials; stderr: ${n4.child.stderr().slice(-2000)}`);
+      await sleep(100);
+    }
+    // another server in the file: one log line, and the agent keeps the one it has
+    writeFileSync(file, `${s1.url('quell', QUELL_PW).replace(`:${s1.port}`, ':1')}\n`, { mode: 0o600 });
+    n4.child.proc.kill('SIGHUP');
+    const deadline2 = Date.now() + 10_000;
+    while (!/another server takes a restart/.test(n4.child.stderr())) {
+      if (Date.now() > deadline2) throw new Error(n4.child.stderr().slice(-2000));
+      await sleep(50);
+    }
+    assert.equal((await c.query(processes)).rows.length, 1);
+    assert.equal(n4.child.proc.exitCode, null);
+    assert.doesNotMatch(n4.child.stderr(), /Qu3ll|not-the-password/, 'no password in the agent log');
+    for (const r of running) r.result.catch(() => undefined);
+    await c.query("KILL QUERY ON CLUSTER reload WHERE user = 'etl' SYNC");
+    for (const r of running) await expectInterruptedAndUsable(r);
+    for (const r of running) await r.conn.end();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 // Reported, not asserted: speed belongs to the benchmark; this proves every round ends finished.

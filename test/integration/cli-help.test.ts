@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { spawnQuell } from '../../common/child-processes';
-import { COMMAND_SPECS, type CommandSpec } from '../../cli/flags';
+import { COMMAND_SPECS, flagEnvName, type CommandSpec } from '../../cli/flags';
 import { PROTOCOL_VERSION } from '../../proto/version';
 import { DEFAULT_MAX_CONCURRENT_STATEMENTS, DEFAULT_MAX_RESULT_ROWS } from '../../coordinator/statement-runner';
 import { DEFAULT_LEASE_TTL_SECONDS } from '../../common/etcd-layout';
@@ -37,11 +37,21 @@ for (const [name, spec] of Object.entries(SPECS)) {
     assert.match(help.stdout, new RegExp(`^usage: quell ${name} `));
     const lines = help.stdout.split('\n');
     for (const [flag, f] of Object.entries(spec.flags)) {
+      if (f.commandLine === false) {
+        // never a flag (a password): its variable is listed under environment
+        assert.match(help.stdout, new RegExp(`^  ${flagEnvName(flag)} +.*\\[default: [^\\]]+\\]$`, 'm'), `${flag} under environment`);
+        continue;
+      }
       const line = lines.find((l) => new RegExp(`^  ${f.short ? `-${f.short}, ` : '    '}--${flag}\\b`).test(l));
       assert.ok(line, `quell ${name} --help lists --${flag}:\n${help.stdout}`);
       assert.match(line, /\[default: [^\]]+\]$/, `--${flag} shows its default`);
       if (typeof f.default === 'string' && f.default !== '' && f.defaultText === undefined) assert.ok(line.endsWith(`[default: ${f.default}]`), line);
+      // every flag shows its variable (flag > environment > file > default)
+      if (!f.commandLineOnly) assert.ok(line.includes(`[env ${flagEnvName(flag)}]`), line);
     }
+    assert.match(help.stdout.replace(/\s+/g, ' '), /A flag wins over the environment, the environment over the file, the file over the default/);
+    assert.match(help.stdout, /--config FILE/);
+    if (name === 'coordinator' || name === 'agent') assert.match(help.stdout, /^reload \(SIGHUP; it never stops the daemon\):$/m);
     // -h works as well, anywhere before `--`
     assert.equal((await quell([name, '-x', '-h'])).stdout, help.stdout);
 

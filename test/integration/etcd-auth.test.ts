@@ -7,7 +7,8 @@ import { aliveKey, killIntentKey, memberKey, nodeOwnerKey, policyKey } from '../
 import { QuellClient } from '../../client/coordinator-client';
 import { records } from './harness';
 import { testPki } from './tls-fixture';
-import { AuthEtcd, ETCD_PASSWORDS, etcdPassword } from './etcd-auth-fixture';
+import { writeFileSync } from 'node:fs';
+import { AuthEtcd, ETCD_PASSWORDS, etcdPassword, type EtcdUser } from './etcd-auth-fixture';
 
 // docs/security.md: etcd with TLS, client certificates and `auth enable`, under the README's
 // roles: one etcd user per agent node (etcd-auth-fixture.ts)
@@ -168,4 +169,49 @@ test('quell cluster takes the same etcd flags: forget works as the admin user', 
   const forget = start(['cluster', 'forget', 'n9', ...authEtcd.flags('quell-admin')], env);
   assert.equal(await forget.exited, 0, forget.stderr());
   assert.equal(forget.stdout(), 'forgot n9 in cluster sec\n');
+});
+
+test('the etcd password from a file: QUELL_ETCD_PASSWORD_FILE, --etcd-password-file, or a --config key; a missing one is one line', async () => {
+  const secret = (user: EtcdUser): string => {
+    const f = authEtcd.file(`${user}.password`);
+    writeFileSync(f, `${etcdPassword(user)}\n`, { mode: 0o600 });
+    return f;
+  };
+  const admin = secret('quell-admin');
+  const env = { QUELL_LOG_LEVEL: 'silent' };
+  const viaEnv = start(['cluster', 'ls', ...authEtcd.flags('quell-admin'), '--cluster', 'sec'], { ...env, QUELL_ETCD_PASSWORD_FILE: admin });
+  assert.equal(await viaEnv.exited, 0, viaEnv.stderr());
+  const viaFlag = start(['cluster', 'ls', ...authEtcd.flags('quell-admin'), '--cluster', 'sec', '--etcd-password-file', admin], env);
+  assert.equal(await viaFlag.exited, 0, viaFlag.stderr());
+  assert.equal(viaFlag.stderr(), '');
+
+  // a coordinator whose etcd settings, password file included, are all in its --config file
+  const pki = await testPki();
+  const tls = pki.coordinator();
+  const port = await freePort();
+  const config = authEtcd.file('coordinator.yaml');
+  writeFileSync(
+    config,
+    [
+      `etcd: ${authEtcd.url}`,
+      `etcd-ca: ${authEtcd.file('ca.pem')}`,
+      `etcd-cert: ${authEtcd.file('quell-coordinator.pem')}`,
+      `etcd-key: ${authEtcd.file('quell-coordinator-key.pem')}`,
+      'etcd-user: quell-coordinator',
+      `etcd-password-file: ${secret('quell-coordinator')}`,
+      `listen: 127.0.0.1:${port}`,
+      `tls-ca: ${tls.ca}`,
+      `tls-cert: ${tls.cert}`,
+      `tls-key: ${tls.key}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  const coordinator = start(['coordinator', '--config', config], env);
+  assert.equal((await coordinator.waitFor((e) => e.event === 'ready')).address, `127.0.0.1:${port}`);
+  assert.equal(await coordinator.stop('SIGTERM'), 0);
+
+  const missing = start(['cluster', 'ls', ...authEtcd.flags('quell-admin')], { ...env, QUELL_ETCD_PASSWORD_FILE: authEtcd.file('no-such-password') });
+  assert.equal(await missing.exited, 2);
+  assert.equal(missing.stderr(), `quell cluster: QUELL_ETCD_PASSWORD_FILE: cannot read ${authEtcd.file('no-such-password')}: ENOENT\n`);
 });

@@ -279,3 +279,25 @@ test('a relay that hides CLIENT_SSL: mariadb --ssl-ca falls back to a plaintext 
     relay.close();
   }
 });
+
+test('a session whose user a reload removed fails at its next statement; one whose password changed too', async () => {
+  const users = Users.parse('users: { default: {}, pat: { password: ppw }, sam: { password: spw } }');
+  const own = await startDoor(security, users);
+  const mysql = (await import('mysql2/promise')).default;
+  const port = Number(own.address.split(':').pop());
+  const connect = (user: string, password: string) => mysql.createConnection({ host: '127.0.0.1', port, user, password, ssl: { ca } });
+  const pat = await connect('pat', 'ppw');
+  const sam = await connect('sam', 'spw');
+  try {
+    const message = (sql: string, c: typeof pat) => c.query(sql).then(() => 'ok', (e: unknown) => String((e as Error).message));
+    // no cluster behind this door: a statement that passed its login fails later, never with the login's words
+    assert.doesNotMatch(await message('SHOW PROCESSLIST', pat), /no longer in the users file/);
+    users.replace(Users.parse('users: { default: {}, sam: { password: other } }'));
+    assert.match(await message('SHOW PROCESSLIST', pat), /pat: Authentication failed: the user is no longer in the users file, or its password changed since this session logged in/);
+    assert.match(await message('SHOW PROCESSLIST', sam), /sam: Authentication failed: the user is no longer in the users file/);
+  } finally {
+    pat.destroy();
+    sam.destroy();
+    own.destroy();
+  }
+});

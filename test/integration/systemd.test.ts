@@ -110,3 +110,26 @@ for (const role of ['coordinator', 'agent'] as const) {
     assert.deepEqual(order, ['READY', 'STOPPING']);
   });
 }
+
+for (const role of ['coordinator', 'agent'] as const) {
+  test(`a ${role} under NOTIFY_SOCKET: SIGHUP is RELOADING=1 then READY=1, and the ${role} goes on serving`, async () => {
+    const args =
+      role === 'coordinator'
+        ? ['coordinator', '--etcd', etcd.url, '--listen', `127.0.0.1:${await freePort()}`, ...pki.argv(pki.coordinator())]
+        : ['agent', '--etcd', etcd.url, '--node-id', 'n2', '--listen', '127.0.0.1:0', '--kill-log-dir', path.join(tmp, 'kill-log-n2'), ...pki.argv(pki.agent('n2'))];
+    const { daemon, manager } = await daemonUnderSystemd(`${role}-reload`, args);
+    await manager.waitFor((e) => e.READY === '1');
+    await daemon.waitFor((e) => e.event === 'ready');
+    daemon.proc.kill('SIGHUP');
+    const reloading = await manager.waitFor((e) => e.RELOADING === '1');
+    assert.equal(reloading.MAINPID, String(daemon.proc.pid));
+    assert.match(String(reloading.MONOTONIC_USEC), /^\d+$/);
+    await manager.waitFor((e) => e.READY === '1' && manager.events.indexOf(e) > manager.events.indexOf(reloading));
+    assert.equal(daemon.proc.exitCode, null, daemon.stderr());
+    daemon.proc.kill('SIGTERM');
+    assert.equal(await daemon.exited, 0, daemon.stderr());
+    // (each message is followed by systemd-notify's barrier message: left out here)
+    const order = manager.events.filter((e) => e.event === 'notify' && (e.READY || e.RELOADING || e.STOPPING)).map((e) => (e.READY ? 'READY' : e.RELOADING ? 'RELOADING' : 'STOPPING'));
+    assert.deepEqual(order, ['READY', 'RELOADING', 'READY', 'STOPPING']);
+  });
+}

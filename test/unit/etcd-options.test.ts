@@ -7,13 +7,13 @@ import { errorText } from '../../errors/error-text';
 import { etcdFromFlags } from '../../cli/etcd-flags';
 import { renderError } from '../../errors/quell-error';
 
-test('etcd flags: the password comes from QUELL_ETCD_PASSWORD, only with a user', () => {
-  const flags = { etcd: 'https://a:2379, https://b:2379', 'etcd-ca': 'ca.pem', 'etcd-user': 'quell-agent' };
-  assert.deepEqual(etcdFromFlags(flags, { QUELL_ETCD_PASSWORD: 'pw' }), {
+test('etcd flags: the password (QUELL_ETCD_PASSWORD or its file, cli/config.ts) is used only with a user', () => {
+  const flags = { etcd: 'https://a:2379, https://b:2379', 'etcd-ca': 'ca.pem', 'etcd-user': 'quell-agent', 'etcd-password': 'pw' };
+  assert.deepEqual(etcdFromFlags(flags), {
     endpoints: ['https://a:2379', 'https://b:2379'],
     security: { ca: 'ca.pem', cert: undefined, key: undefined, user: 'quell-agent', password: 'pw' },
   });
-  assert.equal(etcdFromFlags({ etcd: 'http://a:2379' }, { QUELL_ETCD_PASSWORD: 'pw' }).security.password, undefined);
+  assert.equal(etcdFromFlags({ etcd: 'http://a:2379', 'etcd-password': 'pw' }).security.password, undefined);
 });
 
 test('unusable etcd options fail before any connection, naming the flag', () => {

@@ -110,3 +110,19 @@ test('a users file with a typo, a bad hash or a list fails at start-up, naming t
   assert.throws(() => Users.parse('users: { h: { password_sha256_hex: abc } }'), /users\.h\.password_sha256_hex must be 64 hexadecimal characters/);
   assert.throws(() => Users.parse('users: {\n  a: [\n'), /^Error: users file: not valid YAML or JSON: [^\n]+$/);
 });
+
+test('replace() and refresh(): a reload reaches every holder; an earlier login holds while its user and password do', () => {
+  const users = Users.parse(FILE);
+  const alice = users.authenticate('alice', 'secret');
+  const ro = users.authenticate('ro', '');
+  assert.equal(users.refresh(alice), alice, 'no reload: the same entry');
+  users.replace(Users.parse('users:\n  default: {}\n  alice: { password: secret, grants: [ALL] }\n  ro: { password: now-one }\n  carol: { password: c }\n'));
+  assert.equal(users.size, 4);
+  const now = users.refresh(alice);
+  assert.ok(now && hasGrant(now, 'KILL MUTATION'), 'the same password: the grants of the new file');
+  assert.equal(users.refresh(ro), undefined, 'a new password: the earlier login no longer holds');
+  assert.equal(users.authenticate('carol', 'c').name, 'carol', 'a new user logs in at once');
+  users.replace(Users.parse('users:\n  default: {}\n'));
+  assert.equal(users.refresh(alice), undefined, 'removed');
+  assert.throws(() => users.authenticate('alice', 'secret'), (e: unknown) => e instanceof QuellError);
+});
