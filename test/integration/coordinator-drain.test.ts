@@ -1,18 +1,13 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
-import { records, sleep, TestCluster } from './harness';
+import { records, sleep, TestCluster, useCluster } from './harness';
 
 // A coordinator stopped with SIGTERM mid-SYNC lets the statement finish within its own
 // deadline: the client gets every row it was owed (still-running ones as `waiting`), never a
 // bare "cancelled"; statements that arrive meanwhile are refused as not started.
 let c: TestCluster;
-before(async () => {
-  c = await TestCluster.start({ cluster: 'c3', nodes: 2 });
-});
-after(async () => {
-  await c?.stop();
-});
+useCluster({ cluster: 'c3', nodes: 2 }, (started) => (c = started));
 
 test('SIGTERM mid-SYNC: the running kill finishes with its rows, new statements are refused, then the coordinator exits', async () => {
   await c.sim('n1', ['--queries', '2', '--user', 'stubborn', '--ignore-cancel', '--query-id-prefix', 'drain-']);

@@ -1,8 +1,8 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError, renderError } from '../../errors/quell-error';
 import { deepInputs, fuzzInputs, hugeInputs } from '../unit/fuzz-inputs';
-import { TestCluster } from './harness';
+import { TestCluster, useCluster } from './harness';
 
 // Issue 11: fuzzed statements sent to a real coordinator (TLS, etcd, agents as processes)
 // each get a result or one coded line, and the coordinator stays up throughout.
@@ -12,12 +12,7 @@ const COUNT = 300;
 const ONE_LINE = /^(Code: \d+\. [A-Z_]+: [^\n\r]*|ERROR \d+ \([0-9A-Z]{5}\): [^\n\r]*)$/;
 
 let c: TestCluster;
-before(async () => {
-  c = await TestCluster.start({ cluster: 'c3', nodes: 2 });
-});
-after(async () => {
-  await c?.stop();
-});
+useCluster({ cluster: 'c3', nodes: 2 }, (started) => (c = started));
 
 test(`fuzz: ${COUNT} fuzzed statements (seed ${SEED}) through a real coordinator get a result or a coded line; it stays up`, async () => {
   console.log(`# fuzz seed ${SEED}`);

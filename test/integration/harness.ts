@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -253,4 +254,19 @@ export function fillFileSystem(file: string): void {
       throw err;
     }
   }
+}
+
+/**
+ * A cluster for one test file: started before its first test, stopped after its last. `set`
+ * hands it to the file's tests (`let c: TestCluster; useCluster(o, (started) => (c = started));`).
+ */
+export function useCluster(o: ClusterOptions, set: (c: TestCluster) => void): void {
+  let started: TestCluster | undefined;
+  before(async () => {
+    started = await TestCluster.start(o);
+    set(started);
+  });
+  after(async () => {
+    await started?.stop();
+  });
 }

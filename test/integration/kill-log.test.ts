@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { QuellError } from '../../errors/quell-error';
 import { spawnQuell } from '../../common/child-processes';
 import { connectEtcd } from '../../common/etcd';
 import { killLogHeadKey } from '../../common/etcd-layout';
-import { TestCluster, eventsOf, fillFileSystem, records, sleep } from './harness';
+import { TestCluster, useCluster, eventsOf, fillFileSystem, records, sleep } from './harness';
 import { unixNow } from '../../sql/compile';
 
 // docs/statement-path.md §The kill log, end to end: real agents append every kill, refused kill and TEST
@@ -28,12 +28,7 @@ const COORDINATOR = 'spiffe://quell/coordinator';
 const TTL = 2;
 
 let c: TestCluster;
-before(async () => {
-  c = await TestCluster.start({ cluster: 'c3', nodes: 3, users: USERS, leaseTtlSeconds: TTL });
-});
-after(async () => {
-  await c?.stop();
-});
+useCluster({ cluster: 'c3', nodes: 3, users: USERS, leaseTtlSeconds: TTL }, (started) => (c = started));
 
 /** The kill log entries of one statement, every node, in a stable order. */
 async function logOf(statementId: string, user = 'default', password = ''): Promise<Record<string, unknown>[]> {

@@ -1,16 +1,11 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventsOf, records, sleep, TestCluster } from './harness';
+import { eventsOf, records, sleep, TestCluster, useCluster } from './harness';
 
 // A node_timeout row means that node killed nothing: a stalled agent that resumes after the
 // coordinator's first-answer deadline must not carry out the kills it was sent meanwhile.
 let c: TestCluster;
-before(async () => {
-  c = await TestCluster.start({ cluster: 'c3', nodes: 2 });
-});
-after(async () => {
-  await c?.stop();
-});
+useCluster({ cluster: 'c3', nodes: 2 }, (started) => (c = started));
 
 test('an agent stopped past distributed_ddl_task_timeout and resumed kills nothing it was sent', async () => {
   const onN2 = await c.sim('n2', ['--queries', '2', '--user', 'carol', '--query-id-prefix', 'late-n2-'], 2);

@@ -1,20 +1,15 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { QuellError } from '../../errors/quell-error';
-import { TestCluster, eventsOf, rawExecute, sleep } from './harness';
+import { TestCluster, useCluster, eventsOf, rawExecute, sleep } from './harness';
 
 // Issue 11 item 6: memory is bounded. Reads over max_result_rows fail 396, statements past
 // max_concurrent_statements fail 202, and no result message passes the 4 MB that gRPC clients
 // accept by default. Real etcd, coordinator, agents and sims as separate processes.
 
 let c: TestCluster;
-before(async () => {
-  c = await TestCluster.start({ cluster: 'c3', nodes: 3, coordinatorArgs: ['--max-result-rows', '50', '--max-concurrent-statements', '2'] });
-});
-after(async () => {
-  await c?.stop();
-});
+useCluster({ cluster: 'c3', nodes: 3, coordinatorArgs: ['--max-result-rows', '50', '--max-concurrent-statements', '2'] }, (started) => (c = started));
 
 const failsWith = (code: number, name: string, message: RegExp) => (e: unknown) => {
   assert.ok(e instanceof QuellError, String(e));

@@ -1,16 +1,11 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestCluster, records } from './harness';
+import { TestCluster, useCluster, records } from './harness';
 import { QuellError } from '../../errors/quell-error';
 
 // docs/security.md: repeated failed logins are delayed and logged, without the password.
 let c: TestCluster;
-before(async () => {
-  c = await TestCluster.start({ cluster: 'login', nodes: 1, users: 'users:\n  default: { grants: [ALL] }\n  alice: { password: alice-pw }\n' });
-});
-after(async () => {
-  await c?.stop();
-});
+useCluster({ cluster: 'login', nodes: 1, users: 'users:\n  default: { grants: [ALL] }\n  alice: { password: alice-pw }\n' }, (started) => (c = started));
 
 /** The coordinator's log lines with this message. */
 function logLines(msg: string): Record<string, unknown>[] {

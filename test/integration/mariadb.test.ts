@@ -1,10 +1,10 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
 import { spawnQuell, type Child } from '../../common/child-processes';
 import { serverIdOf } from '../../common/thread-id';
 import type { InfoResponse__Output } from '../../proto/generated/quell/v1/InfoResponse';
-import { TestCluster, clientArgv, eventsOf, records, sleep } from './harness';
+import { TestCluster, useCluster, clientArgv, eventsOf, records, sleep } from './harness';
 
 // Issue: the MariaDB dialect — connections, KILL [HARD|SOFT] [CONNECTION|QUERY [ID]] and
 // cluster-wide thread ids, against real etcd and separate processes.
@@ -17,12 +17,7 @@ users:
 `;
 
 let c: TestCluster;
-before(async () => {
-  c = await TestCluster.start({ cluster: 'c3', nodes: 3, users: USERS });
-});
-after(async () => {
-  await c?.stop();
-});
+useCluster({ cluster: 'c3', nodes: 3, users: USERS }, (started) => (c = started));
 
 /** Info as the coordinator asks it (the agent answers only the coordinator's certificate). */
 function info(node: string): Promise<InfoResponse__Output> {

@@ -1,18 +1,13 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
-import { eventsOf, records, sleep, TestCluster } from './harness';
+import { eventsOf, records, sleep, TestCluster, useCluster } from './harness';
 
 // Issue 14: every statement travels on one Session stream per agent (and one per client), so
 // many statements share a stream. Multiplexing must lose no row, no node and no cancel.
 const STATEMENTS = 32;
 let c: TestCluster;
-before(async () => {
-  c = await TestCluster.start({ cluster: 'c3', nodes: 3 });
-});
-after(async () => {
-  await c?.stop();
-});
+useCluster({ cluster: 'c3', nodes: 3 }, (started) => (c = started));
 
 test('32 concurrent SYNC kills from one client: each gets exactly its own rows from every node, and every process got its cancel once', async () => {
   const sims = await Promise.all(['n1', 'n2', 'n3'].map((n) => c.sim(n, ['--queries', String(STATEMENTS), '--user', 'mux', '--query-id-prefix', `mux-${n}-`], STATEMENTS)));

@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellError } from '../../errors/quell-error';
 import { spawnQuell } from '../../common/child-processes';
-import { TestCluster, clientArgv, eventsOf, fillFileSystem, records, sleep } from './harness';
+import { TestCluster, useCluster, clientArgv, eventsOf, fillFileSystem, records, sleep } from './harness';
 
 // Issue: KILL MUTATION across a cluster, with durable kills for nodes that were down.
 const USERS = `
@@ -17,12 +17,7 @@ users:
 `;
 
 let c: TestCluster;
-before(async () => {
-  c = await TestCluster.start({ cluster: 'c3', nodes: 3, users: USERS });
-});
-after(async () => {
-  await c?.stop();
-});
+useCluster({ cluster: 'c3', nodes: 3, users: USERS }, (started) => (c = started));
 
 const mutationSim = (node: string, table: string, prefix: string, n = 1, extra: string[] = []) =>
   c.sim(node, ['--mutations', String(n), '--database', 'db', '--table', table, '--command', 'DELETE WHERE x = 1', '--mutation-id-prefix', prefix, '--part-ms', '50', '--parts', '100000', ...extra], n);

@@ -1,18 +1,13 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnQuell } from '../../common/child-processes';
-import { TestCluster, eventsOf, records, sleep } from './harness';
+import { TestCluster, useCluster, eventsOf, records, sleep } from './harness';
 
 // The acceptance scenario (docs/README.md) 6: a SIGKILLed agent becomes a node row, first
 // node_unreachable (its lease still lives), then node_inactive; the other nodes are intact.
 const TTL = 2;
 let c: TestCluster;
-before(async () => {
-  c = await TestCluster.start({ cluster: 'c3', nodes: 3, leaseTtlSeconds: TTL });
-});
-after(async () => {
-  await c?.stop();
-});
+useCluster({ cluster: 'c3', nodes: 3, leaseTtlSeconds: TTL }, (started) => (c = started));
 
 test('6: SIGKILLed agent shows node_unreachable, then node_inactive; other rows intact', async () => {
   const sims = await Promise.all(['n1', 'n2'].map((n) => c.sim(n, ['--queries', '1', '--user', 'alice', '--query-id-prefix', `s6-${n}-`])));

@@ -1,20 +1,15 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnQuell } from '../../common/child-processes';
 import { connectEtcd } from '../../common/etcd';
 import { aliveKey, nodeOwnerKey } from '../../common/etcd-layout';
-import { TestCluster, records } from './harness';
+import { TestCluster, useCluster, records } from './harness';
 
 // docs/security.md, one live agent per node id: a duplicate exits with one line naming the
 // node id and the holder, and the holder never notices.
 const TTL = 2;
 let c: TestCluster;
-before(async () => {
-  c = await TestCluster.start({ cluster: 'own', nodes: 1, leaseTtlSeconds: TTL });
-});
-after(async () => {
-  await c?.stop();
-});
+useCluster({ cluster: 'own', nodes: 1, leaseTtlSeconds: TTL }, (started) => (c = started));
 
 async function n1Serves(): Promise<void> {
   const nodes = records(await c.query("SELECT node_id, host, port, is_active FROM system.clusters WHERE cluster = 'own'"));
