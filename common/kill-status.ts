@@ -4,7 +4,7 @@ import type { KillStatus__Output as KillStatus } from '../proto/generated/quell/
  * The one place process statuses become the strings users see (ClickHouse's words). Node
  * statuses (node_inactive, node_unreachable, …) are already those strings: see NodeFailureKind.
  */
-const PROCESS_STATUS: Record<KillStatus, string> = {
+const PROCESS_STATUS: Record<Exclude<KillStatus, 'KILL_STATUS_UNSPECIFIED'>, string> = {
   KILL_STATUS_FINISHED: 'finished',
   KILL_STATUS_WAITING: 'waiting',
   KILL_STATUS_CANT_CANCEL: 'cant_cancel',
@@ -14,5 +14,5 @@ const PROCESS_STATUS: Record<KillStatus, string> = {
 };
 
 export function renderProcessStatus(s: KillStatus): string {
-  return PROCESS_STATUS[s] ?? 'unknown_status';
+  return (s === 'KILL_STATUS_UNSPECIFIED' ? undefined : PROCESS_STATUS[s]) ?? 'unknown_status';
 }

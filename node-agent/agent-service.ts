@@ -82,7 +82,7 @@ export class NodeAgentService {
   }
 
   addToServer(server: grpc.Server): void {
-    server.addService(quellProto().agent.quell.v1.NodeAgent.service, {
+    server.addService(quellProto().agent.quell.v1.NodeAgentService.service, {
       Scan: (call: grpc.ServerWritableStream<ScanRequest__Output, ScanResponse>) => {
         const refused = this.refusal(call, 'Scan');
         if (refused) call.emit('error', toServiceError(refused));

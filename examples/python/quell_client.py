@@ -158,7 +158,7 @@ def main():
         with grpc.secure_channel(args.coordinator, creds) as channel:
             health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=''), timeout=args.timeout)
             print('health:', health_pb2.HealthCheckResponse.ServingStatus.Name(health.status))
-            stub = pb_grpc.CoordinatorStub(channel)
+            stub = pb_grpc.CoordinatorServiceStub(channel)
             ok = execute(stub, pb, args.select, args) and execute(stub, pb, args.kill, args)
         return 0 if ok else 2
     finally:

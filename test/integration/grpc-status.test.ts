@@ -94,7 +94,7 @@ async function handMade(headers: http2.OutgoingHttpHeaders, body: Buffer): Promi
   const session = http2.connect(`https://${c.address}`, { ca: readFileSync(c.pki.ca), checkServerIdentity: () => undefined });
   try {
     return await new Promise((resolve, reject) => {
-      const req = session.request({ ':method': 'POST', ':path': '/quell.v1.Coordinator/Execute', 'content-type': 'application/grpc', te: 'trailers', ...headers });
+      const req = session.request({ ':method': 'POST', ':path': '/quell.v1.CoordinatorService/Execute', 'content-type': 'application/grpc', te: 'trailers', ...headers });
       let got: http2.IncomingHttpHeaders = {};
       req.on('response', (h) => (got = { ...got, ...h }));
       req.on('trailers', (h) => (got = { ...got, ...h }));
@@ -129,10 +129,10 @@ test('bad input: an oversized message is RESOURCE_EXHAUSTED, a deadline passed o
   assert.equal((await rawExecute(c, { sql: 'SELECT * FROM system.one' })).status, undefined);
 
   const m = parseExposition((await scrape(metricsUrl, c.pki.ca)).body);
-  const handled = (method: string, code: string): number => m.value('grpc_server_handled_total', { grpc_service: 'quell.v1.Coordinator', grpc_method: method, grpc_type: method === 'Execute' ? 'server_stream' : 'bidi_stream', grpc_code: code }) ?? 0;
+  const handled = (method: string, code: string): number => m.value('grpc_server_handled_total', { grpc_service: 'quell.v1.CoordinatorService', grpc_method: method, grpc_type: method === 'Execute' ? 'server_stream' : 'bidi_stream', grpc_code: code }) ?? 0;
   assert.ok(handled('Execute', 'OK') >= 2, 'Execute OK');
   for (const code of ['INVALID_ARGUMENT', 'UNAUTHENTICATED', 'PERMISSION_DENIED', 'NOT_FOUND', 'RESOURCE_EXHAUSTED', 'DEADLINE_EXCEEDED']) {
     assert.ok(handled('Execute', code) >= 1, `Execute ${code} counted`);
   }
-  assert.ok((m.value('grpc_server_started_total', { grpc_service: 'quell.v1.Coordinator', grpc_method: 'Execute', grpc_type: 'server_stream' }) ?? 0) >= 10);
+  assert.ok((m.value('grpc_server_started_total', { grpc_service: 'quell.v1.CoordinatorService', grpc_method: 'Execute', grpc_type: 'server_stream' }) ?? 0) >= 10);
 });

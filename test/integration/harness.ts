@@ -6,7 +6,7 @@ import { identities } from '../../common/identity';
 import { TransportSecurity, type TlsOptions } from '../../common/tls';
 import { quellProto } from '../../proto/load';
 import { CHANNEL_OPTIONS } from '../../common/channel-options';
-import type { NodeAgentClient } from '../../proto/generated/quell/v1/NodeAgent';
+import type { NodeAgentServiceClient } from '../../proto/generated/quell/v1/NodeAgentService';
 import type * as grpc from '@grpc/grpc-js';
 import type { ExecuteRequest } from '../../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../../proto/generated/quell/v1/ExecuteResponse';
@@ -49,7 +49,7 @@ export class TestCluster {
   readonly agents = new Map<string, AgentHandle>();
   private readonly sims: Child[] = [];
   private readonly clients: QuellClient[] = [];
-  private readonly stubs: NodeAgentClient[] = [];
+  private readonly stubs: NodeAgentServiceClient[] = [];
   private readonly securities: TransportSecurity[] = [];
 
   private constructor(
@@ -146,10 +146,10 @@ export class TestCluster {
    * coordinator's certificate, which the agent requires for Scan/Kill/Info) and checking the
    * server is `agent/<nodeId>`; closed by stop().
    */
-  agentStub(nodeId: string, as: TlsOptions = this.pki.coordinator(), address = this.agent(nodeId).address): NodeAgentClient {
+  agentStub(nodeId: string, as: TlsOptions = this.pki.coordinator(), address = this.agent(nodeId).address): NodeAgentServiceClient {
     const security = TransportSecurity.from(as);
     this.securities.push(security);
-    const stub = new (quellProto().agent.quell.v1.NodeAgent)(address, security.channelCredentials(address, identities.agent(nodeId)), { ...CHANNEL_OPTIONS });
+    const stub = new (quellProto().agent.quell.v1.NodeAgentService)(address, security.channelCredentials(address, identities.agent(nodeId)), { ...CHANNEL_OPTIONS });
     this.stubs.push(stub);
     return stub;
   }
@@ -215,7 +215,7 @@ export interface RawOutcome {
 
 /** One statement on a plain grpc-js client of the Coordinator service (default 4 MB receive limit, no QuellClient), without a certificate. */
 export function rawExecute(c: TestCluster, req: Partial<ExecuteRequest>, deadlineMs = 20_000): Promise<RawOutcome> {
-  const Ctor = quellProto().coordinator.quell.v1.Coordinator;
+  const Ctor = quellProto().coordinator.quell.v1.CoordinatorService;
   const client = new Ctor(c.address, TransportSecurity.from(c.pki.anonymous()).channelCredentials(c.address, 'coordinator'), { ...CHANNEL_OPTIONS });
   return new Promise((resolve) => {
     const messages: ExecuteResponse__Output[] = [];
