@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sessionDialect } from './session-dialect';
 import * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../proto/load';
 import { notStartedStatus, plainStatus, toServiceError } from '../common/rpc-status';
@@ -94,7 +95,7 @@ export class CoordinatorService {
       {
         sql: req.sql,
         statementId,
-        dialect: req.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse',
+        dialect: sessionDialect(req.dialect),
         user: req.user,
         password: req.password,
         peer: this.peers.identity(call),

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sessionDialect } from './session-dialect';
 import type { BatchWriter } from '../common/mux/batch-writer';
 import { MuxServer, type ServedCall } from '../common/mux/server';
 import type { Identity } from '../common/identity';
@@ -119,7 +120,7 @@ export class StatementSession extends MuxServer<StatementCall__Output, TaggedRes
         {
           sql: req.sql,
           statementId,
-          dialect: req.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse',
+          dialect: sessionDialect(req.dialect),
           user: req.user,
           password: req.password,
           memo: this.logins,
