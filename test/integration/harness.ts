@@ -39,6 +39,10 @@ export interface ClusterOptions {
   readonly agentArgs?: (nodeId: string, index: number) => string[];
   /** extra environment per agent process, e.g. libfaketime's for a clock that is off */
   readonly agentEnv?: (nodeId: string, index: number) => NodeJS.ProcessEnv;
+  /** another build's dist/cli/quell.js for the coordinator (mixed versions); default this build's */
+  readonly coordinatorMain?: string;
+  /** another build's dist/cli/quell.js per agent; undefined: this build's */
+  readonly agentMain?: (nodeId: string, index: number) => string | undefined;
 }
 
 /**
@@ -74,7 +78,7 @@ export class TestCluster {
       writeFileSync(file, o.users);
       args.push('--users', file);
     }
-    const coordinator = spawnQuell(args);
+    const coordinator = spawnQuell(args, {}, o.coordinatorMain);
     let ready: Record<string, unknown>;
     try {
       ready = await coordinator.waitFor((e) => e.event === 'ready');
@@ -83,7 +87,7 @@ export class TestCluster {
       throw err;
     }
     const c = new TestCluster(etcd, coordinator, String(ready.address), cluster, o.leaseTtlSeconds ?? 5, tmp, pki);
-    for (let i = 1; i <= (o.nodes ?? 3); i++) await c.addAgent(`n${i}`, cluster, o.agentArgs?.(`n${i}`, i) ?? [], o.agentEnv?.(`n${i}`, i));
+    for (let i = 1; i <= (o.nodes ?? 3); i++) await c.addAgent(`n${i}`, cluster, o.agentArgs?.(`n${i}`, i) ?? [], o.agentEnv?.(`n${i}`, i), o.agentMain?.(`n${i}`, i));
     await c.waitForActive(o.nodes ?? 3);
     return c;
   }
@@ -93,12 +97,12 @@ export class TestCluster {
     return path.join(this.tmp, 'kill-log', nodeId);
   }
 
-  async addAgent(nodeId: string, clusters = this.cluster, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<AgentHandle> {
+  async addAgent(nodeId: string, clusters = this.cluster, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, main?: string): Promise<AgentHandle> {
     const killLog = extraArgs.includes('--kill-log-dir') ? [] : ['--kill-log-dir', this.killLogDir(nodeId)];
     const child = spawnQuell([
       'agent', '--etcd', this.etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0',
       '--cluster', clusters, '--lease-ttl', String(this.leaseTtl), ...this.pki.argv(this.pki.agent(nodeId)), ...killLog, ...extraArgs,
-    ], env);
+    ], env, main);
     const ready = await child.waitFor((e) => e.event === 'ready');
     const handle = { nodeId, address: String(ready.address), child };
     this.agents.set(nodeId, handle);
