@@ -1,10 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TestCluster, records } from './harness';
+import { TestCluster, records, sleep } from './harness';
+import { PROTOCOL_VERSION } from '../../proto/version';
 
 // A mixed cluster (docs/api.md §Compatibility): the coordinator built from this tree with an agent
 // built from the last release's commit, and the reverse, each running a SELECT and a KILL across
@@ -27,8 +28,15 @@ const OTHER = released ? `the released commit ${released.slice(0, 12)}` : `HEAD'
  * node_modules is this tree's when the lock files are the same, else installed with npm ci.
  * Returns the build's dist/cli/quell.js.
  */
-function buildCommit(commit: string, dir: string): string {
+function buildCommit(commit: string, dir: string, protocol?: string): string {
   execFileSync('sh', ['-c', `git archive --format=tar ${commit} | tar -x -C "${dir}"`], { cwd: ROOT, stdio: 'inherit' });
+  if (protocol !== undefined) {
+    const file = path.join(dir, 'proto', 'version.ts');
+    const text = readFileSync(file, 'utf8');
+    const patched = text.replace(/PROTOCOL_VERSION = '[^']*'/, `PROTOCOL_VERSION = '${protocol}'`);
+    assert.notEqual(patched, text, 'proto/version.ts has PROTOCOL_VERSION');
+    writeFileSync(file, patched);
+  }
   const sameLock = readFileSync(path.join(dir, 'package-lock.json'), 'utf8') === readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8');
   if (sameLock) symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
   else execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: dir, stdio: 'inherit' });
@@ -75,6 +83,43 @@ describe(`mixed versions: this tree with ${OTHER}`, { timeout: 600_000 }, () => 
     const c = await TestCluster.start({ cluster: 'c2', nodes: 2, coordinatorMain: otherMain, agentMain: (n) => (n === 'n2' ? otherMain : undefined) });
     try {
       await killAndSelect(c, 'mx2');
+    } finally {
+      await c.stop();
+    }
+  });
+});
+
+describe('mixed versions: an agent of another protocol gets no statement, and its rows say so', { timeout: 600_000 }, () => {
+  let dir: string;
+  let otherMain: string;
+  before(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'quell-other-protocol-'));
+    // this tree's commit, built with another PROTOCOL_VERSION: what Info would say of a quell.v2 agent
+    otherMain = buildCommit(head, dir, 'quell.v9');
+  });
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test(`agent n2 speaking quell.v9: its rows are node_error naming quell.v9 and ${PROTOCOL_VERSION}, nothing reaches its processes`, async () => {
+    const c = await TestCluster.start({ cluster: 'c2', nodes: 2, agentMain: (n) => (n === 'n2' ? otherMain : undefined) });
+    try {
+      const sims = await Promise.all(['n1', 'n2'].map((n) => c.sim(n, ['--queries', '1', '--user', 'alice', '--query-id-prefix', `pv-${n}-`])));
+      // the coordinator reads the protocol with its first Info calls to the node (clock offsets)
+      const mismatch = new RegExp(`speaks protocol quell\\.v9, this coordinator speaks ${PROTOCOL_VERSION.replace('.', '\\.')}`);
+      let read = await c.query("SELECT query_id FROM clusterAllReplicas('c2', system.processes) WHERE query_id LIKE 'pv-%'");
+      for (let i = 0; i < 100 && !read.warnings.some((w) => mismatch.test(w)); i++) {
+        await sleep(100);
+        read = await c.query("SELECT query_id FROM clusterAllReplicas('c2', system.processes) WHERE query_id LIKE 'pv-%'");
+      }
+      assert.ok(read.warnings.some((w) => w.includes('n2 (node_error') && mismatch.test(w)), read.warnings.join('; '));
+      assert.deepEqual(records(read).map((r) => r.query_id), ['pv-n1-1'], 'only the compatible node\'s rows');
+      const killed = records(await c.query("KILL QUERY ON CLUSTER c2 WHERE query_id LIKE 'pv-%' SYNC"));
+      const byNode = new Map(killed.map((r) => [String(r.node_id), r]));
+      assert.equal(byNode.get('n1')?.kill_status, 'finished');
+      assert.equal(byNode.get('n2')?.kill_status, 'node_error');
+      assert.match(String(byNode.get('n2')?.error), mismatch);
+      assert.equal(sims[1]?.proc.exitCode, null, 'the process on n2 got no cancel and keeps running');
     } finally {
       await c.stop();
     }
