@@ -701,7 +701,7 @@ async function waitForStatus(client: QuellClient, sql: string, nodeId: string, s
  * and kill there (the agent's own Kill RPC, ASYNC, same WHERE), one node after another.
  */
 async function baseline(agents: readonly AgentRef[], tls: TlsOptions, plan: Plan): Promise<number[]> {
-  const Ctor = quellProto().agent.quell.v1.NodeAgent;
+  const Ctor = quellProto().agent.quell.v1.NodeAgentService;
   const security = TransportSecurity.from(tls);
   const visitAll = async (): Promise<void> => {
     for (const a of agents) {

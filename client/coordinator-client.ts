@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../proto/load';
 import { CHANNEL_OPTIONS } from '../common/channel-options';
-import type { CoordinatorClient } from '../proto/generated/quell/v1/Coordinator';
+import type { CoordinatorServiceClient } from '../proto/generated/quell/v1/CoordinatorService';
 import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
 import { connectionSettled } from './connection-wait';
@@ -65,7 +65,7 @@ export class QuellClient {
   private readonly security: TransportSecurity;
   /** every coordinator, in the order tried */
   readonly addresses: readonly string[];
-  private readonly stubs = new Map<string, CoordinatorClient>();
+  private readonly stubs = new Map<string, CoordinatorServiceClient>();
   /** each coordinator's Session stream, or UNSUPPORTED where it has none */
   private readonly sessions = new Map<string, ClientSession | typeof UNSUPPORTED>();
   /** one immediate per turn sends what every session gathered */
@@ -153,7 +153,7 @@ export class QuellClient {
   }
 
   /** One try at one coordinator: on its Session stream where it has one, else an Execute call. */
-  private async attempt(stub: CoordinatorClient, address: string, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt> {
+  private async attempt(stub: CoordinatorServiceClient, address: string, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt> {
     let session = this.sessions.get(address);
     if (session === undefined && this.opts.session !== false) {
       session = new ClientSession(stub, address, this.flusher);
@@ -167,10 +167,10 @@ export class QuellClient {
     return sendTo(stub, address, req, signal);
   }
 
-  private stub(address: string): CoordinatorClient {
+  private stub(address: string): CoordinatorServiceClient {
     let stub = this.stubs.get(address);
     if (!stub) {
-      const Ctor = quellProto().coordinator.quell.v1.Coordinator;
+      const Ctor = quellProto().coordinator.quell.v1.CoordinatorService;
       stub = new Ctor(address, this.security.channelCredentials(address, 'coordinator'), {
         ...CHANNEL_OPTIONS,
         'grpc.max_send_message_length': 64 * 1024 * 1024,
@@ -183,7 +183,7 @@ export class QuellClient {
 }
 
 
-function sendTo(stub: CoordinatorClient, address: string, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt> {
+function sendTo(stub: CoordinatorServiceClient, address: string, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt> {
   return new Promise((resolve) => {
     const call = stub.Execute(req);
     const queue = new ResultQueue(call);

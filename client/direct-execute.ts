@@ -14,7 +14,7 @@ import type { QuellError } from '../errors/quell-error';
 import { coordinatorShuttingDown, ResultQueue, toEvent, transportError, type Item } from './result-events';
 
 const CODEC = { messages, services } as unknown as GeneratedCodec;
-const EXECUTE = CODEC.services['quell.v1.Coordinator']?.Execute;
+const EXECUTE = CODEC.services['quell.v1.CoordinatorService']?.Execute;
 const encodeRequest = serializer(CODEC.messages['quell.v1.ExecuteRequest'] as GeneratedCodec['messages'][string]);
 const decodeResponse = deserializer(CODEC.messages['quell.v1.ExecuteResponse'] as GeneratedCodec['messages'][string], TO_OBJECT_OPTIONS) as (b: Buffer) => ExecuteResponse__Output;
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_PROTOCOL_ERROR } = http2.constants;

@@ -41,7 +41,7 @@ export class RunningMutation {
   end(outcome: 'done' | 'failed' | 'killed', partsDone: number): void {
     if (this.ended) return;
     this.ended = true;
-    const wire = { done: 'MUTATION_DONE', failed: 'MUTATION_FAILED', killed: 'MUTATION_KILLED' } as const;
+    const wire = { done: 'MUTATION_OUTCOME_DONE', failed: 'MUTATION_OUTCOME_FAILED', killed: 'MUTATION_OUTCOME_KILLED' } as const;
     this.session.send({ end_mutation: { mutation: this.ref, outcome: wire[outcome], parts_done: String(partsDone) } });
     this.session.forgetMutation(this.ref);
   }

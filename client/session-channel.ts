@@ -1,4 +1,4 @@
-import type { WorkloadMessage } from '../proto/generated/quell/v1/WorkloadMessage';
+import type { AttachRequest } from '../proto/generated/quell/v1/AttachRequest';
 
 /** Why a process's signal was aborted. */
 export interface CancelReason {
@@ -12,7 +12,7 @@ export interface CancelReason {
  * and to be forgotten when it ends. The session implements it; nothing imports the session.
  */
 export interface SessionChannel {
-  send(msg: WorkloadMessage): void;
+  send(msg: AttachRequest): void;
   forget(queryId: string): void;
   forgetMutation(ref: { database: string; table: string; mutation_id: string }): void;
   forgetConnection(threadId: number): void;

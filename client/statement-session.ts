@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
-import type { CoordinatorClient } from '../proto/generated/quell/v1/Coordinator';
+import type { CoordinatorServiceClient } from '../proto/generated/quell/v1/CoordinatorService';
 import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { StatementCall } from '../proto/generated/quell/v1/StatementCall';
-import type { StatementCalls } from '../proto/generated/quell/v1/StatementCalls';
+import type { CoordinatorServiceSessionRequest } from '../proto/generated/quell/v1/CoordinatorServiceSessionRequest';
 import type { StatementReply__Output } from '../proto/generated/quell/v1/StatementReply';
 import { AsyncQueue } from '../common/async-queue';
 import { MuxCaller, type CallerHandler, type CallWire } from '../common/mux/caller';
@@ -15,13 +15,13 @@ import { coordinatorShuttingDown, toEvent, transportError, type Attempt, type It
 export const UNSUPPORTED = 'unsupported';
 
 /** Statement calls on the wire: a statement takes its text and some, a cancel or credit a few bytes. */
-const WIRE: CallWire<StatementCall, StatementCalls> = {
+const WIRE: CallWire<StatementCall, CoordinatorServiceSessionRequest> = {
   encode: (calls) => ({ calls }),
   size: (c: StatementCall) => (c.execute ? Buffer.byteLength(c.execute.sql ?? '') + 256 : 16),
 };
 
 /** One Session call and the statements in flight on it. */
-type SessionStream = MuxCaller<StatementCall, Pending, StatementReply__Output, StatementCalls>;
+type SessionStream = MuxCaller<StatementCall, Pending, StatementReply__Output, CoordinatorServiceSessionRequest>;
 
 /** One statement in flight on the session. */
 interface Pending {
@@ -49,7 +49,7 @@ export class ClientSession implements CallerHandler<Pending, StatementReply__Out
   private stream: SessionStream | undefined;
 
   constructor(
-    private readonly stub: CoordinatorClient,
+    private readonly stub: CoordinatorServiceClient,
     private readonly address: string,
     private readonly flusher: TurnFlusher,
   ) {}

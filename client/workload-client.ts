@@ -1,9 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../proto/load';
 import { CHANNEL_OPTIONS } from '../common/channel-options';
-import type { WorkloadClient as WorkloadStub } from '../proto/generated/quell/v1/Workload';
-import type { AgentCommand__Output } from '../proto/generated/quell/v1/AgentCommand';
-import type { WorkloadMessage } from '../proto/generated/quell/v1/WorkloadMessage';
+import type { WorkloadServiceClient as WorkloadStub } from '../proto/generated/quell/v1/WorkloadService';
+import type { AttachResponse__Output } from '../proto/generated/quell/v1/AttachResponse';
+import type { AttachRequest } from '../proto/generated/quell/v1/AttachRequest';
 import type { SessionChannel } from './session-channel';
 import { TransportSecurity, type TlsOptions } from '../common/tls';
 import { RunningProcess, type QueryRegistration } from './running-process';
@@ -23,7 +23,7 @@ export { RunningConnection, type ConnectionKill, type ConnectionOpening, type Co
  */
 export class WorkloadSession implements SessionChannel {
   private readonly stub: WorkloadStub;
-  private readonly call: grpc.ClientDuplexStream<WorkloadMessage, AgentCommand__Output>;
+  private readonly call: grpc.ClientDuplexStream<AttachRequest, AttachResponse__Output>;
   private readonly processes = new Map<string, RunningProcess>();
   private readonly pending = new Map<string, { resolve: (p: RunningProcess) => void; reject: (e: Error) => void }>();
   private readonly mutations = new Map<string, RunningMutation>();
@@ -44,11 +44,11 @@ export class WorkloadSession implements SessionChannel {
     readonly agentAddress: string,
     tls: TlsOptions = {},
   ) {
-    const Ctor = quellProto().workload.quell.v1.Workload;
+    const Ctor = quellProto().workload.quell.v1.WorkloadService;
     this.security = TransportSecurity.from(agentAddress.startsWith('unix:') ? { ...tls, insecure: true, ca: undefined, cert: undefined, key: undefined } : tls);
     this.stub = new Ctor(agentAddress, this.security.channelCredentials(agentAddress, 'agent'), { ...CHANNEL_OPTIONS });
     this.call = this.stub.Attach();
-    this.call.on('data', (cmd: AgentCommand__Output) => this.onCommand(cmd));
+    this.call.on('data', (cmd: AttachResponse__Output) => this.onCommand(cmd));
     this.call.on('error', (err: Error) => this.onClosed(err));
     this.call.on('end', () => this.onClosed(undefined));
   }
@@ -99,7 +99,7 @@ export class WorkloadSession implements SessionChannel {
   }
 
   /** @internal */
-  send(msg: WorkloadMessage): void {
+  send(msg: AttachRequest): void {
     if (!this.closedWith) this.call.write(msg);
   }
 
@@ -124,7 +124,7 @@ export class WorkloadSession implements SessionChannel {
     this.security.close();
   }
 
-  private onCommand(cmd: AgentCommand__Output): void {
+  private onCommand(cmd: AttachResponse__Output): void {
     if (cmd.registered) {
       const id = cmd.registered.query_id;
       const waiter = this.pending.get(id);
@@ -156,7 +156,7 @@ export class WorkloadSession implements SessionChannel {
     }
   }
 
-  private onConnectionCommand(cmd: AgentCommand__Output): void {
+  private onConnectionCommand(cmd: AttachResponse__Output): void {
     if (cmd.connection_opened) {
       const { client_ref: ref, thread_id: threadId } = cmd.connection_opened;
       const waiter = this.pendingConnections.get(ref);

@@ -118,8 +118,9 @@ export function spawnChild(command: string, args: string[], opts: { env?: NodeJS
 /** The compiled CLI entry point, so children run exactly what `npx quell` runs. */
 export const QUELL_MAIN = path.resolve(__dirname, '..', 'cli', 'quell.js');
 
-export function spawnQuell(args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  return spawnChild(process.execPath, [QUELL_MAIN, ...args], { env: { ...process.env, QUELL_LOG_FORMAT: 'json', ...env } });
+/** `main`: another build's dist/cli/quell.js (the mixed-version test runs the last release's). */
+export function spawnQuell(args: string[], env: NodeJS.ProcessEnv = {}, main: string = QUELL_MAIN): Child {
+  return spawnChild(process.execPath, [main, ...args], { env: { ...process.env, QUELL_LOG_FORMAT: 'json', ...env } });
 }
 
 export interface EtcdServer {

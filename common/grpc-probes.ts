@@ -83,7 +83,7 @@ export class GrpcProbes {
   private closed = false;
 
   constructor(
-    /** the daemon's own services, e.g. quell.v1.Coordinator */
+    /** the daemon's own services, e.g. quell.v1.CoordinatorService */
     private readonly services: readonly string[],
     private readonly isServing: () => boolean,
   ) {

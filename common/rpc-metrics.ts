@@ -35,7 +35,7 @@ export class ServerCallMetrics {
     registry.registerMetric(this.handled);
   }
 
-  /** One finished call, by the path of its method (`/quell.v1.Coordinator/Execute`). */
+  /** One finished call, by the path of its method (`/quell.v1.CoordinatorService/Execute`). */
   handledCall(path: string, type: string, code: grpc.status): void {
     this.handled.inc({ ...labelsOf(path, type), grpc_code: grpc.status[code] ?? String(code) });
   }

@@ -1,6 +1,6 @@
 import { CHANNEL_OPTIONS } from '../common/channel-options';
 import { nodeAgentClient } from '../proto/session-request-codec';
-import type { NodeAgentClient } from '../proto/generated/quell/v1/NodeAgent';
+import type { NodeAgentServiceClient } from '../proto/generated/quell/v1/NodeAgentService';
 import type { MemberNode } from './membership';
 import { identities } from '../common/identity';
 import type { TransportSecurity } from '../common/tls/transport-security';
@@ -9,7 +9,7 @@ import { AgentSession, type SessionTransport } from './agent-session';
 
 interface Held {
   readonly address: string;
-  readonly client: NodeAgentClient;
+  readonly client: NodeAgentServiceClient;
   readonly session: AgentSession;
 }
 
@@ -29,7 +29,7 @@ export class AgentPool {
   constructor(private readonly security: TransportSecurity) {}
 
   /** The node's channel, for unary calls (Info). */
-  client(node: MemberNode): NodeAgentClient {
+  client(node: MemberNode): NodeAgentServiceClient {
     return this.get(node).client;
   }
 

@@ -3,6 +3,7 @@ import type { Logger } from '../common/logger';
 import { errorText } from '../errors/error-text';
 import type { AgentPool } from './agent-pool';
 import type { ClusterMembership, MemberNode } from './membership';
+import { PROTOCOL_VERSION } from '../proto/version';
 
 /**
  * Each live agent's clock offset from the coordinator's, measured with the Info RPC.
@@ -78,6 +79,18 @@ export class OffsetEstimator {
 /** What a statement reads: a node's measured offset, if there is a recent one. */
 export interface ClockReader {
   offset(nodeId: string): ClockOffset | undefined;
+  /**
+   * Why no statement may go to the node: its Info named a protocol other than this
+   * coordinator's (both named); undefined while compatible or not yet asked.
+   */
+  incompatible?(nodeId: string): string | undefined;
+}
+
+/** Why a coordinator speaking `ours` must send nothing to an agent that answered Info with `theirs`; undefined when they match. */
+export function protocolMismatch(theirs: string, ours: string = PROTOCOL_VERSION): string | undefined {
+  if (theirs === ours) return undefined;
+  const agent = theirs === '' ? 'names no protocol version (older than 0.2.0)' : `speaks protocol ${theirs}`;
+  return `incompatible agent: it ${agent}, this coordinator speaks ${ours}; nothing was sent to it (upgrade the agent or the coordinator)`;
 }
 
 /** From this size on, an offset alone explains a refusal by the agent's clock. */
@@ -95,8 +108,14 @@ export function skewReason(offset: ClockOffset | undefined, pastMs: number): str
   return `clock skew of ${ms} ms: this agent's clock is ${ms} ms ahead of the coordinator's; fix the clock (NTP)`;
 }
 
-/** Reads an agent's clock: Info's now_unix_ms, within `timeoutMs`. */
-export type AskClock = (node: MemberNode, timeoutMs: number) => Promise<number>;
+/** What one Info answer says: the agent's clock (now_unix_ms) and its protocol_version. */
+export interface InfoReading {
+  readonly agentMs: number;
+  readonly protocol: string;
+}
+
+/** Reads an agent's clock and protocol with one Info call, within `timeoutMs`. */
+export type AskClock = (node: MemberNode, timeoutMs: number) => Promise<InfoReading>;
 
 /** Info on the node's channel from the pool. */
 export function infoClock(pool: AgentPool): AskClock {
@@ -104,7 +123,7 @@ export function infoClock(pool: AgentPool): AskClock {
     new Promise((resolve, reject) => {
       pool.client(node).Info({}, { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err || !res) reject(err ?? new Error('no answer'));
-        else resolve(Number(res.now_unix_ms));
+        else resolve({ agentMs: Number(res.now_unix_ms), protocol: res.protocol_version ?? '' });
       });
     });
 }
@@ -127,7 +146,7 @@ export interface ClockOffsetsOptions {
  * timer and membership listener; close() ends both.
  */
 export class ClockOffsets implements ClockReader {
-  private readonly nodes = new Map<string, { address: string; estimator: OffsetEstimator; warned: boolean }>();
+  private readonly nodes = new Map<string, { address: string; estimator: OffsetEstimator; warned: boolean; protocol?: string }>();
   /** node id → the address being measured */
   private readonly measuring = new Map<string, string>();
   /** nodes waiting for a free slot, in order */
@@ -173,6 +192,12 @@ export class ClockOffsets implements ClockReader {
 
   offset(nodeId: string): ClockOffset | undefined {
     return this.nodes.get(nodeId)?.estimator.best(Date.now());
+  }
+
+  /** The same Info calls tell each agent's protocol: a node whose protocol is not ours gets no statement. */
+  incompatible(nodeId: string): string | undefined {
+    const protocol = this.nodes.get(nodeId)?.protocol;
+    return protocol === undefined ? undefined : protocolMismatch(protocol);
   }
 
   /** Every live agent's current offset, for the metric. */
@@ -235,10 +260,17 @@ export class ClockOffsets implements ClockReader {
       for (let i = 0; i < this.samplesPerRound && !this.closed; i++) {
         const sentMs = Date.now();
         const t0 = performance.now();
-        const agentMs = await this.ask(node, this.timeoutMs);
+        const { agentMs, protocol } = await this.ask(node, this.timeoutMs);
         const rttMs = performance.now() - t0;
         const held = this.nodes.get(node.nodeId);
-        if (!held || held.address !== node.address || !Number.isFinite(agentMs) || agentMs <= 0) return;
+        if (!held || held.address !== node.address) return;
+        if (held.protocol !== protocol) {
+          const mismatch = protocolMismatch(protocol);
+          if (mismatch) this.log.warn({ node_id: node.nodeId, address: node.address, agent_protocol: protocol, protocol: PROTOCOL_VERSION }, mismatch);
+          else if (held.protocol !== undefined) this.log.info({ node_id: node.nodeId, protocol }, 'agent speaks this coordinator\'s protocol again');
+          held.protocol = protocol;
+        }
+        if (!Number.isFinite(agentMs) || agentMs <= 0) return;
         held.estimator.add({ sentMs, rttMs, agentMs });
       }
       this.report(node.nodeId);

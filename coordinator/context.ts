@@ -22,8 +22,8 @@ export interface StatementContext {
   readonly killQueue: KillQueue;
   /** CREATE and DROP KILL POLICY write here; reads come from `membership` */
   readonly policies: PolicyStore;
-  /** the session's dialect (decides a bare SHOW PROCESSLIST) */
-  readonly dialect: Dialect;
+  /** the session's dialect (decides a bare SHOW PROCESSLIST); undefined: the session named none */
+  readonly dialect: Dialect | undefined;
   /** aborted when the client goes away */
   readonly signal: AbortSignal;
   /** who sent the statement, for the kill log: the client's verified certificate identity, or its address */

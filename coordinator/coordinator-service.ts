@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sessionDialect } from './session-dialect';
 import * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../proto/load';
 import { notStartedStatus, plainStatus, toServiceError } from '../common/rpc-status';
@@ -7,15 +8,15 @@ import type { ExecuteResponse } from '../proto/generated/quell/v1/ExecuteRespons
 import type { PeerPolicy } from '../common/tls/peer-policy';
 import { ExecuteSink } from './execute-sink';
 import { StatementRunner } from './statement-runner';
-import type { StatementCalls__Output } from '../proto/generated/quell/v1/StatementCalls';
-import type { StatementReplies } from '../proto/generated/quell/v1/StatementReplies';
+import type { CoordinatorServiceSessionRequest__Output } from '../proto/generated/quell/v1/CoordinatorServiceSessionRequest';
+import type { CoordinatorServiceSessionResponse } from '../proto/generated/quell/v1/CoordinatorServiceSessionResponse';
 import type { StatementReply } from '../proto/generated/quell/v1/StatementReply';
 import { BatchWriter } from '../common/mux/batch-writer';
 import { TurnFlusher } from '../common/mux/turn-flusher';
 import { StatementSession } from './statement-session';
 
 type ExecuteCall = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;
-type SessionCall = grpc.ServerDuplexStream<StatementCalls__Output, StatementReplies>;
+type SessionCall = grpc.ServerDuplexStream<CoordinatorServiceSessionRequest__Output, CoordinatorServiceSessionResponse>;
 
 /**
  * The coordinator's gRPC client API over the shared statement path: one Execute stream per
@@ -33,7 +34,7 @@ export class CoordinatorService {
   ) {}
 
   addToServer(server: grpc.Server): void {
-    server.addService(quellProto().coordinator.quell.v1.Coordinator.service, {
+    server.addService(quellProto().coordinator.quell.v1.CoordinatorService.service, {
       Execute: (call: ExecuteCall) => {
         if (this.runner.refusing) {
           // marked as not started: a client with several coordinators moves on to the next
@@ -60,7 +61,7 @@ export class CoordinatorService {
   }
 
   private session(call: SessionCall): void {
-    const out = new BatchWriter<StatementReply, StatementReplies>({ write: (message, done) => call.write(message, done) }, this.flusher, (replies) => ({ replies }));
+    const out = new BatchWriter<StatementReply, CoordinatorServiceSessionResponse>({ write: (message, done) => call.write(message, done) }, this.flusher, (replies) => ({ replies }));
     let ended = false;
     const finish = (endTransport: boolean): void => {
       if (ended) return;
@@ -71,7 +72,7 @@ export class CoordinatorService {
     };
     const session = new StatementSession(out, this.runner, this.peers.identity(call), call.getPeer(), () => finish(true));
     this.sessions.add(session);
-    call.on('data', (message: StatementCalls__Output) => session.receive(message));
+    call.on('data', (message: CoordinatorServiceSessionRequest__Output) => session.receive(message));
     // the client went away: its statements are cancelled
     call.on('cancelled', () => finish(false));
     call.on('error', () => finish(false));
@@ -94,7 +95,7 @@ export class CoordinatorService {
       {
         sql: req.sql,
         statementId,
-        dialect: req.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse',
+        dialect: sessionDialect(req.dialect),
         user: req.user,
         password: req.password,
         peer: this.peers.identity(call),

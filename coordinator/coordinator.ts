@@ -100,7 +100,7 @@ export class Coordinator {
     const verifier = opts.security.recordVerifier();
     const guard = new PolicyGuard(etcd, users, membership, log.child({ service: 'policy-guard' }), signer, verifier);
     let mysql: MysqlDoor | undefined;
-    const probes = new DaemonProbes(['quell.v1.Coordinator'], lifecycle, { ok: () => membership.viewState === 'watching', onChange: (l) => membership.onViewState(l) });
+    const probes = new DaemonProbes(['quell.v1.CoordinatorService'], lifecycle, { ok: () => membership.viewState === 'watching', onChange: (l) => membership.onViewState(l) });
     const clocks = new ClockOffsets(membership, infoClock(pool), log.child({ service: 'clocks' }));
     const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving, clocks, calls);
     try {

@@ -21,6 +21,8 @@ export interface FanoutOptions {
    * node's stream must not stall into its deadline after it acted.
    */
   readonly pauseWhenBehind?: boolean;
+  /** a node this returns a reason for gets nothing: it fails at once as node_error (an incompatible agent) */
+  readonly refuse?: (node: MemberNode) => string | undefined;
   /** told of every node that did not take the statement (metrics) */
   readonly metrics?: { nodeMissed(nodeId: string, status: string): void };
 }
@@ -117,6 +119,11 @@ export function fanOut<T>(nodes: readonly MemberNode[], open: OpenNodeStream<T>,
   const cancels: (() => void)[] = [];
   const flow = new FlowControl(queue, opts.pauseWhenBehind === true);
   for (const node of nodes) {
+    const refused = node.active ? opts.refuse?.(node) : undefined;
+    if (refused !== undefined) {
+      terminal({ kind: 'failed', node, failure: new NodeFailure('node_error', refused) });
+      continue;
+    }
     const call = callNode(node, open, queue, terminal, flow, openCalls);
     if (call) cancels.push(call);
   }

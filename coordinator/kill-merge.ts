@@ -5,7 +5,7 @@ import type { SqlValue } from '../sql/types';
 import type { FanoutEvent } from './fanout';
 import type { KillTargetSpec } from './kill-targets';
 import { PlanTally } from './kill-plan';
-import { renderProcessStatus } from '../common/kill-status';
+import { knownProcessStatus } from '../common/kill-status';
 import type { MemberNode } from './membership';
 import { nodeFailuresError } from './node-failures';
 import { skewReason, type ClockReader } from './clock-offsets';
@@ -69,7 +69,16 @@ export class KillMerge {
           this.plans.add(plan);
           this.planSettled(node, out);
         } else if (process) {
-          const row = [renderProcessStatus(process.status), ...this.opts.target.cells(process), node.host, node.port, node.nodeId, this.errorOf(node, process)];
+          const status = knownProcessStatus(process.status);
+          if (status === undefined) {
+            // no status, or one this coordinator does not know: the process's outcome is unknown,
+            // so its row is the node's node_error (and counts as a failed node), never a guess
+            this.failedNode(node);
+            const error = `the agent sent ${process.status === 'KILL_STATUS_UNSPECIFIED' ? 'no kill status (KILL_STATUS_UNSPECIFIED)' : `kill status ${String(process.status)}, which this coordinator does not know`} for this process: its outcome is unknown`;
+            this.emit(['node_error', ...this.opts.target.cells(process), node.host, node.port, node.nodeId, process.error ? `${error}; ${process.error}` : error], out);
+            break;
+          }
+          const row = [status, ...this.opts.target.cells(process), node.host, node.port, node.nodeId, this.errorOf(node, process)];
           this.emit(row, out);
         }
         break;
@@ -137,6 +146,12 @@ export class KillMerge {
       throw chError('ACCESS_DENIED', `User ${this.opts.user} attempts to kill ${this.opts.target.name} created by ${this.plans.skippedOwner}`);
     }
     this.release(out);
+  }
+
+  /** A node that answered with a row whose outcome is unknown fails the statement in throw mode, once. */
+  private failedNode(node: MemberNode): void {
+    const entry = `${node.nodeId} (node_error)`;
+    if (!this.failures.includes(entry)) this.failures.push(entry);
   }
 
   private nodeMissed(m: MissedNode, out: Row[]): void {

@@ -56,7 +56,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   });
   const callDeadlineMs = firstAnswerMs + syncMs + SYNC_GRACE_MS;
   ctx.expectEndBy(Date.now() + callDeadlineMs);
-  const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs, signal: ctx.signal, metrics: ctx.metrics });
+  const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs, signal: ctx.signal, refuse: (n) => ctx.clocks?.incompatible?.(n.nodeId), metrics: ctx.metrics });
   sink.header(spec.result, format);
   const nodeIdAt = spec.result.length - 2;
   // the merge holds rows only until every plan is in; after that each waits for the client

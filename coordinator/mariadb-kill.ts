@@ -71,7 +71,7 @@ async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, wh
     act_by_unix_ms: String(Date.now() + FIRST_ANSWER_MS),
   });
   ctx.expectEndBy(Date.now() + FIRST_ANSWER_MS);
-  for await (const ev of fanOut(nodes, open, { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal, metrics: ctx.metrics })) {
+  for await (const ev of fanOut(nodes, open, { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal, refuse: (n) => ctx.clocks?.incompatible?.(n.nodeId), metrics: ctx.metrics })) {
     if (ev.kind === 'message' && ev.message.plan) plan.add(ev.message.plan);
     else if (ev.kind === 'message' && ev.message.process && Number(ev.message.process.past_deadline_ms) > 0) {
       const p = ev.message.process;

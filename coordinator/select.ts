@@ -117,7 +117,7 @@ async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluste
   sink.header(p.columns, format, table.wire === 'TABLE_CONNECTIONS' ? 'mariadb' : 'clickhouse');
   // a read may pause the agents' streams while its client catches up: it kills nothing, so a late row is only late
   ctx.expectEndBy(Date.now() + firstAnswerMs * 2);
-  const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs: firstAnswerMs * 2, signal: ctx.signal, pauseWhenBehind: true, metrics: ctx.metrics });
+  const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs: firstAnswerMs * 2, signal: ctx.signal, pauseWhenBehind: true, refuse: (n) => ctx.clocks?.incompatible?.(n.nodeId), metrics: ctx.metrics });
   const out = agg ? new GroupedRows(agg, sink, maxRows) : new ReadRows(p, stmt, sink, maxRows);
   const failures: string[] = [];
   let timedOut = 0;
@@ -235,7 +235,12 @@ function mariadbProcesslist(cluster: string, full: boolean): SelectStatement {
 
 /** SHOW PROCESSLIST [ON CLUSTER c] is SELECT * FROM the cluster's system.processes. */
 export function showProcesslist(stmt: ShowProcesslistStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
-  const mariadb = stmt.full || (ctx.dialect === 'mariadb' && stmt.cluster === undefined && stmt.format === undefined);
+  const bare = !stmt.full && stmt.cluster === undefined && stmt.format === undefined;
+  if (bare && ctx.dialect === undefined) {
+    // the one statement the session's dialect decides, and the session named none (or one unknown here)
+    throw chError('BAD_ARGUMENTS', 'A bare SHOW PROCESSLIST reads system.processes (ClickHouse) or the connections (MariaDB) by the session\'s dialect, and ExecuteRequest.dialect is unspecified: set it to DIALECT_CLICKHOUSE or DIALECT_MARIADB');
+  }
+  const mariadb = stmt.full || (ctx.dialect === 'mariadb' && bare);
   if (mariadb) return select({ ...mariadbProcesslist(stmt.cluster ?? ctx.defaultCluster, stmt.full), settings: stmt.settings, format: stmt.format }, ctx, sink);
   const asSelect: SelectStatement = {
     kind: 'select',

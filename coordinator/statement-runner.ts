@@ -66,8 +66,8 @@ export interface LoginRequest {
 interface StatementBase {
   readonly sql: string;
   readonly statementId?: string;
-  /** the session's dialect (decides a bare SHOW PROCESSLIST) */
-  readonly dialect: Dialect;
+  /** the session's dialect (decides a bare SHOW PROCESSLIST); undefined: the session named none */
+  readonly dialect: Dialect | undefined;
   /** the caller's verified certificate identity */
   readonly peer: Identity | undefined;
   /** the caller's address as the transport saw it (host:port), for throttling and the log */

@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
+import { sessionDialect } from './session-dialect';
 import type { BatchWriter } from '../common/mux/batch-writer';
 import { MuxServer, type ServedCall } from '../common/mux/server';
 import type { Identity } from '../common/identity';
 import type { ExecuteResponse } from '../proto/generated/quell/v1/ExecuteResponse';
 import type { StatementCall__Output } from '../proto/generated/quell/v1/StatementCall';
-import type { StatementReplies } from '../proto/generated/quell/v1/StatementReplies';
+import type { CoordinatorServiceSessionResponse } from '../proto/generated/quell/v1/CoordinatorServiceSessionResponse';
 import type { StatementReply } from '../proto/generated/quell/v1/StatementReply';
 import { rowsBytes } from '../proto/wire-size';
 import { LoginMemo } from './login-memo';
 import { ExecuteSink, type ResponseStream } from './execute-sink';
 import { StatementRunner } from './statement-runner';
 
-export type StatementWriter = BatchWriter<StatementReply, StatementReplies>;
+export type StatementWriter = BatchWriter<StatementReply, CoordinatorServiceSessionResponse>;
 
 /**
  * One statement's result on a shared Session stream, as its ExecuteSink writes it. A row block
@@ -79,7 +80,7 @@ class TaggedResponses implements ResponseStream, ServedCall {
  * tagged, gathered per turn with the other statements' by the BatchWriter. A cancel aborts its
  * statement, which leaves the stream when its run ends, as a cancelled Execute call does.
  */
-export class StatementSession extends MuxServer<StatementCall__Output, TaggedResponses, StatementReply, StatementReplies> {
+export class StatementSession extends MuxServer<StatementCall__Output, TaggedResponses, StatementReply, CoordinatorServiceSessionResponse> {
   private readonly logins = new LoginMemo();
 
   constructor(
@@ -119,7 +120,7 @@ export class StatementSession extends MuxServer<StatementCall__Output, TaggedRes
         {
           sql: req.sql,
           statementId,
-          dialect: req.dialect === 'DIALECT_MARIADB' ? 'mariadb' : 'clickhouse',
+          dialect: sessionDialect(req.dialect),
           user: req.user,
           password: req.password,
           memo: this.logins,

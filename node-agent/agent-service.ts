@@ -24,6 +24,8 @@ import { TurnFlusher } from '../common/mux/turn-flusher';
 import type { RowWriter } from './served-table';
 import { BatchWriter } from '../common/mux/batch-writer';
 import { SessionStream, type SessionHandlers } from './session-stream';
+import { checkKillRequest, checkScanRequest } from './request-check';
+import { PROTOCOL_VERSION } from '../proto/version';
 
 /** The tables this node serves: its own (workloads) or a database server's (backend). */
 export interface ServedTables {
@@ -82,7 +84,7 @@ export class NodeAgentService {
   }
 
   addToServer(server: grpc.Server): void {
-    server.addService(quellProto().agent.quell.v1.NodeAgent.service, {
+    server.addService(quellProto().agent.quell.v1.NodeAgentService.service, {
       Scan: (call: grpc.ServerWritableStream<ScanRequest__Output, ScanResponse>) => {
         const refused = this.refusal(call, 'Scan');
         if (refused) call.emit('error', toServiceError(refused));
@@ -113,6 +115,7 @@ export class NodeAgentService {
           scans_served: String(this.scansServed),
           server_id: this.serverId(),
           now_unix_ms: String(Date.now()),
+          protocol_version: PROTOCOL_VERSION,
         });
       },
     });
@@ -163,6 +166,7 @@ export class NodeAgentService {
 
   private async runScan(req: ScanRequest__Output, write: RowWriter): Promise<void> {
     this.scansServed++;
+    checkScanRequest(req);
     const served = this.byTable[req.table];
     if (!served) throw chError('UNKNOWN_TABLE', `Table ${req.table} is not served by this agent`);
     await served.scan(req, write);
@@ -170,6 +174,7 @@ export class NodeAgentService {
 
   private async runKill(req: KillRequest__Output, sink: KillSink, coordinator: string): Promise<void> {
     this.killsServed++;
+    checkKillRequest(req);
     const served = this.byTarget[req.target];
     if (!served) throw chError('BAD_ARGUMENTS', `Kill target ${req.target} is not served by this agent`);
     await served.kill(req, sink, { recorder: this.recorder, coordinator });

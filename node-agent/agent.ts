@@ -320,7 +320,7 @@ function wire(
     log.child({ service: 'membership' }),
   );
   // SERVING while running with the lease live; a backend agent serves no Workload API
-  const probes = new DaemonProbes(backend ? ['quell.v1.NodeAgent'] : ['quell.v1.NodeAgent', 'quell.v1.Workload'], lifecycle, {
+  const probes = new DaemonProbes(backend ? ['quell.v1.NodeAgentService'] : ['quell.v1.NodeAgentService', 'quell.v1.WorkloadService'], lifecycle, {
     ok: () => membership.live,
     onChange: (l) => membership.onLive(l),
   });

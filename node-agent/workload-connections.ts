@@ -1,4 +1,4 @@
-import type { AgentCommand } from '../proto/generated/quell/v1/AgentCommand';
+import type { AttachResponse } from '../proto/generated/quell/v1/AttachResponse';
 import type { ConnectionInfo__Output } from '../proto/generated/quell/v1/ConnectionInfo';
 import type { ConnectionState__Output } from '../proto/generated/quell/v1/ConnectionState';
 import type { Logger } from '../common/logger';
@@ -8,7 +8,7 @@ import { errorText } from '../errors/error-text';
 
 /** The workload session a connection message came on: owns what it opened, receives replies. */
 export interface ConnectionSession extends Owner {
-  send(cmd: AgentCommand): void;
+  send(cmd: AttachResponse): void;
   /** false once its stream is gone: what it opens after that would never be closed */
   readonly attached: boolean;
 }

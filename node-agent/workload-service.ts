@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../proto/load';
-import type { AgentCommand } from '../proto/generated/quell/v1/AgentCommand';
-import type { WorkloadMessage__Output } from '../proto/generated/quell/v1/WorkloadMessage';
+import type { AttachResponse } from '../proto/generated/quell/v1/AttachResponse';
+import type { AttachRequest__Output } from '../proto/generated/quell/v1/AttachRequest';
 import type { QueryInfo__Output } from '../proto/generated/quell/v1/QueryInfo';
 import type { MutationInfo__Output } from '../proto/generated/quell/v1/MutationInfo';
 import type { Logger } from '../common/logger';
@@ -15,7 +15,7 @@ import type { PeerPolicy } from '../common/tls/peer-policy';
 import { toServiceError } from '../common/rpc-status';
 import { unixNow } from '../sql/compile';
 
-type AttachCall = grpc.ServerDuplexStream<WorkloadMessage__Output, AgentCommand>;
+type AttachCall = grpc.ServerDuplexStream<AttachRequest__Output, AttachResponse>;
 
 /** One attached workload: owns what it registered; a dropped stream ends it all. */
 class WorkloadSession implements Owner, ConnectionSession {
@@ -51,7 +51,7 @@ class WorkloadSession implements Owner, ConnectionSession {
     }
   }
 
-  send(cmd: AgentCommand): void {
+  send(cmd: AttachResponse): void {
     if (this.open) this.call.write(cmd);
   }
 
@@ -104,7 +104,7 @@ export class WorkloadService {
 
   /** `peers` decides who may attach: workload certificates on TLS, anyone on the workload socket. */
   addToServer(server: grpc.Server, peers: PeerPolicy): void {
-    server.addService(quellProto().workload.quell.v1.Workload.service, {
+    server.addService(quellProto().workload.quell.v1.WorkloadService.service, {
       Attach: (call: AttachCall) => {
         const refused = peers.refusal(call, ['workload'], 'Attach');
         if (!refused) {
@@ -126,7 +126,7 @@ export class WorkloadService {
     const session = new WorkloadSession(this.nextSession++, call);
     this.sessions.add(session);
     this.log.debug({ session: session.sessionId, peer: call.getPeer() }, 'workload attached');
-    call.on('data', (msg: WorkloadMessage__Output) => {
+    call.on('data', (msg: AttachRequest__Output) => {
       // one bad message must not take the agent (and every other workload) down
       try {
         this.onMessage(session, msg);
@@ -146,7 +146,7 @@ export class WorkloadService {
     this.log.debug({ session: session.sessionId, reason, ended }, 'workload detached');
   }
 
-  private onMessage(session: WorkloadSession, msg: WorkloadMessage__Output): void {
+  private onMessage(session: WorkloadSession, msg: AttachRequest__Output): void {
     switch (msg.kind) {
       case 'register':
         if (msg.register) this.registerQuery(session, msg.register);

@@ -19,9 +19,9 @@ function serviceClient<T>(name: string): T {
 }
 
 export interface QuellProto {
-  readonly agent: { readonly quell: { readonly v1: { readonly NodeAgent: V1<AgentProto>['NodeAgent'] } } };
-  readonly coordinator: { readonly quell: { readonly v1: { readonly Coordinator: V1<CoordinatorProto>['Coordinator'] } } };
-  readonly workload: { readonly quell: { readonly v1: { readonly Workload: V1<WorkloadProto>['Workload'] } } };
+  readonly agent: { readonly quell: { readonly v1: { readonly NodeAgentService: V1<AgentProto>['NodeAgentService'] } } };
+  readonly coordinator: { readonly quell: { readonly v1: { readonly CoordinatorService: V1<CoordinatorProto>['CoordinatorService'] } } };
+  readonly workload: { readonly quell: { readonly v1: { readonly WorkloadService: V1<WorkloadProto>['WorkloadService'] } } };
 }
 
 let agent: QuellProto['agent'] | undefined;
@@ -31,13 +31,13 @@ let workload: QuellProto['workload'] | undefined;
 // each service is built on first use: a client builds only the one it calls
 const PROTO: QuellProto = {
   get agent() {
-    return (agent ??= { quell: { v1: { NodeAgent: serviceClient('NodeAgent') } } });
+    return (agent ??= { quell: { v1: { NodeAgentService: serviceClient('NodeAgentService') } } });
   },
   get coordinator() {
-    return (coordinator ??= { quell: { v1: { Coordinator: serviceClient('Coordinator') } } });
+    return (coordinator ??= { quell: { v1: { CoordinatorService: serviceClient('CoordinatorService') } } });
   },
   get workload() {
-    return (workload ??= { quell: { v1: { Workload: serviceClient('Workload') } } });
+    return (workload ??= { quell: { v1: { WorkloadService: serviceClient('WorkloadService') } } });
   },
 };
 

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { KillRequest } from './generated/quell/v1/KillRequest';
 import type { ScanRequest } from './generated/quell/v1/ScanRequest';
-import type { NodeAgentClient } from './generated/quell/v1/NodeAgent';
+import type { NodeAgentServiceClient } from './generated/quell/v1/NodeAgentService';
 import { quellProto } from './load';
 
 /**
@@ -22,11 +22,11 @@ export interface EncodedCall {
 }
 
 export function encodeKillRequest(req: KillRequest): Buffer {
-  return quellProto().agent.quell.v1.NodeAgent.service.Kill.requestSerialize(req);
+  return quellProto().agent.quell.v1.NodeAgentService.service.Kill.requestSerialize(req);
 }
 
 export function encodeScanRequest(req: ScanRequest): Buffer {
-  return quellProto().agent.quell.v1.NodeAgent.service.Scan.requestSerialize(req);
+  return quellProto().agent.quell.v1.NodeAgentService.service.Scan.requestSerialize(req);
 }
 
 function varint(n: number, out: number[]): void {
@@ -63,8 +63,8 @@ export function encodeSessionRequest(calls: readonly EncodedCall[]): Buffer {
 }
 
 /** A NodeAgent client whose Session takes requests encoded by encodeSessionRequest. */
-export function nodeAgentClient(address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions): NodeAgentClient {
-  const service = quellProto().agent.quell.v1.NodeAgent.service;
-  const Ctor = grpc.makeGenericClientConstructor({ ...service, Session: { ...service.Session, requestSerialize: (encoded: Buffer) => encoded } }, 'NodeAgent');
-  return new Ctor(address, credentials, options) as unknown as NodeAgentClient;
+export function nodeAgentClient(address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions): NodeAgentServiceClient {
+  const service = quellProto().agent.quell.v1.NodeAgentService.service;
+  const Ctor = grpc.makeGenericClientConstructor({ ...service, Session: { ...service.Session, requestSerialize: (encoded: Buffer) => encoded } }, 'NodeAgentService');
+  return new Ctor(address, credentials, options) as unknown as NodeAgentServiceClient;
 }

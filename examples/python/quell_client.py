@@ -95,7 +95,9 @@ def execute(stub, pb, sql, args):
 
     A failed statement's End carries its error, and then the call fails with the matching gRPC
     status: the End is printed as it comes, the status after it."""
-    request = pb.ExecuteRequest(sql=sql, user=args.user, password=args.password)
+    # the session's dialect: an unset DIALECT_UNSPECIFIED names none (docs/api.md §Unset means nothing)
+    dialect = pb.DIALECT_MARIADB if args.dialect == 'mariadb' else pb.DIALECT_CLICKHOUSE
+    request = pb.ExecuteRequest(sql=sql, user=args.user, password=args.password, dialect=dialect)
     print('>', sql)
     try:
         return read_result(stub.Execute(request, timeout=args.timeout), pb)
@@ -141,6 +143,7 @@ def main():
     p.add_argument('--password', default='')
     p.add_argument('--select', default='SELECT query_id, user, node_id FROM system.processes ORDER BY query_id')
     p.add_argument('--kill', default="KILL QUERY WHERE user = 'alice' TEST")
+    p.add_argument('--dialect', choices=['clickhouse', 'mariadb'], default='clickhouse', help='the session dialect (decides a bare SHOW PROCESSLIST)')
     p.add_argument('--timeout', type=float, default=30, help='client deadline per statement, seconds')
     args = p.parse_args()
 
@@ -158,7 +161,7 @@ def main():
         with grpc.secure_channel(args.coordinator, creds) as channel:
             health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=''), timeout=args.timeout)
             print('health:', health_pb2.HealthCheckResponse.ServingStatus.Name(health.status))
-            stub = pb_grpc.CoordinatorStub(channel)
+            stub = pb_grpc.CoordinatorServiceStub(channel)
             ok = execute(stub, pb, args.select, args) and execute(stub, pb, args.kill, args)
         return 0 if ok else 2
     finally:

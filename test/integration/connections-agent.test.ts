@@ -6,7 +6,7 @@ import { aliveKey, serverIdIncarnationKey, serverIdKey, type AliveRecord } from 
 import { serverIdOf } from '../../common/thread-id';
 import type { Child } from '../../common/child-processes';
 import { decodeRow } from '../../proto/codec';
-import type { NodeAgentClient } from '../../proto/generated/quell/v1/NodeAgent';
+import type { NodeAgentServiceClient } from '../../proto/generated/quell/v1/NodeAgentService';
 import type { InfoResponse__Output } from '../../proto/generated/quell/v1/InfoResponse';
 import type { KillRequest } from '../../proto/generated/quell/v1/KillRequest';
 import type { KillResponse__Output } from '../../proto/generated/quell/v1/KillResponse';
@@ -20,7 +20,7 @@ import { TestCluster, eventsOf, sleep } from './harness';
 
 let c: TestCluster;
 let etcd: Etcd3;
-const stubs = new Map<string, NodeAgentClient>();
+const stubs = new Map<string, NodeAgentServiceClient>();
 
 before(async () => {
   c = await TestCluster.start({ cluster: 'cx', nodes: 2, leaseTtlSeconds: 2 });
@@ -32,7 +32,7 @@ after(async () => {
 });
 
 /** Dials as the coordinator: the agent serves Scan, Kill and Info only to it. */
-function agentStub(node: string): NodeAgentClient {
+function agentStub(node: string): NodeAgentServiceClient {
   const address = c.agent(node).address;
   let stub = stubs.get(address);
   if (!stub) {

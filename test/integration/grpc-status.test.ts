@@ -94,7 +94,7 @@ async function handMade(headers: http2.OutgoingHttpHeaders, body: Buffer): Promi
   const session = http2.connect(`https://${c.address}`, { ca: readFileSync(c.pki.ca), checkServerIdentity: () => undefined });
   try {
     return await new Promise((resolve, reject) => {
-      const req = session.request({ ':method': 'POST', ':path': '/quell.v1.Coordinator/Execute', 'content-type': 'application/grpc', te: 'trailers', ...headers });
+      const req = session.request({ ':method': 'POST', ':path': '/quell.v1.CoordinatorService/Execute', 'content-type': 'application/grpc', te: 'trailers', ...headers });
       let got: http2.IncomingHttpHeaders = {};
       req.on('response', (h) => (got = { ...got, ...h }));
       req.on('trailers', (h) => (got = { ...got, ...h }));
@@ -129,10 +129,37 @@ test('bad input: an oversized message is RESOURCE_EXHAUSTED, a deadline passed o
   assert.equal((await rawExecute(c, { sql: 'SELECT * FROM system.one' })).status, undefined);
 
   const m = parseExposition((await scrape(metricsUrl, c.pki.ca)).body);
-  const handled = (method: string, code: string): number => m.value('grpc_server_handled_total', { grpc_service: 'quell.v1.Coordinator', grpc_method: method, grpc_type: method === 'Execute' ? 'server_stream' : 'bidi_stream', grpc_code: code }) ?? 0;
+  const handled = (method: string, code: string): number => m.value('grpc_server_handled_total', { grpc_service: 'quell.v1.CoordinatorService', grpc_method: method, grpc_type: method === 'Execute' ? 'server_stream' : 'bidi_stream', grpc_code: code }) ?? 0;
   assert.ok(handled('Execute', 'OK') >= 2, 'Execute OK');
   for (const code of ['INVALID_ARGUMENT', 'UNAUTHENTICATED', 'PERMISSION_DENIED', 'NOT_FOUND', 'RESOURCE_EXHAUSTED', 'DEADLINE_EXCEEDED']) {
     assert.ok(handled('Execute', code) >= 1, `Execute ${code} counted`);
   }
-  assert.ok((m.value('grpc_server_started_total', { grpc_service: 'quell.v1.Coordinator', grpc_method: 'Execute', grpc_type: 'server_stream' }) ?? 0) >= 10);
+  assert.ok((m.value('grpc_server_started_total', { grpc_service: 'quell.v1.CoordinatorService', grpc_method: 'Execute', grpc_type: 'server_stream' }) ?? 0) >= 10);
+});
+
+test('unset means nothing: an agent refuses a kill without a target or mode, or a scan without a table, with INVALID_ARGUMENT naming the field; a bare SHOW PROCESSLIST without a dialect is refused too', async () => {
+  const stub = c.agentStub('n1');
+  const refused = (call: grpc.ClientReadableStream<unknown>): Promise<grpc.ServiceError> =>
+    new Promise((resolve, reject) => {
+      call.on('data', () => reject(new Error('the agent answered')));
+      call.on('error', (err: grpc.ServiceError) => resolve(err));
+      call.on('end', () => reject(new Error('the call ended OK')));
+    });
+  const deadline = (): grpc.CallOptions => ({ deadline: Date.now() + 10_000 });
+  const noTarget = await refused(stub.Kill({ where: "user = 'alice'", mode: 'KILL_MODE_ASYNC', user: 'default', may_kill_others: true }, deadline()));
+  assert.equal(noTarget.code, grpc.status.INVALID_ARGUMENT);
+  assert.match(noTarget.details, /^KillRequest\.target is unspecified/);
+  const noMode = await refused(stub.Kill({ target: 'KILL_TARGET_QUERY', where: "user = 'alice'", user: 'default', may_kill_others: true }, deadline()));
+  assert.equal(noMode.code, grpc.status.INVALID_ARGUMENT);
+  assert.match(noMode.details, /^KillRequest\.mode is unspecified/);
+  const noTable = await refused(stub.Scan({ statement_id: 'no-table', user: 'default', see_all_users: true }, deadline()));
+  assert.equal(noTable.code, grpc.status.INVALID_ARGUMENT);
+  assert.match(noTable.details, /^ScanRequest\.table is unspecified/);
+  // nothing was killed: alice's query still runs
+  const still = await rawExecute(c, { sql: "SELECT query_id FROM system.processes WHERE query_id = 'st-1'", dialect: 'DIALECT_CLICKHOUSE' });
+  assert.equal(still.status, undefined);
+  assert.equal(still.messages.flatMap((m) => m.rows?.rows ?? []).length, 1, "alice's query st-1 still runs");
+  assertFailed(await rawExecute(c, { sql: 'SHOW PROCESSLIST' }), grpc.status.INVALID_ARGUMENT, 36, 'BAD_ARGUMENTS');
+  const named = await rawExecute(c, { sql: 'SHOW PROCESSLIST', dialect: 'DIALECT_CLICKHOUSE' });
+  assert.equal(named.status, undefined, 'with the dialect named it runs');
 });

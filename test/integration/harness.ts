@@ -7,7 +7,7 @@ import { identities } from '../../common/identity';
 import { TransportSecurity, type TlsOptions } from '../../common/tls';
 import { quellProto } from '../../proto/load';
 import { CHANNEL_OPTIONS } from '../../common/channel-options';
-import type { NodeAgentClient } from '../../proto/generated/quell/v1/NodeAgent';
+import type { NodeAgentServiceClient } from '../../proto/generated/quell/v1/NodeAgentService';
 import type * as grpc from '@grpc/grpc-js';
 import type { ExecuteRequest } from '../../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../../proto/generated/quell/v1/ExecuteResponse';
@@ -40,6 +40,10 @@ export interface ClusterOptions {
   readonly agentArgs?: (nodeId: string, index: number) => string[];
   /** extra environment per agent process, e.g. libfaketime's for a clock that is off */
   readonly agentEnv?: (nodeId: string, index: number) => NodeJS.ProcessEnv;
+  /** another build's dist/cli/quell.js for the coordinator (mixed versions); default this build's */
+  readonly coordinatorMain?: string;
+  /** another build's dist/cli/quell.js per agent; undefined: this build's */
+  readonly agentMain?: (nodeId: string, index: number) => string | undefined;
 }
 
 /**
@@ -50,7 +54,7 @@ export class TestCluster {
   readonly agents = new Map<string, AgentHandle>();
   private readonly sims: Child[] = [];
   private readonly clients: QuellClient[] = [];
-  private readonly stubs: NodeAgentClient[] = [];
+  private readonly stubs: NodeAgentServiceClient[] = [];
   private readonly securities: TransportSecurity[] = [];
 
   private constructor(
@@ -75,7 +79,7 @@ export class TestCluster {
       writeFileSync(file, o.users);
       args.push('--users', file);
     }
-    const coordinator = spawnQuell(args);
+    const coordinator = spawnQuell(args, {}, o.coordinatorMain);
     let ready: Record<string, unknown>;
     try {
       ready = await coordinator.waitFor((e) => e.event === 'ready');
@@ -84,7 +88,7 @@ export class TestCluster {
       throw err;
     }
     const c = new TestCluster(etcd, coordinator, String(ready.address), cluster, o.leaseTtlSeconds ?? 5, tmp, pki);
-    for (let i = 1; i <= (o.nodes ?? 3); i++) await c.addAgent(`n${i}`, cluster, o.agentArgs?.(`n${i}`, i) ?? [], o.agentEnv?.(`n${i}`, i));
+    for (let i = 1; i <= (o.nodes ?? 3); i++) await c.addAgent(`n${i}`, cluster, o.agentArgs?.(`n${i}`, i) ?? [], o.agentEnv?.(`n${i}`, i), o.agentMain?.(`n${i}`, i));
     await c.waitForActive(o.nodes ?? 3);
     return c;
   }
@@ -94,12 +98,12 @@ export class TestCluster {
     return path.join(this.tmp, 'kill-log', nodeId);
   }
 
-  async addAgent(nodeId: string, clusters = this.cluster, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<AgentHandle> {
+  async addAgent(nodeId: string, clusters = this.cluster, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, main?: string): Promise<AgentHandle> {
     const killLog = extraArgs.includes('--kill-log-dir') ? [] : ['--kill-log-dir', this.killLogDir(nodeId)];
     const child = spawnQuell([
       'agent', '--etcd', this.etcd.url, '--node-id', nodeId, '--listen', '127.0.0.1:0',
       '--cluster', clusters, '--lease-ttl', String(this.leaseTtl), ...this.pki.argv(this.pki.agent(nodeId)), ...killLog, ...extraArgs,
-    ], env);
+    ], env, main);
     const ready = await child.waitFor((e) => e.event === 'ready');
     const handle = { nodeId, address: String(ready.address), child };
     this.agents.set(nodeId, handle);
@@ -147,10 +151,10 @@ export class TestCluster {
    * coordinator's certificate, which the agent requires for Scan/Kill/Info) and checking the
    * server is `agent/<nodeId>`; closed by stop().
    */
-  agentStub(nodeId: string, as: TlsOptions = this.pki.coordinator(), address = this.agent(nodeId).address): NodeAgentClient {
+  agentStub(nodeId: string, as: TlsOptions = this.pki.coordinator(), address = this.agent(nodeId).address): NodeAgentServiceClient {
     const security = TransportSecurity.from(as);
     this.securities.push(security);
-    const stub = new (quellProto().agent.quell.v1.NodeAgent)(address, security.channelCredentials(address, identities.agent(nodeId)), { ...CHANNEL_OPTIONS });
+    const stub = new (quellProto().agent.quell.v1.NodeAgentService)(address, security.channelCredentials(address, identities.agent(nodeId)), { ...CHANNEL_OPTIONS });
     this.stubs.push(stub);
     return stub;
   }
@@ -216,7 +220,7 @@ export interface RawOutcome {
 
 /** One statement on a plain grpc-js client of the Coordinator service (default 4 MB receive limit, no QuellClient), without a certificate. */
 export function rawExecute(c: TestCluster, req: Partial<ExecuteRequest>, deadlineMs = 20_000): Promise<RawOutcome> {
-  const Ctor = quellProto().coordinator.quell.v1.Coordinator;
+  const Ctor = quellProto().coordinator.quell.v1.CoordinatorService;
   const client = new Ctor(c.address, TransportSecurity.from(c.pki.anonymous()).channelCredentials(c.address, 'coordinator'), { ...CHANNEL_OPTIONS });
   return new Promise((resolve) => {
     const messages: ExecuteResponse__Output[] = [];

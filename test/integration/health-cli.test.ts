@@ -41,7 +41,7 @@ test('a serving coordinator and a serving agent: exit 0, SERVING', async () => {
   const coordinator = await health([c.address, ...ca]);
   assert.equal(coordinator.code, 0, coordinator.stderr);
   assert.equal(coordinator.stdout, `${c.address}: SERVING\n`);
-  const agent = await health([c.agent('n1').address, ...ca, '--service', 'quell.v1.NodeAgent']);
+  const agent = await health([c.agent('n1').address, ...ca, '--service', 'quell.v1.NodeAgentService']);
   assert.equal(agent.code, 0, agent.stderr);
   // with a client certificate too
   const withCert = await health([c.agent('n1').address, ...c.pki.argv(c.pki.user('alice'))]);

@@ -23,7 +23,7 @@ after(async () => {
 
 /** Info, asked as the coordinator is: only a coordinator certificate may call an agent. */
 function killsServed(address: string): Promise<number> {
-  const Ctor = quellProto().agent.quell.v1.NodeAgent;
+  const Ctor = quellProto().agent.quell.v1.NodeAgentService;
   const client = new Ctor(address, TransportSecurity.from(c.pki.coordinator()).channelCredentials(address, 'agent'), { ...CHANNEL_OPTIONS });
   return new Promise((resolve, reject) =>
     client.Info({}, (err, res) => {

@@ -44,23 +44,23 @@ async function metrics(url: string): Promise<ReturnType<typeof parseExposition>>
 test('health: the coordinator and an agent are SERVING, overall and per service; an unknown service is NOT_FOUND', async () => {
   const coordinator = probe(c.address);
   assert.equal(await coordinator.check(''), 'SERVING');
-  assert.equal(await coordinator.check('quell.v1.Coordinator'), 'SERVING');
+  assert.equal(await coordinator.check('quell.v1.CoordinatorService'), 'SERVING');
   const agent = probe(c.agent('n1').address);
   assert.equal(await agent.check(''), 'SERVING');
-  assert.equal(await agent.check('quell.v1.NodeAgent'), 'SERVING');
-  assert.equal(await agent.check('quell.v1.Workload'), 'SERVING');
+  assert.equal(await agent.check('quell.v1.NodeAgentService'), 'SERVING');
+  assert.equal(await agent.check('quell.v1.WorkloadService'), 'SERVING');
   await assert.rejects(coordinator.check('quell.v1.NoSuch'), (e: grpc.ServiceError) => e.code === 5);
 });
 
 test('reflection (v1 and v1alpha) lists the quell services, health and reflection itself', async () => {
   const standard = ['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'];
-  assert.deepEqual(await reflectedServices(c.address, c.pki.ca, 'v1'), ['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection', 'quell.v1.Coordinator']);
-  assert.deepEqual(await reflectedServices(c.address, c.pki.ca, 'v1alpha'), [...standard, 'quell.v1.Coordinator']);
-  assert.deepEqual(await reflectedServices(c.agent('n1').address, c.pki.ca), [...standard, 'quell.v1.NodeAgent', 'quell.v1.Workload']);
+  assert.deepEqual(await reflectedServices(c.address, c.pki.ca, 'v1'), ['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection', 'quell.v1.CoordinatorService']);
+  assert.deepEqual(await reflectedServices(c.address, c.pki.ca, 'v1alpha'), [...standard, 'quell.v1.CoordinatorService']);
+  assert.deepEqual(await reflectedServices(c.agent('n1').address, c.pki.ca), [...standard, 'quell.v1.NodeAgentService', 'quell.v1.WorkloadService']);
   // the descriptors are enough to call the API without the .proto files
-  const described = await reflectedDefinition(c.address, c.pki.ca, 'quell.v1.Coordinator');
-  const service = described['quell.v1.Coordinator'] as Record<string, { path: string; responseStream: boolean }> | undefined;
-  assert.equal(service?.Execute?.path, '/quell.v1.Coordinator/Execute');
+  const described = await reflectedDefinition(c.address, c.pki.ca, 'quell.v1.CoordinatorService');
+  const service = described['quell.v1.CoordinatorService'] as Record<string, { path: string; responseStream: boolean }> | undefined;
+  assert.equal(service?.Execute?.path, '/quell.v1.CoordinatorService/Execute');
   assert.equal(service?.Execute?.responseStream, true);
   assert.ok(described['quell.v1.ExecuteRequest'], 'the request message is described');
 });
@@ -125,12 +125,12 @@ test('metrics are HTTPS only: a plaintext request gets no metrics, and other pat
 test('etcd halted: the coordinator and agents turn NOT_SERVING (Check and Watch), and SERVING again once it is back', async () => {
   const coordinator = probe(c.address);
   const agent = probe(c.agent('n1').address);
-  const watch = coordinator.watch('quell.v1.Coordinator');
+  const watch = coordinator.watch('quell.v1.CoordinatorService');
   await waitFor(() => watch.statuses.includes('SERVING'), 'Watch sends the current status first');
 
   await c.etcd.halt();
   await coordinator.until('NOT_SERVING');
-  await coordinator.until('NOT_SERVING', 'quell.v1.Coordinator');
+  await coordinator.until('NOT_SERVING', 'quell.v1.CoordinatorService');
   await agent.until('NOT_SERVING');
   await waitFor(() => watch.statuses.includes('NOT_SERVING'), 'Watch streams NOT_SERVING');
   const down = await metrics(metricsUrl(c.coordinator.events));
@@ -158,7 +158,7 @@ test('SIGTERM: a draining coordinator is NOT_SERVING while its last statement ru
   await sleep(300);
   c.coordinator.proc.kill('SIGTERM');
   await coordinator.until('NOT_SERVING', '', 2_000);
-  assert.equal(await coordinator.check('quell.v1.Coordinator'), 'NOT_SERVING');
+  assert.equal(await coordinator.check('quell.v1.CoordinatorService'), 'NOT_SERVING');
   // n2 was stopped above: its row is node_inactive
   assert.deepEqual(records(await running).map((r) => [r.node_id, r.kill_status]).sort(), [['n1', 'waiting'], ['n2', 'node_inactive']]);
   assert.equal(await watch.ended, 'OK');

@@ -16,7 +16,7 @@ import { decodeStatusDetails } from '../../common/status-details';
 import type { TlsOptions } from '../../common/tls';
 import { quellProto } from '../../proto/load';
 import { CHANNEL_OPTIONS } from '../../common/channel-options';
-import type { NodeAgentClient } from '../../proto/generated/quell/v1/NodeAgent';
+import type { NodeAgentServiceClient } from '../../proto/generated/quell/v1/NodeAgentService';
 import type { KillRequest } from '../../proto/generated/quell/v1/KillRequest';
 import { TestCluster, clientArgv, eventsOf, records, sleep } from './harness';
 import { captureLoopback, readCapture } from './capture';
@@ -79,11 +79,11 @@ const KILL_EVERYONE: KillRequest = {
   statement_id: 'attack',
 };
 
-function killAs(stub: NodeAgentClient): Promise<CallOutcome> {
+function killAs(stub: NodeAgentServiceClient): Promise<CallOutcome> {
   return streamOutcome(stub.Kill(KILL_EVERYONE, { deadline: Date.now() + 10_000 }));
 }
 
-function scanAs(stub: NodeAgentClient): Promise<CallOutcome> {
+function scanAs(stub: NodeAgentServiceClient): Promise<CallOutcome> {
   return streamOutcome(stub.Scan({ table: 'TABLE_PROCESSES', statement_id: 'attack', user: 'mallory', see_all_users: true }, { deadline: Date.now() + 10_000 }));
 }
 
@@ -125,7 +125,7 @@ test('a raw gRPC client without the coordinator certificate cannot Kill or Scan 
     }
   }
   // plaintext to a TLS agent does not even get a gRPC answer
-  const plain = new (quellProto().agent.quell.v1.NodeAgent)(c.agent('n1').address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS });
+  const plain = new (quellProto().agent.quell.v1.NodeAgentService)(c.agent('n1').address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS });
   try {
     const outcome = await killAs(plain);
     assert.ok(!outcome.ok);
@@ -175,7 +175,7 @@ test('Attach needs the workload certificate or the agent\'s workload socket (mod
   assert.ok(st.isSocket());
   assert.equal(st.mode & 0o777, 0o660);
   const local = new WorkloadSession(`unix:${socket}`);
-  const stub = new (quellProto().agent.quell.v1.NodeAgent)(`unix:${socket}`, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS });
+  const stub = new (quellProto().agent.quell.v1.NodeAgentService)(`unix:${socket}`, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS });
   try {
     const proc = await local.register({ query_id: 'local-1', user: 'carol', query: 'SELECT sleep(3600)', client_name: 'local workload' });
     proc.signal.addEventListener('abort', () => proc.end('cancelled'), { once: true });
@@ -237,7 +237,7 @@ async function fakeAgent(): Promise<{ address: string; calls: () => number; serv
       cb(null, { node_id: 'n1', clusters: ['sec'] });
     },
   };
-  server.addService(quellProto().agent.quell.v1.NodeAgent.service, impl as unknown as grpc.UntypedServiceImplementation);
+  server.addService(quellProto().agent.quell.v1.NodeAgentService.service, impl as unknown as grpc.UntypedServiceImplementation);
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   return { address: `127.0.0.1:${port}`, calls: () => calls, server };
 }

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../../proto/load';
 import { CHANNEL_OPTIONS } from '../../common/channel-options';
-import type { NodeAgentClient } from '../../proto/generated/quell/v1/NodeAgent';
+import type { NodeAgentServiceClient } from '../../proto/generated/quell/v1/NodeAgentService';
 import type { InfoResponse__Output } from '../../proto/generated/quell/v1/InfoResponse';
 import { createCa, issueCert } from '../../common/certs';
 import { formatIdentity, identities, type PeerExpectation } from '../../common/identity';
@@ -20,7 +20,7 @@ import { testPki, type TestPki } from './tls-fixture';
 let pki: TestPki;
 let scratch: string;
 const servers: grpc.Server[] = [];
-const clients: NodeAgentClient[] = [];
+const clients: NodeAgentServiceClient[] = [];
 const securities: TransportSecurity[] = [];
 
 before(async () => {
@@ -49,7 +49,7 @@ async function serve(creds: grpc.ServerCredentials): Promise<string> {
       cb(null, { node_id: id ? formatIdentity(id) : 'anonymous', clusters: [peerRefusal(call, ['coordinator'], 'Scan')?.message ?? 'Scan allowed'] });
     },
   };
-  server.addService(quellProto().agent.quell.v1.NodeAgent.service, impl as unknown as grpc.UntypedServiceImplementation);
+  server.addService(quellProto().agent.quell.v1.NodeAgentService.service, impl as unknown as grpc.UntypedServiceImplementation);
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))));
   servers.push(server);
   return `127.0.0.1:${port}`;
@@ -62,7 +62,7 @@ function serveTls(o: TlsOptions, mode: ClientCertificates): Promise<string> {
 type Answer = { ok: true; info: InfoResponse__Output } | { ok: false; err: grpc.ServiceError };
 
 function info(address: string, creds: grpc.ChannelCredentials): Promise<Answer> {
-  const client = new (quellProto().agent.quell.v1.NodeAgent)(address, creds, { ...CHANNEL_OPTIONS });
+  const client = new (quellProto().agent.quell.v1.NodeAgentService)(address, creds, { ...CHANNEL_OPTIONS });
   clients.push(client);
   return new Promise((resolve) =>
     client.Info({}, { deadline: Date.now() + 10_000 }, (err, res) => {

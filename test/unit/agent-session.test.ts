@@ -22,7 +22,7 @@ class FakeTransport extends EventEmitter implements SessionTransport {
   readonly written: SessionRequest__Output[] = [];
   cancelled = false;
   write(message: Buffer): boolean {
-    this.written.push(quellProto().agent.quell.v1.NodeAgent.service.Session.requestDeserialize(message));
+    this.written.push(quellProto().agent.quell.v1.NodeAgentService.service.Session.requestDeserialize(message));
     return true;
   }
   cancel(): void {
@@ -241,7 +241,7 @@ test('the hand-written SessionRequest encoding decodes as the agent reads it (mu
     { tag: 5, cancel: true },
     { tag: 6, credit: 100_000 },
   ]);
-  const decoded = quellProto().agent.quell.v1.NodeAgent.service.Session.requestDeserialize(encoded);
+  const decoded = quellProto().agent.quell.v1.NodeAgentService.service.Session.requestDeserialize(encoded);
   assert.deepEqual(decoded.calls.map(brief), [
     { tag: 300, kind: 'kill', cancel: undefined, credit: undefined },
     { tag: 2 ** 32 - 1, kind: 'scan', cancel: undefined, credit: undefined },

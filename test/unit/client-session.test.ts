@@ -4,20 +4,20 @@ import * as grpc from '@grpc/grpc-js';
 import { QuellClient } from '../../client/coordinator-client';
 import { QuellError } from '../../errors/quell-error';
 import { quellProto } from '../../proto/load';
-import type { StatementCalls__Output } from '../../proto/generated/quell/v1/StatementCalls';
-import type { StatementReplies } from '../../proto/generated/quell/v1/StatementReplies';
+import type { CoordinatorServiceSessionRequest__Output } from '../../proto/generated/quell/v1/CoordinatorServiceSessionRequest';
+import type { CoordinatorServiceSessionResponse } from '../../proto/generated/quell/v1/CoordinatorServiceSessionResponse';
 import type { StatementReply } from '../../proto/generated/quell/v1/StatementReply';
 
 // QuellClient's Session stream against hand-driven coordinators (real gRPC on loopback): one
 // stream carries many statements, and Execute's rules still hold (a statement moves on only
 // when it did not start; a broken stream fails what was in flight; cancels and credits arrive).
 
-type SessionCall = grpc.ServerDuplexStream<StatementCalls__Output, StatementReplies>;
+type SessionCall = grpc.ServerDuplexStream<CoordinatorServiceSessionRequest__Output, CoordinatorServiceSessionResponse>;
 
 interface Fake {
   readonly address: string;
   /** every message each stream received */
-  readonly received: StatementCalls__Output[];
+  readonly received: CoordinatorServiceSessionRequest__Output[];
   readonly streams: SessionCall[];
   stop(): void;
 }
@@ -29,15 +29,15 @@ after(() => {
   for (const s of servers) s.stop();
 });
 
-async function fake(onCalls: (call: SessionCall, msg: StatementCalls__Output) => void): Promise<Fake> {
+async function fake(onCalls: (call: SessionCall, msg: CoordinatorServiceSessionRequest__Output) => void): Promise<Fake> {
   const server = new grpc.Server();
-  const received: StatementCalls__Output[] = [];
+  const received: CoordinatorServiceSessionRequest__Output[] = [];
   const streams: SessionCall[] = [];
-  server.addService(quellProto().coordinator.quell.v1.Coordinator.service, {
+  server.addService(quellProto().coordinator.quell.v1.CoordinatorService.service, {
     Execute: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.INTERNAL, details: 'Execute is not used here' }),
     Session: (call: SessionCall) => {
       streams.push(call);
-      call.on('data', (msg: StatementCalls__Output) => {
+      call.on('data', (msg: CoordinatorServiceSessionRequest__Output) => {
         received.push(msg);
         onCalls(call, msg);
       });
@@ -59,7 +59,7 @@ function result(tag: number, who: string, sql: string): StatementReply[] {
   ];
 }
 
-const answering = (who: string) => (call: SessionCall, msg: StatementCalls__Output) => {
+const answering = (who: string) => (call: SessionCall, msg: CoordinatorServiceSessionRequest__Output) => {
   const replies = msg.calls.filter((c) => c.execute).flatMap((c) => result(c.tag, who, c.execute?.sql ?? ''));
   if (replies.length > 0) call.write({ replies });
 };
@@ -130,7 +130,7 @@ test('a cancel reaches the coordinator for that statement only; row blocks are c
   assert.equal((await it.next()).value?.kind, 'rows');
   abort.abort();
   await assert.rejects(waiting, (e: unknown) => e instanceof QuellError && e.errorName === 'QUERY_WAS_CANCELLED');
-  const calls = (): StatementCalls__Output['calls'] => a.received.flatMap((m) => m.calls);
+  const calls = (): CoordinatorServiceSessionRequest__Output['calls'] => a.received.flatMap((m) => m.calls);
   for (let i = 0; i < 1000 && !calls().some((x) => x.kind === 'cancel'); i++) await new Promise((r) => setImmediate(r));
   const waitTag = calls().find((x) => x.execute?.sql === 'wait')?.tag;
   assert.deepEqual(calls().filter((x) => x.kind === 'cancel').map((x) => x.tag), [waitTag]);

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
+import { PROTOCOL_VERSION } from '../../proto/version';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { ClockOffsets, OffsetEstimator, skewReason } from '../../coordinator/clock-offsets';
+import { ClockOffsets, OffsetEstimator, protocolMismatch, skewReason } from '../../coordinator/clock-offsets';
 import type { ClusterMembership, MemberNode } from '../../coordinator/membership';
 import { componentLogger } from '../../common/logger';
 
@@ -82,7 +83,7 @@ test('ClockOffsets measures a node as soon as it is live, forgets it when it lea
   const asked: string[] = [];
   const clocks = new ClockOffsets(membership, (node) => {
     asked.push(node.nodeId);
-    return Promise.resolve(Date.now() + (node.nodeId === 'n2' ? 60_000 : 0));
+    return Promise.resolve({ agentMs: Date.now() + (node.nodeId === 'n2' ? 60_000 : 0), protocol: PROTOCOL_VERSION });
   }, componentLogger('test'), { samplesPerRound: 2 });
   clocks.start();
   await new Promise((r) => setImmediate(r));
@@ -112,7 +113,7 @@ test('ClockOffsets measures at most `concurrency` nodes at once and gets to ever
     most = Math.max(most, ++now);
     await new Promise((r) => setTimeout(r, 2));
     now--;
-    return Date.now();
+    return { agentMs: Date.now(), protocol: PROTOCOL_VERSION };
   }, componentLogger('test'), { concurrency: 3, samplesPerRound: 1 });
   clocks.start();
   const deadline = Date.now() + 5_000;
@@ -121,4 +122,24 @@ test('ClockOffsets measures at most `concurrency` nodes at once and gets to ever
   clocks.close();
   assert.equal(clocks.offsets().size, 0, 'closed: nothing kept');
   assert.equal(most, 3);
+});
+
+test('the Info calls that measure clocks also tell each agent\'s protocol: an incompatible one is named, with both versions', async () => {
+  assert.equal(protocolMismatch(PROTOCOL_VERSION), undefined);
+  assert.equal(protocolMismatch('quell.v2', 'quell.v1'), 'incompatible agent: it speaks protocol quell.v2, this coordinator speaks quell.v1; nothing was sent to it (upgrade the agent or the coordinator)');
+  assert.match(protocolMismatch('', 'quell.v1') ?? '', /names no protocol version \(older than 0\.2\.0\), this coordinator speaks quell\.v1/);
+  const nodes: MemberNode[] = ['n1', 'n2'].map((nodeId, i) => ({ cluster: 'c', nodeId, address: `h:${i}`, host: 'h', port: i, active: true }));
+  const membership = { clusters: () => ['c'], nodes: () => nodes, onChange: () => () => undefined } as unknown as ClusterMembership;
+  let calls = 0;
+  const clocks = new ClockOffsets(membership, (node) => {
+    calls++;
+    return Promise.resolve({ agentMs: Date.now(), protocol: node.nodeId === 'n2' ? 'quell.v2' : PROTOCOL_VERSION });
+  }, componentLogger('test'), { samplesPerRound: 1 });
+  assert.equal(clocks.incompatible('n2'), undefined, 'not asked yet');
+  clocks.start();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(calls, 2, 'one Info per node: no second call for the protocol');
+  assert.equal(clocks.incompatible('n1'), undefined);
+  assert.match(clocks.incompatible('n2') ?? '', /speaks protocol quell\.v2, this coordinator speaks quell\.v1/);
+  clocks.close();
 });

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RunningConnection, type ConnectionKill, type WorkloadSession } from '../../client/workload-client';
-import type { WorkloadMessage } from '../../proto/generated/quell/v1/WorkloadMessage';
+import type { AttachRequest } from '../../proto/generated/quell/v1/AttachRequest';
 
 /** A RunningConnection over a fake session that records what it sends. */
-function connection(): { conn: RunningConnection; sent: WorkloadMessage[] } {
-  const sent: WorkloadMessage[] = [];
-  const session = { send: (m: WorkloadMessage) => sent.push(m), forgetConnection: () => undefined } as unknown as WorkloadSession;
+function connection(): { conn: RunningConnection; sent: AttachRequest[] } {
+  const sent: AttachRequest[] = [];
+  const session = { send: (m: AttachRequest) => sent.push(m), forgetConnection: () => undefined } as unknown as WorkloadSession;
   return { conn: new RunningConnection(42, session), sent };
 }
 

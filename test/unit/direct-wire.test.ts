@@ -97,7 +97,7 @@ test('a result written a few bytes per DATA frame, then several messages in one 
     next();
   });
   assert.deepEqual(await rows(c.address), [['a'], ['b'], ['c'], ['d']]);
-  assert.deepEqual(c.paths, ['/quell.v1.Coordinator/Execute']);
+  assert.deepEqual(c.paths, ['/quell.v1.CoordinatorService/Execute']);
 });
 
 test("a trailers-only refusal carries the coordinator's QuellError, its percent-encoded message decoded", async () => {

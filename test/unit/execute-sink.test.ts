@@ -25,7 +25,7 @@ interface Producer {
 
 async function server(p: Producer): Promise<{ port: number; stop: () => void }> {
   const s = new grpc.Server();
-  s.addService(quellProto().coordinator.quell.v1.Coordinator.service, {
+  s.addService(quellProto().coordinator.quell.v1.CoordinatorService.service, {
     Execute: (call: Call) => {
       const abort = new AbortController();
       call.on('cancelled', () => abort.abort());
@@ -72,7 +72,7 @@ test('a client that does not read stalls its statement; the coordinator holds a 
   const srv = await server(p);
   const session = http2.connect(`http://127.0.0.1:${srv.port}`);
   try {
-    const req = session.request({ ':method': 'POST', ':path': '/quell.v1.Coordinator/Execute', 'content-type': 'application/grpc', te: 'trailers' });
+    const req = session.request({ ':method': 'POST', ':path': '/quell.v1.CoordinatorService/Execute', 'content-type': 'application/grpc', te: 'trailers' });
     req.end(Buffer.from([0, 0, 0, 0, 0])); // one empty ExecuteRequest
     req.pause(); // and do not read
 
@@ -90,7 +90,7 @@ test('a client that does not read stalls its statement; the coordinator holds a 
     req.on('data', (c: Buffer) => chunks.push(c));
     req.resume();
     await new Promise<void>((resolve) => req.on('end', () => resolve()));
-    const decode = quellProto().coordinator.quell.v1.Coordinator.service.Execute.responseDeserialize as (b: Buffer) => ExecuteResponse__Output;
+    const decode = quellProto().coordinator.quell.v1.CoordinatorService.service.Execute.responseDeserialize as (b: Buffer) => ExecuteResponse__Output;
     const msgs = messages(Buffer.concat(chunks));
     for (const m of msgs) assert.ok(m.length <= 4 * 1024 * 1024, `a message of ${m.length} bytes`);
     const decoded = msgs.map(decode);
@@ -110,7 +110,7 @@ test('a client that goes away releases a stalled producer', async () => {
   const srv = await server(p);
   const session = http2.connect(`http://127.0.0.1:${srv.port}`);
   try {
-    const req = session.request({ ':method': 'POST', ':path': '/quell.v1.Coordinator/Execute', 'content-type': 'application/grpc', te: 'trailers' });
+    const req = session.request({ ':method': 'POST', ':path': '/quell.v1.CoordinatorService/Execute', 'content-type': 'application/grpc', te: 'trailers' });
     req.end(Buffer.from([0, 0, 0, 0, 0]));
     req.pause();
     await until(() => (p.sink?.stalls ?? 0) > 0);

@@ -28,7 +28,7 @@ export class FakeCoordinators {
   async start(answer: (call: ExecuteCall) => void, port = 0): Promise<FakeCoordinator> {
     const server = new grpc.Server();
     const received: string[] = [];
-    server.addService(quellProto().coordinator.quell.v1.Coordinator.service, {
+    server.addService(quellProto().coordinator.quell.v1.CoordinatorService.service, {
       Execute: (call: ExecuteCall) => {
         received.push(call.request.sql);
         answer(call);

@@ -179,3 +179,11 @@ test('one timer per statement, whatever the number of nodes', (t) => {
   assert.equal(timers.length, 1);
   for (const n of nodes) stream(n.nodeId).emit('end');
 });
+
+test('a node the caller refuses (an agent of another protocol) is not called: it fails at once as node_error with the reason', async () => {
+  const { events, stream, streams } = start([node('n1'), node('n2')], { refuse: (n) => (n.nodeId === 'n2' ? 'incompatible agent: it speaks protocol quell.v2, this coordinator speaks quell.v1' : undefined) });
+  assert.equal(streams.has('n2'), false, 'nothing was sent to n2');
+  stream('n1').emit('data', 'a');
+  stream('n1').emit('end');
+  assert.deepEqual(await collect(events), ['n2 node_error: incompatible agent: it speaks protocol quell.v2, this coordinator speaks quell.v1', 'n1 a', 'n1 done']);
+});

@@ -215,3 +215,22 @@ test("clock skew: a row refused past its deadline by a clock measured ahead name
     ['n3', 'cant_cancel', late],
   ]);
 });
+
+test('a row without a kill status (KILL_STATUS_UNSPECIFIED), or with one this coordinator does not know, is its node_error, never finished', () => {
+  const m = merge([N1, N2], { throwOnNodeFailure: true });
+  const unknown = proc(N2, { status: 7 as unknown as KilledProcess__Output['status'], query_id: 'q3', user: 'alice', query: "SELECT 'q3'" });
+  const out = feed(m, [plan(N1, 2), plan(N2, 1), query(N1, 'q1', 'KILL_STATUS_UNSPECIFIED'), query(N1, 'q2', 'KILL_STATUS_FINISHED'), unknown, done(N1), done(N2)]);
+  const rows = out.flat();
+  assert.equal(rows.length, 3);
+  const [q1, q2, q3] = rows as SqlValue[][];
+  assert.deepEqual(q1?.slice(0, 7), ['node_error', 'q1', 'alice', "SELECT 'q1'", '127.0.0.1', 9701, 'n1']);
+  assert.match(String(q1?.[7]), /no kill status \(KILL_STATUS_UNSPECIFIED\).*outcome is unknown/);
+  assert.deepEqual(q2, queryRow(N1, 'q2', 'finished'));
+  assert.equal(q3?.[0], 'node_error');
+  assert.match(String(q3?.[7]), /kill status 7, which this coordinator does not know/);
+  // throw mode: the nodes whose rows were unknown fail the statement, each named once
+  const err = m.failureError();
+  assert.ok(err instanceof QuellError);
+  assert.match(err.message, /n1 \(node_error\)/);
+  assert.match(err.message, /n2 \(node_error\)/);
+});

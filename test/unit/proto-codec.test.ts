@@ -35,9 +35,9 @@ const quell: ProtoSet = {
   files: ['quell/v1/agent.proto', 'quell/v1/coordinator.proto', 'quell/v1/workload.proto'],
   loadSync: protoLoader.loadSync,
   generated: {
-    'quell.v1.NodeAgent': quellProto().agent.quell.v1.NodeAgent.service,
-    'quell.v1.Coordinator': quellProto().coordinator.quell.v1.Coordinator.service,
-    'quell.v1.Workload': quellProto().workload.quell.v1.Workload.service,
+    'quell.v1.NodeAgentService': quellProto().agent.quell.v1.NodeAgentService.service,
+    'quell.v1.CoordinatorService': quellProto().coordinator.quell.v1.CoordinatorService.service,
+    'quell.v1.WorkloadService': quellProto().workload.quell.v1.WorkloadService.service,
   },
 };
 
@@ -47,7 +47,7 @@ const coordinatorOnly: ProtoSet = {
   dir: QUELL_DIR,
   files: ['quell/v1/coordinator.proto'],
   loadSync: protoLoader.loadSync,
-  generated: { 'quell.v1.Coordinator': serviceDefinition(COORDINATOR_CODEC, 'quell.v1.Coordinator') },
+  generated: { 'quell.v1.CoordinatorService': serviceDefinition(COORDINATOR_CODEC, 'quell.v1.CoordinatorService') },
 };
 
 const etcd3Require = createRequire(require.resolve('etcd3'));
@@ -222,6 +222,6 @@ test('gRPC health and reflection messages encode and decode as through proto-loa
 });
 
 test('a message given as an array is refused, as proto-loader refuses it', () => {
-  const execute = quell.generated['quell.v1.Coordinator']?.Execute as grpc.MethodDefinition<unknown, unknown>;
+  const execute = quell.generated['quell.v1.CoordinatorService']?.Execute as grpc.MethodDefinition<unknown, unknown>;
   assert.throws(() => execute.requestSerialize([]), /expected object with .*ExecuteRequest structure, got array/);
 });

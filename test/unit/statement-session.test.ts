@@ -6,7 +6,7 @@ import { StatementSession } from '../../coordinator/statement-session';
 import { HELD_BYTES } from '../../coordinator/execute-sink';
 import type { StatementRequest, StatementRunner, StatementSink } from '../../coordinator/statement-runner';
 import type { StatementCall__Output } from '../../proto/generated/quell/v1/StatementCall';
-import type { StatementReplies } from '../../proto/generated/quell/v1/StatementReplies';
+import type { CoordinatorServiceSessionResponse } from '../../proto/generated/quell/v1/CoordinatorServiceSessionResponse';
 import type { StatementReply } from '../../proto/generated/quell/v1/StatementReply';
 
 // The coordinator's side of a client's Session stream: statements run as Execute calls do, each
@@ -45,9 +45,9 @@ function fakeRunner(): { runner: StatementRunner; produced: Map<string, number>;
 }
 
 function harness(runner: StatementRunner) {
-  const messages: StatementReplies[] = [];
+  const messages: CoordinatorServiceSessionResponse[] = [];
   let ended = false;
-  const out = new BatchWriter<StatementReply, StatementReplies>(
+  const out = new BatchWriter<StatementReply, CoordinatorServiceSessionResponse>(
     {
       write: (message, done) => {
         messages.push(message);
