@@ -76,6 +76,7 @@ const COORDINATOR_FLAGS = {
   'mysql-max-sessions-per-user': { type: 'string', default: '64', value: 'N', help: "MySQL sessions one user may have open at once (0: no limit; MariaDB's max_user_connections)" },
   'http-listen': { type: 'string', value: 'H:P', help: "ClickHouse's HTTP interface front door", defaultText: 'none: door closed' },
   'metrics-listen': METRICS_LISTEN,
+  'coordinator-id': { type: 'string', value: 'ID', help: "this coordinator's id in etcd (one live coordinator per id)", defaultText: 'HOST-PORT of --listen' },
 } as const satisfies FlagTable;
 
 const AGENT_FLAGS = {

@@ -10,6 +10,8 @@ import { TransportSecurity } from '../../common/tls';
 import { componentLogger } from '../../common/logger';
 import { surviveUnhandledRejections } from '../../common/escape-guard';
 import { DEFAULT_MAX_SESSIONS_PER_USER } from '../../coordinator/mysql/door';
+import { packageVersion } from '../help';
+import { isKeySegment, KEY_SEGMENT_RULE } from '../../common/etcd-layout';
 
 export async function runCoordinator(argv: string[]): Promise<number> {
   const { values } = parse(argv, COMMAND_SPECS.coordinator.flags);
@@ -21,6 +23,8 @@ export async function runCoordinator(argv: string[]): Promise<number> {
       throw new UsageError(`cannot use users file: ${errorText(err)}`);
     }
   }
+  const coordinatorId = values['coordinator-id'];
+  if (coordinatorId !== undefined && !isKeySegment(coordinatorId)) throw new UsageError(`invalid --coordinator-id '${coordinatorId}': ${KEY_SEGMENT_RULE}`);
   const etcd = etcdFromFlags(values);
   const security = TransportSecurity.from(tlsOptionsFromArgs(values));
   security.requireOwnIdentity('coordinator');
@@ -37,6 +41,8 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     mysqlMaxSessionsPerUser: intOption(values['mysql-max-sessions-per-user'], 'mysql-max-sessions-per-user', DEFAULT_MAX_SESSIONS_PER_USER),
     metricsListen: values['metrics-listen'],
     httpListen: values['http-listen'],
+    coordinatorId,
+    version: packageVersion(),
   });
   const doors = {
     ...(coordinator.httpAddress ? { http_address: coordinator.httpAddress } : {}),
@@ -45,6 +51,6 @@ export async function runCoordinator(argv: string[]): Promise<number> {
   // signal handlers first: a SIGTERM right after the ready line still drains the coordinator
   surviveUnhandledRejections(componentLogger('coordinator'));
   const stopped = untilSignal(() => coordinator.stop());
-  announce({ event: 'ready', role: 'coordinator', address: coordinator.address, metrics: coordinator.probes.metricsUrl, ...doors });
+  announce({ event: 'ready', role: 'coordinator', address: coordinator.address, coordinator_id: coordinator.id, metrics: coordinator.probes.metricsUrl, ...doors });
   return stopped;
 }

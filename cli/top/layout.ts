@@ -148,6 +148,14 @@ function filterLine(m: TopModel, width: number): ScreenLine {
   return { text: m.where === '' ? 'WHERE (none: / or w to filter)' : `WHERE ${oneLine(m.where)}`, style: 'title' };
 }
 
+/** One line: each live coordinator with its address and running statements (`*` marks one whose lease is not held). */
+function coordinatorsLine(m: TopModel): ScreenLine[] {
+  const list = m.coordinators;
+  if (!list || list.length === 0) return [];
+  const each = list.map((c) => `${c.id}${c.active ? '' : '*'} ${c.address} (${c.running} running)`);
+  return [{ text: `COORDINATORS ${list.length}: ${each.join(' · ')}`, style: 'title' }];
+}
+
 function silentLines(m: TopModel): ScreenLine[] {
   const lines = m.silent.slice(0, MAX_SILENT_LINES).map((n) => ({ text: `NOT ANSWERING ${oneLine(n.nodeId)}: ${oneLine(n.reason)}`, style: 'silent' as const }));
   const rest = m.silent.length - MAX_SILENT_LINES;
@@ -203,7 +211,7 @@ function bodyLines(m: TopModel, width: number, height: number): ScreenLine[] {
  * the width; there are never more lines than the height.
  */
 export function layout(m: TopModel, width: number, height: number, now: Date): ScreenLine[] {
-  const top: ScreenLine[] = [{ text: titleLine(m, now), style: 'title' }, filterLine(m, width), ...silentLines(m)];
+  const top: ScreenLine[] = [{ text: titleLine(m, now), style: 'title' }, ...coordinatorsLine(m), filterLine(m, width), ...silentLines(m)];
   if (m.error) top.push({ text: m.error, style: 'error' });
   for (const w of m.warnings) top.push({ text: w, style: 'notice' });
   if (m.message) top.push({ text: m.message, style: 'notice' });
