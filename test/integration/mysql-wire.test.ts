@@ -33,7 +33,9 @@ before(async () => {
 
 /** A door in this process; a login needs only the users, and no statement here reaches a cluster. */
 function startDoor(sec: TransportSecurity, users: Users, packetBudgetBytes?: number): Promise<MysqlDoor> {
-  const deps = { users, defaultCluster: 'c', log: pino({ level: 'silent' }) } as unknown as RunnerDeps;
+  // statements get the etcd stores with a deadline (within()); none here writes to them
+  const store = { within: () => store };
+  const deps = { users, defaultCluster: 'c', killQueue: store, policies: store, log: pino({ level: 'silent' }) } as unknown as RunnerDeps;
   const sessions = new SessionRegistry();
   return MysqlDoor.start({ listen: '127.0.0.1:0', security: sec, runner: new StatementRunner({ ...deps, sessions }), sessions, packetBudgetBytes, log: pino({ level: 'silent' }) });
 }
