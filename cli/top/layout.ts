@@ -207,21 +207,23 @@ function bodyLines(m: TopModel, width: number, height: number): ScreenLine[] {
 
 /**
  * The whole screen for a terminal of `width` × `height`: title, filter, the nodes that do not
- * answer, errors, then the list (or a kill's dialog), and the key help last. Every line fits
+ * answer, errors, then the list (or a kill's dialog), the coordinators, and the key help last. Every line fits
  * the width; there are never more lines than the height.
  */
 export function layout(m: TopModel, width: number, height: number, now: Date): ScreenLine[] {
-  const top: ScreenLine[] = [{ text: titleLine(m, now), style: 'title' }, ...coordinatorsLine(m), filterLine(m, width), ...silentLines(m)];
+  const top: ScreenLine[] = [{ text: titleLine(m, now), style: 'title' }, filterLine(m, width), ...silentLines(m)];
   if (m.error) top.push({ text: m.error, style: 'error' });
   for (const w of m.warnings) top.push({ text: w, style: 'notice' });
   if (m.message) top.push({ text: m.message, style: 'notice' });
   const footer: ScreenLine = { text: FOOTERS[m.mode.kind], style: 'footer' };
-  const bodyHeight = Math.max(0, height - top.length - 1);
+  // the coordinators sit just above the key help
+  const bottom = [...coordinatorsLine(m), footer];
+  const bodyHeight = Math.max(0, height - top.length - bottom.length);
   // what the page keys move by: the list lines below the column header
   m.pageSize = Math.max(1, bodyHeight - 1);
   const body = bodyLines(m, width, bodyHeight).slice(0, bodyHeight);
   // the key help sits on the last line, however short the list
   while (body.length < bodyHeight) body.push({ text: '', style: 'row' });
-  const all = [...top, ...body, footer].slice(0, Math.max(0, height));
+  const all = [...top, ...body, ...bottom].slice(0, Math.max(0, height));
   return all.map((l) => ({ text: fit(oneLine(l.text), width), style: l.style }));
 }

@@ -107,5 +107,6 @@ test('top layout: one line lists the coordinators (a * marks one whose lease is 
     ],
   });
   const lines = layout(m, 120, 10, NOW);
-  assert.deepEqual(lines[1], { text: 'COORDINATORS 2: a 10.0.0.1:9700 (2 running) · b* 10.0.0.2:9700 (0 running)', style: 'title' });
+  assert.equal(lines[9]?.style, 'footer');
+  assert.deepEqual(lines[8], { text: 'COORDINATORS 2: a 10.0.0.1:9700 (2 running) · b* 10.0.0.2:9700 (0 running)', style: 'title' });
 });
