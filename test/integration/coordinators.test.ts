@@ -5,6 +5,8 @@ import { hostname } from 'node:os';
 import mysql from 'mysql2/promise';
 import { freePort, spawnQuell, type Child } from '../../common/child-processes';
 import { idOwner } from '../../common/thread-id';
+import { connectEtcd } from '../../common/etcd';
+import { coordinatorKey } from '../../common/etcd-layout';
 import { TestCluster, records } from './harness';
 
 // Issue 22: coordinators register in etcd (system.coordinators, one live coordinator per id),
@@ -137,6 +139,32 @@ test('a second coordinator with a live coordinator id exits with one line naming
     `Code: 36. BAD_ARGUMENTS: coordinator id 'B' is already held by a live coordinator at ${bAddress} (pid ${b.proc.pid}); stop that coordinator or choose another --coordinator-id\n`,
   );
   assert.deepEqual((await coordinators()).map((r) => [r.id, r.address]), [['A', c.address], ['B', bAddress]]);
+});
+
+test('a coordinator whose lease is lost re-registers with the same server id: its open sessions keep their ids', async () => {
+  const before = (await coordinators()).find((r) => r.id === 'A');
+  const session = await connect(portA);
+  const etcd = connectEtcd({ endpoints: [c.etcd.url] });
+  try {
+    const kv = (await etcd.get(coordinatorKey('A')).exec()).kvs[0];
+    assert.ok(kv && kv.lease !== '0', 'A holds its key under a lease');
+    await etcd.leaseClient.leaseRevoke({ ID: kv.lease });
+    // A notices at its next keep-alive (a third of the TTL) and takes key and server id again
+    await c.waitForRows('SELECT id, server_id, active FROM system.coordinators', (rows) => {
+      const a = rows.find((r) => r.id === 'A');
+      return a !== undefined && a.server_id === before?.server_id && a.active === 1;
+    }, 10_000);
+    const after = (await etcd.get(coordinatorKey('A')).exec()).kvs[0];
+    assert.notEqual(after?.lease, kv.lease, 'under a new lease');
+    assert.deepEqual(idOwner(session.threadId), { kind: 'coordinator', serverId: before?.server_id });
+    const killer = await connect(portA);
+    await killer.query(`KILL CONNECTION ${session.threadId}`);
+    await killer.end();
+    await assert.rejects(session.query('SELECT 1'));
+  } finally {
+    etcd.close();
+    await session.end().catch(() => undefined);
+  }
 });
 
 test('the default id is HOST-PORT; a clean stop leaves at once, a SIGKILL within the lease', async () => {
