@@ -114,6 +114,7 @@ const COORDINATOR_FLAGS = {
   'http-listen': { type: 'string', value: 'H:P', help: "ClickHouse's HTTP interface front door", defaultText: 'none: door closed' },
   'metrics-listen': METRICS_LISTEN,
   ...LOG_FLAGS,
+  'coordinator-id': { type: 'string', value: 'ID', help: "this coordinator's id in etcd (one live coordinator per id)", defaultText: 'HOST-PORT of --listen' },
 } as const satisfies FlagTable;
 
 const AGENT_FLAGS = {

@@ -90,3 +90,49 @@ export function streamBackoff(attempt = 0): StreamBackoff {
     next: () => streamBackoff(attempt + 1),
   };
 }
+
+/**
+ * One retry loop at a time for a lease that was lost (agent membership, coordinator
+ * registration): `attempt` at once, then after each backoff delay, until it succeeds, the owner
+ * stops, or `fatal` says a failure must not be retried. One warning per failure streak, then one
+ * every ~60 attempts (about a minute).
+ */
+export class RetryLoop {
+  private running = false;
+  readonly backoff = new Backoff();
+  private readonly sleeper = new Sleeper();
+
+  constructor(
+    private readonly o: {
+      readonly attempt: () => Promise<void>;
+      /** the owner is stopping: no more attempts */
+      readonly stopped: () => boolean;
+      /** after each failed attempt; true: stop retrying (the owner has handled it) */
+      readonly fatal: (err: unknown) => boolean;
+      readonly warn: (err: unknown, failedAttempts: number) => void;
+    },
+  ) {}
+
+  start(): void {
+    if (this.o.stopped() || this.running) return;
+    this.running = true;
+    void (async () => {
+      while (!this.o.stopped()) {
+        try {
+          await this.o.attempt();
+          break;
+        } catch (err) {
+          if (this.o.fatal(err)) break;
+          const delayMs = this.backoff.next();
+          if (this.backoff.failures === 1 || this.backoff.failures % 60 === 0) this.o.warn(err, this.backoff.failures);
+          if (!(await this.sleeper.sleep(delayMs))) break;
+        }
+      }
+      this.running = false;
+    })();
+  }
+
+  close(): void {
+    this.sleeper.close();
+  }
+}

@@ -4,7 +4,10 @@
  *   /quell/v1/alive/<node_id>              liveness under the agent's lease (AliveRecord)
  *   /quell/v1/node-owner/<node_id>         the one live agent of a node id, taken create-if-absent
  *                                          under its lease before it goes live (NodeOwnerRecord)
- *   /quell/v1/server-ids/<server_id>       held under the agent's lease (node id as value)
+ *   /quell/v1/coordinators/<coordinator_id>  a live coordinator, taken create-if-absent under
+ *                                          its lease (CoordinatorRecord)
+ *   /quell/v1/server-ids/<server_id>       held under the agent's (or coordinator's) lease: the
+ *                                          node id, or `coordinator/<id>`, as value
  *   /quell/v1/server-id-incarnations/<server_id>   persistent counter (common/thread-id.ts)
  *   /quell/v1/mutation-kills/<kill_id>     a durable mutation kill for nodes that were down
  *                                          (KillIntent), under a lease of mutation_kill_ttl
@@ -30,6 +33,7 @@ export const KILL_APPLIED_PREFIX = `${ROOT}mutation-kills-applied/`;
 export const NODE_OWNER_PREFIX = `${ROOT}node-owner/`;
 export const POLICIES_PREFIX = `${ROOT}policies/`;
 export const KILL_LOG_HEADS_PREFIX = `${ROOT}kill-log-heads/`;
+export const COORDINATORS_PREFIX = `${ROOT}coordinators/`;
 
 export const DEFAULT_LEASE_TTL_SECONDS = 5;
 
@@ -61,7 +65,7 @@ export function isKeySegment(value: string): boolean {
 /** The rule isKeySegment checks, for messages. */
 export const KEY_SEGMENT_RULE = 'use 1-128 characters from [A-Za-z0-9_.-]';
 
-export function assertKeySegment(kind: 'cluster' | 'node id', value: string): void {
+export function assertKeySegment(kind: 'cluster' | 'node id' | 'coordinator id', value: string): void {
   if (!isKeySegment(value)) {
     throw new Error(`invalid ${kind} '${value}': ${KEY_SEGMENT_RULE}`);
   }
@@ -87,6 +91,37 @@ export interface NodeOwnerRecord {
 
 export function nodeOwnerKey(nodeId: string): string {
   return `${NODE_OWNER_PREFIX}${nodeId}`;
+}
+
+/**
+ * A live coordinator (coordinator/registration.ts): the one process that holds its id, with what
+ * system.coordinators shows of it. Its server id prefixes its door sessions' ids (common/thread-id.ts).
+ */
+export interface CoordinatorRecord {
+  readonly id: string;
+  /** the gRPC address clients dial */
+  readonly address: string;
+  /** the MySQL door's and the HTTP door's addresses, '' when closed */
+  readonly mysql_address: string;
+  readonly http_address: string;
+  readonly version: string;
+  readonly started_at: string;
+  readonly pid: number;
+  readonly instance: string;
+  /** 0 until one is held */
+  readonly server_id: number;
+  /** statements running on it, as last published (at most every few seconds) */
+  readonly statements_running: number;
+}
+
+export function coordinatorKey(coordinatorId: string): string {
+  return `${COORDINATORS_PREFIX}${coordinatorId}`;
+}
+
+export function parseCoordinatorKey(key: string): string | undefined {
+  if (!key.startsWith(COORDINATORS_PREFIX)) return undefined;
+  const id = key.slice(COORDINATORS_PREFIX.length);
+  return id && !id.includes('/') ? id : undefined;
 }
 
 export function serverIdKey(serverId: number): string {
@@ -217,8 +252,11 @@ export function agentOwnWrites(nodeId: string, clusters: readonly string[]): Etc
   return { keys: [aliveKey(nodeId), nodeOwnerKey(nodeId), killLogHeadKey(nodeId), ...clusters.map((c) => memberKey(c, nodeId))], prefixes: [] };
 }
 
-/** A coordinator writes only what a statement stores: queued mutation kills and kill policies (both signed). */
+/**
+ * A coordinator writes what a statement stores (queued mutation kills and kill policies, both
+ * signed), its registration (coordinators/<id>), and a server id from the space agents share.
+ */
 export const COORDINATOR_WRITES: EtcdWrites = {
   keys: [],
-  prefixes: [KILL_INTENTS_PREFIX, POLICIES_PREFIX],
+  prefixes: [KILL_INTENTS_PREFIX, POLICIES_PREFIX, COORDINATORS_PREFIX, SERVER_IDS_PREFIX, SERVER_ID_INCARNATIONS_PREFIX],
 };

@@ -11,6 +11,20 @@
  *   out an id an earlier holder used;
  * - counter (24 bits): per agent, from 1.
  * Every id stays below 2^53, so it is exact in JSON and in JavaScript numbers.
+ *
+ * A coordinator's door session (a MySQL connection to the coordinator itself) has an id in
+ * MariaDB's 32-bit range, because the handshake carries it in 32 bits and the `mariadb`
+ * client's Ctrl-C sends `KILL QUERY <that id>` (TiDB keeps its ids in 32 bits for the same reason):
+ *
+ *   id = 2^31 (the coordinator bit) + server_id · 2^18 + (incarnation mod 4) · 2^16 + counter
+ *
+ * - the coordinator bit (bit 31) says "a coordinator's session"; agent ids are ≥ 2^40;
+ * - server_id (13 bits): the coordinator's, from the same space and etcd keys as the agents'
+ *   (common/server-id.ts), so one id names one process whichever kind it is;
+ * - incarnation (2 bits): the low bits of the server id's incarnation, so a coordinator that
+ *   takes a server id another one held moments ago does not make that one's ids;
+ * - counter (16 bits): per coordinator, from 1; it wraps past the ids still in use.
+ * Ids below 2^31 + 2^18 and between 2^32 and 2^40 are nobody's. idOwner() reads either kind.
  */
 export const SERVER_ID_BITS = 13;
 export const INCARNATION_BITS = 16;
@@ -47,4 +61,39 @@ export function makeMappedId(serverId: number, serverLocalId: number): number {
 /** The server-local part of a mapped id (see makeMappedId). */
 export function localPartOf(id: number): number {
   return id % LOCAL_PART;
+}
+
+/** Bit 31: set in every coordinator session id (and in no agent id, which are all ≥ 2^40). */
+export const COORDINATOR_BIT = 2 ** 31;
+export const SESSION_INCARNATION_BITS = 2;
+export const SESSION_COUNTER_BITS = 16;
+const SESSION_COUNTER = 2 ** SESSION_COUNTER_BITS;
+const SESSION_LOCAL = 2 ** (SESSION_INCARNATION_BITS + SESSION_COUNTER_BITS);
+const SESSION_INCARNATIONS = 2 ** SESSION_INCARNATION_BITS;
+/** The largest id a coordinator session can have: 2^32 - 1. */
+export const MAX_SESSION_ID = COORDINATOR_BIT + (MAX_SERVER_ID + 1) * SESSION_LOCAL - 1;
+/** How many sessions one coordinator can have open at once: the counter's values. */
+export const SESSION_COUNTER_LIMIT = SESSION_COUNTER - 1;
+
+/** A coordinator session's id (see the layout above); counter 1..2^16 - 1. */
+export function makeSessionId(serverId: number, incarnation: number, counter: number): number {
+  if (!Number.isInteger(serverId) || serverId < 1 || serverId > MAX_SERVER_ID) throw new RangeError(`server id ${serverId} out of range`);
+  if (!Number.isInteger(counter) || counter < 1 || counter >= SESSION_COUNTER) throw new RangeError(`session counter ${counter} out of range`);
+  return COORDINATOR_BIT + serverId * SESSION_LOCAL + (incarnation % SESSION_INCARNATIONS) * SESSION_COUNTER + counter;
+}
+
+/** Who made an id: an agent (a connection or query it serves) or a coordinator (a door session), and its server id. */
+export interface IdOwner {
+  readonly kind: 'agent' | 'coordinator';
+  readonly serverId: number;
+}
+
+/** Whose an id is, from the id alone; undefined for ids nobody makes. */
+export function idOwner(id: number): IdOwner | undefined {
+  if (!Number.isSafeInteger(id) || id < 1) return undefined;
+  const agent = serverIdOf(id);
+  if (agent > 0) return { kind: 'agent', serverId: agent };
+  if (id < COORDINATOR_BIT || id > MAX_SESSION_ID) return undefined;
+  const serverId = Math.floor((id - COORDINATOR_BIT) / SESSION_LOCAL);
+  return serverId > 0 ? { kind: 'coordinator', serverId } : undefined;
 }

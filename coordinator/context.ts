@@ -11,6 +11,16 @@ import type { SessionRegistry } from './sessions';
 import type { StatementMetrics } from './metrics';
 import type { ClockReader } from './clock-offsets';
 
+/** This coordinator as system.coordinators shows it (coordinator/registration.ts). */
+export interface CoordinatorSelf {
+  readonly id: string;
+  /** its gRPC address */
+  readonly address: string;
+  /** its lease is held */
+  readonly live: boolean;
+  readonly statementsRunning: number;
+}
+
 /** What one statement runs with. */
 export interface StatementContext {
   readonly user: User;
@@ -42,6 +52,8 @@ export interface StatementContext {
   readonly metrics?: StatementMetrics;
   /** each agent's measured clock offset: a row refused by a skewed clock says so */
   readonly clocks?: ClockReader;
+  /** this coordinator in etcd, once registered */
+  readonly self?: CoordinatorSelf;
 }
 
 /**

@@ -21,6 +21,10 @@ import { ServerCallMetrics } from '../common/rpc-metrics';
 import { CoordinatorMetrics } from './metrics';
 import { HttpDoor } from './http-door';
 import { ClockOffsets, infoClock } from './clock-offsets';
+import { CoordinatorRegistration, defaultCoordinatorId } from './registration';
+import type { CoordinatorSelf } from './context';
+import { NoFreeServerIdError } from '../common/server-id';
+import { QuellError } from '../errors/quell-error';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
@@ -43,6 +47,12 @@ export interface CoordinatorOptions {
   readonly httpListen?: string;
   /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
   readonly metricsListen?: string;
+  /** `--coordinator-id`: its key in etcd (default: defaultCoordinatorId of the bound address) */
+  readonly coordinatorId?: string;
+  /** the package version, for system.coordinators */
+  readonly version?: string;
+  /** the etcd lease TTL of its registration (default 5 s) */
+  readonly leaseTtlSeconds?: number;
 }
 
 /** Statements up to this size reach the parser, which answers with its own error past 256 KiB. */
@@ -70,7 +80,13 @@ export class Coordinator {
     private readonly mysql: MysqlDoor | undefined,
     private readonly http: HttpDoor | undefined,
     private readonly clocks: ClockOffsets,
+    private readonly registration: CoordinatorRegistration,
   ) {}
+
+  /** Its id in etcd (system.coordinators). */
+  get id(): string {
+    return this.registration.id;
+  }
 
   /** The MySQL door's bound host:port, when it has one. */
   get mysqlAddress(): string | undefined {
@@ -103,6 +119,7 @@ export class Coordinator {
     const probes = new DaemonProbes(['quell.v1.CoordinatorService'], lifecycle, { ok: () => membership.viewState === 'watching', onChange: (l) => membership.onViewState(l) });
     const clocks = new ClockOffsets(membership, infoClock(pool), log.child({ service: 'clocks' }));
     const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving, clocks, calls);
+    let registration: CoordinatorRegistration | undefined;
     try {
       return await lifecycle.start(async () => {
         membership.onChange(() => pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));
@@ -114,7 +131,8 @@ export class Coordinator {
           throw etcdUnavailable(opts.etcd, err);
         }
         clocks.start();
-        const sessions = new SessionRegistry();
+        // session ids carry the server id the registration holds (common/thread-id.ts)
+        const sessions = new SessionRegistry(() => registration?.held);
         const runner = new StatementRunner({
           sessions,
           users,
@@ -128,6 +146,7 @@ export class Coordinator {
           maxResultRows: opts.maxResultRows,
           metrics,
           clocks,
+          self: (): CoordinatorSelf | undefined => registration && { id: registration.id, address: registration.address, live: registration.live, statementsRunning: runner.running },
         });
         const service = new CoordinatorService(runner, PeerPolicy.of(opts.security));
         service.addToServer(server);
@@ -136,16 +155,29 @@ export class Coordinator {
           server.bindAsync(opts.listen, opts.security.serverCredentials(opts.listen, 'request'), (err, p) => (err ? reject(err) : resolve(p))),
         );
         const address = opts.listen.replace(/:\d+$/, `:${port}`);
+        // before the doors: their session ids carry its server id; a second coordinator with this id stops here
+        registration = new CoordinatorRegistration(
+          etcd,
+          { id: opts.coordinatorId ?? defaultCoordinatorId(address), address, version: opts.version ?? 'unknown', leaseTtlSeconds: opts.leaseTtlSeconds, running: () => runner.running },
+          log.child({ service: 'registration' }),
+        );
+        try {
+          await registration.start();
+        } catch (err) {
+          throw err instanceof QuellError || err instanceof NoFreeServerIdError ? err : etcdUnavailable(opts.etcd, err);
+        }
         if (metrics && opts.metricsListen !== undefined) await probes.serveMetrics(opts.metricsListen, metrics.registry, opts.security, log);
         // the MySQL door before the HTTP one: the catch below destroys it if the HTTP door cannot bind
         if (opts.mysqlListen) mysql = await MysqlDoor.start({ listen: opts.mysqlListen, security: opts.security, runner, sessions, maxSessionsPerUser: opts.mysqlMaxSessionsPerUser, log });
         // last: a door that cannot bind leaves only what the catch below releases
         const http = opts.httpListen ? await HttpDoor.start({ listen: opts.httpListen, security: opts.security, runner, log: log.child({ service: 'http' }) }) : undefined;
-        log.info({ address, default_cluster: opts.defaultCluster ?? 'default' }, 'serving');
-        return new Coordinator(opts, lifecycle, server, etcd, membership, guard, pool, runner, service, probes, address, mysql, http, clocks);
+        await registration.setDoors({ mysql: mysql?.address, http: http?.address });
+        log.info({ address, default_cluster: opts.defaultCluster ?? 'default', coordinator_id: registration.id, server_id: registration.held?.serverId }, 'serving');
+        return new Coordinator(opts, lifecycle, server, etcd, membership, guard, pool, runner, service, probes, address, mysql, http, clocks, registration);
       });
     } catch (err) {
       clocks.close();
+      await registration?.leave();
       await membership.close();
       await guard.close();
       await probes.close();
@@ -177,6 +209,8 @@ export class Coordinator {
         await this.http?.close();
         await this.probes.close();
         await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+        // revoked: the other coordinators see this one leave at once
+        await this.registration.leave();
         this.clocks.close();
         await this.membership.close();
         await this.guard.close();

@@ -2,7 +2,8 @@ import type { Expr, MysqlKillStatement } from '../sql/ast';
 import { compileExpr, evalContext } from '../sql/compile';
 import { QuellError } from '../errors/quell-error';
 import { renderExpr } from '../sql/render';
-import { serverIdOf } from '../common/thread-id';
+import { idOwner } from '../common/thread-id';
+import type { CoordinatorRecord } from '../common/etcd-layout';
 import type { KillMode } from '../proto/generated/quell/v1/KillMode';
 import type { ResultSink, StatementContext, StatementOutcome } from './context';
 import { fanOut } from './fanout';
@@ -18,6 +19,9 @@ import { skewReason } from './clock-offsets';
 /** MariaDB's words (sql/share/errmsg-utf8.txt). */
 const unknownThread = (id: number) => QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}`);
 const notOwnerOfThread = (id: string) => QuellError.mariadb(1095, 'HY000', `You are not owner of thread ${id}`);
+/** A session of another coordinator: MariaDB's 1094, naming where the KILL must go (no KILL is forwarded between coordinators). */
+const elsewhere = (id: number, c: CoordinatorRecord) =>
+  QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}: it is a session of coordinator '${c.id}' at ${c.mysql_address || c.address}; send the KILL there`);
 const unknownQuery = (id: number) => QuellError.mariadb(1957, 'HY000', `Unknown query id: ${id}`);
 const notOwnerOfQuery = (id: number) => QuellError.mariadb(1979, 'HY000', `You are not owner of query ${id}`);
 const failed = (message: string) => QuellError.mariadb(1105, 'HY000', message);
@@ -87,13 +91,21 @@ async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, wh
 
 /** The live agent that made this id, in whichever cluster: ids route to one node without asking the others. */
 function ownerOf(id: number, ctx: StatementContext): MemberNode | undefined {
-  const serverId = serverIdOf(id);
-  if (serverId === 0) return undefined;
+  const owner = idOwner(id);
+  if (owner?.kind !== 'agent') return undefined;
+  const serverId = owner.serverId;
   for (const cluster of ctx.membership.clusters()) {
     const node = ctx.membership.nodes(cluster).find((n) => n.active && n.serverId === serverId);
     if (node) return node;
   }
   return undefined;
+}
+
+/** The live coordinator other than this one whose session id this is (common/thread-id.ts: the coordinator bit and its server id). */
+function otherCoordinatorOf(id: number, ctx: StatementContext): CoordinatorRecord | undefined {
+  const owner = idOwner(id);
+  if (owner?.kind !== 'coordinator') return undefined;
+  return ctx.membership.coordinators().find((c) => c.server_id === owner.serverId && c.id !== ctx.self?.id);
 }
 
 /**
@@ -112,7 +124,8 @@ function killSession(session: SessionHandle, stmt: MysqlKillStatement, ctx: Stat
 
 /**
  * The MariaDB form: KILL [HARD|SOFT] [CONNECTION|QUERY] id | QUERY ID id | USER u. Ids of the
- * coordinator's own sessions end those; other ids go to the node that made them; USER goes to
+ * coordinator's own sessions end those; another coordinator's session ids are 1094 naming that
+ * coordinator; agents' ids go to the node that made them (the id says which); USER goes to
  * every node (not to the coordinator's sessions), all or nothing. The result is an
  * affected-row count.
  */
@@ -123,6 +136,8 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
     const isQuery = by.kind === 'queryId';
     const session = isQuery ? undefined : ctx.sessions?.get(id);
     if (session) return killSession(session, stmt, ctx, sink);
+    const coordinator = isQuery ? undefined : otherCoordinatorOf(id, ctx);
+    if (coordinator) throw elsewhere(id, coordinator);
     const node = ownerOf(id, ctx);
     if (!node) throw isQuery ? unknownQuery(id) : unknownThread(id);
     const { plan, failures, refused } = await callNodes([node], ctx, idFilter(isQuery ? 'QUERY_ID' : 'ID', id), stmt, 'KILL_MODE_ASYNC', String(id));

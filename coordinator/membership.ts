@@ -3,6 +3,8 @@ import type { Logger } from '../common/logger';
 import {
   ROOT,
   parseAliveKey,
+  parseCoordinatorKey,
+  type CoordinatorRecord,
   parseKillAppliedKey,
   parseKillIntentKey,
   type KillIntent,
@@ -38,10 +40,12 @@ interface Snapshot {
   applied: Map<string, number>;
   /** kill policies by their key */
   policies: Map<string, PolicyRecord>;
+  /** live coordinators by id (coordinator/registration.ts) */
+  coordinators: Map<string, CoordinatorRecord>;
 }
 
 function emptySnapshot(): Snapshot {
-  return { members: new Map(), alive: new Map(), intents: new Map(), applied: new Map(), policies: new Map() };
+  return { members: new Map(), alive: new Map(), intents: new Map(), applied: new Map(), policies: new Map(), coordinators: new Map() };
 }
 
 function parseJson<T>(raw: string): T | undefined {
@@ -164,6 +168,11 @@ export class ClusterMembership {
     return this.state.policies.has(policyKey(cluster, name));
   }
 
+  /** The live coordinators (this one too, once registered), ordered by id. */
+  coordinators(): CoordinatorRecord[] {
+    return [...this.state.coordinators.values()].sort((a, b) => compareValues(a.id, b.id));
+  }
+
   /** Every live agent, whatever its clusters. */
   liveNodes(): AliveRecord[] {
     return [...this.state.alive.values()];
@@ -185,6 +194,12 @@ export class ClusterMembership {
       // an agent nobody can dial is not live: a bad address must not break the channel pool
       if (rec && typeof rec.address === 'string' && splitAddress(rec.address).port > 0) s.alive.set(nodeId, { ...rec, node_id: nodeId });
       else this.log.warn({ node_id: nodeId }, 'ignoring an alive record without a usable address');
+      return;
+    }
+    const coordinatorId = parseCoordinatorKey(key);
+    if (coordinatorId) {
+      const rec = parseJson<CoordinatorRecord>(value);
+      if (rec && typeof rec === 'object') s.coordinators.set(coordinatorId, { ...rec, id: coordinatorId });
       return;
     }
     const killId = parseKillIntentKey(key);
@@ -220,6 +235,11 @@ export class ClusterMembership {
     const nodeId = parseAliveKey(key);
     if (nodeId) {
       s.alive.delete(nodeId);
+      return;
+    }
+    const coordinatorId = parseCoordinatorKey(key);
+    if (coordinatorId) {
+      s.coordinators.delete(coordinatorId);
       return;
     }
     const killId = parseKillIntentKey(key);

@@ -3,7 +3,7 @@ import { renderExpr } from '../sql/render';
 import { parseStatement } from '../sql/parser';
 import { hasGrant } from './users';
 import { chError } from '../errors/quell-error';
-import { CLUSTERS_COLUMNS, KILL_POLICIES_COLUMNS, KILL_QUEUE_COLUMNS, findAgentTable, type AgentTable } from '../sql/tables';
+import { CLUSTERS_COLUMNS, COORDINATORS_COLUMNS, KILL_POLICIES_COLUMNS, KILL_QUEUE_COLUMNS, findAgentTable, type AgentTable } from '../sql/tables';
 import type { Column, SqlValue } from '../sql/types';
 import { isTrue } from '../sql/compile';
 import { decodeRow } from '../proto/codec';
@@ -16,6 +16,7 @@ import { resolveSettings, resultRowLimit } from './settings';
 import { finish, ReadRows, tooManyRows, type Projection } from './read-rows';
 import { Aggregation, planAggregate, positional, type AggregatePlan } from './aggregate';
 import { substituteAliases } from './select-aliases';
+import { splitAddress } from '../common/etcd-layout';
 
 
 
@@ -93,7 +94,11 @@ function checkReadable(table: AgentTable, ctx: StatementContext): void {
   }
 }
 
-async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluster: string | undefined, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
+/**
+ * `local`: rows of the table (its columns, node columns last) that the coordinator adds itself
+ * (SHOW PROCESSLIST: its door sessions); the WHERE and the items are applied to them here.
+ */
+async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluster: string | undefined, ctx: StatementContext, sink: ResultSink, local: SqlValue[][] = []): Promise<StatementOutcome> {
   checkReadable(table, ctx);
   const format = checkFormat(stmt);
   const settings = resolveSettings(stmt.settings);
@@ -119,6 +124,11 @@ async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluste
   ctx.expectEndBy(Date.now() + firstAnswerMs * 2);
   const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs: firstAnswerMs * 2, signal: ctx.signal, pauseWhenBehind: true, refuse: (n) => ctx.clocks?.incompatible?.(n.nodeId), metrics: ctx.metrics });
   const out = agg ? new GroupedRows(agg, sink, maxRows) : new ReadRows(p, stmt, sink, maxRows);
+  if (local.length > 0) {
+    const filter = p.where ? analyzeExpr(p.where, table.columns) : undefined;
+    const exprs = p.exprs.map((e) => analyzeExpr(e, table.columns));
+    await out.add(local.filter((r) => !filter || isTrue(filter.evaluate(r))).map((r) => exprs.map((e) => e.evaluate(r))));
+  }
   const failures: string[] = [];
   let timedOut = 0;
   for await (const ev of events) {
@@ -168,6 +178,26 @@ async function localRows(stmt: SelectStatement, ctx: StatementContext, sink: Res
   return { rows: out.length };
 }
 
+function coordinatorRows(ctx: StatementContext): SqlValue[][] {
+  const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+  return ctx.membership.coordinators().map((c) => {
+    const self = ctx.self?.id === c.id ? ctx.self : undefined;
+    const started = Math.floor(Date.parse(str(c.started_at)) / 1000);
+    return [
+      c.id,
+      str(c.address),
+      str(c.mysql_address),
+      str(c.http_address),
+      str(c.version),
+      Number.isFinite(started) ? started : 0,
+      self && !self.live ? 0 : 1,
+      self ? self.statementsRunning : num(c.statements_running),
+      num(c.server_id),
+    ];
+  });
+}
+
 function clusterRows(ctx: StatementContext): SqlValue[][] {
   const rows: SqlValue[][] = [];
   for (const cluster of ctx.membership.clusters()) {
@@ -202,15 +232,16 @@ function killPolicyRows(ctx: StatementContext): SqlValue[][] {
     });
 }
 
-export async function select(stmt: SelectStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
+export async function select(stmt: SelectStatement, ctx: StatementContext, sink: ResultSink, local?: SqlValue[][]): Promise<StatementOutcome> {
   const from = stmt.from;
   if (from.kind === 'table' && from.name === 'system.clusters') return localRows(stmt, ctx, sink, CLUSTERS_COLUMNS, clusterRows(ctx));
+  if (from.kind === 'table' && from.name === 'system.coordinators') return localRows(stmt, ctx, sink, COORDINATORS_COLUMNS, coordinatorRows(ctx));
   if (from.kind === 'table' && from.name === 'system.kill_queue') return localRows(stmt, ctx, sink, KILL_QUEUE_COLUMNS, killQueueRows(ctx));
   if (from.kind === 'table' && from.name === 'system.kill_policies') return localRows(stmt, ctx, sink, KILL_POLICIES_COLUMNS, killPolicyRows(ctx));
   if (from.kind === 'table' && from.name === 'system.one') return localRows(stmt, ctx, sink, [{ name: 'dummy', type: 'UInt8' }], [[0]]);
   const table = findAgentTable(from.name);
   if (!table) throw chError('UNKNOWN_TABLE', `Table ${from.name} doesn't exist`);
-  return selectFromAgents(stmt, table, from.kind === 'cluster' ? from.cluster : undefined, ctx, sink);
+  return selectFromAgents(stmt, table, from.kind === 'cluster' ? from.cluster : undefined, ctx, sink, local);
 }
 
 /**
@@ -233,6 +264,26 @@ function mariadbProcesslist(cluster: string, full: boolean): SelectStatement {
   return { ...template, from: { kind: 'cluster', cluster, name: template.from.name, pos: 0 } };
 }
 
+/**
+ * This coordinator's door sessions as information_schema.PROCESSLIST rows, as MariaDB lists its
+ * own clients: without PROCESS (or SUPER) a user sees only its own. The node columns name the
+ * coordinator. Other coordinators' sessions are not asked for (no call between coordinators).
+ */
+function sessionRows(ctx: StatementContext): SqlValue[][] {
+  const sessions = ctx.sessions?.list() ?? [];
+  const seeAll = hasGrant(ctx.user, 'PROCESS') || hasGrant(ctx.user, 'SUPER');
+  const { host, port } = splitAddress(ctx.self?.address ?? '');
+  const rows: SqlValue[][] = [];
+  for (const s of sessions) {
+    if (!seeAll && s.user !== ctx.user.name) continue;
+    const p = s.process();
+    const info = p.info ?? null;
+    // ID USER HOST DB COMMAND TIME STATE INFO TIME_MS STAGE MAX_STAGE PROGRESS MEMORY_USED MAX_MEMORY_USED EXAMINED_ROWS QUERY_ID INFO_BINARY TID, host port node_id
+    rows.push([p.id, p.user, p.host, p.db ?? null, p.command, p.time, p.command === 'Query' ? 'executing' : '', info, p.time * 1000, 0, 0, 0, 0, 0, 0, 0, info, p.id, host, port, ctx.self?.id ?? '']);
+  }
+  return rows;
+}
+
 /** SHOW PROCESSLIST [ON CLUSTER c] is SELECT * FROM the cluster's system.processes. */
 export function showProcesslist(stmt: ShowProcesslistStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
   const bare = !stmt.full && stmt.cluster === undefined && stmt.format === undefined;
@@ -241,7 +292,8 @@ export function showProcesslist(stmt: ShowProcesslistStatement, ctx: StatementCo
     throw chError('BAD_ARGUMENTS', 'A bare SHOW PROCESSLIST reads system.processes (ClickHouse) or the connections (MariaDB) by the session\'s dialect, and ExecuteRequest.dialect is unspecified: set it to DIALECT_CLICKHOUSE or DIALECT_MARIADB');
   }
   const mariadb = stmt.full || (ctx.dialect === 'mariadb' && bare);
-  if (mariadb) return select({ ...mariadbProcesslist(stmt.cluster ?? ctx.defaultCluster, stmt.full), settings: stmt.settings, format: stmt.format }, ctx, sink);
+  // the MariaDB form lists the door sessions of this coordinator with the nodes' connections
+  if (mariadb) return select({ ...mariadbProcesslist(stmt.cluster ?? ctx.defaultCluster, stmt.full), settings: stmt.settings, format: stmt.format }, ctx, sink, sessionRows(ctx));
   const asSelect: SelectStatement = {
     kind: 'select',
     items: [{ text: '*' }],

@@ -9,7 +9,7 @@ import type { Setting, Statement } from '../sql/ast';
 import type { AgentPool } from './agent-pool';
 import type { KillQueue } from './kill-queue';
 import type { PolicyStore } from './policy-store';
-import type { ResultSink, StatementContext } from './context';
+import type { CoordinatorSelf, ResultSink, StatementContext } from './context';
 import { StatementSlots } from './statement-slots';
 import { concurrencySetting, DEFAULT_SETTINGS, etcdTimeoutMs } from './settings';
 import { interpret } from './execute';
@@ -40,6 +40,8 @@ export interface RunnerDeps {
   readonly metrics?: CoordinatorMetrics;
   /** each agent's measured clock offset (coordinator/clock-offsets.ts) */
   readonly clocks?: ClockReader;
+  /** this coordinator's registration in etcd, once it has one */
+  readonly self?: () => CoordinatorSelf | undefined;
 }
 
 /** ClickHouse's max_concurrent_queries default. */
@@ -159,6 +161,11 @@ export class StatementRunner {
     await Promise.all(this.inFlight.keys());
   }
 
+  /** How many statements run now. */
+  get running(): number {
+    return this.inFlight.size;
+  }
+
   /** The latest time a running statement said it will be done by (epoch ms; 0 when none). */
   latestEndBy(): number {
     let latest = 0;
@@ -248,6 +255,7 @@ export class StatementRunner {
         sessionId: 'sessionId' in req ? req.sessionId : undefined,
         metrics: this.deps.metrics,
         clocks: this.deps.clocks,
+        self: this.deps.self?.(),
         expectEndBy: (epochMs) => {
           entry.endBy = Math.max(entry.endBy, epochMs);
         },

@@ -21,7 +21,7 @@ import { backendSubjects } from './backends/backend-subjects';
 import type { Backend } from './backends/backend';
 import { AgentMembership } from './membership';
 import type { NodeIdentity } from './node-identity';
-import { ServerId } from './server-id';
+import { ServerId } from '../common/server-id';
 import { IdSequence } from './id-sequence';
 import { ConnectionTable } from './connection-table';
 import { connectionResolver } from './connection-columns';

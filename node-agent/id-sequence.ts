@@ -1,5 +1,5 @@
 import { COUNTER_BITS, makeId } from '../common/thread-id';
-import type { ServerIdHold } from './server-id';
+import type { ServerIdHold } from '../common/server-id';
 
 const COUNTER_LIMIT = 2 ** COUNTER_BITS;
 

@@ -3,12 +3,13 @@ import type { Logger } from '../common/logger';
 import { aliveKey, memberKey, type AliveRecord, type MemberRecord } from '../common/etcd-layout';
 import { etcdUnavailable } from '../common/etcd';
 import type { NodeIdentity } from './node-identity';
-import { NoFreeServerIdError, type ServerId, type ServerIdChoice, type ServerIdHold } from './server-id';
+import { NoFreeServerIdError, type ServerId, type ServerIdChoice, type ServerIdHold } from '../common/server-id';
 import { errorText } from '../errors/error-text';
 import { QuellError } from '../errors/quell-error';
 import { NodeIdTakenError, NodeOwner } from './node-owner';
-import { Backoff, Sleeper } from '../common/backoff';
-import { transaction } from './etcd-txn';
+import { RetryLoop } from '../common/backoff';
+import { followLease } from '../common/lease-events';
+import { transaction } from '../common/etcd-txn';
 
 /**
  * The agent's presence in etcd: a persistent member key per cluster, and a liveness key under
@@ -28,10 +29,22 @@ import { transaction } from './etcd-txn';
 export class AgentMembership {
   private lease: Lease | undefined;
   private stopping = false;
-  private regranting = false;
   /** consecutive failed re-grants wait longer each time (common/backoff.ts) */
-  private readonly backoff = new Backoff();
-  private readonly sleeper = new Sleeper();
+  private readonly regrant = new RetryLoop({
+    attempt: () => this.goLive(),
+    stopped: () => this.stopping,
+    fatal: (err) => {
+      this.lease?.release();
+      this.lease = undefined;
+      if (!(err instanceof NodeIdTakenError)) return false;
+      this.stopping = true;
+      this.log.error({ err: err.message }, 'node id taken by another agent while this one was not live; stopping');
+      this.onDisowned(err);
+      return true;
+    },
+    warn: (err, failedAttempts) => this.log.warn({ err: errorText(this.failure(err)), failed_attempts: failedAttempts }, 're-grant failed; retrying'),
+  });
+  private readonly backoff = this.regrant.backoff;
   private readonly owner: NodeOwner;
   private isLive = false;
   private readonly liveListeners = new Set<(live: boolean) => void>();
@@ -93,19 +106,14 @@ export class AgentMembership {
     const lease = this.etcd.lease(this.leaseTtlSeconds, { autoKeepAlive: true });
     this.lease = lease;
     // a lease that never went live failed its grant: goLive's caller retries that one
-    let wentLive = false;
-    lease.on('keepaliveFailed', () => {
-      if (wentLive && this.lease === lease) this.setLive(false);
-    });
-    lease.on('keepaliveSucceeded', () => {
-      if (wentLive && this.lease === lease && !this.stopping) this.setLive(true);
-    });
-    lease.on('lost', (err) => {
-      if (!wentLive || this.stopping || this.lease !== lease) return;
-      this.lease = undefined;
-      this.setLive(false);
-      if (this.backoff.failures === 0) this.log.warn({ err: err.message }, 'lease lost; re-granting');
-      this.scheduleRegrant();
+    const wentLive = followLease(lease, {
+      mine: () => this.lease === lease && !this.stopping,
+      live: (live) => this.setLive(live),
+      lost: (err) => {
+        this.lease = undefined;
+        if (this.backoff.failures === 0) this.log.warn({ err: err.message }, 'lease lost; re-granting');
+        this.scheduleRegrant();
+      },
     });
     // a re-grant keeps the server id it holds: only a first claim lists the free ones
     const first = this.serverId.held === undefined;
@@ -117,7 +125,7 @@ export class AgentMembership {
       [hold] = await Promise.all([this.serverId.claim(leaseId), members && Promise.all(members())]);
       await lease.put(aliveKey(this.node.nodeId)).value(this.aliveRecord(hold));
     }
-    wentLive = true;
+    wentLive();
     this.setLive(!this.stopping);
     if (this.backoff.failures > 0) this.log.info({ failed_attempts: this.backoff.failures }, 'lease re-granted');
     this.backoff.reset();
@@ -159,38 +167,13 @@ export class AgentMembership {
 
   /** One re-grant loop at a time: the first try at once, then after each backoff delay. */
   private scheduleRegrant(): void {
-    if (this.stopping || this.regranting) return;
-    this.regranting = true;
-    void (async () => {
-      while (!this.stopping) {
-        try {
-          await this.goLive();
-          break;
-        } catch (err) {
-          this.lease?.release();
-          this.lease = undefined;
-          if (err instanceof NodeIdTakenError) {
-            this.stopping = true;
-            this.log.error({ err: err.message }, 'node id taken by another agent while this one was not live; stopping');
-            this.onDisowned(err);
-            break;
-          }
-          const delayMs = this.backoff.next();
-          // one warning per failure streak, then one every ~60 attempts (about a minute)
-          if (this.backoff.failures === 1 || this.backoff.failures % 60 === 0) {
-            this.log.warn({ err: errorText(this.failure(err)), failed_attempts: this.backoff.failures }, 're-grant failed; retrying');
-          }
-          if (!(await this.sleeper.sleep(delayMs))) break;
-        }
-      }
-      this.regranting = false;
-    })();
+    this.regrant.start();
   }
 
   /** Revokes the lease so that the coordinator sees this node inactive at once. */
   async leave(): Promise<void> {
     this.stopping = true;
-    this.sleeper.close();
+    this.regrant.close();
     this.setLive(false);
     const lease = this.lease;
     this.lease = undefined;

@@ -66,6 +66,14 @@ export const KILL_POLICIES_COLUMNS: readonly Column[] = cols(
   'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime, state String, suspended_reason String, invalid_reason String',
 );
 
+/**
+ * system.coordinators: the live coordinators as this one's etcd view has them
+ * (/quell/v1/coordinators/, coordinator/registration.ts); `server_id` prefixes their door sessions' ids.
+ */
+export const COORDINATORS_COLUMNS: readonly Column[] = cols(
+  'id String, address String, mysql_address String, http_address String, version String, started DateTime, active UInt8, statements_running UInt64, server_id UInt16',
+);
+
 export const CLUSTERS_COLUMNS: readonly Column[] = cols('cluster String, node_id String, host String, port UInt16, is_active UInt8');
 
 export const KILL_QUERY_RESULT: readonly Column[] = cols(

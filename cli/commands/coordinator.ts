@@ -12,6 +12,8 @@ import { TransportSecurity } from '../../common/tls';
 import { componentLogger, configureLogging, setLogLevel } from '../../common/logger';
 import { surviveUnhandledRejections } from '../../common/escape-guard';
 import { DEFAULT_MAX_SESSIONS_PER_USER } from '../../coordinator/mysql/door';
+import { packageVersion } from '../help';
+import { isKeySegment, KEY_SEGMENT_RULE } from '../../common/etcd-layout';
 
 /** The users of a users file, or the one `default` user without one; a file that does not read names itself. */
 function loadUsers(file: string | undefined): Users {
@@ -35,6 +37,8 @@ export async function runCoordinator(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`cannot use users file: ${errorText(err)}`);
   }
+  const coordinatorId = values['coordinator-id'];
+  if (coordinatorId !== undefined && !isKeySegment(coordinatorId)) throw new UsageError(`invalid --coordinator-id '${coordinatorId}': ${KEY_SEGMENT_RULE}`);
   const etcd = etcdFromFlags(values);
   const security = TransportSecurity.from(tlsOptionsFromArgs(values));
   security.requireOwnIdentity('coordinator');
@@ -51,6 +55,8 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     mysqlMaxSessionsPerUser: intOption(values['mysql-max-sessions-per-user'], 'mysql-max-sessions-per-user', DEFAULT_MAX_SESSIONS_PER_USER),
     metricsListen: values['metrics-listen'],
     httpListen: values['http-listen'],
+    coordinatorId,
+    version: packageVersion(),
   });
   const doors = {
     ...(coordinator.httpAddress ? { http_address: coordinator.httpAddress } : {}),
@@ -83,6 +89,6 @@ export async function runCoordinator(argv: string[]): Promise<number> {
   // signal handlers first: a SIGTERM right after the ready line still drains the coordinator
   surviveUnhandledRejections(log);
   const stopped = untilSignal(() => coordinator.stop(), reload);
-  announce({ event: 'ready', role: 'coordinator', address: coordinator.address, metrics: coordinator.probes.metricsUrl, ...doors });
+  announce({ event: 'ready', role: 'coordinator', address: coordinator.address, coordinator_id: coordinator.id, metrics: coordinator.probes.metricsUrl, ...doors });
   return stopped;
 }

@@ -3,7 +3,7 @@ import { QuellError, renderError } from '../../errors/quell-error';
 import { errorText } from '../../errors/error-text';
 import { layout, type ScreenLine } from './layout';
 import type { TopEffect, TopModel } from './model';
-import { processesQuery, silentNodes, toProcesses, type KillAction } from './statements';
+import { COORDINATORS_QUERY, processesQuery, silentNodes, toCoordinators, toProcesses, type KillAction } from './statements';
 import { killResultLines } from './kill-result';
 
 /** How often the list is read again, from the start of one refresh to the start of the next. */
@@ -116,9 +116,13 @@ export class TopApp {
     const reading = new AbortController();
     this.reading = reading;
     try {
-      const r = await this.coordinator.query(sql, { signal: reading.signal });
+      // the coordinators line is extra: a coordinator that cannot list them leaves it out
+      const [r, coordinators] = await Promise.all([
+        this.coordinator.query(sql, { signal: reading.signal }),
+        this.coordinator.query(COORDINATORS_QUERY, { signal: reading.signal }).then((c) => toCoordinators(c.rows), () => undefined),
+      ]);
       const { silent, other } = silentNodes(r.warnings);
-      if (sql === processesQuery(this.model.cluster, this.model.where, this.model.sort)) this.model.refreshed({ processes: toProcesses(r.rows), silent, warnings: other });
+      if (sql === processesQuery(this.model.cluster, this.model.where, this.model.sort)) this.model.refreshed({ processes: toProcesses(r.rows), silent, warnings: other, coordinators });
       else this.again = true;
     } catch (err) {
       if (this.quitting) return;

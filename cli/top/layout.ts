@@ -148,6 +148,14 @@ function filterLine(m: TopModel, width: number): ScreenLine {
   return { text: m.where === '' ? 'WHERE (none: / or w to filter)' : `WHERE ${oneLine(m.where)}`, style: 'title' };
 }
 
+/** One line: each live coordinator with its address and running statements (`*` marks one whose lease is not held). */
+function coordinatorsLine(m: TopModel): ScreenLine[] {
+  const list = m.coordinators;
+  if (!list || list.length === 0) return [];
+  const each = list.map((c) => `${c.id}${c.active ? '' : '*'} ${c.address} (${c.running} running)`);
+  return [{ text: `COORDINATORS ${list.length}: ${each.join(' · ')}`, style: 'title' }];
+}
+
 function silentLines(m: TopModel): ScreenLine[] {
   const lines = m.silent.slice(0, MAX_SILENT_LINES).map((n) => ({ text: `NOT ANSWERING ${oneLine(n.nodeId)}: ${oneLine(n.reason)}`, style: 'silent' as const }));
   const rest = m.silent.length - MAX_SILENT_LINES;
@@ -199,7 +207,7 @@ function bodyLines(m: TopModel, width: number, height: number): ScreenLine[] {
 
 /**
  * The whole screen for a terminal of `width` × `height`: title, filter, the nodes that do not
- * answer, errors, then the list (or a kill's dialog), and the key help last. Every line fits
+ * answer, errors, then the list (or a kill's dialog), the coordinators, and the key help last. Every line fits
  * the width; there are never more lines than the height.
  */
 export function layout(m: TopModel, width: number, height: number, now: Date): ScreenLine[] {
@@ -208,12 +216,14 @@ export function layout(m: TopModel, width: number, height: number, now: Date): S
   for (const w of m.warnings) top.push({ text: w, style: 'notice' });
   if (m.message) top.push({ text: m.message, style: 'notice' });
   const footer: ScreenLine = { text: FOOTERS[m.mode.kind], style: 'footer' };
-  const bodyHeight = Math.max(0, height - top.length - 1);
+  // the coordinators sit just above the key help
+  const bottom = [...coordinatorsLine(m), footer];
+  const bodyHeight = Math.max(0, height - top.length - bottom.length);
   // what the page keys move by: the list lines below the column header
   m.pageSize = Math.max(1, bodyHeight - 1);
   const body = bodyLines(m, width, bodyHeight).slice(0, bodyHeight);
   // the key help sits on the last line, however short the list
   while (body.length < bodyHeight) body.push({ text: '', style: 'row' });
-  const all = [...top, ...body, footer].slice(0, Math.max(0, height));
+  const all = [...top, ...body, ...bottom].slice(0, Math.max(0, height));
   return all.map((l) => ({ text: fit(oneLine(l.text), width), style: l.style }));
 }

@@ -1,4 +1,4 @@
-import { killConnectionAction, killQueryAction, type KillAction, type SilentNode, type SortKey, type TopProcess } from './statements';
+import { killConnectionAction, killQueryAction, type KillAction, type SilentNode, type SortKey, type TopCoordinator, type TopProcess } from './statements';
 
 /** What the screen shows besides the list: the WHERE being typed, a kill to confirm, a kill's outcome. */
 export type TopMode =
@@ -20,6 +20,8 @@ export interface Snapshot {
   readonly silent: readonly SilentNode[];
   /** warnings that name no node */
   readonly warnings: readonly string[];
+  /** the live coordinators; undefined when they could not be read (a coordinator without system.coordinators) */
+  readonly coordinators?: readonly TopCoordinator[];
 }
 
 const keyOf = (p: TopProcess): string => `${p.nodeId}\u0000${p.queryId}`;
@@ -33,6 +35,7 @@ export class TopModel {
   private rows: TopProcess[] = [];
   private silentNodes: readonly SilentNode[] = [];
   private otherWarnings: readonly string[] = [];
+  private coordinatorList: readonly TopCoordinator[] | undefined;
   private index = 0;
   private selectedKey: string | undefined;
   private sortKey: SortKey = 'elapsed';
@@ -59,6 +62,9 @@ export class TopModel {
   }
   get warnings(): readonly string[] {
     return this.otherWarnings;
+  }
+  get coordinators(): readonly TopCoordinator[] | undefined {
+    return this.coordinatorList;
   }
   get sort(): SortKey {
     return this.sortKey;
@@ -92,6 +98,7 @@ export class TopModel {
     this.errorLine = undefined;
     this.silentNodes = s.silent;
     this.otherWarnings = s.warnings;
+    this.coordinatorList = s.coordinators;
     this.rows = sortProcesses(s.processes, this.sortKey);
     this.reselect();
   }

@@ -16,6 +16,22 @@ export interface TopProcess {
   readonly threadId: number;
 }
 
+/** A live coordinator, as system.coordinators lists it: one short line of `quell top`. */
+export interface TopCoordinator {
+  readonly id: string;
+  readonly address: string;
+  readonly active: boolean;
+  readonly running: number;
+}
+
+/** The coordinators line's read (each refresh, beside the processes). */
+export const COORDINATORS_QUERY = 'SELECT id, address, active, statements_running FROM system.coordinators ORDER BY id';
+
+/** The rows of COORDINATORS_QUERY. */
+export function toCoordinators(rows: readonly SqlValue[][]): TopCoordinator[] {
+  return rows.map((r) => ({ id: String(r[0] ?? ''), address: String(r[1] ?? ''), active: Number(r[2] ?? 0) === 1, running: Number(r[3] ?? 0) }));
+}
+
 /** A node whose processes are missing from the view, and why (its node row's status and message). */
 export interface SilentNode {
   readonly nodeId: string;

@@ -74,16 +74,24 @@ export class MysqlDoor {
     const budget = new PacketBudget(o.packetBudgetBytes ?? PACKET_BUDGET_BYTES);
     const admit = sessionCap(o.maxSessionsPerUser ?? DEFAULT_MAX_SESSIONS_PER_USER);
     server.on('connection', (socket: Socket) => {
-      const session = new MysqlSession(socket, {
-        runner: o.runner,
-        registry: o.sessions,
-        server: { version: SERVER_VERSION, startedAt, sessions: () => o.sessions.size, tls: tlsFiles !== undefined },
-        tlsFiles,
-        trustDomain: o.security.trustDomain,
-        budget,
-        admit,
-        log,
-      });
+      let session: MysqlSession;
+      try {
+        session = new MysqlSession(socket, {
+          runner: o.runner,
+          registry: o.sessions,
+          server: { version: SERVER_VERSION, startedAt, sessions: () => o.sessions.size, tls: tlsFiles !== undefined, serverId: o.sessions.serverId || undefined },
+          tlsFiles,
+          trustDomain: o.security.trustDomain,
+          budget,
+          admit,
+          log,
+        });
+      } catch (err) {
+        // every session id of this coordinator's server id is in use (2^16 - 1 sessions)
+        log.warn({ err: String(err) }, 'MySQL connection refused');
+        socket.destroy();
+        return;
+      }
       open.add(session);
       session
         .run()

@@ -6,7 +6,7 @@ import { errorText } from '../../errors/error-text';
 import { chError } from '../../errors/quell-error';
 import { maxQuerySizeExceeded } from '../../sql/parser';
 import type { StatementRunner } from '../statement-runner';
-import type { SessionHandle, SessionKill, SessionRegistry } from '../sessions';
+import type { SessionHandle, SessionKill, SessionProcess, SessionRegistry } from '../sessions';
 import type { User } from '../users';
 import { PacketDropped, PacketTooLarge, type Dropped, type PacketBudget } from './framing';
 import { COM, MalformedPacket, PayloadWriter } from './protocol';
@@ -66,6 +66,9 @@ export class MysqlSession implements SessionHandle {
   /** why the running statement was ended by the session (KILL, shutdown) */
   private interrupted: WireError | undefined;
   private connectionKilled = false;
+  /** the statement running now (SHOW PROCESSLIST's Info), and since when the session is in its command */
+  private statement: string | undefined;
+  private since = Date.now();
   private readonly log: Logger;
 
   constructor(
@@ -119,6 +122,19 @@ export class MysqlSession implements SessionHandle {
     if (!this.running) return;
     this.interrupted ??= scope === 'connection' ? MARIADB_ERRORS.connectionKilled() : MARIADB_ERRORS.interrupted();
     this.running.abort();
+  }
+
+  /** SessionHandle: the session's SHOW PROCESSLIST row. */
+  process(): SessionProcess {
+    return {
+      id: this.id,
+      user: this.userName,
+      host: this.host,
+      db: this.database,
+      command: this.statement === undefined ? 'Sleep' : 'Query',
+      time: Math.floor((Date.now() - this.since) / 1000),
+      info: this.statement,
+    };
   }
 
   /** The coordinator stops: a running statement ends with MariaDB's shutdown error, an idle session is closed. */
@@ -213,6 +229,8 @@ export class MysqlSession implements SessionHandle {
     const abort = new AbortController();
     this.running = abort;
     this.interrupted = undefined;
+    this.statement = sql;
+    this.since = Date.now();
     const sink = new MysqlResultSink(this.wire, () => this.interrupted);
     try {
       await this.deps.runner.run(
@@ -221,6 +239,8 @@ export class MysqlSession implements SessionHandle {
       );
     } finally {
       this.running = undefined;
+      this.statement = undefined;
+      this.since = Date.now();
     }
     const { error, warnings } = sink.result();
     this.diagnostics = [

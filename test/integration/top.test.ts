@@ -47,6 +47,8 @@ test('top shows every node’s processes with node and user; a typed WHERE filte
   assert.match(lines[0] ?? '', /^quell top · cluster c3 · 4 processes · sort: elapsed · \d\d:\d\d:\d\d$/);
   assert.equal(lines[2], 'NODE USER   ELAPSED  MEMORY QUERY');
   assert.match(lines[23] ?? '', /^q quit/, 'the key help is on the last line');
+  // system.coordinators, just above it: this cluster's one coordinator, counting top's own read
+  assert.match(lines[22] ?? '', /^COORDINATORS 1: \S+ 127\.0\.0\.1:\d+ \(\d+ running\)$/);
   for (const l of lines) assert.ok([...l].length <= 80, `wider than the terminal: ${l}`);
 
   await pane.keys('/');

@@ -7,7 +7,7 @@ import { memoryKillLog } from './kill-recorder-fixture';
 import { executeKill } from '../../node-agent/kill-executor';
 import { FilterCache, ExpressionCache } from '../../node-agent/filter-cache';
 import { IdSequence } from '../../node-agent/id-sequence';
-import type { ServerIdHold } from '../../node-agent/server-id';
+import type { ServerIdHold } from '../../common/server-id';
 import type { CancelTarget, Owner } from '../../node-agent/live-table';
 import { makeId, serverIdOf } from '../../common/thread-id';
 import type { KillRequest__Output } from '../../proto/generated/quell/v1/KillRequest';

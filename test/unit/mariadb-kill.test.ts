@@ -9,6 +9,8 @@ import type { MemberNode } from '../../coordinator/membership';
 import { StatementSummary } from '../../coordinator/statement-summary';
 import type { Grant } from '../../coordinator/users';
 import { QuellError, renderError } from '../../errors/quell-error';
+import type { CoordinatorRecord } from '../../common/etcd-layout';
+import { makeSessionId } from '../../common/thread-id';
 
 /**
  * The MariaDB form's decisions that need no node: ids of the coordinator's own sessions, ids no
@@ -17,7 +19,12 @@ import { QuellError, renderError } from '../../errors/quell-error';
  */
 function harness(user: string, grants: Grant[], members: Partial<MemberNode>[] = []) {
   const killed: [number, SessionKill][] = [];
-  const session = (id: number, owner: string): SessionHandle => ({ id, user: owner, kill: (scope) => killed.push([id, scope]) });
+  const session = (id: number, owner: string): SessionHandle => ({
+    id,
+    user: owner,
+    kill: (scope) => killed.push([id, scope]),
+    process: () => ({ id, user: owner, host: 'localhost', db: undefined, command: 'Sleep', time: 0, info: undefined }),
+  });
   const sessions = new Map([
     [5, session(5, 'alice')],
     [6, session(6, 'bob')],
@@ -25,7 +32,8 @@ function harness(user: string, grants: Grant[], members: Partial<MemberNode>[] =
   const ctx = {
     user: { name: user, readonly: false, grants: new Set(grants) },
     sessions: { get: (id: number) => sessions.get(id) },
-    membership: { clusters: () => ['c3'], nodes: () => members as MemberNode[] },
+    membership: { clusters: () => ['c3'], nodes: () => members as MemberNode[], coordinators: () => COORDINATORS },
+    self: { id: 'A', live: true, statementsRunning: 1 },
     defaultCluster: 'c3',
     summary: new StatementSummary(),
     pool: {
@@ -38,6 +46,11 @@ function harness(user: string, grants: Grant[], members: Partial<MemberNode>[] =
   const kill = (sql: string) => mariadbKill(parseStatement(sql) as MysqlKillStatement, ctx, sink);
   return { kill, killed };
 }
+
+const coordinator = (id: string, serverId: number): CoordinatorRecord => ({
+  id, address: `${id}:9700`, mysql_address: `${id}:3306`, http_address: '', version: '0', started_at: '', pid: 1, instance: id, server_id: serverId, statements_running: 0,
+});
+const COORDINATORS = [coordinator('A', 4), coordinator('B', 9)];
 
 const mariadbError = (text: string) => (e: unknown) => e instanceof QuellError && renderError(e) === text;
 
@@ -72,4 +85,15 @@ test('KILL USER with an inactive member kills nothing and names it (1105)', asyn
   ]);
   await assert.rejects(h.kill('KILL USER bob'), (e: unknown) => e instanceof QuellError && e.code === 1105 && /KILL USER killed nothing: not every node can be asked: n2: node_inactive/.test(e.message));
   assert.deepEqual(h.killed, []);
+});
+
+test("another coordinator's session id: 1094 naming that coordinator; this one's id that no session holds: plain 1094", async () => {
+  const h = harness('alice', ['ALL']);
+  const onB = makeSessionId(9, 3, 17);
+  await assert.rejects(h.kill(`KILL QUERY ${onB}`), mariadbError(`ERROR 1094 (HY000): Unknown thread id: ${onB}: it is a session of coordinator 'B' at B:3306; send the KILL there`));
+  const onA = makeSessionId(4, 1, 17);
+  await assert.rejects(h.kill(`KILL ${onA}`), mariadbError(`ERROR 1094 (HY000): Unknown thread id: ${onA}`));
+  // a coordinator id with a server id no coordinator holds
+  const nobody = makeSessionId(77, 1, 1);
+  await assert.rejects(h.kill(`KILL ${nobody}`), mariadbError(`ERROR 1094 (HY000): Unknown thread id: ${nobody}`));
 });

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TopApp, type Coordinator, type Screen } from '../../cli/top/app';
 import { TopModel } from '../../cli/top/model';
+import { COORDINATORS_QUERY } from '../../cli/top/statements';
 import type { ScreenLine } from '../../cli/top/layout';
 import type { ExecuteOptions, QueryResult } from '../../client/coordinator-client';
 import { chError } from '../../errors/quell-error';
@@ -17,6 +18,8 @@ interface Call {
 class FakeCoordinator implements Coordinator {
   readonly calls: Call[] = [];
   query(sql: string, options?: ExecuteOptions): Promise<QueryResult> {
+    // the coordinators line's read, beside each refresh: answered at once, with none
+    if (sql === COORDINATORS_QUERY) return Promise.resolve({ columns: [], rows: [], format: undefined, elapsedSeconds: 0, affectedRows: 0, warnings: [] });
     return new Promise((resolve, reject) => this.calls.push({ sql, options, resolve, reject }));
   }
   async next(): Promise<Call> {

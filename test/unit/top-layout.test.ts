@@ -94,3 +94,19 @@ test('top layout: number formats', () => {
   assert.equal(fit('abcdef', 4), 'abc…');
   assert.equal(fit('abc', 4), 'abc');
 });
+
+test('top layout: one line lists the coordinators (a * marks one whose lease is not held)', () => {
+  const m = new TopModel(undefined);
+  m.refreshed({
+    processes: [],
+    silent: [],
+    warnings: [],
+    coordinators: [
+      { id: 'a', address: '10.0.0.1:9700', active: true, running: 2 },
+      { id: 'b', address: '10.0.0.2:9700', active: false, running: 0 },
+    ],
+  });
+  const lines = layout(m, 120, 10, NOW);
+  assert.equal(lines[9]?.style, 'footer');
+  assert.deepEqual(lines[8], { text: 'COORDINATORS 2: a 10.0.0.1:9700 (2 running) · b* 10.0.0.2:9700 (0 running)', style: 'title' });
+});

@@ -1,7 +1,7 @@
 import type { Etcd3, PutBuilder } from 'etcd3';
-import type { Logger } from '../common/logger';
-import { parseServerIdKey, serverIdIncarnationKey, serverIdKey, SERVER_ID_INCARNATIONS_PREFIX, SERVER_IDS_PREFIX } from '../common/etcd-layout';
-import { MAX_SERVER_ID } from '../common/thread-id';
+import type { Logger } from './logger';
+import { parseServerIdKey, serverIdIncarnationKey, serverIdKey, SERVER_ID_INCARNATIONS_PREFIX, SERVER_IDS_PREFIX } from './etcd-layout';
+import { MAX_SERVER_ID } from './thread-id';
 import { transaction, type Compare } from './etcd-txn';
 
 /** A server id held in etcd with the incarnation it was taken with: the prefix of every id this agent makes. */
@@ -10,7 +10,7 @@ export interface ServerIdHold {
   readonly incarnation: number;
 }
 
-/** Every server id is held by a live agent: the agent cannot make thread ids. */
+/** Every server id is held by a live agent or coordinator: this one cannot make ids. */
 export class NoFreeServerIdError extends Error {}
 
 /** How many times the free list is re-read when other agents keep winning the ids on it. */
@@ -37,8 +37,14 @@ export interface ServerIdTake {
   readonly hold: ServerIdHold;
 }
 
+/** The value a coordinator's server-ids key holds: never a node id, whose alphabet has no '/'. */
+export function coordinatorHolder(coordinatorId: string): string {
+  return `coordinator/${coordinatorId}`;
+}
+
 /**
- * This agent's cluster-wide server id (common/thread-id.ts). It is held at
+ * This agent's (or coordinator's) cluster-wide server id (common/thread-id.ts): agents and
+ * coordinators take them from one space, so an id names one process whichever kind made it. It is held at
  * /quell/v1/server-ids/<id> under the agent's lease (the membership owns the lease: its first
  * join takes the id with firstChoice()/inTransaction()/adopt() in the join's one transaction,
  * or calls claim() when that failed, and every re-grant calls claim()), so it is free again when
@@ -60,7 +66,8 @@ export class ServerId {
 
   constructor(
     private readonly etcd: Etcd3,
-    private readonly nodeId: string,
+    /** what the server-ids key holds: an agent's node id, or `coordinator/<id>` (coordinatorHolder()) */
+    private readonly holder: string,
     private readonly log: Logger,
   ) {}
 
@@ -118,7 +125,7 @@ export class ServerId {
         [key, 'Create', '==', 0],
         [incKey, 'Mod', '==', counter?.modRevision ?? 0],
       ],
-      puts: [this.etcd.put(key).value(this.nodeId).lease(leaseId), this.etcd.put(incKey).value(String(incarnation))],
+      puts: [this.etcd.put(key).value(this.holder).lease(leaseId), this.etcd.put(incKey).value(String(incarnation))],
       hold: { serverId: choice.serverId, incarnation },
     };
   }
@@ -137,14 +144,14 @@ export class ServerId {
    */
   private async retake(serverId: number, leaseId: string): Promise<string | undefined> {
     const key = serverIdKey(serverId);
-    const created = await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(this.nodeId).lease(leaseId)).commit();
+    const created = await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(this.holder).lease(leaseId)).commit();
     if (created.succeeded) return undefined;
     const res = await this.etcd.get(key).exec();
     const kv = res.kvs[0];
     if (!kv) return this.retake(serverId, leaseId); // expired between the two calls
     const holder = kv.value.toString();
-    if (holder !== this.nodeId) return holder;
-    const moved = await this.etcd.if(key, 'Mod', '==', kv.mod_revision).then(this.etcd.put(key).value(this.nodeId).lease(leaseId)).commit();
+    if (holder !== this.holder) return holder;
+    const moved = await this.etcd.if(key, 'Mod', '==', kv.mod_revision).then(this.etcd.put(key).value(this.holder).lease(leaseId)).commit();
     return moved.succeeded ? undefined : holder;
   }
 

@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { COORDINATOR_BIT, idOwner, makeId, makeMappedId, makeSessionId, MAX_SERVER_ID, MAX_SESSION_ID, serverIdOf } from '../../common/thread-id';
+import { SessionRegistry, type SessionHandle } from '../../coordinator/sessions';
+import type { ServerIdHold } from '../../common/server-id';
+
+test('one layout: an id says whether an agent or a coordinator made it, and which server id', () => {
+  assert.equal(MAX_SESSION_ID, 2 ** 32 - 1);
+  for (const serverId of [1, 2, 4095, MAX_SERVER_ID]) {
+    const s = makeSessionId(serverId, 5, 1);
+    assert.ok(s >= COORDINATOR_BIT && s <= MAX_SESSION_ID, 'in MariaDB 32-bit range, coordinator bit set');
+    assert.deepEqual(idOwner(s), { kind: 'coordinator', serverId });
+    assert.equal(serverIdOf(s), 0, 'not an agent id');
+    assert.deepEqual(idOwner(makeSessionId(serverId, 6, 65535)), { kind: 'coordinator', serverId });
+    assert.deepEqual(idOwner(makeId(serverId, 5, 1)), { kind: 'agent', serverId });
+    assert.deepEqual(idOwner(makeMappedId(serverId, 123)), { kind: 'agent', serverId });
+  }
+  // nobody's: small ids, the coordinator bit with server id 0, the gap below 2^40, junk
+  for (const id of [0, 1, 9999, COORDINATOR_BIT, COORDINATOR_BIT + 2 ** 18 - 1, 2 ** 32, 2 ** 40 - 1, -5, 1.5, 2 ** 53]) assert.equal(idOwner(id), undefined, String(id));
+  // the incarnation's low bits: a new holder of a server id makes other ids
+  assert.notEqual(makeSessionId(3, 1, 1), makeSessionId(3, 2, 1));
+  assert.throws(() => makeSessionId(3, 1, 65536), RangeError);
+  assert.throws(() => makeSessionId(0, 1, 1), RangeError);
+});
+
+test('session registry: ids carry the held server id, restart at a new hold, and skip ids in use', () => {
+  let hold: ServerIdHold | undefined;
+  const r = new SessionRegistry(() => hold);
+  assert.throws(() => r.allocate(), /no server id yet/);
+  hold = { serverId: 7, incarnation: 2 };
+  const a = r.allocate();
+  assert.equal(a, makeSessionId(7, 2, 1));
+  const handle = (id: number): SessionHandle => ({ id, user: 'u', kill: () => undefined, process: () => ({ id, user: 'u', host: 'h', db: undefined, command: 'Sleep', time: 0, info: undefined }) });
+  r.add(handle(a));
+  assert.ok(r.isOurs(a));
+  assert.ok(!r.isOurs(makeSessionId(8, 2, 1)));
+  hold = { serverId: 7, incarnation: 3 };
+  const b = r.allocate();
+  assert.equal(b, makeSessionId(7, 3, 1));
+  // the counter wraps past ids still held
+  r.add(handle(makeSessionId(7, 3, 2)));
+  assert.equal(r.allocate(), makeSessionId(7, 3, 3));
+  assert.deepEqual(r.list().map((s) => s.id), [a, makeSessionId(7, 3, 2)]);
+});
