@@ -245,9 +245,12 @@ export function normalizeQuery(text: string): string {
   return out.join('');
 }
 
+/** crypto.hash (Node ≥ 20.12) hashes without a Hash object; older Nodes use createHash. */
+const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'buffer') => Buffer }).hash;
+
 /** The first 53 bits of the text's SHA-256 (big-endian): below 2^53, so exact as a JS number. */
 export function hash53(text: string): number {
-  const d = crypto.createHash('sha256').update(text, 'utf8').digest();
+  const d = oneShot ? oneShot('sha256', text, 'buffer') : crypto.createHash('sha256').update(text, 'utf8').digest();
   return d.readUInt32BE(0) * 0x20_0000 + (d.readUInt32BE(4) >>> 11);
 }
 
@@ -262,14 +265,15 @@ export interface StatementClass {
   readonly hash: number;
 }
 
-/** The cache's bounds: recently seen texts, at most this many, of at most this many characters together. */
+/** The cache's bounds: at most this many texts, of at most this many characters together. */
 const CACHE_ENTRIES = 4096;
 const CACHE_CHARS = 32 * 1024 * 1024;
 
 /**
- * Statement classes of recent texts, least recently used first (a Map keeps insertion order). An
- * agent reads a backend's process list for every statement; its texts repeat, so each is
- * normalized once while it keeps running.
+ * Statement classes of recent texts. An agent reads a backend's process list for every statement;
+ * its texts repeat, so each is normalized once while it keeps running. A full cache starts over
+ * (as the pattern cache in compile/functions.ts): O(1) per text, and the running texts come back
+ * on the next listing.
  */
 class ClassCache {
   private readonly byText = new Map<string, StatementClass>();
@@ -277,22 +281,17 @@ class ClassCache {
 
   get(text: string): StatementClass {
     const hit = this.byText.get(text);
-    if (hit) {
-      this.byText.delete(text);
-      this.byText.set(text, hit);
-      return hit;
-    }
+    if (hit) return hit;
     const normalized = normalizeQuery(text);
     const cls: StatementClass = { normalized, hash: hash53(normalized) };
     const size = text.length + normalized.length;
     if (size > CACHE_CHARS) return cls;
+    if (this.byText.size >= CACHE_ENTRIES || this.chars + size > CACHE_CHARS) {
+      this.byText.clear();
+      this.chars = 0;
+    }
     this.byText.set(text, cls);
     this.chars += size;
-    for (const [oldText, old] of this.byText) {
-      if (this.byText.size <= CACHE_ENTRIES && this.chars <= CACHE_CHARS) break;
-      this.byText.delete(oldText);
-      this.chars -= oldText.length + old.normalized.length;
-    }
     return cls;
   }
 }
