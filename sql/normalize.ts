@@ -120,7 +120,7 @@ function resume(text: string, p: number, out: Piece[]): number {
   const n = text.length;
   const c = text.charCodeAt(p);
   const last = prev(out);
-  // an unterminated string, quoted name or comment: the rest as written ('' and `` are empty quoted names)
+  // an unterminated string, quoted name or comment: the rest as written ("" and `` the lexer refuses as empty names)
   if (c === 39 || c === 34 || c === 96 || c === 47) {
     if ((c === 34 || c === 96) && text.charCodeAt(p + 1) === c) {
       // "" is MariaDB's empty string; `` names nothing in any dialect
