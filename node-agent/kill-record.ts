@@ -9,10 +9,10 @@ export interface KillRecorder {
 }
 
 /** What the kill log keeps of one process, whichever table it is in. */
-export type LoggedProcess = Pick<KillLogEntry, 'query_id' | 'mutation_id' | 'thread_id' | 'process_user' | 'query'>;
+export type LoggedProcess = Pick<KillLogEntry, 'query_id' | 'mutation_id' | 'thread_id' | 'process_user' | 'query' | 'normalized_query_hash'>;
 
 /** The process of an entry about a kill policy itself (disabled, suspended), not about a match. */
-export const NO_PROCESS: LoggedProcess = { query_id: '', mutation_id: '', thread_id: 0, process_user: '', query: '' };
+export const NO_PROCESS: LoggedProcess = { query_id: '', mutation_id: '', thread_id: 0, process_user: '', query: '', normalized_query_hash: 0 };
 
 /** A matched process the user may not kill: logged with this status, never reported as a row. */
 export const ACCESS_DENIED_STATUS = 'access_denied';
@@ -66,6 +66,7 @@ export function entriesOf(base: KillFields, now: () => number = Date.now): Entry
     query: p.query,
     kill_status: isWireStatus(status) ? renderProcessStatus(status) : status,
     error,
+    normalized_query_hash: p.normalized_query_hash,
   });
 }
 

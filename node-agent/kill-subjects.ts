@@ -4,13 +4,20 @@ import type { ConnectionTable } from './connection-table';
 import type { MutationTable } from './mutation-table';
 import type { ProcessTable } from './process-table';
 import type { ConnectionRow, MutationRow, ProcessRow } from './rows';
+import type { LoggedProcess } from './kill-record';
+import { statementClass } from '../sql/normalize';
+
+/** A logged process whose text is not a process row's: its class from the class cache, 0 for no text (an idle connection). */
+function loggedText(p: Omit<LoggedProcess, 'query' | 'normalized_query_hash'>, query: string): LoggedProcess {
+  return { ...p, query, normalized_query_hash: query === '' ? 0 : statementClass(query).hash };
+}
 
 export const QUERY_ROWS: RowRules<ProcessRow> = {
   userOf: (r) => r.user,
   idOf: (r) => r.query_id,
   uncancellable: (r) => r.uncancellable,
   report: (r, status) => ({ process: { status, query_id: r.query_id, user: r.user, query: r.query } }),
-  logged: (r) => ({ query_id: r.query_id, mutation_id: '', thread_id: r.thread_id, process_user: r.user, query: r.query }),
+  logged: (r) => ({ query_id: r.query_id, mutation_id: '', thread_id: r.thread_id, process_user: r.user, query: r.query, normalized_query_hash: r.normalized_query_hash }),
   startOf: (r) => r.startedAt,
 };
 
@@ -23,7 +30,7 @@ export const MUTATION_ROWS: RowRules<MutationRow> = {
     process: { status, database: r.database, table: r.table, mutation_id: r.mutation_id, command: r.command },
   }),
   // the mutation as SQL: its command alone does not say which table it changes
-  logged: (r) => ({ query_id: '', mutation_id: r.mutation_id, thread_id: 0, process_user: '', query: `ALTER TABLE ${r.database}.${r.table} ${r.command}` }),
+  logged: (r) => loggedText({ query_id: '', mutation_id: r.mutation_id, thread_id: 0, process_user: '' }, `ALTER TABLE ${r.database}.${r.table} ${r.command}`),
   startOf: (r) => r.create_time * 1000,
 };
 
@@ -38,7 +45,7 @@ export const CONNECTION_ROWS: RowRules<ConnectionRow> = {
   report: (r, status) => ({
     process: { status, thread_id: String(r.id), user: r.user, query: r.info, query_id: r.info === '' ? '' : String(r.query_id) },
   }),
-  logged: (r) => ({ query_id: r.info === '' ? '' : String(r.query_id), mutation_id: '', thread_id: r.id, process_user: r.user, query: r.info }),
+  logged: (r) => loggedText({ query_id: r.info === '' ? '' : String(r.query_id), mutation_id: '', thread_id: r.id, process_user: r.user }, r.info),
   // TIME counts from here: how long the connection has been in its COMMAND (MariaDB's column, and pt-kill's)
   startOf: (r) => r.commandSince,
 };

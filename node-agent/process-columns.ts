@@ -29,6 +29,8 @@ export function processResolver(node: NodeIdentity): Resolver<ProcessRow> {
     query_kind: (r) => r.query_kind,
     current_database: (r) => r.current_database,
     thread_id: (r) => r.thread_id,
+    normalized_query_hash: (r) => r.normalized_query_hash,
+    normalized_query: (r) => r.normalized_query,
     // across a cluster `port` is the agent's (sql/tables.ts explains why)
     port: () => node.port,
     host: () => node.host,

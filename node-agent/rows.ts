@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { statementClass } from '../sql/normalize';
 
 /**
  * One row type per table this node serves, whoever produces it: the live tables (workloads
@@ -22,6 +23,9 @@ export interface ProcessRow extends QueryCounters {
   readonly query_id: string;
   readonly user: string;
   readonly query: string;
+  /** the query's statement class (sql/normalize.ts), computed once when the row is made */
+  readonly normalized_query: string;
+  readonly normalized_query_hash: number;
   /** '' for an initial query (the column then reads query_id) */
   readonly initial_query_id: string;
   /** '' for an initial query (the column then reads user) */
@@ -42,17 +46,20 @@ export interface ProcessRow extends QueryCounters {
   peak_memory_usage: number;
 }
 
-/** What is known of a query when it starts: everything but its start time and its counters. */
-export type ProcessStart = Omit<ProcessRow, keyof QueryCounters | 'startedAt' | 'is_cancelled' | 'peak_memory_usage'>;
+/** What is known of a query when it starts: everything but its start time, its counters and what its text implies. */
+export type ProcessStart = Omit<ProcessRow, keyof QueryCounters | 'startedAt' | 'is_cancelled' | 'peak_memory_usage' | 'normalized_query' | 'normalized_query_hash'>;
 
 /** A process row with every counter at zero (a query just registered, or a server that counts nothing). */
 export function processRow(s: ProcessStart, startedAt: number): ProcessRow {
+  const cls = statementClass(s.query);
   // Fields are listed, not spread: a spread row is a slow, large dictionary-like object, and
   // every WHERE reads these rows 100,000 at a time.
   return {
     query_id: s.query_id,
     user: s.user,
     query: s.query,
+    normalized_query: cls.normalized,
+    normalized_query_hash: cls.hash,
     initial_query_id: s.initial_query_id,
     initial_user: s.initial_user,
     address: s.address,

@@ -20,7 +20,8 @@ export const PROCESSES_COLUMNS: readonly Column[] = cols(`
   client_hostname String, client_name String, elapsed Float64, is_cancelled UInt8,
   read_rows UInt64, read_bytes UInt64, total_rows_approx UInt64, written_rows UInt64,
   written_bytes UInt64, memory_usage Int64, peak_memory_usage Int64, query String,
-  query_kind String, current_database String, thread_id UInt64`);
+  query_kind String, current_database String, thread_id UInt64, normalized_query_hash UInt64,
+  normalized_query String`);
 
 /** system.mutations: unfinished mutations (a done or killed mutation leaves the table). */
 export const MUTATIONS_COLUMNS: readonly Column[] = cols(`
@@ -48,7 +49,7 @@ export const KILL_LOG_ENTRY_COLUMNS: readonly Column[] = cols(`
   event_time DateTime, statement_id String, user String, client String, coordinator String,
   target String, mode String, condition String, query_id String, mutation_id String,
   thread_id UInt64, process_user String, query String, kill_status String, error String,
-  policy String`);
+  policy String, normalized_query_hash UInt64`);
 
 /**
  * system.kill_log (docs/statement-path.md §The kill log): one row per process an agent killed, was asked to

@@ -81,12 +81,13 @@ function isSpace(c: number): boolean {
 /**
  * Lex as far as possible. The parser uses this rather than tokenize() so that an error inside a
  * MariaDB-form statement can be reported in MariaDB's words, and an error after a complete
- * prefix is reported where the parser actually gets stuck.
+ * prefix is reported where the parser actually gets stuck. `from` starts lexing further on (the
+ * statement normaliser resumes after a character it does not know); positions stay absolute.
  */
-export function scan(text: string): ScanResult {
+export function scan(text: string, from = 0): ScanResult {
   const tokens: Token[] = [];
   const n = text.length;
-  let i = 0;
+  let i = from;
   const stop = (pos: number, message: string): ScanResult => {
     tokens.push(token('end', '', '', pos));
     return { tokens, error: { pos, message } };

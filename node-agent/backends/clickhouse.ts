@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../common/logger';
+import { statementClass } from '../../sql/normalize';
 import { mutationKey, type MutationRow } from '../rows';
 import { backendError, redactUrl, type Backend, type MutationKillResult, type ServerConnection, type ServerMutation, type ServerQuery } from './backend';
 import { errorText } from '../../errors/error-text';
@@ -70,12 +71,16 @@ export class ClickHouseBackend implements Backend {
     return rows.map((r) => {
       const query = str(r.query);
       const queryId = str(r.query_id);
+      // quell's own class, not the server's normalized_query_hash: one hash for a shape on every kind of node
+      const cls = statementClass(query);
       return {
         key: queryId,
         row: {
           query_id: queryId,
           user: str(r.user),
           query,
+          normalized_query: cls.normalized,
+          normalized_query_hash: cls.hash,
           initial_query_id: str(r.initial_query_id),
           initial_user: str(r.initial_user),
           address: str(r.address),

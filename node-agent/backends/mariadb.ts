@@ -3,6 +3,7 @@ import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { errorText } from '../../errors/error-text';
 import type { Logger } from '../../common/logger';
+import { statementClass } from '../../sql/normalize';
 import { backendError, redactUrl, SERVER_IDS, type Backend, type ServerConnection, type ServerMutation, type ServerQuery } from './backend';
 
 /** A dead server must turn into a node_error row well inside the coordinator's 10 s deadline. */
@@ -133,12 +134,15 @@ export class MariaDbBackend implements Backend {
       const query = r.INFO ?? '';
       const queryId = String(r.QUERY_ID);
       const threadId = Number(r.ID);
+      const cls = statementClass(query);
       return {
         key: queryId,
         row: {
           query_id: queryId,
           user: r.USER,
           query,
+          normalized_query: cls.normalized,
+          normalized_query_hash: cls.hash,
           initial_query_id: queryId,
           initial_user: r.USER,
           address,

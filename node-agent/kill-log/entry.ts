@@ -33,6 +33,8 @@ export interface KillLogEntry {
   readonly error: string;
   /** the kill policy that fired, for mode POLICY */
   readonly policy: string;
+  /** the statement class of `query` (sql/normalize.ts); 0 for no process, and in entries written before it was logged */
+  readonly normalized_query_hash: number;
 }
 
 /**

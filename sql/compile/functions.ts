@@ -1,4 +1,5 @@
 import { chError } from '../../errors/quell-error';
+import { statementClass } from '../normalize';
 import type { ColumnType, SqlValue } from '../types';
 import { parseDateTime, parseFloatText, parseIntText, valueToString } from './convert';
 import { arithmeticType, commonType, illegalType, illegalTypes, isInt, kindOf, NOTHING, requireKind, type Kind } from './lattice';
@@ -168,6 +169,9 @@ stringFn('upper', 'String', asciiUpper, ['ucase']);
 stringFn('length', 'UInt64', (s) => utf8Length(s));
 stringFn('empty', 'UInt8', (s) => (s.length === 0 ? 1 : 0));
 stringFn('notEmpty', 'UInt8', (s) => (s.length === 0 ? 0 : 1));
+// statement classes (sql/normalize.ts): a constant argument is folded once; a column's texts go through the class cache
+stringFn('normalizeQuery', 'String', (s) => statementClass(s).normalized);
+stringFn('normalizedQueryHash', 'UInt64', (s) => statementClass(s).hash);
 
 function stringPairFn(name: string, type: ColumnType, f: (s: string, t: string) => SqlValue): void {
   def(name, 2, 2, (args) => {

@@ -174,12 +174,23 @@ test('concat, if, toString, toInt64, toFloat64, now, hostName', () => {
 test('function names ignore case; FUNCTION_NAMES lists the documented functions (README §Expressions) and operators', () => {
   assert.equal(evaluate('LOWER(user)'), 'alice');
   assert.equal(evaluate("STARTSWITH(user, 'al')"), 1);
-  for (const f of 'lower upper length startsWith endsWith position match like ilike concat substring empty notEmpty if toString toInt64 toFloat64 now hostName'.split(' ')) {
+  for (const f of 'lower upper length startsWith endsWith position match like ilike concat substring empty notEmpty if toString toInt64 toFloat64 now hostName normalizeQuery normalizedQueryHash'.split(' ')) {
     assert.ok(FUNCTION_NAMES.includes(f), f);
   }
   for (const f of 'equals notEquals less greater lessOrEquals greaterOrEquals and or not notLike notILike in notIn plus minus multiply divide modulo negate isNull isNotNull'.split(' ')) {
     assert.ok(FUNCTION_NAMES.includes(f), f);
   }
+});
+
+test('normalizeQuery and normalizedQueryHash: String and UInt64, of a constant (folded) or of a column', () => {
+  assert.equal(typeOf("normalizeQuery('SELECT 1')"), 'String');
+  assert.equal(typeOf('normalizedQueryHash(query)'), 'UInt64');
+  assert.equal(evaluate('normalizeQuery(query)'), 'SELECT sleep(?)');
+  assert.equal(evaluate("normalizedQueryHash(query) = normalizedQueryHash('select SLEEP(10)')"), 0, 'function names keep their case');
+  assert.equal(evaluate("normalizedQueryHash(query) = normalizedQueryHash('select sleep(10) /* x */')"), 1);
+  assert.equal(evaluate("normalizeQuery(maybe)"), null);
+  assert.match(compileError('normalizedQueryHash(read_rows)'), /ILLEGAL_TYPE_OF_ARGUMENT/);
+  assert.match(compileError('normalizeQuery()'), /NUMBER_OF_ARGUMENTS_DOESNT_MATCH/);
 });
 
 test('LIKE: % and _ wildcards, backslash escapes, ILIKE, NOT LIKE', () => {

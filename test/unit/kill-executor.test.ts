@@ -7,6 +7,7 @@ import { querySubject } from '../../node-agent/kill-subjects';
 import { processResolver } from '../../node-agent/process-columns';
 import { FilterCache } from '../../node-agent/filter-cache';
 import { executeKill } from '../../node-agent/kill-executor';
+import { normalizedQueryHash } from '../../sql/normalize';
 import { memoryKillLog, type MemoryKillLog } from './kill-recorder-fixture';
 import type { KillRequest__Output } from '../../proto/generated/quell/v1/KillRequest';
 import type { KillResponse } from '../../proto/generated/quell/v1/KillResponse';
@@ -134,7 +135,7 @@ test('kill log: every entry is synced before its cancel is sent and before its r
     {
       event_time: 0, statement_id: 't', user: 'root', client: 'spiffe://quell/user/root', coordinator: 'spiffe://quell/coordinator', target: 'QUERY',
       mode: 'ASYNC', condition: "equals(user, 'alice')", query_id: 'a1', mutation_id: '', thread_id: 0, process_user: 'alice', query: "SELECT 'a1'",
-      kill_status: 'waiting', error: '', policy: '',
+      kill_status: 'waiting', error: '', policy: '', normalized_query_hash: normalizedQueryHash("SELECT 'a1'"),
     },
   );
   assert.ok(Math.abs(e.event_time - Date.now() / 1000) < 60);

@@ -21,7 +21,7 @@ function entry(id: string, extra: Partial<KillLogEntry> = {}): KillLogEntry {
   return {
     event_time: 1_700_000_000, statement_id: id, user: 'admin', client: 'spiffe://quell/user/admin', coordinator: 'spiffe://quell/coordinator',
     target: 'QUERY', mode: 'SYNC', condition: "equals(user, 'etl')", query_id: `q-${id}`, mutation_id: '', thread_id: 2 ** 40 + 7,
-    process_user: 'etl', query: "SELECT 'x\ny'", kill_status: 'finished', error: '', policy: '', ...extra,
+    process_user: 'etl', query: "SELECT 'x\ny'", kill_status: 'finished', error: '', policy: '', normalized_query_hash: 945692553789648, ...extra,
   };
 }
 
@@ -223,6 +223,22 @@ test('kill log: lines from another version read with defaults; non-entries are n
     user: 'u',
   });
   for (const line of ['', '[]', 'null', '{"user":"u"}', '{"event_time":1', 'garbage']) assert.equal(decodeEntry(line), undefined, line);
+});
+
+test('kill log: a sealed line from before normalized_query_hash reads verified, its hash 0; new lines carry it', () => {
+  const old: Record<string, unknown> = { ...entry('old') };
+  delete old.normalized_query_hash;
+  // the line an older agent wrote: its fields, then seq, prev and a hash over exactly that text
+  const body = JSON.stringify(old).slice(0, -1);
+  const sealed = `${body},"seq":1,"prev":"${GENESIS.hash}"`;
+  const line = `${sealed},"hash":"${createHash('sha256').update(sealed).digest('hex')}"}`;
+  const decoded = decodeLine(line);
+  assert.equal(decoded?.chain?.intact, true);
+  assert.equal(decoded?.entry.normalized_query_hash, 0);
+  assert.equal(decoded?.entry.query, "SELECT 'x\ny'");
+  const now = encodeEntry(entry('new')).trimEnd();
+  assert.ok(now.includes('"normalized_query_hash":945692553789648,"seq":1'), now);
+  assert.equal(decodeLine(now)?.entry.normalized_query_hash, 945692553789648);
 });
 
 test('kill log: entries acknowledged before a SIGKILL are there on reopen', async () => {
