@@ -24,7 +24,9 @@ const NOT_RUN_MARK = /\s+# not run by the test$/;
 /** The only lines the test leaves out: they change the machine (packages, users, ownership, systemd itself). */
 const NOT_RUN = [
   'apt-get install etcd-server etcd-client',
-  'npm install -g ./quell-0.1.0.tgz',
+  'npm install -g ./quell-0.2.0.tgz',
+  // the upgrade section's next release
+  'npm install -g ./quell-0.2.1.tgz',
   'useradd --system --home-dir /var/lib/quell --shell /usr/sbin/nologin quell',
   'chown -R etcd:etcd /etc/etcd/pki',
   'chgrp -R quell /etc/quell',
