@@ -2,9 +2,9 @@ import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { CHANNEL_OPTIONS } from '../common/channel-options';
 import { componentLogger } from '../common/logger';
-import { Lifecycle } from '../common/lifecycle';
+import { Lifecycle, StartStopped } from '../common/lifecycle';
 import { systemdNotifier } from '../common/systemd-notify';
-import { connectEtcd, etcdUnavailable, type EtcdSecurity } from '../common/etcd';
+import { connectEtcd, etcdUnavailable, untilEtcdAnswers, type EtcdSecurity } from '../common/etcd';
 import { AgentPool } from './agent-pool';
 import { ClusterMembership } from './membership';
 import { CoordinatorService } from './coordinator-service';
@@ -42,6 +42,8 @@ export interface CoordinatorOptions {
   readonly httpListen?: string;
   /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
   readonly metricsListen?: string;
+  /** fires on SIGTERM while starting: waiting for etcd ends, and create() rejects with StartStopped */
+  readonly stopWhileStarting?: AbortSignal;
 }
 
 /** Statements up to this size reach the parser, which answers with its own error past 256 KiB. */
@@ -81,7 +83,11 @@ export class Coordinator {
     return this.http?.address;
   }
 
-  /** Lists etcd, then binds and serves; on failure leaves nothing running. */
+  /**
+   * Waits for etcd (a warning per try), lists it, then binds and serves: nothing listens until
+   * then, so a probe sees a refused connection, not a port that answers without a view. On
+   * failure, or a stop while waiting, leaves nothing running.
+   */
   static async create(opts: CoordinatorOptions): Promise<Coordinator> {
     const log = componentLogger('coordinator');
     const lifecycle = new Lifecycle(log, 'coordinator');
@@ -105,6 +111,7 @@ export class Coordinator {
         membership.onChange(() => pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));
         // the first list is a change too: policies are checked against the users file at start
         membership.onChange(() => guard.check());
+        await untilEtcdAnswers(etcd, opts.etcd, log, opts.stopWhileStarting);
         try {
           await membership.start();
         } catch (err) {
@@ -148,6 +155,7 @@ export class Coordinator {
       await probes.close();
       mysql?.destroy();
       release(server, pool, etcd, opts.security);
+      if (err instanceof StartStopped) lifecycle.transition('stopped');
       throw err;
     }
   }

@@ -5,7 +5,7 @@ import { componentLogger, type Logger } from '../common/logger';
 import { Lifecycle } from '../common/lifecycle';
 import { systemdNotifier } from '../common/systemd-notify';
 import { assertKeySegment, DEFAULT_LEASE_TTL_SECONDS, splitAddress } from '../common/etcd-layout';
-import { connectEtcd, etcdUnavailable, type EtcdSecurity } from '../common/etcd';
+import { connectEtcd, etcdUnavailable, untilEtcdAnswers, type EtcdSecurity } from '../common/etcd';
 import { ProcessTable } from './process-table';
 import { MutationTable } from './mutation-table';
 import { WorkloadService } from './workload-service';
@@ -63,6 +63,8 @@ export interface AgentOptions {
   readonly killLogHeadIntervalMs?: number;
   /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
   readonly metricsListen?: string;
+  /** fires on SIGTERM while starting: waiting for etcd ends, and create() rejects with StartStopped */
+  readonly stopWhileStarting?: AbortSignal;
 }
 
 /** Checks what an agent will use as etcd key segments; throws one line naming the bad option. */
@@ -112,7 +114,10 @@ export class NodeAgent {
     this.probes = parts.probes;
   }
 
-  /** Binds, joins etcd and loads the pending durable kills; on failure leaves nothing running. */
+  /**
+   * Binds (health NOT_SERVING), waits for etcd (a warning per try), joins it and loads the
+   * pending durable kills; on failure, or a stop while waiting, leaves nothing running.
+   */
   static async create(opts: AgentOptions): Promise<NodeAgent> {
     assertAgentOptions(opts);
     const log = componentLogger('agent', { node_id: opts.nodeId });
@@ -160,6 +165,8 @@ export class NodeAgent {
   }
 
   private async goLive(): Promise<void> {
+    // bound already, health NOT_SERVING: an agent started before etcd waits here, warning per try
+    await untilEtcdAnswers(this.parts.etcd, this.opts.etcd, this.log, this.opts.stopWhileStarting);
     // before anything can append: a log found behind its published head goes on from that head
     await this.parts.killLogHead.start();
     await Promise.all([

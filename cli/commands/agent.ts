@@ -11,6 +11,7 @@ import type { Backend } from '../../node-agent/backends/backend';
 import { componentLogger } from '../../common/logger';
 import { errorText } from '../../errors/error-text';
 import { etcdFromFlags } from '../etcd-flags';
+import { startUnlessStopped } from '../start-stop';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -66,7 +67,8 @@ export async function runAgent(argv: string[]): Promise<number> {
   }
   // an agent given another node's certificate would fail every coordinator's identity check
   security.requireOwnIdentity(identities.agent(opts.nodeId, security.trustDomain));
-  const agent = await NodeAgent.create(opts);
+  const agent = await startUnlessStopped((stop) => NodeAgent.create({ ...opts, stopWhileStarting: stop }));
+  if (!agent) return 0;
   // signal handlers first: a SIGTERM right after the ready line still stops the agent cleanly
   surviveUnhandledRejections(componentLogger('agent'));
   const stopped = untilSignal(() => agent.stop());

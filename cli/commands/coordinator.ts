@@ -10,6 +10,7 @@ import { TransportSecurity } from '../../common/tls';
 import { componentLogger } from '../../common/logger';
 import { surviveUnhandledRejections } from '../../common/escape-guard';
 import { DEFAULT_MAX_SESSIONS_PER_USER } from '../../coordinator/mysql/door';
+import { startUnlessStopped } from '../start-stop';
 
 export async function runCoordinator(argv: string[]): Promise<number> {
   const { values } = parse(argv, COMMAND_SPECS.coordinator.flags);
@@ -24,7 +25,7 @@ export async function runCoordinator(argv: string[]): Promise<number> {
   const etcd = etcdFromFlags(values);
   const security = TransportSecurity.from(tlsOptionsFromArgs(values));
   security.requireOwnIdentity('coordinator');
-  const coordinator = await Coordinator.create({
+  const coordinator = await startUnlessStopped((stop) => Coordinator.create({
     etcd: etcd.endpoints,
     etcdSecurity: etcd.security,
     security,
@@ -37,7 +38,9 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     mysqlMaxSessionsPerUser: intOption(values['mysql-max-sessions-per-user'], 'mysql-max-sessions-per-user', DEFAULT_MAX_SESSIONS_PER_USER),
     metricsListen: values['metrics-listen'],
     httpListen: values['http-listen'],
-  });
+    stopWhileStarting: stop,
+  }));
+  if (!coordinator) return 0;
   const doors = {
     ...(coordinator.httpAddress ? { http_address: coordinator.httpAddress } : {}),
     ...(coordinator.mysqlAddress ? { mysql_address: coordinator.mysqlAddress } : {}),
