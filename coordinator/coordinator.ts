@@ -105,7 +105,7 @@ export class Coordinator {
     let mysql: MysqlDoor | undefined;
     const probes = new DaemonProbes(['quell.v1.Coordinator'], lifecycle, { ok: () => membership.viewState === 'watching', onChange: (l) => membership.onViewState(l) });
     const clocks = new ClockOffsets(membership, infoClock(pool), log.child({ service: 'clocks' }));
-    const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving, clocks);
+    const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving, clocks, () => opts.security.ownCertificate());
     try {
       return await lifecycle.start(async () => {
         membership.onChange(() => pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Statement } from '../sql/ast';
 import type { ListWatchState } from '../common/list-watch';
-import { daemonRegistry } from '../common/metrics-server';
+import { daemonRegistry, type OwnCertificate } from '../common/metrics-server';
 import type { ClusterMembership, MemberNode } from './membership';
 import type { ClockOffsets } from './clock-offsets';
 
@@ -48,8 +48,8 @@ export class CoordinatorMetrics implements StatementMetrics {
   private readonly nodeFailures: Counter<'kind' | 'node'>;
   private readonly relists: Counter;
 
-  constructor(membership: ClusterMembership, serving: () => boolean, clocks?: ClockOffsets) {
-    const registers = [(this.registry = daemonRegistry(serving))];
+  constructor(membership: ClusterMembership, serving: () => boolean, clocks?: ClockOffsets, ownCertificate?: OwnCertificate) {
+    const registers = [(this.registry = daemonRegistry(serving, ownCertificate))];
     this.statements = new Counter({
       name: 'quell_statements_total',
       help: 'Statements finished, by kind and outcome (ok, error, cancelled by the client)',

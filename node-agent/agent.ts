@@ -37,6 +37,10 @@ import { KillPolicies } from './kill-policies';
 import { DaemonProbes } from '../common/daemon-probes';
 import type { AgentMetrics, TableSizes } from './metrics';
 import { evalContext } from '../sql/compile';
+import { BackendHealth } from './backend-health';
+
+/** The gRPC health name of the server an agent fronts: NOT_SERVING while it does not answer. */
+export const BACKEND_HEALTH_SERVICE = 'quell.backend';
 
 export interface AgentOptions {
   readonly etcd: string[];
@@ -94,6 +98,8 @@ interface AgentParts {
   readonly probes: DaemonProbes;
   /** present with --metrics-listen */
   readonly metrics: AgentMetrics | undefined;
+  /** with --backend: whether the server answers */
+  readonly backendHealth: BackendHealth | undefined;
 }
 
 /**
@@ -165,6 +171,8 @@ export class NodeAgent {
   }
 
   private async goLive(): Promise<void> {
+    // its first check logs a wrong password or host now, not first in an incident's result
+    this.parts.backendHealth?.start();
     // bound already, health NOT_SERVING: an agent started before etcd waits here, warning per try
     await untilEtcdAnswers(this.parts.etcd, this.opts.etcd, this.log, this.opts.stopWhileStarting);
     // before anything can append: a log found behind its published head goes on from that head
@@ -180,20 +188,15 @@ export class NodeAgent {
     ]);
     const { metrics, probes } = this.parts;
     if (metrics && this.opts.metricsListen !== undefined) await probes.serveMetrics(this.opts.metricsListen, metrics.registry, this.opts.security, this.log);
-    const backend = this.opts.backend;
-    this.log.info({ address: this.node.address, listen: this.opts.listen, backend: backend?.description ?? 'workloads', kill_log: this.parts.killLog.dir }, 'serving');
-    // a wrong password or host should show in the agent's log now, not first in an incident's result
-    backend?.queries().then(
-      () => undefined,
-      (err: unknown) => this.log.warn({ backend: backend.description, err: errorText(err) }, 'backend server does not answer yet; statements will show node_error until it does'),
-    );
+    this.log.info({ address: this.node.address, listen: this.opts.listen, backend: this.opts.backend?.description ?? 'workloads', kill_log: this.parts.killLog.dir }, 'serving');
   }
 
   /** Leaves etcd first (the coordinator stops routing here), then drains the gRPC server. */
   async stop(): Promise<void> {
     await this.lifecycle.stop(
       async () => {
-        const { durableKills, killPolicies, membership, workloads, server, socketServer, etcd, killLog, killLogHead, agentService } = this.parts;
+        const { durableKills, killPolicies, membership, workloads, server, socketServer, etcd, killLog, killLogHead, agentService, backendHealth } = this.parts;
+        backendHealth?.close();
         await Promise.all([durableKills.close(), killPolicies.close()]);
         await membership.leave();
         workloads.closeAll();
@@ -211,6 +214,7 @@ export class NodeAgent {
         this.opts.security.close();
       },
       () => {
+        this.parts.backendHealth?.close();
         void this.parts.probes.close();
         this.parts.server.forceShutdown();
         this.parts.socketServer?.forceShutdown();
@@ -326,14 +330,19 @@ function wire(
     serverId,
     log.child({ service: 'membership' }),
   );
-  // SERVING while running with the lease live; a backend agent serves no Workload API
-  const probes = new DaemonProbes(backend ? ['quell.v1.NodeAgent'] : ['quell.v1.NodeAgent', 'quell.v1.Workload'], lifecycle, {
-    ok: () => membership.live,
-    onChange: (l) => membership.onLive(l),
-  });
+  const backendHealth = backend && new BackendHealth(backend, log.child({ service: 'backend' }));
+  // SERVING while running with the lease live; a backend agent serves no Workload API, and its
+  // server's state has a name of its own: a server that is down never takes the agent's status
+  // down, since the agent still answers every statement (with node_error rows)
+  const probes = new DaemonProbes(
+    backend ? ['quell.v1.NodeAgent'] : ['quell.v1.NodeAgent', 'quell.v1.Workload'],
+    lifecycle,
+    { ok: () => membership.live, onChange: (l) => membership.onLive(l) },
+    backendHealth ? [{ name: BACKEND_HEALTH_SERVICE, ok: () => backendHealth.up, onChange: (l) => backendHealth.onChange(() => l()) }] : [],
+  );
   probes.addToServer(server);
   const tables: TableSizes = backend ? {} : { processes: () => table.size, mutations: () => mutations.size, connections: () => connections.size };
-  const metrics = Metrics && new Metrics(tables, membership, () => probes.serving, () => killLog.stats());
+  const metrics = Metrics && new Metrics(tables, membership, () => probes.serving, () => killLog.stats(), backend && backendHealth && { description: backend.description, up: () => backendHealth.up }, () => opts.security.ownCertificate());
   const killLogHead = new KillLogHeadPublisher({ etcd, nodeId: node.nodeId, killLog, log: log.child({ service: 'kill-log' }), intervalMs: opts.killLogHeadIntervalMs });
-  return { node, server, socketServer, etcd, workloads, durableKills, killPolicies, membership, killLog, killLogHead, agentService, probes, metrics };
+  return { node, server, socketServer, etcd, workloads, durableKills, killPolicies, membership, killLog, killLogHead, agentService, probes, metrics, backendHealth };
 }

@@ -44,7 +44,8 @@ export async function runAgent(argv: string[]): Promise<number> {
     }
   }
   const etcd = etcdFromFlags(values);
-  const security = TransportSecurity.from(tlsOptionsFromArgs(values));
+  // rotations of the certificate files are logged: accepted with the new expiry, or rejected with why
+  const security = TransportSecurity.from(tlsOptionsFromArgs(values), componentLogger('agent', { node_id: values['node-id'], service: 'tls' }));
   const opts: AgentOptions = {
     etcd: etcd.endpoints,
     etcdSecurity: etcd.security,

@@ -23,7 +23,8 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     }
   }
   const etcd = etcdFromFlags(values);
-  const security = TransportSecurity.from(tlsOptionsFromArgs(values));
+  // rotations of the certificate files are logged: accepted with the new expiry, or rejected with why
+  const security = TransportSecurity.from(tlsOptionsFromArgs(values), componentLogger('coordinator', { service: 'tls' }));
   security.requireOwnIdentity('coordinator');
   const coordinator = await startUnlessStopped((stop) => Coordinator.create({
     etcd: etcd.endpoints,
