@@ -85,7 +85,7 @@ test('certs init refuses bad input with one line and writes nothing for it', asy
   assert.equal(badUser.stderr, "Code: 36. BAD_ARGUMENTS: invalid user name 'bob smith' for a certificate identity: use 1-128 characters from [A-Za-z0-9_.-]\n");
   assert.ok(!existsSync(dir), 'nothing written, not even the CA');
   const noVerb = await quell('certs', dir);
-  assert.deepEqual([noVerb.code, noVerb.stderr], [2, "quell certs: expected 'init DIR'\n"]);
+  assert.deepEqual([noVerb.code, noVerb.stderr], [2, "quell certs: expected 'init DIR' or 'issue DIR ROLE [ID]'; see quell certs --help\n"]);
   const badDays = await quell('certs', 'init', dir, '--days', '0');
   assert.deepEqual([badDays.code, badDays.stderr], [2, 'quell certs: --days must be at least 1\n']);
   const badTd = await quell('certs', 'init', path.join(root, 'td'), '--trust-domain', 'Not Valid');
