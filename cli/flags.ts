@@ -232,13 +232,13 @@ export const COMMAND_SPECS = {
     },
   },
   certs: {
-    summary: 'make a CA and certificates for a cluster (needs openssl)',
-    usage: ['init DIR [--nodes N1,N2,…] [--users U1,…] [--san HOST|IP,…]'],
+    summary: 'make a CA and certificates for a cluster, or one more certificate from that CA (needs openssl)',
+    usage: ['init DIR [--nodes N1,N2,…] [--users U1,…] [--san HOST|IP,…]', 'issue DIR coordinator|agent NODE_ID|workload|user NAME [--san HOST|IP,…] [--days N]'],
     flags: {
       ...CONFIG_FLAGS,
       nodes: { type: 'string', value: 'N1,N2,…', help: 'node ids to make agent certificates for', defaultText: 'none' },
       users: { type: 'string', value: 'U1,…', help: 'users to make client certificates for', defaultText: 'none' },
-      san: { type: 'string', value: 'HOST|IP,…', help: 'names clients reach the coordinator and agents by (DNS/IP SANs, for mariadb --ssl-verify-server-cert)', defaultText: 'none: localhost and 127.0.0.1 only' },
+      san: { type: 'string', value: 'HOST|IP,…', help: 'names clients reach the coordinator and agents by (DNS/IP SANs, for mariadb --ssl-verify-server-cert); issue keeps those of the certificate it replaces', defaultText: 'none: localhost and 127.0.0.1 only' },
       'trust-domain': { type: 'string', default: 'quell', value: 'TD', help: 'SPIFFE trust domain of the identities' },
       days: { type: 'string', default: '365', value: 'N', help: 'validity of the certificates in days' },
     },

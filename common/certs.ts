@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -261,4 +261,48 @@ export async function initCerts(dir: string, o: InitCertsOptions = {}): Promise<
     users: pick('user-', o.users),
     written: written.sort(),
   };
+}
+
+/** The roles `quell certs issue` makes a certificate for, and the argument each needs. */
+export const ISSUE_ROLES = { coordinator: '', agent: 'NODE_ID', workload: '', user: 'NAME' } as const;
+export type IssueRole = keyof typeof ISSUE_ROLES;
+
+export interface IssueOneResult {
+  readonly pair: KeyPair;
+  readonly identity: string;
+  readonly validTo: Date;
+}
+
+/**
+ * `quell certs issue DIR ROLE [ID]`: one certificate from the CA already in DIR, under the name
+ * `certs init` gives it (`agent-<id>.pem`, …), replacing the files there: a rotation. The DNS
+ * and IP SANs of the certificate it replaces are kept, `--san` ones added (coordinator and
+ * agents). The new pair is written beside the old and renamed over it, the key first, so a
+ * daemon that follows the files sees a whole new set within moments (a read in between is
+ * rejected, logged, and taken at the next check).
+ */
+export async function issueFromCa(dir: string, role: IssueRole, id: string | undefined, o: { trustDomain?: string; days?: number; san?: readonly string[] } = {}): Promise<IssueOneResult> {
+  const td = checkTrustDomain(o.trustDomain ?? DEFAULT_TRUST_DOMAIN);
+  const san = checkSans(o.san ?? []);
+  const abs = path.resolve(dir);
+  const identity =
+    role === 'agent' ? identities.agent(id ?? '', td) : role === 'user' ? identities.user(id ?? '', td) : role === 'coordinator' ? identities.coordinator(td) : identities.workload(td);
+  const name = role === 'agent' || role === 'user' ? `${role}-${id ?? ''}` : role;
+  const ca = { cert: path.join(abs, 'ca.pem'), key: path.join(abs, 'ca-key.pem') };
+  if (!(await exists(ca.cert)) || !(await exists(ca.key))) {
+    throw chError('BAD_ARGUMENTS', `${abs} holds no CA (ca.pem and ca-key.pem): make one with quell certs init ${dir}, or issue from your own PKI`);
+  }
+  const pair = { cert: path.join(abs, `${name}.pem`), key: path.join(abs, `${name}-key.pem`) };
+  const serves = identity.role === 'coordinator' || identity.role === 'agent';
+  const had = serves && (await exists(pair.cert)) ? await extraSans(pair.cert).catch(() => []) : [];
+  // beside the old files, on the same file system, so that the renames replace them whole
+  const staging = await mkdtemp(path.join(abs, `.issue-${name}-`));
+  try {
+    const fresh = await issueCert(staging, ca, name, identity, { days: o.days ?? DEFAULT_DAYS, hosts: serves ? [...new Set([...had, ...san])] : [] });
+    await rename(fresh.key, pair.key);
+    await rename(fresh.cert, pair.cert);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  return { pair, identity: formatIdentity(identity), validTo: new Date(new X509Certificate(await readFile(pair.cert)).validTo) };
 }

@@ -12,19 +12,30 @@ export interface EtcdReach {
   onChange(listener: () => void): void;
 }
 
+/** Something the daemon depends on beside etcd, with a health name of its own (`quell.backend`). */
+export interface Dependency extends EtcdReach {
+  readonly name: string;
+}
+
 /**
  * What an orchestrator and a scraper see of one daemon: gRPC health and reflection on its
  * server, and its `/metrics` endpoint when asked for. Health is SERVING only while the
  * lifecycle is `running` and etcd is reached: NOT_SERVING while starting, draining, or cut off.
+ * A dependency's name is SERVING while that holds and the dependency is up.
  */
 export class DaemonProbes {
   private readonly grpc: GrpcProbes;
   private metrics: MetricsServer | undefined;
 
-  constructor(services: readonly string[], lifecycle: Lifecycle, etcd: EtcdReach) {
-    this.grpc = new GrpcProbes(services, () => lifecycle.state === 'running' && etcd.ok());
+  constructor(services: readonly string[], lifecycle: Lifecycle, etcd: EtcdReach, dependencies: readonly Dependency[] = []) {
+    this.grpc = new GrpcProbes(
+      services,
+      () => lifecycle.state === 'running' && etcd.ok(),
+      Object.fromEntries(dependencies.map((d) => [d.name, () => d.ok()])),
+    );
     lifecycle.onChange(() => this.grpc.refresh());
     etcd.onChange(() => this.grpc.refresh());
+    for (const d of dependencies) d.onChange(() => this.grpc.refresh());
   }
 
   get serving(): boolean {

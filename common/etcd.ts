@@ -3,10 +3,13 @@ import { readFileSync } from 'node:fs';
 import './etcd-proto';
 import { Etcd3, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, isRecoverableError, type IOptions } from 'etcd3';
 import { handleWhen, noop, retry, timeout, TimeoutStrategy, wrap } from 'cockatiel';
-import { chError, type QuellError } from '../errors/quell-error';
+import { chError, QuellError } from '../errors/quell-error';
 import { transportReason } from './rpc-status';
 import { errorText, redactUrlCredentials } from '../errors/error-text';
-import { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, streamBackoff } from './backoff';
+import { Backoff, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, Sleeper, streamBackoff } from './backoff';
+import { ROOT } from './etcd-layout';
+import { StartStopped } from './lifecycle';
+import type { Logger } from './logger';
 
 export function parseEtcdUrls(urls: string): string[] {
   return urls
@@ -155,4 +158,47 @@ export function etcdUnavailable(hosts: readonly string[], err: unknown): QuellEr
   // a refused TLS handshake (no or untrusted client certificate, wrong CA) reaches gRPC without its reason
   const tls = hosts.some((h) => h.startsWith('https://')) && /No connection established/.test(why) ? '; the TLS handshake may have failed: check --etcd-ca, --etcd-cert and --etcd-key' : '';
   return chError('ALL_CONNECTION_TRIES_FAILED', `${where} is unreachable: ${why}${tls}`, true);
+}
+
+/**
+ * A daemon's start before etcd answers: one read of the key every quell role may read (the
+ * README's roles grant read on /quell/v1/), tried until it is answered, with the one backoff
+ * and one warning line per failed try naming etcd and why. Proves etcd, the credentials and
+ * the permission at once. Throws the one-line error when waiting cannot help (credentials
+ * refused, permission denied: etcdUnavailable's errors that are not retryable), and
+ * StartStopped as soon as `stop` fires (SIGTERM while waiting), even in the middle of a try.
+ */
+export async function untilEtcdAnswers(etcd: Etcd3, hosts: readonly string[], log: Logger, stop?: AbortSignal): Promise<void> {
+  const where = hosts.map(redactUrlCredentials).join(',');
+  const backoff = new Backoff();
+  const sleeper = new Sleeper();
+  let stopped: () => void = () => undefined;
+  const stopping = new Promise<never>((_, reject) => {
+    stopped = () => {
+      sleeper.close();
+      reject(new StartStopped());
+    };
+  });
+  // a try still running when the stop came ends later unheard
+  stopping.catch(() => undefined);
+  if (stop?.aborted) stopped();
+  stop?.addEventListener('abort', stopped, { once: true });
+  try {
+    for (;;) {
+      let delayMs: number;
+      try {
+        await Promise.race([etcdCall(hosts, ETCD_CALL_TIMEOUT_MS, () => etcd.get(ROOT).buffer()), stopping]);
+        if (backoff.failures > 0) log.info({ etcd: where, attempts: backoff.failures + 1 }, 'etcd answers');
+        return;
+      } catch (err) {
+        if (!(err instanceof QuellError) || !err.retryable) throw err;
+        delayMs = backoff.next();
+        log.warn({ etcd: where, attempt: backoff.failures, retry_in_ms: delayMs }, `waiting for etcd: ${err.message}`);
+      }
+      await Promise.race([sleeper.sleep(delayMs), stopping]);
+    }
+  } finally {
+    stop?.removeEventListener('abort', stopped);
+    sleeper.close();
+  }
 }

@@ -73,7 +73,9 @@ async function reflectionHandler(services: readonly string[], definitions: () =>
  * orchestrator's probe trusts the CA and has no quell identity.
  *
  * The overall service "" and every named service share one status: SERVING exactly while
- * `isServing()` holds; the daemon calls refresh() when what it reads may have changed.
+ * `isServing()` holds; the daemon calls refresh() when what it reads may have changed. A
+ * dependency (`quell.backend`: the server an agent fronts) has its own name, SERVING while the
+ * daemon is and the dependency is up: it never takes the daemon's own status down.
  */
 export class GrpcProbes {
   private readonly health: HealthImplementation;
@@ -82,12 +84,18 @@ export class GrpcProbes {
   private readonly watches = new Set<{ end(): void }>();
   private closed = false;
 
+  /** each dependency's last status */
+  private readonly dependencyStatus = new Map<string, ServingStatus>();
+
   constructor(
     /** the daemon's own services, e.g. quell.v1.CoordinatorService */
     private readonly services: readonly string[],
     private readonly isServing: () => boolean,
+    /** health names of what the daemon depends on, each with whether it is up */
+    private readonly dependencies: Readonly<Record<string, () => boolean>> = {},
   ) {
-    this.health = new HealthImplementation(Object.fromEntries(['', ...services].map((s) => [s, this.status])));
+    this.health = new HealthImplementation(Object.fromEntries([...['', ...services].map((s) => [s, this.status]), ...Object.keys(dependencies).map((d) => [d, this.status])]));
+    for (const d of Object.keys(dependencies)) this.dependencyStatus.set(d, this.status);
   }
 
   get serving(): boolean {
@@ -123,16 +131,23 @@ export class GrpcProbes {
   refresh(): void {
     if (this.closed) return;
     const next: ServingStatus = this.isServing() ? 'SERVING' : 'NOT_SERVING';
-    if (next === this.status) return;
-    this.status = next;
-    for (const s of ['', ...this.services]) this.health.setStatus(s, next);
+    if (next !== this.status) {
+      this.status = next;
+      for (const s of ['', ...this.services]) this.health.setStatus(s, next);
+    }
+    for (const [name, up] of Object.entries(this.dependencies)) {
+      const status: ServingStatus = next === 'SERVING' && up() ? 'SERVING' : 'NOT_SERVING';
+      if (status === this.dependencyStatus.get(name)) continue;
+      this.dependencyStatus.set(name, status);
+      this.health.setStatus(name, status);
+    }
   }
 
   /** NOT_SERVING for good, and every Watch stream ends (so the server's drain is not held by probes). */
   close(): void {
     if (this.closed) return;
     this.status = 'NOT_SERVING';
-    for (const s of ['', ...this.services]) this.health.setStatus(s, 'NOT_SERVING');
+    for (const s of ['', ...this.services, ...Object.keys(this.dependencies)]) this.health.setStatus(s, 'NOT_SERVING');
     this.closed = true;
     for (const call of this.watches) call.end();
     this.watches.clear();

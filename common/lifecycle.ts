@@ -1,6 +1,15 @@
 import type { Logger } from './logger';
+import { errorText } from '../errors/error-text';
 
 export type LifecycleState = 'created' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/** A stop asked for (SIGTERM) while the daemon was still starting, e.g. waiting for etcd: not a failure. */
+export class StartStopped extends Error {
+  constructor() {
+    super('stopped before it was ready');
+    this.name = 'StartStopped';
+  }
+}
 
 /**
  * Explicit daemon states, each transition logged. stop() runs the drain step and escalates to
@@ -20,8 +29,8 @@ export class Lifecycle {
     return this.current;
   }
 
-  transition(next: LifecycleState, detail: Record<string, unknown> = {}): void {
-    this.log.info({ ...detail, from: this.current, to: next }, `${this.name} ${next}`);
+  transition(next: LifecycleState, detail: Record<string, unknown> = {}, level: 'info' | 'error' = 'info'): void {
+    this.log[level]({ ...detail, from: this.current, to: next }, `${this.name} ${next}`);
     this.current = next;
     for (const l of this.listeners) l(next);
   }
@@ -31,14 +40,19 @@ export class Lifecycle {
     this.listeners.add(listener);
   }
 
-  /** Runs the start-up and returns what it built (a daemon built whole). */
+  /**
+   * Runs the start-up and returns what it built (a daemon built whole). A failure is logged
+   * once, at error level, as one line. A stop asked for meanwhile (StartStopped) is no failure:
+   * the daemon releases what it holds and stops (stop(), or transition('stopped')).
+   */
   async start<T>(run: () => Promise<T>): Promise<T> {
     this.transition('starting');
     let built: T;
     try {
       built = await run();
     } catch (err) {
-      this.transition('failed', { err });
+      if (err instanceof StartStopped) this.log.info(`${this.name} stopping before it was ready`);
+      else this.transition('failed', { err: errorText(err) }, 'error');
       throw err;
     }
     this.transition('running');

@@ -75,11 +75,15 @@ export async function serveMetrics(listen: string, registry: Registry, security:
   };
 }
 
+/** The daemon's own TLS certificate, read at each scrape so that a rotation shows (undefined: none, `--insecure`). */
+export type OwnCertificate = () => { readonly identity: string; readonly notAfter: Date } | undefined;
+
 /**
  * A daemon's own registry (never prom-client's global one: tests run several daemons in one
- * process): Node's default process metrics, and `quell_serving`, what its gRPC health says.
+ * process): Node's default process metrics, `quell_serving`, what its gRPC health says, and
+ * `quell_tls_cert_expiry_seconds`, when its own certificate expires.
  */
-export function daemonRegistry(serving: () => boolean): Registry {
+export function daemonRegistry(serving: () => boolean, ownCertificate: OwnCertificate = () => undefined): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   new Gauge({
@@ -88,6 +92,17 @@ export function daemonRegistry(serving: () => boolean): Registry {
     registers: [registry],
     collect() {
       this.set(serving() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'quell_tls_cert_expiry_seconds',
+    help: "The daemon's own TLS certificate (--tls-cert, as last accepted: rotations show) expires at this time, in unix seconds; no series without TLS",
+    labelNames: ['identity'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const own = ownCertificate();
+      if (own) this.set({ identity: own.identity }, Math.floor(own.notAfter.getTime() / 1000));
     },
   });
   return registry;

@@ -2,9 +2,9 @@ import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { CHANNEL_OPTIONS } from '../common/channel-options';
 import { componentLogger } from '../common/logger';
-import { Lifecycle } from '../common/lifecycle';
+import { Lifecycle, StartStopped } from '../common/lifecycle';
 import { systemdNotifier } from '../common/systemd-notify';
-import { connectEtcd, etcdUnavailable, type EtcdSecurity } from '../common/etcd';
+import { connectEtcd, etcdUnavailable, untilEtcdAnswers, type EtcdSecurity } from '../common/etcd';
 import { AgentPool } from './agent-pool';
 import { ClusterMembership } from './membership';
 import { CoordinatorService } from './coordinator-service';
@@ -53,6 +53,8 @@ export interface CoordinatorOptions {
   readonly version?: string;
   /** the etcd lease TTL of its registration (default 5 s) */
   readonly leaseTtlSeconds?: number;
+  /** fires on SIGTERM while starting: waiting for etcd ends, and create() rejects with StartStopped */
+  readonly stopWhileStarting?: AbortSignal;
 }
 
 /** Statements up to this size reach the parser, which answers with its own error past 256 KiB. */
@@ -98,7 +100,11 @@ export class Coordinator {
     return this.http?.address;
   }
 
-  /** Lists etcd, then binds and serves; on failure leaves nothing running. */
+  /**
+   * Waits for etcd (a warning per try), lists it, then binds and serves: nothing listens until
+   * then, so a probe sees a refused connection, not a port that answers without a view. On
+   * failure, or a stop while waiting, leaves nothing running.
+   */
   static async create(opts: CoordinatorOptions): Promise<Coordinator> {
     const log = componentLogger('coordinator');
     const lifecycle = new Lifecycle(log, 'coordinator');
@@ -118,13 +124,14 @@ export class Coordinator {
     let mysql: MysqlDoor | undefined;
     const probes = new DaemonProbes(['quell.v1.CoordinatorService'], lifecycle, { ok: () => membership.viewState === 'watching', onChange: (l) => membership.onViewState(l) });
     const clocks = new ClockOffsets(membership, infoClock(pool), log.child({ service: 'clocks' }));
-    const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving, clocks, calls);
+    const metrics = opts.metricsListen === undefined ? undefined : new CoordinatorMetrics(membership, () => probes.serving, clocks, calls, () => opts.security.ownCertificate());
     let registration: CoordinatorRegistration | undefined;
     try {
       return await lifecycle.start(async () => {
         membership.onChange(() => pool.sync(membership.clusters().flatMap((cluster) => membership.nodes(cluster))));
         // the first list is a change too: policies are checked against the users file at start
         membership.onChange(() => guard.check());
+        await untilEtcdAnswers(etcd, opts.etcd, log, opts.stopWhileStarting);
         try {
           await membership.start();
         } catch (err) {
@@ -183,6 +190,7 @@ export class Coordinator {
       await probes.close();
       mysql?.destroy();
       release(server, pool, etcd, opts.security);
+      if (err instanceof StartStopped) lifecycle.transition('stopped');
       throw err;
     }
   }

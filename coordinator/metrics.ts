@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Statement } from '../sql/ast';
 import type { ListWatchState } from '../common/list-watch';
-import { daemonRegistry } from '../common/metrics-server';
+import { daemonRegistry, type OwnCertificate } from '../common/metrics-server';
 import { ServerCallMetrics } from '../common/rpc-metrics';
 import type { ClusterMembership, MemberNode } from './membership';
 import type { ClockOffsets } from './clock-offsets';
@@ -53,8 +53,8 @@ export class CoordinatorMetrics implements StatementMetrics {
    * `calls`: the gRPC server's per-RPC counts (grpc_server_handled_total), made with the server
    * before these metrics; a registry without a server counts none but exports them all the same.
    */
-  constructor(membership: ClusterMembership, serving: () => boolean, clocks?: ClockOffsets, calls: ServerCallMetrics = new ServerCallMetrics()) {
-    const registers = [(this.registry = daemonRegistry(serving))];
+  constructor(membership: ClusterMembership, serving: () => boolean, clocks?: ClockOffsets, calls: ServerCallMetrics = new ServerCallMetrics(), ownCertificate?: OwnCertificate) {
+    const registers = [(this.registry = daemonRegistry(serving, ownCertificate))];
     calls.register(this.registry);
     this.statements = new Counter({
       name: 'quell_statements_total',

@@ -5,7 +5,7 @@ import { componentLogger, type Logger } from '../common/logger';
 import { Lifecycle } from '../common/lifecycle';
 import { systemdNotifier } from '../common/systemd-notify';
 import { assertKeySegment, DEFAULT_LEASE_TTL_SECONDS, splitAddress } from '../common/etcd-layout';
-import { connectEtcd, etcdUnavailable, type EtcdSecurity } from '../common/etcd';
+import { connectEtcd, etcdUnavailable, untilEtcdAnswers, type EtcdSecurity } from '../common/etcd';
 import { ProcessTable } from './process-table';
 import { MutationTable } from './mutation-table';
 import { WorkloadService } from './workload-service';
@@ -37,6 +37,10 @@ import { KillPolicies } from './kill-policies';
 import { DaemonProbes } from '../common/daemon-probes';
 import type { AgentMetrics, TableSizes } from './metrics';
 import { evalContext } from '../sql/compile';
+import { BackendHealth } from './backend-health';
+
+/** The gRPC health name of the server an agent fronts: NOT_SERVING while it does not answer. */
+export const BACKEND_HEALTH_SERVICE = 'quell.backend';
 
 export interface AgentOptions {
   readonly etcd: string[];
@@ -63,6 +67,8 @@ export interface AgentOptions {
   readonly killLogHeadIntervalMs?: number;
   /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
   readonly metricsListen?: string;
+  /** fires on SIGTERM while starting: waiting for etcd ends, and create() rejects with StartStopped */
+  readonly stopWhileStarting?: AbortSignal;
 }
 
 /** Checks what an agent will use as etcd key segments; throws one line naming the bad option. */
@@ -92,6 +98,8 @@ interface AgentParts {
   readonly probes: DaemonProbes;
   /** present with --metrics-listen */
   readonly metrics: AgentMetrics | undefined;
+  /** with --backend: whether the server answers */
+  readonly backendHealth: BackendHealth | undefined;
 }
 
 /**
@@ -112,7 +120,10 @@ export class NodeAgent {
     this.probes = parts.probes;
   }
 
-  /** Binds, joins etcd and loads the pending durable kills; on failure leaves nothing running. */
+  /**
+   * Binds (health NOT_SERVING), waits for etcd (a warning per try), joins it and loads the
+   * pending durable kills; on failure, or a stop while waiting, leaves nothing running.
+   */
   static async create(opts: AgentOptions): Promise<NodeAgent> {
     assertAgentOptions(opts);
     const log = componentLogger('agent', { node_id: opts.nodeId });
@@ -160,6 +171,10 @@ export class NodeAgent {
   }
 
   private async goLive(): Promise<void> {
+    // its first check logs a wrong password or host now, not first in an incident's result
+    this.parts.backendHealth?.start();
+    // bound already, health NOT_SERVING: an agent started before etcd waits here, warning per try
+    await untilEtcdAnswers(this.parts.etcd, this.opts.etcd, this.log, this.opts.stopWhileStarting);
     // before anything can append: a log found behind its published head goes on from that head
     await this.parts.killLogHead.start();
     await Promise.all([
@@ -173,20 +188,15 @@ export class NodeAgent {
     ]);
     const { metrics, probes } = this.parts;
     if (metrics && this.opts.metricsListen !== undefined) await probes.serveMetrics(this.opts.metricsListen, metrics.registry, this.opts.security, this.log);
-    const backend = this.opts.backend;
-    this.log.info({ address: this.node.address, listen: this.opts.listen, backend: backend?.description ?? 'workloads', kill_log: this.parts.killLog.dir }, 'serving');
-    // a wrong password or host should show in the agent's log now, not first in an incident's result
-    backend?.queries().then(
-      () => undefined,
-      (err: unknown) => this.log.warn({ backend: backend.description, err: errorText(err) }, 'backend server does not answer yet; statements will show node_error until it does'),
-    );
+    this.log.info({ address: this.node.address, listen: this.opts.listen, backend: this.opts.backend?.description ?? 'workloads', kill_log: this.parts.killLog.dir }, 'serving');
   }
 
   /** Leaves etcd first (the coordinator stops routing here), then drains the gRPC server. */
   async stop(): Promise<void> {
     await this.lifecycle.stop(
       async () => {
-        const { durableKills, killPolicies, membership, workloads, server, socketServer, etcd, killLog, killLogHead, agentService } = this.parts;
+        const { durableKills, killPolicies, membership, workloads, server, socketServer, etcd, killLog, killLogHead, agentService, backendHealth } = this.parts;
+        backendHealth?.close();
         await Promise.all([durableKills.close(), killPolicies.close()]);
         await membership.leave();
         workloads.closeAll();
@@ -204,6 +214,7 @@ export class NodeAgent {
         this.opts.security.close();
       },
       () => {
+        this.parts.backendHealth?.close();
         void this.parts.probes.close();
         this.parts.server.forceShutdown();
         this.parts.socketServer?.forceShutdown();
@@ -319,14 +330,19 @@ function wire(
     serverId,
     log.child({ service: 'membership' }),
   );
-  // SERVING while running with the lease live; a backend agent serves no Workload API
-  const probes = new DaemonProbes(backend ? ['quell.v1.NodeAgentService'] : ['quell.v1.NodeAgentService', 'quell.v1.WorkloadService'], lifecycle, {
-    ok: () => membership.live,
-    onChange: (l) => membership.onLive(l),
-  });
+  const backendHealth = backend && new BackendHealth(backend, log.child({ service: 'backend' }));
+  // SERVING while running with the lease live; a backend agent serves no Workload API, and its
+  // server's state has a name of its own: a server that is down never takes the agent's status
+  // down, since the agent still answers every statement (with node_error rows)
+  const probes = new DaemonProbes(
+    backend ? ['quell.v1.NodeAgentService'] : ['quell.v1.NodeAgentService', 'quell.v1.WorkloadService'],
+    lifecycle,
+    { ok: () => membership.live, onChange: (l) => membership.onLive(l) },
+    backendHealth ? [{ name: BACKEND_HEALTH_SERVICE, ok: () => backendHealth.up, onChange: (l) => backendHealth.onChange(() => l()) }] : [],
+  );
   probes.addToServer(server);
   const tables: TableSizes = backend ? {} : { processes: () => table.size, mutations: () => mutations.size, connections: () => connections.size };
-  const metrics = Metrics && new Metrics(tables, membership, () => probes.serving, () => killLog.stats());
+  const metrics = Metrics && new Metrics(tables, membership, () => probes.serving, () => killLog.stats(), backend && backendHealth && { description: backend.description, up: () => backendHealth.up }, () => opts.security.ownCertificate());
   const killLogHead = new KillLogHeadPublisher({ etcd, nodeId: node.nodeId, killLog, log: log.child({ service: 'kill-log' }), intervalMs: opts.killLogHeadIntervalMs });
-  return { node, server, socketServer, etcd, workloads, durableKills, killPolicies, membership, killLog, killLogHead, agentService, probes, metrics };
+  return { node, server, socketServer, etcd, workloads, durableKills, killPolicies, membership, killLog, killLogHead, agentService, probes, metrics, backendHealth };
 }

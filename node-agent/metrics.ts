@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { daemonRegistry } from '../common/metrics-server';
+import { daemonRegistry, type OwnCertificate } from '../common/metrics-server';
 import type { KillLogStats } from './kill-log';
 import type { AgentMembership } from './membership';
 
@@ -26,9 +26,9 @@ const KILL_LOG_COUNTERS: readonly { key: keyof KillLogStats; name: string; help:
 export class AgentMetrics {
   readonly registry: Registry;
 
-  /** `killLog` is read at each scrape for the kill log's counters. */
-  constructor(tables: TableSizes, membership: AgentMembership, serving: () => boolean, killLog: () => KillLogStats) {
-    const registers = [(this.registry = daemonRegistry(serving))];
+  /** `killLog` is read at each scrape for the kill log's counters; `backend` is the server fronted (`--backend`). */
+  constructor(tables: TableSizes, membership: AgentMembership, serving: () => boolean, killLog: () => KillLogStats, backend?: { readonly description: string; up(): boolean }, ownCertificate?: OwnCertificate) {
+    const registers = [(this.registry = daemonRegistry(serving, ownCertificate))];
     new Gauge({
       name: 'quell_agent_processes',
       help: 'Entries registered by workloads, per table (processes, mutations, connections)',
@@ -53,6 +53,15 @@ export class AgentMetrics {
     });
     membership.onLive((live) => {
       if (!live) interruptions.inc();
+    });
+    new Gauge({
+      name: 'quell_backend_up',
+      help: '1 while the server the agent fronts (--backend) answers SELECT 1, checked every 2 s; no series without --backend',
+      labelNames: ['backend'],
+      registers,
+      collect() {
+        if (backend) this.set({ backend: backend.description }, backend.up() ? 1 : 0);
+      },
     });
     for (const c of KILL_LOG_COUNTERS) {
       new Counter({

@@ -13,6 +13,7 @@ import { SwappableBackend } from '../../node-agent/backends/swappable';
 import { componentLogger, configureLogging, setLogLevel } from '../../common/logger';
 import { errorText } from '../../errors/error-text';
 import { etcdFromFlags } from '../etcd-flags';
+import { startUnlessStopped } from '../start-stop';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -58,7 +59,8 @@ export async function runAgent(argv: string[]): Promise<number> {
     }
   }
   const etcd = etcdFromFlags(values);
-  const security = TransportSecurity.from(tlsOptionsFromArgs(values));
+  // rotations of the certificate files are logged: accepted with the new expiry, or rejected with why
+  const security = TransportSecurity.from(tlsOptionsFromArgs(values), componentLogger('agent', { node_id: values['node-id'], service: 'tls' }));
   const opts: AgentOptions = {
     etcd: etcd.endpoints,
     etcdSecurity: etcd.security,
@@ -81,7 +83,8 @@ export async function runAgent(argv: string[]): Promise<number> {
   }
   // an agent given another node's certificate would fail every coordinator's identity check
   security.requireOwnIdentity(identities.agent(opts.nodeId, security.trustDomain));
-  const agent = await NodeAgent.create(opts);
+  const agent = await startUnlessStopped((stop) => NodeAgent.create({ ...opts, stopWhileStarting: stop }));
+  if (!agent) return 0;
   const log = componentLogger('agent');
   // SIGHUP: the backend's credentials (--backend-file read again: the same server only) and
   // the log level; the rest takes a restart

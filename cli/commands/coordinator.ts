@@ -14,6 +14,7 @@ import { surviveUnhandledRejections } from '../../common/escape-guard';
 import { DEFAULT_MAX_SESSIONS_PER_USER } from '../../coordinator/mysql/door';
 import { packageVersion } from '../help';
 import { isKeySegment, KEY_SEGMENT_RULE } from '../../common/etcd-layout';
+import { startUnlessStopped } from '../start-stop';
 
 /** The users of a users file, or the one `default` user without one; a file that does not read names itself. */
 function loadUsers(file: string | undefined): Users {
@@ -40,9 +41,10 @@ export async function runCoordinator(argv: string[]): Promise<number> {
   const coordinatorId = values['coordinator-id'];
   if (coordinatorId !== undefined && !isKeySegment(coordinatorId)) throw new UsageError(`invalid --coordinator-id '${coordinatorId}': ${KEY_SEGMENT_RULE}`);
   const etcd = etcdFromFlags(values);
-  const security = TransportSecurity.from(tlsOptionsFromArgs(values));
+  // rotations of the certificate files are logged: accepted with the new expiry, or rejected with why
+  const security = TransportSecurity.from(tlsOptionsFromArgs(values), componentLogger('coordinator', { service: 'tls' }));
   security.requireOwnIdentity('coordinator');
-  const coordinator = await Coordinator.create({
+  const coordinator = await startUnlessStopped((stop) => Coordinator.create({
     etcd: etcd.endpoints,
     etcdSecurity: etcd.security,
     security,
@@ -57,7 +59,9 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     httpListen: values['http-listen'],
     coordinatorId,
     version: packageVersion(),
-  });
+    stopWhileStarting: stop,
+  }));
+  if (!coordinator) return 0;
   const doors = {
     ...(coordinator.httpAddress ? { http_address: coordinator.httpAddress } : {}),
     ...(coordinator.mysqlAddress ? { mysql_address: coordinator.mysqlAddress } : {}),

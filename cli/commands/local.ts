@@ -2,7 +2,7 @@ import { QuellClient } from '../../client/coordinator-client';
 import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
 import { intOption } from '../args';
 import { clientMain, interactive } from './client';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initCerts } from '../../common/certs';
@@ -75,7 +75,7 @@ export async function runLocal(argv: string[]): Promise<number> {
       }
     }
     process.stderr.write(`coordinator ${address}, agents ${agents.join(' ')}; cluster '${CLUSTER}'\n`);
-    process.stderr.write(`TLS: the run's CA and certificates are in ${pkiDir} (removed on exit); another terminal: quell client --coordinator ${address} --tls-ca ${pki.ca.cert}\n`);
+    process.stderr.write(`TLS: the run's CA and certificates are in ${pkiDir} (removed on exit); another terminal: ${quellCommand()} client --coordinator ${address} --tls-ca ${pki.ca.cert}\n`);
     process.stderr.write(doorLines(ready, agentMetrics, pki.ca.cert));
     await waitForMembers(address, nodes, clientTls);
     const settings = { coordinator: address, user: 'default', password: '', format: undefined, tls: clientTls };
@@ -96,6 +96,24 @@ export async function runLocal(argv: string[]): Promise<number> {
 }
 
 /** How to reach each front door from another terminal, from the coordinator's `ready` line. */
+/**
+ * How to run quell again from another terminal: `quell` when the `quell` on PATH is this very
+ * command (npm install -g, npm link), otherwise `npx quell` (a clone or a project folder, where
+ * npx finds it).
+ */
+export function quellCommand(env: NodeJS.ProcessEnv = process.env, main = process.argv[1] ?? ''): string {
+  const real = (file: string): string | undefined => {
+    try {
+      return realpathSync(file);
+    } catch {
+      return undefined;
+    }
+  };
+  const self = real(main);
+  const onPath = (env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'quell')).find((file) => existsSync(file));
+  return self !== undefined && onPath !== undefined && real(onPath) === self ? 'quell' : 'npx quell';
+}
+
 export function doorLines(ready: Record<string, unknown>, agentMetrics: readonly string[], ca: string): string {
   const lines: string[] = [];
   const mysql = typeof ready.mysql_address === 'string' ? splitHostPort(ready.mysql_address) : undefined;

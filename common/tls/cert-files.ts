@@ -154,7 +154,8 @@ export class CertFiles implements experimental.CertificateProvider {
       next = loadCertFiles(this.paths, this.trustDomain);
     } catch (err) {
       const problem = errorText(err);
-      if (problem !== this.lastProblem) this.log?.warn({ problem }, 'TLS files changed but are not usable; keeping the previous certificate');
+      const kept = this.loaded.own ? `the certificate valid until ${new Date(this.loaded.own.leaf.validTo).toISOString()}` : 'the previous files';
+      if (problem !== this.lastProblem) this.log?.warn({ problem }, `TLS rotation rejected, keeping ${kept}: ${problem}`);
       this.lastProblem = problem;
       return false;
     }
@@ -162,7 +163,12 @@ export class CertFiles implements experimental.CertificateProvider {
     if (sameBytes(next, this.loaded)) return false;
     this.loaded = next;
     const own = next.own;
-    this.log?.info(own ? { identity: formatIdentity(own.identity), valid_to: new Date(own.leaf.validTo).toISOString() } : {}, 'TLS files reloaded');
+    if (own) {
+      const validTo = new Date(own.leaf.validTo).toISOString();
+      this.log?.info({ identity: formatIdentity(own.identity), valid_to: validTo }, `TLS rotation accepted: ${this.paths.cert ?? ''} (${formatIdentity(own.identity)}) valid until ${validTo}`);
+    } else {
+      this.log?.info({}, `TLS rotation accepted: ${this.paths.ca} reloaded`);
+    }
     for (const l of this.caListeners) l(this.caUpdate());
     const id = this.identityUpdate();
     if (id) for (const l of this.identityListeners) l(id);

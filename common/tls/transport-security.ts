@@ -42,6 +42,12 @@ export class TransportSecurity {
     return this.files?.current.own?.identity;
   }
 
+  /** This process's certificate as last accepted (rotations included): its identity and expiry; undefined without one. */
+  ownCertificate(): { identity: string; notAfter: Date } | undefined {
+    const own = this.files?.current.own;
+    return own && { identity: formatIdentity(own.identity), notAfter: new Date(own.leaf.validTo) };
+  }
+
   /** Fails start-up when the certificate is for another role or node (an agent given n2's files). */
   requireOwnIdentity(expect: PeerExpectation): void {
     if (!this.files) return;

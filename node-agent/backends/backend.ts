@@ -50,6 +50,8 @@ export interface Backend {
   connections(ids?: ToClusterId): Promise<ServerConnection[]>;
   /** unfinished mutations ([] where the server has none) */
   mutations(): Promise<ServerMutation[]>;
+  /** one trivial statement (`SELECT 1`): resolves while the server answers, rejects with backendError otherwise */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -195,6 +195,12 @@ export class ClickHouseBackend implements Backend {
     return read;
   }
 
+  async ping(): Promise<void> {
+    await this.request('SELECT 1').catch((err: unknown) => {
+      throw this.wrap(err);
+    });
+  }
+
   /** One POST; a keep-alive socket the server closed meanwhile gets one retry on a fresh one. */
   private async request(sql: string): Promise<string> {
     for (let attempt = 0; ; attempt++) {

@@ -195,6 +195,10 @@ export class MariaDbBackend implements Backend {
     });
   }
 
+  async ping(): Promise<void> {
+    await this.run('SELECT 1');
+  }
+
   /** MariaDB has no mutations. */
   mutations(): Promise<ServerMutation[]> {
     return Promise.resolve([]);

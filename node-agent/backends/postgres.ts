@@ -110,6 +110,10 @@ export class PostgresBackend implements Backend {
     });
   }
 
+  async ping(): Promise<void> {
+    await this.run('SELECT 1', []);
+  }
+
   async connections(ids = SERVER_IDS): Promise<ServerConnection[]> {
     const rows = await this.run<ActivityRow>(CLIENTS, [APP_NAME]);
     const now = performance.now();

@@ -66,6 +66,10 @@ export class SwappableBackend implements Backend {
     this.retiring.add(entry);
   }
 
+  ping(): Promise<void> {
+    return this.current.ping();
+  }
+
   queries(ids?: ToClusterId): Promise<ServerQuery[]> {
     return this.current.queries(ids);
   }

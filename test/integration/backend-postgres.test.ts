@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Client, type DatabaseError } from 'pg';
 import { TestCluster, records, sleep } from './harness';
 import { PG_ROLES, startPostgres, type PostgresInstance } from './servers/postgres-instance';
+import { HealthProbe, parseExposition, scrape } from './probe-clients';
 
 // Issue acceptance: agents in front of two real PostgreSQL servers (`quell agent --backend
 // postgres://…`). Cluster-wide KILL QUERY … SYNC (pg_cancel_backend), a routed MariaDB-form
@@ -20,7 +21,7 @@ before(async () => {
   c = await TestCluster.start({
     cluster: 'pg',
     nodes: 2,
-    agentArgs: (_nodeId, i) => ['--backend', servers[i - 1]?.url('quell', PG_ROLES.quell) ?? ''],
+    agentArgs: (_nodeId, i) => ['--backend', servers[i - 1]?.url('quell', PG_ROLES.quell) ?? '', '--metrics-listen', '127.0.0.1:0'],
   });
 });
 after(async () => {
@@ -104,10 +105,36 @@ test('a routed MariaDB KILL <id> terminates the session (57P01) and rolls back i
   assert.deepEqual(n, [{ n: 0 }]);
 });
 
+/** What n2 says of its server: quell_backend_up, and gRPC health of quell.backend and of the agent itself. */
+async function backendHealth(server: PostgresInstance): Promise<{ up: number | undefined; backend: string; agent: string }> {
+  const n2 = c.agent('n2');
+  const metrics = String(n2.child.events.find((e) => e.event === 'ready')?.metrics);
+  const up = parseExposition((await scrape(metrics, c.pki.ca)).body).value('quell_backend_up', { backend: `postgres://quell@127.0.0.1:${server.port}` });
+  const probe = new HealthProbe(n2.address, c.pki.ca);
+  try {
+    return { up, backend: await probe.check('quell.backend'), agent: await probe.check() };
+  } finally {
+    probe.close();
+  }
+}
+
+async function eventually<T>(read: () => Promise<T>, want: T): Promise<void> {
+  let seen = await read();
+  for (let i = 0; i < 100 && JSON.stringify(seen) !== JSON.stringify(want); i++) {
+    await sleep(100);
+    seen = await read();
+  }
+  assert.deepEqual(seen, want);
+}
+
 test('a stopped server is that node’s node_error row; after a restart the agent serves it again', async (t) => {
   const [s1, s2] = servers;
   assert.ok(s1 && s2);
+  assert.deepEqual(await backendHealth(s2), { up: 1, backend: 'SERVING', agent: 'SERVING' });
   await s2.stop();
+  // checked every 2 s: the server is reported down, the agent itself still serves (node rows)
+  await eventually(() => backendHealth(s2), { up: 0, backend: 'NOT_SERVING', agent: 'SERVING' });
+  assert.match(c.agent('n2').child.stderr(), /"msg":"backend server does not answer; statements will show node_error until it does"/);
   const running = await sleepers([s1]);
   const rows = records(await c.query("KILL QUERY ON CLUSTER pg WHERE user = 'etl' SYNC"));
   const byNode = new Map(rows.map((r) => [r.node_id, r]));
@@ -122,6 +149,8 @@ test('a stopped server is that node’s node_error row; after a restart the agen
   for (const s of running) await expectCancelledAndUsable(s);
 
   await s2.restart();
+  await eventually(() => backendHealth(s2), { up: 1, backend: 'SERVING', agent: 'SERVING' });
+  assert.match(c.agent('n2').child.stderr(), /"msg":"backend server answers again"/);
   const again = await sleepers([s2]);
   const after = records(await c.query("KILL QUERY ON CLUSTER pg WHERE user = 'etl' SYNC"));
   assert.deepEqual(after.map((r) => [r.node_id, r.kill_status]), [['n2', 'finished']], JSON.stringify(after));

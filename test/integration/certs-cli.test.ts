@@ -85,7 +85,7 @@ test('certs init refuses bad input with one line and writes nothing for it', asy
   assert.equal(badUser.stderr, "Code: 36. BAD_ARGUMENTS: invalid user name 'bob smith' for a certificate identity: use 1-128 characters from [A-Za-z0-9_.-]\n");
   assert.ok(!existsSync(dir), 'nothing written, not even the CA');
   const noVerb = await quell('certs', dir);
-  assert.deepEqual([noVerb.code, noVerb.stderr], [2, "quell certs: expected 'init DIR'\n"]);
+  assert.deepEqual([noVerb.code, noVerb.stderr], [2, "quell certs: expected 'init DIR' or 'issue DIR ROLE [ID]'; see quell certs --help\n"]);
   const badDays = await quell('certs', 'init', dir, '--days', '0');
   assert.deepEqual([badDays.code, badDays.stderr], [2, 'quell certs: --days must be at least 1\n']);
   const badTd = await quell('certs', 'init', path.join(root, 'td'), '--trust-domain', 'Not Valid');
@@ -158,4 +158,61 @@ test('mariadb --ssl-verify-server-cert reaches a coordinator by an address given
       security.close();
     }
   }
+});
+
+test('certs issue makes one certificate from the CA in DIR, replacing the old one with its names kept; bad input is one line', async () => {
+  const dir = path.join(root, 'issue');
+  assert.equal((await quell('certs', 'init', dir, '--nodes', 'n1', '--san', 'db1.example')).code, 0);
+  const ca = x509(path.join(dir, 'ca.pem'));
+  const pairOf = (name: string): { ca: string; cert: string; key: string } => ({ ca: path.join(dir, 'ca.pem'), cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}-key.pem`) });
+
+  // a new node, for 10 days
+  const n2 = await quell('certs', 'issue', dir, 'agent', 'n2', '--days', '10');
+  assert.equal(n2.code, 0, n2.stderr);
+  const n2Cert = x509(pairOf('agent-n2').cert);
+  assert.equal(n2.stdout, `wrote ${pairOf('agent-n2').cert} (spiffe://quell/agent/n2, valid until ${new Date(n2Cert.validTo).toISOString()})\nwrote ${pairOf('agent-n2').key}\n`);
+  assert.equal(n2Cert.subjectAltName, 'URI:spiffe://quell/agent/n2, DNS:localhost, IP Address:127.0.0.1');
+  assert.ok(n2Cert.verify(ca.publicKey));
+  assert.equal(Date.parse(n2Cert.validTo) - Date.parse(n2Cert.validFrom), 10 * 86_400_000);
+  assert.equal(statSync(pairOf('agent-n2').key).mode & 0o777, 0o600);
+  assert.doesNotThrow(() => loadCertFiles(pairOf('agent-n2'), 'quell'));
+
+  // a rotation of n1: a new key, the names it had kept, --san ones added
+  const oldKey = readFileSync(pairOf('agent-n1').key);
+  const n1 = await quell('certs', 'issue', dir, 'agent', 'n1', '--san', '10.0.0.7');
+  assert.equal(n1.code, 0, n1.stderr);
+  assert.notDeepEqual(readFileSync(pairOf('agent-n1').key), oldKey);
+  assert.equal(x509(pairOf('agent-n1').cert).subjectAltName, 'URI:spiffe://quell/agent/n1, DNS:localhost, IP Address:127.0.0.1, DNS:db1.example, IP Address:10.0.0.7');
+  assert.doesNotThrow(() => loadCertFiles(pairOf('agent-n1'), 'quell'));
+
+  // the other roles, and another trust domain
+  for (const [args, name, uri] of [
+    [['coordinator'], 'coordinator', 'spiffe://quell/coordinator'],
+    [['workload'], 'workload', 'spiffe://quell/workload'],
+    [['user', 'carol'], 'user-carol', 'spiffe://quell/user/carol'],
+    [['user', 'dave', '--trust-domain', 'prod.example'], 'user-dave', 'spiffe://prod.example/user/dave'],
+  ] as const) {
+    const r = await quell('certs', 'issue', dir, ...args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(x509(pairOf(name).cert).subjectAltName?.startsWith(`URI:${uri}, `), name);
+    assert.ok(x509(pairOf(name).cert).verify(ca.publicKey), name);
+  }
+  assert.equal(x509(pairOf('coordinator').cert).subjectAltName, 'URI:spiffe://quell/coordinator, DNS:localhost, IP Address:127.0.0.1, DNS:db1.example');
+  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no staging left behind');
+
+  for (const [args, line, code] of [
+    [['issue', path.join(root, 'no-ca'), 'workload'], `Code: 36. BAD_ARGUMENTS: ${path.join(root, 'no-ca')} holds no CA (ca.pem and ca-key.pem): make one with quell certs init ${path.join(root, 'no-ca')}, or issue from your own PKI`, 36],
+    [['issue', dir, 'agent'], 'quell certs: issue agent needs its NODE_ID', 2],
+    [['issue', dir, 'admin'], 'quell certs: issue needs a role: coordinator, agent NODE_ID, workload, user NAME; see quell certs --help', 2],
+    [['issue', dir, 'workload', 'extra'], "quell certs: unexpected argument 'extra'", 2],
+    [['issue', dir, 'user', 'erin', '--san', 'h.example'], 'quell certs: --san is for coordinator and agent certificates: they are the ones clients check by name', 2],
+    [['issue', dir, 'agent', 'n3', '--nodes', 'n4'], 'quell certs: --nodes and --users are for init; issue makes the one certificate named', 2],
+    [['issue', dir, 'agent', 'bad/id'], undefined, 1],
+  ] as const) {
+    const r = await quell('certs', ...args);
+    assert.notEqual(r.code, 0, args.join(' '));
+    if (line !== undefined) assert.deepEqual([r.stderr, r.code], [`${line}\n`, code]);
+    else assert.equal(r.stderr.split('\n').length, 2, r.stderr);
+  }
+  assert.ok(!existsSync(path.join(root, 'no-ca')) || readdirSync(path.join(root, 'no-ca')).length === 0);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnQuell } from '../../common/child-processes';
+import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
+import { HealthProbe } from './probe-clients';
 import { TestCluster, useCluster, eventsOf, records, sleep } from './harness';
 
 // The acceptance scenario (docs/README.md) 6: a SIGKILLed agent becomes a node row, first
@@ -57,15 +58,77 @@ test('a table read names the node it could not read', async () => {
   assert.deepEqual(r.warnings, ['no rows from n3 (node_inactive)']);
 });
 
-test('an unreachable etcd stops the coordinator and an agent with one clear line', async () => {
+/** The daemon's `waiting for etcd` warnings so far (one per failed try). */
+function etcdWarnings(child: Child): Record<string, unknown>[] {
+  return child
+    .stderr()
+    .split('\n')
+    .filter((l) => l.includes('waiting for etcd'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+test('a daemon started before etcd waits, warning per try, and serves once etcd answers', async () => {
+  const etcd = await startEtcd();
+  // its port is closed now; restart() brings it back on the same one
+  await etcd.halt();
+  const port = await freePort();
+  const coordinator = spawnQuell(['coordinator', '--etcd', etcd.url, '--listen', '127.0.0.1:0', ...c.pki.argv(c.pki.coordinator())]);
+  const agent = spawnQuell(['agent', '--etcd', etcd.url, '--node-id', 'n8', '--listen', `127.0.0.1:${port}`, '--cluster', 'late', '--kill-log-dir', c.killLogDir('n8'), ...c.pki.argv(c.pki.agent('n8'))]);
+  let back: EtcdServer | undefined;
+  try {
+    await until('two warnings from each', () => etcdWarnings(coordinator).length >= 2 && etcdWarnings(agent).length >= 2);
+    for (const child of [coordinator, agent]) {
+      const [first, second] = etcdWarnings(child);
+      assert.equal(first?.level, 40);
+      assert.equal(first?.msg, `waiting for etcd: etcd at ${etcd.url} is unreachable: connect ECONNREFUSED ${etcd.url.replace('http://', '')}`);
+      assert.equal(first?.etcd, etcd.url);
+      assert.deepEqual([first?.attempt, second?.attempt], [1, 2]);
+      assert.equal(child.events.length, 0, 'not ready while etcd is away');
+    }
+    // the agent is bound and says NOT_SERVING; the coordinator binds only once it has its view
+    const probe = new HealthProbe(`127.0.0.1:${port}`, c.pki.ca);
+    try {
+      assert.equal(await probe.check(), 'NOT_SERVING');
+    } finally {
+      probe.close();
+    }
+    back = await etcd.restart();
+    const [ready] = await Promise.all([coordinator.waitFor((e) => e.event === 'ready'), agent.waitFor((e) => e.event === 'ready')]);
+    assert.ok(String(ready.address).startsWith('127.0.0.1:'));
+    for (const child of [coordinator, agent]) assert.match(child.stderr(), /"msg":"etcd answers"/);
+    const serving = new HealthProbe(`127.0.0.1:${port}`, c.pki.ca);
+    try {
+      assert.equal(await serving.check(), 'SERVING');
+    } finally {
+      serving.close();
+    }
+  } finally {
+    assert.deepEqual(await Promise.all([coordinator.stop('SIGTERM'), agent.stop('SIGTERM')]), [0, 0]);
+    await (back ?? etcd).stop();
+  }
+});
+
+test('SIGTERM while waiting for etcd ends a daemon at once, status 0', async () => {
   for (const args of [
     ['coordinator', '--etcd', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0', ...c.pki.argv(c.pki.coordinator())],
-    ['agent', '--etcd', 'http://127.0.0.1:9', '--node-id', 'n8', '--listen', '127.0.0.1:0', ...c.pki.argv(c.pki.agent('n8'))],
+    ['agent', '--etcd', 'http://127.0.0.1:9', '--node-id', 'n8', '--listen', '127.0.0.1:0', '--kill-log-dir', c.killLogDir('n8'), ...c.pki.argv(c.pki.agent('n8'))],
   ]) {
-    const child = spawnQuell(args, { QUELL_LOG_LEVEL: 'silent' });
-    const code = await child.exited;
-    assert.notEqual(code, 0);
-    assert.equal(child.stderr(), 'Code: 279. ALL_CONNECTION_TRIES_FAILED: etcd at http://127.0.0.1:9 is unreachable: connect ECONNREFUSED 127.0.0.1:9\n');
+    const child = spawnQuell(args);
+    await until('a warning', () => etcdWarnings(child).length >= 1);
+    const asked = Date.now();
+    child.proc.kill('SIGTERM');
+    assert.equal(await child.exited, 0, child.stderr());
+    assert.ok(Date.now() - asked < 2_000, `exited ${Date.now() - asked} ms after SIGTERM`);
+    assert.match(child.stderr(), /stopping before it was ready/);
+    assert.doesNotMatch(child.stderr(), /"level":50/);
   }
 });
 

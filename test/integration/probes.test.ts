@@ -1,6 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
 import type { EtcdServer } from '../../common/child-processes';
 import { records, sleep, TestCluster } from './harness';
@@ -74,6 +76,11 @@ test('/metrics after a KILL: statements by kind and outcome, kill rows by status
   assert.equal(agentBefore.value('quell_agent_lease_live'), 1);
   assert.equal(agentBefore.value('quell_serving'), 1);
   assert.ok(agentBefore.value('process_resident_memory_bytes') !== undefined, 'default process metrics');
+  // the own certificate's notAfter, in unix seconds; no backend, so no quell_backend_up series
+  const notAfter = Math.floor(new Date(new X509Certificate(readFileSync(c.pki.agent('n1').cert as string)).validTo).getTime() / 1000);
+  assert.equal(agentBefore.value('quell_tls_cert_expiry_seconds', { identity: 'spiffe://quell/agent/n1' }), notAfter);
+  assert.equal(agentBefore.types.get('quell_backend_up'), 'gauge');
+  assert.equal(agentBefore.value('quell_backend_up'), undefined);
 
   const before = await metrics(coordinatorUrl);
   const killsBefore = before.value('quell_statements_total', { kind: 'kill_query', outcome: 'ok' }) ?? 0;

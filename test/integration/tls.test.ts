@@ -13,6 +13,9 @@ import { formatIdentity, identities, type PeerExpectation } from '../../common/i
 import { toNodeFailure, transportReason } from '../../common/rpc-status';
 import { peerIdentity, peerRefusal, TransportSecurity, type ClientCertificates, type TlsOptions } from '../../common/tls';
 import { testPki, type TestPki } from './tls-fixture';
+import { X509Certificate } from 'node:crypto';
+import { spawnQuell, startEtcd, type Child } from '../../common/child-processes';
+import { parseExposition, scrape } from './probe-clients';
 
 // TLS on one hop, with a real grpc-js server and client on loopback: who the peer is, and the
 // one-line reason of every way a handshake can go wrong.
@@ -250,4 +253,51 @@ test('rotation without being told: the files are watched, for clients too', asyn
     seen = caller(await info(address, client.channelCredentials(address, identities.agent('n6'))));
   }
   assert.equal(seen, 'spiffe://quell/user/bob');
+});
+
+/** The daemon's JSON log lines whose msg starts with `prefix`. */
+function logLines(child: Child, prefix: string): string[] {
+  return child
+    .stderr()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => String((JSON.parse(l) as { msg?: unknown }).msg))
+    .filter((m) => m.startsWith(prefix));
+}
+
+async function until(what: string, check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(check(), `timed out waiting for ${what}`);
+}
+
+test('a daemon logs each rotation of its certificate, and quell_tls_cert_expiry_seconds follows it', async () => {
+  const etcd = await startEtcd();
+  const dir = mkdtempSync(path.join(scratch, 'daemon-rot-'));
+  const files = copyPair(pki.coordinator(), dir);
+  const ca = { cert: pki.ca, key: path.join(pki.dir, 'ca-key.pem') };
+  const coordinator = spawnQuell(['coordinator', '--etcd', etcd.url, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...pki.argv(files)]);
+  try {
+    const ready = await coordinator.waitFor((e) => e.event === 'ready');
+    const expiry = async (): Promise<number | undefined> =>
+      parseExposition((await scrape(String(ready.metrics), pki.ca)).body).value('quell_tls_cert_expiry_seconds', { identity: 'spiffe://quell/coordinator' });
+    const notAfter = (file: string): Date => new Date(new X509Certificate(readFileSync(file)).validTo);
+    assert.equal(await expiry(), Math.floor(notAfter(files.cert as string).getTime() / 1000));
+
+    const fresh = await issueCert(path.join(dir, 'fresh'), ca, 'coordinator', identities.coordinator(), { days: 2 });
+    const freshTo = notAfter(fresh.cert).toISOString();
+    rotate(files, { ca: pki.ca, ...fresh });
+    const accepted = `TLS rotation accepted: ${files.cert as string} (spiffe://quell/coordinator) valid until ${freshTo}`;
+    await until('the accepted line', () => logLines(coordinator, 'TLS rotation accepted').includes(accepted));
+    assert.equal(await expiry(), Math.floor(notAfter(fresh.cert).getTime() / 1000));
+
+    const expired = await issueCert(path.join(dir, 'expired'), ca, 'coordinator', identities.coordinator(), { expired: true });
+    rotate(files, { ca: pki.ca, ...expired });
+    const rejected = `TLS rotation rejected, keeping the certificate valid until ${freshTo}: ${files.cert as string} (spiffe://quell/coordinator) expired at 2020-01-02T00:00:00.000Z`;
+    await until('the rejected line', () => logLines(coordinator, 'TLS rotation rejected').includes(rejected));
+    assert.equal(await expiry(), Math.floor(notAfter(fresh.cert).getTime() / 1000), 'the accepted certificate stays');
+    assert.deepEqual(logLines(coordinator, 'TLS rotation accepted'), [accepted], 'one accepted line for the one rotation');
+  } finally {
+    await coordinator.stop();
+    await etcd.stop();
+  }
 });

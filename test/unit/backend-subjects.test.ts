@@ -65,6 +65,7 @@ class ScriptedServer implements Backend {
       },
     }));
 
+  async ping() {}
   async close() {}
 }
 

@@ -13,7 +13,7 @@ import type { AgentMembership } from '../../node-agent/membership';
 
 const DASHBOARD = path.join(__dirname, '..', '..', '..', 'examples', 'grafana', 'quell.json');
 // PromQL words the board uses that are not metric names
-const PROMQL = new Set(['sum', 'max', 'min', 'avg', 'by', 'without', 'rate', 'increase', 'histogram_quantile', 'le']);
+const PROMQL = new Set(['sum', 'max', 'min', 'avg', 'by', 'without', 'rate', 'increase', 'histogram_quantile', 'le', 'time']);
 
 interface Panel {
   title: string;

@@ -43,5 +43,6 @@ export class ScriptedServer implements Backend {
         return { status: 'waiting' as const };
       },
     }));
+  ping = async () => undefined;
   close = async () => undefined;
 }

@@ -7,6 +7,7 @@ function fake(name: string, closed: string[]): Backend {
   return {
     kind: 'mariadb',
     description: `mariadb://${name}@db:3306`,
+    ping: () => Promise.resolve(),
     queries: () => Promise.resolve([{ key: name } as never]),
     connections: () => Promise.resolve([]),
     mutations: () => Promise.resolve([]),
