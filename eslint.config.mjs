@@ -35,7 +35,7 @@ const floors = Object.entries(ABOVE).map(([folder, forbidden]) => ({
 }));
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'proto/generated/**', 'scripts/**', 'eslint.config.mjs'] },
+  { ignores: ['dist/**', 'node_modules/**', 'proto/generated/**', 'scripts/**', 'eslint.config.mjs', 'examples/**/*.mjs'] },
   ...tseslint.configs.recommended,
   {
     languageOptions: {
