@@ -6,6 +6,7 @@ import { identities } from '../common/identity';
 import type { TransportSecurity } from '../common/tls/transport-security';
 import { TurnFlusher } from '../common/mux/turn-flusher';
 import { AgentSession, type SessionTransport } from './agent-session';
+import { CoordinatorPeers } from './coordinator-peers';
 
 interface Held {
   readonly address: string;
@@ -26,7 +27,12 @@ export class AgentPool {
   /** one immediate per turn sends what every session gathered */
   private readonly flusher = new TurnFlusher();
 
-  constructor(private readonly security: TransportSecurity) {}
+  /** channels to the other coordinators (KILL of their sessions), closed with the pool */
+  readonly coordinators: CoordinatorPeers;
+
+  constructor(private readonly security: TransportSecurity) {
+    this.coordinators = new CoordinatorPeers(security);
+  }
 
   /** The node's channel, for unary calls (Info). */
   client(node: MemberNode): NodeAgentServiceClient {
@@ -57,6 +63,7 @@ export class AgentPool {
 
   close(): void {
     for (const [nodeId, held] of this.held) this.drop(nodeId, held, 'the coordinator is shutting down');
+    this.coordinators.close();
   }
 
   private get(node: MemberNode): Held {

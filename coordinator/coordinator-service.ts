@@ -14,6 +14,10 @@ import type { StatementReply } from '../proto/generated/quell/v1/StatementReply'
 import { BatchWriter } from '../common/mux/batch-writer';
 import { TurnFlusher } from '../common/mux/turn-flusher';
 import { StatementSession } from './statement-session';
+import type { SessionRegistry } from './sessions';
+import type { KillSessionRequest__Output } from '../proto/generated/quell/v1/KillSessionRequest';
+import type { KillSessionResponse } from '../proto/generated/quell/v1/KillSessionResponse';
+import type { Error as ProtoError } from '../proto/generated/quell/v1/Error';
 
 type ExecuteCall = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;
 type SessionCall = grpc.ServerDuplexStream<CoordinatorServiceSessionRequest__Output, CoordinatorServiceSessionResponse>;
@@ -31,6 +35,8 @@ export class CoordinatorService {
     private readonly runner: StatementRunner,
     /** who the caller is by certificate (user logins) */
     private readonly peers: PeerPolicy,
+    /** this coordinator's MySQL-door sessions: what KillSession reaches */
+    private readonly doorSessions?: SessionRegistry,
   ) {}
 
   addToServer(server: grpc.Server): void {
@@ -48,7 +54,26 @@ export class CoordinatorService {
         void this.execute(call);
       },
       Session: (call: SessionCall) => this.session(call),
+      KillSession: (call: grpc.ServerUnaryCall<KillSessionRequest__Output, KillSessionResponse>, done: grpc.sendUnaryData<KillSessionResponse>) => {
+        // only another coordinator may: it has checked who typed the KILL
+        const refused = this.peers.refusal(call, ['coordinator'], 'KillSession');
+        if (refused) {
+          done(toServiceError(refused));
+          return;
+        }
+        done(null, this.killSession(call.request));
+      },
     });
+  }
+
+  /** A KILL typed on another coordinator for one of this coordinator's sessions: as if typed here, with the killer's rights (MariaDB's). */
+  private killSession(req: KillSessionRequest__Output): KillSessionResponse {
+    const mariadb = (code: number, message: string): KillSessionResponse => ({ error: { code, name: 'HY000', message, dialect: 'DIALECT_MARIADB' } satisfies ProtoError });
+    const session = this.doorSessions?.get(req.session_id);
+    if (!session) return mariadb(1094, `Unknown thread id: ${req.session_id}`);
+    if (session.user !== req.user && !req.may_kill_others) return mariadb(1095, `You are not owner of thread ${req.session_id}`);
+    session.kill(req.query_only ? 'query' : 'connection');
+    return {};
   }
 
   /**

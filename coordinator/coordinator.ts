@@ -155,7 +155,7 @@ export class Coordinator {
           clocks,
           self: (): CoordinatorSelf | undefined => registration && { id: registration.id, address: registration.address, live: registration.live, statementsRunning: runner.running },
         });
-        const service = new CoordinatorService(runner, PeerPolicy.of(opts.security));
+        const service = new CoordinatorService(runner, PeerPolicy.of(opts.security), sessions);
         service.addToServer(server);
         probes.addToServer(server);
         const port = await new Promise<number>((resolve, reject) =>

@@ -19,9 +19,9 @@ import { skewReason } from './clock-offsets';
 /** MariaDB's words (sql/share/errmsg-utf8.txt). */
 const unknownThread = (id: number) => QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}`);
 const notOwnerOfThread = (id: string) => QuellError.mariadb(1095, 'HY000', `You are not owner of thread ${id}`);
-/** A session of another coordinator: MariaDB's 1094, naming where the KILL must go (no KILL is forwarded between coordinators). */
-const elsewhere = (id: number, c: CoordinatorRecord) =>
-  QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}: it is a session of coordinator '${c.id}' at ${c.mysql_address || c.address}; send the KILL there`);
+/** A session id of a coordinator that has no live record: MariaDB's 1094, naming the server id the id carries. */
+const goneCoordinator = (id: number, serverId: number) =>
+  QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}: it is a session of the coordinator with server id ${serverId}, which is not live (no registry record)`);
 const unknownQuery = (id: number) => QuellError.mariadb(1957, 'HY000', `Unknown query id: ${id}`);
 const notOwnerOfQuery = (id: number) => QuellError.mariadb(1979, 'HY000', `You are not owner of query ${id}`);
 const failed = (message: string) => QuellError.mariadb(1105, 'HY000', message);
@@ -101,11 +101,36 @@ function ownerOf(id: number, ctx: StatementContext): MemberNode | undefined {
   return undefined;
 }
 
-/** The live coordinator other than this one whose session id this is (common/thread-id.ts: the coordinator bit and its server id). */
-function otherCoordinatorOf(id: number, ctx: StatementContext): CoordinatorRecord | undefined {
+/**
+ * The coordinator other than this one whose session id this is (common/thread-id.ts: the
+ * coordinator bit and its server id): its live record, or only its server id when none holds it.
+ */
+function otherCoordinatorOf(id: number, ctx: StatementContext): { record?: CoordinatorRecord; serverId: number } | undefined {
   const owner = idOwner(id);
   if (owner?.kind !== 'coordinator') return undefined;
-  return ctx.membership.coordinators().find((c) => c.server_id === owner.serverId && c.id !== ctx.self?.id);
+  if (ctx.sessions?.isOurs(id)) return undefined;
+  const record = ctx.membership.coordinators().find((c) => c.server_id === owner.serverId && c.id !== ctx.self?.id);
+  return { record, serverId: owner.serverId };
+}
+
+/**
+ * `KILL [CONNECTION|QUERY] id` of another coordinator's session: forwarded to that coordinator
+ * (KillSession, mutual TLS, a short deadline), which carries it out with the killer's rights.
+ * An owner that cannot be asked fails the KILL with one line naming it.
+ */
+async function forwardKill(id: number, record: CoordinatorRecord, stmt: MysqlKillStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
+  ctx.summary.condition = `session ${id} on coordinator ${record.id}`;
+  let answer;
+  try {
+    answer = await ctx.pool.coordinators.killSession(record.address, { session_id: id, query_only: stmt.target === 'QUERY', user: ctx.user.name, may_kill_others: mayKillOthersConnections(ctx.user) });
+  } catch (err) {
+    const why = String((err as { details?: string; message?: string }).details || (err as Error).message || err).replace(/\s+/g, ' ');
+    throw failed(`KILL could not reach coordinator '${record.id}' at ${record.address}, which owns session ${id}: ${why}`);
+  }
+  if (answer.error) throw QuellError.mariadb(answer.error.code, answer.error.name || 'HY000', answer.error.message);
+  ctx.summary.count('killed', 1);
+  sink.header([], undefined, 'mariadb');
+  return { rows: 0, affectedRows: 0 };
 }
 
 /**
@@ -124,8 +149,8 @@ function killSession(session: SessionHandle, stmt: MysqlKillStatement, ctx: Stat
 
 /**
  * The MariaDB form: KILL [HARD|SOFT] [CONNECTION|QUERY] id | QUERY ID id | USER u. Ids of the
- * coordinator's own sessions end those; another coordinator's session ids are 1094 naming that
- * coordinator; agents' ids go to the node that made them (the id says which); USER goes to
+ * coordinator's own sessions end those; another live coordinator's session ids are forwarded to
+ * it (1094 when that coordinator has no record); agents' ids go to the node that made them (the id says which); USER goes to
  * every node (not to the coordinator's sessions), all or nothing. The result is an
  * affected-row count.
  */
@@ -137,7 +162,8 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
     const session = isQuery ? undefined : ctx.sessions?.get(id);
     if (session) return killSession(session, stmt, ctx, sink);
     const coordinator = isQuery ? undefined : otherCoordinatorOf(id, ctx);
-    if (coordinator) throw elsewhere(id, coordinator);
+    if (coordinator?.record) return forwardKill(id, coordinator.record, stmt, ctx, sink);
+    if (coordinator) throw goneCoordinator(id, coordinator.serverId);
     const node = ownerOf(id, ctx);
     if (!node) throw isQuery ? unknownQuery(id) : unknownThread(id);
     const { plan, failures, refused } = await callNodes([node], ctx, idFilter(isQuery ? 'QUERY_ID' : 'ID', id), stmt, 'KILL_MODE_ASYNC', String(id));

@@ -8,10 +8,14 @@ import { idOwner } from '../../common/thread-id';
 import { connectEtcd } from '../../common/etcd';
 import { coordinatorKey } from '../../common/etcd-layout';
 import { TestCluster, records } from './harness';
+import * as grpc from '@grpc/grpc-js';
+import { TransportSecurity } from '../../common/tls';
+import { quellProto } from '../../proto/load';
+import { CHANNEL_OPTIONS } from '../../common/channel-options';
 
 // Issue 22: coordinators register in etcd (system.coordinators, one live coordinator per id),
 // and the connection ids of their MySQL doors carry their server ids, so they never collide
-// and KILL on one coordinator tells another's session from its own.
+// and KILL on one coordinator tells another's session from its own and forwards it to the owner.
 const USERS = `
 users:
   default: { grants: [ALL] }
@@ -89,24 +93,80 @@ test('system.coordinators on A lists A and B with their doors; session ids on A 
   }
 });
 
-test("KILL QUERY <a session of A> sent to B: 1094 naming coordinator A; A's own KILL still works", async () => {
+test("KILL QUERY <a session of A> sent to B reaches A: the running statement ends with 1317 within a second, the session lives on", async () => {
+  const stuck = await c.sim('n1', ['--queries', '1', '--user', 'etl', '--ignore-cancel', '--query-id-prefix', 'xstuck-'], 1);
   const victim = await connect(portA);
   const onB = await connect(portB);
-  const onA = await connect(portA);
   try {
-    await assert.rejects(
-      onB.query(`KILL QUERY ${victim.threadId}`),
-      (e: { errno?: number; message?: string }) =>
-        e.errno === 1094 && e.message === `Unknown thread id: ${victim.threadId}: it is a session of coordinator 'A' at 127.0.0.1:${portA}; send the KILL there`,
-    );
-    await assert.rejects(onB.query(`KILL ${victim.threadId}`), (e: { errno?: number; message?: string }) => e.errno === 1094 && /coordinator 'A'/.test(e.message ?? ''));
-    // the victim is untouched; on A the same id is a local session
+    const running = victim.query("KILL QUERY WHERE query_id LIKE 'xstuck-%' SYNC SETTINGS sync_kill_timeout = 600");
+    const failed = assert.rejects(running, (e: { errno?: number; sqlState?: string }) => e.errno === 1317 && e.sqlState === '70100');
+    await stuck.waitFor((e) => e.event === 'cancel');
+    const sent = Date.now();
+    const [res] = await onB.query(`KILL QUERY ${victim.threadId}`);
+    assert.equal((res as mysql.ResultSetHeader).affectedRows, 0);
+    await failed;
+    assert.ok(Date.now() - sent < 1_000, `interrupted after ${Date.now() - sent} ms`);
     assert.deepEqual((await victim.query('SELECT 1 AS x'))[0], [{ x: 1 }]);
-    await onA.query(`KILL CONNECTION ${victim.threadId}`);
-    await assert.rejects(victim.query('SELECT 1'));
   } finally {
-    await Promise.allSettled([victim.end(), onB.end(), onA.end()]);
+    await Promise.allSettled([victim.end(), onB.end()]);
+    await c.stopSims();
   }
+});
+
+test("KILL <a session of A> sent to B closes it on A, with the killer's rights (another user's session: 1095 without CONNECTION ADMIN)", async () => {
+  const victim = await connect(portA);
+  const bobOnB = await connect(portB, 'bob', 'bobpw');
+  const onB = await connect(portB);
+  try {
+    await assert.rejects(bobOnB.query(`KILL ${victim.threadId}`), (e: { errno?: number; message?: string }) => e.errno === 1095 && e.message === `You are not owner of thread ${victim.threadId}`);
+    assert.deepEqual((await victim.query('SELECT 1 AS x'))[0], [{ x: 1 }]);
+    await onB.query(`KILL ${victim.threadId}`);
+    await assert.rejects(victim.query('SELECT 1'));
+    // gone now: A answers 1094 for it
+    await assert.rejects(onB.query(`KILL ${victim.threadId}`), (e: { errno?: number }) => e.errno === 1094);
+  } finally {
+    await Promise.allSettled([victim.end(), bobOnB.end(), onB.end()]);
+  }
+});
+
+test('KillSession is served to coordinators only: a workload or user certificate is refused', async () => {
+  const victim = await connect(portA);
+  try {
+    for (const as of [c.pki.workload(), c.pki.user('admin')]) {
+      const security = TransportSecurity.from(as);
+      const stub = new (quellProto().coordinator.quell.v1.CoordinatorService)(c.address, security.channelCredentials(c.address, 'coordinator'), { ...CHANNEL_OPTIONS });
+      try {
+        const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+          stub.KillSession({ session_id: victim.threadId, query_only: false, user: 'admin', may_kill_others: true }, { deadline: Date.now() + 5_000 }, (e: grpc.ServiceError | null) => resolve(e)),
+        );
+        assert.ok(err && [grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED].includes(err.code), `refused: ${err?.code} ${err?.details}`);
+      } finally {
+        stub.close();
+        security.close();
+      }
+    }
+    assert.deepEqual((await victim.query('SELECT 1 AS x'))[0], [{ x: 1 }]);
+  } finally {
+    await victim.end();
+  }
+});
+
+test('the owner stopped (SIGSTOP): KILL on B fails within the deadline with one line naming A', async () => {
+  const victim = await connect(portA);
+  const onB = await connect(portB);
+  c.coordinator.proc.kill('SIGSTOP');
+  try {
+    const sent = Date.now();
+    await assert.rejects(onB.query(`KILL ${victim.threadId}`), (e: { errno?: number; message?: string }) =>
+      e.errno === 1105 && !(e.message ?? '').includes('\n') && (e.message ?? '').startsWith(`KILL could not reach coordinator 'A' at ${c.address}, which owns session ${victim.threadId}: `));
+    assert.ok(Date.now() - sent < 7_000, `failed after ${Date.now() - sent} ms`);
+  } finally {
+    c.coordinator.proc.kill('SIGCONT');
+    victim.destroy();
+    await onB.end();
+  }
+  // A may have lost its lease while stopped: it is back (same server id) before the next test
+  await c.waitForRows('SELECT id, active FROM system.coordinators', (rows) => rows.some((r) => r.id === 'A' && r.active === 1), 15_000);
 });
 
 test('SHOW [FULL] PROCESSLIST lists the door sessions of this coordinator; without PROCESS only your own', async () => {

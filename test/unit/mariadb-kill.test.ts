@@ -10,15 +10,18 @@ import { StatementSummary } from '../../coordinator/statement-summary';
 import type { Grant } from '../../coordinator/users';
 import { QuellError, renderError } from '../../errors/quell-error';
 import type { CoordinatorRecord } from '../../common/etcd-layout';
-import { makeSessionId } from '../../common/thread-id';
+import { idOwner, makeSessionId } from '../../common/thread-id';
+import type { KillSessionRequest } from '../../proto/generated/quell/v1/KillSessionRequest';
+import type { KillSessionResponse__Output } from '../../proto/generated/quell/v1/KillSessionResponse';
 
 /**
  * The MariaDB form's decisions that need no node: ids of the coordinator's own sessions, ids no
  * node made, and KILL USER refused before anything is sent when a member cannot be asked. The
  * calls to agents are covered by the integration tests (mariadb*.test.ts).
  */
-function harness(user: string, grants: Grant[], members: Partial<MemberNode>[] = []) {
+function harness(user: string, grants: Grant[], members: Partial<MemberNode>[] = [], peer: (address: string, req: KillSessionRequest) => Promise<KillSessionResponse__Output> = () => Promise.resolve({ error: null })) {
   const killed: [number, SessionKill][] = [];
+  const forwarded: [string, KillSessionRequest][] = [];
   const session = (id: number, owner: string): SessionHandle => ({
     id,
     user: owner,
@@ -31,7 +34,8 @@ function harness(user: string, grants: Grant[], members: Partial<MemberNode>[] =
   ]);
   const ctx = {
     user: { name: user, readonly: false, grants: new Set(grants) },
-    sessions: { get: (id: number) => sessions.get(id) },
+    // this coordinator (A) holds server id 4
+    sessions: { get: (id: number) => sessions.get(id), isOurs: (id: number) => idOwner(id)?.serverId === 4 && idOwner(id)?.kind === 'coordinator', serverId: 4 },
     membership: { clusters: () => ['c3'], nodes: () => members as MemberNode[], coordinators: () => COORDINATORS },
     self: { id: 'A', live: true, statementsRunning: 1 },
     defaultCluster: 'c3',
@@ -40,11 +44,17 @@ function harness(user: string, grants: Grant[], members: Partial<MemberNode>[] =
       session: () => {
         throw new Error('no node is asked in these cases');
       },
+      coordinators: {
+        killSession: (address: string, req: KillSessionRequest) => {
+          forwarded.push([address, req]);
+          return peer(address, req);
+        },
+      },
     },
   } as unknown as StatementContext;
   const sink: ResultSink = { header: () => undefined, rows: () => Promise.resolve(), warn: () => undefined };
   const kill = (sql: string) => mariadbKill(parseStatement(sql) as MysqlKillStatement, ctx, sink);
-  return { kill, killed };
+  return { kill, killed, forwarded };
 }
 
 const coordinator = (id: string, serverId: number): CoordinatorRecord => ({
@@ -87,13 +97,23 @@ test('KILL USER with an inactive member kills nothing and names it (1105)', asyn
   assert.deepEqual(h.killed, []);
 });
 
-test("another coordinator's session id: 1094 naming that coordinator; this one's id that no session holds: plain 1094", async () => {
-  const h = harness('alice', ['ALL']);
+test("another live coordinator's session id is forwarded to it with the killer's rights; its answer is the KILL's; this one's id that no session holds: plain 1094", async () => {
+  const h = harness('alice', ['KILL QUERY']);
   const onB = makeSessionId(9, 3, 17);
-  await assert.rejects(h.kill(`KILL QUERY ${onB}`), mariadbError(`ERROR 1094 (HY000): Unknown thread id: ${onB}: it is a session of coordinator 'B' at B:3306; send the KILL there`));
+  await h.kill(`KILL QUERY ${onB}`);
+  await h.kill(`KILL ${onB}`);
+  assert.deepEqual(h.forwarded, [
+    ['B:9700', { session_id: onB, query_only: true, user: 'alice', may_kill_others: false }],
+    ['B:9700', { session_id: onB, query_only: false, user: 'alice', may_kill_others: false }],
+  ]);
+  const denied = harness('alice', ['ALL'], [], () => Promise.resolve({ error: { code: 1095, name: 'HY000', message: `You are not owner of thread ${onB}`, dialect: 'DIALECT_MARIADB' } }));
+  await assert.rejects(denied.kill(`KILL ${onB}`), mariadbError(`ERROR 1095 (HY000): You are not owner of thread ${onB}`));
+  assert.equal(denied.forwarded[0]?.[1].may_kill_others, true);
+  const unreachable = harness('alice', ['ALL'], [], () => Promise.reject(Object.assign(new Error('x'), { details: 'Deadline exceeded\nafter 5 s' })));
+  await assert.rejects(unreachable.kill(`KILL ${onB}`), mariadbError(`ERROR 1105 (HY000): KILL could not reach coordinator 'B' at B:9700, which owns session ${onB}: Deadline exceeded after 5 s`));
   const onA = makeSessionId(4, 1, 17);
   await assert.rejects(h.kill(`KILL ${onA}`), mariadbError(`ERROR 1094 (HY000): Unknown thread id: ${onA}`));
   // a coordinator id with a server id no coordinator holds
   const nobody = makeSessionId(77, 1, 1);
-  await assert.rejects(h.kill(`KILL ${nobody}`), mariadbError(`ERROR 1094 (HY000): Unknown thread id: ${nobody}`));
+  await assert.rejects(h.kill(`KILL ${nobody}`), mariadbError(`ERROR 1094 (HY000): Unknown thread id: ${nobody}: it is a session of the coordinator with server id 77, which is not live (no registry record)`));
 });
