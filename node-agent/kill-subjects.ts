@@ -66,7 +66,7 @@ export function querySubject(table: ProcessTable): LiveSubject<ProcessRow> {
     ...liveTableParts(table),
     ...QUERY_ROWS,
     cancel: (e, req) => {
-      table.cancel(e, req.soft);
+      table.cancel(e, req.soft, { reason: req.reason, user: req.user, statement_id: req.statement_id });
       return true;
     },
   };
