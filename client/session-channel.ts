@@ -11,6 +11,8 @@ export interface CancelReason {
   readonly killedBy?: string;
   /** a query's cancel: the coordinator's statement that killed it */
   readonly statementId?: string;
+  /** a query's cancel: the kill policy whose run killed it ('' a statement) */
+  readonly policy?: string;
 }
 
 /**

@@ -143,6 +143,7 @@ export class WorkloadSession implements SessionChannel {
         reason: cmd.cancel.reason,
         killedBy: cmd.cancel.killed_by,
         statementId: cmd.cancel.statement_id,
+        policy: cmd.cancel.policy,
       });
     } else if (cmd.mutation_registered) {
       const key = mutationKey(cmd.mutation_registered);

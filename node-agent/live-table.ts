@@ -9,6 +9,8 @@ export interface Killer {
   readonly reason: string;
   readonly user: string;
   readonly statement_id: string;
+  /** the kill policy whose run it is; '' for a statement */
+  readonly policy: string;
 }
 
 /** Who runs a live row: the workload session that registered it, which delivers cancels. */

@@ -25,6 +25,7 @@ test('kill_reason: in the sim cancel with the killer, and in system.kill_log on 
     const [cancel] = eventsOf(s, 'cancel');
     assert.equal(cancel?.reason, 'runaway etl');
     assert.equal(cancel?.killed_by, 'admin');
+    assert.equal(cancel?.policy, '');
     assert.equal(typeof cancel?.statement_id, 'string');
     assert.notEqual(cancel?.statement_id, '');
     statementIds.add(cancel?.statement_id);

@@ -22,13 +22,15 @@ function reg(query_id: string, user: string, extra: Partial<ProcessStart> = {}):
 }
 
 /** A workload that ends a process when told (or never, or after a delay). */
-function owner(table: ProcessTable, behaviour: 'obey' | 'ignore' = 'obey'): Owner & { cancels: string[] } {
+function owner(table: ProcessTable, behaviour: 'obey' | 'ignore' = 'obey'): Owner & { cancels: string[]; killers: unknown[] } {
   const o = {
     sessionId: 1,
     cancels: [] as string[],
+    killers: [] as unknown[],
     cancel(target: CancelTarget) {
       if (target.kind !== 'query') throw new Error('queries only here');
       o.cancels.push(target.query_id);
+      o.killers.push(target.by);
       if (behaviour === 'obey') setImmediate(() => table.end(target.query_id, o));
     },
   };
@@ -231,4 +233,15 @@ test('a request that arrives after its act-by time (the agent was stalled) cance
   assert.match(String(p?.error), /^not killed: the request reached this agent \d+ ms past its deadline by this agent's clock$/);
   const past = Number(p?.past_deadline_ms);
   assert.ok(past >= 5_000 && past < 6_000, `past_deadline_ms ${past}`);
+});
+
+test('kill_reason: the cancel carries the reason, the killing user and the statement; the log entry the reason', async () => {
+  const table = new ProcessTable();
+  const w = owner(table);
+  table.register(reg('a1', 'alice'), w);
+  const log = memoryKillLog();
+  await run(table, { ...request("equals(user, 'alice')", 'KILL_MODE_SYNC'), reason: 'runaway etl' }, log);
+  assert.deepEqual(w.killers, [{ reason: 'runaway etl', user: 'root', statement_id: 't', policy: '' }]);
+  assert.ok(log.entries.length > 0);
+  assert.ok(log.entries.every((e) => e.reason === 'runaway etl'));
 });
