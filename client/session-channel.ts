@@ -5,6 +5,14 @@ export interface CancelReason {
   readonly kind: 'cancel' | 'detached';
   /** SOFT kill: the workload may finish a critical section first */
   readonly soft: boolean;
+  /** a query's cancel: the kill's kill_reason ('' none given) */
+  readonly reason?: string;
+  /** a query's cancel: the killing user */
+  readonly killedBy?: string;
+  /** a query's cancel: the coordinator's statement that killed it */
+  readonly statementId?: string;
+  /** a query's cancel: the kill policy whose run killed it ('' a statement) */
+  readonly policy?: string;
 }
 
 /**

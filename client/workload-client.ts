@@ -137,7 +137,14 @@ export class WorkloadSession implements SessionChannel {
       this.pending.delete(cmd.rejected.query_id);
       waiter?.reject(new Error(cmd.rejected.reason));
     } else if (cmd.cancel) {
-      this.processes.get(cmd.cancel.query_id)?.abort({ kind: 'cancel', soft: cmd.cancel.soft });
+      this.processes.get(cmd.cancel.query_id)?.abort({
+        kind: 'cancel',
+        soft: cmd.cancel.soft,
+        reason: cmd.cancel.reason,
+        killedBy: cmd.cancel.killed_by,
+        statementId: cmd.cancel.statement_id,
+        policy: cmd.cancel.policy,
+      });
     } else if (cmd.mutation_registered) {
       const key = mutationKey(cmd.mutation_registered);
       const waiter = this.pendingMutations.get(key);

@@ -53,6 +53,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     client: ctx.client,
     condition: '',
     act_by_unix_ms: String(Date.now() + firstAnswerMs),
+    reason: settings.kill_reason,
   });
   const callDeadlineMs = firstAnswerMs + syncMs + SYNC_GRACE_MS;
   ctx.expectEndBy(Date.now() + callDeadlineMs);

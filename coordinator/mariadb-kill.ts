@@ -73,6 +73,7 @@ async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, wh
     // the kill log names the id the statement named, not the filter it became
     condition,
     act_by_unix_ms: String(Date.now() + FIRST_ANSWER_MS),
+    reason: stmt.reason ?? '',
   });
   ctx.expectEndBy(Date.now() + FIRST_ANSWER_MS);
   for await (const ev of fanOut(nodes, open, { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal, refuse: (n) => ctx.clocks?.incompatible?.(n.nodeId), metrics: ctx.metrics })) {

@@ -18,6 +18,8 @@ export interface StatementSettings {
   readonly max_concurrent_statements?: number;
   /** CREATE KILL POLICY: allow a WHERE that matches everything without a LIMIT */
   readonly allow_unbounded_policy: boolean;
+  /** why the kill: one line of at most KILL_REASON_MAX characters, into the kill log and the victim's cancel ('' none) */
+  readonly kill_reason: string;
 }
 
 export const DEFAULT_SETTINGS: StatementSettings = {
@@ -26,7 +28,26 @@ export const DEFAULT_SETTINGS: StatementSettings = {
   distributed_ddl_output_mode: 'never_throw',
   mutation_kill_ttl: 3600,
   allow_unbounded_policy: false,
+  kill_reason: '',
 };
+
+/** The longest kill_reason (characters). */
+export const KILL_REASON_MAX = 1024;
+
+/** kill_reason: one line of text, no control characters, at most KILL_REASON_MAX characters. */
+export function killReason(s: Setting): string {
+  if (typeof s.value !== 'string') {
+    throw chError('BAD_ARGUMENTS', `Invalid value ${JSON.stringify(s.value)} for setting ${s.name}: expected a string`);
+  }
+  const v = s.value;
+  if ([...v].length > KILL_REASON_MAX) {
+    throw chError('BAD_ARGUMENTS', `Invalid value for setting ${s.name}: ${[...v].length} characters, at most ${KILL_REASON_MAX}`);
+  }
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(v)) {
+    throw chError('BAD_ARGUMENTS', `Invalid value for setting ${s.name}: one line of text without control characters`);
+  }
+  return v;
+}
 
 function seconds(min: number, max: number): (s: Setting) => number {
   return (s) => {
@@ -66,6 +87,7 @@ const PARSERS = {
   max_result_rows: count,
   max_concurrent_statements: count,
   allow_unbounded_policy: flag,
+  kill_reason: killReason,
 } as const;
 
 type Name = keyof typeof PARSERS;

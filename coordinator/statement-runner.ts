@@ -11,7 +11,7 @@ import type { KillQueue } from './kill-queue';
 import type { PolicyStore } from './policy-store';
 import type { CoordinatorSelf, ResultSink, StatementContext } from './context';
 import { StatementSlots } from './statement-slots';
-import { concurrencySetting, DEFAULT_SETTINGS, etcdTimeoutMs } from './settings';
+import { concurrencySetting, DEFAULT_SETTINGS, etcdTimeoutMs, killReason } from './settings';
 import { interpret } from './execute';
 import type { ClusterMembership } from './membership';
 import type { LoginMemo } from './login-memo';
@@ -296,6 +296,11 @@ function modifies(stmt: Statement): boolean {
 
 /** The statement with `extra` settings before its own (a later setting of the same name wins). */
 function withSettings(stmt: Statement, extra: readonly Setting[] | undefined): Statement {
-  if (!extra || extra.length === 0 || !('settings' in stmt)) return stmt;
+  if (!extra || extra.length === 0) return stmt;
+  if (stmt.kind === 'mysqlKill') {
+    const reason = extra.filter((s) => s.name === 'kill_reason').at(-1);
+    return reason ? { ...stmt, reason: killReason(reason) } : stmt;
+  }
+  if (!('settings' in stmt)) return stmt;
   return { ...stmt, settings: [...extra, ...stmt.settings] };
 }

@@ -57,6 +57,7 @@ export function intentRequest(intent: KillIntent): KillRequest__Output {
     client: '',
     condition: '',
     act_by_unix_ms: '0',
+    reason: '',
   };
 }
 

@@ -54,9 +54,10 @@ export interface KillSubject<R, C extends Candidate<R> = Candidate<R>> extends R
   whenGone(c: C, stop: AbortSignal): Promise<void>;
   /**
    * sends the cancel; false when there is nothing to stop (the kill is dropped and the row reads
-   * finished); `cantCancel` when the server refuses (the row reads cant_cancel with its reason)
+   * finished); `cantCancel` when the server refuses (the row reads cant_cancel with its reason).
+   * `policy`: the kill policy whose run this is ('' for a statement), for the victim's cancel.
    */
-  cancel(c: C, req: KillRequest__Output): CancelOutcome | Promise<CancelOutcome>;
+  cancel(c: C, req: KillRequest__Output, policy: string): CancelOutcome | Promise<CancelOutcome>;
 }
 
 /** What a kill on this node is logged with. */
@@ -198,7 +199,7 @@ export async function executeKill<R, C extends Candidate<R>>(
   // Cancels go out together: on a database server each is a round trip, and one slow or
   // refused cancel must neither delay nor hide the others.
   const failed = new Set<C>();
-  const outcomes = await Promise.all(eligible.map((c) => cancelOne(subject, c, req, () => failed.add(c))));
+  const outcomes = await Promise.all(eligible.map((c) => cancelOne(subject, c, req, policy?.name ?? '', () => failed.add(c))));
   const now: Outcome<C>[] = [];
   const waiting: C[] = [];
   eligible.forEach((c, i) => {
@@ -236,11 +237,11 @@ function expectedStatus<R, C extends Candidate<R>>(req: KillRequest__Output, sub
 }
 
 /** One candidate's cancel: refused when registered uncancellable, already done when it is gone; `failed` when the cancel threw. */
-async function cancelOne<R, C extends Candidate<R>>(subject: KillSubject<R, C>, c: C, req: KillRequest__Output, failed: () => void): Promise<CancelOutcome> {
+async function cancelOne<R, C extends Candidate<R>>(subject: KillSubject<R, C>, c: C, req: KillRequest__Output, policy: string, failed: () => void): Promise<CancelOutcome> {
   if (subject.uncancellable(c.row)) return { cantCancel: '' };
   if (!subject.isCurrent(c)) return false;
   try {
-    return await subject.cancel(c, req);
+    return await subject.cancel(c, req, policy);
   } catch (err) {
     failed();
     return { cantCancel: errorText(err) };

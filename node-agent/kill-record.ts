@@ -52,7 +52,7 @@ function modeWord(req: KillRequest__Output): string {
 export type EntryMaker = (p: LoggedProcess, status: KillStatus | LogOnlyStatus, error?: string) => KillLogEntry;
 
 /** What every entry of one kill shares: who asked, what, how; the process, status and why vary per entry. */
-export type KillFields = Pick<KillLogEntry, 'statement_id' | 'user' | 'client' | 'coordinator' | 'target' | 'mode' | 'condition' | 'policy'>;
+export type KillFields = Pick<KillLogEntry, 'statement_id' | 'user' | 'client' | 'coordinator' | 'target' | 'mode' | 'condition' | 'policy'> & { readonly reason?: string };
 
 /** Entries of one kill from its shared fields (a Kill request's, or a queued kill's that has no request). */
 export function entriesOf(base: KillFields, now: () => number = Date.now): EntryMaker {
@@ -67,6 +67,7 @@ export function entriesOf(base: KillFields, now: () => number = Date.now): Entry
     kill_status: isWireStatus(status) ? renderProcessStatus(status) : status,
     error,
     normalized_query_hash: p.normalized_query_hash,
+    reason: base.reason ?? '',
   });
 }
 
@@ -85,6 +86,7 @@ export function entryMaker(req: KillRequest__Output, coordinator: string, now: (
       mode: policy !== undefined ? 'POLICY' : modeWord(req),
       condition: req.condition || req.where,
       policy: policy ?? '',
+      reason: req.reason,
     },
     now,
   );

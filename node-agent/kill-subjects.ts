@@ -65,8 +65,8 @@ export function querySubject(table: ProcessTable): LiveSubject<ProcessRow> {
   return {
     ...liveTableParts(table),
     ...QUERY_ROWS,
-    cancel: (e, req) => {
-      table.cancel(e, req.soft);
+    cancel: (e, req, policy) => {
+      table.cancel(e, req.soft, { reason: req.reason, user: req.user, statement_id: req.statement_id, policy });
       return true;
     },
   };

@@ -1,8 +1,17 @@
 /** What a cancel names: a query by id, a mutation by table and id, or a connection (or its running statement) by thread id. */
 export type CancelTarget =
-  | { readonly kind: 'query'; readonly query_id: string }
+  | { readonly kind: 'query'; readonly query_id: string; readonly by?: Killer }
   | { readonly kind: 'mutation'; readonly database: string; readonly table: string; readonly mutation_id: string }
   | { readonly kind: 'connection'; readonly thread_id: number; readonly query_only: boolean; readonly query_id: number };
+
+/** Who asked for a cancel and why, for the victim's Cancel message. */
+export interface Killer {
+  readonly reason: string;
+  readonly user: string;
+  readonly statement_id: string;
+  /** the kill policy whose run it is; '' for a statement */
+  readonly policy: string;
+}
 
 /** Who runs a live row: the workload session that registered it, which delivers cancels. */
 export interface Owner {

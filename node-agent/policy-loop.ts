@@ -48,6 +48,7 @@ export function policyRequest(rec: PolicyRecord, statementId: string): KillReque
     client: '',
     condition: '',
     act_by_unix_ms: '0',
+    reason: '',
   };
 }
 

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { LiveTable, type LiveEntry, type Owner } from './live-table';
+import { LiveTable, type Killer, type LiveEntry, type Owner } from './live-table';
 import { processRow, type ProcessRow, type ProcessStart, type QueryCounters } from './rows';
 
 /** The node's running queries (system.processes), keyed by query_id. */
@@ -25,8 +25,8 @@ export class ProcessTable extends LiveTable<ProcessRow> {
   }
 
   /** Marks the process cancelled and asks its owner to stop it. */
-  cancel(entry: LiveEntry<ProcessRow>, soft: boolean): void {
+  cancel(entry: LiveEntry<ProcessRow>, soft: boolean, by?: Killer): void {
     entry.row.is_cancelled = 1;
-    entry.owner.cancel({ kind: 'query', query_id: entry.row.query_id }, soft);
+    entry.owner.cancel({ kind: 'query', query_id: entry.row.query_id, by }, soft);
   }
 }

@@ -33,7 +33,7 @@ class WorkloadSession implements Owner, ConnectionSession {
   cancel(target: CancelTarget, soft: boolean): void {
     switch (target.kind) {
       case 'query':
-        this.send({ cancel: { query_id: target.query_id, soft } });
+        this.send({ cancel: { query_id: target.query_id, soft, reason: target.by?.reason ?? '', killed_by: target.by?.user ?? '', statement_id: target.by?.statement_id ?? '', policy: target.by?.policy ?? '' } });
         return;
       case 'mutation':
         this.send({ kill_mutation: { database: target.database, table: target.table, mutation_id: target.mutation_id } });

@@ -84,6 +84,8 @@ export interface MysqlKillStatement {
     | { readonly kind: 'queryId'; readonly expr: Expr }
     | { readonly kind: 'user'; readonly user: string; readonly host?: string }
     | { readonly kind: 'currentUser' };
+  /** the session's kill_reason (a MySQL door's `SET kill_reason`); the form has no SETTINGS of its own */
+  readonly reason?: string;
 }
 
 /** What a kill policy kills: KILL QUERY (the default), KILL CONNECTION or KILL MUTATION. */

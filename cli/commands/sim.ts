@@ -104,7 +104,7 @@ async function simulate(o: SimOptions): Promise<number> {
     proc.signal.addEventListener('abort', () => {
       const reason = proc.signal.reason as CancelReason;
       if (reason.kind !== 'cancel') return;
-      announce({ event: 'cancel', query_id: queryId, soft: reason.soft });
+      announce({ event: 'cancel', query_id: queryId, soft: reason.soft, reason: reason.reason ?? '', killed_by: reason.killedBy ?? '', statement_id: reason.statementId ?? '', policy: reason.policy ?? '' });
       if (o.ignoreCancel) return;
       setTimeout(() => endProcess(proc, 'cancelled'), o.cancelDelayMs);
     });

@@ -48,7 +48,9 @@ export type LocalAnswer =
   | { readonly kind: 'useDatabase'; readonly database: string }
   /** keepsDiagnostics: SHOW WARNINGS shows the previous statement's notes and leaves them (any other statement clears them) */
   | { readonly kind: 'rows'; readonly columns: readonly Column[]; readonly rows: readonly (readonly SqlValue[])[]; readonly keepsDiagnostics?: boolean }
-  | { readonly kind: 'error'; readonly error: WireError };
+  | { readonly kind: 'error'; readonly error: WireError }
+  /** `SET [SESSION] kill_reason = '…'`: the session's kills carry it (checked by the session) */
+  | { readonly kind: 'setKillReason'; readonly value: string };
 
 export const VERSION_COMMENT = 'quell: KILL across a cluster';
 
@@ -308,6 +310,8 @@ export function sessionStatement(sql: string, s: SessionInfo, server: ServerInfo
   if (!tokens) return undefined;
   const first = tokens[0];
   if (!first) return { kind: 'error', error: MARIADB_ERRORS.queryEmpty() };
+  const reason = setKillReason(tokens);
+  if (reason !== undefined) return { kind: 'setKillReason', value: reason };
   if (['SET', 'BEGIN', 'COMMIT', 'ROLLBACK'].some((w) => isWord(first, w)) || (isWord(first, 'START') && isWord(tokens[1], 'TRANSACTION'))) return { kind: 'ok' };
   if (isWord(first, 'USE')) {
     const db = nameOf(tokens[1]);
@@ -322,4 +326,16 @@ export function sessionStatement(sql: string, s: SessionInfo, server: ServerInfo
 export function useDatabase(db: string): LocalAnswer {
   const known = DATABASES.find((d) => d === db.toLowerCase());
   return known ? { kind: 'useDatabase', database: known } : { kind: 'error', error: MARIADB_ERRORS.unknownDatabase(db) };
+}
+
+/** `SET [SESSION|LOCAL] kill_reason = '…'` (also `@@kill_reason`, `@@session.kill_reason`): the text; undefined for any other statement. */
+function setKillReason(tokens: readonly Token[]): string | undefined {
+  if (!isWord(tokens[0], 'SET')) return undefined;
+  let i = 1;
+  if (isWord(tokens[i], 'SESSION') || isWord(tokens[i], 'LOCAL')) i++;
+  const rest = tokens.slice(i).map((t) => t.text).join('');
+  const value = tokens.at(-1);
+  if (value?.kind !== 'string') return undefined;
+  const name = rest.slice(0, rest.length - value.text.length).toLowerCase();
+  return ['kill_reason=', '@@kill_reason=', '@@session.kill_reason=', '@@local.kill_reason='].includes(name) ? value.value : undefined;
 }

@@ -3,9 +3,10 @@ import type { Logger } from '../../common/logger';
 import type { TlsFiles } from './tls-upgrade';
 import { formatIdentity, type Identity } from '../../common/identity';
 import { errorText } from '../../errors/error-text';
-import { chError } from '../../errors/quell-error';
+import { chError, QuellError } from '../../errors/quell-error';
 import { maxQuerySizeExceeded } from '../../sql/parser';
 import type { StatementRunner } from '../statement-runner';
+import { killReason } from '../settings';
 import type { SessionHandle, SessionKill, SessionProcess, SessionRegistry } from '../sessions';
 import type { User } from '../users';
 import { PacketDropped, PacketTooLarge, type Dropped, type PacketBudget } from './framing';
@@ -59,6 +60,8 @@ export class MysqlSession implements SessionHandle {
   private userName = '';
   private database: string | undefined;
   private diagnostics: Diagnostic[] = [];
+  /** `SET kill_reason`: sent with the session's kills ('' none) */
+  private killReason = '';
   private tlsInfo: SessionInfo['tls'];
   private peer: Identity | undefined;
   /** the running statement's abort, while one runs */
@@ -234,7 +237,16 @@ export class MysqlSession implements SessionHandle {
     const sink = new MysqlResultSink(this.wire, () => this.interrupted);
     try {
       await this.deps.runner.run(
-        { sql, dialect: 'mariadb', loggedIn: user, sessionId: this.id, peer: this.peer, address: this.address, signal: abort.signal },
+        {
+          sql,
+          dialect: 'mariadb',
+          loggedIn: user,
+          sessionId: this.id,
+          peer: this.peer,
+          address: this.address,
+          signal: abort.signal,
+          ...(this.killReason ? { settings: [{ name: 'kill_reason', value: this.killReason, pos: 0 }] } : {}),
+        },
         sink,
       );
     } finally {
@@ -275,6 +287,16 @@ export class MysqlSession implements SessionHandle {
         return;
       case 'useDatabase':
         this.database = a.database;
+        this.wire.send(okPacket());
+        return;
+      case 'setKillReason':
+        try {
+          this.killReason = killReason({ name: 'kill_reason', value: a.value, pos: 0 });
+        } catch (err) {
+          if (!(err instanceof QuellError)) throw err;
+          this.answer({ kind: 'error', error: wireError(err) });
+          return;
+        }
         this.wire.send(okPacket());
         return;
       case 'rows':

@@ -35,6 +35,8 @@ export interface KillLogEntry {
   readonly policy: string;
   /** the statement class of `query` (sql/normalize.ts); 0 for no process, and in entries written before it was logged */
   readonly normalized_query_hash: number;
+  /** the kill's kill_reason setting; '' when none was given, and in entries written before it was logged */
+  readonly reason: string;
 }
 
 /**

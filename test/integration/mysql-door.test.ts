@@ -165,6 +165,25 @@ test('ClickHouse-form statements over the same door: result columns, ClickHouse 
   await c.stopSims();
 });
 
+test('SET kill_reason: the session\'s kills carry it to the victim and the kill log; a bad one is refused', async () => {
+  const sim = await c.sim('n2', ['--queries', '1', '--user', 'etl', '--query-id-prefix', 'why-door-'], 1);
+  const conn = await connect('admin', 'adminpw');
+  try {
+    await assert.rejects(conn.query("SET kill_reason = 'two\\nlines'"), (e: { errno?: number; message?: string }) => e.errno === 36 && !/\n/.test(e.message ?? ''));
+    await conn.query("SET SESSION kill_reason = 'door reason'");
+    await conn.query("KILL QUERY WHERE query_id LIKE 'why-door-%' SYNC");
+    const [cancel] = eventsOf(sim, 'cancel');
+    assert.equal(cancel?.reason, 'door reason');
+    assert.equal(cancel?.killed_by, 'admin');
+    const [rows] = await conn.query("SELECT reason FROM clusterAllReplicas('c3', system.kill_log) WHERE query_id LIKE 'why-door-%'");
+    assert.ok((rows as { reason: string }[]).length > 0);
+    assert.ok((rows as { reason: string }[]).every((r) => r.reason === 'door reason'), JSON.stringify(rows));
+  } finally {
+    await conn.end();
+  }
+  await c.stopSims();
+});
+
 test('KILL QUERY <connection id> from a second session cancels a long SYNC kill (mysql2 and the mariadb client Ctrl-C)', async () => {
   const stuck = await c.sim('n1', ['--queries', '1', '--user', 'etl', '--ignore-cancel', '--query-id-prefix', 'stuck-'], 1);
   const victim = await connect('admin', 'adminpw');

@@ -22,13 +22,15 @@ function reg(query_id: string, user: string, extra: Partial<ProcessStart> = {}):
 }
 
 /** A workload that ends a process when told (or never, or after a delay). */
-function owner(table: ProcessTable, behaviour: 'obey' | 'ignore' = 'obey'): Owner & { cancels: string[] } {
+function owner(table: ProcessTable, behaviour: 'obey' | 'ignore' = 'obey'): Owner & { cancels: string[]; killers: unknown[] } {
   const o = {
     sessionId: 1,
     cancels: [] as string[],
+    killers: [] as unknown[],
     cancel(target: CancelTarget) {
       if (target.kind !== 'query') throw new Error('queries only here');
       o.cancels.push(target.query_id);
+      o.killers.push(target.by);
       if (behaviour === 'obey') setImmediate(() => table.end(target.query_id, o));
     },
   };
@@ -36,7 +38,7 @@ function owner(table: ProcessTable, behaviour: 'obey' | 'ignore' = 'obey'): Owne
 }
 
 function request(where: string, mode: KillRequest__Output['mode'], user = 'root', mayKillOthers = true, syncMs = 1000, actBy = 0): KillRequest__Output {
-  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't', query_only: false, client: 'spiffe://quell/user/root', condition: '', act_by_unix_ms: String(actBy) };
+  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't', query_only: false, client: 'spiffe://quell/user/root', condition: '', act_by_unix_ms: String(actBy), reason: '' };
 }
 
 async function run(table: ProcessTable, req: KillRequest__Output, log: MemoryKillLog = memoryKillLog(), sink: { closed: boolean } = { closed: false }): Promise<KillResponse[]> {
@@ -135,7 +137,7 @@ test('kill log: every entry is synced before its cancel is sent and before its r
     {
       event_time: 0, statement_id: 't', user: 'root', client: 'spiffe://quell/user/root', coordinator: 'spiffe://quell/coordinator', target: 'QUERY',
       mode: 'ASYNC', condition: "equals(user, 'alice')", query_id: 'a1', mutation_id: '', thread_id: 0, process_user: 'alice', query: "SELECT 'a1'",
-      kill_status: 'waiting', error: '', policy: '', normalized_query_hash: normalizedQueryHash("SELECT 'a1'"),
+      kill_status: 'waiting', error: '', policy: '', normalized_query_hash: normalizedQueryHash("SELECT 'a1'"), reason: '',
     },
   );
   assert.ok(Math.abs(e.event_time - Date.now() / 1000) < 60);
@@ -231,4 +233,15 @@ test('a request that arrives after its act-by time (the agent was stalled) cance
   assert.match(String(p?.error), /^not killed: the request reached this agent \d+ ms past its deadline by this agent's clock$/);
   const past = Number(p?.past_deadline_ms);
   assert.ok(past >= 5_000 && past < 6_000, `past_deadline_ms ${past}`);
+});
+
+test('kill_reason: the cancel carries the reason, the killing user and the statement; the log entry the reason', async () => {
+  const table = new ProcessTable();
+  const w = owner(table);
+  table.register(reg('a1', 'alice'), w);
+  const log = memoryKillLog();
+  await run(table, { ...request("equals(user, 'alice')", 'KILL_MODE_SYNC'), reason: 'runaway etl' }, log);
+  assert.deepEqual(w.killers, [{ reason: 'runaway etl', user: 'root', statement_id: 't', policy: '' }]);
+  assert.ok(log.entries.length > 0);
+  assert.ok(log.entries.every((e) => e.reason === 'runaway etl'));
 });

@@ -26,12 +26,14 @@ function reg(query_id: string, user: string): ProcessStart {
 }
 
 /** A workload that records cancels and keeps running (a cancel takes a while to act). */
-function stubborn(): Owner & { cancels: string[] } {
+function stubborn(): Owner & { cancels: string[]; killers: unknown[] } {
   const o = {
     sessionId: 1,
     cancels: [] as string[],
+    killers: [] as unknown[],
     cancel(target: CancelTarget) {
       if (target.kind === 'query') o.cancels.push(target.query_id);
+      if (target.kind === 'query') o.killers.push(target.by);
     },
   };
   return o;
@@ -70,6 +72,8 @@ test('a policy run is logged as mode POLICY with its name, the creator as user, 
   const log = memoryKillLog();
   await runPolicy(served, policy(), new PolicyRun('p1', 0), log);
   assert.deepEqual(owner.cancels, ['a1']);
+  // the victim's cancel names the policy, its creator and the run
+  assert.deepEqual(owner.killers, [{ reason: '', user: 'admin', statement_id: 'run-1', policy: 'p1' }]);
   assert.equal(log.entries.length, 1);
   const [e] = log.entries;
   assert.equal(e?.mode, 'POLICY');

@@ -65,3 +65,11 @@ test('recognition is linear: long words, many blank lines and unclosed comments 
     assert.ok(performance.now() - started < 500, `${sql.slice(0, 20)}… took ${performance.now() - started} ms`);
   }
 });
+
+test('SET kill_reason: the session keeps the text (checked by the session); other SETs stay OK', () => {
+  for (const sql of ["SET kill_reason = 'runaway etl'", "set session kill_reason='runaway etl';", "SET @@session.kill_reason = 'runaway etl'", "SET @@kill_reason = 'runaway etl'"]) {
+    assert.deepEqual(sessionStatement(sql, session(), server), { kind: 'setKillReason', value: 'runaway etl' }, sql);
+  }
+  assert.deepEqual(sessionStatement("SET kill_reason = 'a\\nb'", session(), server), { kind: 'setKillReason', value: 'a\nb' });
+  for (const sql of ['SET NAMES utf8mb4', "SET other_reason = 'x'", 'SET kill_reason = 5']) assert.deepEqual(sessionStatement(sql, session(), server), { kind: 'ok' }, sql);
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_SETTINGS, etcdTimeoutMs, resolveSettings } from '../../coordinator/settings';
+import { DEFAULT_SETTINGS, KILL_REASON_MAX, etcdTimeoutMs, resolveSettings } from '../../coordinator/settings';
 import { QuellError } from '../../errors/quell-error';
 
 const s = (name: string, value: string | number) => ({ name, value, pos: 0 });
@@ -13,6 +13,7 @@ test('defaults and overrides', () => {
     distributed_ddl_output_mode: 'throw',
     mutation_kill_ttl: 3600,
     allow_unbounded_policy: false,
+    kill_reason: '',
   });
   assert.equal(resolveSettings([s('mutation_kill_ttl', 60)]).mutation_kill_ttl, 60);
 });
@@ -39,4 +40,19 @@ test("a statement's etcd writes end at its distributed_ddl_task_timeout, read be
   assert.equal(etcdTimeoutMs([s('distributed_ddl_task_timeout', 1), s('distributed_ddl_task_timeout', '0.5')]), 500);
   // out of range: the default here; resolveSettings reports it before anything is written
   assert.equal(etcdTimeoutMs([s('distributed_ddl_task_timeout', 0)]), 10_000);
+});
+
+test('kill_reason: one line of at most KILL_REASON_MAX characters, else BAD_ARGUMENTS with a one-line message', () => {
+  assert.equal(resolveSettings([]).kill_reason, '');
+  assert.equal(resolveSettings([s('kill_reason', 'runaway etl')]).kill_reason, 'runaway etl');
+  assert.equal(resolveSettings([s('kill_reason', 'ünïcødé — ok 🚀')]).kill_reason, 'ünïcødé — ok 🚀');
+  const max = 'é'.repeat(KILL_REASON_MAX);
+  assert.equal(resolveSettings([s('kill_reason', max)]).kill_reason, max);
+  for (const bad of ['two\nlines', 'cr\rhere', 'tab\there', 'nul\u0000', 'del\u007f', 'c1\u0085', 'ls\u2028', 'x'.repeat(KILL_REASON_MAX + 1), 'x'.repeat(10 * 1024), 42]) {
+    assert.throws(
+      () => resolveSettings([s('kill_reason', bad)]),
+      (e: unknown) => e instanceof QuellError && e.errorName === 'BAD_ARGUMENTS' && !/[\r\n]/.test(e.message) && e.message.length < 200,
+      JSON.stringify(bad).slice(0, 40),
+    );
+  }
 });
