@@ -1,6 +1,6 @@
 import type { Expr, SelectStatement } from '../sql/ast';
 import { renderExpr } from '../sql/render';
-import type { Column, ColumnType, SqlValue } from '../sql/types';
+import { isNumericType, type Column, type ColumnType, type SqlValue } from '../sql/types';
 import { isTrue, type Compiled } from '../sql/compile';
 import { chError } from '../errors/quell-error';
 import { analyzeExpr, checkFilter } from './analysis';
@@ -129,7 +129,7 @@ export function planAggregate(stmt: SelectStatement, columns: readonly Column[])
         if (argExpr) {
           rewrite(argExpr, true); // refuses a nested aggregate
           argType = analyzeExpr(argExpr, columns).type;
-          if ((name === 'sum' || name === 'avg') && !['UInt8', 'UInt16', 'UInt32', 'UInt64', 'Int64', 'Float64', 'Nullable(Nothing)'].includes(argType)) {
+          if ((name === 'sum' || name === 'avg') && !isNumericType(argType) && argType !== 'Nullable(Nothing)') {
             throw chError('ILLEGAL_TYPE_OF_ARGUMENT', `Illegal type ${argType} of argument for aggregate function ${e.name}`);
           }
           arg = leaves.length;
