@@ -91,7 +91,7 @@ export async function createKillPolicy(stmt: CreateKillPolicyStatement, ctx: Sta
     may_kill_others: mayKillOthers,
     created: unixNow(),
   };
-  if (await ctx.policies.create(record)) {
+  if (await ctx.policies.create(record, settings.distributed_ddl_task_timeout * 1000)) {
     ctx.log.info({ cluster, policy: stmt.name, action: spec.action, condition, every_s: every, limit: record.limit, dry_run: stmt.dryRun }, 'kill policy created');
     await viewCatchesUp(ctx, cluster, stmt.name, true);
   } else if (!stmt.ifNotExists) {
@@ -105,10 +105,10 @@ export async function createKillPolicy(stmt: CreateKillPolicyStatement, ctx: Sta
 export async function dropKillPolicy(stmt: DropKillPolicyStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
   checkPolicyGrant(ctx.user);
   const format = checkFormat(stmt);
-  resolveSettings(stmt.settings);
+  const settings = resolveSettings(stmt.settings);
   // the cluster need not have members any more: its policies can still be dropped
   const cluster = stmt.cluster ?? ctx.defaultCluster;
-  if (isKeySegment(stmt.name) && isKeySegment(cluster) && (await ctx.policies.drop(cluster, stmt.name))) {
+  if (isKeySegment(stmt.name) && isKeySegment(cluster) && (await ctx.policies.drop(cluster, stmt.name, settings.distributed_ddl_task_timeout * 1000))) {
     ctx.log.info({ cluster, policy: stmt.name }, 'kill policy dropped');
     await viewCatchesUp(ctx, cluster, stmt.name, false);
   } else if (!stmt.ifExists) {

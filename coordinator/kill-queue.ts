@@ -31,21 +31,17 @@ export class KillQueue {
     private readonly timeoutMs = ETCD_CALL_TIMEOUT_MS,
   ) {}
 
-  /** The same queue, whose calls give up after `timeoutMs` (a statement's distributed_ddl_task_timeout). */
-  within(timeoutMs: number): KillQueue {
-    return new KillQueue(this.etcd, this.hosts, this.signer, this.verifier, timeoutMs);
-  }
-
   /** Whether an intent of the view was signed by a coordinator (system.kill_queue shows the others as `invalid`). */
   check(intent: KillIntent): Verdict {
     return checkKillIntent(intent, this.verifier);
   }
 
-  async enqueue(req: EnqueueRequest): Promise<KillIntent> {
+  /** Stores a signed intent; gives up after `timeoutMs` (the statement's distributed_ddl_task_timeout), and never writes after that. */
+  async enqueue(req: EnqueueRequest, timeoutMs = this.timeoutMs): Promise<KillIntent> {
     const lease = this.etcd.lease(Math.max(1, Math.round(req.ttlSeconds)), { autoKeepAlive: false });
     let gaveUp = false;
     try {
-      return await etcdCall(this.hosts, this.timeoutMs, async () => {
+      return await etcdCall(this.hosts, timeoutMs, async () => {
         const leaseId = await lease.grant();
         // past the deadline the statement has reported the kill as not queued: it must not be
         if (gaveUp) throw new Error('gave up');

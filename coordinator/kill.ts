@@ -83,7 +83,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   // a statement its client cancelled did not miss those nodes: nothing is queued for them
   if (merge.missed.length > 0 && !ctx.signal.aborted) {
     try {
-      const intent = await ctx.killQueue.enqueue({ cluster, where, user: ctx.user.name, nodes: merge.missed.map((m) => m.node.nodeId), ttlSeconds: settings.mutation_kill_ttl, statementTime });
+      const intent = await ctx.killQueue.enqueue({ cluster, where, user: ctx.user.name, nodes: merge.missed.map((m) => m.node.nodeId), ttlSeconds: settings.mutation_kill_ttl, statementTime }, settings.distributed_ddl_task_timeout * 1000);
       await send(merge.queued(intent.id, new Date(intent.expires_at * 1000)));
     } catch (err) {
       const why = errorText(err);

@@ -20,21 +20,16 @@ export class PolicyStore {
     private readonly timeoutMs = ETCD_CALL_TIMEOUT_MS,
   ) {}
 
-  /** The same store, whose writes give up after `timeoutMs` (a statement's distributed_ddl_task_timeout). */
-  within(timeoutMs: number): PolicyStore {
-    return new PolicyStore(this.etcd, this.hosts, this.signer, this.verifier, timeoutMs);
-  }
-
   /** Whether a policy of the view was signed by a coordinator (system.kill_policies shows the others as `invalid`). */
   check(rec: PolicyRecord): Verdict {
     return checkPolicyRecord(rec, this.verifier);
   }
 
   /** Stores the policy unless one of that name exists in its cluster; false when it did (nothing written). */
-  create(rec: PolicyRecord): Promise<boolean> {
+  create(rec: PolicyRecord, timeoutMs = this.timeoutMs): Promise<boolean> {
     const key = policyKey(rec.cluster, rec.name);
     const value = JSON.stringify(this.signer ? this.signer.sign('kill-policy', rec) : rec);
-    return etcdCall(this.hosts, this.timeoutMs, async () => {
+    return etcdCall(this.hosts, timeoutMs, async () => {
       // create-if-absent: two coordinators creating one name at once cannot both win
       const res = await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(value)).commit();
       return res.succeeded;
@@ -42,8 +37,8 @@ export class PolicyStore {
   }
 
   /** Removes a policy; false when there was none. */
-  drop(cluster: string, name: string): Promise<boolean> {
-    return etcdCall(this.hosts, this.timeoutMs, async () => {
+  drop(cluster: string, name: string, timeoutMs = this.timeoutMs): Promise<boolean> {
+    return etcdCall(this.hosts, timeoutMs, async () => {
       const res = await this.etcd.delete().key(policyKey(cluster, name)).exec();
       return Number(res.deleted) > 0;
     });

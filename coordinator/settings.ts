@@ -132,16 +132,3 @@ export function concurrencySetting(list: readonly Setting[]): number | undefined
   return s ? PARSERS.max_concurrent_statements(s) : undefined;
 }
 
-/**
- * The statement's distributed_ddl_task_timeout in ms, read before it runs: what it waits for
- * etcd (CREATE/DROP KILL POLICY, a queued mutation kill) ends by then. A value out of range
- * reads as the default here, and resolveSettings reports it before anything is written.
- */
-export function etcdTimeoutMs(list: readonly Setting[]): number {
-  const s = list.filter((x) => x.name === 'distributed_ddl_task_timeout').at(-1);
-  try {
-    return (s ? PARSERS.distributed_ddl_task_timeout(s) : DEFAULT_SETTINGS.distributed_ddl_task_timeout) * 1000;
-  } catch {
-    return DEFAULT_SETTINGS.distributed_ddl_task_timeout * 1000;
-  }
-}

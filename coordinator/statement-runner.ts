@@ -11,7 +11,7 @@ import type { KillQueue } from './kill-queue';
 import type { PolicyStore } from './policy-store';
 import type { CoordinatorSelf, ResultSink, StatementContext } from './context';
 import { StatementSlots } from './statement-slots';
-import { concurrencySetting, DEFAULT_SETTINGS, etcdTimeoutMs, killReason } from './settings';
+import { concurrencySetting, killReason } from './settings';
 import { interpret } from './execute';
 import type { ClusterMembership } from './membership';
 import type { LoginMemo } from './login-memo';
@@ -235,8 +235,6 @@ export class StatementRunner {
       summary.kind = statementKind(stmt);
       kind = metricKind(stmt);
       release = this.slots.take('settings' in stmt ? concurrencySetting(stmt.settings) : undefined);
-      // what the statement writes to etcd gives up at its distributed_ddl_task_timeout
-      const etcdMs = 'settings' in stmt ? etcdTimeoutMs(stmt.settings) : DEFAULT_SETTINGS.distributed_ddl_task_timeout * 1000;
       const ctx: StatementContext = {
         user,
         statementId,
@@ -244,8 +242,8 @@ export class StatementRunner {
         membership: this.deps.membership,
         pool: this.deps.pool,
         defaultCluster: this.deps.defaultCluster,
-        killQueue: this.deps.killQueue.within(etcdMs),
-        policies: this.deps.policies.within(etcdMs),
+        killQueue: this.deps.killQueue,
+        policies: this.deps.policies,
         dialect: req.dialect,
         signal: req.signal,
         client,

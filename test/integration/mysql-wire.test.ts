@@ -33,9 +33,7 @@ before(async () => {
 
 /** A door in this process; a login needs only the users, and no statement here reaches a cluster. */
 function startDoor(sec: TransportSecurity, users: Users, packetBudgetBytes?: number): Promise<MysqlDoor> {
-  // the etcd stores are never written here: each statement only takes its deadline-bound view of them
-  const store = { within: () => store };
-  const deps = { users, defaultCluster: 'c', log: pino({ level: 'silent' }), killQueue: store, policies: store } as unknown as RunnerDeps;
+  const deps = { users, defaultCluster: 'c', log: pino({ level: 'silent' }) } as unknown as RunnerDeps;
   const sessions = new SessionRegistry();
   return MysqlDoor.start({ listen: '127.0.0.1:0', security: sec, runner: new StatementRunner({ ...deps, sessions }), sessions, packetBudgetBytes, log: pino({ level: 'silent' }) });
 }

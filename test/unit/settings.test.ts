@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_SETTINGS, KILL_REASON_MAX, etcdTimeoutMs, resolveSettings } from '../../coordinator/settings';
+import { DEFAULT_SETTINGS, KILL_REASON_MAX, resolveSettings } from '../../coordinator/settings';
 import { QuellError } from '../../errors/quell-error';
 
 const s = (name: string, value: string | number) => ({ name, value, pos: 0 });
@@ -33,13 +33,6 @@ test('unknown settings and bad values', () => {
   assert.deepEqual(code(() => resolveSettings([s('sync_kill_timeout', -1)])), [36, 'BAD_ARGUMENTS']);
   assert.deepEqual(code(() => resolveSettings([s('distributed_ddl_output_mode', 'none')])), [36, 'BAD_ARGUMENTS']);
   assert.deepEqual(code(() => resolveSettings([s('__proto__', 1)])), [115, 'UNKNOWN_SETTING']);
-});
-
-test("a statement's etcd writes end at its distributed_ddl_task_timeout, read before it runs", () => {
-  assert.equal(etcdTimeoutMs([]), 10_000);
-  assert.equal(etcdTimeoutMs([s('distributed_ddl_task_timeout', 1), s('distributed_ddl_task_timeout', '0.5')]), 500);
-  // out of range: the default here; resolveSettings reports it before anything is written
-  assert.equal(etcdTimeoutMs([s('distributed_ddl_task_timeout', 0)]), 10_000);
 });
 
 test('kill_reason: one line of at most KILL_REASON_MAX characters, else BAD_ARGUMENTS with a one-line message', () => {
