@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { QUELL_MAIN } from '../common/child-processes';
+import { QUELL_MAIN } from '../common/daemon/child-processes';
 import { tlsArgv } from '../cli/tls-args';
 import type { TlsOptions } from '../common/tls';
 

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { TransportSecurity } from '../common/tls';
-import { CHANNEL_OPTIONS } from '../common/channel-options';
+import { CHANNEL_OPTIONS } from '../common/grpc/channel-options';
 import { errorText } from '../errors/error-text';
 import { intOption, parse, UsageError } from '../cli/args';
 import { FLOOR_SERVICE } from './floor-service';

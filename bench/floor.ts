@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import * as path from 'node:path';
-import { identities } from '../common/identity';
+import { identities } from '../common/tls/identity';
 import { TransportSecurity, type TlsOptions } from '../common/tls';
-import { CHANNEL_OPTIONS } from '../common/channel-options';
+import { CHANNEL_OPTIONS } from '../common/grpc/channel-options';
 import { errorText } from '../errors/error-text';
 import type { BenchCluster, HostGroup } from './cluster';
 import { FLOOR_ECHO, FLOOR_STREAM, floorDeserialize, floorSerialize } from './floor-service';

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { QuellError, renderError } from '../errors/quell-error';
-import { flushLogs } from '../common/log-flush';
+import { flushLogs } from '../common/startup/log-flush';
 import { errorText } from '../errors/error-text';
 import { terminalSafe } from '../sql/formats/terminal-safe';
 

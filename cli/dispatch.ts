@@ -1,6 +1,6 @@
 import { fail, UsageError } from './args';
-import { enableCompileCache } from '../common/compile-cache';
-import { rememberResolutions } from '../common/resolve-cache';
+import { enableCompileCache } from '../common/startup/compile-cache';
+import { rememberResolutions } from '../common/startup/resolve-cache';
 import { COMMAND_SPECS, type CommandSpec } from './flags';
 import { commandUsage, mainUsage, versionText } from './help';
 
@@ -50,7 +50,7 @@ export async function runMain(commands: Commands): Promise<void> {
   enableCompileCache(name, { resolutions: rememberResolutions });
   try {
     const code = await (await command())(rest);
-    // a daemon that stopped itself for a failure (node-agent/membership.ts) keeps its status
+    // a daemon that stopped itself for a failure (node-agent/presence/membership.ts) keeps its status
     process.exitCode = code || process.exitCode;
   } catch (err) {
     if (err instanceof UsageError) {

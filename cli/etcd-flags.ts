@@ -1,4 +1,4 @@
-import { parseEtcdUrls, type EtcdSecurity } from '../common/etcd';
+import { parseEtcdUrls, type EtcdSecurity } from '../common/etcd/client';
 
 // the flags themselves (ETCD_FLAGS) are in cli/flags.ts, with every command's others
 

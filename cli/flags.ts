@@ -80,7 +80,7 @@ const CONFIG_FLAGS = {
   'print-config': { type: 'boolean', default: false, commandLineOnly: true, help: 'print the effective settings, where each came from (secrets redacted), and exit' },
 } as const satisfies FlagTable;
 
-/** The daemons' logging (common/logger.ts). */
+/** The daemons' logging (common/daemon/logger.ts). */
 const LOG_FLAGS = {
   'log-level': {
     type: 'string',

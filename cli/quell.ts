@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { enableCompileCache } from '../common/compile-cache';
+import { enableCompileCache } from '../common/startup/compile-cache';
 
 // The `quell` command (package.json bin). `quell client` is a whole process per statement, so
 // its start is what an operator waits for: its code is one prebuilt file (cli/client-process.ts,

@@ -1,5 +1,5 @@
-import type { Logger } from '../common/logger';
-import { systemdNotifier } from '../common/systemd-notify';
+import type { Logger } from '../common/daemon/logger';
+import { systemdNotifier } from '../common/daemon/systemd-notify';
 import { errorText } from '../errors/error-text';
 import { changedKeys, resolveConfig, type Config } from './config';
 import type { FlagTable } from './flags';

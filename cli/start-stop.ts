@@ -1,5 +1,5 @@
-import { flushLogs } from '../common/log-flush';
-import { StartStopped } from '../common/lifecycle';
+import { flushLogs } from '../common/startup/log-flush';
+import { StartStopped } from '../common/daemon/lifecycle';
 
 /** How long a daemon stopped while starting may stay up (as untilSignal allows after a stop). */
 const EXIT_AFTER_STOP_MS = 500;

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { CHANNEL_OPTIONS } from '../common/channel-options';
+import { CHANNEL_OPTIONS } from '../common/grpc/channel-options';
 
 /**
  * How long a channel that failed may wait before its next connection attempt has been made and

@@ -1,11 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../proto/load';
-import { CHANNEL_OPTIONS } from '../common/channel-options';
+import { CHANNEL_OPTIONS } from '../common/grpc/channel-options';
 import type { CoordinatorServiceClient } from '../proto/generated/quell/v1/CoordinatorService';
 import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
 import { connectionSettled } from './connection-wait';
-import { callStatus, remoteQuellError, statementNotStarted, transportReason } from '../common/rpc-status';
+import { callStatus, remoteQuellError, statementNotStarted, transportReason } from '../common/grpc/rpc-status';
 import { chError, QuellError, type Dialect } from '../errors/quell-error';
 import { plaintextAllowed, TransportSecurity, type TlsOptions } from '../common/tls';
 import type { Column, SqlValue } from '../sql/types';

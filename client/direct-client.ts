@@ -1,5 +1,5 @@
 import { QuellError } from '../errors/quell-error';
-import { KEEPALIVE, type Keepalive } from '../common/keepalive';
+import { KEEPALIVE, type Keepalive } from '../common/grpc/keepalive';
 import type { ClientOptions, ExecuteOptions, QuellClient } from './coordinator-client';
 import { DirectChannel } from './direct-execute';
 import type { ResultEvent } from './result-events';

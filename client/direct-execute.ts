@@ -4,9 +4,9 @@ import { messages, services } from '../proto/generated/coordinator-codec';
 import { deserializer, serializer, TO_OBJECT_OPTIONS, type GeneratedCodec } from '../proto/service-definition';
 import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
-import { NOT_STARTED_TRAILER, remoteErrorOf, STATUS, type CallStatus } from '../common/call-status';
-import { checkTrustDomain, DEFAULT_TRUST_DOMAIN } from '../common/identity';
-import { KEEPALIVE, type Keepalive } from '../common/keepalive';
+import { NOT_STARTED_TRAILER, remoteErrorOf, STATUS, type CallStatus } from '../common/grpc/call-status';
+import { checkTrustDomain, DEFAULT_TRUST_DOMAIN } from '../common/tls/identity';
+import { KEEPALIVE, type Keepalive } from '../common/grpc/keepalive';
 import { loadCertFiles, type LoadedCerts } from '../common/tls/cert-files';
 import type { TlsOptions } from '../common/tls/options';
 import { serverIdentityCheck } from '../common/tls/peer';
@@ -142,7 +142,7 @@ export class DirectChannel {
   }
 
   /**
-   * Pings the coordinator as grpc-js does on QuellClient's channels (common/keepalive.ts), and
+   * Pings the coordinator as grpc-js does on QuellClient's channels (common/grpc/keepalive.ts), and
    * ends a connection whose ping goes unanswered: a coordinator whose host died mid-statement
    * then fails the statement with NETWORK_ERROR, instead of leaving the client waiting forever.
    */

@@ -15,7 +15,7 @@ export {
 } from './workload-client';
 export { serverIdOf } from '../common/thread-id';
 export type { TlsOptions } from '../common/tls';
-export { initCerts } from '../common/certs';
+export { initCerts } from '../common/tls/certs';
 export { QuellError, renderError } from '../errors/quell-error';
 export { createFormatter, FORMAT_NAMES } from '../sql/formats';
 export type { Column, SqlValue } from '../sql/types';

@@ -1,7 +1,7 @@
 import { decodeColumns, decodeRow } from '../proto/codec';
 import { AsyncQueue } from '../common/async-queue';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
-import { remoteErrorOf, STATUS, transportReason, type CallStatus } from '../common/call-status';
+import { remoteErrorOf, STATUS, transportReason, type CallStatus } from '../common/grpc/call-status';
 import { chError, QuellError, type Dialect } from '../errors/quell-error';
 import type { Column, SqlValue } from '../sql/types';
 

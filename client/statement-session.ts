@@ -6,7 +6,7 @@ import type { CoordinatorServiceSessionRequest } from '../proto/generated/quell/
 import type { StatementReply__Output } from '../proto/generated/quell/v1/StatementReply';
 import { AsyncQueue } from '../common/async-queue';
 import { MuxCaller, type CallerHandler, type CallWire } from '../common/mux/caller';
-import { callStatus, remoteQuellError, statementNotStarted, transportReason } from '../common/rpc-status';
+import { callStatus, remoteQuellError, statementNotStarted, transportReason } from '../common/grpc/rpc-status';
 import type { TurnFlusher } from '../common/mux/turn-flusher';
 import { chError, QuellError } from '../errors/quell-error';
 import { coordinatorShuttingDown, toEvent, transportError, type Attempt, type Item } from './result-events';

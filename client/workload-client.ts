@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../proto/load';
-import { CHANNEL_OPTIONS } from '../common/channel-options';
+import { CHANNEL_OPTIONS } from '../common/grpc/channel-options';
 import type { WorkloadServiceClient as WorkloadStub } from '../proto/generated/quell/v1/WorkloadService';
 import type { AttachResponse__Output } from '../proto/generated/quell/v1/AttachResponse';
 import type { AttachRequest } from '../proto/generated/quell/v1/AttachRequest';

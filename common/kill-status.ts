@@ -17,7 +17,7 @@ const PROCESS_STATUS: Record<Exclude<KillStatus, 'KILL_STATUS_UNSPECIFIED'>, str
  * The user's word for an agent's process status; undefined for KILL_STATUS_UNSPECIFIED (an
  * agent that set none) and for a value this coordinator does not know (a newer agent's): such a
  * row's outcome is not known, so the coordinator shows it as its node's node_error
- * (coordinator/kill-merge.ts), never as finished or any other status.
+ * (coordinator/statements/kill/kill-merge.ts), never as finished or any other status.
  */
 export function knownProcessStatus(s: KillStatus | number | null | undefined): string | undefined {
   return typeof s === 'string' && Object.hasOwn(PROCESS_STATUS, s) ? PROCESS_STATUS[s as keyof typeof PROCESS_STATUS] : undefined;

@@ -20,7 +20,7 @@
  *
  * - the coordinator bit (bit 31) says "a coordinator's session"; agent ids are ≥ 2^40;
  * - server_id (13 bits): the coordinator's, from the same space and etcd keys as the agents'
- *   (common/server-id.ts), so one id names one process whichever kind it is;
+ *   (common/etcd/server-id.ts), so one id names one process whichever kind it is;
  * - incarnation (2 bits): the low bits of the server id's incarnation, so a coordinator that
  *   takes a server id another one held moments ago does not make that one's ids;
  * - counter (16 bits): per coordinator, from 1; it wraps past the ids still in use.

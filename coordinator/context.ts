@@ -1,17 +1,17 @@
-import type { Logger } from '../common/logger';
+import type { Logger } from '../common/daemon/logger';
 import type { Column, SqlValue } from '../sql/types';
 import type { Dialect } from '../errors/quell-error';
-import type { AgentPool } from './agent-pool';
-import type { KillQueue } from './kill-queue';
-import type { PolicyStore } from './policy-store';
-import type { ClusterMembership } from './membership';
-import type { User } from './users';
-import type { StatementSummary } from './statement-summary';
-import type { SessionRegistry } from './sessions';
+import type { AgentPool } from './cluster/agent-pool';
+import type { KillQueue } from './statements/kill/kill-queue';
+import type { PolicyStore } from './policies/policy-store';
+import type { ClusterMembership } from './cluster/membership';
+import type { User } from './auth/users';
+import type { StatementSummary } from './statements/statement-summary';
+import type { SessionRegistry } from './doors/sessions';
 import type { StatementMetrics } from './metrics';
-import type { ClockReader } from './clock-offsets';
+import type { ClockReader } from './cluster/clock-offsets';
 
-/** This coordinator as system.coordinators shows it (coordinator/registration.ts). */
+/** This coordinator as system.coordinators shows it (coordinator/cluster/registration.ts). */
 export interface CoordinatorSelf {
   readonly id: string;
   /** its gRPC address */

@@ -1,29 +1,29 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
-import { CHANNEL_OPTIONS } from '../common/channel-options';
-import { componentLogger } from '../common/logger';
-import { Lifecycle, StartStopped } from '../common/lifecycle';
-import { systemdNotifier } from '../common/systemd-notify';
-import { connectEtcd, etcdUnavailable, untilEtcdAnswers, type EtcdSecurity } from '../common/etcd';
-import { AgentPool } from './agent-pool';
-import { ClusterMembership } from './membership';
-import { CoordinatorService } from './coordinator-service';
-import { StatementRunner } from './statement-runner';
-import { Users } from './users';
-import { KillQueue } from './kill-queue';
-import { PolicyStore } from './policy-store';
-import { PolicyGuard } from './policy-guard';
+import { CHANNEL_OPTIONS } from '../common/grpc/channel-options';
+import { componentLogger } from '../common/daemon/logger';
+import { Lifecycle, StartStopped } from '../common/daemon/lifecycle';
+import { systemdNotifier } from '../common/daemon/systemd-notify';
+import { connectEtcd, etcdUnavailable, untilEtcdAnswers, type EtcdSecurity } from '../common/etcd/client';
+import { AgentPool } from './cluster/agent-pool';
+import { ClusterMembership } from './cluster/membership';
+import { CoordinatorService } from './doors/grpc/coordinator-service';
+import { StatementRunner } from './statements/statement-runner';
+import { Users } from './auth/users';
+import { KillQueue } from './statements/kill/kill-queue';
+import { PolicyStore } from './policies/policy-store';
+import { PolicyGuard } from './policies/policy-guard';
 import { PeerPolicy, type TransportSecurity } from '../common/tls';
-import { SessionRegistry } from './sessions';
-import { MysqlDoor } from './mysql/door';
-import { DaemonProbes } from '../common/daemon-probes';
-import { ServerCallMetrics } from '../common/rpc-metrics';
+import { SessionRegistry } from './doors/sessions';
+import { MysqlDoor } from './doors/mysql/door';
+import { DaemonProbes } from '../common/daemon/daemon-probes';
+import { ServerCallMetrics } from '../common/grpc/rpc-metrics';
 import { CoordinatorMetrics } from './metrics';
-import { HttpDoor } from './http-door';
-import { ClockOffsets, infoClock } from './clock-offsets';
-import { CoordinatorRegistration, defaultCoordinatorId } from './registration';
+import { HttpDoor } from './doors/http/http-door';
+import { ClockOffsets, infoClock } from './cluster/clock-offsets';
+import { CoordinatorRegistration, defaultCoordinatorId } from './cluster/registration';
 import type { CoordinatorSelf } from './context';
-import { NoFreeServerIdError } from '../common/server-id';
+import { NoFreeServerIdError } from '../common/etcd/server-id';
 import { QuellError } from '../errors/quell-error';
 
 export interface CoordinatorOptions {
@@ -43,7 +43,7 @@ export interface CoordinatorOptions {
   readonly mysqlListen?: string;
   /** `--mysql-max-sessions-per-user N`: MySQL sessions one user may have open (0: no limit; default 64) */
   readonly mysqlMaxSessionsPerUser?: number;
-  /** host:port of ClickHouse's HTTP interface (coordinator/http-door.ts); none when unset */
+  /** host:port of ClickHouse's HTTP interface (coordinator/doors/http/http-door.ts); none when unset */
   readonly httpListen?: string;
   /** host:port for Prometheus metrics at /metrics (`--metrics-listen`) */
   readonly metricsListen?: string;

@@ -1,10 +1,10 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Statement } from '../sql/ast';
-import type { ListWatchState } from '../common/list-watch';
-import { daemonRegistry, type OwnCertificate } from '../common/metrics-server';
-import { ServerCallMetrics } from '../common/rpc-metrics';
-import type { ClusterMembership, MemberNode } from './membership';
-import type { ClockOffsets } from './clock-offsets';
+import type { ListWatchState } from '../common/etcd/list-watch';
+import { daemonRegistry, type OwnCertificate } from '../common/daemon/metrics-server';
+import { ServerCallMetrics } from '../common/grpc/rpc-metrics';
+import type { ClusterMembership, MemberNode } from './cluster/membership';
+import type { ClockOffsets } from './cluster/clock-offsets';
 
 /** What a running statement reports as it goes; the fan-out calls it. */
 export interface StatementMetrics {

@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { daemonRegistry, type OwnCertificate } from '../common/metrics-server';
-import type { KillLogStats } from './kill-log';
-import type { AgentMembership } from './membership';
+import { daemonRegistry, type OwnCertificate } from '../common/daemon/metrics-server';
+import type { KillLogStats } from './kill/kill-log';
+import type { AgentMembership } from './presence/membership';
 
 /** The agent's tables whose sizes are gauges: workloads' entries (an agent in front of a server has none). */
 export type TableSizes = Readonly<Record<string, () => number>>;

@@ -18,7 +18,7 @@ const INLINE = new Set(['protobufjs']);
 //   start on its direct connection (client/direct-client.ts): grpc-js stays out of the bundle;
 // - QuellError, which crosses between the two: `instanceof` must see one class.
 const SHARED = new Map(
-  ['common/compile-cache', 'client/coordinator-client', 'errors/quell-error'].map((m) => [path.join(ROOT, `${m}.ts`), `../${m}`]),
+  ['common/startup/compile-cache', 'client/coordinator-client', 'errors/quell-error'].map((m) => [path.join(ROOT, `${m}.ts`), `../${m}`]),
 );
 
 function packageName(spec) {
@@ -53,7 +53,7 @@ async function main() {
     format: 'cjs',
     sourcemap: true,
     // import() of an external would stay import(), which a cached vm.Script cannot run
-    // (common/compile-cache.ts then compiles the whole file without the cache)
+    // (common/startup/compile-cache.ts then compiles the whole file without the cache)
     supported: { 'dynamic-import': false },
     plugins: [boundaries],
     logLevel: 'warning',

@@ -22,12 +22,12 @@ const { genCodec } = require('./gen-codec');
 genCodec(protoDir, files, path.join(outDir, 'codec.ts'));
 // the Coordinator service alone: what `quell client -q` loads (client/direct-execute.ts)
 genCodec(protoDir, [path.join('quell', 'v1', 'coordinator.proto')], path.join(outDir, 'coordinator-codec.ts'));
-// google.rpc.Status with ErrorInfo: the grpc-status-details-bin trailer (common/status-details.ts)
+// google.rpc.Status with ErrorInfo: the grpc-status-details-bin trailer (common/grpc/status-details.ts)
 genCodec(protoDir, [path.join('google', 'rpc', 'status.proto'), path.join('google', 'rpc', 'error_details.proto')], path.join(outDir, 'status-codec.ts'));
-// etcd3's own services, from the rpc.proto it would otherwise parse at run time (common/etcd-proto.ts)
+// etcd3's own services, from the rpc.proto it would otherwise parse at run time (common/etcd/etcd-proto.ts)
 const etcd3Proto = path.join(path.dirname(require.resolve('etcd3/package.json')), 'proto');
 genCodec(etcd3Proto, ['rpc.proto'], path.join(outDir, 'etcd-codec.ts'));
-// gRPC health and reflection, which every daemon serves (common/grpc-probes.ts)
+// gRPC health and reflection, which every daemon serves (common/grpc/grpc-probes.ts)
 const healthProto = path.join(path.dirname(require.resolve('grpc-health-check/package.json')), 'proto');
 genCodec(healthProto, ['health/v1/health.proto'], path.join(outDir, 'health-codec.ts'));
 const reflectionProto = path.join(path.dirname(require.resolve('@grpc/reflection/package.json')), 'build', 'proto');

@@ -44,7 +44,7 @@ export const KILL_QUEUE_COLUMNS: readonly Column[] = cols(
   'kill_id String, cluster String, condition String, user String, created DateTime, expires DateTime, nodes String, applied UInt64, state String, invalid_reason String',
 );
 
-/** What one kill log entry stores (node-agent/kill-log/entry.ts): the columns of system.kill_log but `verified`. */
+/** What one kill log entry stores (node-agent/kill/kill-log/entry.ts): the columns of system.kill_log but `verified`. */
 export const KILL_LOG_ENTRY_COLUMNS: readonly Column[] = cols(`
   event_time DateTime, statement_id String, user String, client String, coordinator String,
   target String, mode String, condition String, query_id String, mutation_id String,
@@ -69,7 +69,7 @@ export const KILL_POLICIES_COLUMNS: readonly Column[] = cols(
 
 /**
  * system.coordinators: the live coordinators as this one's etcd view has them
- * (/quell/v1/coordinators/, coordinator/registration.ts); `server_id` prefixes their door sessions' ids.
+ * (/quell/v1/coordinators/, coordinator/cluster/registration.ts); `server_id` prefixes their door sessions' ids.
  */
 export const COORDINATORS_COLUMNS: readonly Column[] = cols(
   'id String, address String, mysql_address String, http_address String, version String, started DateTime, active UInt8, statements_running UInt64, server_id UInt16',

@@ -1,4 +1,4 @@
-import { initCerts, ISSUE_ROLES, issueFromCa, type IssueRole } from '../../common/certs';
+import { initCerts, ISSUE_ROLES, issueFromCa, type IssueRole } from '../../common/tls/certs';
 import { intOption, listOption, UsageError } from '../args';
 import { COMMAND_SPECS } from '../flags';
 import { commandConfig } from '../config';

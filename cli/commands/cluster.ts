@@ -1,7 +1,7 @@
-import { connectEtcd, etcdUnavailable } from '../../common/etcd';
-import { ALIVE_PREFIX, KILL_INTENTS_PREFIX, MEMBERS_PREFIX, memberKey, parseMemberKey, splitAddress, type KillIntent, type MemberRecord } from '../../common/etcd-layout';
+import { connectEtcd, etcdUnavailable } from '../../common/etcd/client';
+import { ALIVE_PREFIX, KILL_INTENTS_PREFIX, MEMBERS_PREFIX, memberKey, parseMemberKey, splitAddress, type KillIntent, type MemberRecord } from '../../common/etcd/etcd-layout';
 import { UsageError } from '../args';
-import { KillQueue } from '../../coordinator/kill-queue';
+import { KillQueue } from '../../coordinator/statements/kill/kill-queue';
 import type { Etcd3 } from 'etcd3';
 import { etcdFromFlags } from '../etcd-flags';
 import { COMMAND_SPECS } from '../flags';

@@ -1,7 +1,7 @@
 import { Coordinator } from '../../coordinator/coordinator';
-import { Users } from '../../coordinator/users';
+import { Users } from '../../coordinator/auth/users';
 import { announce, holdHangups, intOption, untilSignal, UsageError } from '../args';
-import { DEFAULT_MAX_CONCURRENT_STATEMENTS, DEFAULT_MAX_RESULT_ROWS } from '../../coordinator/statement-runner';
+import { DEFAULT_MAX_CONCURRENT_STATEMENTS, DEFAULT_MAX_RESULT_ROWS } from '../../coordinator/statements/statement-runner';
 import { errorText } from '../../errors/error-text';
 import { etcdFromFlags } from '../etcd-flags';
 import { tlsOptionsFromArgs } from '../tls-args';
@@ -9,11 +9,11 @@ import { COMMAND_SPECS } from '../flags';
 import { commandConfig } from '../config';
 import { reloader } from '../reload';
 import { TransportSecurity } from '../../common/tls';
-import { componentLogger, configureLogging, setLogLevel } from '../../common/logger';
-import { surviveUnhandledRejections } from '../../common/escape-guard';
-import { DEFAULT_MAX_SESSIONS_PER_USER } from '../../coordinator/mysql/door';
+import { componentLogger, configureLogging, setLogLevel } from '../../common/daemon/logger';
+import { surviveUnhandledRejections } from '../../common/daemon/escape-guard';
+import { DEFAULT_MAX_SESSIONS_PER_USER } from '../../coordinator/doors/mysql/door';
 import { packageVersion } from '../help';
-import { isKeySegment, KEY_SEGMENT_RULE } from '../../common/etcd-layout';
+import { isKeySegment, KEY_SEGMENT_RULE } from '../../common/etcd/etcd-layout';
 import { startUnlessStopped } from '../start-stop';
 
 /** The users of a users file, or the one `default` user without one; a file that does not read names itself. */

@@ -4,17 +4,17 @@ import { exitWhenWritten } from '../exit-when-written';
 import { COMMAND_SPECS } from '../flags';
 import { commandConfig } from '../config';
 import { tlsOptionsFromArgs } from '../tls-args';
-import { HEALTH_DEFINITION } from '../../common/health-service';
-import { DEFAULT_TRUST_DOMAIN, describeExpectation } from '../../common/identity';
+import { HEALTH_DEFINITION } from '../../common/grpc/health-service';
+import { DEFAULT_TRUST_DOMAIN, describeExpectation } from '../../common/tls/identity';
 import { lastConnectError } from '../../common/tls/failures';
 import { hasTlsFiles, IDENTITY_MISMATCH, loadCertFiles, plaintextAllowed, serverIdentityCheck, tlsFailure, type TlsOptions } from '../../common/tls';
-import { transportReason } from '../../common/rpc-status';
+import { transportReason } from '../../common/grpc/rpc-status';
 import { chError } from '../../errors/quell-error';
 import { errorText } from '../../errors/error-text';
 import { terminalSafe } from '../../sql/formats/terminal-safe';
 
 /**
- * `quell health ADDRESS`: grpc.health.v1 Check of a coordinator or an agent (common/daemon-probes.ts),
+ * `quell health ADDRESS`: grpc.health.v1 Check of a coordinator or an agent (common/daemon/daemon-probes.ts),
  * for scripts and orchestrators. Exit 0 when SERVING; otherwise one line that names the
  * address and why, exit 1. The whole check, connecting included, has one deadline.
  */

@@ -1,11 +1,11 @@
 import { QuellClient } from '../../client/coordinator-client';
-import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
+import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/daemon/child-processes';
 import { intOption } from '../args';
 import { clientMain, interactive } from './client';
 import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initCerts } from '../../common/certs';
+import { initCerts } from '../../common/tls/certs';
 import type { TlsOptions } from '../../common/tls';
 import { tlsArgv } from '../tls-args';
 import { COMMAND_SPECS } from '../flags';

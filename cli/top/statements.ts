@@ -82,7 +82,7 @@ export function toProcesses(rows: readonly SqlValue[][]): TopProcess[] {
   }));
 }
 
-// coordinator/select.ts reports each node it got no rows from as one warning:
+// coordinator/statements/select/select.ts reports each node it got no rows from as one warning:
 // `no rows from n3 (node_inactive)` or `no rows from n3 (node_unreachable: connect failed …)`
 const NO_ROWS = /^no rows from (\S+) \((node_[a-z_]+)(?:: ([\s\S]*))?\)$/;
 

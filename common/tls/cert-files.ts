@@ -4,8 +4,8 @@ import { createSecureContext } from 'node:tls';
 import type { experimental } from '@grpc/grpc-js';
 import { chError } from '../../errors/quell-error';
 import { errorText } from '../../errors/error-text';
-import { formatIdentity, identityOfCertificate, type Identity } from '../identity';
-import type { Logger } from '../logger';
+import { formatIdentity, identityOfCertificate, type Identity } from './identity';
+import type { Logger } from '../daemon/logger';
 
 type CaListener = experimental.CaCertificateUpdateListener;
 type IdentityListener = experimental.IdentityCertificateUpdateListener;

@@ -1,5 +1,5 @@
 import type { QuellError } from '../../errors/quell-error';
-import type { Identity, Role } from '../identity';
+import type { Identity, Role } from './identity';
 import { peerIdentity, peerRefusal, type PeerCall } from './peer';
 import type { TransportSecurity } from './transport-security';
 

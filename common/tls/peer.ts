@@ -1,6 +1,6 @@
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { chError, type QuellError } from '../../errors/quell-error';
-import { DEFAULT_TRUST_DOMAIN, describeExpectation, formatIdentity, identityOfCertificate, meetsExpectation, type Identity, type PeerExpectation, type Role } from '../identity';
+import { DEFAULT_TRUST_DOMAIN, describeExpectation, formatIdentity, identityOfCertificate, meetsExpectation, type Identity, type PeerExpectation, type Role } from './identity';
 
 /** The words every identity-mismatch reason starts with (rpc-status and tests look for them). */
 export const IDENTITY_MISMATCH = 'identity mismatch';

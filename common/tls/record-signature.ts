@@ -1,6 +1,6 @@
 import { createPrivateKey, sign, verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { errorText } from '../../errors/error-text';
-import { DEFAULT_TRUST_DOMAIN, identityOfCertificate } from '../identity';
+import { DEFAULT_TRUST_DOMAIN, identityOfCertificate } from './identity';
 
 /**
  * Signed etcd records (docs/security.md §Signed records): a kill policy and a queued mutation

@@ -1,12 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { chError } from '../../errors/quell-error';
-import { checkTrustDomain, DEFAULT_TRUST_DOMAIN, describeExpectation, formatIdentity, meetsExpectation, type Identity, type PeerExpectation } from '../identity';
-import type { Logger } from '../logger';
+import { checkTrustDomain, DEFAULT_TRUST_DOMAIN, describeExpectation, formatIdentity, meetsExpectation, type Identity, type PeerExpectation } from './identity';
+import type { Logger } from '../daemon/logger';
 import { CertFiles } from './cert-files';
 import { hasTlsFiles, plaintextAllowed, type TlsOptions } from './options';
 import { serverIdentityCheck } from './peer';
 import { tlsFailure } from './failures';
-import { transportReason } from '../rpc-status';
+import { transportReason } from '../grpc/rpc-status';
 import { RecordSigner, RecordVerifier } from './record-signature';
 
 /** Whether a TLS server insists on a client certificate in the handshake, or only asks for one. */

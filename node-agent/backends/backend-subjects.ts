@@ -1,7 +1,7 @@
 import { makeMappedId } from '../../common/thread-id';
-import type { KillSubject } from '../kill-executor';
-import { CONNECTION_ROWS, MUTATION_ROWS, QUERY_ROWS } from '../kill-subjects';
-import type { ConnectionRow, MutationRow, ProcessRow } from '../rows';
+import type { KillSubject } from '../kill/kill-executor';
+import { CONNECTION_ROWS, MUTATION_ROWS, QUERY_ROWS } from '../kill/kill-subjects';
+import type { ConnectionRow, MutationRow, ProcessRow } from '../tables/rows';
 import type { Backend, ServerConnection, ServerMutation, ServerQuery, ToClusterId } from './backend';
 import { GonePoller } from './gone-poller';
 

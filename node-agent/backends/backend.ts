@@ -1,6 +1,6 @@
 import { errorText } from '../../errors/error-text';
 import { chError, type QuellError } from '../../errors/quell-error';
-import type { ConnectionRow, MutationRow, ProcessRow } from '../rows';
+import type { ConnectionRow, MutationRow, ProcessRow } from '../tables/rows';
 
 /**
  * A database server an agent fronts (`quell agent --backend URL`). Its process tables are read

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Logger } from '../../common/logger';
+import type { Logger } from '../../common/daemon/logger';
 import { statementClass } from '../../sql/normalize';
-import { mutationKey, type MutationRow } from '../rows';
+import { mutationKey, type MutationRow } from '../tables/rows';
 import { backendError, redactUrl, type Backend, type MutationKillResult, type ServerConnection, type ServerMutation, type ServerQuery } from './backend';
 import { errorText } from '../../errors/error-text';
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../../common/logger';
+import type { Logger } from '../../common/daemon/logger';
 import type { Backend } from './backend';
 
 // Each adapter and its driver (mysql2, pg) load only when --backend names them: together they

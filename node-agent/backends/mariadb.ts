@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { errorText } from '../../errors/error-text';
-import type { Logger } from '../../common/logger';
+import type { Logger } from '../../common/daemon/logger';
 import { statementClass } from '../../sql/normalize';
 import { backendError, redactUrl, SERVER_IDS, type Backend, type ServerConnection, type ServerMutation, type ServerQuery } from './backend';
 

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'pg';
 import { errorText } from '../../errors/error-text';
-import type { Logger } from '../../common/logger';
-import { processRow } from '../rows';
+import type { Logger } from '../../common/daemon/logger';
+import { processRow } from '../tables/rows';
 import { backendError, redactUrl, SERVER_IDS, type Backend, type ServerConnection, type ServerMutation, type ServerQuery } from './backend';
 
 /**

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
-import { spawnQuell } from '../../common/child-processes';
+import { spawnQuell } from '../../common/daemon/child-processes';
 import { TestCluster, clientArgv, eventsOf, records, sleep } from './harness';
 
 // The acceptance scenarios (docs/README.md) 1-5, 7 and 8 on a cluster `c3` of three agents with sims.

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import pino from 'pino';
 import { AGENT_QUERY_ID_PREFIX, ClickHouseBackend } from '../../node-agent/backends/clickhouse';
 import { QuellError } from '../../errors/quell-error';
-import { elapsedSeconds } from '../../node-agent/rows';
+import { elapsedSeconds } from '../../node-agent/tables/rows';
 import { CH_USER, startClickHouse, type ClickHouseInstance } from './servers/clickhouse-instance';
 import { sleep } from './harness';
 

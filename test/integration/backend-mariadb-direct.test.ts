@@ -4,7 +4,7 @@ import mysql from 'mysql2/promise';
 import pino from 'pino';
 import { MariaDbBackend } from '../../node-agent/backends/mariadb';
 import type { ServerQuery } from '../../node-agent/backends/backend';
-import { elapsedSeconds, type ProcessRow } from '../../node-agent/rows';
+import { elapsedSeconds, type ProcessRow } from '../../node-agent/tables/rows';
 import { startMariaDb, type MariaDbInstance } from './servers/mariadb-instance';
 import { sleep } from './harness';
 

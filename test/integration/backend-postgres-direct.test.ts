@@ -4,7 +4,7 @@ import { Client, type DatabaseError } from 'pg';
 import pino from 'pino';
 import { PostgresBackend } from '../../node-agent/backends/postgres';
 import { QuellError } from '../../errors/quell-error';
-import { commandMs, elapsedSeconds } from '../../node-agent/rows';
+import { commandMs, elapsedSeconds } from '../../node-agent/tables/rows';
 import { PG_ROLES, startPostgres, type PostgresInstance } from './servers/postgres-instance';
 import { sleep } from './harness';
 

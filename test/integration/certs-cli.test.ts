@@ -5,14 +5,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import { spawnChild, spawnQuell } from '../../common/child-processes';
-import { identityOfCertificate } from '../../common/identity';
+import { spawnChild, spawnQuell } from '../../common/daemon/child-processes';
+import { identityOfCertificate } from '../../common/tls/identity';
 import { TransportSecurity } from '../../common/tls';
 import { loadCertFiles } from '../../common/tls/cert-files';
-import { MysqlDoor } from '../../coordinator/mysql/door';
-import { SessionRegistry } from '../../coordinator/sessions';
-import { StatementRunner, type RunnerDeps } from '../../coordinator/statement-runner';
-import { Users } from '../../coordinator/users';
+import { MysqlDoor } from '../../coordinator/doors/mysql/door';
+import { SessionRegistry } from '../../coordinator/doors/sessions';
+import { StatementRunner, type RunnerDeps } from '../../coordinator/statements/statement-runner';
+import { Users } from '../../coordinator/auth/users';
 
 // `quell certs init DIR`: a CA and one certificate per identity, made with openssl.
 

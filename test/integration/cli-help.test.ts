@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { spawnQuell } from '../../common/child-processes';
+import { spawnQuell } from '../../common/daemon/child-processes';
 import { COMMAND_SPECS, flagEnvName, type CommandSpec } from '../../cli/flags';
 import { PROTOCOL_VERSION } from '../../proto/version';
-import { DEFAULT_MAX_CONCURRENT_STATEMENTS, DEFAULT_MAX_RESULT_ROWS } from '../../coordinator/statement-runner';
-import { DEFAULT_LEASE_TTL_SECONDS } from '../../common/etcd-layout';
-import { DEFAULT_KILL_LOG_MAX_MB } from '../../node-agent/kill-log';
+import { DEFAULT_MAX_CONCURRENT_STATEMENTS, DEFAULT_MAX_RESULT_ROWS } from '../../coordinator/statements/statement-runner';
+import { DEFAULT_LEASE_TTL_SECONDS } from '../../common/etcd/etcd-layout';
+import { DEFAULT_KILL_LOG_MAX_MB } from '../../node-agent/kill/kill-log';
 
 // `quell <command> --help` comes from the table each command parses (cli/flags.ts): every flag
 // a command accepts is listed with its default, and a flag it does not is one line and exit 2.

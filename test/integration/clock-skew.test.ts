@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Child } from '../../common/child-processes';
+import type { Child } from '../../common/daemon/child-processes';
 import { QuellError } from '../../errors/quell-error';
 import { eventsOf, records, sleep, TestCluster } from './harness';
 import { parseExposition, scrape } from './probe-clients';

@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellClient } from '../../client/coordinator-client';
-import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
+import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/daemon/child-processes';
 import { QuellError } from '../../errors/quell-error';
 import { testPki, type TestPki } from './tls-fixture';
 import { sleep } from './harness';

@@ -1,10 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
-import { connectEtcd } from '../../common/etcd';
-import { aliveKey, serverIdIncarnationKey, serverIdKey, type AliveRecord } from '../../common/etcd-layout';
+import { connectEtcd } from '../../common/etcd/client';
+import { aliveKey, serverIdIncarnationKey, serverIdKey, type AliveRecord } from '../../common/etcd/etcd-layout';
 import { serverIdOf } from '../../common/thread-id';
-import type { Child } from '../../common/child-processes';
+import type { Child } from '../../common/daemon/child-processes';
 import { decodeRow } from '../../proto/codec';
 import type { NodeAgentServiceClient } from '../../proto/generated/quell/v1/NodeAgentService';
 import type { InfoResponse__Output } from '../../proto/generated/quell/v1/InfoResponse';

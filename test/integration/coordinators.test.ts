@@ -3,15 +3,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import mysql from 'mysql2/promise';
-import { freePort, spawnQuell, type Child } from '../../common/child-processes';
+import { freePort, spawnQuell, type Child } from '../../common/daemon/child-processes';
 import { idOwner } from '../../common/thread-id';
-import { connectEtcd } from '../../common/etcd';
-import { coordinatorKey } from '../../common/etcd-layout';
+import { connectEtcd } from '../../common/etcd/client';
+import { coordinatorKey } from '../../common/etcd/etcd-layout';
 import { TestCluster, records } from './harness';
 import * as grpc from '@grpc/grpc-js';
 import { TransportSecurity } from '../../common/tls';
 import { quellProto } from '../../proto/load';
-import { CHANNEL_OPTIONS } from '../../common/channel-options';
+import { CHANNEL_OPTIONS } from '../../common/grpc/channel-options';
 
 // Issue 22: coordinators register in etcd (system.coordinators, one live coordinator per id),
 // and the connection ids of their MySQL doors carry their server ids, so they never collide

@@ -4,8 +4,8 @@ import { execFile, spawn } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { QUELL_MAIN, spawnChild, type Child } from '../../common/child-processes';
-import { AGENT_SHARED_WRITES, COORDINATOR_WRITES, agentOwnWrites } from '../../common/etcd-layout';
+import { QUELL_MAIN, spawnChild, type Child } from '../../common/daemon/child-processes';
+import { AGENT_SHARED_WRITES, COORDINATOR_WRITES, agentOwnWrites } from '../../common/etcd/etcd-layout';
 import { CH_USER, startClickHouse, type ClickHouseInstance } from './servers/clickhouse-instance';
 import { startMariaDb, type MariaDbInstance } from './servers/mariadb-instance';
 import { PG_ROLES, startPostgres, type PostgresInstance } from './servers/postgres-instance';
@@ -336,7 +336,7 @@ after(async () => {
   if (base) rmSync(base, { recursive: true, force: true });
 });
 
-test("the guide's etcd grants are common/etcd-layout.ts's", () => {
+test("the guide's etcd grants are common/etcd/etcd-layout.ts's", () => {
   const text = readFileSync(GUIDE, 'utf8');
   const grants = (role: string): string[] =>
     [...text.matchAll(new RegExp(`^\\s*etcdctl role grant-permission ${role.replace(/\$/g, '\\$')} (.*)$`, 'gm'))].map((m) => (m[1] ?? '').replace(/\$node/g, 'db1'));

@@ -5,7 +5,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import mysql from 'mysql2/promise';
-import { freePort } from '../../common/child-processes';
+import { freePort } from '../../common/daemon/child-processes';
 import { fuzzInputs, httpFuzzInputs, longWordInputs, type FuzzedHttpRequest } from '../unit/fuzz-inputs';
 import { TestCluster } from './harness';
 

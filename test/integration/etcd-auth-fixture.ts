@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Range, type Etcd3 } from 'etcd3';
-import { startEtcd, type EtcdServer } from '../../common/child-processes';
-import { connectEtcd } from '../../common/etcd';
-import { AGENT_SHARED_WRITES, COORDINATOR_WRITES, agentOwnWrites, type EtcdWrites } from '../../common/etcd-layout';
+import { startEtcd, type EtcdServer } from '../../common/daemon/child-processes';
+import { connectEtcd } from '../../common/etcd/client';
+import { AGENT_SHARED_WRITES, COORDINATOR_WRITES, agentOwnWrites, type EtcdWrites } from '../../common/etcd/etcd-layout';
 
 // docs/security.md: etcd with TLS, client certificates and `auth enable`; the daemons use
 // --etcd-ca/--etcd-cert/--etcd-key and --etcd-user with QUELL_ETCD_PASSWORD, under the

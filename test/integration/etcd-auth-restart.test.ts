@@ -1,13 +1,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort, spawnQuell, type Child } from '../../common/child-processes';
+import { freePort, spawnQuell, type Child } from '../../common/daemon/child-processes';
 import { QuellClient } from '../../client/coordinator-client';
 import { QuellError } from '../../errors/quell-error';
 import { eventsOf, records, sleep } from './harness';
 import { testPki, type TestPki } from './tls-fixture';
 import { AuthEtcd, ETCD_PASSWORDS } from './etcd-auth-fixture';
 import { HealthProbe } from './probe-clients';
-import { ALIVE_PREFIX } from '../../common/etcd-layout';
+import { ALIVE_PREFIX } from '../../common/etcd/etcd-layout';
 
 // etcd as the README sets it up (TLS, client certificates, `auth enable`) restarted under a
 // live cluster: etcd's simple auth tokens live in its memory, so the etcd that comes back can

@@ -1,9 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EtcdPermissionDeniedError } from 'etcd3';
-import { freePort, spawnQuell, type Child } from '../../common/child-processes';
-import { connectEtcd, etcdUnavailable } from '../../common/etcd';
-import { aliveKey, killIntentKey, memberKey, nodeOwnerKey, policyKey } from '../../common/etcd-layout';
+import { freePort, spawnQuell, type Child } from '../../common/daemon/child-processes';
+import { connectEtcd, etcdUnavailable } from '../../common/etcd/client';
+import { aliveKey, killIntentKey, memberKey, nodeOwnerKey, policyKey } from '../../common/etcd/etcd-layout';
 import { QuellClient } from '../../client/coordinator-client';
 import { records } from './harness';
 import { testPki } from './tls-fixture';

@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort, spawnQuell, startEtcdCluster, type Child, type EtcdCluster } from '../../common/child-processes';
+import { freePort, spawnQuell, startEtcdCluster, type Child, type EtcdCluster } from '../../common/daemon/child-processes';
 import { QuellClient } from '../../client/coordinator-client';
 import { QuellError } from '../../errors/quell-error';
 import { eventsOf, records, sleep } from './harness';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
+import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/daemon/child-processes';
 import { QuellClient } from '../../client/coordinator-client';
 import { sleep } from './harness';
 import { testPki, type TestPki } from './tls-fixture';

@@ -3,18 +3,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellClient, type QueryResult } from '../../client/coordinator-client';
-import { identities } from '../../common/identity';
+import { identities } from '../../common/tls/identity';
 import { TransportSecurity, type TlsOptions } from '../../common/tls';
 import { quellProto } from '../../proto/load';
-import { CHANNEL_OPTIONS } from '../../common/channel-options';
+import { CHANNEL_OPTIONS } from '../../common/grpc/channel-options';
 import type { NodeAgentServiceClient } from '../../proto/generated/quell/v1/NodeAgentService';
 import type * as grpc from '@grpc/grpc-js';
 import type { ExecuteRequest } from '../../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../../proto/generated/quell/v1/ExecuteResponse';
-import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
+import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/daemon/child-processes';
 import { testPki, type TestPki } from './tls-fixture';
-import { connectEtcd } from '../../common/etcd';
-import { nodeOwnerKey } from '../../common/etcd-layout';
+import { connectEtcd } from '../../common/etcd/client';
+import { nodeOwnerKey } from '../../common/etcd/etcd-layout';
 
 // An agent a test starts without --kill-log-dir keeps its kill log under $XDG_STATE_HOME: make
 // that a directory of this test process, not the user's home, and remove it at exit.

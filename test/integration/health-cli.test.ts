@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { freePort, spawnQuell } from '../../common/child-processes';
+import { freePort, spawnQuell } from '../../common/daemon/child-processes';
 import { TestCluster } from './harness';
 
 // `quell health ADDRESS`: exit 0 with SERVING from a coordinator and an agent; otherwise

@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { createClient, ClickHouseError, ClickHouseLogLevel } from '@clickhouse/client';
 import { TestCluster, eventsOf } from './harness';
-import { freePort, type Child } from '../../common/child-processes';
+import { freePort, type Child } from '../../common/daemon/child-processes';
 
 /**
  * ClickHouse's HTTP interface on a real coordinator, over HTTPS with the test CA, driven by the

@@ -7,9 +7,9 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import pino from 'pino';
-import { HttpDoor } from '../../coordinator/http-door';
-import type { StatementRunner } from '../../coordinator/statement-runner';
-import { identityOfCertificate, formatIdentity } from '../../common/identity';
+import { HttpDoor } from '../../coordinator/doors/http/http-door';
+import type { StatementRunner } from '../../coordinator/statements/statement-runner';
+import { identityOfCertificate, formatIdentity } from '../../common/tls/identity';
 import { TransportSecurity, type TlsOptions } from '../../common/tls';
 import { testPki, type TestPki } from './tls-fixture';
 

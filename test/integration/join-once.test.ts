@@ -1,10 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectEtcd } from '../../common/etcd';
-import { aliveKey, memberKey, nodeOwnerKey, serverIdIncarnationKey, serverIdKey, type AliveRecord } from '../../common/etcd-layout';
+import { connectEtcd } from '../../common/etcd/client';
+import { aliveKey, memberKey, nodeOwnerKey, serverIdIncarnationKey, serverIdKey, type AliveRecord } from '../../common/etcd/etcd-layout';
 import { TestCluster, records } from './harness';
 
-// An agent's first join is one etcd transaction (node-agent/membership.ts): its node id, server
+// An agent's first join is one etcd transaction (node-agent/presence/membership.ts): its node id, server
 // id, incarnation, member keys and alive key all appear at one revision, under its lease.
 
 let c: TestCluster;

@@ -6,9 +6,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellClient } from '../../client/coordinator-client';
 import { QuellError } from '../../errors/quell-error';
-import { spawnQuell } from '../../common/child-processes';
-import { connectEtcd } from '../../common/etcd';
-import { killLogHeadKey } from '../../common/etcd-layout';
+import { spawnQuell } from '../../common/daemon/child-processes';
+import { connectEtcd } from '../../common/etcd/client';
+import { killLogHeadKey } from '../../common/etcd/etcd-layout';
 import { TestCluster, useCluster, eventsOf, fillFileSystem, records, sleep } from './harness';
 import { unixNow } from '../../sql/compile';
 

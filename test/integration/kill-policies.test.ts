@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellError } from '../../errors/quell-error';
-import { spawnQuell, type Child } from '../../common/child-processes';
+import { spawnQuell, type Child } from '../../common/daemon/child-processes';
 import { TestCluster, eventsOf, records, sleep } from './harness';
 import { unixNow } from '../../sql/compile';
 

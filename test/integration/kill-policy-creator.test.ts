@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnQuell, type Child } from '../../common/child-processes';
+import { spawnQuell, type Child } from '../../common/daemon/child-processes';
 import { TestCluster, eventsOf, records, sleep } from './harness';
 
 // docs/kill-policies.md §Suspension, end to end: a policy whose creator is removed from the

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { spawnChild, startEtcd, type EtcdServer } from '../../common/child-processes';
-import { connectEtcd } from '../../common/etcd';
+import { spawnChild, startEtcd, type EtcdServer } from '../../common/daemon/child-processes';
+import { connectEtcd } from '../../common/etcd/client';
 import { sleep } from './harness';
 
 // The view runs in a child process, so that the test can see it exit on its own after

@@ -4,7 +4,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as net from 'node:net';
 import { promisify } from 'node:util';
-import { QUELL_MAIN } from '../../common/child-processes';
+import { QUELL_MAIN } from '../../common/daemon/child-processes';
 
 // `quell local` as a user runs it: the lines it prints are commands that work, pasted as printed,
 // and Ctrl-C leaves no door listening and no run directory behind.

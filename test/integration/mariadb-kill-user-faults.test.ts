@@ -2,9 +2,9 @@ import { after, before, test } from 'node:test';
 import { TransportSecurity } from '../../common/tls';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
-import type { Child } from '../../common/child-processes';
+import type { Child } from '../../common/daemon/child-processes';
 import { quellProto } from '../../proto/load';
-import { CHANNEL_OPTIONS } from '../../common/channel-options';
+import { CHANNEL_OPTIONS } from '../../common/grpc/channel-options';
 import { TestCluster, eventsOf } from './harness';
 
 // Issue 11 item 3: MariaDB's KILL USER is all or nothing. When a member of the cluster cannot be

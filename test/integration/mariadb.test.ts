@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
-import { spawnQuell, type Child } from '../../common/child-processes';
+import { spawnQuell, type Child } from '../../common/daemon/child-processes';
 import { serverIdOf } from '../../common/thread-id';
 import type { InfoResponse__Output } from '../../proto/generated/quell/v1/InfoResponse';
 import { TestCluster, useCluster, clientArgv, eventsOf, records, sleep } from './harness';

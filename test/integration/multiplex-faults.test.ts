@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort, spawnQuell, type Child } from '../../common/child-processes';
+import { freePort, spawnQuell, type Child } from '../../common/daemon/child-processes';
 import { QuellError } from '../../errors/quell-error';
 import { QuellClient, type QueryResult } from '../../client/coordinator-client';
 import { eventsOf, records, sleep, TestCluster, type ClusterOptions } from './harness';

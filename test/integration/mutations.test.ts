@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { QuellError } from '../../errors/quell-error';
-import { spawnQuell } from '../../common/child-processes';
+import { spawnQuell } from '../../common/daemon/child-processes';
 import { TestCluster, useCluster, clientArgv, eventsOf, fillFileSystem, records, sleep } from './harness';
 
 // Issue: KILL MUTATION across a cluster, with durable kills for nodes that were down.

@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { TLSSocket } from 'node:tls';
 import mysql from 'mysql2/promise';
-import { freePort, spawnChild, type Child } from '../../common/child-processes';
+import { freePort, spawnChild, type Child } from '../../common/daemon/child-processes';
 import { TestCluster, eventsOf, sleep } from './harness';
 
 // Issue 12, item 1: the MySQL protocol door (--mysql-listen) against a real cluster, driven by

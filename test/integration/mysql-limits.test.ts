@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import mysql from 'mysql2/promise';
-import { freePort } from '../../common/child-processes';
-import { encodeFrames, FrameDecoder, type Packet } from '../../coordinator/mysql/framing';
-import { CLIENT, PayloadReader, PayloadWriter } from '../../coordinator/mysql/protocol';
+import { freePort } from '../../common/daemon/child-processes';
+import { encodeFrames, FrameDecoder, type Packet } from '../../coordinator/doors/mysql/framing';
+import { CLIENT, PayloadReader, PayloadWriter } from '../../coordinator/doors/mysql/protocol';
 import { nativePasswordReply } from '../native-password-fixture';
 import { TestCluster, sleep } from './harness';
 

@@ -6,14 +6,14 @@ import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import pino from 'pino';
 import { TransportSecurity } from '../../common/tls';
-import { MysqlDoor } from '../../coordinator/mysql/door';
-import { encodeFrames, FrameDecoder, type Packet } from '../../coordinator/mysql/framing';
-import { CLIENT, PayloadReader, PayloadWriter } from '../../coordinator/mysql/protocol';
-import { SessionRegistry } from '../../coordinator/sessions';
-import { StatementRunner, type RunnerDeps } from '../../coordinator/statement-runner';
-import { Users } from '../../coordinator/users';
+import { MysqlDoor } from '../../coordinator/doors/mysql/door';
+import { encodeFrames, FrameDecoder, type Packet } from '../../coordinator/doors/mysql/framing';
+import { CLIENT, PayloadReader, PayloadWriter } from '../../coordinator/doors/mysql/protocol';
+import { SessionRegistry } from '../../coordinator/doors/sessions';
+import { StatementRunner, type RunnerDeps } from '../../coordinator/statements/statement-runner';
+import { Users } from '../../coordinator/auth/users';
 import { testPki } from './tls-fixture';
-import { spawnChild } from '../../common/child-processes';
+import { spawnChild } from '../../common/daemon/child-processes';
 import { nativePasswordReply as nativeReply } from '../native-password-fixture';
 
 // The MySQL door's wire on its own, in process, with a hand-made client: what the stock clients

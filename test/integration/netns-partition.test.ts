@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { freePort, QUELL_MAIN, spawnChild, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
+import { freePort, QUELL_MAIN, spawnChild, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/daemon/child-processes';
 import { QuellClient } from '../../client/coordinator-client';
 import { eventsOf, records, sleep } from './harness';
 import { testPki, type TestPki } from './tls-fixture';

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnQuell } from '../../common/child-processes';
-import { connectEtcd } from '../../common/etcd';
-import { aliveKey, nodeOwnerKey } from '../../common/etcd-layout';
+import { spawnQuell } from '../../common/daemon/child-processes';
+import { connectEtcd } from '../../common/etcd/client';
+import { aliveKey, nodeOwnerKey } from '../../common/etcd/etcd-layout';
 import { TestCluster, useCluster, records } from './harness';
 
 // docs/security.md, one live agent per node id: a duplicate exits with one line naming the

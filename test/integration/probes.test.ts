@@ -4,7 +4,7 @@ import * as http from 'node:http';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
-import type { EtcdServer } from '../../common/child-processes';
+import type { EtcdServer } from '../../common/daemon/child-processes';
 import { records, sleep, TestCluster } from './harness';
 import { HealthProbe, parseExposition, reflectedDefinition, reflectedServices, scrape } from './probe-clients';
 

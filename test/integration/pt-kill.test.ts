@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { freePort, spawnChild, type Child } from '../../common/child-processes';
+import { freePort, spawnChild, type Child } from '../../common/daemon/child-processes';
 import { TestCluster, eventsOf, sleep } from './harness';
 
 // Issue 19, item 7: Percona's pt-kill, pointed unchanged at the MySQL door, works as a

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort, spawnChild, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/child-processes';
+import { freePort, spawnChild, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/daemon/child-processes';
 import { testPki, type TestPki } from './tls-fixture';
 
 // deploy/systemd/: units that systemd-analyze accepts, and daemons that speak the notify

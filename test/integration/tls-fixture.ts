@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initCerts, type InitCertsResult, type KeyPair } from '../../common/certs';
+import { initCerts, type InitCertsResult, type KeyPair } from '../../common/tls/certs';
 import type { TlsOptions } from '../../common/tls/options';
 import { tlsArgv } from '../../cli/tls-args';
 

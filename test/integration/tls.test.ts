@@ -5,16 +5,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../../proto/load';
-import { CHANNEL_OPTIONS } from '../../common/channel-options';
+import { CHANNEL_OPTIONS } from '../../common/grpc/channel-options';
 import type { NodeAgentServiceClient } from '../../proto/generated/quell/v1/NodeAgentService';
 import type { InfoResponse__Output } from '../../proto/generated/quell/v1/InfoResponse';
-import { createCa, issueCert } from '../../common/certs';
-import { formatIdentity, identities, type PeerExpectation } from '../../common/identity';
-import { toNodeFailure, transportReason } from '../../common/rpc-status';
+import { createCa, issueCert } from '../../common/tls/certs';
+import { formatIdentity, identities, type PeerExpectation } from '../../common/tls/identity';
+import { toNodeFailure, transportReason } from '../../common/grpc/rpc-status';
 import { peerIdentity, peerRefusal, TransportSecurity, type ClientCertificates, type TlsOptions } from '../../common/tls';
 import { testPki, type TestPki } from './tls-fixture';
 import { X509Certificate } from 'node:crypto';
-import { spawnQuell, startEtcd, type Child } from '../../common/child-processes';
+import { spawnQuell, startEtcd, type Child } from '../../common/daemon/child-processes';
 import { parseExposition, scrape } from './probe-clients';
 
 // TLS on one hop, with a real grpc-js server and client on loopback: who the peer is, and the

@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { QUELL_MAIN, spawnQuell, type Child } from '../../common/child-processes';
+import { QUELL_MAIN, spawnQuell, type Child } from '../../common/daemon/child-processes';
 import { TestCluster, eventsOf } from './harness';
 import { TmuxPane } from './tmux';
 

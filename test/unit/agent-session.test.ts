@@ -2,11 +2,11 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
-import { AgentSession, type SessionTransport } from '../../coordinator/agent-session';
+import { AgentSession, type SessionTransport } from '../../coordinator/cluster/agent-session';
 import { TurnFlusher } from '../../common/mux/turn-flusher';
-import { NodeFailure } from '../../common/rpc-status';
+import { NodeFailure } from '../../common/grpc/rpc-status';
 import { chError, QuellError } from '../../errors/quell-error';
-import { toInBandError } from '../../common/rpc-status';
+import { toInBandError } from '../../common/grpc/rpc-status';
 import type { KillRequest } from '../../proto/generated/quell/v1/KillRequest';
 import type { ScanRequest } from '../../proto/generated/quell/v1/ScanRequest';
 import type { SessionCall__Output } from '../../proto/generated/quell/v1/SessionCall';
@@ -14,7 +14,7 @@ import type { SessionRequest__Output } from '../../proto/generated/quell/v1/Sess
 import { encodeKillRequest, encodeScanRequest, encodeSessionRequest } from '../../proto/session-request-codec';
 import { quellProto } from '../../proto/load';
 import type { SessionReply__Output } from '../../proto/generated/quell/v1/SessionReply';
-import type { NodeStream } from '../../coordinator/fanout';
+import type { NodeStream } from '../../coordinator/cluster/fanout';
 
 /** The Session call as the test drives it: what the coordinator wrote, and the agent's side by hand. */
 class FakeTransport extends EventEmitter implements SessionTransport {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseStatement } from '../../sql/parser';
 import type { SelectStatement } from '../../sql/ast';
 import type { Column, SqlValue } from '../../sql/types';
-import { Aggregation, planAggregate } from '../../coordinator/aggregate';
+import { Aggregation, planAggregate } from '../../coordinator/statements/select/aggregate';
 import { QuellError } from '../../errors/quell-error';
 
 const COLUMNS: Column[] = [

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Backoff, BACKOFF_MAX_MS, backoffDelay, Sleeper, streamBackoff } from '../../common/backoff';
+import { Backoff, BACKOFF_MAX_MS, backoffDelay, Sleeper, streamBackoff } from '../../common/etcd/backoff';
 
 function pendingTimers(): number {
   return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { QUELL_MAIN, spawnChild } from '../../common/child-processes';
+import { QUELL_MAIN, spawnChild } from '../../common/daemon/child-processes';
 import { TransportSecurity } from '../../common/tls';
 import { testPki } from '../integration/tls-fixture';
 import { answering, FakeCoordinators } from './fake-coordinators';
@@ -41,7 +41,7 @@ test('quell client loads its code from the bin and the bundle alone: nothing fro
     const line = cli.stderr().split('\n').find((l) => l.startsWith('loaded '));
     assert.ok(line, cli.stderr());
     const loaded = (JSON.parse(line.slice('loaded '.length)) as string[]).filter((f) => f !== report).map((f) => path.relative(DIST, f));
-    assert.deepEqual(loaded.sort(), ['cli/client-process.js', 'cli/quell.js', 'common/compile-cache.js', 'errors/quell-error.js']);
+    assert.deepEqual(loaded.sort(), ['cli/client-process.js', 'cli/quell.js', 'common/startup/compile-cache.js', 'errors/quell-error.js']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

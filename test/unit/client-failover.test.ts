@@ -4,8 +4,8 @@ import * as grpc from '@grpc/grpc-js';
 import { QuellClient } from '../../client/coordinator-client';
 import { TransportSecurity } from '../../common/tls';
 import { testPki, type TestPki } from '../integration/tls-fixture';
-import { freePort, spawnQuell } from '../../common/child-processes';
-import { notStartedStatus } from '../../common/rpc-status';
+import { freePort, spawnQuell } from '../../common/daemon/child-processes';
+import { notStartedStatus } from '../../common/grpc/rpc-status';
 import { chError, QuellError } from '../../errors/quell-error';
 import { answering, FakeCoordinators, silentServer, type ExecuteCall, type FakeCoordinator } from './fake-coordinators';
 

@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import { PROTOCOL_VERSION } from '../../proto/version';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { ClockOffsets, OffsetEstimator, protocolMismatch, skewReason } from '../../coordinator/clock-offsets';
-import type { ClusterMembership, MemberNode } from '../../coordinator/membership';
-import { componentLogger } from '../../common/logger';
+import { ClockOffsets, OffsetEstimator, protocolMismatch, skewReason } from '../../coordinator/cluster/clock-offsets';
+import type { ClusterMembership, MemberNode } from '../../coordinator/cluster/membership';
+import { componentLogger } from '../../common/daemon/logger';
 
-// The coordinator's estimate of each agent's clock offset (coordinator/clock-offsets.ts).
+// The coordinator's estimate of each agent's clock offset (coordinator/cluster/clock-offsets.ts).
 
 /** A sample as seen from the coordinator: sent at `sentMs`, answered after `rttMs`, the agent's reading taken `atFraction` of the way. */
 function sample(sentMs: number, rttMs: number, trueOffsetMs: number, atFraction = 0.5): { sentMs: number; rttMs: number; agentMs: number } {

@@ -5,11 +5,11 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync 
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-// common/compile-cache.ts: modules come from the cache on the second run, a changed module is
+// common/startup/compile-cache.ts: modules come from the cache on the second run, a changed module is
 // never run from its old code (even at the same length, which is all V8 checks), and modules
 // see the same require, module and exports as under Node's own loader.
 
-const CACHE_MODULE = path.resolve(__dirname, '..', '..', 'common', 'compile-cache.js');
+const CACHE_MODULE = path.resolve(__dirname, '..', '..', 'common', 'startup', 'compile-cache.js');
 
 interface Run {
   readonly value: string;

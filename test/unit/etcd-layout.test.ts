@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { aliveKey, assertKeySegment, killLogHeadKey, memberKey, parseAliveKey, parseMemberKey, splitAddress } from '../../common/etcd-layout';
+import { aliveKey, assertKeySegment, killLogHeadKey, memberKey, parseAliveKey, parseMemberKey, splitAddress } from '../../common/etcd/etcd-layout';
 
 test('etcd keys round-trip and reject foreign shapes', () => {
   assert.equal(memberKey('c3', 'n1'), '/quell/v1/members/c3/n1');

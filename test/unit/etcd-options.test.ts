@@ -2,7 +2,7 @@ import { TaskCancelledError } from 'cockatiel';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EtcdAuthenticationFailedError, EtcdPermissionDeniedError } from 'etcd3';
-import { connectEtcd, etcdUnavailable, EtcdTimeoutError, withinDeadline } from '../../common/etcd';
+import { connectEtcd, etcdUnavailable, EtcdTimeoutError, withinDeadline } from '../../common/etcd/client';
 import { errorText } from '../../errors/error-text';
 import { etcdFromFlags } from '../../cli/etcd-flags';
 import { renderError } from '../../errors/quell-error';

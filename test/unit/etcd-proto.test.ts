@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type * as protoLoader from '@grpc/proto-loader';
-import '../../common/etcd-proto';
+import '../../common/etcd/etcd-proto';
 
-// common/etcd-proto.ts hands etcd3 generated services in place of its run-time parse of
+// common/etcd/etcd-proto.ts hands etcd3 generated services in place of its run-time parse of
 // rpc.proto, and only for that file with etcd3's own options (proto-codec.test.ts checks that
 // the generated services are the same as the parsed ones).
 

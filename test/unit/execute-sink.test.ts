@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../../proto/load';
-import { BLOCK_BYTES, ExecuteSink, HELD_BYTES } from '../../coordinator/execute-sink';
+import { BLOCK_BYTES, ExecuteSink, HELD_BYTES } from '../../coordinator/doors/grpc/execute-sink';
 import type { ExecuteRequest__Output } from '../../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse, ExecuteResponse__Output } from '../../proto/generated/quell/v1/ExecuteResponse';
 

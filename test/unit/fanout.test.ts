@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { chError } from '../../errors/quell-error';
-import { toServiceError } from '../../common/rpc-status';
-import { fanOut, type FanoutEvent, type FanoutOptions, type NodeStream } from '../../coordinator/fanout';
-import type { MemberNode } from '../../coordinator/membership';
+import { toServiceError } from '../../common/grpc/rpc-status';
+import { fanOut, type FanoutEvent, type FanoutOptions, type NodeStream } from '../../coordinator/cluster/fanout';
+import type { MemberNode } from '../../coordinator/cluster/membership';
 
 const node = (nodeId: string, active = true): MemberNode => ({ cluster: 'c3', nodeId, address: `127.0.0.1:1${nodeId.slice(1)}`, host: '127.0.0.1', port: 1, active });
 

@@ -5,7 +5,7 @@ import { renderExpr } from '../../sql/render';
 import type { Expr, Statement } from '../../sql/ast';
 import { KILL_POLICIES_COLUMNS, MUTATIONS_COLUMNS, PROCESSES_COLUMNS, findAgentTable } from '../../sql/tables';
 import type { Column } from '../../sql/types';
-import { analyzeExpr, checkFilter, checkFormat } from '../../coordinator/analysis';
+import { analyzeExpr, checkFilter, checkFormat } from '../../coordinator/statements/analysis';
 import { QuellError, renderError } from '../../errors/quell-error';
 import { deepInputs, fuzzInputs, hugeInputs } from './fuzz-inputs';
 

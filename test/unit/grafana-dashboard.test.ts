@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Histogram, type Registry } from 'prom-client';
 import { CoordinatorMetrics } from '../../coordinator/metrics';
-import type { ClusterMembership } from '../../coordinator/membership';
+import type { ClusterMembership } from '../../coordinator/cluster/membership';
 import { AgentMetrics } from '../../node-agent/metrics';
-import type { AgentMembership } from '../../node-agent/membership';
+import type { AgentMembership } from '../../node-agent/presence/membership';
 
 // The Grafana board in examples/ must chart what the daemons export: a renamed metric would
 // otherwise leave an empty panel that nobody notices until an incident.

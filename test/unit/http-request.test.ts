@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
-import { httpCredentials, httpStatementParams } from '../../coordinator/http-request';
-import { clickhouseExceptionText, httpStatusOf } from '../../coordinator/http-errors';
+import { httpCredentials, httpStatementParams } from '../../coordinator/doors/http/http-request';
+import { clickhouseExceptionText, httpStatusOf } from '../../coordinator/doors/http/http-errors';
 import { chError, QuellError } from '../../errors/quell-error';
 
 const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import { HttpSink } from '../../coordinator/http-sink';
+import { HttpSink } from '../../coordinator/doors/http/http-sink';
 import { chError } from '../../errors/quell-error';
 import type { Column, SqlValue } from '../../sql/types';
 

@@ -9,7 +9,7 @@ import {
   meetsExpectation,
   parseIdentity,
   splitSubjectAltName,
-} from '../../common/identity';
+} from '../../common/tls/identity';
 
 test('identities round-trip through their SPIFFE URIs', () => {
   const all = [identities.coordinator(), identities.agent('n1'), identities.workload(), identities.user('alice'), identities.agent('db-7.eu', 'prod.example')];

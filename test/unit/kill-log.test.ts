@@ -6,10 +6,10 @@ import { mkdtemp, mkdir, readdir, readFile, rename, rm, unlink, writeFile, type 
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import { FILE_IO, GENESIS, KillLog, KillLogError, killLogRefusal, decodeEntry, decodeLine, encodeEntry, type ChainHead, type KillLogEntry, type KillLogIo, type KillLogRow } from '../../node-agent/kill-log';
+import { FILE_IO, GENESIS, KillLog, KillLogError, killLogRefusal, decodeEntry, decodeLine, encodeEntry, type ChainHead, type KillLogEntry, type KillLogIo, type KillLogRow } from '../../node-agent/kill/kill-log';
 import type { Etcd3 } from 'etcd3';
-import { killLogResolver } from '../../node-agent/kill-log-columns';
-import { KillLogHeadPublisher, parseHead } from '../../node-agent/kill-log-head';
+import { killLogResolver } from '../../node-agent/tables/kill-log-columns';
+import { KillLogHeadPublisher, parseHead } from '../../node-agent/kill/kill-log-head';
 import { compileFilter } from '../../sql/compile';
 import { parseExpression } from '../../sql/parser';
 import { findAgentTable, KILL_LOG_COLUMNS, KILL_LOG_ENTRY_COLUMNS } from '../../sql/tables';
@@ -258,7 +258,7 @@ test('kill log: a sealed line from before reason reads verified with reason \'\'
 test('kill log: entries acknowledged before a SIGKILL are there on reopen', async () => {
   const dir = await tempDir();
   try {
-    const modulePath = path.resolve(__dirname, '../../node-agent/kill-log/index.js');
+    const modulePath = path.resolve(__dirname, '../../node-agent/kill/kill-log/index.js');
     const script = `
       const { KillLog } = require(${JSON.stringify(modulePath)});
       const pino = require('pino');

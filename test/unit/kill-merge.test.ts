@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
-import { NodeFailure, type NodeFailureKind } from '../../common/rpc-status';
-import { INACTIVE_MESSAGE, KillMerge, type KillMergeOptions } from '../../coordinator/kill-merge';
-import { KILL_MUTATION, KILL_QUERY } from '../../coordinator/kill-targets';
-import type { FanoutEvent } from '../../coordinator/fanout';
-import type { MemberNode } from '../../coordinator/membership';
+import { NodeFailure, type NodeFailureKind } from '../../common/grpc/rpc-status';
+import { INACTIVE_MESSAGE, KillMerge, type KillMergeOptions } from '../../coordinator/statements/kill/kill-merge';
+import { KILL_MUTATION, KILL_QUERY } from '../../coordinator/statements/kill/kill-targets';
+import type { FanoutEvent } from '../../coordinator/cluster/fanout';
+import type { MemberNode } from '../../coordinator/cluster/membership';
 import type { KillResponse__Output } from '../../proto/generated/quell/v1/KillResponse';
 import type { KilledProcess__Output } from '../../proto/generated/quell/v1/KilledProcess';
 import type { SqlValue } from '../../sql/types';
-import type { ClockOffset } from '../../coordinator/clock-offsets';
+import type { ClockOffset } from '../../coordinator/cluster/clock-offsets';
 
 type Event = FanoutEvent<KillResponse__Output>;
 

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { parseStatement } from '../../sql/parser';
 import type { CreateKillPolicyStatement, DropKillPolicyStatement } from '../../sql/ast';
 import type { Column, SqlValue } from '../../sql/types';
-import { createKillPolicy, dropKillPolicy } from '../../coordinator/kill-policy';
-import type { PolicyRecord } from '../../common/kill-policy-record';
+import { createKillPolicy, dropKillPolicy } from '../../coordinator/policies/kill-policy';
+import type { PolicyRecord } from '../../common/etcd/kill-policy-record';
 import type { StatementContext, ResultSink } from '../../coordinator/context';
-import { StatementSummary } from '../../coordinator/statement-summary';
-import type { Grant, User } from '../../coordinator/users';
+import { StatementSummary } from '../../coordinator/statements/statement-summary';
+import type { Grant, User } from '../../coordinator/auth/users';
 import { QuellError } from '../../errors/quell-error';
 
 /** CREATE/DROP KILL POLICY against a fake store and view: what is checked, what is stored. */

@@ -1,6 +1,6 @@
-import type { KillContext } from '../../node-agent/kill-executor';
-import type { KillLogEntry } from '../../node-agent/kill-log';
-import { KillLogError } from '../../node-agent/kill-log';
+import type { KillContext } from '../../node-agent/kill/kill-executor';
+import type { KillLogEntry } from '../../node-agent/kill/kill-log';
+import { KillLogError } from '../../node-agent/kill/kill-log';
 
 /** A kill log in memory for executor tests: what was appended, and a switch that makes appends fail. */
 export interface MemoryKillLog extends KillContext {

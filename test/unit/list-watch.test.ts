@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { Backoff } from '../../common/backoff';
-import { ListWatch, type KeyValue, type Listing, type WatchEvents, type WatchSource } from '../../common/list-watch';
+import { Backoff } from '../../common/etcd/backoff';
+import { ListWatch, type KeyValue, type Listing, type WatchEvents, type WatchSource } from '../../common/etcd/list-watch';
 
 interface FakeWatch {
   readonly from: number;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { componentLogger, rootLogger, setLogLevel } from '../../common/logger';
+import { componentLogger, rootLogger, setLogLevel } from '../../common/daemon/logger';
 
 test('setLogLevel reaches the root and every logger made from it (a SIGHUP changes the level)', () => {
   const component = componentLogger('test-level');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LoginMemo } from '../../coordinator/login-memo';
-import { Users } from '../../coordinator/users';
+import { LoginMemo } from '../../coordinator/auth/login-memo';
+import { Users } from '../../coordinator/auth/users';
 
 // A Session stream's later statements with the same credentials skip the hash; any other
 // credentials are not recalled and log in the full way (and can fail).

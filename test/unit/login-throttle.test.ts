@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientAddress, LoginThrottle } from '../../coordinator/login-throttle';
+import { clientAddress, LoginThrottle } from '../../coordinator/auth/login-throttle';
 import { chError, QuellError } from '../../errors/quell-error';
 
 /** A throttle on a clock the test moves; sleeps are recorded and advance the clock. */

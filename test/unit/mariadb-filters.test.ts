@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { idFilter, userFilter } from '../../coordinator/mariadb-filters';
-import { arrayResolver, checkFilter } from '../../coordinator/analysis';
+import { idFilter, userFilter } from '../../coordinator/statements/kill/mariadb-filters';
+import { arrayResolver, checkFilter } from '../../coordinator/statements/analysis';
 import { compileFilter } from '../../sql/compile';
 import { parseExpression } from '../../sql/parser';
 import { renderExpr } from '../../sql/render';

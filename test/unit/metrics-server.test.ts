@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Counter } from 'prom-client';
-import { daemonRegistry, serveMetrics } from '../../common/metrics-server';
+import { daemonRegistry, serveMetrics } from '../../common/daemon/metrics-server';
 import { TransportSecurity } from '../../common/tls';
-import { componentLogger } from '../../common/logger';
+import { componentLogger } from '../../common/daemon/logger';
 
 const log = componentLogger('test');
 

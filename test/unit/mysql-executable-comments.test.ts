@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { expandExecutableComments, versionNumber } from '../../coordinator/mysql/executable-comments';
+import { expandExecutableComments, versionNumber } from '../../coordinator/doors/mysql/executable-comments';
 
 const V = versionNumber('10.11.99-MariaDB-quell');
 

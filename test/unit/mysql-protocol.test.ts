@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeFrames, FrameDecoder, MAX_FRAME, PacketBudget, PacketTooLarge, SMALL_FRAME } from '../../coordinator/mysql/framing';
-import { greetingPacket, newScramble, parseHandshakeResponse, SERVER_CAPABILITIES } from '../../coordinator/mysql/handshake';
-import { CLIENT, MalformedPacket, PayloadReader, PayloadWriter } from '../../coordinator/mysql/protocol';
-import { errPacket, okPacket, textRowPacket, wireError } from '../../coordinator/mysql/results';
+import { encodeFrames, FrameDecoder, MAX_FRAME, PacketBudget, PacketTooLarge, SMALL_FRAME } from '../../coordinator/doors/mysql/framing';
+import { greetingPacket, newScramble, parseHandshakeResponse, SERVER_CAPABILITIES } from '../../coordinator/doors/mysql/handshake';
+import { CLIENT, MalformedPacket, PayloadReader, PayloadWriter } from '../../coordinator/doors/mysql/protocol';
+import { errPacket, okPacket, textRowPacket, wireError } from '../../coordinator/doors/mysql/results';
 import { chError, QuellError } from '../../errors/quell-error';
 
 test('frames: a payload of exactly 2^24 - 1 bytes is followed by an empty frame; the decoder joins them', () => {

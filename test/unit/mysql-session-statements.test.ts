@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sessionStatement, type ServerInfo, type SessionInfo } from '../../coordinator/mysql/session-statements';
+import { sessionStatement, type ServerInfo, type SessionInfo } from '../../coordinator/doors/mysql/session-statements';
 
 const server: ServerInfo = { version: '10.11.99-MariaDB-quell', startedAt: Date.now(), sessions: () => 2, tls: true };
 const session = (o: Partial<SessionInfo> = {}): SessionInfo => ({ id: 5, user: 'etl', host: '127.0.0.1', database: undefined, diagnostics: [], tls: { cipher: 'TLS_AES_256_GCM_SHA384', version: 'TLSv1.3' }, ...o });

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common/kill-policy-record';
-import { suspensionReason } from '../../coordinator/policy-guard';
-import { Users } from '../../coordinator/users';
+import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common/etcd/kill-policy-record';
+import { suspensionReason } from '../../coordinator/policies/policy-guard';
+import { Users } from '../../coordinator/auth/users';
 
 const REC: PolicyRecord = {
   cluster: 'c3', name: 'p', condition: "equals(user, 'etl')", action: 'KILL QUERY', every_s: 1, limit: 0, dry_run: false,

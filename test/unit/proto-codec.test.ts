@@ -9,10 +9,10 @@ import { quellProto } from '../../proto/load';
 import { serviceDefinition, type GeneratedCodec } from '../../proto/service-definition';
 import * as etcdCodec from '../../proto/generated/etcd-codec';
 import * as coordinatorCodec from '../../proto/generated/coordinator-codec';
-import { HEALTH_DEFINITION } from '../../common/health-service';
-import { reflectionService } from '../../common/grpc-probes';
+import { HEALTH_DEFINITION } from '../../common/grpc/health-service';
+import { reflectionService } from '../../common/grpc/grpc-probes';
 
-// proto/load.ts builds quell's services, common/etcd-proto.ts etcd3's and common/grpc-probes.ts
+// proto/load.ts builds quell's services, common/etcd/etcd-proto.ts etcd3's and common/grpc/grpc-probes.ts
 // those of gRPC health and reflection from generated code (proto/generated/) instead of parsing
 // .proto files at run time. Every request and response must still travel and arrive exactly as
 // @grpc/proto-loader, given the .proto files and the same options, has them.

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseStatement } from '../../sql/parser';
 import type { SelectStatement } from '../../sql/ast';
 import type { SqlValue } from '../../sql/types';
-import { ReadRows, type Projection } from '../../coordinator/read-rows';
+import { ReadRows, type Projection } from '../../coordinator/statements/select/read-rows';
 import type { ResultSink } from '../../coordinator/context';
 import { QuellError } from '../../errors/quell-error';
 

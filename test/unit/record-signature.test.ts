@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createCa, issueCert, type KeyPair } from '../../common/certs';
-import { identities } from '../../common/identity';
-import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common/kill-policy-record';
-import { checkKillIntent, checkPolicyRecord } from '../../common/signed-records';
+import { createCa, issueCert, type KeyPair } from '../../common/tls/certs';
+import { identities } from '../../common/tls/identity';
+import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common/etcd/kill-policy-record';
+import { checkKillIntent, checkPolicyRecord } from '../../common/etcd/signed-records';
 import { CLOCK_ALLOWANCE_S, RecordSigner, RecordVerifier, canonicalRecord, stableJson } from '../../common/tls/record-signature';
 import { unixNow } from '../../sql/compile';
 

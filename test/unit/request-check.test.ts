@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
-import { statusCodeOf } from '../../common/rpc-status';
-import { checkKillRequest, checkScanRequest } from '../../node-agent/request-check';
-import { sessionDialect } from '../../coordinator/session-dialect';
+import { statusCodeOf } from '../../common/grpc/rpc-status';
+import { checkKillRequest, checkScanRequest } from '../../node-agent/service/request-check';
+import { sessionDialect } from '../../coordinator/doors/grpc/session-dialect';
 
 const refusal = (field: RegExp) => (err: unknown) =>
   err instanceof QuellError && err.errorName === 'BAD_ARGUMENTS' && field.test(err.message);

@@ -4,12 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { resolutionIdentity } from '../../common/resolve-cache';
+import { resolutionIdentity } from '../../common/startup/resolve-cache';
 
-// common/resolve-cache.ts: a remembered resolution is used while its build and install are the
+// common/startup/resolve-cache.ts: a remembered resolution is used while its build and install are the
 // same; a path that is gone, or a new build or install, resolves afresh.
 
-const RESOLVE_MODULE = path.resolve(__dirname, '..', '..', 'common', 'resolve-cache.js');
+const RESOLVE_MODULE = path.resolve(__dirname, '..', '..', 'common', 'startup', 'resolve-cache.js');
 
 function fixture(): { dir: string; run: (identity: string) => { value: string; paths: Record<string, string> } } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'quell-resolve-cache-'));

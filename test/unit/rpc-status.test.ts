@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { notStartedStatus, remoteQuellError, statementNotStarted, STATUS_OF_ERROR, STATUS_OF_MARIADB_ERROR, statusCodeOf, toServiceError } from '../../common/rpc-status';
-import { decodeStatusDetails, STATUS_DETAILS_TRAILER } from '../../common/status-details';
+import { notStartedStatus, remoteQuellError, statementNotStarted, STATUS_OF_ERROR, STATUS_OF_MARIADB_ERROR, statusCodeOf, toServiceError } from '../../common/grpc/rpc-status';
+import { decodeStatusDetails, STATUS_DETAILS_TRAILER } from '../../common/grpc/status-details';
 import { chError, ErrorCode, QuellError, type ErrorName } from '../../errors/quell-error';
 import { ResultQueue, type Item } from '../../client/result-events';
 

@@ -1,5 +1,5 @@
 import type { Backend, ServerMutation } from '../../node-agent/backends/backend';
-import { mutationKey, type MutationRow } from '../../node-agent/rows';
+import { mutationKey, type MutationRow } from '../../node-agent/tables/rows';
 
 /** An unfinished mutation as a server lists it. */
 export function serverMutation(table: string, id: string, createTime = 0): MutationRow {

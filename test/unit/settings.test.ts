@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_SETTINGS, KILL_REASON_MAX, resolveSettings } from '../../coordinator/settings';
+import { DEFAULT_SETTINGS, KILL_REASON_MAX, resolveSettings } from '../../coordinator/statements/settings';
 import { QuellError } from '../../errors/quell-error';
 
 const s = (name: string, value: string | number) => ({ name, value, pos: 0 });

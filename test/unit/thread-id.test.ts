@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { COORDINATOR_BIT, idOwner, makeId, makeMappedId, makeSessionId, MAX_SERVER_ID, MAX_SESSION_ID, serverIdOf } from '../../common/thread-id';
-import { SessionRegistry, type SessionHandle } from '../../coordinator/sessions';
-import type { ServerIdHold } from '../../common/server-id';
+import { SessionRegistry, type SessionHandle } from '../../coordinator/doors/sessions';
+import type { ServerIdHold } from '../../common/etcd/server-id';
 
 test('one layout: an id says whether an agent or a coordinator made it, and which server id', () => {
   assert.equal(MAX_SESSION_ID, 2 ** 32 - 1);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addressHost, isLoopback, plaintextAllowed } from '../../common/tls/options';
 import { lastConnectError, tlsFailure } from '../../common/tls/failures';
-import { toNodeFailure, transportReason } from '../../common/rpc-status';
+import { toNodeFailure, transportReason } from '../../common/grpc/rpc-status';
 import * as grpc from '@grpc/grpc-js';
 import { TransportSecurity } from '../../common/tls';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import nodeCrypto, { createHash } from 'node:crypto';
-import { Users, hasGrant } from '../../coordinator/users';
+import { Users, hasGrant } from '../../coordinator/auth/users';
 import { QuellError } from '../../errors/quell-error';
 import { nativePasswordReply as nativeReply } from '../native-password-fixture';
 

@@ -2,7 +2,7 @@ import { ScratchDir } from './scratch-dir';
 import { waitServing } from './wait-serving';
 import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { freePort, spawnChild, type Child } from '../../../common/child-processes';
+import { freePort, spawnChild, type Child } from '../../../common/daemon/child-processes';
 
 /**
  * A private ClickHouse server for one test file: its own temp dir, generated config and free

@@ -3,7 +3,7 @@ import { waitServing } from './wait-serving';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import mysql from 'mysql2/promise';
-import { freePort, spawnChild, type Child } from '../../../common/child-processes';
+import { freePort, spawnChild, type Child } from '../../../common/daemon/child-processes';
 
 /**
  * A private MariaDB server for one test file: its own data directory and loopback port, so tests

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { freePort, spawnChild, type Child } from '../../../common/child-processes';
+import { freePort, spawnChild, type Child } from '../../../common/daemon/child-processes';
 
 /**
  * A private PostgreSQL for one test file: its own temp data dir, a free loopback port, password

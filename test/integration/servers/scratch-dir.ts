@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Child } from '../../../common/child-processes';
+import type { Child } from '../../../common/daemon/child-processes';
 
 // scratch dirs still in use, with their server: removed even if a test process exits without destroy()
 const live = new Map<string, { child: Child | undefined; signal: NodeJS.Signals }>();

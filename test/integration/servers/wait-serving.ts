@@ -1,4 +1,4 @@
-import type { Child } from '../../../common/child-processes';
+import type { Child } from '../../../common/daemon/child-processes';
 
 /**
  * Waits until a freshly started server answers `probe`: fails at once if the process exits,

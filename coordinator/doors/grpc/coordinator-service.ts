@@ -1,0 +1,146 @@
+import { randomUUID } from 'node:crypto';
+import { sessionDialect } from './session-dialect';
+import * as grpc from '@grpc/grpc-js';
+import { quellProto } from '../../../proto/load';
+import { notStartedStatus, plainStatus, toServiceError } from '../../../common/grpc/rpc-status';
+import type { ExecuteRequest__Output } from '../../../proto/generated/quell/v1/ExecuteRequest';
+import type { ExecuteResponse } from '../../../proto/generated/quell/v1/ExecuteResponse';
+import type { PeerPolicy } from '../../../common/tls/peer-policy';
+import { ExecuteSink } from './execute-sink';
+import { StatementRunner } from '../../statements/statement-runner';
+import type { CoordinatorServiceSessionRequest__Output } from '../../../proto/generated/quell/v1/CoordinatorServiceSessionRequest';
+import type { CoordinatorServiceSessionResponse } from '../../../proto/generated/quell/v1/CoordinatorServiceSessionResponse';
+import type { StatementReply } from '../../../proto/generated/quell/v1/StatementReply';
+import { BatchWriter } from '../../../common/mux/batch-writer';
+import { TurnFlusher } from '../../../common/mux/turn-flusher';
+import { StatementSession } from './statement-session';
+import type { SessionRegistry } from '../sessions';
+import type { KillSessionRequest__Output } from '../../../proto/generated/quell/v1/KillSessionRequest';
+import type { KillSessionResponse } from '../../../proto/generated/quell/v1/KillSessionResponse';
+import type { Error as ProtoError } from '../../../proto/generated/quell/v1/Error';
+
+type ExecuteCall = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;
+type SessionCall = grpc.ServerDuplexStream<CoordinatorServiceSessionRequest__Output, CoordinatorServiceSessionResponse>;
+
+/**
+ * The coordinator's gRPC client API over the shared statement path: one Execute stream per
+ * statement, or one Session stream that carries many (what QuellClient uses).
+ */
+export class CoordinatorService {
+  private readonly sessions = new Set<StatementSession>();
+  /** one immediate per turn flushes every session's results */
+  private readonly flusher = new TurnFlusher();
+
+  constructor(
+    private readonly runner: StatementRunner,
+    /** who the caller is by certificate (user logins) */
+    private readonly peers: PeerPolicy,
+    /** this coordinator's MySQL-door sessions: what KillSession reaches */
+    private readonly doorSessions?: SessionRegistry,
+  ) {}
+
+  addToServer(server: grpc.Server): void {
+    server.addService(quellProto().coordinator.quell.v1.CoordinatorService.service, {
+      Execute: (call: ExecuteCall) => {
+        if (this.runner.refusing) {
+          // marked as not started: a client with several coordinators moves on to the next
+          call.emit('error', notStartedStatus(StatementRunner.shuttingDown()));
+          return;
+        }
+        if (expiredOnArrival(call.getDeadline())) {
+          call.emit('error', plainStatus(grpc.status.DEADLINE_EXCEEDED, 'the call arrived after its deadline; the statement was not started'));
+          return;
+        }
+        void this.execute(call);
+      },
+      Session: (call: SessionCall) => this.session(call),
+      KillSession: (call: grpc.ServerUnaryCall<KillSessionRequest__Output, KillSessionResponse>, done: grpc.sendUnaryData<KillSessionResponse>) => {
+        // only another coordinator may: it has checked who typed the KILL
+        const refused = this.peers.refusal(call, ['coordinator'], 'KillSession');
+        if (refused) {
+          done(toServiceError(refused));
+          return;
+        }
+        done(null, this.killSession(call.request));
+      },
+    });
+  }
+
+  /** A KILL typed on another coordinator for one of this coordinator's sessions: as if typed here, with the killer's rights (MariaDB's). */
+  private killSession(req: KillSessionRequest__Output): KillSessionResponse {
+    const mariadb = (code: number, message: string): KillSessionResponse => ({ error: { code, name: 'HY000', message, dialect: 'DIALECT_MARIADB' } satisfies ProtoError });
+    const session = this.doorSessions?.get(req.session_id);
+    if (!session) return mariadb(1094, `Unknown thread id: ${req.session_id}`);
+    if (session.user !== req.user && !req.may_kill_others) return mariadb(1095, `You are not owner of thread ${req.session_id}`);
+    session.kill(req.query_only ? 'query' : 'connection');
+    return {};
+  }
+
+  /**
+   * Refuses new statements, waits for the running ones, then ends every Session stream, so that
+   * the server's graceful shutdown can finish.
+   */
+  async drain(): Promise<void> {
+    await this.runner.drain();
+    for (const s of this.sessions) s.drain();
+  }
+
+  private session(call: SessionCall): void {
+    const out = new BatchWriter<StatementReply, CoordinatorServiceSessionResponse>({ write: (message, done) => call.write(message, done) }, this.flusher, (replies) => ({ replies }));
+    let ended = false;
+    const finish = (endTransport: boolean): void => {
+      if (ended) return;
+      ended = true;
+      session.close();
+      this.sessions.delete(session);
+      if (endTransport) call.end();
+    };
+    const session = new StatementSession(out, this.runner, this.peers.identity(call), call.getPeer(), () => finish(true));
+    this.sessions.add(session);
+    call.on('data', (message: CoordinatorServiceSessionRequest__Output) => session.receive(message));
+    // the client went away: its statements are cancelled
+    call.on('cancelled', () => finish(false));
+    call.on('error', () => finish(false));
+    // the client closed its side: no more statements come, the running ones finish
+    call.on('end', () => session.drain());
+    if (this.runner.refusing) session.drain();
+  }
+
+  private async execute(call: ExecuteCall): Promise<void> {
+    const req = call.request;
+    const statementId = req.statement_id || randomUUID();
+    const abort = new AbortController();
+    let ended = false;
+    // grpc-js reports 'cancelled' after every call too; only a cancel before the end counts
+    call.on('cancelled', () => {
+      if (!ended) abort.abort();
+    });
+    const sink = new ExecuteSink(call, statementId, abort.signal);
+    await this.runner.run(
+      {
+        sql: req.sql,
+        statementId,
+        dialect: sessionDialect(req.dialect),
+        user: req.user,
+        password: req.password,
+        peer: this.peers.identity(call),
+        address: call.getPeer(),
+        signal: abort.signal,
+      },
+      sink,
+    );
+    ended = true;
+    if (abort.signal.aborted) return;
+    // a failed statement's End (which clients read) is followed by its error's status
+    // (docs/grpc-status.md): rows already sent stay sent
+    const failed = sink.failed;
+    if (failed) call.emit('error', toServiceError(failed));
+    else call.end();
+  }
+}
+
+/** Whether a call's deadline (grpc-js: a Date, or Infinity for none) had passed when its handler ran. */
+function expiredOnArrival(deadline: grpc.Deadline): boolean {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return at <= Date.now();
+}

@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../common/daemon/logger';
+import { Sleeper } from '../../common/etcd/backoff';
+import type { PolicyAction, PolicyRecord } from '../../common/etcd/kill-policy-record';
+import { renderProcessStatus } from '../../common/kill-status';
+import { errorText } from '../../errors/error-text';
+import { QuellError } from '../../errors/quell-error';
+import type { KillRequest__Output } from '../../proto/generated/quell/v1/KillRequest';
+import type { KillTarget__Output as KillTarget } from '../../proto/generated/quell/v1/KillTarget';
+import type { KillSink } from '../kill/kill-executor';
+import { entryMaker, NO_PROCESS, POLICY_DISABLED_STATUS, type KillRecorder } from '../kill/kill-record';
+import { PolicyRun } from './policy-run';
+import type { Served } from '../tables/served-table';
+
+/** This node's tables a policy can act on: the ones KILL statements act on. */
+export interface PolicyTables {
+  readonly processes: Served;
+  readonly mutations: Served;
+  readonly connections: Served;
+}
+
+export interface PolicyLoopDeps {
+  readonly nodeId: string;
+  readonly tables: PolicyTables;
+  readonly recorder: KillRecorder;
+  readonly log: Logger;
+}
+
+const TARGETS: Record<PolicyAction, { target: KillTarget; table: keyof PolicyTables }> = {
+  'KILL QUERY': { target: 'KILL_TARGET_QUERY', table: 'processes' },
+  'KILL CONNECTION': { target: 'KILL_TARGET_CONNECTION', table: 'connections' },
+  'KILL MUTATION': { target: 'KILL_TARGET_MUTATION', table: 'mutations' },
+};
+
+/** The Kill request a run makes: the policy's WHERE, with the creator's name and stored rights, ASYNC (TEST for DRY RUN). */
+export function policyRequest(rec: PolicyRecord, statementId: string): KillRequest__Output {
+  return {
+    target: TARGETS[rec.action].target,
+    where: rec.condition,
+    mode: rec.dry_run ? 'KILL_MODE_TEST' : 'KILL_MODE_ASYNC',
+    soft: false,
+    user: rec.creator,
+    may_kill_others: rec.may_kill_others,
+    sync_timeout_ms: 0,
+    statement_id: statementId,
+    query_only: false,
+    // no client and no coordinator sent it: the policy column names what did
+    client: '',
+    condition: '',
+    act_by_unix_ms: '0',
+    reason: '',
+  };
+}
+
+/**
+ * One kill policy on this node: every `every_s` seconds, one run through the kill path a KILL
+ * statement takes (Served.kill → executeKill), so that rights, the kill log and the backends
+ * behave exactly as they do for a statement. Runs never overlap: a slow run delays the next.
+ * A run that fails for a reason that may pass (a backend server down) is tried again at the
+ * next interval; any other failure stops the policy on this node, with a kill-log entry.
+ */
+export class PolicyLoop {
+  private readonly sleeper = new Sleeper();
+  private readonly run: PolicyRun;
+  private readonly done: Promise<void>;
+  /** a transient failure was logged and nothing has succeeded since: one warning per streak */
+  private failing = false;
+
+  constructor(
+    readonly rec: PolicyRecord,
+    /** the record as stored: a re-list that finds it unchanged keeps this loop */
+    readonly raw: string,
+    private readonly deps: PolicyLoopDeps,
+  ) {
+    this.run = new PolicyRun(rec.name, rec.limit);
+    this.done = this.loop();
+  }
+
+  /** Stops the loop; resolves once a run in progress has finished (its entries are on disk). */
+  async close(): Promise<void> {
+    this.sleeper.close();
+    await this.done;
+  }
+
+  private async loop(): Promise<void> {
+    while (await this.sleeper.sleep(this.rec.every_s * 1000)) {
+      if (!(await this.once())) return;
+    }
+  }
+
+  /** One run; false when the policy disabled itself on this node. */
+  async once(): Promise<boolean> {
+    const { rec, deps } = this;
+    const req = policyRequest(rec, randomUUID());
+    const statuses: Record<string, number> = {};
+    const sink: KillSink = {
+      write: (msg) => {
+        const status = msg.process?.status;
+        // the executor writes statuses by name
+        if (typeof status !== 'string') return;
+        const s = renderProcessStatus(status);
+        statuses[s] = (statuses[s] ?? 0) + 1;
+      },
+      closed: false,
+    };
+    try {
+      await deps.tables[TARGETS[rec.action].table].kill(req, sink, { recorder: deps.recorder, coordinator: '', policy: this.run });
+    } catch (err) {
+      if (err instanceof QuellError && err.retryable) {
+        if (!this.failing) deps.log.warn({ err: errorText(err) }, 'kill policy run failed; tried again at each interval');
+        this.failing = true;
+        return true;
+      }
+      await this.disable(req, err);
+      return false;
+    }
+    if (this.failing) deps.log.info('kill policy runs again');
+    this.failing = false;
+    if (Object.keys(statuses).length > 0) deps.log.info({ statement_id: req.statement_id, statuses, dry_run: rec.dry_run }, 'kill policy acted');
+    return true;
+  }
+
+  /** Stops the policy here and says so in the kill log; the node's other policies go on. */
+  private async disable(req: KillRequest__Output, err: unknown): Promise<void> {
+    const why = `kill policy ${this.rec.name} stopped on node ${this.deps.nodeId}: ${errorText(err)}`;
+    this.deps.log.error({ err: errorText(err) }, 'kill policy failed and is disabled on this node until it is created again');
+    const entry = entryMaker(req, '', Date.now, this.rec.name);
+    try {
+      await this.deps.recorder.append([entry(NO_PROCESS, POLICY_DISABLED_STATUS, why)]);
+    } catch (logErr) {
+      this.deps.log.warn({ err: errorText(logErr) }, 'could not log that the kill policy was disabled');
+    }
+  }
+}

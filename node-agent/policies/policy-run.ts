@@ -1,0 +1,68 @@
+/**
+ * A process a policy acted on is left alone for this long (ms): its cancel is on its way (or it
+ * cannot be cancelled), and a policy that runs every second must not log it every second. One
+ * that still runs after that is signalled, and logged, again.
+ */
+export const POLICY_MEMORY_MS = 60_000;
+
+/** Process keys with the time each was last noted; older than POLICY_MEMORY_MS counts as never. */
+class RecentKeys {
+  private readonly at = new Map<string, number>();
+
+  has(key: string, now: number): boolean {
+    const t = this.at.get(key);
+    return t !== undefined && now - t < POLICY_MEMORY_MS;
+  }
+
+  note(key: string, now: number): void {
+    this.at.set(key, now);
+  }
+
+  prune(now: number): void {
+    for (const [key, t] of this.at) if (now - t >= POLICY_MEMORY_MS) this.at.delete(key);
+  }
+}
+
+/** What executeKill acts on in a policy's run, and which matches it logs as over the LIMIT. */
+export interface PolicyShare<C> {
+  readonly act: C[];
+  readonly overLimit: C[];
+}
+
+/**
+ * One kill policy on this node across its runs (node-agent/policies/kill-policies.ts): its name and
+ * LIMIT for the kill log and the executor, and what it did recently. executeKill asks it which
+ * of the matches the creator may kill this run acts on.
+ */
+export class PolicyRun {
+  private readonly acted = new RecentKeys();
+  private readonly limited = new RecentKeys();
+
+  constructor(
+    readonly name: string,
+    /** most processes a run acts on (0: no limit) */
+    readonly limit: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * The oldest eligible processes up to LIMIT, leaving out those acted on recently; the rest
+   * are over the LIMIT, and each is logged as such once per POLICY_MEMORY_MS.
+   */
+  share<R, C extends { readonly key: string; readonly row: R }>(eligible: readonly C[], startOf: (r: R) => number): PolicyShare<C> {
+    const now = this.now();
+    this.acted.prune(now);
+    this.limited.prune(now);
+    const oldestFirst = eligible
+      .filter((c) => !this.acted.has(c.key, now))
+      .map((c) => ({ c, start: startOf(c.row) }))
+      .sort((a, b) => a.start - b.start)
+      .map((x) => x.c);
+    const n = this.limit > 0 ? this.limit : oldestFirst.length;
+    const act = oldestFirst.slice(0, n);
+    for (const c of act) this.acted.note(c.key, now);
+    const overLimit = oldestFirst.slice(n).filter((c) => !this.limited.has(c.key, now));
+    for (const c of overLimit) this.limited.note(c.key, now);
+    return { act, overLimit };
+  }
+}
