@@ -8,8 +8,8 @@ import { sleep } from './harness';
 // The view runs in a child process, so that the test can see it exit on its own after
 // close(): a pending reconnect or backoff timer would keep it running and fail the test.
 const VIEW_PROCESS = `
-const { connectEtcd } = require(${JSON.stringify(path.resolve(__dirname, '../../common/etcd'))});
-const { ListWatch, etcdWatchSource } = require(${JSON.stringify(path.resolve(__dirname, '../../common/list-watch'))});
+const { connectEtcd } = require(${JSON.stringify(path.resolve(__dirname, '../../common/etcd/client'))});
+const { ListWatch, etcdWatchSource } = require(${JSON.stringify(path.resolve(__dirname, '../../common/etcd/list-watch'))});
 const pino = require('pino');
 const say = (ev) => process.stdout.write(JSON.stringify(ev) + '\\n');
 const etcd = connectEtcd({ endpoints: [process.env.ETCD_URL] });
