@@ -118,7 +118,7 @@ export class ClusterMembership {
     await this.view.close();
   }
 
-  /** Called after every change of the view (new channels are opened from here). */
+  /** Called after every change of the view, that is of a key it holds (new channels are opened from here). */
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
