@@ -4,17 +4,18 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { round } from './stats';
 import { stopAllClusters } from './cluster';
-import { fullConfig, metricKeys, quickConfig, runBench, type BenchConfig } from './suite';
+import { fullConfig, metricKeys, quickConfig, runBench, withAgents, type BenchConfig } from './suite';
 import { judge, summary } from './targets';
 import { dropMetrics, judgedOutput, table } from './report';
 
 /**
- * `npm run bench [-- --quick] [-- --profile DIR] [-- --drop-metric NAME …]`: the matrix (issues 6
+ * `npm run bench [-- --quick] [-- --agents N,…] [-- --profile DIR] [-- --drop-metric NAME …]`: the matrix (issues 6
  * and 14) against real etcd, a coordinator and agents as separate processes on loopback (see
  * suite.ts). Prints a table with the targets next to the measured numbers and the verdict of
  * targets.judge() (a target without a finite measurement is missing, so missed); writes
  * bench/results/latest.json. --drop-metric NAME removes that metric from the result before it is
- * judged, to see a lost measurement reported as a missed target.
+ * judged, to see a lost measurement reported as a missed target. --agents 3,100 runs only those
+ * cluster sizes of the matrix (the targets of the others are then missing).
  * --profile DIR writes V8 CPU profiles of every child (DIR/<cluster>/<role>/*.cpuprofile, e.g.
  * DIR/b3/coordinator); summarise them with `node dist/bench/profile-summary.js DIR/b3/coordinator`.
  * Profiling slows everything down: take the numbers from a run without it.
@@ -31,9 +32,10 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
     strict: true,
-    options: { quick: { type: 'boolean', default: false }, profile: { type: 'string' }, 'drop-metric': { type: 'string', multiple: true } },
+    options: { quick: { type: 'boolean', default: false }, profile: { type: 'string' }, 'drop-metric': { type: 'string', multiple: true }, agents: { type: 'string' } },
   });
-  const base = values.quick ? quickConfig() : fullConfig();
+  const matrix = values.quick ? quickConfig() : fullConfig();
+  const base = values.agents === undefined ? matrix : withAgents(matrix, values.agents.split(',').map(Number));
   const started = Date.now();
   const config: BenchConfig = {
     ...base,

@@ -22,6 +22,7 @@ import { column, NODE_ID_COLUMN, STATUS_COLUMN } from './result-columns';
 import { cliStart } from './cli-start';
 import { fdatasyncSamples } from './disk-floor';
 import { errorText } from '../errors/error-text';
+import { derive, derivedKeys } from './ratios';
 import { evalContext } from '../sql/compile';
 
 /**
@@ -178,6 +179,18 @@ export function fullConfig(): BenchConfig {
   };
 }
 
+/**
+ * The matrix at these cluster sizes only (`npm run bench -- --agents 3,100`): a quicker run of the
+ * points under study, each measured as the whole matrix measures it. The main cluster's metrics
+ * come only when its size is kept.
+ */
+export function withAgents(c: BenchConfig, counts: readonly number[]): BenchConfig {
+  const unknown = counts.filter((n) => !c.agentCounts.includes(n));
+  if (unknown.length > 0) throw new Error(`--agents: ${unknown.join(', ')} not in the matrix (${c.agentCounts.join(', ')})`);
+  const keep = (ns: readonly number[]): number[] => ns.filter((n) => counts.includes(n));
+  return { ...c, agentCounts: keep(c.agentCounts), floorNodeCounts: keep(c.floorNodeCounts), baselineNodeCounts: keep(c.baselineNodeCounts) };
+}
+
 /** A few seconds' worth of everything: keeps the harness working (test/integration/bench-harness). */
 export function tinyConfig(): BenchConfig {
   return {
@@ -273,6 +286,7 @@ export function metricKeys(c: BenchConfig): string[] {
       keys.push(`baseline_sequential_${n}_nodes_p50_ms`, `baseline_sequential_${n}_nodes_p99_ms`, `kill_async_vs_baseline_${n}_nodes_ratio`);
     }
   }
+  keys.push(...derivedKeys(c.mainAgents, c.floorNodeCounts, c.agentCounts));
   return keys;
 }
 
@@ -350,6 +364,7 @@ export async function runBench(c: BenchConfig): Promise<BenchResult> {
       await cluster.stop();
     }
   }
+  for (const d of derive(rec.metrics, c.mainAgents, c.floorNodeCounts, c.agentCounts)) rec.set(d.name, d.value, d.unit, d.note);
   return { metrics: rec.metrics, units: rec.units, notes: rec.notes, targets: targetsFor(c.joinLeaseTtlSeconds, bulk, c.agentCounts) };
 }
 

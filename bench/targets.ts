@@ -28,6 +28,13 @@ export function targetsFor(leaseTtlSeconds: number, bulkLabel: string, agentCoun
     { metric: 'kill_async_3_agents_coordinator_cpu_us', bound: 'max', value: 250, unit: 'µs' },
     { metric: 'cli_client_query_p50_ms', bound: 'max', value: 100, unit: 'ms' },
     { metric: 'join_visible_p50_ms', bound: 'max', value: 250, unit: 'ms' },
+    // issue 23: each a figure of the same run (bench/ratios.ts), but the agents' CPU
+    { metric: 'kill_async_3_agents_vs_match_budget_ratio', bound: 'max', value: 1, unit: '×' },
+    { metric: 'kill_async_3_agents_agents_cpu_us', bound: 'max', value: 900, unit: 'µs' },
+    { metric: 'kill_async_3_agents_coordinator_cpu_vs_floor_ratio', bound: 'max', value: 4, unit: '×' },
+    { metric: 'kill_async_100_agents_coordinator_cpu_vs_floor_ratio', bound: 'max', value: 1.3, unit: '×' },
+    { metric: 'kill_async_1000_agents_coordinator_cpu_vs_floor_ratio', bound: 'max', value: 1.3, unit: '×' },
+    { metric: 'cli_client_query_over_node_p50_ms', bound: 'max', value: 40, unit: 'ms' },
     // issue 6, kept: no regression there
     { metric: 'kill_sync_3_agents_all_finished_p50_ms', bound: 'max', value: 5, unit: 'ms' },
     { metric: `where_filter_${bulkLabel}_processes_p50_ms`, bound: 'max', value: 50, unit: 'ms' },

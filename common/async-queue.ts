@@ -30,6 +30,25 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     w?.();
   }
 
+  /**
+   * Everything pushed since the consumer last took, as one array: a consumer that handles items
+   * in bulk (a statement merging 100 agents' replies) wakes once per batch, not once per item.
+   */
+  async *batches(): AsyncGenerator<T[]> {
+    while (true) {
+      if (this.head < this.items.length) {
+        const batch = this.head === 0 ? this.items.splice(0) : this.items.splice(0).slice(this.head);
+        this.head = 0;
+        yield batch;
+        continue;
+      }
+      if (this.closed) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
     while (true) {
       if (this.head < this.items.length) {

@@ -93,15 +93,17 @@ interface OpenCall {
 }
 
 /**
- * Calls every member node in parallel and yields their messages merged in arrival order.
- * Every node ends in exactly one terminal event (done, failed or inactive), so a caller that
- * renders terminal events can never drop a node. A consumer that stops iterating early
- * cancels the calls still open.
+ * Calls every member node in parallel and yields their messages merged in arrival order, in
+ * batches: whatever arrived since the consumer last took (one agent's reply carries its plan,
+ * rows and end; a turn may read several agents'), so a statement to 100 agents wakes its
+ * consumer per batch, not per message. Every node ends in exactly one terminal event (done,
+ * failed or inactive), so a caller that renders terminal events can never drop a node. A
+ * consumer that stops iterating early cancels the calls still open.
  *
  * The deadlines run on one timer per statement, not one per node: at `firstAnswerMs` every
  * node that has sent nothing is node_timeout, and at `callDeadlineMs` every call still open is.
  */
-export function fanOut<T>(nodes: readonly MemberNode[], open: OpenNodeStream<T>, opts: FanoutOptions): AsyncIterable<FanoutEvent<T>> {
+export function fanOut<T>(nodes: readonly MemberNode[], open: OpenNodeStream<T>, opts: FanoutOptions): AsyncIterable<readonly FanoutEvent<T>[]> {
   const queue = new AsyncQueue<FanoutEvent<T>>();
   const openCalls = new Set<OpenCall>();
   let timer: NodeJS.Timeout | undefined;
@@ -151,10 +153,10 @@ export function fanOut<T>(nodes: readonly MemberNode[], open: OpenNodeStream<T>,
   });
 }
 
-async function* drain<T>(queue: AsyncQueue<T>, flow: FlowControl, cleanup: () => void): AsyncGenerator<T> {
+async function* drain<T>(queue: AsyncQueue<T>, flow: FlowControl, cleanup: () => void): AsyncGenerator<readonly T[]> {
   try {
-    for await (const item of queue) {
-      yield item;
+    for await (const batch of queue.batches()) {
+      yield batch;
       flow.taken();
     }
   } finally {

@@ -82,13 +82,14 @@ export class ClusterMembership {
           this.emit();
           this.log.info({ revision: this.listedRevision, clusters: this.clusters().length, alive: next.alive.size }, 'membership listed');
         },
+        // keys the view does not hold (kill-log heads, node owners, server ids), which agents
+        // write as they work, change nothing: the listeners, each a pass over every node, are
+        // not told (at 100 agents publishing heads, that was a pass per statement)
         put: (key, value) => {
-          this.apply(this.state, key, value);
-          this.emit();
+          if (this.apply(this.state, key, value)) this.emit();
         },
         remove: (key) => {
-          this.remove(this.state, key);
-          this.emit();
+          if (this.remove(this.state, key)) this.emit();
         },
       },
       log,
@@ -117,7 +118,7 @@ export class ClusterMembership {
     await this.view.close();
   }
 
-  /** Called after every change of the view (new channels are opened from here). */
+  /** Called after every change of the view, that is of a key it holds (new channels are opened from here). */
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -178,15 +179,16 @@ export class ClusterMembership {
     return [...this.state.alive.values()];
   }
 
-  private apply(s: Snapshot, key: string, value: string): void {
+  /** Takes one key into the snapshot; false when the view does not hold such keys. */
+  private apply(s: Snapshot, key: string, value: string): boolean {
     const member = parseMemberKey(key);
     if (member) {
       const rec = parseJson<MemberRecord>(value);
-      if (!rec) return;
+      if (!rec) return true;
       let byNode = s.members.get(member.cluster);
       if (!byNode) s.members.set(member.cluster, (byNode = new Map()));
       byNode.set(member.nodeId, { ...rec, cluster: member.cluster, node_id: member.nodeId });
-      return;
+      return true;
     }
     const nodeId = parseAliveKey(key);
     if (nodeId) {
@@ -194,61 +196,62 @@ export class ClusterMembership {
       // an agent nobody can dial is not live: a bad address must not break the channel pool
       if (rec && typeof rec.address === 'string' && splitAddress(rec.address).port > 0) s.alive.set(nodeId, { ...rec, node_id: nodeId });
       else this.log.warn({ node_id: nodeId }, 'ignoring an alive record without a usable address');
-      return;
+      return true;
     }
     const coordinatorId = parseCoordinatorKey(key);
     if (coordinatorId) {
       const rec = parseJson<CoordinatorRecord>(value);
       if (rec && typeof rec === 'object') s.coordinators.set(coordinatorId, { ...rec, id: coordinatorId });
-      return;
+      return true;
     }
     const killId = parseKillIntentKey(key);
     if (killId) {
       const rec = parseJson<KillIntent>(value);
       if (rec) s.intents.set(killId, rec);
-      return;
+      return true;
     }
     const appliedTo = parseKillAppliedKey(key);
     if (appliedTo) {
       s.applied.set(appliedTo, (s.applied.get(appliedTo) ?? 0) + 1);
-      return;
+      return true;
     }
     const policy = parsePolicyKey(key);
-    if (policy) {
-      const rec = parsePolicyRecord(policy, value);
-      // the agents skip it too: it is not shown as if it ran
-      if (isUnreadable(rec)) {
-        s.policies.delete(key);
-        this.log.warn({ cluster: policy.cluster, policy: policy.name, reason: rec.unreadable }, 'ignoring an unreadable kill policy record');
-      } else s.policies.set(key, rec);
-    }
+    if (!policy) return false;
+    const rec = parsePolicyRecord(policy, value);
+    // the agents skip it too: it is not shown as if it ran
+    if (isUnreadable(rec)) {
+      s.policies.delete(key);
+      this.log.warn({ cluster: policy.cluster, policy: policy.name, reason: rec.unreadable }, 'ignoring an unreadable kill policy record');
+    } else s.policies.set(key, rec);
+    return true;
   }
 
-  private remove(s: Snapshot, key: string): void {
+  /** Removes one key from the snapshot; false when the view does not hold such keys. */
+  private remove(s: Snapshot, key: string): boolean {
     const member = parseMemberKey(key);
     if (member) {
       const byNode = s.members.get(member.cluster);
       byNode?.delete(member.nodeId);
       if (byNode?.size === 0) s.members.delete(member.cluster);
-      return;
+      return true;
     }
     const nodeId = parseAliveKey(key);
     if (nodeId) {
       s.alive.delete(nodeId);
-      return;
+      return true;
     }
     const coordinatorId = parseCoordinatorKey(key);
     if (coordinatorId) {
       s.coordinators.delete(coordinatorId);
-      return;
+      return true;
     }
     const killId = parseKillIntentKey(key);
     if (killId) {
       s.intents.delete(killId);
       s.applied.delete(killId);
-      return;
+      return true;
     }
-    s.policies.delete(key);
+    return s.policies.delete(key);
   }
 
   private emit(): void {

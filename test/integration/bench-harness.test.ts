@@ -9,6 +9,7 @@ import { judge, meets, summary, targetsFor } from '../../bench/targets';
 import { dropMetrics } from '../../bench/report';
 import { maxKeyFor, recordedKey } from '../../bench/stats';
 import { formatSummary, summarise } from '../../bench/profile-summary';
+import { MATCH_SLACK_MS } from '../../bench/ratios';
 
 // Keeps `npm run bench` working and honest: the whole matrix with tiny counts (agents 1, 3 and 5,
 // the 5 spread over three agent hosts as the 1,000 point is), the raw grpc-js floor at 3 nodes (a
@@ -62,6 +63,15 @@ test('the benchmark harness measures every metric of its matrix, and judge() rep
     const ratio = value(`kill_async_${n}_agents_p50_ms`) / value(`floor_stream_${n}_nodes_p50_ms`);
     assert.ok(Math.abs(value(`kill_async_${n}_agents_vs_stream_floor_ratio`) - ratio) <= 0.01 * ratio + 0.002, `the ${n}-node stream floor ratio is quell's p50 over the floor's`);
   }
+  // issue 23's figures are made of this run's own numbers
+  for (const n of config.floorNodeCounts) {
+    const ratio = value(`kill_async_${n}_agents_coordinator_cpu_us`) / value(`floor_stream_${n}_nodes_cpu_us`);
+    assert.ok(Math.abs(value(`kill_async_${n}_agents_coordinator_cpu_vs_floor_ratio`) - ratio) <= 0.01 * ratio + 0.002, `the ${n}-node CPU ratio is the coordinator's over the floor's`);
+  }
+  const budget = value('kill_async_3_agents_no_match_p50_ms') + 2 * value('kill_log_fdatasync_p50_ms') + MATCH_SLACK_MS;
+  const match = value('kill_async_3_agents_p50_ms') / budget;
+  assert.ok(Math.abs(value('kill_async_3_agents_vs_match_budget_ratio') - match) <= 0.01 * match + 0.002, 'the match budget ratio is the p50 over no-match + 2 syncs + slack');
+  assert.ok(Math.abs(value('cli_client_query_over_node_p50_ms') - (value('cli_client_query_p50_ms') - value('node_empty_process_p50_ms'))) <= 0.002, 'the CLI over Node');
   const ran = value('coordinator_statements');
   assert.ok(Number.isInteger(ran) && ran > 0 && ran <= config.coordinatorStatements, `coordinator_statements = ${ran}`);
   const throughput = value(`throughput_${config.mainAgents}_agents_${config.clients}_clients_statements_per_s`);
@@ -77,7 +87,10 @@ test('the benchmark harness measures every metric of its matrix, and judge() rep
   const j = judge(result.targets, m);
   assert.equal(j.verdicts.length, result.targets.length);
   const unmeasured = result.targets.map((t) => t.metric).filter((t) => !keys.includes(t));
-  assert.deepEqual(unmeasured, ['kill_async_100_agents_p50_ms', 'kill_async_1000_agents_p50_ms', 'throughput_3_agents_32_clients_statements_per_s']);
+  assert.deepEqual(unmeasured, [
+    'kill_async_100_agents_p50_ms', 'kill_async_1000_agents_p50_ms', 'throughput_3_agents_32_clients_statements_per_s',
+    'kill_async_100_agents_coordinator_cpu_vs_floor_ratio', 'kill_async_1000_agents_coordinator_cpu_vs_floor_ratio',
+  ]);
   assert.deepEqual(j.missing, unmeasured);
   assert.equal(j.allMet, false);
   for (const v of j.verdicts.filter((v) => !unmeasured.includes(v.target.metric))) {

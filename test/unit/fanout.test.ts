@@ -43,11 +43,13 @@ function start(nodes: readonly MemberNode[], opts: Partial<FanoutOptions> = {}, 
   return { events, stream, streams };
 }
 
-async function collect<T>(events: AsyncIterable<FanoutEvent<T>>): Promise<string[]> {
+async function collect<T>(events: AsyncIterable<readonly FanoutEvent<T>[]>): Promise<string[]> {
   const out: string[] = [];
-  for await (const ev of events) {
-    const what = ev.kind === 'message' ? String(ev.message) : ev.kind === 'failed' ? `${ev.failure.kind}: ${ev.failure.message}` : ev.kind;
-    out.push(`${ev.node.nodeId} ${what}`);
+  for await (const batch of events) {
+    for (const ev of batch) {
+      const what = ev.kind === 'message' ? String(ev.message) : ev.kind === 'failed' ? `${ev.failure.kind}: ${ev.failure.message}` : ev.kind;
+      out.push(`${ev.node.nodeId} ${what}`);
+    }
   }
   return out;
 }
@@ -65,6 +67,21 @@ test('messages come merged in arrival order; each node ends done, and inactive m
   stream('n2').emit('end');
   stream('n1').emit('end');
   assert.deepEqual(await collect(events), ['n3 inactive', 'n1 a', 'n2 b', 'n1 c', 'n2 done', 'n1 done']);
+});
+
+test('what arrived since the consumer last took comes as one batch, in arrival order', async () => {
+  const { events, stream } = start([node('n1'), node('n2')]);
+  const batches = events[Symbol.asyncIterator]();
+  stream('n1').emit('data', 'plan');
+  stream('n1').emit('data', 'row');
+  stream('n1').emit('end');
+  const first = await batches.next();
+  assert.deepEqual(first.done ? [] : first.value.map((ev) => `${ev.node.nodeId} ${ev.kind}`), ['n1 message', 'n1 message', 'n1 done']);
+  stream('n2').emit('data', 'plan');
+  stream('n2').emit('end');
+  const second = await batches.next();
+  assert.deepEqual(second.done ? [] : second.value.map((ev) => `${ev.node.nodeId} ${ev.kind}`), ['n2 message', 'n2 done']);
+  assert.equal((await batches.next()).done, true);
 });
 
 test('no nodes: the stream of events is empty', async () => {
@@ -128,8 +145,8 @@ test('a consumer that stops early cancels the calls still open', async () => {
   const { events, stream } = start([node('n1'), node('n2')]);
   stream('n1').emit('data', 'first');
   stream('n2').emit('end');
-  for await (const ev of events) {
-    assert.equal(ev.kind, 'message');
+  for await (const batch of events) {
+    assert.deepEqual(batch.map((ev) => ev.kind), ['message', 'done']);
     break;
   }
   assert.equal(stream('n1').cancels, 1);

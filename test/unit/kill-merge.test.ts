@@ -234,3 +234,13 @@ test('a row without a kill status (KILL_STATUS_UNSPECIFIED), or with one this co
   assert.match(err.message, /n1 \(node_error\)/);
   assert.match(err.message, /n2 \(node_error\)/);
 });
+
+test('a batch of events gives the rows its events give one by one, in order', () => {
+  const events = [plan(N1, 2), query(N1, 'q1'), failed(N3, 'node_timeout', 'no answer within 1 s'), plan(N2, 1), query(N1, 'q2', 'KILL_STATUS_FINISHED'), query(N2, 'q3'), done(N1), done(N2)];
+  const oneByOne = feed(merge([N1, N2, N3]), events).flat();
+  const batched = merge([N1, N2, N3]);
+  const rows = [...batched.pushAll(events.slice(0, 3)), ...batched.pushAll(events.slice(3)), ...batched.end()];
+  assert.deepEqual(rows, oneByOne);
+  assert.equal(rows.length, 4);
+  assert.throws(() => merge([N1, N2]).pushAll([plan(N1, 0, 1, 'carol'), plan(N2, 0)]), denied('User bob attempts to kill query created by carol'));
+});

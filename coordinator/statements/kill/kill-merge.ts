@@ -61,6 +61,18 @@ export class KillMerge {
   /** Takes one fan-out event. Throws ACCESS_DENIED when the last plan leaves nothing the user may kill. */
   push(ev: FanoutEvent<KillResponse__Output>): Row[] {
     const out: Row[] = [];
+    this.takeEvent(ev, out);
+    return out;
+  }
+
+  /** Takes a batch of fan-out events in order: the rows of all of them, as push() would give them one by one. */
+  pushAll(events: readonly FanoutEvent<KillResponse__Output>[]): Row[] {
+    const out: Row[] = [];
+    for (const ev of events) this.takeEvent(ev, out);
+    return out;
+  }
+
+  private takeEvent(ev: FanoutEvent<KillResponse__Output>, out: Row[]): void {
     const node = ev.node;
     switch (ev.kind) {
       case 'message': {
@@ -95,7 +107,6 @@ export class KillMerge {
         this.planSettled(node, out);
         break;
     }
-    return out;
   }
 
   /** A row's error, with the clock skew that explains a refusal past its deadline. */

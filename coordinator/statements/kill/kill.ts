@@ -78,7 +78,8 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     throwOnNodeFailure: settings.distributed_ddl_output_mode === 'throw',
     clocks: ctx.clocks,
   });
-  for await (const ev of events) await send(merge.push(ev));
+  // one send per batch of replies: a statement to 100 agents merges them as they come, in bulk
+  for await (const batch of events) await send(merge.pushAll(batch));
   await send(merge.end());
   // a statement its client cancelled did not miss those nodes: nothing is queued for them
   if (merge.missed.length > 0 && !ctx.signal.aborted) {

@@ -76,15 +76,17 @@ async function callNodes(nodes: readonly MemberNode[], ctx: StatementContext, wh
     reason: stmt.reason ?? '',
   });
   ctx.expectEndBy(Date.now() + FIRST_ANSWER_MS);
-  for await (const ev of fanOut(nodes, open, { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal, refuse: (n) => ctx.clocks?.incompatible?.(n.nodeId), metrics: ctx.metrics })) {
-    if (ev.kind === 'message' && ev.message.plan) plan.add(ev.message.plan);
-    else if (ev.kind === 'message' && ev.message.process && Number(ev.message.process.past_deadline_ms) > 0) {
-      const p = ev.message.process;
-      const skew = skewReason(ctx.clocks?.offset(ev.node.nodeId), Number(p.past_deadline_ms));
-      refused.push(`${ev.node.nodeId}: thread ${p.thread_id}: ${skew ? `${p.error}; ${skew}` : p.error}`);
-    } else if (ev.kind === 'failed') {
-      failures.push(`${ev.node.nodeId}: ${ev.failure.kind} (${ev.failure.message})`);
-      ctx.summary.miss(ev.node.nodeId);
+  for await (const batch of fanOut(nodes, open, { firstAnswerMs: FIRST_ANSWER_MS, callDeadlineMs: FIRST_ANSWER_MS, signal: ctx.signal, refuse: (n) => ctx.clocks?.incompatible?.(n.nodeId), metrics: ctx.metrics })) {
+    for (const ev of batch) {
+      if (ev.kind === 'message' && ev.message.plan) plan.add(ev.message.plan);
+      else if (ev.kind === 'message' && ev.message.process && Number(ev.message.process.past_deadline_ms) > 0) {
+        const p = ev.message.process;
+        const skew = skewReason(ctx.clocks?.offset(ev.node.nodeId), Number(p.past_deadline_ms));
+        refused.push(`${ev.node.nodeId}: thread ${p.thread_id}: ${skew ? `${p.error}; ${skew}` : p.error}`);
+      } else if (ev.kind === 'failed') {
+        failures.push(`${ev.node.nodeId}: ${ev.failure.kind} (${ev.failure.message})`);
+        ctx.summary.miss(ev.node.nodeId);
+      }
     }
   }
   return { plan, failures, refused };

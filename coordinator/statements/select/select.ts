@@ -131,18 +131,20 @@ async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluste
   }
   const failures: string[] = [];
   let timedOut = 0;
-  for await (const ev of events) {
-    if (ev.kind === 'message') {
-      await out.add(ev.message.rows.map(decodeRow));
-      // LIMIT reached: leaving the loop cancels the calls still open
-      if (!out.wanted) break;
-    } else if (ev.kind === 'inactive') {
-      failures.push(`${ev.node.nodeId} (node_inactive)`);
-      ctx.summary.miss(ev.node.nodeId);
-    } else if (ev.kind === 'failed') {
-      if (ev.failure.kind === 'node_timeout') timedOut++;
-      failures.push(`${ev.node.nodeId} (${ev.failure.kind}: ${ev.failure.message})`);
-      ctx.summary.miss(ev.node.nodeId);
+  reading: for await (const batch of events) {
+    for (const ev of batch) {
+      if (ev.kind === 'message') {
+        await out.add(ev.message.rows.map(decodeRow));
+        // LIMIT reached: leaving the loop cancels the calls still open
+        if (!out.wanted) break reading;
+      } else if (ev.kind === 'inactive') {
+        failures.push(`${ev.node.nodeId} (node_inactive)`);
+        ctx.summary.miss(ev.node.nodeId);
+      } else if (ev.kind === 'failed') {
+        if (ev.failure.kind === 'node_timeout') timedOut++;
+        failures.push(`${ev.node.nodeId} (${ev.failure.kind}: ${ev.failure.message})`);
+        ctx.summary.miss(ev.node.nodeId);
+      }
     }
   }
   if (failures.length > 0 && settings.distributed_ddl_output_mode === 'throw') {
