@@ -150,6 +150,8 @@ class Parser {
     const cluster = this.onCluster();
     this.expectKw('WHERE');
     const where = this.expr();
+    const orderBy = this.acceptKw('ORDER', 'ORDER BY') ? this.orderItems() : [];
+    const limit = this.acceptKw('LIMIT') ? this.signedInteger() : undefined;
     let mode: KillMode = 'ASYNC';
     for (const m of ['SYNC', 'ASYNC', 'TEST'] as const) {
       if (this.acceptKw(m)) {
@@ -158,7 +160,7 @@ class Parser {
       }
     }
     const tail = this.tail();
-    return { kind: 'kill', target, ...(cluster !== undefined ? { cluster } : {}), where, mode, ...tail };
+    return { kind: 'kill', target, ...(cluster !== undefined ? { cluster } : {}), where, orderBy, ...(limit !== undefined ? { limit } : {}), mode, ...tail };
   }
 
   private onCluster(): string | undefined {
@@ -248,17 +250,7 @@ class Parser {
       while (this.acceptOp(','));
     }
     const having = this.acceptKw('HAVING') ? this.expr() : undefined;
-    const orderBy: OrderItem[] = [];
-    if (this.acceptKw('ORDER', 'ORDER BY')) {
-      this.expectKw('BY');
-      do {
-        const expr = this.expr();
-        let desc = false;
-        if (this.acceptKw('DESC')) desc = true;
-        else this.acceptKw('ASC');
-        orderBy.push({ expr, desc });
-      } while (this.acceptOp(','));
-    }
+    const orderBy = this.acceptKw('ORDER', 'ORDER BY') ? this.orderItems() : [];
     let limit: number | undefined;
     let offset: number | undefined;
     if (this.acceptKw('LIMIT')) {
@@ -283,6 +275,20 @@ class Parser {
       ...(offset !== undefined ? { offset } : {}),
       ...tail,
     };
+  }
+
+  /** After ORDER: `BY expr [ASC|DESC][, …]` (SELECT, ranked KILL, kill policies). */
+  private orderItems(): OrderItem[] {
+    this.expectKw('BY');
+    const items: OrderItem[] = [];
+    do {
+      const expr = this.expr();
+      let desc = false;
+      if (this.acceptKw('DESC')) desc = true;
+      else this.acceptKw('ASC');
+      items.push({ expr, desc });
+    } while (this.acceptOp(','));
+    return items;
   }
 
   private selectItem(): SelectItem {
@@ -382,9 +388,11 @@ class Parser {
     let target: PolicyTarget | undefined;
     let everySeconds: number | undefined;
     let limit: number | undefined;
+    let orderBy: OrderItem[] | undefined;
     let dryRun = false;
     for (;;) {
       if (target === undefined && this.acceptKw('KILL')) target = this.policyTarget();
+      else if (orderBy === undefined && this.acceptKw('ORDER', 'ORDER BY')) orderBy = this.orderItems();
       else if (everySeconds === undefined && this.acceptKw('EVERY')) {
         everySeconds = this.signedInteger();
         if (!this.acceptKw('SECONDS')) this.expectKw('SECOND');
@@ -403,6 +411,7 @@ class Parser {
       target: target ?? 'QUERY',
       ...(everySeconds !== undefined ? { everySeconds } : {}),
       ...(limit !== undefined ? { limit } : {}),
+      orderBy: orderBy ?? [],
       dryRun,
       ...this.tail(),
     };

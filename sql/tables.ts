@@ -64,7 +64,7 @@ export const KILL_LOG_COLUMNS: readonly Column[] = [...KILL_LOG_ENTRY_COLUMNS, .
  * coordinator signed: agents do not run it), why it is suspended, and why it is invalid.
  */
 export const KILL_POLICIES_COLUMNS: readonly Column[] = cols(
-  'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime, state String, suspended_reason String, invalid_reason String',
+  'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime, state String, suspended_reason String, invalid_reason String, order_by String',
 );
 
 /**
