@@ -99,8 +99,8 @@ test('replies are routed by tag: plans, rows and ends reach only their own state
   t.reply({ tag: tb, kind: 'kill', kill: { plan: { eligible: 1, skipped: 0, skipped_owner: '', skipped_id: '', planned: [] } } }, { tag: ta, kind: 'kill', kill: { plan: { eligible: 0, skipped: 0, skipped_owner: '', skipped_id: '', planned: [] } } });
   t.reply({ tag: ta, kind: 'end', end: true }, { tag: tb, kind: 'kill', kill: { process: { query_id: 'q1' } } as never });
   t.reply({ tag: tb, kind: 'end', end: true });
-  assert.deepEqual(a, ['data {"plan":{"eligible":0,"skipped":0,"skipped_owner":"","skipped_id":""}}', 'end']);
-  assert.deepEqual(b, ['data {"plan":{"eligible":1,"skipped":0,"skipped_owner":"","skipped_id":""}}', 'data {"process":{"query_id":"q1"}}', 'end']);
+  assert.deepEqual(a, ['data {"plan":{"eligible":0,"skipped":0,"skipped_owner":"","skipped_id":"","planned":[]}}', 'end']);
+  assert.deepEqual(b, ['data {"plan":{"eligible":1,"skipped":0,"skipped_owner":"","skipped_id":"","planned":[]}}', 'data {"process":{"query_id":"q1"}}', 'end']);
   assert.equal(s.inFlight, 0);
 });
 
