@@ -11,6 +11,7 @@ import type { FanoutOptions } from '../../cluster/fanout';
 import type { MemberNode } from '../../cluster/membership';
 import { KILL_MUTATION, KILL_QUERY, type KillTargetSpec } from './kill-targets';
 import { hasGrant } from '../../auth/users';
+import { KillMerge } from './kill-merge';
 
 const MODES: Record<KillStatement['mode'], KillMode> = { SYNC: 'KILL_MODE_SYNC', ASYNC: 'KILL_MODE_ASYNC', TEST: 'KILL_MODE_TEST' };
 /** grace beyond sync_kill_timeout for the agent's last rows to arrive */
@@ -86,4 +87,16 @@ export function killRowSender(ctx: StatementContext, sink: ResultSink, spec: Kil
 /** The fan-out options of one phase of a kill: its deadlines, the client's cancel, refused agents, metrics. */
 export function killFanout(ctx: StatementContext, firstAnswerMs: number, callDeadlineMs: number): FanoutOptions {
   return { firstAnswerMs, callDeadlineMs, signal: ctx.signal, refuse: (n) => ctx.clocks?.incompatible?.(n.nodeId), metrics: ctx.metrics };
+}
+
+/** The merge of one kill's answers; `queueMissed`: nodes that miss it get a durable kill (plain mutation kills). */
+export function killMerge(k: PreparedKill, ctx: StatementContext, queueMissed: boolean): KillMerge {
+  return new KillMerge({
+    target: k.spec,
+    nodes: k.nodes,
+    user: ctx.user.name,
+    queueMissed,
+    throwOnNodeFailure: k.settings.distributed_ddl_output_mode === 'throw',
+    clocks: ctx.clocks,
+  });
 }

@@ -3,9 +3,8 @@ import type { ResultSink, StatementContext, StatementOutcome } from '../../conte
 import { errorText } from '../../../errors/error-text';
 import { fanOut } from '../../cluster/fanout';
 import { openKill } from '../../cluster/agent-calls';
-import { KillMerge } from './kill-merge';
 import { unixNow } from '../../../sql/compile';
-import { killFanout, killRowSender, prepareKill, SYNC_GRACE_MS } from './kill-prepare';
+import { killFanout, killMerge, killRowSender, prepareKill, SYNC_GRACE_MS } from './kill-prepare';
 import { rankedKill, rankedPrelude } from './ranked-kill';
 
 /**
@@ -29,14 +28,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   sink.header(spec.result, k.format);
   // the merge holds rows only until every plan is in; after that each waits for the client
   const send = killRowSender(ctx, sink, spec);
-  const merge = new KillMerge({
-    target: spec,
-    nodes: k.nodes,
-    user: ctx.user.name,
-    queueMissed: spec.durable && stmt.mode !== 'TEST',
-    throwOnNodeFailure: settings.distributed_ddl_output_mode === 'throw',
-    clocks: ctx.clocks,
-  });
+  const merge = killMerge(k, ctx, spec.durable && stmt.mode !== 'TEST');
   for await (const ev of events) await send(merge.push(ev));
   await send(merge.end());
   // a statement its client cancelled did not miss those nodes: nothing is queued for them

@@ -6,8 +6,7 @@ import type { ResultSink, StatementContext, StatementOutcome } from '../../conte
 import { fanOut, type FanoutEvent } from '../../cluster/fanout';
 import { openKill, openKillEach } from '../../cluster/agent-calls';
 import { checkOrder, type CheckedOrderKey } from '../analysis';
-import { KillMerge } from './kill-merge';
-import { killFanout, killRowSender, SYNC_GRACE_MS, type PreparedKill } from './kill-prepare';
+import { killFanout, killMerge, killRowSender, SYNC_GRACE_MS, type PreparedKill } from './kill-prepare';
 import { choose, rankedLimit, type NodePlan } from './kill-rank';
 
 /** A ranked kill as written: its LIMIT and ORDER BY (keys checked against the table later). */
@@ -49,14 +48,7 @@ export async function rankedKill(k: PreparedKill, ranked: RankedClause, ctx: Sta
   ctx.expectEndBy(Date.now() + planDeadlineMs + killDeadlineMs);
   sink.header(spec.result, k.format);
   const send = killRowSender(ctx, sink, spec);
-  const merge = new KillMerge({
-    target: spec,
-    nodes: k.nodes,
-    user: ctx.user.name,
-    queueMissed: false,
-    throwOnNodeFailure: k.settings.distributed_ddl_output_mode === 'throw',
-    clocks: ctx.clocks,
-  });
+  const merge = killMerge(k, ctx, false);
 
   const base = { ...k.request, condition };
   const planRequest = { ...base, mode: 'KILL_MODE_TEST' as const, plan: true, order_by: orderBy, limit: ranked.limit, act_by_unix_ms: String(Date.now() + firstAnswerMs) };
