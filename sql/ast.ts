@@ -31,7 +31,8 @@ export interface Tail {
 
 export interface KillStatement extends Tail {
   readonly kind: 'kill';
-  readonly target: 'QUERY' | 'MUTATION';
+  /** CONNECTION: quell's ClickHouse-form KILL CONNECTION … WHERE over information_schema.PROCESSLIST */
+  readonly target: 'QUERY' | 'MUTATION' | 'CONNECTION';
   readonly cluster?: string;
   readonly where: Expr;
   /** ranked kill: the order the matches are chosen in cluster-wide (empty: none given) */

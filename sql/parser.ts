@@ -136,6 +136,8 @@ class Parser {
   private kill(): Statement {
     this.advance();
     if (this.kw() === 'MUTATION') return this.clickhouseKill();
+    // KILL CONNECTION ON CLUSTER … / WHERE …: no MariaDB KILL takes those words there
+    if (this.kw() === 'CONNECTION' && (this.kw(1) === 'ON' || this.kw(1) === 'WHERE')) return this.clickhouseKill();
     if (this.kw() === 'QUERY') {
       const n = this.peek(1);
       const endsHere = n.kind === 'end' || (n.kind === 'op' && n.text === ';' && this.peek(2).kind === 'end');
@@ -146,7 +148,8 @@ class Parser {
   }
 
   private clickhouseKill(): KillStatement {
-    const target = this.advance().value.toUpperCase() === 'MUTATION' ? 'MUTATION' : 'QUERY';
+    const word = this.advance().value.toUpperCase();
+    const target = word === 'MUTATION' || word === 'CONNECTION' ? word : 'QUERY';
     const cluster = this.onCluster();
     this.expectKw('WHERE');
     const where = this.expr();

@@ -81,6 +81,11 @@ export const KILL_QUERY_RESULT: readonly Column[] = cols(
   'kill_status String, query_id String, user String, query String, host String, port UInt16, node_id String, error String',
 );
 
+/** The ClickHouse form's KILL CONNECTION: the connection's cluster-wide id, its user and running statement. */
+export const KILL_CONNECTION_RESULT: readonly Column[] = cols(
+  'kill_status String, thread_id String, user String, query String, host String, port UInt16, node_id String, error String',
+);
+
 export const KILL_MUTATION_RESULT: readonly Column[] = cols(
   'kill_status String, database String, table String, mutation_id String, command String, host String, port UInt16, node_id String, error String',
 );

@@ -8,7 +8,7 @@ import { checkFilter, checkFormat, checkOrder, resolveCluster } from '../stateme
 import type { ResultSink, StatementContext, StatementOutcome } from '../context';
 import { resolveSettings } from '../statements/settings';
 import { hasGrant, type User } from '../auth/users';
-import { mayKillOthersConnections } from '../statements/kill/mariadb-kill';
+import { mayKillOthersConnections } from '../statements/kill/kill-targets';
 import { unixNow } from '../../sql/compile';
 
 /** What differs between the three actions a policy may take. */

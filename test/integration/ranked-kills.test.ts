@@ -129,3 +129,22 @@ test('a policy with ORDER BY memory_usage DESC … LIMIT 1 kills the largest fir
   }
   await c.query("KILL QUERY ON CLUSTER c3 WHERE user = 'pol' SYNC");
 });
+
+test('KILL CONNECTION … WHERE … ORDER BY TIME_MS DESC LIMIT 1 ends the connection idle longest, cluster-wide; SYNC is refused', async () => {
+  const older = await c.sim('n3', ['--connections', '1', '--user', 'conn', '--host', 'app1', '--statement', '']);
+  await sleep(1_100);
+  const younger = await c.sim('n1', ['--connections', '1', '--user', 'conn', '--host', 'app1', '--statement', '']);
+  const [oldId, youngId] = [older, younger].map((s) => String(eventsOf(s, 'started')[0]?.thread_id));
+  await assert.rejects(c.query("KILL CONNECTION ON CLUSTER c3 WHERE USER = 'conn' ORDER BY TIME_MS DESC LIMIT 1 SYNC"), isError(36, 'BAD_ARGUMENTS', /^KILL CONNECTION is ASYNC or TEST, not SYNC/));
+  const shown = records(await c.query("KILL CONNECTION ON CLUSTER c3 WHERE USER = 'conn' ORDER BY TIME_MS DESC LIMIT 1 TEST"));
+  assert.deepEqual(shown.map((r) => [r.kill_status, r.thread_id, r.user, r.node_id]), [['unknown_status', oldId, 'conn', 'n3']]);
+  const rows = records(await c.query("KILL CONNECTION ON CLUSTER c3 WHERE USER = 'conn' ORDER BY TIME_MS DESC LIMIT 1"));
+  assert.deepEqual(rows.map((r) => [r.thread_id, r.node_id]), [[oldId, 'n3']]);
+  await older.waitFor((e) => e.event === 'kill');
+  assert.equal(eventsOf(older, 'kill')[0]?.query_only, false, 'the connection, not only its statement');
+  await sleep(300);
+  assert.equal(eventsOf(younger, 'kill').length, 0);
+  // the plain form kills every match
+  await c.query("KILL CONNECTION WHERE USER = 'conn' AND ID = " + youngId);
+  await younger.waitFor((e) => e.event === 'kill');
+});

@@ -55,6 +55,14 @@ test('ranked KILL: ORDER BY keys with directions, then LIMIT (signed, for the co
   assert.match(errorOf('KILL QUERY WHERE 1 LIMIT 1 ORDER BY elapsed'), /^Code: 62\. SYNTAX_ERROR: .*position 28 \('ORDER'\)/);
 });
 
+test('KILL CONNECTION ON CLUSTER … / WHERE …: the ClickHouse form; KILL CONNECTION <id> stays MariaDB', () => {
+  const s = parseStatement("KILL CONNECTION ON CLUSTER c WHERE USER = 'app' ORDER BY TIME DESC LIMIT 3 TEST");
+  assert.ok(s.kind === 'kill');
+  assert.deepEqual([s.target, s.cluster, s.limit, s.mode], ['CONNECTION', 'c', 3, 'TEST']);
+  assert.equal(parseStatement("KILL CONNECTION WHERE USER = 'app'").kind, 'kill');
+  assert.equal(parseStatement('KILL CONNECTION 12').kind, 'mysqlKill');
+});
+
 test('cluster names: bare word, quoted identifier, string literal, even a keyword', () => {
   for (const [text, name] of [
     ['KILL QUERY ON CLUSTER c3 WHERE 1', 'c3'],

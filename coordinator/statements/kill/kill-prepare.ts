@@ -9,10 +9,10 @@ import { checkFilter, checkFormat, resolveCluster } from '../analysis';
 import type { ResultSink, StatementContext } from '../../context';
 import type { FanoutOptions } from '../../cluster/fanout';
 import type { MemberNode } from '../../cluster/membership';
-import { KILL_MUTATION, KILL_QUERY, type KillTargetSpec } from './kill-targets';
-import { hasGrant } from '../../auth/users';
+import { KILL_CONNECTION, KILL_MUTATION, KILL_QUERY, type KillTargetSpec } from './kill-targets';
 import { KillMerge } from './kill-merge';
 
+const TARGETS: Record<KillStatement['target'], KillTargetSpec> = { QUERY: KILL_QUERY, MUTATION: KILL_MUTATION, CONNECTION: KILL_CONNECTION };
 const MODES: Record<KillStatement['mode'], KillMode> = { SYNC: 'KILL_MODE_SYNC', ASYNC: 'KILL_MODE_ASYNC', TEST: 'KILL_MODE_TEST' };
 /** grace beyond sync_kill_timeout for the agent's last rows to arrive */
 export const SYNC_GRACE_MS = 2_000;
@@ -33,12 +33,13 @@ export interface PreparedKill {
 
 /** Checks done before anything is sent (bad input fails once, and kills nothing). */
 export function prepareKill(stmt: KillStatement, ctx: StatementContext): PreparedKill {
-  const spec = stmt.target === 'QUERY' ? KILL_QUERY : KILL_MUTATION;
+  const spec = TARGETS[stmt.target];
   const format = checkFormat(stmt);
   const settings = resolveSettings(stmt.settings);
   checkFilter(stmt.where, spec.table.columns);
   const cluster = resolveCluster(ctx, stmt.cluster);
-  const mayKillOthers = hasGrant(ctx.user, spec.grant);
+  const mayKillOthers = spec.mayKillOthers(ctx.user);
+  if (stmt.mode === 'SYNC' && !spec.waits) throw chError('BAD_ARGUMENTS', `${spec.statement} is ASYNC or TEST, not SYNC: a killed connection is gone at once, as MariaDB's KILL returns at once`);
   if (!spec.ownRule && !mayKillOthers) {
     throw chError('ACCESS_DENIED', `${ctx.user.name}: Not enough privileges. To execute this query it's necessary to have grant ${spec.grant}`);
   }

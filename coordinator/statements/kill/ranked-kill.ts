@@ -25,6 +25,7 @@ export function rankedPrelude(stmt: KillStatement): RankedClause | undefined {
 const OLDEST_FIRST: Record<string, CheckedOrderKey> = {
   query: { expr: 'elapsed', desc: true, type: 'Float64' },
   mutation: { expr: 'create_time', desc: false, type: 'DateTime' },
+  connection: { expr: 'TIME', desc: true, type: 'Int64' },
 };
 
 const NO_PLAN = 'the agent did not list its matches for a ranked kill (it predates ORDER BY … LIMIT in KILL): nothing was killed there';
