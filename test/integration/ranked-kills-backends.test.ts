@@ -5,28 +5,30 @@ import { Client, type DatabaseError } from 'pg';
 import { TestCluster, records, sleep } from './harness';
 import { startMariaDb, type MariaDbInstance } from './servers/mariadb-instance';
 import { PG_ROLES, startPostgres, type PostgresInstance } from './servers/postgres-instance';
+import { startClickHouse, type ClickHouseInstance } from './servers/clickhouse-instance';
 
-// docs/ranked-kills.md against real servers: one cluster whose agents front a MariaDB and a
-// PostgreSQL server. A ranked KILL plans on both, ranks their statements together, and cancels
+// docs/ranked-kills.md against real servers: one cluster whose agents front a MariaDB, a
+// PostgreSQL and a ClickHouse server. A ranked KILL plans on both, ranks their statements together, and cancels
 // exactly the chosen ones on each server (1317 / 57014); the others keep running. A policy's
 // ORDER BY picks on a server as it does on a workload.
 
 let maria: MariaDbInstance;
 let pg: PostgresInstance;
+let ch: ClickHouseInstance;
 let c: TestCluster;
 const mysqlConns: mysql.Connection[] = [];
 const pgClients: Client[] = [];
 
 before(async () => {
-  [maria, pg] = await Promise.all([startMariaDb(), startPostgres()]);
-  const backends = [maria.url('quell', 'pw'), pg.url('quell', PG_ROLES.quell)];
-  c = await TestCluster.start({ cluster: 'rb', nodes: 2, agentArgs: (_n, i) => ['--backend', backends[i - 1] as string] });
+  [maria, pg, ch] = await Promise.all([startMariaDb(), startPostgres(), startClickHouse()]);
+  const backends = [maria.url('quell', 'pw'), pg.url('quell', PG_ROLES.quell), ch.url()];
+  c = await TestCluster.start({ cluster: 'rb', nodes: 3, agentArgs: (_n, i) => ['--backend', backends[i - 1] as string] });
 });
 after(async () => {
   for (const x of mysqlConns) x.destroy();
   for (const x of pgClients) await x.end().catch(() => undefined);
   await c?.stop();
-  await Promise.all([maria?.destroy(), pg?.destroy()]);
+  await Promise.all([maria?.destroy(), pg?.destroy(), ch?.destroy()]);
 });
 
 /** A statement's outcome, kept without an unhandled rejection: 'ok', or its error. */
@@ -115,4 +117,18 @@ test('a policy ORDER BY elapsed DESC … LIMIT 1 on a MariaDB server stops the o
   }
   await c.query("KILL QUERY ON CLUSTER rb WHERE user = 'etl' SYNC");
   assert.equal(((await young.done) as { errno?: number }).errno, 1317);
+});
+
+test('on ClickHouse: ORDER BY elapsed DESC LIMIT 1 cancels the older of two queries by its query id; the younger runs on', async () => {
+  const older = outcome(ch.query('SELECT count() FROM system.numbers', { queryId: 'ch-older' }));
+  await c.waitForRows("SELECT 1 FROM clusterAllReplicas('rb', system.processes) WHERE query_id = 'ch-older'", (rows) => rows.length === 1);
+  await sleep(600);
+  const younger = outcome(ch.query('SELECT count() FROM system.numbers', { queryId: 'ch-younger' }));
+  await c.waitForRows("SELECT 1 FROM clusterAllReplicas('rb', system.processes) WHERE query_id = 'ch-younger'", (rows) => rows.length === 1);
+  const rows = records(await c.query("KILL QUERY ON CLUSTER rb WHERE match(query, 'system\\.numbers') ORDER BY elapsed DESC LIMIT 1 SYNC"));
+  assert.deepEqual(rows.map((r) => [r.kill_status, r.query_id, r.node_id]), [['finished', 'ch-older', 'n3']]);
+  assert.match(String(await older), /Query was cancelled/);
+  assert.equal(await settled(younger), false, 'the younger query still runs');
+  await c.query("KILL QUERY ON CLUSTER rb WHERE query_id = 'ch-younger' SYNC");
+  assert.match(String(await younger), /Query was cancelled/);
 });
