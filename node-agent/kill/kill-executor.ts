@@ -147,12 +147,12 @@ export async function executeKill<R, C extends Candidate<R>>(
   }
   const startOf = (r: R): number => subject.startOf(r);
   const firstSkipped = skipped[0];
-  const planned = { skipped: skipped.length, skipped_owner: firstSkipped ? (subject.userOf(firstSkipped.row) ?? '') : '', skipped_id: firstSkipped ? subject.idOf(firstSkipped.row) : '' };
+  const skips = { skipped: skipped.length, skipped_owner: firstSkipped ? (subject.userOf(firstSkipped.row) ?? '') : '', skipped_id: firstSkipped ? subject.idOf(firstSkipped.row) : '' };
   if (req.plan) {
     // a ranked kill's phase one: the node's first `limit` by the order, nothing logged or killed
     const ranked = inOrder(eligible, order, startOf);
     const listedFirst = req.limit > 0 ? ranked.slice(0, req.limit) : ranked;
-    sink.write({ plan: { eligible: eligible.length, ...planned, planned: listedFirst.map((x) => plannedOf(subject, x.c, x.values, order)) } });
+    sink.write({ plan: { eligible: eligible.length, ...skips, planned: listedFirst.map((x) => plannedOf(subject, x.c, x.values, order)) } });
     return;
   }
   const policy = ctx.policy;
@@ -172,7 +172,7 @@ export async function executeKill<R, C extends Candidate<R>>(
   }
 
   // every missed pick has its row too
-  sink.write({ plan: { eligible: eligible.length + missed.length, ...planned } });
+  sink.write({ plan: { eligible: eligible.length + missed.length, ...skips } });
   for (const m of missed) {
     if (sink.closed) break;
     const row = missedRow(m);
