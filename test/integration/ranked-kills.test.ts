@@ -148,3 +148,17 @@ test('KILL CONNECTION … WHERE … ORDER BY TIME_MS DESC LIMIT 1 ends the conne
   await c.query("KILL CONNECTION WHERE USER = 'conn' AND ID = " + youngId);
   await younger.waitFor((e) => e.event === 'kill');
 });
+
+test('KILL MUTATION … ORDER BY create_time LIMIT 1 kills the oldest mutation of the cluster only', async () => {
+  const mutation = (node: string, prefix: string, ago: number) =>
+    c.sim(node, ['--mutations', '1', '--database', 'db', '--table', 'rt', '--command', 'DELETE WHERE x = 1', '--mutation-id-prefix', prefix, '--parts', '100000', '--part-ms', '50', '--created-ago', String(ago)]);
+  const newer = await mutation('n1', 'rm_new_', 60);
+  const older = await mutation('n2', 'rm_old_', 600);
+  const newest = await mutation('n3', 'rm_newest_', 5);
+  const rows = records(await c.query("KILL MUTATION ON CLUSTER c3 WHERE table = 'rt' ORDER BY create_time LIMIT 1"));
+  assert.deepEqual(rows.map((r) => [r.kill_status, r.mutation_id, r.node_id]), [['waiting', 'rm_old_1', 'n2']]);
+  await older.waitFor((e) => e.event === 'cancel');
+  await sleep(300);
+  assert.equal(eventsOf(newer, 'cancel').length + eventsOf(newest, 'cancel').length, 0);
+  await c.query("KILL MUTATION ON CLUSTER c3 WHERE table = 'rt'");
+});
