@@ -170,6 +170,7 @@ const SIM_FLAGS = {
   'ignore-cancel': { type: 'boolean', default: false, help: 'never acknowledge a cancel' },
   'cancel-delay-ms': { type: 'string', default: '0', value: 'MS', help: 'wait this long before acknowledging a cancel' },
   uncancellable: { type: 'boolean', default: false, help: 'register the processes as uncancellable' },
+  'memory-mb': { type: 'string', value: 'N', help: 'memory each query reports holding (system.processes memory_usage), in MiB', defaultText: '4' },
   mutations: { type: 'string', value: 'N', help: 'register N mutations instead of queries (needs --table)', defaultText: 'none' },
   database: { type: 'string', default: 'default', value: 'D', help: 'database of the mutations' },
   table: { type: 'string', value: 'T', help: 'table of the mutations', defaultText: 'none' },

@@ -31,9 +31,14 @@ export interface Tail {
 
 export interface KillStatement extends Tail {
   readonly kind: 'kill';
-  readonly target: 'QUERY' | 'MUTATION';
+  /** CONNECTION: quell's ClickHouse-form KILL CONNECTION … WHERE over information_schema.PROCESSLIST */
+  readonly target: 'QUERY' | 'MUTATION' | 'CONNECTION';
   readonly cluster?: string;
   readonly where: Expr;
+  /** ranked kill: the order the matches are chosen in cluster-wide (empty: none given) */
+  readonly orderBy: readonly OrderItem[];
+  /** ranked kill: how many to choose; as written (signed), the interpreter checks its range */
+  readonly limit?: number;
   readonly mode: KillMode;
 }
 
@@ -93,7 +98,7 @@ export type PolicyTarget = 'QUERY' | 'CONNECTION' | 'MUTATION';
 
 /**
  * CREATE KILL POLICY [IF NOT EXISTS] name [ON CLUSTER c] WHERE expr [KILL QUERY|CONNECTION|MUTATION]
- * [EVERY n SECONDS] [LIMIT n] [DRY RUN]. Numbers are as written (signed): the coordinator
+ * [ORDER BY …] [EVERY n SECONDS] [LIMIT n] [DRY RUN]. Numbers are as written (signed): the coordinator
  * checks their range, so that `EVERY 0` and `LIMIT -1` get a BAD_ARGUMENTS that names them.
  */
 export interface CreateKillPolicyStatement extends Tail {
@@ -107,6 +112,8 @@ export interface CreateKillPolicyStatement extends Tail {
   readonly everySeconds?: number;
   /** undefined: no LIMIT clause */
   readonly limit?: number;
+  /** which matches a run takes first under its LIMIT (empty: the oldest) */
+  readonly orderBy: readonly OrderItem[];
   readonly dryRun: boolean;
 }
 

@@ -136,6 +136,8 @@ class Parser {
   private kill(): Statement {
     this.advance();
     if (this.kw() === 'MUTATION') return this.clickhouseKill();
+    // KILL CONNECTION ON CLUSTER … / WHERE …: no MariaDB KILL takes those words there
+    if (this.kw() === 'CONNECTION' && (this.kw(1) === 'ON' || this.kw(1) === 'WHERE')) return this.clickhouseKill();
     if (this.kw() === 'QUERY') {
       const n = this.peek(1);
       const endsHere = n.kind === 'end' || (n.kind === 'op' && n.text === ';' && this.peek(2).kind === 'end');
@@ -146,10 +148,13 @@ class Parser {
   }
 
   private clickhouseKill(): KillStatement {
-    const target = this.advance().value.toUpperCase() === 'MUTATION' ? 'MUTATION' : 'QUERY';
+    const word = this.advance().value.toUpperCase();
+    const target = word === 'MUTATION' || word === 'CONNECTION' ? word : 'QUERY';
     const cluster = this.onCluster();
     this.expectKw('WHERE');
     const where = this.expr();
+    const orderBy = this.acceptKw('ORDER', 'ORDER BY') ? this.orderItems() : [];
+    const limit = this.acceptKw('LIMIT') ? this.signedInteger() : undefined;
     let mode: KillMode = 'ASYNC';
     for (const m of ['SYNC', 'ASYNC', 'TEST'] as const) {
       if (this.acceptKw(m)) {
@@ -158,7 +163,7 @@ class Parser {
       }
     }
     const tail = this.tail();
-    return { kind: 'kill', target, ...(cluster !== undefined ? { cluster } : {}), where, mode, ...tail };
+    return { kind: 'kill', target, ...(cluster !== undefined ? { cluster } : {}), where, orderBy, ...(limit !== undefined ? { limit } : {}), mode, ...tail };
   }
 
   private onCluster(): string | undefined {
@@ -248,17 +253,7 @@ class Parser {
       while (this.acceptOp(','));
     }
     const having = this.acceptKw('HAVING') ? this.expr() : undefined;
-    const orderBy: OrderItem[] = [];
-    if (this.acceptKw('ORDER', 'ORDER BY')) {
-      this.expectKw('BY');
-      do {
-        const expr = this.expr();
-        let desc = false;
-        if (this.acceptKw('DESC')) desc = true;
-        else this.acceptKw('ASC');
-        orderBy.push({ expr, desc });
-      } while (this.acceptOp(','));
-    }
+    const orderBy = this.acceptKw('ORDER', 'ORDER BY') ? this.orderItems() : [];
     let limit: number | undefined;
     let offset: number | undefined;
     if (this.acceptKw('LIMIT')) {
@@ -283,6 +278,20 @@ class Parser {
       ...(offset !== undefined ? { offset } : {}),
       ...tail,
     };
+  }
+
+  /** After ORDER: `BY expr [ASC|DESC][, …]` (SELECT, ranked KILL, kill policies). */
+  private orderItems(): OrderItem[] {
+    this.expectKw('BY');
+    const items: OrderItem[] = [];
+    do {
+      const expr = this.expr();
+      let desc = false;
+      if (this.acceptKw('DESC')) desc = true;
+      else this.acceptKw('ASC');
+      items.push({ expr, desc });
+    } while (this.acceptOp(','));
+    return items;
   }
 
   private selectItem(): SelectItem {
@@ -382,9 +391,11 @@ class Parser {
     let target: PolicyTarget | undefined;
     let everySeconds: number | undefined;
     let limit: number | undefined;
+    let orderBy: OrderItem[] | undefined;
     let dryRun = false;
     for (;;) {
       if (target === undefined && this.acceptKw('KILL')) target = this.policyTarget();
+      else if (orderBy === undefined && this.acceptKw('ORDER', 'ORDER BY')) orderBy = this.orderItems();
       else if (everySeconds === undefined && this.acceptKw('EVERY')) {
         everySeconds = this.signedInteger();
         if (!this.acceptKw('SECONDS')) this.expectKw('SECOND');
@@ -403,6 +414,7 @@ class Parser {
       target: target ?? 'QUERY',
       ...(everySeconds !== undefined ? { everySeconds } : {}),
       ...(limit !== undefined ? { limit } : {}),
+      orderBy: orderBy ?? [],
       dryRun,
       ...this.tail(),
     };

@@ -74,3 +74,8 @@ function renderNumber(v: number, isFloat: boolean): string {
   if (isFloat && !/[.e]/.test(s)) return s + '.';
   return s;
 }
+
+/** ORDER BY keys as text (`memory_usage DESC, elapsed ASC`): for kill logs, logs and system.kill_policies. */
+export function renderOrderKeys(keys: readonly { readonly expr: string; readonly desc: boolean }[]): string {
+  return keys.map((k) => `${k.expr} ${k.desc ? 'DESC' : 'ASC'}`).join(', ');
+}

@@ -64,7 +64,7 @@ export const KILL_LOG_COLUMNS: readonly Column[] = [...KILL_LOG_ENTRY_COLUMNS, .
  * coordinator signed: agents do not run it), why it is suspended, and why it is invalid.
  */
 export const KILL_POLICIES_COLUMNS: readonly Column[] = cols(
-  'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime, state String, suspended_reason String, invalid_reason String',
+  'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime, state String, suspended_reason String, invalid_reason String, order_by String',
 );
 
 /**
@@ -79,6 +79,11 @@ export const CLUSTERS_COLUMNS: readonly Column[] = cols('cluster String, node_id
 
 export const KILL_QUERY_RESULT: readonly Column[] = cols(
   'kill_status String, query_id String, user String, query String, host String, port UInt16, node_id String, error String',
+);
+
+/** The ClickHouse form's KILL CONNECTION: the connection's cluster-wide id, its user and running statement. */
+export const KILL_CONNECTION_RESULT: readonly Column[] = cols(
+  'kill_status String, thread_id String, user String, query String, host String, port UInt16, node_id String, error String',
 );
 
 export const KILL_MUTATION_RESULT: readonly Column[] = cols(

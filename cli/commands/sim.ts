@@ -21,6 +21,8 @@ interface SimOptions {
   readonly ignoreCancel: boolean;
   readonly cancelDelayMs: number;
   readonly uncancellable: boolean;
+  /** bytes each process reports holding (memory_usage) */
+  readonly memoryBytes: number;
 }
 
 export async function runSim(argv: string[]): Promise<number> {
@@ -68,6 +70,7 @@ export async function runSim(argv: string[]): Promise<number> {
     ignoreCancel: values['ignore-cancel'],
     cancelDelayMs: intOption(values['cancel-delay-ms'], 'cancel-delay-ms', 0),
     uncancellable: values.uncancellable,
+    memoryBytes: intOption(values['memory-mb'], 'memory-mb', 4) * 1024 * 1024,
   });
 }
 
@@ -94,6 +97,7 @@ async function simulate(o: SimOptions): Promise<number> {
         client_name: 'quell sim',
         client_hostname: 'localhost',
         uncancellable: o.uncancellable,
+        memory_usage: o.memoryBytes,
       });
     } catch (err) {
       announce({ event: 'rejected', query_id: queryId, error: errorText(err) });
@@ -115,7 +119,7 @@ async function simulate(o: SimOptions): Promise<number> {
     500,
     () => {
       rows += 65_536;
-      for (const p of sim.items()) p.progress({ read_rows: rows, read_bytes: rows * 8, memory_usage: 4 << 20 });
+      for (const p of sim.items()) p.progress({ read_rows: rows, read_bytes: rows * 8, memory_usage: o.memoryBytes });
     },
     () => {
       for (const p of sim.items()) endProcess(p, 'finished');

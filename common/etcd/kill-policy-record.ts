@@ -20,8 +20,13 @@ export interface PolicyRecord {
   readonly action: PolicyAction;
   /** seconds between runs */
   readonly every_s: number;
-  /** most processes a run acts on per node (the oldest first); 0: no limit */
+  /** most processes a run acts on per node (the first by `order_by`); 0: no limit */
   readonly limit: number;
+  /**
+   * ORDER BY: which matches a run takes first (canonical expressions over the action's table);
+   * absent in etcd when empty: the oldest first
+   */
+  readonly order_by?: readonly PolicyOrderKey[];
   /** match and log, never kill */
   readonly dry_run: boolean;
   readonly creator: string;
@@ -39,6 +44,11 @@ export interface PolicyRecord {
    * enumerable): what the coordinator's signature is checked against (common/etcd/signed-records.ts).
    */
   readonly stored?: Readonly<Record<string, unknown>>;
+}
+
+export interface PolicyOrderKey {
+  readonly expr: string;
+  readonly desc: boolean;
 }
 
 export interface PolicySuspension {
@@ -72,6 +82,8 @@ export function parsePolicyRecord(key: { cluster: string; name: string }, raw: s
   if (!isInt(r.created)) return wrong('created', 'unix seconds');
   const suspended = parseSuspension(r.suspended);
   if (suspended === null) return wrong('suspended', 'absent, or { reason: string, at: unix seconds }');
+  const orderBy = parseOrder(r.order_by);
+  if (orderBy === null) return wrong('order_by', 'absent, or a non-empty list of { expr: non-empty string, desc: true or false }');
   const rec: PolicyRecord = {
     cluster: key.cluster,
     name: key.name,
@@ -83,6 +95,7 @@ export function parsePolicyRecord(key: { cluster: string; name: string }, raw: s
     creator: r.creator,
     may_kill_others: r.may_kill_others,
     created: r.created,
+    ...(orderBy ? { order_by: orderBy } : {}),
     ...(suspended ? { suspended } : {}),
   };
   // not enumerable: a copy or JSON of the record never carries it along
@@ -97,6 +110,20 @@ function parseSuspension(v: unknown): PolicySuspension | undefined | null {
   const s = v as Record<string, unknown>;
   if (typeof s.reason !== 'string' || s.reason === '' || !isInt(s.at)) return null;
   return { reason: s.reason, at: s.at };
+}
+
+/** undefined: no ORDER BY (the oldest first); null: malformed */
+function parseOrder(v: unknown): PolicyOrderKey[] | undefined | null {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length === 0) return null;
+  const keys: PolicyOrderKey[] = [];
+  for (const k of v as unknown[]) {
+    if (typeof k !== 'object' || k === null) return null;
+    const { expr, desc } = k as Record<string, unknown>;
+    if (typeof expr !== 'string' || expr === '' || typeof desc !== 'boolean') return null;
+    keys.push({ expr, desc });
+  }
+  return keys;
 }
 
 function isInt(v: unknown): v is number {

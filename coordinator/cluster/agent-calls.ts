@@ -4,6 +4,7 @@ import type { ScanRequest } from '../../proto/generated/quell/v1/ScanRequest';
 import type { ScanResponse__Output } from '../../proto/generated/quell/v1/ScanResponse';
 import type { AgentPool } from './agent-pool';
 import type { OpenNodeStream } from './fanout';
+import type { MemberNode } from './membership';
 import { encodeKillRequest, encodeScanRequest } from '../../proto/session-request-codec';
 
 /**
@@ -16,6 +17,11 @@ import { encodeKillRequest, encodeScanRequest } from '../../proto/session-reques
 export function openKill(pool: AgentPool, req: KillRequest): OpenNodeStream<KillResponse__Output> {
   const encoded = encodeKillRequest(req);
   return (node) => pool.session(node).kill(encoded);
+}
+
+/** A kill whose request differs per node (a ranked kill's picks): each node's is encoded for it alone. */
+export function openKillEach(pool: AgentPool, reqFor: (node: MemberNode) => KillRequest): OpenNodeStream<KillResponse__Output> {
+  return (node) => pool.session(node).kill(encodeKillRequest(reqFor(node)));
 }
 
 export function openScan(pool: AgentPool, req: ScanRequest): OpenNodeStream<ScanResponse__Output> {

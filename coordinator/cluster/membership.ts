@@ -17,7 +17,7 @@ import {
 } from '../../common/etcd/etcd-layout';
 import { ListWatch, etcdWatchSource, type ListWatchState } from '../../common/etcd/list-watch';
 import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common/etcd/kill-policy-record';
-import { compareValues } from '../statements/select/sort';
+import { compareValues } from '../../sql/sort';
 
 /** A member node of a cluster as the coordinator sees it right now. */
 export interface MemberNode {

@@ -1,14 +1,14 @@
 import type { CreateKillPolicyStatement, DropKillPolicyStatement, PolicyTarget } from '../../sql/ast';
-import { renderExpr } from '../../sql/render';
+import { renderExpr, renderOrderKeys } from '../../sql/render';
 import { agentTable, type AgentTable } from '../../sql/tables';
 import { chError, type QuellError } from '../../errors/quell-error';
 import { isKeySegment, KEY_SEGMENT_RULE } from '../../common/etcd/etcd-layout';
 import { DEFAULT_POLICY_EVERY_S, MAX_POLICY_EVERY_S, type PolicyAction, type PolicyRecord } from '../../common/etcd/kill-policy-record';
-import { checkFilter, checkFormat, resolveCluster } from '../statements/analysis';
+import { checkFilter, checkFormat, checkOrder, resolveCluster } from '../statements/analysis';
 import type { ResultSink, StatementContext, StatementOutcome } from '../context';
 import { resolveSettings } from '../statements/settings';
 import { hasGrant, type User } from '../auth/users';
-import { mayKillOthersConnections } from '../statements/kill/mariadb-kill';
+import { mayKillOthersConnections } from '../statements/kill/kill-targets';
 import { unixNow } from '../../sql/compile';
 
 /** What differs between the three actions a policy may take. */
@@ -69,6 +69,11 @@ export async function createKillPolicy(stmt: CreateKillPolicyStatement, ctx: Sta
   }
   const spec = ACTIONS[stmt.target];
   checkFilter(stmt.where, spec.table.columns);
+  const orderBy = checkOrder(stmt.orderBy, spec.table.columns).map(({ expr, desc }) => ({ expr, desc }));
+  // without a LIMIT a run takes every match, and an order would choose nothing
+  if (orderBy.length > 0 && stmt.limit === undefined) {
+    throw chError('BAD_ARGUMENTS', `Kill policy ${stmt.name} has ORDER BY without LIMIT: the order decides which matches a run takes first under its LIMIT n`);
+  }
   const cluster = resolveCluster(ctx, stmt.cluster);
   const mayKillOthers = spec.mayKillOthers(ctx.user);
   if (!spec.ownRule && !mayKillOthers) throw notEnoughPrivileges(ctx.user, spec.action);
@@ -86,13 +91,14 @@ export async function createKillPolicy(stmt: CreateKillPolicyStatement, ctx: Sta
     action: spec.action,
     every_s: every,
     limit: stmt.limit ?? 0,
+    ...(orderBy.length > 0 ? { order_by: orderBy } : {}),
     dry_run: stmt.dryRun,
     creator: ctx.user.name,
     may_kill_others: mayKillOthers,
     created: unixNow(),
   };
   if (await ctx.policies.create(record, settings.distributed_ddl_task_timeout * 1000)) {
-    ctx.log.info({ cluster, policy: stmt.name, action: spec.action, condition, every_s: every, limit: record.limit, dry_run: stmt.dryRun }, 'kill policy created');
+    ctx.log.info({ cluster, policy: stmt.name, action: spec.action, condition, every_s: every, limit: record.limit, order_by: renderOrderKeys(orderBy), dry_run: stmt.dryRun }, 'kill policy created');
     await viewCatchesUp(ctx, cluster, stmt.name, true);
   } else if (!stmt.ifNotExists) {
     throw chError('ACCESS_ENTITY_ALREADY_EXISTS', `kill policy \`${stmt.name}\`: cannot insert because kill policy \`${stmt.name}\` already exists in cluster '${cluster}'`);

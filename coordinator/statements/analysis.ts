@@ -1,4 +1,5 @@
-import type { Expr, Tail } from '../../sql/ast';
+import type { Expr, OrderItem, Tail } from '../../sql/ast';
+import { renderExpr } from '../../sql/render';
 import { type Compiled, compileExpr, compileFilter, evalContext, type EvalContext, type Resolver } from '../../sql/compile';
 import { canonicalFormatName } from '../../sql/formats';
 import { chError } from '../../errors/quell-error';
@@ -24,6 +25,27 @@ export function checkFilter(where: Expr, columns: readonly Column[]): void {
 
 export function analyzeExpr(expr: Expr, columns: readonly Column[]): Compiled<readonly unknown[]> {
   return compileExpr(expr, arrayResolver(columns), ANALYSIS_CONTEXT);
+}
+
+/** One ORDER BY key of a ranked kill or a kill policy, checked: its canonical text and type. */
+export interface CheckedOrderKey {
+  readonly expr: string;
+  readonly desc: boolean;
+  readonly type: Column['type'];
+}
+
+/**
+ * A ranked kill's or a policy's ORDER BY over the target's columns: every key compiles (an
+ * unknown column is UNKNOWN_IDENTIFIER, a tuple ILLEGAL_TYPE_OF_ARGUMENT) and has values that
+ * order processes (a bare NULL orders nothing).
+ */
+export function checkOrder(orderBy: readonly OrderItem[], columns: readonly Column[]): CheckedOrderKey[] {
+  return orderBy.map((o) => {
+    const expr = renderExpr(o.expr);
+    const { type } = analyzeExpr(o.expr, columns);
+    if (type === 'Nullable(Nothing)') throw chError('ILLEGAL_TYPE_OF_ARGUMENT', `Illegal type ${type} of ORDER BY key ${expr}: a kill orders processes by values that differ between them`);
+    return { expr, desc: o.desc, type };
+  });
 }
 
 /** The statement's FORMAT, canonical, or UNKNOWN_FORMAT before anything runs. */

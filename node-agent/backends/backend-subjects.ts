@@ -6,6 +6,13 @@ import type { Backend, ServerConnection, ServerMutation, ServerQuery, ToClusterI
 import { GonePoller } from './gone-poller';
 
 /**
+ * A statement's start as a listing gives it (now minus its elapsed, at the read) moves by the
+ * read's own latency from one read to the next: a ranked kill's two reads of one statement may
+ * differ by this much and still name it. Its key (query id; PostgreSQL pid:query_start) does the rest.
+ */
+const START_SLACK_MS = 1_000;
+
+/**
  * Kill subjects over a database server: every statement reads the server afresh (candidates),
  * kills through the handle each listed row carries, and for SYNC polls until the server no
  * longer runs it. Rows and user rules are those of the agent's own tables (kill-subjects.ts).
@@ -22,6 +29,7 @@ export function backendSubjects(backend: Backend, serverId: () => number) {
 
   const processes: KillSubject<ProcessRow, ServerQuery> = {
     ...QUERY_ROWS,
+    startSlackMs: START_SLACK_MS,
     candidates: () => backend.queries(ids),
     isCurrent: () => true,
     whenGone: (q, stop) => queriesGone.whenGone(q.key, stop),

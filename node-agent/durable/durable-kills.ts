@@ -58,6 +58,11 @@ export function intentRequest(intent: KillIntent): KillRequest__Output {
     condition: '',
     act_by_unix_ms: '0',
     reason: '',
+    plan: false,
+    order_by: [],
+    picks: [],
+    picked: false,
+    limit: 0,
   };
 }
 

@@ -5,6 +5,8 @@ import { errorText } from '../../errors/error-text';
 import { KILL_LOG_REFUSED_STATUS, killLogRefusal, KillLogError } from './kill-log';
 import { ACCESS_DENIED_STATUS, deniedReason, entryMaker, SKIPPED_LIMIT_STATUS, type KillRecorder, type LoggedProcess } from './kill-record';
 import type { PolicyRun } from '../policies/policy-run';
+import { inOrder, type RowOrder } from './kill-order';
+import { matchPicks, missedLogged, missedRow, plannedOf, type MissedPick } from './kill-picks';
 
 export type CancelOutcome = boolean | { readonly cantCancel: string };
 
@@ -37,6 +39,11 @@ export interface RowRules<R> {
    * start): a policy's LIMIT takes the oldest first
    */
   startOf(r: R): number;
+  /**
+   * how far two reads of one process's start may differ (ms): a server's listing gives a start
+   * derived from its elapsed at the moment of the read; undefined: exact (this agent's own tables)
+   */
+  readonly startSlackMs?: number;
 }
 
 /**
@@ -124,39 +131,54 @@ export async function executeKill<R, C extends Candidate<R>>(
   filter: (r: R) => boolean,
   sink: KillSink,
   ctx: KillContext,
+  /** a ranked kill's plan and a policy's run take matches in this order (none: the oldest first) */
+  order?: RowOrder<R>,
 ): Promise<void> {
   let eligible: C[] = [];
   const skipped: C[] = [];
-  for (const c of await subject.candidates()) {
+  const listed = await subject.candidates();
+  // a ranked kill's phase two acts on its picks alone, each only while it is the process planned
+  const { found, missed } = req.picked ? matchPicks(req.picks, listed, subject, filter) : { found: listed, missed: [] as MissedPick[] };
+  for (const c of found) {
     if (!filter(c.row) || (ctx.queued && !ctx.queued.takes(c))) continue;
     const owner = subject.userOf(c.row);
     if (req.may_kill_others || (owner !== undefined && owner === req.user)) eligible.push(c);
     else skipped.push(c);
   }
+  const startOf = (r: R): number => subject.startOf(r);
+  const firstSkipped = skipped[0];
+  const skips = { skipped: skipped.length, skipped_owner: firstSkipped ? (subject.userOf(firstSkipped.row) ?? '') : '', skipped_id: firstSkipped ? subject.idOf(firstSkipped.row) : '' };
+  if (req.plan) {
+    // a ranked kill's phase one: the node's first `limit` by the order, nothing logged or killed
+    const ranked = inOrder(eligible, order, startOf);
+    const listedFirst = req.limit > 0 ? ranked.slice(0, req.limit) : ranked;
+    sink.write({ plan: { eligible: eligible.length, ...skips, planned: listedFirst.map((x) => plannedOf(subject, x.c, x.values, order)) } });
+    return;
+  }
   const policy = ctx.policy;
   let overLimit: C[] = [];
-  if (policy) ({ act: eligible, overLimit } = policy.share(eligible, (r: R) => subject.startOf(r)));
+  if (policy) ({ act: eligible, overLimit } = policy.share(inOrder(eligible, order, startOf).map((x) => x.c)));
   const entry = entryMaker(req, ctx.coordinator, Date.now, policy?.name);
   const logged = (o: Outcome<C>) => entry(subject.logged(o.c.row), o.status, o.error);
   const first = new Map<C, Outcome<C>>(eligible.map((c) => [c, { c, status: expectedStatus(req, subject, c), error: '' }]));
   const refused = policy ? [] : skipped.map((c) => entry(subject.logged(c.row), ACCESS_DENIED_STATUS, deniedReason(req.user, subject.userOf(c.row))));
-  const limited = overLimit.map((c) => entry(subject.logged(c.row), SKIPPED_LIMIT_STATUS, `not killed: over the policy's LIMIT ${policy?.limit ?? 0} (the oldest matches go first)`));
+  const limited = overLimit.map((c) => entry(subject.logged(c.row), SKIPPED_LIMIT_STATUS, `not killed: over the policy's LIMIT ${policy?.limit ?? 0} (${order && order.desc.length > 0 ? 'it takes the first by its ORDER BY' : 'the oldest matches go first'})`));
+  const gone = missed.map((m) => entry(missedLogged(m), 'KILL_STATUS_FINISHED', m.why));
   let unlogged = '';
   try {
-    await ctx.recorder.append([...refused, ...limited, ...[...first.values()].map(logged)]);
+    await ctx.recorder.append([...refused, ...limited, ...gone, ...[...first.values()].map(logged)]);
   } catch (err) {
     unlogged = killLogRefusal(err);
   }
 
-  const firstSkipped = skipped[0];
-  sink.write({
-    plan: {
-      eligible: eligible.length,
-      skipped: skipped.length,
-      skipped_owner: firstSkipped ? (subject.userOf(firstSkipped.row) ?? '') : '',
-      skipped_id: firstSkipped ? subject.idOf(firstSkipped.row) : '',
-    },
-  });
+  // every missed pick has its row too
+  sink.write({ plan: { eligible: eligible.length + missed.length, ...skips } });
+  for (const m of missed) {
+    if (sink.closed) break;
+    const row = missedRow(m);
+    if (unlogged && row.process) Object.assign(row.process, { status: KILL_LOG_REFUSED_STATUS, error: unlogged });
+    sink.write(row);
+  }
   if (eligible.length === 0) return;
   const report = (o: Outcome<C>): void => {
     if (sink.closed) return;

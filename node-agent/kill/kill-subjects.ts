@@ -48,6 +48,9 @@ export const CONNECTION_ROWS: RowRules<ConnectionRow> = {
   logged: (r) => loggedText({ query_id: r.info === '' ? '' : String(r.query_id), mutation_id: '', thread_id: r.id, process_user: r.user }, r.info),
   // TIME counts from here: how long the connection has been in its COMMAND (MariaDB's column, and pt-kill's)
   startOf: (r) => r.commandSince,
+  // that start moves with every statement the connection runs; its cluster-wide id, which a node
+  // does not hand out twice while it runs, names it alone across a ranked kill's two phases
+  startSlackMs: Number.POSITIVE_INFINITY,
 };
 
 type LiveSubject<R> = KillSubject<R, LiveEntry<R>>;

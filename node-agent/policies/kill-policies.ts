@@ -5,6 +5,7 @@ import { POLICIES_PREFIX, parsePolicyKey } from '../../common/etcd/etcd-layout';
 import { randomUUID } from 'node:crypto';
 import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common/etcd/kill-policy-record';
 import { errorText } from '../../errors/error-text';
+import { renderOrderKeys } from '../../sql/render';
 import { entryMaker, NO_PROCESS, POLICY_SUSPENDED_STATUS } from '../kill/kill-record';
 import type { NodeIdentity } from '../presence/node-identity';
 import type { KillRecorder } from '../kill/kill-record';
@@ -107,7 +108,7 @@ export class KillPolicies {
     }
     this.suspended.delete(key);
     this.loops.set(key, new PolicyLoop(rec, value, { nodeId: this.o.node.nodeId, tables: this.o.tables, recorder: this.o.recorder, log }));
-    log.info({ action: rec.action, condition: rec.condition, every_s: rec.every_s, limit: rec.limit, dry_run: rec.dry_run, creator: rec.creator }, 'kill policy running');
+    log.info({ action: rec.action, condition: rec.condition, every_s: rec.every_s, limit: rec.limit, order_by: renderOrderKeys(rec.order_by ?? []), dry_run: rec.dry_run, creator: rec.creator }, 'kill policy running');
   }
 
   /** A suspended policy does not run; the first time this node sees the suspension it says so, in its log and its kill log. */

@@ -49,6 +49,11 @@ export function policyRequest(rec: PolicyRecord, statementId: string): KillReque
     condition: '',
     act_by_unix_ms: '0',
     reason: '',
+    plan: false,
+    order_by: rec.order_by ? [...rec.order_by] : [],
+    picks: [],
+    picked: false,
+    limit: 0,
   };
 }
 

@@ -46,22 +46,19 @@ export class PolicyRun {
   ) {}
 
   /**
-   * The oldest eligible processes up to LIMIT, leaving out those acted on recently; the rest
-   * are over the LIMIT, and each is logged as such once per POLICY_MEMORY_MS.
+   * The first eligible processes up to LIMIT, in the order given (the policy's ORDER BY, else
+   * the oldest first: kill-order.ts), leaving out those acted on recently; the rest are over
+   * the LIMIT, and each is logged as such once per POLICY_MEMORY_MS.
    */
-  share<R, C extends { readonly key: string; readonly row: R }>(eligible: readonly C[], startOf: (r: R) => number): PolicyShare<C> {
+  share<C extends { readonly key: string }>(inOrder: readonly C[]): PolicyShare<C> {
     const now = this.now();
     this.acted.prune(now);
     this.limited.prune(now);
-    const oldestFirst = eligible
-      .filter((c) => !this.acted.has(c.key, now))
-      .map((c) => ({ c, start: startOf(c.row) }))
-      .sort((a, b) => a.start - b.start)
-      .map((x) => x.c);
-    const n = this.limit > 0 ? this.limit : oldestFirst.length;
-    const act = oldestFirst.slice(0, n);
+    const candidates = inOrder.filter((c) => !this.acted.has(c.key, now));
+    const n = this.limit > 0 ? this.limit : candidates.length;
+    const act = candidates.slice(0, n);
     for (const c of act) this.acted.note(c.key, now);
-    const overLimit = oldestFirst.slice(n).filter((c) => !this.limited.has(c.key, now));
+    const overLimit = candidates.slice(n).filter((c) => !this.limited.has(c.key, now));
     for (const c of overLimit) this.limited.note(c.key, now);
     return { act, overLimit };
   }

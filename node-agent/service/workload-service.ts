@@ -210,7 +210,7 @@ export class WorkloadService {
       return;
     }
     try {
-      this.processes.register(processStart(reg), session);
+      this.processes.register(processStart(reg), session, Math.max(0, Number(reg.memory_usage)));
       session.send({ registered: { query_id: reg.query_id } });
     } catch (err) {
       if (!(err instanceof DuplicateEntryError)) throw err;

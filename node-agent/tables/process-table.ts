@@ -4,8 +4,12 @@ import { processRow, type ProcessRow, type ProcessStart, type QueryCounters } fr
 
 /** The node's running queries (system.processes), keyed by query_id. */
 export class ProcessTable extends LiveTable<ProcessRow> {
-  register(start: ProcessStart, owner: Owner): LiveEntry<ProcessRow> {
-    return this.add(start.query_id, owner, processRow(start, performance.now()), `Query with id = ${start.query_id} is already running.`);
+  /** `memoryUsage`: what the query holds from its start (a workload may say so as it registers). */
+  register(start: ProcessStart, owner: Owner, memoryUsage = 0): LiveEntry<ProcessRow> {
+    const row = processRow(start, performance.now());
+    row.memory_usage = memoryUsage;
+    row.peak_memory_usage = memoryUsage;
+    return this.add(start.query_id, owner, row, `Query with id = ${start.query_id} is already running.`);
   }
 
   progress(queryId: string, owner: Owner, p: QueryCounters): void {

@@ -6,6 +6,7 @@ import { chError } from '../../errors/quell-error';
 import type { Column, SqlValue } from '../../sql/types';
 import { executeKill, type Candidate, type KillContext, type KillSink, type KillSubject } from '../kill/kill-executor';
 import type { TableSource } from './table-source';
+import { rowOrder } from '../kill/kill-order';
 
 const SCAN_BATCH = 1024;
 
@@ -71,7 +72,7 @@ export function serve<R>(source: TableSource<R>, subject: KillSubject<R>): Serve
       };
       await scanRows(rowsOf(await subject.candidates()), source, req, write, visible);
     },
-    kill: (req, sink, ctx) => executeKill(req, subject, source.filters.get(req.where), sink, ctx),
+    kill: (req, sink, ctx) => executeKill(req, subject, source.filters.get(req.where), sink, ctx, rowOrder(req.order_by, source.expressions)),
   };
 }
 

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TestCluster, records, sleep } from './harness';
+import { TestCluster, eventsOf, records, sleep } from './harness';
 import { PROTOCOL_VERSION } from '../../proto/version';
 
 // A mixed cluster (docs/api.md §Compatibility): the coordinator built from this tree with an agent
@@ -74,6 +74,28 @@ describe(`mixed versions: this tree with ${OTHER}`, { timeout: 600_000 }, () => 
     const c = await TestCluster.start({ cluster: 'c2', nodes: 2, agentMain: (n) => (n === 'n2' ? otherMain : undefined) });
     try {
       await killAndSelect(c, 'mx1');
+    } finally {
+      await c.stop();
+    }
+  });
+
+  test(`coordinator from this tree, agent n2 from ${OTHER}: a ranked KILL chooses among the agents that plan, and kills nothing where one cannot`, async () => {
+    const c = await TestCluster.start({ cluster: 'c2', nodes: 2, agentMain: (n) => (n === 'n2' ? otherMain : undefined) });
+    try {
+      const sims = await Promise.all(['n1', 'n2'].map((n) => c.sim(n, ['--queries', '1', '--user', 'alice', '--query-id-prefix', `rk-${n}-`])));
+      const killed = records(await c.query("KILL QUERY ON CLUSTER c2 WHERE query_id LIKE 'rk-%' ORDER BY query_id DESC LIMIT 1 SYNC"));
+      const rows = killed.map((r) => [r.node_id, r.query_id, r.kill_status]).sort();
+      await sleep(300);
+      if (released) {
+        // the released agent reads the plan call as the TEST it is sent as: it lists and kills
+        // nothing, and the coordinator shows it as node_error; the choice is made among the rest
+        assert.deepEqual(rows, [['n1', 'rk-n1-1', 'finished'], ['n2', '', 'node_error']]);
+        assert.match(String(killed.find((r) => r.node_id === 'n2')?.error), /did not list its matches for a ranked kill/);
+        assert.equal(eventsOf(sims[1] as (typeof sims)[number], 'cancel').length, 0, 'nothing reached the process on n2');
+      } else {
+        assert.deepEqual(rows, [['n2', 'rk-n2-1', 'finished']]);
+        assert.equal(eventsOf(sims[0] as (typeof sims)[number], 'cancel').length, 0, 'nothing reached the process on n1');
+      }
     } finally {
       await c.stop();
     }

@@ -96,11 +96,11 @@ test('replies are routed by tag: plans, rows and ends reach only their own state
   await nextTurn();
   const t = transports[0]!;
   const [ta, tb] = t.calls.map((c) => c.tag);
-  t.reply({ tag: tb, kind: 'kill', kill: { plan: { eligible: 1, skipped: 0, skipped_owner: '', skipped_id: '' } } }, { tag: ta, kind: 'kill', kill: { plan: { eligible: 0, skipped: 0, skipped_owner: '', skipped_id: '' } } });
+  t.reply({ tag: tb, kind: 'kill', kill: { plan: { eligible: 1, skipped: 0, skipped_owner: '', skipped_id: '', planned: [] } } }, { tag: ta, kind: 'kill', kill: { plan: { eligible: 0, skipped: 0, skipped_owner: '', skipped_id: '', planned: [] } } });
   t.reply({ tag: ta, kind: 'end', end: true }, { tag: tb, kind: 'kill', kill: { process: { query_id: 'q1' } } as never });
   t.reply({ tag: tb, kind: 'end', end: true });
-  assert.deepEqual(a, ['data {"plan":{"eligible":0,"skipped":0,"skipped_owner":"","skipped_id":""}}', 'end']);
-  assert.deepEqual(b, ['data {"plan":{"eligible":1,"skipped":0,"skipped_owner":"","skipped_id":""}}', 'data {"process":{"query_id":"q1"}}', 'end']);
+  assert.deepEqual(a, ['data {"plan":{"eligible":0,"skipped":0,"skipped_owner":"","skipped_id":"","planned":[]}}', 'end']);
+  assert.deepEqual(b, ['data {"plan":{"eligible":1,"skipped":0,"skipped_owner":"","skipped_id":"","planned":[]}}', 'data {"process":{"query_id":"q1"}}', 'end']);
   assert.equal(s.inFlight, 0);
 });
 
@@ -153,7 +153,7 @@ test('cancel reaches the agent as a cancel message for that tag; its late replie
   await nextTurn();
   const cancels = t.written[1]?.calls ?? [];
   assert.deepEqual(cancels.map(brief), [{ tag: ta, kind: 'cancel', cancel: true, credit: undefined }]);
-  t.reply({ tag: ta, kind: 'kill', kill: { plan: { eligible: 1, skipped: 0, skipped_owner: '', skipped_id: '' } } }, { tag: tb, kind: 'end', end: true });
+  t.reply({ tag: ta, kind: 'kill', kill: { plan: { eligible: 1, skipped: 0, skipped_owner: '', skipped_id: '', planned: [] } } }, { tag: tb, kind: 'end', end: true });
   assert.deepEqual(seen, ['node_unreachable: cancelled by the coordinator'], 'nothing after the cancel');
   assert.deepEqual(b, ['end']);
   a.cancel();

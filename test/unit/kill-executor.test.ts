@@ -5,7 +5,8 @@ import type { ProcessStart } from '../../node-agent/tables/rows';
 import type { CancelTarget, Owner } from '../../node-agent/tables/live-table';
 import { querySubject } from '../../node-agent/kill/kill-subjects';
 import { processResolver } from '../../node-agent/tables/process-columns';
-import { FilterCache } from '../../node-agent/tables/filter-cache';
+import { ExpressionCache, FilterCache } from '../../node-agent/tables/filter-cache';
+import { rowOrder } from '../../node-agent/kill/kill-order';
 import { executeKill } from '../../node-agent/kill/kill-executor';
 import { normalizedQueryHash } from '../../sql/normalize';
 import { memoryKillLog, type MemoryKillLog } from './kill-recorder-fixture';
@@ -38,7 +39,7 @@ function owner(table: ProcessTable, behaviour: 'obey' | 'ignore' = 'obey'): Owne
 }
 
 function request(where: string, mode: KillRequest__Output['mode'], user = 'root', mayKillOthers = true, syncMs = 1000, actBy = 0): KillRequest__Output {
-  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't', query_only: false, client: 'spiffe://quell/user/root', condition: '', act_by_unix_ms: String(actBy), reason: '' };
+  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't', query_only: false, client: 'spiffe://quell/user/root', condition: '', act_by_unix_ms: String(actBy), reason: '', plan: false, order_by: [], picks: [], picked: false, limit: 0 };
 }
 
 async function run(table: ProcessTable, req: KillRequest__Output, log: MemoryKillLog = memoryKillLog(), sink: { closed: boolean } = { closed: false }): Promise<KillResponse[]> {
@@ -244,4 +245,75 @@ test('kill_reason: the cancel carries the reason, the killing user and the state
   assert.deepEqual(w.killers, [{ reason: 'runaway etl', user: 'root', statement_id: 't', policy: '' }]);
   assert.ok(log.entries.length > 0);
   assert.ok(log.entries.every((e) => e.reason === 'runaway etl'));
+});
+
+/** A ranked kill's call on this node: phase one (plan) or two (picked), ordered by memory_usage DESC. */
+async function ranked(table: ProcessTable, req: KillRequest__Output, log: MemoryKillLog = memoryKillLog()): Promise<KillResponse[]> {
+  const out: KillResponse[] = [];
+  const ctx = { hostName: 'n1', now: () => 0 };
+  const filter = new FilterCache(processResolver(NODE), ctx).get(req.where);
+  const order = rowOrder(req.order_by, new ExpressionCache(processResolver(NODE), ctx));
+  await executeKill(req, querySubject(table), filter, { write: (m) => out.push(m), closed: false }, log, order);
+  return out;
+}
+
+function sized(table: ProcessTable, w: Owner, mbs: Record<string, number>): void {
+  for (const [id, mb] of Object.entries(mbs)) table.register(reg(id, 'big'), w, mb * 1024 * 1024);
+}
+
+const BY_MEMORY = [{ expr: 'memory_usage', desc: true }];
+
+test('ranked plan: the first LIMIT eligible matches by the order, with identity and values; nothing logged, nothing cancelled', async () => {
+  const table = new ProcessTable();
+  const w = owner(table);
+  sized(table, w, { a: 100, b: 300, c: 200 });
+  table.register(reg('other', 'carol'), w, 900 * 1024 * 1024);
+  const log = memoryKillLog();
+  const msgs = await ranked(table, { ...request("equals(user, 'big')", 'KILL_MODE_TEST', 'big', false), plan: true, order_by: BY_MEMORY, limit: 2 }, log);
+  assert.equal(msgs.length, 1, 'the plan alone');
+  const plan = msgs[0]?.plan;
+  assert.equal(plan?.eligible, 3);
+  assert.deepEqual(plan?.planned?.map((p) => [p.process?.query_id, p.key, p.order_by?.map((v) => v.int)]), [['b', 'b', [String(300 * 1024 * 1024)]], ['c', 'c', [String(200 * 1024 * 1024)]]]);
+  assert.equal(plan?.planned?.[0]?.started_ms, table.get('b')?.row.startedAt);
+  assert.equal(plan?.planned?.[0]?.process?.status, 'KILL_STATUS_UNKNOWN_STATUS');
+  assert.deepEqual(w.cancels, []);
+  assert.deepEqual(log.entries, []);
+});
+
+test('ranked kill: exactly the picks are killed; a pick that ended, was replaced or no longer matches is finished with why, and nothing else is touched', async () => {
+  const table = new ProcessTable();
+  const w = owner(table, 'ignore');
+  sized(table, w, { keep: 50, gone: 100, swapped: 200, shrunk: 300, chosen: 400 });
+  const planMsgs = await ranked(table, { ...request('greater(memory_usage, 0)', 'KILL_MODE_TEST'), plan: true, order_by: BY_MEMORY, limit: 4 });
+  const picks = planMsgs[0]?.plan?.planned ?? [];
+  assert.deepEqual(picks.map((p) => p.key), ['chosen', 'shrunk', 'swapped', 'gone']);
+  // between the phases: one ends, one ends and its id is taken by a new process, one stops matching
+  table.end('gone', w);
+  table.end('swapped', w);
+  table.register(reg('swapped', 'big'), w, 999);
+  (table.get('swapped')?.row as { startedAt: number }).startedAt += 5_000;
+  const shrunk = table.get('shrunk');
+  if (shrunk) shrunk.row.memory_usage = 0;
+  const log = memoryKillLog();
+  const msgs = await ranked(table, { ...request('greater(memory_usage, 0)', 'KILL_MODE_ASYNC'), condition: 'greater(memory_usage, 0) ORDER BY memory_usage DESC LIMIT 4', picked: true, picks: picks.map((p) => ({ ...p, process: { ...p.process } })) as never }, log);
+  assert.deepEqual(w.cancels, ['chosen'], 'only the pick that is still the process planned');
+  assert.deepEqual(msgs[0], { plan: { eligible: 4, skipped: 0, skipped_owner: '', skipped_id: '' } });
+  const rows = msgs.filter((m) => m.process).map((m) => [m.process?.query_id, m.process?.status, m.process?.error ?? '']);
+  assert.deepEqual(rows, [
+    ['shrunk', 'KILL_STATUS_FINISHED', 'not killed: it no longer matches the WHERE'],
+    ['swapped', 'KILL_STATUS_FINISHED', 'not killed: it ended between the plan and the kill, and another process with id swapped started since'],
+    ['gone', 'KILL_STATUS_FINISHED', 'not killed: it ended between the plan and the kill'],
+    ['chosen', 'KILL_STATUS_WAITING', ''],
+  ]);
+  assert.deepEqual(log.entries.map((e) => [e.query_id, e.kill_status, e.condition]), [
+    ['shrunk', 'finished', 'greater(memory_usage, 0) ORDER BY memory_usage DESC LIMIT 4'],
+    ['swapped', 'finished', 'greater(memory_usage, 0) ORDER BY memory_usage DESC LIMIT 4'],
+    ['gone', 'finished', 'greater(memory_usage, 0) ORDER BY memory_usage DESC LIMIT 4'],
+    ['chosen', 'waiting', 'greater(memory_usage, 0) ORDER BY memory_usage DESC LIMIT 4'],
+  ]);
+  assert.equal(log.entries[2]?.normalized_query_hash, normalizedQueryHash("SELECT 'gone'"));
+  // a picked call with no picks acts on nothing
+  const none = await ranked(table, { ...request('1', 'KILL_MODE_ASYNC'), picked: true, picks: [] });
+  assert.deepEqual(none, [{ plan: { eligible: 0, skipped: 0, skipped_owner: '', skipped_id: '' } }]);
+  assert.deepEqual(w.cancels, ['chosen']);
 });

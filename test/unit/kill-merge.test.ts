@@ -22,7 +22,7 @@ const DOWN = node('n4', 9704, false);
 const plan = (n: MemberNode, eligible: number, skipped = 0, owner = ''): Event => ({
   kind: 'message',
   node: n,
-  message: { plan: { eligible, skipped, skipped_owner: owner, skipped_id: '' } },
+  message: { plan: { eligible, skipped, skipped_owner: owner, skipped_id: '', planned: [] } },
 });
 
 function proc(n: MemberNode, fields: Partial<KilledProcess__Output>): Event {

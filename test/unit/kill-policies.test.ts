@@ -105,6 +105,21 @@ test('LIMIT: the oldest matches are killed, the rest logged as skipped_limit and
   assert.deepEqual(logged(log), [['mid', 'waiting']]);
 });
 
+test('ORDER BY: a run takes its LIMIT by the order (ties: the oldest first), logs the rest as over it', async () => {
+  const { served, owner, table } = processes(['small', 'alice'], ['large', 'alice'], ['mid-old', 'alice'], ['mid-new', 'alice']);
+  const mb = { small: 100, large: 600, 'mid-old': 300, 'mid-new': 300 } as Record<string, number>;
+  for (const e of table.values()) e.row.memory_usage = (mb[e.row.query_id] ?? 0) * 1024 * 1024;
+  const log = memoryKillLog();
+  const run = new PolicyRun('p1', 2);
+  const rec = policy({ limit: 2, order_by: [{ expr: 'memory_usage', desc: true }] });
+  await runPolicy(served, rec, run, log);
+  assert.deepEqual(owner.cancels, ['large', 'mid-old']);
+  assert.match(log.entries.find((e) => e.query_id === 'small')?.error ?? '', /^not killed: over the policy's LIMIT 2 \(it takes the first by its ORDER BY\)$/);
+  // the next run: those two were just signalled; the next by the order goes
+  await runPolicy(served, rec, run, log);
+  assert.deepEqual(owner.cancels, ['large', 'mid-old', 'mid-new', 'small']);
+});
+
 test('a policy remembers what it acted on for POLICY_MEMORY_MS, then acts (and logs) again', async () => {
   const { served, owner } = processes(['a1', 'alice']);
   const log = memoryKillLog();
@@ -178,6 +193,11 @@ test('policy keys and records: a record that is not complete and well-typed is u
   assert.equal(reason(JSON.stringify({ ...good, every_s: 0 })), 'field every_s must be an integer from 1 to 86400');
   assert.equal(reason(JSON.stringify({ ...good, limit: -1 })), 'field limit must be a non-negative integer');
   assert.equal(reason(JSON.stringify({ ...good, may_kill_others: 'yes' })), 'field may_kill_others must be true or false');
+  const ordered = policy({ limit: 1, order_by: [{ expr: 'memory_usage', desc: true }] });
+  assert.deepEqual(parsePolicyRecord(at, JSON.stringify(ordered)), ordered);
+  for (const bad of [[], [{ expr: '', desc: true }], [{ expr: 'elapsed' }], 'elapsed']) {
+    assert.equal(reason(JSON.stringify({ ...good, order_by: bad })), 'field order_by must be absent, or a non-empty list of { expr: non-empty string, desc: true or false }');
+  }
   const { creator: _creator, ...noCreator } = good;
   assert.equal(reason(JSON.stringify(noCreator)), 'field creator must be a user name');
 });

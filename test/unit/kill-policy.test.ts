@@ -66,6 +66,22 @@ test('what CREATE refuses before anything is stored', async () => {
   assert.deepEqual(h.stored, []);
 });
 
+test('ORDER BY is stored as canonical keys, checked like a ranked KILL; without LIMIT it is refused', async () => {
+  const h = harness(['KILL POLICY', 'KILL QUERY']);
+  await h.create("CREATE KILL POLICY big WHERE user = 'etl' ORDER BY memory_usage DESC, elapsed EVERY 1 SECONDS LIMIT 1");
+  assert.deepEqual(h.stored[0]?.order_by, [{ expr: 'memory_usage', desc: true }, { expr: 'elapsed', desc: false }]);
+  // without ORDER BY the record has no order_by at all: what an agent of before reads the same
+  await h.create("CREATE KILL POLICY plain WHERE user = 'etl' LIMIT 1");
+  assert.equal('order_by' in (h.stored[1] ?? {}), false);
+  await assert.rejects(h.create('CREATE KILL POLICY p WHERE 1 ORDER BY elapsed SETTINGS allow_unbounded_policy = 1'), fails('BAD_ARGUMENTS', /^Kill policy p has ORDER BY without LIMIT/));
+  await assert.rejects(h.create('CREATE KILL POLICY p WHERE 1 ORDER BY memory LIMIT 1'), fails('UNKNOWN_IDENTIFIER'));
+  await assert.rejects(h.create('CREATE KILL POLICY p WHERE 1 ORDER BY NULL LIMIT 1'), fails('ILLEGAL_TYPE_OF_ARGUMENT'));
+  // a connection policy orders by PROCESSLIST's columns
+  await h.create("CREATE KILL POLICY idle WHERE COMMAND = 'Sleep' KILL CONNECTION ORDER BY TIME DESC LIMIT 5");
+  assert.deepEqual(h.stored[2]?.order_by, [{ expr: 'TIME', desc: true }]);
+  assert.equal(h.stored.length, 3);
+});
+
 test('allow_unbounded_policy = 1 is the explicit consent to no LIMIT; a user without KILL QUERY keeps to its own', async () => {
   const h = harness(['KILL POLICY']);
   await h.create('CREATE KILL POLICY p WHERE elapsed > 60 SETTINGS allow_unbounded_policy = 1');

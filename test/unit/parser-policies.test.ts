@@ -12,8 +12,8 @@ function create(text: string): Record<string, unknown> {
   const s = parseStatement(text);
   assert.equal(s.kind, 'createKillPolicy');
   if (s.kind !== 'createKillPolicy') throw new Error('unreachable');
-  const { where, ...rest } = s;
-  return { ...noPos(rest), where: renderExpr(where) };
+  const { where, orderBy, ...rest } = s;
+  return { ...noPos(rest), where: renderExpr(where), orderBy: orderBy.map((o) => ({ expr: renderExpr(o.expr), desc: o.desc })) };
 }
 
 test('CREATE KILL POLICY with only WHERE: KILL QUERY, the default interval, no LIMIT, not a dry run', () => {
@@ -23,6 +23,7 @@ test('CREATE KILL POLICY with only WHERE: KILL QUERY, the default interval, no L
     ifNotExists: false,
     where: "and(equals(user, 'etl'), greater(elapsed, 60))",
     target: 'QUERY',
+    orderBy: [],
     dryRun: false,
     settings: [],
   });
@@ -38,16 +39,17 @@ test('CREATE KILL POLICY with every clause, in the documented order and in any o
     target: 'CONNECTION',
     everySeconds: 30,
     limit: 10,
+    orderBy: [{ expr: 'TIME', desc: true }, { expr: 'ID', desc: false }],
     dryRun: true,
     settings: [{ name: 'allow_unbounded_policy', value: 1 }],
     format: { name: 'TSV' },
   };
   assert.deepEqual(
-    create("create kill policy if not exists idle on cluster c3 where COMMAND = 'Sleep' AND TIME > 600 kill connection every 30 seconds limit 10 dry run settings allow_unbounded_policy = 1 format TSV;"),
+    create("create kill policy if not exists idle on cluster c3 where COMMAND = 'Sleep' AND TIME > 600 kill connection order by TIME desc, ID every 30 seconds limit 10 dry run settings allow_unbounded_policy = 1 format TSV;"),
     full,
   );
   assert.deepEqual(
-    create("CREATE KILL POLICY IF NOT EXISTS idle ON CLUSTER c3 WHERE COMMAND = 'Sleep' AND TIME > 600 DRY RUN LIMIT 10 EVERY 30 SECOND KILL CONNECTION SETTINGS allow_unbounded_policy = 1 FORMAT TSV"),
+    create("CREATE KILL POLICY IF NOT EXISTS idle ON CLUSTER c3 WHERE COMMAND = 'Sleep' AND TIME > 600 DRY RUN LIMIT 10 ORDER BY TIME DESC, ID ASC EVERY 30 SECOND KILL CONNECTION SETTINGS allow_unbounded_policy = 1 FORMAT TSV"),
     full,
   );
   assert.equal(create("CREATE KILL POLICY m WHERE command LIKE '%DELETE%' KILL MUTATION").target, 'MUTATION');
@@ -82,7 +84,7 @@ test('CREATE KILL POLICY: one-line SYNTAX_ERRORs with the position and what was 
   // each clause once
   assert.equal(
     errorOf('CREATE KILL POLICY p WHERE elapsed > 5 LIMIT 1 LIMIT 2'),
-    "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 48 ('LIMIT'): LIMIT 2. Expected one of: KILL, EVERY, DRY RUN, SETTINGS, FORMAT, end of query",
+    "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 48 ('LIMIT'): LIMIT 2. Expected one of: KILL, ORDER BY, EVERY, DRY RUN, SETTINGS, FORMAT, end of query",
   );
   assert.equal(
     errorOf('CREATE KILL POLICY IF NOT EXIST p WHERE 1'),

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_QUERY_SIZE, parseExpression, parseStatement } from '../../sql/parser';
+import { renderExpr } from '../../sql/render';
 import { errorOf, noPos } from './parse-helpers';
 import type { Expr } from '../../sql/ast';
 
@@ -22,6 +23,7 @@ test('ClickHouse KILL QUERY with every clause', () => {
     target: 'QUERY',
     cluster: 'c3',
     where: noPos(call('equals', id('user'), str('alice'))),
+    orderBy: [],
     mode: 'SYNC',
     settings: [
       { name: 'sync_kill_timeout', value: 1 },
@@ -32,9 +34,33 @@ test('ClickHouse KILL QUERY with every clause', () => {
 });
 
 test('KILL defaults: no cluster, ASYNC, no settings, no format; keywords in any case', () => {
-  assert.deepEqual(stmt('kill Query where 1'), { kind: 'kill', target: 'QUERY', where: noPos(int(1)), mode: 'ASYNC', settings: [] });
+  assert.deepEqual(stmt('kill Query where 1'), { kind: 'kill', target: 'QUERY', where: noPos(int(1)), orderBy: [], mode: 'ASYNC', settings: [] });
   const m = parseStatement("KILL MUTATION WHERE mutation_id = 'm1' TEST");
   assert.equal(m.kind === 'kill' && `${m.target} ${m.mode}`, 'MUTATION TEST');
+});
+
+test('ranked KILL: ORDER BY keys with directions, then LIMIT (signed, for the coordinator to judge), then the mode', () => {
+  const s = parseStatement("KILL QUERY ON CLUSTER c WHERE user = 'big' ORDER BY memory_usage DESC, elapsed ASC, query_id LIMIT 2 SYNC SETTINGS kill_reason = 'x'");
+  assert.ok(s.kind === 'kill');
+  assert.deepEqual(s.orderBy.map((o) => [renderExpr(o.expr), o.desc]), [['memory_usage', true], ['elapsed', false], ['query_id', false]]);
+  assert.equal(s.limit, 2);
+  assert.equal(s.mode, 'SYNC');
+  const neg = parseStatement('KILL MUTATION WHERE 1 ORDER BY create_time LIMIT -1 TEST');
+  assert.ok(neg.kind === 'kill');
+  assert.equal(neg.limit, -1);
+  const bare = parseStatement('KILL QUERY WHERE 1 LIMIT 3');
+  assert.ok(bare.kind === 'kill');
+  assert.deepEqual([bare.orderBy, bare.limit], [[], 3]);
+  // LIMIT comes after ORDER BY, as in SELECT
+  assert.match(errorOf('KILL QUERY WHERE 1 LIMIT 1 ORDER BY elapsed'), /^Code: 62\. SYNTAX_ERROR: .*position 28 \('ORDER'\)/);
+});
+
+test('KILL CONNECTION ON CLUSTER … / WHERE …: the ClickHouse form; KILL CONNECTION <id> stays MariaDB', () => {
+  const s = parseStatement("KILL CONNECTION ON CLUSTER c WHERE USER = 'app' ORDER BY TIME DESC LIMIT 3 TEST");
+  assert.ok(s.kind === 'kill');
+  assert.deepEqual([s.target, s.cluster, s.limit, s.mode], ['CONNECTION', 'c', 3, 'TEST']);
+  assert.equal(parseStatement("KILL CONNECTION WHERE USER = 'app'").kind, 'kill');
+  assert.equal(parseStatement('KILL CONNECTION 12').kind, 'mysqlKill');
 });
 
 test('cluster names: bare word, quoted identifier, string literal, even a keyword', () => {
@@ -75,7 +101,7 @@ test('an empty or missing WHERE is a syntax error that names what was expected',
 test('garbage after the WHERE expression lists the clauses that could follow', () => {
   assert.equal(
     errorOf("KILL QUERY WHERE user = 'a' foo"),
-    "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 29 ('foo'): foo. Expected one of: SYNC, ASYNC, TEST, SETTINGS, FORMAT, end of query",
+    "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 29 ('foo'): foo. Expected one of: ORDER BY, LIMIT, SYNC, ASYNC, TEST, SETTINGS, FORMAT, end of query",
   );
   assert.equal(
     errorOf('KILL QUERY WHERE 1 SYNC ASYNC'),

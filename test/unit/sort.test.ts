@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareRows } from '../../coordinator/statements/select/sort';
+import { compareRows } from '../../sql/sort';
 
 test('ORDER BY: numbers numerically, strings bytewise, NULLs last both ways', () => {
   const rows = [[2, 'b'], [10, 'a'], [null, 'c'], [2, 'a'], [1, 'Z']];

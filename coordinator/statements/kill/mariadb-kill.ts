@@ -11,8 +11,8 @@ import { openKill } from '../../cluster/agent-calls';
 import { PlanTally } from './kill-plan';
 import { idFilter, userFilter } from './mariadb-filters';
 import type { MemberNode } from '../../cluster/membership';
-import { hasGrant, type User } from '../../auth/users';
 import { INACTIVE_MESSAGE } from './kill-merge';
+import { mayKillOthersConnections } from './kill-targets';
 import type { SessionHandle } from '../../doors/sessions';
 import { skewReason } from '../../cluster/clock-offsets';
 
@@ -27,11 +27,6 @@ const notOwnerOfQuery = (id: number) => QuellError.mariadb(1979, 'HY000', `You a
 const failed = (message: string) => QuellError.mariadb(1105, 'HY000', message);
 
 const FIRST_ANSWER_MS = 10_000;
-
-/** KILL CONNECTION ADMIN rights (sql_parse.cc kill_one_thread): SUPER, CONNECTION ADMIN, or the users file's KILL CONNECTION. */
-export function mayKillOthersConnections(user: User): boolean {
-  return hasGrant(user, 'CONNECTION ADMIN') || hasGrant(user, 'SUPER') || hasGrant(user, 'KILL CONNECTION');
-}
 
 /** The id of `KILL <expr>`: a constant expression, as MariaDB allows; anything else is 1094 for its value. */
 function constantId(expr: Expr): number {

@@ -4,7 +4,7 @@ import { isNumericType, type Column, type ColumnType, type SqlValue } from '../.
 import { isTrue, type Compiled } from '../../../sql/compile';
 import { chError } from '../../../errors/quell-error';
 import { analyzeExpr, checkFilter } from '../analysis';
-import { compareRows, compareValues } from './sort';
+import { compareRows, compareValues } from '../../../sql/sort';
 import { aliasSubstitution } from './select-aliases';
 
 /**

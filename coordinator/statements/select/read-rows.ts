@@ -2,7 +2,7 @@ import type { Expr, SelectStatement } from '../../../sql/ast';
 import type { Column, SqlValue } from '../../../sql/types';
 import { chError, type QuellError } from '../../../errors/quell-error';
 import type { ResultSink } from '../../context';
-import { compareRows } from './sort';
+import { compareRows } from '../../../sql/sort';
 
 /** What a plain read asks the nodes for and how its rows are ordered. */
 export interface Projection {

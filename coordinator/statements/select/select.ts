@@ -1,5 +1,5 @@
 import type { Expr, SelectStatement, ShowProcesslistStatement } from '../../../sql/ast';
-import { renderExpr } from '../../../sql/render';
+import { renderExpr, renderOrderKeys } from '../../../sql/render';
 import { parseStatement } from '../../../sql/parser';
 import { hasGrant } from '../../auth/users';
 import { chError } from '../../../errors/quell-error';
@@ -230,7 +230,7 @@ function killPolicyRows(ctx: StatementContext): SqlValue[][] {
       // an unsigned or altered record is shown, as what an etcd writer put there, but never as running
       const verdict = ctx.policies.check(p);
       const state = !verdict.ok ? 'invalid' : p.suspended ? 'suspended' : 'active';
-      return [p.cluster, p.name, p.condition, p.action, p.every_s, p.limit, p.dry_run ? 1 : 0, p.creator, p.created, state, p.suspended?.reason ?? '', verdict.ok ? '' : verdict.reason];
+      return [p.cluster, p.name, p.condition, p.action, p.every_s, p.limit, p.dry_run ? 1 : 0, p.creator, p.created, state, p.suspended?.reason ?? '', verdict.ok ? '' : verdict.reason, renderOrderKeys(p.order_by ?? [])];
     });
 }
 

@@ -1,4 +1,4 @@
-import type { SqlValue } from '../../../sql/types';
+import type { SqlValue } from './types';
 
 /**
  * ClickHouse order: NULLs last in both directions; numbers numerically, strings bytewise. UTF-16
