@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { DirectClient } from '../../client/direct-client';
-import { frame, MessageReader } from '../../client/direct-execute';
+import { QuellClient } from '../../client/coordinator-client';
+import { frame, MessageReader } from '../../client/transport/grpc-wire';
 import { messages } from '../../proto/generated/coordinator-codec';
 import { serializer, type GeneratedCodec } from '../../proto/service-definition';
 import type { ExecuteResponse } from '../../proto/generated/quell/v1/ExecuteResponse';
@@ -13,9 +13,10 @@ import { QuellError } from '../../errors/quell-error';
 import type { SqlValue } from '../../sql/types';
 import { testPki, type TestPki } from '../integration/tls-fixture';
 
-// The direct connection (client/direct-execute.ts) reads gRPC off HTTP/2 by itself: these
+// The client transport (client/transport/) reads gRPC off HTTP/2 by itself: these
 // coordinators write the wire by hand, the way grpc-js never happens to (messages cut anywhere,
-// several in one frame, a status in the headers, percent-encoded messages).
+// several in one frame, a status in the headers, percent-encoded messages). Their Session
+// answers UNIMPLEMENTED, as an older coordinator's does, and the client then calls Execute.
 
 const encode = serializer((messages as unknown as GeneratedCodec['messages'])['quell.v1.ExecuteResponse'] as GeneratedCodec['messages'][string]);
 const HEADER: ExecuteResponse = { header: { columns: [{ name: 'who', type: 'String' }], format: '', dialect: 'DIALECT_CLICKHOUSE', statement_id: 's' } };
@@ -25,7 +26,7 @@ const wire = (...ms: ExecuteResponse[]): Buffer => Buffer.concat(ms.map((m) => f
 
 let pki: TestPki;
 const servers: http2.Http2SecureServer[] = [];
-const clients: DirectClient[] = [];
+const clients: QuellClient[] = [];
 before(async () => {
   pki = await testPki();
 });
@@ -34,11 +35,17 @@ after(() => {
   for (const s of servers) s.close();
 });
 
-/** A TLS HTTP/2 server with `identity`'s certificate that answers every stream with `answer`; the paths it was asked for. */
+const OK = { ':status': 200, 'content-type': 'application/grpc' };
+
+/** A TLS HTTP/2 server with `identity`'s certificate that answers every Execute with `answer` (Session: UNIMPLEMENTED); the paths of the Executes. */
 async function rawCoordinator(answer: (stream: http2.ServerHttp2Stream) => void, identity: TlsOptions = pki.coordinator()): Promise<{ address: string; paths: string[] }> {
   const paths: string[] = [];
   const server = http2.createSecureServer({ ca: readFileSync(pki.ca), cert: readFileSync(identity.cert as string), key: readFileSync(identity.key as string) });
   server.on('stream', (stream, headers) => {
+    if (headers[':path'] === '/quell.v1.CoordinatorService/Session') {
+      stream.respond({ ...OK, 'grpc-status': '12', 'grpc-message': 'unknown method' }, { endStream: true });
+      return;
+    }
     paths.push(String(headers[':path']));
     // the request is read whole, as a server does before it answers
     stream.resume();
@@ -49,10 +56,9 @@ async function rawCoordinator(answer: (stream: http2.ServerHttp2Stream) => void,
   return { address: `127.0.0.1:${(server.address() as AddressInfo).port}`, paths };
 }
 
-const OK = { ':status': 200, 'content-type': 'application/grpc' };
 
 async function rows(address: string, sql = 'SELECT 1'): Promise<SqlValue[][]> {
-  const c = new DirectClient([address], { tls: pki.anonymous() });
+  const c = new QuellClient([address], { tls: pki.anonymous() });
   clients.push(c);
   const out: SqlValue[][] = [];
   for await (const ev of c.execute(sql)) if (ev.kind === 'rows') out.push(...ev.rows);
@@ -138,12 +144,11 @@ test('an HTTP error without a gRPC status (a proxy in the way) fails the stateme
 
 test("a server with another identity's certificate (signed by the same CA) is never sent the statement", async () => {
   const impostor = await rawCoordinator((stream) => stream.respond({ ...OK, 'grpc-status': '0' }, { endStream: true }), pki.agent('n1'));
-  // the direct connection gives up on it; QuellClient then tells why
   await assert.rejects(rows(impostor.address), (e: unknown) => e instanceof QuellError && e.errorName === 'NETWORK_ERROR' && /identity mismatch: expected spiffe:\/\/quell\/coordinator/.test(e.message));
   assert.deepEqual(impostor.paths, []);
 });
 
-test('NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not let the direct connection send a statement to an impostor (grpc-js ignores it too)', async () => {
+test('NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not let the client send a statement to an impostor (grpc-js ignores it too)', async () => {
   const impostor = await rawCoordinator((stream) => stream.respond({ ...OK, 'grpc-status': '0' }, { endStream: true }), pki.agent('n1'));
   const before = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
   process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
