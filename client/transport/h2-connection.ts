@@ -44,6 +44,8 @@ export class H2Connection {
       ? net.connect({ host: target.host, port: target.port })
       : tls.connect({ ...securing, host: target.host, port: target.port, ALPNProtocols: ['h2'] });
     this.session = http2.connect(`${securing === undefined ? 'http' : 'https'}://${authority}`, { createConnection: () => socket });
+    let tcpConnected = false;
+    socket.once('connect', () => (tcpConnected = true));
     // the first error says why; a failed connection fails the calls made on it
     this.session.on('error', (err: Error) => (this.failure ??= err.message));
     socket.once('error', (err: Error) => (this.failure ??= err.message));
@@ -54,13 +56,23 @@ export class H2Connection {
         this.keepAlive(keepalive);
         if (this.open === 0) this.session.unref();
       });
-      this.session.once('close', () => resolve({ failed: this.failure ?? CLOSED_DURING_SETUP }));
+      this.session.once('close', () => resolve({ failed: this.setupFailure(tcpConnected) }));
     });
   }
 
   /** Whether a new call can go on this connection (it has not ended, nor been told to go away). */
   get usable(): boolean {
     return !this.session.closed && !this.session.destroyed && this.gone === undefined && !this.goingAway;
+  }
+
+  /**
+   * Why the connection ended before it was ready. A peer that reset it after the TCP connect
+   * said no more than that it closed during setup: it refused our certificate, or only one side
+   * uses TLS (common/tls/failures.ts says so in words).
+   */
+  private setupFailure(tcpConnected: boolean): string {
+    if (this.failure === undefined || (tcpConnected && /^(read|write) (ECONNRESET|EPIPE)$/.test(this.failure))) return CLOSED_DURING_SETUP;
+    return this.failure;
   }
 
   /** Why the connection is gone, or undefined while it lasts. */
