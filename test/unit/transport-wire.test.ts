@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { QuellClient } from '../../client/coordinator-client';
 import { frame, MessageReader } from '../../client/transport/grpc-wire';
 import { messages } from '../../proto/generated/coordinator-codec';
-import { serializer, type GeneratedCodec } from '../../proto/service-definition';
+import { deserializer, serializer, TO_OBJECT_OPTIONS, type GeneratedCodec } from '../../proto/service-definition';
+import type { CoordinatorServiceSessionRequest__Output } from '../../proto/generated/quell/v1/CoordinatorServiceSessionRequest';
 import type { ExecuteResponse } from '../../proto/generated/quell/v1/ExecuteResponse';
 import type { TlsOptions } from '../../common/tls/options';
 import { QuellError } from '../../errors/quell-error';
@@ -15,8 +16,9 @@ import { testPki, type TestPki } from '../integration/tls-fixture';
 
 // The client transport (client/transport/) reads gRPC off HTTP/2 by itself: these
 // coordinators write the wire by hand, the way grpc-js never happens to (messages cut anywhere,
-// several in one frame, a status in the headers, percent-encoded messages). Their Session
-// answers UNIMPLEMENTED, as an older coordinator's does, and the client then calls Execute.
+// several in one frame, a status in the headers, percent-encoded messages). rawCoordinator's
+// Session answers UNIMPLEMENTED, as an older coordinator's does, and the client then calls
+// Execute; rawSessionCoordinator answers statements on its Session stream by hand.
 
 const encode = serializer((messages as unknown as GeneratedCodec['messages'])['quell.v1.ExecuteResponse'] as GeneratedCodec['messages'][string]);
 const HEADER: ExecuteResponse = { header: { columns: [{ name: 'who', type: 'String' }], format: '', dialect: 'DIALECT_CLICKHOUSE', statement_id: 's' } };
@@ -171,4 +173,53 @@ test("a message the client cannot read fails the statement even when the coordin
     stream.end(Buffer.concat([wire(HEADER, rowsOf('a')), bad, wire(rowsOf('c'), END)]));
   });
   await assert.rejects(rows(c.address), (e: unknown) => e instanceof QuellError && e.errorName === 'NETWORK_ERROR' && /compressed message/.test(e.message));
+});
+
+const codec = messages as unknown as GeneratedCodec['messages'];
+const decodeSessionRequest = deserializer(codec['quell.v1.CoordinatorServiceSessionRequest'] as GeneratedCodec['messages'][string], TO_OBJECT_OPTIONS) as (b: Buffer) => CoordinatorServiceSessionRequest__Output;
+const encodeSessionResponse = serializer(codec['quell.v1.CoordinatorServiceSessionResponse'] as GeneratedCodec['messages'][string]);
+
+/**
+ * A coordinator whose Session stream is written by hand: each statement is answered with its
+ * header, one row (its SQL) and its end, as one message cut into 3-byte DATA frames; then it
+ * waits for the next statement on the same stream. The statements it read, in order.
+ */
+async function rawSessionCoordinator(): Promise<{ address: string; statements: string[]; streams: number }> {
+  const seen = { address: '', statements: [] as string[], streams: 0 };
+  const server = http2.createSecureServer({ ca: readFileSync(pki.ca), cert: readFileSync(pki.coordinator().cert as string), key: readFileSync(pki.coordinator().key as string) });
+  server.on('stream', (stream, headers) => {
+    assert.equal(headers[':path'], '/quell.v1.CoordinatorService/Session');
+    seen.streams++;
+    stream.respond(OK);
+    const reader = new MessageReader();
+    let out = Promise.resolve();
+    stream.on('data', (chunk: Buffer) =>
+      reader.push(chunk, (m) => {
+        for (const call of decodeSessionRequest(m).calls) {
+          if (!call.execute) continue;
+          seen.statements.push(call.execute.sql);
+          const tag = call.tag;
+          const bytes = frame(encodeSessionResponse({ replies: [HEADER, rowsOf(call.execute.sql), END].map((response) => ({ tag, response })) }));
+          out = out.then(async () => {
+            for (let at = 0; at < bytes.length; at += 3) await new Promise<void>((resolve) => stream.write(bytes.subarray(at, at + 3), () => setImmediate(resolve)));
+          });
+        }
+      }),
+    );
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  seen.address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return seen;
+}
+
+test('statements on a Session stream written 3 bytes per DATA frame arrive whole, each with its own rows, all on one stream', async () => {
+  const c = await rawSessionCoordinator();
+  const client = new QuellClient([c.address], { tls: pki.anonymous() });
+  clients.push(client);
+  const [a, b] = await Promise.all([client.query('SELECT a'), client.query('SELECT b')]);
+  assert.deepEqual([a.rows, b.rows], [[['SELECT a']], [['SELECT b']]]);
+  assert.deepEqual((await client.query('SELECT c')).rows, [['SELECT c']]);
+  assert.deepEqual(c.statements.sort(), ['SELECT a', 'SELECT b', 'SELECT c']);
+  assert.equal(c.streams, 1);
 });
