@@ -2,14 +2,8 @@ import { transportReason } from '../../common/grpc/call-status';
 import type { Keepalive } from '../../common/grpc/keepalive';
 import { chError } from '../../errors/quell-error';
 import type { ClientTls } from './client-tls';
-import { H2Connection, type Target } from './h2-connection';
+import { H2Connection, targetOf, type Target } from './h2-connection';
 
-/** `host:port` or `[v6]:port`. */
-function targetOf(address: string): Target {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]/\s]+)):(\d{1,5})$/.exec(address);
-  if (!m) throw chError('BAD_ARGUMENTS', `coordinator address '${address}' is not host:port or [IPv6]:port`);
-  return { host: (m[1] ?? m[2]) as string, port: Number(m[3]) };
-}
 
 /**
  * The way to one coordinator: its connection while it lasts, and a new one when a call needs
@@ -25,7 +19,9 @@ export class CoordinatorChannel {
     private readonly tls: ClientTls,
     private readonly keepalive: Keepalive,
   ) {
-    this.target = targetOf(address);
+    const target = targetOf(address);
+    if (!target) throw chError('BAD_ARGUMENTS', `coordinator address '${address}' is not host:port, [IPv6]:port or unix:/path`);
+    this.target = target;
     tls.check(address);
   }
 

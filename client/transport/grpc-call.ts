@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { constants, type ClientHttp2Stream } from 'node:http2';
 import { NOT_STARTED_TRAILER, STATUS, type CallStatus } from '../../common/grpc/call-status';
 import { frame, MessageReader, statusOf } from './grpc-wire';
+import { deserializer, serializer, TO_OBJECT_OPTIONS, type GeneratedCodec, type MessageCodec } from '../../proto/service-definition';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_PROTOCOL_ERROR } = constants;
 
@@ -10,6 +11,22 @@ export interface Method<Req, Res> {
   readonly path: string;
   readonly encode: (request: Req) => Buffer;
   readonly decode: (bytes: Buffer) => Res;
+}
+
+/** The method `name` of `service` in a generated codec (scripts/gen-codec.js), its messages as @grpc/proto-loader would make them. */
+export function methodOf<Req, Res>(codec: GeneratedCodec, service: string, name: string): Method<Req, Res> {
+  const m = codec.services[service]?.[name];
+  if (!m) throw new Error(`no generated method ${service}/${name}: run npm run gen`);
+  const message = (type: string): MessageCodec => {
+    const c = codec.messages[type];
+    if (!c) throw new Error(`no generated message ${type}: run npm run gen`);
+    return c;
+  };
+  return {
+    path: m.path,
+    encode: serializer(message(m.requestType)),
+    decode: deserializer(message(m.responseType), TO_OBJECT_OPTIONS) as (bytes: Buffer) => Res,
+  };
 }
 
 /**
@@ -28,6 +45,20 @@ export class CallError extends Error {
   get code(): number {
     return this.status.code;
   }
+
+  /** The status message, under the name grpc-js's ServiceError gives it. */
+  get details(): string {
+    return this.status.details;
+  }
+
+  /** The trailers as grpc-js's Metadata shows them (`-bin` values decoded), for a caller that reads a failed call as grpc-js reported it. */
+  readonly metadata = {
+    get: (key: string): (string | Buffer)[] => {
+      const v = this.status.trailer(key);
+      if (v === undefined) return [];
+      return [key.endsWith('-bin') ? Buffer.from(v, 'base64') : v];
+    },
+  };
 }
 
 const none = (): undefined => undefined;

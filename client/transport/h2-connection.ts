@@ -4,10 +4,14 @@ import * as tls from 'node:tls';
 import type { Keepalive } from '../../common/grpc/keepalive';
 import { GrpcCall, type Method } from './grpc-call';
 
-/** Where a connection goes: `host:port` or `[v6]:port`. */
-export interface Target {
-  readonly host: string;
-  readonly port: number;
+/** Where a connection goes: a TCP host and port, or a Unix socket. */
+export type Target = { readonly host: string; readonly port: number } | { readonly path: string };
+
+/** `host:port`, `[v6]:port` or `unix:/path`. */
+export function targetOf(address: string): Target | undefined {
+  if (address.startsWith('unix:')) return address.length > 5 ? { path: address.slice(5) } : undefined;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]/\s]+)):(\d{1,5})$/.exec(address);
+  return m ? { host: (m[1] ?? m[2]) as string, port: Number(m[3]) } : undefined;
 }
 
 /** How a connection is secured: TLS options for one handshake, or plaintext (undefined). */
@@ -39,10 +43,9 @@ export class H2Connection {
   private open = 0;
 
   constructor(target: Target, securing: Securing, keepalive: Keepalive) {
-    const authority = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
-    const socket = securing === undefined
-      ? net.connect({ host: target.host, port: target.port })
-      : tls.connect({ ...securing, host: target.host, port: target.port, ALPNProtocols: ['h2'] });
+    const authority = 'path' in target ? 'localhost' : target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+    const where = 'path' in target ? { path: target.path } : { host: target.host, port: target.port };
+    const socket = securing === undefined ? net.connect(where) : tls.connect({ ...securing, ...where, ALPNProtocols: ['h2'] });
     this.session = http2.connect(`${securing === undefined ? 'http' : 'https'}://${authority}`, { createConnection: () => socket });
     let tcpConnected = false;
     socket.once('connect', () => (tcpConnected = true));
@@ -112,6 +115,12 @@ export class H2Connection {
     // the calls keep the process alive, never the pings
     interval.unref();
     this.session.once('close', () => clearInterval(interval));
+  }
+
+  /** Takes no new calls, and ends once the open ones have (a session that ended its side lets the server end it cleanly). */
+  drain(): void {
+    this.gone ??= 'Connection dropped: the client was closed';
+    if (!this.session.destroyed) this.session.close();
   }
 
   /** Ends the connection at once; calls on it fail. */
