@@ -5,7 +5,7 @@ import type { Column, SqlValue } from '../sql/types';
 import { terminalSafe } from '../sql/formats/terminal-safe';
 import { mariadbSummary, mariadbTable } from './mariadb-output';
 
-/** What runs a statement: QuellClient, or DirectClient for a one-shot `quell client`. */
+/** What runs a statement: QuellClient (the top app and tests give their own). */
 export type StatementRunner = Pick<QuellClient, 'execute'>;
 
 export interface RenderOptions {

@@ -1,19 +1,18 @@
-import * as grpc from '@grpc/grpc-js';
-import { quellProto } from '../proto/load';
-import { CHANNEL_OPTIONS } from '../common/grpc/channel-options';
-import type { CoordinatorServiceClient } from '../proto/generated/quell/v1/CoordinatorService';
 import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { ExecuteResponse__Output } from '../proto/generated/quell/v1/ExecuteResponse';
-import { connectionSettled } from './connection-wait';
-import { callStatus, remoteQuellError, statementNotStarted, transportReason } from '../common/grpc/rpc-status';
 import { chError, QuellError, type Dialect } from '../errors/quell-error';
-import { plaintextAllowed, TransportSecurity, type TlsOptions } from '../common/tls';
+import type { TlsOptions } from '../common/tls/options';
+import { KEEPALIVE, type Keepalive } from '../common/grpc/keepalive';
 import type { Column, SqlValue } from '../sql/types';
-
-import { ResultQueue, toEvent, transportError, type Attempt, type Item, type ResultEvent } from './result-events';
+import { coordinatorShuttingDown, notStartedAttempt, ResultQueue, toEvent, transportError, type Attempt, type Item, type ResultEvent } from './result-events';
 import { ClientSession, UNSUPPORTED } from './statement-session';
 import { TurnFlusher } from '../common/mux/turn-flusher';
 import { coordinatorAddresses, DEFAULT_CONNECT_TIMEOUT_MS, executeRequest } from './statement-request';
+import { ClientTls } from './transport/client-tls';
+import { CoordinatorChannel } from './transport/coordinator-channel';
+import type { CallError, GrpcCall } from './transport/grpc-call';
+import type { H2Connection } from './transport/h2-connection';
+import { EXECUTE } from './transport/coordinator-methods';
 
 export { coordinatorAddresses } from './statement-request';
 
@@ -60,12 +59,15 @@ export interface ClientOptions {
  * only when it certainly did not start where it was sent (no connection, a refused stream, or
  * a coordinator that refused it before starting). A statement that may have started is never
  * sent again: its failure is the result.
+ *
+ * It speaks gRPC over Node's own HTTP/2 (client/transport/): the one client transport, which
+ * `quell client` uses as well, so that a one-shot command does not load a gRPC library.
  */
 export class QuellClient {
-  private readonly security: TransportSecurity;
+  private readonly tls: ClientTls;
   /** every coordinator, in the order tried */
   readonly addresses: readonly string[];
-  private readonly stubs = new Map<string, CoordinatorServiceClient>();
+  private readonly channels = new Map<string, CoordinatorChannel>();
   /** each coordinator's Session stream, or UNSUPPORTED where it has none */
   private readonly sessions = new Map<string, ClientSession | typeof UNSUPPORTED>();
   /** one immediate per turn sends what every session gathered */
@@ -75,11 +77,13 @@ export class QuellClient {
   constructor(
     address: string | readonly string[],
     private readonly opts: ClientOptions = {},
+    /** the connections' pings (tests shorten them) */
+    private readonly keepalive: Keepalive = KEEPALIVE,
   ) {
     this.addresses = coordinatorAddresses(address);
-    this.security = TransportSecurity.from(opts.tls ?? {});
-    // a plaintext client fails here, before any statement, when plaintext is not allowed
-    if (!this.security.secure) for (const a of this.addresses) plaintextAllowed(a, opts.tls?.insecure === true);
+    this.tls = ClientTls.from(opts.tls ?? {});
+    // an address that cannot be dialled (not host:port, plaintext where it is not allowed) fails here, before any statement
+    for (const a of this.addresses) this.channels.set(a, new CoordinatorChannel(a, this.tls, this.keepalive));
   }
 
   /** The coordinator the next statement goes to first: the last one that took a statement. */
@@ -119,9 +123,8 @@ export class QuellClient {
   close(): void {
     for (const session of this.sessions.values()) if (session !== UNSUPPORTED) session.close();
     this.sessions.clear();
-    for (const stub of this.stubs.values()) stub.close();
-    this.stubs.clear();
-    this.security.close();
+    for (const channel of this.channels.values()) channel.close();
+    this.tls.close();
   }
 
   /** Tries the coordinators in turn until one takes the statement; its result stream. */
@@ -131,14 +134,13 @@ export class QuellClient {
     for (let k = 0; k < this.addresses.length; k++) {
       const i = (this.preferred + k) % this.addresses.length;
       const address = this.addresses[i] as string;
-      const stub = this.stub(address);
-      const settled = await connectionSettled(stub.getChannel(), timeoutMs);
+      const connection = await (this.channels.get(address) as CoordinatorChannel).connect(timeoutMs);
       if (signal?.aborted) throw chError('QUERY_WAS_CANCELLED', 'statement cancelled');
-      if (!settled) {
-        missed.push(`${address}: no connection within ${timeoutMs / 1000} s`);
+      if ('missed' in connection) {
+        missed.push(`${address}: ${connection.missed}`);
         continue;
       }
-      const attempt = await this.attempt(stub, address, req, signal);
+      const attempt = await this.attempt(connection, address, req, signal);
       if ('refused' in attempt) {
         // with one coordinator, its own refusal is the clearest answer
         if (this.addresses.length === 1 && attempt.refused) throw attempt.refused;
@@ -153,39 +155,31 @@ export class QuellClient {
   }
 
   /** One try at one coordinator: on its Session stream where it has one, else an Execute call. */
-  private async attempt(stub: CoordinatorServiceClient, address: string, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt> {
+  private async attempt(connection: H2Connection, address: string, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt> {
     let session = this.sessions.get(address);
     if (session === undefined && this.opts.session !== false) {
-      session = new ClientSession(stub, address, this.flusher);
+      session = new ClientSession(address, this.flusher);
       this.sessions.set(address, session);
     }
     if (session !== undefined && session !== UNSUPPORTED) {
-      const attempt = await session.start(req, signal);
+      const attempt = await session.start(connection, req, signal);
       if (attempt !== UNSUPPORTED) return attempt;
       this.sessions.set(address, UNSUPPORTED);
     }
-    return sendTo(stub, address, req, signal);
-  }
-
-  private stub(address: string): CoordinatorServiceClient {
-    let stub = this.stubs.get(address);
-    if (!stub) {
-      const Ctor = quellProto().coordinator.quell.v1.CoordinatorService;
-      stub = new Ctor(address, this.security.channelCredentials(address, 'coordinator'), {
-        ...CHANNEL_OPTIONS,
-        'grpc.max_send_message_length': 64 * 1024 * 1024,
-        'grpc.max_receive_message_length': -1,
-      });
-      this.stubs.set(address, stub);
-    }
-    return stub;
+    return sendTo(connection, address, req, signal);
   }
 }
 
-
-function sendTo(stub: CoordinatorServiceClient, address: string, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt> {
+function sendTo(connection: H2Connection, address: string, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt> {
+  let call: GrpcCall<ExecuteRequest, ExecuteResponse__Output>;
+  try {
+    call = connection.call(EXECUTE);
+  } catch {
+    // the coordinator sent GOAWAY (it is draining): no new stream, and its answer is its refusal
+    const refused = coordinatorShuttingDown(address);
+    return Promise.resolve({ reason: refused.message, refused });
+  }
   return new Promise((resolve) => {
-    const call = stub.Execute(req);
     const queue = new ResultQueue(call);
     let settled = false;
     let received = false;
@@ -207,16 +201,16 @@ function sendTo(stub: CoordinatorServiceClient, address: string, req: ExecuteReq
       started();
     });
     call.on('end', finish);
-    call.on('error', (err: grpc.ServiceError) => {
-      if (!received && !settled && statementNotStarted(err)) {
+    call.on('error', (err: CallError) => {
+      if (!received && !settled && err.notStarted) {
         signal?.removeEventListener('abort', cancel);
         settled = true;
-        const refused = remoteQuellError(err);
-        resolve({ reason: refused?.message ?? transportReason(err.details), refused });
+        resolve(notStartedAttempt(err.status));
         return;
       }
-      queue.fail(transportError(callStatus(err), address));
+      queue.fail(transportError(err.status, address));
       finish();
     });
+    call.end(req);
   });
 }

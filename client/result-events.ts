@@ -106,6 +106,12 @@ export function coordinatorShuttingDown(address: string): QuellError {
   return chError('ABORTED', `the coordinator at ${address} is shutting down; the statement was not started`, true);
 }
 
+/** A statement whose call certainly did not start it: the coordinator's refusal, or what broke. */
+export function notStartedAttempt(s: CallStatus): Extract<Attempt, { reason: string }> {
+  const refused = remoteErrorOf(s);
+  return { reason: refused?.message ?? transportReason(s.details), refused };
+}
+
 /** What a statement's call that failed after it was sent ends its result with. */
 export function transportError(s: CallStatus, address: string): QuellError {
   const remote = remoteErrorOf(s);

@@ -1,15 +1,16 @@
-import * as grpc from '@grpc/grpc-js';
-import type { CoordinatorServiceClient } from '../proto/generated/quell/v1/CoordinatorService';
 import type { ExecuteRequest } from '../proto/generated/quell/v1/ExecuteRequest';
 import type { StatementCall } from '../proto/generated/quell/v1/StatementCall';
 import type { CoordinatorServiceSessionRequest } from '../proto/generated/quell/v1/CoordinatorServiceSessionRequest';
 import type { StatementReply__Output } from '../proto/generated/quell/v1/StatementReply';
 import { AsyncQueue } from '../common/async-queue';
 import { MuxCaller, type CallerHandler, type CallWire } from '../common/mux/caller';
-import { callStatus, remoteQuellError, statementNotStarted, transportReason } from '../common/grpc/rpc-status';
+import { STATUS } from '../common/grpc/call-status';
 import type { TurnFlusher } from '../common/mux/turn-flusher';
 import { chError, QuellError } from '../errors/quell-error';
-import { coordinatorShuttingDown, toEvent, transportError, type Attempt, type Item } from './result-events';
+import { coordinatorShuttingDown, notStartedAttempt, toEvent, transportError, type Attempt, type Item } from './result-events';
+import type { CallError } from './transport/grpc-call';
+import type { H2Connection } from './transport/h2-connection';
+import { SESSION } from './transport/coordinator-methods';
 
 /** An older coordinator without the Session RPC: the client uses Execute there. */
 export const UNSUPPORTED = 'unsupported';
@@ -49,15 +50,21 @@ export class ClientSession implements CallerHandler<Pending, StatementReply__Out
   private stream: SessionStream | undefined;
 
   constructor(
-    private readonly stub: CoordinatorServiceClient,
     private readonly address: string,
     private readonly flusher: TurnFlusher,
   ) {}
 
   /** Sends the statement; resolves like an Execute attempt, or UNSUPPORTED (nothing was started). */
-  start(req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt | typeof UNSUPPORTED> {
+  start(connection: H2Connection, req: ExecuteRequest, signal: AbortSignal | undefined): Promise<Attempt | typeof UNSUPPORTED> {
+    let stream: SessionStream;
+    try {
+      stream = this.open(connection);
+    } catch {
+      // the coordinator sent GOAWAY (it is draining): no new stream, and its answer is its refusal
+      const refused = coordinatorShuttingDown(this.address);
+      return Promise.resolve({ reason: refused.message, refused });
+    }
     return new Promise((resolve) => {
-      const stream = this.open();
       const tag = stream.freeTag();
       const queue = new AsyncQueue<Item>();
       const onAbort = (): void => this.cancel(stream, tag);
@@ -97,9 +104,9 @@ export class ClientSession implements CallerHandler<Pending, StatementReply__Out
     this.fail(p, chError('QUERY_WAS_CANCELLED', 'statement cancelled'));
   }
 
-  /** The open Session call, opened now when there is none (the first statement, or after a break). */
-  private open(): SessionStream {
-    this.stream ??= new MuxCaller(this.stub.Session(), WIRE, this, this.flusher);
+  /** The open Session call, opened on `connection` when there is none (the first statement, or after a break). */
+  private open(connection: H2Connection): SessionStream {
+    this.stream ??= new MuxCaller(connection.call(SESSION), WIRE, this, this.flusher);
     return this.stream;
   }
 
@@ -122,15 +129,16 @@ export class ClientSession implements CallerHandler<Pending, StatementReply__Out
   /** The stream broke (or the coordinator ended it): each statement in flight fails, or moves on if it never started. */
   lost(stream: object, calls: ReadonlyMap<number, Pending>, e: unknown): void {
     if (this.stream === stream) this.stream = undefined;
-    const err = e as grpc.ServiceError | undefined;
+    const err = e as CallError | undefined;
     for (const p of calls.values()) {
-      if (!p.received && err?.code === grpc.status.UNIMPLEMENTED) this.settle(p, UNSUPPORTED);
-      else if (!p.received && (err === undefined || statementNotStarted(err))) {
+      if (!p.received && err?.code === STATUS.UNIMPLEMENTED) this.settle(p, UNSUPPORTED);
+      else if (!p.received && err === undefined) {
         // a coordinator that ended the stream took nothing after its last reply: it ends one
         // only when it is shutting down, which refuses the statement (236), as a refusal would
-        const refused = err ? remoteQuellError(err) : coordinatorShuttingDown(this.address);
-        this.settle(p, { reason: refused?.message ?? (err ? transportReason(err.details) : 'the coordinator ended the session'), refused });
-      } else this.fail(p, err ? transportError(callStatus(err), this.address) : chError('NETWORK_ERROR', `coordinator at ${this.address} ended the session`, true));
+        const refused = coordinatorShuttingDown(this.address);
+        this.settle(p, { reason: refused.message, refused });
+      } else if (!p.received && err?.notStarted) this.settle(p, notStartedAttempt(err.status));
+      else this.fail(p, err ? transportError(err.status, this.address) : chError('NETWORK_ERROR', `coordinator at ${this.address} ended the session`, true));
     }
   }
 

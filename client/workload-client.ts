@@ -1,11 +1,14 @@
-import * as grpc from '@grpc/grpc-js';
-import { quellProto } from '../proto/load';
-import { CHANNEL_OPTIONS } from '../common/grpc/channel-options';
-import type { WorkloadServiceClient as WorkloadStub } from '../proto/generated/quell/v1/WorkloadService';
+import { messages, services } from '../proto/generated/codec';
+import type { GeneratedCodec } from '../proto/service-definition';
 import type { AttachResponse__Output } from '../proto/generated/quell/v1/AttachResponse';
 import type { AttachRequest } from '../proto/generated/quell/v1/AttachRequest';
 import type { SessionChannel } from './session-channel';
-import { TransportSecurity, type TlsOptions } from '../common/tls';
+import type { TlsOptions } from '../common/tls/options';
+import { KEEPALIVE } from '../common/grpc/keepalive';
+import { chError } from '../errors/quell-error';
+import { ClientTls } from './transport/client-tls';
+import { methodOf, type GrpcCall } from './transport/grpc-call';
+import { H2Connection, targetOf } from './transport/h2-connection';
 import { RunningProcess, type QueryRegistration } from './running-process';
 import { RunningMutation, mutationKey, type MutationRegistration } from './running-mutation';
 import { RunningConnection, type ConnectionOpening } from './running-connection';
@@ -16,14 +19,16 @@ export { RunningProcess, type QueryRegistration, type ProgressReport } from './r
 export { RunningMutation, type MutationRegistration } from './running-mutation';
 export { RunningConnection, type ConnectionKill, type ConnectionOpening, type ConnectionStateReport } from './running-connection';
 
+const ATTACH = methodOf<AttachRequest, AttachResponse__Output>({ messages, services } as unknown as GeneratedCodec, 'quell.v1.WorkloadService', 'Attach');
+
 /**
  * One Attach stream to a node agent. Registering (or opening a connection) returns once the
  * agent has accepted it; a dropped stream aborts every process, mutation and connection (the
  * agent has ended them on its side).
  */
 export class WorkloadSession implements SessionChannel {
-  private readonly stub: WorkloadStub;
-  private readonly call: grpc.ClientDuplexStream<AttachRequest, AttachResponse__Output>;
+  private readonly connection: H2Connection;
+  private readonly call: GrpcCall<AttachRequest, AttachResponse__Output>;
   private readonly processes = new Map<string, RunningProcess>();
   private readonly pending = new Map<string, { resolve: (p: RunningProcess) => void; reject: (e: Error) => void }>();
   private readonly mutations = new Map<string, RunningMutation>();
@@ -34,7 +39,7 @@ export class WorkloadSession implements SessionChannel {
   private closedWith: Error | undefined;
   private readonly closedListeners = new Set<(err: Error | undefined) => void>();
 
-  private readonly security: TransportSecurity;
+  private readonly security: ClientTls;
 
   /**
    * `agentAddress` is host:port (mutual TLS with a `spiffe://quell/workload` certificate in
@@ -44,10 +49,14 @@ export class WorkloadSession implements SessionChannel {
     readonly agentAddress: string,
     tls: TlsOptions = {},
   ) {
-    const Ctor = quellProto().workload.quell.v1.WorkloadService;
-    this.security = TransportSecurity.from(agentAddress.startsWith('unix:') ? { ...tls, insecure: true, ca: undefined, cert: undefined, key: undefined } : tls);
-    this.stub = new Ctor(agentAddress, this.security.channelCredentials(agentAddress, 'agent'), { ...CHANNEL_OPTIONS });
-    this.call = this.stub.Attach();
+    this.security = ClientTls.from(agentAddress.startsWith('unix:') ? { ...tls, insecure: true, ca: undefined, cert: undefined, key: undefined } : tls);
+    this.security.check(agentAddress);
+    const target = targetOf(agentAddress);
+    if (!target) throw chError('BAD_ARGUMENTS', `agent address '${agentAddress}' is not host:port, [IPv6]:port or unix:/path`);
+    // the call is made at once: its messages wait in HTTP/2 until the connection is up, and a
+    // connection that fails fails the call (the session then ends)
+    this.connection = new H2Connection(target, this.security.securing('agent'), KEEPALIVE);
+    this.call = this.connection.call(ATTACH);
     this.call.on('data', (cmd: AttachResponse__Output) => this.onCommand(cmd));
     this.call.on('error', (err: Error) => this.onClosed(err));
     this.call.on('end', () => this.onClosed(undefined));
@@ -120,7 +129,7 @@ export class WorkloadSession implements SessionChannel {
 
   close(): void {
     this.call.end();
-    this.stub.close();
+    this.connection.drain();
     this.security.close();
   }
 

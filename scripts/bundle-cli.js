@@ -14,11 +14,11 @@ const OUT = path.join(ROOT, 'dist', 'cli', 'client-process.js');
 const INLINE = new Set(['protobufjs']);
 // Modules of quell that stay the compiled ones in dist/ (a require from dist/cli/):
 // - the code cache, already on when the bundle loads (cli/quell.ts): one instance, not a copy;
-// - QuellClient, which `quell client` loads only for the shell or when a statement could not
-//   start on its direct connection (client/direct-client.ts): grpc-js stays out of the bundle;
-// - QuellError, which crosses between the two: `instanceof` must see one class.
+// - QuellError, which the code cache's module and the bundle both raise: `instanceof` must see one class.
+// QuellClient is in the bundle with its transport (client/transport/: Node's own HTTP/2), so
+// that no gRPC library is loaded.
 const SHARED = new Map(
-  ['common/startup/compile-cache', 'client/coordinator-client', 'errors/quell-error'].map((m) => [path.join(ROOT, `${m}.ts`), `../${m}`]),
+  ['common/startup/compile-cache', 'errors/quell-error'].map((m) => [path.join(ROOT, `${m}.ts`), `../${m}`]),
 );
 
 function packageName(spec) {

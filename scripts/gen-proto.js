@@ -20,7 +20,7 @@ execFileSync(process.execPath, [bin,
 
 const { genCodec } = require('./gen-codec');
 genCodec(protoDir, files, path.join(outDir, 'codec.ts'));
-// the Coordinator service alone: what `quell client -q` loads (client/direct-execute.ts)
+// the Coordinator service alone: what QuellClient and `quell client` load (client/transport/coordinator-methods.ts)
 genCodec(protoDir, [path.join('quell', 'v1', 'coordinator.proto')], path.join(outDir, 'coordinator-codec.ts'));
 // google.rpc.Status with ErrorInfo: the grpc-status-details-bin trailer (common/grpc/status-details.ts)
 genCodec(protoDir, [path.join('google', 'rpc', 'status.proto'), path.join('google', 'rpc', 'error_details.proto')], path.join(outDir, 'status-codec.ts'));

@@ -1,5 +1,4 @@
-import type { QuellClient } from '../../client/coordinator-client';
-import { DirectClient } from '../../client/direct-client';
+import { QuellClient } from '../../client/coordinator-client';
 import { canonicalFormatName } from '../../sql/formats';
 import { terminalSafe } from '../../sql/formats/terminal-safe';
 import { errorText } from '../../errors/error-text';
@@ -35,19 +34,9 @@ export async function runClient(argv: string[]): Promise<number> {
 /** `quell client`: -q runs statements; without it, stdin statements or the interactive shell. */
 export async function clientMain(s: ClientSettings, query: string | undefined): Promise<number> {
   if (s.format !== undefined && !canonicalFormatName(s.format)) return fail(chError('UNKNOWN_FORMAT', `Unknown format ${s.format}`));
-  const options = { user: s.user, password: s.password, tls: s.tls };
-  // the shell may run for hours, with Ctrl-C cancels: QuellClient with its Session stream
-  if (query === undefined && process.stdin.isTTY) {
-    const { QuellClient } = await import('../../client/coordinator-client');
-    const client = new QuellClient(s.coordinator, options);
-    try {
-      return await interactive(client, s);
-    } finally {
-      client.close();
-    }
-  }
-  const client = new DirectClient(s.coordinator, options);
+  const client = new QuellClient(s.coordinator, { user: s.user, password: s.password, tls: s.tls });
   try {
+    if (query === undefined && process.stdin.isTTY) return await interactive(client, s);
     return await runBatch(client, s, batchStatements(query ?? (await readAll(process.stdin))));
   } finally {
     client.close();

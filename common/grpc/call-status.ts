@@ -3,7 +3,7 @@ import { tlsFailure } from '../tls/failures';
 
 /**
  * A failed call's status as quell reads it, with no gRPC library loaded: common/grpc/rpc-status.ts
- * reads it from grpc-js, client/direct-execute.ts from HTTP/2 trailers.
+ * reads it from grpc-js, client/transport/ from HTTP/2 headers and trailers.
  */
 export interface CallStatus {
   readonly code: number;
@@ -20,7 +20,7 @@ export const ERROR_DIALECT_TRAILER = 'quell-error-dialect';
 export const NOT_STARTED_TRAILER = 'quell-not-started';
 
 /** The gRPC status codes quell tells apart, by their numbers on the wire (grpc.status). */
-export const STATUS = { OK: 0, CANCELLED: 1, RESOURCE_EXHAUSTED: 8, INTERNAL: 13, UNAVAILABLE: 14 } as const;
+export const STATUS = { OK: 0, CANCELLED: 1, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14 } as const;
 
 /** A QuellError the remote side raised, if the status carries one. */
 export function remoteErrorOf(s: CallStatus): QuellError | undefined {

@@ -6,8 +6,8 @@ import type { QuellError } from '../../errors/quell-error';
  * The rich error model (Google AIP-193) of quell's failed calls: the `grpc-status-details-bin`
  * trailer holds a serialized google.rpc.Status whose details carry one google.rpc.ErrorInfo,
  * `reason` the error's name (SYNTAX_ERROR, or a MariaDB-form error's SQLSTATE), `domain` quell,
- * `metadata` its numeric `code` and its `dialect`. Loads no gRPC library: the direct HTTP/2
- * client (client/direct-execute.ts) reads it too.
+ * `metadata` its numeric `code` and its `dialect`. Loads no gRPC library. (quell's own client
+ * reads the same error from the quell-error-* trailers: common/grpc/call-status.ts.)
  */
 
 /** The trailer gRPC gives the serialized google.rpc.Status. */

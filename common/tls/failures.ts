@@ -29,7 +29,9 @@ const REASONS: readonly [RegExp, string, boolean][] = [
   // grpc-js's text when the connection closes before HTTP/2 starts: a TLS server dropping a
   // client whose certificate it refused (TLS 1.3 sends no alert for that), or a plaintext
   // client talking to a TLS port
-  [/^Failed to connect$/, 'the peer closed the connection during setup: it refused our certificate, or only one side uses TLS', false],
+  // (Node's words for the same: a TLS socket closed in the handshake, an HTTP/2 connection
+  // closed before its settings came)
+  [/^Failed to connect$|socket disconnected before secure TLS connection|^Connection closed during setup$/, 'the peer closed the connection during setup: it refused our certificate, or only one side uses TLS', false],
 ];
 
 export interface TlsFailure {

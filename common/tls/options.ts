@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { chError } from '../../errors/quell-error';
+import { checkTrustDomain, DEFAULT_TRUST_DOMAIN } from './identity';
 
 /** What every daemon and client is told about transport security (`--tls-*`, `--insecure`). */
 export interface TlsOptions {
@@ -19,6 +20,22 @@ export interface TlsOptions {
 
 export function hasTlsFiles(o: TlsOptions): boolean {
   return o.ca !== undefined || o.cert !== undefined || o.key !== undefined;
+}
+
+/** TLS with these files, or plaintext where `insecure` says so (allowed per address: plaintextAllowed). */
+export interface TlsChoice {
+  readonly trustDomain: string;
+  readonly files: { readonly ca: string; readonly cert?: string | undefined; readonly key?: string | undefined } | undefined;
+  readonly insecure: boolean;
+}
+
+/** The options checked: throws a one-line QuellError when they contradict each other. */
+export function tlsChoice(o: TlsOptions): TlsChoice {
+  const trustDomain = checkTrustDomain(o.trustDomain ?? DEFAULT_TRUST_DOMAIN);
+  if (!hasTlsFiles(o)) return { trustDomain, files: undefined, insecure: o.insecure === true };
+  if (o.insecure) throw chError('BAD_ARGUMENTS', '--insecure contradicts --tls-ca/--tls-cert/--tls-key: give one or the other');
+  if (o.ca === undefined) throw chError('BAD_ARGUMENTS', '--tls-ca is required with --tls-cert/--tls-key: peers are verified against it');
+  return { trustDomain, files: { ca: o.ca, cert: o.cert, key: o.key }, insecure: false };
 }
 
 /** The host part of `H:P`, `[v6]:P`, `dns:H:P`, `ipv4:H:P` (grpc targets and listen addresses). */

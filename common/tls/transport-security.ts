@@ -1,9 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { chError } from '../../errors/quell-error';
-import { checkTrustDomain, DEFAULT_TRUST_DOMAIN, describeExpectation, formatIdentity, meetsExpectation, type Identity, type PeerExpectation } from './identity';
+import { describeExpectation, formatIdentity, meetsExpectation, type Identity, type PeerExpectation } from './identity';
 import type { Logger } from '../daemon/logger';
 import { CertFiles } from './cert-files';
-import { hasTlsFiles, plaintextAllowed, type TlsOptions } from './options';
+import { plaintextAllowed, tlsChoice, type TlsOptions } from './options';
 import { serverIdentityCheck } from './peer';
 import { tlsFailure } from './failures';
 import { transportReason } from '../grpc/rpc-status';
@@ -26,11 +26,8 @@ export class TransportSecurity {
 
   /** Throws a one-line QuellError when the files are missing, unreadable or unusable. */
   static from(o: TlsOptions, log?: Logger): TransportSecurity {
-    const trustDomain = checkTrustDomain(o.trustDomain ?? DEFAULT_TRUST_DOMAIN);
-    if (!hasTlsFiles(o)) return new TransportSecurity(trustDomain, undefined, o.insecure === true);
-    if (o.insecure) throw chError('BAD_ARGUMENTS', '--insecure contradicts --tls-ca/--tls-cert/--tls-key: give one or the other');
-    if (o.ca === undefined) throw chError('BAD_ARGUMENTS', '--tls-ca is required with --tls-cert/--tls-key: peers are verified against it');
-    return new TransportSecurity(trustDomain, new CertFiles({ ca: o.ca, cert: o.cert, key: o.key }, trustDomain, o.reloadIntervalMs, log), false);
+    const c = tlsChoice(o);
+    return new TransportSecurity(c.trustDomain, c.files && new CertFiles(c.files, c.trustDomain, o.reloadIntervalMs, log), c.insecure);
   }
 
   get secure(): boolean {

@@ -9,8 +9,9 @@ import { testPki } from '../integration/tls-fixture';
 import { answering, FakeCoordinators } from './fake-coordinators';
 
 // Issue 14 item 3: `quell client` is a whole process per statement, and its code is one file
-// (scripts/bundle-cli.js) so that its start does not resolve and wrap ~130 modules, and its
-// statements go on Node's own HTTP/2 (client/direct-client.ts), so that grpc-js is not loaded.
+// (scripts/bundle-cli.js) so that its start does not resolve and wrap ~130 modules; and
+// (issue 18 item 5) QuellClient's one transport is Node's own HTTP/2 (client/transport/), so
+// that grpc-js is not loaded.
 // A module that escaped the bundle (a new import left external) would show here.
 
 const DIST = path.resolve(__dirname, '..', '..');

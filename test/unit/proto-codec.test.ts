@@ -41,7 +41,7 @@ const quell: ProtoSet = {
   },
 };
 
-// the Coordinator service's codec alone, which `quell client -q` loads (client/direct-execute.ts)
+// the Coordinator service's codec alone, which QuellClient loads (client/transport/coordinator-methods.ts)
 const COORDINATOR_CODEC = coordinatorCodec as unknown as GeneratedCodec;
 const coordinatorOnly: ProtoSet = {
   dir: QUELL_DIR,

@@ -3,19 +3,22 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { DirectClient } from '../../client/direct-client';
-import { frame, MessageReader } from '../../client/direct-execute';
+import { QuellClient } from '../../client/coordinator-client';
+import { frame, MessageReader } from '../../client/transport/grpc-wire';
 import { messages } from '../../proto/generated/coordinator-codec';
-import { serializer, type GeneratedCodec } from '../../proto/service-definition';
+import { deserializer, serializer, TO_OBJECT_OPTIONS, type GeneratedCodec } from '../../proto/service-definition';
+import type { CoordinatorServiceSessionRequest__Output } from '../../proto/generated/quell/v1/CoordinatorServiceSessionRequest';
 import type { ExecuteResponse } from '../../proto/generated/quell/v1/ExecuteResponse';
 import type { TlsOptions } from '../../common/tls/options';
 import { QuellError } from '../../errors/quell-error';
 import type { SqlValue } from '../../sql/types';
 import { testPki, type TestPki } from '../integration/tls-fixture';
 
-// The direct connection (client/direct-execute.ts) reads gRPC off HTTP/2 by itself: these
+// The client transport (client/transport/) reads gRPC off HTTP/2 by itself: these
 // coordinators write the wire by hand, the way grpc-js never happens to (messages cut anywhere,
-// several in one frame, a status in the headers, percent-encoded messages).
+// several in one frame, a status in the headers, percent-encoded messages). rawCoordinator's
+// Session answers UNIMPLEMENTED, as an older coordinator's does, and the client then calls
+// Execute; rawSessionCoordinator answers statements on its Session stream by hand.
 
 const encode = serializer((messages as unknown as GeneratedCodec['messages'])['quell.v1.ExecuteResponse'] as GeneratedCodec['messages'][string]);
 const HEADER: ExecuteResponse = { header: { columns: [{ name: 'who', type: 'String' }], format: '', dialect: 'DIALECT_CLICKHOUSE', statement_id: 's' } };
@@ -25,7 +28,7 @@ const wire = (...ms: ExecuteResponse[]): Buffer => Buffer.concat(ms.map((m) => f
 
 let pki: TestPki;
 const servers: http2.Http2SecureServer[] = [];
-const clients: DirectClient[] = [];
+const clients: QuellClient[] = [];
 before(async () => {
   pki = await testPki();
 });
@@ -34,11 +37,17 @@ after(() => {
   for (const s of servers) s.close();
 });
 
-/** A TLS HTTP/2 server with `identity`'s certificate that answers every stream with `answer`; the paths it was asked for. */
+const OK = { ':status': 200, 'content-type': 'application/grpc' };
+
+/** A TLS HTTP/2 server with `identity`'s certificate that answers every Execute with `answer` (Session: UNIMPLEMENTED); the paths of the Executes. */
 async function rawCoordinator(answer: (stream: http2.ServerHttp2Stream) => void, identity: TlsOptions = pki.coordinator()): Promise<{ address: string; paths: string[] }> {
   const paths: string[] = [];
   const server = http2.createSecureServer({ ca: readFileSync(pki.ca), cert: readFileSync(identity.cert as string), key: readFileSync(identity.key as string) });
   server.on('stream', (stream, headers) => {
+    if (headers[':path'] === '/quell.v1.CoordinatorService/Session') {
+      stream.respond({ ...OK, 'grpc-status': '12', 'grpc-message': 'unknown method' }, { endStream: true });
+      return;
+    }
     paths.push(String(headers[':path']));
     // the request is read whole, as a server does before it answers
     stream.resume();
@@ -49,10 +58,9 @@ async function rawCoordinator(answer: (stream: http2.ServerHttp2Stream) => void,
   return { address: `127.0.0.1:${(server.address() as AddressInfo).port}`, paths };
 }
 
-const OK = { ':status': 200, 'content-type': 'application/grpc' };
 
 async function rows(address: string, sql = 'SELECT 1'): Promise<SqlValue[][]> {
-  const c = new DirectClient([address], { tls: pki.anonymous() });
+  const c = new QuellClient([address], { tls: pki.anonymous() });
   clients.push(c);
   const out: SqlValue[][] = [];
   for await (const ev of c.execute(sql)) if (ev.kind === 'rows') out.push(...ev.rows);
@@ -138,12 +146,11 @@ test('an HTTP error without a gRPC status (a proxy in the way) fails the stateme
 
 test("a server with another identity's certificate (signed by the same CA) is never sent the statement", async () => {
   const impostor = await rawCoordinator((stream) => stream.respond({ ...OK, 'grpc-status': '0' }, { endStream: true }), pki.agent('n1'));
-  // the direct connection gives up on it; QuellClient then tells why
   await assert.rejects(rows(impostor.address), (e: unknown) => e instanceof QuellError && e.errorName === 'NETWORK_ERROR' && /identity mismatch: expected spiffe:\/\/quell\/coordinator/.test(e.message));
   assert.deepEqual(impostor.paths, []);
 });
 
-test('NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not let the direct connection send a statement to an impostor (grpc-js ignores it too)', async () => {
+test('NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not let the client send a statement to an impostor (grpc-js ignores it too)', async () => {
   const impostor = await rawCoordinator((stream) => stream.respond({ ...OK, 'grpc-status': '0' }, { endStream: true }), pki.agent('n1'));
   const before = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
   process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
@@ -166,4 +173,53 @@ test("a message the client cannot read fails the statement even when the coordin
     stream.end(Buffer.concat([wire(HEADER, rowsOf('a')), bad, wire(rowsOf('c'), END)]));
   });
   await assert.rejects(rows(c.address), (e: unknown) => e instanceof QuellError && e.errorName === 'NETWORK_ERROR' && /compressed message/.test(e.message));
+});
+
+const codec = messages as unknown as GeneratedCodec['messages'];
+const decodeSessionRequest = deserializer(codec['quell.v1.CoordinatorServiceSessionRequest'] as GeneratedCodec['messages'][string], TO_OBJECT_OPTIONS) as (b: Buffer) => CoordinatorServiceSessionRequest__Output;
+const encodeSessionResponse = serializer(codec['quell.v1.CoordinatorServiceSessionResponse'] as GeneratedCodec['messages'][string]);
+
+/**
+ * A coordinator whose Session stream is written by hand: each statement is answered with its
+ * header, one row (its SQL) and its end, as one message cut into 3-byte DATA frames; then it
+ * waits for the next statement on the same stream. The statements it read, in order.
+ */
+async function rawSessionCoordinator(): Promise<{ address: string; statements: string[]; streams: number }> {
+  const seen = { address: '', statements: [] as string[], streams: 0 };
+  const server = http2.createSecureServer({ ca: readFileSync(pki.ca), cert: readFileSync(pki.coordinator().cert as string), key: readFileSync(pki.coordinator().key as string) });
+  server.on('stream', (stream, headers) => {
+    assert.equal(headers[':path'], '/quell.v1.CoordinatorService/Session');
+    seen.streams++;
+    stream.respond(OK);
+    const reader = new MessageReader();
+    let out = Promise.resolve();
+    stream.on('data', (chunk: Buffer) =>
+      reader.push(chunk, (m) => {
+        for (const call of decodeSessionRequest(m).calls) {
+          if (!call.execute) continue;
+          seen.statements.push(call.execute.sql);
+          const tag = call.tag;
+          const bytes = frame(encodeSessionResponse({ replies: [HEADER, rowsOf(call.execute.sql), END].map((response) => ({ tag, response })) }));
+          out = out.then(async () => {
+            for (let at = 0; at < bytes.length; at += 3) await new Promise<void>((resolve) => stream.write(bytes.subarray(at, at + 3), () => setImmediate(resolve)));
+          });
+        }
+      }),
+    );
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  seen.address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return seen;
+}
+
+test('statements on a Session stream written 3 bytes per DATA frame arrive whole, each with its own rows, all on one stream', async () => {
+  const c = await rawSessionCoordinator();
+  const client = new QuellClient([c.address], { tls: pki.anonymous() });
+  clients.push(client);
+  const [a, b] = await Promise.all([client.query('SELECT a'), client.query('SELECT b')]);
+  assert.deepEqual([a.rows, b.rows], [[['SELECT a']], [['SELECT b']]]);
+  assert.deepEqual((await client.query('SELECT c')).rows, [['SELECT c']]);
+  assert.deepEqual(c.statements.sort(), ['SELECT a', 'SELECT b', 'SELECT c']);
+  assert.equal(c.streams, 1);
 });

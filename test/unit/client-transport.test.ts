@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { DirectClient } from '../../client/direct-client';
+import { QuellClient } from '../../client/coordinator-client';
 import { peerIdentity, TransportSecurity } from '../../common/tls';
 import { formatIdentity } from '../../common/tls/identity';
 import { testPki, type TestPki } from '../integration/tls-fixture';
@@ -12,14 +12,15 @@ import type { SqlValue } from '../../sql/types';
 import { answering, FakeCoordinators, silentServer } from './fake-coordinators';
 import { TcpProxy } from '../integration/tcp-proxy';
 
-// Issue 14 item 3: `quell client -q` sends its statements on Node's own HTTP/2 connection
-// (client/direct-execute.ts) instead of grpc-js, with QuellClient's semantics: a statement goes
-// on to another coordinator only when it certainly did not start, and is never sent twice.
+// Issue 18 item 5: the one client transport (client/transport/: gRPC on Node's own HTTP/2, no
+// grpc-js), which QuellClient and so `quell client` use: a statement goes on to another
+// coordinator only when it certainly did not start, and is never sent twice; keepalive pings
+// find a coordinator that went silent; the client's certificate is presented.
 
 let pki: TestPki;
 let coordinatorTls: TransportSecurity;
 let fakes: FakeCoordinators;
-const clients: DirectClient[] = [];
+const clients: QuellClient[] = [];
 before(async () => {
   pki = await testPki();
   coordinatorTls = TransportSecurity.from(pki.coordinator());
@@ -31,19 +32,19 @@ after(() => {
   coordinatorTls.close();
 });
 
-function client(addresses: string[], connectTimeoutMs?: number): DirectClient {
-  const c = new DirectClient(addresses, { connectTimeoutMs, tls: pki.anonymous() });
+function client(addresses: string[], connectTimeoutMs?: number): QuellClient {
+  const c = new QuellClient(addresses, { connectTimeoutMs, tls: pki.anonymous() });
   clients.push(c);
   return c;
 }
 
-async function rows(c: DirectClient, sql: string): Promise<SqlValue[][]> {
+async function rows(c: QuellClient, sql: string): Promise<SqlValue[][]> {
   const out: SqlValue[][] = [];
   for await (const ev of c.execute(sql)) if (ev.kind === 'rows') out.push(...ev.rows);
   return out;
 }
 
-test('statements run on the direct connection and return their rows, one connection for all', async () => {
+test('statements run on one connection and return their rows, one connection for all', async () => {
   const a = await fakes.start(answering('a'));
   const c = client([a.address]);
   assert.deepEqual(await rows(c, 'SELECT 1'), [['a']]);
@@ -113,7 +114,7 @@ test('a coordinator that goes silent mid-statement (its host died: no FIN, no re
   const b = await fakes.start(answering('b'));
   const proxy = await TcpProxy.start(Number(a.address.split(':')[1]));
   try {
-    const c = new DirectClient([proxy.address, b.address], { tls: pki.anonymous() }, { timeMs: 100, timeoutMs: 200 });
+    const c = new QuellClient([proxy.address, b.address], { tls: pki.anonymous() }, { timeMs: 100, timeoutMs: 200 });
     clients.push(c);
     const results = c.execute('KILL QUERY WHERE 1')[Symbol.asyncIterator]();
     const first = await results.next();
@@ -138,7 +139,7 @@ test('keepalive pings leave a coordinator that answers them alone, however long 
     setTimeout(() => answering('a')(call), 1_000);
   });
   // the answers' limit is generous for a loaded machine (the coordinator is in this process)
-  const c = new DirectClient([a.address], { tls: pki.anonymous() }, { timeMs: 20, timeoutMs: 500 });
+  const c = new QuellClient([a.address], { tls: pki.anonymous() }, { timeMs: 20, timeoutMs: 500 });
   clients.push(c);
   assert.deepEqual(await rows(c, 'KILL QUERY WHERE 1 SYNC'), [['a']]);
 });
@@ -182,14 +183,14 @@ test('a large result (20,000 messages, 20 MB) arrives whole and in order', async
   assert.ok(got.every((r, i) => r[0] === `${i} ${text}`));
 });
 
-test("the direct connection presents the client's certificate: the coordinator sees the user's identity", async () => {
+test("the connection presents the client's certificate: the coordinator sees the user's identity", async () => {
   let seen = '';
   const a = await fakes.start((call) => {
     const identity = peerIdentity(call, 'quell');
     seen = identity ? formatIdentity(identity) : 'none';
     answering('a')(call);
   });
-  const c = new DirectClient([a.address], { tls: pki.user('alice') });
+  const c = new QuellClient([a.address], { tls: pki.user('alice') });
   clients.push(c);
   assert.deepEqual(await rows(c, 'SELECT 1'), [['a']]);
   assert.equal(seen, 'spiffe://quell/user/alice');
