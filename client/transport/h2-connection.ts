@@ -17,6 +17,12 @@ export function targetOf(address: string): Target | undefined {
 /** How a connection is secured: TLS options for one handshake, or plaintext (undefined). */
 export type Securing = tls.ConnectionOptions | undefined;
 
+/**
+ * How long a connection may take to become ready, as grpc-js's connect timeout: without it a
+ * server that never answers the SYN is waited on for the operating system's TCP timeout (minutes).
+ */
+export const SETUP_TIMEOUT_MS = 20_000;
+
 /** What the connection became: ready for calls, or why not. */
 export type Readiness = { readonly ready: true } | { readonly failed: string };
 
@@ -42,7 +48,7 @@ export class H2Connection {
   /** calls open on it: only they keep the process alive */
   private open = 0;
 
-  constructor(target: Target, securing: Securing, keepalive: Keepalive) {
+  constructor(target: Target, securing: Securing, keepalive: Keepalive, setupTimeoutMs = SETUP_TIMEOUT_MS) {
     const authority = 'path' in target ? 'localhost' : target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
     const where = 'path' in target ? { path: target.path } : { host: target.host, port: target.port };
     const socket = securing === undefined ? net.connect(where) : tls.connect({ ...securing, ...where, ALPNProtocols: ['h2'] });
@@ -53,8 +59,15 @@ export class H2Connection {
     this.session.on('error', (err: Error) => (this.failure ??= err.message));
     socket.once('error', (err: Error) => (this.failure ??= err.message));
     this.session.once('goaway', () => (this.goingAway = true));
+    const setup = setTimeout(() => {
+      this.failure ??= `no connection within ${setupTimeoutMs / 1000} s`;
+      this.session.destroy();
+    }, setupTimeoutMs);
+    setup.unref();
+    this.session.once('close', () => clearTimeout(setup));
     this.readiness = new Promise((resolve) => {
       this.session.once('remoteSettings', () => {
+        clearTimeout(setup);
         resolve({ ready: true });
         this.keepAlive(keepalive);
         if (this.open === 0) this.session.unref();

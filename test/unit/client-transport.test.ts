@@ -195,3 +195,22 @@ test("the connection presents the client's certificate: the coordinator sees the
   assert.deepEqual(await rows(c, 'SELECT 1'), [['a']]);
   assert.equal(seen, 'spiffe://quell/user/alice');
 });
+
+test('a server that accepts the TCP connection and never answers fails the setup after its timeout, not the kernel’s', async () => {
+  const { createServer } = await import('node:net');
+  const { H2Connection } = await import('../../client/transport/h2-connection');
+  const held: import('node:net').Socket[] = [];
+  const mute = createServer((s) => held.push(s));
+  await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+  const port = (mute.address() as import('node:net').AddressInfo).port;
+  try {
+    const { ClientTls } = await import('../../client/transport/client-tls');
+    const connection = new H2Connection({ host: '127.0.0.1', port }, ClientTls.from(pki.anonymous()).securing('coordinator'), { timeMs: 60_000, timeoutMs: 20_000 }, 300);
+    const started = Date.now();
+    assert.deepEqual(await connection.readiness, { failed: 'no connection within 0.3 s' });
+    assert.ok(Date.now() - started < 10_000, 'the setup timeout ended it');
+  } finally {
+    for (const s of held) s.destroy();
+    mute.close();
+  }
+});
