@@ -18,14 +18,14 @@ const replaced = (id: string): string => `not killed: it ended between the plan 
 
 /**
  * Phase two of a ranked kill (docs/ranked-kills.md): of the node's candidates, the picked ones
- * that are still the processes the plan listed (same key, a start within `slackMs`) and still
+ * that are still the processes the plan listed (same key, a start within the rules' `startSlackMs`) and still
  * match the WHERE. Every other candidate is not this kill's to touch; each pick that is not
  * found so is missed, and says why.
  */
 export function matchPicks<R, C extends Candidate<R>>(
   picks: readonly PlannedProcess__Output[],
   listed: Iterable<C>,
-  rules: { startOf(r: R): number; idOf(r: R): string; readonly startSlackMs?: number },
+  rules: Pick<RowRules<R>, 'startOf' | 'idOf' | 'startSlackMs'>,
   filter: (r: R) => boolean,
 ): { found: C[]; missed: MissedPick[] } {
   const byKey = new Map<string, C>();

@@ -139,7 +139,7 @@ test('Kill: KILL QUERY interrupts the statement (then idle: dropped), KILL CONNE
   const before = await Promise.all([info('n1'), info('n2')]);
 
   const denied = await kill('n2', { where: `equals(ID, ${id})`, user: 'dave', may_kill_others: false, query_only: true });
-  assert.deepEqual(denied, [{ kind: 'plan', plan: { eligible: 0, skipped: 1, skipped_owner: 'carol', skipped_id: String(id) } }]);
+  assert.deepEqual(denied, [{ kind: 'plan', plan: { eligible: 0, skipped: 1, skipped_owner: 'carol', skipped_id: String(id), planned: [] } }]);
 
   const q = await kill('n2', { where: `equals(ID, ${id})`, user: 'carol', may_kill_others: false, query_only: true });
   assert.equal(q[1]?.process?.status, 'KILL_STATUS_WAITING');

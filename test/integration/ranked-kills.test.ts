@@ -162,3 +162,17 @@ test('KILL MUTATION … ORDER BY create_time LIMIT 1 kills the oldest mutation o
   assert.equal(eventsOf(newer, 'cancel').length + eventsOf(newest, 'cancel').length, 0);
   await c.query("KILL MUTATION ON CLUSTER c3 WHERE table = 'rt'");
 });
+
+// last: it stops n3
+test('a node that misses a ranked mutation kill gets its node row, never a queued kill (that would act on every match)', async () => {
+  const chosen = await c.sim('n1', ['--mutations', '1', '--database', 'db', '--table', 'rq', '--mutation-id-prefix', 'rq_n1_', '--parts', '100000', '--created-ago', '100']);
+  const n3 = c.agent('n3');
+  n3.child.proc.kill('SIGKILL');
+  await c.expireLease('n3');
+  await c.waitForRows("SELECT node_id FROM system.clusters WHERE cluster = 'c3' AND is_active = 0", (rows) => rows.some((r) => r.node_id === 'n3'));
+  const rows = records(await c.query("KILL MUTATION ON CLUSTER c3 WHERE table = 'rq' ORDER BY create_time LIMIT 1"));
+  assert.deepEqual(rows.map((r) => [r.kill_status, r.mutation_id, r.node_id]).sort(), [['node_inactive', '', 'n3'], ['waiting', 'rq_n1_1', 'n1']]);
+  await chosen.waitFor((e) => e.event === 'cancel');
+  const queued = records(await c.query('SELECT count() AS n FROM system.kill_queue'));
+  assert.equal(Number(queued[0]?.n), 0);
+});
