@@ -10,6 +10,13 @@ export function frame(message: Buffer): Buffer {
   return out;
 }
 
+/**
+ * The largest message a call takes, as grpc-js's default receive limit: the coordinator sends
+ * results in blocks well under it, so a bigger length prefix is a broken peer (the coordinator, or the agent a workload attaches to), and
+ * buffering it would only grow the client's memory.
+ */
+export const MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
+
 /** gRPC's length-prefixed messages out of a stream's chunks; each message is copied once. */
 export class MessageReader {
   private chunks: Buffer[] = [];
@@ -22,8 +29,10 @@ export class MessageReader {
     while (this.size >= 5) {
       if ((this.chunks[0] as Buffer).length < 5) this.chunks = [Buffer.concat(this.chunks)];
       const head = this.chunks[0] as Buffer;
-      if (head[0] !== 0) throw new Error('the coordinator sent a compressed message');
-      const total = 5 + head.readUInt32BE(1);
+      if (head[0] !== 0) throw new Error('the server sent a compressed message');
+      const length = head.readUInt32BE(1);
+      if (length > MAX_RECEIVE_BYTES) throw new Error(`the server sent a message of ${length} bytes, over the ${MAX_RECEIVE_BYTES} limit`);
+      const total = 5 + length;
       if (this.size < total) return;
       const all = this.chunks.length === 1 ? head : Buffer.concat(this.chunks);
       this.chunks = all.length > total ? [all.subarray(total)] : [];

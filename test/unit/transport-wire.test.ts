@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { QuellClient } from '../../client/coordinator-client';
-import { frame, MessageReader } from '../../client/transport/grpc-wire';
+import { frame, MAX_RECEIVE_BYTES, MessageReader } from '../../client/transport/grpc-wire';
 import { messages } from '../../proto/generated/coordinator-codec';
 import { deserializer, serializer, TO_OBJECT_OPTIONS, type GeneratedCodec } from '../../proto/service-definition';
 import type { CoordinatorServiceSessionRequest__Output } from '../../proto/generated/quell/v1/CoordinatorServiceSessionRequest';
@@ -87,6 +87,15 @@ test('MessageReader refuses a compressed message (none was asked for)', () => {
   const bytes = wire(HEADER);
   bytes[0] = 1;
   assert.throws(() => new MessageReader().push(bytes, () => undefined), /compressed/);
+});
+
+test('MessageReader refuses a length prefix over the receive limit from its header, before buffering the body', () => {
+  const head = Buffer.from([0, 0, 0, 0, 0]);
+  head.writeUInt32BE(MAX_RECEIVE_BYTES + 1, 1);
+  assert.throws(() => new MessageReader().push(head, () => assert.fail('no message')), /over the 4194304 limit/);
+  const atLimit = Buffer.from([0, 0, 0, 0, 0]);
+  atLimit.writeUInt32BE(MAX_RECEIVE_BYTES, 1);
+  new MessageReader().push(atLimit, () => assert.fail('the body has not come yet'));
 });
 
 test('a result written a few bytes per DATA frame, then several messages in one frame, arrives whole', async () => {
