@@ -108,6 +108,10 @@ export interface CreateKillPolicyStatement extends Tail {
   /** undefined: no LIMIT clause */
   readonly limit?: number;
   readonly dryRun: boolean;
+  /** ESCALATE AFTER S SECONDS; undefined: no escalation */
+  readonly escalateAfterSeconds?: number;
+  /** REASON 'text'; undefined: none */
+  readonly reason?: string;
 }
 
 /** DROP KILL POLICY [IF EXISTS] name [ON CLUSTER c] */

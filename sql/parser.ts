@@ -383,12 +383,19 @@ class Parser {
     let everySeconds: number | undefined;
     let limit: number | undefined;
     let dryRun = false;
+    let escalateAfterSeconds: number | undefined;
+    let reason: string | undefined;
     for (;;) {
       if (target === undefined && this.acceptKw('KILL')) target = this.policyTarget();
       else if (everySeconds === undefined && this.acceptKw('EVERY')) {
         everySeconds = this.signedInteger();
         if (!this.acceptKw('SECONDS')) this.expectKw('SECOND');
       } else if (limit === undefined && this.acceptKw('LIMIT')) limit = this.signedInteger();
+      else if (escalateAfterSeconds === undefined && this.acceptKw('ESCALATE')) {
+        this.expectKw('AFTER');
+        escalateAfterSeconds = this.signedInteger();
+        if (!this.acceptKw('SECONDS')) this.expectKw('SECOND');
+      } else if (reason === undefined && this.acceptKw('REASON')) reason = this.policyReason();
       else if (!dryRun && this.acceptKw('DRY', 'DRY RUN')) {
         this.expectKw('RUN');
         dryRun = true;
@@ -404,8 +411,21 @@ class Parser {
       ...(everySeconds !== undefined ? { everySeconds } : {}),
       ...(limit !== undefined ? { limit } : {}),
       dryRun,
+      ...(escalateAfterSeconds !== undefined ? { escalateAfterSeconds } : {}),
+      ...(reason !== undefined ? { reason } : {}),
       ...this.tail(),
     };
+  }
+
+  /** REASON 'text': a string literal (its content is the interpreter's to judge). */
+  private policyReason(): string {
+    const t = this.peek();
+    if (t.kind === 'string') {
+      this.advance();
+      return t.value;
+    }
+    this.expected.push('string literal');
+    return this.fail();
   }
 
   private dropKillPolicy(): DropKillPolicyStatement {

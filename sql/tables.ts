@@ -61,10 +61,11 @@ export const KILL_LOG_COLUMNS: readonly Column[] = [...KILL_LOG_ENTRY_COLUMNS, .
 /**
  * system.kill_policies (docs/kill-policies.md): the coordinator's view of the policies in etcd; `limit` 0 means none.
  * The contract's columns first; then `state` (`active`, `suspended`, or `invalid` for a record no
- * coordinator signed: agents do not run it), why it is suspended, and why it is invalid.
+ * coordinator signed: agents do not run it), why it is suspended, and why it is invalid; then
+ * ESCALATE AFTER's seconds (0: none) and REASON ('' none).
  */
 export const KILL_POLICIES_COLUMNS: readonly Column[] = cols(
-  'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime, state String, suspended_reason String, invalid_reason String',
+  'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime, state String, suspended_reason String, invalid_reason String, escalate_after UInt32, reason String',
 );
 
 /**
@@ -80,6 +81,9 @@ export const CLUSTERS_COLUMNS: readonly Column[] = cols('cluster String, node_id
 export const KILL_QUERY_RESULT: readonly Column[] = cols(
   'kill_status String, query_id String, user String, query String, host String, port UInt16, node_id String, error String',
 );
+
+/** A KILL with escalate_after ends each row with this: kill_status keeps ClickHouse's values. */
+export const ESCALATED_COLUMN: Column = { name: 'escalated', type: 'UInt8' };
 
 export const KILL_MUTATION_RESULT: readonly Column[] = cols(
   'kill_status String, database String, table String, mutation_id String, command String, host String, port UInt16, node_id String, error String',

@@ -58,6 +58,7 @@ export function intentRequest(intent: KillIntent): KillRequest__Output {
     condition: '',
     act_by_unix_ms: '0',
     reason: '',
+    escalate_after_ms: 0,
   };
 }
 

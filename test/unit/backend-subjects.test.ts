@@ -70,7 +70,7 @@ class ScriptedServer implements Backend {
 }
 
 function req(target: KillRequest__Output['target'], where: string, mode: KillRequest__Output['mode'], extra: Partial<KillRequest__Output> = {}): KillRequest__Output {
-  return { target, where, mode, soft: false, user: 'root', may_kill_others: true, sync_timeout_ms: 2000, statement_id: 't', query_only: false, client: '', condition: '', act_by_unix_ms: '0', reason: '', ...extra };
+  return { target, where, mode, soft: false, user: 'root', may_kill_others: true, sync_timeout_ms: 2000, statement_id: 't', query_only: false, client: '', condition: '', act_by_unix_ms: '0', reason: '', escalate_after_ms: 0, ...extra };
 }
 
 async function run<R>(subject: KillSubject<R>, r: KillRequest__Output, filter: (x: R) => boolean): Promise<KillResponse[]> {

@@ -38,7 +38,7 @@ function owner(table: ProcessTable, behaviour: 'obey' | 'ignore' = 'obey'): Owne
 }
 
 function request(where: string, mode: KillRequest__Output['mode'], user = 'root', mayKillOthers = true, syncMs = 1000, actBy = 0): KillRequest__Output {
-  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't', query_only: false, client: 'spiffe://quell/user/root', condition: '', act_by_unix_ms: String(actBy), reason: '' };
+  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't', query_only: false, client: 'spiffe://quell/user/root', condition: '', act_by_unix_ms: String(actBy), reason: '', escalate_after_ms: 0 };
 }
 
 async function run(table: ProcessTable, req: KillRequest__Output, log: MemoryKillLog = memoryKillLog(), sink: { closed: boolean } = { closed: false }): Promise<KillResponse[]> {

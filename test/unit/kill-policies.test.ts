@@ -42,7 +42,7 @@ function stubborn(): Owner & { cancels: string[]; killers: unknown[] } {
 function policy(over: Partial<PolicyRecord> = {}): PolicyRecord {
   return {
     cluster: 'c3', name: 'p1', condition: "equals(user, 'alice')", action: 'KILL QUERY', every_s: 1, limit: 0,
-    dry_run: false, creator: 'admin', may_kill_others: true, created: 1_700_000_000, ...over,
+    dry_run: false, escalate_after_s: 0, reason: '', creator: 'admin', may_kill_others: true, created: 1_700_000_000, ...over,
   };
 }
 

@@ -4,7 +4,8 @@ import { chError } from '../../../errors/quell-error';
 import type { SqlValue } from '../../../sql/types';
 import type { KillMode } from '../../../proto/generated/quell/v1/KillMode';
 import { errorText } from '../../../errors/error-text';
-import { resolveSettings } from '../settings';
+import { escalateAfterMs, resolveSettings } from '../settings';
+import { ESCALATED_COLUMN } from '../../../sql/tables';
 import { checkFilter, checkFormat, resolveCluster } from '../analysis';
 import type { ResultSink, StatementContext, StatementOutcome } from '../../context';
 import { fanOut } from '../../cluster/fanout';
@@ -26,6 +27,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   const spec = stmt.target === 'QUERY' ? KILL_QUERY : KILL_MUTATION;
   const format = checkFormat(stmt);
   const settings = resolveSettings(stmt.settings);
+  const escalateMs = escalateAfterMs(settings, stmt.mode, stmt.target);
   checkFilter(stmt.where, spec.table.columns);
   const cluster = resolveCluster(ctx, stmt.cluster);
   const mayKillOthers = hasGrant(ctx.user, spec.grant);
@@ -54,11 +56,12 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     condition: '',
     act_by_unix_ms: String(Date.now() + firstAnswerMs),
     reason: settings.kill_reason,
+    escalate_after_ms: escalateMs,
   });
   const callDeadlineMs = firstAnswerMs + syncMs + SYNC_GRACE_MS;
   ctx.expectEndBy(Date.now() + callDeadlineMs);
   const events = fanOut(nodes, open, { firstAnswerMs, callDeadlineMs, signal: ctx.signal, refuse: (n) => ctx.clocks?.incompatible?.(n.nodeId), metrics: ctx.metrics });
-  sink.header(spec.result, format);
+  sink.header(escalateMs > 0 ? [...spec.result, ESCALATED_COLUMN] : spec.result, format);
   const nodeIdAt = spec.result.length - 2;
   // the merge holds rows only until every plan is in; after that each waits for the client
   const send = async (rows: SqlValue[][]): Promise<void> => {
@@ -77,6 +80,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     queueMissed: spec.durable && stmt.mode !== 'TEST',
     throwOnNodeFailure: settings.distributed_ddl_output_mode === 'throw',
     clocks: ctx.clocks,
+    escalation: escalateMs > 0,
   });
   for await (const ev of events) await send(merge.push(ev));
   await send(merge.end());
