@@ -49,7 +49,7 @@ export const KILL_LOG_ENTRY_COLUMNS: readonly Column[] = cols(`
   event_time DateTime, statement_id String, user String, client String, coordinator String,
   target String, mode String, condition String, query_id String, mutation_id String,
   thread_id UInt64, process_user String, query String, kill_status String, error String,
-  policy String, normalized_query_hash UInt64, reason String`);
+  policy String, normalized_query_hash UInt64, reason String, escalated UInt8`);
 
 /**
  * system.kill_log (docs/statement-path.md §The kill log): one row per process an agent killed, was asked to

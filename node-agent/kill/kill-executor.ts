@@ -8,6 +8,12 @@ import type { PolicyRun } from '../policies/policy-run';
 
 export type CancelOutcome = boolean | { readonly cantCancel: string };
 
+/**
+ * A process's hard kill, for a kill that escalates (escalate_after): `send` it (an outcome as a
+ * cancel's), or there is `none` for its kind, and why (ClickHouse, mutations).
+ */
+export type HardKill = { readonly send: () => CancelOutcome | Promise<CancelOutcome> } | { readonly none: string };
+
 /** Where a kill's messages go; `closed` turns true when the coordinator went away. */
 export interface KillSink {
   write(msg: KillResponse): void;
@@ -58,6 +64,8 @@ export interface KillSubject<R, C extends Candidate<R> = Candidate<R>> extends R
    * `policy`: the kill policy whose run this is ('' for a statement), for the victim's cancel.
    */
   cancel(c: C, req: KillRequest__Output, policy: string): CancelOutcome | Promise<CancelOutcome>;
+  /** the hard kill of a candidate that outlived its cancel by escalate_after_ms; absent: none for this table */
+  hardKill?(c: C, req: KillRequest__Output, policy: string): HardKill;
 }
 
 /** What a kill on this node is logged with. */
@@ -97,6 +105,8 @@ interface Outcome<C> {
   readonly error: string;
   /** refused because act_by_unix_ms had passed by this agent's clock: by how many ms */
   readonly pastMs?: number;
+  /** its hard kill was sent (escalate_after) */
+  readonly escalated?: boolean;
 }
 
 const NOT_SENT = "not killed: the coordinator ended the call before the cancel was sent (its deadline passed or its client went away)";
@@ -137,7 +147,7 @@ export async function executeKill<R, C extends Candidate<R>>(
   let overLimit: C[] = [];
   if (policy) ({ act: eligible, overLimit } = policy.share(eligible, (r: R) => subject.startOf(r)));
   const entry = entryMaker(req, ctx.coordinator, Date.now, policy?.name);
-  const logged = (o: Outcome<C>) => entry(subject.logged(o.c.row), o.status, o.error);
+  const logged = (o: Outcome<C>) => entry(subject.logged(o.c.row), o.status, o.error, o.escalated);
   const first = new Map<C, Outcome<C>>(eligible.map((c) => [c, { c, status: expectedStatus(req, subject, c), error: '' }]));
   const refused = policy ? [] : skipped.map((c) => entry(subject.logged(c.row), ACCESS_DENIED_STATUS, deniedReason(req.user, subject.userOf(c.row))));
   const limited = overLimit.map((c) => entry(subject.logged(c.row), SKIPPED_LIMIT_STATUS, `not killed: over the policy's LIMIT ${policy?.limit ?? 0} (the oldest matches go first)`));
@@ -163,11 +173,12 @@ export async function executeKill<R, C extends Candidate<R>>(
     const msg = subject.report(o.c.row, o.status);
     if (msg.process && o.error) msg.process.error = o.error;
     if (msg.process && o.pastMs !== undefined) msg.process.past_deadline_ms = o.pastMs;
+    if (msg.process && o.escalated) msg.process.escalated = true;
     sink.write(msg);
   };
   /** Logs the rows whose status is news, then writes them all; an append that fails leaves the rows saying so. */
   const settle = async (rows: readonly Outcome<C>[]): Promise<void> => {
-    const news = new Set(rows.filter((o) => o.status !== first.get(o.c)?.status || o.error !== first.get(o.c)?.error));
+    const news = new Set(rows.filter((o) => o.status !== first.get(o.c)?.status || o.error !== first.get(o.c)?.error || o.escalated === true));
     let failure = '';
     if (news.size > 0) {
       try {
@@ -211,7 +222,10 @@ export async function executeKill<R, C extends Candidate<R>>(
     else now.push({ c, status: 'KILL_STATUS_CANT_CANCEL', error: outcome.cantCancel });
   });
   await settle(now);
-  if (waiting.length > 0) await waitForEnds(waiting, subject, req.sync_timeout_ms, settle, sink.signal);
+  if (waiting.length > 0) {
+    const escalation = req.escalate_after_ms > 0 ? { req, policy: policy?.name ?? '', log: (o: Outcome<C>) => ctx.recorder.append([logged(o)]) } : undefined;
+    await waitForEnds(waiting, subject, req.sync_timeout_ms, settle, sink.signal, escalation);
+  }
 }
 
 /**
@@ -248,16 +262,41 @@ async function cancelOne<R, C extends Candidate<R>>(subject: KillSubject<R, C>, 
   }
 }
 
-/** SYNC: a `finished` row the moment each candidate ends; `waiting` for the rest at the deadline. */
+/** What a SYNC wait needs to escalate: the request, the policy, and the kill log for the escalation step. */
+interface EscalationSpec<C> {
+  readonly req: KillRequest__Output;
+  readonly policy: string;
+  log(o: Outcome<C>): Promise<void>;
+}
+
+/**
+ * SYNC: a `finished` row the moment each candidate ends; `waiting` for the rest at the deadline.
+ * With `escalation`, a candidate still running escalate_after_ms after its cancel gets its hard
+ * kill (logged first, as every kill is), and its row says escalated; one with no harder kill
+ * reads cant_cancel then. No timer outlives its candidate or the wait.
+ */
 async function waitForEnds<R, C extends Candidate<R>>(
   pending: C[],
   subject: KillSubject<R, C>,
   timeoutMs: number,
   settle: (rows: readonly Outcome<C>[]) => Promise<void>,
   cancelled?: AbortSignal,
+  escalation?: EscalationSpec<C>,
 ): Promise<void> {
   const left = new Set(pending);
+  // the wait is over once no candidate is left (ended, or settled as cant_cancel by its escalation)
+  let noneLeft: () => void = () => undefined;
+  const allSettled = new Promise<void>((resolve) => (noneLeft = resolve));
+  const settled = (c: C): boolean => {
+    const was = left.delete(c);
+    if (left.size === 0) noneLeft();
+    return was;
+  };
+  const escalated = new Set<C>();
+  /** why an escalation did not happen, for the row that reports it */
+  const notes = new Map<C, string>();
   const settling: Promise<void>[] = [];
+  const escalating: Promise<void>[] = [];
   const stop = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let onCancel: (() => void) | undefined;
@@ -268,17 +307,76 @@ async function waitForEnds<R, C extends Candidate<R>>(
     if (cancelled?.aborted) resolve();
     else cancelled?.addEventListener('abort', onCancel, { once: true });
   });
-  const ends = pending.map((c) =>
-    subject.whenGone(c, stop.signal).then(() => {
-      if (left.delete(c)) settling.push(settle([{ c, status: 'KILL_STATUS_FINISHED', error: '' }]));
-    }),
-  );
-  await Promise.race([Promise.all(ends), deadline]);
+  const final = (c: C, status: KillStatus): Outcome<C> => ({ c, status, error: notes.get(c) ?? '', escalated: escalated.has(c) });
+  for (const c of pending) {
+    const gone = subject.whenGone(c, stop.signal).then(() => {
+      if (settled(c)) settling.push(settle([final(c, 'KILL_STATUS_FINISHED')]));
+    });
+    if (escalation) {
+      const escalate = async (): Promise<void> => {
+        if (!(await dueAfter(escalation.req.escalate_after_ms, gone, stop.signal)) || !left.has(c)) return;
+        const hard = subject.hardKill?.(c, escalation.req, escalation.policy) ?? { none: 'there is no harder kill for it' };
+        const after = `still running ${escalation.req.escalate_after_ms / 1000} s after its cancel`;
+        if ('none' in hard) {
+          settled(c);
+          settling.push(settle([{ c, status: 'KILL_STATUS_CANT_CANCEL', error: `${after}, and ${hard.none}` }]));
+          return;
+        }
+        escalated.add(c);
+        try {
+          await escalation.log({ c, status: 'KILL_STATUS_PENDING', error: after, escalated: true });
+        } catch (err) {
+          escalated.delete(c);
+          notes.set(c, `${after}, not escalated: ${killLogRefusal(err)}`);
+          return;
+        }
+        if (stop.signal.aborted) {
+          // the wait ended (deadline, coordinator gone) while the step was logged: nothing is sent after it
+          escalated.delete(c);
+          notes.set(c, `${after}, not escalated: the wait ended first`);
+          return;
+        }
+        let outcome: CancelOutcome;
+        try {
+          outcome = await hard.send();
+        } catch (err) {
+          outcome = { cantCancel: errorText(err) };
+        }
+        if (typeof outcome === 'object') notes.set(c, `${after}; its hard kill failed: ${outcome.cantCancel}`);
+      };
+      escalating.push(escalate());
+    }
+  }
+  await Promise.race([allSettled, deadline]);
   if (timer) clearTimeout(timer);
   if (onCancel) cancelled?.removeEventListener('abort', onCancel);
   stop.abort();
-  settling.push(settle([...left].map((c) => ({ c, status: 'KILL_STATUS_WAITING' as const, error: '' }))));
+  // a hard kill on its way is sent (or fails) before the rest are reported
+  await Promise.all(escalating);
+  settling.push(settle([...left].map((c) => final(c, 'KILL_STATUS_WAITING'))));
   left.clear();
   // the last rows are written before the call ends
   await Promise.all(settling);
+}
+
+/**
+ * Resolves true once `ms` have passed while the process runs on; false as soon as it is `gone`
+ * or the wait `stop`s. Its timer and listener never outlive the first of the three.
+ */
+export function dueAfter(ms: number, gone: Promise<unknown>, stop: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (stop.aborted) {
+      resolve(false);
+      return;
+    }
+    const finish = (due: boolean): void => {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
+      resolve(due);
+    };
+    const onStop = (): void => finish(false);
+    const timer = setTimeout(() => finish(true), ms);
+    stop.addEventListener('abort', onStop, { once: true });
+    void gone.then(() => finish(false));
+  });
 }

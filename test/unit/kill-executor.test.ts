@@ -137,7 +137,7 @@ test('kill log: every entry is synced before its cancel is sent and before its r
     {
       event_time: 0, statement_id: 't', user: 'root', client: 'spiffe://quell/user/root', coordinator: 'spiffe://quell/coordinator', target: 'QUERY',
       mode: 'ASYNC', condition: "equals(user, 'alice')", query_id: 'a1', mutation_id: '', thread_id: 0, process_user: 'alice', query: "SELECT 'a1'",
-      kill_status: 'waiting', error: '', policy: '', normalized_query_hash: normalizedQueryHash("SELECT 'a1'"), reason: '',
+      kill_status: 'waiting', error: '', policy: '', normalized_query_hash: normalizedQueryHash("SELECT 'a1'"), reason: '', escalated: 0,
     },
   );
   assert.ok(Math.abs(e.event_time - Date.now() / 1000) < 60);

@@ -46,7 +46,7 @@ test('a policy is stored with its canonical condition, creator and rights', asyn
   assert.ok(rec);
   assert.deepEqual(
     { ...rec, created: 0 },
-    { cluster: 'c3', name: 'long_etl', condition: "and(equals(user, 'etl'), greater(elapsed, 5))", action: 'KILL QUERY', every_s: 2, limit: 3, dry_run: true, creator: 'ops', may_kill_others: true, created: 0 },
+    { cluster: 'c3', name: 'long_etl', condition: "and(equals(user, 'etl'), greater(elapsed, 5))", action: 'KILL QUERY', every_s: 2, limit: 3, dry_run: true, escalate_after_s: 0, reason: '', creator: 'ops', may_kill_others: true, created: 0 },
   );
   assert.ok(Math.abs(rec.created - Date.now() / 1000) < 5);
 });

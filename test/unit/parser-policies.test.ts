@@ -82,7 +82,7 @@ test('CREATE KILL POLICY: one-line SYNTAX_ERRORs with the position and what was 
   // each clause once
   assert.equal(
     errorOf('CREATE KILL POLICY p WHERE elapsed > 5 LIMIT 1 LIMIT 2'),
-    "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 48 ('LIMIT'): LIMIT 2. Expected one of: KILL, EVERY, DRY RUN, SETTINGS, FORMAT, end of query",
+    "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 48 ('LIMIT'): LIMIT 2. Expected one of: KILL, EVERY, ESCALATE, REASON, DRY RUN, SETTINGS, FORMAT, end of query",
   );
   assert.equal(
     errorOf('CREATE KILL POLICY IF NOT EXIST p WHERE 1'),

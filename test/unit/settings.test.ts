@@ -14,6 +14,7 @@ test('defaults and overrides', () => {
     mutation_kill_ttl: 3600,
     allow_unbounded_policy: false,
     kill_reason: '',
+    escalate_after: 0,
   });
   assert.equal(resolveSettings([s('mutation_kill_ttl', 60)]).mutation_kill_ttl, 60);
 });
