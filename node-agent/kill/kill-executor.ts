@@ -5,14 +5,10 @@ import { errorText } from '../../errors/error-text';
 import { KILL_LOG_REFUSED_STATUS, killLogRefusal, KillLogError } from './kill-log';
 import { ACCESS_DENIED_STATUS, deniedReason, entryMaker, SKIPPED_LIMIT_STATUS, type KillRecorder, type LoggedProcess } from './kill-record';
 import type { PolicyRun } from '../policies/policy-run';
+import { escalateWhenDue, type EscalatingWait, type HardKill } from './escalation';
 
 export type CancelOutcome = boolean | { readonly cantCancel: string };
 
-/**
- * A process's hard kill, for a kill that escalates (escalate_after): `send` it (an outcome as a
- * cancel's), or there is `none` for its kind, and why (ClickHouse, mutations).
- */
-export type HardKill = { readonly send: () => CancelOutcome | Promise<CancelOutcome> } | { readonly none: string };
 
 /** Where a kill's messages go; `closed` turns true when the coordinator went away. */
 export interface KillSink {
@@ -223,7 +219,14 @@ export async function executeKill<R, C extends Candidate<R>>(
   });
   await settle(now);
   if (waiting.length > 0) {
-    const escalation = req.escalate_after_ms > 0 ? { req, policy: policy?.name ?? '', log: (o: Outcome<C>) => ctx.recorder.append([logged(o)]) } : undefined;
+    const escalation: EscalationSpec<C> | undefined =
+      req.escalate_after_ms > 0
+        ? {
+            afterMs: req.escalate_after_ms,
+            hardKill: (c) => subject.hardKill?.(c, req, policy?.name ?? ''),
+            logStep: (c, error) => ctx.recorder.append([logged({ c, status: 'KILL_STATUS_PENDING', error, escalated: true })]),
+          }
+        : undefined;
     await waitForEnds(waiting, subject, req.sync_timeout_ms, settle, sink.signal, escalation);
   }
 }
@@ -262,11 +265,11 @@ async function cancelOne<R, C extends Candidate<R>>(subject: KillSubject<R, C>, 
   }
 }
 
-/** What a SYNC wait needs to escalate: the request, the policy, and the kill log for the escalation step. */
+/** What a SYNC wait needs to escalate (node-agent/kill/escalation.ts): when, each candidate's hard kill, and the kill log for the step. */
 interface EscalationSpec<C> {
-  readonly req: KillRequest__Output;
-  readonly policy: string;
-  log(o: Outcome<C>): Promise<void>;
+  readonly afterMs: number;
+  hardKill(c: C): HardKill | undefined;
+  logStep(c: C, error: string): Promise<void>;
 }
 
 /**
@@ -307,45 +310,24 @@ async function waitForEnds<R, C extends Candidate<R>>(
     if (cancelled?.aborted) resolve();
     else cancelled?.addEventListener('abort', onCancel, { once: true });
   });
+  const inEscalation: EscalatingWait<C> | undefined = escalation && {
+    afterMs: escalation.afterMs,
+    stop: stop.signal,
+    running: (c) => left.has(c),
+    cantCancel: (c, error) => {
+      settled(c);
+      settling.push(settle([{ c, status: 'KILL_STATUS_CANT_CANCEL', error }]));
+    },
+    logStep: escalation.logStep,
+    escalated,
+    notes,
+  };
   const final = (c: C, status: KillStatus): Outcome<C> => ({ c, status, error: notes.get(c) ?? '', escalated: escalated.has(c) });
   for (const c of pending) {
     const gone = subject.whenGone(c, stop.signal).then(() => {
       if (settled(c)) settling.push(settle([final(c, 'KILL_STATUS_FINISHED')]));
     });
-    if (escalation) {
-      const escalate = async (): Promise<void> => {
-        if (!(await dueAfter(escalation.req.escalate_after_ms, gone, stop.signal)) || !left.has(c)) return;
-        const hard = subject.hardKill?.(c, escalation.req, escalation.policy) ?? { none: 'there is no harder kill for it' };
-        const after = `still running ${escalation.req.escalate_after_ms / 1000} s after its cancel`;
-        if ('none' in hard) {
-          settled(c);
-          settling.push(settle([{ c, status: 'KILL_STATUS_CANT_CANCEL', error: `${after}, and ${hard.none}` }]));
-          return;
-        }
-        escalated.add(c);
-        try {
-          await escalation.log({ c, status: 'KILL_STATUS_PENDING', error: after, escalated: true });
-        } catch (err) {
-          escalated.delete(c);
-          notes.set(c, `${after}, not escalated: ${killLogRefusal(err)}`);
-          return;
-        }
-        if (stop.signal.aborted) {
-          // the wait ended (deadline, coordinator gone) while the step was logged: nothing is sent after it
-          escalated.delete(c);
-          notes.set(c, `${after}, not escalated: the wait ended first`);
-          return;
-        }
-        let outcome: CancelOutcome;
-        try {
-          outcome = await hard.send();
-        } catch (err) {
-          outcome = { cantCancel: errorText(err) };
-        }
-        if (typeof outcome === 'object') notes.set(c, `${after}; its hard kill failed: ${outcome.cantCancel}`);
-      };
-      escalating.push(escalate());
-    }
+    if (escalation && inEscalation) escalating.push(escalateWhenDue(c, gone, escalation.hardKill(c), inEscalation));
   }
   await Promise.race([allSettled, deadline]);
   if (timer) clearTimeout(timer);
@@ -357,26 +339,4 @@ async function waitForEnds<R, C extends Candidate<R>>(
   left.clear();
   // the last rows are written before the call ends
   await Promise.all(settling);
-}
-
-/**
- * Resolves true once `ms` have passed while the process runs on; false as soon as it is `gone`
- * or the wait `stop`s. Its timer and listener never outlive the first of the three.
- */
-export function dueAfter(ms: number, gone: Promise<unknown>, stop: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (stop.aborted) {
-      resolve(false);
-      return;
-    }
-    const finish = (due: boolean): void => {
-      clearTimeout(timer);
-      stop.removeEventListener('abort', onStop);
-      resolve(due);
-    };
-    const onStop = (): void => finish(false);
-    const timer = setTimeout(() => finish(true), ms);
-    stop.addEventListener('abort', onStop, { once: true });
-    void gone.then(() => finish(false));
-  });
 }
