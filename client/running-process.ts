@@ -13,9 +13,15 @@ export interface ProgressReport {
   readonly memory_usage?: number;
 }
 
-/** A process registered with the agent. Its cancellation is an AbortSignal. */
+/**
+ * A process registered with the agent. Its cancellation is an AbortSignal, `signal`; a kill that
+ * escalates (escalate_after) sends a second, harder one, `terminateSignal` (reason kind
+ * `terminate`), which a process that finishes its work after a cancel must still obey at once.
+ * Both abort when the stream goes away.
+ */
 export class RunningProcess {
   private readonly controller = new AbortController();
+  private readonly terminateController = new AbortController();
   private ended = false;
 
   constructor(
@@ -25,6 +31,11 @@ export class RunningProcess {
 
   get signal(): AbortSignal {
     return this.controller.signal;
+  }
+
+  /** Aborted by the kill's escalation (a Terminate), or when the stream goes away. */
+  get terminateSignal(): AbortSignal {
+    return this.terminateController.signal;
   }
 
   progress(p: ProgressReport): void {
@@ -54,6 +65,8 @@ export class RunningProcess {
 
   /** @internal */
   abort(reason: CancelReason): void {
+    // a terminate whose cancel never came is a cancel too
     if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (reason.kind !== 'cancel' && !this.terminateController.signal.aborted) this.terminateController.abort(reason);
   }
 }

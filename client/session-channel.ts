@@ -1,8 +1,12 @@
 import type { AttachRequest } from '../proto/generated/quell/v1/AttachRequest';
 
-/** Why a process's signal was aborted. */
+/**
+ * Why a process's signal was aborted: its cancel; `terminate`, the kill's escalation (the
+ * process still ran escalate_after after its cancel, and must stop at once); or its stream
+ * went away.
+ */
 export interface CancelReason {
-  readonly kind: 'cancel' | 'detached';
+  readonly kind: 'cancel' | 'terminate' | 'detached';
   /** SOFT kill: the workload may finish a critical section first */
   readonly soft: boolean;
   /** a query's cancel: the kill's kill_reason ('' none given) */
@@ -13,6 +17,8 @@ export interface CancelReason {
   readonly statementId?: string;
   /** a query's cancel: the kill policy whose run killed it ('' a statement) */
   readonly policy?: string;
+  /** terminate: how long (ms) after the cancel it came */
+  readonly escalateAfterMs?: number;
 }
 
 /**

@@ -154,6 +154,9 @@ export class WorkloadSession implements SessionChannel {
         statementId: cmd.cancel.statement_id,
         policy: cmd.cancel.policy,
       });
+    } else if (cmd.terminate) {
+      const t = cmd.terminate;
+      this.processes.get(t.query_id)?.abort({ kind: 'terminate', soft: false, reason: t.reason, killedBy: t.killed_by, statementId: t.statement_id, policy: t.policy, escalateAfterMs: t.escalate_after_ms });
     } else if (cmd.mutation_registered) {
       const key = mutationKey(cmd.mutation_registered);
       const waiter = this.pendingMutations.get(key);

@@ -115,6 +115,10 @@ export interface CreateKillPolicyStatement extends Tail {
   /** which matches a run takes first under its LIMIT (empty: the oldest) */
   readonly orderBy: readonly OrderItem[];
   readonly dryRun: boolean;
+  /** ESCALATE AFTER S SECONDS; undefined: no escalation */
+  readonly escalateAfterSeconds?: number;
+  /** REASON 'text'; undefined: none */
+  readonly reason?: string;
 }
 
 /** DROP KILL POLICY [IF EXISTS] name [ON CLUSTER c] */

@@ -393,6 +393,8 @@ class Parser {
     let limit: number | undefined;
     let orderBy: OrderItem[] | undefined;
     let dryRun = false;
+    let escalateAfterSeconds: number | undefined;
+    let reason: string | undefined;
     for (;;) {
       if (target === undefined && this.acceptKw('KILL')) target = this.policyTarget();
       else if (orderBy === undefined && this.acceptKw('ORDER', 'ORDER BY')) orderBy = this.orderItems();
@@ -400,6 +402,11 @@ class Parser {
         everySeconds = this.signedInteger();
         if (!this.acceptKw('SECONDS')) this.expectKw('SECOND');
       } else if (limit === undefined && this.acceptKw('LIMIT')) limit = this.signedInteger();
+      else if (escalateAfterSeconds === undefined && this.acceptKw('ESCALATE')) {
+        this.expectKw('AFTER');
+        escalateAfterSeconds = this.signedInteger();
+        if (!this.acceptKw('SECONDS')) this.expectKw('SECOND');
+      } else if (reason === undefined && this.acceptKw('REASON')) reason = this.policyReason();
       else if (!dryRun && this.acceptKw('DRY', 'DRY RUN')) {
         this.expectKw('RUN');
         dryRun = true;
@@ -416,8 +423,21 @@ class Parser {
       ...(limit !== undefined ? { limit } : {}),
       orderBy: orderBy ?? [],
       dryRun,
+      ...(escalateAfterSeconds !== undefined ? { escalateAfterSeconds } : {}),
+      ...(reason !== undefined ? { reason } : {}),
       ...this.tail(),
     };
+  }
+
+  /** REASON 'text': a string literal (its content is the interpreter's to judge). */
+  private policyReason(): string {
+    const t = this.peek();
+    if (t.kind === 'string') {
+      this.advance();
+      return t.value;
+    }
+    this.expected.push('string literal');
+    return this.fail();
   }
 
   private dropKillPolicy(): DropKillPolicyStatement {

@@ -49,7 +49,7 @@ export const KILL_LOG_ENTRY_COLUMNS: readonly Column[] = cols(`
   event_time DateTime, statement_id String, user String, client String, coordinator String,
   target String, mode String, condition String, query_id String, mutation_id String,
   thread_id UInt64, process_user String, query String, kill_status String, error String,
-  policy String, normalized_query_hash UInt64, reason String`);
+  policy String, normalized_query_hash UInt64, reason String, escalated UInt8`);
 
 /**
  * system.kill_log (docs/statement-path.md §The kill log): one row per process an agent killed, was asked to
@@ -61,10 +61,11 @@ export const KILL_LOG_COLUMNS: readonly Column[] = [...KILL_LOG_ENTRY_COLUMNS, .
 /**
  * system.kill_policies (docs/kill-policies.md): the coordinator's view of the policies in etcd; `limit` 0 means none.
  * The contract's columns first; then `state` (`active`, `suspended`, or `invalid` for a record no
- * coordinator signed: agents do not run it), why it is suspended, and why it is invalid.
+ * coordinator signed: agents do not run it), why it is suspended, and why it is invalid; then
+ * its ORDER BY ('' none: oldest first), ESCALATE AFTER's seconds (0: none) and REASON ('' none).
  */
 export const KILL_POLICIES_COLUMNS: readonly Column[] = cols(
-  'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime, state String, suspended_reason String, invalid_reason String, order_by String',
+  'cluster String, name String, condition String, action String, every_s UInt32, limit UInt64, dry_run UInt8, creator String, created DateTime, state String, suspended_reason String, invalid_reason String, order_by String, escalate_after UInt32, reason String',
 );
 
 /**
@@ -85,6 +86,8 @@ export const KILL_QUERY_RESULT: readonly Column[] = cols(
 export const KILL_CONNECTION_RESULT: readonly Column[] = cols(
   'kill_status String, thread_id String, user String, query String, host String, port UInt16, node_id String, error String',
 );
+/** A KILL with escalate_after ends each row with this: kill_status keeps ClickHouse's values. */
+export const ESCALATED_COLUMN: Column = { name: 'escalated', type: 'UInt8' };
 
 export const KILL_MUTATION_RESULT: readonly Column[] = cols(
   'kill_status String, database String, table String, mutation_id String, command String, host String, port UInt16, node_id String, error String',

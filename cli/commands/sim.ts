@@ -19,6 +19,8 @@ interface SimOptions {
   readonly prefix: string;
   readonly initialQueryId: string;
   readonly ignoreCancel: boolean;
+  /** ignore the escalation's terminate too */
+  readonly ignoreTerminate: boolean;
   readonly cancelDelayMs: number;
   readonly uncancellable: boolean;
   /** bytes each process reports holding (memory_usage) */
@@ -68,6 +70,7 @@ export async function runSim(argv: string[]): Promise<number> {
     prefix: values['query-id-prefix'] ?? `sim-${process.pid}-`,
     initialQueryId: values['initial-query-id'],
     ignoreCancel: values['ignore-cancel'],
+    ignoreTerminate: values['ignore-terminate'],
     cancelDelayMs: intOption(values['cancel-delay-ms'], 'cancel-delay-ms', 0),
     uncancellable: values.uncancellable,
     memoryBytes: intOption(values['memory-mb'], 'memory-mb', 4) * 1024 * 1024,
@@ -76,7 +79,8 @@ export async function runSim(argv: string[]): Promise<number> {
 
 /**
  * Registers the processes, keeps them running until cancelled (acknowledging after the delay,
- * or never with --ignore-cancel), prints one JSON line per event, and exits when all ended.
+ * or never with --ignore-cancel), ends them at once on a kill's escalated terminate (never with
+ * --ignore-terminate), prints one JSON line per event, and exits when all ended.
  */
 async function simulate(o: SimOptions): Promise<number> {
   const session = new WorkloadSession(o.agent, o.tls);
@@ -109,8 +113,14 @@ async function simulate(o: SimOptions): Promise<number> {
       const reason = proc.signal.reason as CancelReason;
       if (reason.kind !== 'cancel') return;
       announce({ event: 'cancel', query_id: queryId, soft: reason.soft, reason: reason.reason ?? '', killed_by: reason.killedBy ?? '', statement_id: reason.statementId ?? '', policy: reason.policy ?? '' });
-      if (o.ignoreCancel) return;
+      if (o.ignoreCancel || o.ignoreTerminate) return;
       setTimeout(() => endProcess(proc, 'cancelled'), o.cancelDelayMs);
+    });
+    proc.terminateSignal.addEventListener('abort', () => {
+      const reason = proc.terminateSignal.reason as CancelReason;
+      if (reason.kind !== 'terminate') return;
+      announce({ event: 'terminate', query_id: queryId, reason: reason.reason ?? '', killed_by: reason.killedBy ?? '', statement_id: reason.statementId ?? '', policy: reason.policy ?? '', escalate_after_ms: reason.escalateAfterMs ?? 0 });
+      if (!o.ignoreTerminate) endProcess(proc, 'cancelled');
     });
   }
 

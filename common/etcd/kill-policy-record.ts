@@ -11,6 +11,8 @@ export type PolicyAction = (typeof POLICY_ACTIONS)[number];
 /** EVERY's default, and its bounds (a day at most: a policy is a standing rule, not a cron job). */
 export const DEFAULT_POLICY_EVERY_S = 5;
 export const MAX_POLICY_EVERY_S = 86_400;
+/** ESCALATE AFTER's bound: the longest sync_kill_timeout, since a run waits that long for its victims. */
+export const MAX_POLICY_ESCALATE_S = 3_600;
 
 export interface PolicyRecord {
   readonly cluster: string;
@@ -29,6 +31,10 @@ export interface PolicyRecord {
   readonly order_by?: readonly PolicyOrderKey[];
   /** match and log, never kill */
   readonly dry_run: boolean;
+  /** ESCALATE AFTER: seconds after its cancel a victim still running gets its hard kill; 0 (or absent in etcd): never */
+  readonly escalate_after_s: number;
+  /** REASON: into the kill log and the victim's cancel; '' (or absent in etcd): none */
+  readonly reason: string;
   readonly creator: string;
   /** whether the creator held the action's grant when the policy was created: without it, only the creator's own processes */
   readonly may_kill_others: boolean;
@@ -77,6 +83,11 @@ export function parsePolicyRecord(key: { cluster: string; name: string }, raw: s
   if (!isInt(r.every_s) || r.every_s < 1 || r.every_s > MAX_POLICY_EVERY_S) return wrong('every_s', `an integer from 1 to ${MAX_POLICY_EVERY_S}`);
   if (!isInt(r.limit) || r.limit < 0) return wrong('limit', 'a non-negative integer');
   if (typeof r.dry_run !== 'boolean') return wrong('dry_run', 'true or false');
+  // absent in records written before these clauses existed
+  const escalate = r.escalate_after_s ?? 0;
+  if (!isInt(escalate) || escalate < 0 || escalate > MAX_POLICY_ESCALATE_S) return wrong('escalate_after_s', `absent, or an integer from 0 to ${MAX_POLICY_ESCALATE_S}`);
+  const reason = r.reason ?? '';
+  if (typeof reason !== 'string') return wrong('reason', 'absent, or a string');
   if (typeof r.creator !== 'string' || r.creator === '') return wrong('creator', 'a user name');
   if (typeof r.may_kill_others !== 'boolean') return wrong('may_kill_others', 'true or false');
   if (!isInt(r.created)) return wrong('created', 'unix seconds');
@@ -92,6 +103,8 @@ export function parsePolicyRecord(key: { cluster: string; name: string }, raw: s
     every_s: r.every_s,
     limit: r.limit,
     dry_run: r.dry_run,
+    escalate_after_s: escalate,
+    reason,
     creator: r.creator,
     may_kill_others: r.may_kill_others,
     created: r.created,

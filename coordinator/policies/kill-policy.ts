@@ -3,10 +3,10 @@ import { renderExpr, renderOrderKeys } from '../../sql/render';
 import { agentTable, type AgentTable } from '../../sql/tables';
 import { chError, type QuellError } from '../../errors/quell-error';
 import { isKeySegment, KEY_SEGMENT_RULE } from '../../common/etcd/etcd-layout';
-import { DEFAULT_POLICY_EVERY_S, MAX_POLICY_EVERY_S, type PolicyAction, type PolicyRecord } from '../../common/etcd/kill-policy-record';
+import { DEFAULT_POLICY_EVERY_S, MAX_POLICY_ESCALATE_S, MAX_POLICY_EVERY_S, type PolicyAction, type PolicyRecord } from '../../common/etcd/kill-policy-record';
 import { checkFilter, checkFormat, checkOrder, resolveCluster } from '../statements/analysis';
 import type { ResultSink, StatementContext, StatementOutcome } from '../context';
-import { resolveSettings } from '../statements/settings';
+import { oneLineReason, resolveSettings } from '../statements/settings';
 import { hasGrant, type User } from '../auth/users';
 import { mayKillOthersConnections } from '../statements/kill/kill-targets';
 import { unixNow } from '../../sql/compile';
@@ -50,6 +50,17 @@ function checkName(name: string): void {
   if (!isKeySegment(name)) throw chError('BAD_ARGUMENTS', `Invalid kill policy name '${name}': ${KEY_SEGMENT_RULE}`);
 }
 
+/** ESCALATE AFTER: whole seconds a run can wait, and only where a harder kill exists. */
+function checkEscalation(target: PolicyTarget, seconds: number): void {
+  if (seconds < 1 || seconds > MAX_POLICY_ESCALATE_S) {
+    throw chError('BAD_ARGUMENTS', `ESCALATE AFTER ${seconds} SECONDS is out of range: 1 to ${MAX_POLICY_ESCALATE_S} seconds`);
+  }
+  if (target !== 'QUERY') {
+    const why = target === 'CONNECTION' ? 'a connection kill is already the hard kill' : 'a mutation has no harder kill than KILL MUTATION';
+    throw chError('BAD_ARGUMENTS', `ESCALATE AFTER applies to KILL QUERY policies: ${why}`);
+  }
+}
+
 /**
  * CREATE KILL POLICY: checked like the KILL it stands for (WHERE against the table's columns,
  * cluster, rights), then stored in etcd with the creator and the creator's rights. The agents
@@ -67,6 +78,9 @@ export async function createKillPolicy(stmt: CreateKillPolicyStatement, ctx: Sta
   if (stmt.limit !== undefined && stmt.limit < 1) {
     throw chError('BAD_ARGUMENTS', `LIMIT ${stmt.limit} is out of range: a policy's LIMIT is at least 1 (leave it out for no limit)`);
   }
+  const escalate = stmt.escalateAfterSeconds ?? 0;
+  if (stmt.escalateAfterSeconds !== undefined) checkEscalation(stmt.target, escalate);
+  const reason = oneLineReason(stmt.reason ?? '', 'REASON');
   const spec = ACTIONS[stmt.target];
   checkFilter(stmt.where, spec.table.columns);
   const orderBy = checkOrder(stmt.orderBy, spec.table.columns).map(({ expr, desc }) => ({ expr, desc }));
@@ -93,6 +107,8 @@ export async function createKillPolicy(stmt: CreateKillPolicyStatement, ctx: Sta
     limit: stmt.limit ?? 0,
     ...(orderBy.length > 0 ? { order_by: orderBy } : {}),
     dry_run: stmt.dryRun,
+    escalate_after_s: escalate,
+    reason,
     creator: ctx.user.name,
     may_kill_others: mayKillOthers,
     created: unixNow(),

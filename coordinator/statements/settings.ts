@@ -20,6 +20,8 @@ export interface StatementSettings {
   readonly allow_unbounded_policy: boolean;
   /** why the kill: one line of at most KILL_REASON_MAX characters, into the kill log and the victim's cancel ('' none) */
   readonly kill_reason: string;
+  /** SYNC: seconds after its cancel a process still running gets its hard kill (0: never) */
+  readonly escalate_after: number;
 }
 
 export const DEFAULT_SETTINGS: StatementSettings = {
@@ -29,6 +31,7 @@ export const DEFAULT_SETTINGS: StatementSettings = {
   mutation_kill_ttl: 3600,
   allow_unbounded_policy: false,
   kill_reason: '',
+  escalate_after: 0,
 };
 
 /** The longest kill_reason (characters). */
@@ -39,14 +42,35 @@ export function killReason(s: Setting): string {
   if (typeof s.value !== 'string') {
     throw chError('BAD_ARGUMENTS', `Invalid value ${JSON.stringify(s.value)} for setting ${s.name}: expected a string`);
   }
-  const v = s.value;
-  if ([...v].length > KILL_REASON_MAX) {
-    throw chError('BAD_ARGUMENTS', `Invalid value for setting ${s.name}: ${[...v].length} characters, at most ${KILL_REASON_MAX}`);
+  return oneLineReason(s.value, `setting ${s.name}`);
+}
+
+/** A kill's reason (the kill_reason setting, a policy's REASON): one line of at most KILL_REASON_MAX characters, without control characters. */
+export function oneLineReason(v: string, what: string): string {
+  const length = [...v].length;
+  if (length > KILL_REASON_MAX) {
+    throw chError('BAD_ARGUMENTS', `Invalid value for ${what}: ${length} characters, at most ${KILL_REASON_MAX}`);
   }
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(v)) {
-    throw chError('BAD_ARGUMENTS', `Invalid value for setting ${s.name}: one line of text without control characters`);
+    throw chError('BAD_ARGUMENTS', `Invalid value for ${what}: one line of text without control characters`);
   }
   return v;
+}
+
+/**
+ * A KILL's escalate_after in ms (0: none). It needs SYNC, whose wait is what notices that a
+ * process outlived its cancel, and must fall within sync_kill_timeout, or it could never fire.
+ */
+export function escalateAfterMs(settings: StatementSettings, mode: 'SYNC' | 'ASYNC' | 'TEST', target: 'QUERY' | 'MUTATION' | 'CONNECTION'): number {
+  const s = settings.escalate_after;
+  if (s === 0) return 0;
+  if (target === 'MUTATION') throw chError('BAD_ARGUMENTS', 'Setting escalate_after applies to KILL QUERY: a mutation has no harder kill than KILL MUTATION');
+  if (target === 'CONNECTION') throw chError('BAD_ARGUMENTS', 'Setting escalate_after applies to KILL QUERY: KILL CONNECTION is already the hardest kill');
+  if (mode !== 'SYNC') throw chError('BAD_ARGUMENTS', `Setting escalate_after needs SYNC (this kill is ${mode}): only a SYNC kill waits to see a process outlive its cancel`);
+  if (s > settings.sync_kill_timeout) {
+    throw chError('BAD_ARGUMENTS', `Setting escalate_after (${s} s) is longer than sync_kill_timeout (${settings.sync_kill_timeout} s): the kill would stop waiting before it escalates`);
+  }
+  return Math.max(1, Math.round(s * 1000));
 }
 
 function seconds(min: number, max: number): (s: Setting) => number {
@@ -88,6 +112,7 @@ const PARSERS = {
   max_concurrent_statements: count,
   allow_unbounded_policy: flag,
   kill_reason: killReason,
+  escalate_after: seconds(0.001, 3600),
 } as const;
 
 type Name = keyof typeof PARSERS;

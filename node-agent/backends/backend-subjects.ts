@@ -4,6 +4,7 @@ import { CONNECTION_ROWS, MUTATION_ROWS, QUERY_ROWS } from '../kill/kill-subject
 import type { ConnectionRow, MutationRow, ProcessRow } from '../tables/rows';
 import type { Backend, ServerConnection, ServerMutation, ServerQuery, ToClusterId } from './backend';
 import { GonePoller } from './gone-poller';
+import { killNote } from './kill-note';
 
 /**
  * A statement's start as a listing gives it (now minus its elapsed, at the read) moves by the
@@ -34,8 +35,18 @@ export function backendSubjects(backend: Backend, serverId: () => number) {
     isCurrent: () => true,
     whenGone: (q, stop) => queriesGone.whenGone(q.key, stop),
     cancel: async (q, req) => {
-      await q.kill(req.soft);
+      await q.kill(req.soft, killNote(req.reason));
       return true;
+    },
+    hardKill: (q, req) => {
+      const terminate = q.terminate;
+      if (!terminate) return { none: `${backend.kind === 'clickhouse' ? 'ClickHouse' : backend.kind} has no harder kill than KILL QUERY` };
+      return {
+        send: async () => {
+          await terminate(killNote(req.reason));
+          return true;
+        },
+      };
     },
   };
 
@@ -48,7 +59,7 @@ export function backendSubjects(backend: Backend, serverId: () => number) {
     cancel: async (c, req) => {
       // MariaDB drops a KILL QUERY that finds the connection idle: nothing to stop
       if (req.query_only && c.row.info === '') return false;
-      await c.kill(req.soft, req.query_only);
+      await c.kill(req.soft, req.query_only, killNote(req.reason));
       return true;
     },
   };
@@ -58,8 +69,8 @@ export function backendSubjects(backend: Backend, serverId: () => number) {
     candidates: () => backend.mutations(),
     isCurrent: () => true,
     whenGone: (m, stop) => mutationsGone.whenGone(m.key, stop),
-    cancel: async (m) => {
-      const result = await m.kill();
+    cancel: async (m, req) => {
+      const result = await m.kill(killNote(req.reason));
       if (result.status === 'cant_cancel') return { cantCancel: result.reason };
       return result.status === 'waiting';
     },

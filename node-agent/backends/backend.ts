@@ -28,15 +28,19 @@ export interface Listed<R, Kill> {
 /**
  * A statement the server runs. Key: MariaDB and ClickHouse its query id; PostgreSQL
  * pid:query_start_µs (one statement, not the session's next). Kill: MariaDB KILL [HARD|SOFT]
- * QUERY ID, pg_cancel_backend, ClickHouse KILL QUERY.
+ * QUERY ID, pg_cancel_backend, ClickHouse KILL QUERY. Terminate, the escalation of a cancel it
+ * outlived: MariaDB KILL CONNECTION of its thread, pg_terminate_backend; ClickHouse has none.
+ * `note` (kill-note.ts) ends every kill statement, so the reason is in the server's own logs.
  */
-export type ServerQuery = Listed<ProcessRow, (soft: boolean) => Promise<void>>;
+export type ServerQuery = Listed<ProcessRow, (soft: boolean, note?: string) => Promise<void>> & {
+  readonly terminate?: (note?: string) => Promise<void>;
+};
 
 /** A client connection, keyed by its cluster-wide id. Kill: MariaDB KILL [HARD|SOFT] [QUERY] <thread>; pg_cancel_backend / pg_terminate_backend. */
-export type ServerConnection = Listed<ConnectionRow, (soft: boolean, queryOnly: boolean) => Promise<void>>;
+export type ServerConnection = Listed<ConnectionRow, (soft: boolean, queryOnly: boolean, note?: string) => Promise<void>>;
 
 /** An unfinished mutation, keyed by rows.ts mutationKey. Kill: ClickHouse KILL MUTATION. */
-export type ServerMutation = Listed<MutationRow, () => Promise<MutationKillResult>>;
+export type ServerMutation = Listed<MutationRow, (note?: string) => Promise<MutationKillResult>>;
 
 export type MutationKillResult = { readonly status: 'waiting' | 'finished' } | { readonly status: 'cant_cancel'; readonly reason: string };
 

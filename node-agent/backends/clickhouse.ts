@@ -101,7 +101,7 @@ export class ClickHouseBackend implements Backend {
           memory_usage: num(r.memory_usage),
           peak_memory_usage: num(r.peak_memory_usage),
         },
-        kill: (soft) => this.killQuery(queryId, soft),
+        kill: (soft, note) => this.killQuery(queryId, soft, note),
       };
     });
   }
@@ -129,23 +129,23 @@ export class ClickHouseBackend implements Backend {
         latest_fail_time: num(r.latest_fail_time),
         latest_fail_reason: str(r.latest_fail_reason),
       };
-      return { key: mutationKey(row), row, kill: () => this.killMutation(row) };
+      return { key: mutationKey(row), row, kill: (note) => this.killMutation(row, note) };
     });
   }
 
   /** ClickHouse has no soft kill: `soft` changes nothing. ASYNC: SYNC waits are the agent's (GonePoller). */
-  private async killQuery(queryId: string, _soft: boolean): Promise<void> {
+  private async killQuery(queryId: string, _soft: boolean, note = ''): Promise<void> {
     if (queryId.startsWith(AGENT_QUERY_ID_PREFIX)) {
       throw backendError(this.description, new Error(`refusing to kill ${queryId}: it is the agent's own query`));
     }
-    const sql = `KILL QUERY WHERE query_id IN (${quote(queryId)}) ASYNC`;
+    const sql = `KILL QUERY WHERE query_id IN (${quote(queryId)}) ASYNC${note}`;
     // a query that already ended gives no row: nothing to do, which the agent reports as finished
     await this.rows(sql);
     this.log.info({ backend: this.description, sql }, 'backend kill sent');
   }
 
-  private async killMutation(m: MutationRow): Promise<MutationKillResult> {
-    const sql = `KILL MUTATION WHERE database = ${quote(m.database)} AND table = ${quote(m.table)} AND mutation_id = ${quote(m.mutation_id)}`;
+  private async killMutation(m: MutationRow, note = ''): Promise<MutationKillResult> {
+    const sql = `KILL MUTATION WHERE database = ${quote(m.database)} AND table = ${quote(m.table)} AND mutation_id = ${quote(m.mutation_id)}${note}`;
     let rows: Row[];
     try {
       rows = await this.request(`${sql} FORMAT JSONEachRow`).then(parseRows);

@@ -106,7 +106,12 @@ export class PostgresBackend implements Backend {
       );
       // pid plus the statement's start: a kill or a SYNC wait never mistakes the session's
       // next statement for this one
-      return { key: `${r.pid}:${start ?? ''}`, row, kill: () => this.cancelStatement(r.pid, start) };
+      return {
+        key: `${r.pid}:${start ?? ''}`,
+        row,
+        kill: (_soft, note) => this.signalStatement('pg_cancel_backend', r.pid, start, note),
+        terminate: (note) => this.signalStatement('pg_terminate_backend', r.pid, start, note),
+      };
     });
   }
 
@@ -140,7 +145,7 @@ export class PostgresBackend implements Backend {
           max_memory_used: 0,
           progress: 0,
         },
-        kill: (soft, queryOnly) => this.killConnection(r.pid, soft, queryOnly),
+        kill: (soft, queryOnly, note) => this.killConnection(r.pid, soft, queryOnly, note),
       };
     });
   }
@@ -151,18 +156,18 @@ export class PostgresBackend implements Backend {
   }
 
   /**
-   * Cancels the statement that started at `startUs` (µs since the epoch; null: any running
-   * statement of the pid), only while it still runs: one that finished meanwhile is already
-   * gone, and the session's idle time or next statement is left alone. PostgreSQL has no soft
-   * cancel.
+   * Cancels (or, escalating, terminates the session of) the statement that started at `startUs`
+   * (µs since the epoch; null: any running statement of the pid), only while it still runs: one
+   * that finished meanwhile is already gone, and the session's idle time or next statement is
+   * left alone. PostgreSQL has no soft cancel.
    */
-  private async cancelStatement(pid: number, startUs: string | null): Promise<void> {
-    await this.signal('pg_cancel_backend', pid, `AND state = 'active' AND ($3::int8 IS NULL OR (EXTRACT(EPOCH FROM query_start) * 1000000)::int8 = $3::int8)`, [startUs]);
+  private async signalStatement(fn: 'pg_cancel_backend' | 'pg_terminate_backend', pid: number, startUs: string | null, note = ''): Promise<void> {
+    await this.signal(fn, pid, `AND state = 'active' AND ($3::int8 IS NULL OR (EXTRACT(EPOCH FROM query_start) * 1000000)::int8 = $3::int8)`, [startUs], note);
   }
 
   /** PostgreSQL has no soft kill (MariaDB's SOFT protects critical sections): `soft` is ignored. */
-  async killConnection(serverThreadId: number, _soft: boolean, queryOnly: boolean): Promise<void> {
-    await this.signal(queryOnly ? 'pg_cancel_backend' : 'pg_terminate_backend', serverThreadId, '', []);
+  async killConnection(serverThreadId: number, _soft: boolean, queryOnly: boolean, note = ''): Promise<void> {
+    await this.signal(queryOnly ? 'pg_cancel_backend' : 'pg_terminate_backend', serverThreadId, '', [], note);
   }
 
   async close(): Promise<void> {
@@ -174,9 +179,9 @@ export class PostgresBackend implements Backend {
    * cannot reach autovacuum, replication or the agents' own sessions. No row, or a false result,
    * means the backend is already gone — not an error.
    */
-  private async signal(fn: 'pg_cancel_backend' | 'pg_terminate_backend', pid: number, extra: string, params: unknown[]): Promise<void> {
+  private async signal(fn: 'pg_cancel_backend' | 'pg_terminate_backend', pid: number, extra: string, params: unknown[], note: string): Promise<void> {
     if (!Number.isSafeInteger(pid) || pid <= 0 || pid > 0x7fffffff) return;
-    await this.run(`SELECT ${fn}(pid) AS ok FROM (${CLIENTS} AND pid = $2 ${extra}) c`, [APP_NAME, pid, ...params]);
+    await this.run(`SELECT ${fn}(pid) AS ok FROM (${CLIENTS} AND pid = $2 ${extra}) c${note}`, [APP_NAME, pid, ...params]);
   }
 
   private async run<R extends object>(sql: string, params: unknown[]): Promise<R[]> {

@@ -63,6 +63,7 @@ export function intentRequest(intent: KillIntent): KillRequest__Output {
     picks: [],
     picked: false,
     limit: 0,
+    escalate_after_ms: 0,
   };
 }
 

@@ -7,8 +7,10 @@ import { ACCESS_DENIED_STATUS, deniedReason, entryMaker, SKIPPED_LIMIT_STATUS, t
 import type { PolicyRun } from '../policies/policy-run';
 import { inOrder, type RowOrder } from './kill-order';
 import { matchPicks, missedLogged, missedRow, plannedOf, type MissedPick } from './kill-picks';
+import { escalateWhenDue, type EscalatingWait, type HardKill } from './escalation';
 
 export type CancelOutcome = boolean | { readonly cantCancel: string };
+
 
 /** Where a kill's messages go; `closed` turns true when the coordinator went away. */
 export interface KillSink {
@@ -65,6 +67,8 @@ export interface KillSubject<R, C extends Candidate<R> = Candidate<R>> extends R
    * `policy`: the kill policy whose run this is ('' for a statement), for the victim's cancel.
    */
   cancel(c: C, req: KillRequest__Output, policy: string): CancelOutcome | Promise<CancelOutcome>;
+  /** the hard kill of a candidate that outlived its cancel by escalate_after_ms; absent: none for this table */
+  hardKill?(c: C, req: KillRequest__Output, policy: string): HardKill;
 }
 
 /** What a kill on this node is logged with. */
@@ -104,6 +108,8 @@ interface Outcome<C> {
   readonly error: string;
   /** refused because act_by_unix_ms had passed by this agent's clock: by how many ms */
   readonly pastMs?: number;
+  /** its hard kill was sent (escalate_after) */
+  readonly escalated?: boolean;
 }
 
 const NOT_SENT = "not killed: the coordinator ended the call before the cancel was sent (its deadline passed or its client went away)";
@@ -159,7 +165,7 @@ export async function executeKill<R, C extends Candidate<R>>(
   let overLimit: C[] = [];
   if (policy) ({ act: eligible, overLimit } = policy.share(inOrder(eligible, order, startOf).map((x) => x.c)));
   const entry = entryMaker(req, ctx.coordinator, Date.now, policy?.name);
-  const logged = (o: Outcome<C>) => entry(subject.logged(o.c.row), o.status, o.error);
+  const logged = (o: Outcome<C>) => entry(subject.logged(o.c.row), o.status, o.error, o.escalated);
   const first = new Map<C, Outcome<C>>(eligible.map((c) => [c, { c, status: expectedStatus(req, subject, c), error: '' }]));
   const refused = policy ? [] : skipped.map((c) => entry(subject.logged(c.row), ACCESS_DENIED_STATUS, deniedReason(req.user, subject.userOf(c.row))));
   const limited = overLimit.map((c) => entry(subject.logged(c.row), SKIPPED_LIMIT_STATUS, `not killed: over the policy's LIMIT ${policy?.limit ?? 0} (${order && order.desc.length > 0 ? 'it takes the first by its ORDER BY' : 'the oldest matches go first'})`));
@@ -185,11 +191,12 @@ export async function executeKill<R, C extends Candidate<R>>(
     const msg = subject.report(o.c.row, o.status);
     if (msg.process && o.error) msg.process.error = o.error;
     if (msg.process && o.pastMs !== undefined) msg.process.past_deadline_ms = o.pastMs;
+    if (msg.process && o.escalated) msg.process.escalated = true;
     sink.write(msg);
   };
   /** Logs the rows whose status is news, then writes them all; an append that fails leaves the rows saying so. */
   const settle = async (rows: readonly Outcome<C>[]): Promise<void> => {
-    const news = new Set(rows.filter((o) => o.status !== first.get(o.c)?.status || o.error !== first.get(o.c)?.error));
+    const news = new Set(rows.filter((o) => o.status !== first.get(o.c)?.status || o.error !== first.get(o.c)?.error || o.escalated === true));
     let failure = '';
     if (news.size > 0) {
       try {
@@ -233,7 +240,17 @@ export async function executeKill<R, C extends Candidate<R>>(
     else now.push({ c, status: 'KILL_STATUS_CANT_CANCEL', error: outcome.cantCancel });
   });
   await settle(now);
-  if (waiting.length > 0) await waitForEnds(waiting, subject, req.sync_timeout_ms, settle, sink.signal);
+  if (waiting.length > 0) {
+    const escalation: EscalationSpec<C> | undefined =
+      req.escalate_after_ms > 0
+        ? {
+            afterMs: req.escalate_after_ms,
+            hardKill: (c) => subject.hardKill?.(c, req, policy?.name ?? ''),
+            logStep: (c, error) => ctx.recorder.append([logged({ c, status: 'KILL_STATUS_PENDING', error, escalated: true })]),
+          }
+        : undefined;
+    await waitForEnds(waiting, subject, req.sync_timeout_ms, settle, sink.signal, escalation);
+  }
 }
 
 /**
@@ -270,16 +287,41 @@ async function cancelOne<R, C extends Candidate<R>>(subject: KillSubject<R, C>, 
   }
 }
 
-/** SYNC: a `finished` row the moment each candidate ends; `waiting` for the rest at the deadline. */
+/** What a SYNC wait needs to escalate (node-agent/kill/escalation.ts): when, each candidate's hard kill, and the kill log for the step. */
+interface EscalationSpec<C> {
+  readonly afterMs: number;
+  hardKill(c: C): HardKill | undefined;
+  logStep(c: C, error: string): Promise<void>;
+}
+
+/**
+ * SYNC: a `finished` row the moment each candidate ends; `waiting` for the rest at the deadline.
+ * With `escalation`, a candidate still running escalate_after_ms after its cancel gets its hard
+ * kill (logged first, as every kill is), and its row says escalated; one with no harder kill
+ * reads cant_cancel then. No timer outlives its candidate or the wait.
+ */
 async function waitForEnds<R, C extends Candidate<R>>(
   pending: C[],
   subject: KillSubject<R, C>,
   timeoutMs: number,
   settle: (rows: readonly Outcome<C>[]) => Promise<void>,
   cancelled?: AbortSignal,
+  escalation?: EscalationSpec<C>,
 ): Promise<void> {
   const left = new Set(pending);
+  // the wait is over once no candidate is left (ended, or settled as cant_cancel by its escalation)
+  let noneLeft: () => void = () => undefined;
+  const allSettled = new Promise<void>((resolve) => (noneLeft = resolve));
+  const settled = (c: C): boolean => {
+    const was = left.delete(c);
+    if (left.size === 0) noneLeft();
+    return was;
+  };
+  const escalated = new Set<C>();
+  /** why an escalation did not happen, for the row that reports it */
+  const notes = new Map<C, string>();
   const settling: Promise<void>[] = [];
+  const escalating: Promise<void>[] = [];
   const stop = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let onCancel: (() => void) | undefined;
@@ -290,16 +332,32 @@ async function waitForEnds<R, C extends Candidate<R>>(
     if (cancelled?.aborted) resolve();
     else cancelled?.addEventListener('abort', onCancel, { once: true });
   });
-  const ends = pending.map((c) =>
-    subject.whenGone(c, stop.signal).then(() => {
-      if (left.delete(c)) settling.push(settle([{ c, status: 'KILL_STATUS_FINISHED', error: '' }]));
-    }),
-  );
-  await Promise.race([Promise.all(ends), deadline]);
+  const inEscalation: EscalatingWait<C> | undefined = escalation && {
+    afterMs: escalation.afterMs,
+    stop: stop.signal,
+    running: (c) => left.has(c),
+    cantCancel: (c, error) => {
+      settled(c);
+      settling.push(settle([{ c, status: 'KILL_STATUS_CANT_CANCEL', error }]));
+    },
+    logStep: escalation.logStep,
+    escalated,
+    notes,
+  };
+  const final = (c: C, status: KillStatus): Outcome<C> => ({ c, status, error: notes.get(c) ?? '', escalated: escalated.has(c) });
+  for (const c of pending) {
+    const gone = subject.whenGone(c, stop.signal).then(() => {
+      if (settled(c)) settling.push(settle([final(c, 'KILL_STATUS_FINISHED')]));
+    });
+    if (escalation && inEscalation) escalating.push(escalateWhenDue(c, gone, escalation.hardKill(c), inEscalation));
+  }
+  await Promise.race([allSettled, deadline]);
   if (timer) clearTimeout(timer);
   if (onCancel) cancelled?.removeEventListener('abort', onCancel);
   stop.abort();
-  settling.push(settle([...left].map((c) => ({ c, status: 'KILL_STATUS_WAITING' as const, error: '' }))));
+  // a hard kill on its way is sent (or fails) before the rest are reported
+  await Promise.all(escalating);
+  settling.push(settle([...left].map((c) => final(c, 'KILL_STATUS_WAITING'))));
   left.clear();
   // the last rows are written before the call ends
   await Promise.all(settling);

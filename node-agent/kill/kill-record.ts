@@ -49,14 +49,15 @@ function modeWord(req: KillRequest__Output): string {
   return req.mode === 'KILL_MODE_SYNC' ? 'SYNC' : 'ASYNC';
 }
 
-export type EntryMaker = (p: LoggedProcess, status: KillStatus | LogOnlyStatus, error?: string) => KillLogEntry;
+/** `escalated`: the entry is about the kill's escalation step (its hard kill) or what followed it. */
+export type EntryMaker = (p: LoggedProcess, status: KillStatus | LogOnlyStatus, error?: string, escalated?: boolean) => KillLogEntry;
 
 /** What every entry of one kill shares: who asked, what, how; the process, status and why vary per entry. */
 export type KillFields = Pick<KillLogEntry, 'statement_id' | 'user' | 'client' | 'coordinator' | 'target' | 'mode' | 'condition' | 'policy'> & { readonly reason?: string };
 
 /** Entries of one kill from its shared fields (a Kill request's, or a queued kill's that has no request). */
 export function entriesOf(base: KillFields, now: () => number = Date.now): EntryMaker {
-  return (p, status, error = '') => ({
+  return (p, status, error = '', escalated = false) => ({
     event_time: Math.floor(now() / 1000),
     ...base,
     query_id: p.query_id,
@@ -68,6 +69,7 @@ export function entriesOf(base: KillFields, now: () => number = Date.now): Entry
     error,
     normalized_query_hash: p.normalized_query_hash,
     reason: base.reason ?? '',
+    escalated: escalated ? 1 : 0,
   });
 }
 

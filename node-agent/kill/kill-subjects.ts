@@ -1,5 +1,6 @@
 import type { KillSubject, RowRules } from './kill-executor';
-import type { LiveEntry, LiveTable } from '../tables/live-table';
+import type { Killer, LiveEntry, LiveTable } from '../tables/live-table';
+import type { KillRequest__Output } from '../../proto/generated/quell/v1/KillRequest';
 import type { ConnectionTable } from '../tables/connection-table';
 import type { MutationTable } from '../tables/mutation-table';
 import type { ProcessTable } from '../tables/process-table';
@@ -55,6 +56,11 @@ export const CONNECTION_ROWS: RowRules<ConnectionRow> = {
 
 type LiveSubject<R> = KillSubject<R, LiveEntry<R>>;
 
+/** Who kills, for the victim's Cancel and Terminate. */
+function killer(req: KillRequest__Output, policy: string): Killer {
+  return { reason: req.reason, user: req.user, statement_id: req.statement_id, policy };
+}
+
 /** The parts of a kill subject that a live table answers. */
 function liveTableParts<R>(table: LiveTable<R>): Pick<LiveSubject<R>, 'candidates' | 'isCurrent' | 'whenGone'> {
   return {
@@ -69,9 +75,17 @@ export function querySubject(table: ProcessTable): LiveSubject<ProcessRow> {
     ...liveTableParts(table),
     ...QUERY_ROWS,
     cancel: (e, req, policy) => {
-      table.cancel(e, req.soft, { reason: req.reason, user: req.user, statement_id: req.statement_id, policy });
+      table.cancel(e, req.soft, killer(req, policy));
       return true;
     },
+    hardKill: (e, req, policy) => ({
+      send: () => {
+        // ended meanwhile: nothing to stop
+        if (table.get(e.key) !== e) return false;
+        table.terminate(e, req.escalate_after_ms, killer(req, policy));
+        return true;
+      },
+    }),
   };
 }
 

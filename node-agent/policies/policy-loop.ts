@@ -32,28 +32,42 @@ const TARGETS: Record<PolicyAction, { target: KillTarget; table: keyof PolicyTab
   'KILL MUTATION': { target: 'KILL_TARGET_MUTATION', table: 'mutations' },
 };
 
-/** The Kill request a run makes: the policy's WHERE, with the creator's name and stored rights, ASYNC (TEST for DRY RUN). */
+/**
+ * How long a run with ESCALATE AFTER waits, after the escalation, for its victims to end: their
+ * final status is in the kill log, and a run takes this long only when a victim outlives even
+ * its hard kill.
+ */
+export const POLICY_AFTER_ESCALATION_MS = 5_000;
+
+/**
+ * The Kill request a run makes: the policy's WHERE and REASON, with the creator's name and
+ * stored rights, ASYNC (TEST for DRY RUN). With ESCALATE AFTER it is SYNC: the run's wait is what
+ * sees a victim outlive its cancel, so a victim that ignores it holds up the next run by at most
+ * ESCALATE AFTER plus POLICY_AFTER_ESCALATION_MS.
+ */
 export function policyRequest(rec: PolicyRecord, statementId: string): KillRequest__Output {
+  const escalateMs = rec.dry_run ? 0 : rec.escalate_after_s * 1000;
   return {
     target: TARGETS[rec.action].target,
     where: rec.condition,
-    mode: rec.dry_run ? 'KILL_MODE_TEST' : 'KILL_MODE_ASYNC',
+    mode: rec.dry_run ? 'KILL_MODE_TEST' : escalateMs > 0 ? 'KILL_MODE_SYNC' : 'KILL_MODE_ASYNC',
     soft: false,
     user: rec.creator,
     may_kill_others: rec.may_kill_others,
-    sync_timeout_ms: 0,
+    sync_timeout_ms: escalateMs > 0 ? escalateMs + POLICY_AFTER_ESCALATION_MS : 0,
     statement_id: statementId,
     query_only: false,
     // no client and no coordinator sent it: the policy column names what did
     client: '',
     condition: '',
     act_by_unix_ms: '0',
-    reason: '',
+    reason: rec.reason,
     plan: false,
     order_by: rec.order_by ? [...rec.order_by] : [],
     picks: [],
     picked: false,
     limit: 0,
+    escalate_after_ms: escalateMs,
   };
 }
 
@@ -66,6 +80,8 @@ export function policyRequest(rec: PolicyRecord, statementId: string): KillReque
  */
 export class PolicyLoop {
   private readonly sleeper = new Sleeper();
+  /** aborted at close: a run waiting for its victims (ESCALATE AFTER) stops waiting, its timers cleared */
+  private readonly closing = new AbortController();
   private readonly run: PolicyRun;
   private readonly done: Promise<void>;
   /** a transient failure was logged and nothing has succeeded since: one warning per streak */
@@ -84,6 +100,7 @@ export class PolicyLoop {
   /** Stops the loop; resolves once a run in progress has finished (its entries are on disk). */
   async close(): Promise<void> {
     this.sleeper.close();
+    this.closing.abort();
     await this.done;
   }
 
@@ -107,6 +124,7 @@ export class PolicyLoop {
         statuses[s] = (statuses[s] ?? 0) + 1;
       },
       closed: false,
+      signal: this.closing.signal,
     };
     try {
       await deps.tables[TARGETS[rec.action].table].kill(req, sink, { recorder: deps.recorder, coordinator: '', policy: this.run });

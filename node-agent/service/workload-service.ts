@@ -32,9 +32,12 @@ class WorkloadSession implements Owner, ConnectionSession {
 
   cancel(target: CancelTarget, soft: boolean): void {
     switch (target.kind) {
-      case 'query':
-        this.send({ cancel: { query_id: target.query_id, soft, reason: target.by?.reason ?? '', killed_by: target.by?.user ?? '', statement_id: target.by?.statement_id ?? '', policy: target.by?.policy ?? '' } });
+      case 'query': {
+        const by = { reason: target.by?.reason ?? '', killed_by: target.by?.user ?? '', statement_id: target.by?.statement_id ?? '', policy: target.by?.policy ?? '' };
+        if (target.terminate) this.send({ terminate: { query_id: target.query_id, ...by, escalate_after_ms: target.terminate.afterMs } });
+        else this.send({ cancel: { query_id: target.query_id, soft, ...by } });
         return;
+      }
       case 'mutation':
         this.send({ kill_mutation: { database: target.database, table: target.table, mutation_id: target.mutation_id } });
         return;

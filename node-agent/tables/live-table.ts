@@ -1,8 +1,13 @@
 /** What a cancel names: a query by id, a mutation by table and id, or a connection (or its running statement) by thread id. */
 export type CancelTarget =
-  | { readonly kind: 'query'; readonly query_id: string; readonly by?: Killer }
+  | { readonly kind: 'query'; readonly query_id: string; readonly by?: Killer; readonly terminate?: Escalation }
   | { readonly kind: 'mutation'; readonly database: string; readonly table: string; readonly mutation_id: string }
   | { readonly kind: 'connection'; readonly thread_id: number; readonly query_only: boolean; readonly query_id: number };
+
+/** A query's second stop, the hard one: it still ran this long (ms) after its cancel (escalate_after). */
+export interface Escalation {
+  readonly afterMs: number;
+}
 
 /** Who asked for a cancel and why, for the victim's Cancel message. */
 export interface Killer {

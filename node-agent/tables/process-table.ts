@@ -33,4 +33,9 @@ export class ProcessTable extends LiveTable<ProcessRow> {
     entry.row.is_cancelled = 1;
     entry.owner.cancel({ kind: 'query', query_id: entry.row.query_id, by }, soft);
   }
+
+  /** The escalation of a cancel the process outlived by `afterMs`: its owner's Terminate. */
+  terminate(entry: LiveEntry<ProcessRow>, afterMs: number, by?: Killer): void {
+    entry.owner.cancel({ kind: 'query', query_id: entry.row.query_id, by, terminate: { afterMs } }, false);
+  }
 }

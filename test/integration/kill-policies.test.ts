@@ -110,8 +110,8 @@ test('CREATE, SHOW, duplicates, IF [NOT] EXISTS, DROP', async () => {
   assert.deepEqual(
     shown.map(({ created: _created, ...r }) => r),
     [
-      { cluster: 'c3', name: 'everything', condition: '1', action: 'KILL QUERY', every_s: 5, limit: 0, dry_run: 1, creator: 'default', state: 'active', suspended_reason: '', invalid_reason: '', order_by: '' },
-      { cluster: 'c3', name: 'slow', condition: "and(greater(elapsed, 3600), not(match(user, '^(admin|backup)$')))", action: 'KILL QUERY', every_s: 30, limit: 5, dry_run: 0, creator: 'admin', state: 'active', suspended_reason: '', invalid_reason: '', order_by: '' },
+      { cluster: 'c3', name: 'everything', condition: '1', action: 'KILL QUERY', every_s: 5, limit: 0, dry_run: 1, creator: 'default', state: 'active', suspended_reason: '', invalid_reason: '', order_by: '', escalate_after: 0, reason: '' },
+      { cluster: 'c3', name: 'slow', condition: "and(greater(elapsed, 3600), not(match(user, '^(admin|backup)$')))", action: 'KILL QUERY', every_s: 30, limit: 5, dry_run: 0, creator: 'admin', state: 'active', suspended_reason: '', invalid_reason: '', order_by: '', escalate_after: 0, reason: '' },
     ],
   );
   assert.deepEqual(records(await c.query("SELECT name, `limit` AS max_kills FROM system.kill_policies WHERE creator = 'admin'")), [{ name: 'slow', max_kills: 5 }]);

@@ -17,10 +17,12 @@ interface Running {
   readonly key: string;
   readonly user: string;
   readonly thread: number;
+  /** ignores its cancel (a bulk load waiting for its client): only a terminate stops it */
+  readonly deaf?: boolean;
 }
 
 class ScriptedServer implements Backend {
-  readonly kind = 'mariadb' as const;
+  kind: Backend['kind'] = 'mariadb';
   readonly description = 'mariadb://quell@10.0.0.9:3306';
   running: Running[] = [];
   conns: ConnectionRow[] = [];
@@ -29,7 +31,7 @@ class ScriptedServer implements Backend {
   mutationAnswer: MutationKillResult = { status: 'waiting' };
 
   queries = async (ids = SERVER_IDS): Promise<ServerQuery[]> =>
-    this.running.map(({ key, user, thread }) => ({
+    this.running.map(({ key, user, thread, deaf }) => ({
       key,
       row: processRow(
         {
@@ -38,11 +40,20 @@ class ScriptedServer implements Backend {
         },
         0,
       ),
-      kill: async (soft: boolean) => {
-        this.calls.push(`query ${key} ${soft ? 'soft' : 'hard'}`);
+      kill: async (soft: boolean, note = '') => {
+        this.calls.push(`query ${key} ${soft ? 'soft' : 'hard'}${note}`);
         // the server stops it a little later
-        setTimeout(() => (this.running = this.running.filter((r) => r.key !== key)), 5);
+        if (!deaf) setTimeout(() => (this.running = this.running.filter((r) => r.key !== key)), 5);
       },
+      // ClickHouse has no harder kill than KILL QUERY
+      ...(this.kind === 'clickhouse'
+        ? {}
+        : {
+            terminate: async (note = '') => {
+              this.calls.push(`terminate ${key}${note}`);
+              setTimeout(() => (this.running = this.running.filter((r) => r.key !== key)), 5);
+            },
+          }),
     }));
 
   // the connection rows are given with the server's own ids
@@ -70,7 +81,7 @@ class ScriptedServer implements Backend {
 }
 
 function req(target: KillRequest__Output['target'], where: string, mode: KillRequest__Output['mode'], extra: Partial<KillRequest__Output> = {}): KillRequest__Output {
-  return { target, where, mode, soft: false, user: 'root', may_kill_others: true, sync_timeout_ms: 2000, statement_id: 't', query_only: false, client: '', condition: '', act_by_unix_ms: '0', reason: '', plan: false, order_by: [], picks: [], picked: false, limit: 0, ...extra };
+  return { target, where, mode, soft: false, user: 'root', may_kill_others: true, sync_timeout_ms: 2000, statement_id: 't', query_only: false, client: '', condition: '', act_by_unix_ms: '0', reason: '', plan: false, order_by: [], picks: [], picked: false, limit: 0, escalate_after_ms: 0, ...extra };
 }
 
 async function run<R>(subject: KillSubject<R>, r: KillRequest__Output, filter: (x: R) => boolean): Promise<KillResponse[]> {
@@ -118,4 +129,22 @@ test('mutations the server cannot kill are cant_cancel with its reason', async (
   const rows = await run(mutations, req('KILL_TARGET_MUTATION', '', 'KILL_MODE_ASYNC'), () => true);
   assert.deepEqual(rows[1]?.process?.status, 'KILL_STATUS_CANT_CANCEL');
   assert.equal(rows[1]?.process?.error, 'Code: 62. DB::Exception: Syntax error');
+});
+
+test('escalate_after on a server: a query deaf to its cancel gets its terminate (with the reason as a comment); on ClickHouse it reads cant_cancel', async () => {
+  const server = new ScriptedServer();
+  server.running = [{ key: '7', user: 'etl', thread: 3, deaf: true }];
+  const { processes } = backendSubjects(server, () => 0);
+  const out = await run(processes, req('KILL_TARGET_QUERY', '1', 'KILL_MODE_SYNC', { escalate_after_ms: 30, reason: 'stuck */' }), () => true);
+  assert.deepEqual(server.calls, ['query 7 hard /* quell: stuck * / */', 'terminate 7 /* quell: stuck * / */']);
+  assert.deepEqual(out.filter((m) => m.process).map((m) => [m.process?.status, m.process?.escalated]), [['KILL_STATUS_FINISHED', true]]);
+
+  const ch = new ScriptedServer();
+  ch.kind = 'clickhouse';
+  ch.running = [{ key: '8', user: 'etl', thread: 0, deaf: true }];
+  const chOut = await run(backendSubjects(ch, () => 0).processes, req('KILL_TARGET_QUERY', '1', 'KILL_MODE_SYNC', { escalate_after_ms: 30 }), () => true);
+  assert.deepEqual(ch.calls, ['query 8 hard']);
+  assert.deepEqual(chOut.filter((m) => m.process).map((m) => [m.process?.status, m.process?.error]), [
+    ['KILL_STATUS_CANT_CANCEL', 'still running 0.03 s after its cancel, and ClickHouse has no harder kill than KILL QUERY'],
+  ]);
 });

@@ -46,7 +46,7 @@ const running = (info: string, extra: Partial<ConnectionStateUpdate> = {}): Conn
 function request(where: string, o: Partial<KillRequest__Output> = {}): KillRequest__Output {
   return {
     target: 'KILL_TARGET_CONNECTION', where, mode: 'KILL_MODE_ASYNC', soft: false, user: 'root', may_kill_others: true,
-    sync_timeout_ms: 0, statement_id: 't', query_only: false, client: '', condition: '', act_by_unix_ms: '0', reason: '', plan: false, order_by: [], picks: [], picked: false, limit: 0, ...o,
+    sync_timeout_ms: 0, statement_id: 't', query_only: false, client: '', condition: '', act_by_unix_ms: '0', reason: '', plan: false, order_by: [], picks: [], picked: false, limit: 0, escalate_after_ms: 0, ...o,
   };
 }
 

@@ -39,7 +39,7 @@ function owner(table: ProcessTable, behaviour: 'obey' | 'ignore' = 'obey'): Owne
 }
 
 function request(where: string, mode: KillRequest__Output['mode'], user = 'root', mayKillOthers = true, syncMs = 1000, actBy = 0): KillRequest__Output {
-  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't', query_only: false, client: 'spiffe://quell/user/root', condition: '', act_by_unix_ms: String(actBy), reason: '', plan: false, order_by: [], picks: [], picked: false, limit: 0 };
+  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user, may_kill_others: mayKillOthers, sync_timeout_ms: syncMs, statement_id: 't', query_only: false, client: 'spiffe://quell/user/root', condition: '', act_by_unix_ms: String(actBy), reason: '', plan: false, order_by: [], picks: [], picked: false, limit: 0, escalate_after_ms: 0 };
 }
 
 async function run(table: ProcessTable, req: KillRequest__Output, log: MemoryKillLog = memoryKillLog(), sink: { closed: boolean } = { closed: false }): Promise<KillResponse[]> {
@@ -138,7 +138,7 @@ test('kill log: every entry is synced before its cancel is sent and before its r
     {
       event_time: 0, statement_id: 't', user: 'root', client: 'spiffe://quell/user/root', coordinator: 'spiffe://quell/coordinator', target: 'QUERY',
       mode: 'ASYNC', condition: "equals(user, 'alice')", query_id: 'a1', mutation_id: '', thread_id: 0, process_user: 'alice', query: "SELECT 'a1'",
-      kill_status: 'waiting', error: '', policy: '', normalized_query_hash: normalizedQueryHash("SELECT 'a1'"), reason: '',
+      kill_status: 'waiting', error: '', policy: '', normalized_query_hash: normalizedQueryHash("SELECT 'a1'"), reason: '', escalated: 0,
     },
   );
   assert.ok(Math.abs(e.event_time - Date.now() / 1000) < 60);

@@ -21,7 +21,7 @@ function entry(id: string, extra: Partial<KillLogEntry> = {}): KillLogEntry {
   return {
     event_time: 1_700_000_000, statement_id: id, user: 'admin', client: 'spiffe://quell/user/admin', coordinator: 'spiffe://quell/coordinator',
     target: 'QUERY', mode: 'SYNC', condition: "equals(user, 'etl')", query_id: `q-${id}`, mutation_id: '', thread_id: 2 ** 40 + 7,
-    process_user: 'etl', query: "SELECT 'x\ny'", kill_status: 'finished', error: '', policy: '', normalized_query_hash: 945692553789648, reason: '', ...extra,
+    process_user: 'etl', query: "SELECT 'x\ny'", kill_status: 'finished', error: '', policy: '', normalized_query_hash: 945692553789648, reason: '', escalated: 0, ...extra,
   };
 }
 
@@ -237,7 +237,7 @@ test('kill log: a sealed line from before normalized_query_hash reads verified, 
   assert.equal(decoded?.entry.normalized_query_hash, 0);
   assert.equal(decoded?.entry.query, "SELECT 'x\ny'");
   const now = encodeEntry(entry('new')).trimEnd();
-  assert.ok(now.includes('"normalized_query_hash":945692553789648,"reason":"","seq":1'), now);
+  assert.ok(now.includes('"normalized_query_hash":945692553789648,"reason":"","escalated":0,"seq":1'), now);
   assert.equal(decodeLine(now)?.entry.normalized_query_hash, 945692553789648);
 });
 

@@ -27,7 +27,7 @@ const plan = (n: MemberNode, eligible: number, skipped = 0, owner = ''): Event =
 
 function proc(n: MemberNode, fields: Partial<KilledProcess__Output>): Event {
   const process: KilledProcess__Output = {
-    status: 'KILL_STATUS_WAITING', query_id: '', user: '', query: '', database: '', table: '', mutation_id: '', command: '', thread_id: '', error: '', past_deadline_ms: '0', ...fields,
+    status: 'KILL_STATUS_WAITING', query_id: '', user: '', query: '', database: '', table: '', mutation_id: '', command: '', thread_id: '', error: '', past_deadline_ms: '0', escalated: false, ...fields,
   };
   return { kind: 'message', node: n, message: { process } };
 }

@@ -8,7 +8,7 @@ import { processResolver } from '../../node-agent/tables/process-columns';
 import { tableSource } from '../../node-agent/tables/table-source';
 import { serve, type Served } from '../../node-agent/tables/served-table';
 import { PolicyRun, POLICY_MEMORY_MS } from '../../node-agent/policies/policy-run';
-import { PolicyLoop, policyRequest } from '../../node-agent/policies/policy-loop';
+import { PolicyLoop, POLICY_AFTER_ESCALATION_MS, policyRequest } from '../../node-agent/policies/policy-loop';
 import { memoryKillLog, type MemoryKillLog } from './kill-recorder-fixture';
 import { parsePolicyKey, policyKey } from '../../common/etcd/etcd-layout';
 import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common/etcd/kill-policy-record';
@@ -42,7 +42,7 @@ function stubborn(): Owner & { cancels: string[]; killers: unknown[] } {
 function policy(over: Partial<PolicyRecord> = {}): PolicyRecord {
   return {
     cluster: 'c3', name: 'p1', condition: "equals(user, 'alice')", action: 'KILL QUERY', every_s: 1, limit: 0,
-    dry_run: false, creator: 'admin', may_kill_others: true, created: 1_700_000_000, ...over,
+    dry_run: false, escalate_after_s: 0, reason: '', creator: 'admin', may_kill_others: true, created: 1_700_000_000, ...over,
   };
 }
 
@@ -202,3 +202,48 @@ test('policy keys and records: a record that is not complete and well-typed is u
   assert.equal(reason(JSON.stringify(noCreator)), 'field creator must be a user name');
 });
 
+
+test('records: ESCALATE AFTER and REASON read 0 and \'\' when absent (records from before them), and are checked when present', () => {
+  const at = { cluster: 'c3', name: 'p1' };
+  const { escalate_after_s: _e, reason: _r, ...old } = policy();
+  const read = parsePolicyRecord(at, JSON.stringify(old));
+  assert.ok(!isUnreadable(read));
+  assert.deepEqual([read.escalate_after_s, read.reason], [0, '']);
+  const unreadable = (raw: object) => {
+    const r = parsePolicyRecord(at, JSON.stringify(raw));
+    return isUnreadable(r) ? r.unreadable : 'readable';
+  };
+  assert.equal(unreadable({ ...policy(), escalate_after_s: -1 }), 'field escalate_after_s must be absent, or an integer from 0 to 3600');
+  assert.equal(unreadable({ ...policy(), escalate_after_s: 1.5 }), 'field escalate_after_s must be absent, or an integer from 0 to 3600');
+  assert.equal(unreadable({ ...policy(), reason: 7 }), 'field reason must be absent, or a string');
+});
+
+test('a run with ESCALATE AFTER is SYNC and waits past the escalation; its REASON reaches the victim', () => {
+  const plain = policyRequest(policy({ reason: 'why' }), 'run');
+  assert.deepEqual([plain.mode, plain.sync_timeout_ms, plain.escalate_after_ms, plain.reason], ['KILL_MODE_ASYNC', 0, 0, 'why']);
+  const escalating = policyRequest(policy({ escalate_after_s: 2 }), 'run');
+  assert.deepEqual([escalating.mode, escalating.sync_timeout_ms, escalating.escalate_after_ms], ['KILL_MODE_SYNC', 2000 + POLICY_AFTER_ESCALATION_MS, 2000]);
+  const dry = policyRequest(policy({ escalate_after_s: 2, dry_run: true }), 'run');
+  assert.deepEqual([dry.mode, dry.escalate_after_ms], ['KILL_MODE_TEST', 0]);
+});
+
+test('a policy run escalates on a victim that ignores its cancel, with its REASON and name in every step', async () => {
+  const { table, served, owner } = processes(['q1', 'alice']);
+  const log = memoryKillLog();
+  const sent: string[] = [];
+  const cancel = owner.cancel.bind(owner);
+  owner.cancel = (target: CancelTarget, soft: boolean) => {
+    if (target.kind === 'query') sent.push(target.terminate ? 'terminate' : 'cancel');
+    if (target.kind === 'query' && target.terminate) setImmediate(() => table.end(target.query_id, owner));
+    cancel(target, soft);
+  };
+  const rec = policy({ escalate_after_s: 1, reason: 'r' });
+  await served.kill(policyRequest(rec, 'run-1'), { write: () => undefined, closed: false }, { recorder: log.recorder, coordinator: '', policy: new PolicyRun(rec.name, 0) });
+  assert.deepEqual(sent, ['cancel', 'terminate']);
+  assert.deepEqual(log.entries.map((e) => [e.kill_status, e.escalated, e.mode, e.policy, e.reason]), [
+    ['pending', 0, 'POLICY', 'p1', 'r'],
+    ['pending', 1, 'POLICY', 'p1', 'r'],
+    ['finished', 1, 'POLICY', 'p1', 'r'],
+  ]);
+  assert.deepEqual(owner.killers.map((k) => (k as { reason: string; policy: string }).reason), ['r', 'r']);
+});

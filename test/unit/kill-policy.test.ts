@@ -46,7 +46,7 @@ test('a policy is stored with its canonical condition, creator and rights', asyn
   assert.ok(rec);
   assert.deepEqual(
     { ...rec, created: 0 },
-    { cluster: 'c3', name: 'long_etl', condition: "and(equals(user, 'etl'), greater(elapsed, 5))", action: 'KILL QUERY', every_s: 2, limit: 3, dry_run: true, creator: 'ops', may_kill_others: true, created: 0 },
+    { cluster: 'c3', name: 'long_etl', condition: "and(equals(user, 'etl'), greater(elapsed, 5))", action: 'KILL QUERY', every_s: 2, limit: 3, dry_run: true, escalate_after_s: 0, reason: '', creator: 'ops', may_kill_others: true, created: 0 },
   );
   assert.ok(Math.abs(rec.created - Date.now() / 1000) < 5);
 });
@@ -95,4 +95,19 @@ test('CREATE of an existing name fails unless IF NOT EXISTS; DROP of an unknown 
   await h.drop('DROP KILL POLICY p');
   await assert.rejects(h.drop('DROP KILL POLICY p'), fails('UNKNOWN_ROW_POLICY'));
   await h.drop('DROP KILL POLICY IF EXISTS p');
+});
+
+test('ESCALATE AFTER and REASON are stored; out of range, on a connection or mutation policy, or a reason that is not one short line is refused', async () => {
+  const h = harness(['ALL']);
+  await h.create("CREATE KILL POLICY etl WHERE user = 'etl' LIMIT 1 ESCALATE AFTER 2 SECONDS REASON 'runaway etl'");
+  assert.deepEqual([h.stored[0]?.escalate_after_s, h.stored[0]?.reason], [2, 'runaway etl']);
+  const bad = harness(['ALL']);
+  await assert.rejects(bad.create('CREATE KILL POLICY p WHERE 1 LIMIT 1 ESCALATE AFTER 0 SECONDS'), fails('BAD_ARGUMENTS', /ESCALATE AFTER 0 SECONDS is out of range: 1 to 3600 seconds/));
+  await assert.rejects(bad.create('CREATE KILL POLICY p WHERE 1 LIMIT 1 ESCALATE AFTER -1 SECONDS'), fails('BAD_ARGUMENTS', /out of range/));
+  await assert.rejects(bad.create('CREATE KILL POLICY p WHERE 1 LIMIT 1 ESCALATE AFTER 3601 SECONDS'), fails('BAD_ARGUMENTS', /out of range/));
+  await assert.rejects(bad.create("CREATE KILL POLICY p WHERE COMMAND = 'Sleep' KILL CONNECTION LIMIT 1 ESCALATE AFTER 5 SECONDS"), fails('BAD_ARGUMENTS', /a connection kill is already the hard kill/));
+  await assert.rejects(bad.create("CREATE KILL POLICY p WHERE table = 't' KILL MUTATION LIMIT 1 ESCALATE AFTER 5 SECONDS"), fails('BAD_ARGUMENTS', /a mutation has no harder kill/));
+  await assert.rejects(bad.create("CREATE KILL POLICY p WHERE 1 LIMIT 1 REASON 'two\\nlines'"), fails('BAD_ARGUMENTS', /^Invalid value for REASON: one line of text without control characters$/));
+  await assert.rejects(bad.create(`CREATE KILL POLICY p WHERE 1 LIMIT 1 REASON '${'x'.repeat(1025)}'`), fails('BAD_ARGUMENTS', /^Invalid value for REASON: 1025 characters, at most 1024$/));
+  assert.deepEqual(bad.stored, []);
 });

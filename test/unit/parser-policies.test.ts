@@ -84,7 +84,7 @@ test('CREATE KILL POLICY: one-line SYNTAX_ERRORs with the position and what was 
   // each clause once
   assert.equal(
     errorOf('CREATE KILL POLICY p WHERE elapsed > 5 LIMIT 1 LIMIT 2'),
-    "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 48 ('LIMIT'): LIMIT 2. Expected one of: KILL, ORDER BY, EVERY, DRY RUN, SETTINGS, FORMAT, end of query",
+    "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 48 ('LIMIT'): LIMIT 2. Expected one of: KILL, ORDER BY, EVERY, ESCALATE, REASON, DRY RUN, SETTINGS, FORMAT, end of query",
   );
   assert.equal(
     errorOf('CREATE KILL POLICY IF NOT EXIST p WHERE 1'),
@@ -116,4 +116,17 @@ test('SHOW KILL POLICIES is SELECT * FROM system.kill_policies', () => {
   });
   assert.equal(errorOf('SHOW KILL POLICY'), "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 11 ('POLICY'): POLICY. Expected one of: POLICIES");
   assert.equal(errorOf('SHOW FULL KILL POLICIES'), "Code: 62. SYNTAX_ERROR: Syntax error: failed at position 11 ('KILL'): KILL POLICIES. Expected one of: PROCESSLIST");
+});
+
+test('CREATE KILL POLICY … ESCALATE AFTER S SECONDS REASON \'text\', in any order among the clauses', () => {
+  const p = create("CREATE KILL POLICY etl WHERE user = 'etl' EVERY 1 SECONDS LIMIT 1 ESCALATE AFTER 5 SECONDS REASON 'runaway etl' DRY RUN");
+  assert.equal(p.escalateAfterSeconds, 5);
+  assert.equal(p.reason, 'runaway etl');
+  const q = create("CREATE KILL POLICY etl WHERE 1 REASON 'it''s slow' LIMIT 1 ESCALATE AFTER 1 SECOND");
+  assert.deepEqual([q.escalateAfterSeconds, q.reason, q.limit], [1, "it's slow", 1]);
+  assert.equal(create('CREATE KILL POLICY etl WHERE 1 ESCALATE AFTER -2 SECONDS').escalateAfterSeconds, -2);
+  assert.equal(create('CREATE KILL POLICY etl WHERE 1').escalateAfterSeconds, undefined);
+  assert.match(errorOf('CREATE KILL POLICY etl WHERE 1 REASON nope'), /^Code: 62\. SYNTAX_ERROR: .*Expected one of: string literal$/);
+  assert.match(errorOf('CREATE KILL POLICY etl WHERE 1 ESCALATE 5 SECONDS'), /^Code: 62\. SYNTAX_ERROR: .*Expected one of: AFTER$/);
+  assert.match(errorOf("CREATE KILL POLICY etl WHERE 1 REASON 'a' REASON 'b'"), /^Code: 62\. SYNTAX_ERROR: /);
 });

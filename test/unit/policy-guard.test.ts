@@ -5,7 +5,7 @@ import { suspensionReason } from '../../coordinator/policies/policy-guard';
 import { Users } from '../../coordinator/auth/users';
 
 const REC: PolicyRecord = {
-  cluster: 'c3', name: 'p', condition: "equals(user, 'etl')", action: 'KILL QUERY', every_s: 1, limit: 0, dry_run: false,
+  cluster: 'c3', name: 'p', condition: "equals(user, 'etl')", action: 'KILL QUERY', every_s: 1, limit: 0, dry_run: false, escalate_after_s: 0, reason: '',
   creator: 'admin', may_kill_others: true, created: 1,
 };
 

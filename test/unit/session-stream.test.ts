@@ -24,7 +24,7 @@ const log = pino({ level: 'silent' });
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function killReq(where: string, mode: KillRequest__Output['mode'], syncMs = 60_000): KillRequest__Output {
-  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user: 'root', may_kill_others: true, sync_timeout_ms: syncMs, statement_id: 'st', query_only: false, client: '', condition: '', act_by_unix_ms: '0', reason: '', plan: false, order_by: [], picks: [], picked: false, limit: 0 };
+  return { target: 'KILL_TARGET_QUERY', where, mode, soft: false, user: 'root', may_kill_others: true, sync_timeout_ms: syncMs, statement_id: 'st', query_only: false, client: '', condition: '', act_by_unix_ms: '0', reason: '', plan: false, order_by: [], picks: [], picked: false, limit: 0, escalate_after_ms: 0 };
 }
 const scanReq: ScanRequest__Output = { table: 'TABLE_PROCESSES', where: '', expressions: ['query_id'], statement_id: 'st', user: 'root', see_all_users: true };
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_SETTINGS, KILL_REASON_MAX, resolveSettings } from '../../coordinator/statements/settings';
+import { DEFAULT_SETTINGS, escalateAfterMs, KILL_REASON_MAX, resolveSettings } from '../../coordinator/statements/settings';
 import { QuellError } from '../../errors/quell-error';
 
 const s = (name: string, value: string | number) => ({ name, value, pos: 0 });
@@ -14,6 +14,7 @@ test('defaults and overrides', () => {
     mutation_kill_ttl: 3600,
     allow_unbounded_policy: false,
     kill_reason: '',
+    escalate_after: 0,
   });
   assert.equal(resolveSettings([s('mutation_kill_ttl', 60)]).mutation_kill_ttl, 60);
 });
@@ -48,4 +49,20 @@ test('kill_reason: one line of at most KILL_REASON_MAX characters, else BAD_ARGU
       JSON.stringify(bad).slice(0, 40),
     );
   }
+});
+
+test('escalate_after: seconds above 0, only with SYNC, on KILL QUERY, within sync_kill_timeout', () => {
+  const ms = (list: ReturnType<typeof s>[], mode: 'SYNC' | 'ASYNC' | 'TEST' = 'SYNC', target: 'QUERY' | 'MUTATION' = 'QUERY') => escalateAfterMs(resolveSettings(list), mode, target);
+  assert.equal(ms([]), 0);
+  assert.equal(ms([], 'ASYNC'), 0);
+  assert.equal(ms([s('escalate_after', 1)]), 1000);
+  assert.equal(ms([s('escalate_after', '0.25')]), 250);
+  assert.equal(ms([s('escalate_after', 30), s('sync_kill_timeout', 30)]), 30_000);
+  const refused = (fn: () => unknown, text: RegExp) =>
+    assert.throws(fn, (e: unknown) => e instanceof QuellError && e.code === 36 && e.errorName === 'BAD_ARGUMENTS' && text.test(e.message) && !/[\r\n]/.test(e.message), text.source);
+  for (const bad of [0, -1, 'soon', '', 3601]) refused(() => ms([s('escalate_after', bad)]), /Invalid value .* for setting escalate_after: expected seconds/);
+  refused(() => ms([s('escalate_after', 1)], 'ASYNC'), /escalate_after needs SYNC \(this kill is ASYNC\)/);
+  refused(() => ms([s('escalate_after', 1)], 'TEST'), /escalate_after needs SYNC/);
+  refused(() => ms([s('escalate_after', 5), s('sync_kill_timeout', 2)]), /escalate_after \(5 s\) is longer than sync_kill_timeout \(2 s\)/);
+  refused(() => ms([s('escalate_after', 1)], 'SYNC', 'MUTATION'), /applies to KILL QUERY/);
 });

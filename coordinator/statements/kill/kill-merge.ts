@@ -31,6 +31,8 @@ export interface KillMergeOptions {
   readonly throwOnNodeFailure: boolean;
   /** agents' measured clock offsets: a row refused past its deadline by a clock that is ahead names the skew */
   readonly clocks?: ClockReader;
+  /** escalate_after was set: each row ends with `escalated` (1 once the process got its hard kill) */
+  readonly escalation?: boolean;
 }
 
 export const INACTIVE_MESSAGE = 'node has no live lease in etcd (stopped, crashed or partitioned)';
@@ -87,10 +89,10 @@ export class KillMerge {
             // so its row is the node's node_error (and counts as a failed node), never a guess
             this.failedNode(node);
             const error = `the agent sent ${process.status === 'KILL_STATUS_UNSPECIFIED' ? 'no kill status (KILL_STATUS_UNSPECIFIED)' : `kill status ${String(process.status)}, which this coordinator does not know`} for this process: its outcome is unknown`;
-            this.emit(['node_error', ...this.opts.target.cells(process), node.host, node.port, node.nodeId, process.error ? `${error}; ${process.error}` : error], out);
+            this.emit(['node_error', ...this.opts.target.cells(process), node.host, node.port, node.nodeId, process.error ? `${error}; ${process.error}` : error, ...this.escalatedCell(process.escalated)], out);
             break;
           }
-          const row = [status, ...this.opts.target.cells(process), node.host, node.port, node.nodeId, this.errorOf(node, process)];
+          const row = [status, ...this.opts.target.cells(process), node.host, node.port, node.nodeId, this.errorOf(node, process), ...this.escalatedCell(process.escalated)];
           this.emit(row, out);
         }
         break;
@@ -190,6 +192,11 @@ export class KillMerge {
   /** A node's own row: its status and why, with the target's columns blank. */
   private nodeRow(node: MemberNode, status: string, error: string): Row {
     const blanks = this.opts.target.result.length - 5;
-    return [status, ...new Array<string>(blanks).fill(''), node.host, node.port, node.nodeId, error];
+    return [status, ...new Array<string>(blanks).fill(''), node.host, node.port, node.nodeId, error, ...this.escalatedCell(false)];
+  }
+
+  /** The `escalated` cell, when the statement has the column. */
+  private escalatedCell(escalated: boolean): Row {
+    return this.opts.escalation ? [escalated ? 1 : 0] : [];
   }
 }

@@ -4,7 +4,9 @@ import { chError } from '../../../errors/quell-error';
 import type { SqlValue } from '../../../sql/types';
 import type { KillMode } from '../../../proto/generated/quell/v1/KillMode';
 import type { KillRequest } from '../../../proto/generated/quell/v1/KillRequest';
-import { resolveSettings, type StatementSettings } from '../settings';
+import { escalateAfterMs, resolveSettings, type StatementSettings } from '../settings';
+import { ESCALATED_COLUMN } from '../../../sql/tables';
+import type { Column } from '../../../sql/types';
 import { checkFilter, checkFormat, resolveCluster } from '../analysis';
 import type { ResultSink, StatementContext } from '../../context';
 import type { FanoutOptions } from '../../cluster/fanout';
@@ -29,6 +31,10 @@ export interface PreparedKill {
   readonly request: KillRequest;
   readonly firstAnswerMs: number;
   readonly syncMs: number;
+  /** escalate_after in ms (0: none): the result then ends each row with `escalated` */
+  readonly escalateMs: number;
+  /** the result's columns */
+  readonly columns: readonly Column[];
 }
 
 /** Checks done before anything is sent (bad input fails once, and kills nothing). */
@@ -36,6 +42,7 @@ export function prepareKill(stmt: KillStatement, ctx: StatementContext): Prepare
   const spec = TARGETS[stmt.target];
   const format = checkFormat(stmt);
   const settings = resolveSettings(stmt.settings);
+  const escalateMs = escalateAfterMs(settings, stmt.mode, stmt.target);
   checkFilter(stmt.where, spec.table.columns);
   const cluster = resolveCluster(ctx, stmt.cluster);
   const mayKillOthers = spec.mayKillOthers(ctx.user);
@@ -54,6 +61,8 @@ export function prepareKill(stmt: KillStatement, ctx: StatementContext): Prepare
     where,
     firstAnswerMs: settings.distributed_ddl_task_timeout * 1000,
     syncMs,
+    escalateMs,
+    columns: escalateMs > 0 ? [...spec.result, ESCALATED_COLUMN] : spec.result,
     request: {
       target: spec.wire,
       where,
@@ -67,6 +76,7 @@ export function prepareKill(stmt: KillStatement, ctx: StatementContext): Prepare
       client: ctx.client,
       condition: '',
       reason: settings.kill_reason,
+      escalate_after_ms: escalateMs,
     },
   };
 }
@@ -99,5 +109,6 @@ export function killMerge(k: PreparedKill, ctx: StatementContext, queueMissed: b
     queueMissed,
     throwOnNodeFailure: k.settings.distributed_ddl_output_mode === 'throw',
     clocks: ctx.clocks,
+    escalation: k.escalateMs > 0,
   });
 }

@@ -25,7 +25,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   const callDeadlineMs = firstAnswerMs + syncMs + SYNC_GRACE_MS;
   ctx.expectEndBy(Date.now() + callDeadlineMs);
   const events = fanOut(k.nodes, open, killFanout(ctx, firstAnswerMs, callDeadlineMs));
-  sink.header(spec.result, k.format);
+  sink.header(k.columns, k.format);
   // the merge holds rows only until every plan is in; after that each waits for the client
   const send = killRowSender(ctx, sink, spec);
   const merge = killMerge(k, ctx, spec.durable && stmt.mode !== 'TEST');

@@ -47,7 +47,7 @@ export async function rankedKill(k: PreparedKill, ranked: RankedClause, ctx: Sta
   const planDeadlineMs = firstAnswerMs + SYNC_GRACE_MS;
   const killDeadlineMs = firstAnswerMs + syncMs + SYNC_GRACE_MS;
   ctx.expectEndBy(Date.now() + planDeadlineMs + killDeadlineMs);
-  sink.header(spec.result, k.format);
+  sink.header(k.columns, k.format);
   const send = killRowSender(ctx, sink, spec);
   const merge = killMerge(k, ctx, false);
 

@@ -230,7 +230,7 @@ function killPolicyRows(ctx: StatementContext): SqlValue[][] {
       // an unsigned or altered record is shown, as what an etcd writer put there, but never as running
       const verdict = ctx.policies.check(p);
       const state = !verdict.ok ? 'invalid' : p.suspended ? 'suspended' : 'active';
-      return [p.cluster, p.name, p.condition, p.action, p.every_s, p.limit, p.dry_run ? 1 : 0, p.creator, p.created, state, p.suspended?.reason ?? '', verdict.ok ? '' : verdict.reason, renderOrderKeys(p.order_by ?? [])];
+      return [p.cluster, p.name, p.condition, p.action, p.every_s, p.limit, p.dry_run ? 1 : 0, p.creator, p.created, state, p.suspended?.reason ?? '', verdict.ok ? '' : verdict.reason, renderOrderKeys(p.order_by ?? []), p.escalate_after_s, p.reason];
     });
 }
 

@@ -37,6 +37,8 @@ export interface KillLogEntry {
   readonly normalized_query_hash: number;
   /** the kill's kill_reason setting; '' when none was given, and in entries written before it was logged */
   readonly reason: string;
+  /** 1 for the escalation step of a kill (escalate_after: the hard kill) and the statuses after it; 0 for its cancel */
+  readonly escalated: number;
 }
 
 /**

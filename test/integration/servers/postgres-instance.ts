@@ -33,6 +33,8 @@ export interface PostgresInstance {
   restart(): Promise<void>;
   /** stops it and removes the temp dir */
   destroy(): Promise<void>;
+  /** what the server has written to its log (stderr) since it last started */
+  serverLog(): string;
 }
 
 /** PostgreSQL refuses to run as root: as root, run its binaries as the postgres user (setpriv execs, so signals reach postgres itself). */
@@ -130,5 +132,6 @@ export async function startPostgres(): Promise<PostgresInstance> {
       await start();
     },
     destroy,
+    serverLog: () => child?.stderr() ?? '',
   };
 }
