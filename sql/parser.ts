@@ -301,7 +301,8 @@ class Parser {
       return { text: '*' };
     }
     const expr = this.expr();
-    const text = renderExpr(expr);
+    // ClickHouse names a column after its identifier as is: `limit`'s column is limit, unquoted
+    const text = expr.kind === 'identifier' ? expr.name : renderExpr(expr);
     let alias: string | undefined;
     const a = this.peek();
     if (this.acceptKw('AS')) alias = this.identifierName('alias');

@@ -327,3 +327,8 @@ test('deep nesting fails with "Maximum parse depth exceeded" instead of overflow
   const s = parseStatement(`KILL QUERY WHERE ${Array.from({ length: 5000 }, (_, i) => `user = 'u${i}'`).join(' OR ')}`);
   assert.equal(s.kind === 'kill' && s.where.kind === 'call' ? s.where.args.length : 0, 5000);
 });
+
+test('a select item that is a bare identifier names its column as ClickHouse does, unquoted even when a keyword', () => {
+  const s = parseStatement('SELECT `limit`, `order`, user, elapsed + 1 FROM system.kill_policies');
+  assert.deepEqual(s.kind === 'select' ? s.items.map((i) => i.text) : [], ['limit', 'order', 'user', 'plus(elapsed, 1)']);
+});
