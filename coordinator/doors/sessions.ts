@@ -23,8 +23,8 @@ export interface SessionHandle {
   readonly id: number;
   /** the user the session logged in as */
   readonly user: string;
-  /** Ends the running statement, if any (an idle session is left alone), and with 'connection' the session too. */
-  kill(scope: SessionKill): void;
+  /** Ends the running statement, if any (an idle session is left alone), and with 'connection' the session too; its error names the killer's reason ('' none). */
+  kill(scope: SessionKill, reason: string): void;
   /** What SHOW PROCESSLIST shows of it. */
   process(): SessionProcess;
 }

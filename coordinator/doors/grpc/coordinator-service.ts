@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { sessionDialect } from './session-dialect';
 import * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../../../proto/load';
@@ -72,7 +71,7 @@ export class CoordinatorService {
     const session = this.doorSessions?.get(req.session_id);
     if (!session) return mariadb(1094, `Unknown thread id: ${req.session_id}`);
     if (session.user !== req.user && !req.may_kill_others) return mariadb(1095, `You are not owner of thread ${req.session_id}`);
-    session.kill(req.query_only ? 'query' : 'connection');
+    session.kill(req.query_only ? 'query' : 'connection', req.reason);
     return {};
   }
 
@@ -108,7 +107,7 @@ export class CoordinatorService {
 
   private async execute(call: ExecuteCall): Promise<void> {
     const req = call.request;
-    const statementId = req.statement_id || randomUUID();
+    const statementId = req.statement_id || this.runner.newStatementId();
     const abort = new AbortController();
     let ended = false;
     // grpc-js reports 'cancelled' after every call too; only a cancel before the end counts

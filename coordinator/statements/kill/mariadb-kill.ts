@@ -123,7 +123,7 @@ async function forwardKill(id: number, record: CoordinatorRecord, stmt: MysqlKil
   ctx.summary.condition = `session ${id} on coordinator ${record.id}`;
   let answer;
   try {
-    answer = await ctx.pool.coordinators.killSession(record.address, { session_id: id, query_only: stmt.target === 'QUERY', user: ctx.user.name, may_kill_others: mayKillOthersConnections(ctx.user) });
+    answer = await ctx.pool.coordinators.killSession(record.address, { session_id: id, query_only: stmt.target === 'QUERY', user: ctx.user.name, may_kill_others: mayKillOthersConnections(ctx.user), reason: stmt.reason ?? '' });
   } catch (err) {
     const why = String((err as { details?: string; message?: string }).details || (err as Error).message || err).replace(/\s+/g, ' ');
     throw failed(`KILL could not reach coordinator '${record.id}' at ${record.address}, which owns session ${id}: ${why}`);
@@ -144,7 +144,7 @@ function killSession(session: SessionHandle, stmt: MysqlKillStatement, ctx: Stat
   ctx.summary.condition = `session ${session.id}`;
   ctx.summary.count('killed', 1);
   sink.header([], undefined, 'mariadb');
-  session.kill(stmt.target === 'QUERY' ? 'query' : 'connection');
+  session.kill(stmt.target === 'QUERY' ? 'query' : 'connection', stmt.reason ?? '');
   return { rows: 0, affectedRows: 0 };
 }
 
