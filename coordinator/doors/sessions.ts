@@ -12,8 +12,8 @@ export interface SessionProcess {
   readonly db: string | undefined;
   /** `Query` while a statement runs, else `Sleep` */
   readonly command: 'Query' | 'Sleep';
-  /** seconds in that command */
-  readonly time: number;
+  /** milliseconds in that command */
+  readonly timeMs: number;
   /** the running statement, or undefined */
   readonly info: string | undefined;
 }

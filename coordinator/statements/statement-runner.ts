@@ -290,6 +290,7 @@ export class StatementRunner {
         summary,
         maxResultRows: this.deps.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
         sessions: this.deps.sessions,
+        statements: this.statements,
         sessionId: 'sessionId' in req ? req.sessionId : undefined,
         metrics: this.deps.metrics,
         clocks: this.deps.clocks,

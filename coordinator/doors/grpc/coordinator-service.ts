@@ -17,6 +17,12 @@ import type { SessionRegistry } from '../sessions';
 import type { KillSessionRequest__Output } from '../../../proto/generated/quell/v1/KillSessionRequest';
 import type { KillSessionResponse } from '../../../proto/generated/quell/v1/KillSessionResponse';
 import type { Error as ProtoError } from '../../../proto/generated/quell/v1/Error';
+import type { ListSessionsRequest__Output } from '../../../proto/generated/quell/v1/ListSessionsRequest';
+import type { ListSessionsResponse } from '../../../proto/generated/quell/v1/ListSessionsResponse';
+import type { KillStatementRequest__Output } from '../../../proto/generated/quell/v1/KillStatementRequest';
+import type { KillStatementResponse } from '../../../proto/generated/quell/v1/KillStatementResponse';
+import { doorSessions } from '../door-sessions';
+
 
 type ExecuteCall = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;
 type SessionCall = grpc.ServerDuplexStream<CoordinatorServiceSessionRequest__Output, CoordinatorServiceSessionResponse>;
@@ -36,6 +42,8 @@ export class CoordinatorService {
     private readonly peers: PeerPolicy,
     /** this coordinator's MySQL-door sessions: what KillSession reaches */
     private readonly doorSessions?: SessionRegistry,
+    /** this coordinator's id in the registry, once it has one */
+    private readonly selfId: () => string = () => '',
   ) {}
 
   addToServer(server: grpc.Server): void {
@@ -62,7 +70,41 @@ export class CoordinatorService {
         }
         done(null, this.killSession(call.request));
       },
+      ListSessions: (call: grpc.ServerUnaryCall<ListSessionsRequest__Output, ListSessionsResponse>, done: grpc.sendUnaryData<ListSessionsResponse>) => {
+        const refused = this.peers.refusal(call, ['coordinator'], 'ListSessions');
+        if (refused) {
+          done(toServiceError(refused));
+          return;
+        }
+        const viewer = { user: call.request.user, seeAll: call.request.see_all };
+        done(null, { coordinator_id: this.selfId(), sessions: doorSessions(this.doorSessions, this.runner.statements, viewer) });
+      },
+      KillStatement: (call: grpc.ServerUnaryCall<KillStatementRequest__Output, KillStatementResponse>, done: grpc.sendUnaryData<KillStatementResponse>) => {
+        const refused = this.peers.refusal(call, ['coordinator'], 'KillStatement');
+        if (refused) {
+          done(toServiceError(refused));
+          return;
+        }
+        this.killStatement(call.request).then(
+          (res) => done(null, res),
+          (err: unknown) => done(toServiceError(err)),
+        );
+      },
     });
+  }
+
+  /** `KILL QUERY WHERE query_id = …` typed on another coordinator: this one's door statements with those ids, with the killer's rights. */
+  private async killStatement(req: KillStatementRequest__Output): Promise<KillStatementResponse> {
+    const rows = await this.runner.statements.kill({
+      queryIds: req.query_ids,
+      user: req.user,
+      mayKillOthers: req.may_kill_others,
+      reason: req.reason,
+      test: req.test,
+      waitMs: req.wait_ms,
+      killerQueryId: req.killer_query_id,
+    });
+    return { coordinator_id: this.selfId(), statements: rows.map((r) => ({ query_id: r.queryId, user: r.user, query: r.query, kill_status: r.status })) };
   }
 
   /** A KILL typed on another coordinator for one of this coordinator's sessions: as if typed here, with the killer's rights (MariaDB's). */

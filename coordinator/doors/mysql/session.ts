@@ -135,7 +135,7 @@ export class MysqlSession implements SessionHandle {
       host: this.host,
       db: this.database,
       command: this.statement === undefined ? 'Sleep' : 'Query',
-      time: Math.floor((Date.now() - this.since) / 1000),
+      timeMs: Date.now() - this.since,
       info: this.statement,
     };
   }

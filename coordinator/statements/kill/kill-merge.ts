@@ -5,6 +5,7 @@ import type { SqlValue } from '../../../sql/types';
 import type { FanoutEvent } from '../../cluster/fanout';
 import type { KillTargetSpec } from './kill-targets';
 import { PlanTally } from './kill-plan';
+import type { KillPlan__Output } from '../../../proto/generated/quell/v1/KillPlan';
 import { knownProcessStatus } from '../../../common/kill-status';
 import type { MemberNode } from '../../cluster/membership';
 import { nodeFailuresError } from '../node-failures';
@@ -105,10 +106,21 @@ export class KillMerge {
     return skew ? `${process.error}; ${skew}` : process.error;
   }
 
+  /**
+   * A plan from outside the nodes (the coordinators' door statements, for a kill by query_id),
+   * taken before the nodes' events: it counts toward ACCESS_DENIED as theirs do.
+   */
+  addPlan(plan: KillPlan__Output): void {
+    this.plans.add(plan);
+  }
+
   /** Every event is in: rows still held go out (a cluster with no active node sends no plan to wait for). */
   end(): Row[] {
     const out: Row[] = [];
-    if (!this.released) this.release(out);
+    if (!this.released) {
+      this.denyIfNothingAllowed();
+      this.release(out);
+    }
     return out;
   }
 
@@ -142,10 +154,14 @@ export class KillMerge {
   private planSettled(node: MemberNode, out: Row[]): void {
     this.unplanned.delete(node.nodeId);
     if (this.released || this.unplanned.size > 0) return;
+    this.denyIfNothingAllowed();
+    this.release(out);
+  }
+
+  private denyIfNothingAllowed(): void {
     if (this.plans.denied) {
       throw chError('ACCESS_DENIED', `User ${this.opts.user} attempts to kill ${this.opts.target.name} created by ${this.plans.skippedOwner}`);
     }
-    this.release(out);
   }
 
   /** A node that answered with a row whose outcome is unknown fails the statement in throw mode, once. */

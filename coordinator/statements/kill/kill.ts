@@ -13,6 +13,8 @@ import { KILL_MUTATION, KILL_QUERY } from './kill-targets';
 import { KillMerge } from './kill-merge';
 import { hasGrant } from '../../auth/users';
 import { unixNow } from '../../../sql/compile';
+import { pinnedQueryIds } from './pinned-query-ids';
+import { killDoorStatements } from './door-statement-kill';
 
 const MODES: Record<KillStatement['mode'], KillMode> = { SYNC: 'KILL_MODE_SYNC', ASYNC: 'KILL_MODE_ASYNC', TEST: 'KILL_MODE_TEST' };
 /** grace beyond sync_kill_timeout for the agent's last rows to arrive */
@@ -40,6 +42,9 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   ctx.log.debug({ cluster, nodes: nodes.length, mode: stmt.mode, target: spec.name }, 'kill');
   ctx.summary.condition = where;
 
+  // statements on the coordinators' doors are reached by their query_id alone
+  const queryIds = spec.name === KILL_QUERY.name ? pinnedQueryIds(stmt.where) : undefined;
+  const doors = queryIds && (await killDoorStatements(queryIds, ctx, { test: stmt.mode === 'TEST', waitMs: syncMs, mayKillOthers, reason: settings.kill_reason }));
   const open = openKill(ctx.pool, {
     target: spec.wire,
     where,
@@ -78,8 +83,11 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     throwOnNodeFailure: settings.distributed_ddl_output_mode === 'throw',
     clocks: ctx.clocks,
   });
+  if (doors) merge.addPlan(doors.plan);
   for await (const ev of events) await send(merge.push(ev));
   await send(merge.end());
+  // after the nodes' rows, which the merge held until ACCESS_DENIED was decided (the door plan counted)
+  if (doors) await send(doors.rows);
   // a statement its client cancelled did not miss those nodes: nothing is queued for them
   if (merge.missed.length > 0 && !ctx.signal.aborted) {
     try {
@@ -93,5 +101,5 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   }
   const failure = merge.failureError();
   if (failure) throw failure;
-  return { rows: merge.rows };
+  return { rows: merge.rows + (doors?.rows.length ?? 0) };
 }

@@ -15,6 +15,7 @@ import { hasGrant, type User } from '../../auth/users';
 import { INACTIVE_MESSAGE } from './kill-merge';
 import type { SessionHandle } from '../../doors/sessions';
 import { skewReason } from '../../cluster/clock-offsets';
+import { coordinatorName, peerFailure } from '../../cluster/other-coordinators';
 
 /** MariaDB's words (sql/share/errmsg-utf8.txt). */
 const unknownThread = (id: number) => QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}`);
@@ -125,8 +126,7 @@ async function forwardKill(id: number, record: CoordinatorRecord, stmt: MysqlKil
   try {
     answer = await ctx.pool.coordinators.killSession(record.address, { session_id: id, query_only: stmt.target === 'QUERY', user: ctx.user.name, may_kill_others: mayKillOthersConnections(ctx.user), reason: stmt.reason ?? '' });
   } catch (err) {
-    const why = String((err as { details?: string; message?: string }).details || (err as Error).message || err).replace(/\s+/g, ' ');
-    throw failed(`KILL could not reach coordinator '${record.id}' at ${record.address}, which owns session ${id}: ${why}`);
+    throw failed(`KILL could not reach ${coordinatorName(record)}, which owns session ${id}: ${peerFailure(err)}`);
   }
   if (answer.error) throw QuellError.mariadb(answer.error.code, answer.error.name || 'HY000', answer.error.message);
   ctx.summary.count('killed', 1);

@@ -1,0 +1,88 @@
+import type { SqlValue } from '../../../sql/types';
+import type { KillPlan__Output } from '../../../proto/generated/quell/v1/KillPlan';
+import type { StatementContext } from '../../context';
+import { splitAddress, type CoordinatorRecord } from '../../../common/etcd/etcd-layout';
+import { queryIdServerId } from '../../../common/thread-id';
+import { askOtherCoordinators, coordinatorName } from '../../cluster/other-coordinators';
+import { PEER_KILL_DEADLINE_MS } from '../../cluster/coordinator-peers';
+import type { StatementKillRequest, StatementKillRow } from '../running-statements';
+
+const STATUSES: readonly StatementKillRow['status'][] = ['finished', 'waiting', 'unknown_status', 'denied'];
+
+
+export interface DoorKillOptions {
+  readonly test: boolean;
+  /** SYNC: how long each coordinator waits for its statements to end (0: ASYNC) */
+  readonly waitMs: number;
+  /** the KILL QUERY grant */
+  readonly mayKillOthers: boolean;
+  readonly reason: string;
+}
+
+/** What the coordinators' doors made of a KILL QUERY by query_id: KILL QUERY result rows, and a plan as the agents send one. */
+export interface DoorKillOutcome {
+  readonly rows: SqlValue[][];
+  readonly plan: KillPlan__Output;
+}
+
+/**
+ * `KILL QUERY WHERE query_id = …` for statements running on the coordinators' doors (HTTP,
+ * gRPC, MySQL): this coordinator's at once, the others' by KillStatement (mutual TLS, the
+ * killer's rights, SYNC's wait plus PEER_KILL_DEADLINE_MS). A query_id this coordinator made
+ * names its coordinator's server id: only that one is asked. A client-chosen one may be
+ * anywhere: every live coordinator is. Each killed statement is a row whose node_id is its
+ * coordinator's id; a coordinator that could not be asked is a `node_unreachable` row, the owner
+ * of a query_id that has left a `node_inactive` one: nothing is silently missing.
+ */
+export async function killDoorStatements(queryIds: readonly string[], ctx: StatementContext, o: DoorKillOptions): Promise<DoorKillOutcome> {
+  const req: StatementKillRequest = { queryIds, user: ctx.user.name, mayKillOthers: o.mayKillOthers, reason: o.reason, test: o.test, waitMs: o.waitMs, killerQueryId: ctx.statementId };
+  const owners = new Set(queryIds.map(queryIdServerId));
+  // a client-chosen id (no server id) may be on any coordinator
+  const anywhere = owners.has(undefined);
+  const live = ctx.membership.coordinators();
+  const rows: SqlValue[][] = [];
+  const plan = { eligible: 0, skipped: 0, skipped_owner: '', skipped_id: '' };
+  const add = (record: Pick<CoordinatorRecord, 'id' | 'address'>, found: readonly StatementKillRow[]): void => {
+    const { host, port } = splitAddress(record.address);
+    for (const s of found) {
+      if (s.status === 'denied') {
+        plan.skipped++;
+        plan.skipped_owner ||= s.user;
+        plan.skipped_id ||= s.queryId;
+        continue;
+      }
+      plan.eligible++;
+      rows.push([s.status, s.queryId, s.user, s.query, host, port, record.id, '']);
+    }
+  };
+  const asked = (record: CoordinatorRecord): boolean => anywhere || owners.has(record.server_id);
+  const selfRecord = live.find((c) => c.id === ctx.self?.id);
+  if (ctx.statements && (!selfRecord || asked(selfRecord))) {
+    add({ id: ctx.self?.id ?? '', address: ctx.self?.address ?? '' }, await ctx.statements.kill(req));
+  }
+  const wire = { query_ids: [...queryIds], user: req.user, may_kill_others: req.mayKillOthers, reason: req.reason, test: req.test, wait_ms: req.waitMs, killer_query_id: req.killerQueryId };
+  const answers = await askOtherCoordinators(ctx.membership, ctx.self?.id, (record) =>
+    asked(record) ? ctx.pool.coordinators.killStatement(record.address, wire, o.waitMs + PEER_KILL_DEADLINE_MS) : Promise.resolve(undefined),
+  );
+  for (const a of answers) {
+    if ('failure' in a) {
+      const { host, port } = splitAddress(a.record.address);
+      rows.push(['node_unreachable', '', '', '', host, port, a.record.id, `KILL could not reach ${coordinatorName(a.record)}: ${a.failure}`]);
+    } else if (a.answer) {
+      const { host, port } = splitAddress(a.record.address);
+      const known: StatementKillRow[] = [];
+      for (const s of a.answer.statements) {
+        const status = STATUSES.find((k) => k === s.kill_status);
+        // a status this coordinator does not know is not guessed at: the row says the outcome is unknown
+        if (status) known.push({ queryId: s.query_id, user: s.user, query: s.query, status });
+        else rows.push(['node_error', s.query_id, s.user, s.query, host, port, a.record.id, `the coordinator sent kill status '${s.kill_status}', which this one does not know: its outcome is unknown`]);
+      }
+      add(a.record, known);
+    }
+  }
+  for (const serverId of owners) {
+    if (serverId === undefined || live.some((c) => c.server_id === serverId)) continue;
+    rows.push(['node_inactive', '', '', '', '', 0, `server id ${serverId}`, `the coordinator with server id ${serverId}, which made the query_id, is not live (no registry record): its statements ended with it`]);
+  }
+  return { rows, plan };
+}
