@@ -102,7 +102,7 @@ describe('the HTTP interface (--http-listen)', () => {
     assert.equal(get.body, 'n1\t1\nn2\t1\n');
     assert.equal(get.headers['x-clickhouse-format'], 'TabSeparated');
     assert.equal(get.headers['content-type'], 'text/tab-separated-values; charset=UTF-8');
-    assert.match(get.headers['x-clickhouse-query-id'] ?? '', /^[0-9a-f-]{36}$/);
+    assert.match(get.headers['x-clickhouse-query-id'] ?? '', /^c\d+-[0-9a-f-]{36}$/);
     assert.equal(get.headers['transfer-encoding'], 'chunked');
     const post = await curl([`${base}/`, '--data-binary', 'SELECT query_id, user FROM system.processes ORDER BY query_id']);
     assert.equal(post.status, 200);
@@ -351,7 +351,7 @@ describe('the HTTP interface (--http-listen)', () => {
       assert.equal(r.status, 400, bad);
       assert.equal(r.headers['x-clickhouse-exception-code'], '36', bad);
       assert.match(r.body, /^Code: 36\. DB::Exception: query_id (has the character U\+|is 300 characters long)/, bad);
-      assert.match(r.headers['x-clickhouse-query-id'] ?? '', /^[0-9a-f-]{36}$/, 'the coordinator names its own id instead');
+      assert.match(r.headers['x-clickhouse-query-id'] ?? '', /^c\d+-[0-9a-f-]{36}$/, 'the coordinator names its own id (with its server id) instead');
     }
     // printable Latin-1 is a valid header value and stays allowed
     const latin = await curl([`${base}/?${q('SELECT 1 FROM system.one')}&query_id=caf%C3%A9`]);

@@ -40,7 +40,7 @@ function harness(user: string, grants: Grant[], members: Partial<MemberNode>[] =
     user: { name: user, readonly: false, grants: new Set(grants) },
     // this coordinator (A) holds server id 4
     sessions: { get: (id: number) => sessions.get(id), isOurs: (id: number) => idOwner(id)?.serverId === 4 && idOwner(id)?.kind === 'coordinator', serverId: 4 },
-    membership: { clusters: () => ['c3'], nodes: () => members as MemberNode[], coordinators: () => COORDINATORS },
+    membership: { clusters: () => ['c3'], nodes: () => members as MemberNode[], coordinators: () => COORDINATORS, departedCoordinator: (serverId: number) => (serverId === 12 ? coordinator('C', 12) : undefined) },
     self: { id: 'A', live: true, statementsRunning: 1 },
     defaultCluster: 'c3',
     summary: new StatementSummary(),
@@ -120,6 +120,10 @@ test("another live coordinator's session id is forwarded to it with the killer's
   // a coordinator id with a server id no coordinator holds
   const nobody = makeSessionId(77, 1, 1);
   await assert.rejects(h.kill(`KILL ${nobody}`), mariadbError(`ERROR 1094 (HY000): Unknown thread id: ${nobody}: it is a session of the coordinator with server id 77, which is not live (no registry record)`));
+  // one this coordinator saw leave is named
+  const onC = makeSessionId(12, 1, 3);
+  await assert.rejects(h.kill(`KILL QUERY ${onC}`), mariadbError(`ERROR 1094 (HY000): Unknown thread id: ${onC}: it is a session of coordinator 'C' (server id 12, at C:9700), which has left (no registry record)`));
+  assert.equal(h.forwarded.length, 2, 'nothing more is forwarded: not to a coordinator that left');
 });
 
 test("the killer's kill_reason goes with the kill: to this coordinator's session, and forwarded to the owner of another's", async () => {

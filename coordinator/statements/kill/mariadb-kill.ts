@@ -20,9 +20,15 @@ import { coordinatorName, peerFailure } from '../../cluster/other-coordinators';
 /** MariaDB's words (sql/share/errmsg-utf8.txt). */
 const unknownThread = (id: number) => QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}`);
 const notOwnerOfThread = (id: string) => QuellError.mariadb(1095, 'HY000', `You are not owner of thread ${id}`);
-/** A session id of a coordinator that has no live record: MariaDB's 1094, naming the server id the id carries. */
-const goneCoordinator = (id: number, serverId: number) =>
-  QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}: it is a session of the coordinator with server id ${serverId}, which is not live (no registry record)`);
+/** A session id of a coordinator that has no live record: MariaDB's 1094, naming the coordinator when this one saw it leave, else the server id the id carries. */
+const goneCoordinator = (id: number, serverId: number, departed: CoordinatorRecord | undefined) =>
+  QuellError.mariadb(
+    1094,
+    'HY000',
+    departed
+      ? `Unknown thread id: ${id}: it is a session of coordinator '${departed.id}' (server id ${serverId}, at ${departed.address}), which has left (no registry record)`
+      : `Unknown thread id: ${id}: it is a session of the coordinator with server id ${serverId}, which is not live (no registry record)`,
+  );
 const unknownQuery = (id: number) => QuellError.mariadb(1957, 'HY000', `Unknown query id: ${id}`);
 const notOwnerOfQuery = (id: number) => QuellError.mariadb(1979, 'HY000', `You are not owner of query ${id}`);
 const failed = (message: string) => QuellError.mariadb(1105, 'HY000', message);
@@ -164,7 +170,7 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
     if (session) return killSession(session, stmt, ctx, sink);
     const coordinator = isQuery ? undefined : otherCoordinatorOf(id, ctx);
     if (coordinator?.record) return forwardKill(id, coordinator.record, stmt, ctx, sink);
-    if (coordinator) throw goneCoordinator(id, coordinator.serverId);
+    if (coordinator) throw goneCoordinator(id, coordinator.serverId, ctx.membership.departedCoordinator(coordinator.serverId));
     const node = ownerOf(id, ctx);
     if (!node) throw isQuery ? unknownQuery(id) : unknownThread(id);
     const { plan, failures, refused } = await callNodes([node], ctx, idFilter(isQuery ? 'QUERY_ID' : 'ID', id), stmt, 'KILL_MODE_ASYNC', String(id));
