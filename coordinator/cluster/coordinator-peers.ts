@@ -30,7 +30,8 @@ export class CoordinatorPeers {
   /** Forwards a MariaDB KILL of one of that coordinator's sessions; rejects with the gRPC error when it cannot be asked. */
   killSession(address: string, req: KillSessionRequest, deadlineMs = PEER_KILL_DEADLINE_MS): Promise<KillSessionResponse__Output> {
     const client = this.client(address);
-    return call<KillSessionRequest, KillSessionResponse__Output>(client.KillSession.bind(client), req, deadlineMs);
+    // the owner refuses it past the call's own deadline: a KILL reported failed never happens later
+    return call<KillSessionRequest, KillSessionResponse__Output>(client.KillSession.bind(client), { ...req, act_by_unix_ms: String(Date.now() + deadlineMs) }, deadlineMs);
   }
 
   /** That coordinator's door sessions and running door statements, as the user may see them. */
@@ -42,7 +43,7 @@ export class CoordinatorPeers {
   /** Forwards a KILL QUERY by query_id to that coordinator's running statements. */
   killStatement(address: string, req: KillStatementRequest, deadlineMs = PEER_KILL_DEADLINE_MS): Promise<KillStatementResponse__Output> {
     const client = this.client(address);
-    return call<KillStatementRequest, KillStatementResponse__Output>(client.KillStatement.bind(client), req, deadlineMs);
+    return call<KillStatementRequest, KillStatementResponse__Output>(client.KillStatement.bind(client), { ...req, act_by_unix_ms: String(Date.now() + deadlineMs) }, deadlineMs);
   }
 
   close(): void {

@@ -68,6 +68,9 @@ export async function killDoorStatements(queryIds: readonly string[], ctx: State
     if ('failure' in a) {
       const { host, port } = splitAddress(a.record.address);
       rows.push(['node_unreachable', '', '', '', host, port, a.record.id, `KILL could not reach ${coordinatorName(a.record)}: ${a.failure}`]);
+    } else if (a.answer?.error) {
+      const { host, port } = splitAddress(a.record.address);
+      rows.push(['node_error', '', '', '', host, port, a.record.id, a.answer.error.message]);
     } else if (a.answer) {
       const { host, port } = splitAddress(a.record.address);
       const known: StatementKillRow[] = [];
