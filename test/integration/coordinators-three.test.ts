@@ -84,8 +84,9 @@ function http(on: Coordinator, sql: string, params = '', user = 'admin:adminpw')
   return curl(c.pki.ca, [`https://127.0.0.1:${on.http}/?${params}`, '--user', user, '--data-binary', sql]);
 }
 
+/** The coordinator's server id in A's view, once its record names one (a record says 0 until its server id is held). */
 async function serverIdOf(id: string): Promise<number> {
-  const rows = records(await c.query('SELECT id, server_id FROM system.coordinators'));
+  const rows = await c.waitForRows('SELECT id, server_id FROM system.coordinators', (r) => r.some((x) => x.id === id && Number(x.server_id) > 0), 15_000);
   return Number(rows.find((r) => r.id === id)?.server_id);
 }
 
@@ -118,7 +119,7 @@ async function until<T>(find: () => Promise<T | undefined>, what: string): Promi
 
 /** Waits until A's view lists the coordinator as live again (after a SIGSTOP it may have re-registered). */
 async function waitLive(id: string): Promise<void> {
-  await c.waitForRows('SELECT id, active FROM system.coordinators', (rows) => rows.some((r) => r.id === id && r.active === 1), 15_000);
+  await c.waitForRows('SELECT id, active, server_id FROM system.coordinators', (rows) => rows.some((r) => r.id === id && r.active === 1 && Number(r.server_id) > 0), 15_000);
 }
 
 test('SHOW [FULL] PROCESSLIST on each coordinator lists the door sessions of all three; without PROCESS only your own; system.sessions names their coordinators', async () => {
@@ -136,7 +137,8 @@ test('SHOW [FULL] PROCESSLIST on each coordinator lists the door sessions of all
     }
     for (const on of bobs) {
       const [mine] = await on.query('SHOW PROCESSLIST');
-      assert.deepEqual((mine as ProcessRow[]).map((r) => [r.Id, r.User]), bobs.map((s) => [s.threadId, 'bob']), 'bob sees his own three, wherever they are');
+      const expected = bobs.map((s) => s.threadId).sort((x, y) => x - y);
+      assert.deepEqual((mine as ProcessRow[]).map((r) => [r.Id, r.User]), expected.map((id) => [id, 'bob']), 'bob sees his own three, wherever they are, by Id');
     }
     const reply = await http(C, "SELECT coordinator_id, connection_id, door, user, command FROM system.sessions WHERE user = 'bob' OR door = 'http' ORDER BY coordinator_id, connection_id FORMAT TSV");
     assert.equal(reply.status, 200, reply.body);

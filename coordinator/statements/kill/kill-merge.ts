@@ -32,7 +32,12 @@ export interface KillMergeOptions {
   readonly throwOnNodeFailure: boolean;
   /** agents' measured clock offsets: a row refused past its deadline by a clock that is ahead names the skew */
   readonly clocks?: ClockReader;
+  /** a plan also comes from outside the nodes (the coordinators' door statements: settleOutside), and counts as theirs do */
+  readonly outside?: boolean;
 }
+
+/** The key of the outside plan among the nodes' (no node id has a space). */
+const OUTSIDE = 'door statements';
 
 export const INACTIVE_MESSAGE = 'node has no live lease in etcd (stopped, crashed or partitioned)';
 
@@ -57,6 +62,7 @@ export class KillMerge {
 
   constructor(private readonly opts: KillMergeOptions) {
     this.unplanned = new Set(opts.nodes.filter((n) => n.active).map((n) => n.nodeId));
+    if (opts.outside) this.unplanned.add(OUTSIDE);
   }
 
   /** Takes one fan-out event. Throws ACCESS_DENIED when the last plan leaves nothing the user may kill. */
@@ -68,7 +74,7 @@ export class KillMerge {
         const { plan, process } = ev.message;
         if (plan) {
           this.plans.add(plan);
-          this.planSettled(node, out);
+          this.planSettled(node.nodeId, out);
         } else if (process) {
           const status = knownProcessStatus(process.status);
           if (status === undefined) {
@@ -85,7 +91,7 @@ export class KillMerge {
         break;
       }
       case 'done':
-        this.planSettled(node, out);
+        this.planSettled(node.nodeId, out);
         break;
       case 'inactive':
         this.nodeMissed({ node, status: 'node_inactive', error: INACTIVE_MESSAGE }, out);
@@ -93,7 +99,7 @@ export class KillMerge {
       case 'failed':
         if (ev.failure.kind === 'node_timeout') this.timedOut++;
         this.nodeMissed({ node, status: ev.failure.kind, error: ev.failure.message }, out);
-        this.planSettled(node, out);
+        this.planSettled(node.nodeId, out);
         break;
     }
     return out;
@@ -107,20 +113,22 @@ export class KillMerge {
   }
 
   /**
-   * A plan from outside the nodes (the coordinators' door statements, for a kill by query_id),
-   * taken before the nodes' events: it counts toward ACCESS_DENIED as theirs do.
+   * The plan from outside the nodes (the coordinators' door statements, for a kill by query_id),
+   * with its rows, whenever it comes: it counts toward ACCESS_DENIED as the nodes' do, and its
+   * rows are held as theirs are. Returns the rows to send now; throws ACCESS_DENIED as push() does.
    */
-  addPlan(plan: KillPlan__Output): void {
+  settleOutside(plan: KillPlan__Output, rows: readonly Row[]): Row[] {
+    const out: Row[] = [];
     this.plans.add(plan);
+    for (const r of rows) this.emit(r, out);
+    this.planSettled(OUTSIDE, out);
+    return out;
   }
 
   /** Every event is in: rows still held go out (a cluster with no active node sends no plan to wait for). */
   end(): Row[] {
     const out: Row[] = [];
-    if (!this.released) {
-      this.denyIfNothingAllowed();
-      this.release(out);
-    }
+    if (!this.released) this.release(out);
     return out;
   }
 
@@ -151,17 +159,13 @@ export class KillMerge {
     return nodeFailuresError(this.opts.target.statement, this.failures, this.opts.nodes.length, this.timedOut);
   }
 
-  private planSettled(node: MemberNode, out: Row[]): void {
-    this.unplanned.delete(node.nodeId);
+  private planSettled(key: string, out: Row[]): void {
+    this.unplanned.delete(key);
     if (this.released || this.unplanned.size > 0) return;
-    this.denyIfNothingAllowed();
-    this.release(out);
-  }
-
-  private denyIfNothingAllowed(): void {
     if (this.plans.denied) {
       throw chError('ACCESS_DENIED', `User ${this.opts.user} attempts to kill ${this.opts.target.name} created by ${this.plans.skippedOwner}`);
     }
+    this.release(out);
   }
 
   /** A node that answered with a row whose outcome is unknown fails the statement in throw mode, once. */

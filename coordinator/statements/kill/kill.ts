@@ -15,6 +15,7 @@ import { hasGrant } from '../../auth/users';
 import { unixNow } from '../../../sql/compile';
 import { pinnedQueryIds } from './pinned-query-ids';
 import { killDoorStatements } from './door-statement-kill';
+import { withPromise } from '../../cluster/with-promise';
 
 const MODES: Record<KillStatement['mode'], KillMode> = { SYNC: 'KILL_MODE_SYNC', ASYNC: 'KILL_MODE_ASYNC', TEST: 'KILL_MODE_TEST' };
 /** grace beyond sync_kill_timeout for the agent's last rows to arrive */
@@ -44,7 +45,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
 
   // statements on the coordinators' doors are reached by their query_id alone
   const queryIds = spec.name === KILL_QUERY.name ? pinnedQueryIds(stmt.where) : undefined;
-  const doors = queryIds && (await killDoorStatements(queryIds, ctx, { test: stmt.mode === 'TEST', waitMs: syncMs, mayKillOthers, reason: settings.kill_reason }));
+  const doors = queryIds ? killDoorStatements(queryIds, ctx, { test: stmt.mode === 'TEST', waitMs: syncMs, mayKillOthers, reason: settings.kill_reason }) : undefined;
   const open = openKill(ctx.pool, {
     target: spec.wire,
     where,
@@ -82,12 +83,15 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
     queueMissed: spec.durable && stmt.mode !== 'TEST',
     throwOnNodeFailure: settings.distributed_ddl_output_mode === 'throw',
     clocks: ctx.clocks,
+    outside: doors !== undefined,
   });
-  if (doors) merge.addPlan(doors.plan);
-  for await (const ev of events) await send(merge.push(ev));
+  if (doors) {
+    // the door statements are asked beside the nodes: a coordinator that does not answer holds up only its own row
+    for await (const item of withPromise(events, doors)) await send('event' in item ? merge.push(item.event) : merge.settleOutside(item.value.plan, item.value.rows));
+  } else {
+    for await (const ev of events) await send(merge.push(ev));
+  }
   await send(merge.end());
-  // after the nodes' rows, which the merge held until ACCESS_DENIED was decided (the door plan counted)
-  if (doors) await send(doors.rows);
   // a statement its client cancelled did not miss those nodes: nothing is queued for them
   if (merge.missed.length > 0 && !ctx.signal.aborted) {
     try {
@@ -101,5 +105,5 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   }
   const failure = merge.failureError();
   if (failure) throw failure;
-  return { rows: merge.rows + (doors?.rows.length ?? 0) };
+  return { rows: merge.rows };
 }
