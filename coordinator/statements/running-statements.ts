@@ -36,12 +36,12 @@ export interface StatementKillRequest {
   readonly killerQueryId: string;
 }
 
-/** One statement a kill matched, with ClickHouse's kill_status (`denied`: another user's, not killed). */
+/** One statement a kill matched, with its kill status (common/kill-status.ts renders it), or `denied`: another user's, not killed. */
 export interface StatementKillRow {
   readonly queryId: string;
   readonly user: string;
   readonly query: string;
-  readonly status: 'finished' | 'waiting' | 'unknown_status' | 'denied';
+  readonly status: 'KILL_STATUS_FINISHED' | 'KILL_STATUS_WAITING' | 'KILL_STATUS_UNKNOWN_STATUS' | 'denied';
 }
 
 /** ClickHouse's words for a cancelled query, with the killer's kill_reason when one was given. */
@@ -90,13 +90,13 @@ export class RunningStatements {
       matched.map(async (s): Promise<StatementKillRow> => {
         const row = { queryId: s.queryId, user: s.user, query: s.sql };
         if (s.user !== req.user && !req.mayKillOthers) return { ...row, status: 'denied' };
-        if (req.test) return { ...row, status: 'unknown_status' };
+        if (req.test) return { ...row, status: 'KILL_STATUS_UNKNOWN_STATUS' };
         s.kill(req.reason);
-        if (req.waitMs <= 0) return { ...row, status: 'waiting' };
+        if (req.waitMs <= 0) return { ...row, status: 'KILL_STATUS_WAITING' };
         let timer: NodeJS.Timeout | undefined;
         const stopped = await Promise.race([s.ended.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), req.waitMs)))]);
         clearTimeout(timer);
-        return { ...row, status: stopped ? 'finished' : 'waiting' };
+        return { ...row, status: stopped ? 'KILL_STATUS_FINISHED' : 'KILL_STATUS_WAITING' };
       }),
     );
   }

@@ -8,6 +8,7 @@ import { connectEtcd } from '../../common/etcd/client';
 import { coordinatorKey } from '../../common/etcd/etcd-layout';
 import { TestCluster, records, sleep } from './harness';
 import { curl, type Reply } from './curl';
+import { QuellError } from '../../errors/quell-error';
 
 // Issue 22, the rest: three coordinators on one etcd, each with a MySQL and an HTTP door.
 // SHOW PROCESSLIST and system.sessions on any of them list every coordinator's door sessions,
@@ -231,6 +232,20 @@ test("KILL QUERY WHERE query_id = … reaches a statement on B's HTTP door from 
   assert.equal(cancelled.headers['x-clickhouse-exception-code'], '394');
   assert.equal(cancelled.headers['x-clickhouse-query-id'], queryId);
   assert.match(cancelled.body, /^Code: 394\. DB::Exception: Query was cancelled\. \(QUERY_WAS_CANCELLED\)/);
+
+  // a statement of A's gRPC door (QuellClient), killed from B's MySQL door with that session's reason
+  const grpcRun = c.client('admin', 'adminpw').query(LONG, { statementId: 'grpc-long-1' });
+  const rejected = assert.rejects(grpcRun, (e: unknown) => e instanceof QuellError && e.code === 394 && e.message === 'Query was cancelled: from B');
+  const onB = await connectOnce(B);
+  await until(async () => {
+    const [rows] = await onB.query("SELECT coordinator_id, door FROM system.sessions WHERE query_id = 'grpc-long-1'");
+    const r = (rows as { coordinator_id: string; door: string }[])[0];
+    return r?.coordinator_id === 'A' && r.door === 'grpc' ? true : undefined;
+  }, "A's gRPC statement, seen from B");
+  await onB.query("SET kill_reason = 'from B'");
+  const [grpcRows] = await onB.query("KILL QUERY WHERE query_id = 'grpc-long-1'");
+  assert.deepEqual((grpcRows as Record<string, unknown>[]).map((r) => [r.kill_status, r.query_id, r.user, r.node_id]), [['waiting', 'grpc-long-1', 'admin', 'A']]);
+  await rejected;
 });
 
 test('C stopped (SIGSTOP): KILL of its session fails with one line naming it; SHOW PROCESSLIST warns that it is missing; a kill by query_id lists it unreachable', async () => {

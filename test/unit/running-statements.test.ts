@@ -29,10 +29,10 @@ test("a kill by query_id: own statements are killed with the reason, others' are
   const killer = statement('k', 'alice');
   for (const s of [mine, bobs, killer]) r.add(s);
   const rows = await r.kill(request({ queryIds: ['q1', 'q2', 'k', 'nope'], reason: 'runaway' }));
-  assert.deepEqual(rows.map((x) => [x.queryId, x.user, x.status]), [['q1', 'alice', 'waiting'], ['q2', 'bob', 'denied']]);
+  assert.deepEqual(rows.map((x) => [x.queryId, x.user, x.status]), [['q1', 'alice', 'KILL_STATUS_WAITING'], ['q2', 'bob', 'denied']]);
   assert.deepEqual([mine.kills, bobs.kills, killer.kills], [['runaway'], [], []]);
   const granted = await r.kill(request({ queryIds: ['q2'], mayKillOthers: true }));
-  assert.deepEqual(granted.map((x) => x.status), ['waiting']);
+  assert.deepEqual(granted.map((x) => x.status), ['KILL_STATUS_WAITING']);
   assert.deepEqual(bobs.kills, ['']);
 });
 
@@ -42,10 +42,10 @@ test('TEST kills nothing; SYNC says finished once the statement ended, waiting w
   const stubborn = statement('q2', 'alice', false);
   r.add(quick);
   r.add(stubborn);
-  assert.deepEqual((await r.kill(request({ queryIds: ['q1', 'q2'], test: true }))).map((x) => x.status), ['unknown_status', 'unknown_status']);
+  assert.deepEqual((await r.kill(request({ queryIds: ['q1', 'q2'], test: true }))).map((x) => x.status), ['KILL_STATUS_UNKNOWN_STATUS', 'KILL_STATUS_UNKNOWN_STATUS']);
   assert.deepEqual([quick.kills, stubborn.kills], [[], []]);
   const rows = await r.kill(request({ queryIds: ['q1', 'q2'], waitMs: 50 }));
-  assert.deepEqual(rows.map((x) => [x.queryId, x.status]), [['q1', 'finished'], ['q2', 'waiting']]);
+  assert.deepEqual(rows.map((x) => [x.queryId, x.status]), [['q1', 'KILL_STATUS_FINISHED'], ['q2', 'KILL_STATUS_WAITING']]);
   r.remove(quick);
   assert.deepEqual(r.list().map((s) => s.queryId), ['q2']);
   assert.equal(r.ofSession(1), undefined);

@@ -107,7 +107,7 @@ export class CoordinatorService {
       waitMs: req.wait_ms,
       killerQueryId: req.killer_query_id,
     });
-    return { coordinator_id: this.selfId(), statements: rows.map((r) => ({ query_id: r.queryId, user: r.user, query: r.query, kill_status: r.status })) };
+    return { coordinator_id: this.selfId(), statements: rows.map((r) => ({ query_id: r.queryId, user: r.user, query: r.query, ...(r.status === 'denied' ? { denied: true } : { status: r.status }) })) };
   }
 
   /** A KILL typed on another coordinator for one of this coordinator's sessions: as if typed here, with the killer's rights (MariaDB's). */

@@ -6,9 +6,11 @@ import { queryIdServerId } from '../../../common/thread-id';
 import { askOtherCoordinators, coordinatorName } from '../../cluster/other-coordinators';
 import { PEER_KILL_DEADLINE_MS } from '../../cluster/coordinator-peers';
 import type { StatementKillRequest, StatementKillRow } from '../running-statements';
+import { renderProcessStatus } from '../../../common/kill-status';
 
-const STATUSES: readonly StatementKillRow['status'][] = ['finished', 'waiting', 'unknown_status', 'denied'];
 
+/** The statuses a coordinator's door statement can have. */
+const DOOR_STATUSES = ['KILL_STATUS_FINISHED', 'KILL_STATUS_WAITING', 'KILL_STATUS_UNKNOWN_STATUS'] as const;
 
 export interface DoorKillOptions {
   readonly test: boolean;
@@ -52,18 +54,20 @@ export async function killDoorStatements(queryIds: readonly string[], ctx: State
         continue;
       }
       plan.eligible++;
-      rows.push([s.status, s.queryId, s.user, s.query, host, port, record.id, '']);
+      rows.push([renderProcessStatus(s.status), s.queryId, s.user, s.query, host, port, record.id, '']);
     }
   };
   const asked = (record: CoordinatorRecord): boolean => anywhere || owners.has(record.server_id);
   const selfRecord = live.find((c) => c.id === ctx.self?.id);
-  if (ctx.statements && (!selfRecord || asked(selfRecord))) {
-    add({ id: ctx.self?.id ?? '', address: ctx.self?.address ?? '' }, await ctx.statements.kill(req));
-  }
   const wire = { query_ids: [...queryIds], user: req.user, may_kill_others: req.mayKillOthers, reason: req.reason, test: req.test, wait_ms: req.waitMs, killer_query_id: req.killerQueryId };
-  const answers = await askOtherCoordinators(ctx.membership, ctx.self?.id, (record) =>
-    asked(record) ? ctx.pool.coordinators.killStatement(record.address, wire, o.waitMs + PEER_KILL_DEADLINE_MS) : Promise.resolve(undefined),
-  );
+  // this coordinator's and the others' at once: a SYNC wait here does not delay the others' kills
+  const [own, answers] = await Promise.all([
+    ctx.statements && (!selfRecord || asked(selfRecord)) ? ctx.statements.kill(req) : Promise.resolve([]),
+    askOtherCoordinators(ctx.membership, ctx.self?.id, (record) =>
+      asked(record) ? ctx.pool.coordinators.killStatement(record.address, wire, o.waitMs + PEER_KILL_DEADLINE_MS) : Promise.resolve(undefined),
+    ),
+  ]);
+  add({ id: ctx.self?.id ?? '', address: ctx.self?.address ?? '' }, own);
   for (const a of answers) {
     if ('failure' in a) {
       const { host, port } = splitAddress(a.record.address);
@@ -75,10 +79,10 @@ export async function killDoorStatements(queryIds: readonly string[], ctx: State
       const { host, port } = splitAddress(a.record.address);
       const known: StatementKillRow[] = [];
       for (const s of a.answer.statements) {
-        const status = STATUSES.find((k) => k === s.kill_status);
+        const status = s.denied ? 'denied' : DOOR_STATUSES.find((k) => k === s.status);
         // a status this coordinator does not know is not guessed at: the row says the outcome is unknown
         if (status) known.push({ queryId: s.query_id, user: s.user, query: s.query, status });
-        else rows.push(['node_error', s.query_id, s.user, s.query, host, port, a.record.id, `the coordinator sent kill status '${s.kill_status}', which this one does not know: its outcome is unknown`]);
+        else rows.push(['node_error', s.query_id, s.user, s.query, host, port, a.record.id, `the coordinator sent kill status ${String(s.status)} for this statement, which this one does not expect: its outcome is unknown`]);
       }
       add(a.record, known);
     }
