@@ -82,7 +82,7 @@ export async function killDoorStatements(queryIds: readonly string[], ctx: State
         const status = s.denied ? 'denied' : DOOR_STATUSES.find((k) => k === s.status);
         // a status this coordinator does not know is not guessed at: the row says the outcome is unknown
         if (status) known.push({ queryId: s.query_id, user: s.user, query: s.query, status });
-        else rows.push(['node_error', s.query_id, s.user, s.query, host, port, a.record.id, `the coordinator sent kill status ${String(s.status)} for this statement, which this one does not expect: its outcome is unknown`]);
+        else rows.push(['node_error', s.query_id, s.user, s.query, host, port, a.record.id, `the coordinator sent kill status '${s.status}' for this statement, which this one does not expect: its outcome is unknown`]);
       }
       add(a.record, known);
     }
