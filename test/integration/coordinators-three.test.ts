@@ -346,3 +346,37 @@ test('C killed (SIGKILL): KILL of its session is 1094 naming it; restarted with 
     await Promise.allSettled(fresh.map((s) => s.end()));
   }
 });
+
+test('a stopped coordinator replaced under its id: the new one never hands out the old sessions\' ids, and the old one exits once it resumes', async () => {
+  const onA = await connectOnce(A);
+  const D = await startCoordinator('D', await freePort(), await freePort());
+  const old = await Promise.all([connect(D), connect(D)]);
+  const oldIds = old.map((s) => s.threadId);
+  D.child?.proc.kill('SIGSTOP');
+  try {
+    // its lease runs out while it is stopped: its id is free for another process
+    await c.waitForRows('SELECT id FROM system.coordinators', (rows) => !rows.some((r) => r.id === 'D'), 15_000);
+    const D2 = await startCoordinator('D', await freePort(), await freePort());
+    try {
+      const fresh = await Promise.all([connect(D2), connect(D2), connect(D2)]);
+      const freshIds = fresh.map((s) => s.threadId);
+      assert.ok(freshIds.every((id) => !oldIds.includes(id)), `old ${oldIds.join(',')} / new ${freshIds.join(',')}`);
+      // a KILL of an old id reaches no new session: the new holder does not know it
+      await assert.rejects(onA.query(`KILL ${oldIds[0]}`), (e: { errno?: number }) => e.errno === 1094);
+      D.child?.proc.kill('SIGCONT');
+      // the old process finds its id taken when it re-registers: it stops, and its sessions with it
+      assert.notEqual(await D.child?.exited, 0);
+      assert.match(D.child?.stderr() ?? '', /coordinator id taken by another coordinator while this one was not live; stopping/);
+      for (const s of old) await assert.rejects(s.query('SELECT 1'));
+      for (const s of fresh) assert.deepEqual((await s.query('SELECT 1 AS x'))[0], [{ x: 1 }]);
+      assert.deepEqual(records(await c.query("SELECT address FROM system.coordinators WHERE id = 'D'")).map((r) => r.address), [D2.address]);
+      await Promise.allSettled(fresh.map((s) => s.end()));
+    } finally {
+      await D2.child?.stop('SIGTERM', 3_000);
+    }
+  } finally {
+    D.child?.proc.kill('SIGCONT');
+    D.child?.proc.kill('SIGKILL');
+    for (const s of old) s.destroy();
+  }
+});
