@@ -50,6 +50,36 @@ export function queryWasCancelled(reason: string): QuellError {
 }
 
 /**
+ * How one statement is stopped by a KILL by query_id: its signal is the client's going away or
+ * the kill, whichever comes first. A door with its own way (a MySQL session, which answers 1317
+ * itself) is handed the reason instead.
+ */
+export class KillSwitch {
+  private readonly killer = new AbortController();
+  readonly signal: AbortSignal;
+  private why: string | undefined;
+
+  constructor(
+    clientSignal: AbortSignal,
+    private readonly onKill?: (reason: string) => void,
+  ) {
+    this.signal = AbortSignal.any([clientSignal, this.killer.signal]);
+  }
+
+  kill(reason: string): void {
+    if (this.why !== undefined) return;
+    this.why = reason;
+    if (this.onKill) this.onKill(reason);
+    else this.killer.abort();
+  }
+
+  /** The error the statement ends with once killed (whatever it made of its abort); undefined when not killed, or its door answers itself. */
+  error(): QuellError | undefined {
+    return this.why !== undefined && !this.onKill ? queryWasCancelled(this.why) : undefined;
+  }
+}
+
+/**
  * The statements running on this coordinator by query_id. Query ids the coordinator makes are
  * unique (common/thread-id.ts makeQueryId); a client may name the same one twice, and a kill
  * then reaches both.

@@ -21,7 +21,7 @@ import { StatementSummary, statementKind } from './statement-summary';
 import type { SessionRegistry } from '../doors/sessions';
 import { metricKind, type CoordinatorMetrics } from '../metrics';
 import type { ClockReader } from '../cluster/clock-offsets';
-import { queryWasCancelled, RunningStatements, type Door, type RunningStatement } from './running-statements';
+import { KillSwitch, RunningStatements, type Door, type RunningStatement } from './running-statements';
 
 export interface RunnerDeps {
   readonly users: Users;
@@ -235,9 +235,7 @@ export class StatementRunner {
     const started = performance.now();
     const statementId = req.statementId || this.newStatementId();
     // a KILL by query_id aborts the statement as its client's going away would
-    const killer = new AbortController();
-    const signal = AbortSignal.any([req.signal, killer.signal]);
-    let killedBecause: string | undefined;
+    const killSwitch = new KillSwitch(req.signal, req.onKill);
     let running: RunningStatement | undefined;
     let ended = (): void => undefined;
     const log = this.deps.log.child({ statement_id: statementId });
@@ -267,12 +265,7 @@ export class StatementRunner {
         address: req.address,
         startedAt: Date.now(),
         ended: new Promise<void>((resolve) => (ended = resolve)),
-        kill: (reason) => {
-          if (killedBecause !== undefined) return;
-          killedBecause = reason;
-          if (req.onKill) req.onKill(reason);
-          else killer.abort();
-        },
+        kill: (reason) => killSwitch.kill(reason),
       };
       this.statements.add(running);
       const ctx: StatementContext = {
@@ -285,7 +278,7 @@ export class StatementRunner {
         killQueue: this.deps.killQueue,
         policies: this.deps.policies,
         dialect: req.dialect,
-        signal,
+        signal: killSwitch.signal,
         client,
         summary,
         maxResultRows: this.deps.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
@@ -310,8 +303,8 @@ export class StatementRunner {
         error = chError('LOGICAL_ERROR', errorText(err));
       }
     }
-    // killed by query_id: whatever the statement made of its abort, its client hears why (a MySQL session says so itself)
-    if (killedBecause !== undefined && !req.onKill) error = queryWasCancelled(killedBecause);
+    // killed by query_id: whatever the statement made of its abort, its client hears why
+    error = killSwitch.error() ?? error;
     const elapsed = (performance.now() - started) / 1000;
     // one line per statement: who, from where, what and how it went; never the password or the SQL text
     const how = error ? { code: error.code, error_name: error.errorName } : { rows };

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RunningStatements, queryWasCancelled, type RunningStatement, type StatementKillRequest } from '../../coordinator/statements/running-statements';
+import { KillSwitch, RunningStatements, queryWasCancelled, type RunningStatement, type StatementKillRequest } from '../../coordinator/statements/running-statements';
 import { pinnedQueryIds } from '../../coordinator/statements/kill/pinned-query-ids';
 import { parseStatement } from '../../sql/parser';
 import type { KillStatement } from '../../sql/ast';
-import { renderError } from '../../errors/quell-error';
+import { renderError, type QuellError } from '../../errors/quell-error';
 
 /** A statement that records its kills and ends when told (or at once on a kill when `stopsOnKill`). */
 function statement(queryId: string, user: string, stopsOnKill = true): RunningStatement & { kills: string[]; end: () => void } {
@@ -65,4 +65,24 @@ test('only a WHERE that names query ids and nothing else reaches door statements
   for (const other of ["query_id LIKE 'a%'", "user = 'a'", "query_id = 'a' AND user = 'b'", 'query_id = 5', "query_id = 'a' OR user = 'b'", "query_id != 'a'", "query_id IN ('a', 1)", "lower(query_id) = 'a'"]) {
     assert.equal(pinnedQueryIds(where(other)), undefined, other);
   }
+});
+
+test("a kill switch: the client's going away or a kill aborts the statement; a kill's reason becomes 394, or goes to the door that answers itself", () => {
+  const client = new AbortController();
+  const plain = new KillSwitch(client.signal);
+  assert.equal(plain.error(), undefined);
+  plain.kill('too slow');
+  plain.kill('again');
+  assert.ok(plain.signal.aborted);
+  assert.equal(renderError(plain.error() as QuellError), 'Code: 394. QUERY_WAS_CANCELLED: Query was cancelled: too slow');
+  const gone = new KillSwitch(client.signal);
+  client.abort();
+  assert.ok(gone.signal.aborted);
+  assert.equal(gone.error(), undefined, 'a client that went away was not killed');
+  const told: string[] = [];
+  const session = new KillSwitch(new AbortController().signal, (reason) => told.push(reason));
+  session.kill('from B');
+  assert.deepEqual(told, ['from B']);
+  assert.equal(session.error(), undefined, 'the MySQL session answers 1317 itself');
+  assert.ok(!session.signal.aborted, 'the session aborts its own statement');
 });
