@@ -7,6 +7,8 @@ import { askOtherCoordinators, coordinatorName } from '../../cluster/other-coord
 import { PEER_KILL_DEADLINE_MS } from '../../cluster/coordinator-peers';
 import type { StatementKillRequest, StatementKillRow } from '../running-statements';
 import { renderProcessStatus } from '../../../common/kill-status';
+import type { KilledStatement__Output } from '../../../proto/generated/quell/v1/KilledStatement';
+import type { NodeStatus } from './kill-merge';
 
 
 /** The statuses a coordinator's door statement can have. */
@@ -41,23 +43,8 @@ export async function killDoorStatements(queryIds: readonly string[], ctx: State
   const owners = new Set(queryIds.map(queryIdServerId));
   // a client-chosen id (no server id) may be on any coordinator
   const anywhere = owners.has(undefined);
-  const live = ctx.membership.coordinators();
-  const rows: SqlValue[][] = [];
-  const plan = { eligible: 0, skipped: 0, skipped_owner: '', skipped_id: '' };
-  const add = (record: Pick<CoordinatorRecord, 'id' | 'address'>, found: readonly StatementKillRow[]): void => {
-    const { host, port } = splitAddress(record.address);
-    for (const s of found) {
-      if (s.status === 'denied') {
-        plan.skipped++;
-        plan.skipped_owner ||= s.user;
-        plan.skipped_id ||= s.queryId;
-        continue;
-      }
-      plan.eligible++;
-      rows.push([renderProcessStatus(s.status), s.queryId, s.user, s.query, host, port, record.id, '']);
-    }
-  };
   const asked = (record: CoordinatorRecord): boolean => anywhere || owners.has(record.server_id);
+  const live = ctx.membership.coordinators();
   const selfRecord = live.find((c) => c.id === ctx.self?.id);
   const wire = { query_ids: [...queryIds], user: req.user, may_kill_others: req.mayKillOthers, reason: req.reason, test: req.test, wait_ms: req.waitMs, killer_query_id: req.killerQueryId };
   // this coordinator's and the others' at once: a SYNC wait here does not delay the others' kills
@@ -67,29 +54,56 @@ export async function killDoorStatements(queryIds: readonly string[], ctx: State
       asked(record) ? ctx.pool.coordinators.killStatement(record.address, wire, o.waitMs + PEER_KILL_DEADLINE_MS) : Promise.resolve(undefined),
     ),
   ]);
-  add({ id: ctx.self?.id ?? '', address: ctx.self?.address ?? '' }, own);
+  const out = new DoorRows();
+  out.add({ id: ctx.self?.id ?? '', address: ctx.self?.address ?? '' }, own);
   for (const a of answers) {
-    if ('failure' in a) {
-      const { host, port } = splitAddress(a.record.address);
-      rows.push(['node_unreachable', '', '', '', host, port, a.record.id, `KILL could not reach ${coordinatorName(a.record)}: ${a.failure}`]);
-    } else if (a.answer?.error) {
-      const { host, port } = splitAddress(a.record.address);
-      rows.push(['node_error', '', '', '', host, port, a.record.id, a.answer.error.message]);
-    } else if (a.answer) {
-      const { host, port } = splitAddress(a.record.address);
-      const known: StatementKillRow[] = [];
-      for (const s of a.answer.statements) {
-        const status = s.denied ? 'denied' : DOOR_STATUSES.find((k) => k === s.status);
-        // a status this coordinator does not know is not guessed at: the row says the outcome is unknown
-        if (status) known.push({ queryId: s.query_id, user: s.user, query: s.query, status });
-        else rows.push(['node_error', s.query_id, s.user, s.query, host, port, a.record.id, `the coordinator sent kill status '${s.status}' for this statement, which this one does not expect: its outcome is unknown`]);
-      }
-      add(a.record, known);
-    }
+    if ('failure' in a) out.coordinator(a.record, 'node_unreachable', `KILL could not reach ${coordinatorName(a.record)}: ${a.failure}`);
+    else if (a.answer?.error) out.coordinator(a.record, 'node_error', a.answer.error.message);
+    else if (a.answer) out.peer(a.record, a.answer.statements);
   }
   for (const serverId of owners) {
     if (serverId === undefined || live.some((c) => c.server_id === serverId)) continue;
-    rows.push(['node_inactive', '', '', '', '', 0, `server id ${serverId}`, `the coordinator with server id ${serverId}, which made the query_id, is not live (no registry record): its statements ended with it`]);
+    const gone = ctx.membership.departedCoordinator(serverId);
+    const who = gone ? `coordinator '${gone.id}' (server id ${serverId})` : `the coordinator with server id ${serverId}`;
+    out.coordinator({ id: gone?.id ?? `server id ${serverId}`, address: gone?.address ?? '' }, 'node_inactive', `${who}, which made the query_id, is not live (no registry record): its statements ended with it`);
   }
-  return { rows, plan };
+  return { rows: out.rows, plan: out.plan };
+}
+
+/** The KILL QUERY rows of the coordinators' answers, and the plan they add up to. */
+class DoorRows {
+  readonly rows: SqlValue[][] = [];
+  readonly plan = { eligible: 0, skipped: 0, skipped_owner: '', skipped_id: '' };
+
+  /** Statements one coordinator found: a row each, or a skip for ACCESS_DENIED. */
+  add(record: Pick<CoordinatorRecord, 'id' | 'address'>, found: readonly StatementKillRow[]): void {
+    const { host, port } = splitAddress(record.address);
+    for (const s of found) {
+      if (s.status === 'denied') {
+        this.plan.skipped++;
+        this.plan.skipped_owner ||= s.user;
+        this.plan.skipped_id ||= s.queryId;
+        continue;
+      }
+      this.plan.eligible++;
+      this.rows.push([renderProcessStatus(s.status), s.queryId, s.user, s.query, host, port, record.id, '']);
+    }
+  }
+
+  /** Another coordinator's answer; a status this one does not expect is not guessed at: its row says the outcome is unknown. */
+  peer(record: CoordinatorRecord, statements: readonly KilledStatement__Output[]): void {
+    const known: StatementKillRow[] = [];
+    for (const s of statements) {
+      const status = s.denied ? 'denied' : DOOR_STATUSES.find((k) => k === s.status);
+      if (status) known.push({ queryId: s.query_id, user: s.user, query: s.query, status });
+      else this.coordinator(record, 'node_error', `the coordinator sent kill status '${s.status}' for statement ${s.query_id}, which this one does not expect: its outcome is unknown`);
+    }
+    this.add(record, known);
+  }
+
+  /** A coordinator's own row: its status and why, the statement's columns blank. */
+  coordinator(record: Pick<CoordinatorRecord, 'id' | 'address'>, status: NodeStatus, error: string): void {
+    const { host, port } = record.address ? splitAddress(record.address) : { host: '', port: 0 };
+    this.rows.push([status, '', '', '', host, port, record.id, error]);
+  }
 }
