@@ -316,11 +316,17 @@ test('a forged coordinator record: its address is called only with the coordinat
   assert.ok(records(await c.query("SELECT query_id FROM system.processes WHERE query_id LIKE 'xstuck-%'")).length === 1);
 });
 
-test('C killed (SIGKILL): KILL of its session is 1094 naming it; restarted with the same id, its new session ids are not the old ones', async () => {
+test('C killed (SIGKILL): KILL of its session is 1094 naming it, a kill of its query_id a node_inactive row naming it; restarted with the same id, its new session ids are not the old ones', async () => {
   const onA = await connectOnce(A);
   const old = await Promise.all([connect(C), connect(C), connect(C)]);
   const oldIds = old.map((s) => s.threadId);
   const serverId = await serverIdOf('C');
+  // an HTTP statement C named itself: its query_id carries C's server id
+  const running = http(C, LONG).catch(() => undefined);
+  const queryId = await until(async () => {
+    const [rows] = await onA.query("SELECT query_id FROM system.sessions WHERE coordinator_id = 'C' AND door = 'http'");
+    return (rows as { query_id: string }[])[0]?.query_id;
+  }, "C's HTTP statement, seen from A");
   C.child?.proc.kill('SIGKILL');
   await C.child?.exited;
   for (const s of old) s.destroy();
@@ -328,6 +334,13 @@ test('C killed (SIGKILL): KILL of its session is 1094 naming it; restarted with 
   const gone = oldIds[0] as number;
   await assert.rejects(onA.query(`KILL QUERY ${gone}`), (e: { errno?: number; message?: string }) =>
     e.errno === 1094 && e.message === `Unknown thread id: ${gone}: it is a session of coordinator 'C' (server id ${serverId}, at ${C.address}), which has left (no registry record)`);
+  await running;
+  const [killRows] = await onA.query(`KILL QUERY WHERE query_id = '${queryId}'`);
+  const [host, cPort] = C.address.split(':');
+  assert.deepEqual(killRows, [{
+    kill_status: 'node_inactive', query_id: '', user: '', query: '', host, port: Number(cPort), node_id: 'C',
+    error: `coordinator 'C' (server id ${serverId}), which made the query_id, is not live (no registry record): its statements ended with it`,
+  }]);
 
   const port = Number(C.address.split(':')[1]);
   C = await startCoordinator('C', C.mysql, C.http, port);
