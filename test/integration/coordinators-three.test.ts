@@ -215,6 +215,10 @@ test("KILL QUERY WHERE query_id = … reaches a statement on B's HTTP door from 
   const denied = await http(A, "KILL QUERY WHERE query_id = 'http-long-1'", '', 'bob:bobpw');
   assert.equal(denied.headers['x-clickhouse-exception-code'], '497');
   assert.match(denied.body, /^Code: 497\. DB::Exception: User bob attempts to kill query created by admin\./);
+  // TEST lists it and sends nothing: it is still running afterwards
+  const listed = await http(C, "KILL QUERY WHERE query_id = 'http-long-1' TEST FORMAT JSONEachRow");
+  assert.deepEqual(jsonRows(listed).map((r) => [r.kill_status, r.query_id, r.node_id]), [['unknown_status', 'http-long-1', 'B']]);
+  assert.equal((await http(A, "SELECT door FROM system.sessions WHERE query_id = 'http-long-1' FORMAT TSV")).body, 'http\n');
   const killed = await http(A, "KILL QUERY WHERE query_id = 'http-long-1' SETTINGS kill_reason = 'cleanup' FORMAT JSONEachRow");
   assert.equal(killed.status, 200, killed.body);
   const [host, port] = B.address.split(':');
