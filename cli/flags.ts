@@ -115,6 +115,7 @@ const COORDINATOR_FLAGS = {
   'metrics-listen': METRICS_LISTEN,
   ...LOG_FLAGS,
   'coordinator-id': { type: 'string', value: 'ID', help: "this coordinator's id in etcd (one live coordinator per id)", defaultText: 'HOST-PORT of --listen' },
+  'lease-ttl': { type: 'string', default: '5', value: 'S', kind: 'count', help: 'TTL in seconds of its registration lease in etcd (how long a dead coordinator stays listed)' },
 } as const satisfies FlagTable;
 
 const AGENT_FLAGS = {

@@ -97,3 +97,22 @@ export function idOwner(id: number): IdOwner | undefined {
   const serverId = Math.floor((id - COORDINATOR_BIT) / SESSION_LOCAL);
   return serverId > 0 ? { kind: 'coordinator', serverId } : undefined;
 }
+
+/**
+ * A statement's query_id when its client named none: `c<server_id>-<uuid>`, the coordinator's
+ * server id first (as its sessions' ids carry it), so `KILL QUERY WHERE query_id = …` can tell
+ * which coordinator ran it even after that one left. A client-chosen query_id carries nothing.
+ */
+export function makeQueryId(serverId: number, uuid: string): string {
+  if (!Number.isInteger(serverId) || serverId < 1 || serverId > MAX_SERVER_ID) throw new RangeError(`server id ${serverId} out of range`);
+  return `c${serverId}-${uuid}`;
+}
+
+const QUERY_ID = /^c(\d{1,4})-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The server id of the coordinator that made a query_id (makeQueryId); undefined for any other text. */
+export function queryIdServerId(queryId: string): number | undefined {
+  const digits = QUERY_ID.exec(queryId)?.[1];
+  const serverId = digits === undefined ? 0 : Number(digits);
+  return serverId >= 1 && serverId <= MAX_SERVER_ID ? serverId : undefined;
+}

@@ -10,6 +10,7 @@ import type { StatementSummary } from './statements/statement-summary';
 import type { SessionRegistry } from './doors/sessions';
 import type { StatementMetrics } from './metrics';
 import type { ClockReader } from './cluster/clock-offsets';
+import type { RunningStatements } from './statements/running-statements';
 
 /** This coordinator as system.coordinators shows it (coordinator/cluster/registration.ts). */
 export interface CoordinatorSelf {
@@ -46,6 +47,8 @@ export interface StatementContext {
   readonly maxResultRows: number;
   /** front-door sessions with connection ids on this coordinator (the MySQL door's) */
   readonly sessions?: SessionRegistry;
+  /** the statements running on this coordinator's doors, by query_id */
+  readonly statements?: RunningStatements;
   /** the connection id of the session that sent this statement, if it has one */
   readonly sessionId?: number;
   /** node failures and kill rows are counted here when the coordinator serves metrics */

@@ -25,6 +25,8 @@ import { CoordinatorRegistration, defaultCoordinatorId } from './cluster/registr
 import type { CoordinatorSelf } from './context';
 import { NoFreeServerIdError } from '../common/etcd/server-id';
 import { QuellError } from '../errors/quell-error';
+import { makeQueryId } from '../common/thread-id';
+import { randomUUID } from 'node:crypto';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
@@ -153,9 +155,14 @@ export class Coordinator {
           maxResultRows: opts.maxResultRows,
           metrics,
           clocks,
+          // query ids the coordinator makes carry its server id, as its session ids do
+          newQueryId: () => {
+            const held = registration?.held;
+            return held ? makeQueryId(held.serverId, randomUUID()) : randomUUID();
+          },
           self: (): CoordinatorSelf | undefined => registration && { id: registration.id, address: registration.address, live: registration.live, statementsRunning: runner.running },
         });
-        const service = new CoordinatorService(runner, PeerPolicy.of(opts.security), sessions);
+        const service = new CoordinatorService(runner, PeerPolicy.of(opts.security), sessions, () => registration?.id ?? '');
         service.addToServer(server);
         probes.addToServer(server);
         const port = await new Promise<number>((resolve, reject) =>

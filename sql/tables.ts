@@ -76,6 +76,15 @@ export const COORDINATORS_COLUMNS: readonly Column[] = cols(
   'id String, address String, mysql_address String, http_address String, version String, started DateTime, active UInt8, statements_running UInt64, server_id UInt16',
 );
 
+/**
+ * system.sessions: every live coordinator's door sessions (MySQL connections, with their
+ * connection id) and the statements running on its HTTP and gRPC doors (connection_id 0);
+ * without PROCESS a user sees only its own (docs/front-doors.md).
+ */
+export const SESSIONS_COLUMNS: readonly Column[] = cols(
+  'coordinator_id String, connection_id UInt64, door String, user String, address String, current_database String, command String, elapsed Float64, query_id String, query String',
+);
+
 export const CLUSTERS_COLUMNS: readonly Column[] = cols('cluster String, node_id String, host String, port UInt16, is_active UInt8');
 
 export const KILL_QUERY_RESULT: readonly Column[] = cols(

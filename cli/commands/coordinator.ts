@@ -13,7 +13,7 @@ import { componentLogger, configureLogging, setLogLevel } from '../../common/dae
 import { surviveUnhandledRejections } from '../../common/daemon/escape-guard';
 import { DEFAULT_MAX_SESSIONS_PER_USER } from '../../coordinator/doors/mysql/door';
 import { packageVersion } from '../help';
-import { isKeySegment, KEY_SEGMENT_RULE } from '../../common/etcd/etcd-layout';
+import { DEFAULT_LEASE_TTL_SECONDS, isKeySegment, KEY_SEGMENT_RULE } from '../../common/etcd/etcd-layout';
 import { startUnlessStopped } from '../start-stop';
 
 /** The users of a users file, or the one `default` user without one; a file that does not read names itself. */
@@ -58,6 +58,7 @@ export async function runCoordinator(argv: string[]): Promise<number> {
     metricsListen: values['metrics-listen'],
     httpListen: values['http-listen'],
     coordinatorId,
+    leaseTtlSeconds: intOption(values['lease-ttl'], 'lease-ttl', DEFAULT_LEASE_TTL_SECONDS),
     version: packageVersion(),
     stopWhileStarting: stop,
   }));

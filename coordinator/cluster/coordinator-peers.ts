@@ -5,9 +5,17 @@ import type { TransportSecurity } from '../../common/tls/transport-security';
 import type { CoordinatorServiceClient } from '../../proto/generated/quell/v1/CoordinatorService';
 import type { KillSessionRequest } from '../../proto/generated/quell/v1/KillSessionRequest';
 import type { KillSessionResponse__Output } from '../../proto/generated/quell/v1/KillSessionResponse';
+import type { ListSessionsRequest } from '../../proto/generated/quell/v1/ListSessionsRequest';
+import type { ListSessionsResponse__Output } from '../../proto/generated/quell/v1/ListSessionsResponse';
+import type { KillStatementRequest } from '../../proto/generated/quell/v1/KillStatementRequest';
+import type { KillStatementResponse__Output } from '../../proto/generated/quell/v1/KillStatementResponse';
 
 /** How long a forwarded KILL may take: an owner that does not answer by then fails the KILL. */
 export const PEER_KILL_DEADLINE_MS = 5_000;
+/** How long SHOW PROCESSLIST and system.sessions wait for another coordinator's sessions: one that has not answered by then is named in a warning. */
+export const PEER_LIST_DEADLINE_MS = 2_000;
+
+type Unary<Req, Res> = (req: Req, options: grpc.CallOptions, done: (err: grpc.ServiceError | null, res?: Res) => void) => unknown;
 
 /**
  * Channels to the other coordinators, keyed by the address their registry records name. Each
@@ -22,9 +30,20 @@ export class CoordinatorPeers {
   /** Forwards a MariaDB KILL of one of that coordinator's sessions; rejects with the gRPC error when it cannot be asked. */
   killSession(address: string, req: KillSessionRequest, deadlineMs = PEER_KILL_DEADLINE_MS): Promise<KillSessionResponse__Output> {
     const client = this.client(address);
-    return new Promise((resolve, reject) => {
-      client.KillSession(req, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res?: KillSessionResponse__Output) => (err || !res ? reject(err ?? new Error('no response')) : resolve(res)));
-    });
+    // the owner refuses it past the call's own deadline: a KILL reported failed never happens later
+    return call<KillSessionRequest, KillSessionResponse__Output>(client.KillSession.bind(client), { ...req, act_by_unix_ms: String(Date.now() + deadlineMs) }, deadlineMs);
+  }
+
+  /** That coordinator's door sessions and running door statements, as the user may see them. */
+  listSessions(address: string, req: ListSessionsRequest, deadlineMs = PEER_LIST_DEADLINE_MS): Promise<ListSessionsResponse__Output> {
+    const client = this.client(address);
+    return call<ListSessionsRequest, ListSessionsResponse__Output>(client.ListSessions.bind(client), req, deadlineMs);
+  }
+
+  /** Forwards a KILL QUERY by query_id to that coordinator's running statements. */
+  killStatement(address: string, req: KillStatementRequest, deadlineMs = PEER_KILL_DEADLINE_MS): Promise<KillStatementResponse__Output> {
+    const client = this.client(address);
+    return call<KillStatementRequest, KillStatementResponse__Output>(client.KillStatement.bind(client), { ...req, act_by_unix_ms: String(Date.now() + deadlineMs) }, deadlineMs);
   }
 
   close(): void {
@@ -41,4 +60,11 @@ export class CoordinatorPeers {
     }
     return client;
   }
+}
+
+/** One unary call with a deadline; rejects with the gRPC error. */
+function call<Req, Res>(method: Unary<Req, Res>, req: Req, deadlineMs: number): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method(req, { deadline: Date.now() + deadlineMs }, (err, res) => (err || !res ? reject(err ?? new Error('no response')) : resolve(res)));
+  });
 }

@@ -44,6 +44,9 @@ interface Snapshot {
   coordinators: Map<string, CoordinatorRecord>;
 }
 
+/** How many departed coordinators a view remembers. */
+const DEPARTED_KEPT = 256;
+
 function emptySnapshot(): Snapshot {
   return { members: new Map(), alive: new Map(), intents: new Map(), applied: new Map(), policies: new Map(), coordinators: new Map() };
 }
@@ -66,6 +69,8 @@ export class ClusterMembership {
   private readonly listeners = new Set<() => void>();
   /** nodes(cluster) as of the current view; emptied on every change */
   private readonly nodesByCluster = new Map<string, readonly MemberNode[]>();
+  /** coordinators seen leaving, by server id, so that a KILL of one's session can name it; the latest DEPARTED_KEPT */
+  private readonly departed = new Map<number, CoordinatorRecord>();
 
   constructor(
     etcd: Etcd3,
@@ -174,6 +179,11 @@ export class ClusterMembership {
     return [...this.state.coordinators.values()].sort((a, b) => compareValues(a.id, b.id));
   }
 
+  /** The last coordinator seen leaving that held this server id (this coordinator's view since it started), if none holds it now. */
+  departedCoordinator(serverId: number): CoordinatorRecord | undefined {
+    return [...this.state.coordinators.values()].some((c) => c.server_id === serverId) ? undefined : this.departed.get(serverId);
+  }
+
   /** Every live agent, whatever its clusters. */
   liveNodes(): AliveRecord[] {
     return [...this.state.alive.values()];
@@ -242,6 +252,12 @@ export class ClusterMembership {
     }
     const coordinatorId = parseCoordinatorKey(key);
     if (coordinatorId) {
+      const gone = s.coordinators.get(coordinatorId);
+      if (gone && typeof gone.server_id === 'number' && gone.server_id > 0) {
+        this.departed.delete(gone.server_id);
+        this.departed.set(gone.server_id, gone);
+        if (this.departed.size > DEPARTED_KEPT) this.departed.delete(this.departed.keys().next().value as number);
+      }
       s.coordinators.delete(coordinatorId);
       return true;
     }

@@ -12,8 +12,8 @@ export interface SessionProcess {
   readonly db: string | undefined;
   /** `Query` while a statement runs, else `Sleep` */
   readonly command: 'Query' | 'Sleep';
-  /** seconds in that command */
-  readonly time: number;
+  /** milliseconds in that command */
+  readonly timeMs: number;
   /** the running statement, or undefined */
   readonly info: string | undefined;
 }
@@ -23,8 +23,8 @@ export interface SessionHandle {
   readonly id: number;
   /** the user the session logged in as */
   readonly user: string;
-  /** Ends the running statement, if any (an idle session is left alone), and with 'connection' the session too. */
-  kill(scope: SessionKill): void;
+  /** Ends the running statement, if any (an idle session is left alone), and with 'connection' the session too; its error names the killer's reason ('' none). */
+  kill(scope: SessionKill, reason: string): void;
   /** What SHOW PROCESSLIST shows of it. */
   process(): SessionProcess;
 }

@@ -21,6 +21,7 @@ import { StatementSummary, statementKind } from './statement-summary';
 import type { SessionRegistry } from '../doors/sessions';
 import { metricKind, type CoordinatorMetrics } from '../metrics';
 import type { ClockReader } from '../cluster/clock-offsets';
+import { KillSwitch, RunningStatements, type Door, type RunningStatement } from './running-statements';
 
 export interface RunnerDeps {
   readonly users: Users;
@@ -42,6 +43,8 @@ export interface RunnerDeps {
   readonly clocks?: ClockReader;
   /** this coordinator's registration in etcd, once it has one */
   readonly self?: () => CoordinatorSelf | undefined;
+  /** a new query_id for a statement whose client named none (common/thread-id.ts makeQueryId); default a UUID */
+  readonly newQueryId?: () => string;
 }
 
 /** ClickHouse's max_concurrent_queries default. */
@@ -83,6 +86,13 @@ interface StatementBase {
    * interface): a KILL or a policy change fails READONLY with this text, before anything runs.
    */
   readonly readonlyBecause?: string;
+  /** the door it came through (system.sessions); default grpc, or mysql for a session's statement */
+  readonly door?: Door;
+  /**
+   * How a KILL by query_id stops it, when the door has its own way (a MySQL session: 1317 with
+   * the reason); default: the runner aborts it and it fails 394 QUERY_WAS_CANCELLED.
+   */
+  readonly onKill?: (reason: string) => void;
 }
 
 /** A statement that logs in by itself (gRPC, HTTP): certificate or password. */
@@ -127,6 +137,8 @@ export class StatementRunner {
   /** statements running now, each with the latest time it said it will be done by */
   private readonly inFlight = new Map<Promise<void>, { endBy: number }>();
   private draining = false;
+  /** every statement past its login and parse, by query_id: what system.sessions lists and KILL by query_id reaches */
+  readonly statements = new RunningStatements();
 
   constructor(private readonly deps: RunnerDeps) {
     this.logins = new LoginThrottle({ log: deps.log.child({ service: 'login' }) });
@@ -141,6 +153,11 @@ export class StatementRunner {
   /** The error a front door gives a statement that arrives while draining. */
   static shuttingDown(): QuellError {
     return chError('ABORTED', 'the coordinator is shutting down; the statement was not started');
+  }
+
+  /** A query_id for a statement whose client named none: it carries this coordinator's server id once it has one. */
+  newStatementId(): string {
+    return this.deps.newQueryId?.() ?? randomUUID();
   }
 
   /** Runs one statement to its end; never rejects (failures end the statement with their error). */
@@ -216,7 +233,11 @@ export class StatementRunner {
 
   private async execute(req: StatementRequest, sink: StatementSink, entry: { endBy: number }): Promise<void> {
     const started = performance.now();
-    const statementId = req.statementId || randomUUID();
+    const statementId = req.statementId || this.newStatementId();
+    // a KILL by query_id aborts the statement as its client's going away would
+    const killSwitch = new KillSwitch(req.signal, req.onKill);
+    let running: RunningStatement | undefined;
+    let ended = (): void => undefined;
     const log = this.deps.log.child({ statement_id: statementId });
     let release: (() => void) | undefined;
     let rows = 0;
@@ -235,6 +256,18 @@ export class StatementRunner {
       summary.kind = statementKind(stmt);
       kind = metricKind(stmt);
       release = this.slots.take('settings' in stmt ? concurrencySetting(stmt.settings) : undefined);
+      running = {
+        queryId: statementId,
+        user: user.name,
+        sql: req.sql,
+        door: req.door ?? ('loggedIn' in req ? 'mysql' : 'grpc'),
+        sessionId: 'sessionId' in req ? req.sessionId : undefined,
+        address: req.address,
+        startedAt: Date.now(),
+        ended: new Promise<void>((resolve) => (ended = resolve)),
+        kill: (reason) => killSwitch.kill(reason),
+      };
+      this.statements.add(running);
       const ctx: StatementContext = {
         user,
         statementId,
@@ -245,11 +278,12 @@ export class StatementRunner {
         killQueue: this.deps.killQueue,
         policies: this.deps.policies,
         dialect: req.dialect,
-        signal: req.signal,
+        signal: killSwitch.signal,
         client,
         summary,
         maxResultRows: this.deps.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
         sessions: this.deps.sessions,
+        statements: this.statements,
         sessionId: 'sessionId' in req ? req.sessionId : undefined,
         metrics: this.deps.metrics,
         clocks: this.deps.clocks,
@@ -269,6 +303,8 @@ export class StatementRunner {
         error = chError('LOGICAL_ERROR', errorText(err));
       }
     }
+    // killed by query_id: whatever the statement made of its abort, its client hears why
+    error = killSwitch.error() ?? error;
     const elapsed = (performance.now() - started) / 1000;
     // one line per statement: who, from where, what and how it went; never the password or the SQL text
     const how = error ? { code: error.code, error_name: error.errorName } : { rows };
@@ -283,6 +319,8 @@ export class StatementRunner {
       log.error({ err: errorText(err) }, 'the front door could not deliver the end of the statement');
     } finally {
       release?.();
+      if (running) this.statements.remove(running);
+      ended();
     }
   }
 }

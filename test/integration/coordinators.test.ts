@@ -129,17 +129,20 @@ test("KILL <a session of A> sent to B closes it on A, with the killer's rights (
   }
 });
 
-test('KillSession is served to coordinators only: a workload or user certificate is refused', async () => {
+test('KillSession, KillStatement and ListSessions are served to coordinators only: a workload or user certificate is refused', async () => {
   const victim = await connect(portA);
   try {
     for (const as of [c.pki.workload(), c.pki.user('admin')]) {
       const security = TransportSecurity.from(as);
       const stub = new (quellProto().coordinator.quell.v1.CoordinatorService)(c.address, security.channelCredentials(c.address, 'coordinator'), { ...CHANNEL_OPTIONS });
       try {
-        const err = await new Promise<grpc.ServiceError | null>((resolve) =>
-          stub.KillSession({ session_id: victim.threadId, query_only: false, user: 'admin', may_kill_others: true }, { deadline: Date.now() + 5_000 }, (e: grpc.ServiceError | null) => resolve(e)),
-        );
-        assert.ok(err && [grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED].includes(err.code), `refused: ${err?.code} ${err?.details}`);
+        const options = (): grpc.CallOptions => ({ deadline: Date.now() + 5_000 });
+        const errors = await Promise.all([
+          new Promise<grpc.ServiceError | null>((resolve) => stub.KillSession({ session_id: victim.threadId, query_only: false, user: 'admin', may_kill_others: true }, options(), (e: grpc.ServiceError | null) => resolve(e))),
+          new Promise<grpc.ServiceError | null>((resolve) => stub.KillStatement({ query_ids: ['x'], user: 'admin', may_kill_others: true }, options(), (e: grpc.ServiceError | null) => resolve(e))),
+          new Promise<grpc.ServiceError | null>((resolve) => stub.ListSessions({ user: 'admin', see_all: true }, options(), (e: grpc.ServiceError | null) => resolve(e))),
+        ]);
+        for (const err of errors) assert.ok(err && [grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED].includes(err.code), `refused: ${err?.code} ${err?.details}`);
       } finally {
         stub.close();
         security.close();
@@ -169,7 +172,7 @@ test('the owner stopped (SIGSTOP): KILL on B fails within the deadline with one 
   await c.waitForRows('SELECT id, active FROM system.coordinators', (rows) => rows.some((r) => r.id === 'A' && r.active === 1), 15_000);
 });
 
-test('SHOW [FULL] PROCESSLIST lists the door sessions of this coordinator; without PROCESS only your own', async () => {
+test('SHOW [FULL] PROCESSLIST lists the door sessions of both coordinators; without PROCESS only your own', async () => {
   const admin = await connect(portA);
   const bob = await connect(portA, 'bob', 'bobpw');
   const other = await connect(portB);
@@ -181,7 +184,8 @@ test('SHOW [FULL] PROCESSLIST lists the door sessions of this coordinator; witho
     assert.deepEqual([self?.User, self?.Command, self?.Info], ['admin', 'Query', 'SHOW FULL PROCESSLIST']);
     const idle = rows.find((r) => r.Id === bob.threadId);
     assert.deepEqual([idle?.User, idle?.Command, idle?.Info], ['bob', 'Sleep', null]);
-    assert.ok(!rows.some((r) => r.Id === other.threadId), "B's sessions are B's");
+    const onB = rows.find((r) => r.Id === other.threadId);
+    assert.deepEqual([onB?.User, onB?.Command, onB?.Info], ['admin', 'Sleep', null], "B's session, asked of B");
     const ids = rows.map((r) => r.Id);
     assert.deepEqual(ids, [...ids].sort((x, y) => x - y), 'ordered by Id');
     const [mine] = await bob.query('SHOW PROCESSLIST');

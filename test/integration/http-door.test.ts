@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { createClient, ClickHouseError, ClickHouseLogLevel } from '@clickhouse/client';
 import { TestCluster, eventsOf } from './harness';
+import { curl as curlWith, type Reply } from './curl';
 import { freePort, type Child } from '../../common/daemon/child-processes';
 
 /**
@@ -25,33 +26,9 @@ users:
 
 const VERSION = String.raw`\(version [^()]+ \(quell\)\)`;
 
-interface Reply {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly body: string;
-}
-
-/** The real curl; the reply's last status line, its headers (lower-cased) and body. */
+/** The real curl against this cluster's CA. */
 function curl(args: string[]): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    execFile('curl', ['-sS', '-i', '--cacert', c.pki.ca, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`curl ${args.join(' ')}: ${stderr || err.message}`));
-      let rest = stdout;
-      for (;;) {
-        const end = rest.indexOf('\r\n\r\n');
-        const head = rest.slice(0, end).split('\r\n');
-        const status = Number(/^HTTP\/[\d.]+ (\d+)/.exec(head[0] ?? '')?.[1]);
-        rest = rest.slice(end + 4);
-        if (status === 100) continue;
-        const headers: Record<string, string> = {};
-        for (const line of head.slice(1)) {
-          const colon = line.indexOf(':');
-          headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-        }
-        return resolve({ status, headers, body: rest });
-      }
-    });
-  });
+  return curlWith(c.pki.ca, args);
 }
 
 /** curl's exit status alone, for connections that must fail. */
@@ -102,7 +79,7 @@ describe('the HTTP interface (--http-listen)', () => {
     assert.equal(get.body, 'n1\t1\nn2\t1\n');
     assert.equal(get.headers['x-clickhouse-format'], 'TabSeparated');
     assert.equal(get.headers['content-type'], 'text/tab-separated-values; charset=UTF-8');
-    assert.match(get.headers['x-clickhouse-query-id'] ?? '', /^[0-9a-f-]{36}$/);
+    assert.match(get.headers['x-clickhouse-query-id'] ?? '', /^c\d+-[0-9a-f-]{36}$/);
     assert.equal(get.headers['transfer-encoding'], 'chunked');
     const post = await curl([`${base}/`, '--data-binary', 'SELECT query_id, user FROM system.processes ORDER BY query_id']);
     assert.equal(post.status, 200);
@@ -351,7 +328,7 @@ describe('the HTTP interface (--http-listen)', () => {
       assert.equal(r.status, 400, bad);
       assert.equal(r.headers['x-clickhouse-exception-code'], '36', bad);
       assert.match(r.body, /^Code: 36\. DB::Exception: query_id (has the character U\+|is 300 characters long)/, bad);
-      assert.match(r.headers['x-clickhouse-query-id'] ?? '', /^[0-9a-f-]{36}$/, 'the coordinator names its own id instead');
+      assert.match(r.headers['x-clickhouse-query-id'] ?? '', /^c\d+-[0-9a-f-]{36}$/, 'the coordinator names its own id (with its server id) instead');
     }
     // printable Latin-1 is a valid header value and stays allowed
     const latin = await curl([`${base}/?${q('SELECT 1 FROM system.one')}&query_id=caf%C3%A9`]);

@@ -244,3 +244,22 @@ test('a batch of events gives the rows its events give one by one, in order', ()
   assert.equal(rows.length, 4);
   assert.throws(() => merge([N1, N2]).pushAll([plan(N1, 0, 1, 'carol'), plan(N2, 0)]), denied('User bob attempts to kill query created by carol'));
 });
+
+test('the door statements plan from outside the nodes: rows wait for it, it counts toward ACCESS_DENIED, and it may come before or after the nodes', () => {
+  const doorRow: SqlValue[] = ['waiting', 'http-1', 'alice', 'SELECT 1', '127.0.0.1', 9700, 'B', ''];
+  const outsidePlan = (eligible: number, skipped = 0) => ({ eligible, skipped, skipped_owner: skipped ? 'admin' : '', skipped_id: '', planned: [] });
+  // after the nodes: the node's rows are held until it comes
+  const late = merge([N1], { outside: true });
+  assert.deepEqual(late.push(plan(N1, 1)), []);
+  assert.deepEqual(late.push(query(N1, 'q1')), []);
+  assert.deepEqual(late.settleOutside(outsidePlan(1), [doorRow]), [queryRow(N1, 'q1'), doorRow]);
+  assert.equal(late.rows, 2);
+  // before the nodes: its rows are held until their plans are in
+  const early = merge([N1], { outside: true });
+  assert.deepEqual(early.settleOutside(outsidePlan(1), [doorRow]), []);
+  assert.deepEqual(early.push(plan(N1, 0)), [doorRow]);
+  // nothing may be killed anywhere, and a door statement was skipped: ACCESS_DENIED names its owner
+  const none = merge([N1], { outside: true });
+  assert.deepEqual(none.push(plan(N1, 0)), []);
+  assert.throws(() => none.settleOutside(outsidePlan(0, 1), []), denied('User bob attempts to kill query created by admin'));
+});

@@ -21,12 +21,16 @@ import type { KillSessionResponse__Output } from '../../proto/generated/quell/v1
  */
 function harness(user: string, grants: Grant[], members: Partial<MemberNode>[] = [], peer: (address: string, req: KillSessionRequest) => Promise<KillSessionResponse__Output> = () => Promise.resolve({ error: null })) {
   const killed: [number, SessionKill][] = [];
+  const reasons: string[] = [];
   const forwarded: [string, KillSessionRequest][] = [];
   const session = (id: number, owner: string): SessionHandle => ({
     id,
     user: owner,
-    kill: (scope) => killed.push([id, scope]),
-    process: () => ({ id, user: owner, host: 'localhost', db: undefined, command: 'Sleep', time: 0, info: undefined }),
+    kill: (scope, reason) => {
+      killed.push([id, scope]);
+      reasons.push(reason);
+    },
+    process: () => ({ id, user: owner, host: 'localhost', db: undefined, command: 'Sleep', timeMs: 0, info: undefined }),
   });
   const sessions = new Map([
     [5, session(5, 'alice')],
@@ -36,7 +40,7 @@ function harness(user: string, grants: Grant[], members: Partial<MemberNode>[] =
     user: { name: user, readonly: false, grants: new Set(grants) },
     // this coordinator (A) holds server id 4
     sessions: { get: (id: number) => sessions.get(id), isOurs: (id: number) => idOwner(id)?.serverId === 4 && idOwner(id)?.kind === 'coordinator', serverId: 4 },
-    membership: { clusters: () => ['c3'], nodes: () => members as MemberNode[], coordinators: () => COORDINATORS },
+    membership: { clusters: () => ['c3'], nodes: () => members as MemberNode[], coordinators: () => COORDINATORS, departedCoordinator: (serverId: number) => (serverId === 12 ? coordinator('C', 12) : undefined) },
     self: { id: 'A', live: true, statementsRunning: 1 },
     defaultCluster: 'c3',
     summary: new StatementSummary(),
@@ -53,8 +57,8 @@ function harness(user: string, grants: Grant[], members: Partial<MemberNode>[] =
     },
   } as unknown as StatementContext;
   const sink: ResultSink = { header: () => undefined, rows: () => Promise.resolve(), warn: () => undefined };
-  const kill = (sql: string) => mariadbKill(parseStatement(sql) as MysqlKillStatement, ctx, sink);
-  return { kill, killed, forwarded };
+  const kill = (sql: string, reason?: string) => mariadbKill({ ...(parseStatement(sql) as MysqlKillStatement), ...(reason === undefined ? {} : { reason }) }, ctx, sink);
+  return { kill, killed, forwarded, reasons };
 }
 
 const coordinator = (id: string, serverId: number): CoordinatorRecord => ({
@@ -103,8 +107,8 @@ test("another live coordinator's session id is forwarded to it with the killer's
   await h.kill(`KILL QUERY ${onB}`);
   await h.kill(`KILL ${onB}`);
   assert.deepEqual(h.forwarded, [
-    ['B:9700', { session_id: onB, query_only: true, user: 'alice', may_kill_others: false }],
-    ['B:9700', { session_id: onB, query_only: false, user: 'alice', may_kill_others: false }],
+    ['B:9700', { session_id: onB, query_only: true, user: 'alice', may_kill_others: false, reason: '' }],
+    ['B:9700', { session_id: onB, query_only: false, user: 'alice', may_kill_others: false, reason: '' }],
   ]);
   const denied = harness('alice', ['ALL'], [], () => Promise.resolve({ error: { code: 1095, name: 'HY000', message: `You are not owner of thread ${onB}`, dialect: 'DIALECT_MARIADB' } }));
   await assert.rejects(denied.kill(`KILL ${onB}`), mariadbError(`ERROR 1095 (HY000): You are not owner of thread ${onB}`));
@@ -116,4 +120,18 @@ test("another live coordinator's session id is forwarded to it with the killer's
   // a coordinator id with a server id no coordinator holds
   const nobody = makeSessionId(77, 1, 1);
   await assert.rejects(h.kill(`KILL ${nobody}`), mariadbError(`ERROR 1094 (HY000): Unknown thread id: ${nobody}: it is a session of the coordinator with server id 77, which is not live (no registry record)`));
+  // one this coordinator saw leave is named
+  const onC = makeSessionId(12, 1, 3);
+  await assert.rejects(h.kill(`KILL QUERY ${onC}`), mariadbError(`ERROR 1094 (HY000): Unknown thread id: ${onC}: it is a session of coordinator 'C' (server id 12, at C:9700), which has left (no registry record)`));
+  assert.equal(h.forwarded.length, 2, 'nothing more is forwarded: not to a coordinator that left');
+});
+
+test("the killer's kill_reason goes with the kill: to this coordinator's session, and forwarded to the owner of another's", async () => {
+  const h = harness('alice', ['ALL']);
+  await h.kill('KILL QUERY 6', 'runaway report');
+  const onB = makeSessionId(9, 3, 17);
+  await h.kill(`KILL ${onB}`, 'maintenance');
+  assert.deepEqual(h.killed, [[6, 'query']]);
+  assert.deepEqual(h.reasons, ['runaway report']);
+  assert.deepEqual(h.forwarded.map(([, req]) => [req.session_id, req.query_only, req.reason]), [[onB, false, 'maintenance']]);
 });

@@ -21,6 +21,7 @@ async function turns(n: number): Promise<void> {
 function fakeRunner(): { runner: StatementRunner; produced: Map<string, number>; cancelled: string[]; refusing: boolean } {
   const state = { produced: new Map<string, number>(), cancelled: [] as string[], refusing: false, runner: undefined as unknown as StatementRunner };
   state.runner = {
+    newStatementId: () => 'generated',
     get refusing() {
       return state.refusing;
     },

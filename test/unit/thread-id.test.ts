@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { COORDINATOR_BIT, idOwner, makeId, makeMappedId, makeSessionId, MAX_SERVER_ID, MAX_SESSION_ID, serverIdOf } from '../../common/thread-id';
+import { COORDINATOR_BIT, idOwner, makeId, makeMappedId, makeQueryId, makeSessionId, MAX_SERVER_ID, MAX_SESSION_ID, queryIdServerId, serverIdOf } from '../../common/thread-id';
 import { SessionRegistry, type SessionHandle } from '../../coordinator/doors/sessions';
 import type { ServerIdHold } from '../../common/etcd/server-id';
 
@@ -30,7 +30,7 @@ test('session registry: ids carry the held server id, restart at a new hold, and
   hold = { serverId: 7, incarnation: 2 };
   const a = r.allocate();
   assert.equal(a, makeSessionId(7, 2, 1));
-  const handle = (id: number): SessionHandle => ({ id, user: 'u', kill: () => undefined, process: () => ({ id, user: 'u', host: 'h', db: undefined, command: 'Sleep', time: 0, info: undefined }) });
+  const handle = (id: number): SessionHandle => ({ id, user: 'u', kill: () => undefined, process: () => ({ id, user: 'u', host: 'h', db: undefined, command: 'Sleep', timeMs: 0, info: undefined }) });
   r.add(handle(a));
   assert.ok(r.isOurs(a));
   assert.ok(!r.isOurs(makeSessionId(8, 2, 1)));
@@ -41,4 +41,12 @@ test('session registry: ids carry the held server id, restart at a new hold, and
   r.add(handle(makeSessionId(7, 3, 2)));
   assert.equal(r.allocate(), makeSessionId(7, 3, 3));
   assert.deepEqual(r.list().map((s) => s.id), [a, makeSessionId(7, 3, 2)]);
+});
+
+test('query ids a coordinator makes carry its server id; any other text carries none', () => {
+  const uuid = '3f2a9b1c-0d4e-4f5a-8b6c-7d8e9f0a1b2c';
+  for (const serverId of [1, 42, MAX_SERVER_ID]) assert.equal(queryIdServerId(makeQueryId(serverId, uuid)), serverId);
+  assert.equal(makeQueryId(7, uuid), `c7-${uuid}`);
+  for (const other of [uuid, 'c0-' + uuid, `c8192-${uuid}`, `c7-${uuid}x`, `xc7-${uuid}`, 'c7-', '', `c7-${uuid.toUpperCase()}`]) assert.equal(queryIdServerId(other), undefined, other);
+  assert.throws(() => makeQueryId(0, uuid), RangeError);
 });

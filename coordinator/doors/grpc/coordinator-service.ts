@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { sessionDialect } from './session-dialect';
 import * as grpc from '@grpc/grpc-js';
 import { quellProto } from '../../../proto/load';
@@ -18,6 +17,13 @@ import type { SessionRegistry } from '../sessions';
 import type { KillSessionRequest__Output } from '../../../proto/generated/quell/v1/KillSessionRequest';
 import type { KillSessionResponse } from '../../../proto/generated/quell/v1/KillSessionResponse';
 import type { Error as ProtoError } from '../../../proto/generated/quell/v1/Error';
+import type { ListSessionsRequest__Output } from '../../../proto/generated/quell/v1/ListSessionsRequest';
+import type { ListSessionsResponse } from '../../../proto/generated/quell/v1/ListSessionsResponse';
+import type { KillStatementRequest__Output } from '../../../proto/generated/quell/v1/KillStatementRequest';
+import type { KillStatementResponse } from '../../../proto/generated/quell/v1/KillStatementResponse';
+import { doorSessions } from '../door-sessions';
+import { ErrorCode } from '../../../errors/quell-error';
+
 
 type ExecuteCall = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;
 type SessionCall = grpc.ServerDuplexStream<CoordinatorServiceSessionRequest__Output, CoordinatorServiceSessionResponse>;
@@ -37,6 +43,8 @@ export class CoordinatorService {
     private readonly peers: PeerPolicy,
     /** this coordinator's MySQL-door sessions: what KillSession reaches */
     private readonly doorSessions?: SessionRegistry,
+    /** this coordinator's id in the registry, once it has one */
+    private readonly selfId: () => string = () => '',
   ) {}
 
   addToServer(server: grpc.Server): void {
@@ -63,16 +71,54 @@ export class CoordinatorService {
         }
         done(null, this.killSession(call.request));
       },
+      ListSessions: (call: grpc.ServerUnaryCall<ListSessionsRequest__Output, ListSessionsResponse>, done: grpc.sendUnaryData<ListSessionsResponse>) => {
+        const refused = this.peers.refusal(call, ['coordinator'], 'ListSessions');
+        if (refused) {
+          done(toServiceError(refused));
+          return;
+        }
+        const viewer = { user: call.request.user, seeAll: call.request.see_all };
+        done(null, { coordinator_id: this.selfId(), sessions: doorSessions(this.doorSessions, this.runner.statements, viewer) });
+      },
+      KillStatement: (call: grpc.ServerUnaryCall<KillStatementRequest__Output, KillStatementResponse>, done: grpc.sendUnaryData<KillStatementResponse>) => {
+        const refused = this.peers.refusal(call, ['coordinator'], 'KillStatement');
+        if (refused) {
+          done(toServiceError(refused));
+          return;
+        }
+        this.killStatement(call.request).then(
+          (res) => done(null, res),
+          (err: unknown) => done(toServiceError(err)),
+        );
+      },
     });
+  }
+
+  /** `KILL QUERY WHERE query_id = …` typed on another coordinator: this one's door statements with those ids, with the killer's rights. */
+  private async killStatement(req: KillStatementRequest__Output): Promise<KillStatementResponse> {
+    const late = pastDeadline(req.act_by_unix_ms);
+    if (late > 0) return { coordinator_id: this.selfId(), statements: [], error: { code: ErrorCode.TIMEOUT_EXCEEDED, name: 'TIMEOUT_EXCEEDED', message: lateMessage('KILL QUERY', late), dialect: 'DIALECT_CLICKHOUSE' } };
+    const rows = await this.runner.statements.kill({
+      queryIds: req.query_ids,
+      user: req.user,
+      mayKillOthers: req.may_kill_others,
+      reason: req.reason,
+      test: req.test,
+      waitMs: req.wait_ms,
+      killerQueryId: req.killer_query_id,
+    });
+    return { coordinator_id: this.selfId(), statements: rows.map((r) => ({ query_id: r.queryId, user: r.user, query: r.query, ...(r.status === 'denied' ? { denied: true } : { status: r.status }) })) };
   }
 
   /** A KILL typed on another coordinator for one of this coordinator's sessions: as if typed here, with the killer's rights (MariaDB's). */
   private killSession(req: KillSessionRequest__Output): KillSessionResponse {
     const mariadb = (code: number, message: string): KillSessionResponse => ({ error: { code, name: 'HY000', message, dialect: 'DIALECT_MARIADB' } satisfies ProtoError });
+    const late = pastDeadline(req.act_by_unix_ms);
+    if (late > 0) return mariadb(1105, lateMessage('KILL', late));
     const session = this.doorSessions?.get(req.session_id);
     if (!session) return mariadb(1094, `Unknown thread id: ${req.session_id}`);
     if (session.user !== req.user && !req.may_kill_others) return mariadb(1095, `You are not owner of thread ${req.session_id}`);
-    session.kill(req.query_only ? 'query' : 'connection');
+    session.kill(req.query_only ? 'query' : 'connection', req.reason);
     return {};
   }
 
@@ -108,7 +154,7 @@ export class CoordinatorService {
 
   private async execute(call: ExecuteCall): Promise<void> {
     const req = call.request;
-    const statementId = req.statement_id || randomUUID();
+    const statementId = req.statement_id || this.runner.newStatementId();
     const abort = new AbortController();
     let ended = false;
     // grpc-js reports 'cancelled' after every call too; only a cancel before the end counts
@@ -137,6 +183,17 @@ export class CoordinatorService {
     if (failed) call.emit('error', toServiceError(failed));
     else call.end();
   }
+}
+
+/** How many ms past a forwarded kill's wall-clock deadline it is now (0: in time, or no deadline). */
+function pastDeadline(actByUnixMs: string): number {
+  const actBy = Number(actByUnixMs);
+  return actBy > 0 ? Math.max(0, Date.now() - actBy) : 0;
+}
+
+/** Why a forwarded kill was not carried out: it arrived after the killer had been told it failed. */
+function lateMessage(what: string, pastMs: number): string {
+  return `the forwarded ${what} reached this coordinator ${pastMs} ms after its deadline (it was stopped or starved, or its clock is ahead); nothing was killed`;
 }
 
 /** Whether a call's deadline (grpc-js: a Date, or Infinity for none) had passed when its handler ran. */

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { sessionDialect } from './session-dialect';
 import type { BatchWriter } from '../../../common/mux/batch-writer';
 import { MuxServer, type ServedCall } from '../../../common/mux/server';
@@ -113,7 +112,7 @@ export class StatementSession extends MuxServer<StatementCall__Output, TaggedRes
     }
     const responses = new TaggedResponses(tag, this.out);
     this.calls.set(tag, responses);
-    const statementId = req.statement_id || randomUUID();
+    const statementId = req.statement_id || this.runner.newStatementId();
     const sink = new ExecuteSink(responses, statementId, responses.abort.signal);
     void this.runner
       .run(

@@ -2,7 +2,6 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../../common/daemon/logger';
 import { logEscape } from '../../../common/daemon/escape-guard';
 import { chError, QuellError } from '../../../errors/quell-error';
@@ -160,7 +159,7 @@ export class HttpDoor {
     } catch (err) {
       early = asQuellError(err);
     }
-    const statementId = params?.queryId || randomUUID();
+    const statementId = params?.queryId || this.o.runner.newStatementId();
     const sink = new HttpSink(res, { statementId, defaultFormat: params?.defaultFormat ?? DEFAULT_HTTP_FORMAT, signal: abort.signal, log: this.o.log.child({ statement_id: statementId }) });
     try {
       if (!params) throw early ?? chError('LOGICAL_ERROR', 'the request was not read');
@@ -187,6 +186,7 @@ export class HttpDoor {
           signal: abort.signal,
           settings: params.settings,
           readonlyBecause: req.method === 'POST' ? undefined : GET_IS_READONLY,
+          door: 'http',
         },
         sink,
       );

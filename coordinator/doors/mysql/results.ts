@@ -11,6 +11,10 @@ export interface WireError {
 }
 
 /** MariaDB's own errors of the protocol layer (sql/share/errmsg-utf8.txt). */
+function withReason(message: string, reason: string): string {
+  return reason ? `${message}: ${reason}` : message;
+}
+
 export const MARIADB_ERRORS = {
   accessDenied: (user: string, host: string, usingPassword: boolean, why = ''): WireError => ({
     code: 1045,
@@ -26,8 +30,9 @@ export const MARIADB_ERRORS = {
   noDatabase: (): WireError => ({ code: 1046, sqlstate: '3D000', message: 'No database selected' }),
   unknownDatabase: (db: string): WireError => ({ code: 1049, sqlstate: '42000', message: `Unknown database '${db}'` }),
   unknownVariable: (name: string): WireError => ({ code: 1193, sqlstate: 'HY000', message: `Unknown system variable '${name}'` }),
-  interrupted: (): WireError => ({ code: 1317, sqlstate: '70100', message: 'Query execution was interrupted' }),
-  connectionKilled: (): WireError => ({ code: 1927, sqlstate: '70100', message: 'Connection was killed' }),
+  // a KILL with a kill_reason: MariaDB's words, then the killer's reason
+  interrupted: (reason = ''): WireError => ({ code: 1317, sqlstate: '70100', message: withReason('Query execution was interrupted', reason) }),
+  connectionKilled: (reason = ''): WireError => ({ code: 1927, sqlstate: '70100', message: withReason('Connection was killed', reason) }),
   serverShutdown: (): WireError => ({ code: 1053, sqlstate: '08S01', message: 'Server shutdown in progress' }),
   unsupportedPrepared: (): WireError => ({ code: 1295, sqlstate: 'HY000', message: 'This command is not supported in the prepared statement protocol yet' }),
 };

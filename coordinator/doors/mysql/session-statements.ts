@@ -59,7 +59,7 @@ export const DATABASES = ['information_schema', 'system'] as const;
 
 /** Tables of each database: those the agents serve and those the coordinator answers itself (select.ts). */
 function tablesOf(db: string): string[] {
-  const names = [...AGENT_TABLES.map((t) => t.name), 'system.clusters', 'system.coordinators', 'system.kill_queue', 'system.kill_policies', 'system.one'];
+  const names = [...AGENT_TABLES.map((t) => t.name), 'system.clusters', 'system.coordinators', 'system.kill_queue', 'system.kill_policies', 'system.one', 'system.sessions'];
   return names
     .filter((n) => n.toLowerCase().startsWith(`${db.toLowerCase()}.`))
     .map((n) => n.slice(db.length + 1))

@@ -116,14 +116,14 @@ export class MysqlSession implements SessionHandle {
   }
 
   /** SessionHandle: what `KILL [CONNECTION|QUERY] <id>` does to this session. */
-  kill(scope: SessionKill): void {
+  kill(scope: SessionKill, reason: string): void {
     if (scope === 'connection') {
       this.connectionKilled = true;
       if (!this.running) this.wire.close();
     }
     // a KILL QUERY that finds the session idle is dropped: it does not hit the next statement (MariaDB)
     if (!this.running) return;
-    this.interrupted ??= scope === 'connection' ? MARIADB_ERRORS.connectionKilled() : MARIADB_ERRORS.interrupted();
+    this.interrupted ??= scope === 'connection' ? MARIADB_ERRORS.connectionKilled(reason) : MARIADB_ERRORS.interrupted(reason);
     this.running.abort();
   }
 
@@ -135,7 +135,7 @@ export class MysqlSession implements SessionHandle {
       host: this.host,
       db: this.database,
       command: this.statement === undefined ? 'Sleep' : 'Query',
-      time: Math.floor((Date.now() - this.since) / 1000),
+      timeMs: Date.now() - this.since,
       info: this.statement,
     };
   }
@@ -245,6 +245,8 @@ export class MysqlSession implements SessionHandle {
           peer: this.peer,
           address: this.address,
           signal: abort.signal,
+          // KILL QUERY WHERE query_id = … reaches the statement through its session: 1317 with the reason
+          onKill: (reason) => this.kill('query', reason),
           ...(this.killReason ? { settings: [{ name: 'kill_reason', value: this.killReason, pos: 0 }] } : {}),
         },
         sink,

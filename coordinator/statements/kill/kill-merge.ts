@@ -5,6 +5,7 @@ import type { SqlValue } from '../../../sql/types';
 import type { FanoutEvent } from '../../cluster/fanout';
 import type { KillTargetSpec } from './kill-targets';
 import { PlanTally } from './kill-plan';
+import type { KillPlan__Output } from '../../../proto/generated/quell/v1/KillPlan';
 import { knownProcessStatus } from '../../../common/kill-status';
 import type { MemberNode } from '../../cluster/membership';
 import { nodeFailuresError } from '../node-failures';
@@ -33,7 +34,12 @@ export interface KillMergeOptions {
   readonly clocks?: ClockReader;
   /** escalate_after was set: each row ends with `escalated` (1 once the process got its hard kill) */
   readonly escalation?: boolean;
+  /** a plan also comes from outside the nodes (the coordinators' door statements: settleOutside), and counts as theirs do */
+  readonly outside?: boolean;
 }
+
+/** The key of the outside plan among the nodes' (no node id has a space). */
+const OUTSIDE = 'door statements';
 
 export const INACTIVE_MESSAGE = 'node has no live lease in etcd (stopped, crashed or partitioned)';
 
@@ -58,6 +64,7 @@ export class KillMerge {
 
   constructor(private readonly opts: KillMergeOptions) {
     this.unplanned = new Set(opts.nodes.filter((n) => n.active).map((n) => n.nodeId));
+    if (opts.outside) this.unplanned.add(OUTSIDE);
   }
 
   /** Takes one fan-out event. Throws ACCESS_DENIED when the last plan leaves nothing the user may kill. */
@@ -81,7 +88,7 @@ export class KillMerge {
         const { plan, process } = ev.message;
         if (plan) {
           this.plans.add(plan);
-          this.planSettled(node, out);
+          this.planSettled(node.nodeId, out);
         } else if (process) {
           const status = knownProcessStatus(process.status);
           if (status === undefined) {
@@ -98,7 +105,7 @@ export class KillMerge {
         break;
       }
       case 'done':
-        this.planSettled(node, out);
+        this.planSettled(node.nodeId, out);
         break;
       case 'inactive':
         this.nodeMissed({ node, status: 'node_inactive', error: INACTIVE_MESSAGE }, out);
@@ -106,7 +113,7 @@ export class KillMerge {
       case 'failed':
         if (ev.failure.kind === 'node_timeout') this.timedOut++;
         this.nodeMissed({ node, status: ev.failure.kind, error: ev.failure.message }, out);
-        this.planSettled(node, out);
+        this.planSettled(node.nodeId, out);
         break;
     }
   }
@@ -116,6 +123,19 @@ export class KillMerge {
     const pastMs = Number(process.past_deadline_ms);
     const skew = pastMs > 0 ? skewReason(this.opts.clocks?.offset(node.nodeId), pastMs) : undefined;
     return skew ? `${process.error}; ${skew}` : process.error;
+  }
+
+  /**
+   * The plan from outside the nodes (the coordinators' door statements, for a kill by query_id),
+   * with its rows, whenever it comes: it counts toward ACCESS_DENIED as the nodes' do, and its
+   * rows are held as theirs are. Returns the rows to send now; throws ACCESS_DENIED as push() does.
+   */
+  settleOutside(plan: KillPlan__Output, rows: readonly Row[]): Row[] {
+    const out: Row[] = [];
+    this.plans.add(plan);
+    for (const r of rows) this.emit(r, out);
+    this.planSettled(OUTSIDE, out);
+    return out;
   }
 
   /** Every event is in: rows still held go out (a cluster with no active node sends no plan to wait for). */
@@ -152,8 +172,8 @@ export class KillMerge {
     return nodeFailuresError(this.opts.target.statement, this.failures, this.opts.nodes.length, this.timedOut);
   }
 
-  private planSettled(node: MemberNode, out: Row[]): void {
-    this.unplanned.delete(node.nodeId);
+  private planSettled(key: string, out: Row[]): void {
+    this.unplanned.delete(key);
     if (this.released || this.unplanned.size > 0) return;
     if (this.plans.denied) {
       throw chError('ACCESS_DENIED', `User ${this.opts.user} attempts to kill ${this.opts.target.name} created by ${this.plans.skippedOwner}`);

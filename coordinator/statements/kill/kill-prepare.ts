@@ -27,6 +27,8 @@ export interface PreparedKill {
   readonly cluster: string;
   readonly nodes: readonly MemberNode[];
   readonly where: string;
+  /** the user holds the grant to kill other users' processes */
+  readonly mayKillOthers: boolean;
   /** the request every node gets, but for its act-by time (stamped per phase) */
   readonly request: KillRequest;
   readonly firstAnswerMs: number;
@@ -59,6 +61,7 @@ export function prepareKill(stmt: KillStatement, ctx: StatementContext): Prepare
     cluster,
     nodes: ctx.membership.nodes(cluster),
     where,
+    mayKillOthers,
     firstAnswerMs: settings.distributed_ddl_task_timeout * 1000,
     syncMs,
     escalateMs,
@@ -100,8 +103,11 @@ export function killFanout(ctx: StatementContext, firstAnswerMs: number, callDea
   return { firstAnswerMs, callDeadlineMs, signal: ctx.signal, refuse: (n) => ctx.clocks?.incompatible?.(n.nodeId), metrics: ctx.metrics };
 }
 
-/** The merge of one kill's answers; `queueMissed`: nodes that miss it get a durable kill (plain mutation kills). */
-export function killMerge(k: PreparedKill, ctx: StatementContext, queueMissed: boolean): KillMerge {
+/**
+ * The merge of one kill's answers; `queueMissed`: nodes that miss it get a durable kill (plain
+ * mutation kills); `outside`: the coordinators' door statements plan beside the nodes.
+ */
+export function killMerge(k: PreparedKill, ctx: StatementContext, queueMissed: boolean, outside = false): KillMerge {
   return new KillMerge({
     target: k.spec,
     nodes: k.nodes,
@@ -110,5 +116,6 @@ export function killMerge(k: PreparedKill, ctx: StatementContext, queueMissed: b
     throwOnNodeFailure: k.settings.distributed_ddl_output_mode === 'throw',
     clocks: ctx.clocks,
     escalation: k.escalateMs > 0,
+    outside,
   });
 }

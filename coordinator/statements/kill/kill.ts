@@ -1,4 +1,5 @@
 import type { KillStatement } from '../../../sql/ast';
+import type { SqlValue } from '../../../sql/types';
 import type { ResultSink, StatementContext, StatementOutcome } from '../../context';
 import { errorText } from '../../../errors/error-text';
 import { fanOut } from '../../cluster/fanout';
@@ -6,6 +7,10 @@ import { openKill } from '../../cluster/agent-calls';
 import { unixNow } from '../../../sql/compile';
 import { killFanout, killMerge, killRowSender, prepareKill, SYNC_GRACE_MS } from './kill-prepare';
 import { rankedKill, rankedPrelude } from './ranked-kill';
+import { pinnedQueryIds } from './pinned-query-ids';
+import { killDoorStatements } from './door-statement-kill';
+import { KILL_QUERY } from './kill-targets';
+import { withPromise } from '../../cluster/with-promise';
 
 /**
  * KILL QUERY|MUTATION [ON CLUSTER c] WHERE … : analyse, fan out to every member, and feed what
@@ -21,6 +26,9 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   const statementTime = unixNow();
   ctx.summary.condition = where;
 
+  // statements on the coordinators' doors are reached by their query_id alone
+  const queryIds = spec.name === KILL_QUERY.name ? pinnedQueryIds(stmt.where) : undefined;
+  const doors = queryIds ? killDoorStatements(queryIds, ctx, { test: stmt.mode === 'TEST', waitMs: syncMs, mayKillOthers: k.mayKillOthers, reason: settings.kill_reason }) : undefined;
   const open = openKill(ctx.pool, { ...k.request, act_by_unix_ms: String(Date.now() + firstAnswerMs) });
   const callDeadlineMs = firstAnswerMs + syncMs + SYNC_GRACE_MS;
   ctx.expectEndBy(Date.now() + callDeadlineMs);
@@ -28,9 +36,16 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   sink.header(k.columns, k.format);
   // the merge holds rows only until every plan is in; after that each waits for the client
   const send = killRowSender(ctx, sink, spec);
-  const merge = killMerge(k, ctx, spec.durable && stmt.mode !== 'TEST');
-  // one send per batch of replies: a statement to 100 agents merges them as they come, in bulk
-  for await (const batch of events) await send(merge.pushAll(batch));
+  const merge = killMerge(k, ctx, spec.durable && stmt.mode !== 'TEST', doors !== undefined);
+  if (doors) {
+    // a door statement gets no hard kill: with escalate_after its row says it was not escalated
+    const doorRows = (rows: SqlValue[][]): SqlValue[][] => (k.escalateMs > 0 ? rows.map((r) => [...r, 0]) : rows);
+    // the door statements are asked beside the nodes: a coordinator that does not answer holds up only its own row
+    for await (const item of withPromise(events, doors)) await send('event' in item ? merge.pushAll(item.event) : merge.settleOutside(item.value.plan, doorRows(item.value.rows)));
+  } else {
+    // one send per batch of replies: a statement to 100 agents merges them as they come, in bulk
+    for await (const batch of events) await send(merge.pushAll(batch));
+  }
   await send(merge.end());
   // a statement its client cancelled did not miss those nodes: nothing is queued for them
   if (merge.missed.length > 0 && !ctx.signal.aborted) {

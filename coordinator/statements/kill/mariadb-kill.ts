@@ -15,13 +15,20 @@ import { INACTIVE_MESSAGE } from './kill-merge';
 import { mayKillOthersConnections } from './kill-targets';
 import type { SessionHandle } from '../../doors/sessions';
 import { skewReason } from '../../cluster/clock-offsets';
+import { coordinatorName, peerFailure } from '../../cluster/other-coordinators';
 
 /** MariaDB's words (sql/share/errmsg-utf8.txt). */
 const unknownThread = (id: number) => QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}`);
 const notOwnerOfThread = (id: string) => QuellError.mariadb(1095, 'HY000', `You are not owner of thread ${id}`);
-/** A session id of a coordinator that has no live record: MariaDB's 1094, naming the server id the id carries. */
-const goneCoordinator = (id: number, serverId: number) =>
-  QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}: it is a session of the coordinator with server id ${serverId}, which is not live (no registry record)`);
+/** A session id of a coordinator that has no live record: MariaDB's 1094, naming the coordinator when this one saw it leave, else the server id the id carries. */
+const goneCoordinator = (id: number, serverId: number, departed: CoordinatorRecord | undefined) =>
+  QuellError.mariadb(
+    1094,
+    'HY000',
+    departed
+      ? `Unknown thread id: ${id}: it is a session of coordinator '${departed.id}' (server id ${serverId}, at ${departed.address}), which has left (no registry record)`
+      : `Unknown thread id: ${id}: it is a session of the coordinator with server id ${serverId}, which is not live (no registry record)`,
+  );
 const unknownQuery = (id: number) => QuellError.mariadb(1957, 'HY000', `Unknown query id: ${id}`);
 const notOwnerOfQuery = (id: number) => QuellError.mariadb(1979, 'HY000', `You are not owner of query ${id}`);
 const failed = (message: string) => QuellError.mariadb(1105, 'HY000', message);
@@ -120,10 +127,9 @@ async function forwardKill(id: number, record: CoordinatorRecord, stmt: MysqlKil
   ctx.summary.condition = `session ${id} on coordinator ${record.id}`;
   let answer;
   try {
-    answer = await ctx.pool.coordinators.killSession(record.address, { session_id: id, query_only: stmt.target === 'QUERY', user: ctx.user.name, may_kill_others: mayKillOthersConnections(ctx.user) });
+    answer = await ctx.pool.coordinators.killSession(record.address, { session_id: id, query_only: stmt.target === 'QUERY', user: ctx.user.name, may_kill_others: mayKillOthersConnections(ctx.user), reason: stmt.reason ?? '' });
   } catch (err) {
-    const why = String((err as { details?: string; message?: string }).details || (err as Error).message || err).replace(/\s+/g, ' ');
-    throw failed(`KILL could not reach coordinator '${record.id}' at ${record.address}, which owns session ${id}: ${why}`);
+    throw failed(`KILL could not reach ${coordinatorName(record)}, which owns session ${id}: ${peerFailure(err)}`);
   }
   if (answer.error) throw QuellError.mariadb(answer.error.code, answer.error.name || 'HY000', answer.error.message);
   ctx.summary.count('killed', 1);
@@ -141,7 +147,7 @@ function killSession(session: SessionHandle, stmt: MysqlKillStatement, ctx: Stat
   ctx.summary.condition = `session ${session.id}`;
   ctx.summary.count('killed', 1);
   sink.header([], undefined, 'mariadb');
-  session.kill(stmt.target === 'QUERY' ? 'query' : 'connection');
+  session.kill(stmt.target === 'QUERY' ? 'query' : 'connection', stmt.reason ?? '');
   return { rows: 0, affectedRows: 0 };
 }
 
@@ -161,7 +167,7 @@ export async function mariadbKill(stmt: MysqlKillStatement, ctx: StatementContex
     if (session) return killSession(session, stmt, ctx, sink);
     const coordinator = isQuery ? undefined : otherCoordinatorOf(id, ctx);
     if (coordinator?.record) return forwardKill(id, coordinator.record, stmt, ctx, sink);
-    if (coordinator) throw goneCoordinator(id, coordinator.serverId);
+    if (coordinator) throw goneCoordinator(id, coordinator.serverId, ctx.membership.departedCoordinator(coordinator.serverId));
     const node = ownerOf(id, ctx);
     if (!node) throw isQuery ? unknownQuery(id) : unknownThread(id);
     const { plan, failures, refused } = await callNodes([node], ctx, idFilter(isQuery ? 'QUERY_ID' : 'ID', id), stmt, 'KILL_MODE_ASYNC', String(id));

@@ -3,7 +3,7 @@ import { renderExpr, renderOrderKeys } from '../../../sql/render';
 import { parseStatement } from '../../../sql/parser';
 import { hasGrant } from '../../auth/users';
 import { chError } from '../../../errors/quell-error';
-import { CLUSTERS_COLUMNS, COORDINATORS_COLUMNS, KILL_POLICIES_COLUMNS, KILL_QUEUE_COLUMNS, findAgentTable, type AgentTable } from '../../../sql/tables';
+import { CLUSTERS_COLUMNS, COORDINATORS_COLUMNS, KILL_POLICIES_COLUMNS, KILL_QUEUE_COLUMNS, SESSIONS_COLUMNS, findAgentTable, type AgentTable } from '../../../sql/tables';
 import type { Column, SqlValue } from '../../../sql/types';
 import { isTrue } from '../../../sql/compile';
 import { decodeRow } from '../../../proto/codec';
@@ -17,6 +17,7 @@ import { finish, ReadRows, tooManyRows, type Projection } from './read-rows';
 import { Aggregation, planAggregate, positional, type AggregatePlan } from './aggregate';
 import { substituteAliases } from './select-aliases';
 import { splitAddress } from '../../../common/etcd/etcd-layout';
+import { everyCoordinatorsSessions, type CoordinatorSession } from './coordinator-sessions';
 
 
 
@@ -240,6 +241,12 @@ export async function select(stmt: SelectStatement, ctx: StatementContext, sink:
   if (from.kind === 'table' && from.name === 'system.coordinators') return localRows(stmt, ctx, sink, COORDINATORS_COLUMNS, coordinatorRows(ctx));
   if (from.kind === 'table' && from.name === 'system.kill_queue') return localRows(stmt, ctx, sink, KILL_QUEUE_COLUMNS, killQueueRows(ctx));
   if (from.kind === 'table' && from.name === 'system.kill_policies') return localRows(stmt, ctx, sink, KILL_POLICIES_COLUMNS, killPolicyRows(ctx));
+  if (from.kind === 'table' && from.name === 'system.sessions') {
+    const { sessions, missing } = await everyCoordinatorsSessions(ctx);
+    const outcome = await localRows(stmt, ctx, sink, SESSIONS_COLUMNS, sessionsTableRows(sessions));
+    for (const m of missing) sink.warn(`no sessions from ${m}`);
+    return outcome;
+  }
   if (from.kind === 'table' && from.name === 'system.one') return localRows(stmt, ctx, sink, [{ name: 'dummy', type: 'UInt8' }], [[0]]);
   const table = findAgentTable(from.name);
   if (!table) throw chError('UNKNOWN_TABLE', `Table ${from.name} doesn't exist`);
@@ -267,35 +274,42 @@ function mariadbProcesslist(cluster: string, full: boolean): SelectStatement {
 }
 
 /**
- * This coordinator's door sessions as information_schema.PROCESSLIST rows, as MariaDB lists its
- * own clients: without PROCESS (or SUPER) a user sees only its own. The node columns name the
- * coordinator. Other coordinators' sessions are not asked for (no call between coordinators).
+ * The MySQL door sessions of every coordinator as information_schema.PROCESSLIST rows, as
+ * MariaDB lists its own clients (the viewer's rights were applied where they were listed). The
+ * node columns name the coordinator.
  */
-function sessionRows(ctx: StatementContext): SqlValue[][] {
-  const sessions = ctx.sessions?.list() ?? [];
-  const seeAll = hasGrant(ctx.user, 'PROCESS') || hasGrant(ctx.user, 'SUPER');
-  const { host, port } = splitAddress(ctx.self?.address ?? '');
+function processlistRows(sessions: readonly CoordinatorSession[]): SqlValue[][] {
   const rows: SqlValue[][] = [];
-  for (const s of sessions) {
-    if (!seeAll && s.user !== ctx.user.name) continue;
-    const p = s.process();
+  for (const { coordinatorId, address, session: p } of sessions) {
+    if (p.door !== 'mysql') continue;
+    const { host, port } = splitAddress(address);
     const info = p.info ?? null;
+    const ms = Number(p.time_ms);
     // ID USER HOST DB COMMAND TIME STATE INFO TIME_MS STAGE MAX_STAGE PROGRESS MEMORY_USED MAX_MEMORY_USED EXAMINED_ROWS QUERY_ID INFO_BINARY TID, host port node_id
-    rows.push([p.id, p.user, p.host, p.db ?? null, p.command, p.time, p.command === 'Query' ? 'executing' : '', info, p.time * 1000, 0, 0, 0, 0, 0, 0, 0, info, p.id, host, port, ctx.self?.id ?? '']);
+    rows.push([p.id, p.user, p.host, p.db ?? null, p.command, Math.floor(ms / 1000), p.command === 'Query' ? 'executing' : '', info, ms, 0, 0, 0, 0, 0, 0, 0, info, p.id, host, port, coordinatorId]);
   }
   return rows;
 }
 
+/** system.sessions: every coordinator's door sessions and door statements (SESSIONS_COLUMNS). */
+function sessionsTableRows(sessions: readonly CoordinatorSession[]): SqlValue[][] {
+  return sessions.map(({ coordinatorId, session: p }) => [coordinatorId, p.id, p.door, p.user, p.host, p.db ?? '', p.command, Number(p.time_ms) / 1000, p.query_id, p.info ?? '']);
+}
+
 /** SHOW PROCESSLIST [ON CLUSTER c] is SELECT * FROM the cluster's system.processes. */
-export function showProcesslist(stmt: ShowProcesslistStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
+export async function showProcesslist(stmt: ShowProcesslistStatement, ctx: StatementContext, sink: ResultSink): Promise<StatementOutcome> {
   const bare = !stmt.full && stmt.cluster === undefined && stmt.format === undefined;
   if (bare && ctx.dialect === undefined) {
     // the one statement the session's dialect decides, and the session named none (or one unknown here)
     throw chError('BAD_ARGUMENTS', 'A bare SHOW PROCESSLIST reads system.processes (ClickHouse) or the connections (MariaDB) by the session\'s dialect, and ExecuteRequest.dialect is unspecified: set it to DIALECT_CLICKHOUSE or DIALECT_MARIADB');
   }
   const mariadb = stmt.full || (ctx.dialect === 'mariadb' && bare);
-  // the MariaDB form lists the door sessions of this coordinator with the nodes' connections
-  if (mariadb) return select({ ...mariadbProcesslist(stmt.cluster ?? ctx.defaultCluster, stmt.full), settings: stmt.settings, format: stmt.format }, ctx, sink, sessionRows(ctx));
+  // the MariaDB form lists the door sessions of every coordinator with the nodes' connections
+  if (mariadb) {
+    const { sessions, missing } = await everyCoordinatorsSessions(ctx);
+    for (const m of missing) sink.warn(`no sessions from ${m}`);
+    return select({ ...mariadbProcesslist(stmt.cluster ?? ctx.defaultCluster, stmt.full), settings: stmt.settings, format: stmt.format }, ctx, sink, processlistRows(sessions));
+  }
   const asSelect: SelectStatement = {
     kind: 'select',
     items: [{ text: '*' }],
