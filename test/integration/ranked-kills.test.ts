@@ -108,9 +108,9 @@ test('bad input: LIMIT 0, negative, huge, ORDER BY without LIMIT, an unknown col
   await c.query("KILL QUERY ON CLUSTER c3 WHERE user = 'bad' SYNC");
 });
 
-test('a policy with ORDER BY memory_usage DESC … LIMIT 1 kills the largest first', async () => {
+test("a policy with ORDER BY memory_usage DESC … LIMIT 1 REASON 'r' kills the largest first, and its victim sees r", async () => {
   const sims = await bigOnes('pol-', 'pol', { n1: [100, 300, 200] });
-  await c.query("CREATE KILL POLICY largest ON CLUSTER c3 WHERE user = 'pol' ORDER BY memory_usage DESC EVERY 1 SECONDS LIMIT 1");
+  await c.query("CREATE KILL POLICY largest ON CLUSTER c3 WHERE user = 'pol' ORDER BY memory_usage DESC EVERY 1 SECONDS LIMIT 1 REASON 'r'");
   try {
     const shown = records(await c.query("SELECT order_by, `limit` AS most FROM system.kill_policies WHERE name = 'largest'"));
     assert.deepEqual(shown.map((r) => [r.order_by, Number(r.most)]), [['memory_usage DESC', 1]]);
@@ -118,6 +118,8 @@ test('a policy with ORDER BY memory_usage DESC … LIMIT 1 kills the largest fir
     await sim300.waitFor(() => eventsOf(sim300, 'cancel').length === 1, 15_000);
     // runs are a second apart: the first cancel went to the largest, and only to it
     assert.deepEqual(cancelled(sims), [300]);
+    const cancel = eventsOf(sim300, 'cancel')[0];
+    assert.deepEqual([cancel?.reason, cancel?.policy], ['r', 'largest']);
     const sim200 = sims.get(200) as Child;
     await sim200.waitFor(() => eventsOf(sim200, 'cancel').length === 1, 15_000);
     assert.deepEqual(cancelled(sims), [200, 300]);
