@@ -1,5 +1,6 @@
 import tseslint from 'typescript-eslint';
 import regexp from 'eslint-plugin-regexp';
+import cycles from './scripts/eslint-no-cycles.mjs';
 
 /**
  * The floors of docs/architecture.md: a module imports only from its own floor or the floors
@@ -53,6 +54,12 @@ export default tseslint.config(
     },
   },
   ...floors,
+  {
+    // no import cycles among quell's own modules (tests may import anything)
+    ignores: ['test/**'],
+    plugins: { quell: cycles },
+    rules: { 'quell/no-import-cycles': 'error' },
+  },
   {
     // no regular expression may backtrack super-linearly: many are applied to what clients send
     // (tests and the bench take no untrusted input)

@@ -2,7 +2,7 @@ import type { PlannedProcess, PlannedProcess__Output } from '../../proto/generat
 import type { KillResponse } from '../../proto/generated/quell/v1/KillResponse';
 import { encodeRow } from '../../proto/codec';
 import type { SqlValue } from '../../sql/types';
-import type { Candidate, RowRules } from './kill-executor';
+import type { Candidate, RowRules } from './row-rules';
 import type { LoggedProcess } from './kill-record';
 import type { RowOrder } from './kill-order';
 
