@@ -25,16 +25,16 @@ export function doorSessions(sessions: SessionRegistry | undefined, statements: 
       door: 'mysql',
       user: p.user,
       host: p.host,
-      ...(p.db === undefined ? {} : { db: p.db }),
+      db: p.db ?? '',
       command: p.command,
       time_ms: String(p.timeMs),
-      ...(p.info === undefined ? {} : { info: p.info }),
+      info: p.info ?? '',
       query_id: p.command === 'Query' ? (statements.ofSession(p.id)?.queryId ?? '') : '',
     });
   }
   for (const st of statements.list()) {
     if (st.sessionId !== undefined || !visible(st.user)) continue;
-    out.push({ id: 0, door: st.door, user: st.user, host: st.address, command: 'Query', time_ms: String(now - st.startedAt), info: st.sql, query_id: st.queryId });
+    out.push({ id: 0, door: st.door, user: st.user, host: st.address, db: '', command: 'Query', time_ms: String(now - st.startedAt), info: st.sql, query_id: st.queryId });
   }
   return out;
 }

@@ -283,17 +283,17 @@ function processlistRows(sessions: readonly CoordinatorSession[]): SqlValue[][] 
   for (const { coordinatorId, address, session: p } of sessions) {
     if (p.door !== 'mysql') continue;
     const { host, port } = splitAddress(address);
-    const info = p.info ?? null;
+    const info = p.info === '' ? null : p.info;
     const ms = Number(p.time_ms);
     // ID USER HOST DB COMMAND TIME STATE INFO TIME_MS STAGE MAX_STAGE PROGRESS MEMORY_USED MAX_MEMORY_USED EXAMINED_ROWS QUERY_ID INFO_BINARY TID, host port node_id
-    rows.push([p.id, p.user, p.host, p.db ?? null, p.command, Math.floor(ms / 1000), p.command === 'Query' ? 'executing' : '', info, ms, 0, 0, 0, 0, 0, 0, 0, info, p.id, host, port, coordinatorId]);
+    rows.push([p.id, p.user, p.host, p.db === '' ? null : p.db, p.command, Math.floor(ms / 1000), p.command === 'Query' ? 'executing' : '', info, ms, 0, 0, 0, 0, 0, 0, 0, info, p.id, host, port, coordinatorId]);
   }
   return rows;
 }
 
 /** system.sessions: every coordinator's door sessions and door statements (SESSIONS_COLUMNS). */
 function sessionsTableRows(sessions: readonly CoordinatorSession[]): SqlValue[][] {
-  return sessions.map(({ coordinatorId, session: p }) => [coordinatorId, p.id, p.door, p.user, p.host, p.db ?? '', p.command, Number(p.time_ms) / 1000, p.query_id, p.info ?? '']);
+  return sessions.map(({ coordinatorId, session: p }) => [coordinatorId, p.id, p.door, p.user, p.host, p.db, p.command, Number(p.time_ms) / 1000, p.query_id, p.info]);
 }
 
 /** SHOW PROCESSLIST [ON CLUSTER c] is SELECT * FROM the cluster's system.processes. */
