@@ -53,29 +53,41 @@ export function queryWasCancelled(reason: string): QuellError {
  * How one statement is stopped by a KILL by query_id: its signal is the client's going away or
  * the kill, whichever comes first. A door with its own way (a MySQL session, which answers 1317
  * itself) is handed the reason instead.
+ *
+ * One controller that the client's signal aborts too, not AbortSignal.any: in Node 20 `any`
+ * costs a signal, weak references and a finalizer per statement, a twentieth of the
+ * coordinator's CPU on a 3-agent kill (bench profile). `dispose()` unhooks it from the client's
+ * signal when the statement ends, so a signal that outlives statements holds none of them.
  */
 export class KillSwitch {
-  private readonly killer = new AbortController();
-  readonly signal: AbortSignal;
+  private readonly controller = new AbortController();
+  readonly signal: AbortSignal = this.controller.signal;
   private why: string | undefined;
+  private readonly clientGone = (): void => this.controller.abort(this.clientSignal.reason);
 
   constructor(
-    clientSignal: AbortSignal,
+    private readonly clientSignal: AbortSignal,
     private readonly onKill?: (reason: string) => void,
   ) {
-    this.signal = AbortSignal.any([clientSignal, this.killer.signal]);
+    if (clientSignal.aborted) this.controller.abort(clientSignal.reason);
+    else clientSignal.addEventListener('abort', this.clientGone, { once: true });
   }
 
   kill(reason: string): void {
     if (this.why !== undefined) return;
     this.why = reason;
     if (this.onKill) this.onKill(reason);
-    else this.killer.abort();
+    else this.controller.abort();
   }
 
   /** The error the statement ends with once killed (whatever it made of its abort); undefined when not killed, or its door answers itself. */
   error(): QuellError | undefined {
     return this.why !== undefined && !this.onKill ? queryWasCancelled(this.why) : undefined;
+  }
+
+  /** The statement ended: its client's signal no longer reaches it. */
+  dispose(): void {
+    this.clientSignal.removeEventListener('abort', this.clientGone);
   }
 }
 

@@ -320,6 +320,7 @@ export class StatementRunner {
     } finally {
       release?.();
       if (running) this.statements.remove(running);
+      killSwitch.dispose();
       ended();
     }
   }

@@ -85,4 +85,12 @@ test("a kill switch: the client's going away or a kill aborts the statement; a k
   assert.deepEqual(told, ['from B']);
   assert.equal(session.error(), undefined, 'the MySQL session answers 1317 itself');
   assert.ok(!session.signal.aborted, 'the session aborts its own statement');
+  const late = new AbortController();
+  late.abort();
+  assert.ok(new KillSwitch(late.signal).signal.aborted, 'a client gone before the statement started');
+  const lasting = new AbortController();
+  const ended = new KillSwitch(lasting.signal);
+  ended.dispose();
+  lasting.abort();
+  assert.ok(!ended.signal.aborted, 'an ended statement is unhooked from a signal that outlives it');
 });
