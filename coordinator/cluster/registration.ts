@@ -1,11 +1,10 @@
 import { hostname } from 'node:os';
-import type { Etcd3, Lease } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../../common/daemon/logger';
 import { assertKeySegment, coordinatorKey, DEFAULT_LEASE_TTL_SECONDS, type CoordinatorRecord } from '../../common/etcd/etcd-layout';
 import { coordinatorHolder, ServerId, type ServerIdHold } from '../../common/etcd/server-id';
 import { SoleHolder } from '../../common/etcd/sole-holder';
-import { RetryLoop } from '../../common/etcd/backoff';
-import { followLease } from '../../common/etcd/lease-events';
+import { LeasedPresence } from '../../common/etcd/leased-presence';
 import { errorText } from '../../errors/error-text';
 import { ErrorCode, QuellError } from '../../errors/quell-error';
 
@@ -56,24 +55,8 @@ export interface RegistrationOptions {
  * see the coordinator leave at once, and a crash leaves it when the lease expires.
  */
 export class CoordinatorRegistration {
-  private lease: Lease | undefined;
   private leaseId = '';
-  private stopping = false;
-  private isLive = false;
-  private readonly regrant = new RetryLoop({
-    attempt: () => this.goLive(),
-    stopped: () => this.stopping,
-    fatal: (err) => {
-      this.lease?.release();
-      this.lease = undefined;
-      if (!(err instanceof CoordinatorIdTakenError)) return false;
-      this.stopping = true;
-      this.log.error({ err: err.message }, 'coordinator id taken by another coordinator while this one was not live; stopping');
-      this.onDisowned(err);
-      return true;
-    },
-    warn: (err, failedAttempts) => this.log.warn({ err: errorText(err), failed_attempts: failedAttempts }, 're-grant failed; retrying'),
-  });
+  private readonly presence: LeasedPresence<CoordinatorIdTakenError>;
   private readonly holder: SoleHolder<CoordinatorRecord>;
   private readonly serverIds: ServerId;
   private doors = { mysql_address: '', http_address: '' };
@@ -82,13 +65,20 @@ export class CoordinatorRegistration {
   private readonly startedAt = new Date().toISOString();
 
   constructor(
-    private readonly etcd: Etcd3,
+    etcd: Etcd3,
     private readonly opts: RegistrationOptions,
     private readonly log: Logger,
     /** another coordinator took the id while this one's lease was gone: it must stop serving */
-    private readonly onDisowned: (err: CoordinatorIdTakenError) => void = stopThisProcess,
+    onDisowned: (err: CoordinatorIdTakenError) => void = stopThisProcess,
   ) {
     assertKeySegment('coordinator id', opts.id);
+    this.presence = new LeasedPresence(etcd, log, {
+      ttlSeconds: opts.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS,
+      regrant: () => this.goLive(),
+      taken: CoordinatorIdTakenError,
+      takenMessage: 'coordinator id taken by another coordinator while this one was not live; stopping',
+      onDisowned,
+    });
     this.holder = new SoleHolder<CoordinatorRecord>(etcd, coordinatorKey(opts.id), (instance) => this.record(instance), (h) => new CoordinatorIdTakenError(opts.id, h), log);
     this.serverIds = new ServerId(etcd, coordinatorHolder(opts.id), log);
   }
@@ -109,7 +99,7 @@ export class CoordinatorRegistration {
 
   /** Whether etcd holds this coordinator's lease as far as it knows. */
   get live(): boolean {
-    return this.isLive;
+    return this.presence.live;
   }
 
   /** Takes the id and a server id; rejects with CoordinatorIdTakenError, NoFreeServerIdError or etcd's error. */
@@ -117,7 +107,7 @@ export class CoordinatorRegistration {
     await this.goLive();
     this.timer = setInterval(() => {
       const running = this.opts.running();
-      if (running !== this.published && this.isLive) void this.publish();
+      if (running !== this.published && this.presence.live) void this.publish();
     }, PUBLISH_MS);
     this.timer.unref();
   }
@@ -144,7 +134,7 @@ export class CoordinatorRegistration {
   }
 
   private async publish(): Promise<void> {
-    if (!this.leaseId || this.stopping) return;
+    if (!this.leaseId || this.presence.stopping) return;
     try {
       await this.holder.update(this.leaseId);
     } catch (err) {
@@ -153,43 +143,21 @@ export class CoordinatorRegistration {
   }
 
   private async goLive(): Promise<void> {
-    const lease = this.etcd.lease(this.opts.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS, { autoKeepAlive: true });
-    this.lease = lease;
-    const wentLive = followLease(lease, {
-      mine: () => this.lease === lease && !this.stopping,
-      live: (live) => (this.isLive = live),
-      lost: (err) => {
-        this.lease = undefined;
-        if (this.regrant.backoff.failures === 0) this.log.warn({ err: err.message }, 'lease lost; re-granting');
-        this.regrant.start();
-      },
+    await this.presence.goLive(async (lease) => {
+      const leaseId = await lease.grant();
+      await this.holder.take(leaseId);
+      // the record first says server id 0; it names the server id once it is held
+      await this.serverIds.claim(leaseId);
+      this.leaseId = leaseId;
+      await this.holder.update(leaseId);
     });
-    const leaseId = await lease.grant();
-    await this.holder.take(leaseId);
-    // the record first says server id 0; it names the server id once it is held
-    await this.serverIds.claim(leaseId);
-    this.leaseId = leaseId;
-    await this.holder.update(leaseId);
-    wentLive();
-    this.isLive = !this.stopping;
-    this.regrant.backoff.reset();
     this.log.info({ coordinator_id: this.opts.id, server_id: this.serverIds.value, lease_ttl_s: this.opts.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS }, 'registered in etcd');
   }
 
   /** Revokes the lease: the coordinator leaves system.coordinators at once. A lease still being granted is released. */
   async leave(): Promise<void> {
-    this.stopping = true;
-    this.isLive = false;
-    this.regrant.close();
     if (this.timer) clearInterval(this.timer);
-    const lease = this.lease;
-    this.lease = undefined;
-    if (!lease) return;
-    try {
-      await lease.revoke();
-    } catch (err) {
-      this.log.warn({ err: errorText(err) }, 'lease revoke failed; it will expire');
-    }
+    await this.presence.leave();
   }
 }
 

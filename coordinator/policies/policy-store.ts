@@ -1,34 +1,27 @@
-import type { Etcd3 } from 'etcd3';
 import { policyKey } from '../../common/etcd/etcd-layout';
-import { ETCD_CALL_TIMEOUT_MS, etcdCall } from '../../common/etcd/client';
+import { etcdCall } from '../../common/etcd/client';
 import type { PolicyRecord } from '../../common/etcd/kill-policy-record';
 import { checkPolicyRecord } from '../../common/etcd/signed-records';
-import type { RecordSigner, RecordVerifier, Verdict } from '../../common/tls';
+import type { RecordVerifier, Verdict } from '../../common/tls';
+import { SignedRecordStore } from '../signed-record-store';
 
 /**
  * Kill policies in etcd (/quell/v1/policies/<cluster>/<name>): the coordinator's only writes of
  * them, signed with its TLS key (agents run no policy without a coordinator's signature). Reads
  * go through the membership view (coordinator/cluster/membership.ts), never here.
  */
-export class PolicyStore {
-  constructor(
-    private readonly etcd: Etcd3,
-    private readonly hosts: readonly string[],
-    /** undefined with --insecure: records are stored unsigned */
-    private readonly signer?: RecordSigner,
-    private readonly verifier?: RecordVerifier,
-    private readonly timeoutMs = ETCD_CALL_TIMEOUT_MS,
-  ) {}
+export class PolicyStore extends SignedRecordStore<PolicyRecord> {
+  protected readonly kind = 'kill-policy';
 
-  /** Whether a policy of the view was signed by a coordinator (system.kill_policies shows the others as `invalid`). */
-  check(rec: PolicyRecord): Verdict {
-    return checkPolicyRecord(rec, this.verifier);
+  /** system.kill_policies shows a policy no coordinator signed as `invalid` */
+  protected verify(rec: PolicyRecord, verifier: RecordVerifier | undefined): Verdict {
+    return checkPolicyRecord(rec, verifier);
   }
 
   /** Stores the policy unless one of that name exists in its cluster; false when it did (nothing written). */
   create(rec: PolicyRecord, timeoutMs = this.timeoutMs): Promise<boolean> {
     const key = policyKey(rec.cluster, rec.name);
-    const value = JSON.stringify(this.signer ? this.signer.sign('kill-policy', rec) : rec);
+    const value = JSON.stringify(this.signed(rec));
     return etcdCall(this.hosts, timeoutMs, async () => {
       // create-if-absent: two coordinators creating one name at once cannot both win
       const res = await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(value)).commit();

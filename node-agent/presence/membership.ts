@@ -7,8 +7,7 @@ import { NoFreeServerIdError, type ServerId, type ServerIdChoice, type ServerIdH
 import { errorText } from '../../errors/error-text';
 import { QuellError } from '../../errors/quell-error';
 import { NodeIdTakenError, NodeOwner } from './node-owner';
-import { RetryLoop } from '../../common/etcd/backoff';
-import { followLease } from '../../common/etcd/lease-events';
+import { LeasedPresence } from '../../common/etcd/leased-presence';
 import { transaction } from '../../common/etcd/etcd-txn';
 
 /**
@@ -27,27 +26,8 @@ import { transaction } from '../../common/etcd/etcd-txn';
  * one), claim a server id, then the member keys and the alive record.
  */
 export class AgentMembership {
-  private lease: Lease | undefined;
-  private stopping = false;
-  /** consecutive failed re-grants wait longer each time (common/etcd/backoff.ts) */
-  private readonly regrant = new RetryLoop({
-    attempt: () => this.goLive(),
-    stopped: () => this.stopping,
-    fatal: (err) => {
-      this.lease?.release();
-      this.lease = undefined;
-      if (!(err instanceof NodeIdTakenError)) return false;
-      this.stopping = true;
-      this.log.error({ err: err.message }, 'node id taken by another agent while this one was not live; stopping');
-      this.onDisowned(err);
-      return true;
-    },
-    warn: (err, failedAttempts) => this.log.warn({ err: errorText(this.failure(err)), failed_attempts: failedAttempts }, 're-grant failed; retrying'),
-  });
-  private readonly backoff = this.regrant.backoff;
+  private readonly presence: LeasedPresence<NodeIdTakenError>;
   private readonly owner: NodeOwner;
-  private isLive = false;
-  private readonly liveListeners = new Set<(live: boolean) => void>();
 
   constructor(
     private readonly etcd: Etcd3,
@@ -57,8 +37,16 @@ export class AgentMembership {
     private readonly serverId: ServerId,
     private readonly log: Logger,
     /** another agent took the node id while this one's lease was gone: it must stop serving */
-    private readonly onDisowned: (err: NodeIdTakenError) => void = stopThisProcess,
+    onDisowned: (err: NodeIdTakenError) => void = stopThisProcess,
   ) {
+    this.presence = new LeasedPresence(etcd, log, {
+      ttlSeconds: leaseTtlSeconds,
+      regrant: () => this.goLive(),
+      taken: NodeIdTakenError,
+      takenMessage: 'node id taken by another agent while this one was not live; stopping',
+      onDisowned,
+      describe: (err) => errorText(this.failure(err)),
+    });
     this.owner = new NodeOwner(etcd, node, log);
   }
 
@@ -67,17 +55,11 @@ export class AgentMembership {
    * keep-alive answered. A failed keep-alive (etcd unreachable) makes it false until one succeeds.
    */
   get live(): boolean {
-    return this.isLive;
+    return this.presence.live;
   }
 
   onLive(listener: (live: boolean) => void): void {
-    this.liveListeners.add(listener);
-  }
-
-  private setLive(live: boolean): void {
-    if (live === this.isLive) return;
-    this.isLive = live;
-    for (const l of this.liveListeners) l(live);
+    this.presence.onLive(listener);
   }
 
   /** Joins every cluster and goes live; rejects with a one-line error when etcd is unusable. */
@@ -103,18 +85,13 @@ export class AgentMembership {
 
   /** `members` are written once the node id is held: with it in the first join, else beside the server-id claim. */
   private async goLive(members?: () => PutBuilder[]): Promise<void> {
-    const lease = this.etcd.lease(this.leaseTtlSeconds, { autoKeepAlive: true });
-    this.lease = lease;
-    // a lease that never went live failed its grant: goLive's caller retries that one
-    const wentLive = followLease(lease, {
-      mine: () => this.lease === lease && !this.stopping,
-      live: (live) => this.setLive(live),
-      lost: (err) => {
-        this.lease = undefined;
-        if (this.backoff.failures === 0) this.log.warn({ err: err.message }, 'lease lost; re-granting');
-        this.scheduleRegrant();
-      },
-    });
+    const { held: hold, failedAttempts } = await this.presence.goLive((lease) => this.hold(lease, members));
+    if (failedAttempts > 0) this.log.info({ failed_attempts: failedAttempts }, 'lease re-granted');
+    this.log.info({ lease_ttl_s: this.leaseTtlSeconds, clusters: this.node.clusters, server_id: hold.serverId }, 'live in etcd');
+  }
+
+  /** Grants the lease and takes under it the node id, the server id and the alive record (and `members`). */
+  private async hold(lease: Lease, members?: () => PutBuilder[]): Promise<ServerIdHold> {
     // a re-grant keeps the server id it holds: only a first claim lists the free ones
     const first = this.serverId.held === undefined;
     const [leaseId, choice] = await Promise.all([lease.grant(), first ? this.serverId.firstChoice() : undefined]);
@@ -125,11 +102,7 @@ export class AgentMembership {
       [hold] = await Promise.all([this.serverId.claim(leaseId), members && Promise.all(members())]);
       await lease.put(aliveKey(this.node.nodeId)).value(this.aliveRecord(hold));
     }
-    wentLive();
-    this.setLive(!this.stopping);
-    if (this.backoff.failures > 0) this.log.info({ failed_attempts: this.backoff.failures }, 'lease re-granted');
-    this.backoff.reset();
-    this.log.info({ lease_ttl_s: this.leaseTtlSeconds, clusters: this.node.clusters, server_id: hold.serverId }, 'live in etcd');
+    return hold;
   }
 
   /** Node id, server id, member keys and alive record in one transaction; undefined when it failed and wrote nothing. */
@@ -165,24 +138,9 @@ export class AgentMembership {
     return JSON.stringify(alive);
   }
 
-  /** One re-grant loop at a time: the first try at once, then after each backoff delay. */
-  private scheduleRegrant(): void {
-    this.regrant.start();
-  }
-
   /** Revokes the lease so that the coordinator sees this node inactive at once. */
   async leave(): Promise<void> {
-    this.stopping = true;
-    this.regrant.close();
-    this.setLive(false);
-    const lease = this.lease;
-    this.lease = undefined;
-    if (!lease) return;
-    try {
-      await lease.revoke();
-    } catch (err) {
-      this.log.warn({ err: errorText(this.failure(err)) }, 'lease revoke failed; it will expire');
-    }
+    await this.presence.leave();
   }
 }
 

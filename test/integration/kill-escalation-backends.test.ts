@@ -1,12 +1,11 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
-import mysql from 'mysql2/promise';
-import { Client, type DatabaseError } from 'pg';
-import { TestCluster, records, sleep } from './harness';
-import { startMariaDb, type MariaDbInstance } from './servers/mariadb-instance';
-import { PG_ROLES, startPostgres, type PostgresInstance } from './servers/postgres-instance';
+import type mysql from 'mysql2/promise';
+import type { DatabaseError } from 'pg';
+import { type TestCluster, records, sleep } from './harness';
+import { useBackendFleet } from './servers/backend-fleet';
 
 // Escalation on real servers (docs/escalation.md): an agent in front of MariaDB (n1) and one in
 // front of PostgreSQL (n2). A statement that ignores its cancel is a bulk load whose client
@@ -16,35 +15,24 @@ import { PG_ROLES, startPostgres, type PostgresInstance } from './servers/postgr
 // pg_terminate_backend end it at once. The kill's reason is a comment on every kill statement,
 // in the server's own log, made safe.
 
-let maria: MariaDbInstance;
-let pg: PostgresInstance;
 let c: TestCluster;
 let root: mysql.Connection;
-const mariaClients: mysql.Connection[] = [];
-const pgClients: Client[] = [];
-
-before(async () => {
-  [maria, pg] = await Promise.all([startMariaDb(), startPostgres()]);
-  root = await maria.rootConnection();
-  // the servers' own logs, where the reason must land
-  await root.query("SET GLOBAL log_output = 'TABLE'");
-  await root.query('SET GLOBAL general_log = 1');
-  await pg.admin("ALTER SYSTEM SET log_statement = 'all'");
-  await pg.admin('SELECT pg_reload_conf()');
-  await pg.admin('CREATE TABLE copy_target (x int); GRANT INSERT ON copy_target TO etl;');
-  c = await TestCluster.start({
+const fleet = useBackendFleet(
+  {
     cluster: 'c2',
-    nodes: 2,
-    agentArgs: (_nodeId, i) => ['--backend', i === 1 ? maria.url('quell', 'pw') : pg.url('quell', PG_ROLES.quell)],
-  });
-});
-after(async () => {
-  for (const x of mariaClients) x.destroy();
-  for (const x of pgClients) await x.end().catch(() => undefined);
-  await root?.end().catch(() => undefined);
-  await c?.stop();
-  await Promise.all([maria?.destroy(), pg?.destroy()]);
-});
+    backends: ['mariadb', 'postgres'],
+    prepare: async (f) => {
+      root = await f.mariaRoot();
+      // the servers' own logs, where the reason must land
+      await root.query("SET GLOBAL log_output = 'TABLE'");
+      await root.query('SET GLOBAL general_log = 1');
+      await f.pg.admin("ALTER SYSTEM SET log_statement = 'all'");
+      await f.pg.admin('SELECT pg_reload_conf()');
+      await f.pg.admin('CREATE TABLE copy_target (x int); GRANT INSERT ON copy_target TO etl;');
+    },
+  },
+  (started) => (c = started),
+);
 
 /** A reason with a comment terminator and a quote in it: the kill statements must stay what quell wrote. */
 const REASON = "stalled loader */ it's stuck";
@@ -61,9 +49,7 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15
 /** A MariaDB LOAD DATA LOCAL INFILE whose client never sends the file; `outcome` is the error code it ends with. */
 async function stalledLoadOnMariaDb(): Promise<{ thread: number; outcome: Promise<unknown> }> {
   const never = (): PassThrough => new PassThrough();
-  const conn = await mysql.createConnection({ host: '127.0.0.1', port: maria.port, user: 'etl', password: 'etlpw', database: 'shop', infileStreamFactory: never });
-  conn.on('error', () => undefined);
-  mariaClients.push(conn);
+  const conn = await fleet.mariaEtl({ database: 'shop', infileStreamFactory: never });
   const thread = conn.threadId;
   const outcome = conn.query({ sql: "LOAD DATA LOCAL INFILE 'stalled.csv' INTO TABLE orders", infileStreamFactory: never }).then(
     () => 'completed',
@@ -100,10 +86,7 @@ class StalledCopy extends EventEmitter {
 
 /** The stalled COPY on its own session; `outcome` is the SQLSTATE it ends with. */
 async function stalledCopyOnPostgres(): Promise<{ pid: number; outcome: Promise<string> }> {
-  const conn = new Client({ connectionString: pg.url('etl', PG_ROLES.etl) });
-  conn.on('error', () => undefined);
-  pgClients.push(conn);
-  await conn.connect();
+  const conn = await fleet.pgEtl();
   const [{ pid }] = (await conn.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
   const copy = new StalledCopy();
   const outcome = new Promise<string>((resolve) => {
@@ -112,7 +95,7 @@ async function stalledCopyOnPostgres(): Promise<{ pid: number; outcome: Promise<
   });
   (conn as unknown as { query(q: StalledCopy): void }).query(copy);
   await until('the PostgreSQL COPY to wait for its client', async () => {
-    const rows = await pg.admin(`SELECT wait_event, query FROM pg_stat_activity WHERE pid = ${pid}`);
+    const rows = await fleet.pg.admin(`SELECT wait_event, query FROM pg_stat_activity WHERE pid = ${pid}`);
     return rows[0]?.wait_event === 'ClientRead' && String(rows[0]?.query).startsWith('COPY');
   });
   return { pid, outcome };
@@ -150,9 +133,7 @@ test('MariaDB: a load deaf to KILL QUERY gets KILL CONNECTION after escalate_aft
 });
 
 test('MariaDB: a statement that obeys its KILL QUERY is not escalated, and its connection lives on', async () => {
-  const conn = await mysql.createConnection({ host: '127.0.0.1', port: maria.port, user: 'etl', password: 'etlpw' });
-  conn.on('error', () => undefined);
-  mariaClients.push(conn);
+  const conn = await fleet.mariaEtl();
   const outcome = conn.query('SELECT SLEEP(100) AS polite').then(
     () => 'completed',
     (err: { errno?: unknown }) => err.errno,
@@ -178,10 +159,10 @@ test('PostgreSQL: a COPY deaf to pg_cancel_backend gets pg_terminate_backend aft
   assert.deepEqual(result.map((r) => [r.node_id, r.user, r.kill_status, r.escalated, r.error]), [['n2', 'etl', 'finished', 1, '']]);
   assert.ok(took >= 900 && took < 8_000, `ended after the escalation (${took} ms)`);
   assert.equal(await stalled.outcome, '57P01', 'its session was terminated (admin_shutdown)');
-  const rows = await pg.admin(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ${stalled.pid}`);
+  const rows = await fleet.pg.admin(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ${stalled.pid}`);
   assert.equal(rows[0]?.n, 0, 'its backend is gone');
   // one entry per statement (a statement's lines continue with a tab)
-  const entries = pg.serverLog().split(/\n(?=\d{4}-\d\d-\d\d )/);
+  const entries = fleet.pg.serverLog().split(/\n(?=\d{4}-\d\d-\d\d )/);
   const signalled = entries.filter((e) => e.includes('/* quell:')).map((e) => [/SELECT (pg_\w+)\(pid\)/.exec(e)?.[1], e.trimEnd().endsWith(SAFE)]);
   assert.deepEqual(signalled, [['pg_cancel_backend', true], ['pg_terminate_backend', true]]);
   assert.deepEqual(await steps('n2'), [['pending', 0], ['pending', 1], ['finished', 1]]);

@@ -1,22 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
-import { TestCluster, useCluster, eventsOf, records, sleep } from './harness';
+import { type TestCluster, eventsOf, records, sleep } from './harness';
+import { useKillCluster } from './kill-users';
 
 // DESIGN.md §Reasons, ranked kills, escalation: SYNC SETTINGS escalate_after = S gives a process
 // that outlives its cancel by S seconds its hard kill (a workload's Terminate), marks its row
 // escalated, and logs both steps; a policy's ESCALATE AFTER and REASON do the same on their own.
 // Real etcd, coordinator and agents, TLS, `quell sim` workloads that ignore cancels.
 
-const USERS = `
-users:
-  default: { grants: [ALL] }
-  admin: { password: admin-pw, grants: [ALL] }
-  x: { password: x-pw }
-`;
-
 let c: TestCluster;
-useCluster({ cluster: 'c2', nodes: 2, users: USERS }, (started) => (c = started));
+useKillCluster((started) => (c = started));
 
 const admin = (sql: string) => c.query(sql, 'admin', 'admin-pw');
 

@@ -1,49 +1,22 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import mysql from 'mysql2/promise';
-import { Client, type DatabaseError } from 'pg';
-import { TestCluster, eventsOf, records, sleep } from './harness';
-import { startMariaDb, type MariaDbInstance } from './servers/mariadb-instance';
-import { PG_ROLES, startPostgres, type PostgresInstance } from './servers/postgres-instance';
-import { startClickHouse, type ClickHouseInstance } from './servers/clickhouse-instance';
+import type { Client, DatabaseError } from 'pg';
+import { type TestCluster, eventsOf, records, sleep } from './harness';
+import { useBackendFleet } from './servers/backend-fleet';
 
 // docs/kill-policies.md across a mixed fleet: one cluster whose agents front a MariaDB, a
 // PostgreSQL and a ClickHouse server, and a fourth agent with `quell sim` workloads. One policy
 // in pt-kill's terms (--busy-time, --match-info) stops the long statement on each of them; an
 // idle-connection policy (--idle-time) ends idle sessions on the servers that have them.
 
-let maria: MariaDbInstance;
-let pg: PostgresInstance;
-let ch: ClickHouseInstance;
 let c: TestCluster;
-const mysqlConns: mysql.Connection[] = [];
-const pgClients: Client[] = [];
+// n4 fronts no server: its workloads are `quell sim`s
+const fleet = useBackendFleet({ cluster: 'mixed', nodes: 4, backends: ['mariadb', 'postgres', 'clickhouse'] }, (started) => (c = started));
 
-before(async () => {
-  [maria, pg, ch] = await Promise.all([startMariaDb(), startPostgres(), startClickHouse()]);
-  const backends = [maria.url('quell', 'pw'), pg.url('quell', PG_ROLES.quell), ch.url()];
-  c = await TestCluster.start({ cluster: 'mixed', nodes: 4, agentArgs: (_n, i) => (backends[i - 1] ? ['--backend', backends[i - 1] as string] : []) });
-});
-after(async () => {
-  for (const x of mysqlConns) x.destroy();
-  for (const x of pgClients) await x.end().catch(() => undefined);
-  await c?.stop();
-  await Promise.all([maria?.destroy(), pg?.destroy(), ch?.destroy()]);
-});
-
-async function mariaEtl(): Promise<mysql.Connection> {
-  const x = await mysql.createConnection({ host: '127.0.0.1', port: maria.port, user: 'etl', password: 'etlpw' });
-  x.on('error', () => undefined); // a killed connection reports here too
-  mysqlConns.push(x);
-  return x;
-}
-
+/** An etl session that keeps its fatal errors (a terminated backend). */
 async function pgEtl(): Promise<Client & { fatal: DatabaseError[] }> {
-  const x = Object.assign(new Client({ connectionString: pg.url('etl', PG_ROLES.etl) }), { fatal: [] as DatabaseError[] });
-  x.on('error', (err) => x.fatal.push(err as DatabaseError));
-  pgClients.push(x);
-  await x.connect();
-  return x;
+  const fatal: DatabaseError[] = [];
+  return Object.assign(await fleet.pgEtl((err) => fatal.push(err as DatabaseError)), { fatal });
 }
 
 /** The rejection (or 'ok') of a statement, kept without an unhandled rejection. */
@@ -63,11 +36,11 @@ async function waitUntil(what: string, ready: () => Promise<boolean>, timeoutMs 
 }
 
 test('one busy-time policy stops the long statement on MariaDB, PostgreSQL, ClickHouse and a workload', async () => {
-  const m = await mariaEtl();
+  const m = await fleet.mariaEtl();
   const mariaSleep = outcome(m.query('SELECT SLEEP(100)'));
   const p = await pgEtl();
   const pgSleep = outcome(p.query('SELECT pg_sleep(100)'));
-  const chCount = outcome(ch.query('SELECT count() FROM system.numbers', { queryId: 'ch-long' }));
+  const chCount = outcome(fleet.ch.query('SELECT count() FROM system.numbers', { queryId: 'ch-long' }));
   const sim = await c.sim('n4', ['--queries', '1', '--user', 'etl', '--query', 'SELECT sleep(3600)', '--query-id-prefix', 'sim-long-']);
   await waitUntil('four long statements', async () => (await c.query("SELECT 1 FROM clusterAllReplicas('mixed', system.processes) WHERE match(query, '(?i)(sleep|numbers)')")).rows.length >= 4);
 
@@ -91,9 +64,9 @@ test('one busy-time policy stops the long statement on MariaDB, PostgreSQL, Clic
 
 test('an idle-time policy (KILL CONNECTION, COMMAND = Sleep AND TIME > n) ends idle sessions on MariaDB and PostgreSQL', async () => {
   // the sessions of the test before are idle too: they go with these
-  const m = await mariaEtl();
+  const m = await fleet.mariaEtl();
   const p = await pgEtl();
-  const busy = await mariaEtl();
+  const busy = await fleet.mariaEtl();
   const busySleep = outcome(busy.query('SELECT SLEEP(100)'));
   await c.query("CREATE KILL POLICY idle ON CLUSTER mixed WHERE USER = 'etl' AND COMMAND = 'Sleep' AND TIME > 1 KILL CONNECTION EVERY 1 SECONDS LIMIT 10");
   await waitUntil('the idle sessions to end', async () => p.fatal.length > 0 && (await outcome(m.query('SELECT 1'))) !== 'ok');

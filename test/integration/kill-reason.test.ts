@@ -1,20 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
-import { TestCluster, useCluster, eventsOf, records, sleep } from './harness';
+import { type TestCluster, eventsOf, records, sleep } from './harness';
+import { useKillCluster } from './kill-users';
 
 // DESIGN.md §Reasons: the kill_reason setting reaches the victim's cancel (with the killer) and
 // every node's kill log; a reason that is not one short line is refused before anything is killed.
 
-const USERS = `
-users:
-  default: { grants: [ALL] }
-  admin: { password: admin-pw, grants: [ALL] }
-  x: { password: x-pw }
-`;
-
 let c: TestCluster;
-useCluster({ cluster: 'c2', nodes: 2, users: USERS }, (started) => (c = started));
+useKillCluster((started) => (c = started));
 
 test('kill_reason: in the sim cancel with the killer, and in system.kill_log on every node', async () => {
   const sims = await Promise.all(['n1', 'n2'].map((n) => c.sim(n, ['--queries', '1', '--user', 'x', '--query-id-prefix', `why-${n}-`])));

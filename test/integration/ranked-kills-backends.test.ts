@@ -1,35 +1,17 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import mysql from 'mysql2/promise';
-import { Client, type DatabaseError } from 'pg';
-import { TestCluster, records, sleep } from './harness';
-import { startMariaDb, type MariaDbInstance } from './servers/mariadb-instance';
-import { PG_ROLES, startPostgres, type PostgresInstance } from './servers/postgres-instance';
-import { startClickHouse, type ClickHouseInstance } from './servers/clickhouse-instance';
+import type mysql from 'mysql2/promise';
+import type { Client, DatabaseError } from 'pg';
+import { type TestCluster, records, sleep } from './harness';
+import { useBackendFleet } from './servers/backend-fleet';
 
 // docs/ranked-kills.md against real servers: one cluster whose agents front a MariaDB, a
 // PostgreSQL and a ClickHouse server. A ranked KILL plans on both, ranks their statements together, and cancels
 // exactly the chosen ones on each server (1317 / 57014); the others keep running. A policy's
 // ORDER BY picks on a server as it does on a workload.
 
-let maria: MariaDbInstance;
-let pg: PostgresInstance;
-let ch: ClickHouseInstance;
 let c: TestCluster;
-const mysqlConns: mysql.Connection[] = [];
-const pgClients: Client[] = [];
-
-before(async () => {
-  [maria, pg, ch] = await Promise.all([startMariaDb(), startPostgres(), startClickHouse()]);
-  const backends = [maria.url('quell', 'pw'), pg.url('quell', PG_ROLES.quell), ch.url()];
-  c = await TestCluster.start({ cluster: 'rb', nodes: 3, agentArgs: (_n, i) => ['--backend', backends[i - 1] as string] });
-});
-after(async () => {
-  for (const x of mysqlConns) x.destroy();
-  for (const x of pgClients) await x.end().catch(() => undefined);
-  await c?.stop();
-  await Promise.all([maria?.destroy(), pg?.destroy(), ch?.destroy()]);
-});
+const fleet = useBackendFleet({ cluster: 'rb', backends: ['mariadb', 'postgres', 'clickhouse'] }, (started) => (c = started));
 
 /** A statement's outcome, kept without an unhandled rejection: 'ok', or its error. */
 function outcome(p: Promise<unknown>): Promise<unknown> {
@@ -45,17 +27,12 @@ async function settled(p: Promise<unknown>): Promise<boolean> {
 }
 
 async function mariaSleep(): Promise<{ conn: mysql.Connection; done: Promise<unknown> }> {
-  const conn = await mysql.createConnection({ host: '127.0.0.1', port: maria.port, user: 'etl', password: 'etlpw' });
-  conn.on('error', () => undefined); // a killed connection reports here too
-  mysqlConns.push(conn);
+  const conn = await fleet.mariaEtl();
   return { conn, done: outcome(conn.query('SELECT SLEEP(100)')) };
 }
 
 async function pgSleep(): Promise<{ conn: Client; done: Promise<unknown> }> {
-  const conn = new Client({ connectionString: pg.url('etl', PG_ROLES.etl) });
-  conn.on('error', () => undefined);
-  pgClients.push(conn);
-  await conn.connect();
+  const conn = await fleet.pgEtl();
   return { conn, done: outcome(conn.query('SELECT pg_sleep(100)')) };
 }
 
@@ -120,10 +97,10 @@ test('a policy ORDER BY elapsed DESC … LIMIT 1 on a MariaDB server stops the o
 });
 
 test('on ClickHouse: ORDER BY elapsed DESC LIMIT 1 cancels the older of two queries by its query id; the younger runs on', async () => {
-  const older = outcome(ch.query('SELECT count() FROM system.numbers', { queryId: 'ch-older' }));
+  const older = outcome(fleet.ch.query('SELECT count() FROM system.numbers', { queryId: 'ch-older' }));
   await c.waitForRows("SELECT 1 FROM clusterAllReplicas('rb', system.processes) WHERE query_id = 'ch-older'", (rows) => rows.length === 1);
   await sleep(600);
-  const younger = outcome(ch.query('SELECT count() FROM system.numbers', { queryId: 'ch-younger' }));
+  const younger = outcome(fleet.ch.query('SELECT count() FROM system.numbers', { queryId: 'ch-younger' }));
   await c.waitForRows("SELECT 1 FROM clusterAllReplicas('rb', system.processes) WHERE query_id = 'ch-younger'", (rows) => rows.length === 1);
   const rows = records(await c.query("KILL QUERY ON CLUSTER rb WHERE match(query, 'system\\.numbers') ORDER BY elapsed DESC LIMIT 1 SYNC"));
   assert.deepEqual(rows.map((r) => [r.kill_status, r.query_id, r.node_id]), [['finished', 'ch-older', 'n3']]);

@@ -1,10 +1,8 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import mysql from 'mysql2/promise';
-import { Client, type DatabaseError } from 'pg';
-import { TestCluster, records, sleep } from './harness';
-import { startMariaDb, type MariaDbInstance } from './servers/mariadb-instance';
-import { PG_ROLES, startPostgres, type PostgresInstance } from './servers/postgres-instance';
+import type { DatabaseError } from 'pg';
+import { type TestCluster, records, sleep } from './harness';
+import { useBackendFleet } from './servers/backend-fleet';
 import { normalizedQueryHash } from '../../sql/normalize';
 
 // Statement classes on backends (docs/statement-path.md §Statement classes): agents in front of a
@@ -13,34 +11,20 @@ import { normalizedQueryHash } from '../../sql/normalize';
 // on both servers, and only those: MariaDB's literal SLEEP(100) and PostgreSQL's parameterized
 // SLEEP($1) are one shape.
 
-let maria: MariaDbInstance;
-let pg: PostgresInstance;
 let c: TestCluster;
-const mariaClients: mysql.Connection[] = [];
-const pgClients: Client[] = [];
-
-before(async () => {
-  [maria, pg] = await Promise.all([startMariaDb(), startPostgres()]);
-  // SLEEP(s) in PostgreSQL too, so that one statement text runs on both servers
-  await pg.admin('CREATE FUNCTION sleep(s float8) RETURNS void LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(s); END$$;');
-  c = await TestCluster.start({
+const fleet = useBackendFleet(
+  {
     cluster: 'c2',
-    nodes: 2,
-    agentArgs: (_nodeId, i) => ['--backend', i === 1 ? maria.url('quell', 'pw') : pg.url('quell', PG_ROLES.quell)],
-  });
-});
-after(async () => {
-  for (const x of mariaClients) x.destroy();
-  for (const x of pgClients) await x.end().catch(() => undefined);
-  await c?.stop();
-  await Promise.all([maria?.destroy(), pg?.destroy()]);
-});
+    backends: ['mariadb', 'postgres'],
+    // SLEEP(s) in PostgreSQL too, so that one statement text runs on both servers
+    prepare: (f) => f.pg.admin('CREATE FUNCTION sleep(s float8) RETURNS void LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(s); END$$;'),
+  },
+  (started) => (c = started),
+);
 
 /** Starts `sql` as etl on its own MariaDB connection; `outcome` is the error number it ends with (0: none). */
 async function onMariaDb(sql: string): Promise<{ outcome: Promise<unknown> }> {
-  const conn = await mysql.createConnection({ host: '127.0.0.1', port: maria.port, user: 'etl', password: 'etlpw' });
-  conn.on('error', () => undefined);
-  mariaClients.push(conn);
+  const conn = await fleet.mariaEtl();
   const outcome = conn.query(sql).then(
     () => 0,
     (err: { errno?: unknown }) => err.errno,
@@ -50,10 +34,7 @@ async function onMariaDb(sql: string): Promise<{ outcome: Promise<unknown> }> {
 
 /** Starts `sql` as etl on its own PostgreSQL session; `outcome` is the SQLSTATE it ends with ('ok': none). */
 async function onPostgres(sql: string, values: unknown[] = []): Promise<{ outcome: Promise<string> }> {
-  const conn = new Client({ connectionString: pg.url('etl', PG_ROLES.etl) });
-  conn.on('error', () => undefined);
-  pgClients.push(conn);
-  await conn.connect();
+  const conn = await fleet.pgEtl();
   const outcome = conn.query(sql, values).then(
     () => 'ok',
     (err: DatabaseError) => err.code ?? err.message,

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Etcd3 } from 'etcd3';
 import { KILL_APPLIED_PREFIX, killIntentKey, type KillIntent } from '../../../common/etcd/etcd-layout';
-import { ETCD_CALL_TIMEOUT_MS, etcdCall } from '../../../common/etcd/client';
+import { etcdCall } from '../../../common/etcd/client';
 import { checkKillIntent } from '../../../common/etcd/signed-records';
-import type { RecordSigner, RecordVerifier, Verdict } from '../../../common/tls';
+import type { RecordVerifier, Verdict } from '../../../common/tls';
 import { unixNow } from '../../../sql/compile';
+import { SignedRecordStore } from '../../signed-record-store';
 
 export interface EnqueueRequest {
   readonly cluster: string;
@@ -21,19 +21,12 @@ export interface EnqueueRequest {
  * so etcd itself removes an expired intent together with its application records. Each is
  * signed with the coordinator's TLS key: agents apply no intent a coordinator did not sign.
  */
-export class KillQueue {
-  constructor(
-    private readonly etcd: Etcd3,
-    private readonly hosts: readonly string[],
-    /** undefined with --insecure: intents are stored unsigned */
-    private readonly signer?: RecordSigner,
-    private readonly verifier?: RecordVerifier,
-    private readonly timeoutMs = ETCD_CALL_TIMEOUT_MS,
-  ) {}
+export class KillQueue extends SignedRecordStore<KillIntent> {
+  protected readonly kind = 'mutation-kill';
 
-  /** Whether an intent of the view was signed by a coordinator (system.kill_queue shows the others as `invalid`). */
-  check(intent: KillIntent): Verdict {
-    return checkKillIntent(intent, this.verifier);
+  /** system.kill_queue shows an intent no coordinator signed as `invalid` */
+  protected verify(intent: KillIntent, verifier: RecordVerifier | undefined): Verdict {
+    return checkKillIntent(intent, verifier);
   }
 
   /** Stores a signed intent; gives up after `timeoutMs` (the statement's distributed_ddl_task_timeout), and never writes after that. */
@@ -55,7 +48,7 @@ export class KillQueue {
           nodes: req.nodes,
           lease: leaseId,
         };
-        const stored = this.signer ? this.signer.sign('mutation-kill', intent) : intent;
+        const stored = this.signed(intent);
         await lease.put(killIntentKey(intent.id)).value(JSON.stringify(stored));
         return stored;
       });
