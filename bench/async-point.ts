@@ -29,6 +29,8 @@ export interface FloorSeries {
   readonly samples: number[];
   /** CPU of this process (the dialing side) over the series' slices */
   readonly cpuMs: number;
+  /** wake-ups of this process's main thread over the series' slices */
+  readonly wakeups: number;
 }
 
 export interface PointResult {
@@ -37,6 +39,9 @@ export interface PointResult {
   readonly missingNodes: number;
   readonly coordinatorCpuMs: number;
   readonly agentsCpuMs: number;
+  /** main-thread wake-ups over the measured statements: the coordinator's, and every agent process's together */
+  readonly coordinatorWakeups: number;
+  readonly agentsWakeups: number;
   readonly floor?: { readonly percall: FloorSeries; readonly stream: FloorSeries };
 }
 
@@ -116,6 +121,11 @@ export async function measurePoint(p: PointSetup): Promise<PointResult> {
     missingNodes: missing,
     coordinatorCpuMs: coordinatorCpu.used(),
     agentsCpuMs: agentsCpu.used(),
-    floor: floor && percall && stream ? { percall: { samples: percall, cpuMs: percallCpu.used() }, stream: { samples: stream, cpuMs: streamCpu.used() } } : undefined,
+    coordinatorWakeups: coordinatorCpu.wakeups(),
+    agentsWakeups: agentsCpu.wakeups(),
+    floor:
+      floor && percall && stream
+        ? { percall: { samples: percall, cpuMs: percallCpu.used(), wakeups: percallCpu.wakeups() }, stream: { samples: stream, cpuMs: streamCpu.used(), wakeups: streamCpu.wakeups() } }
+        : undefined,
   };
 }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { quantile, round } from './stats';
-import { cpuMs } from './system';
+import { cpuMs, mainThreadWaits } from './system';
 
 /** How one measurement samples: warm-up runs, then measured runs, each bounded by count and time. */
 export interface Plan {
@@ -50,7 +50,9 @@ export async function sample(plan: Plan, once: () => Promise<number>, onMeasureS
 export class CpuMeter {
   private readonly pids: (number | undefined)[];
   private start: number[] = [];
+  private startWaits: number[] = [];
   private total = 0;
+  private totalWaits = 0;
 
   constructor(pids: readonly (number | undefined)[]) {
     this.pids = [...new Set(pids)];
@@ -58,16 +60,24 @@ export class CpuMeter {
 
   begin(): void {
     this.start = this.pids.map(cpuMs);
+    this.startWaits = this.pids.map(mainThreadWaits);
   }
 
   end(): void {
     this.total += this.pids.reduce<number>((sum, pid, i) => sum + cpuMs(pid) - (this.start[i] ?? NaN), 0);
+    this.totalWaits += this.pids.reduce<number>((sum, pid, i) => sum + mainThreadWaits(pid) - (this.startWaits[i] ?? NaN), 0);
     this.start = [];
+    this.startWaits = [];
   }
 
   /** CPU milliseconds of the ended segments, all processes together. */
   used(): number {
     return this.total;
+  }
+
+  /** Wake-ups of the processes' main threads in the ended segments, all together (mainThreadWaits). */
+  wakeups(): number {
+    return this.totalWaits;
   }
 }
 
@@ -77,21 +87,30 @@ export class CpuMeter {
  */
 export class OwnCpuMeter {
   private start: NodeJS.CpuUsage | undefined;
+  private startWaits = NaN;
   private totalUs = 0;
+  private totalWaits = 0;
 
   begin(): void {
     this.start = process.cpuUsage();
+    this.startWaits = mainThreadWaits(process.pid);
   }
 
   end(): void {
     const d = process.cpuUsage(this.start);
     this.totalUs += d.user + d.system;
+    this.totalWaits += mainThreadWaits(process.pid) - this.startWaits;
     this.start = undefined;
   }
 
   /** CPU milliseconds of the ended segments. */
   used(): number {
     return this.totalUs / 1000;
+  }
+
+  /** Wake-ups of this process's main thread in the ended segments. */
+  wakeups(): number {
+    return this.totalWaits;
   }
 }
 

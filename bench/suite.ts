@@ -254,13 +254,13 @@ export function metricKeys(c: BenchConfig): string[] {
   for (const n of c.agentCounts) {
     keys.push(
       `kill_async_${n}_agents_p50_ms`, `kill_async_${n}_agents_p99_ms`, `kill_async_${n}_agents_coordinator_cpu_us`, `kill_async_${n}_agents_agents_cpu_us`,
-      `kill_async_${n}_agents_missing_nodes`,
+      `kill_async_${n}_agents_coordinator_wakeups`, `kill_async_${n}_agents_agents_wakeups`, `kill_async_${n}_agents_missing_nodes`,
     );
     if (n >= c.largeFrom) keys.push(`coordinator_rss_${n}_agents_idle_mb`, `coordinator_rss_${n}_agents_mb`);
     if (c.floorNodeCounts.includes(n)) {
       keys.push(
         `floor_percall_${n}_nodes_p50_ms`, `floor_percall_${n}_nodes_p99_ms`, `floor_percall_${n}_nodes_cpu_us`,
-        `floor_stream_${n}_nodes_p50_ms`, `floor_stream_${n}_nodes_p99_ms`, `floor_stream_${n}_nodes_cpu_us`,
+        `floor_stream_${n}_nodes_p50_ms`, `floor_stream_${n}_nodes_p99_ms`, `floor_stream_${n}_nodes_cpu_us`, `floor_percall_${n}_nodes_wakeups`, `floor_stream_${n}_nodes_wakeups`,
         `kill_async_${n}_agents_vs_percall_floor_ratio`, `kill_async_${n}_agents_vs_stream_floor_ratio`,
       );
     }
@@ -402,6 +402,9 @@ async function asyncPoint(c: BenchConfig, spec: ClusterSpec, cluster: BenchClust
   const perStatement = (ms: number): number => (ms * 1000) / point.quell.length;
   rec.set(`kill_async_${n}_agents_coordinator_cpu_us`, perStatement(point.coordinatorCpuMs), 'µs', 'coordinator CPU per statement (one at a time)');
   rec.set(`kill_async_${n}_agents_agents_cpu_us`, perStatement(point.agentsCpuMs), 'µs', 'CPU of all agent processes per statement');
+  const perStatementCount = (count: number): number => count / point.quell.length;
+  rec.set(`kill_async_${n}_agents_coordinator_wakeups`, perStatementCount(point.coordinatorWakeups), 'wake-ups', "times the coordinator's event loop woke per statement (its main thread's voluntary context switches)");
+  rec.set(`kill_async_${n}_agents_agents_wakeups`, perStatementCount(point.agentsWakeups), 'wake-ups', "the same for every agent process's main thread together");
   rec.set(`kill_async_${n}_agents_missing_nodes`, point.missingNodes, 'nodes', `nodes without a process row, summed over the ${point.quell.length} measured results`);
   if (point.missingNodes > 0) log(`  MISSING NODES: ${point.missingNodes} node results missing over ${point.quell.length} statements`);
   if (point.floor) {
@@ -409,6 +412,7 @@ async function asyncPoint(c: BenchConfig, spec: ClusterSpec, cluster: BenchClust
     const record = (kind: 'percall' | 'stream', s: FloorSeries, what: string): void => {
       rec.samples(`floor_${kind}_${n}_nodes`, s.samples, what);
       rec.set(`floor_${kind}_${n}_nodes_cpu_us`, (s.cpuMs * 1000) / s.samples.length, 'µs', 'CPU of the dialing side (the bench process) per fan-out');
+      rec.set(`floor_${kind}_${n}_nodes_wakeups`, s.wakeups / s.samples.length, 'wake-ups', "times the dialing side's event loop woke per fan-out");
       rec.set(`kill_async_${n}_agents_vs_${kind}_floor_ratio`, quellP50 / percentile(s.samples, 50), '×', `quell ASYNC p50 / ${kind} floor p50, same run, rounds interleaved`);
     };
     record('percall', point.floor.percall, 'raw grpc-js + TLS: one unary call per node, all at once');

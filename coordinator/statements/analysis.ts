@@ -19,12 +19,34 @@ export function arrayResolver(columns: readonly Column[]): Resolver<readonly unk
   return (name) => byName.get(name);
 }
 
-export function checkFilter(where: Expr, columns: readonly Column[]): void {
-  compileFilter(where, arrayResolver(columns), ANALYSIS_CONTEXT);
+/** The column lists in use are a handful of constants (the tables'): their resolvers are made once. */
+const resolvers = new WeakMap<readonly Column[], Resolver<readonly unknown[]>>();
+function resolverOf(columns: readonly Column[]): Resolver<readonly unknown[]> {
+  let r = resolvers.get(columns);
+  if (!r) resolvers.set(columns, (r = arrayResolver(columns)));
+  return r;
+}
+
+/** Per column list, the canonical WHERE texts that compiled: an operator repeats one statement during an incident. */
+const checkedFilters = new WeakMap<readonly Column[], Set<string>>();
+const MAX_CHECKED_FILTERS = 256;
+
+/**
+ * Throws unless `where` compiles as a filter over `columns`. `text` is its canonical rendering
+ * (renderExpr), which is what the agents compile: a text that compiled once is not compiled again.
+ */
+export function checkFilter(where: Expr, columns: readonly Column[], text = renderExpr(where)): void {
+  let checked = checkedFilters.get(columns);
+  if (checked?.has(text)) return;
+  compileFilter(where, resolverOf(columns), ANALYSIS_CONTEXT);
+  if (!checked) checkedFilters.set(columns, (checked = new Set()));
+  // a bound, not an LRU: past it the set starts again, and a text is compiled once more
+  if (checked.size >= MAX_CHECKED_FILTERS) checked.clear();
+  checked.add(text);
 }
 
 export function analyzeExpr(expr: Expr, columns: readonly Column[]): Compiled<readonly unknown[]> {
-  return compileExpr(expr, arrayResolver(columns), ANALYSIS_CONTEXT);
+  return compileExpr(expr, resolverOf(columns), ANALYSIS_CONTEXT);
 }
 
 /** One ORDER BY key of a ranked kill or a kill policy, checked: its canonical text and type. */

@@ -45,14 +45,14 @@ export function prepareKill(stmt: KillStatement, ctx: StatementContext): Prepare
   const format = checkFormat(stmt);
   const settings = resolveSettings(stmt.settings);
   const escalateMs = escalateAfterMs(settings, stmt.mode, stmt.target);
-  checkFilter(stmt.where, spec.table.columns);
+  const where = renderExpr(stmt.where);
+  checkFilter(stmt.where, spec.table.columns, where);
   const cluster = resolveCluster(ctx, stmt.cluster);
   const mayKillOthers = spec.mayKillOthers(ctx.user);
   if (stmt.mode === 'SYNC' && !spec.waits) throw chError('BAD_ARGUMENTS', `${spec.statement} is ASYNC or TEST, not SYNC: a killed connection is gone at once, as MariaDB's KILL returns at once`);
   if (!spec.ownRule && !mayKillOthers) {
     throw chError('ACCESS_DENIED', `${ctx.user.name}: Not enough privileges. To execute this query it's necessary to have grant ${spec.grant}`);
   }
-  const where = renderExpr(stmt.where);
   const syncMs = stmt.mode === 'SYNC' ? settings.sync_kill_timeout * 1000 : 0;
   return {
     spec,

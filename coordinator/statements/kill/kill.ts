@@ -29,7 +29,7 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   // statements on the coordinators' doors are reached by their query_id alone
   const queryIds = spec.name === KILL_QUERY.name ? pinnedQueryIds(stmt.where) : undefined;
   const doors = queryIds ? killDoorStatements(queryIds, ctx, { test: stmt.mode === 'TEST', waitMs: syncMs, mayKillOthers: k.mayKillOthers, reason: settings.kill_reason }) : undefined;
-  const open = openKill(ctx.pool, { ...k.request, act_by_unix_ms: String(Date.now() + firstAnswerMs) });
+  const open = openKill(ctx.pool, { ...k.request, act_by_unix_ms: Date.now() + firstAnswerMs });
   const callDeadlineMs = firstAnswerMs + syncMs + SYNC_GRACE_MS;
   ctx.expectEndBy(Date.now() + callDeadlineMs);
   const events = fanOut(k.nodes, open, killFanout(ctx, firstAnswerMs, callDeadlineMs));
