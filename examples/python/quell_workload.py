@@ -3,14 +3,16 @@
 python3-grpcio and python3-grpc-tools: it attaches to its node's agent
 (quell.v1.WorkloadService.Attach, mutual TLS with a `workload` certificate), registers a query,
 reports its progress while it "runs", and stops it when the agent sends a Cancel (a KILL QUERY on
-the coordinator matched it), reporting it ended as OUTCOME_CANCELLED.
+the coordinator matched it) or a Terminate (the hard stop of a kill with escalate_after, for a
+query that did not heed its Cancel), reporting it ended as OUTCOME_CANCELLED.
 
     python3 examples/python/quell_workload.py --agent 127.0.0.1:9701 --ca ca.pem \\
         --cert workload.pem --key workload-key.pem --query-id report-1 --user alice \\
         [--query 'SELECT sleep(3600)'] [--seconds 600]
 
-It prints one line per event (`registered <id>`, `cancelled <id>`, `finished <id>`, `rejected
-<id>: <reason>`); exit status 0 when the query finished or was cancelled, 2 when rejected.
+It prints one line per event (`registered <id>`, `cancel requested <id>`, `terminate requested
+<id>`, `cancelled <id>`, `finished <id>`, `rejected <id>: <reason>`); exit status 0 when the
+query finished or was cancelled, 2 when rejected.
 Stubs are generated at run time into a temporary directory (nothing generated is committed).
 """
 import argparse
@@ -88,6 +90,10 @@ def run(pb, pb_grpc, channel, args):
                 return 2
             elif kind == 'cancel' and response.cancel.query_id == args.query_id:
                 print('cancel requested', response.cancel.query_id, flush=True)
+                cancelled.set()
+            elif kind == 'terminate' and response.terminate.query_id == args.query_id:
+                # the hard stop of a kill with escalate_after, sent when a cancel went unheeded
+                print('terminate requested', response.terminate.query_id, flush=True)
                 cancelled.set()
             if stopped.is_set():
                 break
