@@ -185,8 +185,11 @@ export class CertFiles implements experimental.CertificateProvider {
   }
 
   // grpc-js registers its listeners before its own watcher: the first update must come later
-  // (as grpc-js's provider does it), or the server never sees it.
+  // (as grpc-js's provider does it), or the server never sees it. A new server or channel first
+  // looks at the files (three stat calls): the interval runs only while one is open, so a
+  // channel made after a rotation, with none open since, would otherwise start with the old set.
   addCaCertificateListener(listener: CaListener): void {
+    this.checkNow();
     this.caListeners.add(listener);
     process.nextTick(() => this.caListeners.has(listener) && listener(this.caUpdate()));
     this.watch();
@@ -198,6 +201,7 @@ export class CertFiles implements experimental.CertificateProvider {
   }
 
   addIdentityCertificateListener(listener: IdentityListener): void {
+    this.checkNow();
     this.identityListeners.add(listener);
     process.nextTick(() => this.identityListeners.has(listener) && listener(this.identityUpdate()));
     this.watch();

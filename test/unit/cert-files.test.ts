@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { initCerts, type KeyPair } from '../../common/tls/certs';
+import { CertFiles } from '../../common/tls/cert-files';
+
+/** Replaces `to`'s files with `from`'s, each by a rename, as a rotation tool does. */
+function rotate(to: KeyPair, from: KeyPair): void {
+  for (const part of ['cert', 'key'] as const) {
+    copyFileSync(from[part], `${to[part]}.new`);
+    renameSync(`${to[part]}.new`, to[part]);
+  }
+}
+
+test('a channel or server made after a rotation, with none open in between, starts with the new files', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'quell-cert-files-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pki = await initCerts(dir, { users: ['alice', 'bob'], days: 1 });
+  const alice = pki.users.get('alice') as KeyPair;
+  const bob = pki.users.get('bob') as KeyPair;
+  const mine = { cert: path.join(dir, 'mine.pem'), key: path.join(dir, 'mine-key.pem') };
+  copyFileSync(alice.cert, mine.cert);
+  copyFileSync(alice.key, mine.key);
+  // an interval far longer than the test: only the look at the files when a listener comes can see the rotation
+  const files = new CertFiles({ ca: path.join(dir, 'ca.pem'), ...mine }, 'quell', 3_600_000);
+  t.after(() => files.close());
+
+  /** What a new channel's first update carries (grpc-js subscribes, takes it, and here leaves). */
+  const firstUpdate = (): Promise<Buffer | undefined> =>
+    new Promise((resolve) => {
+      const listener = (u: { certificate: Buffer } | null): void => {
+        files.removeIdentityCertificateListener(listener);
+        resolve(u?.certificate);
+      };
+      files.addIdentityCertificateListener(listener);
+    });
+  assert.deepEqual(await firstUpdate(), readFileSync(alice.cert));
+
+  rotate(mine, bob);
+  assert.deepEqual(await firstUpdate(), readFileSync(bob.cert));
+  assert.deepEqual(files.current.own?.cert, readFileSync(bob.cert));
+});
