@@ -322,7 +322,9 @@ async function waitForEnds<R, C extends Candidate<R>>(
   const final = (c: C, status: KillStatus): Outcome<C> => ({ c, status, error: notes.get(c) ?? '', escalated: escalated.has(c) });
   for (const c of pending) {
     const gone = subject.whenGone(c, stop.signal).then(() => {
-      if (settled(c)) settling.push(settle([final(c, 'KILL_STATUS_FINISHED')]));
+      // a wait ended by `stop` (the deadline, the coordinator gone) says nothing of the candidate:
+      // a database backend's poller resolves then too, and its query may still run (it reads waiting)
+      if (!stop.signal.aborted && settled(c)) settling.push(settle([final(c, 'KILL_STATUS_FINISHED')]));
     });
     if (escalation && inEscalation) escalating.push(escalateWhenDue(c, gone, escalation.hardKill(c), inEscalation));
   }

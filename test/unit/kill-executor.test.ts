@@ -75,6 +75,22 @@ test('SYNC: finished as each process ends; waiting for those that ignore the can
   assert.ok(table.get('q2'));
 });
 
+test("SYNC at its deadline: a wait that ends because it was stopped (a database backend's poller) reads waiting, not finished", async () => {
+  const table = new ProcessTable();
+  table.register(reg('q1', 'alice'), owner(table, 'ignore'));
+  const live = querySubject(table);
+  // the backends' whenGone (node-agent/backends/gone-poller.ts) resolves when told to stop, whether or not the query ended
+  const subject = { ...live, whenGone: (_c: unknown, stop: AbortSignal) => new Promise<void>((resolve) => (stop.aborted ? resolve() : stop.addEventListener('abort', () => resolve(), { once: true }))) };
+  const out: KillResponse[] = [];
+  const req = request("equals(user, 'alice')", 'KILL_MODE_SYNC', 'root', true, 50);
+  const filter = new FilterCache(processResolver(NODE), { hostName: 'n1', now: () => 0 }).get(req.where);
+  const log = memoryKillLog();
+  await executeKill(req, subject, filter, { write: (m) => out.push(m), closed: false }, log);
+  assert.deepEqual(statuses(out), [['q1', 'KILL_STATUS_WAITING']]);
+  assert.ok(table.get('q1'), 'the query still runs');
+  assert.deepEqual(log.entries.map((e) => e.kill_status), ['pending', 'waiting']);
+});
+
 test('TEST sends nothing; uncancellable processes are cant_cancel', async () => {
   const table = new ProcessTable();
   const w = owner(table);
