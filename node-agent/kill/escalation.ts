@@ -40,27 +40,33 @@ export async function escalateWhenDue<C>(c: C, gone: Promise<unknown>, hardKill:
     wait.cantCancel(c, `${after}, and ${hard.none}`);
     return;
   }
-  wait.escalated.add(c);
   try {
     await wait.logStep(c, after);
   } catch (err) {
-    wait.escalated.delete(c);
     wait.notes.set(c, `${after}, not escalated: ${killLogRefusal(err)}`);
     return;
   }
   if (wait.stop.aborted) {
     // the wait ended while the step was being logged: nothing is sent after it
-    wait.escalated.delete(c);
     wait.notes.set(c, `${after}, not escalated: the wait ended first`);
     return;
   }
+  // it ended while the step was being logged: its row already went out, unescalated, and nothing is sent
+  if (!wait.running(c)) return;
+  // counted from here, not before the log: a row says escalated only for a hard kill that went out
+  wait.escalated.add(c);
   let outcome: HardKillOutcome;
   try {
     outcome = await hard.send();
   } catch (err) {
     outcome = { cantCancel: errorText(err) };
   }
-  if (typeof outcome === 'object') wait.notes.set(c, `${after}; its hard kill failed: ${outcome.cantCancel}`);
+  // nothing was left to stop: no hard kill went out
+  if (outcome === false) wait.escalated.delete(c);
+  if (typeof outcome === 'object') {
+    wait.escalated.delete(c);
+    wait.notes.set(c, `${after}; its hard kill failed: ${outcome.cantCancel}`);
+  }
 }
 
 /**

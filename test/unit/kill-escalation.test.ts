@@ -120,6 +120,20 @@ test('a table with no harder kill: cant_cancel at escalate_after, with why', asy
   assert.deepEqual(steps(log), [['q1', 'pending', 0], ['q1', 'cant_cancel', 0]]);
 });
 
+test('a hard kill that fails or finds nothing to stop went out to nobody: the row says escalated 0, and why when it failed', async () => {
+  for (const [outcome, error] of [
+    [{ cantCancel: 'the server refused' }, 'still running 0.05 s after its cancel; its hard kill failed: the server refused'],
+    [false, ''],
+  ] as const) {
+    const table = new ProcessTable();
+    table.register(reg('q1'), workload(table, 'ignore-both'));
+    const subject: KillSubject<ProcessRow, LiveEntry<ProcessRow>> = { ...querySubject(table), hardKill: () => ({ send: () => outcome }) };
+    const msgs = await run(subject, request(50, 300), memoryKillLog());
+    assert.deepEqual(rows(msgs), [['q1', 'KILL_STATUS_WAITING', false]], String(outcome));
+    assert.equal(msgs.at(-1)?.process?.error ?? '', error);
+  }
+});
+
 test('an escalation that cannot be logged is not sent, and its row says why', async () => {
   const table = new ProcessTable();
   const w = workload(table, 'ignore-cancel');
