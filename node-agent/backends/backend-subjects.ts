@@ -2,7 +2,7 @@ import { makeMappedId } from '../../common/thread-id';
 import type { KillSubject } from '../kill/kill-executor';
 import { CONNECTION_ROWS, MUTATION_ROWS, QUERY_ROWS } from '../kill/kill-subjects';
 import type { ConnectionRow, MutationRow, ProcessRow } from '../tables/rows';
-import type { Backend, ServerConnection, ServerMutation, ServerQuery, ToClusterId } from './backend';
+import { SERVER_NAMES, type Backend, type ServerConnection, type ServerMutation, type ServerQuery, type ToClusterId } from './backend';
 import { GonePoller } from './gone-poller';
 import { killNote } from './kill-note';
 
@@ -40,7 +40,7 @@ export function backendSubjects(backend: Backend, serverId: () => number) {
     },
     hardKill: (q, req) => {
       const terminate = q.terminate;
-      if (!terminate) return { none: `${backend.kind === 'clickhouse' ? 'ClickHouse' : backend.kind} has no harder kill than KILL QUERY` };
+      if (!terminate) return { none: `${SERVER_NAMES[backend.kind]} has no harder kill than KILL QUERY` };
       return {
         send: async () => {
           await terminate(killNote(req.reason));

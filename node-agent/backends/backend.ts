@@ -44,8 +44,11 @@ export type ServerMutation = Listed<MutationRow, (note?: string) => Promise<Muta
 
 export type MutationKillResult = { readonly status: 'waiting' | 'finished' } | { readonly status: 'cant_cancel'; readonly reason: string };
 
+/** The servers' own names, as rows and errors say them. */
+export const SERVER_NAMES = { mariadb: 'MariaDB', postgres: 'PostgreSQL', clickhouse: 'ClickHouse' } as const;
+
 export interface Backend {
-  readonly kind: 'mariadb' | 'postgres' | 'clickhouse';
+  readonly kind: keyof typeof SERVER_NAMES;
   /** kind://user@host:port — never the password; used in logs, rows and errors */
   readonly description: string;
   /** running statements, the backend's own session excluded */

@@ -10,7 +10,8 @@ import type { NodeIdentity } from '../presence/node-identity';
 import { errorText } from '../../errors/error-text';
 import type { KillRecorder } from '../kill/kill-record';
 import type { KillLogEntry } from '../kill/kill-log';
-import type { Candidate, KillSink, QueuedKill } from '../kill/kill-executor';
+import type { KillSink, QueuedKill } from '../kill/kill-executor';
+import type { Candidate } from '../kill/row-rules';
 import type { Served } from '../tables/served-table';
 import type { RecordVerifier } from '../../common/tls';
 

@@ -12,7 +12,6 @@ import { escalateWhenDue, type EscalatingWait, type HardKill } from './escalatio
 
 export type CancelOutcome = boolean | { readonly cantCancel: string };
 
-
 /** Where a kill's messages go; `closed` turns true when the coordinator went away. */
 export interface KillSink {
   write(msg: KillResponse): void;
@@ -20,8 +19,6 @@ export interface KillSink {
   /** aborted when the coordinator cancels the call: a SYNC wait ends then, not at its deadline */
   readonly signal?: AbortSignal;
 }
-
-export type { Candidate, RowRules } from './row-rules';
 
 /**
  * What a kill needs to know about one table (queries, mutations, connections), whether its rows

@@ -1,4 +1,5 @@
-import type { KillSubject, RowRules } from './kill-executor';
+import type { KillSubject } from './kill-executor';
+import type { RowRules } from './row-rules';
 import type { Killer, LiveEntry, LiveTable } from '../tables/live-table';
 import type { KillRequest__Output } from '../../proto/generated/quell/v1/KillRequest';
 import type { ConnectionTable } from '../tables/connection-table';

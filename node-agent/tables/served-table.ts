@@ -4,7 +4,8 @@ import type { Row } from '../../proto/generated/quell/v1/Row';
 import { encodeRow } from '../../proto/codec';
 import { chError } from '../../errors/quell-error';
 import type { Column, SqlValue } from '../../sql/types';
-import { executeKill, type Candidate, type KillContext, type KillSink, type KillSubject } from '../kill/kill-executor';
+import { executeKill, type KillContext, type KillSink, type KillSubject } from '../kill/kill-executor';
+import type { Candidate } from '../kill/row-rules';
 import type { TableSource } from './table-source';
 import { rowOrder } from '../kill/kill-order';
 
