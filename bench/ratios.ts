@@ -15,11 +15,9 @@ export interface Derived {
   readonly note: string;
 }
 
-/** The names derive() writes for a run of these sizes, in table order. */
+/** The names derive() writes for a run of these sizes, in table order (derive() over no metrics names them). */
 export function derivedKeys(mainAgents: number, floorNodeCounts: readonly number[], agentCounts: readonly number[]): string[] {
-  const keys = floorNodeCounts.map((n) => `kill_async_${n}_agents_coordinator_cpu_vs_floor_ratio`);
-  if (agentCounts.includes(mainAgents)) keys.push(`kill_async_${mainAgents}_agents_vs_match_budget_ratio`, 'cli_client_query_over_node_p50_ms');
-  return keys;
+  return derive({}, mainAgents, floorNodeCounts, agentCounts).map((d) => d.name);
 }
 
 export function derive(m: Readonly<Record<string, number>>, mainAgents: number, floorNodeCounts: readonly number[], agentCounts: readonly number[]): Derived[] {

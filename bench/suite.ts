@@ -402,9 +402,8 @@ async function asyncPoint(c: BenchConfig, spec: ClusterSpec, cluster: BenchClust
   const perStatement = (ms: number): number => (ms * 1000) / point.quell.length;
   rec.set(`kill_async_${n}_agents_coordinator_cpu_us`, perStatement(point.coordinatorCpuMs), 'µs', 'coordinator CPU per statement (one at a time)');
   rec.set(`kill_async_${n}_agents_agents_cpu_us`, perStatement(point.agentsCpuMs), 'µs', 'CPU of all agent processes per statement');
-  const perStatementCount = (count: number): number => count / point.quell.length;
-  rec.set(`kill_async_${n}_agents_coordinator_wakeups`, perStatementCount(point.coordinatorWakeups), 'wake-ups', "times the coordinator's event loop woke per statement (its main thread's voluntary context switches)");
-  rec.set(`kill_async_${n}_agents_agents_wakeups`, perStatementCount(point.agentsWakeups), 'wake-ups', "the same for every agent process's main thread together");
+  rec.set(`kill_async_${n}_agents_coordinator_wakeups`, point.coordinatorWakeups / point.quell.length, 'wake-ups', "times the coordinator's event loop woke per statement (its main thread's voluntary context switches)");
+  rec.set(`kill_async_${n}_agents_agents_wakeups`, point.agentsWakeups / point.quell.length, 'wake-ups', "the same for every agent process's main thread together");
   rec.set(`kill_async_${n}_agents_missing_nodes`, point.missingNodes, 'nodes', `nodes without a process row, summed over the ${point.quell.length} measured results`);
   if (point.missingNodes > 0) log(`  MISSING NODES: ${point.missingNodes} node results missing over ${point.quell.length} statements`);
   if (point.floor) {

@@ -21,7 +21,10 @@ const measured = {
 
 test('each figure is its inputs of the same run, named as derivedKeys() names it', () => {
   const d = Object.fromEntries(derive(measured, 3, [3, 100], [3, 100]).map((x) => [x.name, x.value]));
-  assert.deepEqual(Object.keys(d), derivedKeys(3, [3, 100], [3, 100]));
+  const names = ['kill_async_3_agents_coordinator_cpu_vs_floor_ratio', 'kill_async_100_agents_coordinator_cpu_vs_floor_ratio', 'kill_async_3_agents_vs_match_budget_ratio', 'cli_client_query_over_node_p50_ms'];
+  assert.deepEqual(Object.keys(d), names);
+  assert.deepEqual(derivedKeys(3, [3, 100], [3, 100]), names);
+  assert.deepEqual(derivedKeys(3, [100], [100]), ['kill_async_100_agents_coordinator_cpu_vs_floor_ratio'], 'without the main size: no match budget, no CLI figure');
   assert.equal(d.kill_async_3_agents_coordinator_cpu_vs_floor_ratio, 3);
   assert.equal(d.kill_async_100_agents_coordinator_cpu_vs_floor_ratio, 1.3);
   assert.equal(d.kill_async_3_agents_vs_match_budget_ratio, 1.2 / (0.5 + 0.4 + MATCH_SLACK_MS));
