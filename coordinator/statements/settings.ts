@@ -1,5 +1,6 @@
 import type { Setting } from '../../sql/ast';
 import { chError } from '../../errors/quell-error';
+import { KILL_REASON_MAX, REASON_CONTROL_CHARACTERS } from '../../common/kill-reason';
 
 export type OutputMode = 'never_throw' | 'throw';
 
@@ -34,9 +35,6 @@ export const DEFAULT_SETTINGS: StatementSettings = {
   escalate_after: 0,
 };
 
-/** The longest kill_reason (characters). */
-export const KILL_REASON_MAX = 1024;
-
 /** kill_reason: one line of text, no control characters, at most KILL_REASON_MAX characters. */
 export function killReason(s: Setting): string {
   if (typeof s.value !== 'string') {
@@ -51,7 +49,7 @@ export function oneLineReason(v: string, what: string): string {
   if (length > KILL_REASON_MAX) {
     throw chError('BAD_ARGUMENTS', `Invalid value for ${what}: ${length} characters, at most ${KILL_REASON_MAX}`);
   }
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(v)) {
+  if (v.search(REASON_CONTROL_CHARACTERS) >= 0) {
     throw chError('BAD_ARGUMENTS', `Invalid value for ${what}: one line of text without control characters`);
   }
   return v;

@@ -1,7 +1,5 @@
-/** The longest reason a note carries (characters): the kill_reason setting's own bound. */
-const NOTE_MAX = 1024;
+import { KILL_REASON_MAX, REASON_CONTROL_CHARACTERS } from '../../common/kill-reason';
 
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 const COMMENT_MARK = /\/\*|\*\//g;
 
 /**
@@ -14,7 +12,7 @@ const COMMENT_MARK = /\/\*|\*\//g;
  * executable `/*!` comment.
  */
 export function killNote(reason: string): string {
-  let text = [...reason.replace(CONTROL, ' ')].slice(0, NOTE_MAX).join('');
+  let text = [...reason.replace(REASON_CONTROL_CHARACTERS, ' ')].slice(0, KILL_REASON_MAX).join('');
   // splitting one mark can make another with its neighbour (`/*/`): until none is left
   while (text.match(COMMENT_MARK)) text = text.replace(COMMENT_MARK, (m) => `${m[0] ?? ''} ${m[1] ?? ''}`);
   text = text.trim();

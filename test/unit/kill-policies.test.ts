@@ -215,7 +215,8 @@ test('records: ESCALATE AFTER and REASON read 0 and \'\' when absent (records fr
   };
   assert.equal(unreadable({ ...policy(), escalate_after_s: -1 }), 'field escalate_after_s must be absent, or an integer from 0 to 3600');
   assert.equal(unreadable({ ...policy(), escalate_after_s: 1.5 }), 'field escalate_after_s must be absent, or an integer from 0 to 3600');
-  assert.equal(unreadable({ ...policy(), reason: 7 }), 'field reason must be absent, or a string');
+  for (const reason of [7, 'two\nlines', 'x'.repeat(1025)]) assert.equal(unreadable({ ...policy(), reason }), 'field reason must be absent, or one line of at most 1024 characters');
+  assert.equal(unreadable({ ...policy(), reason: 'é'.repeat(1024) }), 'readable');
 });
 
 test('a run with ESCALATE AFTER is SYNC and waits past the escalation; its REASON reaches the victim', () => {

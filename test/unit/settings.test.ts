@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_SETTINGS, escalateAfterMs, KILL_REASON_MAX, resolveSettings } from '../../coordinator/statements/settings';
+import { DEFAULT_SETTINGS, escalateAfterMs, resolveSettings } from '../../coordinator/statements/settings';
+import { KILL_REASON_MAX } from '../../common/kill-reason';
 import { QuellError } from '../../errors/quell-error';
 
 const s = (name: string, value: string | number) => ({ name, value, pos: 0 });

@@ -1,0 +1,11 @@
+/**
+ * A kill's reason (the kill_reason setting, a policy's REASON): the bound and the characters the
+ * coordinator refuses in it (coordinator/statements/settings.ts), and which the agents' notes to
+ * database servers also turn into spaces (node-agent/backends/kill-note.ts), whatever a record says.
+ */
+
+/** The longest reason (characters). */
+export const KILL_REASON_MAX = 1024;
+
+/** Control characters and the line and paragraph separators: a reason is one line of text. */
+export const REASON_CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
