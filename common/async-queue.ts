@@ -30,6 +30,13 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     w?.();
   }
 
+  /** Resolves at the next push or at close. */
+  private nextPush(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
   /**
    * Everything pushed since the consumer last took, as one array: a consumer that handles items
    * in bulk (a statement merging 100 agents' replies) wakes once per batch, not once per item.
@@ -43,9 +50,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
         continue;
       }
       if (this.closed) return;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
+      await this.nextPush();
     }
   }
 
@@ -62,9 +67,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
         continue;
       }
       if (this.closed) return;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
+      await this.nextPush();
     }
   }
 }

@@ -30,12 +30,17 @@ export const SERVER_ID_BITS = 13;
 export const INCARNATION_BITS = 16;
 export const COUNTER_BITS = 24;
 export const MAX_SERVER_ID = 2 ** SERVER_ID_BITS - 1;
+
+/** Throws unless `serverId` is one a server may hold (1 … MAX_SERVER_ID). */
+function checkServerId(serverId: number): void {
+  if (!Number.isInteger(serverId) || serverId < 1 || serverId > MAX_SERVER_ID) throw new RangeError(`server id ${serverId} out of range`);
+}
 const LOCAL = 2 ** (INCARNATION_BITS + COUNTER_BITS);
 const COUNTER = 2 ** COUNTER_BITS;
 const INCARNATIONS = 2 ** INCARNATION_BITS;
 
 export function makeId(serverId: number, incarnation: number, counter: number): number {
-  if (!Number.isInteger(serverId) || serverId < 1 || serverId > MAX_SERVER_ID) throw new RangeError(`server id ${serverId} out of range`);
+  checkServerId(serverId);
   if (counter < 1 || counter >= COUNTER) throw new RangeError(`id counter ${counter} exhausted`);
   return serverId * LOCAL + (incarnation % INCARNATIONS) * COUNTER + counter;
 }
@@ -77,7 +82,7 @@ export const SESSION_COUNTER_LIMIT = SESSION_COUNTER - 1;
 
 /** A coordinator session's id (see the layout above); counter 1..2^16 - 1. */
 export function makeSessionId(serverId: number, incarnation: number, counter: number): number {
-  if (!Number.isInteger(serverId) || serverId < 1 || serverId > MAX_SERVER_ID) throw new RangeError(`server id ${serverId} out of range`);
+  checkServerId(serverId);
   if (!Number.isInteger(counter) || counter < 1 || counter >= SESSION_COUNTER) throw new RangeError(`session counter ${counter} out of range`);
   return COORDINATOR_BIT + serverId * SESSION_LOCAL + (incarnation % SESSION_INCARNATIONS) * SESSION_COUNTER + counter;
 }
@@ -104,7 +109,7 @@ export function idOwner(id: number): IdOwner | undefined {
  * which coordinator ran it even after that one left. A client-chosen query_id carries nothing.
  */
 export function makeQueryId(serverId: number, uuid: string): string {
-  if (!Number.isInteger(serverId) || serverId < 1 || serverId > MAX_SERVER_ID) throw new RangeError(`server id ${serverId} out of range`);
+  checkServerId(serverId);
   return `c${serverId}-${uuid}`;
 }
 
