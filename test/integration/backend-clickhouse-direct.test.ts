@@ -5,7 +5,7 @@ import { AGENT_QUERY_ID_PREFIX, ClickHouseBackend } from '../../node-agent/backe
 import { QuellError } from '../../errors/quell-error';
 import { elapsedSeconds } from '../../node-agent/tables/rows';
 import { CH_USER, startClickHouse, type ClickHouseInstance } from './servers/clickhouse-instance';
-import { sleep } from './harness';
+import { until } from './harness';
 
 // Issue: the ClickHouse backend class against a private 18.16 server, without the cluster around it.
 let ch: ClickHouseInstance;
@@ -30,15 +30,6 @@ function runLong(queryId: string): Promise<{ status: number; body: string }> {
   return fetch(url, { method: 'POST', body: 'SELECT count() FROM system.numbers' }).then(async (res) => ({ status: res.status, body: (await res.text()).trim() }));
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 5_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 test('queries() maps system.processes and never lists the agent itself', async () => {
   const outcome = runLong('direct-list');

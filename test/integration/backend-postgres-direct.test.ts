@@ -6,7 +6,7 @@ import { PostgresBackend } from '../../node-agent/backends/postgres';
 import { QuellError } from '../../errors/quell-error';
 import { commandMs, elapsedSeconds } from '../../node-agent/tables/rows';
 import { PG_ROLES, startPostgres, type PostgresInstance } from './servers/postgres-instance';
-import { sleep } from './harness';
+import { sleep, until } from './harness';
 
 // Issue: the PostgreSQL backend class against a private server, without the cluster around it.
 let pg: PostgresInstance;
@@ -45,15 +45,6 @@ async function pidOf(c: Client): Promise<number> {
   return Number((await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid);
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 5_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 test('queries() lists active client statements with their columns, never the agent itself', async () => {
   const c = await etl();

@@ -7,7 +7,7 @@ import { freePort, spawnChild, spawnQuell, type Child } from '../../common/daemo
 import { idOwner, makeSessionId, queryIdServerId } from '../../common/thread-id';
 import { connectEtcd } from '../../common/etcd/client';
 import { coordinatorKey } from '../../common/etcd/etcd-layout';
-import { TestCluster, records, sleep } from './harness';
+import { TestCluster, records, until } from './harness';
 import { curl, type Reply } from './curl';
 import { QuellError } from '../../errors/quell-error';
 
@@ -109,15 +109,8 @@ async function processlist(on: mysql.Connection): Promise<ProcessRow[]> {
 }
 
 /** Polls until `find` returns something (at most 15 s). */
-async function until<T>(find: () => Promise<T | undefined>, what: string): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const found = await find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+/** The harness's wait, with the thing waited for first and its name after (as this file reads). */
+const found = <T>(find: () => Promise<T | undefined>, what: string): Promise<T> => until(what, find);
 
 test('SHOW [FULL] PROCESSLIST on each coordinator lists the door sessions of all three; without PROCESS only your own; system.sessions names their coordinators', async () => {
   const admins = await Promise.all([connect(A), connect(B), connect(C)]);
@@ -166,7 +159,7 @@ test('the mariadb client on B, mysql2 on A: KILL QUERY from A interrupts B\'s st
   const killer = await connect(A);
   const cli = mariadb(B, LONG);
   try {
-    const id = await until(async () => (await processlist(killer)).find((r) => r.Info === LONG)?.Id, "the mariadb client's statement on B");
+    const id = await found(async () => (await processlist(killer)).find((r) => r.Info === LONG)?.Id, "the mariadb client's statement on B");
     assert.deepEqual(idOwner(id), { kind: 'coordinator', serverId: await serverIdOf('B') });
     await killer.query("SET kill_reason = 'runaway on B'");
     const sent = Date.now();
@@ -183,7 +176,7 @@ test('the mariadb client on B, mysql2 on A: KILL QUERY from A interrupts B\'s st
 
   const second = mariadb(B, LONG);
   try {
-    const id = await until(async () => (await processlist(killer)).find((r) => r.Info === LONG)?.Id, 'the second statement on B');
+    const id = await found(async () => (await processlist(killer)).find((r) => r.Info === LONG)?.Id, 'the second statement on B');
     await killer.query(`KILL ${id}`);
     assert.equal(await second.exited, 1);
     assert.match(second.stderr(), /^ERROR 1927 \(70100\) at line 1: Connection was killed: runaway on B$/m);
@@ -199,7 +192,7 @@ test('the mariadb client on B, mysql2 on A: KILL QUERY from A interrupts B\'s st
     const running = victim.query(LONG);
     const failed = assert.rejects(running, (e: { errno?: number; message?: string }) => e.errno === 1317 && e.message === 'Query execution was interrupted');
     const onC = await connectOnce(C);
-    await until(async () => ((await processlist(onC)).some((r) => r.Id === victim.threadId && r.Command === 'Query') ? true : undefined), 'the statement on A, seen from C');
+    await found(async () => ((await processlist(onC)).some((r) => r.Id === victim.threadId && r.Command === 'Query') ? true : undefined), 'the statement on A, seen from C');
     const cli2 = mariadb(C, `KILL QUERY ${victim.threadId}`);
     assert.equal(await cli2.exited, 0, cli2.stderr());
     await failed;
@@ -211,7 +204,7 @@ test('the mariadb client on B, mysql2 on A: KILL QUERY from A interrupts B\'s st
 
 test("KILL QUERY WHERE query_id = … reaches a statement on B's HTTP door from A's HTTP door and C's MySQL door: 394 with the reason; another user's needs the grant", async () => {
   const running = http(B, LONG, 'query_id=http-long-1');
-  await until(async () => ((await http(A, "SELECT coordinator_id, door FROM system.sessions WHERE query_id = 'http-long-1' FORMAT TSV")).body === 'B\thttp\n' ? true : undefined), "B's HTTP statement in system.sessions on A");
+  await found(async () => ((await http(A, "SELECT coordinator_id, door FROM system.sessions WHERE query_id = 'http-long-1' FORMAT TSV")).body === 'B\thttp\n' ? true : undefined), "B's HTTP statement in system.sessions on A");
   const denied = await http(A, "KILL QUERY WHERE query_id = 'http-long-1'", '', 'bob:bobpw');
   assert.equal(denied.headers['x-clickhouse-exception-code'], '497');
   assert.match(denied.body, /^Code: 497\. DB::Exception: User bob attempts to kill query created by admin\./);
@@ -230,7 +223,7 @@ test("KILL QUERY WHERE query_id = … reaches a statement on B's HTTP door from 
   // a query_id B made itself carries B's server id: C finds it in system.sessions and kills it (SYNC: finished)
   const second = http(B, LONG);
   const onC = await connectOnce(C);
-  const queryId = await until(async () => {
+  const queryId = await found(async () => {
     const [rows] = await onC.query("SELECT query_id FROM system.sessions WHERE coordinator_id = 'B' AND door = 'http'");
     return (rows as { query_id: string }[])[0]?.query_id;
   }, "B's second HTTP statement, seen from C");
@@ -246,7 +239,7 @@ test("KILL QUERY WHERE query_id = … reaches a statement on B's HTTP door from 
   const grpcRun = c.client('admin', 'adminpw').query(LONG, { statementId: 'grpc-long-1' });
   const rejected = assert.rejects(grpcRun, (e: unknown) => e instanceof QuellError && e.code === 394 && e.message === 'Query was cancelled: from B');
   const onB = await connectOnce(B);
-  await until(async () => {
+  await found(async () => {
     const [rows] = await onB.query("SELECT coordinator_id, door FROM system.sessions WHERE query_id = 'grpc-long-1'");
     const r = (rows as { coordinator_id: string; door: string }[])[0];
     return r?.coordinator_id === 'A' && r.door === 'grpc' ? true : undefined;
@@ -337,7 +330,7 @@ test('C killed (SIGKILL): KILL of its session is 1094 naming it, a kill of its q
   const serverId = await serverIdOf('C');
   // an HTTP statement C named itself: its query_id carries C's server id
   const running = http(C, LONG).catch(() => undefined);
-  const queryId = await until(async () => {
+  const queryId = await found(async () => {
     const [rows] = await onA.query("SELECT query_id FROM system.sessions WHERE coordinator_id = 'C' AND door = 'http'");
     return (rows as { query_id: string }[])[0]?.query_id;
   }, "C's HTTP statement, seen from A");

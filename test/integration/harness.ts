@@ -241,6 +241,20 @@ export function eventsOf(child: Child, event: string): Record<string, unknown>[]
   return child.events.filter((e) => e.event === event);
 }
 
+/**
+ * Polls `find` every `everyMs` until it gives a value (a check gives `true`) and returns it;
+ * throws `timed out waiting for <what>` after `timeoutMs`. The one wait of the integration tests.
+ */
+export async function until<T>(what: string, find: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await find();
+    if (found !== undefined && found !== false) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

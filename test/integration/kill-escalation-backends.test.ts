@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type mysql from 'mysql2/promise';
 import type { DatabaseError } from 'pg';
-import { type TestCluster, records, sleep } from './harness';
+import { type TestCluster, records, sleep, until } from './harness';
 import { useBackendFleet } from './servers/backend-fleet';
 
 // Escalation on real servers (docs/escalation.md): an agent in front of MariaDB (n1) and one in
@@ -40,11 +40,6 @@ const SAFE = "/* quell: stalled loader * / it's stuck */";
 const KILL = `KILL QUERY ON CLUSTER c2 WHERE user = 'etl' SYNC SETTINGS escalate_after = 1, kill_reason = '${REASON.replace(/'/g, "\\'")}'`;
 
 /** Polls `check` until it holds. */
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !(await check()); await sleep(50)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-  }
-}
 
 /** A MariaDB LOAD DATA LOCAL INFILE whose client never sends the file; `outcome` is the error code it ends with. */
 async function stalledLoadOnMariaDb(): Promise<{ thread: number; outcome: Promise<unknown> }> {

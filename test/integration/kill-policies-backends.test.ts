@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client, DatabaseError } from 'pg';
-import { type TestCluster, eventsOf, records, sleep } from './harness';
+import { type TestCluster, eventsOf, records, until } from './harness';
 import { useBackendFleet } from './servers/backend-fleet';
 
 // docs/kill-policies.md across a mixed fleet: one cluster whose agents front a MariaDB, a
@@ -27,13 +27,6 @@ function outcome(p: Promise<unknown>): Promise<unknown> {
   );
 }
 
-async function waitUntil(what: string, ready: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ready())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 test('one busy-time policy stops the long statement on MariaDB, PostgreSQL, ClickHouse and a workload', async () => {
   const m = await fleet.mariaEtl();
@@ -42,7 +35,7 @@ test('one busy-time policy stops the long statement on MariaDB, PostgreSQL, Clic
   const pgSleep = outcome(p.query('SELECT pg_sleep(100)'));
   const chCount = outcome(fleet.ch.query('SELECT count() FROM system.numbers', { queryId: 'ch-long' }));
   const sim = await c.sim('n4', ['--queries', '1', '--user', 'etl', '--query', 'SELECT sleep(3600)', '--query-id-prefix', 'sim-long-']);
-  await waitUntil('four long statements', async () => (await c.query("SELECT 1 FROM clusterAllReplicas('mixed', system.processes) WHERE match(query, '(?i)(sleep|numbers)')")).rows.length >= 4);
+  await until('four long statements', async () => (await c.query("SELECT 1 FROM clusterAllReplicas('mixed', system.processes) WHERE match(query, '(?i)(sleep|numbers)')")).rows.length >= 4);
 
   // pt-kill --busy-time 1 --match-info '(?i)sleep|numbers' --kill-query
   await c.query("CREATE KILL POLICY runaway ON CLUSTER mixed WHERE elapsed > 1 AND match(query, '(?i)(sleep|numbers)') EVERY 1 SECONDS LIMIT 10");
@@ -69,7 +62,7 @@ test('an idle-time policy (KILL CONNECTION, COMMAND = Sleep AND TIME > n) ends i
   const busy = await fleet.mariaEtl();
   const busySleep = outcome(busy.query('SELECT SLEEP(100)'));
   await c.query("CREATE KILL POLICY idle ON CLUSTER mixed WHERE USER = 'etl' AND COMMAND = 'Sleep' AND TIME > 1 KILL CONNECTION EVERY 1 SECONDS LIMIT 10");
-  await waitUntil('the idle sessions to end', async () => p.fatal.length > 0 && (await outcome(m.query('SELECT 1'))) !== 'ok');
+  await until('the idle sessions to end', async () => p.fatal.length > 0 && (await outcome(m.query('SELECT 1'))) !== 'ok');
   assert.equal(p.fatal[0]?.code, '57P01', 'PostgreSQL: terminating connection due to administrator command');
   await c.query('DROP KILL POLICY idle');
   // the busy session is not idle: it still runs its statement

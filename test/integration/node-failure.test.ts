@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort, spawnQuell, startEtcd, type Child, type EtcdServer } from '../../common/daemon/child-processes';
 import { HealthProbe } from './probe-clients';
-import { TestCluster, useCluster, eventsOf, records, sleep } from './harness';
+import { TestCluster, useCluster, eventsOf, records, sleep, until } from './harness';
 
 // The acceptance scenario (docs/README.md) 6: a SIGKILLed agent becomes a node row, first
 // node_unreachable (its lease still lives), then node_inactive; the other nodes are intact.
@@ -67,13 +67,6 @@ function etcdWarnings(child: Child): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 test('a daemon started before etcd waits, warning per try, and serves once etcd answers', async () => {
   const etcd = await startEtcd();
@@ -84,7 +77,7 @@ test('a daemon started before etcd waits, warning per try, and serves once etcd 
   const agent = spawnQuell(['agent', '--etcd', etcd.url, '--node-id', 'n8', '--listen', `127.0.0.1:${port}`, '--cluster', 'late', '--kill-log-dir', c.killLogDir('n8'), ...c.pki.argv(c.pki.agent('n8'))]);
   let back: EtcdServer | undefined;
   try {
-    await until('two warnings from each', () => etcdWarnings(coordinator).length >= 2 && etcdWarnings(agent).length >= 2);
+    await until('two warnings from each', () => etcdWarnings(coordinator).length >= 2 && etcdWarnings(agent).length >= 2, 10_000);
     for (const child of [coordinator, agent]) {
       const [first, second] = etcdWarnings(child);
       assert.equal(first?.level, 40);
@@ -122,7 +115,7 @@ test('SIGTERM while waiting for etcd ends a daemon at once, status 0', async () 
     ['agent', '--etcd', 'http://127.0.0.1:9', '--node-id', 'n8', '--listen', '127.0.0.1:0', '--kill-log-dir', c.killLogDir('n8'), ...c.pki.argv(c.pki.agent('n8'))],
   ]) {
     const child = spawnQuell(args);
-    await until('a warning', () => etcdWarnings(child).length >= 1);
+    await until('a warning', () => etcdWarnings(child).length >= 1, 10_000);
     const asked = Date.now();
     child.proc.kill('SIGTERM');
     assert.equal(await child.exited, 0, child.stderr());
