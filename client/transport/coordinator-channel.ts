@@ -25,20 +25,18 @@ export class CoordinatorChannel {
     tls.check(address);
   }
 
-  /** A connection ready for calls, or why there is none within `timeoutMs`. */
+  /**
+   * A connection ready for calls, or why there is none within `timeoutMs` (a new connection's
+   * setup timeout: it ends itself when that passes). One that failed is closed already, and one
+   * the server sent GOAWAY on is left to finish the calls it has.
+   */
   async connect(timeoutMs: number): Promise<H2Connection | { readonly missed: string }> {
-    if (!this.connection?.usable) this.connection = new H2Connection(this.target, this.tls.securing('coordinator'), this.keepalive);
+    if (!this.connection?.usable) this.connection = new H2Connection(this.target, this.tls.securing('coordinator'), this.keepalive, timeoutMs);
     const c = this.connection;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<{ missed: string }>((resolve) => {
-      timer = setTimeout(() => resolve({ missed: `no connection within ${timeoutMs / 1000} s` }), timeoutMs);
-    });
-    const r = await Promise.race([c.readiness, timeout]);
-    clearTimeout(timer);
+    const r = await c.readiness;
     if ('ready' in r && c.usable) return c;
     if (this.connection === c) this.connection = undefined;
-    c.close();
-    return { missed: 'missed' in r ? r.missed : transportReason('failed' in r ? r.failed : 'Connection dropped') };
+    return { missed: transportReason('failed' in r ? r.failed : 'Connection dropped') };
   }
 
   close(): void {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { constants, type ClientHttp2Stream } from 'node:http2';
 import { NOT_STARTED_TRAILER, STATUS, type CallStatus } from '../../common/grpc/call-status';
 import { frame, MessageReader, statusOf } from './grpc-wire';
-import { deserializer, serializer, TO_OBJECT_OPTIONS, type GeneratedCodec, type MessageCodec } from '../../proto/service-definition';
+import { serviceDefinition, type GeneratedCodec } from '../../proto/service-definition';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_PROTOCOL_ERROR } = constants;
 
@@ -13,19 +13,17 @@ export interface Method<Req, Res> {
   readonly decode: (bytes: Buffer) => Res;
 }
 
-/** The method `name` of `service` in a generated codec (scripts/gen-codec.js), its messages as @grpc/proto-loader would make them. */
+/**
+ * The method `name` of `service` in a generated codec (scripts/gen-codec.js), its messages as
+ * @grpc/proto-loader would make them: the service definition servers use, one method of it.
+ */
 export function methodOf<Req, Res>(codec: GeneratedCodec, service: string, name: string): Method<Req, Res> {
-  const m = codec.services[service]?.[name];
+  const m = serviceDefinition(codec, service)[name];
   if (!m) throw new Error(`no generated method ${service}/${name}: run npm run gen`);
-  const message = (type: string): MessageCodec => {
-    const c = codec.messages[type];
-    if (!c) throw new Error(`no generated message ${type}: run npm run gen`);
-    return c;
-  };
   return {
     path: m.path,
-    encode: serializer(message(m.requestType)),
-    decode: deserializer(message(m.responseType), TO_OBJECT_OPTIONS) as (bytes: Buffer) => Res,
+    encode: m.requestSerialize as (request: Req) => Buffer,
+    decode: m.responseDeserialize as (bytes: Buffer) => Res,
   };
 }
 

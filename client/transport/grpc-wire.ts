@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { CallStatus } from '../../common/grpc/call-status';
+import { MESSAGE_LIMIT_BYTES } from '../../proto/wire-size';
 
 /** A gRPC message: uncompressed flag, length, bytes. */
 export function frame(message: Buffer): Buffer {
@@ -9,13 +10,6 @@ export function frame(message: Buffer): Buffer {
   message.copy(out, 5);
   return out;
 }
-
-/**
- * The largest message a call takes, as grpc-js's default receive limit: the coordinator sends
- * results in blocks well under it, so a bigger length prefix is a broken peer (the coordinator, or the agent a workload attaches to), and
- * buffering it would only grow the client's memory.
- */
-export const MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
 
 /** gRPC's length-prefixed messages out of a stream's chunks; each message is copied once. */
 export class MessageReader {
@@ -31,7 +25,9 @@ export class MessageReader {
       const head = this.chunks[0] as Buffer;
       if (head[0] !== 0) throw new Error('the server sent a compressed message');
       const length = head.readUInt32BE(1);
-      if (length > MAX_RECEIVE_BYTES) throw new Error(`the server sent a message of ${length} bytes, over the ${MAX_RECEIVE_BYTES} limit`);
+      // the coordinator and agents send in blocks well under gRPC's limit: a bigger length prefix
+      // is a broken peer, and buffering it would only grow the client's memory
+      if (length > MESSAGE_LIMIT_BYTES) throw new Error(`the server sent a message of ${length} bytes, over the ${MESSAGE_LIMIT_BYTES} limit`);
       const total = 5 + length;
       if (this.size < total) return;
       const all = this.chunks.length === 1 ? head : Buffer.concat(this.chunks);

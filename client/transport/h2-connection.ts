@@ -2,6 +2,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Keepalive } from '../../common/grpc/keepalive';
+import { CLOSED_DURING_SETUP } from '../../common/tls/failures';
 import { GrpcCall, type Method } from './grpc-call';
 
 /** Where a connection goes: a TCP host and port, or a Unix socket. */
@@ -25,9 +26,6 @@ export const SETUP_TIMEOUT_MS = 20_000;
 
 /** What the connection became: ready for calls, or why not. */
 export type Readiness = { readonly ready: true } | { readonly failed: string };
-
-/** Said for a connection that closed before HTTP/2 started and gave no reason (common/tls/failures.ts reads it). */
-export const CLOSED_DURING_SETUP = 'Connection closed during setup';
 
 /**
  * One HTTP/2 connection to one server, made with Node's net, tls and http2 modules, for gRPC

@@ -109,18 +109,6 @@ export function notStartedStatus(err: QuellError): Partial<grpc.StatusObject> {
   return status;
 }
 
-/**
- * Whether a failed call certainly never reached the statement: grpc-js found no connection to
- * send it on, the server refused the HTTP/2 stream (REFUSED_STREAM: not processed), or the
- * server marked its refusal. A call that broke after it was sent may have started, whatever its
- * code, and is never in this class.
- */
-export function statementNotStarted(err: unknown): boolean {
-  if (!isServiceError(err)) return false;
-  if (err.metadata.get(NOT_STARTED_TRAILER)[0] === '1') return true;
-  return err.code === grpc.status.UNAVAILABLE && /^No connection established|Stream refused by server/.test(err.details);
-}
-
 /** Why a node could not answer: the kill_status of its node row. */
 export type NodeFailureKind = 'node_unreachable' | 'node_timeout' | 'node_error';
 
@@ -140,7 +128,7 @@ function isServiceError(err: unknown): err is grpc.ServiceError {
 }
 
 /** A failed grpc-js call's status, as common/grpc/call-status.ts reads it. */
-export function callStatus(err: grpc.ServiceError): CallStatus {
+function callStatus(err: grpc.ServiceError): CallStatus {
   return {
     code: err.code,
     details: err.details,

@@ -185,14 +185,12 @@ export class CertFiles implements experimental.CertificateProvider {
   }
 
   // grpc-js registers its listeners before its own watcher: the first update must come later
-  // (as grpc-js's provider does it), or the server never sees it. A new server or channel first
-  // looks at the files (three stat calls): the interval runs only while one is open, so a
-  // channel made after a rotation, with none open since, would otherwise start with the old set.
+  // (as grpc-js's provider does it), or the server never sees it. So watch() comes before the
+  // listener is added: its first look at the files updates the listeners already there, not the new one.
   addCaCertificateListener(listener: CaListener): void {
-    this.checkNow();
+    this.watch();
     this.caListeners.add(listener);
     process.nextTick(() => this.caListeners.has(listener) && listener(this.caUpdate()));
-    this.watch();
   }
 
   removeCaCertificateListener(listener: CaListener): void {
@@ -201,10 +199,9 @@ export class CertFiles implements experimental.CertificateProvider {
   }
 
   addIdentityCertificateListener(listener: IdentityListener): void {
-    this.checkNow();
+    this.watch();
     this.identityListeners.add(listener);
     process.nextTick(() => this.identityListeners.has(listener) && listener(this.identityUpdate()));
-    this.watch();
   }
 
   removeIdentityCertificateListener(listener: IdentityListener): void {
@@ -212,8 +209,15 @@ export class CertFiles implements experimental.CertificateProvider {
     this.unwatchIfUnused();
   }
 
+  /**
+   * Follows the files while a server or channel is open. The first one to come looks at them
+   * at once (three stat calls): the interval runs only while one is open, so a channel made after
+   * a rotation, with none open since, would otherwise start with the old set. Later ones, while
+   * the interval runs, take what it has seen.
+   */
   private watch(): void {
     if (this.timer) return;
+    this.checkNow();
     this.timer = setInterval(() => this.checkNow(), this.intervalMs);
     this.timer.unref();
   }

@@ -19,6 +19,14 @@ export function lastConnectError(details: string): string {
     .trim();
 }
 
+/** Said for a connection that closed before HTTP/2 started and gave no reason (client/transport/h2-connection.ts). */
+export const CLOSED_DURING_SETUP = 'Connection closed during setup';
+
+/** `text` matched literally in a RegExp. */
+function literal(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 const REASONS: readonly [RegExp, string, boolean][] = [
   [/self[- ]signed certificate|unable to verify the first certificate|unable to get (local )?issuer certificate|certificate signature failure/i, "the peer's certificate is not signed by our CA", true],
   [/certificate has expired|CERT_HAS_EXPIRED/i, "the peer's certificate has expired", true],
@@ -31,7 +39,7 @@ const REASONS: readonly [RegExp, string, boolean][] = [
   // client talking to a TLS port
   // (Node's words for the same: a TLS socket closed in the handshake, an HTTP/2 connection
   // closed before its settings came)
-  [/^Failed to connect$|socket disconnected before secure TLS connection|^Connection closed during setup$/, 'the peer closed the connection during setup: it refused our certificate, or only one side uses TLS', false],
+  [new RegExp(`^Failed to connect$|socket disconnected before secure TLS connection|^${literal(CLOSED_DURING_SETUP)}$`), 'the peer closed the connection during setup: it refused our certificate, or only one side uses TLS', false],
 ];
 
 export interface TlsFailure {

@@ -214,3 +214,24 @@ test('a server that accepts the TCP connection and never answers fails the setup
     mute.close();
   }
 });
+
+test("a coordinator that never answers the connection is given up on after the client's connect timeout, in those words", async () => {
+  const { createServer } = await import('node:net');
+  const held: import('node:net').Socket[] = [];
+  const mute = createServer((s) => held.push(s));
+  await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+  const address = `127.0.0.1:${(mute.address() as import('node:net').AddressInfo).port}`;
+  try {
+    const started = Date.now();
+    await assert.rejects(rows(client([address], 300), 'SELECT 1'), (e: unknown) => {
+      assert.ok(e instanceof QuellError);
+      assert.equal(e.errorName, 'NETWORK_ERROR');
+      assert.equal(e.message, `cannot reach the coordinator at ${address}: no connection within 0.3 s`);
+      return true;
+    });
+    assert.ok(Date.now() - started < 10_000, 'the connect timeout ended it');
+  } finally {
+    for (const s of held) s.destroy();
+    mute.close();
+  }
+});

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addressHost, isLoopback, plaintextAllowed } from '../../common/tls/options';
-import { lastConnectError, tlsFailure } from '../../common/tls/failures';
+import { CLOSED_DURING_SETUP, lastConnectError, tlsFailure } from '../../common/tls/failures';
 import { toNodeFailure, transportReason } from '../../common/grpc/rpc-status';
 import * as grpc from '@grpc/grpc-js';
 import { TransportSecurity } from '../../common/tls';
@@ -41,6 +41,12 @@ test("grpc-js's TLS connect failures become one-line reasons", () => {
   for (const [last, reason] of cases) assert.deepEqual(tlsFailure(grpcText(last)), { reason, definite: true }, last);
   assert.deepEqual(tlsFailure(grpcText('Failed to connect')), { reason: 'the peer closed the connection during setup: it refused our certificate, or only one side uses TLS', definite: false });
   assert.equal(tlsFailure(grpcText('Error: connect ECONNREFUSED 127.0.0.1:9')), undefined);
+});
+
+test("the client transport's bare close during setup reads as the same reason, and only that exact text does", () => {
+  assert.deepEqual(tlsFailure(CLOSED_DURING_SETUP), { reason: 'the peer closed the connection during setup: it refused our certificate, or only one side uses TLS', definite: false });
+  assert.equal(transportReason(CLOSED_DURING_SETUP), 'the peer closed the connection during setup: it refused our certificate, or only one side uses TLS');
+  assert.equal(tlsFailure(`${CLOSED_DURING_SETUP}: read ECONNRESET`), undefined);
 });
 
 test('a definite TLS failure is a node_error row, not an outage', () => {

@@ -4,9 +4,10 @@ import { readFileSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { QuellClient } from '../../client/coordinator-client';
-import { frame, MAX_RECEIVE_BYTES, MessageReader } from '../../client/transport/grpc-wire';
+import { frame, MessageReader } from '../../client/transport/grpc-wire';
 import { messages } from '../../proto/generated/coordinator-codec';
 import { deserializer, serializer, TO_OBJECT_OPTIONS, type GeneratedCodec } from '../../proto/service-definition';
+import { MESSAGE_LIMIT_BYTES } from '../../proto/wire-size';
 import type { CoordinatorServiceSessionRequest__Output } from '../../proto/generated/quell/v1/CoordinatorServiceSessionRequest';
 import type { ExecuteResponse } from '../../proto/generated/quell/v1/ExecuteResponse';
 import type { TlsOptions } from '../../common/tls/options';
@@ -91,10 +92,10 @@ test('MessageReader refuses a compressed message (none was asked for)', () => {
 
 test('MessageReader refuses a length prefix over the receive limit from its header, before buffering the body', () => {
   const head = Buffer.from([0, 0, 0, 0, 0]);
-  head.writeUInt32BE(MAX_RECEIVE_BYTES + 1, 1);
+  head.writeUInt32BE(MESSAGE_LIMIT_BYTES + 1, 1);
   assert.throws(() => new MessageReader().push(head, () => assert.fail('no message')), /over the 4194304 limit/);
   const atLimit = Buffer.from([0, 0, 0, 0, 0]);
-  atLimit.writeUInt32BE(MAX_RECEIVE_BYTES, 1);
+  atLimit.writeUInt32BE(MESSAGE_LIMIT_BYTES, 1);
   new MessageReader().push(atLimit, () => assert.fail('the body has not come yet'));
 });
 
