@@ -1,14 +1,27 @@
 import type { CoordinatorRecord } from '../../common/etcd/etcd-layout';
 import type { ClusterMembership } from './membership';
+import { toNodeFailure, type NodeFailure, type NodeFailureKind } from '../../common/grpc/rpc-status';
 
-/** One other coordinator's answer, or why it gave none (one line). */
-export type PeerAnswer<T> = { readonly record: CoordinatorRecord; readonly answer: T } | { readonly record: CoordinatorRecord; readonly failure: string };
+/**
+ * One other coordinator's answer, or why it gave none, classified as an agent call's is
+ * (common/grpc/rpc-status.ts toNodeFailure): a deadline is node_timeout, a TLS failure or an
+ * impostor node_error with its reason, a QuellError the coordinator raised node_error with its text.
+ */
+export type PeerAnswer<T> = { readonly record: CoordinatorRecord; readonly answer: T } | { readonly record: CoordinatorRecord; readonly failure: NodeFailure };
 
-/** Why a call to another coordinator failed, as one line: the gRPC status's details, else the error's message. */
-export function peerFailure(err: unknown): string {
-  const e = err as { details?: unknown; message?: unknown } | undefined;
-  const why = (typeof e?.details === 'string' && e.details) || (typeof e?.message === 'string' && e.message) || String(err);
-  return why.replace(/\s+/g, ' ');
+const PEER_FAILURE_VERB: Readonly<Record<NodeFailureKind, string>> = {
+  node_unreachable: 'could not reach',
+  node_timeout: 'got no answer in time from',
+  node_error: 'failed on',
+};
+
+/**
+ * A failed KILL at another coordinator, as one line: a QuellError that coordinator raised keeps
+ * its text; anything else names the coordinator (`owns`: what else to say of it) and the failure.
+ */
+export function peerKillFailure(record: Pick<CoordinatorRecord, 'id' | 'address'>, failure: NodeFailure, owns = ''): string {
+  if (failure.cause) return failure.message;
+  return `KILL ${PEER_FAILURE_VERB[failure.kind]} ${coordinatorName(record)}${owns}: ${failure.message}`;
 }
 
 /**
@@ -22,7 +35,7 @@ export async function askOtherCoordinators<T>(membership: ClusterMembership, sel
       try {
         return { record, answer: await ask(record) };
       } catch (err) {
-        return { record, failure: peerFailure(err) };
+        return { record, failure: toNodeFailure(err) };
       }
     }),
   );

@@ -17,6 +17,10 @@ export function doorSessions(sessions: SessionRegistry | undefined, statements: 
   const visible = (user: string): boolean => viewer.seeAll || user === viewer.user;
   const now = Date.now();
   const out: DoorSession__Output[] = [];
+  const running = statements.list();
+  // one pass, not a search per busy session: each MySQL session's statement (the oldest, as list() sorts)
+  const onSession = new Map<number, string>();
+  for (const st of running) if (st.sessionId !== undefined && !onSession.has(st.sessionId)) onSession.set(st.sessionId, st.queryId);
   for (const s of sessions?.list() ?? []) {
     if (!visible(s.user)) continue;
     const p = s.process();
@@ -29,10 +33,10 @@ export function doorSessions(sessions: SessionRegistry | undefined, statements: 
       command: p.command,
       time_ms: String(p.timeMs),
       info: p.info ?? '',
-      query_id: p.command === 'Query' ? (statements.ofSession(p.id)?.queryId ?? '') : '',
+      query_id: p.command === 'Query' ? (onSession.get(p.id) ?? '') : '',
     });
   }
-  for (const st of statements.list()) {
+  for (const st of running) {
     if (st.sessionId !== undefined || !visible(st.user)) continue;
     out.push({ id: 0, door: st.door, user: st.user, host: st.address, db: '', command: 'Query', time_ms: String(now - st.startedAt), info: st.sql, query_id: st.queryId });
   }

@@ -82,7 +82,9 @@ export async function createKillPolicy(stmt: CreateKillPolicyStatement, ctx: Sta
   if (stmt.escalateAfterSeconds !== undefined) checkEscalation(stmt.target, escalate);
   const reason = oneLineReason(stmt.reason ?? '', 'REASON');
   const spec = ACTIONS[stmt.target];
-  checkFilter(stmt.where, spec.table.columns);
+  // the WHERE's canonical text, rendered once: checked here, stored as the policy's condition below
+  const condition = renderExpr(stmt.where);
+  checkFilter(stmt.where, spec.table.columns, condition);
   const orderBy = checkOrder(stmt.orderBy, spec.table.columns).map(({ expr, desc }) => ({ expr, desc }));
   // without a LIMIT a run takes every match, and an order would choose nothing
   if (orderBy.length > 0 && stmt.limit === undefined) {
@@ -96,7 +98,6 @@ export async function createKillPolicy(stmt: CreateKillPolicyStatement, ctx: Sta
   if (stmt.limit === undefined && !settings.allow_unbounded_policy) {
     throw chError('BAD_ARGUMENTS', `Kill policy ${stmt.name} on cluster ${cluster} has no LIMIT: add LIMIT n, or SETTINGS allow_unbounded_policy = 1`);
   }
-  const condition = renderExpr(stmt.where);
   ctx.summary.condition = condition;
   const record: PolicyRecord = {
     cluster,

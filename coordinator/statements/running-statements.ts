@@ -116,11 +116,6 @@ export class RunningStatements {
     return [...this.byId.values()].flatMap((set) => [...set]).sort((a, b) => a.startedAt - b.startedAt);
   }
 
-  /** The statement running on a MySQL session now, if any. */
-  ofSession(sessionId: number): RunningStatement | undefined {
-    return this.list().find((s) => s.sessionId === sessionId);
-  }
-
   /**
    * Kills the statements with these query ids that the user may kill (own, or any with the
    * grant); lists the others as `denied`. SYNC waits for each up to waitMs: `finished` once it

@@ -9,6 +9,7 @@ import { inOrder, type RowOrder } from './kill-order';
 import type { Candidate, RowRules } from './row-rules';
 import { matchPicks, missedLogged, missedRow, plannedOf, type MissedPick } from './kill-picks';
 import { escalateWhenDue, type EscalatingWait, type HardKill } from './escalation';
+import { msPastActBy } from '../../common/act-by';
 
 export type CancelOutcome = boolean | { readonly cantCancel: string };
 
@@ -188,7 +189,8 @@ export async function executeKill<R, C extends Candidate<R>>(
     for (const o of first.values()) report(o);
     return;
   }
-  const pastMs = pastActBy(req);
+  // past it the coordinator has reported this node as timed out (common/act-by.ts)
+  const pastMs = msPastActBy(req.act_by_unix_ms);
   if (sink.closed || pastMs !== undefined) {
     // the coordinator shows this node as missed (timeout, unreachable): then it killed nothing
     const unsent = [...first.values()].filter((o) => o.status === 'KILL_STATUS_WAITING' || o.status === 'KILL_STATUS_PENDING');
@@ -223,17 +225,6 @@ export async function executeKill<R, C extends Candidate<R>>(
         : undefined;
     await waitForEnds(waiting, subject, req.sync_timeout_ms, settle, sink.signal, escalation);
   }
-}
-
-/**
- * How far (ms, at least 1) the request is past its act-by time by this agent's clock, or
- * undefined while it is not: past it the coordinator has reported this node as timed out, unless
- * this agent's clock is ahead of the coordinator's.
- */
-function pastActBy(req: KillRequest__Output): number | undefined {
-  const actBy = Number(req.act_by_unix_ms);
-  const now = Date.now();
-  return actBy > 0 && now > actBy ? now - actBy : undefined;
 }
 
 /**

@@ -161,7 +161,7 @@ test('the owner stopped (SIGSTOP): KILL on B fails within the deadline with one 
   try {
     const sent = Date.now();
     await assert.rejects(onB.query(`KILL ${victim.threadId}`), (e: { errno?: number; message?: string }) =>
-      e.errno === 1105 && !(e.message ?? '').includes('\n') && (e.message ?? '').startsWith(`KILL could not reach coordinator 'A' at ${c.address}, which owns session ${victim.threadId}: `));
+      e.errno === 1105 && !(e.message ?? '').includes('\n') && (e.message ?? '').startsWith(`KILL got no answer in time from coordinator 'A' at ${c.address}, which owns session ${victim.threadId}: `));
     assert.ok(Date.now() - sent < 7_000, `failed after ${Date.now() - sent} ms`);
   } finally {
     c.coordinator.proc.kill('SIGCONT');

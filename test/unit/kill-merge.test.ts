@@ -245,14 +245,15 @@ test('a batch of events gives the rows its events give one by one, in order', ()
   assert.throws(() => merge([N1, N2]).pushAll([plan(N1, 0, 1, 'carol'), plan(N2, 0)]), denied('User bob attempts to kill query created by carol'));
 });
 
-test('the door statements plan from outside the nodes: rows wait for it, it counts toward ACCESS_DENIED, and it may come before or after the nodes', () => {
-  const doorRow: SqlValue[] = ['waiting', 'http-1', 'alice', 'SELECT 1', '127.0.0.1', 9700, 'B', ''];
-  const outsidePlan = (eligible: number, skipped = 0) => ({ eligible, skipped, skipped_owner: skipped ? 'admin' : '', skipped_id: '', planned: [] });
-  // after the nodes: the node's rows are held until it comes
+const doorRow: SqlValue[] = ['waiting', 'http-1', 'alice', 'SELECT 1', '127.0.0.1', 9700, 'B', ''];
+const outsidePlan = (eligible: number, skipped = 0) => ({ eligible, skipped, skipped_owner: skipped ? 'admin' : '', skipped_id: '', planned: [] });
+
+test('the door statements plan from outside the nodes: rows wait for it while ACCESS_DENIED is possible, it counts toward ACCESS_DENIED, and it may come before or after the nodes', () => {
+  // after the nodes, whose plans allow nothing: the node's rows are held until it comes
   const late = merge([N1], { outside: true });
-  assert.deepEqual(late.push(plan(N1, 1)), []);
-  assert.deepEqual(late.push(query(N1, 'q1')), []);
-  assert.deepEqual(late.settleOutside(outsidePlan(1), [doorRow]), [queryRow(N1, 'q1'), doorRow]);
+  assert.deepEqual(late.push(plan(N1, 0, 1, 'carol')), []);
+  assert.deepEqual(late.push(failed(N1, 'node_error', 'stream broke')), []);
+  assert.deepEqual(late.settleOutside(outsidePlan(1), [doorRow]), [nodeRow(N1, 'node_error', 'stream broke'), doorRow]);
   assert.equal(late.rows, 2);
   // before the nodes: its rows are held until their plans are in
   const early = merge([N1], { outside: true });
@@ -262,4 +263,18 @@ test('the door statements plan from outside the nodes: rows wait for it, it coun
   const none = merge([N1], { outside: true });
   assert.deepEqual(none.push(plan(N1, 0)), []);
   assert.throws(() => none.settleOutside(outsidePlan(0, 1), []), denied('User bob attempts to kill query created by admin'));
+});
+
+test('the door statements plan: once every node planned and something is eligible, the node rows go out without waiting for the other coordinators', () => {
+  const m = merge([N1, N2], { outside: true });
+  assert.deepEqual(m.push(plan(N1, 1)), []);
+  // n2's plan is still outstanding: held
+  assert.deepEqual(m.push(query(N1, 'q1')), []);
+  // every node's plan is in, eligible > 0: ACCESS_DENIED is impossible whatever the doors add
+  assert.deepEqual(m.push(plan(N2, 0, 1, 'carol')), [queryRow(N1, 'q1')]);
+  assert.deepEqual(m.push(query(N1, 'q2', 'KILL_STATUS_FINISHED')), [queryRow(N1, 'q2', 'finished')]);
+  // the doors' answer comes later: its rows pass straight through, and a skip there denies nothing
+  assert.deepEqual(m.settleOutside(outsidePlan(0, 1), [doorRow]), [doorRow]);
+  assert.deepEqual(m.end(), []);
+  assert.equal(m.rows, 3);
 });

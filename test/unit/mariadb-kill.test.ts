@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
 import { parseStatement } from '../../sql/parser';
 import type { MysqlKillStatement } from '../../sql/ast';
 import { mariadbKill } from '../../coordinator/statements/kill/mariadb-kill';
@@ -13,6 +14,11 @@ import type { CoordinatorRecord } from '../../common/etcd/etcd-layout';
 import { idOwner, makeSessionId } from '../../common/thread-id';
 import type { KillSessionRequest } from '../../proto/generated/quell/v1/KillSessionRequest';
 import type { KillSessionResponse__Output } from '../../proto/generated/quell/v1/KillSessionResponse';
+
+/** A gRPC call's error as grpc-js reports it. */
+function serviceError(code: grpc.status, details: string): grpc.ServiceError {
+  return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata: new grpc.Metadata() });
+}
 
 /**
  * The MariaDB form's decisions that need no node: ids of the coordinator's own sessions, ids no
@@ -113,8 +119,11 @@ test("another live coordinator's session id is forwarded to it with the killer's
   const denied = harness('alice', ['ALL'], [], () => Promise.resolve({ error: { code: 1095, name: 'HY000', message: `You are not owner of thread ${onB}`, dialect: 'DIALECT_MARIADB' } }));
   await assert.rejects(denied.kill(`KILL ${onB}`), mariadbError(`ERROR 1095 (HY000): You are not owner of thread ${onB}`));
   assert.equal(denied.forwarded[0]?.[1].may_kill_others, true);
-  const unreachable = harness('alice', ['ALL'], [], () => Promise.reject(Object.assign(new Error('x'), { details: 'Deadline exceeded\nafter 5 s' })));
-  await assert.rejects(unreachable.kill(`KILL ${onB}`), mariadbError(`ERROR 1105 (HY000): KILL could not reach coordinator 'B' at B:9700, which owns session ${onB}: Deadline exceeded after 5 s`));
+  // a failed forward says what failed (common/grpc/rpc-status.ts toNodeFailure): no answer in time is not 'could not reach'
+  const late = harness('alice', ['ALL'], [], () => Promise.reject(serviceError(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded\nafter 5 s')));
+  await assert.rejects(late.kill(`KILL ${onB}`), mariadbError(`ERROR 1105 (HY000): KILL got no answer in time from coordinator 'B' at B:9700, which owns session ${onB}: no answer before the deadline`));
+  const unreachable = harness('alice', ['ALL'], [], () => Promise.reject(serviceError(grpc.status.UNAVAILABLE, 'No connection established. Last error: connect ECONNREFUSED 127.0.0.1:9700.')));
+  await assert.rejects(unreachable.kill(`KILL ${onB}`), mariadbError(`ERROR 1105 (HY000): KILL could not reach coordinator 'B' at B:9700, which owns session ${onB}: connect ECONNREFUSED 127.0.0.1:9700`));
   const onA = makeSessionId(4, 1, 17);
   await assert.rejects(h.kill(`KILL ${onA}`), mariadbError(`ERROR 1094 (HY000): Unknown thread id: ${onA}`));
   // a coordinator id with a server id no coordinator holds

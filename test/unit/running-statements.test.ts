@@ -5,6 +5,8 @@ import { pinnedQueryIds } from '../../coordinator/statements/kill/pinned-query-i
 import { parseStatement } from '../../sql/parser';
 import type { KillStatement } from '../../sql/ast';
 import { renderError, type QuellError } from '../../errors/quell-error';
+import { doorSessions } from '../../coordinator/doors/door-sessions';
+import type { SessionHandle, SessionRegistry } from '../../coordinator/doors/sessions';
 
 /** A statement that records its kills and ends when told (or at once on a kill when `stopsOnKill`). */
 function statement(queryId: string, user: string, stopsOnKill = true): RunningStatement & { kills: string[]; end: () => void } {
@@ -48,7 +50,23 @@ test('TEST kills nothing; SYNC says finished once the statement ended, waiting w
   assert.deepEqual(rows.map((x) => [x.queryId, x.status]), [['q1', 'KILL_STATUS_FINISHED'], ['q2', 'KILL_STATUS_WAITING']]);
   r.remove(quick);
   assert.deepEqual(r.list().map((s) => s.queryId), ['q2']);
-  assert.equal(r.ofSession(1), undefined);
+});
+
+test("door sessions: a busy MySQL session shows its statement's query_id, an idle one none; HTTP/gRPC statements are rows of their own; a viewer without PROCESS sees only its own", () => {
+  const r = new RunningStatements();
+  const onSession = (queryId: string, sessionId: number, user: string, startedAt: number): RunningStatement => ({ ...statement(queryId, user), door: 'mysql', sessionId, startedAt });
+  r.add(onSession('m7-new', 7, 'alice', 2000));
+  r.add(onSession('m7', 7, 'alice', 1000));
+  r.add(onSession('m8', 8, 'bob', 1500));
+  r.add({ ...statement('h1', 'alice'), startedAt: 3000 });
+  const session = (id: number, user: string, command: 'Query' | 'Sleep'): SessionHandle => ({
+    id, user, kill: () => undefined,
+    process: () => ({ id, user, host: 'h:1', db: undefined, command, timeMs: 5, info: command === 'Query' ? 'SELECT 1' : undefined }),
+  });
+  const registry = { list: () => [session(7, 'alice', 'Query'), session(8, 'bob', 'Query'), session(9, 'alice', 'Sleep')] } as unknown as SessionRegistry;
+  const rows = (seeAll: boolean) => doorSessions(registry, r, { user: 'alice', seeAll }).map((s) => [s.id, s.door, s.user, s.query_id]);
+  assert.deepEqual(rows(true), [[7, 'mysql', 'alice', 'm7'], [8, 'mysql', 'bob', 'm8'], [9, 'mysql', 'alice', ''], [0, 'http', 'alice', 'h1']]);
+  assert.deepEqual(rows(false), [[7, 'mysql', 'alice', 'm7'], [9, 'mysql', 'alice', ''], [0, 'http', 'alice', 'h1']]);
 });
 
 test("the killed statement's error: ClickHouse's 394 with the killer's reason when one was given", () => {

@@ -23,6 +23,7 @@ import type { KillStatementRequest__Output } from '../../../proto/generated/quel
 import type { KillStatementResponse } from '../../../proto/generated/quell/v1/KillStatementResponse';
 import { doorSessions } from '../door-sessions';
 import { ErrorCode } from '../../../errors/quell-error';
+import { msPastActBy } from '../../../common/act-by';
 
 
 type ExecuteCall = grpc.ServerWritableStream<ExecuteRequest__Output, ExecuteResponse>;
@@ -96,8 +97,8 @@ export class CoordinatorService {
 
   /** `KILL QUERY WHERE query_id = …` typed on another coordinator: this one's door statements with those ids, with the killer's rights. */
   private async killStatement(req: KillStatementRequest__Output): Promise<KillStatementResponse> {
-    const late = pastDeadline(req.act_by_unix_ms);
-    if (late > 0) return { coordinator_id: this.selfId(), statements: [], error: { code: ErrorCode.TIMEOUT_EXCEEDED, name: 'TIMEOUT_EXCEEDED', message: lateMessage('KILL QUERY', late), dialect: 'DIALECT_CLICKHOUSE' } };
+    const late = msPastActBy(req.act_by_unix_ms);
+    if (late !== undefined) return { coordinator_id: this.selfId(), statements: [], error: { code: ErrorCode.TIMEOUT_EXCEEDED, name: 'TIMEOUT_EXCEEDED', message: lateMessage('KILL QUERY', late), dialect: 'DIALECT_CLICKHOUSE' } };
     const rows = await this.runner.statements.kill({
       queryIds: req.query_ids,
       user: req.user,
@@ -113,8 +114,8 @@ export class CoordinatorService {
   /** A KILL typed on another coordinator for one of this coordinator's sessions: as if typed here, with the killer's rights (MariaDB's). */
   private killSession(req: KillSessionRequest__Output): KillSessionResponse {
     const mariadb = (code: number, message: string): KillSessionResponse => ({ error: { code, name: 'HY000', message, dialect: 'DIALECT_MARIADB' } satisfies ProtoError });
-    const late = pastDeadline(req.act_by_unix_ms);
-    if (late > 0) return mariadb(1105, lateMessage('KILL', late));
+    const late = msPastActBy(req.act_by_unix_ms);
+    if (late !== undefined) return mariadb(1105, lateMessage('KILL', late));
     const session = this.doorSessions?.get(req.session_id);
     if (!session) return mariadb(1094, `Unknown thread id: ${req.session_id}`);
     if (session.user !== req.user && !req.may_kill_others) return mariadb(1095, `You are not owner of thread ${req.session_id}`);
@@ -183,12 +184,6 @@ export class CoordinatorService {
     if (failed) call.emit('error', toServiceError(failed));
     else call.end();
   }
-}
-
-/** How many ms past a forwarded kill's wall-clock deadline it is now (0: in time, or no deadline). */
-function pastDeadline(actByUnixMs: string): number {
-  const actBy = Number(actByUnixMs);
-  return actBy > 0 ? Math.max(0, Date.now() - actBy) : 0;
 }
 
 /** Why a forwarded kill was not carried out: it arrived after the killer had been told it failed. */

@@ -3,7 +3,7 @@ import type { KillPlan__Output } from '../../../proto/generated/quell/v1/KillPla
 import type { StatementContext } from '../../context';
 import { splitAddress, type CoordinatorRecord } from '../../../common/etcd/etcd-layout';
 import { queryIdServerId } from '../../../common/thread-id';
-import { askOtherCoordinators, coordinatorName } from '../../cluster/other-coordinators';
+import { askOtherCoordinators, peerKillFailure } from '../../cluster/other-coordinators';
 import { PEER_KILL_DEADLINE_MS } from '../../cluster/coordinator-peers';
 import type { StatementKillRequest, StatementKillRow } from '../running-statements';
 import { renderProcessStatus } from '../../../common/kill-status';
@@ -35,7 +35,8 @@ export interface DoorKillOutcome {
  * killer's rights, SYNC's wait plus PEER_KILL_DEADLINE_MS). A query_id this coordinator made
  * names its coordinator's server id: only that one is asked. A client-chosen one may be
  * anywhere: every live coordinator is. Each killed statement is a row whose node_id is its
- * coordinator's id; a coordinator that could not be asked is a `node_unreachable` row, the owner
+ * coordinator's id; a coordinator that could not be asked is a row of its failure's kind
+ * (node_unreachable, node_timeout, node_error), the owner
  * of a query_id that has left a `node_inactive` one: nothing is silently missing.
  */
 export async function killDoorStatements(queryIds: readonly string[], ctx: StatementContext, o: DoorKillOptions): Promise<DoorKillOutcome> {
@@ -57,7 +58,7 @@ export async function killDoorStatements(queryIds: readonly string[], ctx: State
   const out = new DoorRows();
   out.add({ id: ctx.self?.id ?? '', address: ctx.self?.address ?? '' }, own);
   for (const a of answers) {
-    if ('failure' in a) out.coordinator(a.record, 'node_unreachable', `KILL could not reach ${coordinatorName(a.record)}: ${a.failure}`);
+    if ('failure' in a) out.coordinator(a.record, a.failure.kind, peerKillFailure(a.record, a.failure));
     else if (a.answer?.error) out.coordinator(a.record, 'node_error', a.answer.error.message);
     else if (a.answer) out.peer(a.record, a.answer.statements);
   }

@@ -49,7 +49,8 @@ type Row = SqlValue[];
  * The coordinator's side of one kill, without I/O: fan-out events in, result rows out. Rows are
  * held until every active node has sent its plan (or failed), so that a kill nobody may
  * perform fails with ACCESS_DENIED before any row is shown; after that they pass straight
- * through. Each method returns the rows to send now.
+ * through. The outside plan (`outside`) is waited for too only while the nodes' plans leave
+ * ACCESS_DENIED possible (nothing eligible). Each method returns the rows to send now.
  */
 export class KillMerge {
   private readonly plans = new PlanTally();
@@ -128,7 +129,8 @@ export class KillMerge {
   /**
    * The plan from outside the nodes (the coordinators' door statements, for a kill by query_id),
    * with its rows, whenever it comes: it counts toward ACCESS_DENIED as the nodes' do, and its
-   * rows are held as theirs are. Returns the rows to send now; throws ACCESS_DENIED as push() does.
+   * rows are held as theirs are (until released; once the nodes' plans made something eligible
+   * they are not waiting for it). Returns the rows to send now; throws ACCESS_DENIED as push() does.
    */
   settleOutside(plan: KillPlan__Output, rows: readonly Row[]): Row[] {
     const out: Row[] = [];
@@ -174,7 +176,14 @@ export class KillMerge {
 
   private planSettled(key: string, out: Row[]): void {
     this.unplanned.delete(key);
-    if (this.released || this.unplanned.size > 0) return;
+    if (this.released) return;
+    if (this.unplanned.size === 1 && this.unplanned.has(OUTSIDE) && this.plans.eligible > 0) {
+      // every node planned and something is eligible: no outside plan can make this ACCESS_DENIED,
+      // so the nodes' rows do not wait for the other coordinators (up to their deadline)
+      this.release(out);
+      return;
+    }
+    if (this.unplanned.size > 0) return;
     if (this.plans.denied) {
       throw chError('ACCESS_DENIED', `User ${this.opts.user} attempts to kill ${this.opts.target.name} created by ${this.plans.skippedOwner}`);
     }

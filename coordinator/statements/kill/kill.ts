@@ -40,7 +40,10 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   if (doors) {
     // a door statement gets no hard kill: with escalate_after its row says it was not escalated
     const doorRows = (rows: SqlValue[][]): SqlValue[][] => (k.escalateMs > 0 ? rows.map((r) => [...r, 0]) : rows);
-    // the door statements are asked beside the nodes: a coordinator that does not answer holds up only its own row
+    // the door statements are asked beside the nodes. Once every node planned and something is
+    // eligible, the agents' rows go out without them; while nothing is, only the doors' plan can
+    // decide ACCESS_DENIED, so every row waits until each other coordinator answered or timed out
+    // (PEER_KILL_DEADLINE_MS, plus the SYNC wait)
     for await (const item of withPromise(events, doors)) await send('event' in item ? merge.pushAll(item.event) : merge.settleOutside(item.value.plan, doorRows(item.value.rows)));
   } else {
     // one send per batch of replies: a statement to 100 agents merges them as they come, in bulk

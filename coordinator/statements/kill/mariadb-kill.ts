@@ -14,8 +14,9 @@ import type { MemberNode } from '../../cluster/membership';
 import { INACTIVE_MESSAGE } from './kill-merge';
 import { mayKillOthersConnections } from './kill-targets';
 import type { SessionHandle } from '../../doors/sessions';
+import { toNodeFailure } from '../../../common/grpc/rpc-status';
 import { skewReason } from '../../cluster/clock-offsets';
-import { coordinatorName, peerFailure } from '../../cluster/other-coordinators';
+import { peerKillFailure } from '../../cluster/other-coordinators';
 
 /** MariaDB's words (sql/share/errmsg-utf8.txt). */
 const unknownThread = (id: number) => QuellError.mariadb(1094, 'HY000', `Unknown thread id: ${id}`);
@@ -129,7 +130,7 @@ async function forwardKill(id: number, record: CoordinatorRecord, stmt: MysqlKil
   try {
     answer = await ctx.pool.coordinators.killSession(record.address, { session_id: id, query_only: stmt.target === 'QUERY', user: ctx.user.name, may_kill_others: mayKillOthersConnections(ctx.user), reason: stmt.reason ?? '' });
   } catch (err) {
-    throw failed(`KILL could not reach ${coordinatorName(record)}, which owns session ${id}: ${peerFailure(err)}`);
+    throw failed(peerKillFailure(record, toNodeFailure(err), `, which owns session ${id}`));
   }
   if (answer.error) throw QuellError.mariadb(answer.error.code, answer.error.name || 'HY000', answer.error.message);
   ctx.summary.count('killed', 1);

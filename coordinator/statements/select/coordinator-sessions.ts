@@ -24,7 +24,7 @@ export async function everyCoordinatorsSessions(ctx: StatementContext): Promise<
   const missing: string[] = [];
   const answers = await askOtherCoordinators(ctx.membership, ctx.self?.id, (record) => ctx.pool.coordinators.listSessions(record.address, { user: viewer.user, see_all: viewer.seeAll }));
   for (const a of answers) {
-    if ('failure' in a) missing.push(`${coordinatorName(a.record)} (${a.failure})`);
+    if ('failure' in a) missing.push(`${coordinatorName(a.record)} (${a.failure.kind}: ${a.failure.message})`);
     else sessions.push(...a.answer.sessions.map((session) => ({ coordinatorId: a.record.id, address: a.record.address, session })));
   }
   return { sessions, missing };
