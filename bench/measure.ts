@@ -45,7 +45,8 @@ export async function sample(plan: Plan, once: () => Promise<number>, onMeasureS
 
 /**
  * CPU time of a set of processes over one or more segments (begin … end): the interleaved
- * measurements count only their own rounds. Readings come from /proc, in 10 ms ticks.
+ * measurements count only their own rounds. Readings come from /proc's
+ * schedstat, in nanoseconds (cpuMs).
  */
 export class CpuMeter {
   private readonly pids: (number | undefined)[];
