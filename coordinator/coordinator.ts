@@ -25,8 +25,6 @@ import { CoordinatorRegistration, defaultCoordinatorId } from './cluster/registr
 import type { CoordinatorSelf } from './context';
 import { NoFreeServerIdError } from '../common/etcd/server-id';
 import { QuellError } from '../errors/quell-error';
-import { makeQueryId } from '../common/thread-id';
-import { randomUUID } from 'node:crypto';
 
 export interface CoordinatorOptions {
   readonly etcd: string[];
@@ -156,10 +154,7 @@ export class Coordinator {
           metrics,
           clocks,
           // query ids the coordinator makes carry its server id, as its session ids do
-          newQueryId: () => {
-            const held = registration?.held;
-            return held ? makeQueryId(held.serverId, randomUUID()) : randomUUID();
-          },
+          serverId: () => registration?.held?.serverId,
           self: (): CoordinatorSelf | undefined => registration && { id: registration.id, address: registration.address, live: registration.live, statementsRunning: runner.running },
         });
         const service = new CoordinatorService(runner, PeerPolicy.of(opts.security), sessions, () => registration?.id ?? '');

@@ -15,7 +15,7 @@ export const PEER_KILL_DEADLINE_MS = 5_000;
 /** How long SHOW PROCESSLIST and system.sessions wait for another coordinator's sessions: one that has not answered by then is named in a warning. */
 export const PEER_LIST_DEADLINE_MS = 2_000;
 
-type Unary<Req, Res> = (req: Req, options: grpc.CallOptions, done: (err: grpc.ServiceError | null, res?: Res) => void) => unknown;
+type Unary<Req, Res> = (req: Req, options: grpc.CallOptions, done: (err: grpc.ServiceError | null, res?: Res) => void) => { cancel(): void };
 
 /**
  * Channels to the other coordinators, keyed by the address their registry records name. Each
@@ -34,16 +34,16 @@ export class CoordinatorPeers {
     return call<KillSessionRequest, KillSessionResponse__Output>(client.KillSession.bind(client), { ...req, act_by_unix_ms: String(Date.now() + deadlineMs) }, deadlineMs);
   }
 
-  /** That coordinator's door sessions and running door statements, as the user may see them. */
-  listSessions(address: string, req: ListSessionsRequest, deadlineMs = PEER_LIST_DEADLINE_MS): Promise<ListSessionsResponse__Output> {
+  /** That coordinator's door sessions and running door statements, as the user may see them; `signal` (the asking statement's) cancels the call. */
+  listSessions(address: string, req: ListSessionsRequest, deadlineMs = PEER_LIST_DEADLINE_MS, signal?: AbortSignal): Promise<ListSessionsResponse__Output> {
     const client = this.client(address);
-    return call<ListSessionsRequest, ListSessionsResponse__Output>(client.ListSessions.bind(client), req, deadlineMs);
+    return call<ListSessionsRequest, ListSessionsResponse__Output>(client.ListSessions.bind(client), req, deadlineMs, signal);
   }
 
-  /** Forwards a KILL QUERY by query_id to that coordinator's running statements. */
-  killStatement(address: string, req: KillStatementRequest, deadlineMs = PEER_KILL_DEADLINE_MS): Promise<KillStatementResponse__Output> {
+  /** Forwards a KILL QUERY by query_id to that coordinator's running statements; `signal` (the KILL's) cancels the call. */
+  killStatement(address: string, req: KillStatementRequest, deadlineMs = PEER_KILL_DEADLINE_MS, signal?: AbortSignal): Promise<KillStatementResponse__Output> {
     const client = this.client(address);
-    return call<KillStatementRequest, KillStatementResponse__Output>(client.KillStatement.bind(client), { ...req, act_by_unix_ms: String(Date.now() + deadlineMs) }, deadlineMs);
+    return call<KillStatementRequest, KillStatementResponse__Output>(client.KillStatement.bind(client), { ...req, act_by_unix_ms: String(Date.now() + deadlineMs) }, deadlineMs, signal);
   }
 
   close(): void {
@@ -62,9 +62,24 @@ export class CoordinatorPeers {
   }
 }
 
-/** One unary call with a deadline; rejects with the gRPC error. */
-function call<Req, Res>(method: Unary<Req, Res>, req: Req, deadlineMs: number): Promise<Res> {
+/**
+ * One unary call with a deadline; rejects with the gRPC error. An abort of `signal` cancels it
+ * (CANCELLED, as grpc-js words it), and an aborted one sends nothing: a statement its client gave
+ * up on does not wait out a slow peer.
+ */
+function call<Req, Res>(method: Unary<Req, Res>, req: Req, deadlineMs: number, signal?: AbortSignal): Promise<Res> {
   return new Promise((resolve, reject) => {
-    method(req, { deadline: Date.now() + deadlineMs }, (err, res) => (err || !res ? reject(err ?? new Error('no response')) : resolve(res)));
+    if (signal?.aborted) {
+      const details = 'Cancelled on client';
+      reject(Object.assign(new Error(`${grpc.status.CANCELLED} CANCELLED: ${details}`), { code: grpc.status.CANCELLED, details, metadata: new grpc.Metadata() }));
+      return;
+    }
+    const cancel = (): void => pending.cancel();
+    const pending = method(req, { deadline: Date.now() + deadlineMs }, (err, res) => {
+      signal?.removeEventListener('abort', cancel);
+      if (err || !res) reject(err ?? new Error('no response'));
+      else resolve(res);
+    });
+    signal?.addEventListener('abort', cancel, { once: true });
   });
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { makeQueryId, queryIdServerId } from '../../common/thread-id';
 import type { Logger } from '../../common/daemon/logger';
 import { chError, QuellError, type Dialect } from '../../errors/quell-error';
 import { errorText } from '../../errors/error-text';
@@ -43,8 +44,19 @@ export interface RunnerDeps {
   readonly clocks?: ClockReader;
   /** this coordinator's registration in etcd, once it has one */
   readonly self?: () => CoordinatorSelf | undefined;
-  /** a new query_id for a statement whose client named none (common/thread-id.ts makeQueryId); default a UUID */
-  readonly newQueryId?: () => string;
+  /** this coordinator's server id, once it holds one: the query_ids it makes carry it (common/thread-id.ts makeQueryId) */
+  readonly serverId?: () => number | undefined;
+}
+
+/**
+ * A client-named query_id in the form coordinators give the ones they make (`c<server id>-<uuid>`)
+ * is refused when it names another coordinator: a KILL by that query_id asks the coordinator it
+ * names alone, and would miss this statement. This coordinator's own form is fine (a kill asks it).
+ */
+function checkNamedQueryId(queryId: string, own: number | undefined): void {
+  const named = queryIdServerId(queryId);
+  if (named === undefined || named === own) return;
+  throw chError('BAD_ARGUMENTS', `query_id '${queryId}' has the form of the query_ids that the coordinator with server id ${named} makes (c<server id>-<uuid>), and this is not that coordinator: a KILL by it would miss this statement. Name another query_id, or none`);
 }
 
 /** ClickHouse's max_concurrent_queries default. */
@@ -71,6 +83,8 @@ export interface LoginRequest {
 interface StatementBase {
   readonly sql: string;
   readonly statementId?: string;
+  /** the client named statementId (a door made it otherwise, with StatementRunner.newStatementId) */
+  readonly namedQueryId?: boolean;
   /** the session's dialect (decides a bare SHOW PROCESSLIST); undefined: the session named none */
   readonly dialect: Dialect | undefined;
   /** the caller's verified certificate identity */
@@ -157,7 +171,8 @@ export class StatementRunner {
 
   /** A query_id for a statement whose client named none: it carries this coordinator's server id once it has one. */
   newStatementId(): string {
-    return this.deps.newQueryId?.() ?? randomUUID();
+    const serverId = this.deps.serverId?.();
+    return serverId === undefined ? randomUUID() : makeQueryId(serverId, randomUUID());
   }
 
   /** Runs one statement to its end; never rejects (failures end the statement with their error). */
@@ -251,6 +266,7 @@ export class StatementRunner {
       if (this.draining) throw StatementRunner.shuttingDown();
       const user = await this.userOf(req);
       userName = user.name;
+      if (req.namedQueryId) checkNamedQueryId(statementId, this.deps.serverId?.());
       const stmt = withSettings(parseStatement(req.sql), req.settings);
       if (req.readonlyBecause !== undefined && modifies(stmt)) throw chError('READONLY', `Cannot execute query in readonly mode. ${req.readonlyBecause}`);
       summary.kind = statementKind(stmt);

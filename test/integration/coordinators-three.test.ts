@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test';
 import { performance } from 'node:perf_hooks';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { freePort, spawnChild, spawnQuell, type Child } from '../../common/daemon/child-processes';
 import { idOwner, makeSessionId, queryIdServerId } from '../../common/thread-id';
@@ -250,6 +251,19 @@ test("KILL QUERY WHERE query_id = … reaches a statement on B's HTTP door from 
   await rejected;
 });
 
+test("a client-named query_id in another coordinator's form (c<server id>-<uuid>) is refused, where a KILL by it would miss the statement; the coordinator's own form is taken", async () => {
+  const [a, b] = [await serverIdOf('A'), await serverIdOf('B')];
+  const uuid = randomUUID();
+  const refused = await http(A, 'SELECT 1', `query_id=c${b}-${uuid}`);
+  assert.equal(refused.headers['x-clickhouse-exception-code'], '36', refused.body);
+  assert.match(refused.body, new RegExp(`^Code: 36\\. DB::Exception: query_id 'c${b}-${uuid}' has the form of the query_ids that the coordinator with server id ${b} makes`));
+  await assert.rejects(c.client('admin', 'adminpw').query('SELECT 1', { statementId: `c${b}-${uuid}` }), (e: unknown) => e instanceof QuellError && e.code === 36 && e.message.includes('a KILL by it would miss this statement'));
+  // A's own form: a KILL by it asks A, so A takes it
+  const own = await http(A, 'SELECT 1', `query_id=c${a}-${uuid}`);
+  assert.equal(own.status, 200, own.body);
+  assert.equal(own.headers['x-clickhouse-query-id'], `c${a}-${uuid}`);
+});
+
 test('S stopped (SIGSTOP): KILL of its session fails with one line naming it; SHOW PROCESSLIST warns that it is missing; a kill by query_id lists it node_timeout', async () => {
   const onA = await connectOnce(A);
   // a lease longer than the stops: S stays registered while it cannot answer
@@ -288,6 +302,9 @@ test('S stopped (SIGSTOP): KILL of its session fails with one line naming it; SH
       assert.deepEqual(rows.map((r) => [r.kill_status, r.query_id, r.host, r.port, r.node_id]), [['node_timeout', '', host, Number(port), 'S']]);
       const error = String(rows[0]?.error);
       assert.ok(error.startsWith(`KILL got no answer in time from coordinator 'S' at ${S.address}: `) && !error.includes('\n'), error);
+      // throw mode counts the coordinator as it counts a node: the statement fails naming it
+      const thrown = await http(B, "KILL QUERY WHERE query_id = 'nobody-runs-this' SETTINGS distributed_ddl_output_mode = 'throw'");
+      assert.match(thrown.body, /^Code: 159\. DB::Exception: KILL QUERY is not finished on 1 of \d+ hosts: S \(node_timeout\)\. \(TIMEOUT_EXCEEDED\)/, thrown.body);
     });
     // S serves again: the victim is still there (the first KILL, which A reported failed, reached S
     // after SIGCONT past its act_by_unix_ms and was refused), and killable from A

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QuellError } from '../../errors/quell-error';
 import { NodeFailure, type NodeFailureKind } from '../../common/grpc/rpc-status';
-import { INACTIVE_MESSAGE, KillMerge, type KillMergeOptions } from '../../coordinator/statements/kill/kill-merge';
+import { INACTIVE_MESSAGE, KillMerge, type KillMergeOptions, type OutsideOutcome } from '../../coordinator/statements/kill/kill-merge';
 import { KILL_MUTATION, KILL_QUERY } from '../../coordinator/statements/kill/kill-targets';
 import type { FanoutEvent } from '../../coordinator/cluster/fanout';
 import type { MemberNode } from '../../coordinator/cluster/membership';
@@ -247,22 +247,23 @@ test('a batch of events gives the rows its events give one by one, in order', ()
 
 const doorRow: SqlValue[] = ['waiting', 'http-1', 'alice', 'SELECT 1', '127.0.0.1', 9700, 'B', ''];
 const outsidePlan = (eligible: number, skipped = 0) => ({ eligible, skipped, skipped_owner: skipped ? 'admin' : '', skipped_id: '', planned: [] });
+const outside = (plan: ReturnType<typeof outsidePlan>, rows: SqlValue[][], failures: OutsideOutcome['failures'] = []): OutsideOutcome => ({ plan, rows, failures, hosts: 2 });
 
 test('the door statements plan from outside the nodes: rows wait for it while ACCESS_DENIED is possible, it counts toward ACCESS_DENIED, and it may come before or after the nodes', () => {
   // after the nodes, whose plans allow nothing: the node's rows are held until it comes
   const late = merge([N1], { outside: true });
   assert.deepEqual(late.push(plan(N1, 0, 1, 'carol')), []);
   assert.deepEqual(late.push(failed(N1, 'node_error', 'stream broke')), []);
-  assert.deepEqual(late.settleOutside(outsidePlan(1), [doorRow]), [nodeRow(N1, 'node_error', 'stream broke'), doorRow]);
+  assert.deepEqual(late.settleOutside(outside(outsidePlan(1), [doorRow])), [nodeRow(N1, 'node_error', 'stream broke'), doorRow]);
   assert.equal(late.rows, 2);
   // before the nodes: its rows are held until their plans are in
   const early = merge([N1], { outside: true });
-  assert.deepEqual(early.settleOutside(outsidePlan(1), [doorRow]), []);
+  assert.deepEqual(early.settleOutside(outside(outsidePlan(1), [doorRow])), []);
   assert.deepEqual(early.push(plan(N1, 0)), [doorRow]);
   // nothing may be killed anywhere, and a door statement was skipped: ACCESS_DENIED names its owner
   const none = merge([N1], { outside: true });
   assert.deepEqual(none.push(plan(N1, 0)), []);
-  assert.throws(() => none.settleOutside(outsidePlan(0, 1), []), denied('User bob attempts to kill query created by admin'));
+  assert.throws(() => none.settleOutside(outside(outsidePlan(0, 1), [])), denied('User bob attempts to kill query created by admin'));
 });
 
 test('the door statements plan: once every node planned and something is eligible, the node rows go out without waiting for the other coordinators', () => {
@@ -274,7 +275,23 @@ test('the door statements plan: once every node planned and something is eligibl
   assert.deepEqual(m.push(plan(N2, 0, 1, 'carol')), [queryRow(N1, 'q1')]);
   assert.deepEqual(m.push(query(N1, 'q2', 'KILL_STATUS_FINISHED')), [queryRow(N1, 'q2', 'finished')]);
   // the doors' answer comes later: its rows pass straight through, and a skip there denies nothing
-  assert.deepEqual(m.settleOutside(outsidePlan(0, 1), [doorRow]), [doorRow]);
+  assert.deepEqual(m.settleOutside(outside(outsidePlan(0, 1), [doorRow])), [doorRow]);
   assert.deepEqual(m.end(), []);
   assert.equal(m.rows, 3);
+});
+
+test('throw mode counts the other coordinators a kill by query_id concerned: one that failed fails the statement, after the rows', () => {
+  const failedPeer: SqlValue[] = ['node_timeout', '', '', '', '127.0.0.3', 9700, 'C', 'no answer within 1 s'];
+  const m = merge([N1], { outside: true, throwOnNodeFailure: true });
+  assert.deepEqual(m.push(plan(N1, 0)), []);
+  assert.deepEqual(m.settleOutside(outside(outsidePlan(1), [doorRow, failedPeer], [{ id: 'C', status: 'node_timeout' }])), [doorRow, failedPeer]);
+  assert.deepEqual(m.push(done(N1)), []);
+  const err = m.failureError();
+  assert.equal(err?.errorName, 'TIMEOUT_EXCEEDED');
+  assert.equal(err?.message, 'KILL QUERY is not finished on 1 of 3 hosts: C (node_timeout)');
+  // every coordinator answered: nothing to throw
+  const fine = merge([N1], { outside: true, throwOnNodeFailure: true });
+  fine.push(plan(N1, 0));
+  fine.settleOutside(outside(outsidePlan(1), [doorRow]));
+  assert.equal(fine.failureError(), undefined);
 });

@@ -167,6 +167,7 @@ export class CoordinatorService {
       {
         sql: req.sql,
         statementId,
+        namedQueryId: Boolean(req.statement_id),
         dialect: sessionDialect(req.dialect),
         user: req.user,
         password: req.password,

@@ -119,6 +119,7 @@ export class StatementSession extends MuxServer<StatementCall__Output, TaggedRes
         {
           sql: req.sql,
           statementId,
+          namedQueryId: Boolean(req.statement_id),
           dialect: sessionDialect(req.dialect),
           user: req.user,
           password: req.password,

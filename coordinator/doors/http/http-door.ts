@@ -178,6 +178,7 @@ export class HttpDoor {
         {
           sql,
           statementId,
+          namedQueryId: Boolean(params.queryId),
           dialect: 'clickhouse',
           user: credentials.user,
           password: credentials.password,

@@ -1,5 +1,4 @@
 import type { SqlValue } from '../../../sql/types';
-import type { KillPlan__Output } from '../../../proto/generated/quell/v1/KillPlan';
 import type { StatementContext } from '../../context';
 import { splitAddress, type CoordinatorRecord } from '../../../common/etcd/etcd-layout';
 import { queryIdServerId } from '../../../common/thread-id';
@@ -8,7 +7,7 @@ import { PEER_KILL_DEADLINE_MS } from '../../cluster/coordinator-peers';
 import type { StatementKillRequest, StatementKillRow } from '../running-statements';
 import { renderProcessStatus } from '../../../common/kill-status';
 import type { KilledStatement__Output } from '../../../proto/generated/quell/v1/KilledStatement';
-import type { NodeStatus } from './kill-merge';
+import type { NodeStatus, OutsideFailure, OutsideOutcome } from './kill-merge';
 
 
 /** The statuses a coordinator's door statement can have. */
@@ -23,12 +22,6 @@ export interface DoorKillOptions {
   readonly reason: string;
 }
 
-/** What the coordinators' doors made of a KILL QUERY by query_id: KILL QUERY result rows, and a plan as the agents send one. */
-export interface DoorKillOutcome {
-  readonly rows: SqlValue[][];
-  readonly plan: KillPlan__Output;
-}
-
 /**
  * `KILL QUERY WHERE query_id = …` for statements running on the coordinators' doors (HTTP,
  * gRPC, MySQL): this coordinator's at once, the others' by KillStatement (mutual TLS, the
@@ -37,9 +30,10 @@ export interface DoorKillOutcome {
  * anywhere: every live coordinator is. Each killed statement is a row whose node_id is its
  * coordinator's id; a coordinator that could not be asked is a row of its failure's kind
  * (node_unreachable, node_timeout, node_error), the owner
- * of a query_id that has left a `node_inactive` one: nothing is silently missing.
+ * of a query_id that has left a `node_inactive` one: nothing is silently missing. Those
+ * coordinators are the outcome's failures, which throw mode fails the statement for.
  */
-export async function killDoorStatements(queryIds: readonly string[], ctx: StatementContext, o: DoorKillOptions): Promise<DoorKillOutcome> {
+export async function killDoorStatements(queryIds: readonly string[], ctx: StatementContext, o: DoorKillOptions): Promise<OutsideOutcome> {
   const req: StatementKillRequest = { queryIds, user: ctx.user.name, mayKillOthers: o.mayKillOthers, reason: o.reason, test: o.test, waitMs: o.waitMs, killerQueryId: ctx.statementId };
   const owners = new Set(queryIds.map(queryIdServerId));
   // a client-chosen id (no server id) may be on any coordinator
@@ -47,17 +41,20 @@ export async function killDoorStatements(queryIds: readonly string[], ctx: State
   const asked = (record: CoordinatorRecord): boolean => anywhere || owners.has(record.server_id);
   const live = ctx.membership.coordinators();
   const selfRecord = live.find((c) => c.id === ctx.self?.id);
+  const own = ctx.statements && (!selfRecord || asked(selfRecord)) ? ctx.statements : undefined;
   const wire = { query_ids: [...queryIds], user: req.user, may_kill_others: req.mayKillOthers, reason: req.reason, test: req.test, wait_ms: req.waitMs, killer_query_id: req.killerQueryId };
   // this coordinator's and the others' at once: a SYNC wait here does not delay the others' kills
-  const [own, answers] = await Promise.all([
-    ctx.statements && (!selfRecord || asked(selfRecord)) ? ctx.statements.kill(req) : Promise.resolve([]),
+  const [found, answers] = await Promise.all([
+    own ? own.kill(req) : Promise.resolve([]),
     askOtherCoordinators(ctx.membership, ctx.self?.id, (record) =>
-      asked(record) ? ctx.pool.coordinators.killStatement(record.address, wire, o.waitMs + PEER_KILL_DEADLINE_MS) : Promise.resolve(undefined),
+      asked(record) ? ctx.pool.coordinators.killStatement(record.address, wire, o.waitMs + PEER_KILL_DEADLINE_MS, ctx.signal) : Promise.resolve(undefined),
     ),
   ]);
   const out = new DoorRows();
-  out.add({ id: ctx.self?.id ?? '', address: ctx.self?.address ?? '' }, own);
+  let hosts = own ? 1 : 0;
+  out.add({ id: ctx.self?.id ?? '', address: ctx.self?.address ?? '' }, found);
   for (const a of answers) {
+    if ('failure' in a || a.answer) hosts++;
     if ('failure' in a) out.coordinator(a.record, a.failure.kind, peerKillFailure(a.record, a.failure));
     else if (a.answer?.error) out.coordinator(a.record, 'node_error', a.answer.error.message);
     else if (a.answer) out.peer(a.record, a.answer.statements);
@@ -66,15 +63,17 @@ export async function killDoorStatements(queryIds: readonly string[], ctx: State
     if (serverId === undefined || live.some((c) => c.server_id === serverId)) continue;
     const gone = ctx.membership.departedCoordinator(serverId);
     const who = gone ? `coordinator '${gone.id}' (server id ${serverId})` : `the coordinator with server id ${serverId}`;
+    hosts++;
     out.coordinator({ id: gone?.id ?? `server id ${serverId}`, address: gone?.address ?? '' }, 'node_inactive', `${who}, which made the query_id, is not live (no registry record): its statements ended with it`);
   }
-  return { rows: out.rows, plan: out.plan };
+  return { rows: out.rows, plan: out.plan, failures: out.failures, hosts };
 }
 
 /** The KILL QUERY rows of the coordinators' answers, and the plan they add up to. */
 class DoorRows {
   readonly rows: SqlValue[][] = [];
   readonly plan = { eligible: 0, skipped: 0, skipped_owner: '', skipped_id: '', planned: [] };
+  readonly failures: OutsideFailure[] = [];
 
   /** Statements one coordinator found: a row each, or a skip for ACCESS_DENIED. */
   add(record: Pick<CoordinatorRecord, 'id' | 'address'>, found: readonly StatementKillRow[]): void {
@@ -106,5 +105,6 @@ class DoorRows {
   coordinator(record: Pick<CoordinatorRecord, 'id' | 'address'>, status: NodeStatus, error: string): void {
     const { host, port } = record.address ? splitAddress(record.address) : { host: '', port: 0 };
     this.rows.push([status, '', '', '', host, port, record.id, error]);
+    if (!this.failures.some((f) => f.id === record.id)) this.failures.push({ id: record.id, status });
   }
 }

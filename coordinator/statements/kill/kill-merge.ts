@@ -45,6 +45,24 @@ export const INACTIVE_MESSAGE = 'node has no live lease in etcd (stopped, crashe
 
 type Row = SqlValue[];
 
+/** A host outside the nodes (another coordinator) that did not answer, as throw mode names it: `id (status)`. */
+export interface OutsideFailure {
+  readonly id: string;
+  readonly status: NodeStatus;
+}
+
+/**
+ * What the coordinators' doors made of a KILL QUERY by query_id (the plan from outside the
+ * nodes): KILL QUERY result rows, a plan as the agents send one, and the coordinators it
+ * concerned (`hosts`) and those that failed.
+ */
+export interface OutsideOutcome {
+  readonly plan: KillPlan__Output;
+  readonly rows: readonly Row[];
+  readonly failures: readonly OutsideFailure[];
+  readonly hosts: number;
+}
+
 /**
  * The coordinator's side of one kill, without I/O: fan-out events in, result rows out. Rows are
  * held until every active node has sent its plan (or failed), so that a kill nobody may
@@ -60,6 +78,8 @@ export class KillMerge {
   private released = false;
   private readonly failures: string[] = [];
   private timedOut = 0;
+  /** coordinators the outside plan concerned: hosts beside the nodes in throw mode's count */
+  private outsideHosts = 0;
   private readonly toQueue: MissedNode[] = [];
   private produced = 0;
 
@@ -130,11 +150,17 @@ export class KillMerge {
    * The plan from outside the nodes (the coordinators' door statements, for a kill by query_id),
    * with its rows, whenever it comes: it counts toward ACCESS_DENIED as the nodes' do, and its
    * rows are held as theirs are (until released; once the nodes' plans made something eligible
-   * they are not waiting for it). Returns the rows to send now; throws ACCESS_DENIED as push() does.
+   * they are not waiting for it). Its failed coordinators fail the statement in throw mode as
+   * failed nodes do. Returns the rows to send now; throws ACCESS_DENIED as push() does.
    */
-  settleOutside(plan: KillPlan__Output, rows: readonly Row[]): Row[] {
+  settleOutside({ plan, rows, failures, hosts }: OutsideOutcome): Row[] {
     const out: Row[] = [];
     this.plans.add(plan);
+    this.outsideHosts += hosts;
+    for (const f of failures) {
+      if (f.status === 'node_timeout') this.timedOut++;
+      this.failures.push(`${f.id} (${f.status})`);
+    }
     for (const r of rows) this.emit(r, out);
     this.planSettled(OUTSIDE, out);
     return out;
@@ -171,7 +197,7 @@ export class KillMerge {
   /** After the rows: the error that fails the statement in throw mode, if a node failed. */
   failureError(): QuellError | undefined {
     if (!this.opts.throwOnNodeFailure || this.failures.length === 0) return undefined;
-    return nodeFailuresError(this.opts.target.statement, this.failures, this.opts.nodes.length, this.timedOut);
+    return nodeFailuresError(this.opts.target.statement, this.failures, this.opts.nodes.length + this.outsideHosts, this.timedOut);
   }
 
   private planSettled(key: string, out: Row[]): void {

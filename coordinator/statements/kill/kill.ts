@@ -1,10 +1,10 @@
 import type { KillStatement } from '../../../sql/ast';
-import type { SqlValue } from '../../../sql/types';
 import type { ResultSink, StatementContext, StatementOutcome } from '../../context';
 import { errorText } from '../../../errors/error-text';
 import { fanOut } from '../../cluster/fanout';
 import { openKill } from '../../cluster/agent-calls';
 import { unixNow } from '../../../sql/compile';
+import type { OutsideOutcome } from './kill-merge';
 import { killFanout, killMerge, killRowSender, prepareKill, SYNC_GRACE_MS } from './kill-prepare';
 import { rankedKill, rankedPrelude } from './ranked-kill';
 import { pinnedQueryIds } from './pinned-query-ids';
@@ -39,12 +39,12 @@ export async function kill(stmt: KillStatement, ctx: StatementContext, sink: Res
   const merge = killMerge(k, ctx, spec.durable && stmt.mode !== 'TEST', doors !== undefined);
   if (doors) {
     // a door statement gets no hard kill: with escalate_after its row says it was not escalated
-    const doorRows = (rows: SqlValue[][]): SqlValue[][] => (k.escalateMs > 0 ? rows.map((r) => [...r, 0]) : rows);
+    const withEscalated = (o: OutsideOutcome): OutsideOutcome => (k.escalateMs > 0 ? { ...o, rows: o.rows.map((r) => [...r, 0]) } : o);
     // the door statements are asked beside the nodes. Once every node planned and something is
     // eligible, the agents' rows go out without them; while nothing is, only the doors' plan can
     // decide ACCESS_DENIED, so every row waits until each other coordinator answered or timed out
     // (PEER_KILL_DEADLINE_MS, plus the SYNC wait)
-    for await (const item of withPromise(events, doors)) await send('event' in item ? merge.pushAll(item.event) : merge.settleOutside(item.value.plan, doorRows(item.value.rows)));
+    for await (const item of withPromise(events, doors)) await send('event' in item ? merge.pushAll(item.event) : merge.settleOutside(withEscalated(item.value)));
   } else {
     // one send per batch of replies: a statement to 100 agents merges them as they come, in bulk
     for await (const batch of events) await send(merge.pushAll(batch));

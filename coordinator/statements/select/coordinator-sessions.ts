@@ -22,7 +22,7 @@ export async function everyCoordinatorsSessions(ctx: StatementContext): Promise<
   const own = ctx.statements ? doorSessions(ctx.sessions, ctx.statements, viewer) : [];
   const sessions: CoordinatorSession[] = own.map((session) => ({ coordinatorId: ctx.self?.id ?? '', address: ctx.self?.address ?? '', session }));
   const missing: string[] = [];
-  const answers = await askOtherCoordinators(ctx.membership, ctx.self?.id, (record) => ctx.pool.coordinators.listSessions(record.address, { user: viewer.user, see_all: viewer.seeAll }));
+  const answers = await askOtherCoordinators(ctx.membership, ctx.self?.id, (record) => ctx.pool.coordinators.listSessions(record.address, { user: viewer.user, see_all: viewer.seeAll }, undefined, ctx.signal));
   for (const a of answers) {
     if ('failure' in a) missing.push(`${coordinatorName(a.record)} (${a.failure.kind}: ${a.failure.message})`);
     else sessions.push(...a.answer.sessions.map((session) => ({ coordinatorId: a.record.id, address: a.record.address, session })));

@@ -157,15 +157,17 @@ async function selectFromAgents(stmt: SelectStatement, table: AgentTable, cluste
 }
 
 /** Tables the coordinator answers itself: system.clusters and system.one. */
-async function localRows(stmt: SelectStatement, ctx: StatementContext, sink: ResultSink, columns: readonly Column[], all: SqlValue[][]): Promise<StatementOutcome> {
+async function localRows(stmt: SelectStatement, ctx: StatementContext, sink: ResultSink, columns: readonly Column[], all: SqlValue[][] | (() => Promise<SqlValue[][]>)): Promise<StatementOutcome> {
   const format = checkFormat(stmt);
   const maxRows = resultRowLimit(resolveSettings(stmt.settings), ctx.maxResultRows);
   const agg = planAggregate(stmt, columns);
   const p = agg ? aggregateProjection(agg, columns) : project(stmt, columns);
   const filter = p.where ? analyzeExpr(p.where, columns) : undefined;
   const exprs = p.exprs.map((e) => analyzeExpr(e, columns));
+  // rows that must be asked for (other coordinators') are asked only once the statement checked
+  const source = typeof all === 'function' ? await all() : all;
   const rows: SqlValue[][] = [];
-  for (const r of all) {
+  for (const r of source) {
     if (filter && !isTrue(filter.evaluate(r))) continue;
     rows.push(exprs.map((e) => e.evaluate(r)));
   }
@@ -242,8 +244,12 @@ export async function select(stmt: SelectStatement, ctx: StatementContext, sink:
   if (from.kind === 'table' && from.name === 'system.kill_queue') return localRows(stmt, ctx, sink, KILL_QUEUE_COLUMNS, killQueueRows(ctx));
   if (from.kind === 'table' && from.name === 'system.kill_policies') return localRows(stmt, ctx, sink, KILL_POLICIES_COLUMNS, killPolicyRows(ctx));
   if (from.kind === 'table' && from.name === 'system.sessions') {
-    const { sessions, missing } = await everyCoordinatorsSessions(ctx);
-    const outcome = await localRows(stmt, ctx, sink, SESSIONS_COLUMNS, sessionsTableRows(sessions));
+    let missing: readonly string[] = [];
+    const outcome = await localRows(stmt, ctx, sink, SESSIONS_COLUMNS, async () => {
+      const every = await everyCoordinatorsSessions(ctx);
+      missing = every.missing;
+      return sessionsTableRows(every.sessions);
+    });
     for (const m of missing) sink.warn(`no sessions from ${m}`);
     return outcome;
   }
@@ -306,9 +312,12 @@ export async function showProcesslist(stmt: ShowProcesslistStatement, ctx: State
   const mariadb = stmt.full || (ctx.dialect === 'mariadb' && bare);
   // the MariaDB form lists the door sessions of every coordinator with the nodes' connections
   if (mariadb) {
+    // a FORMAT or a cluster nobody knows fails before the other coordinators are asked
+    checkFormat(stmt);
+    const cluster = resolveCluster(ctx, stmt.cluster);
     const { sessions, missing } = await everyCoordinatorsSessions(ctx);
     for (const m of missing) sink.warn(`no sessions from ${m}`);
-    return select({ ...mariadbProcesslist(stmt.cluster ?? ctx.defaultCluster, stmt.full), settings: stmt.settings, format: stmt.format }, ctx, sink, processlistRows(sessions));
+    return select({ ...mariadbProcesslist(cluster, stmt.full), settings: stmt.settings, format: stmt.format }, ctx, sink, processlistRows(sessions));
   }
   const asSelect: SelectStatement = {
     kind: 'select',
