@@ -8,9 +8,10 @@ import { column, NODE_ID_COLUMN, STATUS_COLUMN } from './result-columns';
  * One point of the ASYNC latency matrix: `KILL QUERY ON CLUSTER … ASYNC` one statement at a
  * time, and, where the point has one, the raw grpc-js floor (per-call and stream) in the same
  * run. After each series' warm-up, the measured samples are taken in `rounds` rounds, each
- * round a slice of quell, then of the per-call floor, then of the stream floor, so a burst of
- * load from elsewhere on the machine falls on all three alike. CPU is counted over each
- * series' own slices only. Every measured statement's result is checked for missing nodes.
+ * round a slice of quell, then of the per-call floor, then of the stream floor, then of each
+ * series beside them, so a burst of load from elsewhere on the machine falls on all alike. CPU
+ * is counted over each series' own slices only. Every measured statement's result is checked
+ * for missing nodes.
  */
 
 export interface PointSetup {
@@ -23,6 +24,18 @@ export interface PointSetup {
   readonly coordinatorPid: number | undefined;
   readonly agentPids: readonly (number | undefined)[];
   readonly floor?: FloorClient;
+  /**
+   * More series sampled in the same rounds (the ratios' other terms: the statement matching
+   * nothing, the disk's fdatasync), each after its own warm-up; no CPU is counted for them.
+   */
+  readonly beside?: readonly BesideSeries[];
+}
+
+export interface BesideSeries {
+  readonly name: string;
+  readonly warmup: number;
+  /** one run; resolves when it is done */
+  readonly once: () => Promise<unknown>;
 }
 
 export interface FloorSeries {
@@ -43,6 +56,8 @@ export interface PointResult {
   readonly coordinatorWakeups: number;
   readonly agentsWakeups: number;
   readonly floor?: { readonly percall: FloorSeries; readonly stream: FloorSeries };
+  /** each BesideSeries' samples, by name */
+  readonly beside: ReadonlyMap<string, number[]>;
 }
 
 /**
@@ -108,12 +123,18 @@ export async function measurePoint(p: PointSetup): Promise<PointResult> {
     await warm(plan.warmup, plan.warmupBudgetMs, () => floor.stream());
     series.push(new Series(() => timed(() => floor.perCall()), percallCpu), new Series(() => timed(() => floor.stream()), streamCpu));
   }
+  const uncounted = { begin: (): void => undefined, end: (): void => undefined };
+  const beside = new Map<string, Series>();
+  for (const b of p.beside ?? []) {
+    await warm(b.warmup, plan.warmupBudgetMs, b.once);
+    beside.set(b.name, new Series(() => timed(b.once), uncounted));
+  }
 
   const rounds = Math.max(1, p.rounds);
   const perRound = Math.ceil(plan.iterations / rounds);
   const min = Math.ceil(3 / rounds);
   for (let r = 0; r < rounds; r++) {
-    for (const s of series) await s.slice(perRound, plan.budgetMs / rounds, min);
+    for (const s of [...series, ...beside.values()]) await s.slice(perRound, plan.budgetMs / rounds, min);
   }
   const [quell, percall, stream] = series.map((s) => s.samples);
   return {
@@ -127,5 +148,6 @@ export async function measurePoint(p: PointSetup): Promise<PointResult> {
       floor && percall && stream
         ? { percall: { samples: percall, cpuMs: percallCpu.used(), wakeups: percallCpu.wakeups() }, stream: { samples: stream, cpuMs: streamCpu.used(), wakeups: streamCpu.wakeups() } }
         : undefined,
+    beside: new Map([...beside].map(([name, s]) => [name, s.samples])),
   };
 }

@@ -1,8 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { measure, timed, warm } from './measure';
 
 /**
  * The disk's share of a kill: an agent appends each kill to its kill log and fdatasyncs it
@@ -11,19 +10,27 @@ import { measure, timed, warm } from './measure';
  * Timed here the way the kill log does it (fs/promises write, then datasync, a line of about
  * 400 bytes), in a file beside the bench clusters' kill logs (os.tmpdir()).
  */
-export async function fdatasyncSamples(iterations: number, budgetMs: number): Promise<number[]> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'quell-bench-disk-'));
-  const fh = await open(path.join(dir, 'kill_log.jsonl'), 'a', 0o600);
-  const line = Buffer.from(`${JSON.stringify({ statement_id: 'x'.repeat(36), condition: "equals(user, 'etl')", query: 'y'.repeat(200) })}\n`);
-  const append = async (): Promise<void> => {
-    await fh.write(line);
-    await fh.datasync();
-  };
-  try {
-    await warm(20, Infinity, append);
-    return await measure(iterations, budgetMs, () => timed(append));
-  } finally {
-    await fh.close();
-    rmSync(dir, { recursive: true, force: true });
+export class DiskFloor {
+  private constructor(
+    private readonly dir: string,
+    private readonly fh: FileHandle,
+  ) {}
+
+  static async open(): Promise<DiskFloor> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'quell-bench-disk-'));
+    return new DiskFloor(dir, await open(path.join(dir, 'kill_log.jsonl'), 'a', 0o600));
+  }
+
+  /** One append and fdatasync, as the kill log makes them. */
+  async append(): Promise<void> {
+    await this.fh.write(LINE);
+    await this.fh.datasync();
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+const LINE = Buffer.from(`${JSON.stringify({ statement_id: 'x'.repeat(36), condition: "equals(user, 'etl')", query: 'y'.repeat(200) })}\n`);

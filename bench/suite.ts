@@ -16,11 +16,11 @@ import { percentile } from './stats';
 import { rssMiB, sleep } from './system';
 import { targetsFor, type Target } from './targets';
 import { CpuMeter, Recorder, sample, timed, type Plan } from './measure';
-import { measurePoint, type FloorSeries } from './async-point';
+import { measurePoint, type BesideSeries, type FloorSeries } from './async-point';
 import { FloorClient, startFloorServers } from './floor';
 import { column, NODE_ID_COLUMN, STATUS_COLUMN } from './result-columns';
 import { cliStart } from './cli-start';
-import { fdatasyncSamples } from './disk-floor';
+import { DiskFloor } from './disk-floor';
 import { errorText } from '../errors/error-text';
 import { derive, derivedKeys } from './ratios';
 import { evalContext } from '../sql/compile';
@@ -395,8 +395,26 @@ async function asyncPoint(c: BenchConfig, spec: ClusterSpec, cluster: BenchClust
     const servers = await startFloorServers(cluster, hostGroups(spec));
     floor = await FloorClient.open(servers, cluster.coordinatorTls);
   }
-  log(`  ASYNC latency${floor ? ' and floor' : ''} (≤ ${plan.iterations} samples in ≤ ${plan.budgetMs / 1000} s after ≤ ${plan.warmup} warm-up in ≤ ${plan.warmupBudgetMs / 1000} s${floor ? `, each; ${c.rounds} rounds` : ''})`);
-  const point = await measurePoint({ client, sql, nodes: n, plan, rounds: c.rounds, coordinatorPid: cluster.coordinatorPid, agentPids: cluster.agents.map((a) => a.pid), floor }).finally(() => floor?.close());
+  // the main point measures the match budget's terms in its rounds: the same statement matching
+  // nothing (no kill-log append, no cancel), and the disk's own append+fdatasync, which every
+  // matching kill waits for on each agent
+  const disk = n === c.mainAgents ? await DiskFloor.open() : undefined;
+  const beside: BesideSeries[] = disk
+    ? [
+        { name: 'no_match', warmup: c.warmup, once: () => client.query(`KILL QUERY ON CLUSTER ${spec.cluster} WHERE user = 'nobody' ASYNC`) },
+        { name: 'fdatasync', warmup: 20, once: () => disk.append() },
+      ]
+    : [];
+  const interleaved = [floor ? 'floor' : '', ...beside.map((b) => b.name)].filter((x) => x !== '');
+  log(`  ASYNC latency${interleaved.length > 0 ? `, ${interleaved.join(', ')}` : ''} (≤ ${plan.iterations} samples in ≤ ${plan.budgetMs / 1000} s after ≤ ${plan.warmup} warm-up in ≤ ${plan.warmupBudgetMs / 1000} s${interleaved.length > 0 ? `, each; ${c.rounds} rounds` : ''})`);
+  const point = await measurePoint({ client, sql, nodes: n, plan, rounds: c.rounds, coordinatorPid: cluster.coordinatorPid, agentPids: cluster.agents.map((a) => a.pid), floor, beside }).finally(async () => {
+    floor?.close();
+    await disk?.close();
+  });
+  const noMatch = point.beside.get('no_match');
+  if (noMatch) rec.samples(`kill_async_${n}_agents_no_match`, noMatch, 'the same KILL matching nothing: no kill-log sync, no cancel (rounds interleaved)');
+  const syncs = point.beside.get('fdatasync');
+  if (syncs) rec.samples('kill_log_fdatasync', syncs, 'append+fdatasync of one kill-log line on the disk of the kill logs (os.tmpdir()), rounds interleaved');
 
   rec.samples(`kill_async_${n}_agents`, point.quell, packing);
   const perStatement = (ms: number): number => (ms * 1000) / point.quell.length;
@@ -516,11 +534,6 @@ async function mainMetrics(c: BenchConfig, cluster: BenchCluster, client: QuellC
   const name = cluster.spec.cluster;
   log('  SELECT latency');
   const plan: Plan = { warmup: c.warmup, warmupBudgetMs: c.warmupBudgetMs, iterations: c.iterations, budgetMs: c.measureBudgetMs };
-  // what a kill costs besides the disk: the same statement matching nothing (no kill-log append,
-  // no cancel), and the disk's own append+fdatasync, which every matching kill waits for on each agent
-  log('  ASYNC matching nothing; the disk\'s fdatasync');
-  rec.samples(`kill_async_${n}_agents_no_match`, await latency(client, `KILL QUERY ON CLUSTER ${name} WHERE user = 'nobody' ASYNC`, plan), 'the same KILL matching nothing: no kill-log sync, no cancel');
-  rec.samples('kill_log_fdatasync', await fdatasyncSamples(c.iterations, c.measureBudgetMs), 'append+fdatasync of one kill-log line on the disk of the kill logs (os.tmpdir())');
   rec.samples(`select_processes_${n}_agents`, await latency(client, `SELECT query_id, node_id FROM clusterAllReplicas('${name}', system.processes)`, plan));
 
   log('  MariaDB form: routed KILL <id>, cluster-wide KILL USER');
