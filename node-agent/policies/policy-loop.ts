@@ -9,7 +9,7 @@ import type { KillRequest__Output } from '../../proto/generated/quell/v1/KillReq
 import type { KillTarget__Output as KillTarget } from '../../proto/generated/quell/v1/KillTarget';
 import type { KillSink } from '../kill/kill-executor';
 import { entryMaker, NO_PROCESS, POLICY_DISABLED_STATUS, type KillRecorder } from '../kill/kill-record';
-import { PolicyRun } from './policy-run';
+import { POLICY_MEMORY_MS, PolicyRun } from './policy-run';
 import type { Served } from '../tables/served-table';
 
 /** This node's tables a policy can act on: the ones KILL statements act on. */
@@ -39,22 +39,27 @@ const TARGETS: Record<PolicyAction, { target: KillTarget; table: keyof PolicyTab
  */
 export const POLICY_AFTER_ESCALATION_MS = 5_000;
 
+/** The longest a run with ESCALATE AFTER waits for its victims (0: a run does not wait). */
+function runWaitMs(rec: PolicyRecord): number {
+  return rec.dry_run || rec.escalate_after_s <= 0 ? 0 : rec.escalate_after_s * 1000 + POLICY_AFTER_ESCALATION_MS;
+}
+
 /**
  * The Kill request a run makes: the policy's WHERE and REASON, with the creator's name and
  * stored rights, ASYNC (TEST for DRY RUN). With ESCALATE AFTER it is SYNC: the run's wait is what
- * sees a victim outlive its cancel, so a victim that ignores it holds up the next run by at most
- * ESCALATE AFTER plus POLICY_AFTER_ESCALATION_MS.
+ * sees a victim outlive its cancel, for at most ESCALATE AFTER plus POLICY_AFTER_ESCALATION_MS
+ * (PolicyLoop lets such a run wait beside the next ones).
  */
 export function policyRequest(rec: PolicyRecord, statementId: string): KillRequest__Output {
-  const escalateMs = rec.dry_run ? 0 : rec.escalate_after_s * 1000;
+  const waitMs = runWaitMs(rec);
   return {
     target: TARGETS[rec.action].target,
     where: rec.condition,
-    mode: rec.dry_run ? 'KILL_MODE_TEST' : escalateMs > 0 ? 'KILL_MODE_SYNC' : 'KILL_MODE_ASYNC',
+    mode: rec.dry_run ? 'KILL_MODE_TEST' : waitMs > 0 ? 'KILL_MODE_SYNC' : 'KILL_MODE_ASYNC',
     soft: false,
     user: rec.creator,
     may_kill_others: rec.may_kill_others,
-    sync_timeout_ms: escalateMs > 0 ? escalateMs + POLICY_AFTER_ESCALATION_MS : 0,
+    sync_timeout_ms: waitMs,
     statement_id: statementId,
     query_only: false,
     // no client and no coordinator sent it: the policy column names what did
@@ -67,14 +72,17 @@ export function policyRequest(rec: PolicyRecord, statementId: string): KillReque
     picks: [],
     picked: false,
     limit: 0,
-    escalate_after_ms: escalateMs,
+    escalate_after_ms: waitMs > 0 ? rec.escalate_after_s * 1000 : 0,
   };
 }
 
 /**
  * One kill policy on this node: every `every_s` seconds, one run through the kill path a KILL
  * statement takes (Served.kill → executeKill), so that rights, the kill log and the backends
- * behave exactly as they do for a statement. Runs never overlap: a slow run delays the next.
+ * behave exactly as they do for a statement. A run without ESCALATE AFTER ends before the next
+ * starts (a slow one delays it). A run with ESCALATE AFTER waits for its victims beside the next
+ * runs, so a victim that ignores its cancel does not keep the policy from the processes that
+ * match after it; the victims it waits for are left to it (PolicyRun remembers them as long).
  * A run that fails for a reason that may pass (a backend server down) is tried again at the
  * next interval; any other failure stops the policy on this node, with a kill-log entry.
  */
@@ -84,6 +92,8 @@ export class PolicyLoop {
   private readonly closing = new AbortController();
   private readonly run: PolicyRun;
   private readonly done: Promise<void>;
+  /** runs with ESCALATE AFTER still waiting for their victims */
+  private readonly waiting = new Set<Promise<void>>();
   /** a transient failure was logged and nothing has succeeded since: one warning per streak */
   private failing = false;
 
@@ -93,20 +103,37 @@ export class PolicyLoop {
     readonly raw: string,
     private readonly deps: PolicyLoopDeps,
   ) {
-    this.run = new PolicyRun(rec.name, rec.limit);
+    this.run = new PolicyRun(rec.name, rec.limit, Date.now, Math.max(POLICY_MEMORY_MS, runWaitMs(rec)));
     this.done = this.loop();
   }
 
-  /** Stops the loop; resolves once a run in progress has finished (its entries are on disk). */
+  /** Stops the loop; resolves once the runs in progress have finished (their entries are on disk). */
   async close(): Promise<void> {
     this.sleeper.close();
     this.closing.abort();
     await this.done;
+    await Promise.all(this.waiting);
   }
 
   private async loop(): Promise<void> {
+    const beside = runWaitMs(this.rec) > 0;
     while (await this.sleeper.sleep(this.rec.every_s * 1000)) {
-      if (!(await this.once())) return;
+      if (!beside) {
+        if (!(await this.once())) return;
+        continue;
+      }
+      // a run that disabled the policy ends the loop: no run starts after it
+      const run: Promise<void> = this.once().then(
+        (ok) => {
+          this.waiting.delete(run);
+          if (!ok) this.sleeper.close();
+        },
+        (err: unknown) => {
+          this.waiting.delete(run);
+          this.deps.log.error({ err: errorText(err) }, 'kill policy run failed');
+        },
+      );
+      this.waiting.add(run);
     }
   }
 

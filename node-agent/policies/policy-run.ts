@@ -1,17 +1,19 @@
 /**
- * A process a policy acted on is left alone for this long (ms): its cancel is on its way (or it
- * cannot be cancelled), and a policy that runs every second must not log it every second. One
- * that still runs after that is signalled, and logged, again.
+ * A process a policy acted on is left alone for at least this long (ms): its cancel is on its
+ * way (or it cannot be cancelled), and a policy that runs every second must not log it every
+ * second. One that still runs after that is signalled, and logged, again.
  */
 export const POLICY_MEMORY_MS = 60_000;
 
-/** Process keys with the time each was last noted; older than POLICY_MEMORY_MS counts as never. */
+/** Process keys with the time each was last noted; older than `memoryMs` counts as never. */
 class RecentKeys {
   private readonly at = new Map<string, number>();
 
+  constructor(private readonly memoryMs: number) {}
+
   has(key: string, now: number): boolean {
     const t = this.at.get(key);
-    return t !== undefined && now - t < POLICY_MEMORY_MS;
+    return t !== undefined && now - t < this.memoryMs;
   }
 
   note(key: string, now: number): void {
@@ -19,7 +21,7 @@ class RecentKeys {
   }
 
   prune(now: number): void {
-    for (const [key, t] of this.at) if (now - t >= POLICY_MEMORY_MS) this.at.delete(key);
+    for (const [key, t] of this.at) if (now - t >= this.memoryMs) this.at.delete(key);
   }
 }
 
@@ -35,15 +37,24 @@ export interface PolicyShare<C> {
  * of the matches the creator may kill this run acts on.
  */
 export class PolicyRun {
-  private readonly acted = new RecentKeys();
-  private readonly limited = new RecentKeys();
+  private readonly acted: RecentKeys;
+  private readonly limited: RecentKeys;
 
   constructor(
     readonly name: string,
     /** most processes a run acts on (0: no limit) */
     readonly limit: number,
     private readonly now: () => number = Date.now,
-  ) {}
+    /**
+     * how long a process acted on is left alone: POLICY_MEMORY_MS, or longer when a run waits
+     * longer for its victims (ESCALATE AFTER), so that no later run cancels a victim again while
+     * the run that cancelled it still waits to escalate
+     */
+    memoryMs = POLICY_MEMORY_MS,
+  ) {
+    this.acted = new RecentKeys(memoryMs);
+    this.limited = new RecentKeys(memoryMs);
+  }
 
   /**
    * The first eligible processes up to LIMIT, in the order given (the policy's ORDER BY, else

@@ -125,6 +125,23 @@ test("a policy with ESCALATE AFTER 1 SECONDS REASON 'r': its victim sees r, igno
   }
 });
 
+test('a policy run waiting to escalate its victim does not hold up the next runs: a process that matches later is cancelled at a later interval, the victim is not cancelled again', async () => {
+  const stubborn = await c.sim('n1', ['--queries', '1', '--user', 'x', '--query-id-prefix', 'polwait-a-', '--ignore-cancel']);
+  await admin("CREATE KILL POLICY waits ON CLUSTER c2 WHERE query_id LIKE 'polwait-%' EVERY 1 SECONDS LIMIT 5 ESCALATE AFTER 60 SECONDS");
+  try {
+    await stubborn.waitFor(() => eventsOf(stubborn, 'cancel').length === 1, 15_000);
+    // the first run waits up to 65 s for the stubborn one; the next ones go on every second
+    const later = await c.sim('n1', ['--queries', '1', '--user', 'x', '--query-id-prefix', 'polwait-b-']);
+    await later.waitFor(() => eventsOf(later, 'ended').length === 1, 15_000);
+    assert.deepEqual([eventsOf(later, 'cancel')[0]?.policy, eventsOf(later, 'ended')[0]?.outcome], ['waits', 'cancelled']);
+    assert.equal(eventsOf(stubborn, 'cancel').length, 1, 'the victim a run waits for is left to that run');
+    assert.equal(eventsOf(stubborn, 'terminate').length, 0);
+  } finally {
+    await admin('DROP KILL POLICY waits ON CLUSTER c2');
+    await stubborn.stop('SIGKILL', 1_000);
+  }
+});
+
 test('a policy REASON that is not one short line, or ESCALATE AFTER on a connection policy, is refused and nothing is stored', async () => {
   for (const [sql, text] of [
     ["CREATE KILL POLICY bad ON CLUSTER c2 WHERE 1 LIMIT 1 REASON 'a\\nb'", /^Invalid value for REASON: one line of text without control characters$/],

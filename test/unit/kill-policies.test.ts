@@ -134,6 +134,20 @@ test('a policy remembers what it acted on for POLICY_MEMORY_MS, then acts (and l
   assert.deepEqual(logged(log), [['a1', 'waiting'], ['a1', 'waiting']]);
 });
 
+test('with a longer memory (a run that waits to escalate for longer than POLICY_MEMORY_MS) a victim is left alone that long', async () => {
+  const { served, owner } = processes(['a1', 'alice']);
+  const log = memoryKillLog();
+  let now = 1_000_000;
+  const run = new PolicyRun('p1', 0, () => now, POLICY_MEMORY_MS + 30_000);
+  await runPolicy(served, policy(), run, log);
+  now += POLICY_MEMORY_MS + 29_000;
+  await runPolicy(served, policy(), run, log);
+  assert.deepEqual(owner.cancels, ['a1'], 'still left to the run that waits for it');
+  now += 1_000;
+  await runPolicy(served, policy(), run, log);
+  assert.deepEqual(owner.cancels, ['a1', 'a1']);
+});
+
 test('DRY RUN lists (unknown_status) and cancels nothing; LIMIT holds for it too', async () => {
   const { served, owner } = processes(['a1', 'alice'], ['a2', 'alice']);
   const log = memoryKillLog();
