@@ -139,14 +139,16 @@ test('an escalation that cannot be logged is not sent, and its row says why', as
   const w = workload(table, 'ignore-cancel');
   table.register(reg('q1'), w);
   const log = memoryKillLog();
-  const pending = run(querySubject(table), request(50, 300), log);
-  // the cancel's entries are in; the escalation's append fails
-  await new Promise((r) => setTimeout(r, 20));
+  const pending = run(querySubject(table), request(300, 1_000), log);
+  // the cancel went out, so its entries are in (they are synced before it); the escalation's
+  // append, 300 ms later, fails
+  for (let i = 0; i < 100 && w.sent.length === 0; i++) await new Promise((r) => setTimeout(r, 2));
+  assert.deepEqual(w.sent, ['cancel q1 runaway']);
   log.failing = true;
   const msgs = await pending;
   assert.deepEqual(w.sent, ['cancel q1 runaway']);
   assert.deepEqual(rows(msgs), [['q1', 'KILL_STATUS_WAITING', false]]);
-  assert.match(msgs.at(-1)?.process?.error ?? '', /^still running 0\.05 s after its cancel, not escalated: .*ENOSPC/);
+  assert.match(msgs.at(-1)?.process?.error ?? '', /^still running 0\.3 s after its cancel, not escalated: .*ENOSPC/);
 });
 
 test('dueAfter: true once the time passed; false at once when gone or stopped, its timer cleared', async () => {
