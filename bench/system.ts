@@ -28,7 +28,7 @@ export function sleep(ms: number): Promise<void> {
  * sum of the first field (time on a CPU, in ns) of /proc/<pid>/task/<tid>/schedstat. /proc/<pid>/stat
  * counts in 10 ms ticks, too coarse for the few milliseconds a short series uses. The threads of
  * quell's processes (main, libuv pool, V8 platform) live as long as the process, so no thread's time
- * leaves the sum between two readings. NaN when the process is gone.
+ * leaves the sum between two readings. NaN when the process is gone or no thread can be read.
  */
 export function cpuMs(pid: number | undefined): number {
   if (pid === undefined) return NaN;
@@ -39,14 +39,17 @@ export function cpuMs(pid: number | undefined): number {
     return NaN;
   }
   let ns = 0;
+  let read = 0;
   for (const tid of tids) {
     try {
       ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ', 1)[0]);
+      read++;
     } catch {
       // a thread that ended between the listing and the reading: its time is gone with it
     }
   }
-  return ns / 1e6;
+  // no thread readable (a kernel without schedstat): no figure, rather than a zero one
+  return read > 0 ? ns / 1e6 : NaN;
 }
 
 /**

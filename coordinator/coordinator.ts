@@ -24,6 +24,7 @@ import { ClockOffsets, infoClock } from './cluster/clock-offsets';
 import { CoordinatorRegistration, defaultCoordinatorId } from './cluster/registration';
 import type { CoordinatorSelf } from './context';
 import { NoFreeServerIdError } from '../common/etcd/server-id';
+import { etcdWatchSource } from '../common/etcd/list-watch';
 import { QuellError } from '../errors/quell-error';
 
 export interface CoordinatorOptions {
@@ -115,7 +116,7 @@ export class Coordinator {
     const calls = new ServerCallMetrics();
     const server = new grpc.Server({ ...CHANNEL_OPTIONS, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES, interceptors: [calls.interceptor] });
     const pool = new AgentPool(opts.security);
-    const membership = new ClusterMembership(etcd, log.child({ service: 'membership' }));
+    const membership = new ClusterMembership(etcdWatchSource(etcd), log.child({ service: 'membership' }));
     const users = opts.users ?? Users.defaults();
     // kill policies and queued kills are signed with this coordinator's TLS key (docs/security.md)
     const signer = opts.security.recordSigner();

@@ -1,4 +1,3 @@
-import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../../common/daemon/logger';
 import {
   ROOT,
@@ -15,7 +14,8 @@ import {
   type AliveRecord,
   type MemberRecord,
 } from '../../common/etcd/etcd-layout';
-import { ListWatch, etcdWatchSource, type ListWatchState } from '../../common/etcd/list-watch';
+import { ListWatch, type ListWatchState, type WatchSource } from '../../common/etcd/list-watch';
+import { Backoff } from '../../common/etcd/backoff';
 import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common/etcd/kill-policy-record';
 import { compareValues } from '../../sql/sort';
 
@@ -72,17 +72,21 @@ export class ClusterMembership {
   /** coordinators seen leaving, by server id, so that a KILL of one's session can name it; the latest DEPARTED_KEPT */
   private readonly departed = new Map<number, CoordinatorRecord>();
 
+  /** `source`: etcd (common/etcd/list-watch.ts etcdWatchSource); `backoff`: between re-lists after a broken watch */
   constructor(
-    etcd: Etcd3,
+    source: WatchSource,
     private readonly log: Logger,
+    backoff = new Backoff(),
   ) {
     this.view = new ListWatch(
-      etcdWatchSource(etcd),
+      source,
       ROOT,
       {
         reset: (kvs) => {
           const next = emptySnapshot();
           for (const kv of kvs) this.apply(next, kv.key, kv.value);
+          // a coordinator that left while the view was not watching (an etcd outage) left all the same
+          for (const [id, was] of this.state.coordinators) if (next.coordinators.get(id)?.server_id !== was.server_id) this.rememberDeparted(was);
           this.state = next;
           this.emit();
           this.log.info({ revision: this.listedRevision, clusters: this.clusters().length, alive: next.alive.size }, 'membership listed');
@@ -98,6 +102,7 @@ export class ClusterMembership {
         },
       },
       log,
+      backoff,
     );
   }
 
@@ -253,11 +258,7 @@ export class ClusterMembership {
     const coordinatorId = parseCoordinatorKey(key);
     if (coordinatorId) {
       const gone = s.coordinators.get(coordinatorId);
-      if (gone && typeof gone.server_id === 'number' && gone.server_id > 0) {
-        this.departed.delete(gone.server_id);
-        this.departed.set(gone.server_id, gone);
-        if (this.departed.size > DEPARTED_KEPT) this.departed.delete(this.departed.keys().next().value as number);
-      }
+      if (gone) this.rememberDeparted(gone);
       s.coordinators.delete(coordinatorId);
       return true;
     }
@@ -268,6 +269,14 @@ export class ClusterMembership {
       return true;
     }
     return s.policies.delete(key);
+  }
+
+  /** A coordinator seen leaving, the latest DEPARTED_KEPT by server id. */
+  private rememberDeparted(gone: CoordinatorRecord): void {
+    if (typeof gone.server_id !== 'number' || gone.server_id <= 0) return;
+    this.departed.delete(gone.server_id);
+    this.departed.set(gone.server_id, gone);
+    if (this.departed.size > DEPARTED_KEPT) this.departed.delete(this.departed.keys().next().value as number);
   }
 
   private emit(): void {

@@ -4,7 +4,7 @@ import type { KillStatus__Output as KillStatus } from '../../proto/generated/que
 import { errorText } from '../../errors/error-text';
 import { KILL_LOG_REFUSED_STATUS, killLogRefusal, KillLogError } from './kill-log';
 import { ACCESS_DENIED_STATUS, deniedReason, entryMaker, SKIPPED_LIMIT_STATUS, type KillRecorder } from './kill-record';
-import type { PolicyRun } from '../policies/policy-run';
+import type { PolicyChooser } from '../policies/policy-run';
 import { inOrder, type RowOrder } from './kill-order';
 import type { Candidate, RowRules } from './row-rules';
 import { matchPicks, missedLogged, missedRow, plannedOf, type MissedPick } from './kill-picks';
@@ -19,6 +19,8 @@ export interface KillSink {
   readonly closed: boolean;
   /** aborted when the coordinator cancels the call: a SYNC wait ends then, not at its deadline */
   readonly signal?: AbortSignal;
+  /** called once a SYNC kill's cancels are out and it begins to wait for its processes to end */
+  waiting?(): void;
 }
 
 /**
@@ -55,7 +57,7 @@ export interface KillContext {
    * with its name; it picks what the run acts on (LIMIT, oldest first) and which matches are
    * logged as skipped_limit; matches the creator may not kill are not its matches and are not logged
    */
-  readonly policy?: PolicyRun;
+  readonly policy?: PolicyChooser;
   /**
    * set when a queued mutation kill is applied (node-agent/durable/durable-kills.ts): it acts only on
    * the matches it takes (the others are not its matches and are not logged), and hears which
@@ -223,6 +225,7 @@ export async function executeKill<R, C extends Candidate<R>>(
             logStep: (c, error) => ctx.recorder.append([logged({ c, status: 'KILL_STATUS_PENDING', error, escalated: true })]),
           }
         : undefined;
+    sink.waiting?.();
     await waitForEnds(waiting, subject, req.sync_timeout_ms, settle, sink.signal, escalation);
   }
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from '../../common/daemon/logger';
 import { Sleeper } from '../../common/etcd/backoff';
 import type { PolicyAction, PolicyRecord } from '../../common/etcd/kill-policy-record';
@@ -9,7 +10,7 @@ import type { KillRequest__Output } from '../../proto/generated/quell/v1/KillReq
 import type { KillTarget__Output as KillTarget } from '../../proto/generated/quell/v1/KillTarget';
 import type { KillSink } from '../kill/kill-executor';
 import { entryMaker, NO_PROCESS, POLICY_DISABLED_STATUS, type KillRecorder } from '../kill/kill-record';
-import { POLICY_MEMORY_MS, PolicyRun } from './policy-run';
+import { PolicyRun } from './policy-run';
 import type { Served } from '../tables/served-table';
 
 /** This node's tables a policy can act on: the ones KILL statements act on. */
@@ -48,7 +49,7 @@ function runWaitMs(rec: PolicyRecord): number {
  * The Kill request a run makes: the policy's WHERE and REASON, with the creator's name and
  * stored rights, ASYNC (TEST for DRY RUN). With ESCALATE AFTER it is SYNC: the run's wait is what
  * sees a victim outlive its cancel, for at most ESCALATE AFTER plus POLICY_AFTER_ESCALATION_MS
- * (PolicyLoop lets such a run wait beside the next ones).
+ * (PolicyLoop lets that wait go on beside the next runs).
  */
 export function policyRequest(rec: PolicyRecord, statementId: string): KillRequest__Output {
   const waitMs = runWaitMs(rec);
@@ -79,12 +80,13 @@ export function policyRequest(rec: PolicyRecord, statementId: string): KillReque
 /**
  * One kill policy on this node: every `every_s` seconds, one run through the kill path a KILL
  * statement takes (Served.kill → executeKill), so that rights, the kill log and the backends
- * behave exactly as they do for a statement. A run without ESCALATE AFTER ends before the next
- * starts (a slow one delays it). A run with ESCALATE AFTER waits for its victims beside the next
- * runs, so a victim that ignores its cancel does not keep the policy from the processes that
- * match after it; the victims it waits for are left to it (PolicyRun remembers them as long).
- * A run that fails for a reason that may pass (a backend server down) is tried again at the
- * next interval; any other failure stops the policy on this node, with a kill-log entry.
+ * behave exactly as they do for a statement. Runs do not overlap (a slow server delays the next
+ * one), except for the wait of a run with ESCALATE AFTER: once its cancels are out, it waits for
+ * its victims beside the next runs, so a victim that ignores its cancel does not keep the policy
+ * from the processes that match after it; the victims it waits for are its own until it ends
+ * (PolicyRun.turn). A run that fails for a reason that may pass (a backend server down) is tried
+ * again at the next interval; any other failure stops the policy on this node, with a kill-log
+ * entry.
  */
 export class PolicyLoop {
   private readonly sleeper = new Sleeper();
@@ -92,10 +94,11 @@ export class PolicyLoop {
   private readonly closing = new AbortController();
   private readonly run: PolicyRun;
   private readonly done: Promise<void>;
-  /** runs with ESCALATE AFTER still waiting for their victims */
-  private readonly waiting = new Set<Promise<void>>();
+  /** runs not ended yet: the one in progress, and those waiting for their victims */
+  private readonly runs = new Set<Promise<void>>();
   /** a transient failure was logged and nothing has succeeded since: one warning per streak */
   private failing = false;
+  private disabled = false;
 
   constructor(
     readonly rec: PolicyRecord,
@@ -103,43 +106,48 @@ export class PolicyLoop {
     readonly raw: string,
     private readonly deps: PolicyLoopDeps,
   ) {
-    this.run = new PolicyRun(rec.name, rec.limit, Date.now, Math.max(POLICY_MEMORY_MS, runWaitMs(rec)));
+    this.run = new PolicyRun(rec.name, rec.limit);
+    // one listener per waiting run: up to (ESCALATE AFTER + 5) / EVERY of them
+    setMaxListeners(0, this.closing.signal);
     this.done = this.loop();
   }
 
-  /** Stops the loop; resolves once the runs in progress have finished (their entries are on disk). */
+  /** Stops the loop; resolves once every run has ended (their entries are on disk). */
   async close(): Promise<void> {
     this.sleeper.close();
     this.closing.abort();
     await this.done;
-    await Promise.all(this.waiting);
+    await Promise.all(this.runs);
   }
 
   private async loop(): Promise<void> {
-    const beside = runWaitMs(this.rec) > 0;
     while (await this.sleeper.sleep(this.rec.every_s * 1000)) {
-      if (!beside) {
-        if (!(await this.once())) return;
-        continue;
-      }
-      // a run that disabled the policy ends the loop: no run starts after it
-      const run: Promise<void> = this.once().then(
+      let reached = (): void => undefined;
+      const waiting = new Promise<void>((resolve) => (reached = resolve));
+      const run: Promise<void> = this.once(reached).then(
         (ok) => {
-          this.waiting.delete(run);
+          this.runs.delete(run);
+          // a run that disabled the policy ends the loop: no run starts after it
           if (!ok) this.sleeper.close();
         },
         (err: unknown) => {
-          this.waiting.delete(run);
+          this.runs.delete(run);
           this.deps.log.error({ err: errorText(err) }, 'kill policy run failed');
         },
       );
-      this.waiting.add(run);
+      this.runs.add(run);
+      // the next interval starts once this run ended, or once it only waits for its victims
+      await Promise.race([run, waiting]);
     }
   }
 
-  /** One run; false when the policy disabled itself on this node. */
-  async once(): Promise<boolean> {
+  /**
+   * One run; false when the policy disabled itself on this node. `onWaiting` is called if the
+   * run's cancels are out and it waits for its victims to end (ESCALATE AFTER).
+   */
+  async once(onWaiting?: () => void): Promise<boolean> {
     const { rec, deps } = this;
+    if (this.disabled) return false;
     const req = policyRequest(rec, randomUUID());
     const statuses: Record<string, number> = {};
     const sink: KillSink = {
@@ -152,9 +160,11 @@ export class PolicyLoop {
       },
       closed: false,
       signal: this.closing.signal,
+      waiting: onWaiting,
     };
+    const turn = this.run.turn();
     try {
-      await deps.tables[TARGETS[rec.action].table].kill(req, sink, { recorder: deps.recorder, coordinator: '', policy: this.run });
+      await deps.tables[TARGETS[rec.action].table].kill(req, sink, { recorder: deps.recorder, coordinator: '', policy: turn });
     } catch (err) {
       if (err instanceof QuellError && err.retryable) {
         if (!this.failing) deps.log.warn({ err: errorText(err) }, 'kill policy run failed; tried again at each interval');
@@ -163,6 +173,8 @@ export class PolicyLoop {
       }
       await this.disable(req, err);
       return false;
+    } finally {
+      turn.end();
     }
     if (this.failing) deps.log.info('kill policy runs again');
     this.failing = false;
@@ -172,6 +184,8 @@ export class PolicyLoop {
 
   /** Stops the policy here and says so in the kill log; the node's other policies go on. */
   private async disable(req: KillRequest__Output, err: unknown): Promise<void> {
+    if (this.disabled) return;
+    this.disabled = true;
     const why = `kill policy ${this.rec.name} stopped on node ${this.deps.nodeId}: ${errorText(err)}`;
     this.deps.log.error({ err: errorText(err) }, 'kill policy failed and is disabled on this node until it is created again');
     const entry = entryMaker(req, '', Date.now, this.rec.name);

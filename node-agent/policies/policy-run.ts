@@ -1,19 +1,18 @@
 /**
- * A process a policy acted on is left alone for at least this long (ms): its cancel is on its
- * way (or it cannot be cancelled), and a policy that runs every second must not log it every
- * second. One that still runs after that is signalled, and logged, again.
+ * A process a policy acted on is left alone for this long (ms) after the run that acted on it
+ * (PolicyRun.turn; a run that acted directly, from when it did): its cancel is on its way (or it
+ * cannot be cancelled), and a policy that runs every second must not log it every second. One
+ * that still runs after that is signalled, and logged, again.
  */
 export const POLICY_MEMORY_MS = 60_000;
 
-/** Process keys with the time each was last noted; older than `memoryMs` counts as never. */
+/** Process keys with the time each was last noted; older than POLICY_MEMORY_MS counts as never. */
 class RecentKeys {
   private readonly at = new Map<string, number>();
 
-  constructor(private readonly memoryMs: number) {}
-
   has(key: string, now: number): boolean {
     const t = this.at.get(key);
-    return t !== undefined && now - t < this.memoryMs;
+    return t !== undefined && now - t < POLICY_MEMORY_MS;
   }
 
   note(key: string, now: number): void {
@@ -21,7 +20,7 @@ class RecentKeys {
   }
 
   prune(now: number): void {
-    for (const [key, t] of this.at) if (now - t >= this.memoryMs) this.at.delete(key);
+    for (const [key, t] of this.at) if (now - t >= POLICY_MEMORY_MS) this.at.delete(key);
   }
 }
 
@@ -31,29 +30,62 @@ export interface PolicyShare<C> {
   readonly overLimit: C[];
 }
 
+/** What executeKill asks of the policy whose run it is: its name and LIMIT for the log, and what it acts on. */
+export interface PolicyChooser {
+  readonly name: string;
+  readonly limit: number;
+  share<C extends { readonly key: string }>(inOrder: readonly C[]): PolicyShare<C>;
+}
+
+/** One run of a policy (PolicyRun.turn): end() once the run is over. */
+export interface PolicyTurn extends PolicyChooser {
+  end(): void;
+}
+
 /**
  * One kill policy on this node across its runs (node-agent/policies/kill-policies.ts): its name and
  * LIMIT for the kill log and the executor, and what it did recently. executeKill asks it which
  * of the matches the creator may kill this run acts on.
  */
-export class PolicyRun {
-  private readonly acted: RecentKeys;
-  private readonly limited: RecentKeys;
+export class PolicyRun implements PolicyChooser {
+  private readonly acted = new RecentKeys();
+  private readonly limited = new RecentKeys();
+  /** processes a run acted on that is still going (waiting for them to end): left alone until it ends */
+  private readonly held = new Set<string>();
 
   constructor(
     readonly name: string,
     /** most processes a run acts on (0: no limit) */
     readonly limit: number,
     private readonly now: () => number = Date.now,
-    /**
-     * how long a process acted on is left alone: POLICY_MEMORY_MS, or longer when a run waits
-     * longer for its victims (ESCALATE AFTER), so that no later run cancels a victim again while
-     * the run that cancelled it still waits to escalate
-     */
-    memoryMs = POLICY_MEMORY_MS,
-  ) {
-    this.acted = new RecentKeys(memoryMs);
-    this.limited = new RecentKeys(memoryMs);
+  ) {}
+
+  /**
+   * One run's view of the policy: what it acts on is held, so no run that starts while this one
+   * waits for its victims (ESCALATE AFTER) acts on them again, until end(); the memory counts
+   * from then.
+   */
+  turn(): PolicyTurn {
+    const mine: string[] = [];
+    return {
+      name: this.name,
+      limit: this.limit,
+      share: (inOrder) => {
+        const shared = this.share(inOrder);
+        for (const c of shared.act) {
+          this.held.add(c.key);
+          mine.push(c.key);
+        }
+        return shared;
+      },
+      end: () => {
+        const now = this.now();
+        for (const key of mine.splice(0)) {
+          this.held.delete(key);
+          this.acted.note(key, now);
+        }
+      },
+    };
   }
 
   /**
@@ -65,7 +97,7 @@ export class PolicyRun {
     const now = this.now();
     this.acted.prune(now);
     this.limited.prune(now);
-    const candidates = inOrder.filter((c) => !this.acted.has(c.key, now));
+    const candidates = inOrder.filter((c) => !this.acted.has(c.key, now) && !this.held.has(c.key));
     const n = this.limit > 0 ? this.limit : candidates.length;
     const act = candidates.slice(0, n);
     for (const c of act) this.acted.note(c.key, now);

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { startEtcd } from '../../common/daemon/child-processes';
 import { connectEtcd } from '../../common/etcd/client';
 import { aliveKey, killLogHeadKey, memberKey, nodeOwnerKey } from '../../common/etcd/etcd-layout';
+import { etcdWatchSource } from '../../common/etcd/list-watch';
 import { ClusterMembership } from '../../coordinator/cluster/membership';
 import { sleep } from './harness';
 
@@ -21,7 +22,7 @@ async function until(seen: () => boolean): Promise<void> {
 test('keys the view does not hold change nothing and tell no listener; members and alive records do', async () => {
   const etcd = await startEtcd();
   const client = connectEtcd({ endpoints: [etcd.url] });
-  const membership = new ClusterMembership(client, pino({ level: 'silent' }));
+  const membership = new ClusterMembership(etcdWatchSource(client), pino({ level: 'silent' }));
   try {
     await membership.start();
     let changes = 0;

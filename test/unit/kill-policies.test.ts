@@ -7,7 +7,7 @@ import { querySubject } from '../../node-agent/kill/kill-subjects';
 import { processResolver } from '../../node-agent/tables/process-columns';
 import { tableSource } from '../../node-agent/tables/table-source';
 import { serve, type Served } from '../../node-agent/tables/served-table';
-import { PolicyRun, POLICY_MEMORY_MS } from '../../node-agent/policies/policy-run';
+import { PolicyRun, POLICY_MEMORY_MS, type PolicyChooser } from '../../node-agent/policies/policy-run';
 import { PolicyLoop, POLICY_AFTER_ESCALATION_MS, policyRequest } from '../../node-agent/policies/policy-loop';
 import { memoryKillLog, type MemoryKillLog } from './kill-recorder-fixture';
 import { parsePolicyKey, policyKey } from '../../common/etcd/etcd-layout';
@@ -61,7 +61,7 @@ function processes(...regs: [string, string][]): { table: ProcessTable; served: 
 }
 
 /** One run of a policy through Served.kill, as the policy loop makes it. */
-async function runPolicy(served: Served, rec: PolicyRecord, run: PolicyRun, log: MemoryKillLog): Promise<void> {
+async function runPolicy(served: Served, rec: PolicyRecord, run: PolicyChooser, log: MemoryKillLog): Promise<void> {
   await served.kill(policyRequest(rec, 'run-1'), { write: () => undefined, closed: false }, { recorder: log.recorder, coordinator: '', policy: run });
 }
 
@@ -134,17 +134,22 @@ test('a policy remembers what it acted on for POLICY_MEMORY_MS, then acts (and l
   assert.deepEqual(logged(log), [['a1', 'waiting'], ['a1', 'waiting']]);
 });
 
-test('with a longer memory (a run that waits to escalate for longer than POLICY_MEMORY_MS) a victim is left alone that long', async () => {
+test("a run's turn holds what it acted on until it ends (a run waiting to escalate), and the memory counts from its end", async () => {
   const { served, owner } = processes(['a1', 'alice']);
   const log = memoryKillLog();
   let now = 1_000_000;
-  const run = new PolicyRun('p1', 0, () => now, POLICY_MEMORY_MS + 30_000);
-  await runPolicy(served, policy(), run, log);
-  now += POLICY_MEMORY_MS + 29_000;
-  await runPolicy(served, policy(), run, log);
-  assert.deepEqual(owner.cancels, ['a1'], 'still left to the run that waits for it');
-  now += 1_000;
-  await runPolicy(served, policy(), run, log);
+  const run = new PolicyRun('p1', 0, () => now);
+  const waiting = run.turn();
+  await runPolicy(served, policy(), waiting, log);
+  now += POLICY_MEMORY_MS + 30_000;
+  await runPolicy(served, policy(), run.turn(), log);
+  assert.deepEqual(owner.cancels, ['a1'], 'still held by the run that waits for it');
+  waiting.end();
+  now += POLICY_MEMORY_MS - 1;
+  await runPolicy(served, policy(), run.turn(), log);
+  assert.deepEqual(owner.cancels, ['a1'], 'remembered for POLICY_MEMORY_MS after that run ended');
+  now += 1;
+  await runPolicy(served, policy(), run.turn(), log);
   assert.deepEqual(owner.cancels, ['a1', 'a1']);
 });
 
@@ -182,6 +187,55 @@ test('a run that fails for good disables the policy on this node with a kill-log
     assert.equal(e?.mode, 'POLICY');
     assert.equal(e?.policy, 'p1');
     assert.equal(e?.error, 'kill policy p1 stopped on node n1: Unknown function frobnicate');
+    assert.equal(await loop.once(), false, 'a run after that does nothing');
+    assert.equal(log.entries.length, 1, 'the policy is disabled once');
+  } finally {
+    await loop.close();
+  }
+});
+
+async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(cond(), `timed out waiting until ${what}`);
+}
+
+test('EVERY 1 SECONDS ESCALATE AFTER 60: a run that waits for its victims lets the next runs start; close() ends every waiting run', async () => {
+  let calls = 0;
+  let ended = 0;
+  const waits: Served = {
+    scan: () => Promise.resolve(),
+    kill: (_req, sink) => {
+      calls++;
+      if (calls > 2) return Promise.resolve();
+      // the first two runs' cancels are out, and they wait for their victims until the loop closes
+      sink.waiting?.();
+      return new Promise<void>((resolve) => sink.signal?.addEventListener('abort', () => resolve(void ended++)));
+    },
+  };
+  const loop = new PolicyLoop(policy({ every_s: 1, escalate_after_s: 60 }), '{}', { nodeId: 'n1', tables: { processes: waits, mutations: waits, connections: waits }, recorder: memoryKillLog().recorder, log: LOG });
+  await until(() => calls >= 3, 'a third run started while two wait');
+  await loop.close();
+  assert.equal(ended, 2, 'both waiting runs ended at close');
+});
+
+test('a run that has not reached its wait (a slow server) holds the next one back', async () => {
+  let calls = 0;
+  let release = (): void => undefined;
+  const slow: Served = {
+    scan: () => Promise.resolve(),
+    kill: () => {
+      calls++;
+      return calls === 1 ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
+    },
+  };
+  const loop = new PolicyLoop(policy({ every_s: 1, escalate_after_s: 60 }), '{}', { nodeId: 'n1', tables: { processes: slow, mutations: slow, connections: slow }, recorder: memoryKillLog().recorder, log: LOG });
+  try {
+    await until(() => calls === 1, 'the first run');
+    await new Promise((r) => setTimeout(r, 2_200));
+    assert.equal(calls, 1, 'no run started beside one still listing or cancelling');
+    release();
+    await until(() => calls >= 2, 'the next run, after the first ended');
   } finally {
     await loop.close();
   }
