@@ -1,5 +1,6 @@
 import tseslint from 'typescript-eslint';
 import regexp from 'eslint-plugin-regexp';
+import { fileURLToPath } from 'node:url';
 import cycles from './scripts/eslint-no-cycles.mjs';
 
 /**
@@ -40,7 +41,7 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: true, tsconfigRootDir: fileURLToPath(new URL('.', import.meta.url)) },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': [

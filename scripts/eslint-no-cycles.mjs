@@ -3,8 +3,10 @@
 // graph of the whole tree once per run and reports each file that sits on a cycle, naming it.
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
+// not import.meta.dirname: that needs Node 20.11, and package.json allows any Node 20
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCE_DIRS = ['errors', 'sql', 'proto', 'common', 'coordinator', 'node-agent', 'client', 'cli', 'bench'];
 const SKIP = new Set(['generated', 'node_modules', 'dist']);
 // `import … from './x'`, `export … from './x'`, `import './x'` (type-only imports count: a cycle of
