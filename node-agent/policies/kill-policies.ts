@@ -32,7 +32,7 @@ export interface KillPoliciesOptions {
  */
 export class KillPolicies {
   private readonly loops = new Map<string, PolicyLoop>();
-  /** loops stopped by a change, still finishing a run */
+  /** loops stopped by a change, still ending their runs (waiting ones are cut short) */
   private readonly stopping = new Set<Promise<void>>();
   private readonly view: ListWatch;
   /** suspended policies by key, with the suspension time already logged here: once per node per suspension */
@@ -49,7 +49,7 @@ export class KillPolicies {
       {
         reset: (kvs) => {
           const listed = new Set(kvs.map((kv) => kv.key));
-          for (const key of [...this.loops.keys()]) if (!listed.has(key)) this.stop(key, 'dropped');
+          for (const key of [...this.loops.keys()]) if (!listed.has(key)) void this.stop(key, 'dropped');
           for (const key of [...this.suspended.keys()]) if (!listed.has(key)) this.suspended.delete(key);
           this.invalid.keepOnly(listed);
           for (const kv of kvs) this.put(kv.key, kv.value);
@@ -58,7 +58,7 @@ export class KillPolicies {
         remove: (key) => {
           this.suspended.delete(key);
           this.invalid.forget(key);
-          this.stop(key, 'dropped');
+          void this.stop(key, 'dropped');
         },
       },
       o.log,
@@ -71,10 +71,10 @@ export class KillPolicies {
     this.o.log.info({ policies: this.loops.size }, 'kill policies loaded');
   }
 
-  /** Stops every policy; resolves once runs in progress have finished. */
+  /** Stops every policy; resolves once all their runs have ended (waiting ones are cut short). */
   async close(): Promise<void> {
     await this.view.close();
-    for (const key of [...this.loops.keys()]) this.stop(key, 'agent stopping');
+    for (const key of [...this.loops.keys()]) void this.stop(key, 'agent stopping');
     await Promise.all([...this.stopping, ...this.noting]);
   }
 
@@ -88,7 +88,8 @@ export class KillPolicies {
     if (!at || !this.o.node.clusters.includes(at.cluster)) return;
     // a re-list that finds a policy unchanged leaves it running, with its interval and memory
     if (this.loops.get(key)?.raw === value) return;
-    this.stop(key, 'changed');
+    // the new loop's first run waits for the old loop's runs to end: two loops never act at once
+    const previous = this.stop(key, 'changed');
     const rec = parsePolicyRecord(at, value);
     if (isUnreadable(rec)) {
       this.invalid.refused(key, value, `unreadable: ${rec.unreadable}`, { cluster: at.cluster, policy: at.name });
@@ -107,7 +108,7 @@ export class KillPolicies {
       return;
     }
     this.suspended.delete(key);
-    this.loops.set(key, new PolicyLoop(rec, value, { nodeId: this.o.node.nodeId, tables: this.o.tables, recorder: this.o.recorder, log }));
+    this.loops.set(key, new PolicyLoop(rec, value, { nodeId: this.o.node.nodeId, tables: this.o.tables, recorder: this.o.recorder, log }, previous));
     log.info({ action: rec.action, condition: rec.condition, every_s: rec.every_s, limit: rec.limit, order_by: renderOrderKeys(rec.order_by ?? []), dry_run: rec.dry_run, creator: rec.creator }, 'kill policy running');
   }
 
@@ -127,13 +128,15 @@ export class KillPolicies {
     void writing.finally(() => this.noting.delete(writing));
   }
 
-  private stop(key: string, why: string): void {
+  /** Stops the policy's loop, if one runs; returns when its runs (waiting ones included, cut short) have all ended. */
+  private stop(key: string, why: string): Promise<void> | undefined {
     const loop = this.loops.get(key);
-    if (!loop) return;
+    if (!loop) return undefined;
     this.loops.delete(key);
     const closing = loop.close();
     this.stopping.add(closing);
     void closing.finally(() => this.stopping.delete(closing));
     this.o.log.info({ cluster: loop.rec.cluster, policy: loop.rec.name, why }, 'kill policy stopped');
+    return closing;
   }
 }

@@ -96,8 +96,11 @@ export class PolicyLoop {
   private readonly done: Promise<void>;
   /** runs not ended yet: the one in progress, and those waiting for their victims */
   private readonly runs = new Set<Promise<void>>();
-  /** a transient failure was logged and nothing has succeeded since: one warning per streak */
+  /** a transient failure was logged and no run started after it has succeeded: one warning per streak */
   private failing = false;
+  /** runs started so far; `failedRun` is the last that failed for a transient reason */
+  private started = 0;
+  private failedRun = 0;
   private disabled = false;
 
   constructor(
@@ -105,11 +108,13 @@ export class PolicyLoop {
     /** the record as stored: a re-list that finds it unchanged keeps this loop */
     readonly raw: string,
     private readonly deps: PolicyLoopDeps,
+    /** the previous loop of this policy, closing: the first run waits until its runs ended */
+    after?: Promise<void>,
   ) {
     this.run = new PolicyRun(rec.name, rec.limit);
-    // one listener per waiting run: up to (ESCALATE AFTER + 5) / EVERY of them
-    setMaxListeners(0, this.closing.signal);
-    this.done = this.loop();
+    // one abort listener per waiting run: up to (ESCALATE AFTER + 5) / EVERY of them at once
+    setMaxListeners(Math.ceil(runWaitMs(rec) / (rec.every_s * 1000)) + 10, this.closing.signal);
+    this.done = this.loop(after);
   }
 
   /** Stops the loop; resolves once every run has ended (their entries are on disk). */
@@ -120,7 +125,8 @@ export class PolicyLoop {
     await Promise.all(this.runs);
   }
 
-  private async loop(): Promise<void> {
+  private async loop(after: Promise<void> | undefined): Promise<void> {
+    await after;
     while (await this.sleeper.sleep(this.rec.every_s * 1000)) {
       let reached = (): void => undefined;
       const waiting = new Promise<void>((resolve) => (reached = resolve));
@@ -148,6 +154,7 @@ export class PolicyLoop {
   async once(onWaiting?: () => void): Promise<boolean> {
     const { rec, deps } = this;
     if (this.disabled) return false;
+    const seq = ++this.started;
     const req = policyRequest(rec, randomUUID());
     const statuses: Record<string, number> = {};
     const sink: KillSink = {
@@ -169,6 +176,7 @@ export class PolicyLoop {
       if (err instanceof QuellError && err.retryable) {
         if (!this.failing) deps.log.warn({ err: errorText(err) }, 'kill policy run failed; tried again at each interval');
         this.failing = true;
+        this.failedRun = Math.max(this.failedRun, seq);
         return true;
       }
       await this.disable(req, err);
@@ -176,8 +184,11 @@ export class PolicyLoop {
     } finally {
       turn.end();
     }
-    if (this.failing) deps.log.info('kill policy runs again');
-    this.failing = false;
+    // a run that started before the failure (one that waited for its victims) says nothing of now
+    if (this.failing && seq > this.failedRun) {
+      deps.log.info('kill policy runs again');
+      this.failing = false;
+    }
     if (Object.keys(statuses).length > 0) deps.log.info({ statement_id: req.statement_id, statuses, dry_run: rec.dry_run }, 'kill policy acted');
     return true;
   }

@@ -13,7 +13,8 @@ import { memoryKillLog, type MemoryKillLog } from './kill-recorder-fixture';
 import { parsePolicyKey, policyKey } from '../../common/etcd/etcd-layout';
 import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common/etcd/kill-policy-record';
 import { chError } from '../../errors/quell-error';
-import { componentLogger } from '../../common/daemon/logger';
+import pino from 'pino';
+import { componentLogger, type Logger } from '../../common/daemon/logger';
 
 const NODE = { nodeId: 'n1', host: '127.0.0.1', port: 9701, address: '127.0.0.1:9701', clusters: ['c3'] };
 const LOG = componentLogger('test');
@@ -194,6 +195,11 @@ test('a run that fails for good disables the policy on this node with a kill-log
   }
 });
 
+/** A policy's loop on n1 whose every table is `served`. */
+function loopOver(served: Served, rec: PolicyRecord, o: { log?: Logger; after?: Promise<void> } = {}): PolicyLoop {
+  return new PolicyLoop(rec, '{}', { nodeId: 'n1', tables: { processes: served, mutations: served, connections: served }, recorder: memoryKillLog().recorder, log: o.log ?? LOG }, o.after);
+}
+
 async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
@@ -213,10 +219,53 @@ test('EVERY 1 SECONDS ESCALATE AFTER 60: a run that waits for its victims lets t
       return new Promise<void>((resolve) => sink.signal?.addEventListener('abort', () => resolve(void ended++)));
     },
   };
-  const loop = new PolicyLoop(policy({ every_s: 1, escalate_after_s: 60 }), '{}', { nodeId: 'n1', tables: { processes: waits, mutations: waits, connections: waits }, recorder: memoryKillLog().recorder, log: LOG });
+  const loop = loopOver(waits, policy({ every_s: 1, escalate_after_s: 60 }));
   await until(() => calls >= 3, 'a third run started while two wait');
   await loop.close();
   assert.equal(ended, 2, 'both waiting runs ended at close');
+});
+
+test('one warning per outage: a run that began before the failure and ends after it does not end the streak', async () => {
+  const said: string[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void said.push((JSON.parse(line) as { msg: string }).msg) });
+  let mode: 'wait' | 'fail' | 'ok' = 'wait';
+  let release = (): void => undefined;
+  const served: Served = {
+    scan: () => Promise.resolve(),
+    kill: () => (mode === 'wait' ? new Promise<void>((resolve) => (release = resolve)) : mode === 'fail' ? Promise.reject(chError('ALL_CONNECTION_TRIES_FAILED', 'connect ECONNREFUSED', true)) : Promise.resolve()),
+  };
+  const loop = loopOver(served, policy({ every_s: 3600, escalate_after_s: 60 }), { log });
+  try {
+    // a run waits for its victims; the server goes down under the next ones
+    const waiting = loop.once();
+    mode = 'fail';
+    assert.equal(await loop.once(), true);
+    assert.equal(await loop.once(), true);
+    release();
+    assert.equal(await waiting, true);
+    assert.equal(await loop.once(), true);
+    mode = 'ok';
+    assert.equal(await loop.once(), true);
+    assert.deepEqual(said, ['kill policy run failed; tried again at each interval', 'kill policy runs again']);
+  } finally {
+    await loop.close();
+  }
+});
+
+test("a changed policy's new loop runs only once the old loop's runs have ended", async () => {
+  let calls = 0;
+  const served: Served = { scan: () => Promise.resolve(), kill: () => Promise.resolve(void calls++) };
+  let oldEnded = (): void => undefined;
+  const old = new Promise<void>((resolve) => (oldEnded = resolve));
+  const loop = loopOver(served, policy({ every_s: 1 }), { after: old });
+  try {
+    await new Promise((r) => setTimeout(r, 1_300));
+    assert.equal(calls, 0, 'no run while the old loop still has one');
+    oldEnded();
+    await until(() => calls >= 1, 'the first run once the old loop ended');
+  } finally {
+    await loop.close();
+  }
 });
 
 test('a run that has not reached its wait (a slow server) holds the next one back', async () => {
@@ -229,7 +278,7 @@ test('a run that has not reached its wait (a slow server) holds the next one bac
       return calls === 1 ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
     },
   };
-  const loop = new PolicyLoop(policy({ every_s: 1, escalate_after_s: 60 }), '{}', { nodeId: 'n1', tables: { processes: slow, mutations: slow, connections: slow }, recorder: memoryKillLog().recorder, log: LOG });
+  const loop = loopOver(slow, policy({ every_s: 1, escalate_after_s: 60 }));
   try {
     await until(() => calls === 1, 'the first run');
     await new Promise((r) => setTimeout(r, 2_200));
