@@ -4,7 +4,7 @@
  * reads it from its own list-watch and runs it. The creator's rights are stored with it, so an
  * agent, which has no users file, runs the policy with exactly those rights.
  */
-import { KILL_REASON_MAX, REASON_CONTROL_CHARACTERS } from '../kill-reason';
+import { KILL_REASON_MAX, reasonProblem } from '../kill-reason';
 
 export const POLICY_ACTIONS = ['KILL QUERY', 'KILL CONNECTION', 'KILL MUTATION'] as const;
 export type PolicyAction = (typeof POLICY_ACTIONS)[number];
@@ -88,7 +88,7 @@ export function parsePolicyRecord(key: { cluster: string; name: string }, raw: s
   const escalate = r.escalate_after_s ?? 0;
   if (!isInt(escalate) || escalate < 0 || escalate > MAX_POLICY_ESCALATE_S) return wrong('escalate_after_s', `absent, or an integer from 0 to ${MAX_POLICY_ESCALATE_S}`);
   const reason = r.reason ?? '';
-  if (typeof reason !== 'string' || [...reason].length > KILL_REASON_MAX || reason.search(REASON_CONTROL_CHARACTERS) >= 0) {
+  if (typeof reason !== 'string' || reasonProblem(reason) !== undefined) {
     return wrong('reason', `absent, or one line of at most ${KILL_REASON_MAX} characters`);
   }
   if (typeof r.creator !== 'string' || r.creator === '') return wrong('creator', 'a user name');

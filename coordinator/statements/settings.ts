@@ -1,6 +1,6 @@
 import type { Setting } from '../../sql/ast';
 import { chError } from '../../errors/quell-error';
-import { KILL_REASON_MAX, REASON_CONTROL_CHARACTERS } from '../../common/kill-reason';
+import { reasonProblem } from '../../common/kill-reason';
 
 export type OutputMode = 'never_throw' | 'throw';
 
@@ -45,13 +45,8 @@ export function killReason(s: Setting): string {
 
 /** A kill's reason (the kill_reason setting, a policy's REASON): one line of at most KILL_REASON_MAX characters, without control characters. */
 export function oneLineReason(v: string, what: string): string {
-  const length = [...v].length;
-  if (length > KILL_REASON_MAX) {
-    throw chError('BAD_ARGUMENTS', `Invalid value for ${what}: ${length} characters, at most ${KILL_REASON_MAX}`);
-  }
-  if (v.search(REASON_CONTROL_CHARACTERS) >= 0) {
-    throw chError('BAD_ARGUMENTS', `Invalid value for ${what}: one line of text without control characters`);
-  }
+  const problem = reasonProblem(v);
+  if (problem) throw chError('BAD_ARGUMENTS', `Invalid value for ${what}: ${problem}`);
   return v;
 }
 
