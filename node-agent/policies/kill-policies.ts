@@ -32,8 +32,8 @@ export interface KillPoliciesOptions {
  */
 export class KillPolicies {
   private readonly loops = new Map<string, PolicyLoop>();
-  /** loops stopped by a change, still ending their runs (waiting ones are cut short) */
-  private readonly stopping = new Set<Promise<void>>();
+  /** stopped loops by policy key, until their runs have ended (waiting ones are cut short); a new loop of the policy waits for it */
+  private readonly stopping = new Map<string, Promise<void>>();
   private readonly view: ListWatch;
   /** suspended policies by key, with the suspension time already logged here: once per node per suspension */
   private readonly suspended = new Map<string, number>();
@@ -49,7 +49,7 @@ export class KillPolicies {
       {
         reset: (kvs) => {
           const listed = new Set(kvs.map((kv) => kv.key));
-          for (const key of [...this.loops.keys()]) if (!listed.has(key)) void this.stop(key, 'dropped');
+          for (const key of [...this.loops.keys()]) if (!listed.has(key)) this.stop(key, 'dropped');
           for (const key of [...this.suspended.keys()]) if (!listed.has(key)) this.suspended.delete(key);
           this.invalid.keepOnly(listed);
           for (const kv of kvs) this.put(kv.key, kv.value);
@@ -58,7 +58,7 @@ export class KillPolicies {
         remove: (key) => {
           this.suspended.delete(key);
           this.invalid.forget(key);
-          void this.stop(key, 'dropped');
+          this.stop(key, 'dropped');
         },
       },
       o.log,
@@ -74,8 +74,8 @@ export class KillPolicies {
   /** Stops every policy; resolves once all their runs have ended (waiting ones are cut short). */
   async close(): Promise<void> {
     await this.view.close();
-    for (const key of [...this.loops.keys()]) void this.stop(key, 'agent stopping');
-    await Promise.all([...this.stopping, ...this.noting]);
+    for (const key of [...this.loops.keys()]) this.stop(key, 'agent stopping');
+    await Promise.all([...this.stopping.values(), ...this.noting]);
   }
 
   /** the policies running here, by name (cluster/name), for tests and logs */
@@ -88,8 +88,7 @@ export class KillPolicies {
     if (!at || !this.o.node.clusters.includes(at.cluster)) return;
     // a re-list that finds a policy unchanged leaves it running, with its interval and memory
     if (this.loops.get(key)?.raw === value) return;
-    // the new loop's first run waits for the old loop's runs to end: two loops never act at once
-    const previous = this.stop(key, 'changed');
+    this.stop(key, 'changed');
     const rec = parsePolicyRecord(at, value);
     if (isUnreadable(rec)) {
       this.invalid.refused(key, value, `unreadable: ${rec.unreadable}`, { cluster: at.cluster, policy: at.name });
@@ -108,7 +107,9 @@ export class KillPolicies {
       return;
     }
     this.suspended.delete(key);
-    this.loops.set(key, new PolicyLoop(rec, value, { nodeId: this.o.node.nodeId, tables: this.o.tables, recorder: this.o.recorder, log }, previous));
+    // its first run waits for an earlier loop of the same policy (changed, or dropped and created
+    // again) to end its runs: two loops of one policy never act at once
+    this.loops.set(key, new PolicyLoop(rec, value, { nodeId: this.o.node.nodeId, tables: this.o.tables, recorder: this.o.recorder, log }, this.stopping.get(key)));
     log.info({ action: rec.action, condition: rec.condition, every_s: rec.every_s, limit: rec.limit, order_by: renderOrderKeys(rec.order_by ?? []), dry_run: rec.dry_run, creator: rec.creator }, 'kill policy running');
   }
 
@@ -128,15 +129,18 @@ export class KillPolicies {
     void writing.finally(() => this.noting.delete(writing));
   }
 
-  /** Stops the policy's loop, if one runs; returns when its runs (waiting ones included, cut short) have all ended. */
-  private stop(key: string, why: string): Promise<void> | undefined {
+  /** Stops the policy's loop, if one runs; its runs end in the background (waiting ones cut short), kept in `stopping` until they have. */
+  private stop(key: string, why: string): void {
     const loop = this.loops.get(key);
-    if (!loop) return undefined;
+    if (!loop) return;
     this.loops.delete(key);
+    // a loop started while an earlier one was stopping waits for it, so this end comes after that one
     const closing = loop.close();
-    this.stopping.add(closing);
-    void closing.finally(() => this.stopping.delete(closing));
+    this.stopping.set(key, closing);
+    void closing.finally(() => {
+      if (this.stopping.get(key) === closing) this.stopping.delete(key);
+    });
     this.o.log.info({ cluster: loop.rec.cluster, policy: loop.rec.name, why }, 'kill policy stopped');
-    return closing;
   }
+
 }

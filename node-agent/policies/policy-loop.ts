@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import type { Logger } from '../../common/daemon/logger';
 import { Sleeper } from '../../common/etcd/backoff';
 import type { PolicyAction, PolicyRecord } from '../../common/etcd/kill-policy-record';
@@ -90,16 +89,16 @@ export function policyRequest(rec: PolicyRecord, statementId: string): KillReque
  */
 export class PolicyLoop {
   private readonly sleeper = new Sleeper();
-  /** aborted at close: a run waiting for its victims (ESCALATE AFTER) stops waiting, its timers cleared */
-  private readonly closing = new AbortController();
   private readonly run: PolicyRun;
   private readonly done: Promise<void>;
-  /** runs not ended yet: the one in progress, and those waiting for their victims */
-  private readonly runs = new Set<Promise<void>>();
-  /** a transient failure was logged and no run started after it has succeeded: one warning per streak */
-  private failing = false;
-  /** runs started so far; `failedRun` is the last that failed for a transient reason */
+  /**
+   * runs not ended yet (the one in progress, and those waiting for their victims), each with the
+   * controller close() aborts: a waiting run stops waiting, its timers cleared
+   */
+  private readonly runs = new Map<Promise<void>, AbortController>();
+  /** runs started so far */
   private started = 0;
+  /** the latest run that failed for a reason that may pass, while no run started after it has succeeded (0: none): one warning per streak */
   private failedRun = 0;
   private disabled = false;
 
@@ -112,17 +111,15 @@ export class PolicyLoop {
     after?: Promise<void>,
   ) {
     this.run = new PolicyRun(rec.name, rec.limit);
-    // one abort listener per waiting run: up to (ESCALATE AFTER + 5) / EVERY of them at once
-    setMaxListeners(Math.ceil(runWaitMs(rec) / (rec.every_s * 1000)) + 10, this.closing.signal);
     this.done = this.loop(after);
   }
 
   /** Stops the loop; resolves once every run has ended (their entries are on disk). */
   async close(): Promise<void> {
     this.sleeper.close();
-    this.closing.abort();
+    for (const stop of this.runs.values()) stop.abort();
     await this.done;
-    await Promise.all(this.runs);
+    await Promise.all(this.runs.keys());
   }
 
   private async loop(after: Promise<void> | undefined): Promise<void> {
@@ -130,7 +127,9 @@ export class PolicyLoop {
     while (await this.sleeper.sleep(this.rec.every_s * 1000)) {
       let reached = (): void => undefined;
       const waiting = new Promise<void>((resolve) => (reached = resolve));
-      const run: Promise<void> = this.once(reached).then(
+      // no await from the sleep to here: close() cannot come between, and it aborts every run it finds
+      const stop = new AbortController();
+      const run: Promise<void> = this.once(reached, stop.signal).then(
         (ok) => {
           this.runs.delete(run);
           // a run that disabled the policy ends the loop: no run starts after it
@@ -141,7 +140,7 @@ export class PolicyLoop {
           this.deps.log.error({ err: errorText(err) }, 'kill policy run failed');
         },
       );
-      this.runs.add(run);
+      this.runs.set(run, stop);
       // the next interval starts once this run ended, or once it only waits for its victims
       await Promise.race([run, waiting]);
     }
@@ -149,9 +148,9 @@ export class PolicyLoop {
 
   /**
    * One run; false when the policy disabled itself on this node. `onWaiting` is called if the
-   * run's cancels are out and it waits for its victims to end (ESCALATE AFTER).
+   * run's cancels are out and it waits for its victims to end (ESCALATE AFTER), which `stop` ends.
    */
-  async once(onWaiting?: () => void): Promise<boolean> {
+  async once(onWaiting?: () => void, stop?: AbortSignal): Promise<boolean> {
     const { rec, deps } = this;
     if (this.disabled) return false;
     const seq = ++this.started;
@@ -166,7 +165,7 @@ export class PolicyLoop {
         statuses[s] = (statuses[s] ?? 0) + 1;
       },
       closed: false,
-      signal: this.closing.signal,
+      signal: stop,
       waiting: onWaiting,
     };
     const turn = this.run.turn();
@@ -174,8 +173,7 @@ export class PolicyLoop {
       await deps.tables[TARGETS[rec.action].table].kill(req, sink, { recorder: deps.recorder, coordinator: '', policy: turn });
     } catch (err) {
       if (err instanceof QuellError && err.retryable) {
-        if (!this.failing) deps.log.warn({ err: errorText(err) }, 'kill policy run failed; tried again at each interval');
-        this.failing = true;
+        if (this.failedRun === 0) deps.log.warn({ err: errorText(err) }, 'kill policy run failed; tried again at each interval');
         this.failedRun = Math.max(this.failedRun, seq);
         return true;
       }
@@ -185,9 +183,9 @@ export class PolicyLoop {
       turn.end();
     }
     // a run that started before the failure (one that waited for its victims) says nothing of now
-    if (this.failing && seq > this.failedRun) {
+    if (this.failedRun > 0 && seq > this.failedRun) {
       deps.log.info('kill policy runs again');
-      this.failing = false;
+      this.failedRun = 0;
     }
     if (Object.keys(statuses).length > 0) deps.log.info({ statement_id: req.statement_id, statuses, dry_run: rec.dry_run }, 'kill policy acted');
     return true;
