@@ -27,11 +27,11 @@ export class CoordinatorPeers {
 
   constructor(private readonly security: TransportSecurity) {}
 
-  /** Forwards a MariaDB KILL of one of that coordinator's sessions; rejects with the gRPC error when it cannot be asked. */
-  killSession(address: string, req: KillSessionRequest, deadlineMs = PEER_KILL_DEADLINE_MS): Promise<KillSessionResponse__Output> {
+  /** Forwards a MariaDB KILL of one of that coordinator's sessions; rejects with the gRPC error when it cannot be asked; `signal` (the KILL's) cancels the call. */
+  killSession(address: string, req: KillSessionRequest, deadlineMs = PEER_KILL_DEADLINE_MS, signal?: AbortSignal): Promise<KillSessionResponse__Output> {
     const client = this.client(address);
     // the owner refuses it past the call's own deadline: a KILL reported failed never happens later
-    return call<KillSessionRequest, KillSessionResponse__Output>(client.KillSession.bind(client), { ...req, act_by_unix_ms: String(Date.now() + deadlineMs) }, deadlineMs);
+    return call<KillSessionRequest, KillSessionResponse__Output>(client.KillSession.bind(client), { ...req, act_by_unix_ms: String(Date.now() + deadlineMs) }, deadlineMs, signal);
   }
 
   /** That coordinator's door sessions and running door statements, as the user may see them; `signal` (the asking statement's) cancels the call. */

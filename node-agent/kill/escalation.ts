@@ -61,12 +61,9 @@ export async function escalateWhenDue<C>(c: C, gone: Promise<unknown>, hardKill:
   } catch (err) {
     outcome = { cantCancel: errorText(err) };
   }
-  // nothing was left to stop: no hard kill went out
-  if (outcome === false) wait.escalated.delete(c);
-  if (typeof outcome === 'object') {
-    wait.escalated.delete(c);
-    wait.notes.set(c, `${after}; its hard kill failed: ${outcome.cantCancel}`);
-  }
+  // no hard kill went out: nothing was left to stop, or it failed
+  if (outcome !== true) wait.escalated.delete(c);
+  if (typeof outcome === 'object') wait.notes.set(c, `${after}; its hard kill failed: ${outcome.cantCancel}`);
 }
 
 /**

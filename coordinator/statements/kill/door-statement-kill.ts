@@ -105,6 +105,6 @@ class DoorRows {
   coordinator(record: Pick<CoordinatorRecord, 'id' | 'address'>, status: NodeStatus, error: string): void {
     const { host, port } = record.address ? splitAddress(record.address) : { host: '', port: 0 };
     this.rows.push([status, '', '', '', host, port, record.id, error]);
-    if (!this.failures.some((f) => f.id === record.id)) this.failures.push({ id: record.id, status });
+    this.failures.push({ id: record.id, status });
   }
 }

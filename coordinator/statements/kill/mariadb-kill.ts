@@ -128,7 +128,7 @@ async function forwardKill(id: number, record: CoordinatorRecord, stmt: MysqlKil
   ctx.summary.condition = `session ${id} on coordinator ${record.id}`;
   let answer;
   try {
-    answer = await ctx.pool.coordinators.killSession(record.address, { session_id: id, query_only: stmt.target === 'QUERY', user: ctx.user.name, may_kill_others: mayKillOthersConnections(ctx.user), reason: stmt.reason ?? '' });
+    answer = await ctx.pool.coordinators.killSession(record.address, { session_id: id, query_only: stmt.target === 'QUERY', user: ctx.user.name, may_kill_others: mayKillOthersConnections(ctx.user), reason: stmt.reason ?? '' }, undefined, ctx.signal);
   } catch (err) {
     throw failed(peerKillFailure(record, toNodeFailure(err), `, which owns session ${id}`));
   }
