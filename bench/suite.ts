@@ -13,7 +13,7 @@ import type { KillResponse__Output } from '../proto/generated/quell/v1/KillRespo
 import type { Child } from '../common/daemon/child-processes';
 import { BenchCluster, hostGroups, type AgentRef, type ClusterSpec } from './cluster';
 import { percentile } from './stats';
-import { rssMiB, sleep } from './system';
+import { cpuMs, rssMiB, sleep } from './system';
 import { targetsFor, type Target } from './targets';
 import { CpuMeter, Recorder, sample, timed, type Plan } from './measure';
 import { measurePoint, type BesideSeries, type FloorSeries } from './async-point';
@@ -315,6 +315,7 @@ export async function runBench(c: BenchConfig): Promise<BenchResult> {
   const rec = new Recorder();
   const log = c.log ?? (() => undefined);
   const bulk = countLabel(c.bulkProcesses);
+  if (Number.isNaN(cpuMs(process.pid))) log('CPU figures will be missing: /proc/<pid>/task/*/schedstat cannot be read on this machine');
 
   log(`WHERE filter over ${c.bulkProcesses} processes (in process)`);
   rec.samples(
@@ -389,23 +390,23 @@ async function asyncPoint(c: BenchConfig, spec: ClusterSpec, cluster: BenchClust
   const plan = pointPlan(c, n);
   const packing = n > c.processAgentsUpTo ? `agents in hosts of ≤ ${spec.agentsPerHost}` : 'one process per agent';
 
+  // the main point measures the match budget's terms in its rounds: the same statement matching
+  // nothing (no kill-log append, no cancel), and the disk's own append+fdatasync, which every
+  // matching kill waits for on each agent
+  const disk = n === c.mainAgents ? await DiskFloor.open() : undefined;
   let floor: FloorClient | undefined;
   if (c.floorNodeCounts.includes(n)) {
     log(`  raw grpc-js floor: ${n} echo servers (${n > c.processAgentsUpTo ? `in processes of ≤ ${spec.agentsPerHost}` : 'one process each'})`);
     const servers = await startFloorServers(cluster, hostGroups(spec));
     floor = await FloorClient.open(servers, cluster.coordinatorTls);
   }
-  // the main point measures the match budget's terms in its rounds: the same statement matching
-  // nothing (no kill-log append, no cancel), and the disk's own append+fdatasync, which every
-  // matching kill waits for on each agent
-  const disk = n === c.mainAgents ? await DiskFloor.open() : undefined;
   const beside: BesideSeries[] = disk
     ? [
         { name: 'no_match', warmup: c.warmup, once: () => client.query(`KILL QUERY ON CLUSTER ${spec.cluster} WHERE user = 'nobody' ASYNC`) },
         { name: 'fdatasync', warmup: 20, once: () => disk.append() },
       ]
     : [];
-  const interleaved = [floor ? 'floor' : '', ...beside.map((b) => b.name)].filter((x) => x !== '');
+  const interleaved = [...(floor ? ['floor'] : []), ...beside.map((b) => b.name)];
   log(`  ASYNC latency${interleaved.length > 0 ? `, ${interleaved.join(', ')}` : ''} (≤ ${plan.iterations} samples in ≤ ${plan.budgetMs / 1000} s after ≤ ${plan.warmup} warm-up in ≤ ${plan.warmupBudgetMs / 1000} s${interleaved.length > 0 ? `, each; ${c.rounds} rounds` : ''})`);
   const point = await measurePoint({ client, sql, nodes: n, plan, rounds: c.rounds, coordinatorPid: cluster.coordinatorPid, agentPids: cluster.agents.map((a) => a.pid), floor, beside }).finally(async () => {
     floor?.close();
