@@ -69,6 +69,11 @@ export function statusCodeOf(err: QuellError): grpc.status {
   return code ?? grpc.status.INTERNAL;
 }
 
+/** A failed call as grpc-js's client reports one (ServiceError), for a failure made on this side of the call. */
+export function serviceError(code: grpc.status, details: string, metadata = new grpc.Metadata()): grpc.ServiceError {
+  return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata });
+}
+
 /**
  * A failed call's status: a QuellError's mapped code, its message, its code, name and dialect in
  * trailers (what quell's clients read), and the same as a google.rpc.Status with an ErrorInfo

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS } from '../../common/grpc/channel-options';
+import { serviceError } from '../../common/grpc/rpc-status';
 import { quellProto } from '../../proto/load';
 import type { TransportSecurity } from '../../common/tls/transport-security';
 import type { CoordinatorServiceClient } from '../../proto/generated/quell/v1/CoordinatorService';
@@ -70,8 +71,7 @@ export class CoordinatorPeers {
 function call<Req, Res>(method: Unary<Req, Res>, req: Req, deadlineMs: number, signal?: AbortSignal): Promise<Res> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      const details = 'Cancelled on client';
-      reject(Object.assign(new Error(`${grpc.status.CANCELLED} CANCELLED: ${details}`), { code: grpc.status.CANCELLED, details, metadata: new grpc.Metadata() }));
+      reject(serviceError(grpc.status.CANCELLED, 'Cancelled on client'));
       return;
     }
     const cancel = (): void => pending.cancel();

@@ -30,7 +30,6 @@ function runLong(queryId: string): Promise<{ status: number; body: string }> {
   return fetch(url, { method: 'POST', body: 'SELECT count() FROM system.numbers' }).then(async (res) => ({ status: res.status, body: (await res.text()).trim() }));
 }
 
-
 test('queries() maps system.processes and never lists the agent itself', async () => {
   const outcome = runLong('direct-list');
   const q = await until('the long query', async () => (await backend.queries()).find((x) => x.row.query_id === 'direct-list'));

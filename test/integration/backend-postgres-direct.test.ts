@@ -45,7 +45,6 @@ async function pidOf(c: Client): Promise<number> {
   return Number((await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid);
 }
 
-
 test('queries() lists active client statements with their columns, never the agent itself', async () => {
   const c = await etl();
   const pid = await pidOf(c);

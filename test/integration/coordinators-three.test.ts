@@ -109,7 +109,6 @@ async function processlist(on: mysql.Connection): Promise<ProcessRow[]> {
   return rows as ProcessRow[];
 }
 
-/** Polls until `find` returns something (at most 15 s). */
 /** The harness's wait, with the thing waited for first and its name after (as this file reads). */
 const found = <T>(find: () => Promise<T | undefined>, what: string): Promise<T> => until(what, find);
 

@@ -39,8 +39,6 @@ const REASON = "stalled loader */ it's stuck";
 const SAFE = "/* quell: stalled loader * / it's stuck */";
 const KILL = `KILL QUERY ON CLUSTER c2 WHERE user = 'etl' SYNC SETTINGS escalate_after = 1, kill_reason = '${REASON.replace(/'/g, "\\'")}'`;
 
-/** Polls `check` until it holds. */
-
 /** A MariaDB LOAD DATA LOCAL INFILE whose client never sends the file; `outcome` is the error code it ends with. */
 async function stalledLoadOnMariaDb(): Promise<{ thread: number; outcome: Promise<unknown> }> {
   const never = (): PassThrough => new PassThrough();

@@ -27,7 +27,6 @@ function outcome(p: Promise<unknown>): Promise<unknown> {
   );
 }
 
-
 test('one busy-time policy stops the long statement on MariaDB, PostgreSQL, ClickHouse and a workload', async () => {
   const m = await fleet.mariaEtl();
   const mariaSleep = outcome(m.query('SELECT SLEEP(100)'));

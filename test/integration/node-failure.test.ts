@@ -67,7 +67,6 @@ function etcdWarnings(child: Child): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-
 test('a daemon started before etcd waits, warning per try, and serves once etcd answers', async () => {
   const etcd = await startEtcd();
   // its port is closed now; restart() brings it back on the same one

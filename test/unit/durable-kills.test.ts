@@ -14,6 +14,7 @@ import { backendSubjects } from '../../node-agent/backends/backend-subjects';
 import { ScriptedServer } from './scripted-backend';
 import { memoryKillLog, type MemoryKillLog } from './kill-recorder-fixture';
 import { unixNow } from '../../sql/compile';
+import { until } from './until';
 
 const NODE = { nodeId: 'n1', host: '127.0.0.1', port: 9701, address: '127.0.0.1:9701', clusters: ['c3'] };
 const NOW = unixNow();
@@ -111,13 +112,6 @@ async function durable(etcd: FakeEtcd, mutations: Served, log: MemoryKillLog, po
   };
 }
 
-async function until(what: string, ok: () => boolean, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 const settle = (ms = 50) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -3,16 +3,11 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { chError } from '../../errors/quell-error';
-import { toServiceError } from '../../common/grpc/rpc-status';
+import { serviceError, toServiceError } from '../../common/grpc/rpc-status';
 import { fanOut, type FanoutEvent, type FanoutOptions, type NodeStream } from '../../coordinator/cluster/fanout';
 import type { MemberNode } from '../../coordinator/cluster/membership';
 
 const node = (nodeId: string, active = true): MemberNode => ({ cluster: 'c3', nodeId, address: `127.0.0.1:1${nodeId.slice(1)}`, host: '127.0.0.1', port: 1, active });
-
-/** A gRPC call's error as grpc-js reports it. */
-function serviceError(code: grpc.status, details: string, metadata = new grpc.Metadata()): grpc.ServiceError {
-  return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata });
-}
 
 /** A node's stream the test drives by hand; cancelling it fails it as grpc-js does. */
 class FakeStream extends EventEmitter implements NodeStream<string> {

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProcessTable } from '../../node-agent/tables/process-table';
 import type { ProcessStart } from '../../node-agent/tables/rows';
@@ -15,6 +15,7 @@ import { isUnreadable, parsePolicyRecord, type PolicyRecord } from '../../common
 import { chError } from '../../errors/quell-error';
 import pino from 'pino';
 import { componentLogger, type Logger } from '../../common/daemon/logger';
+import { until } from './until';
 
 const NODE = { nodeId: 'n1', host: '127.0.0.1', port: 9701, address: '127.0.0.1:9701', clusters: ['c3'] };
 const LOG = componentLogger('test');
@@ -195,18 +196,14 @@ test('a run that fails for good disables the policy on this node with a kill-log
   }
 });
 
-/** A policy's loop on n1 whose every table is `served`. */
-function loopOver(served: Served, rec: PolicyRecord, o: { log?: Logger; after?: Promise<void> } = {}): PolicyLoop {
-  return new PolicyLoop(rec, '{}', { nodeId: 'n1', tables: { processes: served, mutations: served, connections: served }, recorder: memoryKillLog().recorder, log: o.log ?? LOG }, o.after);
+/** A policy's loop on n1 whose every table is `served`, closed after the test `t` (closing twice is harmless). */
+function loopOver(t: TestContext, served: Served, rec: PolicyRecord, o: { log?: Logger; after?: Promise<void> } = {}): PolicyLoop {
+  const loop = new PolicyLoop(rec, '{}', { nodeId: 'n1', tables: { processes: served, mutations: served, connections: served }, recorder: memoryKillLog().recorder, log: o.log ?? LOG }, o.after);
+  t.after(() => loop.close());
+  return loop;
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(cond(), `timed out waiting until ${what}`);
-}
-
-test('EVERY 1 SECONDS ESCALATE AFTER 60: a run that waits for its victims lets the next runs start; close() ends every waiting run', async () => {
+test('EVERY 1 SECONDS ESCALATE AFTER 60: a run that waits for its victims lets the next runs start; close() ends every waiting run', async (t) => {
   let calls = 0;
   let ended = 0;
   const waits: Served = {
@@ -219,13 +216,13 @@ test('EVERY 1 SECONDS ESCALATE AFTER 60: a run that waits for its victims lets t
       return new Promise<void>((resolve) => sink.signal?.addEventListener('abort', () => resolve(void ended++)));
     },
   };
-  const loop = loopOver(waits, policy({ every_s: 1, escalate_after_s: 60 }));
-  await until(() => calls >= 3, 'a third run started while two wait');
+  const loop = loopOver(t, waits, policy({ every_s: 1, escalate_after_s: 60 }));
+  await until('a third run started while two wait', () => calls >= 3);
   await loop.close();
   assert.equal(ended, 2, 'both waiting runs ended at close');
 });
 
-test('one warning per outage: a run that began before the failure and ends after it does not end the streak', async () => {
+test('one warning per outage: a run that began before the failure and ends after it does not end the streak', async (t) => {
   const said: string[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void said.push((JSON.parse(line) as { msg: string }).msg) });
   let mode: 'wait' | 'fail' | 'ok' = 'wait';
@@ -234,41 +231,35 @@ test('one warning per outage: a run that began before the failure and ends after
     scan: () => Promise.resolve(),
     kill: () => (mode === 'wait' ? new Promise<void>((resolve) => (release = resolve)) : mode === 'fail' ? Promise.reject(chError('ALL_CONNECTION_TRIES_FAILED', 'connect ECONNREFUSED', true)) : Promise.resolve()),
   };
-  const loop = loopOver(served, policy({ every_s: 3600, escalate_after_s: 60 }), { log });
-  try {
-    // a run waits for its victims; the server goes down under the next ones
-    const waiting = loop.once();
-    mode = 'fail';
-    assert.equal(await loop.once(), true);
-    assert.equal(await loop.once(), true);
-    release();
-    assert.equal(await waiting, true);
-    assert.equal(await loop.once(), true);
-    mode = 'ok';
-    assert.equal(await loop.once(), true);
-    assert.deepEqual(said, ['kill policy run failed; tried again at each interval', 'kill policy runs again']);
-  } finally {
-    await loop.close();
-  }
+  const loop = loopOver(t, served, policy({ every_s: 3600, escalate_after_s: 60 }), { log });
+  // a run waits for its victims; the server goes down under the next ones
+  const waiting = loop.once();
+  mode = 'fail';
+  assert.equal(await loop.once(), true);
+  assert.equal(await loop.once(), true);
+  release();
+  assert.equal(await waiting, true);
+  assert.equal(await loop.once(), true);
+  mode = 'ok';
+  assert.equal(await loop.once(), true);
+  assert.deepEqual(said, ['kill policy run failed; tried again at each interval', 'kill policy runs again']);
 });
 
-test("a changed policy's new loop runs only once the old loop's runs have ended", async () => {
+test("a changed policy's new loop runs only once the old loop's runs have ended", async (t) => {
   let calls = 0;
   const served: Served = { scan: () => Promise.resolve(), kill: () => Promise.resolve(void calls++) };
   let oldEnded = (): void => undefined;
   const old = new Promise<void>((resolve) => (oldEnded = resolve));
-  const loop = loopOver(served, policy({ every_s: 1 }), { after: old });
-  try {
-    await new Promise((r) => setTimeout(r, 1_300));
-    assert.equal(calls, 0, 'no run while the old loop still has one');
-    oldEnded();
-    await until(() => calls >= 1, 'the first run once the old loop ended');
-  } finally {
-    await loop.close();
-  }
+  // (first: the new loop's close waits for the old one)
+  t.after(() => oldEnded());
+  loopOver(t, served, policy({ every_s: 1 }), { after: old });
+  await new Promise((r) => setTimeout(r, 1_300));
+  assert.equal(calls, 0, 'no run while the old loop still has one');
+  oldEnded();
+  await until('the first run once the old loop ended', () => calls >= 1);
 });
 
-test('a run that has not reached its wait (a slow server) holds the next one back', async () => {
+test('a run that has not reached its wait (a slow server) holds the next one back', async (t) => {
   let calls = 0;
   let release = (): void => undefined;
   const slow: Served = {
@@ -278,16 +269,13 @@ test('a run that has not reached its wait (a slow server) holds the next one bac
       return calls === 1 ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
     },
   };
-  const loop = loopOver(slow, policy({ every_s: 1, escalate_after_s: 60 }));
-  try {
-    await until(() => calls === 1, 'the first run');
-    await new Promise((r) => setTimeout(r, 2_200));
-    assert.equal(calls, 1, 'no run started beside one still listing or cancelling');
-    release();
-    await until(() => calls >= 2, 'the next run, after the first ended');
-  } finally {
-    await loop.close();
-  }
+  t.after(() => release());
+  loopOver(t, slow, policy({ every_s: 1, escalate_after_s: 60 }));
+  await until('the first run', () => calls === 1);
+  await new Promise((r) => setTimeout(r, 2_200));
+  assert.equal(calls, 1, 'no run started beside one still listing or cancelling');
+  release();
+  await until('the next run, after the first ended', () => calls >= 2);
 });
 
 test('policy keys and records: a record that is not complete and well-typed is unreadable', () => {
@@ -318,7 +306,6 @@ test('policy keys and records: a record that is not complete and well-typed is u
   const { creator: _creator, ...noCreator } = good;
   assert.equal(reason(JSON.stringify(noCreator)), 'field creator must be a user name');
 });
-
 
 test('records: ESCALATE AFTER and REASON read 0 and \'\' when absent (records from before them), and are checked when present', () => {
   const at = { cluster: 'c3', name: 'p1' };

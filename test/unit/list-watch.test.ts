@@ -4,6 +4,7 @@ import pino from 'pino';
 import { Backoff } from '../../common/etcd/backoff';
 import { ListWatch, type KeyValue } from '../../common/etcd/list-watch';
 import { FakeEtcd } from './fake-etcd';
+import { until } from './until';
 
 /** A view that mirrors the prefix into a map, and the log lines of its transitions. */
 function view(etcd: FakeEtcd): { lw: ListWatch; map: Map<string, string>; resets: boolean[]; transitions: string[] } {
@@ -29,13 +30,6 @@ function view(etcd: FakeEtcd): { lw: ListWatch; map: Map<string, string>; resets
   return { lw, map, resets, transitions: transitions };
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  assert.fail(`timed out waiting until ${what}`);
-}
 
 test('lists, then watches from the listed revision + 1 and applies puts and deletes', async () => {
   const etcd = new FakeEtcd();
@@ -64,7 +58,7 @@ test('a broken watch is cancelled and replaced after a re-list that sees what it
   etcd.breakWatches('disconnected');
   etcd.put('/p/missed', 'x');
   etcd.down = false;
-  await until(() => resets.length === 2 && lw.state === 'watching', 're-listed');
+  await until('re-listed', () => resets.length === 2 && lw.state === 'watching');
   assert.deepEqual(resets, [true, false]);
   assert.equal(map.get('/p/missed'), 'x');
   assert.equal(etcd.watches.length, 2);
@@ -86,11 +80,11 @@ test('failed lists retry with the one backoff until etcd is back; never two list
   // the same break reported several times, and again while re-listing, runs one loop
   etcd.breakWatches('disconnected');
   etcd.breakWatches('watch ended');
-  await until(() => etcd.lists >= 4, 'three failed re-lists');
+  await until('three failed re-lists', () => etcd.lists >= 4);
   etcd.breakWatches('error');
   etcd.put('/p/after', 'z');
   etcd.down = false;
-  await until(() => map.get('/p/after') === 'z' && lw.state === 'watching', 'caught up');
+  await until('caught up', () => map.get('/p/after') === 'z' && lw.state === 'watching');
   assert.equal(etcd.maxConcurrentLists, 1);
   assert.equal(etcd.maxLiveWatches, 1);
   assert.ok(transitions.filter((t) => t === 'backoff').length >= 3);
@@ -103,7 +97,7 @@ test('close() during a backoff cancels the wait and lists no more', async () => 
   await lw.start();
   etcd.down = true;
   etcd.breakWatches('disconnected');
-  await until(() => lw.state === 'backoff', 'backing off');
+  await until('backing off', () => lw.state === 'backoff');
   const lists = etcd.lists;
   await lw.close();
   assert.equal(lw.state, 'closed');
@@ -119,7 +113,7 @@ test('close() while a list is in flight creates no watcher afterwards', async ()
   let open: () => void = () => undefined;
   etcd.gate = new Promise((r) => (open = r));
   etcd.breakWatches('watch error: compacted');
-  await until(() => lw.state === 'listing', 're-listing');
+  await until('re-listing', () => lw.state === 'listing');
   await lw.close();
   open();
   await new Promise((r) => setTimeout(r, 20));

@@ -14,11 +14,7 @@ import type { CoordinatorRecord } from '../../common/etcd/etcd-layout';
 import { idOwner, makeSessionId } from '../../common/thread-id';
 import type { KillSessionRequest } from '../../proto/generated/quell/v1/KillSessionRequest';
 import type { KillSessionResponse__Output } from '../../proto/generated/quell/v1/KillSessionResponse';
-
-/** A gRPC call's error as grpc-js reports it. */
-function serviceError(code: grpc.status, details: string): grpc.ServiceError {
-  return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata: new grpc.Metadata() });
-}
+import { serviceError } from '../../common/grpc/rpc-status';
 
 /**
  * The MariaDB form's decisions that need no node: ids of the coordinator's own sessions, ids no

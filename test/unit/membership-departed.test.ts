@@ -5,14 +5,11 @@ import { ClusterMembership } from '../../coordinator/cluster/membership';
 import { Backoff } from '../../common/etcd/backoff';
 import { coordinatorKey, type CoordinatorRecord } from '../../common/etcd/etcd-layout';
 import { FakeEtcd } from './fake-etcd';
+import { until } from './until';
 
 const record = (id: string, serverId: number): string =>
   JSON.stringify({ id, address: `127.0.0.1:${9700 + serverId}`, mysql_address: '', http_address: '', version: '0', started_at: '', pid: 1, instance: id, server_id: serverId, statements_running: 0 } satisfies CoordinatorRecord);
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
-  assert.ok(cond(), `timed out waiting until ${what}`);
-}
 
 test('a coordinator that left while the view was not watching (an etcd outage) is remembered as departed, as one seen leaving is', async () => {
   const etcd = new FakeEtcd();
@@ -31,7 +28,7 @@ test('a coordinator that left while the view was not watching (an etcd outage) i
     etcd.remove(coordinatorKey('B'));
     etcd.put(coordinatorKey('C'), record('C', 4));
     etcd.down = false;
-    await until(() => membership.viewState === 'watching' && !membership.coordinators().some((c) => c.id === 'B'), 're-listed');
+    await until('re-listed', () => membership.viewState === 'watching' && !membership.coordinators().some((c) => c.id === 'B'));
     assert.equal(membership.departedCoordinator(2)?.id, 'B');
     assert.equal(membership.departedCoordinator(3)?.id, 'C', "C's old server id is a departed coordinator");
     assert.equal(membership.departedCoordinator(4), undefined, 'C under its new server id is live');

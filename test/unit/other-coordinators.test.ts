@@ -2,17 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { chError } from '../../errors/quell-error';
-import { toServiceError } from '../../common/grpc/rpc-status';
+import { serviceError, toServiceError } from '../../common/grpc/rpc-status';
 import type { CoordinatorRecord } from '../../common/etcd/etcd-layout';
 import type { ClusterMembership } from '../../coordinator/cluster/membership';
 import { askOtherCoordinators, peerKillFailure } from '../../coordinator/cluster/other-coordinators';
 
 const record = (id: string, port: number): CoordinatorRecord =>
   ({ id, address: `127.0.0.1:${port}`, mysql_address: '', http_address: '', version: '', started_at: '', pid: 1, instance: '', server_id: port }) as CoordinatorRecord;
-
-function serviceError(code: grpc.status, details: string, metadata = new grpc.Metadata()): grpc.ServiceError {
-  return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata });
-}
 
 test('a failed peer call is classified as an agent call is: unreachable, timeout, an impostor, the coordinator refusing; each KILL line says which', async () => {
   const refused = toServiceError(chError('ACCESS_DENIED', 'alice: Not enough privileges'));
