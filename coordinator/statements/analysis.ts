@@ -32,10 +32,15 @@ const checkedFilters = new WeakMap<readonly Column[], Set<string>>();
 const MAX_CHECKED_FILTERS = 256;
 
 /**
- * Throws unless `where` compiles as a filter over `columns`. `text` is its canonical rendering
- * (renderExpr), which is what the agents compile: a text that compiled once is not compiled again.
+ * Throws unless `where` compiles as a filter over `columns`. `text`, where the caller has it (a
+ * KILL's or a policy's canonical WHERE, renderExpr, which the agents compile), lets a text that
+ * compiled once pass without compiling again; without it the filter is compiled.
  */
-export function checkFilter(where: Expr, columns: readonly Column[], text = renderExpr(where)): void {
+export function checkFilter(where: Expr, columns: readonly Column[], text?: string): void {
+  if (text === undefined) {
+    compileFilter(where, resolverOf(columns), ANALYSIS_CONTEXT);
+    return;
+  }
   let checked = checkedFilters.get(columns);
   if (checked?.has(text)) return;
   compileFilter(where, resolverOf(columns), ANALYSIS_CONTEXT);
