@@ -168,7 +168,7 @@ export class Coordinator {
         // before the doors: their session ids carry its server id; a second coordinator with this id stops here
         registration = new CoordinatorRegistration(
           etcd,
-          { id: opts.coordinatorId ?? defaultCoordinatorId(address), address, version: opts.version ?? 'unknown', leaseTtlSeconds: opts.leaseTtlSeconds, running: () => runner.running },
+          { id: opts.coordinatorId ?? defaultCoordinatorId(address), address, version: opts.version ?? 'unknown', leaseTtlSeconds: opts.leaseTtlSeconds, etcdHosts: opts.etcd, running: () => runner.running },
           log.child({ service: 'registration' }),
         );
         try {

@@ -1,6 +1,9 @@
 import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from '../daemon/logger';
 import { errorText } from '../../errors/error-text';
+import { QuellError } from '../../errors/quell-error';
+import { etcdUnavailable } from './client';
+import { NoFreeServerIdError } from './server-id';
 import { RetryLoop } from './backoff';
 import { followLease } from './lease-events';
 
@@ -16,8 +19,8 @@ export interface LeasedPresenceOptions<E extends Error> {
   /** the error line logged when `taken` ends the re-grants */
   readonly takenMessage: string;
   readonly onDisowned: (err: E) => void;
-  /** an error as the log shows it; errorText by default */
-  readonly describe?: (err: unknown) => string;
+  /** the etcd endpoints: a failure to reach etcd is logged naming them (etcdUnavailable) */
+  readonly hosts: readonly string[];
 }
 
 /**
@@ -76,15 +79,16 @@ export class LeasedPresence<E extends Error> {
     for (const l of this.liveListeners) l(live);
   }
 
+  /** An error as the log shows it: ours as it is, anything else as etcd out of reach, naming its hosts. */
   private describe(err: unknown): string {
-    return (this.o.describe ?? errorText)(err);
+    return errorText(err instanceof QuellError || err instanceof NoFreeServerIdError ? err : etcdUnavailable(this.o.hosts, err));
   }
 
   /**
    * A new lease, followed from now on: `hold` grants it and writes what lives under it. Resolves
-   * once live, with what `hold` gave and how many re-grants had failed before this one.
+   * once live, with what `hold` gave; a re-grant after failed ones says how many failed.
    */
-  async goLive<T>(hold: (lease: Lease) => Promise<T>): Promise<{ held: T; failedAttempts: number }> {
+  async goLive<T>(hold: (lease: Lease) => Promise<T>): Promise<T> {
     const lease = this.etcd.lease(this.o.ttlSeconds, { autoKeepAlive: true });
     this.lease = lease;
     // a lease that never went live failed its grant: goLive's caller retries that one
@@ -101,8 +105,9 @@ export class LeasedPresence<E extends Error> {
     wentLive();
     this.setLive(!this.isStopping);
     const failedAttempts = this.regrant.backoff.failures;
+    if (failedAttempts > 0) this.log.info({ failed_attempts: failedAttempts }, 'lease re-granted');
     this.regrant.backoff.reset();
-    return { held, failedAttempts };
+    return held;
   }
 
   /** Revokes the lease: the others see this daemon leave at once. A lease still being granted is released. */

@@ -42,6 +42,8 @@ export interface RegistrationOptions {
   readonly address: string;
   readonly version: string;
   readonly leaseTtlSeconds?: number;
+  /** the etcd endpoints, named when etcd cannot be reached */
+  readonly etcdHosts: readonly string[];
   /** statements running now, published with the record */
   readonly running: () => number;
 }
@@ -78,6 +80,7 @@ export class CoordinatorRegistration {
       taken: CoordinatorIdTakenError,
       takenMessage: 'coordinator id taken by another coordinator while this one was not live; stopping',
       onDisowned,
+      hosts: opts.etcdHosts,
     });
     this.holder = new SoleHolder<CoordinatorRecord>(etcd, coordinatorKey(opts.id), (instance) => this.record(instance), (h) => new CoordinatorIdTakenError(opts.id, h), log);
     this.serverIds = new ServerId(etcd, coordinatorHolder(opts.id), log);

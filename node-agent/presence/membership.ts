@@ -4,7 +4,6 @@ import { aliveKey, memberKey, type AliveRecord, type MemberRecord } from '../../
 import { etcdUnavailable } from '../../common/etcd/client';
 import type { NodeIdentity } from './node-identity';
 import { NoFreeServerIdError, type ServerId, type ServerIdChoice, type ServerIdHold } from '../../common/etcd/server-id';
-import { errorText } from '../../errors/error-text';
 import { QuellError } from '../../errors/quell-error';
 import { NodeIdTakenError, NodeOwner } from './node-owner';
 import { LeasedPresence } from '../../common/etcd/leased-presence';
@@ -45,7 +44,7 @@ export class AgentMembership {
       taken: NodeIdTakenError,
       takenMessage: 'node id taken by another agent while this one was not live; stopping',
       onDisowned,
-      describe: (err) => errorText(this.failure(err)),
+      hosts,
     });
     this.owner = new NodeOwner(etcd, node, log);
   }
@@ -85,8 +84,7 @@ export class AgentMembership {
 
   /** `members` are written once the node id is held: with it in the first join, else beside the server-id claim. */
   private async goLive(members?: () => PutBuilder[]): Promise<void> {
-    const { held: hold, failedAttempts } = await this.presence.goLive((lease) => this.hold(lease, members));
-    if (failedAttempts > 0) this.log.info({ failed_attempts: failedAttempts }, 'lease re-granted');
+    const hold = await this.presence.goLive((lease) => this.hold(lease, members));
     this.log.info({ lease_ttl_s: this.leaseTtlSeconds, clusters: this.node.clusters, server_id: hold.serverId }, 'live in etcd');
   }
 
