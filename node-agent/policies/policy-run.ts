@@ -1,8 +1,8 @@
 /**
  * A process a policy acted on is left alone for this long (ms) after the run that acted on it
- * (PolicyRun.turn; a run that acted directly, from when it did): its cancel is on its way (or it
- * cannot be cancelled), and a policy that runs every second must not log it every second. One
- * that still runs after that is signalled, and logged, again.
+ * ended (PolicyRun.turn): its cancel is on its way (or it cannot be cancelled), and a policy that
+ * runs every second must not log it every second. One that still runs after that is signalled,
+ * and logged, again.
  */
 export const POLICY_MEMORY_MS = 60_000;
 
@@ -47,7 +47,7 @@ export interface PolicyTurn extends PolicyChooser {
  * LIMIT for the kill log and the executor, and what it did recently. executeKill asks it which
  * of the matches the creator may kill this run acts on.
  */
-export class PolicyRun implements PolicyChooser {
+export class PolicyRun {
   private readonly acted = new RecentKeys();
   private readonly limited = new RecentKeys();
   /** processes a run acted on that is still going (waiting for them to end): left alone until it ends */
@@ -93,7 +93,7 @@ export class PolicyRun implements PolicyChooser {
    * the oldest first: kill-order.ts), leaving out those acted on recently; the rest are over
    * the LIMIT, and each is logged as such once per POLICY_MEMORY_MS.
    */
-  share<C extends { readonly key: string }>(inOrder: readonly C[]): PolicyShare<C> {
+  private share<C extends { readonly key: string }>(inOrder: readonly C[]): PolicyShare<C> {
     const now = this.now();
     this.acted.prune(now);
     this.limited.prune(now);

@@ -7,7 +7,7 @@ import { querySubject } from '../../node-agent/kill/kill-subjects';
 import { processResolver } from '../../node-agent/tables/process-columns';
 import { tableSource } from '../../node-agent/tables/table-source';
 import { serve, type Served } from '../../node-agent/tables/served-table';
-import { PolicyRun, POLICY_MEMORY_MS, type PolicyChooser } from '../../node-agent/policies/policy-run';
+import { PolicyRun, POLICY_MEMORY_MS, type PolicyTurn } from '../../node-agent/policies/policy-run';
 import { PolicyLoop, POLICY_AFTER_ESCALATION_MS, policyRequest } from '../../node-agent/policies/policy-loop';
 import { memoryKillLog, type MemoryKillLog } from './kill-recorder-fixture';
 import { parsePolicyKey, policyKey } from '../../common/etcd/etcd-layout';
@@ -63,8 +63,14 @@ function processes(...regs: [string, string][]): { table: ProcessTable; served: 
 }
 
 /** One run of a policy through Served.kill, as the policy loop makes it. */
-async function runPolicy(served: Served, rec: PolicyRecord, run: PolicyChooser, log: MemoryKillLog): Promise<void> {
-  await served.kill(policyRequest(rec, 'run-1'), { write: () => undefined, closed: false }, { recorder: log.recorder, coordinator: '', policy: run });
+/** One run: a turn of `run` that ends with the kill, or a `turn` as given, left open (a run still waiting). */
+async function runPolicy(served: Served, rec: PolicyRecord, run: PolicyRun | PolicyTurn, log: MemoryKillLog): Promise<void> {
+  const turn = run instanceof PolicyRun ? run.turn() : run;
+  try {
+    await served.kill(policyRequest(rec, 'run-1'), { write: () => undefined, closed: false }, { recorder: log.recorder, coordinator: '', policy: turn });
+  } finally {
+    if (run instanceof PolicyRun) turn.end();
+  }
 }
 
 const logged = (log: MemoryKillLog) => log.entries.map((e) => [e.query_id, e.kill_status]);
@@ -343,7 +349,7 @@ test('a policy run escalates on a victim that ignores its cancel, with its REASO
     cancel(target, soft);
   };
   const rec = policy({ escalate_after_s: 1, reason: 'r' });
-  await served.kill(policyRequest(rec, 'run-1'), { write: () => undefined, closed: false }, { recorder: log.recorder, coordinator: '', policy: new PolicyRun(rec.name, 0) });
+  await served.kill(policyRequest(rec, 'run-1'), { write: () => undefined, closed: false }, { recorder: log.recorder, coordinator: '', policy: new PolicyRun(rec.name, 0).turn() });
   assert.deepEqual(sent, ['cancel', 'terminate']);
   assert.deepEqual(log.entries.map((e) => [e.kill_status, e.escalated, e.mode, e.policy, e.reason]), [
     ['pending', 0, 'POLICY', 'p1', 'r'],
