@@ -4,15 +4,13 @@ import { parseStatement } from '../../sql/parser';
 import type { SelectStatement, ShowProcesslistStatement } from '../../sql/ast';
 import { select, showProcesslist } from '../../coordinator/statements/select/select';
 import type { ResultSink, StatementContext } from '../../coordinator/context';
-import type { CoordinatorRecord } from '../../common/etcd/etcd-layout';
 import type { ListSessionsRequest } from '../../proto/generated/quell/v1/ListSessionsRequest';
 import type { ListSessionsResponse__Output } from '../../proto/generated/quell/v1/ListSessionsResponse';
 import { QuellError } from '../../errors/quell-error';
 import type { SqlValue } from '../../sql/types';
+import { coordinatorRecord } from './coordinator-record';
 
-const coordinator = (id: string, serverId: number): CoordinatorRecord => ({
-  id, address: `127.0.0.1:${9700 + serverId}`, mysql_address: '', http_address: '', version: '0', started_at: '', pid: 1, instance: id, server_id: serverId, statements_running: 0,
-});
+const coordinator = coordinatorRecord;
 
 /** Coordinator A, whose peer B lists one statement; `asked` counts ListSessions calls. */
 function harness() {

@@ -10,11 +10,11 @@ import type { MemberNode } from '../../coordinator/cluster/membership';
 import { StatementSummary } from '../../coordinator/statements/statement-summary';
 import type { Grant } from '../../coordinator/auth/users';
 import { QuellError, renderError } from '../../errors/quell-error';
-import type { CoordinatorRecord } from '../../common/etcd/etcd-layout';
 import { idOwner, makeSessionId } from '../../common/thread-id';
 import type { KillSessionRequest } from '../../proto/generated/quell/v1/KillSessionRequest';
 import type { KillSessionResponse__Output } from '../../proto/generated/quell/v1/KillSessionResponse';
 import { serviceError } from '../../common/grpc/rpc-status';
+import { coordinatorRecord } from './coordinator-record';
 
 /**
  * The MariaDB form's decisions that need no node: ids of the coordinator's own sessions, ids no
@@ -63,9 +63,7 @@ function harness(user: string, grants: Grant[], members: Partial<MemberNode>[] =
   return { kill, killed, forwarded, reasons };
 }
 
-const coordinator = (id: string, serverId: number): CoordinatorRecord => ({
-  id, address: `${id}:9700`, mysql_address: `${id}:3306`, http_address: '', version: '0', started_at: '', pid: 1, instance: id, server_id: serverId, statements_running: 0,
-});
+const coordinator = (id: string, serverId: number) => coordinatorRecord(id, serverId, { address: `${id}:9700`, mysql_address: `${id}:3306` });
 const COORDINATORS = [coordinator('A', 4), coordinator('B', 9)];
 
 const mariadbError = (text: string) => (e: unknown) => e instanceof QuellError && renderError(e) === text;

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import pino from 'pino';
 import { ClusterMembership } from '../../coordinator/cluster/membership';
 import { Backoff } from '../../common/etcd/backoff';
-import { coordinatorKey, type CoordinatorRecord } from '../../common/etcd/etcd-layout';
+import { coordinatorKey } from '../../common/etcd/etcd-layout';
 import { FakeEtcd } from './fake-etcd';
 import { until } from './until';
+import { coordinatorRecord } from './coordinator-record';
 
-const record = (id: string, serverId: number): string =>
-  JSON.stringify({ id, address: `127.0.0.1:${9700 + serverId}`, mysql_address: '', http_address: '', version: '0', started_at: '', pid: 1, instance: id, server_id: serverId, statements_running: 0 } satisfies CoordinatorRecord);
+const record = (id: string, serverId: number): string => JSON.stringify(coordinatorRecord(id, serverId));
 
 
 test('a coordinator that left while the view was not watching (an etcd outage) is remembered as departed, as one seen leaving is', async () => {

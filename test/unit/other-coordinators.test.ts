@@ -3,12 +3,11 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { chError } from '../../errors/quell-error';
 import { serviceError, toServiceError } from '../../common/grpc/rpc-status';
-import type { CoordinatorRecord } from '../../common/etcd/etcd-layout';
 import type { ClusterMembership } from '../../coordinator/cluster/membership';
 import { askOtherCoordinators, peerKillFailure } from '../../coordinator/cluster/other-coordinators';
+import { coordinatorRecord } from './coordinator-record';
 
-const record = (id: string, port: number): CoordinatorRecord =>
-  ({ id, address: `127.0.0.1:${port}`, mysql_address: '', http_address: '', version: '', started_at: '', pid: 1, instance: '', server_id: port }) as CoordinatorRecord;
+const record = (id: string, port: number) => coordinatorRecord(id, port, { address: `127.0.0.1:${port}` });
 
 test('a failed peer call is classified as an agent call is: unreachable, timeout, an impostor, the coordinator refusing; each KILL line says which', async () => {
   const refused = toServiceError(chError('ACCESS_DENIED', 'alice: Not enough privileges'));
